@@ -1,0 +1,3 @@
+from tsunagi.cli import main
+
+raise SystemExit(main())

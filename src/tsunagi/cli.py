@@ -1,0 +1,83 @@
+"""The ``tsunagi`` command: ``tsunagi serve`` runs the server; other subcommands talk to one."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tsunagi import __version__
+
+DESCRIPTION = """\
+tsunagi: a self-hosted, AWS-compatible event platform. SQS, SNS, Lambda, S3 and more in one
+process on one port; unmodified boto3 code and aws CLI commands work with only the endpoint changed.
+
+  tsunagi serve                       serve on http://127.0.0.1:4566, data in ./.tsunagi (SQLite)
+  tsunagi serve --store postgresql://postgres@127.0.0.1:5432/tsunagi
+                                      keep state in PostgreSQL (several servers may share it)
+
+then, from any shell:
+  export AWS_ENDPOINT_URL=http://localhost:4566 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+  aws sqs create-queue --queue-name jobs
+"""
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from tsunagi.config import Config
+
+    d = Config()
+    p = sub.add_parser("serve", help="run the server", description="Run the tsunagi server on one port for every service.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--host", default=d.host, help="address to bind (env TSUNAGI_HOST)")
+    p.add_argument("--port", type=int, default=d.port, help="port to bind (env TSUNAGI_PORT)")
+    p.add_argument("--data-dir", default=d.data_dir,
+                   help="where the SQLite file and other data live (env TSUNAGI_DATA_DIR)")
+    p.add_argument("--store", default=d.store,
+                   help="'sqlite' (a file in the data dir), 'sqlite:///path.db', ':memory:' (tests only) or "
+                        "'postgresql://user@host:port/db' (env TSUNAGI_STORE)")
+    p.add_argument("--sqlite-synchronous", default=d.sqlite_synchronous, choices=["normal", "full"],
+                   help="normal: commits survive a crash of tsunagi; full: they also survive a power loss, "
+                        "at a cost in throughput (env TSUNAGI_SQLITE_SYNCHRONOUS)")
+    p.add_argument("--default-account", default=d.default_account,
+                   help="account for access keys that are not 12 digits (env TSUNAGI_DEFAULT_ACCOUNT)")
+    p.add_argument("--default-region", default=d.default_region,
+                   help="region for requests that do not name one (env TSUNAGI_DEFAULT_REGION)")
+    p.add_argument("--auth", default=d.auth, choices=["off", "strict"],
+                   help="off: any credentials are accepted; strict: requests must be signed (env TSUNAGI_AUTH)")
+    p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tsunagi", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tsunagi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "serve":
+        return _serve(args)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tsunagi.config import Config
+    from tsunagi.server import serve
+
+    config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
+                    sqlite_synchronous=args.sqlite_synchronous, default_account=args.default_account,
+                    default_region=args.default_region, auth=args.auth, log_level=args.log_level)
+    try:
+        config.validate()
+    except ValueError as e:
+        print(f"tsunagi: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

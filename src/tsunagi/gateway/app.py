@@ -1,0 +1,256 @@
+"""The ASGI application: one endpoint for every service.
+
+The request pipeline is a readable list of steps, each a small method:
+
+    read body (size limit) → internal routes → credential → service → authenticate
+    → protocol parser → service method → protocol serializer → response
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from botocore import xform_name
+from botocore.model import OperationModel
+
+from tsunagi.gateway.identity import Authenticator, Principal, StrictAuthenticator, read_credential
+from tsunagi.gateway.routing import resolve_service, sqs_protocol
+from tsunagi.protocol.errors import (
+    InternalFailure,
+    NotImplementedOperation,
+    RequestEntityTooLarge,
+    ServiceError,
+)
+from tsunagi.protocol.http import HttpRequest, HttpResponse
+from tsunagi.protocol.parse import create_parser
+from tsunagi.protocol.serialize import create_serializer
+from tsunagi.protocol.specs import service_model
+from tsunagi.services.base import Platform, RequestContext, Service
+
+log = logging.getLogger("tsunagi.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+class _Codec:
+    """A service's parser and serializer for one protocol, built once."""
+
+    __slots__ = ("parser", "serializer")
+
+    def __init__(self, service: str, protocol: str | None) -> None:
+        model = service_model(service)
+        self.parser = create_parser(model, protocol=protocol)
+        self.serializer = create_serializer(model, protocol=protocol)
+
+
+class Gateway:
+    def __init__(self, platform: Platform, *, on_startup: Callable[[], Awaitable[None]] | None = None,
+                 on_shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.platform = platform
+        config = platform.config
+        self.max_body = config.max_body_bytes
+        self.default_region = config.default_region
+        self.authenticator: Authenticator = (
+            StrictAuthenticator(config.default_account) if config.auth == "strict"
+            else Authenticator(config.default_account))
+        self._codecs: dict[tuple[str, str | None], _Codec] = {}
+        self._methods: dict[tuple[str, str], Callable[..., Awaitable[dict[str, Any]]] | None] = {}
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+        self.ready = False
+        self.started_at = time.time()
+
+    # -- ASGI ----------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            response = await self.handle_asgi(scope, receive)
+            await send({"type": "http.response.start", "status": response.status,
+                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]})
+            await send({"type": "http.response.body", "body": response.body})
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self._on_startup:
+                        await self._on_startup()
+                    self.ready = True
+                except Exception as e:
+                    log.error("startup failed: %s", e)
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                try:
+                    if self._on_shutdown:
+                        await self._on_shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def handle_asgi(self, scope: Scope, receive: Receive) -> HttpResponse:
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            key = k.decode("latin-1").lower()
+            val = v.decode("latin-1")
+            headers[key] = f"{headers[key]},{val}" if key in headers else val
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        path = path.split("?", 1)[0]
+        request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
+        client = scope.get("client")
+        request_id = str(uuid.uuid4())
+        try:
+            request.body = await self._read_body(request, receive)
+        except ServiceError as e:
+            return self._plain_error(e, request_id)
+        return await self.handle(request, request_id, client[0] if client else "127.0.0.1")
+
+    async def _read_body(self, request: HttpRequest, receive: Receive) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > self.max_body:
+                    raise RequestEntityTooLarge(f"Request body of {declared} bytes exceeds the limit of "
+                                                f"{self.max_body} bytes")
+            except ValueError:
+                raise ServiceError("Invalid Content-Length header", code="BadRequest") from None
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise RequestEntityTooLarge(f"Request body exceeds the limit of {self.max_body} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # -- the pipeline ----------------------------------------------------------------------------
+    async def handle(self, request: HttpRequest, request_id: str, source_ip: str = "127.0.0.1") -> HttpResponse:
+        if request.path.startswith("/_tsunagi/"):
+            return await self._internal(request)
+        cred = read_credential(request)
+        service = resolve_service(request, cred)
+        if service is None or service not in self.platform.services:
+            return self._unrouted(request, service, request_id)
+        protocol = sqs_protocol(request) if service == "sqs" else None
+        codec = self._codec(service, protocol)
+        operation: OperationModel | None = None
+        try:
+            principal = self.authenticator.authenticate(request, cred)
+            operation, params = codec.parser.parse(request)
+            ctx = self._context(request, request_id, service, operation.name, principal, cred.region, source_ip)
+            method = self._method(service, operation.name)
+            result = await method(ctx, params)
+            return codec.serializer.serialize_result(operation, result, request_id)
+        except ServiceError as e:
+            return codec.serializer.serialize_error(e, operation, request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.error("unexpected error in %s.%s (request %s)\n%s", service,
+                      operation.name if operation else "?", request_id, traceback.format_exc())
+            return codec.serializer.serialize_error(
+                InternalFailure(f"The server encountered an internal error ({type(e).__name__}); "
+                                f"request {request_id} is in the server log."), operation, request_id)
+
+    def _context(self, request: HttpRequest, request_id: str, service: str, operation: str,
+                 principal: Principal, region: str | None, source_ip: str) -> RequestContext:
+        return RequestContext(
+            account=principal.account, region=region or self.default_region, request_id=request_id,
+            service=service, operation=operation, host=request.headers.get("host", "localhost:4566"),
+            scheme=request.headers.get("x-forwarded-proto", "http"), access_key_id=principal.access_key_id,
+            principal_arn=principal.arn, trace_header=request.headers.get("x-amzn-trace-id"),
+            source_ip=source_ip, request=request)
+
+    def _codec(self, service: str, protocol: str | None) -> _Codec:
+        key = (service, protocol)
+        codec = self._codecs.get(key)
+        if codec is None:
+            codec = self._codecs[key] = _Codec(service, protocol)
+        return codec
+
+    def _method(self, service: str, operation: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        key = (service, operation)
+        try:
+            method = self._methods[key]
+        except KeyError:
+            impl: Service = self.platform.services[service]
+            method = self._methods[key] = getattr(impl, xform_name(operation), None)
+        if method is None:
+            raise NotImplementedOperation(f"{operation} is not available in tsunagi's {service} service yet.",
+                                          code="NotImplemented")
+        return method
+
+    def _unrouted(self, request: HttpRequest, service: str | None, request_id: str) -> HttpResponse:
+        if service is None:
+            message = (f"tsunagi could not tell which AWS service {request.method} {request.path} is for: "
+                       "sign the request (SigV4) or send X-Amz-Target or Action.")
+            code, status = "UnrecognizedRequest", 400
+        else:
+            message = f"The {service} service is not available in this tsunagi server."
+            code, status = "NotImplemented", 501
+        body = orjson.dumps({"__type": code, "message": message, "RequestId": request_id})
+        return HttpResponse(status, [("content-type", "application/json"), ("x-amzn-requestid", request_id)], body)
+
+    def _plain_error(self, e: ServiceError, request_id: str) -> HttpResponse:
+        body = orjson.dumps({"__type": e.code, "message": e.message, "RequestId": request_id})
+        return HttpResponse(e.status, [("content-type", "application/json"), ("x-amzn-requestid", request_id)], body)
+
+    # -- /_tsunagi/ ----------------------------------------------------------------------------
+    async def _internal(self, request: HttpRequest) -> HttpResponse:
+        path = request.path.rstrip("/")
+        if path == "/_tsunagi/health" and request.method in ("GET", "HEAD"):
+            status = 200 if self.ready else 503
+            body = {
+                "status": "ready" if self.ready else "starting",
+                "version": _version(),
+                "services": {name: "running" for name in sorted(self.platform.services)},
+                "store": self.platform.store.describe(),
+                "uptime_seconds": round(time.time() - self.started_at, 3),
+            }
+            return HttpResponse(status, list(_JSON_STR), orjson.dumps(body))
+        if path == "/_tsunagi/reset" and request.method == "POST":
+            if self.platform.config.auth == "strict":
+                try:
+                    principal = self.authenticator.authenticate(request, read_credential(request))
+                except ServiceError as e:
+                    return self._plain_error(e, str(uuid.uuid4()))
+                if not principal.arn.endswith(":root"):
+                    return self._plain_error(ServiceError("Only the account root may reset tsunagi.",
+                                                          code="AccessDenied", status=403), str(uuid.uuid4()))
+            await self.platform.reset()
+            return HttpResponse(200, list(_JSON_STR), orjson.dumps({"reset": True}))
+        return HttpResponse(404, list(_JSON_STR), orjson.dumps(
+            {"__type": "NotFound", "message": f"No internal endpoint {request.method} {request.path}"}))
+
+
+_JSON_STR = [("content-type", "application/json")]
+
+
+def _version() -> str:
+    from tsunagi import __version__
+
+    return __version__

@@ -1,0 +1,136 @@
+"""Which service a request is for, decided in a fixed order on one port:
+
+1. the SigV4 signing name in the credential scope (header or presigned query);
+2. the ``X-Amz-Target`` prefix (json services);
+3. the host (``<bucket>.s3.…`` or ``<bucket>.localhost`` virtual-host S3);
+4. an ``Action`` in the query string or form body (query services): by ``Version`` when given,
+   then by the SQS queue-URL path shape, then by the one service that has that action;
+5. the REST path: ``/YYYY-MM-DD/…`` is Lambda, API Gateway's top-level collections are
+   API Gateway, anything else is S3.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from urllib.parse import parse_qsl
+
+from tsunagi.gateway.identity import Credential
+from tsunagi.protocol.http import HttpRequest
+from tsunagi.protocol.specs import SERVED, service_model
+
+_QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation", "sqs")
+_QUEUE_PATH = re.compile(r"^/(\d{12}|queue)/[^/]+/?$|^/\d{12}/[^/]+$")
+_DATED_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0", "host.docker.internal")
+
+# Signing names that differ from botocore's service names.
+_SIGNING = {"execute-api": "apigateway-invoke", "email": "ses"}
+
+
+@cache
+def _targets() -> dict[str, str]:
+    out = {}
+    for name in SERVED:
+        prefix = service_model(name).metadata.get("targetPrefix")
+        if prefix:
+            out[prefix] = name
+    return out
+
+
+@cache
+def _versions() -> dict[str, str]:
+    return {service_model(n).api_version: n for n in _QUERY_SERVICES}
+
+
+@cache
+def _actions() -> dict[str, tuple[str, ...]]:
+    """Action name → the query-protocol services that have it (SQS is served over query too)."""
+    owners: dict[str, list[str]] = {}
+    for name in _QUERY_SERVICES:
+        for op in service_model(name).operation_names:
+            owners.setdefault(op, []).append(name)
+    return {k: tuple(v) for k, v in owners.items()}
+
+
+@cache
+def _apigateway_roots() -> frozenset[str]:
+    roots = set()
+    for op in service_model("apigateway").operation_names:
+        uri = service_model("apigateway").operation_model(op).http.get("requestUri", "/")
+        seg = uri.split("?", 1)[0].strip("/").split("/", 1)[0]
+        if seg and not seg.startswith("{"):
+            roots.add(seg)
+    return frozenset(roots)
+
+
+def _form_action(request: HttpRequest) -> tuple[str | None, str | None]:
+    action = version = None
+    for k, v in request.query_params():
+        if k == "Action":
+            action = v
+        elif k == "Version":
+            version = v
+    if action is None and request.body and request.method == "POST" and \
+            request.content_type.startswith("application/x-www-form-urlencoded"):
+        for k, v in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
+            if k == "Action":
+                action = v
+            elif k == "Version":
+                version = v
+    return action, version
+
+
+def is_virtual_host_bucket(host: str) -> str | None:
+    """The bucket name if ``host`` addresses one (``b.s3.localhost``, ``b.localhost``, ``b.s3.amazonaws.com``)."""
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if hostname in _LOCAL_HOSTS or hostname.replace(".", "").isdigit():
+        return None
+    for suffix in (".s3.localhost.localstack.cloud", ".s3.localhost", ".s3.amazonaws.com", ".localhost"):
+        if hostname.endswith(suffix):
+            bucket = hostname[: -len(suffix)]
+            if bucket and not bucket.endswith(".execute-api"):
+                return bucket
+    m = re.match(r"^(.+)\.s3[.-][a-z0-9-]+\.amazonaws\.com$", hostname)
+    return m.group(1) if m else None
+
+
+def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
+    """The botocore service name (or ``apigateway-invoke``) for a request, or None if nothing matches."""
+    if cred.service:
+        name = _SIGNING.get(cred.service, cred.service)
+        if name in SERVED or name == "apigateway-invoke":
+            return name
+    target = request.headers.get("x-amz-target")
+    if target:
+        prefix = target.split(".", 1)[0]
+        name = _targets().get(prefix)
+        if name:
+            return name
+    host = request.host
+    if ".execute-api." in host:
+        return "apigateway-invoke"
+    if is_virtual_host_bucket(host):
+        return "s3"
+    action, version = _form_action(request)
+    if action:
+        if version and version in _versions():
+            return _versions()[version]
+        if _QUEUE_PATH.match(request.path):
+            return "sqs"
+        owners = _actions().get(action)
+        if owners:
+            return owners[0]
+        return None
+    path = request.path
+    if _DATED_PATH.match(path):
+        return "lambda"
+    root = path.strip("/").split("/", 1)[0]
+    if root in _apigateway_roots():
+        return "apigateway"
+    return "s3"
+
+
+def sqs_protocol(request: HttpRequest) -> str:
+    """SQS speaks ``json`` (X-Amz-Target) and the older ``query`` protocol."""
+    return "json" if "x-amz-target" in request.headers else "query"

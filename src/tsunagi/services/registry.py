@@ -1,0 +1,27 @@
+"""The services this build serves, by botocore name. Imported lazily so start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+
+from tsunagi.services.base import Platform, Service
+
+# name -> "module:Class"
+SERVICES: dict[str, str] = {
+    "sts": "tsunagi.services.sts.service:StsService",
+    "sqs": "tsunagi.services.sqs.service:SqsService",
+}
+
+
+def load_services(platform: Platform, names: list[str] | None = None) -> None:
+    for name, target in SERVICES.items():
+        if names is not None and name not in names:
+            continue
+        module, cls = target.split(":")
+        try:
+            klass: type[Service] = getattr(importlib.import_module(module), cls)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith(module.rsplit(".", 1)[0]):
+                continue  # not built yet
+            raise
+        platform.services[name] = klass(platform)

@@ -1,0 +1,176 @@
+"""The store contract.
+
+SQL is written once in the SQLite dialect with ``?`` placeholders; the PostgreSQL store
+translates placeholders. Where the dialects really differ (``FOR UPDATE SKIP LOCKED``,
+upserts with different syntax), repositories branch on :attr:`Store.dialect`.
+
+Within a transaction (``async with store.transaction() as tx``) every statement runs on one
+connection and commits together. ``notify`` inside a transaction is delivered after commit,
+to listeners on every node (PostgreSQL LISTEN/NOTIFY) or on this process (SQLite).
+
+Errors from the drivers never leave this package: they become :class:`StoreError`
+(or :class:`IntegrityError` for constraint violations).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from importlib import resources
+from typing import Any
+
+log = logging.getLogger("tsunagi.store")
+
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+Listener = Callable[[str], None]
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (connection lost, disk full, …)."""
+
+
+class IntegrityError(StoreError):
+    """A uniqueness or other constraint was violated."""
+
+
+class Tx(abc.ABC):
+    """Statements inside one transaction."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+    @abc.abstractmethod
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    def notify(self, channel: str, payload: str) -> None:
+        """Queue a notification, delivered to every node's listeners once this transaction commits."""
+
+
+class Store(Tx):
+    """A database. Statements run outside a transaction are each their own transaction."""
+
+    dialect: str = ""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Listener]] = {}
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    @abc.abstractmethod
+    async def reset(self) -> None:
+        """Delete every row of every table (the schema stays)."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What the health endpoint says about this store."""
+
+    # -- notifications -------------------------------------------------------------------------
+    def listen(self, channel: str, callback: Listener) -> None:
+        """Call ``callback(payload)`` on the event loop for every notification on ``channel``."""
+        self._listeners.setdefault(channel, []).append(callback)
+
+    def unlisten(self, channel: str, callback: Listener) -> None:
+        cbs = self._listeners.get(channel)
+        if cbs and callback in cbs:
+            cbs.remove(callback)
+
+    def _dispatch(self, channel: str, payload: str) -> None:
+        for cb in tuple(self._listeners.get(channel, ())):
+            try:
+                cb(payload)
+            except Exception:  # a listener's bug must not break the store
+                log.exception("listener for %s failed", channel)
+
+    async def iterate(self, sql: str, params: Params = (), batch: int = 1000) -> AsyncIterator[Row]:
+        """Rows one at a time (default: fetch all; stores may stream)."""
+        for row in await self.fetchall(sql, params):
+            yield row
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration file of a dialect, in order.
+
+    Files live in ``store/migrations/<dialect>/NNNN_name.sql``. Numbering leaves room per service:
+    0001–0009 core, 0010–0019 sqs, 0020 sns, 0030 lambda/logs, 0040 s3, 0050 kms/iam, 0060 cfn, 0070 apigw, 0080 ecs.
+    """
+    folder = resources.files("tsunagi.store") / "migrations" / dialect
+    out = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if not name.endswith(".sql"):
+            continue
+        version = int(name.split("_", 1)[0])
+        out.append((version, name, entry.read_text(encoding="utf-8")))
+    out.sort()
+    versions = [v for v, _, _ in out]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"duplicate migration numbers in {dialect}: {versions}")
+    return out
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration file on lines that are just ``;`` or statements ending in ``;``.
+
+    Migrations are plain DDL: no semicolons inside string literals or function bodies.
+    A function body may be wrapped between ``-- begin block`` and ``-- end block`` lines to keep it whole.
+    """
+    statements: list[str] = []
+    buf: list[str] = []
+    in_block = False
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if stripped == "-- begin block":
+            in_block = True
+            continue
+        if stripped == "-- end block":
+            in_block = False
+            statements.append("\n".join(buf))
+            buf = []
+            continue
+        buf.append(line)
+        if not in_block and stripped.endswith(";"):
+            statements.append("\n".join(buf))
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest and not all(ln.strip().startswith("--") or not ln.strip() for ln in rest.splitlines()):
+        statements.append(rest)
+    return [s for s in (st.strip() for st in statements) if s and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())]
+
+
+def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal") -> Store:
+    """The store a URL names: ``None``/``sqlite``/``sqlite:///path``/``:memory:`` or ``postgresql://…``."""
+    if url and url.startswith(("postgresql://", "postgres://")):
+        from tsunagi.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    from tsunagi.store.sqlite import SqliteStore
+
+    if url in (None, "", "sqlite"):
+        import os
+
+        return SqliteStore(os.path.join(data_dir, "tsunagi.db"), synchronous=synchronous)
+    if url == ":memory:" or url == "sqlite://:memory:":
+        return SqliteStore(":memory:", synchronous=synchronous)
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url[len("sqlite:///"):], synchronous=synchronous)
+    raise StoreError(f"unknown store {url!r}: use 'sqlite', 'sqlite:///path/file.db' or 'postgresql://…'")

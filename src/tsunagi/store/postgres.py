@@ -1,0 +1,228 @@
+"""The shared store: PostgreSQL through psycopg 3's async pool.
+
+Several tsunagi servers may share one database; they coordinate only through it:
+row locks (``FOR UPDATE SKIP LOCKED``) for work claiming and LISTEN/NOTIFY to wake each other.
+Notifications are sent on one PostgreSQL channel, ``tsunagi``, as ``<node>|<channel>|<payload>``;
+this node delivers its own at once after commit and ignores their echo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool
+
+from tsunagi.store.base import IntegrityError, Params, Row, Store, StoreError, Tx, log, migrations, split_statements
+
+PG_CHANNEL = "tsunagi"
+_MIGRATION_LOCK = 7_411_922_001  # advisory lock id held while migrating
+
+_sql_cache: dict[str, str] = {}
+
+
+def to_pg(sql: str) -> str:
+    """SQLite-dialect placeholders (``?``) to psycopg's (``%s``)."""
+    out = _sql_cache.get(sql)
+    if out is None:
+        out = sql.replace("%", "%%").replace("?", "%s")
+        _sql_cache[sql] = out
+    return out
+
+
+def _wrap(exc: Exception) -> StoreError:
+    if isinstance(exc, pg_errors.IntegrityError):
+        return IntegrityError(str(exc))
+    return StoreError(f"postgresql: {exc}")
+
+
+class _PgTx(Tx):
+    __slots__ = ("_conn", "_notes")
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self._conn = conn
+        self._notes: list[tuple[str, str]] = []
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        try:
+            cur = await self._conn.execute(to_pg(sql), params, prepare=True)
+            return cur.rowcount
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.executemany(to_pg(sql), list(rows))
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        try:
+            cur = await self._conn.execute(to_pg(sql), params, prepare=True)
+            return await cur.fetchone()
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            cur = await self._conn.execute(to_pg(sql), params, prepare=True)
+            return await cur.fetchall()
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+
+    def notify(self, channel: str, payload: str) -> None:
+        self._notes.append((channel, payload))
+
+
+class PostgresStore(Store):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
+        super().__init__()
+        self.url = url
+        self.node = uuid.uuid4().hex[:12]
+        self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
+                                         kwargs={"autocommit": True}, reconnect_timeout=60)
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._closing = False
+
+    async def open(self) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=15)
+        except Exception as e:
+            raise StoreError(f"cannot connect to PostgreSQL at {self._redacted()}: {e}") from e
+        await self._migrate()
+        self._listener = asyncio.create_task(self._listen_loop(), name="tsunagi-pg-listen")
+        try:
+            await asyncio.wait_for(self._listening.wait(), 10)
+        except TimeoutError:
+            log.warning("PostgreSQL LISTEN not established yet; will keep trying")
+
+    def _redacted(self) -> str:
+        from urllib.parse import urlsplit
+
+        p = urlsplit(self.url)
+        host = p.hostname or ""
+        return f"{p.scheme}://{host}:{p.port or 5432}{p.path}"
+
+    async def _migrate(self) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, "
+                                   "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                cur = await conn.execute("SELECT version FROM tsunagi_migrations")
+                done = {r[0] for r in await cur.fetchall()}
+                for version, name, sql in migrations("postgres"):
+                    if version in done:
+                        continue
+                    log.info("applying migration postgres/%s", name)
+                    async with conn.transaction():
+                        for stmt in split_statements(sql):
+                            await conn.execute(stmt)
+                        await conn.execute("INSERT INTO tsunagi_migrations (version, name) VALUES (%s, %s)",
+                                           (version, name))
+            except psycopg.Error as e:
+                raise StoreError(f"migration failed: {e}") from e
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+    async def _listen_loop(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {PG_CHANNEL}")
+                    self._listening.set()
+                    delay = 0.1
+                    # A reconnect may have missed notifications: wake everyone once.
+                    self._dispatch("*", "reconnected")
+                    async for note in conn.notifies():
+                        node, _, rest = note.payload.partition("|")
+                        if node == self.node:
+                            continue
+                        channel, _, payload = rest.partition("|")
+                        self._dispatch(channel, payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if self._closing:
+                    return
+                self._listening.clear()
+                log.warning("PostgreSQL listener lost (%s); reconnecting in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._pool.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "postgresql", "url": self._redacted(), "node": self.node}
+
+    async def reset(self) -> None:
+        async with self.transaction() as tx:
+            rows = await tx.fetchall("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                                     "AND tablename <> 'tsunagi_migrations'")
+            if rows:
+                names = ", ".join(f'"{r[0]}"' for r in rows)
+                await tx.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                tx = _PgTx(conn)
+                yield tx
+                for channel, payload in tx._notes:
+                    await conn.execute("SELECT pg_notify(%s, %s)",
+                                       (PG_CHANNEL, f"{self.node}|{channel}|{payload}"))
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+        for channel, payload in tx._notes:
+            self._dispatch(channel, payload)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(to_pg(sql), params, prepare=True)
+                return await cur.fetchone()
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(to_pg(sql), params, prepare=True)
+                return await cur.fetchall()
+        except psycopg.Error as e:
+            raise _wrap(e) from e
+
+    def notify(self, channel: str, payload: str) -> None:
+        asyncio.get_running_loop().create_task(self._notify_now(channel, payload))
+
+    async def _notify_now(self, channel: str, payload: str) -> None:
+        async with self.transaction() as tx:
+            tx.notify(channel, payload)

@@ -1,0 +1,209 @@
+"""The embedded store: one SQLite file in WAL mode, used from the event loop thread.
+
+Statements are microseconds long, so they run inline on the loop (a thread hop would cost
+more than the statement). A transaction holds an asyncio lock so that a coroutine which
+awaits inside its transaction cannot interleave its statements with another's.
+
+``synchronous=NORMAL`` (default) keeps every commit across a crash of the process (``kill -9``);
+a power loss may cost the last commits. ``synchronous=FULL`` keeps them across power loss too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tsunagi.store.base import IntegrityError, Params, Row, Store, StoreError, Tx, log, migrations, split_statements
+
+
+def _wrap(exc: sqlite3.Error) -> StoreError:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityError(str(exc))
+    return StoreError(f"sqlite: {exc}")
+
+
+class _SqliteTx(Tx):
+    __slots__ = ("_conn", "_notes")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._notes: list[tuple[str, str]] = []
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        try:
+            return self._conn.execute(sql, params).rowcount
+        except sqlite3.Error as e:
+            raise _wrap(e) from e
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as e:
+            raise _wrap(e) from e
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        try:
+            return self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as e:
+            raise _wrap(e) from e
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise _wrap(e) from e
+
+    def notify(self, channel: str, payload: str) -> None:
+        self._notes.append((channel, payload))
+
+
+class SqliteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "normal") -> None:
+        super().__init__()
+        self.path = path
+        self.synchronous = synchronous.upper()
+        if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"unknown synchronous setting {synchronous!r}")
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._lockfile: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            folder = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(folder, exist_ok=True)
+            self._lockfile = open(self.path + ".lock", "w")  # noqa: SIM115 - held for the store's lifetime
+            try:
+                fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lockfile.close()
+                self._lockfile = None
+                raise StoreError(
+                    f"{self.path} is in use by another tsunagi process; one SQLite store serves one "
+                    "process (use PostgreSQL to run several servers on one store)") from None
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   cached_statements=512)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("PRAGMA cache_size=-65536")
+        except sqlite3.Error as e:
+            raise _wrap(e) from e
+        self._conn = conn
+        self._tx = _SqliteTx(conn)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " applied_at REAL NOT NULL DEFAULT (unixepoch('subsec')))")
+        done = {r[0] for r in conn.execute("SELECT version FROM tsunagi_migrations")}
+        for version, name, sql in migrations("sqlite"):
+            if version in done:
+                continue
+            log.info("applying migration sqlite/%s", name)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in split_statements(sql):
+                    conn.execute(stmt)
+                conn.execute("INSERT INTO tsunagi_migrations (version, name) VALUES (?, ?)", (version, name))
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"migration {name} failed: {e}") from e
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            async with self._lock:
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error:
+                    pass
+                self._conn.close()
+                self._conn = None
+        if self._lockfile is not None:
+            self._lockfile.close()
+            self._lockfile = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "sqlite", "path": self.path, "synchronous": self.synchronous.lower()}
+
+    async def reset(self) -> None:
+        async with self.transaction() as tx:
+            for (name,) in await tx.fetchall(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                    "AND name <> 'tsunagi_migrations'"):
+                await tx.execute(f'DELETE FROM "{name}"')
+
+    # -- statements ------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("store is closed")
+        async with self._lock:
+            tx = _SqliteTx(conn)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise _wrap(e) from e
+            try:
+                yield tx
+            except BaseException:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise _wrap(e) from e
+        for channel, payload in tx._notes:
+            self._dispatch(channel, payload)
+
+    def _plain(self) -> _SqliteTx:
+        if self._conn is None:
+            raise StoreError("store is closed")
+        return self._tx
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        if self._lock.locked():
+            async with self._lock:
+                return await self._plain().execute(sql, params)
+        return await self._plain().execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        if self._lock.locked():
+            async with self._lock:
+                return await self._plain().fetchone(sql, params)
+        return await self._plain().fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        if self._lock.locked():
+            async with self._lock:
+                return await self._plain().fetchall(sql, params)
+        return await self._plain().fetchall(sql, params)
+
+    def notify(self, channel: str, payload: str) -> None:
+        self._dispatch(channel, payload)
