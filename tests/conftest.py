@@ -1,0 +1,56 @@
+"""Shared fixtures.
+
+``server`` is a real ``tsunagi serve`` process, once on SQLite and once on PostgreSQL: every test
+that uses it runs on both stores. State is wiped between tests (``POST /_tsunagi/reset``).
+With ``CI=true`` the PostgreSQL runs are mandatory: an unreachable server fails them instead of skipping.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import postgres
+from tests.support.server import TsunagiServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: run only on the SQLite store")
+
+
+def require_postgres() -> None:
+    why = postgres.available()
+    if why:
+        if postgres.MANDATORY:
+            pytest.fail(f"{why} (CI=true: PostgreSQL tests are mandatory)")
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for this test session."""
+    require_postgres()
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def _server(request: pytest.FixtureRequest):
+    if request.param == "sqlite":
+        srv = TsunagiServer("sqlite")
+    else:
+        srv = TsunagiServer(request.getfixturevalue("pg_url"))
+    srv.start()
+    srv.kind = request.param
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server(_server: TsunagiServer, request: pytest.FixtureRequest) -> TsunagiServer:
+    if _server.kind != "sqlite" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite-only test")
+    if _server.proc is None or _server.proc.poll() is not None:
+        _server.start()
+    _server.reset()
+    return _server

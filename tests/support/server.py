@@ -1,0 +1,116 @@
+"""A real ``tsunagi serve`` process for tests: start, stop (SIGTERM), kill -9, restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+TSUNAGI = [sys.executable, "-m", "tsunagi"]
+CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TsunagiServer:
+    """One server process. ``store`` is passed to ``--store`` (``sqlite`` or a PostgreSQL URL)."""
+
+    def __init__(self, store: str = "sqlite", data_dir: str | None = None, port: int | None = None,
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="tsunagi-test-")
+        self.port = port or free_port()
+        self.extra_args = extra_args or []
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> TsunagiServer:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it
+        self.proc = subprocess.Popen(
+            [*TSUNAGI, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", self.data_dir,
+             "--store", self.store, "--log-level", "info", *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tsunagi exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_tsunagi/health", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"tsunagi did not become healthy in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self) -> TsunagiServer:
+        self.stop()
+        return self.start()
+
+    def reset(self) -> None:
+        req = urllib.request.Request(f"{self.url}/_tsunagi/reset", method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+
+    def client(self, service: str, *, access_key: str = "test", region: str = "us-east-1", **config):
+        cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5,
+                     **config)
+        return boto3.client(service, endpoint_url=self.url, aws_access_key_id=access_key,
+                            aws_secret_access_key="test", region_name=region, config=cfg)
+
+    def aws(self, *args: str, access_key: str = "test", check: bool = True,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the aws CLI against this server."""
+        aws = Path(sys.executable).parent / "aws"
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": "", "AWS_CONFIG_FILE": "/dev/null",
+               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        env.pop("AWS_PROFILE", None)
+        proc = subprocess.run([str(aws), "--endpoint-url", self.url, "--output", "json", *args],
+                              capture_output=True, text=True, env=env, input=input, timeout=60)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
