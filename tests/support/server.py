@@ -20,6 +20,31 @@ TSUNAGI = [sys.executable, "-m", "tsunagi"]
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
 
 
+_QUERY_SESSION = None
+
+
+def _query_sqs_session():
+    """A botocore session whose SQS model is the query form (old SDKs, curl, API Gateway)."""
+    global _QUERY_SESSION
+    if _QUERY_SESSION is None:
+        import json
+
+        import botocore.session
+        from botocore.loaders import Loader
+
+        from tsunagi.protocol.sqs_query import patch_description
+
+        folder = Path(tempfile.mkdtemp(prefix="sqs-query-model-"))
+        model_dir = folder / "sqs" / "2012-11-05"
+        model_dir.mkdir(parents=True)
+        description = patch_description(Loader().load_service_model("sqs", "service-2"))
+        (model_dir / "service-2.json").write_text(json.dumps(description))
+        session = botocore.session.Session()
+        session.get_component("data_loader").search_paths.insert(0, str(folder))
+        _QUERY_SESSION = session
+    return _QUERY_SESSION
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,6 +125,15 @@ class TsunagiServer:
                      **config)
         return boto3.client(service, endpoint_url=self.url, aws_access_key_id=access_key,
                             aws_secret_access_key="test", region_name=region, config=cfg)
+
+    def sqs_client(self, protocol: str = "json", *, access_key: str = "test", region: str = "us-east-1"):
+        """An SQS client speaking ``json`` (today's SDKs) or the older ``query`` protocol."""
+        if protocol == "json":
+            return self.client("sqs", access_key=access_key, region=region)
+        session = boto3.Session(botocore_session=_query_sqs_session(), aws_access_key_id=access_key,
+                                aws_secret_access_key="test", region_name=region)
+        cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5)
+        return session.client("sqs", endpoint_url=self.url, config=cfg)
 
     def aws(self, *args: str, access_key: str = "test", check: bool = True,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
