@@ -41,8 +41,11 @@ def _greedy_fix(op, params):
                 params[name] = "dir/sub dir/" + params[name].replace("/", "") + ".txt"
 
 
-def _normalize(params, op):
-    return params
+def _normalize(parsed, params):
+    # the HTTP layer adds Content-Length to every request that has a body (or is a PUT/POST)
+    if "ContentLength" in parsed and "ContentLength" not in params:
+        del parsed["ContentLength"]
+    return parsed
 
 
 def roundtrip(service, name, labels=None, vhost=False, seed=""):
@@ -68,7 +71,7 @@ def roundtrip(service, name, labels=None, vhost=False, seed=""):
         assert parsed_op.name == alias
         return
     assert parsed_op.name == name
-    assert parsed == params
+    assert _normalize(parsed, params) == params
 
 
 @pytest.mark.parametrize("service,name", list(_cases()))
