@@ -1,0 +1,187 @@
+"""``python -m bench``: start the servers, run the scenarios, print tables, append to RESULTS.md."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from . import scenarios
+from .core import AWS_ORDER, Context, log
+from .procs import cpu_seconds, rss_bytes
+from .report import Col, Table, append_results, machine, render_text
+from .servers import (
+    BENCH,
+    Server,
+    start_bare,
+    start_localstack,
+    start_ministack,
+    start_moto,
+    start_tsunagi,
+    wait_ready,
+)
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="reduced counts, no 1M backlog (for development)")
+    p.add_argument("--only", default="", help="comma-separated scenarios or groups, e.g. sqs,gateway or sqs.send")
+    p.add_argument("--servers", default="",
+                   help=f"comma-separated subset of {','.join(AWS_ORDER)} (default: all but localstack)")
+    p.add_argument("--with-localstack", action="store_true", help="also install and run LocalStack (slow)")
+    p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL (tsunagi-pg and the PG ceiling)")
+    p.add_argument("--pg-admin-url", default=PG_ADMIN, help=f"where to create scratch databases ({PG_ADMIN})")
+    p.add_argument("--conns", type=int, default=4, help="concurrent keep-alive connections (4)")
+    p.add_argument("--budget", type=float, default=570, help="seconds the whole run may take (570)")
+    p.add_argument("--no-results", action="store_true", help="do not append to bench/RESULTS.md")
+    p.add_argument("--list", action="store_true", help="list scenarios and exit")
+    return p.parse_args(argv)
+
+
+class ScratchDBs:
+    """Fresh PostgreSQL databases for this run, dropped at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.names: list[str] = []
+        self.reason = ""
+
+    def create(self, suffix: str) -> str | None:
+        try:
+            import psycopg
+        except ImportError:
+            self.reason = "psycopg not installed in .venv"
+            return None
+        name = f"tsunagi_bench_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:4]}_{suffix}"
+        try:
+            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as c:
+                c.execute(f'CREATE DATABASE "{name}"')
+        except Exception as e:  # noqa: BLE001
+            self.reason = f"cannot create a database at {self.admin_url}: {str(e).strip()[:120]}"
+            return None
+        self.names.append(name)
+        return self.admin_url.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        if not self.names:
+            return
+        import psycopg
+
+        try:
+            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as c:
+                for n in self.names:
+                    c.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+        except Exception as e:  # noqa: BLE001
+            log(f"could not drop scratch databases {self.names}: {e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.list:
+        for s in scenarios.load():
+            print(f"{s.name:14} {s.doc.splitlines()[0] if s.doc else ''}")
+        return 0
+    t_start = time.monotonic()
+    chosen = scenarios.select([o.strip() for o in args.only.split(",") if o.strip()] or None)
+    needs = set().union(*(s.needs for s in chosen)) if chosen else set()
+    wanted = [n.strip() for n in args.servers.split(",") if n.strip()] or \
+        [n for n in AWS_ORDER if n != "localstack" or args.with_localstack]
+    if args.with_localstack and "localstack" not in wanted:
+        wanted.append("localstack")
+    if args.no_pg and "tsunagi-pg" in wanted:
+        wanted.remove("tsunagi-pg")
+    work = BENCH / ".work" / time.strftime("%Y%m%d-%H%M%S")
+    work.mkdir(parents=True, exist_ok=True)
+    for old in sorted((BENCH / ".work").iterdir())[:-5]:   # keep the last five runs' logs
+        shutil.rmtree(old, ignore_errors=True)
+    facts = machine()
+    log(f"{facts['nproc']} CPUs ({facts['cpu']}), Python {facts['python']}; scenarios: "
+        f"{', '.join(s.name for s in chosen)}; logs in {work}")
+
+    dbs = ScratchDBs(args.pg_admin_url)
+    pg_ceiling = pg_reason = None
+    if "pg" in needs and not args.no_pg:
+        pg_ceiling = dbs.create("ceiling")
+        pg_reason = dbs.reason
+    elif args.no_pg:
+        pg_reason = "--no-pg"
+
+    servers: dict[str, Server] = {}
+    try:
+        if "bare" in needs:
+            servers["bare"] = start_bare(work)
+        if "aws" in needs:
+            for name in wanted:
+                if name == "tsunagi":
+                    servers[name] = start_tsunagi(work)
+                elif name == "tsunagi-pg":
+                    url = dbs.create("server")
+                    if url:
+                        servers[name] = start_tsunagi(work, "tsunagi-pg", store=url)
+                    else:
+                        servers[name] = Server(name, reason=dbs.reason)
+                elif name == "moto":
+                    servers[name] = start_moto(work, log)
+                elif name == "ministack":
+                    servers[name] = start_ministack(work, log)
+                elif name == "localstack":
+                    servers[name] = start_localstack(work, log)
+                else:
+                    raise SystemExit(f"unknown server {name!r}; known: {', '.join(AWS_ORDER)}")
+        with ThreadPoolExecutor(max_workers=max(1, len(servers))) as ex:
+            list(ex.map(wait_ready, servers.values()))
+        tables = [servers_table(servers)]
+        print(render_text(tables[0]) + "\n", flush=True)
+
+        ctx = Context(quick=args.quick, conns=args.conns, servers=servers, work=work,
+                      deadline=t_start + args.budget, pg_ceiling_url=pg_ceiling, pg_reason=pg_reason or "")
+        for sc in chosen:
+            if ctx.remaining() < 20:
+                log(f"skipping {sc.name}: out of time budget")
+                continue
+            log(f"scenario {sc.name} ...")
+            t0 = time.monotonic()
+            try:
+                out = sc.fn(ctx)
+            except Exception as e:  # noqa: BLE001
+                log(f"scenario {sc.name} failed: {type(e).__name__}: {e}")
+                out = [Table(sc.name, [Col("server", "server", "text")],
+                             [{"server": "-", "_note": f"scenario failed: {type(e).__name__}: {e}"}])]
+            log(f"scenario {sc.name} done in {time.monotonic() - t0:.1f}s")
+            for t in out:
+                print(render_text(t) + "\n", flush=True)
+            tables.extend(out)
+    finally:
+        for s in servers.values():
+            s.stop()
+        dbs.drop_all()
+    wall = time.monotonic() - t_start
+    if not args.no_results:
+        descr = [f"{s.name}: {s.version or '?'}" + ("" if s.available else " (not available)")
+                 for s in servers.values()]
+        append_results(tables, facts, descr, wall)
+        log("appended to bench/RESULTS.md")
+    log(f"total {wall:.0f} s")
+    shutil.rmtree(work / "tsunagi-data", ignore_errors=True)
+    shutil.rmtree(work / "tsunagi-pg-data", ignore_errors=True)
+    return 0
+
+
+def servers_table(servers: dict[str, Server]) -> Table:
+    """Versions, startup time, idle RSS and idle CPU (a busy poll loop would skew per-call CPU)."""
+    t = Table("Servers", [Col("server", "server", "text"), Col("version", "version", "text"),
+                          Col("port", "port", "text"), Col("startup", "ready s", "num"),
+                          Col("rss", "idle RSS MB", "mb"), Col("idle", "idle CPU %", "num")])
+    live = [s for s in servers.values() if s.available]
+    c0 = {s.name: cpu_seconds(s.proc.pid) for s in live if s.proc}
+    time.sleep(1.0)
+    for s in servers.values():
+        if s.available and s.proc:
+            t.add(server=s.name, version=s.version, port=s.port, startup=s.startup_s, rss=rss_bytes(s.proc.pid),
+                  idle=(cpu_seconds(s.proc.pid) - c0[s.name]) * 100)
+        else:
+            t.add(server=s.name, version=s.version, _note=f"not available: {s.reason}")
+    return t

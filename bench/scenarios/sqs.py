@@ -1,0 +1,446 @@
+"""SQS over the JSON protocol: send, batch send, receive+delete, long-poll latency, backlog scaling."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+from ..client import Conn, LoadResult, pct, run_fixed, run_workers
+from ..core import Context, add_ratios, load_row, log, measure, std_cols, target_note, unavailable_row
+from ..report import Col, Table
+from ..servers import Server
+from . import scenario
+
+BODY = json.dumps({"request_id": "7d3f0c8e-2b1a-4e59-9a51-0c1d2e3f4a5b", "bucket": "uploads",
+                   "key": "incoming/2026/11/report.txt", "size": 10240, "pad": "x" * 64})
+
+
+class SqsError(Exception):
+    pass
+
+
+class Sqs:
+    """Control-plane calls (not measured) on one connection."""
+
+    def __init__(self, s: Server) -> None:
+        self.s = s
+        self.sig = s.signer
+        self.conn = Conn(s.host, s.port)
+
+    def call(self, op: str, payload: dict) -> dict:
+        status, body = self.conn.request(self.sig.sqs(op, payload))
+        if status != 200:
+            raise SqsError(f"{op} → HTTP {status}: {body[:200]!r}")
+        return json.loads(body) if body.strip() else {}
+
+    def create(self, prefix: str, attrs: dict | None = None) -> str:
+        name = f"bench-{prefix}-{uuid.uuid4().hex[:8]}"
+        return self.call("CreateQueue", {"QueueName": name, "Attributes": attrs or {}})["QueueUrl"]
+
+    def delete(self, url: str) -> None:
+        try:
+            self.call("DeleteQueue", {"QueueUrl": url})
+        except Exception as e:  # noqa: BLE001
+            log(f"{self.s.name}: DeleteQueue failed: {e}")
+
+    def counts(self, url: str) -> tuple[int, int, int]:
+        a = self.call("GetQueueAttributes", {"QueueUrl": url, "AttributeNames": [
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"]}).get("Attributes", {})
+        return (int(a.get("ApproximateNumberOfMessages", -1)), int(a.get("ApproximateNumberOfMessagesNotVisible", -1)),
+                int(a.get("ApproximateNumberOfMessagesDelayed", 0)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _check_send(status: int, body: bytes) -> str | None:
+    if status != 200 or b'"MessageId"' not in body:
+        return f"HTTP {status}: {body[:160]!r}"
+    return None
+
+
+def _check_batch(status: int, body: bytes) -> str | None:
+    if status != 200:
+        return f"HTTP {status}: {body[:160]!r}"
+    try:
+        d = json.loads(body)
+    except ValueError:
+        return f"not JSON: {body[:120]!r}"
+    if len(d.get("Successful", ())) != 10 or d.get("Failed"):
+        return f"batch: {len(d.get('Successful', ()))} ok, failed {str(d.get('Failed'))[:120]}"
+    return None
+
+
+def send_raw(s: Server, url: str) -> bytes:
+    return s.signer.sqs("SendMessage", {"QueueUrl": url, "MessageBody": BODY})
+
+
+def batch_raw(s: Server, url: str) -> bytes:
+    return s.signer.sqs("SendMessageBatch", {"QueueUrl": url, "Entries": [
+        {"Id": f"m{i}", "MessageBody": BODY} for i in range(10)]})
+
+
+def fill(s: Server, url: str, msgs: int, conns: int, deadline: float | None = None) -> LoadResult:
+    """Send ``msgs`` (a multiple of 10) with SendMessageBatch; ``extra['sent']`` = messages accepted."""
+    res = run_fixed(s.host, s.port, [batch_raw(s, url)], msgs // 10, conns, check=_check_batch,
+                    deadline=deadline)
+    res.extra["sent"] = (res.calls - res.errors) * 10
+    return res
+
+
+def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = True) -> LoadResult:
+    """Receive(10) + DeleteMessageBatch until ``target`` messages were received (or the queue is empty).
+
+    Latencies are the ReceiveMessage calls'. extra: msgs, deleted, dups, receives, empty.
+    """
+    recv = s.signer.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10,
+                                           "VisibilityTimeout": 120, "WaitTimeSeconds": 0})
+    lock = threading.Lock()
+    state = {"got": 0}
+    seen: set[str] = set()
+
+    def worker(_i: int, res: LoadResult) -> None:
+        conn = Conn(s.host, s.port)
+        sig = s.signer
+        pc = time.perf_counter
+        ex = res.extra
+        for k in ("msgs", "deleted", "dups", "receives", "empty"):
+            ex[k] = 0
+        empties = 0
+        try:
+            while True:
+                with lock:
+                    if state["got"] >= target:
+                        break
+                t0 = pc()
+                try:
+                    status, body = conn.request(recv)
+                except Exception as e:  # noqa: BLE001
+                    res.calls += 1
+                    res.error(f"ReceiveMessage {type(e).__name__}: {e}")
+                    conn.close()
+                    if res.errors > 20:
+                        break
+                    continue
+                res.latencies.append(pc() - t0)
+                res.calls += 1
+                ex["receives"] += 1
+                if status != 200:
+                    res.error(f"ReceiveMessage HTTP {status}: {body[:160]!r}")
+                    if res.errors > 20:
+                        break
+                    continue
+                msgs = json.loads(body).get("Messages") or []
+                if not msgs:
+                    ex["empty"] += 1
+                    empties += 1
+                    if stop_when_empty and empties >= 3:
+                        break
+                    time.sleep(0.005)
+                    continue
+                empties = 0
+                with lock:
+                    state["got"] += len(msgs)
+                    for m in msgs:
+                        if m["MessageId"] in seen:
+                            ex["dups"] += 1
+                        seen.add(m["MessageId"])
+                ex["msgs"] += len(msgs)
+                dele = sig.sqs("DeleteMessageBatch", {"QueueUrl": url, "Entries": [
+                    {"Id": f"d{j}", "ReceiptHandle": m["ReceiptHandle"]} for j, m in enumerate(msgs)]})
+                try:
+                    status, body = conn.request(dele)
+                except Exception as e:  # noqa: BLE001
+                    res.calls += 1
+                    res.error(f"DeleteMessageBatch {type(e).__name__}: {e}")
+                    conn.close()
+                    continue
+                res.calls += 1
+                ok = len(json.loads(body).get("Successful", ())) if status == 200 else 0
+                ex["deleted"] += ok
+                if ok != len(msgs):
+                    res.error(f"DeleteMessageBatch HTTP {status}: {ok}/{len(msgs)} deleted: {body[:160]!r}")
+        finally:
+            conn.close()
+
+    return run_workers(worker, conns)
+
+
+def _each(ctx: Context, t: Table, fn) -> None:
+    """Run ``fn(server)`` for every AWS server; unavailable servers and failures become rows."""
+    for s in ctx.aws():
+        if not s.available:
+            unavailable_row(t, s)
+            continue
+        if not s.alive():
+            unavailable_row(t, s, f"process died: {s.proc.tail() if s.proc else ''}")
+            continue
+        try:
+            fn(s)
+        except Exception as e:  # noqa: BLE001
+            log(f"{s.name}: {type(e).__name__}: {e}")
+            t.add(server=s.name, _note=f"failed: {type(e).__name__}: {str(e)[:200]}")
+
+
+# ---------------------------------------------------------------- scenarios
+
+@scenario("sqs.send", order=30)
+def send(ctx: Context) -> list[Table]:
+    """SendMessage: server CPU µs/call, msgs/s, p50/p99; the queue must hold exactly what was sent."""
+    t = Table(f"SQS SendMessage (JSON protocol, {len(BODY)}-byte body, {ctx.conns} conns)",
+              std_cols("msgs/s", "CPU µs/call"))
+
+    def one(s: Server) -> None:
+        api = Sqs(s)
+        url = api.create("send")
+        raw = send_raw(s, url)
+        n = ctx.count(10000, 2000, s)
+        run_fixed(s.host, s.port, [raw], min(200, n // 5), ctx.conns, check=_check_send)  # warm-up
+        warm = api.counts(url)[0]
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], n, ctx.conns, check=_check_send))
+        row = t.add(**load_row(s, res, cpu, res.calls))
+        got = api.counts(url)[0] - warm
+        if got != res.calls - res.errors:
+            row["errors"] = row["errors"] + abs(res.calls - res.errors - got)
+            row["_note"] = f"queue holds {got} new messages, {res.calls - res.errors} sends acknowledged"
+        api.delete(url)
+        api.close()
+
+    _each(ctx, t, one)
+    add_ratios(t)
+    target_note(t, "SendMessage", "cpu_us", 150, "µs/call")
+    return [t]
+
+
+@scenario("sqs.batch", order=31)
+def batch(ctx: Context) -> list[Table]:
+    """SendMessageBatch of 10: server CPU µs/msg. Leaves the queue filled for sqs.recvdel."""
+    t = Table(f"SQS SendMessageBatch (10 × {len(BODY)} bytes, {ctx.conns} conns)", std_cols("msgs/s", "CPU µs/msg"))
+
+    def one(s: Server) -> None:
+        api = Sqs(s)
+        url = api.create("batch")
+        n = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
+        res, cpu = measure(s, lambda: fill(s, url, n, ctx.conns))
+        sent = res.extra["sent"]
+        row = t.add(**load_row(s, res, cpu, sent))
+        got = api.counts(url)[0]
+        if got != sent:
+            row["errors"] += abs(got - sent)
+            row["_note"] = f"queue holds {got} messages, {sent} acknowledged"
+        ctx.cache[("sqs.filled", s.name)] = (url, got)
+        api.close()
+
+    _each(ctx, t, one)
+    add_ratios(t)
+    target_note(t, "SendMessageBatch", "cpu_us", 30, "µs/msg")
+    return [t]
+
+
+@scenario("sqs.recvdel", order=32)
+def recvdel(ctx: Context) -> list[Table]:
+    """ReceiveMessage(10) + DeleteMessageBatch on a pre-filled queue until it is empty: µs/msg."""
+    t = Table(f"SQS ReceiveMessage(10) + DeleteMessageBatch, pre-filled queue drained, {ctx.conns} conns",
+              [Col("server", "server", "text"), Col("msgs", "msgs", "int"), Col("errors", "errors", "int"),
+               Col("rate", "msgs/s", "int"), Col("p50", "recv p50 ms", "ms"), Col("p99", "recv p99 ms", "ms"),
+               Col("cpu_us", "CPU µs/msg", "num"), Col("ratio", "tsunagi/x", "ratio")])
+
+    def one(s: Server) -> None:
+        api = Sqs(s)
+        cached = ctx.cache.pop(("sqs.filled", s.name), None)
+        if cached:
+            url, n = cached
+        else:
+            url = api.create("recv")
+            n = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
+            n = fill(s, url, n, ctx.conns).extra["sent"]
+        res, cpu = measure(s, lambda: drain(s, url, n, ctx.conns))
+        got, deleted = res.extra["msgs"], res.extra["deleted"]
+        row = t.add(**load_row(s, res, cpu, deleted, msgs=got))
+        left = api.counts(url)
+        problems = []
+        if got != n:
+            problems.append(f"received {got} of {n}")
+        if deleted != got:
+            problems.append(f"deleted {deleted} of {got}")
+        if res.extra["dups"]:
+            problems.append(f"{res.extra['dups']} duplicates")
+        if left[0] or left[1]:
+            problems.append(f"queue not empty at the end (visible {left[0]}, in flight {left[1]})")
+        if problems:
+            row["errors"] += max(1, abs(n - deleted))
+            row["_note"] = "; ".join(problems) + (f"; {row['_note']}" if row.get("_note") else "")
+        api.delete(url)
+        api.close()
+
+    _each(ctx, t, one)
+    add_ratios(t)
+    target_note(t, "Receive+DeleteBatch", "cpu_us", 60, "µs/msg")
+    return [t]
+
+
+@scenario("sqs.longpoll", order=33)
+def longpoll(ctx: Context) -> list[Table]:
+    """send → receipt through a waiting long poll (WaitTimeSeconds=20): p50/p99 over ~200 rounds."""
+    t = Table("SQS send → long-poll receipt latency (consumer waiting in ReceiveMessage WaitTimeSeconds=20)",
+              [Col("server", "server", "text"), Col("calls", "rounds", "int"), Col("errors", "errors", "int"),
+               Col("p50", "p50 ms", "ms"), Col("p90", "p90 ms", "ms"), Col("p99", "p99 ms", "ms"),
+               Col("max", "max ms", "ms"), Col("cpu_us", "CPU µs/round", "num"), Col("ratio", "tsunagi/x p50", "ratio")])
+
+    def one(s: Server) -> None:
+        api = Sqs(s)
+        url = api.create("poll")
+        sig = s.signer
+        recv = sig.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 20,
+                                          "VisibilityTimeout": 30})
+        raw_send = send_raw(s, url)
+        consumer, producer = Conn(s.host, s.port), Conn(s.host, s.port)
+        rounds = ctx.count(200, 50)
+        res = LoadResult()
+        pc = time.perf_counter
+
+        def run() -> LoadResult:
+            t_start = pc()
+            for _ in range(rounds):
+                if ctx.remaining() < 30 or pc() - t_start > 60:
+                    res.samples.append("stopped early (time budget)")
+                    break
+                consumer.send(recv)
+                time.sleep(0.01)          # let the receive reach the server and wait
+                t0 = pc()
+                status, body = producer.request(raw_send)
+                if status != 200:
+                    res.calls += 1
+                    res.error(f"SendMessage HTTP {status}: {body[:120]!r}")
+                    consumer.read()
+                    continue
+                status, body = consumer.read()
+                t1 = pc()
+                res.calls += 1
+                msgs = json.loads(body).get("Messages") or [] if status == 200 else []
+                if not msgs:
+                    res.error(f"long poll returned no message (HTTP {status}) {body[:80]!r}")
+                    # collect the stray message so the next round starts clean
+                    status, body = consumer.request(sig.sqs("ReceiveMessage", {
+                        "QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 2}))
+                    msgs = json.loads(body).get("Messages") or [] if status == 200 else []
+                else:
+                    res.latencies.append(t1 - t0)
+                for m in msgs:
+                    producer.request(sig.sqs("DeleteMessage", {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]}))
+            res.wall = pc() - t_start
+            return res
+
+        res, cpu = measure(s, run)
+        row = t.add(**load_row(s, res, cpu, res.calls))
+        row["p90"] = pct(res.latencies, 90) * 1e3 if res.latencies else None
+        row["max"] = max(res.latencies) * 1e3 if res.latencies else None
+        left = api.counts(url)
+        if left[0] or left[1]:
+            row["_note"] = (row.get("_note") or "") + f" queue not empty at the end: {left}"
+        consumer.close()
+        producer.close()
+        api.delete(url)
+        api.close()
+
+    _each(ctx, t, one)
+    add_ratios(t, key="p50")
+    target_note(t, "long-poll receipt p50", "p50", 2, "ms")
+    t.notes.append("CPU µs/round covers one send, one receive, one delete and the server's idle waiting.")
+    return [t]
+
+
+LEVELS_FULL = {"tsunagi": [1_000, 10_000, 100_000, 1_000_000], "tsunagi-pg": [1_000, 10_000, 100_000],
+               "ministack": [1_000, 10_000, 100_000], "moto": [1_000, 2_000], "localstack": [1_000, 10_000]}
+# moto walks the whole queue on every call (≈70 msgs/s filling at 1k): 10k would take most of the run.
+LEVELS_QUICK = {"tsunagi": [1_000, 10_000, 100_000], "tsunagi-pg": [1_000, 10_000],
+                "ministack": [1_000, 10_000], "moto": [1_000], "localstack": [1_000]}
+
+
+@scenario("sqs.backlog", order=39)
+def backlog(ctx: Context) -> list[Table]:
+    """Send and Receive+Delete cost, receive latency and server RSS as the queue backlog grows."""
+    t = Table(f"SQS backlog scaling (queue pre-filled with batches; {ctx.conns} conns)",
+              [Col("server", "server", "text"), Col("level", "backlog", "int"), Col("fill", "fill msgs/s", "int"),
+               Col("send_us", "send µs/call", "num"), Col("send_p50", "send p50 ms", "ms"),
+               Col("recv_us", "recv+del µs/msg", "num"), Col("recv_p50", "recv p50 ms", "ms"),
+               Col("rss", "RSS MB", "mb"), Col("errors", "errors", "int"),
+               Col("ratio", "tsunagi/x send", "ratio"), Col("ratio_r", "tsunagi/x recv", "ratio")])
+    levels = LEVELS_QUICK if ctx.quick else LEVELS_FULL
+    fill_budget = 60.0 if ctx.quick else 200.0
+
+    def one(s: Server) -> None:
+        api = Sqs(s)
+        url = api.create("backlog")
+        current, fill_rate = 0, None
+        k = ctx.count(2000, 500, s, minimum=30)
+        raw = send_raw(s, url)
+        for level in levels.get(s.name, [1_000, 10_000]):
+            need = (level - current) // 10 * 10
+            budget = min(fill_budget, ctx.remaining() - 45)
+            if fill_rate and need / fill_rate > budget:
+                t.add(server=s.name, level=level,
+                      _note=f"skipped {level:,}: filling would take ~{need / fill_rate:.0f} s (budget {budget:.0f} s)")
+                break
+            errors = 0
+            if need > 0:
+                t0 = time.monotonic()
+                fr = fill(s, url, need, ctx.conns, deadline=t0 + max(budget, 5))
+                current += fr.extra["sent"]
+                errors += fr.errors
+                fill_rate = fr.extra["sent"] / max(time.monotonic() - t0, 1e-6)
+            visible = api.counts(url)[0]
+            row = t.add(server=s.name, level=visible, fill=fill_rate)
+            notes = []
+            if visible < level * 0.99:
+                notes.append(f"fill stopped at {visible:,} of {level:,} (time budget)")
+            if abs(visible - current) > 0:
+                notes.append(f"queue holds {visible:,}, {current:,} acknowledged")
+                errors += abs(visible - current)
+            sres, scpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], k, ctx.conns, check=_check_send))
+            rres, rcpu = measure(s, lambda: drain(s, url, k, ctx.conns))
+            current += sres.calls - sres.errors - rres.extra["deleted"]
+            errors += sres.errors + rres.errors + rres.extra["dups"]
+            row.update(send_us=scpu * 1e6 / max(sres.calls, 1), send_p50=pct(sres.latencies, 50) * 1e3,
+                       recv_us=rcpu * 1e6 / max(rres.extra["deleted"], 1),
+                       recv_p50=(pct(rres.latencies, 50) or 0) * 1e3, rss=s.rss(), errors=errors)
+            for r in (sres, rres):
+                if r.samples:
+                    notes.append(r.samples[0])
+            if rres.extra["msgs"] < k:
+                notes.append(f"received {rres.extra['msgs']} of {k}")
+            if notes:
+                row["_note"] = f"at {level:,}: " + "; ".join(notes)
+            log(f"  backlog {s.name} {visible:,}: send {row['send_us']:.0f} µs/call, "
+                f"recv+del {row['recv_us']:.0f} µs/msg, RSS {row['rss'] / 1e6:.0f} MB")
+            if visible < level * 0.99:
+                break
+        api.delete(url)
+        api.close()
+
+    _each(ctx, t, one)
+    # ratios against tsunagi at the same nominal level
+    ts = {_nominal(r["level"]): r for r in t.rows if r.get("server") == "tsunagi" and r.get("send_us")}
+    for r in t.rows:
+        if r.get("server") != "tsunagi" and r.get("send_us") and _nominal(r["level"]) in ts:
+            ref = ts[_nominal(r["level"])]
+            r["ratio"] = ref["send_us"] / r["send_us"]
+            r["ratio_r"] = ref["recv_us"] / r["recv_us"] if r.get("recv_us") else None
+    for name in [s.name for s in ctx.aws()]:
+        rows = [r for r in t.rows if r.get("server") == name and r.get("send_us")]
+        if len(rows) >= 2:
+            a, b = rows[0], rows[-1]
+            t.notes.append(f"{name} {a['level']:,} → {b['level']:,} messages: send {a['send_us']:.0f} → "
+                           f"{b['send_us']:.0f} µs/call ({b['send_us'] / a['send_us']:.2f}×), recv+del "
+                           f"{a['recv_us']:.0f} → {b['recv_us']:.0f} µs/msg ({b['recv_us'] / a['recv_us']:.2f}×), "
+                           f"RSS {a['rss'] / 1e6:.0f} → {b['rss'] / 1e6:.0f} MB")
+    return [t]
+
+
+def _nominal(level: int) -> int:
+    for n in (1_000, 10_000, 100_000, 1_000_000):
+        if level <= n * 1.05:
+            return n
+    return level

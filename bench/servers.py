@@ -1,0 +1,202 @@
+"""The servers under test: tsunagi (SQLite / PostgreSQL), the bare handler, and the peers.
+
+Peers are installed on demand, each in its own venv under ``bench/.peers/<name>/venv`` built with
+the machine's ``python3`` (never into tsunagi's ``.venv``). Installation is skipped when the
+``.installed`` marker is there. A peer that cannot be installed or started is reported as
+"not available: <why>" and the run goes on.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .client import Signer
+from .procs import Proc, cpu_seconds, free_port, rss_bytes
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PEERS = BENCH / ".peers"
+VENV = ROOT / ".venv"
+
+
+@dataclass
+class Server:
+    name: str                      # tsunagi, tsunagi-pg, bare, ministack, moto, localstack
+    scale: float = 1.0             # count multiplier (slow servers do fewer calls, same per-call figures)
+    port: int = 0
+    host: str = "127.0.0.1"
+    proc: Proc | None = None
+    available: bool = False
+    reason: str = "not started"
+    version: str = ""
+    startup_s: float | None = None
+    account: str = "000000000000"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.host, self.port)
+
+    def cpu(self) -> float:
+        assert self.proc is not None
+        return cpu_seconds(self.proc.pid)
+
+    def rss(self) -> int:
+        assert self.proc is not None
+        return rss_bytes(self.proc.pid)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.alive()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+# ---------------------------------------------------------------- peer installation
+
+def _pip_version(venv: Path, dist: str) -> str:
+    pats = glob.glob(str(venv / "lib" / "python*" / "site-packages" / f"{dist}-*.dist-info"))
+    return os.path.basename(pats[0])[len(dist) + 1:-len(".dist-info")] if pats else "?"
+
+
+def install_peer(name: str, python: str, packages: list[str], log, timeout: float = 600) -> tuple[bool, str]:
+    """Create ``bench/.peers/<name>/venv`` and pip-install ``packages``; idempotent."""
+    home = PEERS / name
+    venv = home / "venv"
+    marker = home / ".installed"
+    if marker.exists() and (venv / "bin" / "python").exists():
+        return True, "present"
+    home.mkdir(parents=True, exist_ok=True)
+    exe = shutil.which(python)
+    if not exe:
+        return False, f"{python} not found"
+    log(f"installing {name} into {venv} ({' '.join(packages)}) ...")
+    logf = home / "install.log"
+    t0 = time.monotonic()
+    try:
+        with open(logf, "wb") as f:
+            if not (venv / "bin" / "python").exists():
+                subprocess.run([exe, "-m", "venv", str(venv)], check=True, stdout=f, stderr=f, timeout=120)
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *packages],
+                           check=True, stdout=f, stderr=f, timeout=timeout)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+        tail = ""
+        try:
+            tail = " | ".join(ln for ln in logf.read_text(errors="replace").splitlines()[-2:])
+        except OSError:
+            pass
+        return False, f"install failed ({type(e).__name__}) {tail}"[:200]
+    marker.write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+    log(f"installed {name} in {time.monotonic() - t0:.0f}s")
+    return True, "installed"
+
+
+# ---------------------------------------------------------------- server definitions
+
+def start_bare(work: Path) -> Server:
+    s = Server("bare", port=free_port())
+    py = VENV / "bin" / "python"
+    if not py.exists():
+        s.reason = "no .venv (run make install)"
+        return s
+    s.proc = Proc([str(py), "-m", "uvicorn", "bench.bare_app:app", "--host", s.host, "--port", str(s.port),
+                   "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+                  work / "bare.log", cwd=str(ROOT))
+    s.meta["health"] = f"http://{s.host}:{s.port}/"
+    s.version = "uvicorn+uvloop+httptools canned 200"
+    return s
+
+
+def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None) -> Server:
+    s = Server(name, port=free_port())
+    exe = VENV / "bin" / "tsunagi"
+    if not exe.exists():
+        s.reason = "no .venv/bin/tsunagi (run make install)"
+        return s
+    data = work / f"{name}-data"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    argv = [str(exe), "serve", "--host", s.host, "--port", str(s.port), "--data-dir", str(data)]
+    if store:
+        argv += ["--store", store]
+        s.scale = 0.5
+    s.proc = Proc(argv, work / f"{name}.log", cwd=str(ROOT))
+    s.meta["health"] = f"http://{s.host}:{s.port}/_tsunagi/health"
+    s.meta["reset"] = f"http://{s.host}:{s.port}/_tsunagi/reset"
+    s.version = _pip_version(VENV, "tsunagi") + (" on PostgreSQL" if store else " on SQLite")
+    return s
+
+
+def start_moto(work: Path, log) -> Server:
+    s = Server("moto", scale=0.05, account="123456789012")
+    ok, why = install_peer("moto", "python3", ["moto[server]>=5.2,<5.3"], log)
+    if not ok:
+        s.reason = why
+        return s
+    venv = PEERS / "moto" / "venv"
+    s.port = free_port(5000)
+    s.proc = Proc([str(venv / "bin" / "moto_server"), "-H", s.host, "-p", str(s.port)], work / "moto.log")
+    s.meta["health"] = f"http://{s.host}:{s.port}/moto-api/"
+    s.meta["reset"] = f"http://{s.host}:{s.port}/moto-api/reset"
+    s.version = "moto " + _pip_version(venv, "moto")
+    return s
+
+
+def start_ministack(work: Path, log) -> Server:
+    s = Server("ministack", scale=0.5)
+    ok, why = install_peer("ministack", "python3",
+                           ["ministack>=1.5,<1.6", "boto3", "cryptography", "aws-sam-translator"], log)
+    if not ok:
+        s.reason = why
+        return s
+    venv = PEERS / "ministack" / "venv"
+    s.port = free_port(4567)
+    s.proc = Proc([str(venv / "bin" / "ministack")], work / "ministack.log",
+                  env={"BIND_HOST": s.host, "GATEWAY_PORT": str(s.port)}, cwd=str(work))
+    s.meta["health"] = f"http://{s.host}:{s.port}/_ministack/health"
+    s.meta["reset"] = f"http://{s.host}:{s.port}/_ministack/reset"
+    s.version = "ministack " + _pip_version(venv, "ministack")
+    return s
+
+
+def start_localstack(work: Path, log) -> Server:
+    s = Server("localstack", scale=0.1)
+    py = next((p for p in ("python3.13", "python3.12") if shutil.which(p)), None)
+    if py is None:
+        s.reason = "needs Python >= 3.12 (none on PATH)"
+        return s
+    ok, why = install_peer("localstack", py, ["localstack-core[runtime]==2026.3.0", "cbor2<6", "pyopenssl<25",
+                                              "cryptography<45", "service_identity"], log, timeout=900)
+    if not ok:
+        s.reason = why
+        return s
+    venv = PEERS / "localstack" / "venv"
+    s.port = free_port(4566)
+    env = {"GATEWAY_LISTEN": f"{s.host}:{s.port}", "SERVICES": "sqs,sns,s3,lambda,sts",
+           "LOCALSTACK_HOST": f"{s.host}:{s.port}", "SKIP_SSL_CERT_DOWNLOAD": "1", "DNS_ADDRESS": "0"}
+    s.proc = Proc([str(venv / "bin" / "python"), "-m", "localstack.runtime.main"], work / "localstack.log",
+                  env=env, cwd=str(work))
+    s.meta["health"] = f"http://{s.host}:{s.port}/_localstack/health"
+    s.meta["ready_timeout"] = 60
+    s.version = "localstack-core " + _pip_version(venv, "localstack_core")
+    return s
+
+
+def wait_ready(s: Server, timeout: float = 20.0) -> None:
+    if s.proc is None:
+        return
+    t = s.proc.wait_ready(s.meta["health"], s.meta.get("ready_timeout", timeout))
+    if t is None:
+        why = "exited" if not s.proc.alive() else f"no 200 from {s.meta['health']} in {timeout:.0f}s"
+        tail = s.proc.tail(2)
+        s.reason = f"{why}: {tail}"[:260] if tail else why
+        s.proc.stop()
+        s.available = False
+    else:
+        s.available, s.reason, s.startup_s = True, "", t
