@@ -131,7 +131,11 @@ def output_result(op: OperationModel, seed: str = "") -> dict:
     shape = op.output_shape
     if shape is None:
         return {}
-    return Gen(seed or op.name, optional=0.8).value(shape)
+    result = Gen(seed or op.name, optional=0.8).value(shape)
+    for name, ms in shape.members.items():
+        if ms.serialization.get("location") == "statusCode" and name in result:
+            result[name] = 200
+    return result
 
 
 def to_http_request(request_dict: dict, endpoint: str = "http://localhost:4566") -> HttpRequest:
