@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+from collections.abc import Iterator
+
+import uvicorn
 
 from tsunagi.clock import Clock
 from tsunagi.config import Config
@@ -25,32 +30,46 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     return Gateway(platform, on_startup=platform.start, on_shutdown=platform.stop)
 
 
-def serve(config: Config) -> int:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn's server with our own signal handling: the first SIGTERM/SIGINT drains in-flight
+    requests and exits 0 (uvicorn would re-raise the signal, exiting -15); a second SIGINT forces."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+
+        def stop(sig: int) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+            log.info("received %s; draining requests in flight", signal.Signals(sig).name)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+def serve(config: Config) -> int:
     app = build(config)
     try:
-        import uvloop  # noqa: F401
+        import uvloop
 
+        runner = uvloop.run
         loop = "uvloop"
-    except ImportError:
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        runner = asyncio.run
         loop = "asyncio"
     uv_config = uvicorn.Config(
         app, host=config.host, port=config.port, loop=loop, http="httptools", lifespan="on",
         access_log=False, log_level=config.log_level, timeout_graceful_shutdown=10,
         timeout_keep_alive=75, server_header=False, date_header=True, backlog=2048,
     )
-    server = uvicorn.Server(uv_config)
+    server = _Server(uv_config)
     log.info("tsunagi serving on http://%s:%d (store: %s)", config.host, config.port,
              app.platform.store.describe()["kind"])
-    if loop == "asyncio":
-        asyncio.run(server.serve())
-    else:
-        _run_uvloop(server)
+    runner(server.serve())
     return 0 if server.started else 1
-
-
-def _run_uvloop(server) -> None:  # type: ignore[no-untyped-def]
-    import uvloop
-
-    uvloop.run(server.serve())

@@ -76,8 +76,10 @@ class Gateway:
         kind = scope["type"]
         if kind == "http":
             response = await self.handle_asgi(scope, receive)
-            await send({"type": "http.response.start", "status": response.status,
-                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]})
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+            if not any(k == "content-length" for k, _ in response.headers):
+                headers.append((b"content-length", str(len(response.body)).encode()))
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
             await send({"type": "http.response.body", "body": response.body})
         elif kind == "lifespan":
             await self._lifespan(receive, send)
