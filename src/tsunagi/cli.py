@@ -47,19 +47,43 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
 
 
+# Subcommands that talk to a running server live in tsunagi/commands/<name>.py, each with
+# ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``. Listed here; missing modules are skipped.
+COMMANDS = ("logs", "mail")
+
+
+def _command_modules() -> dict[str, object]:
+    import importlib
+
+    found = {}
+    for name in COMMANDS:
+        try:
+            found[name] = importlib.import_module(f"tsunagi.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"tsunagi.commands.{name}" and e.name != "tsunagi.commands":
+                raise
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsunagi", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"tsunagi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _serve_parser(sub)
+    commands = _command_modules()
+    for name, module in commands.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)  # type: ignore[attr-defined]
+        p.add_argument("--endpoint-url", default=None,
+                       help="the tsunagi server (default: $AWS_ENDPOINT_URL or http://localhost:4566)")
+        module.add_arguments(p)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     if args.command == "serve":
         return _serve(args)
-    return 2
+    return int(commands[args.command].run(args))  # type: ignore[attr-defined]
 
 
 def _serve(args: argparse.Namespace) -> int:

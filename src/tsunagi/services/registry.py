@@ -10,6 +10,10 @@ from tsunagi.services.base import Platform, Service
 SERVICES: dict[str, str] = {
     "sts": "tsunagi.services.sts.service:StsService",
     "sqs": "tsunagi.services.sqs.service:SqsService",
+    "sns": "tsunagi.services.sns.service:SnsService",
+    "logs": "tsunagi.services.logs.service:LogsService",
+    "lambda": "tsunagi.services.awslambda.service:LambdaService",
+    "s3": "tsunagi.services.s3.service:S3Service",
 }
 
 

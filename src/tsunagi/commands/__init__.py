@@ -1,0 +1,1 @@
+"""Subcommands of `tsunagi` that talk to a running server."""
