@@ -551,7 +551,9 @@ class _Route:
         uri = operation.http.get("requestUri", "/")
         path, _, query = uri.partition("?")
         self.literal_query = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)] if query else []
-        pattern, pos, greedy, self.labels = [], 0, 0, []
+        pattern: list[str] = []
+        pos = greedy = 0
+        self.labels: list[str] = []
         literal_len = 0
         for m in _LABEL.finditer(path):
             literal = path[pos:m.start()]

@@ -227,7 +227,7 @@ class Validator:
                 problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                                 f"satisfy enum value set: [{', '.join(enum)}]")
             elif t in ("string", "blob"):
-                _check_size(len(value), lo, hi, value, path, problems, "length")
+                _check_size(len(value), lo, hi, value, path, problems, "length")  # type: ignore[arg-type]
             elif t not in ("boolean", "timestamp"):
                 _check_size(value, lo, hi, value, path, problems, "value")
 

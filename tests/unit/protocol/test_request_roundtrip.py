@@ -97,3 +97,18 @@ def test_s3_virtual_host_requests():
             roundtrip("s3", name, vhost=True, seed="v" + name)
             count += 1
     assert count > 80
+
+
+def test_sqs_query_requests_from_botocore_query_serializer():
+    """botocore's query serializer on SQS's patched query model -> our SQS query parser."""
+    from tsunagi.protocol.sqs_query import query_model
+
+    qmodel = query_model()
+    parser = create_parser(specs.service_model("sqs"), "query", validate=False)
+    for name in qmodel.operation_names:
+        op = qmodel.operation_model(name)
+        params = input_params(op, seed="q" + name)
+        request_dict = botocore_serializer("query", include_validation=False).serialize_to_request(params, op)
+        parsed_op, parsed = parser.parse(to_http_request(request_dict))
+        assert parsed_op.name == name
+        assert parsed == params, name
