@@ -29,7 +29,7 @@ from tsunagi.protocol.errors import (
     ServiceError,
 )
 from tsunagi.protocol.http import HttpRequest, HttpResponse
-from tsunagi.protocol.parse import create_parser
+from tsunagi.protocol.parse import create_parser, s3_bucket_from_host
 from tsunagi.protocol.serialize import create_serializer
 from tsunagi.protocol.specs import service_model
 from tsunagi.services.base import Platform, RequestContext, Service
@@ -162,7 +162,8 @@ class Gateway:
         operation: OperationModel | None = None
         try:
             principal = self.authenticator.authenticate(request, cred)
-            operation, params = codec.parser.parse(request)
+            operation, params = codec.parser.parse(
+                request, s3_bucket_from_host(request.host)) if service == "s3" else codec.parser.parse(request)
             ctx = self._context(request, request_id, service, operation.name, principal, cred.region, source_ip)
             method = self._method(service, operation.name)
             result = await method(ctx, params)

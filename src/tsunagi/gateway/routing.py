@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl
 
 from tsunagi.gateway.identity import Credential
 from tsunagi.protocol.http import HttpRequest
+from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.specs import SERVED, service_model
 
 _QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation", "sqs")
 _QUEUE_PATH = re.compile(r"^/(\d{12}|queue)/[^/]+/?$|^/\d{12}/[^/]+$")
 _DATED_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/")
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0", "host.docker.internal")
 
 # Signing names that differ from botocore's service names.
 _SIGNING = {"execute-api": "apigateway-invoke", "email": "ses"}
@@ -81,20 +81,6 @@ def _form_action(request: HttpRequest) -> tuple[str | None, str | None]:
     return action, version
 
 
-def is_virtual_host_bucket(host: str) -> str | None:
-    """The bucket name if ``host`` addresses one (``b.s3.localhost``, ``b.localhost``, ``b.s3.amazonaws.com``)."""
-    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if hostname in _LOCAL_HOSTS or hostname.replace(".", "").isdigit():
-        return None
-    for suffix in (".s3.localhost.localstack.cloud", ".s3.localhost", ".s3.amazonaws.com", ".localhost"):
-        if hostname.endswith(suffix):
-            bucket = hostname[: -len(suffix)]
-            if bucket and not bucket.endswith(".execute-api"):
-                return bucket
-    m = re.match(r"^(.+)\.s3[.-][a-z0-9-]+\.amazonaws\.com$", hostname)
-    return m.group(1) if m else None
-
-
 def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
     """The botocore service name (or ``apigateway-invoke``) for a request, or None if nothing matches."""
     if cred.service:
@@ -110,7 +96,7 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
     host = request.host
     if ".execute-api." in host:
         return "apigateway-invoke"
-    if is_virtual_host_bucket(host):
+    if s3_bucket_from_host(host):
         return "s3"
     action, version = _form_action(request)
     if action:

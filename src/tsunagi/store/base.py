@@ -140,6 +140,8 @@ def split_statements(sql: str) -> list[str]:
         stripped = line.strip()
         if stripped == "-- begin block":
             in_block = True
+            statements.append("\n".join(buf))  # anything before the block (comments are dropped below)
+            buf = []
             continue
         if stripped == "-- end block":
             in_block = False

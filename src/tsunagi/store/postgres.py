@@ -18,7 +18,17 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
-from tsunagi.store.base import IntegrityError, Params, Row, Store, StoreError, Tx, log, migrations, split_statements
+from tsunagi.store.base import (
+    IntegrityError,
+    Params,
+    Row,
+    Store,
+    StoreError,
+    Tx,
+    log,
+    migrations,
+    split_statements,
+)
 
 PG_CHANNEL = "tsunagi"
 _MIGRATION_LOCK = 7_411_922_001  # advisory lock id held while migrating

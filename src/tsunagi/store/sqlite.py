@@ -18,7 +18,17 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from tsunagi.store.base import IntegrityError, Params, Row, Store, StoreError, Tx, log, migrations, split_statements
+from tsunagi.store.base import (
+    IntegrityError,
+    Params,
+    Row,
+    Store,
+    StoreError,
+    Tx,
+    log,
+    migrations,
+    split_statements,
+)
 
 
 def _wrap(exc: sqlite3.Error) -> StoreError:
@@ -108,7 +118,7 @@ class SqliteStore(Store):
         conn = self._conn
         assert conn is not None
         conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                     " applied_at REAL NOT NULL DEFAULT (unixepoch('subsec')))")
+                     " applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))")
         done = {r[0] for r in conn.execute("SELECT version FROM tsunagi_migrations")}
         for version, name, sql in migrations("sqlite"):
             if version in done:

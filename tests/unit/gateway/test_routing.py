@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tsunagi.gateway.identity import Authenticator, read_credential
-from tsunagi.gateway.routing import is_virtual_host_bucket, resolve_service, sqs_protocol
+from tsunagi.gateway.routing import resolve_service, sqs_protocol
 from tsunagi.protocol.http import HttpRequest
+from tsunagi.protocol.parse import s3_bucket_from_host
 
 
 def sigv4(service: str, region: str = "us-east-1", akid: str = "test") -> dict[str, str]:
@@ -69,7 +70,8 @@ def test_rest_paths():
                                          ("photos.s3.us-west-2.amazonaws.com", "photos"),
                                          ("localhost:4566", None), ("127.0.0.1:4566", None)])
 def test_virtual_host_buckets(host, bucket):
-    assert is_virtual_host_bucket(host) == bucket
+    assert s3_bucket_from_host(host) == bucket
+    assert route(method="GET", path="/key", headers={"host": host}) == "s3"
 
 
 def test_sqs_protocol_follows_the_target_header():
