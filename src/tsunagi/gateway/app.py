@@ -28,7 +28,7 @@ from tsunagi.protocol.errors import (
     RequestEntityTooLarge,
     ServiceError,
 )
-from tsunagi.protocol.http import HttpRequest, HttpResponse
+from tsunagi.protocol.http import BodyStream, BodyTooLarge, HttpRequest, HttpResponse
 from tsunagi.protocol.parse import create_parser, s3_bucket_from_host
 from tsunagi.protocol.serialize import create_serializer
 from tsunagi.protocol.specs import service_model
@@ -40,7 +40,37 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-_JSON = [(b"content-type", b"application/json")]
+# The largest single S3 upload AWS accepts (PutObject, UploadPart): 5 GiB.
+S3_MAX_UPLOAD = 5 * 1024 ** 3
+
+
+class _Body:
+    """The request body as the ASGI server delivers it, read once: whole or as a stream."""
+
+    __slots__ = ("_receive", "consumed")
+
+    def __init__(self, receive: Receive | None) -> None:
+        self._receive = receive
+        self.consumed = receive is None
+
+    @classmethod
+    def done(cls) -> _Body:
+        return cls(None)
+
+    async def next_chunk(self) -> bytes:
+        while not self.consumed:
+            assert self._receive is not None
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.consumed = True
+                raise ServiceError("The client closed the connection before sending the whole body.",
+                                   code="IncompleteBody")
+            if not message.get("more_body", False):
+                self.consumed = True
+            chunk = message.get("body", b"")
+            if chunk:
+                return chunk
+        return b""
 
 
 class _Codec:
@@ -77,10 +107,22 @@ class Gateway:
         if kind == "http":
             response = await self.handle_asgi(scope, receive)
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-            if not any(k == "content-length" for k, _ in response.headers):
+            stream = response.stream
+            if stream is None and not any(k.lower() == "content-length" for k, _ in response.headers):
                 headers.append((b"content-length", str(len(response.body)).encode()))
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
-            await send({"type": "http.response.body", "body": response.body})
+            if stream is None:
+                await send({"type": "http.response.body", "body": response.body})
+            else:
+                try:
+                    async for chunk in stream:
+                        if chunk:
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                finally:
+                    aclose = getattr(stream, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                await send({"type": "http.response.body", "body": b""})
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -118,41 +160,60 @@ class Gateway:
         request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
         client = scope.get("client")
         request_id = str(uuid.uuid4())
-        try:
-            request.body = await self._read_body(request, receive)
-        except ServiceError as e:
-            return self._plain_error(e, request_id)
-        return await self.handle(request, request_id, client[0] if client else "127.0.0.1")
+        return await self.handle(request, request_id, client[0] if client else "127.0.0.1", _Body(receive))
 
-    async def _read_body(self, request: HttpRequest, receive: Receive) -> bytes:
+    def _declared_length(self, request: HttpRequest, limit: int) -> int | None:
         declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > self.max_body:
-                    raise RequestEntityTooLarge(f"Request body of {declared} bytes exceeds the limit of "
-                                                f"{self.max_body} bytes")
-            except ValueError:
-                raise ServiceError("Invalid Content-Length header", code="BadRequest") from None
+        if declared is None:
+            return None
+        try:
+            n = int(declared)
+        except ValueError:
+            raise ServiceError("Invalid Content-Length header", code="BadRequest") from None
+        if n > limit:
+            raise RequestEntityTooLarge(f"Request body of {n} bytes exceeds the limit of {limit} bytes")
+        return n
+
+    async def _read_body(self, request: HttpRequest, body: _Body) -> None:
+        """Read the whole body into ``request.body`` (bounded by the configured limit)."""
+        if body.consumed:
+            return
+        self._declared_length(request, self.max_body)
         chunks = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > self.max_body:
-                    raise RequestEntityTooLarge(f"Request body exceeds the limit of {self.max_body} bytes")
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        while chunk := await body.next_chunk():
+            size += len(chunk)
+            if size > self.max_body:
+                raise RequestEntityTooLarge(f"Request body exceeds the limit of {self.max_body} bytes")
+            chunks.append(chunk)
+        request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _prepare_s3_body(self, request: HttpRequest, body: _Body, codec: _Codec, bucket: str | None) -> None:
+        """Uploads (PutObject, UploadPart) stream; every other S3 request is read whole."""
+        if request.method in ("PUT", "POST"):
+            try:
+                operation = codec.parser.match(request, bucket)  # type: ignore[attr-defined]
+            except ServiceError:
+                operation = None
+            if operation is not None and operation.has_streaming_input:
+                length = self._declared_length(request, S3_MAX_UPLOAD)
+                request.stream = BodyStream(body.next_chunk, length, S3_MAX_UPLOAD)
+                return
+        await self._read_body(request, body)
 
     # -- the pipeline ----------------------------------------------------------------------------
-    async def handle(self, request: HttpRequest, request_id: str, source_ip: str = "127.0.0.1") -> HttpResponse:
-        if request.path.startswith("/_tsunagi/"):
-            return await self._internal(request)
+    async def handle(self, request: HttpRequest, request_id: str, source_ip: str = "127.0.0.1",
+                     body: _Body | None = None) -> HttpResponse:
+        """Serve one request. ``body`` reads the request body when it has not been read into ``request.body``."""
+        body = body or _Body.done()
+        try:
+            if request.path.startswith("/_tsunagi/"):
+                await self._read_body(request, body)
+                return await self._internal(request)
+            if request.method == "POST" and request.content_type.startswith("application/x-www-form-urlencoded"):
+                await self._read_body(request, body)  # the Action may be in the form
+        except ServiceError as e:
+            return self._plain_error(e, request_id)
         cred = read_credential(request)
         service = resolve_service(request, cred)
         if service is None or service not in self.platform.services:
@@ -161,15 +222,24 @@ class Gateway:
         codec = self._codec(service, protocol)
         operation: OperationModel | None = None
         try:
+            if service == "s3":
+                bucket = s3_bucket_from_host(request.host)
+                await self._prepare_s3_body(request, body, codec, bucket)
+            else:
+                bucket = None
+                await self._read_body(request, body)
             principal = self.authenticator.authenticate(request, cred)
-            operation, params = codec.parser.parse(
-                request, s3_bucket_from_host(request.host)) if service == "s3" else codec.parser.parse(request)
+            operation, params = codec.parser.parse(request, bucket) if bucket else codec.parser.parse(request)
             ctx = self._context(request, request_id, service, operation.name, principal, cred.region, source_ip)
             method = self._method(service, operation.name)
             result = await method(ctx, params)
             return codec.serializer.serialize_result(operation, result, request_id)
         except ServiceError as e:
             return codec.serializer.serialize_error(e, operation, request_id)
+        except BodyTooLarge as e:
+            return codec.serializer.serialize_error(ServiceError(
+                "Your proposed upload exceeds the maximum allowed size", code="EntityTooLarge",
+                MaxSizeAllowed=str(e.limit)), operation, request_id)
         except asyncio.CancelledError:
             raise
         except Exception as e:

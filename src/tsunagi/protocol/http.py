@@ -2,8 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
+
+
+class BodyStream:
+    """A request body read as it arrives (S3 uploads): ``await read(n)`` or ``async for chunk in stream``.
+
+    ``next_chunk`` returns the next piece of the body, or ``b""`` at its end. ``limit`` bounds
+    the total; past it, :class:`BodyTooLarge` is raised (the caller turns it into AWS's error).
+    """
+
+    def __init__(self, next_chunk: Callable[[], Awaitable[bytes]], length: int | None = None,
+                 limit: int | None = None) -> None:
+        self._next = next_chunk
+        self.length = length          # the declared Content-Length, if any
+        self.limit = limit
+        self.received = 0
+        self._buf = b""
+        self._eof = False
+
+    async def _pull(self) -> bytes:
+        if self._eof:
+            return b""
+        chunk = await self._next()
+        if not chunk:
+            self._eof = True
+            return b""
+        self.received += len(chunk)
+        if self.limit is not None and self.received > self.limit:
+            raise BodyTooLarge(self.limit)
+        return chunk
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left when ``n < 0``); ``b""`` at the end."""
+        if n < 0:
+            parts = [self._buf]
+            self._buf = b""
+            while chunk := await self._pull():
+                parts.append(chunk)
+            return b"".join(parts)
+        while len(self._buf) < n and not self._eof:
+            chunk = await self._pull()
+            if not chunk:
+                break
+            self._buf += chunk
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._buf:
+            buf, self._buf = self._buf, b""
+            yield buf
+        while chunk := await self._pull():
+            yield chunk
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(slots=True)
@@ -19,6 +78,7 @@ class HttpRequest:
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    stream: BodyStream | None = None   # set instead of ``body`` for streaming uploads
     _query_params: list[tuple[str, str]] | None = None
 
     @property
@@ -40,3 +100,4 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None   # a streamed body (S3 GetObject); ``body`` is then empty

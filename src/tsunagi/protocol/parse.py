@@ -621,7 +621,13 @@ class RestParser(RequestParser):
             self._routes = routes
         return self._routes.get(method, [])
 
-    def _parse(self, request: HttpRequest, bucket_from_host: str | None) -> tuple[OperationModel, dict]:
+    def match(self, request: HttpRequest, bucket_from_host: str | None = None) -> OperationModel:
+        """The operation a request is for, from method, path, query and headers alone (no body):
+        lets the gateway decide to stream a body before it reads it."""
+        return self._route(request, bucket_from_host)[0].operation
+
+    def _route(self, request: HttpRequest, bucket_from_host: str | None
+               ) -> tuple[_Route, re.Match, dict[str, list[str]]]:
         path = request.path.split("?", 1)[0] or "/"
         if bucket_from_host:
             path = "/" + quote(bucket_from_host, safe="") + ("" if path == "/" else path)
@@ -638,6 +644,10 @@ class RestParser(RequestParser):
                 best, best_match, best_score = route, m, score
         if best is None or best_match is None:
             raise UnknownOperation(f"No operation matches {request.method} {path}")
+        return best, best_match, query
+
+    def _parse(self, request: HttpRequest, bucket_from_host: str | None) -> tuple[OperationModel, dict]:
+        best, best_match, query = self._route(request, bucket_from_host)
         op = best.operation
         plan = self._plans.get(op.name)
         if plan is None:
@@ -686,6 +696,7 @@ class RestParser(RequestParser):
         labels = [label_members.get(label) for label in route.labels]
         query_decoders = [(name, wire, _query_decoder(ms)) for name, wire, ms in query_members]
         body = self._body_plan(shape, payload_name, body_members)
+        stream_member = payload_name if payload_name and shape.members[payload_name].type_name == "blob" else None
 
         def plan(request: HttpRequest, match: re.Match, query: dict[str, list[str]]) -> dict:
             params: dict[str, Any] = {}
@@ -709,7 +720,9 @@ class RestParser(RequestParser):
                 found = {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
                 if found:
                     params[name] = found
-            if body is not None:
+            if stream_member is not None and request.stream is not None:
+                params[stream_member] = request.stream
+            elif body is not None:
                 body(request.body, params)
             return params
 

@@ -532,6 +532,8 @@ class RestSerializer(ResponseSerializer):
             data, content_type = body(result) if body is not None else (b"", None)
             if content_type and not any(h.lower() == "content-type" for h, _ in out_headers):
                 out_headers.append(("Content-Type", content_type))
+            if not isinstance(data, bytes):  # an async iterator of chunks: streamed by the gateway
+                return HttpResponse(status, out_headers, b"", data)
             return HttpResponse(status, out_headers, data)
 
         return plan
@@ -548,6 +550,8 @@ class RestSerializer(ResponseSerializer):
                     v = result.get(payload)
                     if v is None:
                         return b"", None
+                    if hasattr(v, "__aiter__"):
+                        return v, None
                     return to_bytes(v), None
                 return raw
             return self._structure_payload(operation_model, ms, payload)

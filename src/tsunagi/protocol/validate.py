@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from tsunagi.protocol.http import BodyStream
 from tsunagi.protocol.errors import (
     MissingParameter,
     SerializationException,
@@ -52,7 +53,7 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "float": (float, int),
     "double": (float, int),
     "boolean": (bool,),
-    "blob": (bytes, bytearray, str),
+    "blob": (bytes, bytearray, str, BodyStream),
     "timestamp": (datetime,),
     "structure": (dict,),
     "list": (list, tuple),
@@ -226,7 +227,7 @@ class Validator:
             if enum and value not in enum:
                 problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                                 f"satisfy enum value set: [{', '.join(enum)}]")
-            elif t in ("string", "blob"):
+            elif t in ("string", "blob") and not isinstance(value, BodyStream):
                 _check_size(len(value), lo, hi, value, path, problems, "length")  # type: ignore[arg-type]
             elif t not in ("boolean", "timestamp"):
                 _check_size(value, lo, hi, value, path, problems, "value")
