@@ -30,7 +30,6 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from tsunagi.protocol.http import BodyStream
 from tsunagi.protocol.errors import (
     MissingParameter,
     SerializationException,
@@ -39,6 +38,7 @@ from tsunagi.protocol.errors import (
     ValidationException,
     error_class,
 )
+from tsunagi.protocol.http import BodyStream
 from tsunagi.protocol.shapes import lower_first
 
 InvalidRequest = error_class("InvalidRequest")
