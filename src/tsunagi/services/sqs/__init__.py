@@ -1,0 +1,1 @@
+"""SQS: queues and messages (service: tsunagi.services.sqs.service:SqsService)."""

@@ -1,0 +1,152 @@
+"""Message-level rules: bodies, message attributes, sizes, receipt handles, and the rows the
+repository stores and returns."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import orjson
+
+from tsunagi.services.sqs.errors import (
+    InvalidMessageContents,
+    InvalidParameterValue,
+    ReceiptHandleIsInvalid,
+)
+from tsunagi.services.sqs.md5 import md5_of_attributes
+
+_INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+INVALID_CHARS_MESSAGE = ("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to "
+                         "#xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
+
+
+def check_body(body: str) -> int:
+    """Raise on characters SQS refuses; return the body's size in bytes."""
+    if body.isascii():
+        if body.isprintable() or not _INVALID_CHARS.search(body):
+            return len(body)
+        raise InvalidMessageContents(INVALID_CHARS_MESSAGE)
+    if _INVALID_CHARS.search(body):
+        raise InvalidMessageContents(INVALID_CHARS_MESSAGE)
+    return len(body.encode("utf-8"))
+
+
+def attributes_size(attributes: dict[str, dict[str, Any]] | None) -> int:
+    """How much message attributes count toward MaximumMessageSize: name, type and value of each."""
+    if not attributes:
+        return 0
+    size = 0
+    for name, attr in attributes.items():
+        size += len(name.encode("utf-8")) + len(str(attr.get("DataType", "")).encode("utf-8"))
+        if attr.get("BinaryValue") is not None:
+            size += len(attr["BinaryValue"])
+        elif attr.get("StringValue") is not None:
+            size += len(str(attr["StringValue"]).encode("utf-8"))
+    return size
+
+
+def check_attributes(attributes: dict[str, dict[str, Any]], *, system: bool = False) -> tuple[str, str]:
+    """Validate message attributes; return (stored JSON, MD5OfMessageAttributes)."""
+    kind = "system" if system else "user"
+    if len(attributes) > 10:
+        raise InvalidParameterValue(f"Number of message attributes [{len(attributes)}] exceeds the allowed "
+                                    "maximum [10].")
+    stored: dict[str, list[Any]] = {}
+    for name, attr in attributes.items():
+        if system:
+            if name != "AWSTraceHeader":
+                raise InvalidParameterValue(f"Message system attribute name '{name}' is invalid.")
+        elif (not _ATTR_NAME.match(name) or name.startswith(".") or name.endswith(".") or ".." in name
+              or name.lower().startswith(("aws.", "amazon."))):
+            raise InvalidParameterValue(f"Message ({kind}) attribute name '{name}' is invalid. Names can "
+                                        "contain alphanumeric characters, hyphens, underscores and periods, "
+                                        "must not start or end with a period, must not contain consecutive "
+                                        "periods, must not start with 'AWS.' or 'Amazon.' and can be up to "
+                                        "256 characters long.")
+        if not isinstance(attr, dict):
+            raise InvalidParameterValue(f"Message ({kind}) attribute '{name}' must contain a non-empty value "
+                                        "of message attribute type 'String'.")
+        data_type = attr.get("DataType")
+        if not data_type:
+            raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message "
+                                        "attribute type.")
+        base = data_type.split(".", 1)[0]
+        if base not in ("String", "Number", "Binary") or len(data_type) > 256:
+            raise InvalidParameterValue(f"The type of message ({kind}) attribute '{name}' is invalid. You must "
+                                        "use only the following supported type prefixes: Binary, Number, "
+                                        "String.")
+        if system and base != "String":
+            raise InvalidParameterValue(f"The type of message (system) attribute '{name}' is invalid. It must be "
+                                        "String.")
+        if attr.get("StringListValues") or attr.get("BinaryListValues"):
+            raise InvalidParameterValue(f"Message ({kind}) attribute '{name}' uses list values, which are not "
+                                        "supported.")
+        string_value = attr.get("StringValue")
+        binary_value = attr.get("BinaryValue")
+        if base == "Binary":
+            if binary_value is None or string_value is not None or len(binary_value) == 0:
+                raise InvalidParameterValue(f"The message ({kind}) attribute '{name}' with type 'Binary' must "
+                                            "use field 'Binary'.")
+            if isinstance(binary_value, str):
+                binary_value = binary_value.encode("utf-8")
+            stored[name] = [data_type, None, base64.b64encode(bytes(binary_value)).decode("ascii")]
+        else:
+            if string_value is None or binary_value is not None or string_value == "":
+                raise InvalidParameterValue(f"The message ({kind}) attribute '{name}' with type '{base}' must "
+                                            "use field 'String'.")
+            if _INVALID_CHARS.search(string_value):
+                raise InvalidParameterValue(f"Message ({kind}) attribute '{name}' value contains invalid "
+                                            f"characters. {INVALID_CHARS_MESSAGE}")
+            if base == "Number" and not _NUMBER.match(string_value.strip()):
+                raise InvalidParameterValue(f"Can't cast the value of message ({kind}) attribute '{name}' to a "
+                                            "number.")
+            stored[name] = [data_type, string_value, None]
+    return orjson.dumps(stored).decode(), md5_of_attributes(attributes)
+
+
+def load_attributes(stored: str) -> dict[str, dict[str, Any]]:
+    """Stored JSON back into the output shape ``{name: {DataType, StringValue|BinaryValue}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, (data_type, string_value, binary_value) in orjson.loads(stored).items():
+        if binary_value is not None:
+            out[name] = {"DataType": data_type, "BinaryValue": base64.b64decode(binary_value)}
+        else:
+            out[name] = {"DataType": data_type, "StringValue": string_value}
+    return out
+
+
+def select_attributes(attributes: dict[str, dict[str, Any]], wanted: list[str]) -> dict[str, dict[str, Any]]:
+    """MessageAttributeNames: ``All``, ``.*``, ``prefix.*`` or exact names."""
+    if not wanted:
+        return {}
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for w in wanted:
+        if w in ("All", ".*"):
+            return attributes
+        if w.endswith(".*"):
+            prefixes.append(w[:-2])
+        else:
+            exact.add(w)
+    return {n: a for n, a in attributes.items() if n in exact or any(n.startswith(p) for p in prefixes)}
+
+
+# -- receipt handles ---------------------------------------------------------------------------
+def make_handle(queue_id: int, row_id: int, receipt: int, message_id: str) -> str:
+    raw = f"{queue_id}:{row_id}:{receipt}:{message_id}".encode("ascii")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def parse_handle(handle: str | None) -> tuple[int, int, int]:
+    """(queue id, message row id, receive nonce); ReceiptHandleIsInvalid when it is not one of ours."""
+    try:
+        raw = base64.b64decode(handle or "", validate=True).decode("ascii")
+        queue_id, row_id, receipt, _ = raw.split(":", 3)
+        return int(queue_id), int(row_id), int(receipt)
+    except (ValueError, UnicodeDecodeError):
+        raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.') \
+            from None

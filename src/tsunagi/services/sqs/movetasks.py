@@ -1,0 +1,232 @@
+"""Message move tasks (DLQ redrive): StartMessageMoveTask, ListMessageMoveTasks, CancelMessageMoveTask.
+
+A task is a row in the store and an asyncio task on the server that started it. The runner moves
+batches of visible messages out of the dead-letter queue through the store, at most
+``MaxNumberOfMessagesPerSecond``, and reads its row between batches so a cancel from any server
+stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tsunagi.services.base import RequestContext
+from tsunagi.services.sqs.errors import (
+    InvalidParameterValue,
+    ResourceNotFoundException,
+    UnsupportedOperation,
+    invalid_value,
+    missing,
+)
+
+if TYPE_CHECKING:
+    from tsunagi.services.sqs.service import SqsService
+
+log = logging.getLogger("tsunagi.sqs.move")
+
+UNBOUNDED_BATCH = 100
+
+
+def _handle(source_arn: str) -> str:
+    raw = orjson.dumps({"taskId": str(uuid.uuid4()), "sourceArn": source_arn})
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _parse_handle(handle: str) -> dict[str, Any] | None:
+    try:
+        doc = orjson.loads(base64.b64decode(handle, validate=True))
+        return doc if isinstance(doc, dict) and "sourceArn" in doc else None
+    except Exception:
+        return None
+
+
+class MoveTasks:
+    def __init__(self, sqs: SqsService) -> None:
+        self.sqs = sqs
+        self.repo = sqs.repo
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    # -- operations -----------------------------------------------------------------------------
+    async def start_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        source_arn = params.get("SourceArn")
+        if not source_arn:
+            raise missing("SourceArn")
+        dest_arn = params.get("DestinationArn") or None
+        rate = params.get("MaxNumberOfMessagesPerSecond")
+        if rate is not None:
+            try:
+                rate = int(rate)
+            except (TypeError, ValueError):
+                raise invalid_value(rate, "MaxNumberOfMessagesPerSecond", "Must be between 1 and 500.") from None
+            if not 1 <= rate <= 500:
+                raise invalid_value(rate, "MaxNumberOfMessagesPerSecond", "Must be between 1 and 500.")
+        source = await self.sqs._queue_by_arn(source_arn)
+        if source is None:
+            raise ResourceNotFoundException("The resource that you specified for the SourceArn parameter "
+                                            "doesn't exist.")
+        sources = await self.repo.dead_letter_sources(source_arn, "", 1)
+        if not sources:
+            raise InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
+        if dest_arn is not None:
+            dest = await self.sqs._queue_by_arn(dest_arn)
+            if dest is None:
+                raise ResourceNotFoundException("The resource that you specified for the DestinationArn "
+                                                "parameter doesn't exist.")
+            if dest.id == source.id:
+                raise InvalidParameterValue("Source queue arn and destination queue arn cannot be the same.")
+        now = self.sqs.clock.now_ms()
+        visible, _, _ = await self.repo.counts(source.id, now, now - source.retention_ms)
+        handle = _handle(source_arn)
+        if not await self.repo.create_move_task(handle, ctx.account, ctx.region, source_arn, dest_arn, rate,
+                                                visible, now):
+            raise UnsupportedOperation("There is already a task running. Only one active task is allowed for a "
+                                       "source queue arn at a given time.")
+        self._spawn(handle)
+        return {"TaskHandle": handle}
+
+    async def list_tasks(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        source_arn = params.get("SourceArn")
+        if not source_arn:
+            raise missing("SourceArn")
+        limit = params.get("MaxResults")
+        limit = 1 if limit is None else int(limit)
+        if not 1 <= limit <= 10:
+            raise invalid_value(limit, "MaxResults", "You must enter a number that's between 1 and 10.")
+        if await self.sqs._queue_by_arn(source_arn) is None:
+            raise ResourceNotFoundException("The resource that you specified for the SourceArn parameter "
+                                            "doesn't exist.")
+        results = []
+        for handle, src, dest, rate, status, moved, to_move, failure, started in await self.repo.move_tasks(
+                source_arn, limit):
+            entry: dict[str, Any] = {}
+            if status == "RUNNING":
+                entry["TaskHandle"] = handle
+            entry["Status"] = status
+            entry["SourceArn"] = src
+            if dest:
+                entry["DestinationArn"] = dest
+            if rate is not None:
+                entry["MaxNumberOfMessagesPerSecond"] = int(rate)
+            entry["ApproximateNumberOfMessagesMoved"] = int(moved)
+            if to_move is not None:
+                entry["ApproximateNumberOfMessagesToMove"] = int(to_move)
+            if failure:
+                entry["FailureReason"] = failure
+            entry["StartedTimestamp"] = int(started)
+            results.append(entry)
+        return {"Results": results}
+
+    async def cancel_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        handle = params.get("TaskHandle")
+        if not handle:
+            raise missing("TaskHandle")
+        if _parse_handle(handle) is None:
+            raise ResourceNotFoundException("Task does not exist.")
+        row = await self.repo.move_task(handle)
+        if row is None:
+            raise ResourceNotFoundException("Task does not exist.")
+        if not await self.repo.set_move_task_status(handle, "CANCELLING", only_if=("RUNNING",)):
+            raise ResourceNotFoundException("Task does not exist.")
+        task = self._running.get(handle)
+        if task is None:  # not running here (another server, or a crash): finish the cancel now
+            await self.repo.set_move_task_status(handle, "CANCELLED", only_if=("CANCELLING",))
+        return {"ApproximateNumberOfMessagesMoved": int(row[5])}
+
+    # -- the runner -----------------------------------------------------------------------------
+    def _spawn(self, handle: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(handle), name=f"tsunagi-sqs-move-{handle[:12]}")
+        self._running[handle] = task
+        task.add_done_callback(lambda _t: self._running.pop(handle, None))
+
+    async def resume(self) -> None:
+        """After a restart on SQLite (one server owns the store), continue the tasks that were running."""
+        if self.sqs.pg:
+            return
+        for (handle,) in await self.repo.running_move_tasks():
+            if handle not in self._running:
+                self._spawn(handle)
+
+    async def stop(self) -> None:
+        tasks = list(self._running.values())
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._running.clear()
+
+    async def _run(self, handle: str) -> None:
+        try:
+            await self._move(handle)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("message move task %s failed", handle)
+            await self.repo.set_move_task_status(handle, "FAILED", f"Internal error: {type(e).__name__}")
+
+    async def _move(self, handle: str) -> None:
+        row = await self.repo.move_task(handle)
+        if row is None:
+            return
+        _h, source_arn, dest_arn, rate, *_ = row
+        source = await self.sqs._queue_by_arn(source_arn)
+        if source is None:
+            await self.repo.set_move_task_status(handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
+            return
+        dests: dict[str, int] | int
+        fifo_dest: dict[int, bool] = {}
+        if dest_arn:
+            dest = await self.sqs._queue_by_arn(dest_arn)
+            if dest is None:
+                await self.repo.set_move_task_status(handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
+                return
+            dests = dest.id
+            fifo_dest[dest.id] = dest.fifo
+        else:
+            dests = {}
+            for account, name in await self.repo.dead_letter_sources(source_arn, "", 1000):
+                q_row = await self.repo.queue_by_name(account, source.region, name)
+                if q_row is not None:
+                    from tsunagi.services.sqs.attributes import Queue
+
+                    q = Queue.from_row(q_row)
+                    dests[q.arn] = q.id
+                    fifo_dest[q.id] = q.fifo
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        moved_total = 0
+        batch = min(int(rate), UNBOUNDED_BATCH) if rate else UNBOUNDED_BATCH
+        while True:
+            state = await self.repo.move_task(handle)
+            if state is None:
+                return
+            if state[4] == "CANCELLING":
+                await self.repo.set_move_task_status(handle, "CANCELLED", only_if=("CANCELLING",))
+                return
+            if state[4] != "RUNNING":
+                return
+            moved = await self.repo.move_batch(handle, source.id, dests, self.sqs.clock.now_ms(), batch, fifo_dest)
+            if moved == 0:
+                await self.repo.set_move_task_status(handle, "COMPLETED", only_if=("RUNNING",))
+                return
+            if moved < 0:
+                await self.repo.set_move_task_status(
+                    handle, "FAILED", "Some messages in the source queue did not come from a queue that uses it "
+                    "as a dead-letter queue; give a DestinationArn to move them.", only_if=("RUNNING",))
+                return
+            moved_total += moved
+            for qid in ([dests] if isinstance(dests, int) else dests.values()):
+                self.sqs.waiters.wake(qid)
+            if rate:
+                ahead = moved_total / rate - (loop.time() - started)
+                await asyncio.sleep(max(ahead, 0.0))
+            else:
+                await asyncio.sleep(0)
