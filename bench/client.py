@@ -192,7 +192,12 @@ class LoadResult:
         if len(self.samples) < 3:
             self.samples.append(text)
 
-    def merge(self, other: LoadResult) -> None:
+    def merge(self, other: LoadResult, wall: bool = False) -> None:
+        """Add ``other`` (run concurrently; ``wall=True``: run after this one, so walls add up)."""
+        if wall:
+            self.wall += other.wall
+        for k, v in other.extra.items():
+            self.extra[k] = self.extra.get(k, 0) + v
         self.calls += other.calls
         self.errors += other.errors
         self.latencies.extend(other.latencies)
@@ -266,6 +271,4 @@ def run_workers(fn: Callable[[int, LoadResult], None], conns: int) -> LoadResult
     total = LoadResult(wall=time.perf_counter() - t0)
     for r in results:
         total.merge(r)
-        for k, v in r.extra.items():
-            total.extra[k] = total.extra.get(k, 0) + v
     return total

@@ -134,7 +134,7 @@ def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None) -
 
 
 def start_moto(work: Path, log) -> Server:
-    s = Server("moto", scale=0.05, account="123456789012")
+    s = Server("moto", scale=0.025, account="123456789012")
     ok, why = install_peer("moto", "python3", ["moto[server]>=5.2,<5.3"], log)
     if not ok:
         s.reason = why

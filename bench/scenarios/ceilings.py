@@ -101,6 +101,8 @@ def ceilings(ctx: Context) -> list[Table]:
         rate, lat = _sqlite(path, batch, secs)
         t.add(what=f"SQLite WAL sync=NORMAL, {batch} row{'s' if batch > 1 else ''}/commit", rate=rate,
               unit="row", p50=pct(lat, 50) * 1e3, p99=pct(lat, 99) * 1e3, server="sqlite")
+    for suffix in ("", "-wal", "-shm"):
+        (ctx.work / f"ceiling.sqlite{suffix}").unlink(missing_ok=True)
     if ctx.pg_ceiling_url:
         for batch in (1, 10):
             try:

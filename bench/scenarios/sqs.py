@@ -16,6 +16,12 @@ BODY = json.dumps({"request_id": "7d3f0c8e-2b1a-4e59-9a51-0c1d2e3f4a5b", "bucket
                    "key": "incoming/2026/11/report.txt", "size": 10240, "pad": "x" * 64})
 
 
+# send/batch/recvdel spread their messages over queues of at most DEPTH messages, so every server is
+# measured at the same queue depth whatever its count (moto's and MiniStack's receive cost grows with
+# the depth; sqs.backlog measures that on purpose).
+DEPTH = 500
+
+
 class SqsError(Exception):
     pass
 
@@ -90,8 +96,10 @@ def fill(s: Server, url: str, msgs: int, conns: int, deadline: float | None = No
     return res
 
 
-def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = True) -> LoadResult:
-    """Receive(10) + DeleteMessageBatch until ``target`` messages were received (or the queue is empty).
+def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = True,
+          deadline: float | None = None) -> LoadResult:
+    """Receive(10) + DeleteMessageBatch until ``target`` messages were received (or the queue is empty,
+    or ``deadline`` (time.monotonic()) passed).
 
     Latencies are the ReceiveMessage calls'. extra: msgs, deleted, dups, receives, empty.
     """
@@ -114,6 +122,8 @@ def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = 
                 with lock:
                     if state["got"] >= target:
                         break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
                 t0 = pc()
                 try:
                     status, body = conn.request(recv)
@@ -168,6 +178,19 @@ def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = 
     return run_workers(worker, conns)
 
 
+def drain_all(s: Server, queues: list[tuple[str, int]], conns: int) -> LoadResult:
+    """``drain`` each (url, count) in turn; one result."""
+    total = LoadResult()
+    for url, n in queues:
+        total.merge(drain(s, url, n, conns), wall=True)
+    return total
+
+
+def _shard(n: int) -> int:
+    """How many queues so that none holds more than DEPTH messages."""
+    return max(1, -(-n // DEPTH))
+
+
 def _each(ctx: Context, t: Table, fn) -> None:
     """Run ``fn(server)`` for every AWS server; unavailable servers and failures become rows."""
     for s in ctx.aws():
@@ -189,23 +212,24 @@ def _each(ctx: Context, t: Table, fn) -> None:
 @scenario("sqs.send", order=30)
 def send(ctx: Context) -> list[Table]:
     """SendMessage: server CPU µs/call, msgs/s, p50/p99; the queue must hold exactly what was sent."""
-    t = Table(f"SQS SendMessage (JSON protocol, {len(BODY)}-byte body, {ctx.conns} conns)",
+    t = Table(f"SQS SendMessage (JSON protocol, {len(BODY)}-byte body, queues of ≤ {DEPTH}, {ctx.conns} conns)",
               std_cols("msgs/s", "CPU µs/call"))
 
     def one(s: Server) -> None:
         api = Sqs(s)
-        url = api.create("send")
-        raw = send_raw(s, url)
         n = ctx.count(10000, 2000, s)
-        run_fixed(s.host, s.port, [raw], min(200, n // 5), ctx.conns, check=_check_send)  # warm-up
-        warm = api.counts(url)[0]
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], n, ctx.conns, check=_check_send))
+        urls = [api.create("send") for _ in range(_shard(n))]
+        raws = [send_raw(s, u) for u in urls]
+        warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send)  # warm-up
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n, ctx.conns, check=_check_send))
         row = t.add(**load_row(s, res, cpu, res.calls))
-        got = api.counts(url)[0] - warm
-        if got != res.calls - res.errors:
-            row["errors"] = row["errors"] + abs(res.calls - res.errors - got)
-            row["_note"] = f"queue holds {got} new messages, {res.calls - res.errors} sends acknowledged"
-        api.delete(url)
+        got = sum(api.counts(u)[0] for u in urls)
+        acked = res.calls - res.errors + warm.calls - warm.errors
+        if got != acked:
+            row["errors"] = row["errors"] + abs(acked - got)
+            row["_note"] = f"queues hold {got} messages, {acked} sends acknowledged"
+        for u in urls:
+            api.delete(u)
         api.close()
 
     _each(ctx, t, one)
@@ -217,20 +241,22 @@ def send(ctx: Context) -> list[Table]:
 @scenario("sqs.batch", order=31)
 def batch(ctx: Context) -> list[Table]:
     """SendMessageBatch of 10: server CPU µs/msg. Leaves the queue filled for sqs.recvdel."""
-    t = Table(f"SQS SendMessageBatch (10 × {len(BODY)} bytes, {ctx.conns} conns)", std_cols("msgs/s", "CPU µs/msg"))
+    t = Table(f"SQS SendMessageBatch (10 × {len(BODY)} bytes, queues of ≤ {DEPTH}, {ctx.conns} conns)",
+              std_cols("msgs/s", "CPU µs/msg"))
 
     def one(s: Server) -> None:
         api = Sqs(s)
-        url = api.create("batch")
         n = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
-        res, cpu = measure(s, lambda: fill(s, url, n, ctx.conns))
-        sent = res.extra["sent"]
+        urls = [api.create("batch") for _ in range(_shard(n))]
+        raws = [batch_raw(s, u) for u in urls]
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n // 10, ctx.conns, check=_check_batch))
+        sent = (res.calls - res.errors) * 10
         row = t.add(**load_row(s, res, cpu, sent))
-        got = api.counts(url)[0]
-        if got != sent:
-            row["errors"] += abs(got - sent)
-            row["_note"] = f"queue holds {got} messages, {sent} acknowledged"
-        ctx.cache[("sqs.filled", s.name)] = (url, got)
+        counts = [api.counts(u)[0] for u in urls]
+        if sum(counts) != sent:
+            row["errors"] += abs(sum(counts) - sent)
+            row["_note"] = f"queues hold {sum(counts)} messages, {sent} acknowledged"
+        ctx.cache[("sqs.filled", s.name)] = list(zip(urls, counts, strict=True))
         api.close()
 
     _each(ctx, t, one)
@@ -242,24 +268,27 @@ def batch(ctx: Context) -> list[Table]:
 @scenario("sqs.recvdel", order=32)
 def recvdel(ctx: Context) -> list[Table]:
     """ReceiveMessage(10) + DeleteMessageBatch on a pre-filled queue until it is empty: µs/msg."""
-    t = Table(f"SQS ReceiveMessage(10) + DeleteMessageBatch, pre-filled queue drained, {ctx.conns} conns",
+    t = Table(f"SQS ReceiveMessage(10) + DeleteMessageBatch, pre-filled queues of ≤ {DEPTH} drained, "
+              f"{ctx.conns} conns",
               [Col("server", "server", "text"), Col("msgs", "msgs", "int"), Col("errors", "errors", "int"),
                Col("rate", "msgs/s", "int"), Col("p50", "recv p50 ms", "ms"), Col("p99", "recv p99 ms", "ms"),
                Col("cpu_us", "CPU µs/msg", "num"), Col("ratio", "tsunagi/x", "ratio")])
 
     def one(s: Server) -> None:
         api = Sqs(s)
-        cached = ctx.cache.pop(("sqs.filled", s.name), None)
-        if cached:
-            url, n = cached
-        else:
-            url = api.create("recv")
-            n = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
-            n = fill(s, url, n, ctx.conns).extra["sent"]
-        res, cpu = measure(s, lambda: drain(s, url, n, ctx.conns))
+        queues = ctx.cache.pop(("sqs.filled", s.name), None)
+        if not queues:
+            total = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
+            queues = []
+            for _ in range(_shard(total)):
+                url = api.create("recv")
+                queues.append((url, fill(s, url, min(DEPTH, total), ctx.conns).extra["sent"]))
+        n = sum(c for _, c in queues)
+        res, cpu = measure(s, lambda: drain_all(s, queues, ctx.conns))
         got, deleted = res.extra["msgs"], res.extra["deleted"]
         row = t.add(**load_row(s, res, cpu, deleted, msgs=got))
-        left = api.counts(url)
+        lefts = [api.counts(u) for u, _ in queues]
+        left = (sum(x[0] for x in lefts), sum(x[1] for x in lefts))
         problems = []
         if got != n:
             problems.append(f"received {got} of {n}")
@@ -272,7 +301,8 @@ def recvdel(ctx: Context) -> list[Table]:
         if problems:
             row["errors"] += max(1, abs(n - deleted))
             row["_note"] = "; ".join(problems) + (f"; {row['_note']}" if row.get("_note") else "")
-        api.delete(url)
+        for u, _ in queues:
+            api.delete(u)
         api.close()
 
     _each(ctx, t, one)
@@ -297,7 +327,7 @@ def longpoll(ctx: Context) -> list[Table]:
                                           "VisibilityTimeout": 30})
         raw_send = send_raw(s, url)
         consumer, producer = Conn(s.host, s.port), Conn(s.host, s.port)
-        rounds = ctx.count(200, 50)
+        rounds = int(ctx.count(200, 50) * max(0.5, min(1.0, s.scale)))
         res = LoadResult()
         pc = time.perf_counter
 
@@ -377,9 +407,12 @@ def backlog(ctx: Context) -> list[Table]:
         current, fill_rate = 0, None
         k = ctx.count(2000, 500, s, minimum=30)
         raw = send_raw(s, url)
+        limit = 5.0 if ctx.quick else 8.0    # seconds per measurement: slow peers do fewer calls
         for level in levels.get(s.name, [1_000, 10_000]):
             need = (level - current) // 10 * 10
-            budget = min(fill_budget, ctx.remaining() - 45)
+            live = [x.name for x in ctx.aws() if x.available]
+            later = len(live) - live.index(s.name) - 1       # leave time for the servers still to come
+            budget = min(fill_budget, ctx.remaining() - 45 - 40 * later)
             if fill_rate and need / fill_rate > budget:
                 t.add(server=s.name, level=level,
                       _note=f"skipped {level:,}: filling would take ~{need / fill_rate:.0f} s (budget {budget:.0f} s)")
@@ -399,8 +432,9 @@ def backlog(ctx: Context) -> list[Table]:
             if abs(visible - current) > 0:
                 notes.append(f"queue holds {visible:,}, {current:,} acknowledged")
                 errors += abs(visible - current)
-            sres, scpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], k, ctx.conns, check=_check_send))
-            rres, rcpu = measure(s, lambda: drain(s, url, k, ctx.conns))
+            sres, scpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], k, ctx.conns, check=_check_send,
+                                                      deadline=time.monotonic() + limit))
+            rres, rcpu = measure(s, lambda: drain(s, url, k, ctx.conns, deadline=time.monotonic() + limit))
             current += sres.calls - sres.errors - rres.extra["deleted"]
             errors += sres.errors + rres.errors + rres.extra["dups"]
             row.update(send_us=scpu * 1e6 / max(sres.calls, 1), send_p50=pct(sres.latencies, 50) * 1e3,
@@ -409,7 +443,7 @@ def backlog(ctx: Context) -> list[Table]:
             for r in (sres, rres):
                 if r.samples:
                     notes.append(r.samples[0])
-            if rres.extra["msgs"] < k:
+            if rres.extra["msgs"] < k and rres.wall < limit:
                 notes.append(f"received {rres.extra['msgs']} of {k}")
             if notes:
                 row["_note"] = f"at {level:,}: " + "; ".join(notes)
