@@ -19,9 +19,10 @@ Appended by `make bench` (`python -m bench`); newest run last. Method, in short:
 - every server runs on this machine at the same time and is driven by the same client in the same run;
 - the client is a raw HTTP/1.1 client replaying botocore-signed (SigV4) request bytes over keep-alive
   sockets, so the client's own cost stays small (boto3 would cap every server near 1,000 calls/s);
-- **server CPU per call** is the server's own utime+stime (its process and children, from
-  `/proc/<pid>/stat`) read before and after the scenario, divided by the calls (or messages): the
-  figure a noisy 2-core machine disturbs least. Throughput and latency include the client's cost;
+- **server CPU per call** is the server's own utime+stime (its process and children, as in
+  `/proc/<pid>/stat`, read at ns precision through the process's CPU clock) before and after the
+  measured phase, divided by the calls (or messages): the figure a noisy 2-core machine disturbs
+  least. Throughput and latency include the client's cost;
 - slow servers run fewer calls (a per-server scale factor), the per-call figures are comparable;
 - `tsunagi/x` is tsunagi's figure divided by that server's (below 1 = tsunagi cheaper or faster);
 - each peer's work is checked (send counts, receive counts, empty queue at the end); errors are shown.

@@ -405,7 +405,7 @@ def backlog(ctx: Context) -> list[Table]:
         api = Sqs(s)
         url = api.create("backlog")
         current, fill_rate = 0, None
-        k = ctx.count(2000, 500, s, minimum=30)
+        kmax = ctx.count(2000, 500, s, minimum=30)
         raw = send_raw(s, url)
         limit = 5.0 if ctx.quick else 8.0    # seconds per measurement: slow peers do fewer calls
         for level in levels.get(s.name, [1_000, 10_000]):
@@ -432,9 +432,12 @@ def backlog(ctx: Context) -> list[Table]:
             if abs(visible - current) > 0:
                 notes.append(f"queue holds {visible:,}, {current:,} acknowledged")
                 errors += abs(visible - current)
-            sres, scpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], k, ctx.conns, check=_check_send,
-                                                      deadline=time.monotonic() + limit))
-            rres, rcpu = measure(s, lambda: drain(s, url, k, ctx.conns, deadline=time.monotonic() + limit))
+            # receive first (backlog drops by k), then send (back up): measured between level-k and level
+            k = min(kmax, max(10, visible // 2))
+            rres, rcpu = measure(s, lambda k=k: drain(s, url, k, ctx.conns, deadline=time.monotonic() + limit))
+            ns = rres.extra["deleted"] or k
+            sres, scpu = measure(s, lambda ns=ns: run_fixed(s.host, s.port, [raw], ns, ctx.conns, check=_check_send,
+                                                            deadline=time.monotonic() + limit))
             current += sres.calls - sres.errors - rres.extra["deleted"]
             errors += sres.errors + rres.errors + rres.extra["dups"]
             row.update(send_us=scpu * 1e6 / max(sres.calls, 1), send_p50=pct(sres.latencies, 50) * 1e3,
