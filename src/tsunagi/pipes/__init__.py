@@ -1,0 +1,1 @@
+"""Deliveries between services, through the durable outbox (:mod:`tsunagi.pipes.outbox`)."""

@@ -1,0 +1,188 @@
+"""The durable outbox and its dispatcher: deliveries between services that survive crashes.
+
+A change that must cause a delivery (an S3 object commit → a notification, an SNS publish →
+its subscriptions, …) writes outbox rows in *its own* transaction with :meth:`Outbox.add`;
+once that transaction commits the rows exist, and the dispatcher runs them until each
+succeeds, fails for good, or runs out of attempts. Nothing is lost between a 200 and the
+delivery.
+
+Usage, for a service that delivers::
+
+    from tsunagi.pipes.outbox import outbox_for
+
+    outbox = outbox_for(platform)          # one per platform, shared by every service
+    await outbox.start()                   # in Service.start (reference-counted; stop() likewise)
+    async with store.transaction() as tx:
+        ...                                # the change itself
+        await outbox.add(tx, [("sqs", queue_arn, {"params": {"MessageBody": body}})])
+
+Kinds and their handlers live in :mod:`tsunagi.pipes.targets` (``sqs``, ``sns``, ``lambda``);
+``outbox.register(kind, handler)`` adds more. A handler is ``async (target, payload) -> None``;
+it raises :class:`PermanentFailure` when retrying cannot help (the queue was deleted), any other
+exception to be retried with exponential backoff. ``last_error`` keeps why.
+
+The dispatcher wakes on the store notification the transaction sends after commit (in-process
+at once; on PostgreSQL other nodes wake through LISTEN/NOTIFY), and polls as a backstop. Rows are
+claimed with a lease (``next_attempt_at`` pushed forward), so a node that dies mid-delivery leaves
+them to another after the lease: delivery is at least once, like AWS's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tsunagi.store.outbox import NOTIFY_CHANNEL, OutboxRepo
+
+if TYPE_CHECKING:
+    from tsunagi.services.base import Platform
+    from tsunagi.store.base import Tx
+
+log = logging.getLogger("tsunagi.pipes.outbox")
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+LEASE_MS = 30_000            # a claimed row is someone's for this long
+BATCH = 64                   # rows claimed at once
+MAX_ATTEMPTS = 25            # then the delivery is dropped (logged with its last error)
+BACKOFF_BASE_S = 0.1         # 0.1 s, 0.2 s, 0.4 s … capped at BACKOFF_MAX_S
+BACKOFF_MAX_S = 300.0
+POLL_SQLITE_S = 30.0         # backstop polls: nothing else writes a SQLite store
+POLL_PG_S = 1.0              # other nodes may add rows; their NOTIFY usually wakes us first
+
+
+class PermanentFailure(Exception):
+    """The delivery can never succeed (its target is gone): drop it and say why."""
+
+
+class Outbox:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.store = platform.store
+        self.clock = platform.clock
+        self.repo = OutboxRepo(platform.store)
+        self.handlers: dict[str, Handler] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._users = 0
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self.delivered = 0           # counters for health/bench
+        self.failed = 0
+
+    # -- producers ---------------------------------------------------------------------------------
+    async def add(self, tx: Tx, items: Iterable[tuple[str, str, dict[str, Any]]]) -> int:
+        """Write ``(kind, target, payload)`` deliveries in ``tx``; they run once it commits."""
+        rows = [(kind, target, orjson.dumps(payload).decode()) for kind, target, payload in items]
+        n = await self.repo.add(tx, rows, self.clock.now_ms())
+        if n:
+            tx.notify(NOTIFY_CHANNEL, "")
+        return n
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._users += 1
+        if self._task is not None:
+            return
+        self.store.listen(NOTIFY_CHANNEL, self._on_notify)
+        self.store.listen("*", self._on_notify)          # PostgreSQL listener reconnected
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tsunagi-outbox")
+
+    async def stop(self) -> None:
+        self._users = max(0, self._users - 1)
+        if self._users or self._task is None:
+            return
+        self.store.unlisten(NOTIFY_CHANNEL, self._on_notify)
+        self.store.unlisten("*", self._on_notify)
+        task, self._task = self._task, None
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_notify(self, _payload: str) -> None:
+        self._wake.set()
+
+    # -- the dispatcher ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        poll = POLL_PG_S if self.store.dialect == "postgresql" else POLL_SQLITE_S
+        while True:
+            try:
+                self._wake.clear()
+                rows = await self.repo.claim(self.clock.now_ms(), LEASE_MS, BATCH)
+                if rows:
+                    await self._deliver_all(rows)
+                    continue
+                timeout = poll
+                due = await self.repo.next_due()
+                if due is not None:
+                    timeout = min(poll, max(0.0, (due - self.clock.now_ms()) / 1000))
+                if timeout > 0:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    except TimeoutError:
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox dispatcher failed; retrying in 1 s")
+                await asyncio.sleep(1.0)
+
+    async def _deliver_all(self, rows: list[Any]) -> None:
+        results = await asyncio.gather(*(self._deliver(row) for row in rows))
+        done = [row[0] for row, ok in zip(rows, results, strict=True) if ok]
+        await self.repo.done(done)
+
+    async def _deliver(self, row: Any) -> bool:
+        """Run one delivery; True when the row is finished with (delivered or dropped)."""
+        row_id, kind, target, payload, attempts, _created = row
+        handler = self.handlers.get(kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no outbox handler for kind {kind!r} on this server")
+            await handler(target, orjson.loads(payload))
+            self.delivered += 1
+            return True
+        except asyncio.CancelledError:
+            raise
+        except PermanentFailure as e:
+            self.failed += 1
+            log.warning("outbox: dropped %s delivery to %s: %s", kind, target, e)
+            return True
+        except Exception as e:
+            why = f"{type(e).__name__}: {e}"
+            if attempts >= MAX_ATTEMPTS:
+                self.failed += 1
+                log.error("outbox: gave up on %s delivery to %s after %d attempts: %s", kind, target,
+                          attempts, why)
+                return True
+            delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+            log.info("outbox: %s delivery to %s failed (attempt %d, retry in %.1fs): %s", kind, target,
+                     attempts, delay, why)
+            await self.repo.retry(row_id, self.clock.now_ms() + int(delay * 1000), why)
+            return False
+
+
+_outboxes: weakref.WeakKeyDictionary[Any, Outbox] = weakref.WeakKeyDictionary()
+
+
+def outbox_for(platform: Platform) -> Outbox:
+    """The platform's one outbox, created on first use with the standard handlers registered."""
+    box = _outboxes.get(platform)
+    if box is None:
+        from tsunagi.pipes.targets import register_standard
+
+        box = _outboxes[platform] = Outbox(platform)
+        register_standard(box)
+    return box
