@@ -24,7 +24,7 @@ QUEUE_COLS = "id, account, region, name, arn, fifo, attributes, tags, dlq_arn, c
 
 # Message row: the order the service unpacks.
 MSG_COLS = ("id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, "
-            "receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo")
+            "receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq")
 
 _INSERT_MSG = (
     "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, "
@@ -150,12 +150,20 @@ class SqsRepo:
                 tx.notify(NOTIFY_CHANNEL, str(queue_id))
 
     async def insert_fifo(self, tx: Tx, queue_id: int, row: Sequence[Any]) -> int:
-        """One FIFO message inside ``tx``; returns its sequence (row id)."""
+        """One FIFO message inside ``tx``; returns its sequence number (monotonic, never reused)."""
         out = await tx.fetchone(_INSERT_MSG + " RETURNING id", (queue_id, *row))
         assert out is not None
         if self.pg:
+            seq = int(out[0])
             tx.notify(NOTIFY_CHANNEL, str(queue_id))
-        return int(out[0])
+        else:
+            counter = await tx.fetchone(
+                "INSERT INTO sqs_counters (name, value) VALUES ('fifo_seq', 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value")
+            assert counter is not None
+            seq = int(counter[0])
+        await tx.execute("UPDATE sqs_messages SET seq = ? WHERE id = ?", (seq, out[0]))
+        return seq
 
     async def claim_dedup(self, tx: Tx, queue_id: int, scope: str, dedup_id: str, message_id: str,
                           now_ms: int, window_ms: int) -> tuple[str, int] | None:
@@ -233,8 +241,16 @@ class SqsRepo:
             "receipt = excluded.receipt, ids = excluded.ids", (queue_id, attempt_id, now_ms, receipt, ids))
 
     async def delete_ids(self, tx: Tx | Store, ids: Sequence[int]) -> None:
+        """Delete rows just read (their ids are current)."""
         marks = ", ".join("?" * len(ids))
         await tx.execute(f"DELETE FROM sqs_messages WHERE id IN ({marks})", tuple(ids))
+
+    async def delete_handles(self, tx: Tx | Store, queue_id: int, handles: Sequence[tuple[int, str]]) -> None:
+        """Delete by (row id, message id) pairs from receipt handles: a row id alone may have been reused.
+        Message ids are unique, so matching both lists picks exactly these messages."""
+        marks = ", ".join("?" * len(handles))
+        await tx.execute(f"DELETE FROM sqs_messages WHERE id IN ({marks}) AND message_id IN ({marks})",
+                         (*(h[0] for h in handles), *(h[1] for h in handles)))
 
     async def move_to_dlq(self, tx: Tx, ids: Sequence[int], dlq_id: int, now_ms: int, source_arn: str,
                           reset_retention: bool) -> None:
@@ -258,18 +274,19 @@ class SqsRepo:
         return int(row[0]) if row else None
 
     # == after receiving =======================================================================
-    async def message_state(self, tx: Tx | Store, row_id: int) -> Row | None:
+    async def message_state(self, tx: Tx | Store, row_id: int, message_id: str) -> Row | None:
         """(queue_id, receipt, visible_at, received_at, fifo, group_id) of one message."""
         return await tx.fetchone(
-            "SELECT queue_id, receipt, visible_at, received_at, fifo, group_id FROM sqs_messages WHERE id = ?",
-            (row_id,))
+            "SELECT queue_id, receipt, visible_at, received_at, fifo, group_id FROM sqs_messages "
+            "WHERE id = ? AND message_id = ?", (row_id, message_id))
 
-    async def delete_message(self, tx: Tx | Store, queue_id: int, row_id: int) -> int:
-        return await tx.execute("DELETE FROM sqs_messages WHERE id = ? AND queue_id = ?", (row_id, queue_id))
+    async def delete_message(self, tx: Tx | Store, queue_id: int, row_id: int, message_id: str) -> int:
+        return await tx.execute("DELETE FROM sqs_messages WHERE id = ? AND queue_id = ? AND message_id = ?",
+                                (row_id, queue_id, message_id))
 
     async def delete_message_if(self, tx: Tx | Store, queue_id: int, row_id: int, receipt: int,
                                 now_ms: int) -> int:
-        """FIFO: delete only if this receive still holds the message."""
+        """FIFO: delete only if this receive still holds the message (the nonce identifies the message)."""
         return await tx.execute(
             "DELETE FROM sqs_messages WHERE id = ? AND queue_id = ? AND receipt = ? AND visible_at > ?",
             (row_id, queue_id, receipt, now_ms))

@@ -141,12 +141,12 @@ def make_handle(queue_id: int, row_id: int, receipt: int, message_id: str) -> st
     return base64.b64encode(raw).decode("ascii")
 
 
-def parse_handle(handle: str | None) -> tuple[int, int, int]:
-    """(queue id, message row id, receive nonce); ReceiptHandleIsInvalid when it is not one of ours."""
+def parse_handle(handle: str | None) -> tuple[int, int, int, str]:
+    """(queue id, message row id, receive nonce, message id); ReceiptHandleIsInvalid when it is not ours."""
     try:
         raw = base64.b64decode(handle or "", validate=True).decode("ascii")
-        queue_id, row_id, receipt, _ = raw.split(":", 3)
-        return int(queue_id), int(row_id), int(receipt)
+        queue_id, row_id, receipt, message_id = raw.split(":", 3)
+        return int(queue_id), int(row_id), int(receipt), message_id
     except (ValueError, UnicodeDecodeError):
         raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.') \
             from None

@@ -788,7 +788,7 @@ class SqsService(Service):
     def _message(self, q: Queue, r: tuple[Any, ...], receipt: int, sys_names: set[str],
                  attr_names: list[str]) -> dict[str, Any]:
         (row_id, message_id, body, md5_body, attrs, md5_attrs, trace, _md5_sys, sender, sent_at, count,
-         first_receive, group, dedup, dlq_source, _retain, _receipt, fifo) = r
+         first_receive, group, dedup, dlq_source, _retain, _receipt, fifo, seq) = r
         msg: dict[str, Any] = {"MessageId": message_id, "ReceiptHandle": make_handle(q.id, row_id, receipt,
                                                                                        message_id),
                                "MD5OfBody": md5_body, "Body": body}
@@ -806,8 +806,8 @@ class SqsService(Service):
                     values[name] = str(count)
                 elif name == "ApproximateFirstReceiveTimestamp":
                     values[name] = str(first_receive)
-                elif name == "SequenceNumber" and fifo:
-                    values[name] = str(SEQ_BASE + row_id)
+                elif name == "SequenceNumber" and fifo and seq is not None:
+                    values[name] = str(SEQ_BASE + seq)
                 elif name == "MessageGroupId" and group is not None:
                     values[name] = group
                 elif name == "MessageDeduplicationId" and dedup is not None:
@@ -828,13 +828,13 @@ class SqsService(Service):
         return msg
 
     # == after receiving =======================================================================
-    def _handle(self, q: Queue, handle: str | None) -> tuple[int, int]:
+    def _handle(self, q: Queue, handle: str | None) -> tuple[int, int, str]:
         if not handle:
             raise missing("ReceiptHandle")
-        queue_id, row_id, receipt = parse_handle(handle)
+        queue_id, row_id, receipt, message_id = parse_handle(handle)
         if queue_id != q.id:
             raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.')
-        return row_id, receipt
+        return row_id, receipt, message_id
 
     async def delete_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self._queue(ctx, params.get("QueueUrl"))
@@ -842,16 +842,16 @@ class SqsService(Service):
         return {}
 
     async def _delete(self, q: Queue, handle: str | None) -> None:
-        row_id, receipt = self._handle(q, handle)
+        row_id, receipt, message_id = self._handle(q, handle)
         if not q.fifo:
-            await self.repo.delete_message(self.store, q.id, row_id)
+            await self.repo.delete_message(self.store, q.id, row_id, message_id)
             return
         now = self.clock.now_ms()
         async with self.store.transaction() as tx:
             n = await self.repo.delete_message_if(tx, q.id, row_id, receipt, now)
             if n:
                 self.repo.notify(tx, q.id)
-            elif await self.repo.message_state(tx, row_id) is not None:
+            elif await self.repo.message_state(tx, row_id, message_id) is not None:
                 raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
         if n:
             self.waiters.wake(q.id)
@@ -862,17 +862,17 @@ class SqsService(Service):
         ok: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         if not q.fifo:
-            ids: list[int] = []
+            handles: list[tuple[int, str]] = []
             for e in entries:
                 try:
-                    row_id, _ = self._handle(q, e.get("ReceiptHandle"))
+                    row_id, _, message_id = self._handle(q, e.get("ReceiptHandle"))
                 except ServiceError as err:
                     failed.append({"Id": e["Id"], "SenderFault": True, "Code": err.code, "Message": err.message})
                     continue
-                ids.append(row_id)
+                handles.append((row_id, message_id))
                 ok.append({"Id": e["Id"]})
-            if ids:
-                await self.repo.delete_ids(self.store, ids)
+            if handles:
+                await self.repo.delete_handles(self.store, q.id, handles)
             return {"Successful": ok, "Failed": failed}
         for e in entries:
             try:
@@ -889,7 +889,7 @@ class SqsService(Service):
         return {}
 
     async def _change_visibility(self, q: Queue, handle: str | None, timeout: Any) -> None:
-        row_id, receipt = self._handle(q, handle)
+        row_id, receipt, message_id = self._handle(q, handle)
         if timeout is None:
             raise missing("VisibilityTimeout")
         try:
@@ -899,7 +899,7 @@ class SqsService(Service):
         if not 0 <= vt <= MAX_VISIBILITY_S:
             raise invalid_value(vt, "VisibilityTimeout", "Must be >= 0 and <= 43200, if provided.")
         now = self.clock.now_ms()
-        state = await self.repo.message_state(self.store, row_id)
+        state = await self.repo.message_state(self.store, row_id, message_id)
         gone = "Message does not exist or is not available for visibility timeout change."
         if state is None or state[0] != q.id:
             raise invalid_value(handle, "ReceiptHandle", gone)

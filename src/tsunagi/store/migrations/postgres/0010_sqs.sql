@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
     group_id         TEXT,
     dedup_id         TEXT,
     fifo             BIGINT NOT NULL DEFAULT 0,
-    dlq_source       TEXT                  -- DeadLetterQueueSourceArn
+    dlq_source       TEXT,                 -- DeadLetterQueueSourceArn
+    seq              BIGINT                -- FIFO SequenceNumber (the identity value)
 );
 -- Receive order for standard queues: visible messages of one queue, oldest first.
 CREATE INDEX IF NOT EXISTS sqs_messages_ready ON sqs_messages (queue_id, visible_at, id);

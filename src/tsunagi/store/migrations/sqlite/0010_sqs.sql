@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS sqs_deleted_queues (
 );
 
 CREATE TABLE IF NOT EXISTS sqs_messages (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,   -- also the FIFO sequence number
+    id               INTEGER PRIMARY KEY,   -- receive order; a rowid (no AUTOINCREMENT: it costs a write per insert)
     queue_id         INTEGER NOT NULL REFERENCES sqs_queues (id) ON DELETE CASCADE,
     message_id       TEXT NOT NULL,
     body             TEXT NOT NULL,
@@ -47,12 +47,19 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
     group_id         TEXT,
     dedup_id         TEXT,
     fifo             INTEGER NOT NULL DEFAULT 0,
-    dlq_source       TEXT                  -- DeadLetterQueueSourceArn
+    dlq_source       TEXT,                 -- DeadLetterQueueSourceArn
+    seq              INTEGER               -- FIFO SequenceNumber (never reused)
 );
 -- Receive order for standard queues: visible messages of one queue, oldest first.
 CREATE INDEX IF NOT EXISTS sqs_messages_ready ON sqs_messages (queue_id, visible_at, id);
 -- Receive order for FIFO queues: by sequence number.
 CREATE INDEX IF NOT EXISTS sqs_messages_fifo ON sqs_messages (queue_id, id) WHERE fifo = 1;
+
+-- SQLite only: the FIFO sequence counter (PostgreSQL uses the identity column, which never reuses).
+CREATE TABLE IF NOT EXISTS sqs_counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS sqs_dedup (
     queue_id   INTEGER NOT NULL REFERENCES sqs_queues (id) ON DELETE CASCADE,
