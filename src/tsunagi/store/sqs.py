@@ -247,7 +247,8 @@ class SqsRepo:
 
     async def delete_handles(self, tx: Tx | Store, queue_id: int, handles: Sequence[tuple[int, str]]) -> None:
         """Delete by (row id, message id) pairs from receipt handles: a row id alone may have been reused.
-        Message ids are unique, so matching both lists picks exactly these messages."""
+        Message ids are unique, so matching both lists picks exactly these messages (``queue_id`` was
+        checked against the handles already; leaving it out keeps SQLite on the rowid lookup)."""
         marks = ", ".join("?" * len(handles))
         await tx.execute(f"DELETE FROM sqs_messages WHERE id IN ({marks}) AND message_id IN ({marks})",
                          (*(h[0] for h in handles), *(h[1] for h in handles)))

@@ -33,10 +33,8 @@ from tsunagi.services.sqs.errors import (
     QueueDeletedRecently,
     QueueNameExists,
     ReceiptHandleIsInvalid,
-    ResourceNotFoundException,
     ServiceError,
     TooManyEntriesInBatchRequest,
-    UnsupportedOperation,
     invalid_value,
     missing,
     queue_does_not_exist,
@@ -950,4 +948,4 @@ class SqsService(Service):
 
 _GROUP_RE = re.compile(r"^[!-~]{1,128}$")
 
-__all__ = ["SqsService", "ResourceNotFoundException", "UnsupportedOperation"]
+__all__ = ["SqsService"]
