@@ -172,8 +172,8 @@ class SqsService(Service):
     def _forget(self, queue_id: int) -> None:
         for key in [k for k, q in self._by_url.items() if q.id == queue_id]:
             del self._by_url[key]
-        for key in [k for k, q in self._by_arn.items() if q.id == queue_id]:
-            del self._by_arn[key]
+        for arn in [k for k, q in self._by_arn.items() if q.id == queue_id]:
+            del self._by_arn[arn]
 
     def _forget_all(self) -> None:
         self._by_url.clear()
@@ -460,9 +460,9 @@ class SqsService(Service):
         if row is None:
             raise queue_does_not_exist()
         q = Queue.from_row(row)
-        policy = orjson.loads(q.attributes["Policy"]) if q.attributes.get("Policy") else {
+        policy: dict[str, Any] = orjson.loads(q.attributes["Policy"]) if q.attributes.get("Policy") else {
             "Version": "2008-10-17", "Id": f"{q.arn}/SQSDefaultPolicy", "Statement": []}
-        statements = policy.setdefault("Statement", [])
+        statements: list[dict[str, Any]] = policy.setdefault("Statement", [])
         if isinstance(statements, dict):
             statements = policy["Statement"] = [statements]
         if any(s.get("Sid") == label for s in statements):
