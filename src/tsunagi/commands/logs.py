@@ -1,0 +1,155 @@
+"""``tsunagi logs <function> [--follow]``: a function's logs in the terminal, like ``aws logs tail``.
+
+It is a plain CloudWatch Logs client (botocore, FilterLogEvents) of the server at
+``--endpoint-url``: it prints every stream of ``/aws/lambda/<function>`` interleaved in time
+order, one ``<time> <stream> <message>`` line per event. ``--follow`` keeps polling; because a
+function's lines can be stored a little after they were printed (a batch per invocation), each
+poll looks back a few minutes and skips the events it has printed already.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+HELP = "print a function's logs (the /aws/lambda/<function> log group), like `aws logs tail`"
+
+LOOKBACK_MS = 5 * 60 * 1000     # how far back each --follow poll looks for late-arriving events
+_SINCE = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("function", help="the function's name, or a log group name starting with '/'")
+    parser.add_argument("-f", "--follow", action="store_true",
+                        help="keep printing new events until interrupted (Ctrl-C)")
+    parser.add_argument("--since", default="10m",
+                        help="start this long ago (30s, 10m, 2h, 1d, 1w) or at an ISO 8601 time; default 10m")
+    parser.add_argument("--filter-pattern", default=None,
+                        help="only events matching this CloudWatch Logs filter pattern (e.g. ERROR, "
+                             "'{ $.level = \"ERROR\" }')")
+    parser.add_argument("--region", default=None, help="region (default: $AWS_REGION, $AWS_DEFAULT_REGION "
+                                                       "or us-east-1)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+
+
+def parse_since(text: str, now_ms: int) -> int:
+    """A start time in ms: a duration before now (``10m``) or an absolute time (ISO 8601 or epoch ms)."""
+    text = text.strip()
+    m = _SINCE.fullmatch(text)
+    if m:
+        return now_ms - int(m.group(1)) * _UNIT_MS[m.group(2)]
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"cannot read --since {text!r}: use 30s, 10m, 2h, 1d, 1w or an ISO 8601 time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def group_name(target: str) -> str:
+    return target if target.startswith("/") else f"/aws/lambda/{target}"
+
+
+def format_event(event: dict[str, Any]) -> str:
+    when = datetime.fromtimestamp(event["timestamp"] / 1000, tz=UTC).isoformat(timespec="microseconds")
+    return f"{when} {event['logStreamName']} {event['message'].rstrip(chr(10)).rstrip(chr(13))}"
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://localhost:4566"
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    session = botocore.session.get_session()
+    creds: dict[str, str] = {}
+    if session.get_credentials() is None:
+        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    return session.create_client("logs", endpoint_url=endpoint, region_name=region, config=config, **creds)
+
+
+class _Tail:
+    """Fetch events of one group from a start time, printing each event once."""
+
+    def __init__(self, client: Any, group: str, pattern: str | None) -> None:
+        self.client = client
+        self.group = group
+        self.pattern = pattern
+        self.seen: dict[str, int] = {}      # eventId -> timestamp, for the follow window
+
+    def fetch(self, start_ms: int) -> int:
+        """Print the unseen events since ``start_ms``; returns how many."""
+        params: dict[str, Any] = {"logGroupName": self.group, "startTime": max(start_ms, 0)}
+        if self.pattern:
+            params["filterPattern"] = self.pattern
+        printed = 0
+        while True:
+            page = self.client.filter_log_events(**params)
+            for event in page.get("events", []):
+                if event["eventId"] in self.seen:
+                    continue
+                self.seen[event["eventId"]] = event["timestamp"]
+                print(format_event(event), flush=True)
+                printed += 1
+            token = page.get("nextToken")
+            if not token:
+                return printed
+            params["nextToken"] = token
+
+    def forget_before(self, ts: int) -> None:
+        self.seen = {k: v for k, v in self.seen.items() if v >= ts}
+
+
+def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    group = group_name(args.function)
+    try:
+        start = parse_since(args.since, int(time.time() * 1000))
+    except ValueError as e:
+        print(f"tsunagi logs: {e}", file=sys.stderr)
+        return 2
+    tail = _Tail(_client(args), group, args.filter_pattern)
+    waiting = False
+    try:
+        while True:
+            try:
+                tail.fetch(start)
+                waiting = False
+            except ClientError as e:
+                code = e.response.get("Error", {}).get("Code")
+                if code != "ResourceNotFoundException":
+                    print(f"tsunagi logs: {e}", file=sys.stderr)
+                    return 1
+                if not args.follow:
+                    print(f"tsunagi logs: log group {group} does not exist (has the function logged anything "
+                          "yet?)", file=sys.stderr)
+                    return 1
+                if not waiting:
+                    print(f"tsunagi logs: waiting for log group {group} to appear…", file=sys.stderr, flush=True)
+                    waiting = True
+            if not args.follow:
+                return 0
+            time.sleep(args.interval)
+            window = int(time.time() * 1000) - LOOKBACK_MS
+            if window > start:
+                start = window
+                tail.forget_before(window)
+    except KeyboardInterrupt:
+        return 0
+    except EndpointConnectionError as e:
+        print(f"tsunagi logs: cannot reach tsunagi: {e}", file=sys.stderr)
+        return 1
+    except BotoCoreError as e:
+        print(f"tsunagi logs: {e}", file=sys.stderr)
+        return 1

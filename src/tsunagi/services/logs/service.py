@@ -1,0 +1,572 @@
+"""CloudWatch Logs: groups, streams, events, filter patterns, retention and tags.
+
+Other services write through :meth:`LogsService.append` (the Lambda runtime's function logs):
+one transaction per batch, creating the group and stream on first use.
+
+Reading:
+- GetLogEvents pages through one stream in (timestamp, insertion) order. Its tokens are
+  ``f/<56 digits>`` and ``b/<56 digits>`` like AWS's; each encodes a position between two events.
+  At the end of the stream the token passed in comes back unchanged, so a poller that keeps
+  calling with ``nextForwardToken`` sees new events as they arrive.
+- FilterLogEvents reads a whole group (or some of its streams), applying a filter pattern
+  (:mod:`tsunagi.services.logs.patterns`). Pages stop at the limit, at 1 MB, or after scanning
+  a bounded number of events; a ``nextToken`` is returned whenever more may follow.
+
+Retention: events older than the group's retention are never returned, and a periodic sweep
+deletes them (and takes them out of ``storedBytes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import re
+from typing import Any
+
+from tsunagi.services.base import Platform, RequestContext, Service
+from tsunagi.services.logs.errors import (
+    BAD_TOKEN,
+    GROUP_EXISTS,
+    NO_GROUP,
+    NO_RESOURCE,
+    NO_STREAM,
+    STREAM_EXISTS,
+    InvalidParameter,
+    LogsValidation,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+    TooManyTags,
+    constraint,
+)
+from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
+from tsunagi.store.base import Row
+from tsunagi.store.logs import FOREVER, NEVER, LogsRepo
+
+log = logging.getLogger("tsunagi.logs")
+
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                  2922, 3288, 3653)
+DAY_MS = 86_400_000
+EVENT_OVERHEAD = 26                 # bytes AWS adds per event when sizing a batch
+MAX_BATCH_BYTES = 1_048_576
+MAX_EVENT_BYTES = 1_048_576
+MAX_PAGE_BYTES = 1_048_576          # GetLogEvents / FilterLogEvents pages
+TOO_OLD_MS = 14 * DAY_MS
+TOO_NEW_MS = 2 * 3_600_000
+MAX_SPAN_MS = DAY_MS
+MAX_TAGS = 50
+SCAN_BATCH = 1000                   # FilterLogEvents reads this many events per query …
+SCAN_BUDGET = 50_000                # … and at most this many per call before answering with a nextToken
+
+_GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]+")
+_STREAM_NAME = re.compile(r"[^:*]*")
+_SEQ_TOKEN = re.compile(r"([fb])/(\d{26})(\d{30})")
+_GROUP_ARN = re.compile(r"arn:[^:]+:logs:([^:]*):(\d{12}):log-group:([^:]+)(?::\*)?")
+
+
+def _b64(obj: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _unb64(token: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError):
+        raise InvalidParameter(BAD_TOKEN) from None
+
+
+def _position_token(direction: str, ts: int, event_id: int) -> str:
+    return f"{direction}/{max(ts, 0):026d}{max(event_id, 0):030d}"
+
+
+def _event_id(ts: int, row_id: int) -> str:
+    return f"{max(ts, 0):020d}{row_id:036d}"
+
+
+class LogsService(Service):
+    name = "logs"
+    sweep_interval = 60.0           # seconds between retention sweeps
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(platform)
+        self.repo = LogsRepo(self.store)
+        self._known: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # == lifecycle =============================================================================
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="tsunagi-logs-retention")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sweeper
+            self._sweeper = None
+
+    async def on_reset(self) -> None:
+        self._known.clear()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                removed = await self.sweep()
+                if removed:
+                    log.info("retention: deleted %d expired log events", removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention sweep failed; will try again")
+            await asyncio.sleep(self.sweep_interval)
+
+    async def sweep(self) -> int:
+        """Delete every event older than its group's retention; returns how many were deleted."""
+        now = self.clock.now_ms()
+        total = 0
+        for group_id, days in await self.repo.groups_with_retention():
+            cutoff = now - int(days) * DAY_MS
+            while True:
+                n = await self.repo.delete_expired(int(group_id), cutoff)
+                total += n
+                if n < 5000:
+                    break
+                await asyncio.sleep(0)   # let requests in between batches
+        return total
+
+    # == the internal API ======================================================================
+    async def append(self, account: str, region: str, group: str, stream: str,
+                     events: list[tuple[int, str]]) -> None:
+        """Write ``(timestamp_ms, message)`` events to a stream, creating the group and stream if
+        missing, in one transaction. For other services (function logs); no batch limits apply."""
+        rows = [(int(ts), msg, len(msg.encode("utf-8", "surrogatepass"))) for ts, msg in events]
+        key = (account, region, group, stream)
+        ids = await self.repo.append(account, region, group, stream, rows, self.clock.now_ms(),
+                                     self._known.get(key))
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = ids
+
+    # == helpers ===============================================================================
+    @staticmethod
+    def _group_arn(region: str, account: str, name: str) -> str:
+        return f"arn:aws:logs:{region}:{account}:log-group:{name}"
+
+    @staticmethod
+    def _check_group_name(name: str, member: str = "logGroupName") -> None:
+        if not _GROUP_NAME.fullmatch(name):
+            raise constraint(name, member, "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
+
+    @staticmethod
+    def _check_stream_name(name: str, member: str = "logStreamName") -> None:
+        if not _STREAM_NAME.fullmatch(name):
+            raise constraint(name, member, "Member must satisfy regular expression pattern: [^:*]*")
+
+    async def _group(self, ctx: RequestContext, name: str) -> Row:
+        self._check_group_name(name)
+        row = await self.repo.group(ctx.account, ctx.region, name)
+        if row is None:
+            raise ResourceNotFound(NO_GROUP)
+        return row
+
+    async def _group_of(self, ctx: RequestContext, params: dict[str, Any]) -> Row:
+        """The group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
+        name = params.get("logGroupName")
+        ident = params.get("logGroupIdentifier")
+        if name and ident:
+            raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+        if ident:
+            return await self._group_by_identifier(ctx, ident)
+        if not name:
+            raise InvalidParameter("Either logGroupName or logGroupIdentifier must be specified.")
+        return await self._group(ctx, name)
+
+    async def _group_by_identifier(self, ctx: RequestContext, ident: str) -> Row:
+        if not ident.startswith("arn:"):
+            return await self._group(ctx, ident)
+        m = _GROUP_ARN.fullmatch(ident)
+        if m is None:
+            raise InvalidParameter(f"Invalid log group identifier: {ident}")
+        region, account, name = m.groups()
+        if account != ctx.account or region != ctx.region:
+            raise ResourceNotFound(NO_GROUP)
+        return await self._group(ctx, name)
+
+    async def _stream(self, group: Row, name: str) -> Row:
+        self._check_stream_name(name)
+        row = await self.repo.stream(int(group[0]), name)
+        if row is None:
+            raise ResourceNotFound(NO_STREAM)
+        return row
+
+    def _cutoff(self, group: Row) -> int:
+        """Events before this timestamp have expired (the group's retention)."""
+        days = group[5]
+        return self.clock.now_ms() - int(days) * DAY_MS if days else NEVER
+
+    def _group_out(self, row: Row, *, brief: bool = False) -> dict[str, Any]:
+        _id, account, region, name, created, retention, kms, cls, protection, stored = row
+        arn = self._group_arn(region, account, name)
+        out: dict[str, Any] = {"logGroupName": name, "creationTime": int(created), "arn": f"{arn}:*"}
+        if brief:
+            return out
+        if retention:
+            out["retentionInDays"] = int(retention)
+        out["metricFilterCount"] = 0
+        out["storedBytes"] = max(int(stored), 0)
+        if kms:
+            out["kmsKeyId"] = kms
+        out["logGroupClass"] = cls
+        out["logGroupArn"] = arn
+        out["deletionProtectionEnabled"] = bool(protection)
+        return out
+
+    def _stream_out(self, group: Row, row: Row) -> dict[str, Any]:
+        _id, name, created, first, last, ingested, seq = row
+        out: dict[str, Any] = {"logStreamName": name, "creationTime": int(created)}
+        if first is not None:
+            out["firstEventTimestamp"] = int(first)
+            out["lastEventTimestamp"] = int(last)
+            out["lastIngestionTime"] = int(ingested)
+        if seq:
+            out["uploadSequenceToken"] = f"{int(seq):056d}"
+        out["arn"] = f"{self._group_arn(group[2], group[1], group[3])}:log-stream:{name}"
+        out["storedBytes"] = 0      # AWS has reported 0 for streams since 2019
+        return out
+
+    async def _tag_target(self, ctx: RequestContext, arn: str) -> str:
+        """The logGroupArn a resource ARN names (the group must exist)."""
+        m = _GROUP_ARN.fullmatch(arn)
+        if m is None:
+            if ":destination:" in arn:
+                raise ResourceNotFound(NO_RESOURCE)
+            raise InvalidParameter(f"Invalid resource ARN: {arn}")
+        region, account, name = m.groups()
+        if account != ctx.account or region != ctx.region:
+            raise ResourceNotFound(NO_GROUP)
+        group = await self._group(ctx, name)
+        return self._group_arn(group[2], group[1], group[3])
+
+    async def _add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        current = await self.repo.tags(arn)
+        if len(current.keys() | tags.keys()) > MAX_TAGS:
+            raise TooManyTags(f"A resource can have no more than {MAX_TAGS} tags.", resourceName=arn)
+        await self.repo.put_tags(arn, tags)
+
+    # == log groups ============================================================================
+    async def create_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["logGroupName"]
+        self._check_group_name(name)
+        tags = params.get("tags") or {}
+        if len(tags) > MAX_TAGS:
+            raise TooManyTags(f"A resource can have no more than {MAX_TAGS} tags.")
+        arn = self._group_arn(ctx.region, ctx.account, name)
+        created = await self.repo.create_group(
+            ctx.account, ctx.region, name, self.clock.now_ms(), params.get("kmsKeyId"),
+            params.get("logGroupClass") or "STANDARD", bool(params.get("deletionProtectionEnabled")), arn, tags)
+        if not created:
+            raise ResourceAlreadyExists(GROUP_EXISTS)
+        return {}
+
+    async def delete_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group(ctx, params["logGroupName"])
+        if group[8]:
+            raise LogsValidation(f"Log group {group[3]} has deletion protection enabled; turn it off with "
+                                 "PutLogGroupDeletionProtection before deleting the log group.")
+        await self.repo.delete_group(int(group[0]), self._group_arn(group[2], group[1], group[3]))
+        for key in [k for k in self._known if k[:3] == (ctx.account, ctx.region, group[3])]:
+            del self._known[key]
+        return {}
+
+    async def put_log_group_deletion_protection(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group_of(ctx, params)
+        await self.repo.set_protection(int(group[0]), bool(params["deletionProtectionEnabled"]))
+        return {}
+
+    async def describe_log_groups(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        prefix = params.get("logGroupNamePrefix")
+        contains = params.get("logGroupNamePattern")
+        idents = params.get("logGroupIdentifiers")
+        if prefix and contains is not None:
+            raise InvalidParameter("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
+        if idents and (prefix or contains):
+            raise InvalidParameter("logGroupIdentifiers cannot be combined with logGroupNamePrefix or "
+                                   "logGroupNamePattern.")
+        names: list[str] | None = None
+        if idents:
+            names = []
+            for ident in idents:
+                m = _GROUP_ARN.fullmatch(ident) if ident.startswith("arn:") else None
+                if m is None:
+                    names.append(ident)
+                elif m.group(2) == ctx.account and m.group(1) == ctx.region:
+                    names.append(m.group(3))
+        limit = int(params.get("limit") or 50)
+        after = None
+        if params.get("nextToken"):
+            doc = _unb64(params["nextToken"])
+            after = doc.get("n") if isinstance(doc, dict) else None
+            if not isinstance(after, str):
+                raise InvalidParameter(BAD_TOKEN)
+        cls = params.get("logGroupClass")
+        rows = await self.repo.list_groups(ctx.account, ctx.region, prefix=prefix, contains=contains or None,
+                                           names=names, after=after, limit=limit + 1)
+        page = rows[:limit]
+        brief = contains is not None
+        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief) for r in page
+                                             if not cls or r[7] == cls]}
+        if len(rows) > limit:
+            out["nextToken"] = _b64({"n": page[-1][3]})
+        return out
+
+    async def put_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        days = params.get("retentionInDays")
+        if days not in RETENTION_DAYS:
+            raise constraint(days, "retentionInDays", "Member must satisfy enum value set: "
+                             f"[{', '.join(str(d) for d in RETENTION_DAYS)}]")
+        group = await self._group(ctx, params["logGroupName"])
+        await self.repo.set_retention(int(group[0]), int(days))
+        return {}
+
+    async def delete_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group(ctx, params["logGroupName"])
+        await self.repo.set_retention(int(group[0]), None)
+        return {}
+
+    # == tags ==================================================================================
+    async def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        arn = await self._tag_target(ctx, params["resourceArn"])
+        await self._add_tags(arn, params.get("tags") or {})
+        return {}
+
+    async def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        arn = await self._tag_target(ctx, params["resourceArn"])
+        await self.repo.remove_tags(arn, params.get("tagKeys") or [])
+        return {}
+
+    async def list_tags_for_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        arn = await self._tag_target(ctx, params["resourceArn"])
+        return {"tags": await self.repo.tags(arn)}
+
+    async def tag_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group(ctx, params["logGroupName"])
+        await self._add_tags(self._group_arn(group[2], group[1], group[3]), params.get("tags") or {})
+        return {}
+
+    async def untag_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group(ctx, params["logGroupName"])
+        await self.repo.remove_tags(self._group_arn(group[2], group[1], group[3]), params.get("tags") or [])
+        return {}
+
+    async def list_tags_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group(ctx, params["logGroupName"])
+        return {"tags": await self.repo.tags(self._group_arn(group[2], group[1], group[3]))}
+
+    # == log streams ===========================================================================
+    async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["logStreamName"]
+        self._check_stream_name(name)
+        group = await self._group(ctx, params["logGroupName"])
+        if not await self.repo.create_stream(int(group[0]), name, self.clock.now_ms()):
+            raise ResourceAlreadyExists(STREAM_EXISTS)
+        return {}
+
+    async def delete_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group(ctx, params["logGroupName"])
+        stream = await self._stream(group, params["logStreamName"])
+        await self.repo.delete_stream(int(group[0]), int(stream[0]))
+        self._known.pop((ctx.account, ctx.region, group[3], stream[1]), None)
+        return {}
+
+    async def describe_log_streams(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group_of(ctx, params)
+        prefix = params.get("logStreamNamePrefix")
+        by_last_event = params.get("orderBy") == "LastEventTime"
+        if by_last_event and prefix:
+            raise InvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
+        descending = bool(params.get("descending"))
+        limit = int(params.get("limit") or 50)
+        after: tuple[int, str] | None = None
+        if params.get("nextToken"):
+            doc = _unb64(params["nextToken"])
+            try:
+                after = (int(doc["t"]), str(doc["n"]))
+            except (TypeError, KeyError, ValueError):
+                raise InvalidParameter(BAD_TOKEN) from None
+        rows = await self.repo.list_streams(int(group[0]), prefix=prefix, by_last_event=by_last_event,
+                                            descending=descending, after=after, limit=limit + 1)
+        page = rows[:limit]
+        out: dict[str, Any] = {"logStreams": [self._stream_out(group, r) for r in page]}
+        if len(rows) > limit:
+            last = page[-1]
+            out["nextToken"] = _b64({"t": NEVER if last[4] is None else int(last[4]), "n": last[1]})
+        return out
+
+    # == writing ===============================================================================
+    async def put_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        events = params["logEvents"]
+        sized: list[tuple[int, str, int]] = []
+        total = 0
+        for ev in events:
+            message = ev["message"]
+            size = len(message.encode("utf-8", "surrogatepass"))
+            if size + EVENT_OVERHEAD > MAX_EVENT_BYTES:
+                raise InvalidParameter(f"Log event too large: {size + EVENT_OVERHEAD} bytes exceeds limit of "
+                                       f"{MAX_EVENT_BYTES}")
+            total += size + EVENT_OVERHEAD
+            sized.append((int(ev["timestamp"]), message, size))
+        if total > MAX_BATCH_BYTES:
+            raise InvalidParameter(f"Upload too large: {total} bytes exceeds limit of {MAX_BATCH_BYTES}")
+        if any(sized[i][0] > sized[i + 1][0] for i in range(len(sized) - 1)):
+            raise InvalidParameter("Log events in a single PutLogEvents request must be in chronological order.")
+        group = await self._group(ctx, params["logGroupName"])
+        stream = await self._stream(group, params["logStreamName"])
+
+        now = self.clock.now_ms()
+        too_old_before = now - TOO_OLD_MS
+        expired_before = now - int(group[5]) * DAY_MS if group[5] else NEVER
+        too_new_after = now + TOO_NEW_MS
+        # Events are in order: the too old / expired ones are a prefix, the too new ones a suffix.
+        old_end = sum(1 for ts, _, _ in sized if ts < too_old_before)
+        expired_end = sum(1 for ts, _, _ in sized if ts < expired_before)
+        new_start = len(sized) - sum(1 for ts, _, _ in sized if ts > too_new_after)
+        valid = sized[max(old_end, expired_end):new_start]
+        if valid and valid[-1][0] - valid[0][0] > MAX_SPAN_MS:
+            raise InvalidParameter("The batch of log events in a single PutLogEvents request cannot span more "
+                                   "than 24 hours.")
+        seq = await self.repo.put(int(group[0]), int(stream[0]), valid, now)
+        if seq is None:  # deleted while we were writing
+            raise ResourceNotFound(NO_STREAM)
+        out: dict[str, Any] = {"nextSequenceToken": f"{seq:056d}"}
+        rejected: dict[str, int] = {}
+        if new_start < len(sized):
+            rejected["tooNewLogEventStartIndex"] = new_start
+        if old_end:
+            rejected["tooOldLogEventEndIndex"] = old_end
+        if expired_end:
+            rejected["expiredLogEventEndIndex"] = expired_end
+        if rejected:
+            out["rejectedLogEventsInfo"] = rejected
+        return out
+
+    # == reading ===============================================================================
+    async def get_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group_of(ctx, params)
+        stream = await self._stream(group, params["logStreamName"])
+        start = params.get("startTime")
+        start = NEVER if start is None else int(start)
+        end = params.get("endTime")
+        end = FOREVER if end is None else int(end)
+        limit = int(params.get("limit") or 10_000)
+        window = {"start": start, "end": end, "cutoff": self._cutoff(group), "limit": limit}
+        stream_id = int(stream[0])
+        token = params.get("nextToken")
+        home = (max(start, 0), 0)   # "before the first event in range"
+
+        if token:
+            m = _SEQ_TOKEN.fullmatch(token)
+            if m is None:
+                raise InvalidParameter(BAD_TOKEN)
+            direction, pos = m.group(1), (int(m.group(2)), int(m.group(3)))
+            if direction == "f":
+                rows = _fit(await self.repo.stream_events(stream_id, after=pos, ascending=True, **window))
+                if not rows:
+                    return {"events": [], "nextForwardToken": token,
+                            "nextBackwardToken": _position_token("b", pos[0], pos[1] + 1)}
+            else:
+                rows = _fit(await self.repo.stream_events(stream_id, before=pos, ascending=False, **window))
+                rows.reverse()
+                if not rows:
+                    return {"events": [], "nextForwardToken": _position_token("f", pos[0], pos[1] - 1),
+                            "nextBackwardToken": token}
+        elif params.get("startFromHead"):
+            rows = _fit(await self.repo.stream_events(stream_id, ascending=True, **window))
+        else:
+            rows = _fit(await self.repo.stream_events(stream_id, ascending=False, **window))
+            rows.reverse()
+        if not rows:
+            return {"events": [], "nextForwardToken": _position_token("f", *home),
+                    "nextBackwardToken": _position_token("b", *home)}
+        first, last = rows[0], rows[-1]
+        return {
+            "events": [{"timestamp": int(r[2]), "message": r[4], "ingestionTime": int(r[3])} for r in rows],
+            "nextForwardToken": _position_token("f", int(last[2]), int(last[0])),
+            "nextBackwardToken": _position_token("b", int(first[2]), int(first[0])),
+        }
+
+    async def filter_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        group = await self._group_of(ctx, params)
+        names = params.get("logStreamNames")
+        prefix = params.get("logStreamNamePrefix")
+        if names and prefix:
+            raise InvalidParameter("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+        try:
+            pattern = compile_pattern(params.get("filterPattern"))
+        except FilterPatternError as e:
+            raise InvalidParameter(f"Invalid filter pattern: {e}") from None
+        start = params.get("startTime")
+        end = params.get("endTime")
+        limit = int(params.get("limit") or 10_000)
+        position: tuple[int, int] | None = None
+        ascending = params.get("startFromHead", True) is not False
+        if params.get("nextToken"):
+            doc = _unb64(params["nextToken"])
+            try:
+                ascending = doc["d"] == "f"
+                position = (int(doc["t"]), int(doc["i"]))
+            except (TypeError, KeyError, ValueError):
+                raise InvalidParameter(BAD_TOKEN) from None
+
+        found: list[Row] = []
+        page_bytes = 0
+        scanned = 0
+        more = False
+        cursor = position
+        while not more:
+            rows = await self.repo.group_events(
+                int(group[0]), stream_names=names, stream_prefix=prefix,
+                start=NEVER if start is None else int(start), end=FOREVER if end is None else int(end),
+                cutoff=self._cutoff(group), position=cursor, ascending=ascending, limit=SCAN_BATCH,
+                contains=pattern.required)
+            for i, row in enumerate(rows):
+                if pattern.match(row[4]):
+                    size = int(row[5]) + EVENT_OVERHEAD
+                    if found and page_bytes + size > MAX_PAGE_BYTES:
+                        more = True
+                        break
+                    found.append(row)
+                    page_bytes += size
+                cursor = (int(row[2]), int(row[0]))
+                if len(found) >= limit:
+                    # the last event there is ends the search without a token
+                    more = i < len(rows) - 1 or len(rows) == SCAN_BATCH
+                    return self._filtered(found, cursor if more else None, ascending)
+            scanned += len(rows)
+            if len(rows) < SCAN_BATCH:
+                break
+            if scanned >= SCAN_BUDGET:
+                more = True
+        return self._filtered(found, cursor if more else None, ascending)
+
+    @staticmethod
+    def _filtered(found: list[Row], cursor: tuple[int, int] | None, ascending: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "events": [{"logStreamName": r[1], "timestamp": int(r[2]), "message": r[4],
+                        "ingestionTime": int(r[3]), "eventId": _event_id(int(r[2]), int(r[0]))} for r in found],
+            "searchedLogStreams": [],
+        }
+        if cursor is not None:
+            out["nextToken"] = _b64({"d": "f" if ascending else "b", "t": cursor[0], "i": cursor[1]})
+        return out
+
+
+def _fit(rows: list[Row]) -> list[Row]:
+    """The leading rows that fit in one response (1 MB, counting 26 bytes per event)."""
+    total = 0
+    for i, row in enumerate(rows):
+        total += int(row[5]) + EVENT_OVERHEAD
+        if total > MAX_PAGE_BYTES and i:
+            return rows[:i]
+    return rows
