@@ -1,0 +1,585 @@
+"""Warm worker processes: spawn, init, invoke, time out, reap.
+
+A :class:`Worker` is one execution environment (one OS process running ``worker.py`` or
+``node_bootstrap.js``) with a state machine::
+
+    STARTING --ready--> IDLE <--> BUSY
+        \\--init error--> DEAD      BUSY --timeout / out of memory / exit--> DEAD
+
+:class:`WorkerPool` keeps idle workers per :class:`WorkerSpec` key (function, version and
+revision: an update gets fresh workers), counts executions in flight per function and per
+account (reserved and unreserved concurrency), caps the number of processes on this node,
+and reaps workers idle for longer than ``idle_timeout``.
+
+Log lines (INIT_START, START, the function's output, END, REPORT) go to a sink callable
+``sink(account, region, group, stream, events)`` after each invocation; the outcome also keeps
+them for ``LogType=Tail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+import signal
+import struct
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tsunagi.runtime.interpreters import Interpreter, resolve, server_site_packages
+
+log = logging.getLogger("tsunagi.runtime")
+
+_HEAD = struct.Struct(">cII")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY_WORKER = os.path.join(HERE, "worker.py")
+NODE_WORKER = os.path.join(HERE, "node_bootstrap.js")
+MAX_RESPONSE = 6 * 1024 * 1024
+INIT_TIMEOUT = 10.0
+MEMORY_POLL = 0.1
+
+Sink = Callable[[str, str, str, str, list[tuple[int, str]]], None]
+
+
+class Throttled(Exception):
+    """No execution environment may be used now; ``reason`` is Lambda's throttle reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """Everything needed to start a worker for one function version at one revision."""
+
+    key: str                         # pool key: unique per function version and revision
+    function_key: str                # concurrency is counted per function (all versions)
+    account: str
+    region: str
+    function_name: str
+    version: str                     # "$LATEST" or "1", "2", …
+    runtime: str
+    handler: str
+    code_dir: str
+    opt_dir: str | None
+    env: tuple[tuple[str, str], ...]
+    memory_mb: int
+    timeout_s: int
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+
+@dataclass(slots=True)
+class Invocation:
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    client_context: str | None = None    # JSON text (already base64-decoded)
+    identity: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an invocation returned: ``error_type`` is None on success, else its error JSON is the payload."""
+
+    payload: bytes
+    error_type: str | None = None        # Lambda's errorType of a failed invocation
+    log_lines: list[str] = field(default_factory=list)
+    log_stream: str = ""
+    duration_ms: float = 0.0
+    init_ms: float | None = None
+    max_memory_mb: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+def _iso_now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+class Worker:
+    STARTING, IDLE, BUSY, DEAD = "STARTING", "IDLE", "BUSY", "DEAD"
+
+    def __init__(self, spec: WorkerSpec, interp: Interpreter, sink: Sink) -> None:
+        self.spec = spec
+        self.interp = interp
+        self.sink = sink
+        self.state = Worker.STARTING
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stream_name = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{spec.version}]" + secrets.token_hex(16)
+        self.last_used = time.monotonic()
+        self.init_ms: float | None = None
+        self.init_error: bytes | None = None
+        self._pending: list[tuple[int, str]] = []       # log events not yet sent to the sink
+        self._waiter: asyncio.Future[tuple[bytes, dict[str, Any], bytes]] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._writer: asyncio.WriteTransport | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._spawned_at = 0.0
+        self.exit_reason: str | None = None
+
+    # -- start -----------------------------------------------------------------------------------
+    def _environment(self) -> dict[str, str]:
+        spec = self.spec
+        env = dict(spec.env)
+        env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.stream_name
+        if spec.opt_dir:
+            env["TSUNAGI_OPT_DIR"] = spec.opt_dir
+        if self.interp.kind == "python":
+            if not self.interp.own:
+                env["TSUNAGI_EXTRA_PATH"] = os.pathsep.join(server_site_packages())
+            env["TSUNAGI_RLIMIT_AS"] = str((spec.memory_mb + 1024) * 1024 * 1024)
+        else:
+            paths = []
+            if spec.opt_dir:
+                paths = [os.path.join(spec.opt_dir, "nodejs", "node_modules"),
+                         os.path.join(spec.opt_dir, "nodejs", f"node{spec.runtime[6:8]}", "node_modules")]
+            paths.append(os.path.join(spec.code_dir, "node_modules"))
+            env["NODE_PATH"] = os.pathsep.join(paths)
+        return env
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        out_r, out_w = os.pipe()
+        env = self._environment()
+        env["TSUNAGI_FD_IN"] = str(req_r)
+        env["TSUNAGI_FD_OUT"] = str(res_w)
+        if self.interp.kind == "python":
+            argv = [*self.interp.argv, "-s", PY_WORKER]
+        else:
+            argv = [*self.interp.argv, f"--max-old-space-size={max(self.spec.memory_mb - 32, 64)}", NODE_WORKER]
+        self._spawned_at = time.perf_counter()
+        try:
+            self.proc = subprocess.Popen(
+                argv, env=env, cwd=self.spec.code_dir, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                pass_fds=(req_r, res_w), start_new_session=True, close_fds=True)
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+            os.close(out_w)
+        self._ready = loop.create_future()
+        reader = asyncio.StreamReader(limit=2 ** 26)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(res_r, "rb", 0))
+        out_reader = asyncio.StreamReader(limit=2 ** 20)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(out_reader), os.fdopen(out_r, "rb", 0))
+        transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(req_w, "wb", 0))
+        self._writer = transport  # type: ignore[assignment]
+        self._pending.append((int(time.time() * 1000), f"INIT_START Runtime Version: {self._runtime_label()}"))
+        self._tasks = [loop.create_task(self._read_frames(reader)), loop.create_task(self._read_output(out_reader))]
+
+    def _runtime_label(self) -> str:
+        if self.interp.kind == "python":
+            return f"python:{self.interp.version}.tsunagi"
+        return f"{self.spec.runtime.replace('.x', '')}.tsunagi"
+
+    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(_HEAD.size)
+                kind, hl, bl = _HEAD.unpack(head)
+                header = json.loads(await reader.readexactly(hl)) if hl else {}
+                body = await reader.readexactly(bl) if bl else b""
+                if kind == b"L":
+                    self._pending.append((int(time.time() * 1000), body.decode("utf-8", "replace")))
+                elif kind in (b"R", b"E"):
+                    self.init_ms = (time.perf_counter() - self._spawned_at) * 1000.0
+                    if kind == b"E":
+                        self.init_error = body
+                    if self._ready is not None and not self._ready.done():
+                        self._ready.set_result(None)
+                elif self._waiter is not None and not self._waiter.done():
+                    self._waiter.set_result((kind, header, body))
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            self._on_exit()
+
+    async def _read_output(self, reader: asyncio.StreamReader) -> None:
+        """Output written straight to file descriptors 1 and 2 (C extensions, subprocesses)."""
+        with contextlib.suppress(Exception):
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                self._pending.append((int(time.time() * 1000), line.decode("utf-8", "replace").rstrip("\n")))
+
+    def _on_exit(self) -> None:
+        if self.state != Worker.DEAD:
+            self.state = Worker.DEAD
+        code = self.proc.poll() if self.proc else None
+        if code is None and self.proc is not None:
+            with contextlib.suppress(Exception):
+                code = self.proc.wait(0.05)
+        if self.exit_reason is None:
+            if code is not None and code < 0:
+                self.exit_reason = f"signal: {signal.Signals(-code).name.lower().removeprefix('sig')}"
+                if self.exit_reason == "signal: kill":
+                    self.exit_reason = "signal: killed"
+            else:
+                self.exit_reason = f"exit status {code if code is not None else 1}"
+        for fut in (self._ready, self._waiter):
+            if fut is not None and not fut.done():
+                fut.set_exception(EOFError(self.exit_reason))
+
+    # -- invoke ----------------------------------------------------------------------------------
+    def _rss_mb(self) -> int:
+        if self.proc is None:
+            return 0
+        try:
+            with open(f"/proc/{self.proc.pid}/statm", "rb") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    async def invoke(self, inv: Invocation, deadline: float) -> Outcome:
+        """Run one invocation; ``deadline`` is a ``time.time()`` value. Never raises for function faults."""
+        spec = self.spec
+        loop = asyncio.get_running_loop()
+        cold = self.state == Worker.STARTING
+        init_ms: float | None = None
+        lines: list[tuple[int, str]] = []
+        started = time.perf_counter()
+        try:
+            if cold:
+                assert self._ready is not None
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._ready), INIT_TIMEOUT)
+                except TimeoutError:
+                    self.exit_reason = "init timed out"
+                    self.kill()
+                    return self._finish_fault(inv, "Runtime.Unknown", f"RequestId: {inv.request_id} Error: "
+                                              f"Init timed out after {INIT_TIMEOUT:.2f} seconds", started, None)
+                except EOFError:
+                    pass
+                init_ms = self.init_ms
+                if self.init_error is not None or self.state == Worker.DEAD:
+                    payload = self.init_error or _error_payload(
+                        "Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited with error: "
+                                             f"{self.exit_reason}")
+                    self.kill()
+                    try:
+                        etype = json.loads(payload).get("errorType") or "Runtime.Unknown"
+                    except ValueError:
+                        etype = "Runtime.Unknown"
+                    return self._finish(inv, payload, etype, started, init_ms,
+                                        status="error", report_error=etype)
+            self.state = Worker.BUSY
+            self._flush_init()
+            self._pending.append((int(time.time() * 1000),
+                                  f"START RequestId: {inv.request_id} Version: {spec.version}"))
+            started = time.perf_counter()
+            self._waiter = loop.create_future()
+            header = {"id": inv.request_id, "deadline_ms": int(deadline * 1000), "arn": inv.invoked_arn,
+                      "client_context": inv.client_context, "identity": inv.identity}
+            h = json.dumps(header).encode()
+            assert self._writer is not None
+            self._writer.write(_HEAD.pack(b"I", len(h), len(inv.payload)) + h + inv.payload)
+            waiter = self._waiter
+            while True:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return self._timeout(inv, started, init_ms)
+                done, _ = await asyncio.wait((waiter,), timeout=min(remaining, MEMORY_POLL))
+                if done:
+                    break
+                if self._rss_mb() > spec.memory_mb:
+                    return self._oom(inv, started, init_ms)
+            try:
+                kind, rheader, body = waiter.result()
+            except EOFError:
+                payload = _error_payload("Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited "
+                                         f"with error: {self.exit_reason}")
+                self.kill()
+                return self._finish(inv, payload, "Runtime.ExitError", started, init_ms, status="error",
+                                    report_error="Runtime.ExitError")
+            max_mb = int(rheader.get("maxrss") or 0)
+            if max_mb > spec.memory_mb:
+                return self._oom(inv, started, init_ms, max_mb)
+            if kind == b"O":
+                if len(body) > MAX_RESPONSE:
+                    payload = _error_payload(
+                        "Function.ResponseSizeTooLarge",
+                        f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).")
+                    return self._finish(inv, payload, "Function.ResponseSizeTooLarge", started, init_ms, max_mb,
+                                        keep=True)
+                return self._finish(inv, body, None, started, init_ms, max_mb, keep=True)
+            try:
+                etype = json.loads(body).get("errorType") or "Unhandled"
+            except ValueError:
+                etype = "Unhandled"
+            if etype == "MemoryError":
+                return self._oom(inv, started, init_ms, max_mb)
+            return self._finish(inv, body, etype, started, init_ms, max_mb, keep=True)
+        finally:
+            self._waiter = None
+            self.last_used = time.monotonic()
+            del lines
+
+    def _flush_init(self) -> None:
+        pass  # init lines stay in _pending; they go out with the first invocation's lines
+
+    def _timeout(self, inv: Invocation, started: float, init_ms: float | None) -> Outcome:
+        self.exit_reason = "timeout"
+        self.kill()
+        secs = f"{self.spec.timeout_s:.2f}"
+        self._pending.append((int(time.time() * 1000),
+                              f"{_iso_now()} {inv.request_id} Task timed out after {secs} seconds"))
+        payload = _error_payload("Sandbox.Timedout",
+                                 f"RequestId: {inv.request_id} Error: Task timed out after {secs} seconds")
+        return self._finish(inv, payload, "Sandbox.Timedout", started, init_ms, status="timeout")
+
+    def _oom(self, inv: Invocation, started: float, init_ms: float | None, max_mb: int | None = None) -> Outcome:
+        self.exit_reason = "signal: killed"
+        used = max(max_mb or 0, self._rss_mb(), self.spec.memory_mb)
+        self.kill()
+        payload = _error_payload("Runtime.OutOfMemory",
+                                 f"RequestId: {inv.request_id} Error: Runtime exited with error: signal: killed")
+        return self._finish(inv, payload, "Runtime.OutOfMemory", started, init_ms, used, status="error",
+                            report_error="Runtime.OutOfMemory")
+
+    def _finish_fault(self, inv: Invocation, etype: str, message: str, started: float,
+                      init_ms: float | None) -> Outcome:
+        return self._finish(inv, _error_payload(etype, message), etype, started, init_ms, status="error",
+                            report_error=etype)
+
+    def _finish(self, inv: Invocation, payload: bytes, error_type: str | None, started: float,
+                init_ms: float | None, max_mb: int = 0, *, keep: bool = False, status: str | None = None,
+                report_error: str | None = None) -> Outcome:
+        duration = (time.perf_counter() - started) * 1000.0
+        if status == "timeout":
+            duration = self.spec.timeout_s * 1000.0
+        now = int(time.time() * 1000)
+        if not any(line.startswith(f"START RequestId: {inv.request_id}") for _, line in self._pending):
+            self._pending.append((now, f"START RequestId: {inv.request_id} Version: {self.spec.version}"))
+        self._pending.append((now, f"END RequestId: {inv.request_id}"))
+        report = (f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
+                  f"Billed Duration: {max(1, math.ceil(duration + (init_ms or 0)))} ms\t"
+                  f"Memory Size: {self.spec.memory_mb} MB\tMax Memory Used: {max_mb or self._rss_mb()} MB\t")
+        if init_ms is not None:
+            report += f"Init Duration: {init_ms:.2f} ms\t"
+        if status:
+            report += f"Status: {status}\t"
+        if report_error:
+            report += f"Error Type: {report_error}\t"
+        self._pending.append((now, report))
+        events, self._pending = self._pending, []
+        if keep and self.state != Worker.DEAD:
+            self.state = Worker.IDLE
+        try:
+            self.sink(self.spec.account, self.spec.region, self.spec.log_group, self.stream_name, events)
+        except Exception:
+            log.exception("could not send function logs")
+        return Outcome(payload, error_type, [line for _, line in events], self.stream_name, duration, init_ms,
+                       max_mb)
+
+    # -- stop ------------------------------------------------------------------------------------
+    def kill(self) -> None:
+        self.state = Worker.DEAD
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.proc.kill()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        if self.proc is not None:
+            proc = self.proc
+            loop = asyncio.get_event_loop()
+
+            def reap(tries: int = 0) -> None:
+                if proc.poll() is None and tries < 100:
+                    loop.call_later(0.05, reap, tries + 1)
+
+            reap()
+
+
+class _Pool:
+    __slots__ = ("idle", "workers", "retired")
+
+    def __init__(self) -> None:
+        self.idle: list[Worker] = []
+        self.workers: set[Worker] = set()
+        self.retired = False
+
+
+class WorkerPool:
+    """All workers on this node."""
+
+    def __init__(self, sink: Sink, *, max_workers: int = 1000, idle_timeout: float = 600.0) -> None:
+        self.sink = sink
+        self.max_workers = max_workers
+        self.idle_timeout = idle_timeout
+        self._pools: dict[str, _Pool] = {}
+        self._inflight: dict[str, int] = {}           # function key -> executions in flight
+        self._unreserved: dict[str, int] = {}         # account/region -> unreserved executions in flight
+        self._procs = 0
+        self._reaper: asyncio.Task[None] | None = None
+
+    # -- limits ----------------------------------------------------------------------------------
+    def inflight(self, function_key: str) -> int:
+        return self._inflight.get(function_key, 0)
+
+    def worker_count(self) -> int:
+        return sum(len(p.workers) for p in self._pools.values())
+
+    def _take_slot(self, spec: WorkerSpec, reserved: int | None, unreserved_limit: int) -> None:
+        fk = spec.function_key
+        if reserved is not None:
+            if self._inflight.get(fk, 0) >= reserved:
+                raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+        else:
+            ak = f"{spec.account}/{spec.region}"
+            if self._unreserved.get(ak, 0) >= unreserved_limit:
+                raise Throttled("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+            self._unreserved[ak] = self._unreserved.get(ak, 0) + 1
+        self._inflight[fk] = self._inflight.get(fk, 0) + 1
+
+    def _release_slot(self, spec: WorkerSpec, reserved: int | None) -> None:
+        fk = spec.function_key
+        self._inflight[fk] = self._inflight.get(fk, 1) - 1
+        if self._inflight[fk] <= 0:
+            self._inflight.pop(fk, None)
+        if reserved is None:
+            ak = f"{spec.account}/{spec.region}"
+            self._unreserved[ak] = self._unreserved.get(ak, 1) - 1
+            if self._unreserved[ak] <= 0:
+                self._unreserved.pop(ak, None)
+
+    # -- invoke ----------------------------------------------------------------------------------
+    async def invoke(self, spec: WorkerSpec, inv: Invocation, *, reserved: int | None = None,
+                     unreserved_limit: int = 1000) -> Outcome:
+        """Run ``inv`` on a warm worker of ``spec`` (or a new one). Raises Throttled."""
+        self._take_slot(spec, reserved, unreserved_limit)
+        try:
+            pool = self._pools.get(spec.key)
+            if pool is None:
+                pool = self._pools[spec.key] = _Pool()
+            worker = None
+            while pool.idle:
+                w = pool.idle.pop()
+                if w.state == Worker.IDLE:
+                    worker = w
+                    break
+                self._forget(pool, w)
+            if worker is None:
+                worker = await self._spawn(spec, pool)
+            deadline = time.time() + spec.timeout_s
+            worker.state = Worker.BUSY if worker.state == Worker.IDLE else worker.state
+            try:
+                outcome = await worker.invoke(inv, deadline)
+            except BaseException:
+                worker.kill()
+                self._forget(pool, worker)
+                raise
+            if worker.state == Worker.IDLE and not pool.retired:
+                pool.idle.append(worker)
+            else:
+                worker.kill()
+                self._forget(pool, worker)
+            return outcome
+        finally:
+            self._release_slot(spec, reserved)
+
+    async def _spawn(self, spec: WorkerSpec, pool: _Pool) -> Worker:
+        if self.worker_count() >= self.max_workers and not self._evict_one():
+            raise Throttled("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
+        worker = Worker(spec, resolve(spec.runtime), self.sink)
+        pool.workers.add(worker)
+        try:
+            await worker.start()
+        except BaseException:
+            pool.workers.discard(worker)
+            worker.kill()
+            raise
+        return worker
+
+    def _evict_one(self) -> bool:
+        oldest: tuple[float, _Pool, Worker] | None = None
+        for pool in self._pools.values():
+            for w in pool.idle:
+                if oldest is None or w.last_used < oldest[0]:
+                    oldest = (w.last_used, pool, w)
+        if oldest is None:
+            return False
+        _, pool, w = oldest
+        pool.idle.remove(w)
+        w.kill()
+        self._forget(pool, w)
+        return True
+
+    def _forget(self, pool: _Pool, worker: Worker) -> None:
+        pool.workers.discard(worker)
+        if not pool.workers and not pool.idle:
+            for key, p in list(self._pools.items()):
+                if p is pool:
+                    del self._pools[key]
+
+    # -- housekeeping ----------------------------------------------------------------------------
+    def retire(self, prefix: str) -> None:
+        """Stop using workers whose pool key starts with ``prefix`` (code or configuration changed)."""
+        for key, pool in list(self._pools.items()):
+            if key.startswith(prefix):
+                pool.retired = True
+                for w in pool.idle:
+                    w.kill()
+                    pool.workers.discard(w)
+                pool.idle.clear()
+                del self._pools[key]
+
+    def reap_idle(self, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        n = 0
+        for _key, pool in list(self._pools.items()):
+            for w in list(pool.idle):
+                if w.state != Worker.IDLE or now - w.last_used > self.idle_timeout:
+                    pool.idle.remove(w)
+                    w.kill()
+                    self._forget(pool, w)
+                    n += 1
+        return n
+
+    def start(self) -> None:
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+
+    async def _reap_loop(self) -> None:
+        interval = max(min(self.idle_timeout / 4, 30.0), 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.reap_idle()
+            except Exception:
+                log.exception("reaping idle workers failed")
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reaper
+            self._reaper = None
+        for pool in list(self._pools.values()):
+            pool.retired = True
+            for w in list(pool.workers):
+                w.kill()
+        self._pools.clear()

@@ -1,0 +1,1 @@
+"""Lambda: functions, versions, aliases, layers, concurrency and invocation (see ``service``)."""
