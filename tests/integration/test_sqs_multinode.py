@@ -27,11 +27,11 @@ def two_nodes(tmp_path):
     postgres.drop_database(url)
 
 
-def fill(client, url, n, group_of=None):
+def fill(client, url, n, group_of=None, offset=0):
     for start in range(0, n, 10):
         entries = []
         for i in range(start, min(n, start + 10)):
-            e = {"Id": str(i - start), "MessageBody": str(i)}
+            e = {"Id": str(i - start), "MessageBody": str(offset + i)}
             if group_of:
                 e["MessageGroupId"] = group_of(i)
             entries.append(e)
@@ -75,7 +75,7 @@ def test_no_message_goes_to_two_receivers_across_two_servers(two_nodes):
     a, b = two_nodes
     url = a.sqs_client().create_queue(QueueName="shared")["QueueUrl"]
     fill(a.sqs_client(), url, 5000)
-    fill(b.sqs_client(), url.replace(str(a.port), str(b.port)), 5000)  # any node's URL names the same queue
+    fill(b.sqs_client(), url.replace(str(a.port), str(b.port)), 5000, offset=5000)  # any node's URL names the same queue
     log = consume(two_nodes, url, 10_000)
     bodies = [body for body, _, _ in log]
     assert len(bodies) == 10_000, f"received {len(bodies)} of 10000"

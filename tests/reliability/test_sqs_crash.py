@@ -33,9 +33,10 @@ def crash_server(request, tmp_path):
 
 def test_kill_9_under_load_loses_no_acknowledged_send_and_resurrects_no_delete(crash_server):
     srv = crash_server.start()
-    url = srv.sqs_client().create_queue(QueueName="crash", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+    url = srv.sqs_client().create_queue(QueueName="crash", Attributes={"VisibilityTimeout": "6"})["QueueUrl"]
     acked_sends: set[str] = set()
     acked_deletes: set[str] = set()
+    tried_deletes: set[str] = set()  # a delete cut off by the kill may or may not have happened
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -66,6 +67,8 @@ def test_kill_9_under_load_loses_no_acknowledged_send_and_resurrects_no_delete(c
                 msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
                     "Messages", [])
                 for m in msgs:
+                    with lock:
+                        tried_deletes.add(m["Body"])
                     client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
                     with lock:
                         acked_deletes.add(m["Body"])
@@ -87,7 +90,9 @@ def test_kill_9_under_load_loses_no_acknowledged_send_and_resurrects_no_delete(c
     client = srv.sqs_client()
     survivors: list[str] = []
     idle_since = time.monotonic()
-    while time.monotonic() - idle_since < 4:  # > the 2 s visibility of anything in flight at the kill
+    # A delete with the handle of an earlier receive may succeed without deleting (AWS's rule), so the
+    # visibility timeout is long enough that no consumer here is that slow; and the drain waits it out.
+    while time.monotonic() - idle_since < 7:  # > the 6 s visibility of anything in flight at the kill
         msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         if msgs:
             idle_since = time.monotonic()
@@ -96,6 +101,6 @@ def test_kill_9_under_load_loses_no_acknowledged_send_and_resurrects_no_delete(c
             client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     resurrected = acked_deletes & set(survivors)
-    lost = acked_sends - acked_deletes - set(survivors)
+    lost = acked_sends - tried_deletes - set(survivors)
     assert not resurrected, f"{len(resurrected)} deleted messages came back, e.g. {sorted(resurrected)[:3]}"
     assert not lost, f"{len(lost)} acknowledged sends were lost, e.g. {sorted(lost)[:3]}"

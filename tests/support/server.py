@@ -58,6 +58,7 @@ class TsunagiServer:
                  extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.store = store
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="tsunagi-test-")
+        os.makedirs(self.data_dir, exist_ok=True)
         self.port = port or free_port()
         self.extra_args = extra_args or []
         self.env = env or {}
