@@ -316,6 +316,12 @@ class Gateway:
                                                           code="AccessDenied", status=403), str(uuid.uuid4()))
             await self.platform.reset()
             return HttpResponse(200, list(_JSON_STR), orjson.dumps({"reset": True}))
+        for prefix in sorted(self.platform.internal_routes, key=len, reverse=True):
+            if request.path.startswith(prefix):
+                try:
+                    return await self.platform.internal_routes[prefix](request)
+                except ServiceError as e:
+                    return self._plain_error(e, str(uuid.uuid4()))
         return HttpResponse(404, list(_JSON_STR), orjson.dumps(
             {"__type": "NotFound", "message": f"No internal endpoint {request.method} {request.path}"}))
 

@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from tsunagi.clock import Clock
     from tsunagi.config import Config
-    from tsunagi.protocol.http import HttpRequest
+    from tsunagi.protocol.http import HttpRequest, HttpResponse
     from tsunagi.store.base import Store
+
+    InternalHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 log = logging.getLogger("tsunagi.services")
 
@@ -46,6 +50,15 @@ class Platform:
         self.store = store
         self.clock = clock
         self.services: dict[str, Service] = {}
+        # Extra endpoints under /_tsunagi/ (certificates, code downloads, mailboxes, …):
+        # path prefix → async handler(HttpRequest) -> HttpResponse. Services add theirs in __init__.
+        self.internal_routes: dict[str, InternalHandler] = {}
+
+    def add_internal_route(self, prefix: str, handler: InternalHandler) -> None:
+        """Serve ``/_tsunagi/<prefix>…`` with ``handler`` (longest prefix wins)."""
+        if not prefix.startswith("/_tsunagi/"):
+            raise ValueError("internal routes live under /_tsunagi/")
+        self.internal_routes[prefix] = handler
 
     def service(self, name: str) -> Service:
         return self.services[name]

@@ -86,3 +86,18 @@ def test_get_object_body_is_sent_in_pieces(tmp_path):
     data = [m["body"] for m in bodies if m["body"]]
     assert len(data) == 16 and all(len(d) == CHUNK for d in data)
     assert bodies[-1].get("more_body", False) is False
+
+
+def test_services_can_add_internal_routes(tmp_path):
+    from tsunagi.protocol.http import HttpResponse
+
+    app, _ = make_gateway(tmp_path)
+
+    async def cert(request):
+        return HttpResponse(200, [("content-type", "text/plain")], f"cert at {request.path}".encode())
+
+    app.platform.add_internal_route("/_tsunagi/sns/", cert)
+    sent = asyncio.run(call(app, "GET", "/_tsunagi/sns/SimpleNotificationService-1.pem", [b""], {"host": "x"}))
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"cert at /_tsunagi/sns/SimpleNotificationService-1.pem"
+    sent = asyncio.run(call(app, "GET", "/_tsunagi/other", [b""], {"host": "x"}))
+    assert sent[0]["status"] == 404
