@@ -89,10 +89,9 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
             return name
     target = request.headers.get("x-amz-target")
     if target:
-        prefix = target.split(".", 1)[0]
-        name = _targets().get(prefix)
-        if name:
-            return name
+        by_target = _targets().get(target.split(".", 1)[0])
+        if by_target:
+            return by_target
     host = request.host
     if ".execute-api." in host:
         return "apigateway-invoke"

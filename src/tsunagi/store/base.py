@@ -167,7 +167,7 @@ def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal") -
         return PostgresStore(url)
     from tsunagi.store.sqlite import SqliteStore
 
-    if url in (None, "", "sqlite"):
+    if not url or url == "sqlite":
         import os
 
         return SqliteStore(os.path.join(data_dir, "tsunagi.db"), synchronous=synchronous)
