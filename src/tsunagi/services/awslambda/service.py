@@ -61,6 +61,7 @@ from tsunagi.services.awslambda.errors import (
     RequestTooLarge,
     ResourceConflict,
     ResourceNotFound,
+    Validation,
     not_found_function,
     pattern_error,
     throttled,
@@ -394,6 +395,21 @@ class LambdaService(Service):
         return out
 
     @staticmethod
+    def _check_limits(params: dict[str, Any]) -> None:
+        problems = []
+        timeout, memory = params.get("Timeout"), params.get("MemorySize")
+        if timeout is not None and timeout > 900:
+            problems.append(f"Value '{timeout}' at 'timeout' failed to satisfy constraint: Member must have value "
+                            "less than or equal to 900")
+        if memory is not None and not 128 <= memory <= 10240:
+            bound = "greater than or equal to 128" if memory < 128 else "less than or equal to 10240"
+            problems.append(f"Value '{memory}' at 'memorySize' failed to satisfy constraint: Member must have "
+                            f"value {bound}")
+        if problems:
+            n = len(problems)
+            raise Validation(f"{n} validation error{'s' if n > 1 else ''} detected: {'; '.join(problems)}")
+
+    @staticmethod
     def _check_role(role: str | None) -> None:
         if role is not None and not names.ROLE_RE.match(role):
             raise pattern_error(role, "role", names.ROLE_PATTERN)
@@ -411,6 +427,7 @@ class LambdaService(Service):
             raise InvalidParameterValue("Runtime and Handler are mandatory parameters for functions created with "
                                         "deployment packages.", Type="User")
         self._check_runtime(runtime)
+        self._check_limits(params)
         self._check_role(params.get("Role"))
         variables = self._check_env(params.get("Environment"))
         layers = await self._check_layers(params.get("Layers") or [])
@@ -562,6 +579,7 @@ class LambdaService(Service):
         fn = await self._resolve(ctx, params["FunctionName"])
         self._check_revision(fn, params.get("RevisionId"))
         config = dict(fn.config)
+        self._check_limits(params)
         if "Runtime" in params:
             self._check_runtime(params["Runtime"])
             config["Runtime"] = params["Runtime"]
