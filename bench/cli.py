@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for old in sorted((BENCH / ".work").iterdir())[:-5]:   # keep the last five runs' logs
         shutil.rmtree(old, ignore_errors=True)
     facts = machine()
-    log(f"{facts['nproc']} CPUs ({facts['cpu']}), Python {facts['python']}; scenarios: "
+    log(f"{facts['nproc']} CPUs ({facts['cpu']}), Python {facts['python']}, load {facts['load']}; scenarios: "
         f"{', '.join(s.name for s in chosen)}; logs in {work}")
 
     dbs = ScratchDBs(args.pg_admin_url)

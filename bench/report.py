@@ -60,6 +60,8 @@ def fmt(v, kind: str) -> str:
     if kind == "int":
         return f"{int(round(v)):,}"
     if kind == "ratio":
+        if 0 < v < 0.095:
+            return f"1/{1 / v:,.0f}"         # e.g. 1/25: a 25th
         return f"{v:.2f}×" if v < 10 else f"{v:.1f}×"
     if kind == "ms":
         return f"{v:.2f}" if v < 10 else (f"{v:.1f}" if v < 100 else f"{v:,.0f}")
@@ -137,7 +139,8 @@ def machine() -> dict:
         commit = "?"
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nproc": os.cpu_count(), "cpu": model,
             "mem": mem, "python": platform.python_version(), "kernel": platform.release(),
-            "commit": commit, "argv": " ".join(sys.argv[1:]) or "(defaults)"}
+            "commit": commit, "argv": " ".join(sys.argv[1:]) or "(defaults)",
+            "load": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())}
 
 
 def append_results(tables: list[Table], facts: dict, servers: list[str], wall: float) -> None:
@@ -145,7 +148,9 @@ def append_results(tables: list[Table], facts: dict, servers: list[str], wall: f
         RESULTS.write_text(HEADER)
     out = ["", f"## {facts['date']} — `python -m bench {facts['argv']}`", "",
            f"Machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['mem']} RAM, Linux {facts['kernel']}, "
-           f"Python {facts['python']}; tsunagi commit {facts['commit']}; run took {wall:.0f} s.", "",
+           f"Python {facts['python']}; tsunagi commit {facts['commit']}; run took {wall:.0f} s; "
+           f"load average {facts['load']} at the start, {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())} at the end "
+           "(other work on the machine inflates every server's figures alike).", "",
            "Servers: " + "; ".join(servers), ""]
     out.extend(render_md(t) for t in tables)
     with open(RESULTS, "a") as f:

@@ -149,7 +149,7 @@ def start_moto(work: Path, log) -> Server:
 
 
 def start_ministack(work: Path, log) -> Server:
-    s = Server("ministack", scale=0.5)
+    s = Server("ministack", scale=0.3)
     ok, why = install_peer("ministack", "python3",
                            ["ministack>=1.5,<1.6", "boto3", "cryptography", "aws-sam-translator"], log)
     if not ok:
@@ -165,9 +165,20 @@ def start_ministack(work: Path, log) -> Server:
     return s
 
 
+def _runs(python: str, code: str) -> bool:
+    exe = shutil.which(python)
+    if not exe:
+        return False
+    try:
+        return subprocess.run([exe, "-c", f"import sys; {code}"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def start_localstack(work: Path, log) -> Server:
     s = Server("localstack", scale=0.1)
-    py = next((p for p in ("python3.13", "python3.12") if shutil.which(p)), None)
+    py = next((p for p in ("python3.13", "python3.12", "python3") if _runs(p, "assert sys.version_info >= (3, 12)")),
+              None)
     if py is None:
         s.reason = "needs Python >= 3.12 (none on PATH)"
         return s
