@@ -3,7 +3,9 @@
 Lambda's runtimes map to local interpreters like this:
 
 - ``python3.9`` … ``python3.14``: ``python3.X`` if the machine has it (pyenv versions are used
-  directly, not through pyenv's slow shims), else the server's interpreter with a one-time warning.
+  directly, not through pyenv's slow shims) and it can import boto3 (its own, or the server's put
+  after the function's path), else the server's interpreter with a one-time warning: handlers
+  that call ``boto3`` must work.
 - runtimes AWS has retired (``python3.6``–``python3.8``): the server's interpreter, with a warning
   that AWS no longer accepts them (boto3 does not import on those versions).
 - ``nodejs18.x`` / ``nodejs20.x`` / ``nodejs22.x``: the machine's ``node``.
@@ -16,6 +18,7 @@ import logging
 import os
 import shutil
 import site
+import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -96,6 +99,18 @@ def server_site_packages() -> tuple[str, ...]:
     return tuple(out)
 
 
+@cache
+def imports_boto3(python: str) -> bool:
+    """Whether ``python`` can import boto3 (its own, or the server's put after its path)."""
+    probe = "import sys; sys.path.extend(sys.argv[1:]); import boto3, botocore.session"
+    try:
+        done = subprocess.run([python, "-s", "-c", probe, *server_site_packages()], capture_output=True,
+                              timeout=60, env={"PATH": os.environ.get("PATH", "")})
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def resolve(runtime: str) -> Interpreter:
     """The interpreter for a runtime name (already validated as one we accept)."""
     if runtime in NODE_RUNTIMES:
@@ -115,4 +130,8 @@ def resolve(runtime: str) -> Interpreter:
                             f"run on Python {own_version}")
         return Interpreter("python", (sys.executable,), True, own_version)
     own = os.path.realpath(path) == os.path.realpath(sys.executable) or path == sys.executable
+    if not own and not imports_boto3(path):
+        _warn_once(runtime, f"python{version} on this machine cannot import boto3 (this server's boto3 does not "
+                            f"support it): functions with runtime {runtime} run on Python {own_version}")
+        return Interpreter("python", (sys.executable,), True, own_version)
     return Interpreter("python", (path,), own, version)

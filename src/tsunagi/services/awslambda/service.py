@@ -607,8 +607,9 @@ class LambdaService(Service):
     async def _publish(self, fn: _Fn, description: str | None) -> _Fn:
         versions = await self.repo.versions(fn.id)
         fingerprint = self._fingerprint(fn.config, fn.code_sha)
-        for ver in reversed(versions):
-            if ver[0] != "$LATEST" and self._fingerprint(orjson.loads(ver[1]), ver[2]) == fingerprint:
+        published = [v for v in versions if v[0] != "$LATEST"]
+        for ver in published[-1:]:
+            if self._fingerprint(orjson.loads(ver[1]), ver[2]) == fingerprint:
                 return _Fn(fn.id, fn.account, fn.region, fn.name, fn.arn, fn.tags, fn.policy, fn.policy_rev,
                            fn.reserved, ver[0], orjson.loads(ver[1]), ver[2], ver[3], int(ver[4]))
         config = dict(fn.config)
