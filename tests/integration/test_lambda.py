@@ -277,3 +277,25 @@ def test_aws_cli(server, tmp_path) -> None:
     listed = json.loads(server.aws("lambda", "list-functions").stdout)
     assert [f["FunctionName"] for f in listed["Functions"]] == ["cli"]
     server.aws("lambda", "delete-function", "--function-name", "cli")
+
+
+def test_async_invocations_are_durable_and_retried_after_throttles(server) -> None:
+    """An Event invocation is accepted while the function is throttled and runs once it is not."""
+    lam = server.client("lambda")
+    logs = server.client("logs")
+    create(lam, "later", "app.record")
+    lam.put_function_concurrency(FunctionName="later", ReservedConcurrentExecutions=0)
+    assert lam.invoke(FunctionName="later", InvocationType="Event", Payload=b'{"n": 7}')["StatusCode"] == 202
+    if server.kind == "sqlite":
+        server.restart()    # the queued event survives a restart
+    time.sleep(0.5)
+    lam.delete_function_concurrency(FunctionName="later")
+
+    def ran() -> bool:
+        try:
+            events = logs.filter_log_events(logGroupName="/aws/lambda/later")["events"]
+        except ClientError:
+            return False
+        return any('RECORD {"n": 7}' in e["message"] for e in events)
+
+    wait_for(ran, timeout=20, interval=0.2)
