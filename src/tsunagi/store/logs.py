@@ -32,6 +32,10 @@ _INSERT_EVENT = ("INSERT INTO logs_events (group_id, stream_id, ts, ingested_at,
 Event = tuple[int, str, int]
 
 
+class _Gone(Exception):
+    """Raised inside a transaction to roll it back: the stream was deleted meanwhile."""
+
+
 class LogsRepo:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -173,56 +177,90 @@ class LogsRepo:
         return await self.store.fetchall(" ".join(sql), params)
 
     # == writing events ========================================================================
-    async def _write(self, tx: Tx, group_id: int, stream_id: int, events: Sequence[Event],
-                     now_ms: int) -> int | None:
-        """Insert events and update the summaries; None when the stream no longer exists."""
+    async def _add_bytes(self, tx: Tx, group_id: int, events: Sequence[Event]) -> None:
         total = sum(e[2] for e in events)
         if total:
             await tx.execute("UPDATE logs_groups SET stored_bytes = stored_bytes + ? WHERE id = ?",
                              (total, group_id))
+
+    async def _touch(self, tx: Tx, stream_id: int, events: Sequence[Event], now_ms: int,
+                     check: tuple[int, str] | None = None) -> int | None:
+        """Update a stream's summary for new events; its new sequence number, or None if it is gone.
+
+        ``check`` = (group_id, name) the stream must still have (cached ids may be stale)."""
+        sql, params = self._touch_stream, [0, 0, 0, 0, now_ms, stream_id]
         if events:
             lo = min(e[0] for e in events)
             hi = max(e[0] for e in events)
-            row = await tx.fetchone(self._touch_stream, (lo, lo, hi, hi, now_ms, stream_id))
+            params[:4] = [lo, lo, hi, hi]
         else:
-            row = await tx.fetchone("SELECT upload_seq FROM logs_streams WHERE id = ?", (stream_id,))
-        if row is None:
-            return None
+            sql = "SELECT upload_seq FROM logs_streams WHERE id = ?"
+            params = [stream_id]
+        if check is not None:
+            sql = sql.replace(" WHERE id = ?", " WHERE id = ? AND group_id = ? AND name = ?")
+            params += list(check)
+        row = await tx.fetchone(sql, params)
+        return None if row is None else int(row[0])
+
+    async def _insert(self, tx: Tx, group_id: int, stream_id: int, events: Sequence[Event], now_ms: int) -> None:
         if events:
             await tx.executemany(_INSERT_EVENT, [(group_id, stream_id, ts, now_ms, size, self._text(msg))
                                                  for ts, msg, size in events])
-        return int(row[0])
 
     async def put(self, group_id: int, stream_id: int, events: Sequence[Event], now_ms: int) -> int | None:
-        """PutLogEvents: the stream's new sequence number, or None when the stream is gone."""
-        async with self.store.transaction() as tx:
-            return await self._write(tx, group_id, stream_id, events, now_ms)
+        """PutLogEvents: the stream's new sequence number, or None (and nothing written) when the
+        stream was deleted meanwhile."""
+        try:
+            async with self.store.transaction() as tx:
+                await self._add_bytes(tx, group_id, events)
+                seq = await self._touch(tx, stream_id, events, now_ms)
+                if seq is None:
+                    raise _Gone
+                await self._insert(tx, group_id, stream_id, events, now_ms)
+                return seq
+        except _Gone:
+            return None
 
     async def append(self, account: str, region: str, group: str, stream: str, events: Sequence[Event],
                      now_ms: int, known: tuple[int, int] | None) -> tuple[int, int]:
         """Write events, creating the group and stream when missing, in one transaction.
 
-        ``known`` is (group_id, stream_id) from an earlier call; if they are stale the names are
-        looked up again. Returns the ids used.
+        ``known`` is (group_id, stream_id) from an earlier call: when both still name this group
+        and stream, writing is three statements; otherwise the names are resolved (and created)
+        again. Returns the ids used.
         """
+        total = sum(e[2] for e in events)
         async with self.store.transaction() as tx:
-            if known is not None and await self._write(tx, known[0], known[1], events, now_ms) is not None:
-                return known
-            await tx.execute(
-                "INSERT INTO logs_groups (account, region, name, created_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (account, region, name) DO NOTHING", (account, region, group, now_ms))
-            row = await tx.fetchone("SELECT id FROM logs_groups WHERE account = ? AND region = ? AND name = ?",
-                                    (account, region, group))
-            assert row is not None
-            group_id = int(row[0])
-            await tx.execute(
-                "INSERT INTO logs_streams (group_id, name, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (group_id, name) DO NOTHING", (group_id, stream, now_ms))
-            row = await tx.fetchone("SELECT id FROM logs_streams WHERE group_id = ? AND name = ?",
-                                    (group_id, stream))
-            assert row is not None
-            stream_id = int(row[0])
-            await self._write(tx, group_id, stream_id, events, now_ms)
+            group_id = stream_id = None
+            if known is not None:
+                row = await tx.fetchone(
+                    "UPDATE logs_groups SET stored_bytes = stored_bytes + ? WHERE id = ? AND account = ? "
+                    "AND region = ? AND name = ? RETURNING id", (total, known[0], account, region, group))
+                if row is not None:
+                    group_id = known[0]
+            if group_id is None:
+                await tx.execute(
+                    "INSERT INTO logs_groups (account, region, name, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (account, region, name) DO NOTHING", (account, region, group, now_ms))
+                row = await tx.fetchone(
+                    "SELECT id FROM logs_groups WHERE account = ? AND region = ? AND name = ?",
+                    (account, region, group))
+                assert row is not None
+                group_id = int(row[0])
+                await self._add_bytes(tx, group_id, events)
+            if known is not None and known[0] == group_id and \
+                    await self._touch(tx, known[1], events, now_ms, (group_id, stream)) is not None:
+                stream_id = known[1]
+            else:
+                await tx.execute(
+                    "INSERT INTO logs_streams (group_id, name, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (group_id, name) DO NOTHING", (group_id, stream, now_ms))
+                row = await tx.fetchone("SELECT id FROM logs_streams WHERE group_id = ? AND name = ?",
+                                        (group_id, stream))
+                assert row is not None
+                stream_id = int(row[0])
+                await self._touch(tx, stream_id, events, now_ms)
+            await self._insert(tx, group_id, stream_id, events, now_ms)
             return group_id, stream_id
 
     # == reading events ========================================================================

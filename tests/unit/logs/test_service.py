@@ -490,9 +490,11 @@ def test_append_after_the_group_was_deleted_recreates_it(logs):
         await h.call("delete_log_stream", logGroupName="/aws/lambda/f", logStreamName="s")
         await h.svc.append("000000000000", "us-east-1", "/aws/lambda/f", "s", [(now, "three")])
         assert [e["message"] for e in (await h.filter("/aws/lambda/f"))["events"]] == ["three"]
+        assert (await h.call("describe_log_groups"))["logGroups"][0]["storedBytes"] == len("three")
         # Another account's function logs go to its own group
         await h.svc.append("111111111111", "us-east-1", "/aws/lambda/f", "s", [(now, "theirs")])
         assert [e["message"] for e in (await h.filter("/aws/lambda/f"))["events"]] == ["three"]
+        assert (await h.call("describe_log_groups"))["logGroups"][0]["storedBytes"] == len("three")
 
     logs(body)
 
