@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from botocore.model import OperationModel
 
 from tsunagi.gateway.identity import Authenticator, Principal, StrictAuthenticator, read_credential
 from tsunagi.gateway.routing import resolve_service, sqs_protocol
+from tsunagi.ids import uuid4
 from tsunagi.protocol.errors import (
     InternalFailure,
     NotImplementedOperation,
@@ -159,7 +159,7 @@ class Gateway:
         path = path.split("?", 1)[0]
         request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
         client = scope.get("client")
-        request_id = str(uuid.uuid4())
+        request_id = uuid4()
         return await self.handle(request, request_id, client[0] if client else "127.0.0.1", _Body(receive))
 
     def _declared_length(self, request: HttpRequest, limit: int) -> int | None:
@@ -310,10 +310,10 @@ class Gateway:
                 try:
                     principal = self.authenticator.authenticate(request, read_credential(request))
                 except ServiceError as e:
-                    return self._plain_error(e, str(uuid.uuid4()))
+                    return self._plain_error(e, uuid4())
                 if not principal.arn.endswith(":root"):
                     return self._plain_error(ServiceError("Only the account root may reset tsunagi.",
-                                                          code="AccessDenied", status=403), str(uuid.uuid4()))
+                                                          code="AccessDenied", status=403), uuid4())
             await self.platform.reset()
             return HttpResponse(200, list(_JSON_STR), orjson.dumps({"reset": True}))
         for prefix in sorted(self.platform.internal_routes, key=len, reverse=True):
@@ -321,7 +321,7 @@ class Gateway:
                 try:
                     return await self.platform.internal_routes[prefix](request)
                 except ServiceError as e:
-                    return self._plain_error(e, str(uuid.uuid4()))
+                    return self._plain_error(e, uuid4())
         return HttpResponse(404, list(_JSON_STR), orjson.dumps(
             {"__type": "NotFound", "message": f"No internal endpoint {request.method} {request.path}"}))
 

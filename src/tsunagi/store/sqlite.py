@@ -102,6 +102,10 @@ class SqliteStore(Store):
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    cached_statements=512)
+            if self.path != ":memory:":
+                # One process owns the file (the lock file above), so SQLite may keep its locks for the
+                # connection's lifetime: no lock syscalls per transaction, no shared-memory WAL index.
+                conn.execute("PRAGMA locking_mode=EXCLUSIVE")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")

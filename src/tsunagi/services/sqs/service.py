@@ -12,11 +12,11 @@ import hashlib
 import logging
 import random
 import re
-import uuid
 from typing import Any
 
 import orjson
 
+from tsunagi.ids import uuid4
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sqs import attributes as qattrs
 from tsunagi.services.sqs.attributes import Queue
@@ -578,7 +578,7 @@ class SqsService(Service):
         elif group is not None and (len(group) > 128 or not _GROUP_RE.match(group)):
             raise invalid_value(group, "MessageGroupId", "MessageGroupId can only include alphanumeric and "
                                 "punctuation characters. 1 to 128 in length.")
-        message_id = str(uuid.uuid4())
+        message_id = uuid4()
         md5_body = md5_hex(body)
         visible_at = now + (q.delay_ms if delay is None else delay * 1000)
         row = (message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, ctx.access_key_id or ctx.account,

@@ -1,0 +1,30 @@
+"""Identifiers: UUID-4 strings without a system call per id.
+
+``uuid.uuid4()`` reads 16 bytes from the kernel each time; request and message ids need to be
+unique, not secret, so a PRNG seeded once from the kernel is enough (and ~3× cheaper). Anything
+that must be unguessable (tokens, keys) uses :mod:`secrets` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+_rng = random.Random(int.from_bytes(os.urandom(32), "big"))
+_bits = _rng.getrandbits
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _reseed_after_fork() -> None:
+    _rng.seed(int.from_bytes(os.urandom(32), "big"))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+def uuid4() -> str:
+    """A random (version 4, RFC 4122 variant) UUID in its canonical 36-character form."""
+    h = "%032x" % ((_bits(128) & _VERSION_MASK) | _VERSION_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
