@@ -188,7 +188,8 @@ class LogsRepo:
         """Update a stream's summary for new events; its new sequence number, or None if it is gone.
 
         ``check`` = (group_id, name) the stream must still have (cached ids may be stale)."""
-        sql, params = self._touch_stream, [0, 0, 0, 0, now_ms, stream_id]
+        sql = self._touch_stream
+        params: list[Any] = [0, 0, 0, 0, now_ms, stream_id]
         if events:
             lo = min(e[0] for e in events)
             hi = max(e[0] for e in events)

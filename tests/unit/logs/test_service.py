@@ -509,3 +509,22 @@ def test_append_to_an_existing_group_keeps_its_settings(logs):
         assert (await h.call("list_tags_log_group", logGroupName="/aws/lambda/f"))["tags"] == {"k": "v"}
 
     logs(body)
+
+
+def test_unusual_messages_round_trip(logs):
+    async def body(h: Harness) -> None:
+        await h.group()
+        await h.stream()
+        now = h.now()
+        messages = ["日本語のログ 🚀", "tab\tand\nnewline", "quote ' and \" and %", "nul\x00byte"]
+        await h.put([(now, m) for m in messages])
+        got = [e["message"] for e in (await h.get(startFromHead=True))["events"]]
+        assert got[:3] == messages[:3]
+        # PostgreSQL text cannot hold NUL: it is stored as U+FFFD there
+        assert got[3] in ("nul\x00byte", "nul\ufffdbyte")
+        assert (await h.filter(filterPattern='"日本語"'))["events"][0]["message"] == messages[0]
+        assert (await h.filter(filterPattern='"%"'))["events"][0]["message"] == messages[2]
+        group = (await h.call("describe_log_groups"))["logGroups"][0]
+        assert group["storedBytes"] == sum(len(m.encode()) for m in messages)
+
+    logs(body)

@@ -239,6 +239,14 @@ class _Parser:
 
 
 # == terms ======================================================================================
+def _regex_test(rx: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda m: rx.search(m) is not None
+
+
+def _substring_test(text: str) -> Callable[[str], bool]:
+    return lambda m: text in m
+
+
 def _compile_terms(pattern: str) -> FilterPattern:
     required: list[Callable[[str], bool]] = []
     excluded: list[Callable[[str], bool]] = []
@@ -267,11 +275,7 @@ def _compile_terms(pattern: str) -> FilterPattern:
                 j += 1
             text, i = pattern[i:j], j
             is_regex = len(text) >= 2 and text.startswith("%") and text.endswith("%")
-        if is_regex:
-            rx = _regex(text[1:-1])
-            test: Callable[[str], bool] = lambda m, rx=rx: rx.search(m) is not None  # noqa: E731
-        else:
-            test = lambda m, t=text: t in m  # noqa: E731
+        test = _regex_test(_regex(text[1:-1])) if is_regex else _substring_test(text)
         if sign == "-":
             excluded.append(test)
         elif sign == "?":

@@ -460,7 +460,7 @@ class LogsService(Service):
         end = params.get("endTime")
         end = FOREVER if end is None else int(end)
         limit = int(params.get("limit") or 10_000)
-        window = {"start": start, "end": end, "cutoff": self._cutoff(group), "limit": limit}
+        window: dict[str, Any] = {"start": start, "end": end, "cutoff": self._cutoff(group), "limit": limit}
         stream_id = int(stream[0])
         token = params.get("nextToken")
         home = (max(start, 0), 0)   # "before the first event in range"
