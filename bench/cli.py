@@ -152,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
                              [{"server": "-", "_note": f"scenario failed: {type(e).__name__}: {e}"}])]
             log(f"scenario {sc.name} done in {time.monotonic() - t0:.1f}s")
             for t in out:
+                t.key = t.key or sc.name
                 print(render_text(t) + "\n", flush=True)
             tables.extend(out)
+        summ = summary(tables, [n for n in AWS_ORDER if n in servers])
+        if summ.rows:
+            print(render_text(summ) + "\n", flush=True)
+            tables.insert(1, summ)
     finally:
         for s in servers.values():
             s.stop()
@@ -168,6 +173,48 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work / "tsunagi-data", ignore_errors=True)
     shutil.rmtree(work / "tsunagi-pg-data", ignore_errors=True)
     return 0
+
+
+# (scenario, column, label, target, unit)
+SUMMARY = [
+    ("gateway", "xbare", "gateway CPU/request vs bare handler", 2, "×"),
+    ("sqs.send", "cpu_us", "SendMessage CPU µs/call", 150, "µs"),
+    ("sqs.batch", "cpu_us", "SendMessageBatch CPU µs/msg", 30, "µs"),
+    ("sqs.recvdel", "cpu_us", "Receive(10)+DeleteBatch CPU µs/msg", 60, "µs"),
+    ("sqs.longpoll", "p50", "send → long-poll receipt p50 ms", 2, "ms"),
+]
+
+
+def summary(tables: list[Table], names: list[str]) -> Table:
+    """One line per headline figure: the target and every server's value."""
+    t = Table("Summary: headline figures (lower is better)",
+              [Col("what", "figure", "text"), Col("target", "target", "text")]
+              + [Col(n, n, "num") for n in names])
+    by_key = {x.key: x for x in tables}
+    for key, col, label, target, unit in SUMMARY:
+        src = by_key.get(key)
+        if src is None:
+            continue
+        row = {"what": label, "target": f"≤ {target:g} {unit}"}
+        for r in src.rows:
+            if r.get("server") in names and r.get(col) is not None:
+                row[r["server"]] = r[col] if not r.get("errors") else f"{r[col]:,.0f} ({r['errors']} err)"
+        t.rows.append(row)
+    bl = by_key.get("sqs.backlog")
+    if bl:
+        for label, col in (("send µs/call at 1k → largest backlog", "send_us"),
+                           ("recv+del µs/msg at 1k → largest backlog", "recv_us")):
+            row = {"what": label, "target": "flat"}
+            for n in names:
+                rs = [r for r in bl.rows if r.get("server") == n and r.get(col)]
+                if len(rs) >= 2:
+                    row[n] = f"{rs[0][col]:,.0f} → {rs[-1][col]:,.0f} @{_k(rs[-1]['level'])}"
+            t.rows.append(row)
+    return t
+
+
+def _k(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k"
 
 
 def servers_table(servers: dict[str, Server]) -> Table:

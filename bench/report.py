@@ -44,6 +44,7 @@ class Table:
     cols: list[Col]
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    key: str = ""          # the scenario that made it (set by the runner)
 
     def add(self, **row) -> dict:
         self.rows.append(row)
