@@ -1,0 +1,324 @@
+"""Bucket operations: create/delete/head/list, location, and the per-bucket configurations
+(policy, public access block, encryption, tagging, CORS, versioning, ACL, ownership, lifecycle…)."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tsunagi.services.s3.common import (
+    Bucket,
+    check_bucket_name,
+    dict_to_tagset,
+    json_dumps,
+    next_string,
+    owner,
+    tagset_to_dict,
+)
+from tsunagi.services.s3.errors import err, invalid_argument, malformed_xml
+from tsunagi.store.s3 import BucketExists
+
+if TYPE_CHECKING:
+    from tsunagi.services.base import RequestContext
+
+_DEFAULT_SSE = {"SSEAlgorithm": "AES256"}
+
+# Simple configurations kept as given: config key, Put/Get member, the error when there is none.
+_SIMPLE = {
+    "lifecycle": ("LifecycleConfiguration", "Rules", ("NoSuchLifecycleConfiguration",
+                                                     "The lifecycle configuration does not exist")),
+    "website": ("WebsiteConfiguration", None, ("NoSuchWebsiteConfiguration",
+                                               "The specified bucket does not have a website configuration")),
+    "ownership": ("OwnershipControls", None, ("OwnershipControlsNotFoundError",
+                                              "The bucket ownership controls were not found")),
+}
+
+
+class BucketOps:
+    # provided by S3Service
+    repo: Any
+    blobs: Any
+
+    # == buckets ==================================================================================
+    async def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        name = params.get("Bucket") or ""
+        self.check_auth(ctx)  # type: ignore[attr-defined]
+        check_bucket_name(name)
+        conf = params.get("CreateBucketConfiguration") or {}
+        constraint = conf.get("LocationConstraint")
+        region = ctx.region
+        if constraint:
+            if constraint == "us-east-1" and region == "us-east-1":
+                raise err("InvalidLocationConstraint", "The specified location-constraint is not valid", 400,
+                          LocationConstraint=constraint)
+            if constraint != region and constraint != "EU":
+                raise err("IllegalLocationConstraintException",
+                          f"The {constraint} location constraint is incompatible for the region specific "
+                          "endpoint this request was sent to.", 400)
+        elif region != "us-east-1":
+            raise err("IllegalLocationConstraintException", "The unspecified location constraint is incompatible "
+                      "for the region specific endpoint this request was sent to.", 400)
+        config: dict[str, Any] = {}
+        if params.get("ObjectOwnership"):
+            config["ownership"] = {"Rules": [{"ObjectOwnership": params["ObjectOwnership"]}]}
+        if params.get("ObjectLockEnabledForBucket"):
+            config["object_lock"] = True
+        try:
+            await self.repo.create_bucket(name, ctx.account, region, self.now(),  # type: ignore[attr-defined]
+                                          json_dumps(config))
+        except BucketExists:
+            row = await self.repo.bucket(name)
+            if row is not None and row[1] == ctx.account:
+                if region == "us-east-1" and row[2] == "us-east-1":
+                    return {"Location": f"/{name}"}      # AWS's legacy answer in N. Virginia
+                raise err("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
+                          "succeeded and you already own it.", 409, BucketName=name) from None
+            raise err("BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace "
+                      "is shared by all users of the system. Please select a different name and try again.", 409,
+                      BucketName=name) from None
+        if params.get("ObjectLockEnabledForBucket"):
+            await self.repo.set_versioning(name, "Enabled")
+        return {"Location": f"/{name}"}
+
+    async def delete_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        if not await self.repo.bucket_is_empty(b.name):
+            raise err("BucketNotEmpty", "The bucket you tried to delete is not empty", 409, BucketName=b.name)
+        freed = await self.repo.delete_bucket(b.name)
+        self.free_later(freed)  # type: ignore[attr-defined]
+        return {}
+
+    async def head_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        return {"BucketRegion": b.region, "AccessPointAlias": False}
+
+    async def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        self.check_auth(ctx)  # type: ignore[attr-defined]
+        limit = int(params.get("MaxBuckets") or 10_000)
+        if not 1 <= limit <= 10_000:
+            raise invalid_argument("max-buckets must be between 1 and 10000", "max-buckets", limit)
+        after = ""
+        if params.get("ContinuationToken"):
+            try:
+                after = base64.urlsafe_b64decode(params["ContinuationToken"].encode()).decode()
+            except Exception:
+                raise invalid_argument("The continuation token provided is incorrect", "continuation-token",
+                                       params["ContinuationToken"]) from None
+        prefix = params.get("Prefix") or ""
+        region = params.get("BucketRegion")
+        rows = await self.repo.buckets(ctx.account, after, prefix, next_string(prefix) if prefix else None,
+                                       limit + 1)
+        buckets = [Bucket.from_row(r) for r in rows]
+        if region:
+            buckets = [b for b in buckets if b.region == region]
+        out: dict[str, Any] = {
+            "Buckets": [{"Name": b.name, "CreationDate": b.created_at, "BucketRegion": b.region}
+                        for b in buckets[:limit]],
+            "Owner": owner(ctx.account),
+        }
+        if prefix:
+            out["Prefix"] = prefix
+        if len(buckets) > limit:
+            out["ContinuationToken"] = base64.urlsafe_b64encode(buckets[limit - 1].name.encode()).decode()
+        return out
+
+    async def get_bucket_location(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        return {"LocationConstraint": None if b.region == "us-east-1" else b.region}
+
+    # -- configuration storage --------------------------------------------------------------------
+    async def _save_config(self, b: Bucket) -> None:
+        await self.repo.set_bucket_config(b.name, json_dumps(b.config))
+
+    async def _set(self, ctx: RequestContext, params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        if value is None:
+            b.config.pop(key, None)
+        else:
+            b.config[key] = value
+        await self._save_config(b)
+        return {}
+
+    async def _get(self, ctx: RequestContext, params: dict[str, Any], key: str, missing: tuple[str, str]) -> Any:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        if key not in b.config:
+            raise err(missing[0], missing[1], 404, BucketName=b.name)
+        return b.config[key]
+
+    # policy
+    async def put_bucket_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        text = params.get("Policy") or ""
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict) or not text.lstrip().startswith("{"):
+            raise err("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'", 400)
+        if not isinstance(doc.get("Statement"), list | dict) or not doc.get("Statement"):
+            raise err("MalformedPolicy", "Missing required field Statement", 400)
+        return await self._set(ctx, params, "policy", text)
+
+    async def get_bucket_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Policy": await self._get(ctx, params, "policy", ("NoSuchBucketPolicy",
+                                                                   "The bucket policy does not exist"))}
+
+    async def delete_bucket_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "policy", None)
+
+    async def get_bucket_policy_status(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        if "policy" not in b.config:
+            raise err("NoSuchBucketPolicy", "The bucket policy does not exist", 404, BucketName=b.name)
+        public = '"*"' in b.config["policy"] and '"Allow"' in b.config["policy"]
+        return {"PolicyStatus": {"IsPublic": public}}
+
+    # public access block
+    async def put_public_access_block(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        conf = params.get("PublicAccessBlockConfiguration") or {}
+        if not conf:
+            raise invalid_request_pab()
+        value = {k: bool(conf.get(k, False)) for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                                       "RestrictPublicBuckets")}
+        return await self._set(ctx, params, "public_access_block", value)
+
+    async def get_public_access_block(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        conf = await self._get(ctx, params, "public_access_block", (
+            "NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found"))
+        return {"PublicAccessBlockConfiguration": conf}
+
+    async def delete_public_access_block(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "public_access_block", None)
+
+    # encryption
+    @staticmethod
+    def default_encryption(b: Bucket) -> dict[str, Any]:
+        conf = b.config.get("encryption")
+        if not conf:
+            return dict(_DEFAULT_SSE)
+        return dict(conf["Rules"][0].get("ApplyServerSideEncryptionByDefault") or _DEFAULT_SSE)
+
+    async def put_bucket_encryption(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        conf = params.get("ServerSideEncryptionConfiguration") or {}
+        rules = conf.get("Rules") or []
+        if len(rules) != 1:
+            raise malformed_xml()
+        default = rules[0].get("ApplyServerSideEncryptionByDefault") or {}
+        algo = default.get("SSEAlgorithm")
+        if algo not in ("AES256", "aws:kms", "aws:kms:dsse"):
+            raise malformed_xml()
+        if algo == "AES256" and default.get("KMSMasterKeyID"):
+            raise invalid_argument("a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms "
+                                   "or aws:kms:dsse", "ApplyServerSideEncryptionByDefault")
+        rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": {k: v for k, v in default.items() if v}}
+        rule["BucketKeyEnabled"] = bool(rules[0].get("BucketKeyEnabled", False))
+        return await self._set(ctx, params, "encryption", {"Rules": [rule]})
+
+    async def get_bucket_encryption(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        conf = b.config.get("encryption") or {
+            "Rules": [{"ApplyServerSideEncryptionByDefault": dict(_DEFAULT_SSE), "BucketKeyEnabled": False}]}
+        return {"ServerSideEncryptionConfiguration": conf}
+
+    async def delete_bucket_encryption(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "encryption", None)
+
+    # tagging
+    async def put_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=False)
+        return await self._set(ctx, params, "tags", tags)
+
+    async def get_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        tags = await self._get(ctx, params, "tags", ("NoSuchTagSet", "The TagSet does not exist"))
+        return {"TagSet": dict_to_tagset(tags)}
+
+    async def delete_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "tags", None)
+
+    # CORS
+    async def put_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        rules = (params.get("CORSConfiguration") or {}).get("CORSRules") or []
+        if not rules or len(rules) > 100:
+            raise malformed_xml()
+        for rule in rules:
+            if not rule.get("AllowedMethods") or not rule.get("AllowedOrigins"):
+                raise malformed_xml()
+            for m in rule["AllowedMethods"]:
+                if m not in ("GET", "PUT", "POST", "DELETE", "HEAD"):
+                    raise err("InvalidRequest", f"Found unsupported HTTP method in CORS config. Unsupported "
+                              f"method is {m}", 400)
+        return await self._set(ctx, params, "cors", rules)
+
+    async def get_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        rules = await self._get(ctx, params, "cors", ("NoSuchCORSConfiguration",
+                                                      "The CORS configuration does not exist"))
+        return {"CORSRules": rules}
+
+    async def delete_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "cors", None)
+
+    # versioning
+    async def put_bucket_versioning(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        status = (params.get("VersioningConfiguration") or {}).get("Status")
+        if status not in ("Enabled", "Suspended"):
+            raise malformed_xml()
+        if status == "Suspended" and b.config.get("object_lock"):
+            raise err("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the "
+                      "versioning state cannot be changed.", 409)
+        await self.repo.set_versioning(b.name, status)
+        return {}
+
+    async def get_bucket_versioning(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        return {"Status": b.versioning} if b.versioning else {}
+
+    # ACLs: every bucket and object is private to its owner (the canned ACLs are accepted)
+    async def get_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        return _private_acl(b.account)
+
+    async def put_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        return {}
+
+    # lifecycle, website, ownership: kept and returned as given
+    async def put_bucket_lifecycle_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        rules = (params.get("LifecycleConfiguration") or {}).get("Rules")
+        if not rules:
+            raise malformed_xml()
+        return await self._set(ctx, params, "lifecycle", {"Rules": rules})
+
+    async def get_bucket_lifecycle_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._get(ctx, params, "lifecycle", _SIMPLE["lifecycle"][2]))
+
+    async def delete_bucket_lifecycle(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "lifecycle", None)
+
+    async def put_bucket_website(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "website", params.get("WebsiteConfiguration") or {})
+
+    async def get_bucket_website(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._get(ctx, params, "website", _SIMPLE["website"][2]))
+
+    async def delete_bucket_website(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "website", None)
+
+    async def put_bucket_ownership_controls(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "ownership", params.get("OwnershipControls") or {})
+
+    async def get_bucket_ownership_controls(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"OwnershipControls": await self._get(ctx, params, "ownership", _SIMPLE["ownership"][2])}
+
+    async def delete_bucket_ownership_controls(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._set(ctx, params, "ownership", None)
+
+
+def invalid_request_pab() -> Exception:
+    return err("InvalidRequest", "Must specify at least one configuration.", 400)
+
+
+def _private_acl(account: str) -> dict[str, Any]:
+    me = owner(account)
+    return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}

@@ -1,0 +1,248 @@
+"""Event notifications: the bucket's configuration, destination checks, and event records.
+
+Records follow AWS's event message structure (``eventVersion`` 2.1). They are written to the
+outbox in the same transaction as the change that caused them (see ``ObjectOps.commit``); the
+outbox delivers them to SQS (the body is ``{"Records": [...]}``), SNS (the same JSON as the
+message, subject "Amazon S3 Notification") or Lambda (the same JSON as the event).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
+
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.services.s3.common import Bucket, json_dumps, strip_etag
+from tsunagi.services.s3.errors import err, invalid_argument
+
+if TYPE_CHECKING:
+    from tsunagi.services.base import RequestContext
+
+EVENT_TYPES = frozenset({
+    "s3:ReducedRedundancyLostObject", "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post",
+    "s3:ObjectCreated:Copy", "s3:ObjectCreated:CompleteMultipartUpload", "s3:ObjectRemoved:*",
+    "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated", "s3:ObjectRestore:*",
+    "s3:ObjectRestore:Post", "s3:ObjectRestore:Completed", "s3:ObjectRestore:Delete", "s3:Replication:*",
+    "s3:Replication:OperationFailedReplication", "s3:Replication:OperationNotTracked",
+    "s3:Replication:OperationMissedThreshold", "s3:Replication:OperationReplicatedAfterThreshold",
+    "s3:LifecycleTransition", "s3:IntelligentTiering", "s3:LifecycleExpiration:*",
+    "s3:LifecycleExpiration:Delete", "s3:LifecycleExpiration:DeleteMarkerCreated", "s3:ObjectTagging:*",
+    "s3:ObjectTagging:Put", "s3:ObjectTagging:Delete", "s3:ObjectAcl:Put"})
+
+# configuration list member → (ARN member, outbox kind, what AWS calls a missing one)
+_KINDS = {
+    "QueueConfigurations": ("QueueArn", "sqs", "The destination queue does not exist"),
+    "TopicConfigurations": ("TopicArn", "sns", "The destination topic does not exist"),
+    "LambdaFunctionConfigurations": ("LambdaFunctionArn", "lambda", "The destination Lambda does not exist"),
+}
+_SUBJECT = "Amazon S3 Notification"
+
+
+def event_matches(configured: list[str], event: str) -> bool:
+    full = "s3:" + event
+    family = full.rsplit(":", 1)[0] + ":*"
+    return full in configured or family in configured
+
+
+def key_matches(config: dict[str, Any], key: str) -> bool:
+    rules = ((config.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+    for rule in rules:
+        name, value = (rule.get("Name") or "").lower(), rule.get("Value") or ""
+        if name == "prefix" and not key.startswith(value):
+            return False
+        if name == "suffix" and not key.endswith(value):
+            return False
+    return True
+
+
+def iso_time(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(round(t * 1000)) % 1000:03d}Z"
+
+
+def sequencer() -> str:
+    return f"{time.time_ns():018X}"
+
+
+def event_record(*, event: str, region: str, now: float, principal: str, source_ip: str, request_id: str,
+                 config_id: str, bucket: str, bucket_owner: str, key: str, size: int | None, etag: str | None,
+                 version_id: str | None, seq: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
+    if size is not None:
+        obj["size"] = size
+    if etag:
+        obj["eTag"] = strip_etag(etag)
+    if version_id is not None:
+        obj["versionId"] = version_id
+    obj["sequencer"] = seq
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": iso_time(now),
+        "eventName": event,
+        "userIdentity": {"principalId": principal},
+        "requestParameters": {"sourceIPAddress": source_ip},
+        "responseElements": {"x-amz-request-id": request_id, "x-amz-id-2": request_id},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": config_id,
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": bucket_owner},
+                       "arn": f"arn:aws:s3:::{bucket}"},
+            "object": obj,
+        },
+    }
+
+
+def _envelope(kind: str, body: str, b: Bucket) -> dict[str, Any]:
+    if kind == "sqs":
+        params: dict[str, Any] = {"MessageBody": body}
+    elif kind == "sns":
+        params = {"Message": body, "Subject": _SUBJECT}
+    else:
+        params = {"Payload": body}
+    return {"params": params, "source_arn": b.arn, "source_service": "s3.amazonaws.com",
+            "source_account": b.account}
+
+
+class NotificationOps:
+    repo: Any
+    outbox: Any
+
+    # == events ===================================================================================
+    def events_for(self, ctx: RequestContext, b: Bucket, event: str, key: str, *, size: int | None = None,
+                   etag: str | None = None, version_id: str | None = None, now: float) -> list[tuple[str, str, Any]]:
+        """Outbox rows for an event on ``key`` (``event`` without the ``s3:`` prefix)."""
+        conf = b.config.get("notification")
+        if not conf:
+            return []
+        out = []
+        seq = None
+        for member, (arn_member, kind, _missing) in _KINDS.items():
+            for c in conf.get(member) or []:
+                if not event_matches(c.get("Events") or [], event) or not key_matches(c, key):
+                    continue
+                seq = seq or sequencer()
+                principal = f"AWS:{ctx.access_key_id}" if ctx.access_key_id else f"AWS:{ctx.account}"
+                record = event_record(event=event, region=b.region, now=now, principal=principal,
+                                      source_ip=ctx.source_ip, request_id=ctx.request_id, config_id=c.get("Id", ""),
+                                      bucket=b.name, bucket_owner=b.account, key=key, size=size, etag=etag,
+                                      version_id=version_id, seq=seq)
+                body = json_dumps({"Records": [record]})
+                out.append((kind, c[arn_member], _envelope(kind, body, b)))
+        return out
+
+    # == configuration ============================================================================
+    async def put_bucket_notification_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        conf = params.get("NotificationConfiguration") or {}
+        clean: dict[str, Any] = {}
+        failures: list[tuple[str, str]] = []
+        ids: set[str] = set()
+        for member, (arn_member, kind, missing) in _KINDS.items():
+            entries = []
+            for c in conf.get(member) or []:
+                arn = c.get(arn_member)
+                events = c.get("Events") or []
+                if not arn or not events:
+                    raise err("MalformedXML", "The XML you provided was not well-formed or did not validate against "
+                              "our published schema", 400)
+                for e in events:
+                    if e not in EVENT_TYPES:
+                        raise invalid_argument("The event is not supported for notifications", "Event", e)
+                self._check_filter(c)
+                cid = c.get("Id") or str(uuid.uuid4())
+                if cid in ids:
+                    raise invalid_argument("Configurations overlap. Configuration id's must be unique.", "Id", cid)
+                ids.add(cid)
+                entry = {"Id": cid, arn_member: arn, "Events": list(events)}
+                if c.get("Filter"):
+                    entry["Filter"] = c["Filter"]
+                entries.append(entry)
+                if not params.get("SkipDestinationValidation"):
+                    why = await self._check_destination(kind, arn, missing)
+                    if why:
+                        failures.append((arn, why))
+            if entries:
+                clean[member] = entries
+        if conf.get("EventBridgeConfiguration") is not None:
+            clean["EventBridgeConfiguration"] = {}
+        if failures:
+            fields: dict[str, str] = {}
+            for i, (arn, why) in enumerate(failures, 1):
+                fields[f"ArgumentName{i}"] = arn
+                fields[f"ArgumentValue{i}"] = why
+            raise ServiceError("Unable to validate the following destination configurations", code="InvalidArgument",
+                               status=400, **fields)
+        if clean:
+            b.config["notification"] = clean
+        else:
+            b.config.pop("notification", None)
+        tests = self._test_events(ctx, b, clean)
+        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+            await self.repo.set_bucket_config_tx(tx, b.name, json_dumps(b.config))
+            if tests:
+                await self.outbox.add(tx, tests)
+        return {}
+
+    async def get_bucket_notification_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                    ) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        return dict(b.config.get("notification") or {})
+
+    @staticmethod
+    def _check_filter(c: dict[str, Any]) -> None:
+        rules = ((c.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+        seen = set()
+        for rule in rules:
+            name = (rule.get("Name") or "").lower()
+            if name not in ("prefix", "suffix"):
+                raise invalid_argument("filter rule name must be either prefix or suffix", "FilterRule.Name",
+                                       rule.get("Name"))
+            if name in seen:
+                raise invalid_argument("Cannot specify more than one prefix rule in a filter." if name == "prefix"
+                                       else "Cannot specify more than one suffix rule in a filter.",
+                                       "FilterRule.Name", rule.get("Name"))
+            seen.add(name)
+
+    async def _check_destination(self, kind: str, arn: str, missing: str) -> str | None:
+        """None when the destination exists, else AWS's reason."""
+        from tsunagi.pipes.targets import context_for
+
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn":
+            return missing
+        service_name = {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}[kind]
+        svc = self.platform.services.get(service_name)  # type: ignore[attr-defined]
+        if svc is None:
+            return missing
+        ctx = context_for(arn, service_name, "Check", {})
+        try:
+            if kind == "sqs":
+                await svc.get_queue_url(ctx, {"QueueName": parts[5], "QueueOwnerAWSAccountId": parts[4]})
+            elif kind == "sns":
+                await svc.get_topic_attributes(ctx, {"TopicArn": arn})
+            else:
+                await svc.get_function(ctx, {"FunctionName": arn})
+        except ServiceError:
+            return missing
+        except AttributeError:
+            return missing
+        return None
+
+    def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[tuple[str, str, Any]]:
+        """AWS sends ``s3:TestEvent`` to queue and topic destinations when a configuration is set."""
+        now = self.now()  # type: ignore[attr-defined]
+        body = json_dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": iso_time(now),
+                           "Bucket": b.name, "RequestId": ctx.request_id, "HostId": ctx.request_id})
+        out = []
+        seen = set()
+        for member in ("QueueConfigurations", "TopicConfigurations"):
+            arn_member, kind, _ = _KINDS[member]
+            for c in conf.get(member) or []:
+                if c[arn_member] in seen:
+                    continue
+                seen.add(c[arn_member])
+                out.append((kind, c[arn_member], _envelope(kind, body, b)))
+        return out

@@ -1,0 +1,720 @@
+"""Object operations: put/get/head/delete, batch delete, copy, listings, versions, tagging, attributes."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from tsunagi.services.s3 import checksums
+from tsunagi.services.s3.common import (
+    DEFAULT_CONTENT_TYPE,
+    Bucket,
+    Version,
+    check_key,
+    check_preconditions,
+    dict_to_tagset,
+    json_dumps,
+    new_version_id,
+    next_string,
+    owner,
+    parse_range,
+    parse_tagging_header,
+    strip_etag,
+    tagset_to_dict,
+    to_epoch,
+    url_encode,
+)
+from tsunagi.services.s3.errors import (
+    err,
+    invalid_argument,
+    invalid_request,
+    malformed_xml,
+    no_such_key,
+    no_such_version,
+    precondition_failed,
+)
+
+if TYPE_CHECKING:
+    from tsunagi.services.base import RequestContext
+
+_CONTENT = (("ContentType", "ct"), ("ContentEncoding", "ce"), ("ContentDisposition", "cd"),
+            ("ContentLanguage", "cl"), ("CacheControl", "cc"), ("WebsiteRedirectLocation", "wrl"))
+_OVERRIDES = (("ResponseContentType", "ContentType"), ("ResponseContentEncoding", "ContentEncoding"),
+              ("ResponseContentDisposition", "ContentDisposition"), ("ResponseContentLanguage", "ContentLanguage"),
+              ("ResponseCacheControl", "CacheControl"), ("ResponseExpires", "Expires"))
+_STORAGE_CLASSES = frozenset({"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                              "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE"})
+LIST_BATCH = 1000
+
+
+def content_info(params: dict[str, Any]) -> dict[str, Any]:
+    """The stored description of an object from a write request's headers."""
+    from tsunagi.protocol.aws_chunked import strip_aws_chunked
+
+    info: dict[str, Any] = {}
+    for member, short in _CONTENT:
+        value = params.get(member)
+        if member == "ContentEncoding":
+            value = strip_aws_chunked(value)
+        if value:
+            info[short] = value
+    expires = to_epoch(params.get("Expires"))
+    if expires is not None:
+        info["exp"] = expires
+    meta = params.get("Metadata")
+    if meta:
+        info["meta"] = {k.lower(): v for k, v in meta.items()}
+    sc = params.get("StorageClass")
+    if sc:
+        if sc not in _STORAGE_CLASSES:
+            raise err("InvalidStorageClass", "The storage class you specified is not valid", 400,
+                      StorageClassRequested=sc)
+        if sc != "STANDARD":
+            info["sc"] = sc
+    return info
+
+
+class ObjectOps:
+    repo: Any
+    outbox: Any
+
+    # == write path ===============================================================================
+    async def commit(self, ctx: RequestContext, b: Bucket, key: str, *, size: int, etag: str, info: dict[str, Any],
+                     segments: list[dict[str, Any]], event: str, delete_marker: bool = False,
+                     version_id: str | None = None) -> tuple[str, float]:
+        """Make a new current version (or delete marker) visible, with its notifications, atomically.
+        Returns (version id, modification time)."""
+        vid = version_id or (new_version_id() if b.versioning == "Enabled" else "null")
+        now = self.now()  # type: ignore[attr-defined]
+        events = self.events_for(ctx, b, event, key, size=size, etag=etag,  # type: ignore[attr-defined]
+                                 version_id=vid if b.versioning else None, now=now)
+        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+            freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
+                                               info=json_dumps(info), segments=json_dumps(segments),
+                                               delete_marker=delete_marker)
+            if events:
+                await self.outbox.add(tx, events)
+        self.free_later(freed)  # type: ignore[attr-defined]
+        return vid, now
+
+    async def check_write_conditions(self, b: Bucket, key: str, params: dict[str, Any]) -> None:
+        """Conditional writes: If-None-Match: * (the key must not exist) and If-Match (its ETag must)."""
+        if_none, if_match = params.get("IfNoneMatch"), params.get("IfMatch")
+        if if_none is None and if_match is None:
+            return
+        row = await self.repo.object(b.name, key)
+        current = Version.from_row(row) if row is not None else None
+        if current is not None and current.delete_marker:
+            current = None
+        if if_none is not None:
+            if if_none.strip() != "*":
+                raise err("NotImplemented", "A header you provided implies functionality that is not implemented",
+                          501, Header="If-None-Match")
+            if current is not None:
+                raise precondition_failed("If-None-Match")
+        if if_match is not None:
+            if current is None:
+                raise no_such_key(key)
+            if strip_etag(if_match) != strip_etag(current.etag) and if_match.strip() != "*":
+                raise precondition_failed("If-Match")
+
+    def result_checksums(self, info: dict[str, Any]) -> dict[str, Any]:
+        ck = info.get("ck")
+        if not ck:
+            return {}
+        return {checksums.MEMBERS[ck["alg"]]: ck["val"], "ChecksumType": ck.get("type", "FULL_OBJECT")}
+
+    async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        key = params.get("Key") or ""
+        check_key(key)
+        sse = self.sse_for(b, params)  # type: ignore[attr-defined]
+        info = content_info(params)
+        tags = parse_tagging_header(params.get("Tagging"))
+        await self.check_write_conditions(b, key, params)
+        algos = self.wanted_checksums(ctx, params)  # type: ignore[attr-defined]
+        source, decoder, declared = self.body_source(ctx, params)  # type: ignore[attr-defined]
+        ing = await self.ingest(source, encrypt=True, algorithms=algos, decoder=decoder)  # type: ignore[attr-defined]
+        sums = await self.validate_upload(ing, params, declared)  # type: ignore[attr-defined]
+        info["sse"] = sse
+        if tags:
+            info["tags"] = tags
+        if algos:
+            info["ck"] = {"alg": algos[0], "val": sums[algos[0]], "type": "FULL_OBJECT"}
+        try:
+            vid, _ = await self.commit(ctx, b, key, size=ing.size, etag=ing.etag, info=info, segments=[ing.segment],
+                                       event="ObjectCreated:Put")
+        except BaseException:
+            await self.blobs.delete([ing.segment["b"]])  # type: ignore[attr-defined]
+            raise
+        out: dict[str, Any] = {"ETag": ing.etag, "ServerSideEncryption": sse, "Size": ing.size,
+                               **self.result_checksums(info)}
+        if b.versioning:
+            out["VersionId"] = vid
+        return out
+
+    # == read path ================================================================================
+    async def version(self, b: Bucket, key: str, version_id: str | None, *, head: bool = False) -> Version:
+        row = await self.repo.object(b.name, key, version_id)
+        if row is None:
+            if version_id is not None:
+                if version_id != "null" and len(version_id) != 32:
+                    raise invalid_argument("Invalid version id specified", "versionId", version_id)
+                raise no_such_version(key, version_id)
+            raise no_such_key(key)
+        v = Version.from_row(row)
+        if v.delete_marker:
+            headers = {"x-amz-delete-marker": "true", "x-amz-version-id": v.version_id}
+            if version_id is None:
+                e = no_such_key(key)
+                e.headers.update(headers if b.versioning else {"x-amz-delete-marker": "true"})
+                raise e
+            e = err("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
+                    Method="HEAD" if head else "GET", ResourceType="DeleteMarker")
+            from email.utils import formatdate
+
+            e.headers.update({**headers, "Last-Modified": formatdate(v.modified_at, usegmt=True), "Allow": "DELETE"})
+            raise e
+        return v
+
+    def describe(self, b: Bucket, v: Version, params: dict[str, Any], *, get: bool) -> dict[str, Any]:
+        info = v.info
+        out: dict[str, Any] = {"ETag": v.etag, "LastModified": v.modified_at, "ContentLength": v.size,
+                               "AcceptRanges": "bytes", "ContentType": info.get("ct", DEFAULT_CONTENT_TYPE)}
+        for member, short in _CONTENT[1:]:
+            if short in info:
+                out[member] = info[short]
+        if "exp" in info:
+            out["Expires"] = info["exp"]
+        if info.get("meta"):
+            out["Metadata"] = info["meta"]
+        if b.versioning:
+            out["VersionId"] = v.version_id
+        if info.get("sse"):
+            out["ServerSideEncryption"] = info["sse"]
+        if info.get("sc"):
+            out["StorageClass"] = info["sc"]
+        if get and info.get("tags"):
+            out["TagCount"] = len(info["tags"])
+        if params.get("ChecksumMode") == "ENABLED":
+            out.update(self.result_checksums(info))
+        if get:
+            for query, member in _OVERRIDES:
+                if params.get(query) is not None:
+                    out[member] = params[query]
+        return out
+
+    async def _read(self, ctx: RequestContext, params: dict[str, Any], *, get: bool) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        key = params.get("Key") or ""
+        v = await self.version(b, key, params.get("VersionId"), head=not get)
+        check_preconditions(params, v.etag, v.modified_at)
+        out = self.describe(b, v, params, get=get)
+        start, end = 0, v.size
+        part = params.get("PartNumber")
+        if part is not None:
+            if params.get("Range"):
+                raise invalid_request("Cannot specify both Range header and partNumber query parameter")
+            parts = v.info.get("parts")
+            count = len(v.segments) if parts else 1
+            if not 1 <= int(part) <= max(1, count):
+                raise err("InvalidPartNumber", "The requested partnumber is not satisfiable", 416,
+                          PartNumberRequested=str(part), ActualPartCount=str(count))
+            if parts:
+                start = sum(int(s["n"]) for s in v.segments[:int(part) - 1])
+                end = start + int(v.segments[int(part) - 1]["n"])
+                out["PartsCount"] = count
+                out["ContentRange"] = f"bytes {start}-{end - 1}/{v.size}" if end > start else None
+        else:
+            rng = parse_range(params.get("Range"), v.size)
+            if rng is not None:
+                start, end = rng
+                out["ContentRange"] = f"bytes {start}-{end - 1}/{v.size}"
+                out.pop("ChecksumType", None)
+                for m in checksums.MEMBERS.values():
+                    out.pop(m, None)
+        out["ContentLength"] = end - start
+        if get:
+            out["Body"] = self.stream(v.segments, start, end)  # type: ignore[attr-defined]
+        return out
+
+    async def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._read(ctx, params, get=True)
+
+    async def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._read(ctx, params, get=False)
+
+    # == delete ===================================================================================
+    async def _delete_one(self, ctx: RequestContext, b: Bucket, key: str, version_id: str | None) -> dict[str, Any]:
+        """Delete a key (delete marker when versioned) or one version; returns DeleteObject's output."""
+        if version_id is None and b.versioning in ("Enabled", "Suspended"):
+            vid, _ = await self.commit(ctx, b, key, size=0, etag="", info={}, segments=[],
+                                       event="ObjectRemoved:DeleteMarkerCreated", delete_marker=True,
+                                       version_id=None if b.versioning == "Enabled" else "null")
+            return {"DeleteMarker": True, "VersionId": vid}
+        vid = version_id or "null"
+        if version_id is not None and vid != "null" and len(vid) != 32:
+            raise invalid_argument("Invalid version id specified", "versionId", vid)
+        now = self.now()  # type: ignore[attr-defined]
+        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+            row = await self.repo.delete_version(tx, b.name, key, vid)
+            if row is not None:
+                gone = Version.from_row(row)
+                events = self.events_for(ctx, b, "ObjectRemoved:Delete", key,  # type: ignore[attr-defined]
+                                         version_id=vid if b.versioning else None, now=now)
+                if events:
+                    await self.outbox.add(tx, events)
+        out: dict[str, Any] = {}
+        if row is not None:
+            self.free_later([gone.segments])  # type: ignore[attr-defined]
+            if gone.delete_marker:
+                out["DeleteMarker"] = True
+        if version_id is not None:
+            out["VersionId"] = version_id
+        return out
+
+    async def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        key = params.get("Key") or ""
+        if params.get("IfMatch") is not None:
+            row = await self.repo.object(b.name, key)
+            if row is None:
+                raise no_such_key(key)
+            if strip_etag(params["IfMatch"]) != strip_etag(row[7]) and params["IfMatch"].strip() != "*":
+                raise precondition_failed("If-Match")
+        return await self._delete_one(ctx, b, key, params.get("VersionId"))
+
+    async def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        spec = params.get("Delete") or {}
+        objects = spec.get("Objects") or []
+        if not objects or len(objects) > 1000:
+            raise malformed_xml()
+        quiet = bool(spec.get("Quiet"))
+        deleted, errors = [], []
+        for o in objects:
+            key = o.get("Key")
+            if key is None:
+                raise malformed_xml()
+            try:
+                r = await self._delete_one(ctx, b, key, o.get("VersionId"))
+            except Exception as e:  # per-key failures are reported, not raised
+                code = getattr(e, "code", "InternalError")
+                errors.append({"Key": key, "VersionId": o.get("VersionId"), "Code": code,
+                               "Message": getattr(e, "message", str(e))})
+                continue
+            if quiet:
+                continue
+            entry: dict[str, Any] = {"Key": key}
+            if o.get("VersionId"):
+                entry["VersionId"] = o["VersionId"]
+            if r.get("DeleteMarker"):
+                entry["DeleteMarker"] = True
+                if o.get("VersionId") is None:
+                    entry["DeleteMarkerVersionId"] = r.get("VersionId")
+                else:
+                    entry["DeleteMarkerVersionId"] = o["VersionId"]
+            deleted.append(entry)
+        out: dict[str, Any] = {}
+        if deleted:
+            out["Deleted"] = deleted
+        if errors:
+            out["Errors"] = errors
+        return out
+
+    # == copy =====================================================================================
+    async def copy_source(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, Version]:
+        raw = params.get("CopySource") or ""
+        version_id = None
+        if "?versionId=" in raw:
+            raw, _, version_id = raw.partition("?versionId=")
+        path = unquote(raw).lstrip("/")
+        src_bucket, _, src_key = path.partition("/")
+        if not src_bucket or not src_key:
+            raise invalid_argument("Invalid copy source object key", "x-amz-copy-source", params.get("CopySource"))
+        sb = await self.bucket(ctx, src_bucket)  # type: ignore[attr-defined]
+        v = await self.version(sb, src_key, version_id)
+        check_preconditions(params, v.etag, v.modified_at, prefix="CopySource", copy=True)
+        return sb, v
+
+    async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        key = params.get("Key") or ""
+        check_key(key)
+        sb, src = await self.copy_source(ctx, params)
+        directive = params.get("MetadataDirective") or "COPY"
+        tag_directive = params.get("TaggingDirective") or "COPY"
+        if directive not in ("COPY", "REPLACE") or tag_directive not in ("COPY", "REPLACE"):
+            raise invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", directive)
+        sse = self.sse_for(b, params)  # type: ignore[attr-defined]
+        if sb.name == b.name and src.key == key and directive == "COPY" and not params.get("StorageClass") \
+                and not params.get("ServerSideEncryption") and not params.get("WebsiteRedirectLocation") \
+                and not params.get("ChecksumAlgorithm") and tag_directive == "COPY":
+            raise invalid_request("This copy request is illegal because it is trying to copy an object to itself "
+                                  "without changing the object's metadata, storage class, website redirect location "
+                                  "or encryption attributes.")
+        if directive == "REPLACE":
+            info = content_info(params)
+        else:
+            info = {k: v for k, v in src.info.items() if k in ("ct", "ce", "cd", "cl", "cc", "exp", "meta", "wrl")}
+            if params.get("StorageClass"):
+                info.update({k: v for k, v in content_info({"StorageClass": params["StorageClass"]}).items()})
+        if params.get("WebsiteRedirectLocation"):
+            info["wrl"] = params["WebsiteRedirectLocation"]
+        if tag_directive == "REPLACE":
+            tags = parse_tagging_header(params.get("Tagging"))
+        else:
+            tags = dict(src.info.get("tags") or {})
+        await self.check_write_conditions(b, key, params)
+        algo = params.get("ChecksumAlgorithm") or (src.info.get("ck") or {}).get("alg")
+        algos = [algo.upper()] if algo else []
+        ing = await self.ingest(self.stream(src.segments, 0, src.size), encrypt=True,  # type: ignore[attr-defined]
+                                algorithms=algos)
+        info["sse"] = sse
+        if tags:
+            info["tags"] = tags
+        if algos:
+            info["ck"] = {"alg": algos[0], "val": ing.checksums[algos[0]], "type": "FULL_OBJECT"}
+        try:
+            vid, now = await self.commit(ctx, b, key, size=ing.size, etag=ing.etag, info=info,
+                                         segments=[ing.segment], event="ObjectCreated:Copy")
+        except BaseException:
+            await self.blobs.delete([ing.segment["b"]])  # type: ignore[attr-defined]
+            raise
+        result: dict[str, Any] = {"ETag": ing.etag, "LastModified": now, **self.result_checksums(info)}
+        out: dict[str, Any] = {"CopyObjectResult": result, "ServerSideEncryption": sse}
+        if b.versioning:
+            out["VersionId"] = vid
+        if sb.versioning:
+            out["CopySourceVersionId"] = src.version_id
+        return out
+
+    # == listings =================================================================================
+    async def _walk(self, fetch: Any, prefix: str, delimiter: str | None, marker: str, limit: int,
+                    key_of: Any) -> tuple[list[Any], list[str], bool]:
+        """Rows and common prefixes after ``marker``, at most ``limit`` of them together, in key order.
+        ``fetch(lower, after, n)`` returns rows with ``lower <= key``, ``key > after``, within the prefix."""
+        upper = next_string(prefix) if prefix else None
+        lower = prefix
+        after = marker
+        if delimiter and marker.startswith(prefix):
+            i = marker.find(delimiter, len(prefix))
+            if i >= 0:
+                cp = marker[:i + len(delimiter)]
+                nxt = next_string(cp)
+                if nxt is None:
+                    return [], [], False
+                lower = max(lower, nxt)
+        contents: list[Any] = []
+        prefixes: list[str] = []
+        count = 0
+        while count <= limit:
+            want = min(LIST_BATCH, limit + 1 - count)
+            rows = await fetch(lower, upper, after, want)
+            if not rows:
+                break
+            jumped = False
+            for row in rows:
+                key = key_of(row)
+                if delimiter:
+                    i = key.find(delimiter, len(prefix))
+                    if i >= 0:
+                        cp = key[:i + len(delimiter)]
+                        prefixes.append(cp)
+                        count += 1
+                        nxt = next_string(cp)
+                        if nxt is None or count > limit:
+                            return contents, prefixes, count > limit
+                        lower, after = nxt, ""
+                        jumped = True
+                        break
+                contents.append(row)
+                count += 1
+                after = key
+                if count > limit:
+                    break
+            if count > limit:
+                break
+            if not jumped and len(rows) < want:
+                break
+        truncated = count > limit
+        if truncated:
+            # drop the entry past the limit (the last one added)
+            if contents and (not prefixes or key_of(contents[-1]) > prefixes[-1]):
+                contents.pop()
+            else:
+                prefixes.pop()
+        return contents, prefixes, truncated
+
+    def _content_entry(self, b: Bucket, row: Any, encode: bool, fetch_owner: bool) -> dict[str, Any]:
+        from tsunagi.services.s3.common import json_loads
+
+        info = json_loads(row[8])
+        entry: dict[str, Any] = {"Key": url_encode(row[1]) if encode else row[1], "LastModified": float(row[7]),
+                                 "ETag": row[6], "Size": int(row[5]), "StorageClass": info.get("sc", "STANDARD")}
+        ck = info.get("ck")
+        if ck:
+            entry["ChecksumAlgorithm"] = [ck["alg"]]
+            entry["ChecksumType"] = ck.get("type", "FULL_OBJECT")
+        if fetch_owner:
+            entry["Owner"] = owner(b.account)
+        return entry
+
+    @staticmethod
+    def _max_keys(params: dict[str, Any]) -> int:
+        n = params.get("MaxKeys")
+        if n is None:
+            return 1000
+        n = int(n)
+        if n < 0:
+            raise invalid_argument("Argument maxKeys must be an integer between 0 and 2147483647", "maxKeys", n)
+        return min(n, 1000)
+
+    @staticmethod
+    def _encoding(params: dict[str, Any]) -> bool:
+        enc = params.get("EncodingType")
+        if enc is None:
+            return False
+        if enc != "url":
+            raise invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", enc)
+        return True
+
+    async def _list(self, b: Bucket, prefix: str, delimiter: str | None, marker: str, limit: int
+                    ) -> tuple[list[Any], list[str], bool]:
+        async def fetch(lower: str, upper: str | None, after: str, n: int) -> list[Any]:
+            return await self.repo.list_current(b.name, lower, upper, after, n)
+
+        if limit == 0:
+            return [], [], False
+        return await self._walk(fetch, prefix, delimiter or None, marker, limit, lambda r: r[1])
+
+    async def list_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        encode = self._encoding(params)
+        prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
+        marker = params.get("Marker") or ""
+        limit = self._max_keys(params)
+        rows, prefixes, truncated = await self._list(b, prefix, delimiter, marker, limit)
+        out: dict[str, Any] = {"Name": b.name, "Prefix": url_encode(prefix) if encode else prefix,
+                               "Marker": url_encode(marker) if encode else marker, "MaxKeys": limit,
+                               "IsTruncated": truncated}
+        if delimiter:
+            out["Delimiter"] = url_encode(delimiter) if encode else delimiter
+        if rows:
+            out["Contents"] = [self._content_entry(b, r, encode, True) for r in rows]
+        if prefixes:
+            out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
+        if truncated and delimiter:
+            last = max([r[1] for r in rows[-1:]] + prefixes[-1:])
+            out["NextMarker"] = url_encode(last) if encode else last
+        if encode:
+            out["EncodingType"] = "url"
+        return out
+
+    async def list_objects_v2(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        encode = self._encoding(params)
+        prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
+        limit = self._max_keys(params)
+        token = params.get("ContinuationToken")
+        start_after = params.get("StartAfter") or ""
+        marker = start_after
+        if token is not None:
+            try:
+                marker = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+                if not marker.startswith("1:"):
+                    raise ValueError(token)
+                marker = marker[2:]
+            except Exception:
+                raise invalid_argument("The continuation token provided is incorrect", "continuation-token",
+                                       token) from None
+        rows, prefixes, truncated = await self._list(b, prefix, delimiter, marker, limit)
+        out: dict[str, Any] = {"Name": b.name, "Prefix": url_encode(prefix) if encode else prefix,
+                               "MaxKeys": limit, "IsTruncated": truncated, "KeyCount": len(rows) + len(prefixes)}
+        if delimiter:
+            out["Delimiter"] = url_encode(delimiter) if encode else delimiter
+        if rows:
+            out["Contents"] = [self._content_entry(b, r, encode, bool(params.get("FetchOwner"))) for r in rows]
+        if prefixes:
+            out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
+        if token is not None:
+            out["ContinuationToken"] = token
+        if start_after:
+            out["StartAfter"] = url_encode(start_after) if encode else start_after
+        if truncated:
+            last = max([r[1] for r in rows[-1:]] + prefixes[-1:])
+            out["NextContinuationToken"] = base64.urlsafe_b64encode(f"1:{last}".encode()).decode()
+        if encode:
+            out["EncodingType"] = "url"
+        return out
+
+    async def list_object_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        encode = self._encoding(params)
+        prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
+        key_marker = params.get("KeyMarker") or ""
+        vid_marker = params.get("VersionIdMarker")
+        if vid_marker and not key_marker:
+            raise invalid_argument("A version-id marker cannot be specified without a key marker.",
+                                   "version-id-marker", vid_marker)
+        limit = self._max_keys(params)
+        after_id = None
+        if vid_marker:
+            after_id = await self.repo.version_row_id(b.name, key_marker, vid_marker)
+            if after_id is None:
+                if vid_marker != "null" and len(vid_marker) != 32:
+                    raise invalid_argument("Invalid version id specified", "version-id-marker", vid_marker)
+                after_id = None
+
+        async def fetch(lower: str, upper: str | None, after_key: str, aid: int | None, n: int) -> list[Any]:
+            return await self.repo.list_versions(b.name, lower, upper, after_key, aid, n)
+
+        rows, prefixes, truncated = await self._walk_versions(fetch, prefix, delimiter or None, key_marker,
+                                                              after_id, limit)
+        versions, markers = [], []
+        for r in rows:
+            entry: dict[str, Any] = {"Key": url_encode(r[1]) if encode else r[1], "VersionId": r[2],
+                                     "IsLatest": bool(r[3]), "LastModified": float(r[7]), "Owner": owner(b.account)}
+            if r[4]:
+                markers.append(entry)
+            else:
+                from tsunagi.services.s3.common import json_loads
+
+                info = json_loads(r[8])
+                entry.update({"ETag": r[6], "Size": int(r[5]), "StorageClass": info.get("sc", "STANDARD")})
+                if info.get("ck"):
+                    entry["ChecksumAlgorithm"] = [info["ck"]["alg"]]
+                    entry["ChecksumType"] = info["ck"].get("type", "FULL_OBJECT")
+                versions.append(entry)
+        out: dict[str, Any] = {"Name": b.name, "Prefix": url_encode(prefix) if encode else prefix,
+                               "KeyMarker": url_encode(key_marker) if encode else key_marker,
+                               "MaxKeys": limit, "IsTruncated": truncated}
+        if vid_marker:
+            out["VersionIdMarker"] = vid_marker
+        if delimiter:
+            out["Delimiter"] = url_encode(delimiter) if encode else delimiter
+        if versions:
+            out["Versions"] = versions
+        if markers:
+            out["DeleteMarkers"] = markers
+        if prefixes:
+            out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
+        if truncated:
+            last_row = rows[-1] if rows else None
+            last_prefix = prefixes[-1] if prefixes else None
+            if last_row is not None and (last_prefix is None or last_row[1] > last_prefix):
+                out["NextKeyMarker"] = url_encode(last_row[1]) if encode else last_row[1]
+                out["NextVersionIdMarker"] = last_row[2]
+            elif last_prefix is not None:
+                out["NextKeyMarker"] = url_encode(last_prefix) if encode else last_prefix
+        if encode:
+            out["EncodingType"] = "url"
+        return out
+
+    async def _walk_versions(self, fetch: Any, prefix: str, delimiter: str | None, key_marker: str,
+                             after_id: int | None, limit: int) -> tuple[list[Any], list[str], bool]:
+        upper = next_string(prefix) if prefix else None
+        lower = prefix
+        after_key = key_marker
+        aid = after_id
+        if delimiter and key_marker.startswith(prefix):
+            i = key_marker.find(delimiter, len(prefix))
+            if i >= 0:
+                nxt = next_string(key_marker[:i + len(delimiter)])
+                if nxt is None:
+                    return [], [], False
+                lower, after_key, aid = max(lower, nxt), "", None
+        rows_out: list[Any] = []
+        prefixes: list[str] = []
+        while len(rows_out) + len(prefixes) <= limit:
+            want = min(LIST_BATCH, limit + 1 - len(rows_out) - len(prefixes))
+            rows = await fetch(lower, upper, after_key, aid, want)
+            if not rows:
+                break
+            jumped = False
+            for row in rows:
+                key = row[1]
+                if delimiter:
+                    i = key.find(delimiter, len(prefix))
+                    if i >= 0:
+                        cp = key[:i + len(delimiter)]
+                        prefixes.append(cp)
+                        nxt = next_string(cp)
+                        if nxt is None or len(rows_out) + len(prefixes) > limit:
+                            break
+                        lower, after_key, aid = nxt, "", None
+                        jumped = True
+                        break
+                rows_out.append(row)
+                after_key, aid = key, int(row[0])
+                if len(rows_out) + len(prefixes) > limit:
+                    break
+            if len(rows_out) + len(prefixes) > limit:
+                break
+            if not jumped and len(rows) < want:
+                break
+        truncated = len(rows_out) + len(prefixes) > limit
+        if truncated:
+            if rows_out and (not prefixes or rows_out[-1][1] > prefixes[-1]):
+                rows_out.pop()
+            else:
+                prefixes.pop()
+        return rows_out, prefixes, truncated
+
+    # == tagging & attributes =====================================================================
+    async def get_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        out: dict[str, Any] = {"TagSet": dict_to_tagset(v.info.get("tags") or {})}
+        if b.versioning:
+            out["VersionId"] = v.version_id
+        return out
+
+    async def put_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=True)
+        info = dict(v.info)
+        if tags:
+            info["tags"] = tags
+        else:
+            info.pop("tags", None)
+        await self.repo.set_object_info(v.id, json_dumps(info))
+        return {"VersionId": v.version_id} if b.versioning else {}
+
+    async def delete_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.put_object_tagging(ctx, {**params, "Tagging": {"TagSet": []}})
+
+    async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        me = owner(b.account)
+        return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}
+
+    async def put_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        return {}
+
+    async def get_object_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        wanted = set(params.get("ObjectAttributes") or [])
+        out: dict[str, Any] = {"LastModified": v.modified_at}
+        if b.versioning:
+            out["VersionId"] = v.version_id
+        if "ETag" in wanted:
+            out["ETag"] = strip_etag(v.etag)
+        if "ObjectSize" in wanted:
+            out["ObjectSize"] = v.size
+        if "StorageClass" in wanted:
+            out["StorageClass"] = v.info.get("sc", "STANDARD")
+        ck = v.info.get("ck")
+        if "Checksum" in wanted and ck:
+            out["Checksum"] = {checksums.MEMBERS[ck["alg"]]: ck["val"], "ChecksumType": ck.get("type", "FULL_OBJECT")}
+        if "ObjectParts" in wanted and v.info.get("parts"):
+            parts = [{"PartNumber": i + 1, "Size": int(s["n"])} for i, s in enumerate(v.segments)]
+            out["ObjectParts"] = {"TotalPartsCount": len(parts), "PartNumberMarker": 0, "NextPartNumberMarker":
+                                  len(parts), "MaxParts": 1000, "IsTruncated": False, "Parts": parts[:1000]}
+        return out
