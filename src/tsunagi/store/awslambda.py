@@ -14,6 +14,7 @@ from typing import Any
 from tsunagi.store.base import IntegrityError, Row, Store, Tx
 
 ASYNC_CHANNEL = "lambda-async"     # payload: the invocation id (work may be due)
+META_CHANNEL = "lambda-meta"       # a function, version, alias or limit changed (drop cached rows)
 
 FN_COLS = "id, account, region, name, arn, tags, policy, policy_rev, reserved, next_version, created_at"
 VER_COLS = "version, config, code_sha, revision_id, modified_at"
@@ -122,6 +123,10 @@ class LambdaRepo:
             "JOIN lambda_versions v ON v.function_id = f.id JOIN lambda_code c ON c.sha = v.code_sha "
             "WHERE f.account = ? AND f.region = ?", (account, region))
         return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    async def notify_changed(self) -> None:
+        async with self.store.transaction() as tx:
+            tx.notify(META_CHANNEL, "")
 
     # == versions ==============================================================================
     async def version(self, function_id: int, version: str) -> Row | None:

@@ -67,7 +67,7 @@ from tsunagi.services.awslambda.errors import (
     throttled,
 )
 from tsunagi.services.base import Platform, RequestContext, Service
-from tsunagi.store.awslambda import ASYNC_CHANNEL, FunctionExists, LambdaRepo
+from tsunagi.store.awslambda import ASYNC_CHANNEL, META_CHANNEL, FunctionExists, LambdaRepo
 
 log = logging.getLogger("tsunagi.lambda")
 
@@ -124,6 +124,35 @@ class _Fn:
     modified_at: int
 
 
+class _MetaCache:
+    """Function rows the invoke path reads, per node. Cleared on every change (this node at once, other
+    nodes by a store notification); entries also expire after ``ttl`` seconds as a backstop."""
+
+    _MISSING = object()
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self.generation = 0
+        self.data: dict[Any, tuple[Any, float]] = {}
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.data.clear()
+
+    async def get(self, key: Any, loader: Any) -> Any:
+        hit = self.data.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        generation = self.generation
+        value = await loader()
+        if generation == self.generation:
+            if len(self.data) > 10_000:
+                self.data.clear()
+            self.data[key] = (value, now + self.ttl)
+        return value
+
+
 def _iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}+0000"
 
@@ -155,7 +184,9 @@ class LambdaService(Service):
         self._async_wake: asyncio.Event | None = None
         self._async_running: set[asyncio.Task[None]] = set()
         self._unpack_locks: dict[str, asyncio.Lock] = {}
+        self._opt_dirs: dict[tuple[str, ...], str | None] = {}
         self._stopping = False
+        self.meta = _MetaCache()
 
     # == life cycle ==============================================================================
     async def start(self) -> None:
@@ -165,11 +196,13 @@ class LambdaService(Service):
         self._async_wake = asyncio.Event()
         self.pool.start()
         self.store.listen(ASYNC_CHANNEL, self._on_async_notify)
+        self.store.listen(META_CHANNEL, self._on_meta_notify)
         self._tasks = [loop.create_task(self._log_writer()), loop.create_task(self._async_runner())]
 
     async def stop(self) -> None:
         self._stopping = True
         self.store.unlisten(ASYNC_CHANNEL, self._on_async_notify)
+        self.store.unlisten(META_CHANNEL, self._on_meta_notify)
         for task in [*self._tasks, *self._async_running]:
             task.cancel()
         for task in [*self._tasks, *self._async_running]:
@@ -178,7 +211,16 @@ class LambdaService(Service):
         self._tasks = []
         await self.pool.close()
 
+    def _on_meta_notify(self, payload: str) -> None:
+        self.meta.clear()
+
+    async def _changed(self) -> None:
+        """A function, version, alias or limit changed: forget cached rows here and on every node."""
+        self.meta.clear()
+        await self.repo.notify_changed()
+
     async def on_reset(self) -> None:
+        self.meta.clear()
         for task in list(self._async_running):
             task.cancel()
         await self.pool.close()
@@ -215,13 +257,35 @@ class LambdaService(Service):
 
     # == lookups ==================================================================================
     async def _function(self, account: str, region: str, name: str, qualifier: str | None = None,
-                        *, resolve_alias: bool = True) -> _Fn:
-        row = await self.repo.function(account, region, name)
+                        *, resolve_alias: bool = True, cached: bool = False) -> _Fn:
+        repo = self.repo
+        if cached:
+            meta = self.meta
+
+            async def fn_row() -> Any:
+                return await meta.get(("f", account, region, name), lambda: repo.function(account, region, name))
+
+            async def alias_row(fid: int, alias: str) -> Any:
+                return await meta.get(("a", fid, alias), lambda: repo.alias(fid, alias))
+
+            async def version_row(fid: int, version: str) -> Any:
+                return await meta.get(("v", fid, version), lambda: repo.version(fid, version))
+        else:
+            async def fn_row() -> Any:
+                return await repo.function(account, region, name)
+
+            async def alias_row(fid: int, alias: str) -> Any:
+                return await repo.alias(fid, alias)
+
+            async def version_row(fid: int, version: str) -> Any:
+                return await repo.version(fid, version)
+
+        row = await fn_row()
         if row is None:
             raise not_found_function(names.function_arn(region, account, name, qualifier))
         version = qualifier or "$LATEST"
         if qualifier and qualifier != "$LATEST" and not qualifier.isdigit():
-            alias = await self.repo.alias(int(row[0]), qualifier)
+            alias = await alias_row(int(row[0]), qualifier)
             if alias is None:
                 raise not_found_function(names.function_arn(region, account, name, qualifier))
             version = alias[1]
@@ -233,7 +297,7 @@ class LambdaService(Service):
                         version = ver
                         break
                     r -= weight
-        ver = await self.repo.version(int(row[0]), version)
+        ver = await version_row(int(row[0]), version)
         if ver is None:
             raise not_found_function(names.function_arn(region, account, name, qualifier))
         return _Fn(int(row[0]), row[1], row[2], row[3], row[4], orjson.loads(row[5]), orjson.loads(row[6]), row[7],
@@ -327,6 +391,14 @@ class LambdaService(Service):
     async def _opt_dir(self, layers: list[dict[str, Any]]) -> str | None:
         if not layers:
             return None
+        arns = tuple(layer["Arn"] for layer in layers)
+        if arns in self._opt_dirs:      # layer versions never change: one folder per list of ARNs
+            return self._opt_dirs[arns]
+        folder = await self._unpack_opt(layers)
+        self._opt_dirs[arns] = folder
+        return folder
+
+    async def _unpack_opt(self, layers: list[dict[str, Any]]) -> str | None:
         shas = []
         for layer in layers:
             row = await self.repo.layer_by_arn(layer["Arn"])
@@ -468,6 +540,7 @@ class LambdaService(Service):
                                                   _dumps(config), sha, data, unzipped, revision)
         except FunctionExists:
             raise ResourceConflict(f"Function already exist: {name}", Type="User") from None
+        await self._changed()
         fn = _Fn(fid, account, region, name, arn, params.get("Tags") or {}, [], None, None, "$LATEST", config, sha,
                  revision, now)
         if params.get("Publish"):
@@ -526,6 +599,7 @@ class LambdaService(Service):
         fn = await self._function(account, region, name, qualifier if qualifier and qualifier.isdigit() else None)
         if qualifier is None:
             await self.repo.delete_function(fn.id)
+            await self._changed()
             self.pool.retire(f"{account}/{region}/{name}/")
             return {"StatusCode": 204}
         if qualifier == "$LATEST":
@@ -538,6 +612,7 @@ class LambdaService(Service):
             raise ResourceConflict(f"Unable to delete version because the following aliases reference it: "
                                    f"[{', '.join(used)}]", Type="User")
         await self.repo.delete_version(fn.id, qualifier)
+        await self._changed()
         self.pool.retire(f"{account}/{region}/{name}/{qualifier}/")
         return {"StatusCode": 204}
 
@@ -569,6 +644,7 @@ class LambdaService(Service):
         if not ok:
             raise PreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the "
                                      "GetFunction/GetAlias API to retrieve the latest Revision Id", Type="User")
+        await self._changed()
         self.pool.retire(f"{fn.account}/{fn.region}/{fn.name}/$LATEST/")
         fn.config, fn.code_sha, fn.revision_id, fn.modified_at = config, sha, revision, now
         if publish:
@@ -618,6 +694,7 @@ class LambdaService(Service):
         now = self.clock.now_ms()
         revision = str(uuid.uuid4())
         version = await self.repo.publish_version(fn.id, lambda v: _dumps(config), fn.code_sha, revision, now)
+        await self._changed()
         return _Fn(fn.id, fn.account, fn.region, fn.name, fn.arn, fn.tags, fn.policy, fn.policy_rev, fn.reserved,
                    version, config, fn.code_sha, revision, now)
 
@@ -683,6 +760,7 @@ class LambdaService(Service):
                                           _dumps(routing) if routing else None, revision)
         if not ok:
             raise ResourceConflict(f"Alias already exists: {fn.arn}:{name}", Type="User")
+        await self._changed()
         return self._alias_out(fn, (name, params["FunctionVersion"], params.get("Description", ""),
                                     _dumps(routing) if routing else None, revision))
 
@@ -709,11 +787,13 @@ class LambdaService(Service):
         revision = str(uuid.uuid4())
         routing_s = _dumps(routing) if routing and routing.get("AdditionalVersionWeights") else None
         await self.repo.update_alias(fn.id, row[0], version, description, routing_s, revision)
+        await self._changed()
         return self._alias_out(fn, (row[0], version, description, routing_s, revision))
 
     async def delete_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = await self._resolve(ctx, params["FunctionName"])
         await self.repo.delete_alias(fn.id, params["Name"])
+        await self._changed()
         return {}
 
     async def list_aliases(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -739,6 +819,7 @@ class LambdaService(Service):
                 f"UnreservedConcurrentExecution below its minimum value of [{min(MIN_UNRESERVED, self.account_limit)}].",
                 Type="User")
         await self.repo.set_reserved(fn.id, n)
+        await self._changed()
         return {"ReservedConcurrentExecutions": n}
 
     async def get_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -748,6 +829,7 @@ class LambdaService(Service):
     async def delete_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = await self._resolve(ctx, params["FunctionName"])
         await self.repo.set_reserved(fn.id, None)
+        await self._changed()
         return {}
 
     async def get_account_settings(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -799,6 +881,7 @@ class LambdaService(Service):
             statement["Condition"] = condition
         policy = [*fn.policy, statement]
         await self.repo.set_policy(fn.id, _dumps(policy), str(uuid.uuid4()), None)
+        await self._changed()
         return {"Statement": _dumps(statement)}
 
     async def remove_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -811,6 +894,7 @@ class LambdaService(Service):
         if len(policy) == len(fn.policy):
             raise ResourceNotFound(f"Statement {sid} is not found in resource policy.", Type="User")
         await self.repo.set_policy(fn.id, _dumps(policy), str(uuid.uuid4()) if policy else None, None)
+        await self._changed()
         return {}
 
     async def get_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -837,12 +921,14 @@ class LambdaService(Service):
         if len(tags) > 50:
             raise InvalidParameterValue("Number of tags exceeds resource tag limit.", Type="User")
         await self.repo.set_tags(fn.id, _dumps(tags))
+        await self._changed()
         return {}
 
     async def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         fn = await self._tag_target(ctx, params["Resource"])
         tags = {k: v for k, v in fn.tags.items() if k not in set(params.get("TagKeys") or [])}
         await self.repo.set_tags(fn.id, _dumps(tags))
+        await self._changed()
         return {}
 
     async def list_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -965,7 +1051,7 @@ class LambdaService(Service):
         """Invoke a function as a client would (see the module docstring)."""
         account, region, name, qualifier = names.parse_function(function_name_or_arn, account, region, qualifier)
         request_id = request_id or str(uuid.uuid4())
-        fn = await self._function(account, region, name, qualifier)
+        fn = await self._function(account, region, name, qualifier, cached=True)
         if isinstance(payload, bytearray | memoryview):
             payload = bytes(payload)
         if invocation_type == "Event":
@@ -1004,7 +1090,9 @@ class LambdaService(Service):
         spec = await self._spec(fn)
         unreserved = self.account_limit
         if fn.reserved is None:
-            unreserved = self.account_limit - await self.repo.reserved_total(fn.account, fn.region)
+            total = await self.meta.get(("r", fn.account, fn.region),
+                                        lambda: self.repo.reserved_total(fn.account, fn.region))
+            unreserved = self.account_limit - total
         invoked = names.function_arn(fn.region, fn.account, fn.name, qualifier)
         try:
             return await self.pool.invoke(spec, Invocation(request_id, payload, invoked, client_context, identity),
@@ -1095,7 +1183,7 @@ class LambdaService(Service):
         inv_id, account, region, name, qualifier, request_id, payload, client_context, attempts, created = row
         now = self.clock.now_ms()
         try:
-            fn = await self._function(account, region, name, qualifier)
+            fn = await self._function(account, region, name, qualifier, cached=True)
             outcome = await self._run(fn, qualifier, bytes(payload), request_id, client_context, None)
         except asyncio.CancelledError:
             raise
