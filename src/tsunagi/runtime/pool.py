@@ -44,6 +44,7 @@ NODE_WORKER = os.path.join(HERE, "node_bootstrap.js")
 MAX_RESPONSE = 6 * 1024 * 1024
 INIT_TIMEOUT = 10.0
 MEMORY_POLL = 0.1
+LOG_FLUSH = 1.0          # a running invocation's log lines reach the logs at least this often (seconds)
 
 Sink = Callable[[str, str, str, str, list[tuple[int, str]]], None]
 
@@ -129,6 +130,7 @@ class Worker:
         self.init_ms: float | None = None
         self.init_error: bytes | None = None
         self._pending: list[tuple[int, str]] = []       # log events not yet sent to the sink
+        self._sent: list[tuple[int, str]] = []          # this invocation's events already sent (long runs)
         self._waiter: asyncio.Future[tuple[bytes, dict[str, Any], bytes]] | None = None
         self._ready: asyncio.Future[None] | None = None
         self._writer: asyncio.WriteTransport | None = None
@@ -295,6 +297,7 @@ class Worker:
             assert self._writer is not None
             self._writer.write(_HEAD.pack(b"I", len(h), len(inv.payload)) + h + inv.payload)
             waiter = self._waiter
+            flushed = time.monotonic()
             while True:
                 remaining = deadline - time.time()
                 if remaining <= 0:
@@ -304,6 +307,9 @@ class Worker:
                     break
                 if self._rss_mb() > spec.memory_mb:
                     return self._oom(inv, started, init_ms)
+                if self._pending and time.monotonic() - flushed >= LOG_FLUSH:
+                    self._flush_partial()
+                    flushed = time.monotonic()
             try:
                 kind, rheader, body = waiter.result()
             except EOFError:
@@ -338,6 +344,15 @@ class Worker:
     def _flush_init(self) -> None:
         pass  # init lines stay in _pending; they go out with the first invocation's lines
 
+    def _flush_partial(self) -> None:
+        """Send a long invocation's lines so far (``aws logs tail --follow`` sees them as they come)."""
+        events, self._pending = self._pending, []
+        self._sent.extend(events)
+        try:
+            self.sink(self.spec.account, self.spec.region, self.spec.log_group, self.stream_name, events)
+        except Exception:
+            log.exception("could not send function logs")
+
     def _timeout(self, inv: Invocation, started: float, init_ms: float | None) -> Outcome:
         self.exit_reason = "timeout"
         self.kill()
@@ -369,7 +384,7 @@ class Worker:
         if status == "timeout":
             duration = self.spec.timeout_s * 1000.0
         now = int(time.time() * 1000)
-        if not any(line.startswith(f"START RequestId: {inv.request_id}") for _, line in self._pending):
+        if not any(line.startswith(f"START RequestId: {inv.request_id}") for _, line in self._sent + self._pending):
             self._pending.append((now, f"START RequestId: {inv.request_id} Version: {self.spec.version}"))
         self._pending.append((now, f"END RequestId: {inv.request_id}"))
         report = (f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
@@ -383,13 +398,14 @@ class Worker:
             report += f"Error Type: {report_error}\t"
         self._pending.append((now, report))
         events, self._pending = self._pending, []
+        every, self._sent = self._sent + events, []
         if keep and self.state != Worker.DEAD:
             self.state = Worker.IDLE
         try:
             self.sink(self.spec.account, self.spec.region, self.spec.log_group, self.stream_name, events)
         except Exception:
             log.exception("could not send function logs")
-        return Outcome(payload, error_type, [line for _, line in events], self.stream_name, duration, init_ms,
+        return Outcome(payload, error_type, [line for _, line in every], self.stream_name, duration, init_ms,
                        max_mb)
 
     # -- stop ------------------------------------------------------------------------------------

@@ -54,6 +54,11 @@ def hog(event, context):
     return len(data)
 def exits(event, context):
     os._exit(3)
+def chatty(event, context):
+    print("first")
+    time.sleep(1.4)
+    print("second")
+    return "ok"
 def logs(event, context):
     import logging
     logging.getLogger().warning("careful %s", 1)
@@ -226,6 +231,19 @@ def test_exit_and_logging(code_dir: str) -> None:
         warning = [line for line in o.log_lines if line.startswith("[WARNING]")]
         assert warning and warning[0].endswith("\trl\tcareful 1")
         assert "multi" in o.log_lines and "line" in o.log_lines
+
+    run(body)
+
+
+def test_long_invocations_stream_their_logs(code_dir: str) -> None:
+    async def body(pool: WorkerPool, sunk: list[Any]) -> None:
+        o = await call(pool, spec(code_dir, "ok.chatty"), rid="c1")
+        assert o.payload == b'"ok"'
+        batches = [[line for _, line in events] for *_, events in sunk]
+        assert len(batches) >= 2 and "first" in batches[0] and "second" not in batches[0]
+        flat = [line for batch in batches for line in batch]
+        assert flat == o.log_lines
+        assert sum(line.startswith("START RequestId: c1") for line in flat) == 1
 
     run(body)
 
