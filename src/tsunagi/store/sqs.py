@@ -143,6 +143,10 @@ class SqsRepo:
         else:
             await self.store.execute(_INSERT_MSG, (queue_id, *row))
 
+    async def insert_in(self, tx: Tx, queue_id: int, row: Sequence[Any]) -> None:
+        """One standard message inside the caller's transaction (SNS fan-out commits with its publish)."""
+        await tx.execute(_INSERT_MSG, (queue_id, *row))
+
     async def insert_many(self, queue_id: int, rows: Iterable[Sequence[Any]]) -> None:
         async with self.store.transaction() as tx:
             await tx.executemany(_INSERT_MSG, [(queue_id, *r) for r in rows])

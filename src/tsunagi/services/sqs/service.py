@@ -51,7 +51,7 @@ from tsunagi.services.sqs.messages import (
 )
 from tsunagi.services.sqs.movetasks import MoveTasks
 from tsunagi.services.sqs.waiters import Waiters
-from tsunagi.store.base import IntegrityError
+from tsunagi.store.base import IntegrityError, Tx
 from tsunagi.store.sqs import META_CHANNEL, NOTIFY_CHANNEL, SqsRepo
 
 log = logging.getLogger("tsunagi.sqs")
@@ -608,17 +608,53 @@ class SqsService(Service):
     async def _send_fifo(self, q: Queue, items: list[tuple[tuple[Any, ...], dict[str, Any], str | None]],
                          now: int) -> None:
         async with self.store.transaction() as tx:
-            for row, out, dedup in items:
-                assert dedup is not None
-                scope = row[11] if q.dedup_by_group else ""
-                dup = await self.repo.claim_dedup(tx, q.id, scope, dedup, out["MessageId"], now, DEDUP_WINDOW_MS)
-                if dup is not None:
-                    out["MessageId"] = dup[0]
-                    out["SequenceNumber"] = str(SEQ_BASE + dup[1])
-                    continue
-                seq = await self.repo.insert_fifo(tx, q.id, row)
-                await self.repo.set_dedup_seq(tx, q.id, scope, dedup, seq)
-                out["SequenceNumber"] = str(SEQ_BASE + seq)
+            await self._send_fifo_in(tx, q, items, now)
+
+    async def _send_fifo_in(self, tx: Tx, q: Queue, items: list[tuple[tuple[Any, ...], dict[str, Any], str | None]],
+                            now: int) -> None:
+        for row, out, dedup in items:
+            assert dedup is not None
+            scope = row[11] if q.dedup_by_group else ""
+            dup = await self.repo.claim_dedup(tx, q.id, scope, dedup, out["MessageId"], now, DEDUP_WINDOW_MS)
+            if dup is not None:
+                out["MessageId"] = dup[0]
+                out["SequenceNumber"] = str(SEQ_BASE + dup[1])
+                continue
+            seq = await self.repo.insert_fifo(tx, q.id, row)
+            await self.repo.set_dedup_seq(tx, q.id, scope, dedup, seq)
+            out["SequenceNumber"] = str(SEQ_BASE + seq)
+
+    # == deliveries from other services (SNS fan-out) ==========================================
+    async def lookup_queue(self, arn: str) -> Queue | None:
+        """The queue an ARN names, or None; call it *before* opening the transaction :meth:`enqueue_in`
+        runs in (on SQLite a plain read inside an open transaction would wait for that transaction)."""
+        return await self._queue_by_arn(arn)
+
+    async def enqueue_in(self, tx: Tx, queue: Queue, body: str, attributes: dict[str, Any] | None = None, *,
+                         group_id: str | None = None, dedup_id: str | None = None, source_arn: str | None = None,
+                         sender_id: str | None = None) -> str | None:
+        """Validate one message as SendMessage would and insert it inside the caller's transaction ``tx``
+        (so it commits with the caller's change). Returns the message id (the original's when a FIFO
+        deduplication id was seen in the last 5 minutes). Raises the ServiceError SendMessage would
+        (too large, missing group id …). Long polls on every node wake once ``tx`` commits.
+        ``source_arn`` is who sends (kept for queue-policy checks; not enforced yet)."""
+        ctx = RequestContext(account=queue.account, region=queue.region, request_id="",
+                             access_key_id=sender_id)
+        entry: dict[str, Any] = {"MessageBody": body}
+        if attributes:
+            entry["MessageAttributes"] = attributes
+        if group_id is not None:
+            entry["MessageGroupId"] = group_id
+        if dedup_id is not None:
+            entry["MessageDeduplicationId"] = dedup_id
+        now = self.clock.now_ms()
+        row, out, dedup = self._prepare(ctx, queue, entry, now)
+        if queue.fifo:
+            await self._send_fifo_in(tx, queue, [(row, out, dedup)], now)
+        else:
+            await self.repo.insert_in(tx, queue.id, row)
+        tx.notify(NOTIFY_CHANNEL, str(queue.id))
+        return str(out["MessageId"])
 
     async def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self._queue(ctx, params.get("QueueUrl"))

@@ -1,0 +1,1 @@
+"""SNS: topics, subscriptions, filter policies, signed notifications and durable fan-out."""

@@ -1,0 +1,175 @@
+"""What subscribers receive: the JSON notification document SNS sends (and signs), the Lambda event,
+the e-mail texts, and the SQS message attributes of raw deliveries.
+
+A :class:`Outgoing` is one published message; it builds the document for each subscription
+(only ``UnsubscribeURL`` differs between subscriptions, and it is not signed, so the signature
+is computed once per distinct message text).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from tsunagi.services.sns.signing import Signer
+
+SENDER = "no-reply@sns.amazonaws.com"
+EMAIL_FOOTER = (
+    "\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link "
+    "below to unsubscribe:\n{unsubscribe}\n\nPlease do not reply directly to this email. If you have any "
+    "questions or comments regarding this email, please contact us at https://aws.amazon.com/support")
+
+
+def iso_timestamp(ms: int) -> str:
+    """``2012-04-25T21:49:25.719Z``."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def unsubscribe_url(base: str, subscription_arn: str) -> str:
+    return f"{base}/?Action=Unsubscribe&SubscriptionArn={quote(subscription_arn, safe=':/')}"
+
+
+def subscribe_url(base: str, topic_arn: str, token: str) -> str:
+    return f"{base}/?Action=ConfirmSubscription&TopicArn={quote(topic_arn, safe=':/')}&Token={token}"
+
+
+def envelope_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Message attributes as the notification document carries them: ``{name: {Type, Value}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for name, attr in attributes.items():
+        dtype = attr["DataType"]
+        if "BinaryValue" in attr and attr["BinaryValue"] is not None:
+            raw = attr["BinaryValue"]
+            value = base64.b64encode(raw if isinstance(raw, bytes | bytearray) else str(raw).encode()).decode()
+        else:
+            value = str(attr.get("StringValue", ""))
+        out[name] = {"Type": dtype, "Value": value}
+    return out
+
+
+def sqs_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Message attributes for a raw delivery to SQS (SQS's MessageAttributeValue shape)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, attr in attributes.items():
+        dtype = attr["DataType"]
+        if dtype.startswith("Binary"):
+            raw = attr.get("BinaryValue")
+            out[name] = {"DataType": dtype, "BinaryValue": raw if isinstance(raw, bytes) else bytes(raw or b"")}
+        else:
+            out[name] = {"DataType": dtype, "StringValue": str(attr.get("StringValue", ""))}
+    return out
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One published message on its way to the topic's subscriptions."""
+
+    message_id: str
+    topic_arn: str
+    message: str                                   # the default text
+    per_protocol: dict[str, str] | None            # MessageStructure=json: protocol → text
+    subject: str | None
+    attributes: dict[str, dict[str, Any]]
+    timestamp_ms: int
+    base_url: str                                   # the endpoint the URLs point at
+    signer: Signer
+    signature_version: str = "1"
+    group_id: str | None = None
+    dedup_id: str | None = None
+    sequence_number: str | None = None
+    display_name: str = ""
+    _signed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def timestamp(self) -> str:
+        return iso_timestamp(self.timestamp_ms)
+
+    def text_for(self, protocol: str) -> str:
+        if self.per_protocol is not None:
+            return self.per_protocol.get(protocol, self.per_protocol["default"])
+        return self.message
+
+    def notification(self, protocol: str, subscription_arn: str) -> dict[str, Any]:
+        """The notification document, keys in AWS's order."""
+        text = self.text_for(protocol)
+        doc: dict[str, Any] = {"Type": "Notification", "MessageId": self.message_id}
+        if self.sequence_number is not None:
+            doc["SequenceNumber"] = self.sequence_number
+        doc["TopicArn"] = self.topic_arn
+        if self.subject is not None:
+            doc["Subject"] = self.subject
+        doc["Message"] = text
+        doc["Timestamp"] = self.timestamp
+        doc["SignatureVersion"] = self.signature_version
+        sig = self._signed.get(text)
+        if sig is None:
+            sig = self._signed[text] = self.signer.sign(doc, self.signature_version)
+        doc["Signature"] = sig
+        doc["SigningCertURL"] = f"{self.base_url}/_tsunagi/sns/{self.signer.cert_name}"
+        doc["UnsubscribeURL"] = unsubscribe_url(self.base_url, subscription_arn)
+        if self.attributes:
+            doc["MessageAttributes"] = envelope_attributes(self.attributes)
+        return doc
+
+    def notification_json(self, protocol: str, subscription_arn: str) -> str:
+        return orjson.dumps(self.notification(protocol, subscription_arn)).decode()
+
+    def lambda_event(self, subscription_arn: str) -> bytes:
+        """The event a Lambda subscription's function receives."""
+        doc = self.notification("lambda", subscription_arn)
+        sns = {"Type": doc["Type"], "MessageId": doc["MessageId"], "TopicArn": doc["TopicArn"],
+               "Subject": doc.get("Subject"), "Message": doc["Message"], "Timestamp": doc["Timestamp"],
+               "SignatureVersion": doc["SignatureVersion"], "Signature": doc["Signature"],
+               "SigningCertUrl": doc["SigningCertURL"], "UnsubscribeUrl": doc["UnsubscribeURL"],
+               "MessageAttributes": doc.get("MessageAttributes", {})}
+        if self.sequence_number is not None:
+            sns["SequenceNumber"] = self.sequence_number
+        return orjson.dumps({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                                          "EventSubscriptionArn": subscription_arn, "Sns": sns}]})
+
+    def email(self, protocol: str, subscription_arn: str, endpoint: str) -> tuple[str, str]:
+        """(subject, body) of an ``email`` or ``email-json`` delivery."""
+        subject = self.subject or "AWS Notification Message"
+        if protocol == "email-json":
+            return subject, self.notification_json(protocol, subscription_arn)
+        url = unsubscribe_url(self.base_url, subscription_arn) + f"&Endpoint={quote(endpoint, safe='@')}"
+        return subject, self.text_for("email") + EMAIL_FOOTER.format(unsubscribe=url)
+
+
+def confirmation(kind: str, message_id: str, topic_arn: str, token: str, base_url: str, signer: Signer,
+                 version: str, now_ms: int) -> dict[str, Any]:
+    """A ``SubscriptionConfirmation`` or ``UnsubscribeConfirmation`` document."""
+    url = subscribe_url(base_url, topic_arn, token)
+    if kind == "SubscriptionConfirmation":
+        text = (f"You have chosen to subscribe to the topic {topic_arn}.\n"
+                "To confirm the subscription, visit the SubscribeURL included in this message.")
+    else:
+        text = (f"You have chosen to deactivate subscription {topic_arn}.\n"
+                "To cancel this operation and restore the subscription, visit the SubscribeURL included in "
+                "this message.")
+    doc: dict[str, Any] = {"Type": kind, "MessageId": message_id, "Token": token, "TopicArn": topic_arn,
+                           "Message": text, "SubscribeURL": url, "Timestamp": iso_timestamp(now_ms),
+                           "SignatureVersion": version}
+    doc["Signature"] = signer.sign(doc, version)
+    doc["SigningCertURL"] = f"{base_url}/_tsunagi/sns/{signer.cert_name}"
+    return doc
+
+
+def confirmation_email(protocol: str, doc: dict[str, Any], display_name: str) -> tuple[str, str]:
+    """(subject, body) of the e-mail asking an ``email``/``email-json`` subscriber to confirm."""
+    subject = "AWS Notification - Subscription Confirmation"
+    if protocol == "email-json":
+        return subject, orjson.dumps(doc).decode()
+    name = display_name or doc["TopicArn"].rsplit(":", 1)[-1]
+    body = (f"You have chosen to subscribe to the topic: \n{doc['TopicArn']}\n\n"
+            "To confirm this subscription, click or visit the link below (If this was in error no action is "
+            f"necessary): \nConfirm subscription ({name}):\n{doc['SubscribeURL']}\n\n"
+            "Please do not reply directly to this email. If you wish to remove yourself from receiving all future "
+            "SNS subscription confirmation requests please send an email to sns-opt-out")
+    return subject, body
