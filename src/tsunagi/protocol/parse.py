@@ -378,7 +378,22 @@ class _JSONDecoders:
             return b64decode
         if t == "timestamp":
             return parse_timestamp
+        if t in ("float", "double"):
+            return _json_float
         return None
+
+
+# JSON has no NaN or infinities: AWS's JSON protocols (and botocore) send them as these strings.
+_SPECIAL_FLOATS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _json_float(v: Any) -> Any:
+    if isinstance(v, str):
+        special = _SPECIAL_FLOATS.get(v)
+        if special is None:
+            raise BadValue(f"Expected a number, got {v!r}")
+        return special
+    return v
 
 
 def _load_json(body: bytes) -> Any:

@@ -58,14 +58,16 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, bool):
         raise BadValue(f"not a timestamp: {value!r}")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
+        return _from_epoch(value)
     if not isinstance(value, str) or not value:
         raise BadValue(f"not a timestamp: {value!r}")
     text = value.strip()
     try:
-        return datetime.fromtimestamp(float(text), tz=UTC)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return _from_epoch(seconds)
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
@@ -74,6 +76,14 @@ def parse_timestamp(value: Any) -> datetime:
         except (TypeError, ValueError, IndexError) as e:
             raise BadValue(f"not a timestamp: {value!r}") from e
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    """Epoch seconds as a datetime; NaN, infinities and values past year 9999 are bad values."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as e:
+        raise BadValue(f"not a timestamp: {seconds!r}") from e
 
 
 def _as_datetime(value: Any) -> datetime:
