@@ -299,3 +299,20 @@ def test_async_invocations_are_durable_and_retried_after_throttles(server) -> No
         return any('RECORD {"n": 7}' in e["message"] for e in events)
 
     wait_for(ran, timeout=20, interval=0.2)
+
+
+def test_code_from_s3(server) -> None:
+    s3 = server.client("s3")
+    lam = server.client("lambda")
+    try:
+        s3.create_bucket(Bucket="code-bucket")
+    except ClientError as e:
+        pytest.skip(f"S3 is not available: {e}")
+    s3.put_object(Bucket="code-bucket", Key="fn.zip", Body=make_zip({"app.py": "def handler(e, c):\n    return 's3'\n"}))
+    lam.create_function(FunctionName="from-s3", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"S3Bucket": "code-bucket", "S3Key": "fn.zip"})
+    assert invoke(lam, "from-s3")[1] == "s3"
+    with pytest.raises(ClientError) as info:
+        lam.update_function_code(FunctionName="from-s3", S3Bucket="code-bucket", S3Key="missing.zip")
+    assert _code(info.value)[0] == "InvalidParameterValueException"
+    assert "NoSuchKey" in _code(info.value)[2]

@@ -348,16 +348,26 @@ class LambdaService(Service):
 
     async def _read_s3(self, ctx: RequestContext, bucket: str, key: str, version: str | None) -> bytes:
         s3 = self.platform.services.get("s3")
-        reader = getattr(s3, "read_object", None) if s3 is not None else None
-        if reader is None:
+        if s3 is None:
             raise InvalidParameterValue("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error "
                                         "Message: The specified bucket does not exist", Type="User")
         try:
-            data = await reader(ctx.account, ctx.region, bucket, key, version)
+            reader = getattr(s3, "read_object", None)
+            if reader is not None:
+                return bytes(await reader(ctx.account, ctx.region, bucket, key, version))
+            # No internal reader: S3's own GetObject, as the same caller.
+            params = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
+            out = await s3.get_object(RequestContext(ctx.account, ctx.region, ctx.request_id, service="s3",  # type: ignore[attr-defined]
+                                                     operation="GetObject", host=ctx.host), params)
+            body = out.get("Body", b"")
+            if isinstance(body, bytes | bytearray):
+                return bytes(body)
+            if hasattr(body, "__aiter__"):
+                return b"".join([bytes(piece) async for piece in body])
+            return bytes(body.read()) if hasattr(body, "read") else bytes(body)
         except ServiceError as e:
             raise InvalidParameterValue(f"Error occurred while GetObject. S3 Error Code: {e.code}. S3 Error "
                                         f"Message: {e.message}", Type="User") from None
-        return bytes(data)
 
     @staticmethod
     def _check_zip(data: bytes) -> int:
