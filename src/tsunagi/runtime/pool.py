@@ -259,7 +259,6 @@ class Worker:
         loop = asyncio.get_running_loop()
         cold = self.state == Worker.STARTING
         init_ms: float | None = None
-        lines: list[tuple[int, str]] = []
         started = time.perf_counter()
         try:
             if cold:
@@ -339,7 +338,6 @@ class Worker:
         finally:
             self._waiter = None
             self.last_used = time.monotonic()
-            del lines
 
     def _flush_init(self) -> None:
         pass  # init lines stay in _pending; they go out with the first invocation's lines
@@ -449,7 +447,6 @@ class WorkerPool:
         self._pools: dict[str, _Pool] = {}
         self._inflight: dict[str, int] = {}           # function key -> executions in flight
         self._unreserved: dict[str, int] = {}         # account/region -> unreserved executions in flight
-        self._procs = 0
         self._reaper: asyncio.Task[None] | None = None
 
     # -- limits ----------------------------------------------------------------------------------
