@@ -52,8 +52,6 @@ def test_deploy_invoke_warm_reuse_and_environment(server) -> None:
     assert counts == [2, 3, 4]
 
 
-@pytest.mark.xfail(strict=False, reason="needs the gateway to route GET /_tsunagi/lambda/code/<sha> to "
-                                        "LambdaService.code_download")
 def test_code_location_downloads_the_zip(server) -> None:
     lam = server.client("lambda")
     create(lam, "dl", "app.handler")

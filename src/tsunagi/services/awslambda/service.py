@@ -48,6 +48,7 @@ from typing import Any
 import orjson
 
 from tsunagi.protocol.errors import ServiceError
+from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.runtime import code as codecache
 from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON, SUPPORTED, find_node
 from tsunagi.runtime.pool import HERE as RUNTIME_DIR
@@ -187,6 +188,17 @@ class LambdaService(Service):
         self._opt_dirs: dict[tuple[str, ...], str | None] = {}
         self._stopping = False
         self.meta = _MetaCache()
+        platform.add_internal_route("/_tsunagi/lambda/code/", self._serve_code)
+
+    async def _serve_code(self, request: HttpRequest) -> HttpResponse:
+        """``GET /_tsunagi/lambda/code/<sha>``: the function zip that ``Code.Location`` points at."""
+        data = None
+        if request.method in ("GET", "HEAD"):
+            data = await self.code_download(request.path.rsplit("/", 1)[-1])
+        if data is None:
+            return HttpResponse(404, [("content-type", "application/json")],
+                                b'{"__type":"ResourceNotFoundException","message":"No such code package"}')
+        return HttpResponse(200, [("content-type", "application/zip")], data if request.method == "GET" else b"")
 
     # == life cycle ==============================================================================
     async def start(self) -> None:
