@@ -24,6 +24,7 @@ a request costs a dict lookup per member and no walking of botocore objects.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -161,7 +162,7 @@ class Validator:
         is_int = t in ("integer", "long")
 
         def type_error(value: Any, path: str) -> _TypeProblem:
-            return _TypeProblem(f"Invalid type for parameter {path or shape.name}, value: {value!r}, "
+            return _TypeProblem(f"Invalid type for parameter {path or shape.name}, value: {_brief(value)}, "
                                 f"type: {type(value).__name__}, valid types: "
                                 f"{', '.join(x.__name__ for x in types)}")
 
@@ -233,6 +234,16 @@ class Validator:
                 _check_size(value, lo, hi, value, path, problems, "value")
 
         return check_scalar
+
+
+# repr of a client's value for messages: bounded in depth and length (a 1,000-level nested object
+# would otherwise overflow the stack, a megabyte string would be echoed whole)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxdict, _REPR.maxlist = 3, 64, 64, 6, 6
+
+
+def _brief(value: Any) -> str:
+    return _REPR.repr(value)
 
 
 def _check_size(n: Any, lo: Any, hi: Any, value: Any, path: str, problems: Problems, what: str) -> None:
