@@ -1,0 +1,96 @@
+"""``tsunagi mail [ADDRESS]``: the local mailbox of SNS e-mail and SMS deliveries.
+
+When no SMTP server is configured (``TSUNAGI_SMTP_URL``), tsunagi keeps every message an
+``email``/``email-json``/``sms`` subscription receives, and every subscription-confirmation
+e-mail, in its store. This command reads them from the server at ``--endpoint-url`` through
+``GET /_tsunagi/sns/mail`` (JSON; ``?to=`` filters by recipient, ``?after=`` pages by id).
+A confirmation shows its SubscribeURL; ``--confirm`` visits the URLs shown (the same as clicking
+the link in the e-mail), which confirms those subscriptions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+HELP = "read the local mailbox of SNS e-mail/SMS deliveries (and confirm subscriptions)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", nargs="?", default=None, help="only messages to this address or phone number")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new messages (Ctrl-C to stop)")
+    parser.add_argument("--confirm", action="store_true",
+                        help="visit the SubscribeURL of every confirmation shown (confirms the subscriptions)")
+    parser.add_argument("--short", action="store_true", help="one line per message, without the body")
+    parser.add_argument("--json", action="store_true", help="print the messages as JSON lines")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+
+
+def _endpoint(args: argparse.Namespace) -> str:
+    return (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://localhost:4566").rstrip("/")
+
+
+def fetch(endpoint: str, address: str | None, after: int, limit: int = 500) -> list[dict[str, Any]]:
+    query = {"after": str(after), "limit": str(limit)}
+    if address:
+        query["to"] = address
+    url = f"{endpoint}/_tsunagi/sns/mail?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return list(json.loads(r.read())["Messages"])
+
+
+def render(m: dict[str, Any], short: bool) -> str:
+    when = datetime.fromtimestamp(m["Time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    head = f"#{m['Id']} {when} [{m['Kind']}] to {m['To']} from {m['From']}"
+    if m.get("Subject"):
+        head += f": {m['Subject']}"
+    if short:
+        return head
+    lines = [head, ""] + [f"    {line}" for line in m["Body"].splitlines()]
+    if m.get("SubscribeURL") and m["SubscribeURL"] != "direct":
+        lines += ["", f"    confirm with: tsunagi mail --confirm {m['To']}   (or open {m['SubscribeURL']})"]
+    return "\n".join(lines) + "\n"
+
+
+def confirm(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            r.read()
+            return "confirmed"
+    except urllib.error.HTTPError as e:
+        return f"failed: HTTP {e.code} {e.read()[:200].decode(errors='replace')}"
+    except OSError as e:
+        return f"failed: {e}"
+
+
+def run(args: argparse.Namespace) -> int:
+    endpoint = _endpoint(args)
+    after = 0
+    try:
+        while True:
+            try:
+                batch = fetch(endpoint, args.address, after)
+            except (OSError, ValueError) as e:
+                print(f"tsunagi mail: cannot read the mailbox at {endpoint}: {e}", file=sys.stderr)
+                return 1
+            for m in batch:
+                after = max(after, int(m["Id"]))
+                print(json.dumps(m, ensure_ascii=False) if args.json else render(m, args.short))
+                url = m.get("SubscribeURL")
+                if args.confirm and url and url != "direct":
+                    print(f"    {m['To']}: {confirm(url)}")
+            if not args.follow:
+                if after == 0 and not args.json:
+                    print("(no messages)" + (f" for {args.address}" if args.address else ""))
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
