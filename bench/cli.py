@@ -35,7 +35,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL (tsunagi-pg and the PG ceiling)")
     p.add_argument("--pg-admin-url", default=PG_ADMIN, help=f"where to create scratch databases ({PG_ADMIN})")
     p.add_argument("--conns", type=int, default=4, help="concurrent keep-alive connections (4)")
-    p.add_argument("--budget", type=float, default=570, help="seconds the whole run may take (570)")
+    p.add_argument("--budget", type=float, default=540,
+                   help="seconds the whole run may take (540); late steps are skipped to keep it")
     p.add_argument("--no-results", action="store_true", help="do not append to bench/RESULTS.md")
     p.add_argument("--list", action="store_true", help="list scenarios and exit")
     return p.parse_args(argv)

@@ -21,7 +21,7 @@ def bare_gci(ctx: Context) -> dict | None:
         ctx.cache["bare_gci"] = None
         return None
     raw = s.signer.query("sts", GCI)
-    n = ctx.count(40000, 8000)
+    n = ctx.count(20000, 8000)
     run_fixed(s.host, s.port, [raw], 500, ctx.conns)  # warm-up
     res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], n, ctx.conns))
     ctx.cache["bare_gci"] = {"res": res, "cpu": cpu, "n": res.calls}

@@ -29,7 +29,7 @@ def gateway(ctx: Context) -> list[Table]:
             unavailable_row(t, s)
             continue
         raw = s.signer.query("sts", GCI)
-        n = ctx.count(40000, 8000, s)
+        n = ctx.count(20000, 8000, s)
         run_fixed(s.host, s.port, [raw], min(500, n), ctx.conns, check=_check)  # warm-up
         res, cpu = measure(s, lambda s=s, raw=raw, n=n: run_fixed(s.host, s.port, [raw], n, ctx.conns, check=_check))
         t.add(**load_row(s, res, cpu, res.calls))

@@ -217,7 +217,7 @@ def send(ctx: Context) -> list[Table]:
 
     def one(s: Server) -> None:
         api = Sqs(s)
-        n = ctx.count(10000, 2000, s)
+        n = ctx.count(5000, 2000, s)
         urls = [api.create("send") for _ in range(_shard(n))]
         raws = [send_raw(s, u) for u in urls]
         warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send)  # warm-up
@@ -246,7 +246,7 @@ def batch(ctx: Context) -> list[Table]:
 
     def one(s: Server) -> None:
         api = Sqs(s)
-        n = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
+        n = ctx.count(10000, 4000, s, minimum=200) // 10 * 10
         urls = [api.create("batch") for _ in range(_shard(n))]
         raws = [batch_raw(s, u) for u in urls]
         res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n // 10, ctx.conns, check=_check_batch))
@@ -278,7 +278,7 @@ def recvdel(ctx: Context) -> list[Table]:
         api = Sqs(s)
         queues = ctx.cache.pop(("sqs.filled", s.name), None)
         if not queues:
-            total = ctx.count(20000, 4000, s, minimum=200) // 10 * 10
+            total = ctx.count(10000, 4000, s, minimum=200) // 10 * 10
             queues = []
             for _ in range(_shard(total)):
                 url = api.create("recv")
@@ -383,8 +383,9 @@ def longpoll(ctx: Context) -> list[Table]:
 
 
 LEVELS_FULL = {"tsunagi": [1_000, 10_000, 100_000, 1_000_000], "tsunagi-pg": [1_000, 10_000, 100_000],
-               "ministack": [1_000, 10_000, 100_000], "moto": [1_000, 2_000], "localstack": [1_000, 10_000]}
-# moto walks the whole queue on every call (≈70 msgs/s filling at 1k): 10k would take most of the run.
+               "ministack": [1_000, 10_000, 100_000], "moto": [500, 1_000], "localstack": [1_000, 10_000]}
+# moto walks the whole queue on every call (it fills at ~40 msgs/s near 1k, ~15 at 2k): 10k would take
+# most of the run, so it is measured at 500 and 1k.
 LEVELS_QUICK = {"tsunagi": [1_000, 10_000, 100_000], "tsunagi-pg": [1_000, 10_000],
                 "ministack": [1_000, 10_000], "moto": [1_000], "localstack": [1_000]}
 
@@ -407,7 +408,7 @@ def backlog(ctx: Context) -> list[Table]:
         current, fill_rate = 0, None
         kmax = ctx.count(2000, 500, s, minimum=30)
         raw = send_raw(s, url)
-        limit = 5.0 if ctx.quick else 8.0    # seconds per measurement: slow peers do fewer calls
+        limit = 5.0 if ctx.quick else 6.0    # seconds per measurement: slow peers do fewer calls
         for level in levels.get(s.name, [1_000, 10_000]):
             need = (level - current) // 10 * 10
             live = [x.name for x in ctx.aws() if x.available]
@@ -477,7 +478,7 @@ def backlog(ctx: Context) -> list[Table]:
 
 
 def _nominal(level: int) -> int:
-    for n in (1_000, 10_000, 100_000, 1_000_000):
+    for n in (500, 1_000, 10_000, 100_000, 1_000_000):
         if level <= n * 1.05:
             return n
     return level
