@@ -21,6 +21,8 @@ class Config:
     default_region: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_REGION", "us-east-1"))
     auth: str = field(default_factory=lambda: _env("TSUNAGI_AUTH", "off"))          # off | strict
     max_body_bytes: int = field(default_factory=lambda: int(_env("TSUNAGI_MAX_BODY_BYTES", str(16 * 1024 * 1024))))
+    # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
+    body_timeout: float = field(default_factory=lambda: float(_env("TSUNAGI_BODY_TIMEOUT", "20")))
     log_level: str = field(default_factory=lambda: _env("TSUNAGI_LOG_LEVEL", "info"))
 
     def validate(self) -> None:

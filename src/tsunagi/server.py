@@ -14,6 +14,7 @@ import uvicorn
 from tsunagi.clock import Clock
 from tsunagi.config import Config
 from tsunagi.gateway.app import Gateway
+from tsunagi.gateway.limits import BoundedHttpToolsProtocol
 from tsunagi.services.base import Platform
 from tsunagi.services.registry import load_services
 from tsunagi.store.base import open_store
@@ -64,7 +65,7 @@ def serve(config: Config) -> int:
         runner = asyncio.run
         loop = "asyncio"
     uv_config = uvicorn.Config(
-        app, host=config.host, port=config.port, loop=loop, http="httptools", lifespan="on",
+        app, host=config.host, port=config.port, loop=loop, http=BoundedHttpToolsProtocol, lifespan="on",
         access_log=False, log_level=config.log_level, timeout_graceful_shutdown=10,
         timeout_keep_alive=75, server_header=False, date_header=True, backlog=2048,
     )

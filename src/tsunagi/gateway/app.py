@@ -47,11 +47,12 @@ S3_MAX_UPLOAD = 5 * 1024 ** 3
 class _Body:
     """The request body as the ASGI server delivers it, read once: whole or as a stream."""
 
-    __slots__ = ("_receive", "consumed")
+    __slots__ = ("_receive", "consumed", "timeout")
 
-    def __init__(self, receive: Receive | None) -> None:
+    def __init__(self, receive: Receive | None, timeout: float | None = None) -> None:
         self._receive = receive
         self.consumed = receive is None
+        self.timeout = timeout   # seconds the body may stall before the request fails
 
     @classmethod
     def done(cls) -> _Body:
@@ -60,7 +61,15 @@ class _Body:
     async def next_chunk(self) -> bytes:
         while not self.consumed:
             assert self._receive is not None
-            message = await self._receive()
+            try:
+                async with asyncio.timeout(self.timeout):   # a timer handle, no extra task
+                    message = await self._receive()
+            except TimeoutError:
+                # a client that declared more body than it sends must not hold the request forever
+                self.consumed = True
+                raise ServiceError("Your socket connection to the server was not read from or written to "
+                                   "within the timeout period. Idle connections will be closed.",
+                                   code="RequestTimeout", headers={"connection": "close"}) from None
             if message["type"] == "http.disconnect":
                 self.consumed = True
                 raise ServiceError("The client closed the connection before sending the whole body.",
@@ -90,6 +99,7 @@ class Gateway:
         self.platform = platform
         config = platform.config
         self.max_body = config.max_body_bytes
+        self.body_timeout = getattr(config, "body_timeout", None)
         self.default_region = config.default_region
         self.authenticator: Authenticator = (
             StrictAuthenticator(config.default_account) if config.auth == "strict"
@@ -160,7 +170,8 @@ class Gateway:
         request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
         client = scope.get("client")
         request_id = uuid4()
-        return await self.handle(request, request_id, client[0] if client else "127.0.0.1", _Body(receive))
+        return await self.handle(request, request_id, client[0] if client else "127.0.0.1",
+                                 _Body(receive, self.body_timeout))
 
     def _declared_length(self, request: HttpRequest, limit: int) -> int | None:
         declared = request.headers.get("content-length")
@@ -290,7 +301,8 @@ class Gateway:
 
     def _plain_error(self, e: ServiceError, request_id: str) -> HttpResponse:
         body = orjson.dumps({"__type": e.code, "message": e.message, "RequestId": request_id})
-        return HttpResponse(e.status, [("content-type", "application/json"), ("x-amzn-requestid", request_id)], body)
+        headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id), *e.headers.items()]
+        return HttpResponse(e.status, headers, body)
 
     # -- /_tsunagi/ ----------------------------------------------------------------------------
     async def _internal(self, request: HttpRequest) -> HttpResponse:
