@@ -293,6 +293,19 @@ def invoke(handler, header: dict, body: bytes):
 
 
 def _maxrss_mb() -> int:
+    """Peak resident memory of this worker since it started its own program.
+
+    ``VmHWM`` belongs to the address space created at exec, whereas ``ru_maxrss`` also remembers
+    the forked copy of the parent before exec: a worker started from a large server would look as
+    large as the server and be "out of memory" at once.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
 
