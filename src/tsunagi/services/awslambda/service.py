@@ -67,6 +67,7 @@ from tsunagi.services.awslambda.errors import (
     pattern_error,
     throttled,
 )
+from tsunagi.services.awslambda.esm import EventSourceMappingsMixin
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.store.awslambda import ASYNC_CHANNEL, META_CHANNEL, FunctionExists, LambdaRepo
 
@@ -169,7 +170,7 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-class LambdaService(Service):
+class LambdaService(EventSourceMappingsMixin, Service):
     name = "lambda"
 
     def __init__(self, platform: Platform) -> None:
@@ -210,9 +211,11 @@ class LambdaService(Service):
         self.store.listen(ASYNC_CHANNEL, self._on_async_notify)
         self.store.listen(META_CHANNEL, self._on_meta_notify)
         self._tasks = [loop.create_task(self._log_writer()), loop.create_task(self._async_runner())]
+        await self._esm_start()
 
     async def stop(self) -> None:
         self._stopping = True
+        await self._esm_stop()
         self.store.unlisten(ASYNC_CHANNEL, self._on_async_notify)
         self.store.unlisten(META_CHANNEL, self._on_meta_notify)
         for task in [*self._tasks, *self._async_running]:
@@ -233,6 +236,7 @@ class LambdaService(Service):
 
     async def on_reset(self) -> None:
         self.meta.clear()
+        await self._esm_reset()
         for task in list(self._async_running):
             task.cancel()
         await self.pool.close()

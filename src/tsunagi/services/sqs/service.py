@@ -739,10 +739,10 @@ class SqsService(Service):
         return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
 
     async def _long_poll(self, q: Queue, n: int, visibility: int, attempt: str | None,
-                         wait: int) -> tuple[list[tuple[Any, ...]], int]:
+                         wait: float, stop: asyncio.Event | None = None) -> tuple[list[tuple[Any, ...]], int]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while not self.waiters.closed:
+        while not self.waiters.closed and not (stop is not None and stop.is_set()):
             fut = self.waiters.register(q.id)
             try:
                 rows, receipt = await self._receive_once(q, n, visibility, attempt)
@@ -970,6 +970,47 @@ class SqsService(Service):
                 continue
             ok.append({"Id": e["Id"]})
         return {"Successful": ok, "Failed": failed}
+
+    # == internal API for event source mappings (tsunagi.pipes.pollers) ========================
+    async def queue_for_poller(self, arn: str) -> Queue | None:
+        """The queue an ARN names (cached like every lookup), or None."""
+        return await self._queue_by_arn(arn)
+
+    async def receive_internal(self, q: Queue, max_messages: int, wait_seconds: float,
+                               stop: asyncio.Event | None = None) -> list[dict[str, Any]]:
+        """ReceiveMessage for a poller: up to ``max_messages`` (any number; one claim statement), long
+        polling up to ``wait_seconds`` unless ``stop`` is set (wake the queue after setting it), with the
+        queue's visibility timeout, every system attribute and every message attribute. Redrive to the
+        dead-letter queue happens here as for any receive."""
+        rows, receipt = await self._receive_once(q, max_messages, q.visibility, None)
+        if not rows and wait_seconds > 0 and not self.waiters.closed and not (stop is not None and stop.is_set()):
+            rows, receipt = await self._long_poll(q, max_messages, q.visibility, None, wait_seconds, stop)
+        return [self._message(q, r, receipt, {"All"}, ["All"]) for r in rows]
+
+    def wake_queue(self, queue_id: int) -> None:
+        """Wake long polls of a queue on this node (a poller that set its ``stop`` returns at once)."""
+        self.waiters.wake(queue_id)
+
+    async def delete_internal(self, q: Queue, handles: list[str]) -> int:
+        """DeleteMessageBatch for a poller, any number of handles; returns how many could not be deleted
+        (a FIFO handle whose visibility ran out)."""
+        if not handles:
+            return 0
+        if not q.fifo:
+            pairs = []
+            for handle in handles:
+                row_id, _, message_id = self._handle(q, handle)
+                pairs.append((row_id, message_id))
+            for i in range(0, len(pairs), 500):
+                await self.repo.delete_handles(self.store, q.id, pairs[i:i + 500])
+            return 0
+        failed = 0
+        for handle in handles:
+            try:
+                await self._delete(q, handle)
+            except ServiceError:
+                failed += 1
+        return failed
 
     # == message move tasks ====================================================================
     async def start_message_move_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

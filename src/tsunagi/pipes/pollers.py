@@ -1,0 +1,315 @@
+"""SQS → function pollers: the source end of every event source mapping.
+
+Each node runs a :class:`PollerManager` (started by the Lambda service). It keeps one
+:class:`MappingPoller` per *enabled* mapping in the store, reconciling on the ``lambda-esm``
+notification (sent by every change, on every node) and on a slow timer as a backstop. Applying a
+change also settles the mapping's transitional state (Creating / Enabling / Updating → Enabled,
+Disabling → Disabled, Deleting → row removed once this node's poller stopped).
+
+A poller is a set of workers; each one loops: long-poll the queue through SQS's internal receive
+(never HTTP), gather up to BatchSize messages or MaximumBatchingWindowInSeconds, drop the records no
+filter keeps (deleting their messages), invoke the function synchronously, and delete what
+succeeded (see :mod:`tsunagi.pipes.esm_processor`). A function error or a throttle deletes
+nothing: the messages come back after the queue's visibility timeout with a higher receive count,
+and the queue's RedrivePolicy moves them to its dead-letter queue.
+
+Scaling: a worker that receives a full batch starts another, up to the mapping's concurrency limit
+(min of ScalingConfig.MaximumConcurrency, the function's reserved concurrency and the account's
+limit); an extra worker whose poll comes back empty stops. Several servers on one PostgreSQL each
+poll every mapping; SQS's claim (``FOR UPDATE SKIP LOCKED``, exclusive FIFO groups) hands each
+message to one of them. A crash loses nothing: claimed messages become visible again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tsunagi.pipes import esm_processor
+from tsunagi.pipes.event_filter import FilterCriteriaError, compile_filters, keep
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.store.esm import ESM_CHANNEL, EsmRepo
+
+if TYPE_CHECKING:
+    from tsunagi.services.awslambda.service import LambdaService
+
+log = logging.getLogger("tsunagi.pipes.pollers")
+
+LONG_POLL_S = 20.0             # the first worker's long poll
+EXTRA_POLL_S = 2.0             # extra workers give up sooner, so that concurrency shrinks when idle
+RECONCILE_SQLITE_S = 30.0
+RECONCILE_PG_S = 5.0
+THROTTLE_BACKOFF_S = 1.0
+MISSING_QUEUE_BACKOFF_S = 5.0
+PAYLOAD_LIMIT = 6 * 1024 * 1024 - 4096
+
+OK = "OK"
+NO_RECORDS = "No records processed"
+FAILED = "PROBLEM: Function call failed"
+THROTTLED = "PROBLEM: Function call failed due to throttling"
+NO_FUNCTION = "PROBLEM: Function does not exist"
+NO_QUEUE = "PROBLEM: Lambda could not read from the queue: it does not exist"
+
+
+class MappingPoller:
+    """The workers of one enabled mapping on this node."""
+
+    def __init__(self, manager: PollerManager, row: Any) -> None:
+        self.manager = manager
+        self.lam = manager.lam
+        self.uuid = str(row[0])
+        self.stop_event = asyncio.Event()
+        self.workers: set[asyncio.Task[None]] = set()
+        self.last_result = str(row[10])
+        self.apply(row)
+
+    def apply(self, row: Any) -> None:
+        (_uuid, account, region, function_name, function_arn, source_arn, _enabled, _state, _reason, config,
+         _last, _modified, generation) = row
+        cfg = orjson.loads(config)
+        self.account, self.region = str(account), str(region)
+        self.function_name, self.function_arn, self.source_arn = str(function_name), str(function_arn), str(source_arn)
+        self.generation = int(generation)
+        self.batch_size = int(cfg.get("BatchSize") or 10)
+        self.window = float(cfg.get("MaximumBatchingWindowInSeconds") or 0)
+        self.max_concurrency = int((cfg.get("ScalingConfig") or {}).get("MaximumConcurrency") or 1000)
+        self.report_failures = "ReportBatchItemFailures" in (cfg.get("FunctionResponseTypes") or [])
+        try:
+            self.filters = compile_filters(cfg.get("FilterCriteria"))
+        except FilterCriteriaError:
+            self.filters = []
+        parts = self.source_arn.split(":")
+        self.queue_region = parts[3] if len(parts) > 3 else self.region
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.workers:
+            self._spawn(first=True)
+
+    def _spawn(self, first: bool = False) -> None:
+        task = asyncio.get_running_loop().create_task(self._worker(first), name=f"tsunagi-esm-{self.uuid[:8]}")
+        self.workers.add(task)
+        task.add_done_callback(self.workers.discard)
+
+    async def stop(self) -> None:
+        """Stop polling now: waiting polls return at once; batches already received still run to the end."""
+        self.stop_event.set()
+        sqs = self.manager.sqs()
+        if sqs is not None:
+            q = await sqs.queue_for_poller(self.source_arn)
+            if q is not None:
+                sqs.wake_queue(q.id)
+
+    async def _limit(self) -> int:
+        limit = min(self.max_concurrency, self.lam.account_limit)
+        with contextlib.suppress(Exception):
+            fn = await self.lam._function(self.account, self.region, self.function_name, None, cached=True)
+            if fn.reserved is not None:
+                limit = min(limit, max(fn.reserved, 1))
+        return max(limit, 1)
+
+    # -- the loop -----------------------------------------------------------------------------------
+    async def _worker(self, first: bool) -> None:
+        wait = LONG_POLL_S if first else EXTRA_POLL_S
+        while not self.stop_event.is_set():
+            try:
+                sqs = self.manager.sqs()
+                q = await sqs.queue_for_poller(self.source_arn) if sqs is not None else None
+                if q is None:
+                    await self._result(NO_QUEUE)
+                    await self._sleep(MISSING_QUEUE_BACKOFF_S)
+                    continue
+                assert sqs is not None
+                msgs = await self._gather(sqs, q, wait)
+                if not msgs:
+                    if not first and len(self.workers) > 1:
+                        return
+                    continue
+                if len(msgs) >= self.batch_size and len(self.workers) < await self._limit():
+                    self._spawn()
+                await self._process(sqs, q, msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event source mapping %s: poll failed", self.uuid)
+                await self._sleep(1.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), seconds)
+
+    async def _gather(self, sqs: Any, q: Any, wait: float) -> list[dict[str, Any]]:
+        msgs: list[dict[str, Any]] = await sqs.receive_internal(q, self.batch_size, wait, self.stop_event)
+        if not msgs or self.window <= 0 or len(msgs) >= self.batch_size:
+            return msgs
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.window
+        size = sum(len(m["Body"]) for m in msgs)
+        while len(msgs) < self.batch_size and size < PAYLOAD_LIMIT // 2 and not self.stop_event.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            more = await sqs.receive_internal(q, self.batch_size - len(msgs), remaining, self.stop_event)
+            msgs.extend(more)
+            size += sum(len(m["Body"]) for m in more)
+        return msgs
+
+    async def _process(self, sqs: Any, q: Any, msgs: list[dict[str, Any]]) -> None:
+        records = [esm_processor.sqs_record(m, self.source_arn, self.queue_region) for m in msgs]
+        if self.filters:
+            kept = [r for r in records if keep(self.filters, r)]
+            if len(kept) != len(records):
+                ids = {r["messageId"] for r in kept}
+                await sqs.delete_internal(q, [r["receiptHandle"] for r in records if r["messageId"] not in ids])
+            records = kept
+            if not records:
+                return
+        payload = orjson.dumps({"Records": records})
+        try:
+            result = await self.lam.invoke_internal(self.account, self.region, self.function_arn, payload,
+                                                    invocation_type="RequestResponse")
+        except ServiceError as e:
+            if e.code == "TooManyRequestsException":
+                await self._result(THROTTLED)
+                await self._sleep(THROTTLE_BACKOFF_S)
+            elif e.code == "ResourceNotFoundException":
+                await self._result(NO_FUNCTION)
+                await self._sleep(MISSING_QUEUE_BACKOFF_S)
+            else:
+                log.warning("event source mapping %s: invoke failed: %s: %s", self.uuid, e.code, e.message)
+                await self._result(FAILED)
+            return
+        if result.function_error:
+            await self._result(FAILED)
+            return
+        if self.report_failures:
+            failed = esm_processor.failed_ids(result.payload, records)
+            if failed is None:
+                await self._result(FAILED)
+                return
+            done = esm_processor.successes(records, failed, q.fifo)
+        else:
+            done = records
+        await sqs.delete_internal(q, [r["receiptHandle"] for r in done])
+        await self._result(OK)
+
+    async def _result(self, value: str) -> None:
+        if value != self.last_result:
+            self.last_result = value
+            with contextlib.suppress(Exception):
+                await self.manager.repo.set_last_result(self.uuid, value)
+
+
+class PollerManager:
+    """Every enabled mapping's poller on this node."""
+
+    def __init__(self, lam: LambdaService) -> None:
+        self.lam = lam
+        self.platform = lam.platform
+        self.store = lam.store
+        self.repo = EsmRepo(lam.store)
+        self.pollers: dict[str, MappingPoller] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.enabled = os.environ.get("TSUNAGI_ESM_POLLERS", "on").lower() not in ("off", "0", "false")
+
+    def sqs(self) -> Any:
+        return self.platform.services.get("sqs")
+
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        self.store.listen(ESM_CHANNEL, self._on_notify)
+        self.store.listen("*", self._on_reconnect)
+        self._task = asyncio.get_running_loop().create_task(self._backstop(), name="tsunagi-esm-reconcile")
+
+    async def stop(self) -> None:
+        self.store.unlisten(ESM_CHANNEL, self._on_notify)
+        self.store.unlisten("*", self._on_reconnect)
+        tasks = [t for t in (self._task, *self._pending) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._task = None
+        await self.stop_all()
+
+    async def stop_all(self) -> None:
+        pollers, self.pollers = list(self.pollers.values()), {}
+        for p in pollers:
+            p.stop_event.set()
+            for w in list(p.workers):
+                w.cancel()
+        for p in pollers:
+            await asyncio.gather(*list(p.workers), return_exceptions=True)
+
+    def _on_notify(self, payload: str) -> None:
+        if payload:
+            task = asyncio.get_running_loop().create_task(self.reconcile(payload))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def _on_reconnect(self, _payload: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.reconcile_all())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _backstop(self) -> None:
+        every = RECONCILE_PG_S if self.store.dialect == "postgresql" else RECONCILE_SQLITE_S
+        while True:
+            try:
+                await self.reconcile_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciling event source mappings failed")
+            await asyncio.sleep(every)
+
+    async def reconcile_all(self) -> None:
+        rows = await self.repo.all()
+        seen = {str(r[0]) for r in rows}
+        for uuid in list(self.pollers):
+            if uuid not in seen:
+                await self.reconcile(uuid)
+        for row in rows:
+            await self.reconcile(str(row[0]), row)
+
+    async def reconcile(self, uuid: str, row: Any = None) -> None:
+        """Bring this node's poller for ``uuid`` in line with the store, and settle its state."""
+        if not self.enabled:
+            return
+        lock = self._locks.setdefault(uuid, asyncio.Lock())
+        async with lock:
+            if row is None:
+                row = await self.repo.get(uuid)
+            poller = self.pollers.get(uuid)
+            if row is None:
+                if poller is not None:
+                    del self.pollers[uuid]
+                    await poller.stop()
+                self._locks.pop(uuid, None)
+                return
+            state, generation, enabled = str(row[7]), int(row[12]), bool(row[6])
+            if state == "Deleting" or not enabled:
+                if poller is not None:
+                    del self.pollers[uuid]
+                    await poller.stop()
+                if state == "Deleting":
+                    await self.repo.delete(uuid)
+                elif state != "Disabled":
+                    await self.repo.settle(uuid, generation, "Disabled")
+                return
+            if poller is None:
+                poller = self.pollers[uuid] = MappingPoller(self, row)
+                poller.start()
+            elif poller.generation != generation:
+                poller.apply(row)
+            if state != "Enabled":
+                await self.repo.settle(uuid, generation, "Enabled")
