@@ -1,0 +1,161 @@
+"""S3 event notifications delivered through the outbox to SQS (seed 000's path without SNS)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def code(e: pytest.ExceptionInfo[ClientError]) -> str:
+    return e.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def env(server):
+    s3, sqs = server.client("s3"), server.client("sqs")
+    s3.create_bucket(Bucket="snssqstestbuckets3")
+    url = sqs.create_queue(QueueName="snssqstestqueue", Attributes={"VisibilityTimeout": "900"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return s3, sqs, url, arn
+
+
+def _drain(sqs, url, wait=1):
+    out = []
+    while True:
+        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
+        msgs = r.get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        wait = 0
+
+
+def _configure(s3, arn, events=("s3:ObjectCreated:*",), rules=({"Name": "suffix", "Value": "txt"},), cid="txt-only"):
+    conf = {"Id": cid, "QueueArn": arn, "Events": list(events)}
+    if rules:
+        conf["Filter"] = {"Key": {"FilterRules": list(rules)}}
+    s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3",
+                                             NotificationConfiguration={"QueueConfigurations": [conf]})
+
+
+def test_txt_upload_reaches_the_queue_in_aws_format_and_csv_does_not(env):
+    s3, sqs, url, arn = env
+    _configure(s3, arn)
+    test_event = _drain(sqs, url)
+    assert len(test_event) == 1 and test_event[0]["Event"] == "s3:TestEvent"
+    assert test_event[0]["Service"] == "Amazon S3" and test_event[0]["Bucket"] == "snssqstestbuckets3"
+
+    put = s3.put_object(Bucket="snssqstestbuckets3", Key="uploads/my report.txt", Body=b"hello")
+    s3.put_object(Bucket="snssqstestbuckets3", Key="uploads/data.csv", Body=b"a,b")
+    bodies = _drain(sqs, url)
+    assert len(bodies) == 1
+    (record,) = bodies[0]["Records"]
+    assert record["eventVersion"] == "2.1"
+    assert record["eventSource"] == "aws:s3"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["eventTime"])
+    assert record["userIdentity"]["principalId"]
+    assert record["requestParameters"] == {"sourceIPAddress": "127.0.0.1"}
+    request_id = put["ResponseMetadata"]["RequestId"]
+    assert record["responseElements"] == {"x-amz-request-id": request_id, "x-amz-id-2": request_id}
+    s3rec = record["s3"]
+    assert s3rec["s3SchemaVersion"] == "1.0" and s3rec["configurationId"] == "txt-only"
+    assert s3rec["bucket"] == {"name": "snssqstestbuckets3", "ownerIdentity": {"principalId": "000000000000"},
+                               "arn": "arn:aws:s3:::snssqstestbuckets3"}
+    obj = s3rec["object"]
+    assert obj["key"] == "uploads/my+report.txt"
+    assert obj["size"] == 5 and obj["eTag"] == put["ETag"].strip('"')
+    assert "versionId" not in obj
+    assert re.fullmatch(r"[0-9A-F]{16,}", obj["sequencer"])
+
+
+def test_event_types_and_filters(env):
+    s3, sqs, url, arn = env
+    s3.put_bucket_versioning(Bucket="snssqstestbuckets3", VersioningConfiguration={"Status": "Enabled"})
+    _configure(s3, arn, events=("s3:ObjectCreated:*", "s3:ObjectRemoved:*"),
+               rules=({"Name": "prefix", "Value": "in/"},), cid="all")
+    _drain(sqs, url)
+    v = s3.put_object(Bucket="snssqstestbuckets3", Key="in/a", Body=b"1")["VersionId"]
+    s3.copy_object(Bucket="snssqstestbuckets3", Key="in/b", CopySource="snssqstestbuckets3/in/a")
+    up = s3.create_multipart_upload(Bucket="snssqstestbuckets3", Key="in/c")["UploadId"]
+    etag = s3.upload_part(Bucket="snssqstestbuckets3", Key="in/c", UploadId=up, PartNumber=1, Body=b"x")["ETag"]
+    s3.complete_multipart_upload(Bucket="snssqstestbuckets3", Key="in/c", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    s3.delete_object(Bucket="snssqstestbuckets3", Key="in/a")
+    s3.delete_object(Bucket="snssqstestbuckets3", Key="in/a", VersionId=v)
+    s3.put_object(Bucket="snssqstestbuckets3", Key="out/ignored", Body=b"1")
+    records = [b["Records"][0] for b in _drain(sqs, url)]
+    names = sorted((r["eventName"], r["s3"]["object"]["key"]) for r in records)
+    assert names == [("ObjectCreated:CompleteMultipartUpload", "in/c"), ("ObjectCreated:Copy", "in/b"),
+                     ("ObjectCreated:Put", "in/a"), ("ObjectRemoved:Delete", "in/a"),
+                     ("ObjectRemoved:DeleteMarkerCreated", "in/a")]
+    by_name = {r["eventName"]: r for r in records}
+    assert by_name["ObjectCreated:Put"]["s3"]["object"]["versionId"] == v
+    assert "size" not in by_name["ObjectRemoved:Delete"]["s3"]["object"]
+    assert by_name["ObjectRemoved:Delete"]["s3"]["object"]["versionId"] == v
+
+
+def test_only_the_configured_event_is_sent(env):
+    s3, sqs, url, arn = env
+    _configure(s3, arn, events=("s3:ObjectRemoved:Delete",), rules=())
+    _drain(sqs, url)
+    s3.put_object(Bucket="snssqstestbuckets3", Key="k", Body=b"1")
+    assert _drain(sqs, url, wait=0) == []
+    s3.delete_object(Bucket="snssqstestbuckets3", Key="k")
+    (body,) = _drain(sqs, url)
+    assert body["Records"][0]["eventName"] == "ObjectRemoved:Delete"
+
+
+def test_configuration_round_trip_and_validation(env):
+    s3, sqs, url, arn = env
+    _configure(s3, arn)
+    conf = s3.get_bucket_notification_configuration(Bucket="snssqstestbuckets3")
+    assert conf["QueueConfigurations"] == [{"Id": "txt-only", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                            "Filter": {"Key": {"FilterRules": [{"Name": "Suffix", "Value": "txt"}]}}}] \
+        or conf["QueueConfigurations"][0]["Filter"]["Key"]["FilterRules"][0]["Value"] == "txt"
+    missing = arn.replace("snssqstestqueue", "no-such-queue")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3", NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": missing, "Events": ["s3:ObjectCreated:*"]}]})
+    assert code(e) == "InvalidArgument"
+    err = e.value.response["Error"]
+    assert err["Message"] == "Unable to validate the following destination configurations"
+    assert err["ArgumentName1"] == missing
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3", NotificationConfiguration={
+            "TopicConfigurations": [{"TopicArn": "arn:aws:sns:us-east-1:000000000000:nope",
+                                     "Events": ["s3:ObjectCreated:*"]}]})
+    assert code(e) == "InvalidArgument"
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3", NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:Bogus"]}]})
+    assert code(e) == "InvalidArgument"
+    s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": missing, "Events": ["s3:ObjectCreated:*"]}]},
+        SkipDestinationValidation=True)
+    s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3", NotificationConfiguration={})
+    assert "QueueConfigurations" not in s3.get_bucket_notification_configuration(Bucket="snssqstestbuckets3")
+
+
+def test_notification_latency(env):
+    """PutObject → message in the queue: the delivery itself takes a few milliseconds at most."""
+    s3, sqs, url, arn = env
+    _configure(s3, arn, rules=())
+    _drain(sqs, url)
+    gaps = []
+    for i in range(20):
+        s3.put_object(Bucket="snssqstestbuckets3", Key=f"k{i}", Body=b"x")
+        t = time.perf_counter()
+        r = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)
+        gaps.append(time.perf_counter() - t)
+        assert r["Messages"]
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=r["Messages"][0]["ReceiptHandle"])
+    gaps.sort()
+    assert gaps[len(gaps) // 2] < 0.05

@@ -1,0 +1,84 @@
+"""Presigned URLs (SigV4 query auth) and browser POST uploads, over plain HTTP."""
+
+from __future__ import annotations
+
+import time
+from unittest import mock
+
+import pytest
+import requests
+
+
+@pytest.fixture
+def s3(server):
+    client = server.client("s3")
+    client.create_bucket(Bucket="signed")
+    client.put_object(Bucket="signed", Key="dir/file name.txt", Body=b"presigned body")
+    return client
+
+
+def test_presigned_get_and_put(s3):
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "signed", "Key": "dir/file name.txt"},
+                                    ExpiresIn=300)
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == b"presigned body"
+    put = s3.generate_presigned_url("put_object", Params={"Bucket": "signed", "Key": "uploaded.bin"}, ExpiresIn=300)
+    r = requests.put(put, data=b"from a browser", timeout=10)
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket="signed", Key="uploaded.bin")["Body"].read() == b"from a browser"
+
+
+def test_tampered_presigned_url_is_refused(s3):
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "signed", "Key": "dir/file name.txt"},
+                                    ExpiresIn=300)
+    tampered = url.replace("file%20name", "other")
+    r = requests.get(tampered, timeout=10)
+    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    name = "X-Amz-Signature" if "X-Amz-Signature" in query else "Signature"
+    query[name] = "0" * len(query[name])
+    bad = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+    r = requests.get(bad, timeout=10)
+    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
+
+
+@pytest.mark.parametrize("version", ["s3v4", "s3"])
+def test_presigned_urls_of_both_signature_versions(server, s3, version):
+    client = server.client("s3", signature_version=version)
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "signed", "Key": "dir/file name.txt"})
+    assert ("X-Amz-Signature=" in url) == (version == "s3v4")
+    assert requests.get(url, timeout=10).content == b"presigned body"
+    r = requests.get(url.replace("signed/dir", "signed/dir2"), timeout=10)
+    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
+
+
+def test_expired_presigned_url_is_refused(s3):
+    with mock.patch("time.time", return_value=time.time() - 3600):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "signed", "Key": "dir/file name.txt"},
+                                        ExpiresIn=60)
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 403
+    assert "<Code>AccessDenied</Code>" in r.text and "<Message>Request has expired</Message>" in r.text
+
+
+def test_unknown_keys_are_not_signature_checked_but_still_expire(server, s3):
+    import boto3
+
+    stranger = boto3.client("s3", endpoint_url=server.url, aws_access_key_id="AKIAEXAMPLEUNKNOWN",
+                            aws_secret_access_key="some-real-secret", region_name="us-east-1")
+    url = stranger.generate_presigned_url("get_object", Params={"Bucket": "signed", "Key": "dir/file name.txt"})
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200
+
+
+@pytest.mark.xfail(reason="the gateway does not route POST /<bucket> multipart/form-data to S3Service.post_object "
+                          "yet (no such operation in botocore's model)", strict=False)
+def test_post_policy_upload(s3, server):
+    post = s3.generate_presigned_post("signed", "uploads/${filename}",
+                                      Conditions=[["content-length-range", 1, 1024]], ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("photo.txt", b"form bytes")}, timeout=10)
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket="signed", Key="uploads/photo.txt")["Body"].read() == b"form bytes"
