@@ -1,0 +1,121 @@
+"""The S3 service, blob stores and the outbox in-process (SQLite in memory), without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import boto3
+
+from tsunagi.clock import Clock
+from tsunagi.config import Config
+from tsunagi.pipes.outbox import PermanentFailure, outbox_for
+from tsunagi.protocol.http import HttpRequest
+from tsunagi.services.base import Platform, RequestContext
+from tsunagi.services.s3.common import next_string, parse_range
+from tsunagi.services.s3.service import S3Service
+from tsunagi.store.base import open_store
+from tsunagi.store.blobs import FileBlobStore
+
+
+def run(tmp_path, body):
+    async def main():
+        platform = Platform(Config(data_dir=str(tmp_path)), open_store(":memory:", str(tmp_path)), Clock())
+        s3 = S3Service(platform)
+        platform.services["s3"] = s3
+        await platform.start()
+        try:
+            return await body(platform, s3)
+        finally:
+            await platform.stop()
+
+    return asyncio.run(main())
+
+
+def ctx(request: HttpRequest | None = None) -> RequestContext:
+    return RequestContext(account="000000000000", region="us-east-1", request_id="req-1", request=request)
+
+
+def test_blob_store_reads_any_range(tmp_path):
+    async def main():
+        store = FileBlobStore(str(tmp_path / "s3"))
+        w = store.writer()
+        data = bytes(range(256)) * 5000
+        await w.write(data[:1000])
+        await w.write(data[1000:])
+        await w.finish()
+        assert b"".join([c async for c in store.read(w.blob_id)]) == data
+        assert b"".join([c async for c in store.read(w.blob_id, 300_000, 1234)]) == data[300_000:301_234]
+        await store.delete([w.blob_id])
+        aborted = store.writer()
+        await aborted.write(b"x")
+        await aborted.abort()
+        assert list((tmp_path / "s3" / "tmp").iterdir()) == []
+
+    asyncio.run(main())
+
+
+def test_helpers():
+    assert next_string("a/") == "a0"
+    assert next_string("") is None
+    assert parse_range("bytes=0-0", 10) == (0, 1)
+    assert parse_range("bytes=-20", 10) == (0, 10)
+    assert parse_range("bytes=5-2", 10) is None
+
+
+def test_post_object_upload_in_process(tmp_path):
+    """The POST policy flow end to end, calling the method the gateway is to route form uploads to."""
+    client = boto3.client("s3", endpoint_url="http://localhost:4566", aws_access_key_id="test",
+                          aws_secret_access_key="test", region_name="us-east-1")
+    post = client.generate_presigned_post("forms", "up/${filename}", Fields={"success_action_status": "201"},
+                                          Conditions=[{"success_action_status": "201"}], ExpiresIn=60)
+    boundary = "xyz"
+    body = b""
+    for k, v in post["fields"].items():
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="me.png"\r\n'
+             "Content-Type: image/png\r\n\r\n").encode() + b"PNGDATA" + f"\r\n--{boundary}--\r\n".encode()
+
+    async def main(platform, s3):
+        await s3.create_bucket(ctx(), {"Bucket": "forms"})
+        req = HttpRequest("POST", "/forms", "", {"host": "localhost:4566",
+                                                 "content-type": f"multipart/form-data; boundary={boundary}"}, body)
+        out = await s3.post_object(ctx(req), {"Bucket": "forms"})
+        assert out["StatusCode"] == 201 and out["Key"] == "up/me.png"
+        got = await s3.get_object(ctx(), {"Bucket": "forms", "Key": "up/me.png"})
+        assert b"".join([c async for c in got["Body"]]) == b"PNGDATA"
+        assert got["ContentType"] == "image/png"
+
+    run(tmp_path, main)
+
+
+def test_outbox_retries_then_delivers_and_drops_permanent_failures(tmp_path):
+    async def main(platform, s3):
+        box = outbox_for(platform)
+        calls: list[str] = []
+        done = asyncio.Event()
+
+        async def flaky(target, payload):
+            calls.append(target)
+            if target == "gone":
+                raise PermanentFailure("no such target")
+            if len(calls) < 3:
+                raise RuntimeError("try again")
+            done.set()
+
+        box.register("test", flaky)
+        async with platform.store.transaction() as tx:
+            await box.add(tx, [("test", "t1", {"n": 1})])
+        started = time.monotonic()
+        await asyncio.wait_for(done.wait(), 5)
+        assert time.monotonic() - started < 2
+        async with platform.store.transaction() as tx:
+            await box.add(tx, [("test", "gone", {})])
+        for _ in range(100):
+            if not await box.repo.pending():
+                break
+            await asyncio.sleep(0.02)
+        assert await box.repo.pending() == []
+        assert calls.count("t1") == 3 and "gone" in calls
+
+    run(tmp_path, main)
