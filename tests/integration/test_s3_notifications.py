@@ -159,3 +159,34 @@ def test_notification_latency(env):
         sqs.delete_message(QueueUrl=url, ReceiptHandle=r["Messages"][0]["ReceiptHandle"])
     gaps.sort()
     assert gaps[len(gaps) // 2] < 0.05
+
+
+def test_seed_000_path_through_sns(env, server):
+    """Seed 000: a .txt upload reaches the queue through the topic, the S3 event inside the SNS envelope."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/_tsunagi/health", timeout=5) as r:
+        if "sns" not in json.loads(r.read())["services"]:
+            pytest.skip("this build has no SNS service yet")
+    s3, sqs, url, qarn = env
+    sns = server.client("sns")
+    topic = sns.create_topic(Name="snssqstesttopic")["TopicArn"]
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic,
+            "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::snssqstestbuckets3"}}}]}))
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": "*",
+                                                "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]})})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    s3.put_bucket_notification_configuration(Bucket="snssqstestbuckets3", NotificationConfiguration={
+        "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": "txt"}]}}}]})
+    _drain(sqs, url)                                   # the s3:TestEvent
+    s3.put_object(Bucket="snssqstestbuckets3", Key="report.txt", Body=b"hello")
+    s3.put_object(Bucket="snssqstestbuckets3", Key="report.csv", Body=b"a,b")
+    (envelope,) = _drain(sqs, url)
+    assert envelope["Type"] == "Notification" and envelope["TopicArn"] == topic
+    assert envelope["Subject"] == "Amazon S3 Notification"
+    (record,) = json.loads(envelope["Message"])["Records"]
+    assert record["eventName"] == "ObjectCreated:Put" and record["s3"]["object"]["key"] == "report.txt"
