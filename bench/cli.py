@@ -203,8 +203,8 @@ def summary(tables: list[Table], names: list[str]) -> Table:
         t.rows.append(row)
     bl = by_key.get("sqs.backlog")
     if bl:
-        for label, col in (("send µs/call at 1k → largest backlog", "send_us"),
-                           ("recv+del µs/msg at 1k → largest backlog", "recv_us")):
+        for label, col in (("backlog: send µs/call, smallest → largest", "send_us"),
+                           ("backlog: recv+del µs/msg, smallest → largest", "recv_us")):
             row = {"what": label, "target": "flat"}
             for n in names:
                 rs = [r for r in bl.rows if r.get("server") == n and r.get(col)]

@@ -70,7 +70,7 @@ def fmt(v, kind: str) -> str:
         return f"{v / 1e6:,.0f}"
     # num: a few significant figures
     a = abs(v)
-    if a >= 1000:
+    if a >= 999.5:
         return f"{v:,.0f}"
     if a >= 100:
         return f"{v:.0f}"
