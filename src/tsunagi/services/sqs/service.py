@@ -255,6 +255,7 @@ class SqsService(Service):
                                         "80 in length")
         changes = qattrs.normalize(given, fifo=fifo, creating=True)
         tags = dict(params.get("tags") or {})
+        _check_tags(tags)
         if len(tags) > 50:
             raise InvalidParameterValue("Too many tags added for queue " + name + ".")
         account, region = ctx.account, ctx.region
@@ -414,6 +415,7 @@ class SqsService(Service):
         if row is None:
             raise queue_does_not_exist()
         tags = dict(Queue.from_row(row).tags)
+        _check_tags(params.get("Tags") or {})
         tags.update(params.get("Tags") or {})
         if len(tags) > 50:
             raise InvalidParameterValue(f"Too many tags added for queue {q.name}.")
@@ -1026,3 +1028,15 @@ class SqsService(Service):
 _GROUP_RE = re.compile(r"^[!-~]{1,128}$")
 
 __all__ = ["SqsService"]
+
+
+def _check_tags(tags: dict[str, Any]) -> None:
+    """AWS's tag rules: keys 1 to 128 characters and not under the reserved ``aws:`` prefix, values up
+    to 256 characters."""
+    for key, value in tags.items():
+        if not key or len(key) > 128:
+            raise InvalidParameterValue(f"Tag key {key[:128]!r} must be 1 to 128 characters long.")
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterValue(f"Tag key {key!r} uses the prefix aws:, which is reserved for AWS.")
+        if value is not None and len(value) > 256:
+            raise InvalidParameterValue(f"The value of tag {key!r} must be at most 256 characters long.")
