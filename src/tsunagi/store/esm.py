@@ -121,6 +121,12 @@ class EsmRepo:
             "AND qualifier = ?", (account, region, function_name, qualifier))
 
     # == async invocations =======================================================================
+    async def uncount_async(self, invocation_id: int, next_at: int, error: str) -> None:
+        """A throttled attempt: try again at ``next_at`` without counting it as an invocation."""
+        await self.store.execute(
+            "UPDATE lambda_async SET attempts = attempts - 1, next_attempt_at = ?, claimed_until = 0, "
+            "last_error = ? WHERE id = ?", (next_at, error[:1000], invocation_id))
+
     @staticmethod
     async def finish_async_in(tx: Tx, invocation_id: int) -> None:
         """Delete a finished async invocation inside ``tx`` (which also writes its deliveries)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tsunagi.pipes.event_filter import FilterCriteriaError, compile_filters
+from tsunagi.pipes.outbox import outbox_for
 from tsunagi.pipes.pollers import NO_RECORDS, PollerManager
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
@@ -49,10 +50,12 @@ class EventSourceMappingsMixin:
         self.esm_pollers = PollerManager(self)  # type: ignore[arg-type]
 
     async def _esm_start(self) -> None:
+        await outbox_for(self.platform).start()     # async invocations' destinations go through it
         await self.esm_pollers.start()
 
     async def _esm_stop(self) -> None:
         await self.esm_pollers.stop()
+        await outbox_for(self.platform).stop()
 
     async def _esm_reset(self) -> None:
         await self.esm_pollers.stop_all()

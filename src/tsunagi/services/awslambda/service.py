@@ -54,6 +54,7 @@ from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON
 from tsunagi.runtime.pool import HERE as RUNTIME_DIR
 from tsunagi.runtime.pool import Invocation, Throttled, WorkerPool, WorkerSpec
 from tsunagi.services.awslambda import names
+from tsunagi.services.awslambda.async_invoke import AsyncInvokeMixin
 from tsunagi.services.awslambda.errors import (
     CodeStorageExceeded,
     InvalidParameterValue,
@@ -170,7 +171,7 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-class LambdaService(EventSourceMappingsMixin, Service):
+class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
     name = "lambda"
 
     def __init__(self, platform: Platform) -> None:
@@ -1206,27 +1207,4 @@ class LambdaService(EventSourceMappingsMixin, Service):
             self._async_wake.set()
 
     async def _run_async(self, row: Any) -> None:
-        inv_id, account, region, name, qualifier, request_id, payload, client_context, attempts, created = row
-        now = self.clock.now_ms()
-        try:
-            fn = await self._function(account, region, name, qualifier, cached=True)
-            outcome = await self._run(fn, qualifier, bytes(payload), request_id, client_context, None)
-        except asyncio.CancelledError:
-            raise
-        except ServiceError as e:
-            if e.code == "TooManyRequestsException" and now - int(created) < ASYNC_MAX_AGE_MS:
-                delay = min(1000 * 2 ** min(int(attempts), 8), 300_000)
-                await self.repo.retry_async(inv_id, now + delay, f"{e.code}: {e.message}")
-                return
-            log.warning("asynchronous invocation %s of %s dropped: %s", request_id, name, e.message)
-            await self.repo.finish_async(inv_id)
-            return
-        except Exception:
-            log.exception("asynchronous invocation %s of %s failed", request_id, name)
-            await self.repo.finish_async(inv_id)
-            return
-        if not outcome.ok and int(attempts) <= ASYNC_RETRIES:
-            await self.repo.retry_async(inv_id, self.clock.now_ms() + 60_000 * int(attempts),
-                                        outcome.payload.decode("utf-8", "replace")[:1000])
-            return
-        await self.repo.finish_async(inv_id)
+        await self._async_attempt(row)   # retries, event age, destinations, DLQ: async_invoke.py
