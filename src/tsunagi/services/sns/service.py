@@ -243,7 +243,7 @@ class SnsService(Service):
         return out
 
     async def delete_topic(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        arn = params.get("TopicArn")
+        arn = str(params.get("TopicArn") or "")
         self._check_topic_arn(arn)
         await self.repo.delete_topic(arn)
         self._topics.pop(arn, None)
@@ -484,7 +484,7 @@ class SnsService(Service):
             await self.pipe.outbox.add(tx, [item])
 
     async def confirm_subscription(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic_arn = params.get("TopicArn")
+        topic_arn = str(params.get("TopicArn") or "")
         self._check_topic_arn(topic_arn)
         token = params.get("Token") or ""
         row = await self.repo.pending_by_token(topic_arn, token) if token else None
