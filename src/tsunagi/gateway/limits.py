@@ -18,13 +18,42 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 MAX_HEAD_BYTES = 64 * 1024
 
 
+class _HeadTooLarge(Exception):
+    """Raised inside a parser callback to stop parsing a refused head."""
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """Two counts bound the head: the raw bytes of reads that lie wholly inside an unfinished head
+    (so a head that never ends is cut off while it arrives), and the URL and header bytes the parser
+    hands over (exact, including the read in which the head ends)."""
+
     max_head_bytes = MAX_HEAD_BYTES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True
-        self._head_bytes = 0
+        self._head_bytes = 0      # raw bytes of reads inside one unfinished head
+        self._head_fields = 0     # URL + header bytes parsed for the current head
+        self._completed = 0
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_fields = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_field(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_field(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_field(self, n: int) -> None:
+        self._head_fields += n
+        if self._head_fields > self.max_head_bytes:
+            self._refuse_head()
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -34,17 +63,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True
         self._head_bytes = 0
+        self._completed += 1
 
     def data_received(self, data: bytes) -> None:
+        was_in_head = self._in_head
+        completed = self._completed
         super().data_received(data)
-        if self._in_head and not self.transport.is_closing():
-            # still inside a head: every byte of this read belongs to it (or to the end of the
-            # previous pipelined message, which only makes the count conservative)
+        # A read in which the head ended or a message completed is not all head bytes; those heads
+        # are bounded exactly by the parsed-field count above.
+        if was_in_head and self._in_head and self._completed == completed and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse_head()
 
     def _refuse_head(self) -> None:
+        if self.transport.is_closing():
+            return
         msg = f"The request line and headers exceed {self.max_head_bytes} bytes."
         self.logger.warning("Refused a request whose head exceeds %d bytes.", self.max_head_bytes)
         self.transport.write(
