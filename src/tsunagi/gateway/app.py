@@ -9,6 +9,7 @@ The request pipeline is a readable list of steps, each a small method:
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 import traceback
@@ -27,6 +28,7 @@ from tsunagi.protocol.errors import (
     NotImplementedOperation,
     RequestEntityTooLarge,
     ServiceError,
+    ServiceUnavailable,
 )
 from tsunagi.protocol.http import BodyStream, BodyTooLarge, HttpRequest, HttpResponse
 from tsunagi.protocol.parse import create_parser, s3_bucket_from_host
@@ -254,6 +256,12 @@ class Gateway:
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            unavailable = _store_unavailable(e)
+            if unavailable is not None:
+                log.warning("%s.%s (request %s) failed: %s: %s", service, operation.name if operation else "?",
+                            request_id, unavailable, e)
+                return codec.serializer.serialize_error(ServiceUnavailable(
+                    _UNAVAILABLE_MESSAGES[unavailable]), operation, request_id)
             log.error("unexpected error in %s.%s (request %s)\n%s", service,
                       operation.name if operation else "?", request_id, traceback.format_exc())
             return codec.serializer.serialize_error(
@@ -339,6 +347,34 @@ class Gateway:
 
 
 _JSON_STR = [("content-type", "application/json")]
+
+_UNAVAILABLE_MESSAGES = {
+    "disk full": "tsunagi's data directory is out of disk space, so the change was not saved. "
+                 "Free some space and retry.",
+    "store unreachable": "tsunagi lost its connection to the database while serving this request. "
+                         "Retry; the server reconnects by itself.",
+}
+
+
+def _store_unavailable(e: BaseException) -> str | None:
+    """``"disk full"`` or ``"store unreachable"`` when ``e`` (or what caused it) is the machine failing
+    rather than the request: those become 503 ServiceUnavailable, which SDKs retry, not a 500."""
+    cur: BaseException | None = e
+    for _ in range(6):
+        if cur is None:
+            return None
+        if isinstance(cur, OSError) and cur.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "disk full"
+        text = str(cur)
+        if "database or disk is full" in text or "No space left on device" in text:
+            return "disk full"
+        names = {(c.__module__.split(".")[0], c.__name__) for c in type(cur).__mro__}
+        if ("psycopg", "DiskFull") in names:
+            return "disk full"
+        if ("psycopg", "OperationalError") in names or ("psycopg_pool", "PoolTimeout") in names:
+            return "store unreachable"
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _version() -> str:
