@@ -74,11 +74,49 @@ def test_unknown_keys_are_not_signature_checked_but_still_expire(server, s3):
     assert r.status_code == 200
 
 
-@pytest.mark.xfail(reason="the gateway does not route POST /<bucket> multipart/form-data to S3Service.post_object "
-                          "yet (no such operation in botocore's model)", strict=False)
 def test_post_policy_upload(s3, server):
     post = s3.generate_presigned_post("signed", "uploads/${filename}",
                                       Conditions=[["content-length-range", 1, 1024]], ExpiresIn=300)
     r = requests.post(post["url"], data=post["fields"], files={"file": ("photo.txt", b"form bytes")}, timeout=10)
     assert r.status_code == 204, r.text
+    assert r.headers["ETag"].strip('"')
     assert s3.get_object(Bucket="signed", Key="uploads/photo.txt")["Body"].read() == b"form bytes"
+
+
+def test_post_policy_upload_201_document_and_303_redirect(s3, server):
+    post = s3.generate_presigned_post("signed", "uploads/${filename}",
+                                      Fields={"success_action_status": "201"},
+                                      Conditions=[{"success_action_status": "201"}], ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("a.txt", b"abc")}, timeout=10)
+    assert r.status_code == 201, r.text
+    assert "<PostResponse>" in r.text and "<Key>uploads/a.txt</Key>" in r.text
+    post = s3.generate_presigned_post("signed", "uploads/b.txt",
+                                      Fields={"success_action_redirect": "http://example.invalid/done"},
+                                      Conditions=[{"success_action_redirect": "http://example.invalid/done"}],
+                                      ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("b.txt", b"b")}, timeout=10,
+                      allow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["Location"].startswith("http://example.invalid/done?bucket=signed&key=uploads%2Fb.txt")
+
+
+def test_post_policy_upload_with_a_bad_signature_is_refused(s3, server):
+    post = s3.generate_presigned_post("signed", "uploads/x.txt", ExpiresIn=300)
+    fields = dict(post["fields"])
+    sig_field = "x-amz-signature" if "x-amz-signature" in fields else "signature"
+    fields[sig_field] = "0" * len(fields[sig_field])
+    r = requests.post(post["url"], data=fields, files={"file": ("x.txt", b"x")}, timeout=10)
+    assert r.status_code == 403
+    assert "SignatureDoesNotMatch" in r.text
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket="signed", Key="uploads/x.txt")
+
+
+def test_ranged_get_is_206_partial_content(s3, server):
+    s3.put_object(Bucket="signed", Key="r.txt", Body=b"0123456789")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "signed", "Key": "r.txt"})
+    r = requests.get(url, headers={"Range": "bytes=2-4"}, timeout=10)
+    assert r.status_code == 206
+    assert r.content == b"234" and r.headers["Content-Range"] == "bytes 2-4/10"
+    r = requests.get(url, headers={"If-None-Match": r.headers["ETag"]}, timeout=10)
+    assert r.status_code == 304 and r.content == b""

@@ -32,6 +32,7 @@ from tsunagi.protocol.errors import (
 )
 from tsunagi.protocol.http import BodyStream, BodyTooLarge, HttpRequest, HttpResponse
 from tsunagi.protocol.parse import create_parser, s3_bucket_from_host
+from tsunagi.protocol.s3_post import is_post_upload, post_response
 from tsunagi.protocol.serialize import create_serializer
 from tsunagi.protocol.specs import service_model
 from tsunagi.services.base import Platform, RequestContext, Service
@@ -219,6 +220,15 @@ class Gateway:
                      body: _Body | None = None) -> HttpResponse:
         """Serve one request. ``body`` reads the request body when it has not been read into ``request.body``."""
         body = body or _Body.done()
+        response = await self._serve(request, request_id, source_ip, body)
+        if not body.consumed and (request.headers.get("content-length", "0") != "0"
+                                  or "transfer-encoding" in request.headers):
+            # Answered before the body was read (a refused upload): a client that sent
+            # ``Expect: 100-continue`` will not send it, so the connection cannot carry another request.
+            response.headers.append(("connection", "close"))
+        return response
+
+    async def _serve(self, request: HttpRequest, request_id: str, source_ip: str, body: _Body) -> HttpResponse:
         try:
             if request.path.startswith("/_tsunagi/"):
                 await self._read_body(request, body)
@@ -237,6 +247,14 @@ class Gateway:
         try:
             if service == "s3":
                 bucket = s3_bucket_from_host(request.host)
+                form_bucket = is_post_upload(request, bucket)
+                if form_bucket:  # a browser-form upload: not an operation of the model
+                    await self._read_body(request, body)
+                    principal = self.authenticator.authenticate(request, cred)
+                    ctx = self._context(request, request_id, service, "PostObject", principal, cred.region,
+                                        source_ip)
+                    result = await self._method(service, "PostObject")(ctx, {"Bucket": form_bucket})
+                    return post_response(result, request_id)
                 await self._prepare_s3_body(request, body, codec, bucket)
             else:
                 bucket = None

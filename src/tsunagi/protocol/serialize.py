@@ -515,11 +515,15 @@ class RestSerializer(ResponseSerializer):
             elif not loc and name != payload:
                 body_members = True
         body = self._body_writer(operation_model, shape, payload, body_members)
+        partial = "ContentRange" in shape.members and shape.members["ContentRange"].serialization.get(
+            "location") == "header"
 
         def plan(result: dict) -> HttpResponse:
             status = default_status
             if status_member is not None and result.get(status_member) is not None:
                 status = int(result[status_member])
+            elif partial and status == 200 and result.get("ContentRange"):
+                status = 206  # a ranged read (S3 GetObject): Content-Range goes with 206 Partial Content
             out_headers = []
             for name, wire, enc in headers:
                 v = result.get(name)
@@ -694,8 +698,8 @@ class RestXMLSerializer(RestSerializer):
         headers: list[tuple[str, str]] = []
         self._add_request_id(headers, request_id)
         status = self._error_status(error)
-        if operation_model is not None and operation_model.http.get("method") == "HEAD":
-            return HttpResponse(status, self._extra_headers(error, headers), b"")
+        if status == 304 or (operation_model is not None and operation_model.http.get("method") == "HEAD"):
+            return HttpResponse(status, self._extra_headers(error, headers), b"")  # no body may follow
         out = [f"<Error><Code>{xml_escape(error.code)}</Code><Message>{xml_escape(error.message)}</Message>"]
         for k, v in error.fields.items():
             if v is not None:
