@@ -48,6 +48,18 @@ THROTTLE_BACKOFF_S = 1.0
 MISSING_QUEUE_BACKOFF_S = 5.0
 PAYLOAD_LIMIT = 6 * 1024 * 1024 - 4096
 
+
+def _node_cap() -> int:
+    """Concurrent batches per mapping on this node: AWS scales to ~1,000 pollers across a fleet; one
+    machine runs every function locally, so more batches than it has cores only add worker processes."""
+    try:
+        return max(1, int(os.environ.get("TSUNAGI_ESM_MAX_CONCURRENCY", "") or 4 * (os.cpu_count() or 2)))
+    except ValueError:
+        return 4 * (os.cpu_count() or 2)
+
+
+NODE_CAP = _node_cap()
+
 OK = "OK"
 NO_RECORDS = "No records processed"
 FAILED = "PROBLEM: Function call failed"
@@ -106,7 +118,7 @@ class MappingPoller:
                 sqs.wake_queue(q.id)
 
     async def _limit(self) -> int:
-        limit = min(self.max_concurrency, self.lam.account_limit)
+        limit = min(self.max_concurrency, self.lam.account_limit, NODE_CAP)
         with contextlib.suppress(Exception):
             fn = await self.lam._function(self.account, self.region, self.function_name, None, cached=True)
             if fn.reserved is not None:
