@@ -34,6 +34,14 @@ def pg_url():
     postgres.drop_database(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Service-level tests: an in-memory SQLite store, or this session's PostgreSQL database."""
+    if request.param == "sqlite":
+        return ":memory:"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def _server(request: pytest.FixtureRequest):
     if request.param == "sqlite":

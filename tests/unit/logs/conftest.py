@@ -8,38 +8,20 @@ tests call ``h.svc.sweep()`` when they want one.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from tests.support import postgres
+from tests.support.services import expect_error, service_runner
 from tsunagi.clock import ManualClock
-from tsunagi.config import Config
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.services.base import Platform, RequestContext
+from tsunagi.services.base import RequestContext
 from tsunagi.services.logs.service import LogsService
-from tsunagi.store.base import open_store
 
 GROUP = "/aws/lambda/fn"
 STREAM = "2024/07/02/[$LATEST]0123456789abcdef"
-
-
-@pytest.fixture(scope="session")
-def logs_pg_url() -> Iterator[str | None]:
-    why = postgres.available()
-    if why:
-        if postgres.MANDATORY:
-            raise RuntimeError(f"PostgreSQL is required in CI: {why}")
-        yield None
-        return
-    url = postgres.create_database("tsunagi_logs")
-    try:
-        yield url
-    finally:
-        postgres.drop_database(url)
 
 
 class Harness:
@@ -82,42 +64,13 @@ class Harness:
         return (await self.call("describe_log_streams", logGroupName=group, **params))["logStreams"]
 
     async def fails(self, aw: Awaitable[Any], code: str, message: str | None = None) -> ServiceError:
-        try:
-            await aw
-        except ServiceError as e:
-            assert e.code == code, f"expected {code}, got {e.code}: {e.message}"
-            if message is not None:
-                assert message in e.message, e.message
-            return e
-        raise AssertionError(f"expected {code}, but the call succeeded")
+        return await expect_error(aw, code, message)
 
 
 Body = Callable[[Harness], Awaitable[None]]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def logs(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[Body], None]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("logs_pg_url")
-        if url is None:
-            pytest.skip("PostgreSQL is not reachable")
-    else:
-        url = ":memory:"
-
-    def run(body: Body) -> None:
-        async def go() -> None:
-            store = open_store(url, str(tmp_path))
-            clock = ManualClock()
-            platform = Platform(Config(), store, clock)
-            svc = LogsService(platform)
-            platform.services["logs"] = svc
-            await store.open()
-            await store.reset()
-            try:
-                await body(Harness(svc, clock))
-            finally:
-                await store.close()
-
-        asyncio.run(go())
-
-    return run
+@pytest.fixture
+def logs(store_url: str, tmp_path: Any) -> Callable[[Body], None]:
+    # The retention sweeper is not started; tests call h.svc.sweep() when they want one.
+    return service_runner(store_url, str(tmp_path), "logs", LogsService, Harness, start=False)

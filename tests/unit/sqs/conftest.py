@@ -7,43 +7,17 @@ body in one event loop and closes everything.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from tests.support.services import expect_error, service_runner
 
 from tsunagi.clock import ManualClock
-from tsunagi.config import Config
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.services.base import Platform, RequestContext
+from tsunagi.services.base import RequestContext
 from tsunagi.services.sqs.service import SqsService
-from tsunagi.store.base import open_store
-
-PG_ADMIN = os.environ.get("TSUNAGI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str | None]:
-    try:
-        import psycopg
-
-        conn = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except Exception as e:
-        if os.environ.get("CI") == "true":
-            raise RuntimeError(f"PostgreSQL is required in CI: {e}") from e
-        yield None
-        return
-    name = f"tsunagi_sqs_{uuid.uuid4().hex[:10]}"
-    conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 class Harness:
@@ -84,44 +58,12 @@ class Harness:
         return (await self.attrs(url, "QueueArn"))["QueueArn"]
 
     async def fails(self, aw: Awaitable[Any], code: str, message: str | None = None) -> ServiceError:
-        try:
-            await aw
-        except ServiceError as e:
-            assert e.code == code, f"expected {code}, got {e.code}: {e.message}"
-            if message is not None:
-                assert message in e.message, e.message
-            return e
-        raise AssertionError(f"expected {code}, but the call succeeded")
+        return await expect_error(aw, code, message)
 
 
 Body = Callable[[Harness], Awaitable[None]]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sqs(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[Body], None]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        if url is None:
-            pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
-    else:
-        url = ":memory:"
-
-    def run(body: Body) -> None:
-        async def go() -> None:
-            store = open_store(url, str(tmp_path))
-            clock = ManualClock()
-            platform = Platform(Config(), store, clock)
-            svc = SqsService(platform)
-            platform.services["sqs"] = svc
-            await store.open()
-            await store.reset()
-            await svc.start()
-            try:
-                await body(Harness(svc, clock))
-            finally:
-                await svc.stop()
-                await store.close()
-
-        asyncio.run(go())
-
-    return run
+@pytest.fixture
+def sqs(store_url: str, tmp_path: Any) -> Callable[[Body], None]:
+    return service_runner(store_url, str(tmp_path), "sqs", SqsService, Harness)
