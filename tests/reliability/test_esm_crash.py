@@ -6,12 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from tests.conftest import require_postgres
 from tests.integration.lambda_support import create
-from tests.support import postgres
-from tests.support.server import TsunagiServer
 
 HANDLER = """
 import json, os, time, boto3
@@ -24,21 +19,6 @@ def handler(event, context):
             time.sleep(30)              # killed in here
         sqs.send_message(QueueUrl=os.environ["DONE"], MessageBody=r["body"])
 """
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def crash_server(request, tmp_path):
-    url = None
-    if request.param == "sqlite":
-        srv = TsunagiServer("sqlite", data_dir=str(tmp_path))
-    else:
-        require_postgres()
-        url = postgres.create_database("tsunagi_esm_crash")
-        srv = TsunagiServer(url, data_dir=str(tmp_path))
-    yield srv
-    srv.kill()
-    if url:
-        postgres.drop_database(url)
 
 
 def _receive(sqs, url: str, timeout: float) -> list[str]:

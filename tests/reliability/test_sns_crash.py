@@ -5,27 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from tests.conftest import require_postgres
 from tests.integration.sns_support import Subscriber, queue, receive
-from tests.support import postgres
-from tests.support.server import TsunagiServer, free_port
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def crash_server(request, tmp_path):
-    if request.param == "sqlite":
-        srv = TsunagiServer("sqlite", data_dir=str(tmp_path))
-        yield srv
-        srv.kill()
-    else:
-        require_postgres()
-        url = postgres.create_database("tsunagi_sns_crash")
-        srv = TsunagiServer(url, data_dir=str(tmp_path))
-        yield srv
-        srv.kill()
-        postgres.drop_database(url)
+from tests.support.server import free_port
 
 
 def test_kill_9_after_publish_loses_no_delivery(crash_server):

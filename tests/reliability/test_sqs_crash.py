@@ -6,29 +6,9 @@ import threading
 import time
 import uuid
 
-import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.conftest import require_postgres
-from tests.support import postgres
-from tests.support.server import TsunagiServer
-
 ERRORS = (BotoCoreError, ClientError, OSError)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def crash_server(request, tmp_path):
-    if request.param == "sqlite":
-        srv = TsunagiServer("sqlite", data_dir=str(tmp_path))
-        yield srv
-        srv.kill()
-    else:
-        require_postgres()
-        url = postgres.create_database("tsunagi_crash")
-        srv = TsunagiServer(url, data_dir=str(tmp_path))
-        yield srv
-        srv.kill()
-        postgres.drop_database(url)
 
 
 def test_kill_9_under_load_loses_no_acknowledged_send_and_resurrects_no_delete(crash_server):
