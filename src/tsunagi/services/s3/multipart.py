@@ -117,13 +117,6 @@ class MultipartOps:
             self.free_later([old])  # type: ignore[attr-defined]
 
     async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await self._upload_part(ctx, params)
-        except Exception as e:
-            self.close_if_unread(e, params)  # type: ignore[attr-defined]
-            raise
-
-    async def _upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         number = self._part_number(params)
         b, up = await self._upload(ctx, params)
         if params.get("SSECustomerAlgorithm"):

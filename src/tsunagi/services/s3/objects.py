@@ -126,13 +126,6 @@ class ObjectOps:
         return {checksums.MEMBERS[ck["alg"]]: ck["val"], "ChecksumType": ck.get("type", "FULL_OBJECT")}
 
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await self._put_object(ctx, params)
-        except Exception as e:
-            self.close_if_unread(e, params)  # type: ignore[attr-defined]
-            raise
-
-    async def _put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
         key = params.get("Key") or ""
         check_key(key)

@@ -26,7 +26,6 @@ from typing import Any
 
 from tsunagi.pipes.outbox import outbox_for
 from tsunagi.protocol.aws_chunked import ChunkedDecoder, ChunkedError, decode_stream, is_aws_chunked
-from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.presign import is_presigned, verify_presigned_url
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.s3 import checksums
@@ -174,16 +173,6 @@ class S3Service(BucketOps, ObjectOps, MultipartOps, NotificationOps, PostOps, Se
                                requested)
 
     # -- bodies in -----------------------------------------------------------------------------------
-    @staticmethod
-    def close_if_unread(e: Exception, params: dict[str, Any]) -> None:
-        """An upload refused before its body was read: ask for the connection to be closed. Clients that
-        sent ``Expect: 100-continue`` skip the body when the answer is final, so the server must not
-        read the next request as the rest of this one (RFC 9110 §10.1.1)."""
-        body = params.get("Body")
-        length = getattr(body, "length", None)
-        if isinstance(e, ServiceError) and length is not None and getattr(body, "received", 0) < length:
-            e.headers.setdefault("Connection", "close")
-
     def body_source(self, ctx: RequestContext, params: dict[str, Any]
                     ) -> tuple[AsyncIterator[bytes], ChunkedDecoder | None, int | None]:
         """The payload as pieces, the aws-chunked decoder (for trailers) and the declared decoded length."""
