@@ -13,7 +13,7 @@ honours it, so a reader can tell a wire limit from a parser bug:
 - JSON carries no lone surrogates (nothing can encode them as UTF-8);
 - floats: JSON protocols send NaN and the infinities as the strings ``"NaN"``, ``"Infinity"``,
   ``"-Infinity"`` (Smithy's rule); text protocols as the same words;
-- timestamps travel as whole seconds in JSON bodies, in headers and wherever the shape says
+- timestamps travel as whole seconds in JSON bodies, in headers (any format) and wherever the shape says
   ``rfc822`` or ``unixTimestamp`` (botocore drops the fraction), with milliseconds elsewhere;
 - an empty structure payload (rest-json) is sent as ``{}``, exactly like an absent one.
 
@@ -187,10 +187,12 @@ class ShapeStrategies:
             return st.binary(max_size=64)
         if t == "timestamp":
             fmt = shape.serialization.get("timestampFormat")
-            if fmt:
+            if where in ("header", "headers"):
+                whole = True   # botocore turns header timestamps into whole epoch seconds first, whatever the format
+            elif fmt:
                 whole = fmt in ("rfc822", "unixTimestamp")
             else:
-                whole = where in ("header", "headers") or (where == "body" and self.protocol in ("json", "rest-json"))
+                whole = where == "body" and self.protocol in ("json", "rest-json")
             return _timestamp(whole)
         raise AssertionError(f"no strategy for {t}")
 
