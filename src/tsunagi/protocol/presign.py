@@ -106,9 +106,10 @@ def _verify_v4(request: HttpRequest, params: dict[str, str], now: float, secret_
                            code="AuthorizationQueryParametersError", status=400)
     signed_at = _amz_time(params["X-Amz-Date"])
     if now > signed_at + expires:
-        raise ServiceError("Request has expired", code="AccessDenied", status=403,
-                           **{"X-Amz-Expires": str(expires), "Expires": _iso(signed_at + expires),
-                              "ServerTime": _iso(now)})
+        expired = ServiceError("Request has expired", code="AccessDenied", status=403)
+        expired.fields.update({"X-Amz-Expires": str(expires), "Expires": _iso(signed_at + expires),
+                               "ServerTime": _iso(now)})
+        raise expired
     cred = params["X-Amz-Credential"].split("/")
     if len(cred) != 5 or cred[4] != "aws4_request":
         raise ServiceError("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; "
@@ -226,13 +227,13 @@ def parse_form(body: bytes, content_type: str) -> tuple[dict[str, str], FormFile
             headers[name.strip().lower()] = value.strip()
         disposition = headers.get("content-disposition", "")
         dparams = _header_params(";" + disposition.partition(";")[2]) if ";" in disposition else {}
-        name = dparams.get("name")
-        if name is None:
+        field = dparams.get("name")
+        if field is None:
             continue
-        if name.lower() == "file":
+        if field.lower() == "file":
             file = FormFile(dparams.get("filename", ""), headers.get("content-type"), data)
             break      # S3 ignores everything after the file
-        fields.setdefault(name.lower(), data.decode("utf-8", "replace"))
+        fields.setdefault(field.lower(), data.decode("utf-8", "replace"))
     return fields, file
 
 
@@ -315,11 +316,16 @@ def _check_condition(cond: Any, values: dict[str, str], size: int) -> str:
                 raise _failed(cond) from None
             if not lo <= size <= hi:
                 what = "small" if size < lo else "large"
-                raise ServiceError(f"Your proposed upload is {'smaller' if what == 'small' else 'larger'} "
-                                   f"than the {'minimum' if what == 'small' else 'maximum'} allowed size",
-                                   code="EntityTooSmall" if what == "small" else "EntityTooLarge", status=400,
-                                   ProposedSize=str(size), **({"MinSizeAllowed": str(lo)} if what == "small"
-                                                              else {"MaxSizeAllowed": str(hi)}))
+                wrong_size = ServiceError(
+                    f"Your proposed upload is {'smaller' if what == 'small' else 'larger'} "
+                    f"than the {'minimum' if what == 'small' else 'maximum'} allowed size",
+                    code="EntityTooSmall" if what == "small" else "EntityTooLarge", status=400,
+                    ProposedSize=str(size))
+                if what == "small":
+                    wrong_size.fields["MinSizeAllowed"] = str(lo)
+                else:
+                    wrong_size.fields["MaxSizeAllowed"] = str(hi)
+                raise wrong_size
             return "content-length-range"
         field = str(cond[1]).lower().lstrip("$")
         actual = values.get(field, "")

@@ -11,6 +11,8 @@ statement here that touches it finishes an invocation in the same transaction as
 
 from __future__ import annotations
 
+import builtins
+
 from tsunagi.store.base import IntegrityError, Row, Store, Tx
 
 ESM_CHANNEL = "lambda-esm"         # payload: the mapping's UUID (it changed or was deleted)
@@ -48,7 +50,7 @@ class EsmRepo:
         return await self.store.fetchone(f"SELECT {ESM_COLS} FROM lambda_esm WHERE uuid = ?", (uuid,))
 
     async def list(self, account: str, region: str, function_name: str | None, source_arn: str | None,
-                   after: str, limit: int) -> list[Row]:
+                   after: str, limit: int) -> builtins.list[Row]:
         sql = f"SELECT {ESM_COLS} FROM lambda_esm WHERE account = ? AND region = ? AND uuid > ?"
         params: list[object] = [account, region, after]
         if function_name is not None:
@@ -59,7 +61,7 @@ class EsmRepo:
             params.append(source_arn)
         return await self.store.fetchall(sql + " ORDER BY uuid LIMIT ?", (*params, limit))
 
-    async def all(self) -> list[Row]:
+    async def all(self) -> builtins.list[Row]:
         return await self.store.fetchall(f"SELECT {ESM_COLS} FROM lambda_esm")
 
     async def update(self, uuid: str, function_name: str, function_arn: str, enabled: bool, state: str,
@@ -102,7 +104,7 @@ class EsmRepo:
             "SELECT qualifier, config, modified_at FROM lambda_event_invoke_configs WHERE account = ? AND "
             "region = ? AND function_name = ? AND qualifier = ?", (account, region, function_name, qualifier))
 
-    async def invoke_configs(self, account: str, region: str, function_name: str) -> list[Row]:
+    async def invoke_configs(self, account: str, region: str, function_name: str) -> builtins.list[Row]:
         return await self.store.fetchall(
             "SELECT qualifier, config, modified_at FROM lambda_event_invoke_configs WHERE account = ? AND "
             "region = ? AND function_name = ? ORDER BY qualifier", (account, region, function_name))
