@@ -374,3 +374,23 @@ def test_worker_script_is_standalone() -> None:
         text = f.read()
     assert "tsunagi" not in "".join(line for line in text.splitlines() if line.startswith(("import", "from")))
     assert sys.executable
+
+
+def test_a_large_server_does_not_make_a_small_function_run_out_of_memory(code_dir: str) -> None:
+    # Given a server process holding 300 MB (a busy server, or a test runner with much loaded):
+    # the worker is forked from it before exec, and must not be charged for the parent's pages
+    ballast = bytearray(300 * 1024 * 1024)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    s = spec(code_dir, "ok.handler", memory=128, key="ballast")
+
+    async def body(pool: WorkerPool, sunk: list[Any]) -> None:
+        # When a 128 MB function runs
+        outcome = await call(pool, s, {"a": 1})
+        # Then it succeeds, and its REPORT line counts only the worker's own memory
+        assert outcome.ok, outcome.payload
+        report = [line for line in outcome.log_lines if line.startswith("REPORT")][0]
+        assert int(report.split("Max Memory Used: ")[1].split(" MB")[0]) < 128
+
+    run(body)
+    del ballast
