@@ -147,8 +147,6 @@ def _file_dir_clash_zip() -> bytes:
     return _zip([("a", b"file"), ("a/b", b"x")])
 
 
-@pytest.mark.xfail(strict=True, reason="Lambda bug: check_zip accepts packages that unpack cannot extract "
-                   "(bad CRC, a file and a folder of one name), so the failure surfaces at Invoke instead")
 @pytest.mark.parametrize("make", [_crc_broken_zip, _file_dir_clash_zip], ids=["bad-crc", "file-dir-clash"])
 def test_packages_that_cannot_unpack_are_refused_when_stored(make):
     with pytest.raises(code.BadZip):

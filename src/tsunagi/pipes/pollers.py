@@ -264,14 +264,23 @@ class PollerManager:
 
     def _on_notify(self, payload: str) -> None:
         if payload:
-            task = asyncio.get_running_loop().create_task(self.reconcile(payload))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._spawn(self.reconcile(payload), f"mapping {payload}")
 
     def _on_reconnect(self, _payload: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.reconcile_all())
+        self._spawn(self.reconcile_all(), "all mappings")
+
+    def _spawn(self, coro: Any, what: str) -> None:
+        """Reconcile in the background; a failure (the store is down) is logged, and the backstop
+        loop reconciles again later."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._pending.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("reconciling %s failed (%s); the periodic reconcile will retry", what, t.exception())
+
+        task.add_done_callback(done)
 
     async def _backstop(self) -> None:
         every = RECONCILE_PG_S if self.store.dialect == "postgresql" else RECONCILE_SQLITE_S

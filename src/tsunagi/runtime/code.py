@@ -42,14 +42,29 @@ def check_zip(data: bytes) -> int:
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise BadZip(str(e)) from None
     total = 0
+    files: set[str] = set()
+    folders: set[str] = set()
     with zf:
         for info in zf.infolist():
             _check_name(info.filename)
             if _is_symlink(info):
                 raise BadZip(f"symbolic link in zip: {info.filename!r}")
             total += info.file_size
-    if total > UNZIPPED_LIMIT:
-        raise BadZip(f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes")
+            path = info.filename.rstrip("/")
+            parts = path.split("/")
+            folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+            (folders if info.is_dir() else files).add(path)
+        clash = files & folders
+        if clash:
+            raise BadZip(f"zip has a file and a folder both named {sorted(clash)[0]!r}")
+        if total > UNZIPPED_LIMIT:
+            raise BadZip(f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes")
+        try:
+            bad = zf.testzip()  # reads every member: CRCs and compressed data must be sound
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as e:
+            raise BadZip(str(e)) from None
+        if bad is not None:
+            raise BadZip(f"bad CRC for {bad!r}")
     return total
 
 
