@@ -1,17 +1,23 @@
-"""Limits the HTTP server enforces before a request reaches the application.
+"""The HTTP server's protocol: uvicorn's httptools protocol with a bounded head and one write per reply.
 
+**Limits.**
 uvicorn's httptools protocol buffers a request's head (request line and headers) without any
 bound, so one client could make the server hold gigabytes of header bytes. This subclass
 counts the bytes of the head as they arrive and answers ``431 Request Header Fields Too Large``
 (then closes the connection) once they pass :data:`MAX_HEAD_BYTES`, before the parser has
 buffered more than one read beyond the limit.
+
+**One write per reply.** uvicorn writes a response's status line and headers as soon as the
+application starts the response, then the body in a second write: two system calls (and, on
+loopback, two wake-ups of the client) for every small reply. :class:`CoalescingCycle` holds the
+head back and sends it together with the first piece of the body.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 # Request line plus headers. SDK requests use a few KiB (long presigned URLs and session tokens
 # included); AWS front ends refuse far less than this (S3: 8 KiB of headers).
@@ -58,6 +64,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
+        cycle = getattr(self, "cycle", None)
+        if type(cycle) is RequestResponseCycle:
+            cycle.__class__ = CoalescingCycle
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -87,3 +96,55 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"content-length: " + str(len(msg)).encode() + b"\r\n"
             b"connection: close\r\n\r\n" + msg.encode())
         self.transport.close()
+
+
+class _Capture:
+    """Stands in for the transport while uvicorn formats a message: keeps what it writes."""
+
+    __slots__ = ("real", "data", "closed")
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.data: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class CoalescingCycle(RequestResponseCycle):
+    """A request/response cycle that sends the response head with the first body write."""
+
+    _held: bytes | None = None
+
+    async def _formatted(self, message: Any) -> _Capture:
+        real = self.transport
+        capture = _Capture(real)
+        self.transport = capture
+        try:
+            await super().send(message)
+        finally:
+            self.transport = real
+        return capture
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            self._held = b"".join((await self._formatted(message)).data)
+            return
+        held = self._held
+        if held is None:
+            await super().send(message)
+            return
+        self._held = None
+        capture = await self._formatted(message)
+        if self.transport.is_closing():
+            return  # the client went away (or the server closed): nothing can be sent
+        self.transport.write(held + b"".join(capture.data))
+        if capture.closed:
+            self.transport.close()
