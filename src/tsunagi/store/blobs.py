@@ -70,6 +70,10 @@ class BlobStore(abc.ABC):
     async def wipe(self) -> None:  # noqa: B027 - optional: stores whose reset already removes blobs keep it
         """Delete every blob (after the store was reset)."""
 
+    async def clear_incomplete(self) -> int:
+        """At start-up, before any request: drop uploads a previous process left half written."""
+        return 0
+
     async def sweep(self, referenced: set[str], older_than_s: float) -> int:
         """Delete blobs not in ``referenced`` that were written more than ``older_than_s`` ago."""
         return 0
@@ -182,6 +186,18 @@ class FileBlobStore(BlobStore):
                 os.unlink(self.path(blob_id))
             except (FileNotFoundError, ValueError):
                 pass
+
+    async def clear_incomplete(self) -> int:
+        # One process owns a file blob store (it goes with the SQLite store and its lock), so at
+        # start-up everything in tmp/ is an upload whose process died.
+        removed = 0
+        for name in _listdir(self.tmp_dir):
+            try:
+                os.unlink(os.path.join(self.tmp_dir, name))
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     async def wipe(self) -> None:
         for folder in (self.blob_dir, self.tmp_dir):

@@ -14,6 +14,8 @@ transaction as their first argument.
 
 from __future__ import annotations
 
+import orjson
+
 from tsunagi.store.base import IntegrityError, Row, Store, Tx
 
 BUCKET_COLS = "name, account, region, created_at, versioning, config"
@@ -238,3 +240,16 @@ class S3Repo:
         row = await self.store.fetchone("SELECT key FROM s3_keys WHERE name = ?", (name,))
         assert row is not None
         return bytes(row[0])
+
+    async def referenced_blobs(self) -> set[str]:
+        """Every blob id an object version or an uploaded part points at."""
+        found: set[str] = set()
+        for (segments,) in await self.store.fetchall("SELECT segments FROM s3_objects"):
+            for seg in orjson.loads(segments) or []:
+                if isinstance(seg, dict) and "b" in seg:
+                    found.add(str(seg["b"]))
+        for (segment,) in await self.store.fetchall("SELECT segment FROM s3_parts"):
+            seg = orjson.loads(segment)
+            if isinstance(seg, dict) and "b" in seg:
+                found.add(str(seg["b"]))
+        return found

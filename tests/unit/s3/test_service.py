@@ -18,9 +18,9 @@ from tsunagi.store.base import open_store
 from tsunagi.store.blobs import FileBlobStore
 
 
-def run(tmp_path, body):
+def run(tmp_path, body, store_url=":memory:"):
     async def main():
-        platform = Platform(Config(data_dir=str(tmp_path)), open_store(":memory:", str(tmp_path)), Clock())
+        platform = Platform(Config(data_dir=str(tmp_path)), open_store(store_url, str(tmp_path)), Clock())
         s3 = S3Service(platform)
         platform.services["s3"] = s3
         await platform.start()
@@ -119,3 +119,38 @@ def test_outbox_retries_then_delivers_and_drops_permanent_failures(tmp_path):
         assert calls.count("t1") == 3 and "gone" in calls
 
     run(tmp_path, main)
+
+
+def test_start_up_removes_half_written_uploads_and_old_unreferenced_blobs(tmp_path):
+    import os
+
+    from tsunagi.services.s3 import service as s3_service
+
+    async def leave_debris(platform, s3):
+        # Given an object, a half-written upload (as a killed process leaves it) and an orphan blob
+        await s3.create_bucket(ctx(), {"Bucket": "bkt"})
+        await s3.put_object(ctx(), {"Bucket": "bkt", "Key": "kept", "Body": b"kept bytes"})
+        half = s3.blobs.writer()
+        await half.write(b"half an upload")
+        orphan = s3.blobs.writer()
+        await orphan.write(b"committed nowhere")
+        await orphan.finish()
+        old = time.time() - 2 * s3_service.ORPHAN_AGE_S
+        os.utime(s3.blobs.path(orphan.blob_id), (old, old))
+        return s3.blobs.tmp_dir, s3.blobs.path(orphan.blob_id)
+
+    # the platform is stopped without closing the half-written upload, like a crash
+    db = f"sqlite:///{tmp_path}/t.db"
+    tmp_dir, orphan_path = run(tmp_path, leave_debris, db)
+    assert os.listdir(tmp_dir) and os.path.exists(orphan_path)
+
+    async def after_restart(platform, s3):
+        for task in list(s3._freeing):
+            await task
+        got = await s3.get_object(ctx(), {"Bucket": "bkt", "Key": "kept"})
+        return b"".join([c async for c in got["Body"]])
+
+    # When the service starts again, Then the debris is gone and the object is whole
+    assert run(tmp_path, after_restart, db) == b"kept bytes"
+    assert os.listdir(tmp_dir) == []
+    assert not os.path.exists(orphan_path)

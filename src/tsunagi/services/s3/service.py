@@ -43,6 +43,7 @@ from tsunagi.store.s3 import S3Repo
 log = logging.getLogger("tsunagi.s3")
 
 FREE_GRACE_S = 30.0
+ORPHAN_AGE_S = 3600.0      # unreferenced blobs older than this are swept at start-up
 MASTER_KEY_NAME = "sse-s3"
 
 
@@ -85,6 +86,22 @@ class S3Service(BucketOps, ObjectOps, MultipartOps, NotificationOps, PostOps, Se
     # == lifecycle ================================================================================
     async def start(self) -> None:
         await self.outbox.start()
+        cleared = await self.blobs.clear_incomplete()
+        if cleared:
+            log.info("s3: removed %d half-written uploads left by an earlier run", cleared)
+        task = asyncio.get_running_loop().create_task(self._sweep_orphans())
+        self._freeing.add(task)
+        task.add_done_callback(self._freeing.discard)
+
+    async def _sweep_orphans(self) -> None:
+        """After a crash: remove blobs nothing references (uploads cut off mid-body, frees that never ran).
+        Only blobs older than an hour go, so uploads in progress on other nodes are left alone."""
+        try:
+            removed = await self.blobs.sweep(await self.repo.referenced_blobs(), ORPHAN_AGE_S)
+            if removed:
+                log.info("s3: removed %d unreferenced blobs left by an earlier run", removed)
+        except Exception as e:  # the sweep is housekeeping: never stop the service for it
+            log.warning("s3: sweeping unreferenced blobs failed: %s", e)
 
     async def stop(self) -> None:
         for task in list(self._freeing):
