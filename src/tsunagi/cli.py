@@ -22,12 +22,35 @@ then, from any shell:
 """
 
 
+SERVE_EPILOG = """\
+more settings, as environment variables:
+  TSUNAGI_MAX_BODY_BYTES            largest request body read whole (default 16 MiB; S3 uploads stream, up to 5 GiB)
+  TSUNAGI_BODY_TIMEOUT              seconds a client may stall mid-body before RequestTimeout (default 20)
+  TSUNAGI_LAMBDA_MAX_WORKERS        most function worker processes at once on this server (default 1000)
+  TSUNAGI_LAMBDA_IDLE_TIMEOUT       seconds an idle warm worker is kept (default 600)
+  TSUNAGI_ESM_MAX_CONCURRENCY       most concurrent batches per event source mapping on this server
+                                    (default 4 x CPUs)
+  TSUNAGI_ASYNC_RETRY_BASE_SECONDS  first retry delay of failed asynchronous invocations (default 60)
+  TSUNAGI_SMTP_URL                  smtp://[user:pass@]host:port to send SNS e-mail for real instead of
+                                    to the local mailbox (`tsunagi mail`)
+  TSUNAGI_SNS_HTTPS_INSECURE=1      do not verify TLS certificates of https subscription endpoints
+
+endpoints besides the AWS APIs:
+  GET  /_tsunagi/health             200 with the services and the store once ready
+  POST /_tsunagi/reset              wipe all state (test suites call it between tests)
+"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each flag, and the epilog kept as written."""
+
+
 def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from tsunagi.config import Config
 
     d = Config()
     p = sub.add_parser("serve", help="run the server", description="Run the tsunagi server on one port for every service.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_HelpFormatter, epilog=SERVE_EPILOG)
     p.add_argument("--host", default=d.host, help="address to bind (env TSUNAGI_HOST)")
     p.add_argument("--port", type=int, default=d.port, help="port to bind (env TSUNAGI_PORT)")
     p.add_argument("--data-dir", default=d.data_dir,
