@@ -6,7 +6,7 @@
 ``import`` follows the article's command (seed/import_command.py) step by step: look the que row up;
 missing -> delete the message; RUNNING -> skip (someone else is on it); SUCCESS/FAILURE -> delete the
 leftover message; otherwise extend the message's visibility to 3 hours, import the CSV from S3, delete
-the message. The que table is a SQLite file ($QUE_DB, default ./que.sqlite3) instead of a Django model.
+the message. The que table is a SQLite file ($QUE_DB, default tsunagi-seed003-que.sqlite3 in the temp directory) instead of a Django model.
 $LONG_TASK_SECONDS makes the import take that long (to watch the extended visibility at work).
 """
 
@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -40,7 +41,7 @@ def client(service: str) -> Any:
 
 
 def db() -> sqlite3.Connection:
-    conn = sqlite3.connect(os.environ.get("QUE_DB", "que.sqlite3"), isolation_level=None)
+    conn = sqlite3.connect(os.environ.get("QUE_DB") or os.path.join(tempfile.gettempdir(), "tsunagi-seed003-que.sqlite3"), isolation_level=None)
     conn.execute("CREATE TABLE IF NOT EXISTS que (id INTEGER PRIMARY KEY, key TEXT, status TEXT, rows INTEGER)")
     return conn
 
