@@ -44,6 +44,9 @@ def test_sqs_envelope_as_seed_001_reads_it(server) -> None:
         (m,) = receive(server, url, AttributeNames=["All"])
         body = json.loads(m["Body"])
         assert json.loads(body["Message"])["request_id"] == "26d84a1f"     # seed 001's handler
+        # laid out as SNS writes it: a member a line, "Key" : value, attributes compact
+        assert m["Body"].startswith('{\n  "Type" : "Notification",\n  "MessageId" : "')
+        assert '\n    "n" : {"Type":"Number","Value":"5"},\n' in m["Body"] and m["Body"].endswith("\n  }\n}")
         assert list(body) == ["Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion",
                               "Signature", "SigningCertURL", "UnsubscribeURL", "MessageAttributes"]
         assert body["Type"] == "Notification" and body["MessageId"] == mid and body["TopicArn"] == topic

@@ -39,6 +39,20 @@ def subscribe_url(base: str, topic_arn: str, token: str) -> str:
     return f"{base}/?Action=ConfirmSubscription&TopicArn={quote(topic_arn, safe=':/')}&Token={token}"
 
 
+def sns_json(doc: dict[str, Any]) -> str:
+    """A notification or confirmation document laid out as SNS writes it: one member a line,
+    ``"Key" : value``, two-space indent, nested objects (message attributes) one a line, compact."""
+    lines = []
+    for key, value in doc.items():
+        name = orjson.dumps(key).decode()
+        if isinstance(value, dict):
+            inner = ",\n".join(f"    {orjson.dumps(k).decode()} : {orjson.dumps(v).decode()}" for k, v in value.items())
+            lines.append(f"  {name} : {{\n{inner}\n  }}" if value else f"  {name} : {{}}")
+        else:
+            lines.append(f"  {name} : {orjson.dumps(value).decode()}")
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
 def envelope_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """Message attributes as the notification document carries them: ``{name: {Type, Value}}``."""
     out: dict[str, dict[str, str]] = {}
@@ -118,7 +132,7 @@ class Outgoing:
         return doc
 
     def notification_json(self, protocol: str, subscription_arn: str) -> str:
-        return orjson.dumps(self.notification(protocol, subscription_arn)).decode()
+        return sns_json(self.notification(protocol, subscription_arn))
 
     def lambda_event(self, subscription_arn: str) -> bytes:
         """The event a Lambda subscription's function receives."""
@@ -165,7 +179,7 @@ def confirmation_email(protocol: str, doc: dict[str, Any], display_name: str) ->
     """(subject, body) of the e-mail asking an ``email``/``email-json`` subscriber to confirm."""
     subject = "AWS Notification - Subscription Confirmation"
     if protocol == "email-json":
-        return subject, orjson.dumps(doc).decode()
+        return subject, sns_json(doc)
     name = display_name or doc["TopicArn"].rsplit(":", 1)[-1]
     body = (f"You have chosen to subscribe to the topic: \n{doc['TopicArn']}\n\n"
             "To confirm this subscription, click or visit the link below (If this was in error no action is "

@@ -28,7 +28,7 @@ from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sns import attributes as tattrs
 from tsunagi.services.sns import internal
 from tsunagi.services.sns.attributes import Subscription, Topic
-from tsunagi.services.sns.envelope import Outgoing, confirmation, confirmation_email
+from tsunagi.services.sns.envelope import Outgoing, confirmation, confirmation_email, sns_json
 from tsunagi.services.sns.errors import (
     AuthorizationError,
     BatchEntryIdsNotDistinct,
@@ -469,7 +469,7 @@ class SnsService(Service):
         if protocol in ("http", "https"):
             headers = {"x-amz-sns-message-type": "SubscriptionConfirmation", "x-amz-sns-message-id": doc["MessageId"],
                        "x-amz-sns-topic-arn": topic.arn, "Content-Type": "text/plain; charset=UTF-8"}
-            item = ("sns-http", sub_arn, {"url": endpoint, "body": orjson.dumps(doc).decode(), "headers": headers,
+            item = ("sns-http", sub_arn, {"url": endpoint, "body": sns_json(doc), "headers": headers,
                                           "message_id": doc["MessageId"], "topic": topic.arn, "protocol": protocol,
                                           "attempt": 1, "retry": tattrs.DEFAULT_RETRY})
         else:
