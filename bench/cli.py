@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render_text(tables[0]) + "\n", flush=True)
 
         ctx = Context(quick=args.quick, conns=args.conns, servers=servers, work=work,
-                      deadline=t_start + args.budget, pg_ceiling_url=pg_ceiling, pg_reason=pg_reason or "")
+                      deadline=t_start + args.budget, pg_ceiling_url=pg_ceiling, pg_reason=pg_reason or "",
+                      dbs=None if args.no_pg else dbs)
         for sc in chosen:
             if ctx.remaining() < 20:
                 log(f"skipping {sc.name}: out of time budget")
@@ -176,31 +177,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# (scenario, column, label, target, unit)
+# (scenario, column, label, target, rows to pick: {column: value} or None)
 SUMMARY = [
-    ("gateway", "xbare", "gateway CPU/request vs bare handler", 2, "×"),
-    ("sqs.send", "cpu_us", "SendMessage CPU µs/call", 150, "µs"),
-    ("sqs.batch", "cpu_us", "SendMessageBatch CPU µs/msg", 30, "µs"),
-    ("sqs.recvdel", "cpu_us", "Receive(10)+DeleteBatch CPU µs/msg", 60, "µs"),
-    ("sqs.longpoll", "p50", "send → long-poll receipt p50 ms", 2, "ms"),
+    ("gateway", "xbare", "gateway CPU/request vs bare handler", "≤ 2×", None),
+    ("sqs.send", "cpu_us", "SendMessage CPU µs/call", "≤ 150 µs", None),
+    ("sqs.batch", "cpu_us", "SendMessageBatch CPU µs/msg", "≤ 30 µs", None),
+    ("sqs.recvdel", "cpu_us", "Receive(10)+DeleteBatch CPU µs/msg", "≤ 60 µs", None),
+    ("sqs.longpoll", "p50", "send → long-poll receipt p50 ms", "≤ 2 ms", None),
+    ("sns.latency", "p50", "SNS publish → 3 queues received p50 ms", "≤ 5 ms", None),
+    ("sns.burst", "deliv", "SNS deliveries/s, 3 subscriptions", "≥ 20× peers", None),
+    ("sns.burst", "cpu_us", "SNS CPU µs/publish, 3 subscriptions", "–", None),
+    ("lambda.cold", "p50", "Lambda cold start p50 ms", "≤ 150 ms", None),
+    ("lambda.warm", "p50", "Lambda warm invoke p50 ms (raw)", "≤ 5 ms", {"conc": 1}),
+    ("lambda.warm", "rate", "Lambda warm invokes/s, concurrency 1", "–", {"conc": 1}),
+    ("lambda.warm", "rate", "Lambda warm invokes/s, concurrency 10", "–", {"conc": 10}),
+    ("lambda.boto3", "p50", "Lambda warm invoke p50 ms (boto3)", "–", None),
+    ("esm.latency", "p50", "ESM send → handler start p50 ms", "≤ 10 ms", None),
+    ("esm.throughput", "rate", "ESM msgs/s into a no-op (batch 10)", "≥ 2,000", None),
+    ("s3.small", "rate", "S3 PutObject 4 KiB objects/s", "≥ 5× moto", {"op": "PutObject"}),
+    ("s3.small", "rate", "S3 GetObject 4 KiB objects/s", "≥ 5× moto", {"op": "GetObject"}),
+    ("s3.large", "up", "S3 multipart upload MB/s", "≥ 200", None),
+    ("s3.large", "down", "S3 large GET MB/s", "≥ 200", None),
+    ("s3.notify", "p50", "S3 put → SQS notification p50 ms", "≤ 5 ms", None),
 ]
 
 
 def summary(tables: list[Table], names: list[str]) -> Table:
     """One line per headline figure: the target and every server's value."""
-    t = Table("Summary: headline figures (lower is better)",
+    by_key = {x.key: x for x in tables}
+    if any(r.get("server") == "rabbitmq" and len(r) > 2 for x in tables for r in x.rows):
+        names = [*names, "rabbitmq"]
+    t = Table("Summary: headline figures, each with its target (errors shown in brackets)",
               [Col("what", "figure", "text"), Col("target", "target", "text")]
               + [Col(n, n, "num") for n in names])
-    by_key = {x.key: x for x in tables}
-    for key, col, label, target, unit in SUMMARY:
+    for key, col, label, target, pick in SUMMARY:
         src = by_key.get(key)
         if src is None:
             continue
-        row = {"what": label, "target": f"≤ {target:g} {unit}"}
+        row = {"what": label, "target": target}
         for r in src.rows:
-            if r.get("server") in names and r.get(col) is not None:
+            if pick and any(r.get(k) != v for k, v in pick.items()):
+                continue
+            if r.get("server") in names and r.get(col) is not None and r["server"] not in row:
                 row[r["server"]] = r[col] if not r.get("errors") else f"{r[col]:,.0f} ({r['errors']} err)"
         t.rows.append(row)
+    sc = by_key.get("scaling")
+    if sc and "tsunagi-pg" in names:
+        for op in ("SendMessage", "Receive(10)+DeleteBatch"):
+            rs = [r for r in sc.rows if r.get("op") == op and r.get("rate")]
+            if rs:
+                t.rows.append({"what": f"scaling {op} msgs/s, 1 → 2 → 4 processes on one PostgreSQL",
+                               "target": "–", "tsunagi-pg": " → ".join(f"{r['rate']:,.0f}" for r in rs)})
     bl = by_key.get("sqs.backlog")
     if bl:
         for label, col in (("backlog: send µs/call, smallest → largest", "send_us"),

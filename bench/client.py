@@ -70,6 +70,7 @@ class Conn:
         self.sock: socket.socket | None = None
         self.buf = b""
         self.reconnects = 0
+        self.head = b""          # the last reply's status line and headers
 
     def _connect(self) -> socket.socket:
         s = socket.create_connection(self.addr, timeout=self.timeout)
@@ -109,6 +110,7 @@ class Conn:
                 break
             buf += self._recv()
         head, buf = buf[:i], buf[i + 4:]
+        self.head = head
         status = int(head[9:12])
         lower = head.lower()
         close = b"\r\nconnection: close" in lower

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .client import LoadResult, pct
 from .report import Col, Table
@@ -28,6 +29,7 @@ class Context:
     pg_ceiling_url: str | None = None
     pg_reason: str = ""
     cache: dict = field(default_factory=dict)
+    dbs: Any = None                      # cli.ScratchDBs: fresh PostgreSQL databases (None with --no-pg)
 
     def aws(self) -> list[Server]:
         """AWS-compatible servers in display order (available or not)."""

@@ -67,9 +67,10 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, own: bool = False) -> int:
+    """Resident memory of the process and its descendants (``own``: the process alone)."""
     total = 0
-    for p in tree(pid):
+    for p in ([pid] if own else tree(pid)):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:

@@ -46,9 +46,10 @@ class Server:
         assert self.proc is not None
         return cpu_seconds(self.proc.pid)
 
-    def rss(self) -> int:
+    def rss(self, own: bool = False) -> int:
+        """RSS of the server and its children (function workers); ``own``: the server process alone."""
         assert self.proc is not None
-        return rss_bytes(self.proc.pid)
+        return rss_bytes(self.proc.pid, own)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.alive()

@@ -1,0 +1,128 @@
+"""Horizontal scaling: 1, 2 and 4 tsunagi processes on one PostgreSQL database.
+
+For each level the processes are started on the same scratch database (made for this scenario,
+dropped at the end), a queue is created through the first one, and the client's connections are
+spread round-robin over all of them: SendMessage (one message per call), then ReceiveMessage(10) +
+DeleteMessageBatch until the queue is empty. The same total number of connections at every level
+(2 × ``--conns``), so the rows differ only in how many processes serve them. CPU is the sum over the
+tsunagi processes (PostgreSQL's own CPU is not included: the cluster is shared with other work).
+Checks: the queue holds every acknowledged send; every message is received once and deleted.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ..client import LoadResult, run_fixed
+from ..core import Context, load_row, log
+from ..report import Col, Table
+from ..servers import Server, start_tsunagi, wait_ready
+from . import scenario
+from .sqs import Sqs, _check_send, drain, send_raw
+
+LEVELS = (1, 2, 4)
+
+
+def _spread_send(procs: list[Server], raw_for: dict[str, bytes], calls: int, conns: int,
+                 deadline: float) -> LoadResult:
+    """``calls`` SendMessage over ``conns`` connections, connection i to ``procs[i % len]``."""
+    per = [conns // len(procs) + (1 if i < conns % len(procs) else 0) for i in range(len(procs))]
+    share = [calls * p // conns for p in per]
+    share[0] += calls - sum(share)
+    out: list[LoadResult] = [LoadResult() for _ in procs]
+
+    def one(i: int) -> None:
+        p = procs[i]
+        out[i] = run_fixed(p.host, p.port, [raw_for[p.name]], share[i], max(1, per[i]), check=_check_send,
+                           deadline=deadline)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(procs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    total = LoadResult(wall=time.perf_counter() - t0)
+    for r in out:
+        total.merge(r)
+    return total
+
+
+@scenario("scaling", needs=frozenset(), order=80)
+def scaling(ctx: Context) -> list[Table]:
+    """SendMessage and Receive+Delete throughput with 1, 2 and 4 tsunagi processes on one PostgreSQL."""
+    conns = 2 * ctx.conns
+    t = Table(f"Scaling: 1, 2 and 4 tsunagi processes on one PostgreSQL database ({conns} client connections "
+              "spread over the processes)",
+              [Col("server", "servers", "text"), Col("op", "op", "text"), Col("calls", "msgs", "int"),
+               Col("errors", "errors", "int"), Col("rate", "msgs/s", "int"), Col("p50", "p50 ms", "ms"),
+               Col("p99", "p99 ms", "ms"), Col("cpu_us", "CPU µs/msg (all procs)", "num"),
+               Col("x1", "× 1 process", "ratio")])
+    if ctx.dbs is None:
+        t.add(server="tsunagi-pg", _note=f"not available: {ctx.pg_reason or 'no PostgreSQL (--no-pg)'}")
+        return [t]
+    url = ctx.dbs.create("scaling")
+    if not url:
+        t.add(server="tsunagi-pg", _note=f"not available: {ctx.dbs.reason}")
+        return [t]
+    n = ctx.count(6000, 2000)
+    for level in LEVELS:
+        if ctx.remaining() < 45:
+            t.notes.append(f"{level} processes: skipped (time budget)")
+            break
+        name = f"tsunagi-pg ×{level}"
+        procs = [start_tsunagi(ctx.work, f"scale{level}-{i}", store=url) for i in range(level)]
+        try:
+            with ThreadPoolExecutor(max_workers=level) as ex:
+                list(ex.map(lambda p: wait_ready(p, 30.0), procs))
+            down = [p for p in procs if not p.available]
+            if down:
+                t.add(server=name, procs=level, _note=f"not available: {down[0].name}: {down[0].reason}")
+                continue
+            api = Sqs(procs[0])
+            qurl = api.create("scale")
+            raws = {p.name: send_raw(p, qurl) for p in procs}
+            warm = _spread_send(procs, raws, min(200, n // 10), conns, time.monotonic() + 20)
+            c0 = sum(p.cpu() for p in procs)
+            res = _spread_send(procs, raws, n, conns, time.monotonic() + 30)
+            c1 = sum(p.cpu() for p in procs)
+            acked = api.counts(qurl)[0]
+            expected = res.calls - res.errors + warm.calls - warm.errors
+            row = t.add(**load_row(procs[0], res, c1 - c0, res.calls), procs=level, op="SendMessage")
+            row["server"] = name
+            if acked != expected:
+                row["errors"] += abs(acked - expected)
+                row["_note"] = f"queue holds {acked}, {expected} sends acknowledged"
+            c2 = sum(p.cpu() for p in procs)
+            d = drain(procs[0], qurl, acked, conns, deadline=time.monotonic() + 40, spread=procs)
+            c3 = sum(p.cpu() for p in procs)
+            row = t.add(**load_row(procs[0], d, c3 - c2, d.extra["deleted"], calls=d.extra["msgs"]),
+                        procs=level, op="Receive(10)+DeleteBatch")
+            row["server"] = name
+            left = api.counts(qurl)
+            problems = []
+            if d.extra["msgs"] != acked:
+                problems.append(f"received {d.extra['msgs']} of {acked}")
+            if d.extra["dups"]:
+                problems.append(f"{d.extra['dups']} received twice")
+            if left[0] or left[1]:
+                problems.append(f"queue not empty at the end ({left[0]} visible, {left[1]} in flight)")
+            if problems:
+                row["errors"] += max(1, abs(acked - d.extra["deleted"]) + d.extra["dups"])
+                row["_note"] = "; ".join(problems) + (f"; {row['_note']}" if row.get("_note") else "")
+            api.delete(qurl)
+            api.close()
+            log(f"  scaling {level} procs: send {res.calls / res.wall:,.0f}/s, recv+del "
+                f"{d.extra['deleted'] / d.wall if d.wall else 0:,.0f}/s")
+        finally:
+            for p in procs:
+                p.stop()
+    for r in t.rows:
+        base = next((x for x in t.rows if x.get("procs") == 1 and x.get("op") == r.get("op") and x.get("rate")), None)
+        if base and r.get("rate"):
+            r["x1"] = r["rate"] / base["rate"]
+    t.notes.append("`× 1 process` = msgs/s relative to one process. On this 2-core machine the client, PostgreSQL "
+                   "and every tsunagi process share two cores, so this shows that processes sharing a database "
+                   "work together correctly and what they add here, not the scaling a bigger machine would give.")
+    return [t]
