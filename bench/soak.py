@@ -254,6 +254,9 @@ def setup_and_workers(s: Server, stats: Stats, stop: threading.Event, rate: floa
     return threads
 
 
+WORKERS = ("sqs", "sns", "s3", "lambda", "esm")
+
+
 def fds(pid: int) -> int:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -307,7 +310,8 @@ def verdict(samples: list[dict]) -> tuple[bool, list[str]]:
         flat = grew <= margin(a) and slope * max(1.0, span / 60) <= margin(a)
         ok &= flat
         lines.append(f"{label}: {a / scale:,.1f} → {b / scale:,.1f} {unit} (first vs last third after warm-up; "
-                     f"trend {slope / scale:+,.2f} {unit}/min) → {'flat' if flat else 'GROWING'}")
+                     f"trend {slope / scale:+,.2f} {unit}/min, {slope * 60 / scale:+,.0f} {unit}/hour at that rate) → "
+                     f"{'flat' if flat else 'GROWING'}")
     return ok, lines
 
 
@@ -318,7 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between samples (5)")
     ap.add_argument("--store", default="sqlite", help="sqlite (default) or a postgresql:// URL")
     ap.add_argument("--rate", type=float, default=40.0, help="loops per second per worker (40)")
+    ap.add_argument("--workers", default=",".join(WORKERS),
+                    help=f"comma-separated subset of {','.join(WORKERS)} (all), to find which load a growth follows")
     args = ap.parse_args(argv)
+    chosen = [w.strip() for w in args.workers.split(",") if w.strip()]
+    if not chosen or any(w not in WORKERS for w in chosen):
+        ap.error(f"--workers: choose from {','.join(WORKERS)}")
 
     work = Path(tempfile.mkdtemp(prefix="tsunagi-soak-"))
     s = start_tsunagi(work, "tsunagi", store=None if args.store == "sqlite" else args.store)
@@ -327,13 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"tsunagi did not start: {s.reason}")
         return 1
     pid = s.proc.pid
-    log(f"tsunagi pid {pid} on {args.store}, {args.minutes:g} min, sample every {args.interval:g} s, "
+    log(f"tsunagi pid {pid} on {args.store}, workers {','.join(chosen)}, {args.minutes:g} min, "
+        f"sample every {args.interval:g} s, "
         f"load {os.getloadavg()[0]:.2f}; logs in {work}")
     stats, stop = Stats(), threading.Event()
     samples: list[dict] = []
     code = 1
     try:
-        threads = setup_and_workers(s, stats, stop, args.rate)
+        threads = [th for th in setup_and_workers(s, stats, stop, args.rate) if th.name in chosen]
         for th in threads:
             th.start()
         t0 = time.monotonic()
