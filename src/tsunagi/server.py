@@ -55,7 +55,18 @@ class _Server(uvicorn.Server):
 
 
 def serve(config: Config) -> int:
+    """Serve until SIGTERM/SIGINT. tsunagi's own HTTP server by default; ``TSUNAGI_HTTP_SERVER=uvicorn``
+    hosts the same gateway on uvicorn instead (an ASGI server, for comparison and as a fallback)."""
     app = build(config)
+    log.info("store: %s", app.platform.store.describe()["kind"])
+    if os.environ.get("TSUNAGI_HTTP_SERVER", "tsunagi") == "uvicorn":
+        return _serve_uvicorn(app, config)
+    from tsunagi.gateway import httpserver
+
+    return 0 if httpserver.serve(app, config.host, config.port) else 1
+
+
+def _serve_uvicorn(app: Gateway, config: Config) -> int:
     try:
         import uvloop
 
@@ -70,7 +81,5 @@ def serve(config: Config) -> int:
         timeout_keep_alive=75, server_header=False, date_header=True, backlog=2048,
     )
     server = _Server(uv_config)
-    log.info("tsunagi serving on http://%s:%d (store: %s)", config.host, config.port,
-             app.platform.store.describe()["kind"])
     runner(server.serve())
     return 0 if server.started else 1

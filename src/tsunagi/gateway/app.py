@@ -97,6 +97,10 @@ class _Codec:
 
 
 class Gateway:
+    """Every request, whatever server delivers it: ``handle()`` is the whole pipeline. tsunagi's own
+    HTTP server (:mod:`tsunagi.gateway.httpserver`) calls it directly; the gateway is also an ASGI
+    application (``__call__``), so any ASGI server can host it."""
+
     def __init__(self, platform: Platform, *, on_startup: Callable[[], Awaitable[None]] | None = None,
                  on_shutdown: Callable[[], Awaitable[None]] | None = None) -> None:
         self.platform = platform
@@ -139,24 +143,31 @@ class Gateway:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
+    async def startup(self) -> None:
+        """Open the store and start the services; then the health check says ready."""
+        if self._on_startup:
+            await self._on_startup()
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        if self._on_shutdown:
+            await self._on_shutdown()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    if self._on_startup:
-                        await self._on_startup()
-                    self.ready = True
+                    await self.startup()
                 except Exception as e:
                     log.error("startup failed: %s", e)
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.ready = False
                 try:
-                    if self._on_shutdown:
-                        await self._on_shutdown()
+                    await self.shutdown()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from tsunagi.gateway.identity import Credential
 from tsunagi.protocol.http import HttpRequest
@@ -64,21 +64,21 @@ def _apigateway_roots() -> frozenset[str]:
     return frozenset(roots)
 
 
+_FORM_FIELD = re.compile(rb"(?:^|&)(Action|Version)=([^&]*)")
+_QUERY_FIELD = re.compile(r"(?:^|&)(Action|Version)=([^&]*)")
+
+
 def _form_action(request: HttpRequest) -> tuple[str | None, str | None]:
-    action = version = None
-    for k, v in request.query_params():
-        if k == "Action":
-            action = v
-        elif k == "Version":
-            version = v
-    if action is None and request.body and request.method == "POST" and \
+    """``Action`` and ``Version`` from the query string, else from a form body (without parsing all of it)."""
+    found: dict[str, str] = {}
+    if request.query:
+        for key, value in _QUERY_FIELD.findall(request.query):
+            found.setdefault(key, unquote_plus(value))
+    if "Action" not in found and request.body and request.method == "POST" and \
             request.content_type.startswith("application/x-www-form-urlencoded"):
-        for k, v in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
-            if k == "Action":
-                action = v
-            elif k == "Version":
-                version = v
-    return action, version
+        for key, value in _FORM_FIELD.findall(request.body):
+            found.setdefault(key.decode(), unquote_plus(value.decode("utf-8", "replace")))
+    return found.get("Action"), found.get("Version")
 
 
 def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
