@@ -189,6 +189,17 @@ class SnsRepo:
                 f"SELECT {cols} FROM sns_deliveries WHERE topic_arn = ? ORDER BY id DESC LIMIT ?", (topic_arn, limit))
         return await self.store.fetchall(f"SELECT {cols} FROM sns_deliveries ORDER BY id DESC LIMIT ?", (limit,))
 
+    async def prune_deliveries(self, before_ms: int, batch: int = 5000) -> int:
+        """Delete delivery records older than ``before_ms``, a batch at a time; returns how many went."""
+        removed = 0
+        while True:
+            n = await self.store.execute(
+                "DELETE FROM sns_deliveries WHERE id IN (SELECT id FROM sns_deliveries WHERE at < ? LIMIT ?)",
+                (before_ms, batch))
+            removed += n
+            if n < batch:
+                return removed
+
     # == the local mailbox ========================================================================
     @staticmethod
     async def add_mail(tx: Tx | Store, rows: Iterable[tuple[Any, ...]]) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ MAX_MESSAGE_BYTES = 262_144
 DEDUP_WINDOW_MS = 5 * 60 * 1000
 SEQ_BASE = 10**19
 PAGE = 100
+RECORD_SWEEP_S = 300.0   # how often old delivery records are swept
 CACHE_TTL_PG_S = 5.0
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 PENDING_PROTOCOLS = frozenset({"http", "https", "email", "email-json"})
@@ -95,6 +97,7 @@ class SnsService(Service):
         self.signer: Signer | None = None
         self._topics: dict[str, tuple[float, Topic | None, list[Subscription]]] = {}
         self._listening = False
+        self._sweeper: asyncio.Task[None] | None = None
         platform.add_internal_route("/_tsunagi/sns/", self._internal)
 
     # == lifecycle ===========================================================================
@@ -106,9 +109,28 @@ class SnsService(Service):
         self.pipe.register()
         await self.pipe.outbox.start()
         await self._load_signer()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_records())
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         await self.pipe.outbox.stop()
+
+    async def _sweep_records(self) -> None:
+        """Delivery records are for tracing recent messages: they go after ``TSUNAGI_DELIVERY_RECORD_HOURS``
+        (default 24), so the table does not grow without end."""
+        keep_ms = int(float(os.environ.get("TSUNAGI_DELIVERY_RECORD_HOURS", "24")) * 3_600_000)
+        while True:
+            try:
+                removed = await self.repo.prune_deliveries(self.clock.now_ms() - keep_ms)
+                if removed:
+                    log.info("sns: removed %d delivery records older than %.0f h", removed, keep_ms / 3_600_000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # housekeeping: try again next round
+                log.warning("sns: sweeping delivery records failed: %s", e)
+            await asyncio.sleep(RECORD_SWEEP_S)
 
     async def on_reset(self) -> None:
         self._topics.clear()
