@@ -34,6 +34,8 @@ more settings, as environment variables:
   TSUNAGI_SMTP_URL                  smtp://[user:pass@]host:port to send SNS e-mail for real instead of
                                     to the local mailbox (`tsunagi mail`)
   TSUNAGI_SNS_HTTPS_INSECURE=1      do not verify TLS certificates of https subscription endpoints
+  TSUNAGI_DELIVERY_RECORD_HOURS     how long SNS keeps its record of each delivery (default 24)
+  TSUNAGI_HTTP_SERVER=uvicorn       serve through uvicorn (ASGI) instead of tsunagi's own HTTP server
 
 endpoints besides the AWS APIs:
   GET  /_tsunagi/health             200 with the services and the store once ready
