@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "bare" in needs:
             servers["bare"] = start_bare(work)
+            servers["bare-uvicorn"] = start_bare(work, "uvicorn")
         if "aws" in needs:
             for name in wanted:
                 if name == "tsunagi":

@@ -87,7 +87,7 @@ def add_ratios(table: Table, key: str = "cpu_us", out: str = "ratio", ref: str =
                match: tuple[str, ...] = ()) -> None:
     """``out`` = ref's ``key`` / this row's ``key`` (rows matched on ``match`` columns too)."""
     for r in table.rows:
-        if r.get("server") in (ref, "bare") or r.get(key) in (None, 0):
+        if r.get("server") in (ref, "bare", "bare-uvicorn") or r.get(key) in (None, 0):
             continue
         refs = [x for x in table.rows if x.get("server") == ref and all(x.get(m) == r.get(m) for m in match)]
         if refs and refs[0].get(key):

@@ -100,17 +100,24 @@ def install_peer(name: str, python: str, packages: list[str], log, timeout: floa
 
 # ---------------------------------------------------------------- server definitions
 
-def start_bare(work: Path) -> Server:
-    s = Server("bare", port=free_port())
+def start_bare(work: Path, http: str = "tsunagi") -> Server:
+    """A canned-reply handler: on tsunagi's own HTTP server (``bare``, the gateway's reference) or on
+    uvicorn (``bare-uvicorn``, the ceiling of a general ASGI stack)."""
+    name = "bare" if http == "tsunagi" else "bare-uvicorn"
+    s = Server(name, port=free_port())
     py = VENV / "bin" / "python"
     if not py.exists():
         s.reason = "no .venv (run make install)"
         return s
-    s.proc = Proc([str(py), "-m", "uvicorn", "bench.bare_app:app", "--host", s.host, "--port", str(s.port),
-                   "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-                  work / "bare.log", cwd=str(ROOT))
+    if http == "tsunagi":
+        cmd = [str(py), "-m", "bench.bare_tsunagi", "--host", s.host, "--port", str(s.port)]
+        s.version = "tsunagi's HTTP server, canned 200"
+    else:
+        cmd = [str(py), "-m", "uvicorn", "bench.bare_app:app", "--host", s.host, "--port", str(s.port),
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        s.version = "uvicorn+uvloop+httptools canned 200"
+    s.proc = Proc(cmd, work / f"{name}.log", cwd=str(ROOT))
     s.meta["health"] = f"http://{s.host}:{s.port}/"
-    s.version = "uvicorn+uvloop+httptools canned 200"
     return s
 
 

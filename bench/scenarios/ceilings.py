@@ -12,20 +12,21 @@ from . import scenario
 GCI = "Action=GetCallerIdentity&Version=2011-06-15"
 
 
-def bare_gci(ctx: Context) -> dict | None:
-    """STS GetCallerIdentity bytes sent to the bare handler (cached: the gateway table reuses it)."""
-    if "bare_gci" in ctx.cache:
-        return ctx.cache["bare_gci"]
-    s = ctx.servers.get("bare")
+def bare_gci(ctx: Context, name: str = "bare") -> dict | None:
+    """STS GetCallerIdentity bytes sent to a bare handler (cached: the gateway table reuses it)."""
+    key = f"{name}_gci"
+    if key in ctx.cache:
+        return ctx.cache[key]
+    s = ctx.servers.get(name)
     if s is None or not s.available:
-        ctx.cache["bare_gci"] = None
+        ctx.cache[key] = None
         return None
     raw = s.signer.query("sts", GCI)
     n = ctx.count(20000, 8000)
     run_fixed(s.host, s.port, [raw], 500, ctx.conns)  # warm-up
     res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], n, ctx.conns))
-    ctx.cache["bare_gci"] = {"res": res, "cpu": cpu, "n": res.calls}
-    return ctx.cache["bare_gci"]
+    ctx.cache[key] = {"res": res, "cpu": cpu, "n": res.calls}
+    return ctx.cache[key]
 
 
 def _sqlite(path: str, batch: int, seconds: float) -> tuple[float, list[float]]:
@@ -81,19 +82,20 @@ def _pg(url: str, batch: int, seconds: float) -> tuple[float, list[float]]:
 
 @scenario("ceilings", needs={"bare", "pg"}, order=10)
 def ceilings(ctx: Context) -> list[Table]:
-    """Bare uvicorn handler req/s and CPU/request; SQLite WAL and PostgreSQL commit rates."""
+    """Bare handlers (tsunagi's HTTP server, uvicorn) req/s and CPU/request; SQLite and PostgreSQL commit rates."""
     t = Table("Ceilings (same machine, same run)",
               [Col("what", "ceiling", "text"), Col("rate", "ops/s", "int"), Col("unit", "op", "text"),
                Col("p50", "p50 ms", "ms"), Col("p99", "p99 ms", "ms"), Col("cpu_us", "server CPU µs/op", "num")])
-    bare = bare_gci(ctx)
-    if bare is None:
-        t.add(what="bare uvicorn canned 200", server="bare",
-              _note=f"not available: {ctx.servers['bare'].reason if 'bare' in ctx.servers else 'not started'}")
-    else:
+    for name, label in (("bare", "bare handler on tsunagi's HTTP server"), ("bare-uvicorn", "bare uvicorn handler")):
+        bare = bare_gci(ctx, name)
+        if bare is None:
+            t.add(what=label, server=name,
+                  _note=f"not available: {ctx.servers[name].reason if name in ctx.servers else 'not started'}")
+            continue
         res = bare["res"]
-        t.add(what=f"bare uvicorn canned 200 ({ctx.conns} conns)", rate=res.calls / res.wall, unit="request",
+        t.add(what=f"{label}, canned 200 ({ctx.conns} conns)", rate=res.calls / res.wall, unit="request",
               p50=pct(res.latencies, 50) * 1e3, p99=pct(res.latencies, 99) * 1e3,
-              cpu_us=bare["cpu"] * 1e6 / res.calls, server="bare",
+              cpu_us=bare["cpu"] * 1e6 / res.calls, server=name,
               _note=f"{res.errors} errors: {res.samples[0]}" if res.errors else None)
     secs = 1.0 if ctx.quick else 2.0
     path = str(ctx.work / "ceiling.sqlite")

@@ -19,11 +19,12 @@ def gateway(ctx: Context) -> list[Table]:
     """STS GetCallerIdentity (query protocol POST) requests/s and server CPU µs/request."""
     t = Table(f"Gateway: STS GetCallerIdentity, {ctx.conns} keep-alive conns",
               std_cols("req/s", "CPU µs/req") + [Col("xbare", "× bare", "ratio")])
-    bare = bare_gci(ctx)
-    if bare:
-        t.add(**load_row(ctx.servers["bare"], bare["res"], bare["cpu"], bare["res"].calls))
-    elif "bare" in ctx.servers:
-        unavailable_row(t, ctx.servers["bare"])
+    for name in ("bare", "bare-uvicorn"):
+        bare = bare_gci(ctx, name)
+        if bare:
+            t.add(**load_row(ctx.servers[name], bare["res"], bare["cpu"], bare["res"].calls))
+        elif name in ctx.servers:
+            unavailable_row(t, ctx.servers[name])
     for s in ctx.aws():
         if not s.available:
             unavailable_row(t, s)
@@ -43,6 +44,8 @@ def gateway(ctx: Context) -> list[Table]:
     if rows:
         v = rows[0]["xbare"]
         t.notes.append(f"target tsunagi ≤ 2× bare handler CPU/request: {v:.2f}× → {'met' if v <= 2 else 'NOT met'}")
+        t.notes.append("`bare` is a canned reply on tsunagi's own HTTP server (the same server, as the target "
+                       "asks); `bare-uvicorn` the same reply through uvicorn, for reference.")
     else:
         target_note(t, "gateway", "xbare", 2, "× bare")
     return [t]

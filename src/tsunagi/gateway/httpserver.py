@@ -171,6 +171,7 @@ class HttpProtocol(asyncio.Protocol):
         self._head_fields = 0
         self._raw_head = 0
         self._in_head = True
+        self._completed = 0
         self._parsing: tuple[HttpRequest, RequestBody, bool] | None = None
         # requests parsed and waiting, and the one being served
         self._queue: collections.deque[tuple[HttpRequest, RequestBody, bool]] = collections.deque()
@@ -250,6 +251,7 @@ class HttpProtocol(asyncio.Protocol):
             self._idle.cancel()
             self._idle = None
         was_in_head = self._in_head
+        completed = self._completed
         try:
             self.parser.feed_data(data)
         except _HeadTooLarge:
@@ -260,8 +262,9 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as e:
             self._refuse(400, f"Malformed HTTP request: {e}")
             return
-        if was_in_head and self._in_head:
-            # a read wholly inside an unfinished head: bound the head while it arrives
+        if was_in_head and self._in_head and self._completed == completed:
+            # a read wholly inside an unfinished head (no head ended, no message completed in it):
+            # bound the head while it arrives; heads that end are bounded exactly by _count
             self._raw_head += len(data)
             if self._raw_head > MAX_HEAD_BYTES:
                 self._refuse_head()
@@ -313,6 +316,7 @@ class HttpProtocol(asyncio.Protocol):
             self._parsing[1].feed(data)
 
     def on_message_complete(self) -> None:
+        self._completed += 1
         if self._parsing is not None:
             self._parsing[1].finish()
             self._parsing = None

@@ -1,0 +1,122 @@
+"""tsunagi's HTTP/1.1 server, fed bytes directly (no sockets): framing, limits, keep-alive, pipelining."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer
+from tsunagi.protocol.http import HttpResponse
+
+
+class EchoGateway:
+    """Answers with the method, path and body length of each request, in order."""
+
+    body_timeout = 5.0
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def handle(self, request, request_id, source_ip="127.0.0.1", body=None):
+        data = b""
+        while chunk := await body.next_chunk():
+            data += chunk
+        self.seen.append(f"{request.method} {request.path}")
+        return HttpResponse(200, [("content-type", "text/plain")], f"{request.method} {len(data)}".encode())
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.out = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 5555) if name == "peername" else None
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def serve(*reads: bytes) -> tuple[FakeTransport, EchoGateway]:
+    gateway = EchoGateway()
+    transport = FakeTransport()
+
+    async def main() -> None:
+        server = HttpServer(gateway, "127.0.0.1", 0)  # type: ignore[arg-type]
+        server.loop = asyncio.get_running_loop()
+        proto = HttpProtocol(server)
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        for data in reads:
+            proto.data_received(data)
+            for _ in range(20):
+                await asyncio.sleep(0)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        if proto._idle is not None:
+            proto._idle.cancel()
+
+    asyncio.run(main())
+    return transport, gateway
+
+
+def post(path: str, body: bytes, extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def test_a_large_body_read_together_with_its_head_is_not_a_large_head():
+    out, _ = serve(post("/big", b"b" * 300_000))
+    assert out.out.startswith(b"HTTP/1.1 200 OK"), out.out[:100]
+    assert out.out.endswith(b"POST 300000")
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection():
+    out, gw = serve(post("/one", b"1") + post("/two", b"22") + b"GET /three HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert gw.seen == ["POST /one", "POST /two", "GET /three"]
+    replies = out.out.split(b"HTTP/1.1 200 OK")[1:]
+    assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in replies] == [b"POST 1", b"POST 2", b"GET 0"]
+    assert not out.closed
+
+
+def test_a_body_split_over_many_reads_arrives_whole():
+    raw = post("/split", b"x" * 10_000)
+    out, _ = serve(*(raw[i:i + 777] for i in range(0, len(raw), 777)))
+    assert out.out.endswith(b"POST 10000")
+
+
+def test_connection_close_and_http_1_0_close_after_the_reply():
+    out, _ = serve(post("/c", b"", "Connection: close\r\n"))
+    assert b"connection: close" in out.out and out.closed
+    out, _ = serve(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert out.closed
+
+
+def test_expect_100_continue_is_answered_when_the_body_is_wanted():
+    head = b"PUT /k HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+    out, _ = serve(head, b"abc")
+    assert out.out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
+    assert out.out.endswith(b"PUT 3")
+
+
+def test_a_head_past_the_limit_is_refused_with_431_and_closed():
+    big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 10) + b"\r\n\r\n"
+    out, gw = serve(big)
+    assert out.out.startswith(b"HTTP/1.1 431") and out.closed and gw.seen == []
+    # and a head that never ends is cut off while it arrives
+    out, gw = serve(b"GET / HTTP/1.1\r\nX-Endless: ", *([b"a" * 16_384] * 6))
+    assert out.out.startswith(b"HTTP/1.1 431") and out.closed
+
+
+def test_garbage_is_a_400_and_the_connection_closes():
+    out, gw = serve(b"\x16\x03\x01 not http at all\r\n\r\n")
+    assert out.out.startswith(b"HTTP/1.1 400") and out.closed and gw.seen == []
