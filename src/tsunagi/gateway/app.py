@@ -14,7 +14,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from botocore import xform_name
@@ -45,6 +45,14 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # The largest single S3 upload AWS accepts (PutObject, UploadPart): 5 GiB.
 S3_MAX_UPLOAD = 5 * 1024 ** 3
+
+
+class BodySource(Protocol):
+    """A request body read once, piece by piece: what any HTTP server hands :meth:`Gateway.handle`."""
+
+    consumed: bool
+
+    async def next_chunk(self) -> bytes: ...
 
 
 class _Body:
@@ -199,7 +207,7 @@ class Gateway:
             raise RequestEntityTooLarge(f"Request body of {n} bytes exceeds the limit of {limit} bytes")
         return n
 
-    async def _read_body(self, request: HttpRequest, body: _Body) -> None:
+    async def _read_body(self, request: HttpRequest, body: BodySource) -> None:
         """Read the whole body into ``request.body`` (bounded by the configured limit)."""
         if body.consumed:
             return
@@ -213,7 +221,7 @@ class Gateway:
             chunks.append(chunk)
         request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _prepare_s3_body(self, request: HttpRequest, body: _Body, codec: _Codec, bucket: str | None) -> None:
+    async def _prepare_s3_body(self, request: HttpRequest, body: BodySource, codec: _Codec, bucket: str | None) -> None:
         """Uploads (PutObject, UploadPart) stream; every other S3 request is read whole."""
         if request.method in ("PUT", "POST"):
             try:
@@ -228,7 +236,7 @@ class Gateway:
 
     # -- the pipeline ----------------------------------------------------------------------------
     async def handle(self, request: HttpRequest, request_id: str, source_ip: str = "127.0.0.1",
-                     body: _Body | None = None) -> HttpResponse:
+                     body: BodySource | None = None) -> HttpResponse:
         """Serve one request. ``body`` reads the request body when it has not been read into ``request.body``."""
         body = body or _Body.done()
         response = await self._serve(request, request_id, source_ip, body)
@@ -239,7 +247,7 @@ class Gateway:
             response.headers.append(("connection", "close"))
         return response
 
-    async def _serve(self, request: HttpRequest, request_id: str, source_ip: str, body: _Body) -> HttpResponse:
+    async def _serve(self, request: HttpRequest, request_id: str, source_ip: str, body: BodySource) -> HttpResponse:
         try:
             if request.path.startswith("/_tsunagi/"):
                 await self._read_body(request, body)

@@ -179,7 +179,7 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = False
         self._reading_paused = False
         self._writable: asyncio.Event | None = None
-        self._idle: asyncio.TimerHandle | None = None
+        self.last_active = server.loop.time()
 
     # -- connection ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -188,13 +188,10 @@ class HttpProtocol(asyncio.Protocol):
         if peer:
             self.peer = str(peer[0])
         self.server.connections.add(self)
-        self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self._closing = True
-        if self._idle is not None:
-            self._idle.cancel()
         if self._parsing is not None:
             self._parsing[1].lose()
         for _, body, _ in self._queue:
@@ -230,14 +227,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
-    def _arm_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = self.loop.call_later(KEEP_ALIVE_S, self._idle_timeout)
-
-    def _idle_timeout(self) -> None:
+    def idle_since(self) -> float | None:
+        """When this connection went idle (no request being parsed or served), else None."""
         if self._task is None and self._parsing is None and not self._queue:
-            self.close()
+            return self.last_active
+        return None
 
     def shutdown(self) -> None:
         """Graceful stop: close now if idle, else after the request being served."""
@@ -247,9 +241,6 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- parsing ---------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
         was_in_head = self._in_head
         completed = self._completed
         try:
@@ -281,7 +272,10 @@ class HttpProtocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
+        self._head_fields += len(name) + len(value) + 4
+        if self._head_fields > MAX_HEAD_BYTES:
+            self._refuse_head()
+            raise _HeadTooLarge
         key = name.decode("latin-1").lower()
         val = value.decode("latin-1")
         headers = self._headers
@@ -342,12 +336,11 @@ class HttpProtocol(asyncio.Protocol):
         if not keep or self._closing:
             self.close()
             return
+        self.last_active = self.loop.time()
         if self._queue:
             self._start(self._queue.popleft())
             if len(self._queue) < MAX_PIPELINED:
                 self.resume_reading()
-        else:
-            self._arm_idle()
 
     async def _send(self, request: HttpRequest, response: HttpResponse, keep: bool) -> None:
         head = [_status_line(response.status), _Clock.date()]
@@ -444,6 +437,16 @@ class HttpServer:
             log.info("received %s; draining requests in flight", signal.Signals(sig).name)
         self._stop.set()
 
+    async def _close_idle(self) -> None:
+        """Keep-alive connections idle for KEEP_ALIVE_S are closed (checked every few seconds)."""
+        while True:
+            await asyncio.sleep(min(5.0, KEEP_ALIVE_S))
+            cutoff = self.loop.time() - KEEP_ALIVE_S
+            for conn in list(self.connections):
+                since = conn.idle_since()
+                if since is not None and since < cutoff:
+                    conn.close()
+
     async def serve(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -456,6 +459,7 @@ class HttpServer:
             raise
         self.started = True
         log.info("tsunagi serving on http://%s:%d", self.host, self.port)
+        reaper = self.loop.create_task(self._close_idle())
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 self.loop.add_signal_handler(sig, self.request_stop, sig)
@@ -464,6 +468,7 @@ class HttpServer:
         try:
             await self._stop.wait()
         finally:
+            reaper.cancel()
             server.close()
             for conn in list(self.connections):
                 conn.shutdown()

@@ -126,7 +126,7 @@ class CoalescingCycle(RequestResponseCycle):
     async def _formatted(self, message: Any) -> _Capture:
         real = self.transport
         capture = _Capture(real)
-        self.transport = capture
+        self.transport = capture  # type: ignore[assignment]
         try:
             await super().send(message)
         finally:

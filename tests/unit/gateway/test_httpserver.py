@@ -48,9 +48,13 @@ class FakeTransport:
         pass
 
 
+states: list[float | None] = []
+
+
 def serve(*reads: bytes) -> tuple[FakeTransport, EchoGateway]:
     gateway = EchoGateway()
     transport = FakeTransport()
+    states.clear()
 
     async def main() -> None:
         server = HttpServer(gateway, "127.0.0.1", 0)  # type: ignore[arg-type]
@@ -63,8 +67,7 @@ def serve(*reads: bytes) -> tuple[FakeTransport, EchoGateway]:
                 await asyncio.sleep(0)
         for _ in range(50):
             await asyncio.sleep(0)
-        if proto._idle is not None:
-            proto._idle.cancel()
+        states.append(proto.idle_since())
 
     asyncio.run(main())
     return transport, gateway
@@ -92,6 +95,12 @@ def test_a_body_split_over_many_reads_arrives_whole():
     raw = post("/split", b"x" * 10_000)
     out, _ = serve(*(raw[i:i + 777] for i in range(0, len(raw), 777)))
     assert out.out.endswith(b"POST 10000")
+    assert states[-1] is not None  # answered: the connection is idle (the reaper may close it later)
+
+
+def test_a_connection_mid_request_is_not_idle():
+    out, _ = serve(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    assert out.out == b"" and states[-1] is None
 
 
 def test_connection_close_and_http_1_0_close_after_the_reply():
