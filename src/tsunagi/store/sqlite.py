@@ -111,7 +111,9 @@ class SqliteStore(Store):
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("PRAGMA cache_size=-65536")
+            # SQLite keeps up to this much of the database in memory (default 64 MiB): the server's
+            # memory grows with the data until the cache is full, then stays put.
+            conn.execute(f"PRAGMA cache_size=-{int(os.environ.get('TSUNAGI_SQLITE_CACHE_MB', '64')) * 1024}")
         except sqlite3.Error as e:
             raise _wrap(e) from e
         self._conn = conn
