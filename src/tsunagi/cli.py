@@ -37,7 +37,6 @@ more settings, as environment variables:
   TSUNAGI_DELIVERY_RECORD_HOURS     how long SNS keeps its record of each delivery (default 24)
   TSUNAGI_SQLITE_CACHE_MB           memory SQLite may use to cache the database (default 64); the
                                     server's memory grows with the data until this is full
-  TSUNAGI_HTTP_SERVER=uvicorn       serve through uvicorn (ASGI) instead of tsunagi's own HTTP server
 
 endpoints besides the AWS APIs:
   GET  /_tsunagi/health             200 with the services and the store once ready

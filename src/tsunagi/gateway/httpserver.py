@@ -3,8 +3,8 @@
 
 A general-purpose ASGI server spends more on each request than tsunagi's own work on most calls
 (a scope dict, a cycle object, receive/send coroutines, two socket writes); measured here, a canned
-reply costs ~44 µs of server CPU through uvicorn and ~18 µs on a bare protocol. This server keeps
-only what the AWS APIs need:
+reply costs ~49 µs of server CPU through uvicorn and ~34 µs on this server (``make bench``,
+"ceilings"). This server keeps only what the AWS APIs need:
 
 - HTTP/1.1 keep-alive and pipelining (one request at a time per connection, in order);
   HTTP/1.0 and ``Connection: close``; ``Expect: 100-continue`` (answered when the body is first read);
