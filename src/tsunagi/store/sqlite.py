@@ -4,6 +4,15 @@ Statements are microseconds long, so they run inline on the loop (a thread hop w
 more than the statement). A transaction holds an asyncio lock so that a coroutine which
 awaits inside its transaction cannot interleave its statements with another's.
 
+Group commit: a commit costs more than the statements before it (it writes their pages to the
+WAL), so the transactions that run in one turn of the event loop share one. The first opens
+the group (``BEGIN IMMEDIATE``) and schedules its ``COMMIT`` for the next turn; each transaction
+runs in its own savepoint, so a failing one undoes only its own work; each then waits for the
+group's commit. No caller hears of success before the commit that holds its change, and a
+failed commit fails every member. Reads outside a transaction do not wait for the group: they
+may see the changes about to be committed, which are undone only if that commit fails (a full
+disk), and then every writer among them was told so.
+
 ``synchronous=NORMAL`` (default) keeps every commit across a crash of the process (``kill -9``);
 a power loss may cost the last commits. ``synchronous=FULL`` keeps them across power loss too.
 """
@@ -72,6 +81,39 @@ class _SqliteTx(Tx):
         self._notes.append((channel, payload))
 
 
+_GROUP_TURNS = 4   # a group stays open at most this many turns of the loop while it keeps growing
+
+
+class _Group:
+    """Transactions committed together: ``done`` resolves when their ``COMMIT`` has run."""
+
+    __slots__ = ("done", "due", "members", "notes")
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.members = 0
+        self.notes: list[tuple[str, str]] = []
+        self.due = False          # its turn to commit came while a transaction was still open
+
+    def fail(self, exc: StoreError) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+            self.done.exception()  # each member re-raises it; the future itself need not be logged
+
+    async def committed(self) -> None:
+        done = self.done
+        if not done.done():
+            # shielded: a member that is cancelled (its client went away) must not cancel the others' commit
+            try:
+                await asyncio.shield(done)
+            except StoreError as e:
+                raise type(e)(*e.args) from None   # each member raises its own copy
+            return
+        exc = done.exception()
+        if exc is not None:
+            raise type(exc)(*exc.args)
+
+
 class SqliteStore(Store):
     dialect = "sqlite"
 
@@ -84,6 +126,7 @@ class SqliteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._lockfile: Any = None
+        self._group: _Group | None = None     # the open group transaction, not yet committed
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -143,6 +186,7 @@ class SqliteStore(Store):
     async def close(self) -> None:
         if self._conn is not None:
             async with self._lock:
+                self._commit_group()
                 try:
                     self._conn.execute("PRAGMA optimize")
                 except sqlite3.Error:
@@ -164,46 +208,129 @@ class SqliteStore(Store):
                 await tx.execute(f'DELETE FROM "{name}"')
 
     # -- statements ------------------------------------------------------------------------------
+    def _join_group(self, conn: sqlite3.Connection) -> _Group:
+        """The open group, opening one (and scheduling its commit) if there is none. The caller
+        holds the lock or runs without awaiting."""
+        group = self._group
+        if group is not None and not conn.in_transaction:
+            # SQLite rolled the group back by itself (a full disk, an I/O error): its members fail.
+            self._group = None
+            group.fail(StoreError("sqlite: the transaction was rolled back by the database"))
+            group = None
+        if group is None:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise _wrap(e) from e
+            loop = asyncio.get_running_loop()
+            group = self._group = _Group(loop.create_future())
+            loop.call_soon(self._commit_due, group, 1, 1)
+        group.members += 1
+        return group
+
+    def _commit_due(self, group: _Group, seen: int = 1, turns: int = 1) -> None:
+        """A turn after ``group`` opened: commit it, unless it grew during the last turn (requests
+        are arriving: give the next turn's a place too, a few turns at most) or a transaction is
+        still open (one that awaits inside; it commits the group when it ends)."""
+        if self._group is not group:
+            return
+        if group.members > seen and turns < _GROUP_TURNS:
+            asyncio.get_running_loop().call_soon(self._commit_due, group, group.members, turns + 1)
+        elif self._lock.locked():
+            group.due = True
+        else:
+            self._commit_group()
+
+    def _commit_group(self) -> None:
+        group, conn = self._group, self._conn
+        if group is None:
+            return
+        self._group = None
+        if conn is None:
+            group.fail(StoreError("store is closed"))
+            return
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            group.fail(_wrap(e))
+            return
+        group.done.set_result(None)
+        for channel, payload in group.notes:
+            self._dispatch(channel, payload)
+
+    def _end_member(self, group: _Group) -> None:
+        """A transaction ended (committed to its savepoint or undone), the lock still held: if the
+        group's turn came while it was open, commit the group now."""
+        if group.due and self._group is group:
+            self._commit_group()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         conn = self._conn
         if conn is None:
             raise StoreError("store is closed")
         async with self._lock:
+            group = self._join_group(conn)
             tx = _SqliteTx(conn)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("SAVEPOINT tx")
             except sqlite3.Error as e:
+                self._end_member(group)
                 raise _wrap(e) from e
             try:
                 yield tx
             except BaseException:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                self._undo(conn)
+                self._end_member(group)
                 raise
             try:
-                conn.execute("COMMIT")
+                conn.execute("RELEASE tx")
             except sqlite3.Error as e:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                self._undo(conn)
+                self._end_member(group)
                 raise _wrap(e) from e
-        for channel, payload in tx._notes:
-            self._dispatch(channel, payload)
+            group.notes.extend(tx._notes)
+            self._end_member(group)
+        await group.committed()
+
+    @staticmethod
+    def _undo(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("ROLLBACK TO tx")
+            conn.execute("RELEASE tx")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back the whole group; its commit reports that to every member
 
     def _plain(self) -> _SqliteTx:
         if self._conn is None:
             raise StoreError("store is closed")
         return self._tx
 
+    def _execute_in_group(self, sql: str, params: Params) -> tuple[_Group, int]:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("store is closed")
+        group = self._join_group(conn)
+        try:
+            # no savepoint: a failing statement undoes only its own changes
+            return group, conn.execute(sql, params).rowcount
+        except sqlite3.Error as e:
+            raise _wrap(e) from e
+
     async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement, committed (with the rest of its group) before this returns."""
         if self._lock.locked():
             async with self._lock:
-                return await self._plain().execute(sql, params)
-        return await self._plain().execute(sql, params)
+                group, count = self._execute_in_group(sql, params)
+        else:
+            group, count = self._execute_in_group(sql, params)
+        await group.committed()
+        return count
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         async with self.transaction() as tx:

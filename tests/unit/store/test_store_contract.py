@@ -126,6 +126,74 @@ def test_notify_is_delivered_after_commit_not_on_rollback(store_url, tmp_path):
     assert run(body()) == ["q1"]
 
 
+def test_concurrent_transactions_commit_apart_from_a_failing_one(store_url, tmp_path):
+    # SQLite commits the transactions of one loop turn together (group commit); each must still
+    # succeed or fail on its own, and a transaction that awaits inside must not block the others forever.
+    insert = "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
+
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+
+        async def ok(key):
+            async with s.transaction() as tx:
+                await tx.execute(insert, ("a", key, "v"))
+                tx.notify("tags", key)
+
+        async def fails():
+            async with s.transaction() as tx:
+                await tx.execute(insert, ("a", "bad", "v"))
+                tx.notify("tags", "bad")
+                raise RuntimeError("the caller changed its mind")
+
+        async def slow():
+            async with s.transaction() as tx:
+                await asyncio.sleep(0.02)           # holds its transaction open across turns
+                await tx.execute(insert, ("a", "slow", "v"))
+                tx.notify("tags", "slow")
+
+        async def plain():
+            await s.execute(insert, ("a", "plain", "v"))
+
+        try:
+            results = await asyncio.gather(ok("one"), fails(), slow(), ok("two"), plain(), ok("three"),
+                                           return_exceptions=True)
+            await s.close()
+            # Then, read back from a freshly opened store (what reached the database):
+            s = await _opened(store_url, tmp_path)
+            rows = await s.fetchall("SELECT key FROM tags WHERE arn = ? ORDER BY key", ("a",))
+            return results, sorted(seen), [r[0] for r in rows]
+        finally:
+            await s.close()
+
+    results, seen, keys = run(body())
+    assert [type(r).__name__ for r in results] == ["NoneType", "RuntimeError", "NoneType", "NoneType", "NoneType",
+                                                   "NoneType"]
+    assert keys == ["one", "plain", "slow", "three", "two"]
+    assert seen == ["one", "slow", "three", "two"]
+
+
+def test_a_caller_cancelled_while_its_group_commits_does_not_undo_the_others(store_url, tmp_path):
+    insert = "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
+
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        try:
+            tasks = [asyncio.create_task(s.execute(insert, ("c", k, "v"))) for k in ("k1", "k2", "k3")]
+            await asyncio.sleep(0)          # each has run its statement and waits for the commit
+            tasks[1].cancel()
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+            rows = await s.fetchall("SELECT key FROM tags WHERE arn = ? ORDER BY key", ("c",))
+            return done, [r[0] for r in rows]
+        finally:
+            await s.close()
+
+    done, keys = run(body())
+    assert done[0] == 1 and done[2] == 1
+    assert {"k1", "k3"} <= set(keys)
+
+
 def test_reset_wipes_rows_but_keeps_schema(store_url, tmp_path):
     async def body():
         s = await _opened(store_url, tmp_path)
