@@ -142,6 +142,8 @@ class SqsStrategy(Strategy):
     protocols = ("sqs",)
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
+        if not sub.raw:
+            await msg.presign("sqs")
         queue = await pipe.sqs.lookup_queue(sub.endpoint)
         dlq = await pipe.sqs.lookup_queue(sub.dlq_arn) if sub.dlq_arn else None
         note = None
@@ -159,6 +161,8 @@ class HttpStrategy(Strategy):
     protocols = ("http", "https")
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
+        if not sub.raw:
+            await msg.presign(sub.protocol)
         headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": msg.message_id,
                    "x-amz-sns-topic-arn": msg.topic_arn, "x-amz-sns-subscription-arn": sub.arn}
         if sub.raw:
@@ -180,6 +184,7 @@ class LambdaStrategy(Strategy):
     protocols = ("lambda",)
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
+        await msg.presign("lambda")
         return _Outboxed(sub, "sns-lambda", lambda: {
             "function": sub.endpoint, "event": msg.lambda_event(sub.arn).decode(), "message_id": msg.message_id,
             "topic": msg.topic_arn, "attempt": 1, "dlq": sub.dlq_arn,
@@ -190,6 +195,8 @@ class EmailStrategy(Strategy):
     protocols = ("email", "email-json")
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
+        if sub.protocol == "email-json":
+            await msg.presign("email-json")
         sender = f"{msg.display_name} <{SENDER}>" if msg.display_name else f"AWS Notifications <{SENDER}>"
 
         def payload() -> dict[str, Any]:

@@ -42,6 +42,10 @@ def subscribe_url(base: str, topic_arn: str, token: str) -> str:
 def sns_json(doc: dict[str, Any]) -> str:
     """A notification or confirmation document laid out as SNS writes it: one member a line,
     ``"Key" : value``, two-space indent, nested objects (message attributes) one a line, compact."""
+    return "{\n" + ",\n".join(_member_lines(doc)) + "\n}"
+
+
+def _member_lines(doc: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in doc.items():
         name = orjson.dumps(key).decode()
@@ -50,7 +54,7 @@ def sns_json(doc: dict[str, Any]) -> str:
             lines.append(f"  {name} : {{\n{inner}\n  }}" if value else f"  {name} : {{}}")
         else:
             lines.append(f"  {name} : {orjson.dumps(value).decode()}")
-    return "{\n" + ",\n".join(lines) + "\n}"
+    return lines
 
 
 def envelope_attributes(attributes: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
@@ -99,15 +103,30 @@ class Outgoing:
     sequence_number: str | None = None
     display_name: str = ""
     _signed: dict[str, str] = field(default_factory=dict)
+    _rendered: dict[str, tuple[str, str]] = field(default_factory=dict)   # text → JSON around UnsubscribeURL
+    _timestamp: str = ""
 
     @property
     def timestamp(self) -> str:
-        return iso_timestamp(self.timestamp_ms)
+        if not self._timestamp:
+            self._timestamp = iso_timestamp(self.timestamp_ms)
+        return self._timestamp
 
     def text_for(self, protocol: str) -> str:
         if self.per_protocol is not None:
             return self.per_protocol.get(protocol, self.per_protocol["default"])
         return self.message
+
+    async def presign(self, protocol: str) -> None:
+        """Sign, ahead of time and on a signing thread, the notification ``protocol``'s subscribers
+        get (the signed fields do not depend on the subscription)."""
+        text = self.text_for(protocol)
+        if text in self._signed:
+            return
+        signed: dict[str, Any] = {"Type": "Notification", "MessageId": self.message_id, "TopicArn": self.topic_arn,
+                                  "Subject": self.subject, "Message": text, "Timestamp": self.timestamp}
+        sig = await self.signer.sign_async(signed, self.signature_version)
+        self._signed.setdefault(text, sig)
 
     def notification(self, protocol: str, subscription_arn: str) -> dict[str, Any]:
         """The notification document, keys in AWS's order."""
@@ -132,7 +151,18 @@ class Outgoing:
         return doc
 
     def notification_json(self, protocol: str, subscription_arn: str) -> str:
-        return sns_json(self.notification(protocol, subscription_arn))
+        """The document as JSON text. Subscriptions differ only in UnsubscribeURL, so the text around
+        it is rendered once per message text."""
+        text = self.text_for(protocol)
+        parts = self._rendered.get(text)
+        if parts is None:
+            lines = _member_lines(self.notification(protocol, subscription_arn))
+            at = next(i for i, line in enumerate(lines) if line.startswith('  "UnsubscribeURL" : '))
+            before = "{\n" + "".join(f"{line},\n" for line in lines[:at]) + '  "UnsubscribeURL" : '
+            after = "".join(f",\n{line}" for line in lines[at + 1:]) + "\n}"
+            parts = self._rendered[text] = (before, after)
+        url = orjson.dumps(unsubscribe_url(self.base_url, subscription_arn)).decode()
+        return f"{parts[0]}{url}{parts[1]}"
 
     def lambda_event(self, subscription_arn: str) -> bytes:
         """The event a Lambda subscription's function receives."""
