@@ -14,8 +14,9 @@ inside the publish transaction:
   dead-lettering;
 - ``application`` (mobile push) and ``firehose``: not available in tsunagi; recorded as failed.
 
-Every outcome is written to ``sns_deliveries`` (publish: one multi-row insert; later outcomes by
-the handlers) and logged at INFO when the message does not arrive.
+Every outcome is written to ``sns_deliveries`` (publish: one record per message holding every
+subscription's outcome; later outcomes by the handlers, one row each) and logged at INFO when the
+message does not arrive.
 
 Retries of outbox deliveries follow SNS rather than the outbox's own backoff: a failed attempt
 writes a follow-up row due after the policy's delay (``attempt`` counts in the payload) and the

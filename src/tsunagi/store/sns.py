@@ -3,7 +3,8 @@
 Topics and subscriptions are small tables read on every publish (the service caches them and
 invalidates the cache through :data:`META_CHANNEL`). A publish writes, in its own transaction:
 the FIFO deduplication record and sequence number, the SQS messages (through the SQS service),
-the outbox rows for every other protocol, and one multi-row insert of delivery records.
+the outbox rows for every other protocol, and the delivery records (one row per message, holding
+every subscription's outcome).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
+
 from tsunagi.store.base import Row, Store, Tx
+
+Outcome = tuple[str, str, str, str | None]   # (subscription ARN, protocol, outcome, reason)
+FANOUT = "fanout"    # a delivery record holding every outcome of one published message
 
 META_CHANNEL = "sns-meta"     # payload: a topic ARN whose topic or subscriptions changed ("*": all)
 
@@ -178,16 +184,41 @@ class SnsRepo:
             "INSERT INTO sns_deliveries (message_id, topic_arn, subscription_arn, protocol, outcome, reason, at) "
             f"VALUES {values}", flat)
 
+    @staticmethod
+    async def record_fanout(tx: Tx | Store, messages: Sequence[tuple[str, str, int, Sequence[Outcome]]]) -> None:
+        """What a publish did with each message: ``(message id, topic ARN, at, outcomes)``, an outcome
+        being ``(subscription ARN, protocol, outcome, reason)``. A message with several outcomes is
+        one row (kind :data:`FANOUT`, the outcomes as JSON in ``reason``): a publish to many
+        subscriptions writes one record, not one per subscription. :meth:`deliveries` reads it back
+        as one row per subscription."""
+        rows: list[tuple[str, str, str, str, str, str | None, int]] = []
+        for message_id, topic_arn, at, outcomes in messages:
+            if len(outcomes) == 1:
+                sub, protocol, outcome, reason = outcomes[0]
+                rows.append((message_id, topic_arn, sub, protocol, outcome, reason, at))
+            elif outcomes:
+                rows.append((message_id, topic_arn, "", "", FANOUT, orjson.dumps(outcomes).decode(), at))
+        await SnsRepo.record(tx, rows)
+
     async def deliveries(self, *, message_id: str | None = None, topic_arn: str | None = None,
                          limit: int = 1000) -> list[Row]:
         cols = "message_id, topic_arn, subscription_arn, protocol, outcome, reason, at"
         if message_id is not None:
-            return await self.store.fetchall(
+            rows = await self.store.fetchall(
                 f"SELECT {cols} FROM sns_deliveries WHERE message_id = ? ORDER BY id LIMIT ?", (message_id, limit))
-        if topic_arn is not None:
-            return await self.store.fetchall(
+        elif topic_arn is not None:
+            rows = await self.store.fetchall(
                 f"SELECT {cols} FROM sns_deliveries WHERE topic_arn = ? ORDER BY id DESC LIMIT ?", (topic_arn, limit))
-        return await self.store.fetchall(f"SELECT {cols} FROM sns_deliveries ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = await self.store.fetchall(f"SELECT {cols} FROM sns_deliveries ORDER BY id DESC LIMIT ?", (limit,))
+        out: list[Row] = []
+        for r in rows:
+            if r[4] == FANOUT:
+                out.extend((r[0], r[1], sub, protocol, outcome, reason, r[6])
+                           for sub, protocol, outcome, reason in orjson.loads(r[5]))
+            else:
+                out.append(r)
+        return out[:limit]
 
     async def prune_deliveries(self, before_ms: int, batch: int = 5000) -> int:
         """Delete delivery records older than ``before_ms``, a batch at a time; returns how many went.

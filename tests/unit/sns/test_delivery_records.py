@@ -27,3 +27,39 @@ def test_old_delivery_records_are_swept_and_recent_ones_stay(store_url, tmp_path
             await store.close()
 
     assert asyncio.run(body()) == (3, ["m3", "m4"])
+
+
+def test_a_fanout_is_one_record_read_back_as_one_row_per_subscription(store_url, tmp_path):
+    topic = "arn:aws:sns:us-east-1:000000000000:t"
+
+    async def body():
+        store = open_store(store_url, str(tmp_path))
+        await store.open()
+        await store.reset()
+        try:
+            repo = SnsRepo(store)
+            # Given a publish to three subscriptions (one filtered out) and one to a single subscription
+            await repo.record_fanout(store, [
+                ("m1", topic, 1_000, [(f"{topic}:a", "sqs", "delivered", None),
+                                      (f"{topic}:b", "sqs", "filtered", "filter policy did not match"),
+                                      (f"{topic}:c", "lambda", "queued", None)]),
+                ("m2", topic, 2_000, [(f"{topic}:a", "sqs", "delivered", None)]),
+            ])
+            stored = await store.fetchall("SELECT count(*) FROM sns_deliveries")
+            by_message = await repo.deliveries(message_id="m1")
+            by_topic = await repo.deliveries(topic_arn=topic)
+            # When the older one is swept, its whole record goes
+            removed = await repo.prune_deliveries(1_500)
+            left = await repo.deliveries()
+            return stored[0][0], by_message, by_topic, removed, left
+        finally:
+            await store.close()
+
+    stored, by_message, by_topic, removed, left = asyncio.run(body())
+    assert stored == 2
+    assert [(r[0], r[2], r[4], r[5], r[6]) for r in by_message] == [
+        ("m1", f"{topic}:a", "delivered", None, 1_000),
+        ("m1", f"{topic}:b", "filtered", "filter policy did not match", 1_000),
+        ("m1", f"{topic}:c", "queued", None, 1_000)]
+    assert [r[0] for r in by_topic] == ["m2", "m1", "m1", "m1"]
+    assert removed == 1 and [(r[0], r[4]) for r in left] == [("m2", "delivered")]

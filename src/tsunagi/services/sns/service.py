@@ -48,7 +48,7 @@ from tsunagi.services.sns.errors import (
 )
 from tsunagi.services.sns.filter_policy import attributes_view, body_view
 from tsunagi.services.sns.signing import Signer, generate
-from tsunagi.store.sns import META_CHANNEL, SnsRepo
+from tsunagi.store.sns import META_CHANNEL, Outcome, SnsRepo
 
 log = logging.getLogger("tsunagi.sns")
 
@@ -747,7 +747,7 @@ class SnsService(Service):
         results: list[dict[str, Any]] = []
         async with self.store.transaction() as tx:
             outbox: list[tuple[str, str, dict[str, Any]]] = []
-            records: list[tuple[str, str, str, str, str, str | None, int]] = []
+            records: list[tuple[str, str, int, list[Outcome]]] = []
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):
                 out: dict[str, Any] = {"MessageId": msg.message_id}
@@ -761,20 +761,23 @@ class SnsService(Service):
                         results.append(out)
                         continue
                     msg.sequence_number = out["SequenceNumber"] = seq   # steps build envelopes when applied
+                outcomes: list[Outcome] = []
                 for step in steps:
                     if isinstance(step, tuple):
                         sub, reason = step
-                        records.append((msg.message_id, topic.arn, sub.arn, sub.protocol, "filtered", reason, now))
+                        outcomes.append((sub.arn, sub.protocol, "filtered", reason))
                         continue
                     outcome, why = await step.apply(tx, outbox)
-                    records.append((msg.message_id, topic.arn, step.sub.arn, step.sub.protocol, outcome, why, now))
+                    outcomes.append((step.sub.arn, step.sub.protocol, outcome, why))
+                records.append((msg.message_id, topic.arn, now, outcomes))
                 results.append(out)
             if outbox:
                 await self.pipe.outbox.add(tx, outbox)
-            await self.repo.record(tx, records)
-        for rec in records:
-            if rec[4] == "filtered":
-                log.info("SNS: message %s on %s not delivered to %s: %s", rec[0], rec[1], rec[2], rec[5])
+            await self.repo.record_fanout(tx, records)
+        for message_id, topic_arn, _, outcomes in records:
+            for sub_arn, _, outcome, reason in outcomes:
+                if outcome == "filtered":
+                    log.info("SNS: message %s on %s not delivered to %s: %s", message_id, topic_arn, sub_arn, reason)
         return results
 
     @staticmethod
