@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -56,3 +58,24 @@ def test_notifications_verify_with_the_certificate_for_both_versions():
         assert doc["Timestamp"] == "2023-11-14T22:13:20.123Z" == iso_timestamp(1_700_000_000_123)
         public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
                       padding.PKCS1v15(), algo)
+
+
+def test_signatures_made_ahead_on_signing_threads_verify_and_match_the_rendered_document():
+    # A publish signs each distinct message text ahead of its transaction, on a signing thread; what
+    # subscribers get must carry that signature, and it must verify like one made inline.
+    key_id, key_pem, cert_pem = generate()
+    signer = Signer(key_id, key_pem, cert_pem)
+    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+
+    async def body():
+        msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"message {i}", None,
+                         None if i % 2 else "subj", {}, 1_700_000_000_000 + i, "http://localhost:4566", signer, "2")
+                for i in range(8)]
+        await asyncio.gather(*(m.presign("sqs") for m in msgs))   # several at once, on the threads
+        return [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:sub")) for m in msgs]
+
+    docs = asyncio.run(body())
+    assert [d["MessageId"] for d in docs] == [f"id-{i}" for i in range(8)]
+    for doc in docs:
+        public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
+                      padding.PKCS1v15(), hashes.SHA256())

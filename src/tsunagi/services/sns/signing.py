@@ -13,8 +13,9 @@ import base64
 import datetime
 import hashlib
 import os
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography import x509
@@ -57,16 +58,54 @@ def generate() -> tuple[str, str, str]:
     return key_id, key_pem, cert_pem
 
 
-_pool: ThreadPoolExecutor | None = None
+class _SigningThreads:
+    """RSA signing off the event loop. OpenSSL releases the GIL while it signs, so a publish's
+    signature is computed on another core while the loop serves other requests. A queue and a
+    thread per core, with one hand-off each way (lighter than an executor's futures and locks)."""
+
+    def __init__(self, threads: int) -> None:
+        self._queue: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[str],
+                                             Callable[[], str]]] = queue.SimpleQueue()
+        for i in range(threads):
+            threading.Thread(target=self._run, name=f"tsunagi-sns-sign-{i}", daemon=True).start()
+
+    def submit(self, job: Callable[[], str]) -> asyncio.Future[str]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        self._queue.put((loop, fut, job))
+        return fut
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            loop, fut, job = get()
+            try:
+                value, error = job(), None
+            except Exception as e:  # noqa: BLE001 - handed to the awaiting coroutine
+                value, error = "", e
+            try:
+                loop.call_soon_threadsafe(_settle, fut, value, error)
+            except RuntimeError:
+                pass  # the loop closed (shutdown): nobody waits any more
 
 
-def _signing_pool() -> ThreadPoolExecutor:
-    """Threads for RSA signing: OpenSSL releases the GIL while it signs, so a publish's signature is
-    computed on another core while the event loop serves other requests."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="tsunagi-sns-sign")
-    return _pool
+def _settle(fut: asyncio.Future[str], value: str, error: Exception | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(value)
+
+
+_signers: _SigningThreads | None = None
+
+
+def _signing_threads() -> _SigningThreads:
+    global _signers
+    if _signers is None:
+        _signers = _SigningThreads(min(4, os.cpu_count() or 2))
+    return _signers
 
 
 class Signer:
@@ -90,4 +129,4 @@ class Signer:
 
     async def sign_async(self, message: Mapping[str, Any], version: str = "1") -> str:
         """:meth:`sign` on a signing thread (an RSA-2048 signature costs ~0.4 ms of CPU)."""
-        return await asyncio.get_running_loop().run_in_executor(_signing_pool(), self.sign, message, version)
+        return await _signing_threads().submit(lambda: self.sign(message, version))
