@@ -14,12 +14,13 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from botocore import xform_name
 from botocore.model import OperationModel
 
+from tsunagi.gateway.body import BodySource, body_cut_off, next_piece
 from tsunagi.gateway.identity import Authenticator, Principal, StrictAuthenticator, read_credential
 from tsunagi.gateway.routing import resolve_service, sqs_protocol
 from tsunagi.ids import uuid4
@@ -47,14 +48,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 S3_MAX_UPLOAD = 5 * 1024 ** 3
 
 
-class BodySource(Protocol):
-    """A request body read once, piece by piece: what any HTTP server hands :meth:`Gateway.handle`."""
-
-    consumed: bool
-
-    async def next_chunk(self) -> bytes: ...
-
-
 class _Body:
     """The request body as the ASGI server delivers it, read once: whole or as a stream."""
 
@@ -73,18 +66,13 @@ class _Body:
         while not self.consumed:
             assert self._receive is not None
             try:
-                async with asyncio.timeout(self.timeout):   # a timer handle, no extra task
-                    message = await self._receive()
-            except TimeoutError:
-                # a client that declared more body than it sends must not hold the request forever
+                message = await next_piece(self._receive(), self.timeout)
+            except ServiceError:
                 self.consumed = True
-                raise ServiceError("Your socket connection to the server was not read from or written to "
-                                   "within the timeout period. Idle connections will be closed.",
-                                   code="RequestTimeout", headers={"connection": "close"}) from None
+                raise
             if message["type"] == "http.disconnect":
                 self.consumed = True
-                raise ServiceError("The client closed the connection before sending the whole body.",
-                                   code="IncompleteBody")
+                raise body_cut_off()
             if not message.get("more_body", False):
                 self.consumed = True
             chunk = message.get("body", b"")

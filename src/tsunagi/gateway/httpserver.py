@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from tsunagi.gateway.body import body_cut_off, next_piece
 from tsunagi.ids import uuid4
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.http import HttpRequest, HttpResponse
@@ -137,20 +138,16 @@ class RequestBody:
                 return b""
             if self._lost:
                 self.consumed = True
-                raise ServiceError("The client closed the connection before sending the whole body.",
-                                   code="IncompleteBody")
+                raise body_cut_off()
             if self.expect_continue:
                 self.expect_continue = False
                 self._conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self._waiter = asyncio.get_running_loop().create_future()
             try:
-                async with asyncio.timeout(self.timeout):
-                    await self._waiter
-            except TimeoutError:
+                await next_piece(self._waiter, self.timeout)
+            except ServiceError:
                 self.consumed = True
-                raise ServiceError("Your socket connection to the server was not read from or written to "
-                                   "within the timeout period. Idle connections will be closed.",
-                                   code="RequestTimeout", headers={"connection": "close"}) from None
+                raise
             finally:
                 self._waiter = None
 
@@ -177,6 +174,7 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: collections.deque[tuple[HttpRequest, RequestBody, bool]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._eof = False          # the client closed its sending side
         self._reading_paused = False
         self._writable: asyncio.Event | None = None
         self.last_active = server.loop.time()
@@ -200,6 +198,15 @@ class HttpProtocol(asyncio.Protocol):
         if self._writable is not None:
             self._writable.set()
 
+    def eof_received(self) -> bool:
+        """The client will send nothing more. It may have half-closed right after its last request
+        and still be reading: answer what arrived (a body cut short fails as IncompleteBody), then
+        close. With nothing to answer, let the transport close now."""
+        self._eof = True
+        if self._parsing is not None:
+            self._parsing[1].lose()
+        return self._task is not None or bool(self._queue)
+
     def pause_writing(self) -> None:
         self._writable = asyncio.Event()
 
@@ -214,7 +221,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._reading_paused and self.transport is not None and not self._closing:
+        if self._reading_paused and self.transport is not None and not self._closing and not self._eof:
             self._reading_paused = False
             self.transport.resume_reading()
 
@@ -341,6 +348,8 @@ class HttpProtocol(asyncio.Protocol):
             self._start(self._queue.popleft())
             if len(self._queue) < MAX_PIPELINED:
                 self.resume_reading()
+        elif self._eof:
+            self.close()
 
     async def _send(self, request: HttpRequest, response: HttpResponse, keep: bool) -> None:
         head = [_status_line(response.status), _Clock.date()]

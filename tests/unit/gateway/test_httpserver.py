@@ -129,3 +129,46 @@ def test_a_head_past_the_limit_is_refused_with_431_and_closed():
 def test_garbage_is_a_400_and_the_connection_closes():
     out, gw = serve(b"\x16\x03\x01 not http at all\r\n\r\n")
     assert out.out.startswith(b"HTTP/1.1 400") and out.closed and gw.seen == []
+
+
+class SlowGateway(EchoGateway):
+    """Answers after yielding to the loop for a while, as a request that writes and waits for its commit does."""
+
+    async def handle(self, request, request_id, source_ip="127.0.0.1", body=None):
+        await asyncio.sleep(0.01)
+        return await super().handle(request, request_id, source_ip, body)
+
+
+def serve_then_half_close(*reads: bytes) -> tuple[FakeTransport, SlowGateway, bool]:
+    gateway = SlowGateway()
+    transport = FakeTransport()
+    kept: list[bool] = []
+
+    async def main() -> None:
+        server = HttpServer(gateway, "127.0.0.1", 0)  # type: ignore[arg-type]
+        server.loop = asyncio.get_running_loop()
+        proto = HttpProtocol(server)
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        for data in reads:
+            proto.data_received(data)
+        kept.append(proto.eof_received())   # the client shuts down its sending side right away
+        await asyncio.sleep(0.1)
+
+    asyncio.run(main())
+    return transport, gateway, kept[0]
+
+
+def test_a_client_that_half_closes_after_its_requests_still_gets_every_answer():
+    # Given two pipelined requests and the client's end of sending before either is answered
+    transport, gateway, kept = serve_then_half_close(post("/a", b"12345") + post("/b", b""))
+    # Then the connection stays open to answer both, in order, and closes after the last
+    assert kept is True
+    assert gateway.seen == ["POST /a", "POST /b"]
+    assert transport.out.count(b"HTTP/1.1 200 OK") == 2
+    assert transport.out.endswith(b"POST 0") and b"POST 5" in transport.out
+    assert transport.closed
+
+
+def test_a_half_close_with_nothing_to_answer_closes_the_connection():
+    transport, gateway, kept = serve_then_half_close()
+    assert kept is False and gateway.seen == []
