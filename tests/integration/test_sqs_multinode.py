@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 
 from tests.conftest import require_postgres
-from tests.support import postgres
+from tests.support.nodes import nodes_on_one_database
 from tests.support.server import TsunagiServer
 
 pytestmark = pytest.mark.slow
@@ -18,13 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def two_nodes(tmp_path):
     require_postgres()
-    url = postgres.create_database("tsunagi_nodes")
-    a = TsunagiServer(url, data_dir=str(tmp_path / "a")).start()
-    b = TsunagiServer(url, data_dir=str(tmp_path / "b")).start()
-    yield a, b
-    a.stop()
-    b.stop()
-    postgres.drop_database(url)
+    with nodes_on_one_database(tmp_path, "tsunagi_nodes") as nodes:
+        yield nodes
 
 
 def fill(client, url, n, group_of=None, offset=0):

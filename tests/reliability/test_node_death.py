@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.conftest import require_postgres
-from tests.support import postgres
+from tests.support.nodes import nodes_on_one_database
 from tests.support.server import TsunagiServer
 
 ERRORS = (BotoCoreError, ClientError, OSError)
@@ -20,13 +20,8 @@ VISIBILITY = 4
 @pytest.fixture
 def two_nodes(tmp_path):
     require_postgres()
-    url = postgres.create_database("tsunagi_death")
-    a = TsunagiServer(url, data_dir=str(tmp_path / "a")).start()
-    b = TsunagiServer(url, data_dir=str(tmp_path / "b")).start()
-    yield a, b
-    a.kill()
-    b.stop()
-    postgres.drop_database(url)
+    with nodes_on_one_database(tmp_path, "tsunagi_death") as nodes:
+        yield nodes
 
 
 def test_a_node_dies_the_other_carries_on(two_nodes):
