@@ -619,7 +619,8 @@ class SnsService(Service):
             topic_arn = target_arn
         topic = await self._topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         entry = self._entry(topic, params)
-        results = await self._publish(ctx, topic, [entry])
+        with self.store.write_coming():     # signing comes first; the store may hold a commit for it
+            results = await self._publish(ctx, topic, [entry])
         return results[0]
 
     def _entry(self, topic: Topic, params: dict[str, Any], entry_id: str | None = None) -> _Entry:
@@ -825,7 +826,9 @@ class SnsService(Service):
                 failed.append({"Id": e["Id"], "Code": err.code, "Message": err.message, "SenderFault": True})
         successful: list[dict[str, Any]] = []
         if good:
-            for entry, out in zip(good, await self._publish(ctx, topic, good), strict=True):
+            with self.store.write_coming():
+                published = await self._publish(ctx, topic, good)
+            for entry, out in zip(good, published, strict=True):
                 successful.append({"Id": entry.id, **out})
         return {"Successful": successful, "Failed": failed}
 
