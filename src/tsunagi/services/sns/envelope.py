@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ def iso_timestamp(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+@lru_cache(maxsize=4096)
 def unsubscribe_url(base: str, subscription_arn: str) -> str:
     return f"{base}/?Action=Unsubscribe&SubscriptionArn={quote(subscription_arn, safe=':/')}"
 

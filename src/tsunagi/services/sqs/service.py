@@ -524,9 +524,11 @@ class SqsService(Service):
         return out
 
     # == sending ===============================================================================
-    def _prepare(self, ctx: RequestContext, q: Queue, entry: dict[str, Any], now: int,
+    def _prepare(self, sender: str, trace_header: str | None, q: Queue, entry: dict[str, Any], now: int,
                  batch: bool = False) -> tuple[tuple[Any, ...], dict[str, Any], str | None]:
-        """Validate one message; return (row after queue_id, response fields, dedup id)."""
+        """Validate one message from ``sender`` (its SenderId; ``trace_header``: the request's X-Ray
+        header, the AWSTraceHeader when the message has none); return (row after queue_id, response
+        fields, dedup id)."""
         body = entry.get("MessageBody")
         if body is None or body == "":
             raise missing("MessageBody")
@@ -553,8 +555,8 @@ class SqsService(Service):
             check_attributes(sys_attrs, system=True)
             trace = sys_attrs["AWSTraceHeader"]["StringValue"]
             md5_sys = md5_of_attributes(sys_attrs)
-        elif ctx.trace_header:
-            trace = ctx.trace_header
+        elif trace_header:
+            trace = trace_header
         group = entry.get("MessageGroupId")
         dedup = entry.get("MessageDeduplicationId")
         if q.fifo:
@@ -583,7 +585,7 @@ class SqsService(Service):
         message_id = uuid4()
         md5_body = md5_hex(body)
         visible_at = now + (q.delay_ms if delay is None else delay * 1000)
-        row = (message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, ctx.access_key_id or ctx.account,
+        row = (message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, sender,
                now, now, visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0)
         out: dict[str, Any] = {"MessageId": message_id, "MD5OfMessageBody": md5_body}
         if md5_attrs:
@@ -595,7 +597,7 @@ class SqsService(Service):
     async def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self._queue(ctx, params.get("QueueUrl"))
         now = self.clock.now_ms()
-        row, out, dedup = self._prepare(ctx, q, params, now)
+        row, out, dedup = self._prepare(ctx.access_key_id or ctx.account, ctx.trace_header, q, params, now)
         try:
             if q.fifo:
                 await self._send_fifo(q, [(row, out, dedup)], now)
@@ -640,8 +642,6 @@ class SqsService(Service):
         deduplication id was seen in the last 5 minutes). Raises the ServiceError SendMessage would
         (too large, missing group id …). Long polls on every node wake once ``tx`` commits.
         ``source_arn`` is who sends (kept for queue-policy checks; not enforced yet)."""
-        ctx = RequestContext(account=queue.account, region=queue.region, request_id="",
-                             access_key_id=sender_id)
         entry: dict[str, Any] = {"MessageBody": body}
         if attributes:
             entry["MessageAttributes"] = attributes
@@ -650,7 +650,7 @@ class SqsService(Service):
         if dedup_id is not None:
             entry["MessageDeduplicationId"] = dedup_id
         now = self.clock.now_ms()
-        row, out, dedup = self._prepare(ctx, queue, entry, now)
+        row, out, dedup = self._prepare(sender_id or queue.account, None, queue, entry, now)
         if queue.fifo:
             await self._send_fifo_in(tx, queue, [(row, out, dedup)], now)
         else:
@@ -661,6 +661,7 @@ class SqsService(Service):
     async def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self._queue(ctx, params.get("QueueUrl"))
         entries = self._check_batch(params.get("Entries"), "SendMessageBatchRequestEntry")
+        sender = ctx.access_key_id or ctx.account
         total = 0
         for e in entries:
             body = e.get("MessageBody") or ""
@@ -673,7 +674,7 @@ class SqsService(Service):
         failed: list[dict[str, Any]] = []
         for e in entries:
             try:
-                row, out, dedup = self._prepare(ctx, q, e, now, batch=True)
+                row, out, dedup = self._prepare(sender, ctx.trace_header, q, e, now, batch=True)
             except ServiceError as err:
                 if q.fifo and "MessageGroupId" in err.message and "must contain" in err.message:
                     raise
