@@ -17,6 +17,7 @@ from tsunagi.services.sqs.errors import (
 from tsunagi.services.sqs.md5 import md5_of_attributes
 
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ASCII_ALLOWED = b"\t\n\r" + bytes(range(0x20, 0x80))
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -27,7 +28,9 @@ INVALID_CHARS_MESSAGE = ("Invalid characters found. Valid unicode characters are
 def check_body(body: str) -> int:
     """Raise on characters SQS refuses; return the body's size in bytes."""
     if body.isascii():
-        if body.isprintable() or not _INVALID_CHARS.search(body):
+        # deleting every allowed byte leaves nothing unless a control character is there: a C loop
+        # over a 256-entry table, several times faster than a regex or str.isprintable() over the text
+        if not body.encode("ascii").translate(None, _ASCII_ALLOWED):
             return len(body)
         raise InvalidMessageContents(INVALID_CHARS_MESSAGE)
     if _INVALID_CHARS.search(body):
