@@ -58,7 +58,7 @@ from tsunagi.protocol.errors import (
     ValidationError,
     error_class,
 )
-from tsunagi.protocol.http import HttpRequest
+from tsunagi.protocol.http import HttpRequest, form_pairs
 from tsunagi.protocol.shapes import (
     INT_TYPES,
     BadValue,
@@ -124,7 +124,7 @@ class QueryParser(RequestParser):
                 text = request.body.decode()
             except UnicodeDecodeError:
                 raise InvalidParameterValue("The request body is not valid UTF-8.") from None
-            pairs.extend(parse_qsl(text, keep_blank_values=True))
+            pairs.extend(form_pairs(text))
         tree: dict[str, Any] = {}
         action = None
         for key, value in pairs:
