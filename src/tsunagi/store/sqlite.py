@@ -8,7 +8,9 @@ Group commit: a commit costs more than the statements before it (it writes their
 WAL), so the transactions that run in one turn of the event loop share one. The first opens
 the group (``BEGIN IMMEDIATE``) and schedules its ``COMMIT`` for the next turn; each transaction
 runs in its own savepoint, so a failing one undoes only its own work; each then waits for the
-group's commit. No caller hears of success before the commit that holds its change, and a
+group's commit. While the group keeps growing it stays open a few turns more, and work that
+announced a transaction on its way (:meth:`write_coming`: an SNS publish, before it signs) holds
+it up to 2 ms more. No caller hears of success before the commit that holds its change, and a
 failed commit fails every member. Reads outside a transaction do not wait for the group: they
 may see the changes about to be committed, which are undone only if that commit fails (a full
 disk), and then every writer among them was told so.
