@@ -205,9 +205,9 @@ def test_a_writer_announced_as_coming_never_holds_the_others_for_long(store_url,
 
         async def announced_but_slow():
             with s.write_coming():
-                await asyncio.sleep(0.5)
-                await s.execute(insert, ("w", "slow", "v"))
+                await asyncio.sleep(0.5)     # a commit held for it until it leaves would finish after this
             order.append("slow")
+            await s.execute(insert, ("w", "slow", "v"))
 
         async def announced_then_gives_up():
             with s.write_coming():
