@@ -31,6 +31,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 import httptools
+import orjson
 
 from tsunagi.gateway.body import body_cut_off, next_piece
 from tsunagi.ids import uuid4
@@ -398,29 +399,25 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- refusals ---------------------------------------------------------------------------------
     def _refuse(self, status: int, message: str) -> None:
-        body = ('{"__type":"BadRequest","message":' + _json_str(message) + "}").encode()
-        self.write(_status_line(status) + b"content-type: application/json\r\ncontent-length: "
-                   + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
-        self.close()
+        self._answer_and_close(status, b"application/json", b'{"__type":"BadRequest","message":'
+                               + orjson.dumps(message) + b"}")
 
     def _refuse_head(self) -> None:
         if self._closing:
             return
         log.warning("refused a request whose head exceeds %d bytes", MAX_HEAD_BYTES)
-        msg = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes.".encode()
-        self.write(_status_line(431) + b"content-type: text/plain; charset=utf-8\r\ncontent-length: "
-                   + str(len(msg)).encode() + b"\r\nconnection: close\r\n\r\n" + msg)
+        self._answer_and_close(431, b"text/plain; charset=utf-8",
+                               f"The request line and headers exceed {MAX_HEAD_BYTES} bytes.".encode())
+
+    def _answer_and_close(self, status: int, content_type: bytes, body: bytes) -> None:
+        """A reply the server makes itself (the request never reached the gateway), then close."""
+        self.write(_status_line(status) + b"content-type: " + content_type + b"\r\ncontent-length: "
+                   + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
         self.close()
 
 
 class _HeadTooLarge(Exception):
     """Raised inside a parser callback to stop parsing a refused head."""
-
-
-def _json_str(text: str) -> str:
-    import json
-
-    return json.dumps(text)
 
 
 class HttpServer:
@@ -501,10 +498,10 @@ def serve(gateway: Gateway, host: str, port: int) -> bool:
     server = HttpServer(gateway, host, port)
     try:
         import uvloop
-
-        uvloop.run(server.serve())
     except ImportError:  # pragma: no cover - platforms without uvloop
         asyncio.run(server.serve())
+    else:
+        uvloop.run(server.serve())
     return server.started
 
 
