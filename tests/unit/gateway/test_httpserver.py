@@ -51,16 +51,22 @@ class FakeTransport:
 states: list[float | None] = []
 
 
+def connect(gateway: EchoGateway, transport: FakeTransport) -> HttpProtocol:
+    """A connection of a server on the running loop, over ``transport`` (no socket)."""
+    server = HttpServer(gateway, "127.0.0.1", 0)  # type: ignore[arg-type]
+    server.loop = asyncio.get_running_loop()
+    proto = HttpProtocol(server)
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    return proto
+
+
 def serve(*reads: bytes) -> tuple[FakeTransport, EchoGateway]:
     gateway = EchoGateway()
     transport = FakeTransport()
     states.clear()
 
     async def main() -> None:
-        server = HttpServer(gateway, "127.0.0.1", 0)  # type: ignore[arg-type]
-        server.loop = asyncio.get_running_loop()
-        proto = HttpProtocol(server)
-        proto.connection_made(transport)  # type: ignore[arg-type]
+        proto = connect(gateway, transport)
         for data in reads:
             proto.data_received(data)
             for _ in range(20):
@@ -145,10 +151,7 @@ def serve_then_half_close(*reads: bytes) -> tuple[FakeTransport, SlowGateway, bo
     kept: list[bool] = []
 
     async def main() -> None:
-        server = HttpServer(gateway, "127.0.0.1", 0)  # type: ignore[arg-type]
-        server.loop = asyncio.get_running_loop()
-        proto = HttpProtocol(server)
-        proto.connection_made(transport)  # type: ignore[arg-type]
+        proto = connect(gateway, transport)
         for data in reads:
             proto.data_received(data)
         kept.append(proto.eof_received())   # the client shuts down its sending side right away

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from tsunagi.store.base import open_store
+from tsunagi.store.base import Store, open_store
 from tsunagi.store.sns import SnsRepo
+
+
+@asynccontextmanager
+async def empty_repo(store_url, tmp_path) -> AsyncIterator[tuple[SnsRepo, Store]]:
+    """An SNS repository on a freshly emptied store, closed afterwards."""
+    store = open_store(store_url, str(tmp_path))
+    await store.open()
+    await store.reset()
+    try:
+        yield SnsRepo(store), store
+    finally:
+        await store.close()
 
 
 def test_old_delivery_records_are_swept_and_recent_ones_stay(store_url, tmp_path):
     async def body():
-        store = open_store(store_url, str(tmp_path))
-        await store.open()
-        await store.reset()
-        try:
-            repo = SnsRepo(store)
+        async with empty_repo(store_url, tmp_path) as (repo, store):
             rows = [(f"m{i}", "arn:aws:sns:us-east-1:000000000000:t", "sub", "sqs", "delivered", None, at)
                     for i, at in enumerate([1_000, 2_000, 3_000, 9_000, 10_000])]
             await repo.record(store, rows)
@@ -23,8 +33,6 @@ def test_old_delivery_records_are_swept_and_recent_ones_stay(store_url, tmp_path
             # Then exactly the three old ones are gone
             left = await repo.deliveries(limit=10)
             return removed, sorted(r[0] for r in left)
-        finally:
-            await store.close()
 
     assert asyncio.run(body()) == (3, ["m3", "m4"])
 
@@ -33,11 +41,7 @@ def test_a_fanout_is_one_record_read_back_as_one_row_per_subscription(store_url,
     topic = "arn:aws:sns:us-east-1:000000000000:t"
 
     async def body():
-        store = open_store(store_url, str(tmp_path))
-        await store.open()
-        await store.reset()
-        try:
-            repo = SnsRepo(store)
+        async with empty_repo(store_url, tmp_path) as (repo, store):
             # Given a publish to three subscriptions (one filtered out) and one to a single subscription
             await repo.record_fanout(store, [
                 ("m1", topic, 1_000, [(f"{topic}:a", "sqs", "delivered", None),
@@ -52,8 +56,6 @@ def test_a_fanout_is_one_record_read_back_as_one_row_per_subscription(store_url,
             removed = await repo.prune_deliveries(1_500)
             left = await repo.deliveries()
             return stored[0][0], by_message, by_topic, removed, left
-        finally:
-            await store.close()
 
     stored, by_message, by_topic, removed, left = asyncio.run(body())
     assert stored == 2
