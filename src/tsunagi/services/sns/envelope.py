@@ -26,10 +26,15 @@ EMAIL_FOOTER = (
     "questions or comments regarding this email, please contact us at https://aws.amazon.com/support")
 
 
+_second: list[Any] = [-1, ""]     # the last second formatted, and its text
+
+
 def iso_timestamp(ms: int) -> str:
-    """``2012-04-25T21:49:25.719Z``."""
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """``2012-04-25T21:49:25.719Z``. The date and time to the second are formatted once a second."""
+    second = ms // 1000
+    if _second[0] != second:
+        _second[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")]
+    return f"{_second[1]}{ms % 1000:03d}Z"
 
 
 @lru_cache(maxsize=4096)
