@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from typing import Any
 
@@ -74,12 +74,6 @@ class Store(Tx):
 
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
-
-    def write_coming(self) -> AbstractContextManager[None]:
-        """Around work that will end in a transaction after some awaits (an SNS publish signs its
-        message first): a store that commits concurrent writers together may hold a commit a moment
-        for it. Only a hint; this default ignores it."""
-        return nullcontext()
 
     @abc.abstractmethod
     async def reset(self) -> None:

@@ -8,12 +8,13 @@ Group commit: a commit costs more than the statements before it (it writes their
 WAL), so the transactions that run in one turn of the event loop share one. The first opens
 the group (``BEGIN IMMEDIATE``) and schedules its ``COMMIT`` for the next turn; each transaction
 runs in its own savepoint, so a failing one undoes only its own work; each then waits for the
-group's commit. While the group keeps growing it stays open a few turns more, and work that
-announced a transaction on its way (:meth:`write_coming`: an SNS publish, before it signs) holds
-it up to 2 ms more. No caller hears of success before the commit that holds its change, and a
-failed commit fails every member. Reads outside a transaction do not wait for the group: they
-may see the changes about to be committed, which are undone only if that commit fails (a full
-disk), and then every writer among them was told so.
+group's commit. While the group keeps growing it stays open a few turns more; it never waits
+for work that has not arrived (holding a commit for a transaction still on its way makes
+concurrent clients move in lock-step, which costs more than the commits it saves). No caller
+hears of success before the commit that holds its change, and a failed commit fails every
+member. Reads outside a transaction do not wait for the group: they may see the changes about
+to be committed, which are undone only if that commit fails (a full disk), and then every writer
+among them was told so.
 
 ``synchronous=NORMAL`` (default) keeps every commit across a crash of the process (``kill -9``);
 a power loss may cost the last commits. ``synchronous=FULL`` keeps them across power loss too.
@@ -25,8 +26,8 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tsunagi.store.base import (
@@ -84,19 +85,16 @@ class _SqliteTx(Tx):
 
 
 _GROUP_TURNS = 4   # a group stays open at most this many turns of the loop while it keeps growing
-_COMING_WAIT = 0.002   # seconds a group may wait for transactions announced as coming (write_coming)
 
 
 class _Group:
     """Transactions committed together: ``done`` resolves when their ``COMMIT`` has run."""
 
-    __slots__ = ("done", "due", "members", "notes", "opened", "waiting")
+    __slots__ = ("done", "due", "members", "notes")
 
-    def __init__(self, done: asyncio.Future[None], opened: float) -> None:
+    def __init__(self, done: asyncio.Future[None]) -> None:
         self.done = done
         self.members = 0
-        self.opened = opened      # loop time
-        self.waiting = False      # held for transactions announced as coming
         self.notes: list[tuple[str, str]] = []
         self.due = False          # its turn to commit came while a transaction was still open
 
@@ -132,7 +130,6 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         self._lockfile: Any = None
         self._group: _Group | None = None     # the open group transaction, not yet committed
-        self._coming: set[asyncio.Task[Any] | None] = set()   # tasks with a transaction on its way
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -229,11 +226,9 @@ class SqliteStore(Store):
             except sqlite3.Error as e:
                 raise _wrap(e) from e
             loop = asyncio.get_running_loop()
-            group = self._group = _Group(loop.create_future(), loop.time())
+            group = self._group = _Group(loop.create_future())
             loop.call_soon(self._commit_due, group, 1, 1)
         group.members += 1
-        if self._coming:
-            self._arrived(asyncio.current_task())
         return group
 
     def _commit_due(self, group: _Group, seen: int = 1, turns: int = 1) -> None:
@@ -242,44 +237,13 @@ class SqliteStore(Store):
         still open (one that awaits inside; it commits the group when it ends)."""
         if self._group is not group:
             return
-        loop = asyncio.get_running_loop()
         if group.members > seen and turns < _GROUP_TURNS:
-            loop.call_soon(self._commit_due, group, group.members, turns + 1)
-            return
-        if self._coming and not group.waiting and loop.time() - group.opened < _COMING_WAIT:
-            # transactions announced as coming: hold the commit until they join (or the wait ends)
-            group.waiting = True
-            loop.call_at(group.opened + _COMING_WAIT, self._commit_waited, group)
+            asyncio.get_running_loop().call_soon(self._commit_due, group, group.members, turns + 1)
             return
         if self._lock.locked():
             group.due = True
         else:
             self._commit_group()
-
-    def _commit_waited(self, group: _Group) -> None:
-        if self._group is group and group.waiting:
-            group.waiting = False
-            self._commit_due(group, group.members, _GROUP_TURNS)
-
-    # -- announced writers (write_coming) ---------------------------------------------------------
-    @contextmanager
-    def write_coming(self) -> Iterator[None]:
-        task = asyncio.current_task()
-        self._coming.add(task)
-        try:
-            yield
-        finally:
-            self._arrived(task)
-
-    def _arrived(self, task: asyncio.Task[Any] | None) -> None:
-        """``task`` joined a group or gave up: when nobody else is coming, a held group commits."""
-        if task not in self._coming:
-            return
-        self._coming.discard(task)
-        group = self._group
-        if not self._coming and group is not None and group.waiting:
-            group.waiting = False
-            asyncio.get_running_loop().call_soon(self._commit_due, group, group.members, _GROUP_TURNS)
 
     def _commit_group(self) -> None:
         group, conn = self._group, self._conn

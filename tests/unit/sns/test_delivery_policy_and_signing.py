@@ -79,3 +79,100 @@ def test_signatures_made_ahead_on_signing_threads_verify_and_match_the_rendered_
     for doc in docs:
         public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
                       padding.PKCS1v15(), hashes.SHA256())
+
+
+def _verify_all(public, docs, algo) -> None:
+    for doc in docs:
+        public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
+                      padding.PKCS1v15(), algo)
+
+
+def test_a_signing_process_signs_what_the_certificate_verifies_for_both_versions():
+    # Publishes sign in a child process once it is ready; its signatures must verify with the
+    # certificate exactly as those made in the server do, and in the order the jobs were sent.
+    key_id, key_pem, cert_pem = generate()
+    signer = Signer(key_id, key_pem, cert_pem)
+    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+
+    async def body():
+        await signer.start_processes(1)
+        proc = signer.processes[0]
+        try:
+            for _ in range(200):
+                if proc.ready:
+                    break
+                await asyncio.sleep(0.025)
+            assert proc.ready, "the signing process never said it was ready"
+            out = {}
+            for version in ("1", "2"):
+                msgs = [Outgoing(f"id-{version}-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"héllo {i}", None,
+                                 "subj" if i % 2 else None, {}, 1_700_000_000_000 + i, "http://localhost:4566", signer,
+                                 version) for i in range(12)]
+                await asyncio.gather(*(m.presign("sqs") for m in msgs))
+                assert proc.pending() == 0
+                out[version] = [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:s"))
+                                for m in msgs]
+            return out
+        finally:
+            signer.close_processes()
+
+    docs = asyncio.run(body())
+    _verify_all(public, docs["1"], hashes.SHA1())
+    _verify_all(public, docs["2"], hashes.SHA256())
+
+
+def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server():
+    # A signing process that is killed (or crashes) must not lose or stall a publish: jobs it held
+    # fail over to the server's signing threads, and so do the jobs after it.
+    key_id, key_pem, cert_pem = generate()
+    signer = Signer(key_id, key_pem, cert_pem)
+    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+
+    async def body():
+        await signer.start_processes(1)
+        proc = signer.processes[0]
+        for _ in range(200):
+            if proc.ready:
+                break
+            await asyncio.sleep(0.025)
+        msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"m {i}", None, None, {},
+                         1_700_000_000_000 + i, "http://localhost:4566", signer, "1") for i in range(6)]
+        pending = [asyncio.ensure_future(m.presign("sqs")) for m in msgs[:3]]
+        await asyncio.sleep(0)
+        proc._transport.kill()                                  # gone, jobs in flight or not
+        await asyncio.wait_for(asyncio.gather(*pending), 10)
+        await asyncio.wait_for(asyncio.gather(*(m.presign("sqs") for m in msgs[3:])), 10)
+        alive = signer.processes_alive()
+        signer.close_processes()
+        return alive, [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:s")) for m in msgs]
+
+    alive, docs = asyncio.run(body())
+    assert not alive
+    assert len(docs) == 6
+    _verify_all(public, docs, hashes.SHA1())
+
+
+def test_the_signing_process_ends_when_its_input_closes():
+    # The child reads jobs from its standard input: when the server closes it (shutdown) or dies,
+    # the child must end by itself rather than linger.
+    import subprocess
+    import sys
+
+    from tsunagi.services.sns import signer_process
+
+    key_id, key_pem, cert_pem = generate()
+    child = subprocess.Popen([sys.executable, "-m", "tsunagi.services.sns.signer_process"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(signer_process.KEY.pack(len(key_pem)) + key_pem.encode())
+    data = b"Message\nhi\nType\nNotification\n"
+    child.stdin.write(signer_process.JOB.pack(7, 2, len(data)) + data)
+    child.stdin.flush()
+    assert signer_process.REPLY.unpack(child.stdout.read(signer_process.REPLY.size)) == (0, 0)   # ready
+    job, length = signer_process.REPLY.unpack(child.stdout.read(signer_process.REPLY.size))
+    sig = child.stdout.read(length)
+    assert job == 7
+    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    public.verify(base64.b64decode(sig), data, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg,arg-type]
+    child.stdin.close()
+    assert child.wait(timeout=10) == 0

@@ -194,43 +194,6 @@ def test_a_caller_cancelled_while_its_group_commits_does_not_undo_the_others(sto
     assert {"k1", "k3"} <= set(keys)
 
 
-def test_a_writer_announced_as_coming_never_holds_the_others_for_long(store_url, tmp_path):
-    # An SNS publish announces its transaction before it signs (write_coming); a store may hold a
-    # commit a moment for it, but a writer that is slow, or never comes, must not hold the others.
-    insert = "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
-
-    async def body():
-        s = await _opened(store_url, tmp_path)
-        order: list[str] = []
-
-        async def announced_but_slow():
-            with s.write_coming():
-                await asyncio.sleep(0.5)     # a commit held for it until it leaves would finish after this
-            order.append("slow")
-            await s.execute(insert, ("w", "slow", "v"))
-
-        async def announced_then_gives_up():
-            with s.write_coming():
-                await asyncio.sleep(0)
-            order.append("gave up")
-
-        async def plain():
-            await asyncio.sleep(0.01)
-            await s.execute(insert, ("w", "plain", "v"))
-            order.append("plain")
-
-        try:
-            await asyncio.gather(announced_but_slow(), announced_then_gives_up(), plain())
-            rows = await s.fetchall("SELECT key FROM tags WHERE arn = ? ORDER BY key", ("w",))
-            return order, [r[0] for r in rows]
-        finally:
-            await s.close()
-
-    order, keys = run(body())
-    assert order == ["gave up", "plain", "slow"]
-    assert keys == ["plain", "slow"]
-
-
 def test_reset_wipes_rows_but_keeps_schema(store_url, tmp_path):
     async def body():
         s = await _opened(store_url, tmp_path)

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from tsunagi.ids import uuid4
+from tsunagi.ids import uuid4, uuid7
 from tsunagi.pipes.sns_delivery import SnsPipe
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sns import attributes as tattrs
@@ -58,6 +58,20 @@ SEQ_BASE = 10**19
 PAGE = 100
 RECORD_SWEEP_S = 300.0   # how often old delivery records are swept
 CACHE_TTL_PG_S = 5.0
+SIGNING_RESTART_S = 10.0  # a signing process that ended is started again after this long
+
+
+def _signing_processes() -> int:
+    """How many signing processes (``TSUNAGI_SNS_SIGNING_PROCESSES``; 0 signs on threads in the
+    server): by default one per core beyond the event loop's, 1 to 4."""
+    default = max(1, min(4, (os.cpu_count() or 2) - 1))
+    try:
+        return max(0, int(os.environ.get("TSUNAGI_SNS_SIGNING_PROCESSES", default)))
+    except ValueError:
+        return default
+
+
+SIGNING_PROCESSES = _signing_processes()
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 PENDING_PROTOCOLS = frozenset({"http", "https", "email", "email-json"})
 
@@ -95,6 +109,7 @@ class SnsService(Service):
         self.pg = self.store.dialect == "postgresql"
         self.pipe = SnsPipe(platform, self.repo)
         self.signer: Signer | None = None
+        self._signing_started = float("-inf")   # loop time the signing processes were last started
         self._topics: dict[str, tuple[float, Topic | None, list[Subscription]]] = {}
         self._listening = False
         self._sweeper: asyncio.Task[None] | None = None
@@ -115,6 +130,8 @@ class SnsService(Service):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self.signer is not None:
+            self.signer.close_processes()
         await self.pipe.outbox.stop()
 
     async def _sweep_records(self) -> None:
@@ -134,6 +151,8 @@ class SnsService(Service):
 
     async def on_reset(self) -> None:
         self._topics.clear()
+        if self.signer is not None:
+            self.signer.close_processes()
         self.signer = None
 
     def _on_meta(self, payload: str) -> None:
@@ -143,16 +162,28 @@ class SnsService(Service):
             self._topics.pop(payload, None)
 
     async def _load_signer(self) -> Signer:
-        if self.signer is not None:
-            return self.signer
+        signer = self.signer
+        if signer is not None:
+            if (SIGNING_PROCESSES and not signer.processes_alive()
+                    and asyncio.get_running_loop().time() - self._signing_started > SIGNING_RESTART_S):
+                await self._start_signing(signer)   # a signing process ended: start them again
+            return signer
         row = await self.repo.signing_key()
         if row is None:
             key_id, key_pem, cert_pem = await asyncio.to_thread(generate)
             await self.repo.add_signing_key(key_id, key_pem, cert_pem, self.clock.now_ms())
             row = await self.repo.signing_key()
             assert row is not None
-        self.signer = Signer(row[0], row[1], row[2])
+        if self.signer is None:     # another request may have loaded it during the awaits
+            self.signer = Signer(row[0], row[1], row[2])
+            if SIGNING_PROCESSES:
+                await self._start_signing(self.signer)
         return self.signer
+
+    async def _start_signing(self, signer: Signer) -> None:
+        self._signing_started = asyncio.get_running_loop().time()
+        signer.close_processes()
+        await signer.start_processes(SIGNING_PROCESSES)
 
     async def _internal(self, request: Any) -> Any:
         return await internal.handle(self, request)
@@ -619,8 +650,7 @@ class SnsService(Service):
             topic_arn = target_arn
         topic = await self._topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         entry = self._entry(topic, params)
-        with self.store.write_coming():     # signing comes first; the store may hold a commit for it
-            results = await self._publish(ctx, topic, [entry])
+        results = await self._publish(ctx, topic, [entry])
         return results[0]
 
     def _entry(self, topic: Topic, params: dict[str, Any], entry_id: str | None = None) -> _Entry:
@@ -732,7 +762,7 @@ class SnsService(Service):
         display = topic.attributes.get("DisplayName", "")
         self.pipe.topic_delivery_policy[topic.arn] = topic.attributes.get("DeliveryPolicy")
         live = [s for s in subs if not s.pending]
-        msgs = [Outgoing(uuid4(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
+        msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
                          version, e.group_id, e.dedup_id, display_name=display) for e in entries]
         # Filters and lookups happen before the transaction (on SQLite a read inside it would wait on it).
         plans: list[list[Any]] = []
@@ -826,8 +856,7 @@ class SnsService(Service):
                 failed.append({"Id": e["Id"], "Code": err.code, "Message": err.message, "SenderFault": True})
         successful: list[dict[str, Any]] = []
         if good:
-            with self.store.write_coming():
-                published = await self._publish(ctx, topic, good)
+            published = await self._publish(ctx, topic, good)
             for entry, out in zip(good, published, strict=True):
                 successful.append({"Id": entry.id, **out})
         return {"Successful": successful, "Failed": failed}
@@ -839,7 +868,7 @@ class SnsService(Service):
         message = params.get("Message") or ""
         if not message:
             raise invalid("Empty message")
-        message_id = uuid4()
+        message_id = uuid7()
         sender = ((params.get("MessageAttributes") or {}).get("AWS.SNS.SMS.SenderID") or {}).get("StringValue") \
             or "SNS"
         async with self.store.transaction() as tx:
