@@ -341,14 +341,16 @@ class _JSONDecoders:
                     return {k: x for k, x in v.items() if x is not None and k in names}
                 return plain
 
+            by_wire = {wire: (name, dec) for name, wire, dec in pairs}
+
             def structure(v: Any) -> dict:
                 if not isinstance(v, dict):
                     raise BadValue(f"Expected an object for {shape.name}")
                 out = {}
-                for name, wire, dec in pairs:
-                    x = v.get(wire)
-                    if x is not None:
-                        out[name] = dec(x) if dec is not None else x
+                for wire, x in v.items():   # the members present: a request sets few of a shape's members
+                    m = by_wire.get(wire)
+                    if m is not None and x is not None:
+                        out[m[0]] = m[1](x) if m[1] is not None else x
                 return out
 
             return structure

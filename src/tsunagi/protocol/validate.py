@@ -167,7 +167,7 @@ class Validator:
                                 f"{', '.join(x.__name__ for x in types)}")
 
         if t == "structure":
-            members = [(name, lower_first(name), self._check_for(ms)) for name, ms in shape.members.items()]
+            members = {name: (lower_first(name), self._check_for(ms)) for name, ms in shape.members.items()}
             required = tuple(shape.required_members)
 
             def check_structure(value: Any, path: str, problems: Problems) -> None:
@@ -181,10 +181,10 @@ class Validator:
                         else:
                             problems.append(f"Value null at '{prefix}{lower_first(name)}' failed to satisfy "
                                             "constraint: Member must not be null")
-                for name, low, check in members:
-                    v = value.get(name)
-                    if v is not None:
-                        check(v, prefix + low, problems)
+                for name, v in value.items():   # the members present (a request sets few of them)
+                    member = members.get(name)
+                    if member is not None and v is not None:
+                        member[1](v, prefix + member[0], problems)
 
             return check_structure
 
