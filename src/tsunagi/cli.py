@@ -35,6 +35,8 @@ more settings, as environment variables:
                                     to the local mailbox (`tsunagi mail`)
   TSUNAGI_SNS_HTTPS_INSECURE=1      do not verify TLS certificates of https subscription endpoints
   TSUNAGI_DELIVERY_RECORD_HOURS     how long SNS keeps its record of each delivery (default 24)
+  TSUNAGI_SNS_SIGNING_PROCESSES     child processes that sign SNS notifications (default: one per CPU
+                                    beyond the first, 1 to 4; 0 signs on threads in the server)
   TSUNAGI_SQLITE_CACHE_MB           memory SQLite may use to cache the database (default 64); the
                                     server's memory grows with the data until this is full
 
