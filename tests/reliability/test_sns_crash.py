@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from tests.integration.sns_support import Subscriber, queue, receive
@@ -40,3 +41,56 @@ def test_kill_9_after_publish_loses_no_delivery(crash_server):
         web.close()
     queued = receive(srv, q_url, n=len(acked), timeout=20)
     assert {json.loads(m["Body"])["MessageId"] for m in queued} == acked
+
+
+def _signing_processes(parent: int) -> list[int]:
+    """Pids of the SNS signing processes whose parent is ``parent`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == parent and b"tsunagi.services.sns.signer_process" in cmd:
+            found.append(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"   # a zombie has ended
+    except OSError:
+        return True
+
+
+def test_the_signing_process_ends_with_the_server_even_after_kill_9(crash_server):
+    # SNS signs in a child process; a server killed outright must not leave it behind (it ends when
+    # its input closes), and a server that stops cleanly stops it too.
+    srv = crash_server.start()
+    sns = srv.client("sns")
+    topic = sns.create_topic(Name="signed")["TopicArn"]
+    _, q_arn = queue(srv, "signed-q")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=q_arn)
+    sns.publish(TopicArn=topic, Message="hello")
+    assert srv.proc is not None
+    children = _signing_processes(srv.proc.pid)
+    assert len(children) >= 1, "no signing process started"
+    srv.kill()                                    # SIGKILL
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in children), f"signing processes {children} outlived the server"
+
+    srv.start()
+    sns.publish(TopicArn=topic, Message="again")
+    children = _signing_processes(srv.proc.pid)
+    assert children
+    srv.stop()                                    # SIGTERM: a clean stop
+    assert all(_gone(pid) for pid in children)
