@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
+import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from tsunagi.services.sns import signer_process
 from tsunagi.services.sns.attributes import RetryPolicy
 from tsunagi.services.sns.envelope import Outgoing, iso_timestamp
-from tsunagi.services.sns.signing import Signer, generate, string_to_sign
+from tsunagi.services.sns.signing import Signer, SigningProcess, generate, string_to_sign
 
 
 def test_default_http_policy_retries_three_times_20_seconds_apart():
@@ -60,6 +63,12 @@ def test_notifications_verify_with_the_certificate_for_both_versions():
                       padding.PKCS1v15(), algo)
 
 
+def _verify_all(public, docs, algo) -> None:
+    for doc in docs:
+        public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
+                      padding.PKCS1v15(), algo)
+
+
 def test_signatures_made_ahead_on_signing_threads_verify_and_match_the_rendered_document():
     # A publish signs each distinct message text ahead of its transaction, on a signing thread; what
     # subscribers get must carry that signature, and it must verify like one made inline.
@@ -76,15 +85,19 @@ def test_signatures_made_ahead_on_signing_threads_verify_and_match_the_rendered_
 
     docs = asyncio.run(body())
     assert [d["MessageId"] for d in docs] == [f"id-{i}" for i in range(8)]
-    for doc in docs:
-        public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
-                      padding.PKCS1v15(), hashes.SHA256())
+    _verify_all(public, docs, hashes.SHA256())
 
 
-def _verify_all(public, docs, algo) -> None:
-    for doc in docs:
-        public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
-                      padding.PKCS1v15(), algo)
+async def _started(signer: Signer) -> SigningProcess:
+    """Start one signing process for ``signer`` and wait until it has loaded the key."""
+    await signer.start_processes(1)
+    proc = signer.processes[0]
+    for _ in range(200):
+        if proc.ready:
+            break
+        await asyncio.sleep(0.025)
+    assert proc.ready, "the signing process never said it was ready"
+    return proc
 
 
 def test_a_signing_process_signs_what_the_certificate_verifies_for_both_versions():
@@ -95,14 +108,8 @@ def test_a_signing_process_signs_what_the_certificate_verifies_for_both_versions
     public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
 
     async def body():
-        await signer.start_processes(1)
-        proc = signer.processes[0]
+        proc = await _started(signer)
         try:
-            for _ in range(200):
-                if proc.ready:
-                    break
-                await asyncio.sleep(0.025)
-            assert proc.ready, "the signing process never said it was ready"
             out = {}
             for version in ("1", "2"):
                 msgs = [Outgoing(f"id-{version}-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"héllo {i}", None,
@@ -129,12 +136,7 @@ def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server()
     public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
 
     async def body():
-        await signer.start_processes(1)
-        proc = signer.processes[0]
-        for _ in range(200):
-            if proc.ready:
-                break
-            await asyncio.sleep(0.025)
+        proc = await _started(signer)
         msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"m {i}", None, None, {},
                          1_700_000_000_000 + i, "http://localhost:4566", signer, "1") for i in range(6)]
         pending = [asyncio.ensure_future(m.presign("sqs")) for m in msgs[:3]]
@@ -155,11 +157,6 @@ def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server()
 def test_the_signing_process_ends_when_its_input_closes():
     # The child reads jobs from its standard input: when the server closes it (shutdown) or dies,
     # the child must end by itself rather than linger.
-    import subprocess
-    import sys
-
-    from tsunagi.services.sns import signer_process
-
     key_id, key_pem, cert_pem = generate()
     child = subprocess.Popen([sys.executable, "-m", "tsunagi.services.sns.signer_process"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)

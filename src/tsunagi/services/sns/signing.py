@@ -180,7 +180,6 @@ class Signer:
         return bool(self.processes) and all(not p.closed for p in self.processes)
 
 
-
 class SigningProcessGone(Exception):
     """The signing process ended (or failed a job) before answering."""
 
