@@ -12,7 +12,7 @@ receiver at a time across servers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from tsunagi.store.base import Row, Store, Tx
@@ -26,10 +26,11 @@ QUEUE_COLS = "id, account, region, name, arn, fifo, attributes, tags, dlq_arn, c
 MSG_COLS = ("id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, "
             "receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq")
 
-_INSERT_MSG = (
+_INSERT_HEAD = (
     "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, "
-    "sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo) VALUES ")
+_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MSG = _INSERT_HEAD + _ROW_MARKS
 
 
 class SqsRepo:
@@ -43,6 +44,7 @@ class SqsRepo:
             "WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ? "
             f"ORDER BY visible_at, id LIMIT ?{skip}) RETURNING {MSG_COLS}")
         self._claim_ids_sql: dict[int, str] = {}
+        self._insert_rows_sql: dict[int, str] = {}
         self._move_sql = (
             "SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ? "
             f"ORDER BY visible_at, id LIMIT ?{skip}")
@@ -147,11 +149,19 @@ class SqsRepo:
         """One standard message inside the caller's transaction (SNS fan-out commits with its publish)."""
         await tx.execute(_INSERT_MSG, (queue_id, *row))
 
-    async def insert_many(self, queue_id: int, rows: Iterable[Sequence[Any]]) -> None:
-        async with self.store.transaction() as tx:
-            await tx.executemany(_INSERT_MSG, [(queue_id, *r) for r in rows])
-            if self.pg:
+    async def insert_many(self, queue_id: int, rows: Sequence[Sequence[Any]]) -> None:
+        """Standard messages in one statement (rows in receive order): a statement is atomic by
+        itself, so SQLite needs no transaction of its own around it."""
+        sql = self._insert_rows_sql.get(len(rows))
+        if sql is None:
+            sql = self._insert_rows_sql[len(rows)] = _INSERT_HEAD + ", ".join([_ROW_MARKS] * len(rows))
+        params = [v for r in rows for v in (queue_id, *r)]
+        if self.pg:
+            async with self.store.transaction() as tx:
+                await tx.execute(sql, params)
                 tx.notify(NOTIFY_CHANNEL, str(queue_id))
+        else:
+            await self.store.execute(sql, params)
 
     async def insert_fifo(self, tx: Tx, queue_id: int, row: Sequence[Any]) -> int:
         """One FIFO message inside ``tx``; returns its sequence number (monotonic, never reused)."""
