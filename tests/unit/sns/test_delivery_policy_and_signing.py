@@ -50,10 +50,14 @@ def test_string_to_sign_orders_keys_and_skips_absent_subject():
                                     "TopicArn\nt\nType\nSubscriptionConfirmation\n")
 
 
-def test_notifications_verify_with_the_certificate_for_both_versions():
+def _signer_and_public():
+    """A signer with a fresh key, and the public key of the certificate it serves."""
     key_id, key_pem, cert_pem = generate()
-    signer = Signer(key_id, key_pem, cert_pem)
-    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    return Signer(key_id, key_pem, cert_pem), x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+
+
+def test_notifications_verify_with_the_certificate_for_both_versions():
+    signer, public = _signer_and_public()
     for version, algo in (("1", hashes.SHA1()), ("2", hashes.SHA256())):
         msg = Outgoing("id-1", "arn:aws:sns:us-east-1:000000000000:t", "héllo\nworld", None, "subj", {},
                        1_700_000_000_123, "http://localhost:4566", signer, version)
@@ -72,9 +76,7 @@ def _verify_all(public, docs, algo) -> None:
 def test_signatures_made_ahead_on_signing_threads_verify_and_match_the_rendered_document():
     # A publish signs each distinct message text ahead of its transaction, on a signing thread; what
     # subscribers get must carry that signature, and it must verify like one made inline.
-    key_id, key_pem, cert_pem = generate()
-    signer = Signer(key_id, key_pem, cert_pem)
-    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    signer, public = _signer_and_public()
 
     async def body():
         msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"message {i}", None,
@@ -103,9 +105,7 @@ async def _started(signer: Signer) -> SigningProcess:
 def test_a_signing_process_signs_what_the_certificate_verifies_for_both_versions():
     # Publishes sign in a child process once it is ready; its signatures must verify with the
     # certificate exactly as those made in the server do, and in the order the jobs were sent.
-    key_id, key_pem, cert_pem = generate()
-    signer = Signer(key_id, key_pem, cert_pem)
-    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    signer, public = _signer_and_public()
 
     async def body():
         proc = await _started(signer)
@@ -131,9 +131,7 @@ def test_a_signing_process_signs_what_the_certificate_verifies_for_both_versions
 def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server():
     # A signing process that is killed (or crashes) must not lose or stall a publish: jobs it held
     # fail over to the server's signing threads, and so do the jobs after it.
-    key_id, key_pem, cert_pem = generate()
-    signer = Signer(key_id, key_pem, cert_pem)
-    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    signer, public = _signer_and_public()
 
     async def body():
         proc = await _started(signer)
