@@ -183,12 +183,21 @@ def _runs(python: str, code: str) -> bool:
         return False
 
 
+def _pythons_312() -> list[str]:
+    """Interpreters that may be Python >= 3.12: on PATH, then pyenv's installed versions (a pyenv shim
+    on PATH answers only for the global version, so the versions' own binaries are listed too)."""
+    found = ["python3.13", "python3.12", "python3"]
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    for exe in sorted(glob.glob(os.path.join(root, "versions", "3.1[2-9]*", "bin", "python3")), reverse=True):
+        found.append(exe)
+    return found
+
+
 def start_localstack(work: Path, log) -> Server:
     s = Server("localstack", scale=0.1)
-    py = next((p for p in ("python3.13", "python3.12", "python3") if _runs(p, "assert sys.version_info >= (3, 12)")),
-              None)
+    py = next((p for p in _pythons_312() if _runs(p, "assert sys.version_info >= (3, 12)")), None)
     if py is None:
-        s.reason = "needs Python >= 3.12 (none on PATH)"
+        s.reason = "needs Python >= 3.12 (none on PATH or under pyenv)"
         return s
     ok, why = install_peer("localstack", py, ["localstack-core[runtime]==2026.3.0", "cbor2<6", "pyopenssl<25",
                                               "cryptography<45", "service_identity"], log, timeout=900)
