@@ -18,6 +18,15 @@ among them was told so.
 
 ``synchronous=NORMAL`` (default) keeps every commit across a crash of the process (``kill -9``);
 a power loss may cost the last commits. ``synchronous=FULL`` keeps them across power loss too.
+
+Checkpoints run on a thread of their own (:class:`_Checkpointer`, with its own connection), not
+in a ``COMMIT``. SQLite's automatic checkpoint runs inside the commit that takes the WAL past
+1000 pages and syncs the WAL and the database file there: on a slow disk that held the event loop
+for 15-40 ms every hundred or so commits. A checkpoint on another connection copies the committed
+pages while the loop goes on writing; SQLite starts the WAL over at the first write after a
+checkpoint that copied everything. Under writes that never pause that moment does not come, so
+when the WAL has grown past ``_WAL_CAP_PAGES`` the loop runs one checkpoint itself between two
+commits: by then the thread has copied and synced all but the last few pages, so it is short.
 """
 
 from __future__ import annotations
@@ -26,8 +35,8 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from tsunagi.store.base import (
@@ -85,6 +94,48 @@ class _SqliteTx(Tx):
 
 
 _GROUP_TURNS = 4   # a group stays open at most this many turns of the loop while it keeps growing
+_CKPT_EVERY_S = 0.2          # the checkpoint thread looks for new commits this often
+_WAL_CAP_PAGES = 16384       # past this (64 MiB of 4 KiB pages) the loop checkpoints once itself
+
+
+class _Checkpointer:
+    """Checkpoints the WAL from a thread with its own connection (see the module's docstring).
+
+    The loop marks ``dirty`` after each commit (an attribute write: no lock, no wakeup); the thread
+    looks every ``_CKPT_EVERY_S`` seconds and runs a PASSIVE checkpoint, which never waits for the
+    writer. ``frames`` is the WAL's size in pages at the end of the last one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.dirty = False
+        self.frames = 0
+        self.running = False           # a checkpoint is in progress on the thread
+        self._stop = threading.Event()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(_CKPT_EVERY_S):
+            if self.dirty:
+                self.dirty = False
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        self.running = True
+        try:
+            busy, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.frames = frames
+        except sqlite3.Error as e:
+            log.warning("sqlite: WAL checkpoint failed (it is tried again later): %s", e)
+            self.dirty = True
+        finally:
+            self.running = False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
 
 
 class _Group:
@@ -117,6 +168,60 @@ class _Group:
             raise type(exc)(*exc.args)
 
 
+class _Transaction:
+    """``async with store.transaction() as tx``: the store's lock, a savepoint in the open group,
+    and after the block the group's commit. (A class rather than an ``asynccontextmanager``: it
+    runs for every write, and a generator-based manager costs several times as much.)"""
+
+    __slots__ = ("_store", "_group", "_tx")
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> Tx:
+        store = self._store
+        conn = store._conn
+        if conn is None:
+            raise StoreError("store is closed")
+        await store._lock.acquire()
+        try:
+            group = store._join_group(conn)
+        except BaseException:
+            store._lock.release()
+            raise
+        try:
+            conn.execute("SAVEPOINT tx")
+        except sqlite3.Error as e:
+            store._end_member(group)
+            store._lock.release()
+            raise _wrap(e) from e
+        self._group = group
+        tx = self._tx = _SqliteTx(conn)
+        return tx
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: object) -> bool:
+        store, group = self._store, self._group
+        conn = self._tx._conn
+        try:
+            if exc_type is not None:
+                store._undo(conn)
+                store._end_member(group)
+                return False
+            try:
+                conn.execute("RELEASE tx")
+            except sqlite3.Error as e:
+                store._undo(conn)
+                store._end_member(group)
+                raise _wrap(e) from e
+            group.notes.extend(self._tx._notes)
+            store._end_member(group)
+        finally:
+            store._lock.release()
+        await group.committed()
+        return False
+
+
 class SqliteStore(Store):
     dialect = "sqlite"
 
@@ -130,6 +235,7 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         self._lockfile: Any = None
         self._group: _Group | None = None     # the open group transaction, not yet committed
+        self._ckpt: _Checkpointer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -148,10 +254,6 @@ class SqliteStore(Store):
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    cached_statements=512)
-            if self.path != ":memory:":
-                # One process owns the file (the lock file above), so SQLite may keep its locks for the
-                # connection's lifetime: no lock syscalls per transaction, no shared-memory WAL index.
-                conn.execute("PRAGMA locking_mode=EXCLUSIVE")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
@@ -160,11 +262,20 @@ class SqliteStore(Store):
             # SQLite keeps up to this much of the database in memory (default 64 MiB): the server's
             # memory grows with the data until the cache is full, then stays put.
             conn.execute(f"PRAGMA cache_size=-{int(os.environ.get('TSUNAGI_SQLITE_CACHE_MB', '64')) * 1024}")
+            if self.path != ":memory:":
+                # The checkpoint thread does it. (No journal_size_limit: cutting a grown WAL file
+                # back when SQLite starts it over cost ~60 ms of the loop on this disk.)
+                conn.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.Error as e:
             raise _wrap(e) from e
         self._conn = conn
         self._tx = _SqliteTx(conn)
         self._migrate()
+        if self.path != ":memory:":
+            try:
+                self._ckpt = _Checkpointer(self.path)
+            except sqlite3.Error as e:
+                raise _wrap(e) from e
 
     def _migrate(self) -> None:
         conn = self._conn
@@ -187,6 +298,9 @@ class SqliteStore(Store):
                 raise StoreError(f"migration {name} failed: {e}") from e
 
     async def close(self) -> None:
+        if self._ckpt is not None:
+            self._ckpt.stop()
+            self._ckpt = None
         if self._conn is not None:
             async with self._lock:
                 self._commit_group()
@@ -266,6 +380,23 @@ class SqliteStore(Store):
         group.done.set_result(None)
         for channel, payload in group.notes:
             self._dispatch(channel, payload)
+        ckpt = self._ckpt
+        if ckpt is not None:
+            ckpt.dirty = True
+            if ckpt.frames >= _WAL_CAP_PAGES and not ckpt.running:
+                self._catch_up(conn, ckpt)
+
+    @staticmethod
+    def _catch_up(conn: sqlite3.Connection, ckpt: _Checkpointer) -> None:
+        """The WAL grew past the cap because writes never paused for it to start over: checkpoint the
+        few pages the thread has not copied yet, here between two commits, so the next write can."""
+        try:
+            busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as e:
+            log.warning("sqlite: WAL checkpoint failed (it is tried again later): %s", e)
+            return
+        if not busy and done == frames:
+            ckpt.frames = 0
 
     def _end_member(self, group: _Group) -> None:
         """A transaction ended (committed to its savepoint or undone), the lock still held: if the
@@ -273,34 +404,8 @@ class SqliteStore(Store):
         if group.due and self._group is group:
             self._commit_group()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        conn = self._conn
-        if conn is None:
-            raise StoreError("store is closed")
-        async with self._lock:
-            group = self._join_group(conn)
-            tx = _SqliteTx(conn)
-            try:
-                conn.execute("SAVEPOINT tx")
-            except sqlite3.Error as e:
-                self._end_member(group)
-                raise _wrap(e) from e
-            try:
-                yield tx
-            except BaseException:
-                self._undo(conn)
-                self._end_member(group)
-                raise
-            try:
-                conn.execute("RELEASE tx")
-            except sqlite3.Error as e:
-                self._undo(conn)
-                self._end_member(group)
-                raise _wrap(e) from e
-            group.notes.extend(tx._notes)
-            self._end_member(group)
-        await group.committed()
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
 
     @staticmethod
     def _undo(conn: sqlite3.Connection) -> None:
