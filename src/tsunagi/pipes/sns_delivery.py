@@ -70,6 +70,17 @@ def allowed(queue_policy: str | None, topic_arn: str) -> tuple[bool, str | None]
 
 # == steps and strategies ===========================================================================
 
+class Fanout:
+    """What the steps of one publish transaction collect: outbox rows, and the SQS rows for standard
+    queues, which are inserted together once every step has run."""
+
+    __slots__ = ("outbox", "sqs_rows")
+
+    def __init__(self) -> None:
+        self.outbox: list[tuple[str, str, dict[str, Any]]] = []
+        self.sqs_rows: list[tuple[int, tuple[Any, ...]]] = []
+
+
 class Step(ABC):
     """One subscription's part of a publish, applied inside the publish transaction."""
 
@@ -77,8 +88,8 @@ class Step(ABC):
         self.sub = sub
 
     @abstractmethod
-    async def apply(self, tx: Tx, outbox: list[tuple[str, str, dict[str, Any]]]) -> tuple[str, str | None]:
-        """Do it (or add outbox rows); returns (outcome, reason)."""
+    async def apply(self, tx: Tx, fan: Fanout) -> tuple[str, str | None]:
+        """Do it (or add to ``fan``); returns (outcome, reason)."""
 
 
 class _Fixed(Step):
@@ -87,7 +98,7 @@ class _Fixed(Step):
         self.outcome = outcome
         self.reason = reason
 
-    async def apply(self, tx: Tx, outbox: list[tuple[str, str, dict[str, Any]]]) -> tuple[str, str | None]:
+    async def apply(self, tx: Tx, fan: Fanout) -> tuple[str, str | None]:
         return self.outcome, self.reason
 
 
@@ -99,8 +110,8 @@ class _Outboxed(Step):
         self.kind = kind
         self.payload = payload
 
-    async def apply(self, tx: Tx, outbox: list[tuple[str, str, dict[str, Any]]]) -> tuple[str, str | None]:
-        outbox.append((self.kind, self.sub.arn, self.payload()))
+    async def apply(self, tx: Tx, fan: Fanout) -> tuple[str, str | None]:
+        fan.outbox.append((self.kind, self.sub.arn, self.payload()))
         return "queued", None
 
 
@@ -110,7 +121,7 @@ class _ToQueue(Step):
         super().__init__(sub)
         self.pipe, self.msg, self.queue, self.dlq, self.note, self.missing = pipe, msg, queue, dlq, note, missing
 
-    async def apply(self, tx: Tx, outbox: list[tuple[str, str, dict[str, Any]]]) -> tuple[str, str | None]:
+    async def apply(self, tx: Tx, fan: Fanout) -> tuple[str, str | None]:
         msg, sub = self.msg, self.sub
         if sub.raw:
             body = msg.text_for("sqs")
@@ -124,7 +135,7 @@ class _ToQueue(Step):
             try:
                 await self.pipe.sqs.enqueue_in(tx, self.queue, body, attrs, group_id=msg.group_id if fifo else None,
                                                dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
-                                               sender_id=SNS_SENDER_ID)
+                                               sender_id=SNS_SENDER_ID, defer=fan.sqs_rows)
                 return "delivered", self.note
             except ServiceError as e:
                 why = f"queue {sub.endpoint} refused the message: {e.code}: {e.message}"
@@ -135,12 +146,19 @@ class _ToQueue(Step):
 class Strategy(ABC):
     protocols: tuple[str, ...] = ()
 
+    def signs(self, sub: Subscription) -> str | None:
+        """The protocol whose signed notification ``sub`` gets, or None when it gets none."""
+        return None
+
     @abstractmethod
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step: ...
 
 
 class SqsStrategy(Strategy):
     protocols = ("sqs",)
+
+    def signs(self, sub: Subscription) -> str | None:
+        return None if sub.raw else "sqs"
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
         if not sub.raw:
@@ -160,6 +178,9 @@ class SqsStrategy(Strategy):
 
 class HttpStrategy(Strategy):
     protocols = ("http", "https")
+
+    def signs(self, sub: Subscription) -> str | None:
+        return None if sub.raw else sub.protocol
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
         if not sub.raw:
@@ -184,6 +205,9 @@ class HttpStrategy(Strategy):
 class LambdaStrategy(Strategy):
     protocols = ("lambda",)
 
+    def signs(self, sub: Subscription) -> str | None:
+        return "lambda"
+
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
         await msg.presign("lambda")
         return _Outboxed(sub, "sns-lambda", lambda: {
@@ -194,6 +218,9 @@ class LambdaStrategy(Strategy):
 
 class EmailStrategy(Strategy):
     protocols = ("email", "email-json")
+
+    def signs(self, sub: Subscription) -> str | None:
+        return "email-json" if sub.protocol == "email-json" else None
 
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
         if sub.protocol == "email-json":

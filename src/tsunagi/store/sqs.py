@@ -31,6 +31,7 @@ _INSERT_HEAD = (
     "sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo) VALUES ")
 _ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_MSG = _INSERT_HEAD + _ROW_MARKS
+_ROWS_PER_STATEMENT = 500    # 15 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
 
 
 class SqsRepo:
@@ -148,6 +149,16 @@ class SqsRepo:
     async def insert_in(self, tx: Tx, queue_id: int, row: Sequence[Any]) -> None:
         """One standard message inside the caller's transaction (SNS fan-out commits with its publish)."""
         await tx.execute(_INSERT_MSG, (queue_id, *row))
+
+    async def insert_rows_in(self, tx: Tx, rows: Sequence[tuple[int, Sequence[Any]]]) -> None:
+        """Standard messages for several queues, ``(queue_id, row)`` in receive order, inside the
+        caller's transaction: one statement per ``_ROWS_PER_STATEMENT`` rows (SNS fan-out)."""
+        for at in range(0, len(rows), _ROWS_PER_STATEMENT):
+            part = rows[at:at + _ROWS_PER_STATEMENT]
+            sql = self._insert_rows_sql.get(len(part))
+            if sql is None:
+                sql = self._insert_rows_sql[len(part)] = _INSERT_HEAD + ", ".join([_ROW_MARKS] * len(part))
+            await tx.execute(sql, [v for queue_id, r in part for v in (queue_id, *r)])
 
     async def insert_many(self, queue_id: int, rows: Sequence[Sequence[Any]]) -> None:
         """Standard messages in one statement (rows in receive order): a statement is atomic by

@@ -8,6 +8,7 @@ is computed once per distinct message text).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 import orjson
 
-from tsunagi.services.sns.signing import Signer
+from tsunagi.services.sns.signing import Signer, SigningProcessGone
 
 SENDER = "no-reply@sns.amazonaws.com"
 EMAIL_FOOTER = (
@@ -110,6 +111,7 @@ class Outgoing:
     sequence_number: str | None = None
     display_name: str = ""
     _signed: dict[str, str] = field(default_factory=dict)
+    _signing: dict[str, asyncio.Future[str]] = field(default_factory=dict)   # text → signature on its way
     _rendered: dict[str, tuple[str, str]] = field(default_factory=dict)   # text → JSON around UnsubscribeURL
     _timestamp: str = ""
 
@@ -124,15 +126,35 @@ class Outgoing:
             return self.per_protocol.get(protocol, self.per_protocol["default"])
         return self.message
 
+    def _signed_fields(self, text: str) -> dict[str, Any]:
+        return {"Type": "Notification", "MessageId": self.message_id, "TopicArn": self.topic_arn,
+                "Subject": self.subject, "Message": text, "Timestamp": self.timestamp}
+
+    def sign_soon(self, protocol: str) -> None:
+        """Send the notification ``protocol``'s subscribers get to a signing process now, so that it
+        is signed while the rest of the publish is prepared (:meth:`presign` collects it)."""
+        text = self.text_for(protocol)
+        if text in self._signed or text in self._signing:
+            return
+        fut = self.signer.sign_future(self._signed_fields(text), self.signature_version)
+        if fut is not None:
+            self._signing[text] = fut
+
     async def presign(self, protocol: str) -> None:
-        """Sign, ahead of time and on a signing thread, the notification ``protocol``'s subscribers
+        """Sign, ahead of time and off the event loop, the notification ``protocol``'s subscribers
         get (the signed fields do not depend on the subscription)."""
         text = self.text_for(protocol)
         if text in self._signed:
             return
-        signed: dict[str, Any] = {"Type": "Notification", "MessageId": self.message_id, "TopicArn": self.topic_arn,
-                                  "Subject": self.subject, "Message": text, "Timestamp": self.timestamp}
-        sig = await self.signer.sign_async(signed, self.signature_version)
+        fut = self._signing.pop(text, None)
+        sig = None
+        if fut is not None:
+            try:
+                sig = await fut
+            except SigningProcessGone:
+                sig = None      # signed below, on another process or a thread
+        if sig is None:
+            sig = await self.signer.sign_async(self._signed_fields(text), self.signature_version)
         self._signed.setdefault(text, sig)
 
     def notification(self, protocol: str, subscription_arn: str) -> dict[str, Any]:

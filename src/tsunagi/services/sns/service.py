@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from tsunagi.ids import uuid4, uuid7
-from tsunagi.pipes.sns_delivery import SnsPipe
+from tsunagi.pipes.sns_delivery import Fanout, SnsPipe, Strategy
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sns import attributes as tattrs
 from tsunagi.services.sns import internal
@@ -765,6 +765,8 @@ class SnsService(Service):
         msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
                          version, e.group_id, e.dedup_id, display_name=display) for e in entries]
         # Filters and lookups happen before the transaction (on SQLite a read inside it would wait on it).
+        # Filters first; each message's signature is on its way to a signing process before the
+        # subscriptions' steps are prepared, so their lookups overlap the signing.
         plans: list[list[Any]] = []
         for msg in msgs:
             steps: list[Any] = []
@@ -773,11 +775,19 @@ class SnsService(Service):
                 if reason is not None:
                     steps.append((sub, reason))
                     continue
-                steps.append(await self.pipe.strategy(sub.protocol).prepare(self.pipe, msg, sub))
+                strategy = self.pipe.strategy(sub.protocol)
+                signed = strategy.signs(sub)
+                if signed is not None:
+                    msg.sign_soon(signed)
+                steps.append(strategy)
             plans.append(steps)
+        for msg, steps in zip(msgs, plans, strict=True):
+            for i, sub in enumerate(live):
+                if isinstance(steps[i], Strategy):
+                    steps[i] = await steps[i].prepare(self.pipe, msg, sub)
         results: list[dict[str, Any]] = []
         async with self.store.transaction() as tx:
-            outbox: list[tuple[str, str, dict[str, Any]]] = []
+            fan = Fanout()
             records: list[tuple[str, str, int, list[Outcome]]] = []
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):
@@ -798,12 +808,14 @@ class SnsService(Service):
                         sub, reason = step
                         outcomes.append((sub.arn, sub.protocol, "filtered", reason))
                         continue
-                    outcome, why = await step.apply(tx, outbox)
+                    outcome, why = await step.apply(tx, fan)
                     outcomes.append((step.sub.arn, step.sub.protocol, outcome, why))
                 records.append((msg.message_id, topic.arn, now, outcomes))
                 results.append(out)
-            if outbox:
-                await self.pipe.outbox.add(tx, outbox)
+            if fan.sqs_rows:
+                await self.pipe.sqs.insert_deferred_in(tx, fan.sqs_rows)
+            if fan.outbox:
+                await self.pipe.outbox.add(tx, fan.outbox)
             await self.repo.record_fanout(tx, records)
         for message_id, topic_arn, _, outcomes in records:
             for sub_arn, _, outcome, reason in outcomes:

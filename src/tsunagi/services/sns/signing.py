@@ -159,6 +159,20 @@ class Signer:
                 pass   # signed here instead
         return await _signing_threads().submit(self._sign_bytes, data, version)
 
+    def sign_future(self, message: Mapping[str, Any], version: str = "1") -> asyncio.Future[str] | None:
+        """Start signing on a signing process and return the signature's future (it fails with
+        :class:`SigningProcessGone` if that process ends first); None when no process is ready."""
+        ready = [p for p in self.processes if p.ready]
+        if not ready:
+            return None
+        proc = min(ready, key=SigningProcess.pending) if len(ready) > 1 else ready[0]
+        try:
+            fut = proc.sign(string_to_sign(message).encode("utf-8"), version)
+        except SigningProcessGone:
+            return None
+        fut.add_done_callback(_retrieve)    # a future nobody awaits (its publish failed) logs nothing
+        return fut
+
     async def start_processes(self, count: int) -> None:
         """Start ``count`` signing processes (each signs while the server serves; they are ready a
         moment later, and signing threads stand in until then)."""
@@ -178,6 +192,11 @@ class Signer:
 
     def processes_alive(self) -> bool:
         return bool(self.processes) and all(not p.closed for p in self.processes)
+
+
+def _retrieve(fut: asyncio.Future[str]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class SigningProcessGone(Exception):

@@ -636,12 +636,15 @@ class SqsService(Service):
 
     async def enqueue_in(self, tx: Tx, queue: Queue, body: str, attributes: dict[str, Any] | None = None, *,
                          group_id: str | None = None, dedup_id: str | None = None, source_arn: str | None = None,
-                         sender_id: str | None = None) -> str | None:
+                         sender_id: str | None = None,
+                         defer: list[tuple[int, tuple[Any, ...]]] | None = None) -> str | None:
         """Validate one message as SendMessage would and insert it inside the caller's transaction ``tx``
         (so it commits with the caller's change). Returns the message id (the original's when a FIFO
         deduplication id was seen in the last 5 minutes). Raises the ServiceError SendMessage would
         (too large, missing group id …). Long polls on every node wake once ``tx`` commits.
-        ``source_arn`` is who sends (kept for queue-policy checks; not enforced yet)."""
+        ``source_arn`` is who sends (kept for queue-policy checks; not enforced yet). With ``defer``, a
+        standard queue's row is added to that list instead, for :meth:`insert_deferred_in` to insert
+        with the others (one statement for a whole fan-out); FIFO rows are always inserted at once."""
         entry: dict[str, Any] = {"MessageBody": body}
         if attributes:
             entry["MessageAttributes"] = attributes
@@ -653,10 +656,16 @@ class SqsService(Service):
         row, out, dedup = self._prepare(sender_id or queue.account, None, queue, entry, now)
         if queue.fifo:
             await self._send_fifo_in(tx, queue, [(row, out, dedup)], now)
+        elif defer is not None:
+            defer.append((queue.id, row))
         else:
             await self.repo.insert_in(tx, queue.id, row)
         tx.notify(NOTIFY_CHANNEL, str(queue.id))
         return str(out["MessageId"])
+
+    async def insert_deferred_in(self, tx: Tx, rows: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """Insert the rows :meth:`enqueue_in` deferred, inside the same transaction ``tx``."""
+        await self.repo.insert_rows_in(tx, rows)
 
     async def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self._queue(ctx, params.get("QueueUrl"))
