@@ -1,4 +1,5 @@
-"""SQLite WAL checkpoints run on their own thread (tsunagi.store.sqlite._Checkpointer), not inside commits."""
+"""SQLite WAL checkpoints: tsunagi runs them itself, after syncing the WAL on a worker thread, instead
+of SQLite's automatic checkpoint inside a COMMIT (tsunagi.store.sqlite's docstring)."""
 
 from __future__ import annotations
 
@@ -9,108 +10,65 @@ from tsunagi.store import sqlite as sqlite_store
 from tsunagi.store.base import open_store
 
 ROW = "x" * 3000     # about one page per row
+PAGE = 4096
 
 
-async def _write(store, commits: int, watch: str) -> int:
+async def _write(store, commits: int, watch: str, first: int = 0) -> int:
     """``commits`` single-row commits with no pause between them; the WAL's largest size seen."""
     largest = 0
-    for i in range(commits):
+    for i in range(first, first + commits):
         await store.execute("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)", ("arn:t", f"k{i}", ROW))
-        if i % 50 == 0:
-            await asyncio.sleep(0)
+        if i % 20 == 0:
+            await asyncio.sleep(0.001)      # the worker thread's sync finishes in the meantime
             largest = max(largest, os.path.getsize(watch) if os.path.exists(watch) else 0)
     return largest
 
 
-def test_the_wal_stays_bounded_under_writes_that_never_pause(tmp_path, monkeypatch):
-    # Given a store whose checkpoint thread looks often and whose WAL cap is small
-    monkeypatch.setattr(sqlite_store, "_CKPT_EVERY_S", 0.002)
-    monkeypatch.setattr(sqlite_store, "_WAL_CAP_PAGES", 200)
-    wal = f"{tmp_path}/t.db-wal"
+async def _write_and_count(tmp_path, commits: int, first: int = 0) -> tuple[int, int]:
+    store = open_store(f"sqlite:///{tmp_path}/t.db", str(tmp_path))
+    await store.open()
+    try:
+        largest = await _write(store, commits, f"{tmp_path}/t.db-wal", first)
+        count = (await store.fetchone("SELECT count(*) FROM tags"))[0]
+    finally:
+        await store.close()
+    return largest, count
 
-    async def body():
-        store = open_store(f"sqlite:///{tmp_path}/t.db", str(tmp_path))
-        await store.open()
-        try:
-            # When 3,000 commits of one page each (~25 MB of WAL frames in all) follow one another
-            largest = await _write(store, 3000, wal)
-            count = (await store.fetchone("SELECT count(*) FROM tags"))[0]
-        finally:
-            await store.close()
-        return largest, count
 
-    largest, count = asyncio.run(body())
-    # Then the WAL was checkpointed and started over along the way: it never held more than a few
-    # caps' worth of pages, and every row is there
-    assert count == 3000
-    assert 0 < largest < 8 * 200 * 4096, largest
+def test_the_wal_is_checkpointed_as_it_grows(tmp_path, monkeypatch):
+    # Given a store that checkpoints every 100 pages
+    monkeypatch.setattr(sqlite_store, "_CKPT_PAGES", 100)
+    # When 2,000 commits of one page each (~8 MB of WAL frames in all) follow one another
+    largest, count = asyncio.run(_write_and_count(tmp_path, 2000))
+    # Then the WAL was checkpointed and started over along the way (SQLite's own checkpoint at 1000
+    # pages would have let it reach ~4 MB; none at all, ~8 MB), and every row is there
+    assert count == 2000
+    assert 0 < largest < 6 * 100 * PAGE, largest
 
 
 def test_closing_checkpoints_everything_into_the_database_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(sqlite_store, "_CKPT_EVERY_S", 0.002)
-    path = f"{tmp_path}/t.db"
-
-    async def write():
-        store = open_store(f"sqlite:///{path}", str(tmp_path))
-        await store.open()
-        try:
-            await _write(store, 300, path + "-wal")
-        finally:
-            await store.close()
-
-    async def count():
-        store = open_store(f"sqlite:///{path}", str(tmp_path))
-        await store.open()
-        try:
-            return (await store.fetchone("SELECT count(*) FROM tags"))[0]
-        finally:
-            await store.close()
-
-    # Given a store that wrote while its checkpoint thread ran, then closed
-    asyncio.run(write())
-    # Then the checkpoint thread has let go of the file: the WAL is folded into the database and removed
-    assert not os.path.exists(path + "-wal") or os.path.getsize(path + "-wal") == 0
+    monkeypatch.setattr(sqlite_store, "_CKPT_PAGES", 100)
+    # Given a store that wrote 300 pages and closed
+    asyncio.run(_write_and_count(tmp_path, 300))
+    # Then the WAL is folded into the database file and removed
+    wal = f"{tmp_path}/t.db-wal"
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0
     # And the rows are all there when the store opens again
-    assert asyncio.run(count()) == 300
+    _, count = asyncio.run(_write_and_count(tmp_path, 1, first=300))
+    assert count == 301
 
 
-class _FailsOnce:
-    """A connection whose first statement fails as a full or broken disk would make it."""
+def test_a_failed_sync_is_logged_and_the_checkpoint_still_runs(tmp_path, monkeypatch, caplog):
+    # Given a store whose syncs of the WAL on the worker thread fail
+    monkeypatch.setattr(sqlite_store, "_CKPT_PAGES", 100)
 
-    def __init__(self, conn):
-        self.conn, self.failed = conn, False
+    def broken(path):
+        raise OSError(5, "Input/output error")
 
-    def execute(self, sql):
-        if not self.failed:
-            self.failed = True
-            raise sqlite_store.sqlite3.OperationalError("disk I/O error")
-        return self.conn.execute(sql)
-
-    def close(self):
-        self.conn.close()
-
-
-def test_a_failed_checkpoint_is_logged_and_tried_again(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(sqlite_store, "_CKPT_EVERY_S", 0.002)
-
-    async def body():
-        store = open_store(f"sqlite:///{tmp_path}/t.db", str(tmp_path))
-        await store.open()
-        try:
-            # Given a checkpoint thread whose first checkpoint fails
-            flaky = store._ckpt._conn = _FailsOnce(store._ckpt._conn)
-            # When there are commits to checkpoint
-            await _write(store, 20, f"{tmp_path}/t.db-wal")
-            for _ in range(1000):
-                if store._ckpt.frames:
-                    break
-                await asyncio.sleep(0.002)
-            return flaky.failed, store._ckpt.frames
-        finally:
-            await store.close()
-
-    failed, frames = asyncio.run(body())
-    # Then the failure is in the log, and a later turn of the thread checkpoints after all
-    assert failed
-    assert "WAL checkpoint failed (it is tried again later): disk I/O error" in caplog.text
-    assert frames > 0
+    monkeypatch.setattr(sqlite_store, "_sync_file", broken)
+    # When it writes
+    largest, count = asyncio.run(_write_and_count(tmp_path, 1000))
+    # Then the failure is in the log, the checkpoints ran anyway (SQLite syncs in them), and no row is lost
+    assert "syncing the WAL before a checkpoint failed (the checkpoint syncs it)" in caplog.text
+    assert count == 1000
+    assert 0 < largest < 6 * 100 * PAGE, largest
