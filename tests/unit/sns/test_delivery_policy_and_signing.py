@@ -152,6 +152,28 @@ def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server()
     _verify_all(public, docs, hashes.SHA1())
 
 
+def test_signatures_sent_ahead_survive_the_signing_process_dying_before_they_are_collected():
+    # A publish sends its signature job right after the filters (sign_soon) and collects it later
+    # (presign); if the process dies in between, the signature is made in the server instead.
+    signer, public = _signer_and_public()
+
+    async def body():
+        proc = await _started(signer)
+        msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"m {i}", None, None, {},
+                         1_700_000_000_000 + i, "http://localhost:4566", signer, "2") for i in range(4)]
+        for m in msgs:
+            m.sign_soon("sqs")
+        sent = proc.pending()
+        proc._transport.kill()
+        await asyncio.wait_for(asyncio.gather(*(m.presign("sqs") for m in msgs)), 10)
+        signer.close_processes()
+        return sent, [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:s")) for m in msgs]
+
+    sent, docs = asyncio.run(body())
+    assert sent == 4                      # all four went to the process ahead of time
+    _verify_all(public, docs, hashes.SHA256())
+
+
 def test_the_signing_process_ends_when_its_input_closes():
     # The child reads jobs from its standard input: when the server closes it (shutdown) or dies,
     # the child must end by itself rather than linger.
