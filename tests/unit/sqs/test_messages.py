@@ -297,6 +297,30 @@ def test_long_poll_wakes_on_visibility_expiry(sqs):
     sqs(body)
 
 
+def test_long_poll_sees_a_message_that_turns_visible_while_it_looks(sqs):
+    # The visibility timeout ends between a long poll's look (nothing visible yet) and its working out
+    # when to look again: it must look again at once, not sleep to the end of its wait.
+    async def body(h):
+        url = await h.create("q1")
+        await h.send(url, "m")
+        await h.recv(url, VisibilityTimeout=1)
+        real = h.svc._receive_once
+        looks = []
+
+        async def look(*args):
+            rows, receipt = await real(*args)
+            looks.append(len(rows))
+            if len(looks) == 2 and not rows:    # the long poll's first look (the first is ReceiveMessage's own)
+                h.clock.advance(1)              # the message's visibility ends while it looks
+            return rows, receipt
+
+        h.svc._receive_once = look
+        msgs = await asyncio.wait_for(h.recv(url, WaitTimeSeconds=5), 2)
+        assert [m["Body"] for m in msgs] == ["m"]
+        assert looks[:2] == [0, 0]
+    sqs(body)
+
+
 def test_long_poll_returns_empty_on_stop(sqs):
     async def body(h):
         url = await h.create("q1")

@@ -757,17 +757,20 @@ class SqsService(Service):
         while not self.waiters.closed and not (stop is not None and stop.is_set()):
             fut = self.waiters.register(q.id)
             try:
+                # "hidden" is judged as of before the attempt: a message that turns visible while the
+                # attempt runs (after it looked) must still set the wake-up, or the poll would sleep
+                # to its end beside a visible message
+                before = self.clock.now_ms()
                 rows, receipt = await self._receive_once(q, n, visibility, attempt)
                 if rows:
                     return rows, receipt
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
-                now = self.clock.now_ms()
-                nxt = await self.repo.next_visible(q.id, now)
+                nxt = await self.repo.next_visible(q.id, before)
                 timeout = remaining
                 if nxt is not None:
-                    timeout = min(timeout, max((nxt - now) / 1000.0, 0.001))
+                    timeout = min(timeout, max((nxt - self.clock.now_ms()) / 1000.0, 0.001))
                 if self.pg:
                     timeout = min(timeout, PG_POLL_BACKSTOP_S)
                 await self.waiters.wait(fut, timeout)
