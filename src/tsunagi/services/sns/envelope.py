@@ -8,7 +8,6 @@ is computed once per distinct message text).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from urllib.parse import quote
 
 import orjson
 
-from tsunagi.services.sns.signing import Signer, SigningProcessGone
+from tsunagi.services.sns.signing import Ahead, Signer
 
 SENDER = "no-reply@sns.amazonaws.com"
 EMAIL_FOOTER = (
@@ -111,7 +110,7 @@ class Outgoing:
     sequence_number: str | None = None
     display_name: str = ""
     _signed: dict[str, str] = field(default_factory=dict)
-    _signing: dict[str, asyncio.Future[str]] = field(default_factory=dict)   # text → signature on its way
+    _signing: dict[str, Ahead] = field(default_factory=dict)   # text → signature on its way
     _rendered: dict[str, tuple[str, str]] = field(default_factory=dict)   # text → JSON around UnsubscribeURL
     _timestamp: str = ""
 
@@ -134,11 +133,8 @@ class Outgoing:
         """Send the notification ``protocol``'s subscribers get to a signing process now, so that it
         is signed while the rest of the publish is prepared (:meth:`presign` collects it)."""
         text = self.text_for(protocol)
-        if text in self._signed or text in self._signing:
-            return
-        fut = self.signer.sign_future(self._signed_fields(text), self.signature_version)
-        if fut is not None:
-            self._signing[text] = fut
+        if text not in self._signed and text not in self._signing:
+            self._signing[text] = self.signer.sign_ahead(self._signed_fields(text), self.signature_version)
 
     async def presign(self, protocol: str) -> None:
         """Sign, ahead of time and off the event loop, the notification ``protocol``'s subscribers
@@ -146,15 +142,9 @@ class Outgoing:
         text = self.text_for(protocol)
         if text in self._signed:
             return
-        fut = self._signing.pop(text, None)
-        sig = None
-        if fut is not None:
-            try:
-                sig = await fut
-            except SigningProcessGone:
-                sig = None      # signed below, on another process or a thread
-        if sig is None:
-            sig = await self.signer.sign_async(self._signed_fields(text), self.signature_version)
+        ahead = self._signing.pop(text, None) or self.signer.sign_ahead(self._signed_fields(text),
+                                                                          self.signature_version)
+        sig = await self.signer.collect(ahead)
         self._signed.setdefault(text, sig)
 
     def notification(self, protocol: str, subscription_arn: str) -> dict[str, Any]:

@@ -764,9 +764,9 @@ class SnsService(Service):
         live = [s for s in subs if not s.pending]
         msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
                          version, e.group_id, e.dedup_id, display_name=display) for e in entries]
-        # Filters and lookups happen before the transaction (on SQLite a read inside it would wait on it).
-        # Filters first; each message's signature is on its way to a signing process before the
-        # subscriptions' steps are prepared, so their lookups overlap the signing.
+        # Filters and lookups happen before the transaction (on SQLite a read inside it would wait on it):
+        # filters first, then each message's signature goes to a signing process, then the steps are
+        # prepared (their lookups overlap the signing).
         plans: list[list[Any]] = []
         for msg in msgs:
             steps: list[Any] = []

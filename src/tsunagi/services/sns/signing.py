@@ -149,29 +149,33 @@ class Signer:
     async def sign_async(self, message: Mapping[str, Any], version: str = "1") -> str:
         """:meth:`sign` off the event loop: on the least busy signing process, else on a signing thread.
         The string to sign is built here, so the other side does nothing but the RSA operation."""
+        return await self.collect(self.sign_ahead(message, version))
+
+    def sign_ahead(self, message: Mapping[str, Any], version: str = "1") -> Ahead:
+        """Send ``message`` to the least busy signing process now (if one is ready); :meth:`collect`
+        gets the signature later, so the caller can do other work while it is made."""
         data = string_to_sign(message).encode("utf-8")
         ready = [p for p in self.processes if p.ready]
-        if ready:
-            proc = min(ready, key=SigningProcess.pending) if len(ready) > 1 else ready[0]
+        if not ready:
+            return None, data, version
+        proc = min(ready, key=SigningProcess.pending) if len(ready) > 1 else ready[0]
+        try:
+            fut = proc.sign(data, version)
+        except SigningProcessGone:
+            return None, data, version
+        fut.add_done_callback(_retrieve)    # a future nobody awaits (its publish failed) logs nothing
+        return fut, data, version
+
+    async def collect(self, ahead: Ahead) -> str:
+        """The signature :meth:`sign_ahead` asked for; made on a signing thread instead when no process
+        took the job, or the process ended before answering."""
+        fut, data, version = ahead
+        if fut is not None:
             try:
-                return await proc.sign(data, version)
+                return await fut
             except SigningProcessGone:
                 pass   # signed here instead
         return await _signing_threads().submit(self._sign_bytes, data, version)
-
-    def sign_future(self, message: Mapping[str, Any], version: str = "1") -> asyncio.Future[str] | None:
-        """Start signing on a signing process and return the signature's future (it fails with
-        :class:`SigningProcessGone` if that process ends first); None when no process is ready."""
-        ready = [p for p in self.processes if p.ready]
-        if not ready:
-            return None
-        proc = min(ready, key=SigningProcess.pending) if len(ready) > 1 else ready[0]
-        try:
-            fut = proc.sign(string_to_sign(message).encode("utf-8"), version)
-        except SigningProcessGone:
-            return None
-        fut.add_done_callback(_retrieve)    # a future nobody awaits (its publish failed) logs nothing
-        return fut
 
     async def start_processes(self, count: int) -> None:
         """Start ``count`` signing processes (each signs while the server serves; they are ready a
@@ -192,6 +196,10 @@ class Signer:
 
     def processes_alive(self) -> bool:
         return bool(self.processes) and all(not p.closed for p in self.processes)
+
+
+# a signature on its way: (the signing process's future, or None), the bytes to sign, the version
+Ahead = tuple[asyncio.Future[str] | None, bytes, str]
 
 
 def _retrieve(fut: asyncio.Future[str]) -> None:
