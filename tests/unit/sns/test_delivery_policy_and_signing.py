@@ -67,6 +67,21 @@ def test_notifications_verify_with_the_certificate_for_both_versions():
                       padding.PKCS1v15(), algo)
 
 
+TOPIC = "arn:aws:sns:us-east-1:000000000000:t"
+
+
+def _messages(signer: Signer, version: str, count: int, text: str = "m {}", subjects: tuple = (None,),
+              prefix: str = "id-") -> list[Outgoing]:
+    """``count`` messages on TOPIC: ids ``prefix0``…, texts from ``text``, subjects taken in turn."""
+    return [Outgoing(f"{prefix}{i}", TOPIC, text.format(i), None, subjects[i % len(subjects)], {},
+                     1_700_000_000_000 + i, "http://localhost:4566", signer, version) for i in range(count)]
+
+
+def _documents(msgs: list[Outgoing]) -> list[dict]:
+    """The notification documents an SQS subscription of TOPIC gets."""
+    return [json.loads(m.notification_json("sqs", f"{TOPIC}:s")) for m in msgs]
+
+
 def _verify_all(public, docs, algo) -> None:
     for doc in docs:
         public.verify(base64.b64decode(doc["Signature"]), string_to_sign(doc).encode(),  # type: ignore[call-arg,arg-type]
@@ -79,11 +94,9 @@ def test_signatures_made_ahead_on_signing_threads_verify_and_match_the_rendered_
     signer, public = _signer_and_public()
 
     async def body():
-        msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"message {i}", None,
-                         None if i % 2 else "subj", {}, 1_700_000_000_000 + i, "http://localhost:4566", signer, "2")
-                for i in range(8)]
+        msgs = _messages(signer, "2", 8, "message {}", subjects=("subj", None))
         await asyncio.gather(*(m.presign("sqs") for m in msgs))   # several at once, on the threads
-        return [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:sub")) for m in msgs]
+        return _documents(msgs)
 
     docs = asyncio.run(body())
     assert [d["MessageId"] for d in docs] == [f"id-{i}" for i in range(8)]
@@ -112,13 +125,10 @@ def test_a_signing_process_signs_what_the_certificate_verifies_for_both_versions
         try:
             out = {}
             for version in ("1", "2"):
-                msgs = [Outgoing(f"id-{version}-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"héllo {i}", None,
-                                 "subj" if i % 2 else None, {}, 1_700_000_000_000 + i, "http://localhost:4566", signer,
-                                 version) for i in range(12)]
+                msgs = _messages(signer, version, 12, "héllo {}", subjects=(None, "subj"), prefix=f"id-{version}-")
                 await asyncio.gather(*(m.presign("sqs") for m in msgs))
                 assert proc.pending() == 0
-                out[version] = [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:s"))
-                                for m in msgs]
+                out[version] = _documents(msgs)
             return out
         finally:
             signer.close_processes()
@@ -135,8 +145,7 @@ def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server()
 
     async def body():
         proc = await _started(signer)
-        msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"m {i}", None, None, {},
-                         1_700_000_000_000 + i, "http://localhost:4566", signer, "1") for i in range(6)]
+        msgs = _messages(signer, "1", 6)
         pending = [asyncio.ensure_future(m.presign("sqs")) for m in msgs[:3]]
         await asyncio.sleep(0)
         proc._transport.kill()                                  # gone, jobs in flight or not
@@ -144,7 +153,7 @@ def test_when_the_signing_process_dies_messages_are_still_signed_in_the_server()
         await asyncio.wait_for(asyncio.gather(*(m.presign("sqs") for m in msgs[3:])), 10)
         alive = signer.processes_alive()
         signer.close_processes()
-        return alive, [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:s")) for m in msgs]
+        return alive, _documents(msgs)
 
     alive, docs = asyncio.run(body())
     assert not alive
@@ -159,15 +168,14 @@ def test_signatures_sent_ahead_survive_the_signing_process_dying_before_they_are
 
     async def body():
         proc = await _started(signer)
-        msgs = [Outgoing(f"id-{i}", "arn:aws:sns:us-east-1:000000000000:t", f"m {i}", None, None, {},
-                         1_700_000_000_000 + i, "http://localhost:4566", signer, "2") for i in range(4)]
+        msgs = _messages(signer, "2", 4)
         for m in msgs:
             m.sign_soon("sqs")
         sent = proc.pending()
         proc._transport.kill()
         await asyncio.wait_for(asyncio.gather(*(m.presign("sqs") for m in msgs)), 10)
         signer.close_processes()
-        return sent, [json.loads(m.notification_json("sqs", "arn:aws:sns:us-east-1:000000000000:t:s")) for m in msgs]
+        return sent, _documents(msgs)
 
     sent, docs = asyncio.run(body())
     assert sent == 4                      # all four went to the process ahead of time
