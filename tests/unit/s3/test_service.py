@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import os
 import time
+import zlib
 
 import boto3
 
@@ -154,3 +158,53 @@ def test_start_up_removes_half_written_uploads_and_old_unreferenced_blobs(tmp_pa
     assert run(tmp_path, after_restart, db) == b"kept bytes"
     assert os.listdir(tmp_dir) == []
     assert not os.path.exists(orphan_path)
+
+
+async def _pieces(data: bytes, sizes: tuple[int, ...], fail_after: int | None = None):
+    """``data`` in pieces of the given sizes, cycled (as the socket hands a body over); optionally
+    failing once ``fail_after`` bytes went out."""
+    at, i = 0, 0
+    while at < len(data):
+        if fail_after is not None and at >= fail_after:
+            raise ConnectionResetError("the client went away")
+        n = sizes[i % len(sizes)]
+        yield data[at:at + n]
+        at, i = at + n, i + 1
+        await asyncio.sleep(0)
+
+
+def test_ingest_hashes_a_large_body_in_order(tmp_path):
+    """A body of several MiB (hashed and encrypted a batch at a time off the event loop) is stored,
+    digested and checksummed as if it had been read in one piece."""
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+
+    async def main(platform, s3):
+        ing = await s3.ingest(_pieces(data, (65536, 1000, 300_001)), encrypt=True, algorithms=["CRC32", "SHA256"])
+        assert ing.size == len(data)
+        assert ing.md5 == hashlib.md5(data).digest()
+        assert ing.checksums == {"CRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode(),
+                                 "SHA256": base64.b64encode(hashlib.sha256(data).digest()).decode()}
+        assert b"".join([c async for c in s3.stream([ing.segment], 0, len(data))]) == data
+        with open(s3.blobs.path(ing.segment["b"]), "rb") as f:
+            assert f.read(4096) != data[:4096]        # encrypted at rest
+
+    run(tmp_path, main)
+
+
+def test_ingest_that_fails_midway_leaves_no_blob(tmp_path):
+    async def main(platform, s3):
+        loop = asyncio.get_running_loop()
+        unretrieved = []
+        loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
+        try:
+            await s3.ingest(_pieces(bytes(5 * 1024 * 1024), (70_000,), fail_after=2_500_000), encrypt=True,
+                            algorithms=[])
+        except ConnectionResetError:
+            pass
+        else:
+            raise AssertionError("the failed body was accepted")
+        assert os.listdir(s3.blobs.tmp_dir) == []
+        assert [f for _, _, files in os.walk(s3.blobs.blob_dir) for f in files] == []
+        assert unretrieved == []
+
+    run(tmp_path, main)

@@ -37,7 +37,7 @@ from tsunagi.services.s3.multipart import MultipartOps
 from tsunagi.services.s3.notifications import NotificationOps
 from tsunagi.services.s3.objects import ObjectOps
 from tsunagi.services.s3.post import PostOps
-from tsunagi.store.blobs import BlobStore, open_blob_store
+from tsunagi.store.blobs import BlobStore, BlobWriter, open_blob_store
 from tsunagi.store.s3 import S3Repo
 
 log = logging.getLogger("tsunagi.s3")
@@ -45,6 +45,7 @@ log = logging.getLogger("tsunagi.s3")
 FREE_GRACE_S = 30.0
 ORPHAN_AGE_S = 3600.0      # unreferenced blobs older than this are swept at start-up
 MASTER_KEY_NAME = "sse-s3"
+DIGEST_BATCH = 1024 * 1024    # bytes of an upload hashed and encrypted together on a worker thread
 
 
 def secret_for(access_key: str) -> str | None:
@@ -245,32 +246,70 @@ class S3Service(BucketOps, ObjectOps, MultipartOps, NotificationOps, PostOps, Se
 
     async def ingest(self, source: AsyncIterator[bytes], *, encrypt: bool, algorithms: list[str],
                      decoder: ChunkedDecoder | None = None) -> Ingested:
-        """Stream ``source`` into a new blob, hashing (and encrypting) on the way."""
+        """Stream ``source`` into a new blob, hashing (and encrypting) on the way.
+
+        A large body is gathered into batches of :data:`DIGEST_BATCH` bytes; each batch is hashed and
+        encrypted on a worker thread (hashlib and the cipher release the GIL) while the event loop
+        receives the next one, so an upload keeps more than one core busy. One batch is in flight at
+        a time, so the digests see the bytes in order. What is left at the end (a small object's
+        whole body) is done inline."""
         writer = self.blobs.writer()
         md5 = hashlib.md5()
-        hashers = {a: checksums.new_hasher(a) for a in algorithms}
+        hashers = [checksums.new_hasher(a) for a in algorithms]
         enc: Any = None
         segment: dict[str, Any] = {"b": writer.blob_id}
         if encrypt:
             sealed, enc = (await self.keyring()).new_encryptor()
             segment["k"], segment["iv"] = sealed.wrapped, sealed.iv
+
+        def digest(data: bytes) -> bytes:
+            md5.update(data)
+            for h in hashers:
+                h.update(data)
+            return enc.update(data) if enc is not None else data
+
+        loop = asyncio.get_running_loop()
+        job: asyncio.Future[bytes] | None = None
+        held: list[bytes] = []
+        size = 0
         try:
             async for piece in source:
-                md5.update(piece)
-                for h in hashers.values():
-                    h.update(piece)
-                await writer.write(enc.update(piece) if enc is not None else piece)
+                held.append(piece)
+                size += len(piece)
+                if size >= DIGEST_BATCH:
+                    batch = b"".join(held)
+                    held.clear()
+                    size = 0
+                    if job is not None:
+                        ready, job = job, None
+                        await writer.write(await ready)
+                    job = loop.run_in_executor(None, digest, batch)
+            if job is not None:
+                ready, job = job, None
+                await writer.write(await ready)
+            if held:
+                await writer.write(digest(b"".join(held)))
             await writer.finish()
         except ChunkedError as e:
-            await writer.abort()
+            await self._abandon(writer, job)
             raise err("IncompleteBody", f"The request body is not valid aws-chunked encoding: {e}", 400) from None
         except BaseException:
-            await writer.abort()
+            await self._abandon(writer, job)
             raise
         segment["n"] = writer.size
         return Ingested(segment, writer.size, md5.digest(),
-                        {a: checksums.b64(h.digest()) for a, h in hashers.items()},
+                        {a: checksums.b64(h.digest()) for a, h in zip(algorithms, hashers, strict=True)},
                         decoder.trailers if decoder is not None else {})
+
+    @staticmethod
+    async def _abandon(writer: BlobWriter, job: asyncio.Future[bytes] | None) -> None:
+        """An upload failed: let the batch on a worker thread finish (its result is not wanted), then
+        drop what was written."""
+        if job is not None:
+            await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()   # retrieved, so that it is not reported as never retrieved
+        await writer.abort()
 
     async def validate_upload(self, ing: Ingested, params: dict[str, Any], declared: int | None) -> dict[str, str]:
         """Check length, Content-MD5 and checksums (headers or trailers) of an ingested body; on failure
