@@ -83,7 +83,7 @@ COMMANDS = ("logs", "mail")
 def _command_modules() -> dict[str, object]:
     import importlib
 
-    found = {}
+    found: dict[str, object] = {}
     for name in COMMANDS:
         try:
             found[name] = importlib.import_module(f"tsunagi.commands.{name}")

@@ -208,6 +208,7 @@ def _stack(tb, skip: int = 0) -> list:
 
 def error_dict(exc: BaseException, request_id=None, skip: int = 1) -> dict:
     """Lambda's error shape: errorMessage, errorType, requestId, stackTrace (runtime frames dropped)."""
+    out: dict[str, object]
     if isinstance(exc, FaultError):
         out = {"errorMessage": exc.message, "errorType": exc.error_type}
         trace = exc.trace

@@ -244,7 +244,7 @@ class MultipartOps:
         out: dict[str, Any] = {"Location": f"{ctx.scheme}://{host}/{b.name}/{url_encode(key)}", "Bucket": b.name,
                                "Key": key, "ETag": etag, "ServerSideEncryption": info.get("sse", "AES256")}
         if info.get("ck"):
-            out[checksums.MEMBERS[alg]] = info["ck"]["val"]
+            out[checksums.MEMBERS[info["ck"]["alg"]]] = info["ck"]["val"]
             out["ChecksumType"] = info["ck"]["type"]
         if b.versioning:
             out["VersionId"] = vid

@@ -169,7 +169,7 @@ class NotificationOps:
         if conf.get("EventBridgeConfiguration") is not None:
             clean["EventBridgeConfiguration"] = {}
         if failures:
-            fields: dict[str, str] = {}
+            fields: dict[str, Any] = {}
             for i, (arn, why) in enumerate(failures, 1):
                 fields[f"ArgumentName{i}"] = arn
                 fields[f"ArgumentValue{i}"] = why
