@@ -1,7 +1,7 @@
 """Object checksums S3 supports: CRC32, CRC32C, CRC64NVME, SHA1, SHA256 (and SHA512, MD5).
 
-CRC32 comes from zlib; CRC32C and CRC64NVME are table-driven here in pure Python (``awscrt`` is
-optional), fast enough for tests and ordinary objects. Values travel base64-encoded, big-endian.
+CRC32 comes from zlib, CRC32C and CRC64NVME from awscrt (AWS's own C library, the one botocore
+uses for them). Values travel base64-encoded, big-endian.
 
 Multipart objects have either a COMPOSITE checksum (the checksum of the parts' raw checksums,
 suffixed ``-N``) or a FULL_OBJECT one: for the CRCs that is the CRC of the whole object, which
@@ -15,6 +15,8 @@ import hashlib
 import zlib
 from typing import Any, Protocol
 
+from awscrt import checksums as crt_checksums
+
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5")
 CRCS = ("CRC32", "CRC32C", "CRC64NVME")
 MEMBERS = {a: f"Checksum{a}" for a in ALGORITHMS}
@@ -25,42 +27,23 @@ class Hasher(Protocol):
     def digest(self) -> bytes: ...
 
 
-def _table(poly: int) -> list[int]:
-    out = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        out.append(c)
-    return out
-
-
-# Reflected polynomials.
+# Reflected polynomials (for :func:`combine`; the CRCs themselves come from zlib and awscrt).
 _POLY = {"CRC32": 0xEDB88320, "CRC32C": 0x82F63B78, "CRC64NVME": 0x9A6C9329AC4BC9B5}
 _WIDTH = {"CRC32": 32, "CRC32C": 32, "CRC64NVME": 64}
-_TABLES: dict[str, list[int]] = {}
 
 
-class TableCrc:
-    """A reflected CRC with init and final XOR all ones (CRC32C, CRC64NVME)."""
+class CrtCrc:
+    """CRC32C or CRC64NVME, running, through awscrt (which releases the GIL on large buffers)."""
 
-    __slots__ = ("_crc", "_mask", "_table", "_width")
+    __slots__ = ("_crc", "_fn", "_width")
 
     def __init__(self, name: str) -> None:
-        table = _TABLES.get(name)
-        if table is None:
-            table = _TABLES[name] = _table(_POLY[name])
-        self._table = table
+        self._fn = crt_checksums.crc32c if name == "CRC32C" else crt_checksums.crc64nvme
         self._width = _WIDTH[name]
-        self._mask = (1 << self._width) - 1
         self._crc = 0
 
     def update(self, data: bytes) -> None:
-        table = self._table
-        crc = self._crc ^ self._mask
-        for b in data:
-            crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-        self._crc = crc ^ self._mask
+        self._crc = self._fn(data, self._crc)
 
     def digest(self) -> bytes:
         return self._crc.to_bytes(self._width // 8, "big")
@@ -83,7 +66,7 @@ def new_hasher(algorithm: str) -> Hasher:
     if algorithm == "CRC32":
         return Crc32()
     if algorithm in ("CRC32C", "CRC64NVME"):
-        return TableCrc(algorithm)
+        return CrtCrc(algorithm)
     return hashlib.new(algorithm.lower())
 
 
