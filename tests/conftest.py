@@ -27,7 +27,18 @@ def require_postgres() -> None:
 
 @pytest.fixture(scope="session")
 def pg_url():
-    """A fresh PostgreSQL database for this test session."""
+    """A fresh PostgreSQL database for this test session's ``tsunagi serve`` (see ``_server``)."""
+    require_postgres()
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def pg_service_url():
+    """Another fresh PostgreSQL database, for the service-level tests that open the store themselves.
+    Not the session server's: that server keeps running in the background, and its own work on its
+    real clock (retention sweeps, say) would reach rows these tests write on a ManualClock years back."""
     require_postgres()
     url = postgres.create_database()
     yield url
@@ -36,10 +47,10 @@ def pg_url():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest) -> str:
-    """Service-level tests: an in-memory SQLite store, or this session's PostgreSQL database."""
+    """Service-level tests: an in-memory SQLite store, or this session's service-level PostgreSQL database."""
     if request.param == "sqlite":
         return ":memory:"
-    return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("pg_service_url")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

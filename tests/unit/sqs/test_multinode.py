@@ -15,14 +15,14 @@ from tsunagi.store.base import open_store
 CTX = RequestContext(account="000000000000", region="us-east-1", request_id="r")
 
 
-def _two_nodes(pg_url, body):
-    if pg_url is None:
+def _two_nodes(pg_service_url, body):
+    if pg_service_url is None:
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
 
     async def go():
         nodes = []
         for _ in range(2):
-            store = open_store(pg_url, "/tmp")
+            store = open_store(pg_service_url, "/tmp")
             svc = SqsService(Platform(Config(), store, Clock()))
             await store.open()
             nodes.append(svc)
@@ -39,7 +39,7 @@ def _two_nodes(pg_url, body):
     asyncio.run(go())
 
 
-def test_long_poll_on_one_node_wakes_on_send_from_another(pg_url):
+def test_long_poll_on_one_node_wakes_on_send_from_another(pg_service_url):
     async def body(a, b):
         url = (await a.create_queue(CTX, {"QueueName": "mn"}))["QueueUrl"]
         loop = asyncio.get_running_loop()
@@ -50,10 +50,10 @@ def test_long_poll_on_one_node_wakes_on_send_from_another(pg_url):
         out = await asyncio.wait_for(task, 5)
         assert [m["Body"] for m in out["Messages"]] == ["cross"]
         assert loop.time() - t0 < 0.5   # woken by NOTIFY, not the 1 s backstop
-    _two_nodes(pg_url, body)
+    _two_nodes(pg_service_url, body)
 
 
-def test_no_message_to_two_receivers_and_fifo_groups_exclusive(pg_url):
+def test_no_message_to_two_receivers_and_fifo_groups_exclusive(pg_service_url):
     async def body(a, b):
         url = (await a.create_queue(CTX, {"QueueName": "mn2"}))["QueueUrl"]
         furl = (await a.create_queue(CTX, {"QueueName": "mn2.fifo", "Attributes": {
@@ -97,10 +97,10 @@ def test_no_message_to_two_receivers_and_fifo_groups_exclusive(pg_url):
         for g, ns in fifo_seen.items():
             assert ns == sorted(ns), g
         assert sum(len(v) for v in fifo_seen.values()) == 60
-    _two_nodes(pg_url, body)
+    _two_nodes(pg_service_url, body)
 
 
-def test_attribute_change_seen_by_other_node(pg_url):
+def test_attribute_change_seen_by_other_node(pg_service_url):
     async def body(a, b):
         url = (await a.create_queue(CTX, {"QueueName": "mn3"}))["QueueUrl"]
         await b.send_message(CTX, {"QueueUrl": url, "MessageBody": "x"})   # b caches the queue
@@ -120,4 +120,4 @@ def test_attribute_change_seen_by_other_node(pg_url):
             assert getattr(e, "code", "") == "QueueDoesNotExist"
         else:
             raise AssertionError("b sent to a deleted queue")
-    _two_nodes(pg_url, body)
+    _two_nodes(pg_service_url, body)
