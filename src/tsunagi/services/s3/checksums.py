@@ -32,13 +32,17 @@ _POLY = {"CRC32": 0xEDB88320, "CRC32C": 0x82F63B78, "CRC64NVME": 0x9A6C9329AC4BC
 _WIDTH = {"CRC32": 32, "CRC32C": 32, "CRC64NVME": 64}
 
 
-class CrtCrc:
-    """CRC32C or CRC64NVME, running, through awscrt (which releases the GIL on large buffers)."""
+# The running CRC functions: f(data, previous) -> the CRC of everything so far.
+_CRC_FN = {"CRC32": zlib.crc32, "CRC32C": crt_checksums.crc32c, "CRC64NVME": crt_checksums.crc64nvme}
+
+
+class Crc:
+    """A running CRC32, CRC32C or CRC64NVME (zlib and awscrt release the GIL on large buffers)."""
 
     __slots__ = ("_crc", "_fn", "_width")
 
     def __init__(self, name: str) -> None:
-        self._fn = crt_checksums.crc32c if name == "CRC32C" else crt_checksums.crc64nvme
+        self._fn = _CRC_FN[name]
         self._width = _WIDTH[name]
         self._crc = 0
 
@@ -49,24 +53,9 @@ class CrtCrc:
         return self._crc.to_bytes(self._width // 8, "big")
 
 
-class Crc32:
-    __slots__ = ("_crc",)
-
-    def __init__(self) -> None:
-        self._crc = 0
-
-    def update(self, data: bytes) -> None:
-        self._crc = zlib.crc32(data, self._crc)
-
-    def digest(self) -> bytes:
-        return self._crc.to_bytes(4, "big")
-
-
 def new_hasher(algorithm: str) -> Hasher:
-    if algorithm == "CRC32":
-        return Crc32()
-    if algorithm in ("CRC32C", "CRC64NVME"):
-        return CrtCrc(algorithm)
+    if algorithm in CRCS:
+        return Crc(algorithm)
     return hashlib.new(algorithm.lower())
 
 
