@@ -24,9 +24,14 @@ pg:
 test: install pg
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# mypy over all of tsunagi, and --strict over the layers other code builds on: the gateway, the
+# store, the ports and every service's port module.
+STRICT := src/tsunagi/gateway src/tsunagi/store src/tsunagi/ports $(wildcard src/tsunagi/services/*/port.py)
+
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --strict $(STRICT)
 
 bench: install pg
 	$(BIN)/python -m bench $(ARGS)

@@ -53,7 +53,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from tsunagi.config import Config
 
-    d = Config()
+    try:
+        d = Config()
+    except ValueError as e:
+        raise SystemExit(f"tsunagi: {e}") from None
     p = sub.add_parser("serve", help="run the server", description="Run the tsunagi server on one port for every service.",
                        formatter_class=_HelpFormatter, epilog=SERVE_EPILOG)
     p.add_argument("--host", default=d.host, help="address to bind (env TSUNAGI_HOST)")

@@ -1,4 +1,9 @@
-"""Server configuration: command-line flags over ``TSUNAGI_*`` environment variables over defaults."""
+"""Server configuration: command-line flags over ``TSUNAGI_*`` environment variables over defaults.
+
+Every ``TSUNAGI_*`` setting is read here and nowhere else; the rest of tsunagi reads ``Config``
+(``platform.config``). A value that does not parse fails :meth:`Config.validate` with a message
+naming the variable.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +15,82 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return int(float(raw))
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw not in ("0", "off", "false", "no")
+
+
+def _default_signers() -> int:
+    """One SNS signing process per CPU beyond the first, 1 to 4."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
 @dataclass
 class Config:
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
-    port: int = field(default_factory=lambda: int(_env("TSUNAGI_PORT", "4566")))
+    port: int = field(default_factory=lambda: _env_int("TSUNAGI_PORT", 4566))
     data_dir: str = field(default_factory=lambda: _env("TSUNAGI_DATA_DIR", "./.tsunagi"))
     store: str = field(default_factory=lambda: _env("TSUNAGI_STORE", "sqlite"))
     sqlite_synchronous: str = field(default_factory=lambda: _env("TSUNAGI_SQLITE_SYNCHRONOUS", "normal"))
+    # memory SQLite may use to cache the database
+    sqlite_cache_mb: int = field(default_factory=lambda: _env_int("TSUNAGI_SQLITE_CACHE_MB", 64))
     default_account: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_ACCOUNT", "000000000000"))
     default_region: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_REGION", "us-east-1"))
     auth: str = field(default_factory=lambda: _env("TSUNAGI_AUTH", "off"))          # off | strict
-    max_body_bytes: int = field(default_factory=lambda: int(_env("TSUNAGI_MAX_BODY_BYTES", str(16 * 1024 * 1024))))
+    max_body_bytes: int = field(default_factory=lambda: _env_int("TSUNAGI_MAX_BODY_BYTES", 16 * 1024 * 1024))
     # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
-    body_timeout: float = field(default_factory=lambda: float(_env("TSUNAGI_BODY_TIMEOUT", "20")))
+    body_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_BODY_TIMEOUT", 20.0))
     log_level: str = field(default_factory=lambda: _env("TSUNAGI_LOG_LEVEL", "info"))
+    # functions
+    lambda_max_workers: int = field(default_factory=lambda: _env_int("TSUNAGI_LAMBDA_MAX_WORKERS", 1000))
+    lambda_idle_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_LAMBDA_IDLE_TIMEOUT", 600.0))
+    async_retry_base_seconds: float = field(
+        default_factory=lambda: _env_float("TSUNAGI_ASYNC_RETRY_BASE_SECONDS", 60.0))
+    # event source mappings: concurrent batches per mapping on this server (default 4 x CPUs)
+    esm_max_concurrency: int = field(
+        default_factory=lambda: _env_int("TSUNAGI_ESM_MAX_CONCURRENCY", 4 * (os.cpu_count() or 2)))
+    esm_pollers: bool = field(default_factory=lambda: _env_flag("TSUNAGI_ESM_POLLERS", True))
+    # SNS
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_SMTP_URL") or None)
+    sns_https_insecure: bool = field(default_factory=lambda: _env_flag("TSUNAGI_SNS_HTTPS_INSECURE", False))
+    sns_signing_processes: int = field(
+        default_factory=lambda: _env_int("TSUNAGI_SNS_SIGNING_PROCESSES", _default_signers()))
+    # how long delivery records are kept
+    delivery_record_hours: float = field(default_factory=lambda: _env_float("TSUNAGI_DELIVERY_RECORD_HOURS", 24.0))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
             raise ValueError(f"default account must be 12 digits, got {self.default_account!r}")
         if self.auth not in ("off", "strict"):
             raise ValueError(f"auth must be 'off' or 'strict', got {self.auth!r}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        for name in ("max_body_bytes", "lambda_max_workers", "esm_max_concurrency", "sqlite_cache_mb"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("body_timeout", "lambda_idle_timeout", "async_retry_base_seconds", "delivery_record_hours",
+                     "sns_signing_processes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

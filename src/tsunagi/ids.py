@@ -42,3 +42,8 @@ def uuid7() -> str:
     74 random bits. Ids made in later milliseconds sort after earlier ones."""
     h = "%032x" % (((time.time_ns() // 1_000_000) << 80) | (_bits(80) & _V7_RANDOM) | _V7_BITS)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def random_hex(bits: int) -> str:
+    """``bits`` random bits (a multiple of 4) as lower-case hex digits, zero-padded."""
+    return f"{_bits(bits):0{bits // 4}x}"

@@ -11,19 +11,29 @@ from tsunagi.clock import Clock
 from tsunagi.config import Config
 from tsunagi.gateway import httpserver
 from tsunagi.gateway.app import Gateway
+from tsunagi.pipes import install as install_pipes
 from tsunagi.services.base import Platform
 from tsunagi.services.registry import load_services
-from tsunagi.store.base import open_store
+from tsunagi.store.base import Store, open_store
 
 log = logging.getLogger("tsunagi")
+
+
+def assemble(config: Config, store: Store, clock: Clock | None = None, services: list[str] | None = None) -> Platform:
+    """The platform with its pipes (the outbox, pollers) and services, wired together: the one place
+    where services, pipes and ports meet. ``services`` limits which are loaded (tests)."""
+    platform = Platform(config, store, clock or Clock())
+    install_pipes(platform)
+    load_services(platform, services)
+    return platform
 
 
 def build(config: Config, clock: Clock | None = None) -> Gateway:
     config.validate()
     os.makedirs(config.data_dir, exist_ok=True)
-    store = open_store(config.store, config.data_dir, synchronous=config.sqlite_synchronous)
-    platform = Platform(config, store, clock or Clock())
-    load_services(platform)
+    store = open_store(config.store, config.data_dir, synchronous=config.sqlite_synchronous,
+                       cache_mb=config.sqlite_cache_mb)
+    platform = assemble(config, store, clock)
     return Gateway(platform, on_startup=platform.start, on_shutdown=platform.stop)
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from tsunagi.clock import ManualClock
 from tsunagi.config import Config
+from tsunagi.pipes import install as install_pipes
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform, Service
 from tsunagi.store.base import open_store
@@ -30,16 +31,21 @@ def service_runner(url: str, data_dir: str, name: str, factory: Callable[[Platfo
             store = open_store(url, data_dir)
             clock = ManualClock()
             platform = Platform(Config(data_dir=data_dir), store, clock)
+            install_pipes(platform)
             svc = factory(platform)
             platform.services[name] = svc
             await store.open()
             await store.reset()
             if start:
                 await svc.start()
+                for component in platform.components:
+                    await component.start()
             try:
                 await body(harness(svc, clock))
             finally:
                 if start:
+                    for component in reversed(platform.components):
+                        await component.stop()
                     await svc.stop()
                 await store.close()
 

@@ -25,15 +25,17 @@ from typing import Any
 
 import orjson
 
+from tsunagi.ports.sqs import ReceivedMessage
+
 _SYSTEM_ORDER = ("ApproximateReceiveCount", "AWSTraceHeader", "SentTimestamp", "SequenceNumber", "MessageGroupId",
                  "SenderId", "MessageDeduplicationId", "ApproximateFirstReceiveTimestamp")
 
 
-def sqs_record(msg: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:
-    given = msg.get("Attributes") or {}
+def sqs_record(msg: ReceivedMessage, source_arn: str, region: str) -> dict[str, Any]:
+    given = msg.attributes
     attributes = {name: given[name] for name in _SYSTEM_ORDER if name in given}
     message_attributes: dict[str, Any] = {}
-    for name, attr in (msg.get("MessageAttributes") or {}).items():
+    for name, attr in msg.message_attributes.items():
         value: dict[str, Any] = {}
         if attr.get("BinaryValue") is not None:
             raw = attr["BinaryValue"]
@@ -45,11 +47,11 @@ def sqs_record(msg: dict[str, Any], source_arn: str, region: str) -> dict[str, A
         value["dataType"] = attr.get("DataType")
         message_attributes[name] = value
     record: dict[str, Any] = {
-        "messageId": msg["MessageId"], "receiptHandle": msg["ReceiptHandle"], "body": msg["Body"],
-        "attributes": attributes, "messageAttributes": message_attributes, "md5OfBody": msg["MD5OfBody"],
+        "messageId": msg.message_id, "receiptHandle": msg.receipt_handle, "body": msg.body,
+        "attributes": attributes, "messageAttributes": message_attributes, "md5OfBody": msg.md5_of_body,
     }
-    if msg.get("MD5OfMessageAttributes"):
-        record["md5OfMessageAttributes"] = msg["MD5OfMessageAttributes"]
+    if msg.md5_of_message_attributes:
+        record["md5OfMessageAttributes"] = msg.md5_of_message_attributes
     record["eventSource"] = "aws:sqs"
     record["eventSourceARN"] = source_arn
     record["awsRegion"] = region

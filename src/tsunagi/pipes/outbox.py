@@ -6,18 +6,17 @@ once that transaction commits the rows exist, and the dispatcher runs them until
 succeeds, fails for good, or runs out of attempts. Nothing is lost between a 200 and the
 delivery.
 
-Usage, for a service that delivers::
+Services write rows through the platform's :class:`~tsunagi.ports.outbox.OutboxPort`
+(``platform.outbox``), which this class implements; every row carries the trace id of the journey
+that caused it::
 
-    from tsunagi.pipes.outbox import outbox_for
-
-    outbox = outbox_for(platform)          # one per platform, shared by every service
-    await outbox.start()                   # in Service.start (reference-counted; stop() likewise)
     async with store.transaction() as tx:
         ...                                # the change itself
-        await outbox.add(tx, [("sqs", queue_arn, {"params": {"MessageBody": body}})])
+        await platform.outbox.add(tx, [to_service("sqs", queue_arn, {"MessageBody": body}, source=…,
+                                                  trace_id=ctx.trace_id, pipe="s3")])
 
 Kinds and their handlers live in :mod:`tsunagi.pipes.targets` (``sqs``, ``sns``, ``lambda``);
-``outbox.register(kind, handler)`` adds more. A handler is ``async (target, payload) -> None``;
+``outbox.register(kind, handler)`` adds more. A handler is ``async (job: Job) -> None``;
 it raises :class:`PermanentFailure` when retrying cannot help (the queue was deleted), any other
 exception to be retried with exponential backoff. ``last_error`` keeps why.
 
@@ -31,13 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from tsunagi.store.outbox import NOTIFY_CHANNEL, OutboxRepo
+from tsunagi.ports.outbox import JsonObject, OutboxItem
+from tsunagi.store.outbox import NOTIFY_CHANNEL, Claimed, NewRow, OutboxRepo
 
 if TYPE_CHECKING:
     from tsunagi.services.base import Platform
@@ -45,7 +44,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tsunagi.pipes.outbox")
 
-Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+class Job(NamedTuple):
+    """One delivery the dispatcher runs: what :class:`OutboxItem` wrote, and how many attempts so far."""
+
+    kind: str
+    target: str
+    payload: JsonObject
+    trace_id: str | None
+    attempts: int
+    created_at: int
+
+
+Handler = Callable[[Job], Awaitable[None]]
 
 LEASE_MS = 30_000            # a claimed row is someone's for this long
 BATCH = 64                   # rows claimed at once
@@ -70,18 +81,22 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._users = 0
+        self._stopping = False
         self._inflight: set[asyncio.Task[Any]] = set()
         self.delivered = 0           # counters for health/bench
         self.failed = 0
 
-    # -- producers ---------------------------------------------------------------------------------
-    async def add(self, tx: Tx, items: Iterable[tuple[str, str, dict[str, Any]]]) -> int:
-        """Write ``(kind, target, payload)`` deliveries in ``tx``; they run once it commits."""
-        rows = [(kind, target, orjson.dumps(payload).decode()) for kind, target, payload in items]
-        n = await self.repo.add(tx, rows, self.clock.now_ms())
-        if n:
-            tx.notify(NOTIFY_CHANNEL, "")
-        return n
+    # -- producers (OutboxPort) ----------------------------------------------------------------------
+    async def add(self, tx: Tx, items: Iterable[OutboxItem | tuple[str, str, JsonObject]], *,
+                  delay_ms: int = 0) -> int:
+        """Write deliveries in ``tx``, due ``delay_ms`` from now; they run once it commits."""
+        rows = []
+        for item in items:
+            kind, target, payload = item[0], item[1], item[2]
+            trace_id = item.trace_id if isinstance(item, OutboxItem) else None
+            rows.append(NewRow(kind, target, orjson.dumps(payload).decode(), trace_id))
+        now = self.clock.now_ms()
+        return await self.repo.add(tx, rows, now + delay_ms, now)
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -91,6 +106,7 @@ class Outbox:
         self._users += 1
         if self._task is not None:
             return
+        self._stopping = False
         self.store.listen(NOTIFY_CHANNEL, self._on_notify)
         self.store.listen("*", self._on_notify)          # PostgreSQL listener reconnected
         self._task = asyncio.get_running_loop().create_task(self._run(), name="tsunagi-outbox")
@@ -102,11 +118,16 @@ class Outbox:
         self.store.unlisten(NOTIFY_CHANNEL, self._on_notify)
         self.store.unlisten("*", self._on_notify)
         task, self._task = self._task, None
+        self._stopping = True
+        self._wake.set()
         task.cancel()
         try:
             await task
         except (asyncio.CancelledError, Exception):
             pass
+
+    async def on_reset(self) -> None:
+        """Nothing in process to forget: the rows went with the store."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -117,7 +138,7 @@ class Outbox:
     # -- the dispatcher ----------------------------------------------------------------------------
     async def _run(self) -> None:
         poll = POLL_PG_S if self.store.dialect == "postgresql" else POLL_SQLITE_S
-        while True:
+        while not self._stopping:   # (a cancellation a driver swallows must not keep the loop alive)
             try:
                 self._wake.clear()
                 rows = await self.repo.claim(self.clock.now_ms(), LEASE_MS, BATCH)
@@ -139,19 +160,19 @@ class Outbox:
                 log.exception("outbox dispatcher failed; retrying in 1 s")
                 await asyncio.sleep(1.0)
 
-    async def _deliver_all(self, rows: list[Any]) -> None:
+    async def _deliver_all(self, rows: list[Claimed]) -> None:
         results = await asyncio.gather(*(self._deliver(row) for row in rows))
-        done = [row[0] for row, ok in zip(rows, results, strict=True) if ok]
+        done = [row.id for row, ok in zip(rows, results, strict=True) if ok]
         await self.repo.done(done)
 
-    async def _deliver(self, row: Any) -> bool:
+    async def _deliver(self, row: Claimed) -> bool:
         """Run one delivery; True when the row is finished with (delivered or dropped)."""
-        row_id, kind, target, payload, attempts, _created = row
+        row_id, kind, target, attempts = row.id, row.kind, row.target, row.attempts
         handler = self.handlers.get(kind)
         try:
             if handler is None:
                 raise LookupError(f"no outbox handler for kind {kind!r} on this server")
-            await handler(target, orjson.loads(payload))
+            await handler(Job(kind, target, orjson.loads(row.payload), row.trace_id, attempts, row.created_at))
             self.delivered += 1
             return True
         except asyncio.CancelledError:
@@ -159,6 +180,7 @@ class Outbox:
         except PermanentFailure as e:
             self.failed += 1
             log.warning("outbox: dropped %s delivery to %s: %s", kind, target, e)
+            await self._gave_up(row, str(e))
             return True
         except Exception as e:
             why = f"{type(e).__name__}: {e}"
@@ -166,6 +188,7 @@ class Outbox:
                 self.failed += 1
                 log.error("outbox: gave up on %s delivery to %s after %d attempts: %s", kind, target,
                           attempts, why)
+                await self._gave_up(row, f"gave up after {attempts} attempts: {why}")
                 return True
             delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
             log.info("outbox: %s delivery to %s failed (attempt %d, retry in %.1fs): %s", kind, target,
@@ -173,16 +196,25 @@ class Outbox:
             await self.repo.retry(row_id, self.clock.now_ms() + int(delay * 1000), why)
             return False
 
+    async def _gave_up(self, row: Claimed, reason: str) -> None:
+        """Record a delivery that will not happen (the job's pipe keeps delivery records)."""
+        from tsunagi.pipes.targets import record_failure
 
-_outboxes: weakref.WeakKeyDictionary[Any, Outbox] = weakref.WeakKeyDictionary()
+        try:
+            await record_failure(self, Job(row.kind, row.target, orjson.loads(row.payload), row.trace_id,
+                                           row.attempts, row.created_at), reason)
+        except Exception:
+            log.exception("outbox: could not record the failed %s delivery to %s", row.kind, row.target)
 
 
 def outbox_for(platform: Platform) -> Outbox:
-    """The platform's one outbox, created on first use with the standard handlers registered."""
-    box = _outboxes.get(platform)
-    if box is None:
-        from tsunagi.pipes.targets import register_standard
+    """The platform's outbox (installed by :func:`tsunagi.pipes.install`; made here when a test
+    assembled a platform by hand)."""
+    box = platform._outbox
+    if isinstance(box, Outbox):
+        return box
+    from tsunagi.pipes import install
 
-        box = _outboxes[platform] = Outbox(platform)
-        register_standard(box)
-    return box
+    install(platform)
+    assert isinstance(platform._outbox, Outbox)
+    return platform._outbox

@@ -1,6 +1,6 @@
 """SQS → function pollers: the source end of every event source mapping.
 
-Each node runs a :class:`PollerManager` (started by the Lambda service). It keeps one
+Each node runs a :class:`PollerManager` (a platform component, installed by :func:`tsunagi.pipes.install`). It keeps one
 :class:`MappingPoller` per *enabled* mapping in the store, reconciling on the ``lambda-esm``
 notification (sent by every change, on every node) and on a slow timer as a backstop. Applying a
 change also settles the mapping's transitional state (Creating / Enabling / Updating → Enabled,
@@ -25,18 +25,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tsunagi.context import internal_context
+from tsunagi.filters.criteria import FilterCriteriaError, compile_filters, keep
 from tsunagi.pipes import esm_processor
-from tsunagi.pipes.event_filter import FilterCriteriaError, compile_filters, keep
+from tsunagi.ports.awslambda import (
+    ESM_FAILED,
+    ESM_NO_FUNCTION,
+    ESM_NO_QUEUE,
+    ESM_NO_RECORDS,
+    ESM_OK,
+    ESM_THROTTLED,
+    LAMBDA,
+)
+from tsunagi.ports.sqs import SQS, QueueRef, ReceivedMessage, SqsPort
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.store.esm import ESM_CHANNEL, EsmRepo
 
 if TYPE_CHECKING:
-    from tsunagi.services.awslambda.service import LambdaService
+    from tsunagi.services.base import Platform
 
 log = logging.getLogger("tsunagi.pipes.pollers")
 
@@ -49,23 +59,9 @@ MISSING_QUEUE_BACKOFF_S = 5.0
 PAYLOAD_LIMIT = 6 * 1024 * 1024 - 4096
 
 
-def _node_cap() -> int:
-    """Concurrent batches per mapping on this node: AWS scales to ~1,000 pollers across a fleet; one
-    machine runs every function locally, so more batches than it has cores only add worker processes."""
-    try:
-        return max(1, int(os.environ.get("TSUNAGI_ESM_MAX_CONCURRENCY", "") or 4 * (os.cpu_count() or 2)))
-    except ValueError:
-        return 4 * (os.cpu_count() or 2)
 
-
-NODE_CAP = _node_cap()
-
-OK = "OK"
-NO_RECORDS = "No records processed"
-FAILED = "PROBLEM: Function call failed"
-THROTTLED = "PROBLEM: Function call failed due to throttling"
-NO_FUNCTION = "PROBLEM: Function does not exist"
-NO_QUEUE = "PROBLEM: Lambda could not read from the queue: it does not exist"
+OK, NO_RECORDS, FAILED, THROTTLED = ESM_OK, ESM_NO_RECORDS, ESM_FAILED, ESM_THROTTLED
+NO_FUNCTION, NO_QUEUE = ESM_NO_FUNCTION, ESM_NO_QUEUE
 
 
 class MappingPoller:
@@ -73,7 +69,7 @@ class MappingPoller:
 
     def __init__(self, manager: PollerManager, row: Any) -> None:
         self.manager = manager
-        self.lam = manager.lam
+        self.lam = manager.platform.ports.get(LAMBDA)
         self.uuid = str(row[0])
         self.stop_event = asyncio.Event()
         self.workers: set[asyncio.Task[None]] = set()
@@ -113,16 +109,14 @@ class MappingPoller:
         self.stop_event.set()
         sqs = self.manager.sqs()
         if sqs is not None:
-            q = await sqs.queue_for_poller(self.source_arn)
+            q = await sqs.queue(self.source_arn)
             if q is not None:
-                sqs.wake_queue(q.id)
+                sqs.wake(q)
 
     async def _limit(self) -> int:
-        limit = min(self.max_concurrency, self.lam.account_limit, NODE_CAP)
+        limit = min(self.max_concurrency, self.manager.platform.config.esm_max_concurrency)
         with contextlib.suppress(Exception):
-            fn = await self.lam._function(self.account, self.region, self.function_name, None, cached=True)
-            if fn.reserved is not None:
-                limit = min(limit, max(fn.reserved, 1))
+            limit = min(limit, max(await self.lam.concurrency_limit(self.function_name, self.account, self.region), 1))
         return max(limit, 1)
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -131,7 +125,7 @@ class MappingPoller:
         while not self.stop_event.is_set():
             try:
                 sqs = self.manager.sqs()
-                q = await sqs.queue_for_poller(self.source_arn) if sqs is not None else None
+                q = await sqs.queue(self.source_arn) if sqs is not None else None
                 if q is None:
                     await self._result(NO_QUEUE)
                     await self._sleep(MISSING_QUEUE_BACKOFF_S)
@@ -155,36 +149,37 @@ class MappingPoller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop_event.wait(), seconds)
 
-    async def _gather(self, sqs: Any, q: Any, wait: float) -> list[dict[str, Any]]:
-        msgs: list[dict[str, Any]] = await sqs.receive_internal(q, self.batch_size, wait, self.stop_event)
+    async def _gather(self, sqs: SqsPort, q: QueueRef, wait: float) -> list[ReceivedMessage]:
+        msgs = await sqs.receive(q, self.batch_size, wait, self.stop_event)
         if not msgs or self.window <= 0 or len(msgs) >= self.batch_size:
             return msgs
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.window
-        size = sum(len(m["Body"]) for m in msgs)
+        size = sum(len(m.body) for m in msgs)
         while len(msgs) < self.batch_size and size < PAYLOAD_LIMIT // 2 and not self.stop_event.is_set():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            more = await sqs.receive_internal(q, self.batch_size - len(msgs), remaining, self.stop_event)
+            more = await sqs.receive(q, self.batch_size - len(msgs), remaining, self.stop_event)
             msgs.extend(more)
-            size += sum(len(m["Body"]) for m in more)
+            size += sum(len(m.body) for m in more)
         return msgs
 
-    async def _process(self, sqs: Any, q: Any, msgs: list[dict[str, Any]]) -> None:
+    async def _process(self, sqs: SqsPort, q: QueueRef, msgs: list[ReceivedMessage]) -> None:
         records = [esm_processor.sqs_record(m, self.source_arn, self.queue_region) for m in msgs]
         if self.filters:
             kept = [r for r in records if keep(self.filters, r)]
             if len(kept) != len(records):
                 ids = {r["messageId"] for r in kept}
-                await sqs.delete_internal(q, [r["receiptHandle"] for r in records if r["messageId"] not in ids])
+                await sqs.delete(q, [r["receiptHandle"] for r in records if r["messageId"] not in ids])
             records = kept
             if not records:
                 return
         payload = orjson.dumps({"Records": records})
+        ctx = internal_context(self.account, self.region, "lambda", "Invoke", trace_id=msgs[0].trace_id or None,
+                               trace_header=records[0]["attributes"].get("AWSTraceHeader"))
         try:
-            result = await self.lam.invoke_internal(self.account, self.region, self.function_arn, payload,
-                                                    invocation_type="RequestResponse")
+            result = await self.lam.invoke(ctx, self.function_arn, payload, invocation_type="RequestResponse")
         except ServiceError as e:
             if e.code == "TooManyRequestsException":
                 await self._result(THROTTLED)
@@ -207,7 +202,7 @@ class MappingPoller:
             done = esm_processor.successes(records, failed, q.fifo)
         else:
             done = records
-        await sqs.delete_internal(q, [r["receiptHandle"] for r in done])
+        await sqs.delete(q, [r["receiptHandle"] for r in done])
         await self._result(OK)
 
     async def _result(self, value: str) -> None:
@@ -220,28 +215,33 @@ class MappingPoller:
 class PollerManager:
     """Every enabled mapping's poller on this node."""
 
-    def __init__(self, lam: LambdaService) -> None:
-        self.lam = lam
-        self.platform = lam.platform
-        self.store = lam.store
-        self.repo = EsmRepo(lam.store)
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.store = platform.store
+        self.repo = EsmRepo(platform.store)
         self.pollers: dict[str, MappingPoller] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._pending: set[asyncio.Task[None]] = set()
-        self.enabled = os.environ.get("TSUNAGI_ESM_POLLERS", "on").lower() not in ("off", "0", "false")
+        self.enabled = platform.config.esm_pollers
 
-    def sqs(self) -> Any:
-        return self.platform.services.get("sqs")
+    def sqs(self) -> SqsPort | None:
+        return self.platform.ports.find(SQS)
 
     async def start(self) -> None:
         if not self.enabled:
             return
+        self._stopping.clear()
         self.store.listen(ESM_CHANNEL, self._on_notify)
         self.store.listen("*", self._on_reconnect)
         self._task = asyncio.get_running_loop().create_task(self._backstop(), name="tsunagi-esm-reconcile")
 
+    async def on_reset(self) -> None:
+        await self.stop_all()
+
     async def stop(self) -> None:
+        self._stopping.set()
         self.store.unlisten(ESM_CHANNEL, self._on_notify)
         self.store.unlisten("*", self._on_reconnect)
         tasks = [t for t in (self._task, *self._pending) if t is not None]
@@ -284,14 +284,17 @@ class PollerManager:
 
     async def _backstop(self) -> None:
         every = RECONCILE_PG_S if self.store.dialect == "postgresql" else RECONCILE_SQLITE_S
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.reconcile_all()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reconciling event source mappings failed")
-            await asyncio.sleep(every)
+            # Not a plain sleep: a cancellation swallowed by a driver mid-reconcile must not leave
+            # this loop running, so stop() also sets the event.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), every)
 
     async def reconcile_all(self) -> None:
         rows = await self.repo.all()

@@ -27,23 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import smtplib
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from tsunagi.context import Source, internal_context
 from tsunagi.pipes import sns_http
-from tsunagi.pipes.outbox import PermanentFailure, outbox_for
+from tsunagi.pipes.outbox import Job, PermanentFailure, outbox_for
+from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.outbox import OutboxItem
+from tsunagi.ports.sqs import SQS, DeferredRows, MessageAttributeValue, QueueRef, SqsPort
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.sns.attributes import RetryPolicy, Subscription
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
-from tsunagi.store.outbox import NOTIFY_CHANNEL, OutboxRepo
 from tsunagi.store.sns import SnsRepo
 
 if TYPE_CHECKING:
@@ -72,13 +74,14 @@ def allowed(queue_policy: str | None, topic_arn: str) -> tuple[bool, str | None]
 
 class Fanout:
     """What the steps of one publish transaction collect: outbox rows, and the SQS rows for standard
-    queues, which are inserted together once every step has run."""
+    queues, which are inserted together once every step has run; all in one journey (``trace_id``)."""
 
-    __slots__ = ("outbox", "sqs_rows")
+    __slots__ = ("outbox", "sqs_rows", "trace_id")
 
-    def __init__(self) -> None:
-        self.outbox: list[tuple[str, str, dict[str, Any]]] = []
-        self.sqs_rows: list[tuple[int, tuple[Any, ...]]] = []
+    def __init__(self, trace_id: str, sqs_rows: DeferredRows | None) -> None:
+        self.trace_id = trace_id
+        self.outbox: list[OutboxItem] = []
+        self.sqs_rows = sqs_rows
 
 
 class Step(ABC):
@@ -111,12 +114,13 @@ class _Outboxed(Step):
         self.payload = payload
 
     async def apply(self, tx: Tx, fan: Fanout) -> tuple[str, str | None]:
-        fan.outbox.append((self.kind, self.sub.arn, self.payload()))
+        fan.outbox.append(OutboxItem(self.kind, self.sub.arn, self.payload(), fan.trace_id))
         return "queued", None
 
 
 class _ToQueue(Step):
-    def __init__(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription, queue: Any, dlq: Any, note: str | None,
+    def __init__(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription, queue: QueueRef | None, dlq: QueueRef | None,
+                 note: str | None,
                  missing: str | None) -> None:
         super().__init__(sub)
         self.pipe, self.msg, self.queue, self.dlq, self.note, self.missing = pipe, msg, queue, dlq, note, missing
@@ -125,7 +129,7 @@ class _ToQueue(Step):
         msg, sub = self.msg, self.sub
         if sub.raw:
             body = msg.text_for("sqs")
-            attrs = sqs_attributes(msg.attributes) if msg.attributes else None
+            attrs = cast("dict[str, MessageAttributeValue]", sqs_attributes(msg.attributes)) if msg.attributes else None
         else:
             body = msg.notification_json("sqs", sub.arn)
             attrs = None
@@ -133,14 +137,15 @@ class _ToQueue(Step):
         if self.queue is not None:
             fifo = self.queue.fifo
             try:
-                await self.pipe.sqs.enqueue_in(tx, self.queue, body, attrs, group_id=msg.group_id if fifo else None,
+                await self.pipe.sqs.enqueue_in(tx, self.queue, body, attrs, trace_id=fan.trace_id,
+                                               group_id=msg.group_id if fifo else None,
                                                dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
                                                sender_id=SNS_SENDER_ID, defer=fan.sqs_rows)
                 return "delivered", self.note
             except ServiceError as e:
                 why = f"queue {sub.endpoint} refused the message: {e.code}: {e.message}"
         return await self.pipe.dead_letter_in(tx, sub, self.dlq, body, attrs, msg.group_id, msg.dedup_id,
-                                              why or "queue unavailable")
+                                              why or "queue unavailable", fan.trace_id)
 
 
 class Strategy(ABC):
@@ -163,8 +168,8 @@ class SqsStrategy(Strategy):
     async def prepare(self, pipe: SnsPipe, msg: Outgoing, sub: Subscription) -> Step:
         if not sub.raw:
             await msg.presign("sqs")
-        queue = await pipe.sqs.lookup_queue(sub.endpoint)
-        dlq = await pipe.sqs.lookup_queue(sub.dlq_arn) if sub.dlq_arn else None
+        queue = await pipe.sqs.queue(sub.endpoint)
+        dlq = await pipe.sqs.queue(sub.dlq_arn) if sub.dlq_arn else None
         note = None
         missing = None
         if queue is None:
@@ -277,11 +282,11 @@ class SnsPipe:
         self.topic_delivery_policy: dict[str, str | None] = {}   # filled by the service per publish
 
     @property
-    def sqs(self) -> Any:
-        svc = self.platform.services.get("sqs")
-        if svc is None:
+    def sqs(self) -> SqsPort:
+        port = self.platform.ports.find(SQS)
+        if port is None:
             raise PermanentFailure("this server does not run the sqs service")
-        return svc
+        return port
 
     def register(self) -> None:
         self.outbox.register("sns-http", self._http)
@@ -298,15 +303,16 @@ class SnsPipe:
         return STRATEGIES.get(protocol) or UnavailableStrategy()
 
     # -- dead letters ---------------------------------------------------------------------------------
-    async def dead_letter_in(self, tx: Tx, sub: Subscription, dlq: Any, body: str, attrs: dict[str, Any] | None,
-                             group: str | None, dedup: str | None, why: str) -> tuple[str, str | None]:
+    async def dead_letter_in(self, tx: Tx, sub: Subscription, dlq: QueueRef | None, body: str,
+                             attrs: dict[str, Any] | None, group: str | None, dedup: str | None, why: str,
+                             trace_id: str) -> tuple[str, str | None]:
         if dlq is None:
             if sub.dlq_arn:
                 why += f"; dead-letter queue {sub.dlq_arn} does not exist"
             log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
             return "failed", why
         try:
-            await self.sqs.enqueue_in(tx, dlq, body, attrs, group_id=group if dlq.fifo else None,
+            await self.sqs.enqueue_in(tx, dlq, body, attrs, trace_id=trace_id, group_id=group if dlq.fifo else None,
                                       dedup_id=dedup if dlq.fifo else None, source_arn=sub.arn,
                                       sender_id=SNS_SENDER_ID)
         except ServiceError as e:
@@ -316,51 +322,53 @@ class SnsPipe:
         log.info("SNS: %s dead-lettered for %s into %s: %s", sub.topic_arn, sub.arn, sub.dlq_arn, why)
         return "dead-lettered", why
 
-    async def _finish(self, payload: dict[str, Any], sub_arn: str, protocol: str, outcome: str,
+    async def _finish(self, job: Job, sub_arn: str, protocol: str, outcome: str,
                       reason: str | None, dlq_body: str | None = None) -> None:
         """Record a final outcome (dead-lettering first when the subscription has a DLQ)."""
+        payload = job.payload
         now = self.clock.now_ms()
         dlq_arn = payload.get("dlq")
         dlq = None
         if outcome == "failed" and dlq_arn and dlq_body is not None:
-            dlq = await self.sqs.lookup_queue(dlq_arn)
+            dlq = await self.sqs.queue(dlq_arn)
         async with self.store.transaction() as tx:
             if outcome == "failed" and dlq_arn and dlq_body is not None:
                 sub = Subscription(sub_arn, payload["topic"], "", "", protocol, "", {"RedrivePolicy": orjson.dumps(
                     {"deadLetterTargetArn": dlq_arn}).decode()}, False, None, 0)
                 outcome, reason = await self.dead_letter_in(tx, sub, dlq, dlq_body, None, None, None,
-                                                            reason or "")
+                                                            reason or "", job.trace_id or "")
             elif outcome != "delivered":
                 log.info("SNS: %s message %s not delivered to %s: %s", payload.get("topic"),
                          payload.get("message_id"), sub_arn, reason)
             await self.repo.record(tx, [(payload.get("message_id") or "", payload.get("topic") or "", sub_arn,
                                          protocol, outcome, reason, now)])
 
-    async def _again(self, kind: str, target: str, payload: dict[str, Any], delay_s: float) -> None:
+    async def _again(self, job: Job, delay_s: float) -> None:
         """Schedule the next attempt ``delay_s`` from now."""
-        nxt = {**payload, "attempt": int(payload.get("attempt", 1)) + 1}
+        nxt = {**job.payload, "attempt": int(job.payload.get("attempt", 1)) + 1}
         async with self.store.transaction() as tx:
-            await OutboxRepo.add(tx, [(kind, target, orjson.dumps(nxt).decode())],
-                                 self.clock.now_ms() + int(delay_s * 1000))
-            tx.notify(NOTIFY_CHANNEL, "")
+            await self.outbox.add(tx, [OutboxItem(job.kind, job.target, nxt, job.trace_id)],
+                                  delay_ms=int(delay_s * 1000))
 
     # -- http/https ------------------------------------------------------------------------------------
-    async def _http(self, target: str, payload: dict[str, Any]) -> None:
+    async def _http(self, job: Job) -> None:
+        target, payload = job.target, job.payload
         kind = payload["headers"].get("x-amz-sns-message-type", "Notification")
         if kind == "Notification" and await self.repo.subscription(target) is None:
-            await self._finish(payload, target, payload.get("protocol", "http"), "skipped",
+            await self._finish(job, target, payload.get("protocol", "http"), "skipped",
                                "the subscription was deleted before delivery")
             return
         attempt = int(payload.get("attempt", 1))
         try:
-            status, _ = await sns_http.post(payload["url"], payload["body"].encode("utf-8"), payload["headers"])
+            status, _ = await sns_http.post(payload["url"], payload["body"].encode("utf-8"), payload["headers"],
+                                            insecure=self.platform.config.sns_https_insecure)
         except sns_http.HttpFailure as e:
             status, why = 0, f"{payload['url']}: {e}"
         else:
             why = f"{payload['url']} answered HTTP {status}"
         if 200 <= status < 300:
             if kind == "Notification":
-                await self._finish(payload, target, payload.get("protocol", "http"), "delivered",
+                await self._finish(job, target, payload.get("protocol", "http"), "delivered",
                                    f"after {attempt} attempts" if attempt > 1 else None)
             return
         retryable = status == 0 or status >= 500 or status == 429
@@ -368,30 +376,33 @@ class SnsPipe:
         if delay is not None:
             log.info("SNS: %s delivery to %s failed (attempt %d, next in %.1f s): %s", kind, target, attempt,
                      delay, why)
-            await self._again("sns-http", target, payload, delay)
+            await self._again(job, delay)
             return
         if kind != "Notification":
             log.info("SNS: %s to %s was not delivered: %s", kind, payload["url"], why)
             return
         why = f"{why}; gave up after {attempt} attempts" if retryable else f"{why} (not retried)"
-        await self._finish(payload, target, payload.get("protocol", "http"), "failed", why, payload["body"])
+        await self._finish(job, target, payload.get("protocol", "http"), "failed", why, payload["body"])
 
     # -- lambda -------------------------------------------------------------------------------------
-    async def _lambda(self, target: str, payload: dict[str, Any]) -> None:
-        svc = self.platform.services.get("lambda")
+    async def _lambda(self, job: Job) -> None:
+        target, payload = job.target, job.payload
+        lam = self.platform.ports.find(LAMBDA)
         attempt = int(payload.get("attempt", 1))
         if await self.repo.subscription(target) is None:
-            await self._finish(payload, target, "lambda", "skipped", "the subscription was deleted before delivery")
+            await self._finish(job, target, "lambda", "skipped", "the subscription was deleted before delivery")
             return
-        if svc is None or not hasattr(svc, "invoke_internal"):
-            await self._finish(payload, target, "lambda", "failed", "this server does not run the lambda service",
+        if lam is None:
+            await self._finish(job, target, "lambda", "failed", "this server does not run the lambda service",
                                payload.get("body"))
             return
         fn = payload["function"]
         parts = fn.split(":")
         account, region = (parts[4], parts[3]) if len(parts) >= 7 else ("", "")
         try:
-            await svc.invoke_internal(account, region, fn, payload["event"].encode(), invocation_type="Event")
+            ctx = internal_context(account, region, "lambda", "Invoke", trace_id=job.trace_id,
+                                   source=Source(str(payload.get("topic") or ""), "sns.amazonaws.com", account))
+            await lam.invoke(ctx, fn, payload["event"].encode(), invocation_type="Event")
         except ServiceError as e:
             why = f"{fn}: {e.code}: {e.message}"
             transient = not e.sender_fault or e.code in ("TooManyRequestsException", "ThrottlingException")
@@ -399,20 +410,21 @@ class SnsPipe:
             if delay is not None:
                 log.info("SNS: lambda delivery to %s failed (attempt %d, next in %.1f s): %s", fn, attempt, delay,
                          why)
-                await self._again("sns-lambda", target, payload, delay)
+                await self._again(job, delay)
                 return
-            await self._finish(payload, target, "lambda", "failed", why, payload.get("body"))
+            await self._finish(job, target, "lambda", "failed", why, payload.get("body"))
             return
-        await self._finish(payload, target, "lambda", "delivered",
+        await self._finish(job, target, "lambda", "delivered",
                            f"after {attempt} attempts" if attempt > 1 else None)
 
     # -- e-mail, SMS ----------------------------------------------------------------------------------
-    async def _mail(self, target: str, payload: dict[str, Any]) -> None:
-        smtp_url = os.environ.get("TSUNAGI_SMTP_URL")
+    async def _mail(self, job: Job) -> None:
+        target, payload = job.target, job.payload
+        smtp_url = self.platform.config.smtp_url
         kind = payload["kind"]
         confirmation = bool(payload.get("subscribe_url"))
         if not confirmation and await self.repo.subscription(target) is None:
-            await self._finish(payload, target, kind, "skipped", "the subscription was deleted before delivery")
+            await self._finish(job, target, kind, "skipped", "the subscription was deleted before delivery")
             return
         if smtp_url and not payload.get("local_only"):
             try:
@@ -424,10 +436,10 @@ class SnsPipe:
                 if delay is not None:
                     log.info("SNS: e-mail to %s failed (attempt %d, next in %.0f s): %s", payload["to"], attempt,
                              delay, why)
-                    await self._again("sns-mail", target, payload, delay)
+                    await self._again(job, delay)
                     return
                 if not confirmation:
-                    await self._finish(payload, target, kind, "failed", why)
+                    await self._finish(job, target, kind, "failed", why)
                 return
             outcome_note = f"sent through {_redact(smtp_url)}"
         else:
@@ -437,7 +449,7 @@ class SnsPipe:
                 payload.get("subscribe_url"), self.clock.now_ms())])
             outcome_note = "in the local mailbox (tsunagi mail)"
         if not confirmation:
-            await self._finish(payload, target, kind, "delivered", outcome_note)
+            await self._finish(job, target, kind, "delivered", outcome_note)
 
 
 def _redact(url: str) -> str:

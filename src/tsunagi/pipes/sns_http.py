@@ -8,7 +8,6 @@ self-signed endpoints). Errors come back as :class:`HttpFailure` with a readable
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 from urllib.parse import urlsplit
 
@@ -20,31 +19,33 @@ class HttpFailure(Exception):
     """The request did not get an HTTP response (refused, reset, timed out, bad URL …)."""
 
 
-def _ssl_context() -> ssl.SSLContext:
+def _ssl_context(insecure: bool) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
-    if os.environ.get("TSUNAGI_SNS_HTTPS_INSECURE") == "1":
+    if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
-async def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT_S) -> tuple[int, bytes]:
-    """POST ``body`` to ``url``; returns (status, response body)."""
+async def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT_S, *,
+               insecure: bool = False) -> tuple[int, bytes]:
+    """POST ``body`` to ``url``; returns (status, response body). ``insecure``: do not verify TLS
+    certificates (``TSUNAGI_SNS_HTTPS_INSECURE=1``)."""
     try:
-        return await asyncio.wait_for(_post(url, body, headers), timeout)
+        return await asyncio.wait_for(_post(url, body, headers, insecure), timeout)
     except TimeoutError:
         raise HttpFailure(f"no response within {timeout:g} s") from None
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError, ValueError) as e:
         raise HttpFailure(f"{type(e).__name__}: {e}") from None
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+async def _post(url: str, body: bytes, headers: dict[str, str], insecure: bool) -> tuple[int, bytes]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpFailure(f"not an http(s) URL: {url}")
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
-    reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=_ssl_context() if tls else None,
+    reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=_ssl_context(insecure) if tls else None,
                                                    server_hostname=parts.hostname if tls else None)
     try:
         target = parts.path or "/"

@@ -1,8 +1,10 @@
-"""Outbox handlers that deliver to another service through its own operations.
+"""The outbox's standard targets: deliveries to another service's operation, through its port.
 
-Every payload has the same envelope::
+Every payload has the envelope :func:`tsunagi.ports.outbox.to_service` writes::
 
     {"params": {...},                 # the target operation's input, minus the target itself
+     "pipe": "s3",                    # which pipe it belongs to (for the delivery record)
+     "message_id": "…",               # the source's id for what is delivered (optional)
      "source_arn": "arn:aws:s3:::b",  # who caused the delivery (optional)
      "source_service": "s3.amazonaws.com",
      "source_account": "000000000000"}
@@ -12,25 +14,32 @@ Every payload has the same envelope::
 - ``lambda``: target a function ARN; ``params`` as for Invoke, ``Payload`` a JSON string;
   invoked with ``InvocationType=Event``.
 
-The call runs with a :class:`RequestContext` for the target's account and region, with
-``ctx.extra`` carrying ``source_arn`` / ``source_service`` / ``source_account`` so the target can
-apply its resource policy. A target that does not exist (or a service this server does not
-run) fails for good, as does any error that is the sender's fault (except throttling);
-anything else is retried by the outbox.
+The call runs in the target's account and region, in the journey of the change that caused it
+(the outbox row's trace id), as the source's service principal, with the source's ARN and account
+in the context so that the target's resource policy can be applied. A target that does not exist
+(or a service this server does not run) fails for good, as does any error that is the sender's
+fault (except throttling); anything else is retried by the outbox. Each delivery's outcome is one
+delivery record.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tsunagi.pipes.outbox import PermanentFailure
+from tsunagi.context import RequestContext, Source, internal_context
+from tsunagi.pipes.outbox import Job, PermanentFailure
+from tsunagi.ports import PortUnavailable
+from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.sns import SNS
+from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.services.base import RequestContext
+from tsunagi.store.deliveries import DELIVERED, FAILED, Delivery
 
 if TYPE_CHECKING:
     from tsunagi.pipes.outbox import Outbox
-    from tsunagi.services.base import Service
+
+T = TypeVar("T")
 
 _TRANSIENT = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled",
                         "ServiceUnavailable", "KMSThrottlingException"})
@@ -44,58 +53,84 @@ def parse_arn(arn: str) -> tuple[str, str, str, str]:
     return parts[2], parts[3], parts[4], parts[5]
 
 
-def context_for(arn: str, service: str, operation: str, payload: dict[str, Any]) -> RequestContext:
-    _svc, region, account, _res = parse_arn(arn)
-    ctx = RequestContext(account=account, region=region, request_id=str(uuid.uuid4()), service=service,
-                         operation=operation, principal_arn=payload.get("source_arn"))
-    for k in ("source_arn", "source_service", "source_account"):
-        if payload.get(k) is not None:
-            ctx.extra[k] = payload[k]
-    return ctx
+def source_of(payload: dict[str, Any]) -> Source | None:
+    arn = payload.get("source_arn")
+    if not arn:
+        return None
+    return Source(str(arn), payload.get("source_service"), payload.get("source_account"))
 
 
-def _service(outbox: Outbox, name: str) -> Service:
-    svc = outbox.platform.services.get(name)
-    if svc is None:
-        raise PermanentFailure(f"this server does not run the {name} service")
-    return svc
+def context_for(job: Job, service: str, operation: str) -> RequestContext:
+    """The context a delivery runs in: the target's account and region, the job's journey and source."""
+    _svc, region, account, _res = parse_arn(job.target)
+    return internal_context(account, region, service, operation, trace_id=job.trace_id,
+                            source=source_of(job.payload))
 
 
 def register_standard(outbox: Outbox) -> None:
-    async def to_sqs(target: str, payload: dict[str, Any]) -> None:
-        svc = _service(outbox, "sqs")
-        _s, _region, account, name = parse_arn(target)
-        ctx = context_for(target, "sqs", "SendMessage", payload)
-        params = {**payload.get("params", {}), "QueueUrl": f"http://localhost/{account}/{name}"}
-        await _call(svc, "send_message", ctx, params, target)
+    platform = outbox.platform
 
-    async def to_sns(target: str, payload: dict[str, Any]) -> None:
-        svc = _service(outbox, "sns")
-        ctx = context_for(target, "sns", "Publish", payload)
-        await _call(svc, "publish", ctx, {**payload.get("params", {}), "TopicArn": target}, target)
+    async def to_sqs(job: Job) -> None:
+        ctx = context_for(job, "sqs", "SendMessage")
+        params = job.payload.get("params", {})
+        attributes = params.get("MessageAttributes")
+        await _call(outbox, job, lambda: platform.ports.get(SQS).send(
+            ctx, job.target, params.get("MessageBody", ""), attributes=attributes,
+            group_id=params.get("MessageGroupId"), dedup_id=params.get("MessageDeduplicationId"),
+            delay_seconds=params.get("DelaySeconds")), "sqs")
 
-    async def to_lambda(target: str, payload: dict[str, Any]) -> None:
-        svc = _service(outbox, "lambda")
-        ctx = context_for(target, "lambda", "Invoke", payload)
-        params = dict(payload.get("params", {}))
-        body = params.get("Payload")
+    async def to_sns(job: Job) -> None:
+        ctx = context_for(job, "sns", "Publish")
+        params = job.payload.get("params", {})
+        await _call(outbox, job, lambda: platform.ports.get(SNS).publish(
+            ctx, job.target, params.get("Message", ""), subject=params.get("Subject"),
+            attributes=params.get("MessageAttributes"), group_id=params.get("MessageGroupId"),
+            dedup_id=params.get("MessageDeduplicationId")), "sns")
+
+    async def to_lambda(job: Job) -> None:
+        ctx = context_for(job, "lambda", "Invoke")
+        params = job.payload.get("params", {})
+        body = params.get("Payload") or b""
         if isinstance(body, str):
-            params["Payload"] = body.encode()
-        params.setdefault("InvocationType", "Event")
-        await _call(svc, "invoke", ctx, {**params, "FunctionName": target}, target)
+            body = body.encode()
+        await _call(outbox, job, lambda: platform.ports.get(LAMBDA).invoke(
+            ctx, job.target, body, invocation_type=params.get("InvocationType", "Event"),
+            qualifier=params.get("Qualifier")), "lambda")
 
     outbox.register("sqs", to_sqs)
     outbox.register("sns", to_sns)
     outbox.register("lambda", to_lambda)
 
 
-async def _call(svc: Service, method: str, ctx: RequestContext, params: dict[str, Any], target: str) -> None:
-    fn = getattr(svc, method, None)
-    if fn is None:
-        raise PermanentFailure(f"the {svc.name} service has no {method}")
+async def _call(outbox: Outbox, job: Job, call: Callable[[], Awaitable[T]], protocol: str) -> T:
     try:
-        await fn(ctx, params)
+        result = await call()
+    except PortUnavailable as e:
+        raise PermanentFailure(str(e)) from None
     except ServiceError as e:
         if e.sender_fault and e.code not in _TRANSIENT:   # the target is gone or refuses: retrying won't help
-            raise PermanentFailure(f"{target}: {e.code}: {e.message}") from None
+            raise PermanentFailure(f"{job.target}: {e.code}: {e.message}") from None
         raise
+    await record(outbox, job, protocol, DELIVERED, None)
+    return result
+
+
+async def record(outbox: Outbox, job: Job, protocol: str | None, outcome: str, reason: str | None) -> None:
+    """One delivery record for a job whose payload names its pipe (envelopes from ``to_service``)."""
+    pipe = job.payload.get("pipe")
+    if not pipe:
+        return
+    source = source_of(job.payload)
+    _svc, region, account, _res = parse_arn(job.target)
+    await outbox.platform.deliveries.record_in(outbox.store, [Delivery(
+        job.trace_id or "", outbox.clock.now_ms(), (source.account if source and source.account else account),
+        region, str(pipe), source.arn if source else "", job.payload.get("message_id"), job.target, protocol,
+        outcome, reason)])
+
+
+async def record_failure(outbox: Outbox, job: Job, reason: str) -> None:
+    """The outbox gave up on a job (it failed for good, or ran out of attempts)."""
+    try:
+        await record(outbox, job, job.kind, FAILED, reason)
+    except PermanentFailure:
+        pass

@@ -1,74 +1,74 @@
-"""What every service shares: the request context, the platform handle and the base class."""
+"""What every service shares: the platform handle and the base class.
+
+The :class:`Platform` is what a service can reach: configuration, the store, the clock, the other
+services' ports (:mod:`tsunagi.ports`), the outbox and the delivery records. It is assembled by
+:func:`tsunagi.server.assemble`; a service never imports another service, ``pipes/`` or the gateway.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
+
+from tsunagi.context import Principal, RequestContext, Source
+from tsunagi.ports import Ports
+from tsunagi.store.deliveries import DeliveryRepo
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from tsunagi.clock import Clock
     from tsunagi.config import Config
-    from tsunagi.protocol.http import HttpRequest, HttpResponse
+    from tsunagi.ports.outbox import OutboxPort
     from tsunagi.store.base import Store
 
-    InternalHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+__all__ = ["Component", "Platform", "Principal", "RequestContext", "Service", "Source"]
 
 log = logging.getLogger("tsunagi.services")
 
 
-@dataclass(slots=True)
-class RequestContext:
-    """Who is asking, where, and for what."""
+class Component(Protocol):
+    """Something with a life cycle that runs beside the services (the outbox dispatcher, pollers)."""
 
-    account: str
-    region: str
-    request_id: str
-    service: str = ""
-    operation: str = ""
-    host: str = "localhost:4566"          # the Host header the client used (queue URLs are built from it)
-    scheme: str = "http"
-    access_key_id: str | None = None
-    principal_arn: str | None = None      # the caller, as an ARN
-    trace_header: str | None = None       # X-Amzn-Trace-Id
-    source_ip: str = "127.0.0.1"
-    request: HttpRequest | None = None    # the raw request, for services that need it (S3 streaming)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.scheme}://{self.host}"
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def on_reset(self) -> None: ...
 
 
 class Platform:
-    """Everything a service can reach: configuration, the store, the clock and the other services."""
+    """Everything a service can reach: configuration, the store, the clock and the other services' ports."""
 
     def __init__(self, config: Config, store: Store, clock: Clock) -> None:
         self.config = config
         self.store = store
         self.clock = clock
-        self.services: dict[str, Service] = {}
-        # Extra endpoints under /_tsunagi/ (certificates, code downloads, mailboxes, …):
-        # path prefix → async handler(HttpRequest) -> HttpResponse. Services add theirs in __init__.
-        self.internal_routes: dict[str, InternalHandler] = {}
+        self.services: dict[str, Service] = {}     # by botocore name: for the gateway's dispatch only
+        self.ports = Ports()
+        self.deliveries = DeliveryRepo(store)
+        self.components: list[Component] = []      # started after the services, stopped before them
+        self._outbox: OutboxPort | None = None
 
-    def add_internal_route(self, prefix: str, handler: InternalHandler) -> None:
-        """Serve ``/_tsunagi/<prefix>…`` with ``handler`` (longest prefix wins)."""
-        if not prefix.startswith("/_tsunagi/"):
-            raise ValueError("internal routes live under /_tsunagi/")
-        self.internal_routes[prefix] = handler
+    @property
+    def outbox(self) -> OutboxPort:
+        if self._outbox is None:
+            raise RuntimeError("the platform has no outbox: assemble it with tsunagi.server.assemble")
+        return self._outbox
 
-    def service(self, name: str) -> Service:
-        return self.services[name]
+    @outbox.setter
+    def outbox(self, outbox: OutboxPort) -> None:
+        self._outbox = outbox
 
     async def start(self) -> None:
         await self.store.open()
         for svc in self.services.values():
             await svc.start()
+        for component in self.components:
+            await component.start()
 
     async def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(component).__name__)
         for svc in reversed(list(self.services.values())):
             try:
                 await svc.stop()
@@ -77,10 +77,12 @@ class Platform:
         await self.store.close()
 
     async def reset(self) -> None:
-        """Wipe all state: every table, then every service's in-process state."""
+        """Wipe all state: every table, then every service's and component's in-process state."""
         await self.store.reset()
         for svc in self.services.values():
             await svc.on_reset()
+        for component in self.components:
+            await component.on_reset()
 
 
 class Service:

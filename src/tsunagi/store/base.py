@@ -8,8 +8,10 @@ Within a transaction (``async with store.transaction() as tx``) every statement 
 connection and commits together. ``notify`` inside a transaction is delivered after commit,
 to listeners on every node (PostgreSQL LISTEN/NOTIFY) or on this process (SQLite).
 
-Errors from the drivers never leave this package: they become :class:`StoreError`
-(or :class:`IntegrityError` for constraint violations).
+Errors from the drivers never leave this package: they become one of the typed errors below
+(:class:`ConstraintViolation`, :class:`StoreBusy`, :class:`StoreUnavailable`, :class:`StoreFull`),
+which the gateway turns into AWS's answers; nothing outside ``store/`` looks at a driver's class
+or message.
 """
 
 from __future__ import annotations
@@ -29,11 +31,27 @@ Listener = Callable[[str], None]
 
 
 class StoreError(Exception):
-    """The store could not do what was asked (connection lost, disk full, …)."""
+    """The store could not do what was asked. Callers catch the subclasses below; a plain
+    ``StoreError`` is a fault of tsunagi's own (a bad statement, a broken migration)."""
 
 
-class IntegrityError(StoreError):
-    """A uniqueness or other constraint was violated."""
+class ConstraintViolation(StoreError):
+    """A uniqueness or other constraint was violated: the request's data, not the machine."""
+
+
+IntegrityError = ConstraintViolation   # the name the repositories grew up with
+
+
+class StoreBusy(StoreError):
+    """The database is locked by another writer or a lock wait timed out: retrying may succeed."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (connection lost, server down, pool exhausted)."""
+
+
+class StoreFull(StoreError):
+    """The disk (or the database's quota) is full: nothing was saved."""
 
 
 class Tx(abc.ABC):
@@ -61,6 +79,10 @@ class Store(Tx):
     """A database. Statements run outside a transaction are each their own transaction."""
 
     dialect: str = ""
+    # Whether other tsunagi servers may share this database (PostgreSQL): then a change must tell
+    # them (``notify``) and in-process caches must expire. Repositories test this capability, not
+    # the dialect's name; what differs in SQL lives in the dialect's queries file.
+    shared: bool = False
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
@@ -159,7 +181,7 @@ def split_statements(sql: str) -> list[str]:
         ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())]
 
 
-def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal") -> Store:
+def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal", cache_mb: int = 64) -> Store:
     """The store a URL names: ``None``/``sqlite``/``sqlite:///path``/``:memory:`` or ``postgresql://…``."""
     if url and url.startswith(("postgresql://", "postgres://")):
         from tsunagi.store.postgres import PostgresStore
@@ -170,9 +192,9 @@ def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal") -
     if not url or url == "sqlite":
         import os
 
-        return SqliteStore(os.path.join(data_dir, "tsunagi.db"), synchronous=synchronous)
+        return SqliteStore(os.path.join(data_dir, "tsunagi.db"), synchronous=synchronous, cache_mb=cache_mb)
     if url == ":memory:" or url == "sqlite://:memory:":
-        return SqliteStore(":memory:", synchronous=synchronous)
+        return SqliteStore(":memory:", synchronous=synchronous, cache_mb=cache_mb)
     if url.startswith("sqlite:///"):
-        return SqliteStore(url[len("sqlite:///"):], synchronous=synchronous)
+        return SqliteStore(url[len("sqlite:///"):], synchronous=synchronous, cache_mb=cache_mb)
     raise StoreError(f"unknown store {url!r}: use 'sqlite', 'sqlite:///path/file.db' or 'postgresql://…'")

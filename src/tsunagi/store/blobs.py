@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import errno
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 
-from tsunagi.store.base import Store
+from tsunagi.store.base import Store, StoreFull
 
 READ_CHUNK = 256 * 1024          # what readers yield
 WRITE_BUFFER = 1024 * 1024       # what writers gather before touching the disk
@@ -99,7 +101,7 @@ class _FileWriter(BlobWriter):
 
     def _flush(self) -> None:
         if self._buf and self._fd is not None:
-            with memoryview(self._buf) as view:
+            with memoryview(self._buf) as view, _disk_errors():
                 done = 0
                 while done < len(view):
                     done += os.write(self._fd, view[done:])
@@ -109,19 +111,20 @@ class _FileWriter(BlobWriter):
         self._flush()
         fd, self._fd = self._fd, None
         assert fd is not None
-        try:
+        with _disk_errors():
+            try:
+                if self._store.fsync:
+                    await asyncio.to_thread(os.fsync, fd)
+            finally:
+                os.close(fd)
+            final = self._store.path(self.blob_id)
+            folder = os.path.dirname(final)
+            if folder not in self._store.dirs:
+                os.makedirs(folder, exist_ok=True)
+                self._store.dirs.add(folder)
+            os.rename(self._tmp, final)
             if self._store.fsync:
-                await asyncio.to_thread(os.fsync, fd)
-        finally:
-            os.close(fd)
-        final = self._store.path(self.blob_id)
-        folder = os.path.dirname(final)
-        if folder not in self._store.dirs:
-            os.makedirs(folder, exist_ok=True)
-            self._store.dirs.add(folder)
-        os.rename(self._tmp, final)
-        if self._store.fsync:
-            await asyncio.to_thread(_fsync_dir, folder)
+                await asyncio.to_thread(_fsync_dir, folder)
 
     async def abort(self) -> None:
         if self._fd is not None:
@@ -132,6 +135,17 @@ class _FileWriter(BlobWriter):
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+
+
+@contextmanager
+def _disk_errors() -> Iterator[None]:
+    """A full disk while writing a blob is the store's :class:`StoreFull`, like a full database."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull(f"blob store: {e.strerror or e}") from e
+        raise
 
 
 def _fsync_dir(folder: str) -> None:

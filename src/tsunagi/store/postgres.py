@@ -16,14 +16,17 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tsunagi.store.base import (
-    IntegrityError,
+    ConstraintViolation,
     Params,
     Row,
     Store,
+    StoreBusy,
     StoreError,
+    StoreFull,
+    StoreUnavailable,
     Tx,
     log,
     migrations,
@@ -45,9 +48,21 @@ def to_pg(sql: str) -> str:
     return out
 
 
+_BUSY = (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
+         pg_errors.QueryCanceled)
+_FULL = (pg_errors.DiskFull, pg_errors.OutOfMemory, pg_errors.ProgramLimitExceeded)
+
+
 def _wrap(exc: Exception) -> StoreError:
+    """The store's typed error for a driver error (by psycopg's class for the SQLSTATE)."""
     if isinstance(exc, pg_errors.IntegrityError):
-        return IntegrityError(str(exc))
+        return ConstraintViolation(str(exc))
+    if isinstance(exc, _FULL):
+        return StoreFull(f"postgresql: {exc}")
+    if isinstance(exc, _BUSY):
+        return StoreBusy(f"postgresql: {exc}")
+    if isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):
+        return StoreUnavailable(f"postgresql: {exc}")
     return StoreError(f"postgresql: {exc}")
 
 
@@ -62,28 +77,28 @@ class _PgTx(Tx):
         try:
             cur = await self._conn.execute(to_pg(sql), params, prepare=True)
             return cur.rowcount
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         try:
             async with self._conn.cursor() as cur:
                 await cur.executemany(to_pg(sql), list(rows))
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
             cur = await self._conn.execute(to_pg(sql), params, prepare=True)
             return await cur.fetchone()
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
             cur = await self._conn.execute(to_pg(sql), params, prepare=True)
             return await cur.fetchall()
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     def notify(self, channel: str, payload: str) -> None:
@@ -92,6 +107,7 @@ class _PgTx(Tx):
 
 class PostgresStore(Store):
     dialect = "postgresql"
+    shared = True
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
         super().__init__()
@@ -185,12 +201,22 @@ class PostgresStore(Store):
         return {"kind": "postgresql", "url": self._redacted(), "node": self.node}
 
     async def reset(self) -> None:
-        async with self.transaction() as tx:
-            rows = await tx.fetchall("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                                     "AND tablename <> 'tsunagi_migrations'")
-            if rows:
-                names = ", ".join(f'"{r[0]}"' for r in rows)
-                await tx.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        # TRUNCATE locks every table in turn, so a transaction of a background task (a delivery, a log
+        # write) that holds one table and waits on another may deadlock with it; PostgreSQL then
+        # aborts one of the two. The reset tries again.
+        for attempt in range(10):
+            try:
+                async with self.transaction() as tx:
+                    rows = await tx.fetchall("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                                             "AND tablename <> 'tsunagi_migrations'")
+                    if rows:
+                        names = ", ".join(f'"{r[0]}"' for r in sorted(rows))
+                        await tx.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                return
+            except StoreBusy:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -201,7 +227,7 @@ class PostgresStore(Store):
                 for channel, payload in tx._notes:
                     await conn.execute("SELECT pg_notify(%s, %s)",
                                        (PG_CHANNEL, f"{self.node}|{channel}|{payload}"))
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
         for channel, payload in tx._notes:
             self._dispatch(channel, payload)
@@ -219,7 +245,7 @@ class PostgresStore(Store):
             async with self._pool.connection() as conn:
                 cur = await conn.execute(to_pg(sql), params, prepare=True)
                 return await cur.fetchone()
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
@@ -227,7 +253,7 @@ class PostgresStore(Store):
             async with self._pool.connection() as conn:
                 cur = await conn.execute(to_pg(sql), params, prepare=True)
                 return await cur.fetchall()
-        except psycopg.Error as e:
+        except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     def notify(self, channel: str, payload: str) -> None:

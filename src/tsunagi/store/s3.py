@@ -14,6 +14,8 @@ transaction as their first argument.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from tsunagi.store.base import IntegrityError, Row, Store, Tx
@@ -49,7 +51,7 @@ class S3Repo:
     async def buckets(self, account: str, after: str = "", prefix_lower: str = "",
                       prefix_upper: str | None = None, limit: int = 10_000) -> list[Row]:
         sql = f"SELECT {BUCKET_COLS} FROM s3_buckets WHERE account = ? AND name > ? AND name >= ?"
-        params: list = [account, after, prefix_lower]
+        params: list[Any] = [account, after, prefix_lower]
         if prefix_upper is not None:
             sql += " AND name < ?"
             params.append(prefix_upper)
@@ -137,7 +139,7 @@ class S3Repo:
         """Current (latest, not deleted) objects with ``lower <= key < upper`` and ``key > after``, by key."""
         sql = (f"SELECT {LIST_COLS} FROM s3_objects WHERE bucket = ? AND latest = 1 AND delete_marker = 0 "
                "AND key >= ? AND key > ?")
-        params: list = [bucket, lower, after]
+        params: list[Any] = [bucket, lower, after]
         if upper is not None:
             sql += " AND key < ?"
             params.append(upper)
@@ -150,7 +152,7 @@ class S3Repo:
         """Every version with ``lower <= key < upper``, by key then newest first, after the marker
         (``after_key`` and, within it, versions older than row ``after_id``)."""
         sql = f"SELECT {LIST_COLS} FROM s3_objects WHERE bucket = ? AND key >= ?"
-        params: list = [bucket, lower]
+        params: list[Any] = [bucket, lower]
         if after_id is not None:
             sql += " AND (key > ? OR (key = ? AND id < ?))"
             params += [after_key, after_key, after_id]
@@ -182,7 +184,7 @@ class S3Repo:
     async def uploads(self, bucket: str, lower: str, upper: str | None, key_marker: str,
                       after_created: tuple[float, str] | None, limit: int) -> list[Row]:
         sql = f"SELECT {UPLOAD_COLS} FROM s3_uploads WHERE bucket = ? AND key >= ?"
-        params: list = [bucket, lower]
+        params: list[Any] = [bucket, lower]
         if after_created is not None:
             sql += " AND (key > ? OR (key = ? AND (created_at > ? OR (created_at = ? AND upload_id > ?))))"
             params += [key_marker, key_marker, after_created[0], after_created[0], after_created[1]]

@@ -42,21 +42,36 @@ from collections.abc import Iterable
 from typing import Any
 
 from tsunagi.store.base import (
-    IntegrityError,
+    ConstraintViolation,
     Params,
     Row,
     Store,
+    StoreBusy,
     StoreError,
+    StoreFull,
+    StoreUnavailable,
     Tx,
     log,
     migrations,
     split_statements,
 )
 
+# SQLite's primary result codes (the low byte of an extended code)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 5, 6, 10, 13, 14
+
 
 def _wrap(exc: sqlite3.Error) -> StoreError:
+    """The store's typed error for a driver error (by SQLite's result code, never its text)."""
     if isinstance(exc, sqlite3.IntegrityError):
-        return IntegrityError(str(exc))
+        return ConstraintViolation(str(exc))
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL:
+        return StoreFull(f"sqlite: {exc}")
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StoreBusy(f"sqlite: {exc}")
+    if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+        return StoreUnavailable(f"sqlite: {exc}")
     return StoreError(f"sqlite: {exc}")
 
 
@@ -81,7 +96,8 @@ class _SqliteTx(Tx):
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            return self._conn.execute(sql, params).fetchone()
+            row: Row | None = self._conn.execute(sql, params).fetchone()
+            return row
         except sqlite3.Error as e:
             raise _wrap(e) from e
 
@@ -200,9 +216,10 @@ class _Transaction:
 class SqliteStore(Store):
     dialect = "sqlite"
 
-    def __init__(self, path: str, *, synchronous: str = "normal") -> None:
+    def __init__(self, path: str, *, synchronous: str = "normal", cache_mb: int = 64) -> None:
         super().__init__()
         self.path = path
+        self.cache_mb = cache_mb     # SQLite keeps up to this much of the database in memory
         self.synchronous = synchronous.upper()
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StoreError(f"unknown synchronous setting {synchronous!r}")
@@ -245,7 +262,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA temp_store=MEMORY")
             # SQLite keeps up to this much of the database in memory (default 64 MiB): the server's
             # memory grows with the data until the cache is full, then stays put.
-            conn.execute(f"PRAGMA cache_size=-{int(os.environ.get('TSUNAGI_SQLITE_CACHE_MB', '64')) * 1024}")
+            conn.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
             if self._ckpt_on:
                 conn.execute("PRAGMA wal_autocheckpoint=0")      # tsunagi checkpoints itself
         except sqlite3.Error as e:

@@ -6,24 +6,25 @@ import json
 
 import pytest
 
+from tsunagi.filters.criteria import FilterCriteriaError, compile_filters, keep
 from tsunagi.pipes import esm_processor as p
-from tsunagi.pipes.event_filter import FilterCriteriaError, compile_filters, keep
+from tsunagi.ports.sqs import ReceivedMessage
 
 ARN = "arn:aws:sqs:us-east-1:000000000000:q"
 
 
-def msg(mid: str, body: str = "b", group: str | None = None, **attrs: str) -> dict:
+def msg(mid: str, body: str = "b", group: str | None = None, message_attributes: dict | None = None,
+        md5_attrs: str | None = None, **attrs: str) -> ReceivedMessage:
     a = {"SenderId": "s", "SentTimestamp": "1", "ApproximateReceiveCount": "1", "ApproximateFirstReceiveTimestamp": "2",
          **attrs}
     if group:
         a.update(MessageGroupId=group, SequenceNumber="10000000000000000001", MessageDeduplicationId="d")
-    return {"MessageId": mid, "ReceiptHandle": "h-" + mid, "MD5OfBody": "m", "Body": body, "Attributes": a}
+    return ReceivedMessage(mid, "h-" + mid, body, "m", a, message_attributes or {}, md5_attrs, "1-00000000-x")
 
 
 def test_record_shape_and_attribute_order() -> None:
-    m = msg("1", AWSTraceHeader="Root=1", DeadLetterQueueSourceArn="x")
-    m["MessageAttributes"] = {"b": {"DataType": "Binary", "BinaryValue": b"\x01"}}
-    m["MD5OfMessageAttributes"] = "ma"
+    m = msg("1", AWSTraceHeader="Root=1", DeadLetterQueueSourceArn="x",
+            message_attributes={"b": {"DataType": "Binary", "BinaryValue": b"\x01"}}, md5_attrs="ma")
     r = p.sqs_record(m, ARN, "us-east-1")
     assert list(r) == ["messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody",
                        "md5OfMessageAttributes", "eventSource", "eventSourceARN", "awsRegion"]

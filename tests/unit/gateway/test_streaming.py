@@ -88,16 +88,17 @@ def test_get_object_body_is_sent_in_pieces(tmp_path):
     assert bodies[-1].get("more_body", False) is False
 
 
-def test_services_can_add_internal_routes(tmp_path):
+def test_raw_routes_come_from_the_registry(tmp_path):
+    from tsunagi.gateway.routes import Route
     from tsunagi.protocol.http import HttpResponse
 
     app, _ = make_gateway(tmp_path)
 
-    async def cert(request):
-        return HttpResponse(200, [("content-type", "text/plain")], f"cert at {request.path}".encode())
+    async def hello(ex):
+        return HttpResponse(200, [("content-type", "text/plain")], f"hello at {ex.request.path}".encode())
 
-    app.platform.add_internal_route("/_tsunagi/sns/", cert)
-    sent = asyncio.run(call(app, "GET", "/_tsunagi/sns/SimpleNotificationService-1.pem", [b""], {"host": "x"}))
-    assert sent[0]["status"] == 200 and sent[1]["body"] == b"cert at /_tsunagi/sns/SimpleNotificationService-1.pem"
+    app.routes.add(Route("hello", hello, prefix="/_tsunagi/hello/"))
+    sent = asyncio.run(call(app, "GET", "/_tsunagi/hello/there", [b""], {"host": "x"}))
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"hello at /_tsunagi/hello/there"
     sent = asyncio.run(call(app, "GET", "/_tsunagi/other", [b""], {"host": "x"}))
     assert sent[0]["status"] == 404

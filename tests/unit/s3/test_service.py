@@ -13,6 +13,7 @@ import boto3
 
 from tsunagi.clock import Clock
 from tsunagi.config import Config
+from tsunagi.pipes import install as install_pipes
 from tsunagi.pipes.outbox import PermanentFailure, outbox_for
 from tsunagi.protocol.http import HttpRequest
 from tsunagi.services.base import Platform, RequestContext
@@ -25,6 +26,7 @@ from tsunagi.store.blobs import FileBlobStore
 def run(tmp_path, body, store_url=":memory:"):
     async def main():
         platform = Platform(Config(data_dir=str(tmp_path)), open_store(store_url, str(tmp_path)), Clock())
+        install_pipes(platform)
         s3 = S3Service(platform)
         platform.services["s3"] = s3
         await platform.start()
@@ -99,7 +101,8 @@ def test_outbox_retries_then_delivers_and_drops_permanent_failures(tmp_path):
         calls: list[str] = []
         done = asyncio.Event()
 
-        async def flaky(target, payload):
+        async def flaky(job):
+            target = job.target
             calls.append(target)
             if target == "gone":
                 raise PermanentFailure("no such target")

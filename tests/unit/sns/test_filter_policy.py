@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tsunagi.services.sns.filter_policy import FilterPolicyError, attributes_view, body_view, compile_policy
+from tsunagi.filters.policy import FilterPolicyError, attributes_view, body_view, compile_policy
 
 # The message attributes AWS's pages filter (customer_interests, store, event, price_usd …).
 ATTRS = {

@@ -21,13 +21,12 @@ Put/Get/Update/Delete/ListFunctionEventInvokeConfigs keep the settings per funct
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tsunagi.pipes.outbox import outbox_for
+from tsunagi.ports.outbox import OutboxItem
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceNotFound
@@ -43,13 +42,6 @@ DEFAULT_MAX_AGE_S = 21_600
 THROTTLE_MIN_MS = 1_000
 THROTTLE_MAX_MS = 300_000
 _DEST_KINDS = {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}
-
-
-def retry_base_ms() -> int:
-    try:
-        return max(0, int(float(os.environ.get("TSUNAGI_ASYNC_RETRY_BASE_SECONDS", "") or 60) * 1000))
-    except ValueError:
-        return 60_000
 
 
 def _iso_now() -> str:
@@ -123,7 +115,7 @@ class AsyncInvokeMixin:
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)  # type: ignore[call-arg]
         self.invoke_configs = EsmRepo(platform.store)
-        self._async_outbox = outbox_for(platform)
+        self._async_outbox = platform.outbox
 
     # == the runner's step ========================================================================
     async def _invoke_config(self, account: str, region: str, name: str, qualifier: str | None) -> dict[str, Any]:
@@ -181,7 +173,7 @@ class AsyncInvokeMixin:
             await self._async_finish(inv_id, items)
             return
         if attempts <= retries:
-            await repo.retry_async(inv_id, clock.now_ms() + retry_base_ms() * attempts,
+            await repo.retry_async(inv_id, clock.now_ms() + int(self.platform.config.async_retry_base_seconds * 1000) * attempts,
                                    outcome.payload.decode("utf-8", "replace")[:1000])
             return
         error = _json_or_text(outcome.payload)
@@ -222,7 +214,7 @@ class AsyncInvokeMixin:
             await self.repo.finish_async(inv_id)  # type: ignore[attr-defined]
             return
         async with self.platform.store.transaction() as tx:
-            await self._async_outbox.add(tx, items)
+            await self._async_outbox.add(tx, [OutboxItem(kind, target, payload) for kind, target, payload in items])
             await self.invoke_configs.finish_async_in(tx, inv_id)
 
     # == Put/Get/Update/Delete/ListFunctionEventInvokeConfigs ====================================

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tsunagi.pipes.event_filter import FilterCriteriaError, compile_filters
-from tsunagi.pipes.outbox import outbox_for
-from tsunagi.pipes.pollers import NO_RECORDS, PollerManager
+from tsunagi.filters.criteria import FilterCriteriaError, compile_filters
+from tsunagi.ports.awslambda import ESM_NO_RECORDS as NO_RECORDS
+from tsunagi.ports.sqs import SQS
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from tsunagi.store.esm import EsmRepo, MappingExists
@@ -47,18 +47,15 @@ class EventSourceMappingsMixin:
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)  # type: ignore[call-arg]
         self.esm_repo = EsmRepo(platform.store)
-        self.esm_pollers = PollerManager(self)  # type: ignore[arg-type]
 
     async def _esm_start(self) -> None:
-        await outbox_for(self.platform).start()     # async invocations' destinations go through it
-        await self.esm_pollers.start()
+        """The pollers are a platform component (pipes/pollers.py): they follow the store's changes."""
 
     async def _esm_stop(self) -> None:
-        await self.esm_pollers.stop()
-        await outbox_for(self.platform).stop()
+        pass
 
     async def _esm_reset(self) -> None:
-        await self.esm_pollers.stop_all()
+        pass
 
     # == helpers =================================================================================
     def _esm_out(self, row: Any, state: str | None = None) -> dict[str, Any]:
@@ -103,8 +100,8 @@ class EventSourceMappingsMixin:
                                             Type="User")
         account, region, name, qualifier = names.parse_function(function_name, ctx.account, ctx.region)
         fn = await self._function(account, region, name, qualifier, resolve_alias=False)  # type: ignore[attr-defined]
-        sqs = self.platform.services.get("sqs")
-        q = await sqs.queue_for_poller(source_arn) if sqs is not None else None  # type: ignore[attr-defined]
+        sqs = self.platform.ports.find(SQS)
+        q = await sqs.queue(source_arn) if sqs is not None else None
         if q is None:
             raise InvalidParameterValue(_NO_QUEUE, Type="User")
         batch = cfg["BatchSize"]
@@ -158,7 +155,6 @@ class EventSourceMappingsMixin:
                                    "mapping already exists. Please update or delete the existing mapping with UUID "
                                    f"{e.args[0]}", Type="User") from None
         row = await self._esm_row(uuid)
-        await self.esm_pollers.reconcile(uuid)
         return self._esm_out(row, "Creating")
 
     async def get_event_source_mapping(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +181,6 @@ class EventSourceMappingsMixin:
                                              orjson.dumps(cfg).decode(), self.platform.clock.now_ms())
         if updated is None:
             raise _not_found()
-        await self.esm_pollers.reconcile(uuid)
         return self._esm_out(updated, state)
 
     async def delete_event_source_mapping(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +189,6 @@ class EventSourceMappingsMixin:
         if row[1] != ctx.account:
             raise _not_found()
         marked = await self.esm_repo.mark_deleting(uuid, self.platform.clock.now_ms())
-        await self.esm_pollers.reconcile(uuid)
         return self._esm_out(marked or row, "Deleting")
 
     async def list_event_source_mappings(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

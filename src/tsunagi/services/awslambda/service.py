@@ -47,8 +47,10 @@ from typing import Any
 
 import orjson
 
+from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.logs import LOGS
+from tsunagi.ports.s3 import S3
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.runtime import code as codecache
 from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON, SUPPORTED, find_node
 from tsunagi.runtime.pool import HERE as RUNTIME_DIR
@@ -69,6 +71,7 @@ from tsunagi.services.awslambda.errors import (
     throttled,
 )
 from tsunagi.services.awslambda.esm import EventSourceMappingsMixin
+from tsunagi.services.awslambda.port import LambdaPortImpl
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.store.awslambda import ASYNC_CHANNEL, META_CHANNEL, FunctionExists, LambdaRepo
 
@@ -164,12 +167,6 @@ def _dumps(v: Any) -> str:
     return orjson.dumps(v).decode()
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-
 
 class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
     name = "lambda"
@@ -177,8 +174,8 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self.repo = LambdaRepo(platform.store)
-        self.max_workers = max(1, _env_int("TSUNAGI_LAMBDA_MAX_WORKERS", 1000))
-        self.idle_timeout = float(_env_int("TSUNAGI_LAMBDA_IDLE_TIMEOUT", 600))
+        self.max_workers = platform.config.lambda_max_workers
+        self.idle_timeout = platform.config.lambda_idle_timeout
         self.account_limit = min(ACCOUNT_CONCURRENCY, self.max_workers)
         self.cache_dir = os.path.join(os.path.abspath(platform.config.data_dir), "lambda")
         self.pool = WorkerPool(self._sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout)
@@ -190,17 +187,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         self._opt_dirs: dict[tuple[str, ...], str | None] = {}
         self._stopping = False
         self.meta = _MetaCache()
-        platform.add_internal_route("/_tsunagi/lambda/code/", self._serve_code)
-
-    async def _serve_code(self, request: HttpRequest) -> HttpResponse:
-        """``GET /_tsunagi/lambda/code/<sha>``: the function zip that ``Code.Location`` points at."""
-        data = None
-        if request.method in ("GET", "HEAD"):
-            data = await self.code_download(request.path.rsplit("/", 1)[-1])
-        if data is None:
-            return HttpResponse(404, [("content-type", "application/json")],
-                                b'{"__type":"ResourceNotFoundException","message":"No such code package"}')
-        return HttpResponse(200, [("content-type", "application/zip")], data if request.method == "GET" else b"")
+        platform.ports.provide(LAMBDA, LambdaPortImpl(self))
 
     # == life cycle ==============================================================================
     async def start(self) -> None:
@@ -246,7 +233,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
 
     # == logs =====================================================================================
     def _sink(self, account: str, region: str, group: str, stream: str, events: list[tuple[int, str]]) -> None:
-        if self._log_queue is not None and "logs" in self.platform.services:
+        if self._log_queue is not None and LOGS in self.platform.ports:
             self._log_queue.put_nowait((account, region, group, stream, events))
 
     async def _log_writer(self) -> None:
@@ -261,12 +248,12 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
                 if queue.empty():
                     break
                 item = queue.get_nowait()
-            logs = self.platform.services.get("logs")
+            logs = self.platform.ports.find(LOGS)
             if logs is None:
                 continue
             for (account, region, group, stream), events in batch.items():
                 try:
-                    await logs.append(account, region, group, stream, events)  # type: ignore[attr-defined]
+                    await logs.append(account, region, group, stream, events)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -364,24 +351,12 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         return data
 
     async def _read_s3(self, ctx: RequestContext, bucket: str, key: str, version: str | None) -> bytes:
-        s3 = self.platform.services.get("s3")
+        s3 = self.platform.ports.find(S3)
         if s3 is None:
             raise InvalidParameterValue("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error "
                                         "Message: The specified bucket does not exist", Type="User")
         try:
-            reader = getattr(s3, "read_object", None)
-            if reader is not None:
-                return bytes(await reader(ctx.account, ctx.region, bucket, key, version))
-            # No internal reader: S3's own GetObject, as the same caller.
-            params = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
-            out = await s3.get_object(RequestContext(ctx.account, ctx.region, ctx.request_id, service="s3",  # type: ignore[attr-defined]
-                                                     operation="GetObject", host=ctx.host), params)
-            body = out.get("Body", b"")
-            if isinstance(body, bytes | bytearray):
-                return bytes(body)
-            if hasattr(body, "__aiter__"):
-                return b"".join([bytes(piece) async for piece in body])
-            return bytes(body.read()) if hasattr(body, "read") else bytes(body)
+            return await s3.read_object(ctx, bucket, key, version)
         except ServiceError as e:
             raise InvalidParameterValue(f"Error occurred while GetObject. S3 Error Code: {e.code}. S3 Error "
                                         f"Message: {e.message}", Type="User") from None

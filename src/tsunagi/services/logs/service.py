@@ -26,6 +26,7 @@ import logging
 import re
 from typing import Any
 
+from tsunagi.ports.logs import LOGS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.logs.errors import (
     BAD_TOKEN,
@@ -42,6 +43,7 @@ from tsunagi.services.logs.errors import (
     constraint,
 )
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
+from tsunagi.services.logs.port import LogsPortImpl
 from tsunagi.store.base import Row
 from tsunagi.store.logs import FOREVER, NEVER, LogsRepo
 
@@ -95,6 +97,7 @@ class LogsService(Service):
         self.repo = LogsRepo(self.store)
         self._known: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
     async def start(self) -> None:

@@ -44,7 +44,6 @@ class BucketOps:
     # == buckets ==================================================================================
     async def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params.get("Bucket") or ""
-        self.check_auth(ctx)  # type: ignore[attr-defined]
         check_bucket_name(name)
         conf = params.get("CreateBucketConfiguration") or {}
         constraint = conf.get("LocationConstraint")
@@ -95,7 +94,6 @@ class BucketOps:
         return {"BucketRegion": b.region, "AccessPointAlias": False}
 
     async def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        self.check_auth(ctx)  # type: ignore[attr-defined]
         limit = int(params.get("MaxBuckets") or 10_000)
         if not 1 <= limit <= 10_000:
             raise invalid_argument("max-buckets must be between 1 and 10000", "max-buckets", limit)

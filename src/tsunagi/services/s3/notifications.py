@@ -13,6 +13,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
+from tsunagi.ports import Ports
+from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.sns import SNS
+from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.s3.common import Bucket, json_dumps, strip_etag
 from tsunagi.services.s3.errors import err, invalid_argument
@@ -208,28 +212,21 @@ class NotificationOps:
 
     async def _check_destination(self, kind: str, arn: str, missing: str) -> str | None:
         """None when the destination exists, else AWS's reason."""
-        from tsunagi.pipes.targets import context_for
-
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
             return missing
-        service_name = {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}[kind]
-        svc = self.platform.services.get(service_name)  # type: ignore[attr-defined]
-        if svc is None:
-            return missing
-        ctx = context_for(arn, service_name, "Check", {})
-        try:
-            if kind == "sqs":
-                await svc.get_queue_url(ctx, {"QueueName": parts[5], "QueueOwnerAWSAccountId": parts[4]})
-            elif kind == "sns":
-                await svc.get_topic_attributes(ctx, {"TopicArn": arn})
-            else:
-                await svc.get_function(ctx, {"FunctionName": arn})
-        except ServiceError:
-            return missing
-        except AttributeError:
-            return missing
-        return None
+        ports: Ports = self.platform.ports  # type: ignore[attr-defined]
+        found: object | None = None
+        if kind == "sqs":
+            sqs = ports.find(SQS)
+            found = await sqs.queue(arn) if sqs is not None else None
+        elif kind == "sns":
+            sns = ports.find(SNS)
+            found = await sns.topic(arn) if sns is not None else None
+        else:
+            lam = ports.find(LAMBDA)
+            found = await lam.function(arn, parts[4], parts[3]) if lam is not None else None
+        return None if found is not None else missing
 
     def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[tuple[str, str, Any]]:
         """AWS sends ``s3:TestEvent`` to queue and topic destinations when a configuration is set."""

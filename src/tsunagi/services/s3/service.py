@@ -24,9 +24,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tsunagi.pipes.outbox import outbox_for
+from tsunagi.ports.s3 import S3
 from tsunagi.protocol.aws_chunked import ChunkedDecoder, ChunkedError, decode_stream, is_aws_chunked
-from tsunagi.protocol.presign import is_presigned, verify_presigned_url
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.s3 import checksums
 from tsunagi.services.s3.buckets import BucketOps
@@ -36,6 +35,7 @@ from tsunagi.services.s3.errors import access_denied, bad_digest, err, invalid_a
 from tsunagi.services.s3.multipart import MultipartOps
 from tsunagi.services.s3.notifications import NotificationOps
 from tsunagi.services.s3.objects import ObjectOps
+from tsunagi.services.s3.port import S3PortImpl
 from tsunagi.services.s3.post import PostOps
 from tsunagi.store.blobs import BlobStore, BlobWriter, open_blob_store
 from tsunagi.store.s3 import S3Repo
@@ -80,13 +80,13 @@ class S3Service(BucketOps, ObjectOps, MultipartOps, NotificationOps, PostOps, Se
         self.repo = S3Repo(self.store)
         self.blobs: BlobStore = open_blob_store(self.store, platform.config.data_dir,
                                                 synchronous=platform.config.sqlite_synchronous)
-        self.outbox = outbox_for(platform)
+        self.outbox = platform.outbox
         self._keys: KeyRing | None = None
         self._freeing: set[asyncio.Task[None]] = set()
+        platform.ports.provide(S3, S3PortImpl(self))
 
     # == lifecycle ================================================================================
     async def start(self) -> None:
-        await self.outbox.start()
         cleared = await self.blobs.clear_incomplete()
         if cleared:
             log.info("s3: removed %d half-written uploads left by an earlier run", cleared)
@@ -107,7 +107,6 @@ class S3Service(BucketOps, ObjectOps, MultipartOps, NotificationOps, PostOps, Se
     async def stop(self) -> None:
         for task in list(self._freeing):
             task.cancel()
-        await self.outbox.stop()
 
     async def on_reset(self) -> None:
         self._keys = None
@@ -122,18 +121,11 @@ class S3Service(BucketOps, ObjectOps, MultipartOps, NotificationOps, PostOps, Se
             self._keys = KeyRing(await self.repo.master_key(MASTER_KEY_NAME, os.urandom(32)))
         return self._keys
 
-    def check_auth(self, ctx: RequestContext, bucket_from_host: str | None = None) -> None:
-        """Presigned URLs: expiry always, the signature when the key's secret is known."""
-        request = ctx.request
-        if request is not None and is_presigned(request):
-            verify_presigned_url(request, self.clock.now(), secret_for, bucket_from_host)
-
     async def bucket(self, ctx: RequestContext, name: str | None) -> Bucket:
         from tsunagi.services.s3.errors import no_such_bucket
 
         if not name:
             raise no_such_bucket("")
-        self.check_auth(ctx)
         row = await self.repo.bucket(name)
         if row is None:
             raise no_such_bucket(name)

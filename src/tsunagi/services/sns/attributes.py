@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
+from tsunagi.filters.policy import FilterPolicyError, Policy, compile_policy
 from tsunagi.services.sns.errors import invalid
-from tsunagi.services.sns.filter_policy import FilterPolicyError, Policy, compile_policy
 
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 FIFO_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import hashlib
 import logging
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -23,11 +22,13 @@ from typing import Any
 
 import orjson
 
+from tsunagi.filters.policy import attributes_view, body_view
 from tsunagi.ids import uuid4, uuid7
 from tsunagi.pipes.sns_delivery import Fanout, SnsPipe, Strategy
+from tsunagi.ports.sns import SNS
+from tsunagi.ports.sqs import SQS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sns import attributes as tattrs
-from tsunagi.services.sns import internal
 from tsunagi.services.sns.attributes import Subscription, Topic
 from tsunagi.services.sns.envelope import Outgoing, confirmation, confirmation_email, sns_json
 from tsunagi.services.sns.errors import (
@@ -46,7 +47,7 @@ from tsunagi.services.sns.errors import (
     subscription_not_found,
     topic_not_found,
 )
-from tsunagi.services.sns.filter_policy import attributes_view, body_view
+from tsunagi.services.sns.port import SnsPortImpl
 from tsunagi.services.sns.signing import Signer, generate
 from tsunagi.store.sns import META_CHANNEL, Outcome, SnsRepo
 
@@ -61,17 +62,6 @@ CACHE_TTL_PG_S = 5.0
 SIGNING_RESTART_S = 10.0  # a signing process that ended is started again after this long
 
 
-def _signing_processes() -> int:
-    """How many signing processes (``TSUNAGI_SNS_SIGNING_PROCESSES``; 0 signs on threads in the
-    server): by default one per core beyond the event loop's, 1 to 4."""
-    default = max(1, min(4, (os.cpu_count() or 2) - 1))
-    try:
-        return max(0, int(os.environ.get("TSUNAGI_SNS_SIGNING_PROCESSES", default)))
-    except ValueError:
-        return default
-
-
-SIGNING_PROCESSES = _signing_processes()
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 PENDING_PROTOCOLS = frozenset({"http", "https", "email", "email-json"})
 
@@ -113,7 +103,7 @@ class SnsService(Service):
         self._topics: dict[str, tuple[float, Topic | None, list[Subscription]]] = {}
         self._listening = False
         self._sweeper: asyncio.Task[None] | None = None
-        platform.add_internal_route("/_tsunagi/sns/", self._internal)
+        platform.ports.provide(SNS, SnsPortImpl(self))
 
     # == lifecycle ===========================================================================
     async def start(self) -> None:
@@ -137,7 +127,7 @@ class SnsService(Service):
     async def _sweep_records(self) -> None:
         """Delivery records are for tracing recent messages: they go after ``TSUNAGI_DELIVERY_RECORD_HOURS``
         (default 24), so the table does not grow without end."""
-        keep_ms = int(float(os.environ.get("TSUNAGI_DELIVERY_RECORD_HOURS", "24")) * 3_600_000)
+        keep_ms = int(self.platform.config.delivery_record_hours * 3_600_000)
         while True:
             try:
                 removed = await self.repo.prune_deliveries(self.clock.now_ms() - keep_ms)
@@ -164,7 +154,7 @@ class SnsService(Service):
     async def _load_signer(self) -> Signer:
         signer = self.signer
         if signer is not None:
-            if (SIGNING_PROCESSES and not signer.processes_alive()
+            if (self.platform.config.sns_signing_processes and not signer.processes_alive()
                     and asyncio.get_running_loop().time() - self._signing_started > SIGNING_RESTART_S):
                 await self._start_signing(signer)   # a signing process ended: start them again
             return signer
@@ -176,19 +166,15 @@ class SnsService(Service):
             assert row is not None
         if self.signer is None:     # another request may have loaded it during the awaits
             self.signer = Signer(row[0], row[1], row[2])
-            if SIGNING_PROCESSES:
+            if self.platform.config.sns_signing_processes:
                 await self._start_signing(self.signer)
         return self.signer
 
     async def _start_signing(self, signer: Signer) -> None:
         self._signing_started = asyncio.get_running_loop().time()
         signer.close_processes()
-        await signer.start_processes(SIGNING_PROCESSES)
+        await signer.start_processes(self.platform.config.sns_signing_processes)
 
-    async def _internal(self, request: Any) -> Any:
-        return await internal.handle(self, request)
-
-    # == helpers ================================================================================
     def _base_url(self, ctx: RequestContext) -> str:
         if ctx.request is not None:
             return ctx.endpoint
@@ -786,8 +772,9 @@ class SnsService(Service):
                 if isinstance(steps[i], Strategy):
                     steps[i] = await steps[i].prepare(self.pipe, msg, sub)
         results: list[dict[str, Any]] = []
+        sqs = self.platform.ports.find(SQS)
         async with self.store.transaction() as tx:
-            fan = Fanout()
+            fan = Fanout(ctx.trace_id, sqs.deferred() if sqs is not None else None)
             records: list[tuple[str, str, int, list[Outcome]]] = []
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):
@@ -812,8 +799,8 @@ class SnsService(Service):
                     outcomes.append((step.sub.arn, step.sub.protocol, outcome, why))
                 records.append((msg.message_id, topic.arn, now, outcomes))
                 results.append(out)
-            if fan.sqs_rows:
-                await self.pipe.sqs.insert_deferred_in(tx, fan.sqs_rows)
+            if sqs is not None and fan.sqs_rows is not None:
+                await sqs.flush_in(tx, fan.sqs_rows)
             if fan.outbox:
                 await self.pipe.outbox.add(tx, fan.outbox)
             await self.repo.record_fanout(tx, records)

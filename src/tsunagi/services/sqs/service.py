@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from tsunagi.ids import uuid4
+from tsunagi.ports.sqs import SQS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sqs import attributes as qattrs
 from tsunagi.services.sqs.attributes import Queue
@@ -50,6 +51,7 @@ from tsunagi.services.sqs.messages import (
     select_attributes,
 )
 from tsunagi.services.sqs.movetasks import MoveTasks
+from tsunagi.services.sqs.port import SqsPortImpl
 from tsunagi.services.sqs.waiters import Waiters
 from tsunagi.store.base import IntegrityError, Tx
 from tsunagi.store.sqs import META_CHANNEL, NOTIFY_CHANNEL, SqsRepo
@@ -103,6 +105,7 @@ class SqsService(Service):
         self._by_arn: dict[str, Queue] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._listening = False
+        platform.ports.provide(SQS, SqsPortImpl(self))
 
     # == lifecycle =============================================================================
     async def start(self) -> None:

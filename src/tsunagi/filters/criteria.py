@@ -1,7 +1,7 @@
 """Lambda event filtering (an event source mapping's ``FilterCriteria``) on SQS records.
 
 The pattern language is the one SNS filter policies and EventBridge patterns share, so the
-evaluator is SNS's (:mod:`tsunagi.services.sns.filter_policy`); what is Lambda's is the document a
+evaluator is SNS's (:mod:`tsunagi.filters.policy`); what is Lambda's is the document a
 pattern sees: the record as the function would get it (``messageId``, ``attributes``,
 ``messageAttributes``, …), with ``body`` parsed when it is JSON (so ``{"body": {"kind": ["a"]}}``
 works) and left a plain string otherwise (``{"body": [{"prefix": "hello"}]}``; a nested pattern on a
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from tsunagi.services.sns.filter_policy import FilterPolicyError, Policy, compile_policy, json_view
+from tsunagi.filters.policy import FilterPolicyError, Policy, compile_policy, json_view
 
 MAX_FILTERS = 5
 

@@ -1,0 +1,164 @@
+"""tsunagi's own endpoints under ``/_tsunagi/``:
+
+- ``GET /_tsunagi/health``: 200 with the services and the store once the server is ready (503 before);
+- ``POST /_tsunagi/reset``: wipe all state (test suites call it between tests; the account root only,
+  under ``--auth strict``);
+- ``GET /_tsunagi/api/deliveries?trace_id=…`` (or ``message_id``, ``source_arn``, ``account``): delivery
+  records, every pipe's, as JSON (``{"Deliveries": [...]}``);
+- ``GET /_tsunagi/sns/SimpleNotificationService-<key id>.pem``: the certificate SNS messages are signed
+  with (every message's ``SigningCertURL``);
+- ``GET /_tsunagi/sns/mail[?to=<address>&after=<id>&limit=<n>]``: the local mailbox (e-mail and SMS
+  deliveries, subscription confirmations), read by ``tsunagi mail``;
+- ``GET /_tsunagi/sns/deliveries?message_id=<id>`` or ``?topic_arn=<arn>``: SNS's delivery records;
+- ``GET /_tsunagi/lambda/code/<sha>``: the function zip a ``Code.Location`` points at.
+
+The handlers reach services through their ports only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tsunagi.gateway.bodies import read_body
+from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.identity import Authenticator, read_credential
+from tsunagi.gateway.routes import Route, RouteRegistry
+from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.sns import SNS
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.protocol.http import HttpResponse
+from tsunagi.store.deliveries import Delivery
+
+if TYPE_CHECKING:
+    from tsunagi.services.base import Platform
+
+_JSON = [("content-type", "application/json")]
+_GET = frozenset({"GET", "HEAD"})
+
+
+def _json(status: int, doc: object) -> HttpResponse:
+    return HttpResponse(status, list(_JSON), orjson.dumps(doc))
+
+
+def not_found(what: str) -> HttpResponse:
+    return _json(404, {"__type": "NotFound", "message": what})
+
+
+def bad_request(what: str) -> HttpResponse:
+    return _json(400, {"__type": "BadRequest", "message": what})
+
+
+class ServerState:
+    """What the health endpoint reports about the server itself."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.started_at = time.time()
+
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    return {"TraceId": d.trace_id, "Time": d.at, "Account": d.account, "Region": d.region, "Pipe": d.pipe,
+            "SourceArn": d.source_arn, "MessageId": d.message_id, "TargetArn": d.target_arn,
+            "Protocol": d.protocol, "Outcome": d.outcome, "Reason": d.reason}
+
+
+def install(routes: RouteRegistry, platform: Platform, state: ServerState, authenticator: Authenticator) -> None:
+    max_body = platform.config.max_body_bytes
+
+    async def health(ex: Exchange) -> HttpResponse:
+        from tsunagi import __version__
+
+        body = {
+            "status": "ready" if state.ready else "starting",
+            "version": __version__,
+            "services": {name: "running" for name in sorted(platform.services)},
+            "store": platform.store.describe(),
+            "uptime_seconds": round(time.time() - state.started_at, 3),
+        }
+        return _json(200 if state.ready else 503, body)
+
+    async def reset(ex: Exchange) -> HttpResponse:
+        await read_body(ex, max_body)
+        if platform.config.auth == "strict":
+            principal = authenticator.authenticate(ex.request, read_credential(ex.request))
+            if not principal.arn.endswith(":root"):
+                raise ServiceError("Only the account root may reset tsunagi.", code="AccessDenied", status=403)
+        await platform.reset()
+        return _json(200, {"reset": True})
+
+    async def deliveries(ex: Exchange) -> HttpResponse:
+        query = dict(ex.request.query_params())
+        try:
+            limit = max(1, min(10_000, int(query.get("limit") or 1000)))
+        except ValueError:
+            return bad_request("limit is an integer")
+        repo = platform.deliveries
+        readers: dict[str, Callable[[str, int], Any]] = {
+            "trace_id": repo.by_trace, "message_id": repo.by_message, "source_arn": repo.by_source,
+            "account": repo.by_account}
+        for key, read in readers.items():
+            if query.get(key):
+                rows = await read(query[key], limit)
+                return _json(200, {"Deliveries": [delivery_json(d) for d in rows]})
+        return bad_request("give one of trace_id, message_id, source_arn or account")
+
+    async def sns(ex: Exchange) -> HttpResponse:
+        port = platform.ports.find(SNS)
+        request = ex.request
+        if request.method not in _GET:
+            return _json(405, {"__type": "MethodNotAllowed", "message": "only GET is served here"})
+        name = request.path[len("/_tsunagi/sns/"):]
+        if port is None:
+            return not_found("this server does not run the sns service")
+        query = dict(request.query_params())
+        if name.startswith("SimpleNotificationService-") and name.endswith(".pem"):
+            cert = await port.certificate(name[len("SimpleNotificationService-"):-len(".pem")])
+            if cert is None:
+                return not_found(f"no certificate {name}")
+            return HttpResponse(200, [("content-type", "application/x-pem-file")], cert.encode())
+        if name == "mail":
+            try:
+                after = int(query.get("after") or 0)
+                limit = max(1, min(1000, int(query.get("limit") or 100)))
+            except ValueError:
+                return bad_request("after and limit are integers")
+            mail = await port.mailbox(query.get("to") or None, after, limit)
+            return _json(200, {"Messages": [
+                {"Id": m.id, "Account": m.account, "Region": m.region, "Kind": m.kind, "To": m.recipient,
+                 "From": m.sender, "Subject": m.subject, "Body": m.body, "TopicArn": m.topic_arn,
+                 "SubscriptionArn": m.subscription_arn, "MessageId": m.message_id, "SubscribeURL": m.subscribe_url,
+                 "Time": m.created_at} for m in mail]})
+        if name == "deliveries":
+            rows = await port.deliveries(message_id=query.get("message_id"), topic_arn=query.get("topic_arn"))
+            return _json(200, {"Deliveries": [
+                {"MessageId": d.message_id, "TopicArn": d.source_arn, "SubscriptionArn": d.target_arn,
+                 "Protocol": d.protocol, "Outcome": d.outcome, "Reason": d.reason, "Time": d.at,
+                 "TraceId": d.trace_id} for d in rows]})
+        return not_found(f"No internal endpoint {request.method} {request.path}")
+
+    async def lambda_code(ex: Exchange) -> HttpResponse:
+        port = platform.ports.find(LAMBDA)
+        data = await port.code(ex.request.path.rsplit("/", 1)[-1]) if port is not None else None
+        if data is None:
+            return HttpResponse(404, list(_JSON),
+                                b'{"__type":"ResourceNotFoundException","message":"No such code package"}')
+        return HttpResponse(200, [("content-type", "application/zip")], data if ex.request.method == "GET" else b"")
+
+    async def unknown(ex: Exchange) -> HttpResponse:
+        return not_found(f"No internal endpoint {ex.request.method} {ex.request.path}")
+
+    def exact(path: str) -> Callable[[Any], bool]:
+        return lambda request: request.path.rstrip("/") == path
+
+    routes.add(Route("health", health, prefix="/_tsunagi/health", match=exact("/_tsunagi/health"), methods=_GET))
+    routes.add(Route("reset", reset, prefix="/_tsunagi/reset", match=exact("/_tsunagi/reset"),
+                     methods=frozenset({"POST"})))
+    routes.add(Route("deliveries", deliveries, prefix="/_tsunagi/api/deliveries", methods=_GET))
+    routes.add(Route("sns", sns, prefix="/_tsunagi/sns/"))
+    routes.add(Route("lambda-code", lambda_code, prefix="/_tsunagi/lambda/code/", methods=_GET))
+    routes.add(Route("internal", unknown, prefix="/_tsunagi/"))
+

@@ -1,0 +1,57 @@
+"""S3's browser-form uploads: ``POST /<bucket>`` (or ``POST /`` on a bucket's virtual host) with
+``multipart/form-data``. botocore's model has no operation for them; this route hands the form to
+S3's ``PostObject`` and writes AWS's answer (:func:`tsunagi.protocol.s3_post.post_response`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tsunagi.context import RequestContext
+from tsunagi.gateway.bodies import read_body
+from tsunagi.gateway.codecs import Codecs
+from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.identity import Authenticator, read_credential
+from tsunagi.gateway.routes import Route, RouteRegistry
+from tsunagi.protocol.errors import NotImplementedOperation
+from tsunagi.protocol.http import HttpRequest, HttpResponse
+from tsunagi.protocol.parse import s3_bucket_from_host
+from tsunagi.protocol.s3_post import is_post_upload, post_response
+from tsunagi.trace import trace_id_for
+
+if TYPE_CHECKING:
+    from tsunagi.services.base import Platform
+
+
+def install(routes: RouteRegistry, platform: Platform, authenticator: Authenticator, codecs: Codecs) -> None:
+    max_body = platform.config.max_body_bytes
+
+    def is_form_upload(request: HttpRequest) -> bool:
+        return "s3" in platform.services and is_post_upload(request, s3_bucket_from_host(request.host)) is not None
+
+    async def post_upload(ex: Exchange) -> HttpResponse:
+        request = ex.request
+        bucket = is_post_upload(request, s3_bucket_from_host(request.host))
+        assert bucket is not None
+        ex.service = "s3"
+        ex.codec = codecs.codec("s3", None)
+        ex.route = None          # errors answer in S3's XML, like any S3 operation
+        await read_body(ex, max_body)
+        cred = read_credential(request)
+        principal = authenticator.authenticate(request, cred)
+        header = request.headers.get("x-amzn-trace-id")
+        ctx = RequestContext(account=principal.account, region=cred.region or platform.config.default_region,
+                             request_id=ex.request_id, service="s3", operation="PostObject",
+                             host=request.headers.get("host", "localhost:4566"), principal=principal,
+                             trace_id=trace_id_for(header), trace_header=header, source_ip=ex.source_ip,
+                             request=request)
+        ex.ctx = ctx
+        post = codecs.operations("s3", platform.services["s3"]).get("PostObject")
+        if post is None:
+            raise NotImplementedOperation("PostObject is not available in tsunagi's s3 service yet.",
+                                          code="NotImplemented")
+        result = await post(ctx, {"Bucket": bucket})
+        response = post_response(result, ex.request_id)
+        ex.route = "s3-post"
+        return response
+
+    routes.add(Route("s3-post", post_upload, match=is_form_upload, methods=frozenset({"POST"})))

@@ -1,0 +1,212 @@
+"""The gateway's steps, in the order a request meets them::
+
+    route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
+
+Each is a small class with a ``name`` and ``async __call__(exchange)``, testable alone with a
+hand-made :class:`~tsunagi.gateway.exchange.Exchange`. A step that has the answer (a raw route,
+an unrouted request) sets ``exchange.response`` and the chain stops; an exception becomes the
+error answer (:mod:`tsunagi.gateway.errors`); the log step runs in every case.
+
+Authorization comes after parsing, not before: a policy names an action *and a resource*, and the
+resource (the queue of a QueueUrl, the bucket and key of a path) is known only once the request is
+parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from tsunagi.context import RequestContext
+from tsunagi.gateway.bodies import prepare_s3_body, read_body
+from tsunagi.gateway.codecs import Codecs
+from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.identity import Authenticator, read_credential, secret_for
+from tsunagi.gateway.routes import RouteRegistry
+from tsunagi.gateway.routing import resolve_service, sqs_protocol
+from tsunagi.protocol.errors import NotImplementedOperation, ServiceError
+from tsunagi.protocol.http import HttpResponse
+from tsunagi.protocol.parse import s3_bucket_from_host
+from tsunagi.protocol.presign import is_presigned, verify_presigned_url
+from tsunagi.trace import trace_id_for
+
+if TYPE_CHECKING:
+    from tsunagi.clock import Clock
+    from tsunagi.services.base import Platform
+
+log = logging.getLogger("tsunagi.gateway")
+access_log = logging.getLogger("tsunagi.access")
+
+
+StepFn = Callable[[Exchange], Awaitable[None]]
+
+
+class Route:
+    """Which service and operation family a request is for, or which raw route answers it; reads the
+    body the way that service needs it (whole, or as a stream for S3 uploads)."""
+
+    name = "route"
+
+    def __init__(self, platform: Platform, routes: RouteRegistry, codecs: Codecs) -> None:
+        self.platform = platform
+        self.routes = routes
+        self.codecs = codecs
+        self.max_body = platform.config.max_body_bytes
+
+    async def __call__(self, ex: Exchange) -> None:
+        request = ex.request
+        route = self.routes.find(request)
+        if route is not None:
+            ex.route = route.name
+            ex.response = await route.handler(ex)
+            return
+        if request.method == "POST" and request.content_type.startswith("application/x-www-form-urlencoded"):
+            await read_body(ex, self.max_body)  # the Action may be in the form
+        cred = ex.credential = read_credential(request)
+        service = resolve_service(request, cred)
+        if service is None or service not in self.platform.services:
+            ex.response = unrouted(request.method, request.path, service, ex.request_id)
+            return
+        ex.service = service
+        ex.codec = self.codecs.codec(service, sqs_protocol(request) if service == "sqs" else None)
+        if service == "s3":
+            ex.bucket = s3_bucket_from_host(request.host)
+            await prepare_s3_body(ex, self.max_body)
+        else:
+            await read_body(ex, self.max_body)
+
+
+def unrouted(method: str, path: str, service: str | None, request_id: str) -> HttpResponse:
+    from tsunagi.gateway.errors import plain_error
+
+    if service is None:
+        return plain_error(ServiceError(
+            f"tsunagi could not tell which AWS service {method} {path} is for: "
+            "sign the request (SigV4) or send X-Amz-Target or Action.", code="UnrecognizedRequest"), request_id)
+    return plain_error(ServiceError(f"The {service} service is not available in this tsunagi server.",
+                                    code="NotImplemented", status=501), request_id)
+
+
+class Authenticate:
+    """Who is asking: the principal behind the credential (``--auth off`` trusts the key id; strict
+    mode refuses unsigned requests). A presigned S3 URL is checked here: its expiry always, its
+    signature when the key's secret is known."""
+
+    name = "authenticate"
+
+    def __init__(self, authenticator: Authenticator, clock: Clock) -> None:
+        self.authenticator = authenticator
+        self.clock = clock
+
+    async def __call__(self, ex: Exchange) -> None:
+        request = ex.request
+        cred = ex.credential if ex.credential is not None else read_credential(request)
+        if ex.service == "s3" and is_presigned(request):
+            verify_presigned_url(request, self.clock.now(), secret_for, ex.bucket)
+        ex.principal = self.authenticator.authenticate(request, cred)
+
+
+class Parse:
+    """The wire form to an operation and its parameters (botocore's model; validated)."""
+
+    name = "parse"
+
+    async def __call__(self, ex: Exchange) -> None:
+        assert ex.codec is not None
+        if ex.bucket is not None:
+            ex.operation, ex.params = ex.codec.parser.parse(ex.request, ex.bucket)
+        else:
+            ex.operation, ex.params = ex.codec.parser.parse(ex.request)
+
+
+class Authorizer(Protocol):
+    """Decides whether a principal may call an operation on its resources; raises AccessDenied."""
+
+    async def authorize(self, ex: Exchange) -> None: ...
+
+
+class AllowAll:
+    """Every authenticated request is allowed: what local endpoints conventionally do (``--policies off``)."""
+
+    async def authorize(self, ex: Exchange) -> None:
+        return None
+
+
+class Authorize:
+    """May this principal do this operation to these resources? The policy evaluator plugs in here."""
+
+    name = "authorize"
+
+    def __init__(self, authorizer: Authorizer) -> None:
+        self.authorizer = authorizer
+
+    async def __call__(self, ex: Exchange) -> None:
+        await self.authorizer.authorize(ex)
+
+
+class TraceContext:
+    """The operation's context: account and region, the caller, and the journey it belongs to (the
+    ``Root`` of ``X-Amzn-Trace-Id`` when the request carries one, a new trace id otherwise)."""
+
+    name = "trace"
+
+    def __init__(self, default_region: str) -> None:
+        self.default_region = default_region
+
+    async def __call__(self, ex: Exchange) -> None:
+        request = ex.request
+        principal = ex.principal
+        assert principal is not None and ex.operation is not None
+        header = request.headers.get("x-amzn-trace-id")
+        region = ex.credential.region if ex.credential is not None else None
+        ex.ctx = RequestContext(
+            account=principal.account, region=region or self.default_region, request_id=ex.request_id,
+            service=ex.service or "", operation=ex.operation.name, host=request.headers.get("host", "localhost:4566"),
+            scheme=request.headers.get("x-forwarded-proto", "http"), principal=principal,
+            trace_id=trace_id_for(header), trace_header=header, source_ip=ex.source_ip, request=request)
+
+
+class Dispatch:
+    """Call the service's method for the operation."""
+
+    name = "dispatch"
+
+    def __init__(self, platform: Platform, codecs: Codecs) -> None:
+        self.platform = platform
+        self.codecs = codecs
+
+    async def __call__(self, ex: Exchange) -> None:
+        service, operation = ex.service, ex.operation
+        assert service is not None and operation is not None and ex.ctx is not None and ex.params is not None
+        method = self.codecs.operations(service, self.platform.services[service]).get(operation.name)
+        if method is None:
+            raise NotImplementedOperation(f"{operation.name} is not available in tsunagi's {service} service yet.",
+                                          code="NotImplemented")
+        ex.result = await method(ex.ctx, ex.params)
+
+
+class Serialize:
+    """The operation's result to the service's wire format."""
+
+    name = "serialize"
+
+    async def __call__(self, ex: Exchange) -> None:
+        assert ex.codec is not None and ex.operation is not None and ex.result is not None
+        ex.response = ex.codec.serializer.serialize_result(ex.operation, ex.result, ex.request_id)
+
+
+class Log:
+    """One line per request at DEBUG (``--log-level debug``): what was asked, the answer, how long."""
+
+    name = "log"
+
+    def __call__(self, ex: Exchange) -> None:
+        if not access_log.isEnabledFor(logging.DEBUG):
+            return
+        status = ex.response.status if ex.response is not None else 0
+        what = ex.route or f"{ex.service or '?'}.{ex.operation_name}"
+        trace = ex.ctx.trace_id if ex.ctx is not None else "-"
+        access_log.debug("%s %s %s -> %d in %.1f ms (request %s, trace %s)", ex.request.method, ex.request.path,
+                         what, status, (time.monotonic() - ex.started) * 1000, ex.request_id, trace)

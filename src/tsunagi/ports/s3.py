@@ -1,0 +1,25 @@
+"""What the rest of tsunagi may ask of S3 (implemented by ``services/s3/port.py``).
+
+Callers: Lambda reading function and layer code from a bucket (``read_object``), checks that a
+bucket exists (``bucket_exists``); CloudFormation's template and artifact reads next.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tsunagi.context import RequestContext
+from tsunagi.ports import PortKey
+
+
+class S3Port(Protocol):
+    async def read_object(self, ctx: RequestContext, bucket: str, key: str, version_id: str | None = None) -> bytes:
+        """A whole object's bytes, read as ``ctx``'s principal (GetObject's errors: NoSuchBucket,
+        NoSuchKey, AccessDenied, …)."""
+        ...
+
+    async def bucket_exists(self, name: str) -> bool:
+        ...
+
+
+S3: PortKey[S3Port] = PortKey("s3")

@@ -1,0 +1,57 @@
+"""Lambda's port: what the rest of tsunagi may ask of Lambda (:class:`tsunagi.ports.awslambda.LambdaPort`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tsunagi.context import RequestContext
+from tsunagi.ports.awslambda import FunctionRef, InvokeResult
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.services.awslambda import names
+
+if TYPE_CHECKING:
+    from tsunagi.services.awslambda.service import LambdaService
+
+
+@dataclass(frozen=True, slots=True)
+class _Function:
+    arn: str
+    account: str
+    region: str
+    name: str
+    timeout: int
+
+
+class LambdaPortImpl:
+    def __init__(self, service: LambdaService) -> None:
+        self._svc = service
+
+    async def function(self, arn_or_name: str, account: str, region: str) -> FunctionRef | None:
+        try:
+            account, region, name, qualifier = names.parse_function(arn_or_name, account, region, None)
+            fn = await self._svc._function(account, region, name, qualifier)
+        except ServiceError:
+            return None
+        return _Function(names.function_arn(fn.region, fn.account, fn.name, None), fn.account, fn.region, fn.name,
+                         int(fn.config.get("Timeout", 3)))
+
+    async def invoke(self, ctx: RequestContext, function: str, payload: bytes, *,
+                     invocation_type: str = "RequestResponse", qualifier: str | None = None) -> InvokeResult:
+        out = await self._svc.invoke_internal(ctx.account, ctx.region, function, payload,
+                                              invocation_type=invocation_type, qualifier=qualifier)
+        return InvokeResult(out.status_code, out.payload, out.function_error, out.executed_version, out.request_id)
+
+    async def concurrency_limit(self, function: str, account: str, region: str) -> int:
+        limit = self._svc.account_limit
+        try:
+            account, region, name, _q = names.parse_function(function, account, region, None)
+            fn = await self._svc._function(account, region, name, None, cached=True)
+        except ServiceError:
+            return limit
+        if fn.reserved is not None:
+            limit = min(limit, fn.reserved)
+        return limit
+
+    async def code(self, sha: str) -> bytes | None:
+        return await self._svc.code_download(sha)
