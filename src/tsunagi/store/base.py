@@ -83,6 +83,8 @@ class Store(Tx):
     # them (``notify``) and in-process caches must expire. Repositories test this capability, not
     # the dialect's name; what differs in SQL lives in the dialect's queries file.
     shared: bool = False
+    # Whether text columns can hold U+0000 (PostgreSQL's text cannot).
+    text_keeps_nul: bool = True
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}

@@ -108,6 +108,7 @@ class _PgTx(Tx):
 class PostgresStore(Store):
     dialect = "postgresql"
     shared = True
+    text_keeps_nul = False
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
         super().__init__()

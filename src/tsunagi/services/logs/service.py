@@ -44,8 +44,7 @@ from tsunagi.services.logs.errors import (
 )
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
 from tsunagi.services.logs.port import LogsPortImpl
-from tsunagi.store.base import Row
-from tsunagi.store.logs import FOREVER, NEVER, LogsRepo
+from tsunagi.store.logs import FOREVER, NEVER, EventRow, GroupRow, LogsRepo, StreamRow
 
 log = logging.getLogger("tsunagi.logs")
 
@@ -167,14 +166,14 @@ class LogsService(Service):
         if not _STREAM_NAME.fullmatch(name):
             raise constraint(name, member, "Member must satisfy regular expression pattern: [^:*]*")
 
-    async def _group(self, ctx: RequestContext, name: str) -> Row:
+    async def _group(self, ctx: RequestContext, name: str) -> GroupRow:
         self._check_group_name(name)
         row = await self.repo.group(ctx.account, ctx.region, name)
         if row is None:
             raise ResourceNotFound(NO_GROUP)
         return row
 
-    async def _group_of(self, ctx: RequestContext, params: dict[str, Any]) -> Row:
+    async def _group_of(self, ctx: RequestContext, params: dict[str, Any]) -> GroupRow:
         """The group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
         name = params.get("logGroupName")
         ident = params.get("logGroupIdentifier")
@@ -186,7 +185,7 @@ class LogsService(Service):
             raise InvalidParameter("Either logGroupName or logGroupIdentifier must be specified.")
         return await self._group(ctx, name)
 
-    async def _group_by_identifier(self, ctx: RequestContext, ident: str) -> Row:
+    async def _group_by_identifier(self, ctx: RequestContext, ident: str) -> GroupRow:
         if not ident.startswith("arn:"):
             return await self._group(ctx, ident)
         m = _GROUP_ARN.fullmatch(ident)
@@ -197,20 +196,22 @@ class LogsService(Service):
             raise ResourceNotFound(NO_GROUP)
         return await self._group(ctx, name)
 
-    async def _stream(self, group: Row, name: str) -> Row:
+    async def _stream(self, group: GroupRow, name: str) -> StreamRow:
         self._check_stream_name(name)
-        row = await self.repo.stream(int(group[0]), name)
+        row = await self.repo.stream(group.id, name)
         if row is None:
             raise ResourceNotFound(NO_STREAM)
         return row
 
-    def _cutoff(self, group: Row) -> int:
+    def _cutoff(self, group: GroupRow) -> int:
         """Events before this timestamp have expired (the group's retention)."""
-        days = group[5]
+        days = group.retention_days
         return self.clock.now_ms() - int(days) * DAY_MS if days else NEVER
 
-    def _group_out(self, row: Row, *, brief: bool = False) -> dict[str, Any]:
-        _id, account, region, name, created, retention, kms, cls, protection, stored = row
+    def _group_out(self, row: GroupRow, *, brief: bool = False) -> dict[str, Any]:
+        account, region, name, created = row.account, row.region, row.name, row.created_at
+        retention, kms, cls, protection, stored = (row.retention_days, row.kms_key_id, row.group_class,
+                                                   row.deletion_protection, row.stored_bytes)
         arn = self._group_arn(region, account, name)
         out: dict[str, Any] = {"logGroupName": name, "creationTime": int(created), "arn": f"{arn}:*"}
         if brief:
@@ -226,16 +227,17 @@ class LogsService(Service):
         out["deletionProtectionEnabled"] = bool(protection)
         return out
 
-    def _stream_out(self, group: Row, row: Row) -> dict[str, Any]:
-        _id, name, created, first, last, ingested, seq = row
+    def _stream_out(self, group: GroupRow, row: StreamRow) -> dict[str, Any]:
+        name, created, first, last, ingested, seq = (row.name, row.created_at, row.first_event_at,
+                                                     row.last_event_at, row.last_ingestion_at, row.upload_seq)
         out: dict[str, Any] = {"logStreamName": name, "creationTime": int(created)}
         if first is not None:
             out["firstEventTimestamp"] = int(first)
-            out["lastEventTimestamp"] = int(last)
-            out["lastIngestionTime"] = int(ingested)
+            out["lastEventTimestamp"] = int(last if last is not None else first)
+            out["lastIngestionTime"] = int(ingested if ingested is not None else created)
         if seq:
             out["uploadSequenceToken"] = f"{int(seq):056d}"
-        out["arn"] = f"{self._group_arn(group[2], group[1], group[3])}:log-stream:{name}"
+        out["arn"] = f"{self._group_arn(group.region, group.account, group.name)}:log-stream:{name}"
         out["storedBytes"] = 0      # AWS has reported 0 for streams since 2019
         return out
 
@@ -250,7 +252,7 @@ class LogsService(Service):
         if account != ctx.account or region != ctx.region:
             raise ResourceNotFound(NO_GROUP)
         group = await self._group(ctx, name)
-        return self._group_arn(group[2], group[1], group[3])
+        return self._group_arn(group.region, group.account, group.name)
 
     async def _add_tags(self, arn: str, tags: dict[str, str]) -> None:
         current = await self.repo.tags(arn)
@@ -275,17 +277,17 @@ class LogsService(Service):
 
     async def delete_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
-        if group[8]:
-            raise LogsValidation(f"Log group {group[3]} has deletion protection enabled; turn it off with "
+        if group.deletion_protection:
+            raise LogsValidation(f"Log group {group.name} has deletion protection enabled; turn it off with "
                                  "PutLogGroupDeletionProtection before deleting the log group.")
-        await self.repo.delete_group(int(group[0]), self._group_arn(group[2], group[1], group[3]))
-        for key in [k for k in self._known if k[:3] == (ctx.account, ctx.region, group[3])]:
+        await self.repo.delete_group(group.id, self._group_arn(group.region, group.account, group.name))
+        for key in [k for k in self._known if k[:3] == (ctx.account, ctx.region, group.name)]:
             del self._known[key]
         return {}
 
     async def put_log_group_deletion_protection(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group_of(ctx, params)
-        await self.repo.set_protection(int(group[0]), bool(params["deletionProtectionEnabled"]))
+        await self.repo.set_protection(group.id, bool(params["deletionProtectionEnabled"]))
         return {}
 
     async def describe_log_groups(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -319,9 +321,9 @@ class LogsService(Service):
         page = rows[:limit]
         brief = contains is not None
         out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief) for r in page
-                                             if not cls or r[7] == cls]}
+                                             if not cls or r.group_class == cls]}
         if len(rows) > limit:
-            out["nextToken"] = _b64({"n": page[-1][3]})
+            out["nextToken"] = _b64({"n": page[-1].name})
         return out
 
     async def put_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -330,12 +332,12 @@ class LogsService(Service):
             raise constraint(days, "retentionInDays", "Member must satisfy enum value set: "
                              f"[{', '.join(str(d) for d in RETENTION_DAYS)}]")
         group = await self._group(ctx, params["logGroupName"])
-        await self.repo.set_retention(int(group[0]), int(days))
+        await self.repo.set_retention(group.id, int(days))
         return {}
 
     async def delete_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
-        await self.repo.set_retention(int(group[0]), None)
+        await self.repo.set_retention(group.id, None)
         return {}
 
     # == tags ==================================================================================
@@ -355,32 +357,32 @@ class LogsService(Service):
 
     async def tag_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
-        await self._add_tags(self._group_arn(group[2], group[1], group[3]), params.get("tags") or {})
+        await self._add_tags(self._group_arn(group.region, group.account, group.name), params.get("tags") or {})
         return {}
 
     async def untag_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
-        await self.repo.remove_tags(self._group_arn(group[2], group[1], group[3]), params.get("tags") or [])
+        await self.repo.remove_tags(self._group_arn(group.region, group.account, group.name), params.get("tags") or [])
         return {}
 
     async def list_tags_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
-        return {"tags": await self.repo.tags(self._group_arn(group[2], group[1], group[3]))}
+        return {"tags": await self.repo.tags(self._group_arn(group.region, group.account, group.name))}
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["logStreamName"]
         self._check_stream_name(name)
         group = await self._group(ctx, params["logGroupName"])
-        if not await self.repo.create_stream(int(group[0]), name, self.clock.now_ms()):
+        if not await self.repo.create_stream(group.id, name, self.clock.now_ms()):
             raise ResourceAlreadyExists(STREAM_EXISTS)
         return {}
 
     async def delete_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
         stream = await self._stream(group, params["logStreamName"])
-        await self.repo.delete_stream(int(group[0]), int(stream[0]))
-        self._known.pop((ctx.account, ctx.region, group[3], stream[1]), None)
+        await self.repo.delete_stream(group.id, stream.id)
+        self._known.pop((ctx.account, ctx.region, group.name, stream.name), None)
         return {}
 
     async def describe_log_streams(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -398,13 +400,13 @@ class LogsService(Service):
                 after = (int(doc["t"]), str(doc["n"]))
             except (TypeError, KeyError, ValueError):
                 raise InvalidParameter(BAD_TOKEN) from None
-        rows = await self.repo.list_streams(int(group[0]), prefix=prefix, by_last_event=by_last_event,
+        rows = await self.repo.list_streams(group.id, prefix=prefix, by_last_event=by_last_event,
                                             descending=descending, after=after, limit=limit + 1)
         page = rows[:limit]
         out: dict[str, Any] = {"logStreams": [self._stream_out(group, r) for r in page]}
         if len(rows) > limit:
             last = page[-1]
-            out["nextToken"] = _b64({"t": NEVER if last[4] is None else int(last[4]), "n": last[1]})
+            out["nextToken"] = _b64({"t": NEVER if last.last_event_at is None else last.last_event_at, "n": last.name})
         return out
 
     # == writing ===============================================================================
@@ -429,7 +431,7 @@ class LogsService(Service):
 
         now = self.clock.now_ms()
         too_old_before = now - TOO_OLD_MS
-        expired_before = now - int(group[5]) * DAY_MS if group[5] else NEVER
+        expired_before = now - int(group.retention_days) * DAY_MS if group.retention_days else NEVER
         too_new_after = now + TOO_NEW_MS
         # Events are in order: the too old / expired ones are a prefix, the too new ones a suffix.
         old_end = sum(1 for ts, _, _ in sized if ts < too_old_before)
@@ -439,7 +441,7 @@ class LogsService(Service):
         if valid and valid[-1][0] - valid[0][0] > MAX_SPAN_MS:
             raise InvalidParameter("The batch of log events in a single PutLogEvents request cannot span more "
                                    "than 24 hours.")
-        seq = await self.repo.put(int(group[0]), int(stream[0]), valid, now)
+        seq = await self.repo.put(group.id, stream.id, valid, now)
         if seq is None:  # deleted while we were writing
             raise ResourceNotFound(NO_STREAM)
         out: dict[str, Any] = {"nextSequenceToken": f"{seq:056d}"}
@@ -464,7 +466,7 @@ class LogsService(Service):
         end = FOREVER if end is None else int(end)
         limit = int(params.get("limit") or 10_000)
         window: dict[str, Any] = {"start": start, "end": end, "cutoff": self._cutoff(group), "limit": limit}
-        stream_id = int(stream[0])
+        stream_id = stream.id
         token = params.get("nextToken")
         home = (max(start, 0), 0)   # "before the first event in range"
 
@@ -494,9 +496,9 @@ class LogsService(Service):
                     "nextBackwardToken": _position_token("b", *home)}
         first, last = rows[0], rows[-1]
         return {
-            "events": [{"timestamp": int(r[2]), "message": r[4], "ingestionTime": int(r[3])} for r in rows],
-            "nextForwardToken": _position_token("f", int(last[2]), int(last[0])),
-            "nextBackwardToken": _position_token("b", int(first[2]), int(first[0])),
+            "events": [{"timestamp": r.ts, "message": r.message, "ingestionTime": r.ingested_at} for r in rows],
+            "nextForwardToken": _position_token("f", last.ts, last.id),
+            "nextBackwardToken": _position_token("b", first.ts, first.id),
         }
 
     async def filter_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -522,26 +524,26 @@ class LogsService(Service):
             except (TypeError, KeyError, ValueError):
                 raise InvalidParameter(BAD_TOKEN) from None
 
-        found: list[Row] = []
+        found: list[EventRow] = []
         page_bytes = 0
         scanned = 0
         more = False
         cursor = position
         while not more:
             rows = await self.repo.group_events(
-                int(group[0]), stream_names=names, stream_prefix=prefix,
+                group.id, stream_names=names, stream_prefix=prefix,
                 start=NEVER if start is None else int(start), end=FOREVER if end is None else int(end),
                 cutoff=self._cutoff(group), position=cursor, ascending=ascending, limit=SCAN_BATCH,
                 contains=pattern.required)
             for i, row in enumerate(rows):
-                if pattern.match(row[4]):
-                    size = int(row[5]) + EVENT_OVERHEAD
+                if pattern.match(row.message):
+                    size = row.size + EVENT_OVERHEAD
                     if found and page_bytes + size > MAX_PAGE_BYTES:
                         more = True
                         break
                     found.append(row)
                     page_bytes += size
-                cursor = (int(row[2]), int(row[0]))
+                cursor = (row.ts, row.id)
                 if len(found) >= limit:
                     # the last event there is ends the search without a token
                     more = i < len(rows) - 1 or len(rows) == SCAN_BATCH
@@ -554,10 +556,10 @@ class LogsService(Service):
         return self._filtered(found, cursor if more else None, ascending)
 
     @staticmethod
-    def _filtered(found: list[Row], cursor: tuple[int, int] | None, ascending: bool) -> dict[str, Any]:
+    def _filtered(found: list[EventRow], cursor: tuple[int, int] | None, ascending: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "events": [{"logStreamName": r[1], "timestamp": int(r[2]), "message": r[4],
-                        "ingestionTime": int(r[3]), "eventId": _event_id(int(r[2]), int(r[0]))} for r in found],
+            "events": [{"logStreamName": r.stream, "timestamp": r.ts, "message": r.message,
+                        "ingestionTime": r.ingested_at, "eventId": _event_id(r.ts, r.id)} for r in found],
             "searchedLogStreams": [],
         }
         if cursor is not None:
@@ -565,11 +567,11 @@ class LogsService(Service):
         return out
 
 
-def _fit(rows: list[Row]) -> list[Row]:
+def _fit(rows: list[EventRow]) -> list[EventRow]:
     """The leading rows that fit in one response (1 MB, counting 26 bytes per event)."""
     total = 0
     for i, row in enumerate(rows):
-        total += int(row[5]) + EVENT_OVERHEAD
+        total += row.size + EVENT_OVERHEAD
         if total > MAX_PAGE_BYTES and i:
             return rows[:i]
     return rows
