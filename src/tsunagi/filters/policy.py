@@ -334,11 +334,9 @@ def compile_policy(source: str | Mapping[str, Any], *, nested: bool) -> Policy:
     if not doc:
         raise FilterPolicyError("Filter policy must have at least one key")  # never used: {} means none
     root, _ = _object(doc, (), nested, top=True)
-    branches = _branches(doc, nested)
-    keys = max((len(b) for b in branches), default=0)
+    keys, combos = _complexity(doc)
     if keys > MAX_KEYS:
         raise FilterPolicyError(f"Filter policy can not have more than {MAX_KEYS} keys")
-    combos = sum(_product(b.values()) for b in branches)
     if combos > MAX_COMBINATIONS:
         raise FilterPolicyError("Filter policy is too complex")
     return Policy(root, doc, keys, combos)
@@ -374,32 +372,30 @@ def _object(doc: dict[str, Any], prefix: tuple[str, ...], nested: bool, top: boo
     return (_And(tuple(parts)) if len(parts) != 1 else parts[0]), len(parts)
 
 
-def _branches(doc: dict[str, Any], nested: bool, prefix: tuple[str, ...] = ()) -> list[dict[tuple[str, ...], int]]:
-    """Expand ``$or`` into its alternatives: each a map leaf path → number of values."""
-    out: list[dict[tuple[str, ...], int]] = [{}]
+def _complexity(doc: dict[str, Any]) -> tuple[int, int]:
+    """(the most keys any ``$or`` alternative of the policy has, the total number of value combinations)
+    without expanding the alternatives: a policy's alternatives are the product of its keys' and
+    ``$or``s' alternatives, so a few hundred bytes of nested ``$or`` can stand for millions of them.
+
+    Summing products over a cartesian product is the product of the sums, so the combinations of an
+    object are the product of its members' combinations, and those of an ``$or`` the sum of its
+    branches'; the keys of an object add up, and an ``$or`` has as many as its largest branch."""
+    keys = 0
+    combos = 1
     for key, value in doc.items():
         if key == "$or":
-            alts: list[dict[tuple[str, ...], int]] = []
-            for b in value:
-                alts.extend(_branches(b, nested, prefix))
-            out = [{**o, **a} for o in out for a in alts]
+            branch = [_complexity(b) for b in value]
+            keys += max(k for k, _ in branch)
+            combos *= sum(c for _, c in branch)
         elif isinstance(value, dict):
-            subs = _branches(value, nested, (*prefix, key))
-            out = [{**o, **s} for o in out for s in subs]
+            k, c = _complexity(value)
+            keys += k
+            combos *= c
         else:
-            for o in out:
-                o[(*prefix, key)] = len(value)
-    return out
+            keys += 1
+            combos *= len(value)
+    return keys, combos
 
-
-def _product(values: Iterable[int]) -> int:
-    n = 1
-    for v in values:
-        n *= v
-    return n
-
-
-# == views ========================================================================================
 
 def attributes_view(attributes: Mapping[str, Mapping[str, Any]]) -> View:
     """A view of SNS message attributes ``{name: {"DataType": …, "StringValue": …}}``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from tsunagi.filters.policy import FilterPolicyError, attributes_view, body_view, compile_policy
@@ -143,3 +144,35 @@ def test_or_branches_count_keys_and_combinations_separately():
     compiled = compile_policy(json.dumps(policy), nested=False)
     assert compiled.keys == 5
     assert compiled.combinations == 2
+
+
+def _or_bomb(keys: int) -> dict:
+    """Each key an ``$or`` of two branches: 2**keys alternatives in a few hundred bytes (doubling with
+    each key)."""
+    return {f"k{i}": {"$or": [{"x": ["1"]}, {"y": ["1"]}]} for i in range(keys)}
+
+
+def test_nested_or_is_counted_not_expanded() -> None:
+    import tracemalloc
+
+    small = compile_policy({"a": [1, 2], "$or": [{"b": [1, 2, 3]}, {"c": [1], "d": [1, 2]}]}, nested=False)
+    assert (small.keys, small.combinations) == (3, 2 * (3 + 2))
+    # 24 keys in under a kilobyte stand for 2**24 alternatives; refusing them must not build them.
+    bomb = _or_bomb(24)
+    assert len(orjson.dumps(bomb)) < 1000
+    tracemalloc.start()
+    try:
+        with pytest.raises(FilterPolicyError, match="can not have more than 5 keys|too complex"):
+            compile_policy(bomb, nested=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024
+
+
+def test_or_alternatives_past_150_combinations_are_refused() -> None:
+    wide = {"$or": [{f"k{i}": list(range(10))} for i in range(16)]}     # 16 branches x 10 values = 160
+    with pytest.raises(FilterPolicyError, match="too complex"):
+        compile_policy(wide, nested=False)
+    ok = {"$or": [{f"k{i}": list(range(10))} for i in range(15)]}       # 150
+    assert compile_policy(ok, nested=False).combinations == 150
