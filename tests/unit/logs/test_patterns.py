@@ -217,3 +217,15 @@ def test_fields_treat_quotes_and_brackets_as_one() -> None:
 def test_invalid_patterns_are_rejected(pattern: str) -> None:
     with pytest.raises(FilterPatternError):
         compile_pattern(pattern)
+
+
+def test_regular_expressions_cannot_backtrack_catastrophically() -> None:
+    # On a backtracking engine this pattern takes 2**n steps on n a's; RE2 is linear.
+    pattern = compile_pattern("%^(a|a)*b%")
+    assert not pattern.match("a" * 5000)
+    assert pattern.match("a" * 5000 + "b")
+
+
+def test_backreferences_are_refused_as_invalid() -> None:
+    with pytest.raises(FilterPatternError):
+        compile_pattern(r"%(a)\1%")

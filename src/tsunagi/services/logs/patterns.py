@@ -15,6 +15,10 @@ Four kinds, told apart by their first character (the syntax of AWS's "Filter pat
   order they first appear, so ``[a, b = 1 && c > 2]`` has three (as in AWS's own examples).
 
 An empty pattern (or ``""``) matches every message.
+
+Regular expressions run on RE2 (``google-re2``), whose matching time is linear in the message: a
+pattern like ``%^(a|a)*b%`` that makes a backtracking engine take hours takes microseconds. RE2 has
+no backreferences or lookaround, which AWS's filter-pattern regular expressions do not have either.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import re2
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _MISSING = object()
@@ -77,11 +83,18 @@ def _glob(pattern: str) -> Callable[[str], bool]:
     return lambda s: s == core
 
 
-def _regex(body: str) -> re.Pattern[str]:
+class Regex(Protocol):
+    """A compiled RE2 pattern (linear-time matching)."""
+
+    def search(self, text: str) -> object | None: ...
+
+
+def _regex(body: str) -> Regex:
     try:
-        return re.compile(body)
-    except re.error as e:
+        compiled: Regex = re2.compile(body)
+    except re2.error as e:
         raise FilterPatternError(f"invalid regular expression %{body}%: {e}") from None
+    return compiled
 
 
 @dataclass
@@ -90,7 +103,7 @@ class _Value:
     text: str
     number: float = 0.0
     glob: Callable[[str], bool] | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Regex | None = None
 
     def matches_text(self, s: str) -> bool:
         if self.kind == "re":
@@ -239,7 +252,7 @@ class _Parser:
 
 
 # == terms ======================================================================================
-def _regex_test(rx: re.Pattern[str]) -> Callable[[str], bool]:
+def _regex_test(rx: Regex) -> Callable[[str], bool]:
     return lambda m: rx.search(m) is not None
 
 
