@@ -26,6 +26,8 @@ SERVE_EPILOG = """\
 more settings, as environment variables:
   TSUNAGI_MAX_BODY_BYTES            largest request body read whole (default 16 MiB; S3 uploads stream, up to 5 GiB)
   TSUNAGI_BODY_TIMEOUT              seconds a client may stall mid-body before RequestTimeout (default 20)
+  TSUNAGI_MAX_CONNECTIONS           client connections held at once (default: half the file descriptors
+                                    the process may open); idle ones are closed early under pressure
   TSUNAGI_LAMBDA_MAX_WORKERS        most function worker processes at once on this server (default 1000)
   TSUNAGI_LAMBDA_IDLE_TIMEOUT       seconds an idle warm worker is kept (default 600)
   TSUNAGI_ESM_MAX_CONCURRENCY       most concurrent batches per event source mapping on this server

@@ -63,6 +63,8 @@ class Config:
     # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
     body_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_BODY_TIMEOUT", 20.0))
     log_level: str = field(default_factory=lambda: _env("TSUNAGI_LOG_LEVEL", "info"))
+    # client connections held at once (0: half the file descriptors the process may open)
+    max_connections: int = field(default_factory=lambda: _env_int("TSUNAGI_MAX_CONNECTIONS", 0))
     # functions
     lambda_max_workers: int = field(default_factory=lambda: _env_int("TSUNAGI_LAMBDA_MAX_WORKERS", 1000))
     lambda_idle_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_LAMBDA_IDLE_TIMEOUT", 600.0))

@@ -41,4 +41,4 @@ def serve(config: Config) -> int:
     """Serve until SIGTERM/SIGINT (which drain requests in flight); 0 on a clean stop, 1 if it never started."""
     app = build(config)
     log.info("store: %s", app.platform.store.describe()["kind"])
-    return 0 if httpserver.serve(app, config.host, config.port) else 1
+    return 0 if httpserver.serve(app, config.host, config.port, config.max_connections) else 1

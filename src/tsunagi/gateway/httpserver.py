@@ -13,7 +13,12 @@ reply costs ~49 µs of server CPU through uvicorn and ~34 µs on this server (``
 - streamed response bodies with back-pressure (``pause_writing`` / ``resume_writing``);
 - a bounded request head (431 past :data:`MAX_HEAD_BYTES`), a body that stalls gets
   ``RequestTimeout`` (the gateway's rule), idle keep-alive connections close after a while;
-- malformed HTTP gets a 400 and the connection closes;
+- malformed HTTP gets a 400 and the connection closes, after the answers to the requests pipelined
+  before it;
+- a bounded number of connections (half the file descriptors the process may open, or
+  ``TSUNAGI_MAX_CONNECTIONS``): past half of it idle keep-alive connections are closed after a few
+  seconds instead of 75, and at the cap the longest-idle ones are closed to make room; a new
+  connection that still finds no room is closed at once;
 - SIGTERM / SIGINT: stop accepting, let requests in flight finish (bounded), then stop the platform.
 
 Each reply is one socket write (head and body together) when the body is not streamed.
@@ -49,6 +54,7 @@ BODY_HIGH_WATER = 1024 * 1024       # unread body bytes at which reading pauses
 BODY_LOW_WATER = 256 * 1024         # ... and resumes
 MAX_PIPELINED = 16                  # requests parsed ahead of the one being served
 KEEP_ALIVE_S = 75.0                 # idle keep-alive connections close after this
+KEEP_ALIVE_BUSY_S = 5.0             # ... or after this, when more than half the connection budget is used
 DRAIN_S = 10.0                      # graceful shutdown waits this long for requests in flight
 
 _REASONS = {100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content",
@@ -179,11 +185,16 @@ class HttpProtocol(asyncio.Protocol):
         self._eof = False          # the client closed its sending side
         self._reading_paused = False
         self._writable: asyncio.Event | None = None
+        self._refusal: tuple[int, str] | None = None   # a malformed request waits for the answers before it
         self.last_active = server.loop.time()
 
     # -- connection ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.server.admit():
+            self._closing = True
+            transport.close()
+            return
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = str(peer[0])
@@ -257,10 +268,10 @@ class HttpProtocol(asyncio.Protocol):
         except _HeadTooLarge:
             return
         except httptools.HttpParserUpgrade:
-            self._refuse(400, "Protocol upgrades are not supported.")
+            self._refuse_after_pipelined(400, "Protocol upgrades are not supported.")
             return
         except httptools.HttpParserError as e:
-            self._refuse(400, f"Malformed HTTP request: {e}")
+            self._refuse_after_pipelined(400, f"Malformed HTTP request: {e}")
             return
         if was_in_head and self._in_head and self._completed == completed:
             # a read wholly inside an unfinished head (no head ended, no message completed in it):
@@ -346,6 +357,10 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
             return
         self.last_active = self.loop.time()
+        if self._refusal is not None and not self._queue:
+            status, message = self._refusal
+            self._refuse(status, message)
+            return
         if self._queue:
             self._start(self._queue.popleft())
             if len(self._queue) < MAX_PIPELINED:
@@ -399,6 +414,21 @@ class HttpProtocol(asyncio.Protocol):
                 await aclose()
 
     # -- refusals ---------------------------------------------------------------------------------
+    def _refuse_after_pipelined(self, status: int, message: str) -> None:
+        """Refuse a malformed request, but first answer every complete request that came before it on
+        this connection (pipelined), in order; read nothing more meanwhile."""
+        parsing = self._parsing
+        if parsing is not None:           # the request cut short by the bad bytes will not be served
+            parsing[1].lose()
+            if parsing in self._queue:
+                self._queue.remove(parsing)
+            self._parsing = None
+        if self._task is None and not self._queue:
+            self._refuse(status, message)
+            return
+        self._refusal = (status, message)
+        self.pause_reading()
+
     def _refuse(self, status: int, message: str) -> None:
         self._answer_and_close(status, b"application/json", b'{"__type":"BadRequest","message":'
                                + orjson.dumps(message) + b"}")
@@ -425,13 +455,14 @@ class HttpServer:
     """Listens, serves, and shuts down cleanly."""
 
     def __init__(self, gateway: Gateway, host: str, port: int, *, backlog: int = 2048,
-                 freeze_gc: bool = False) -> None:
+                 freeze_gc: bool = False, max_connections: int = 0) -> None:
         self.gateway = gateway
         self.freeze_gc = freeze_gc
         self.host = host
         self.port = port
         self.backlog = backlog
         self.connections: set[HttpProtocol] = set()
+        self.max_connections = max_connections or connection_budget()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.started = False
         self._stop: asyncio.Event | None = None
@@ -446,11 +477,29 @@ class HttpServer:
             log.info("received %s; draining requests in flight", signal.Signals(sig).name)
         self._stop.set()
 
+    def admit(self) -> bool:
+        """Room for one more connection? At the cap, the longest-idle keep-alive connections are
+        closed to make room (down to nine tenths of the cap); False when every connection is busy."""
+        if len(self.connections) < self.max_connections:
+            return True
+        idle = sorted((since, id(c), c) for c in self.connections if (since := c.idle_since()) is not None)
+        excess = len(self.connections) - int(self.max_connections * 0.9) + 1
+        for _since, _id, conn in idle[:excess]:
+            conn.close()
+            self.connections.discard(conn)
+        if len(self.connections) < self.max_connections:
+            return True
+        log.warning("refused a connection: all %d connections are busy", self.max_connections)
+        return False
+
     async def _close_idle(self) -> None:
-        """Keep-alive connections idle for KEEP_ALIVE_S are closed (checked every few seconds)."""
+        """Keep-alive connections idle for KEEP_ALIVE_S are closed, or for KEEP_ALIVE_BUSY_S while more
+        than half the connection budget is in use (checked every second then, else every few seconds)."""
         while True:
-            await asyncio.sleep(min(5.0, KEEP_ALIVE_S))
-            cutoff = self.loop.time() - KEEP_ALIVE_S
+            busy = len(self.connections) > self.max_connections // 2
+            await asyncio.sleep(1.0 if busy else min(5.0, KEEP_ALIVE_S))
+            busy = len(self.connections) > self.max_connections // 2
+            cutoff = self.loop.time() - (KEEP_ALIVE_BUSY_S if busy else KEEP_ALIVE_S)
             for conn in list(self.connections):
                 since = conn.idle_since()
                 if since is not None and since < cutoff:
@@ -501,9 +550,30 @@ class HttpServer:
                     pass
 
 
-def serve(gateway: Gateway, host: str, port: int) -> bool:
+def connection_budget() -> int:
+    """How many client connections to hold at once: half the file descriptors this process may open
+    (raising the soft limit to the hard one, up to 65,536, first); the rest is for worker pipes,
+    the database, blobs and outbound calls."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard if hard != resource.RLIM_INFINITY else 65536, 65536)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                soft = want
+            except (ValueError, OSError):
+                pass
+        limit = 65536 if soft == resource.RLIM_INFINITY else soft
+    except ImportError:  # pragma: no cover - platforms without resource
+        limit = 1024
+    return max(32, limit // 2)
+
+
+def serve(gateway: Gateway, host: str, port: int, max_connections: int = 0) -> bool:
     """Run the server until SIGTERM/SIGINT; True if it started."""
-    server = HttpServer(gateway, host, port, freeze_gc=True)
+    server = HttpServer(gateway, host, port, freeze_gc=True, max_connections=max_connections)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer
 from tsunagi.protocol.http import HttpResponse
@@ -175,3 +176,42 @@ def test_a_client_that_half_closes_after_its_requests_still_gets_every_answer():
 def test_a_half_close_with_nothing_to_answer_closes_the_connection():
     transport, gateway, kept = serve_then_half_close()
     assert kept is False and gateway.seen == []
+
+
+def test_requests_pipelined_before_a_malformed_one_are_answered_first():
+    out, gw = serve(post("/one", b"1") + post("/two", b"22") + b"NOT HTTP AT ALL\r\n\r\n")
+    assert gw.seen == ["POST /one", "POST /two"]
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", out.out) == [b"200", b"200", b"400"]
+    assert out.out.index(b"POST 1") < out.out.index(b"POST 2") < out.out.index(b"Malformed HTTP request")
+    assert out.closed
+
+
+def test_at_the_connection_cap_the_longest_idle_connections_make_room():
+    async def main() -> tuple[list[FakeTransport], FakeTransport, FakeTransport]:
+        gateway = EchoGateway()
+        server = HttpServer(gateway, "127.0.0.1", 0, max_connections=10)  # type: ignore[arg-type]
+        server.loop = asyncio.get_running_loop()
+        idle = []
+        for i in range(10):
+            t = FakeTransport()
+            proto = HttpProtocol(server)
+            proto.connection_made(t)  # type: ignore[arg-type]
+            proto.last_active = float(i)           # the first ones have been idle longest
+            idle.append(t)
+        newcomer = FakeTransport()
+        HttpProtocol(server).connection_made(newcomer)  # type: ignore[arg-type]
+        # every connection busy: no room is made, the new one is closed at once
+        busy_server = HttpServer(gateway, "127.0.0.1", 0, max_connections=2)  # type: ignore[arg-type]
+        busy_server.loop = server.loop
+        for _ in range(2):
+            p = HttpProtocol(busy_server)
+            p.connection_made(FakeTransport())  # type: ignore[arg-type]
+            p.data_received(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        refused = FakeTransport()
+        HttpProtocol(busy_server).connection_made(refused)  # type: ignore[arg-type]
+        return idle, newcomer, refused
+
+    idle, newcomer, refused = asyncio.run(main())
+    assert [t.closed for t in idle] == [True, True] + [False] * 8
+    assert not newcomer.closed
+    assert refused.closed
