@@ -24,6 +24,10 @@ then, from any shell:
 
 SERVE_EPILOG = """\
 more settings, as environment variables:
+  TSUNAGI_ADMIN_TOKEN               the token /_tsunagi/reset, the mailbox and delivery records require in the
+                                    X-Tsunagi-Token header (default: a new one each start, printed and kept in
+                                    <data dir>/admin-token)
+  TSUNAGI_INTERNAL_API=off          do not serve those internal endpoints at all
   TSUNAGI_MAX_BODY_BYTES            largest request body read whole (default 16 MiB; S3 uploads stream, up to 5 GiB)
   TSUNAGI_BODY_TIMEOUT              seconds a client may stall mid-body before RequestTimeout (default 20)
   TSUNAGI_MAX_CONNECTIONS           client connections held at once (default: half the file descriptors
@@ -44,7 +48,7 @@ more settings, as environment variables:
 
 endpoints besides the AWS APIs:
   GET  /_tsunagi/health             200 with the services and the store once ready
-  POST /_tsunagi/reset              wipe all state (test suites call it between tests)
+  POST /_tsunagi/reset              wipe all state (test suites call it between tests; needs X-Tsunagi-Token)
 """
 
 
@@ -77,6 +81,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="region for requests that do not name one (env TSUNAGI_DEFAULT_REGION)")
     p.add_argument("--auth", default=d.auth, choices=["off", "strict"],
                    help="off: any credentials are accepted; strict: requests must be signed (env TSUNAGI_AUTH)")
+    p.add_argument("--hostname", action="append", default=None, metavar="NAME",
+                   help="a host name this server answers besides loopback addresses and *.localhost; repeat "
+                        "for more ('*.example.test' for subdomains) (env TSUNAGI_HOSTNAMES, comma-separated)")
     p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
 
 
@@ -126,6 +133,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
                     sqlite_synchronous=args.sqlite_synchronous, default_account=args.default_account,
                     default_region=args.default_region, auth=args.auth, log_level=args.log_level)
+    if args.hostname:
+        config.hostnames = [*config.hostnames, *args.hostname]
     try:
         config.validate()
     except ValueError as e:

@@ -63,6 +63,15 @@ class Config:
     # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
     body_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_BODY_TIMEOUT", 20.0))
     log_level: str = field(default_factory=lambda: _env("TSUNAGI_LOG_LEVEL", "info"))
+    # host names this server answers besides loopback addresses and *.localhost (comma-separated;
+    # "*.example.test" matches subdomains)
+    hostnames: list[str] = field(default_factory=lambda: [h.strip() for h in _env("TSUNAGI_HOSTNAMES", "").split(",")
+                                                          if h.strip()])
+    # the token tsunagi's internal endpoints (/_tsunagi/reset, the mailbox, delivery records) require in the
+    # X-Tsunagi-Token header; empty: a new one at each start, written to <data dir>/admin-token
+    admin_token: str = field(default_factory=lambda: _env("TSUNAGI_ADMIN_TOKEN", ""))
+    # off: the internal endpoints (except health and SNS signing certificates) are not served at all
+    internal_api: bool = field(default_factory=lambda: _env_flag("TSUNAGI_INTERNAL_API", True))
     # client connections held at once (0: half the file descriptors the process may open)
     max_connections: int = field(default_factory=lambda: _env_int("TSUNAGI_MAX_CONNECTIONS", 0))
     # functions

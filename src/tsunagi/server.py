@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 from tsunagi.clock import Clock
 from tsunagi.config import Config
@@ -28,9 +29,25 @@ def assemble(config: Config, store: Store, clock: Clock | None = None, services:
     return platform
 
 
+def admin_token(config: Config) -> str:
+    """The token tsunagi's internal endpoints require: the configured one, or a new one kept in
+    ``<data dir>/admin-token`` (owner-only) for the CLI and test harnesses to read."""
+    if config.admin_token:
+        return config.admin_token
+    token = secrets.token_urlsafe(24)
+    path = os.path.join(config.data_dir, "admin-token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
 def build(config: Config, clock: Clock | None = None) -> Gateway:
     config.validate()
     os.makedirs(config.data_dir, exist_ok=True)
+    if config.internal_api:
+        config.admin_token = admin_token(config)
     store = open_store(config.store, config.data_dir, synchronous=config.sqlite_synchronous,
                        cache_mb=config.sqlite_cache_mb)
     platform = assemble(config, store, clock)
@@ -41,4 +58,7 @@ def serve(config: Config) -> int:
     """Serve until SIGTERM/SIGINT (which drain requests in flight); 0 on a clean stop, 1 if it never started."""
     app = build(config)
     log.info("store: %s", app.platform.store.describe()["kind"])
+    if config.internal_api:
+        log.info("internal endpoints (/_tsunagi/reset, the mailbox, delivery records) need the header "
+                 "X-Tsunagi-Token: %s (also in %s)", config.admin_token, os.path.join(config.data_dir, "admin-token"))
     return 0 if httpserver.serve(app, config.host, config.port, config.max_connections) else 1

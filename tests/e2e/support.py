@@ -56,8 +56,7 @@ def log_messages(server: Any, function: str) -> list[str]:
 
 def mailbox(server: Any, to: str | None = None) -> list[dict[str, Any]]:
     query = {"after": "0", "limit": "500", **({"to": to} if to else {})}
-    with urllib.request.urlopen(f"{server.url}/_tsunagi/sns/mail?{urllib.parse.urlencode(query)}",
-                                timeout=10) as r:
+    with server.internal(f"/_tsunagi/sns/mail?{urllib.parse.urlencode(query)}") as r:
         return list(json.loads(r.read())["Messages"])
 
 

@@ -42,7 +42,7 @@ def test_seed_001_preprocessor_to_service_to_mail(server) -> None:
     # the e-mail subscription waits for its confirmation, as on AWS: confirm it the README's way
     wait_for(lambda: mailbox(server, EMAIL), what="the confirmation e-mail")
     done = subprocess.run([sys.executable, "-m", "tsunagi", "mail", EMAIL, "--confirm", "--endpoint-url", server.url],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=server.cli_env())
     assert done.returncode == 0 and "confirmed" in done.stdout, done.stdout + done.stderr
 
     # the article's test: run the preprocessor with any event

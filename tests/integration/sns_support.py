@@ -98,13 +98,13 @@ def receive(server: Any, url: str, n: int = 1, timeout: float = 10.0, **kw: Any)
 
 def deliveries(server: Any, **query: str) -> list[dict[str, Any]]:
     qs = "&".join(f"{k}={urllib.request.quote(v, safe='')}" for k, v in query.items())
-    with urllib.request.urlopen(f"{server.url}/_tsunagi/sns/deliveries?{qs}", timeout=10) as r:
+    with server.internal(f"/_tsunagi/sns/deliveries?{qs}") as r:
         return list(json.loads(r.read())["Deliveries"])
 
 
 def mailbox(server: Any, to: str | None = None) -> list[dict[str, Any]]:
     qs = f"?to={urllib.request.quote(to, safe='')}" if to else ""
-    with urllib.request.urlopen(f"{server.url}/_tsunagi/sns/mail{qs}", timeout=10) as r:
+    with server.internal(f"/_tsunagi/sns/mail{qs}") as r:
         return list(json.loads(r.read())["Messages"])
 
 

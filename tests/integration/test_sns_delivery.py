@@ -225,7 +225,8 @@ def test_email_through_the_local_mailbox_and_tsunagi_mail(server) -> None:
     (conf,) = mailbox(server, "me@example.com")
     assert conf["Subject"] == "AWS Notification - Subscription Confirmation" and conf["SubscribeURL"] in conf["Body"]
     cmd = [sys.executable, "-m", "tsunagi", "mail", "me@example.com", "--confirm", "--endpoint-url", server.url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                         env=server.cli_env())
     assert out.returncode == 0 and "confirmed" in out.stdout, out.stdout + out.stderr
     (sub,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert sub["SubscriptionArn"] != "PendingConfirmation"
@@ -236,7 +237,7 @@ def test_email_through_the_local_mailbox_and_tsunagi_mail(server) -> None:
     assert note["Subject"] == "done" and note["From"] == "Notifier <no-reply@sns.amazonaws.com>"
     assert note["Body"].startswith('{"request_id": "abc"}') and "Action=Unsubscribe" in note["Body"]
     out = subprocess.run([sys.executable, "-m", "tsunagi", "mail", "--endpoint-url", server.url, "--short"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, env=server.cli_env())
     assert "to me@example.com" in out.stdout and ": done" in out.stdout
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -64,6 +65,8 @@ class TsunagiServer:
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
+        # the token tsunagi's internal endpoints (/_tsunagi/reset, the mailbox, …) require
+        self.token = self.env.setdefault("TSUNAGI_ADMIN_TOKEN", secrets.token_urlsafe(16))
 
     @property
     def url(self) -> str:
@@ -117,9 +120,18 @@ class TsunagiServer:
         return self.start()
 
     def reset(self) -> None:
-        req = urllib.request.Request(f"{self.url}/_tsunagi/reset", method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with self.internal("/_tsunagi/reset", method="POST", data=b"", timeout=30) as r:
             assert r.status == 200
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment for ``tsunagi`` subcommands that talk to this server (its admin token)."""
+        return {**os.environ, "TSUNAGI_ADMIN_TOKEN": self.token}
+
+    def internal(self, path: str, *, method: str = "GET", data: bytes | None = None, timeout: float = 10):
+        """An internal endpoint (``/_tsunagi/…``) with the admin token: ``with srv.internal(path) as r``."""
+        req = urllib.request.Request(f"{self.url}{path}", method=method, data=data,
+                                     headers={"X-Tsunagi-Token": self.token})
+        return urllib.request.urlopen(req, timeout=timeout)
 
     def client(self, service: str, *, access_key: str = "test", region: str = "us-east-1", **config):
         cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5,

@@ -32,18 +32,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--short", action="store_true", help="one line per message, without the body")
     parser.add_argument("--json", action="store_true", help="print the messages as JSON lines")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    parser.add_argument("--data-dir", default=None,
+                        help="the server's data dir, where its admin token is (default: $TSUNAGI_DATA_DIR or "
+                             "./.tsunagi); $TSUNAGI_ADMIN_TOKEN wins")
+
+
+def admin_token(args: argparse.Namespace) -> str:
+    """The server's admin token: $TSUNAGI_ADMIN_TOKEN, else the one the server wrote to its data dir."""
+    from tsunagi.config import Config
+
+    config = Config()
+    if config.admin_token:
+        return config.admin_token
+    path = os.path.join(args.data_dir or config.data_dir, "admin-token")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _endpoint(args: argparse.Namespace) -> str:
     return (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://localhost:4566").rstrip("/")
 
 
-def fetch(endpoint: str, address: str | None, after: int, limit: int = 500) -> list[dict[str, Any]]:
+def fetch(endpoint: str, address: str | None, after: int, token: str, limit: int = 500) -> list[dict[str, Any]]:
     query = {"after": str(after), "limit": str(limit)}
     if address:
         query["to"] = address
-    url = f"{endpoint}/_tsunagi/sns/mail?{urllib.parse.urlencode(query)}"
-    with urllib.request.urlopen(url, timeout=10) as r:
+    request = urllib.request.Request(f"{endpoint}/_tsunagi/sns/mail?{urllib.parse.urlencode(query)}",
+                                     headers={"X-Tsunagi-Token": token})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return list(json.loads(r.read())["Messages"])
 
 
@@ -73,11 +92,17 @@ def confirm(url: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     endpoint = _endpoint(args)
+    token = admin_token(args)
     after = 0
     try:
         while True:
             try:
-                batch = fetch(endpoint, args.address, after)
+                batch = fetch(endpoint, args.address, after, token)
+            except urllib.error.HTTPError as e:
+                why = ("the server wants its admin token: run this where the server's data dir is, or pass "
+                       "--data-dir or TSUNAGI_ADMIN_TOKEN") if e.code == 403 else f"HTTP {e.code}"
+                print(f"tsunagi mail: cannot read the mailbox at {endpoint}: {why}", file=sys.stderr)
+                return 1
             except (OSError, ValueError) as e:
                 print(f"tsunagi mail: cannot read the mailbox at {endpoint}: {e}", file=sys.stderr)
                 return 1

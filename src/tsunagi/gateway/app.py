@@ -1,8 +1,9 @@
 """The gateway: one endpoint for every service.
 
-A request goes through a chain of small named steps (:mod:`tsunagi.gateway.steps`)::
+A request goes through a chain of small named steps (:mod:`tsunagi.gateway.guard`,
+:mod:`tsunagi.gateway.steps`)::
 
-    route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
+    guard → route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
 
 Raw-HTTP routes (tsunagi's ``/_tsunagi/`` endpoints, S3 form uploads; API Gateway's execute-api and
 the console next) live in one registry (:mod:`tsunagi.gateway.routes`) that the route step asks
@@ -23,6 +24,7 @@ from tsunagi.gateway.body import BodySource, body_cut_off, next_piece
 from tsunagi.gateway.codecs import Codecs
 from tsunagi.gateway.errors import error_response
 from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.guard import Guard, HostPolicy
 from tsunagi.gateway.identity import Authenticator, StrictAuthenticator
 from tsunagi.gateway.routes import RouteRegistry
 from tsunagi.gateway.routes import internal as internal_routes
@@ -93,6 +95,7 @@ class Gateway:
         internal_routes.install(self.routes, platform, self.state, self.authenticator)
         s3_routes.install(self.routes, platform, self.authenticator, self.codecs)
         self.steps: list[steps.StepFn] = [
+            Guard(HostPolicy(config.host, config.hostnames)),
             steps.Route(platform, self.routes, self.codecs),
             steps.Authenticate(self.authenticator, platform.clock),
             steps.Parse(),

@@ -1,6 +1,9 @@
 """The gateway's steps, in the order a request meets them::
 
-    route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
+    guard → route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
+
+(the guard, which refuses hosts tsunagi does not serve and other sites' pages, is in
+:mod:`tsunagi.gateway.guard`.)
 
 Each is a small class with a ``name`` and ``async __call__(exchange)``, testable alone with a
 hand-made :class:`~tsunagi.gateway.exchange.Exchange`. A step that has the answer (a raw route,

@@ -98,7 +98,7 @@ def test_raw_routes_come_from_the_registry(tmp_path):
         return HttpResponse(200, [("content-type", "text/plain")], f"hello at {ex.request.path}".encode())
 
     app.routes.add(Route("hello", hello, prefix="/_tsunagi/hello/"))
-    sent = asyncio.run(call(app, "GET", "/_tsunagi/hello/there", [b""], {"host": "x"}))
+    sent = asyncio.run(call(app, "GET", "/_tsunagi/hello/there", [b""], {"host": "localhost:4566"}))
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"hello at /_tsunagi/hello/there"
-    sent = asyncio.run(call(app, "GET", "/_tsunagi/other", [b""], {"host": "x"}))
+    sent = asyncio.run(call(app, "GET", "/_tsunagi/other", [b""], {"host": "localhost:4566"}))
     assert sent[0]["status"] == 404

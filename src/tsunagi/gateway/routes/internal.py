@@ -1,5 +1,10 @@
 """tsunagi's own endpoints under ``/_tsunagi/``:
 
+Each endpoint but health and the signing certificates needs the server's admin token in the
+``X-Tsunagi-Token`` header (printed at start, kept in ``<data dir>/admin-token``; ``TSUNAGI_ADMIN_TOKEN``
+sets it); with ``TSUNAGI_INTERNAL_API=off`` they are not served at all. A web page, an SNS subscription
+or a function cannot present the token, so none of them can reset the server or read its mailbox.
+
 - ``GET /_tsunagi/health``: 200 with the services and the store once the server is ready (503 before);
 - ``POST /_tsunagi/reset``: wipe all state (test suites call it between tests; the account root only,
   under ``--auth strict``);
@@ -17,6 +22,7 @@ The handlers reach services through their ports only.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tsunagi.gateway.bodies import read_body
-from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.exchange import Exchange, RouteHandler
 from tsunagi.gateway.identity import Authenticator, read_credential
 from tsunagi.gateway.routes import Route, RouteRegistry
 from tsunagi.ports.awslambda import LAMBDA
@@ -66,8 +72,28 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
             "Protocol": d.protocol, "Outcome": d.outcome, "Reason": d.reason}
 
 
+TOKEN_HEADER = "x-tsunagi-token"
+
+
 def install(routes: RouteRegistry, platform: Platform, state: ServerState, authenticator: Authenticator) -> None:
     max_body = platform.config.max_body_bytes
+    config = platform.config
+
+    def admin(handler: RouteHandler) -> RouteHandler:
+        """Only with the admin token (and only while the internal API is on)."""
+
+        async def guarded(ex: Exchange) -> HttpResponse:
+            if not config.internal_api:
+                return not_found(f"No internal endpoint {ex.request.method} {ex.request.path} "
+                                 "(TSUNAGI_INTERNAL_API is off)")
+            given = ex.request.headers.get(TOKEN_HEADER, "")
+            if not config.admin_token or not hmac.compare_digest(given.encode(), config.admin_token.encode()):
+                return _json(403, {"__type": "AccessDenied", "message": (
+                    "tsunagi's internal endpoints need the admin token in the X-Tsunagi-Token header: it is "
+                    "printed when the server starts and kept in <data dir>/admin-token.")})
+            return await handler(ex)
+
+        return guarded
 
     async def health(ex: Exchange) -> HttpResponse:
         from tsunagi import __version__
@@ -155,10 +181,11 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
         return lambda request: request.path.rstrip("/") == path
 
     routes.add(Route("health", health, prefix="/_tsunagi/health", match=exact("/_tsunagi/health"), methods=_GET))
-    routes.add(Route("reset", reset, prefix="/_tsunagi/reset", match=exact("/_tsunagi/reset"),
+    routes.add(Route("reset", admin(reset), prefix="/_tsunagi/reset", match=exact("/_tsunagi/reset"),
                      methods=frozenset({"POST"})))
-    routes.add(Route("deliveries", deliveries, prefix="/_tsunagi/api/deliveries", methods=_GET))
-    routes.add(Route("sns", sns, prefix="/_tsunagi/sns/"))
-    routes.add(Route("lambda-code", lambda_code, prefix="/_tsunagi/lambda/code/", methods=_GET))
+    routes.add(Route("deliveries", admin(deliveries), prefix="/_tsunagi/api/deliveries", methods=_GET))
+    routes.add(Route("sns-certificate", sns, prefix="/_tsunagi/sns/SimpleNotificationService-"))
+    routes.add(Route("sns", admin(sns), prefix="/_tsunagi/sns/"))
+    routes.add(Route("lambda-code", admin(lambda_code), prefix="/_tsunagi/lambda/code/", methods=_GET))
     routes.add(Route("internal", unknown, prefix="/_tsunagi/"))
 
