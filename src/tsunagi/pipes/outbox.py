@@ -60,6 +60,7 @@ Handler = Callable[[Job], Awaitable[None]]
 
 LEASE_MS = 30_000            # a claimed row is someone's for this long
 BATCH = 64                   # rows claimed at once
+MAX_INFLIGHT = 512           # deliveries running at once on this server
 MAX_ATTEMPTS = 25            # then the delivery is dropped (logged with its last error)
 BACKOFF_BASE_S = 0.1         # 0.1 s, 0.2 s, 0.4 s … capped at BACKOFF_MAX_S
 BACKOFF_MAX_S = 300.0
@@ -83,6 +84,7 @@ class Outbox:
         self._users = 0
         self._stopping = False
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._finished: list[int] = []   # rows delivered or dropped, not yet deleted
         self.delivered = 0           # counters for health/bench
         self.failed = 0
 
@@ -125,6 +127,14 @@ class Outbox:
             await task
         except (asyncio.CancelledError, Exception):
             pass
+        running = list(self._inflight)
+        for t in running:
+            t.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        try:
+            await self._flush_finished()
+        except Exception as e:   # the rows are delivered again after their lease: at least once
+            log.warning("outbox: could not mark %d finished deliveries at stop: %s", len(self._finished), e)
 
     async def on_reset(self) -> None:
         """Nothing in process to forget: the rows went with the store."""
@@ -137,13 +147,25 @@ class Outbox:
 
     # -- the dispatcher ----------------------------------------------------------------------------
     async def _run(self) -> None:
-        poll = POLL_PG_S if self.store.dialect == "postgresql" else POLL_SQLITE_S
+        """Claim due rows while there is room, run each as its own task (a slow target holds only its
+        own delivery, never a batch), and delete finished rows together, a statement per loop turn."""
+        poll = POLL_PG_S if self.store.shared else POLL_SQLITE_S
         while not self._stopping:   # (a cancellation a driver swallows must not keep the loop alive)
             try:
                 self._wake.clear()
-                rows = await self.repo.claim(self.clock.now_ms(), LEASE_MS, BATCH)
-                if rows:
-                    await self._deliver_all(rows)
+                await self._flush_finished()
+                room = MAX_INFLIGHT - len(self._inflight)
+                if room > 0:
+                    want = min(BATCH, room)
+                    rows = await self.repo.claim(self.clock.now_ms(), LEASE_MS, want)
+                    for row in rows:
+                        task = asyncio.get_running_loop().create_task(self._run_one(row))
+                        self._inflight.add(task)
+                        task.add_done_callback(self._inflight.discard)
+                    if len(rows) == want:
+                        await asyncio.sleep(0)      # let them start; then claim more
+                        continue
+                elif self._wake.is_set():
                     continue
                 timeout = poll
                 due = await self.repo.next_due()
@@ -160,10 +182,19 @@ class Outbox:
                 log.exception("outbox dispatcher failed; retrying in 1 s")
                 await asyncio.sleep(1.0)
 
-    async def _deliver_all(self, rows: list[Claimed]) -> None:
-        results = await asyncio.gather(*(self._deliver(row) for row in rows))
-        done = [row.id for row, ok in zip(rows, results, strict=True) if ok]
-        await self.repo.done(done)
+    async def _run_one(self, row: Claimed) -> None:
+        if await self._deliver(row):
+            self._finished.append(row.id)
+        self._wake.set()          # a slot is free, and a row waits to be deleted
+
+    async def _flush_finished(self) -> None:
+        if self._finished:
+            ids, self._finished = self._finished, []
+            try:
+                await self.repo.done(ids)
+            except BaseException:
+                self._finished.extend(ids)
+                raise
 
     async def _deliver(self, row: Claimed) -> bool:
         """Run one delivery; True when the row is finished with (delivered or dropped)."""
