@@ -195,12 +195,13 @@ def _build_test(family: Family, comparison: str, values: Sequence[str], variable
 class Condition:
     """One operator, one key and its values: ``"StringEquals": {"aws:SourceAccount": "111122223333"}``."""
 
-    __slots__ = ("operator", "key", "values", "family", "negated", "set_op", "if_exists", "test", "null_wants",
+    __slots__ = ("operator", "name", "key", "values", "family", "negated", "set_op", "if_exists", "test", "null_wants",
                  "simple")
 
     def __init__(self, operator: str, key: str, values: tuple[str, ...], *, variables: bool,
                  dialect: Dialect = Dialect.IAM) -> None:
         self.operator = operator
+        self.name = key                 # as written in the policy (for messages)
         self.key = key.lower()
         self.values = values
         name = operator
@@ -253,7 +254,7 @@ class Condition:
 
     def describe(self) -> str:
         shown = self.values[0] if len(self.values) == 1 else list(self.values)
-        return f"{self.operator} {self.key} {shown}"
+        return f"{self.operator} {self.name} {shown}"
 
 
 def _never(_value: str, _context: Context) -> bool:
@@ -284,5 +285,12 @@ def compile_block(block: Any, *, variables: bool, dialect: Dialect) -> tuple[Con
                 raise PolicyError(Problem.CONDITION_KEY_VENDOR, key, dialect=dialect)
             items = raw if isinstance(raw, list) else [raw]
             values = tuple(_scalar(v, dialect) for v in items)
-            out.append(Condition(operator, key, values, variables=variables, dialect=dialect))
+            condition = Condition(operator, key, values, variables=variables, dialect=dialect)
+            if dialect is Dialect.KMS and condition.set_op is SetOp.ALL:
+                lowered = condition.key
+                if lowered.startswith("kms:encryptioncontext:"):
+                    raise PolicyError(Problem.OVERLY_PERMISSIVE, "EncryptionContext", dialect=dialect)
+                if lowered.startswith("aws:requesttag/"):
+                    raise PolicyError(Problem.OVERLY_PERMISSIVE, "RequestTag", dialect=dialect)
+            out.append(condition)
     return tuple(out)

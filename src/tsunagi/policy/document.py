@@ -214,7 +214,7 @@ class Statement:
             if not condition.holds(request.context):
                 got = request.context.get(condition.key)
                 shown = "missing" if got is None else (got if isinstance(got, str) else list(got))
-                return f"its condition {condition.describe()} is not met ({condition.key} is {shown})"
+                return f"its condition {condition.describe()} is not met ({condition.name} is {shown})"
         return None
 
     def name(self) -> str:

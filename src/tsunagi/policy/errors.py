@@ -21,8 +21,10 @@ Where the messages come from (AWS documents the error codes, rarely the messages
   Principal"). "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc." is the
   companion of the one-colon message.
 * KMS ``MalformedPolicyDocumentException``: "Policy contains a statement with one or more invalid
-  principals." (aws-samples/siem-on-amazon-opensearch-service#32). For other mistakes only the code
-  is documented; the IAM wording is used.
+  principals." (aws-samples/siem-on-amazon-opensearch-service#32); the OverlyPermissiveCondition
+  messages for ``ForAllValues`` with ``kms:EncryptionContext:k`` or ``aws:RequestTag/k`` are from the
+  KMS Developer Guide (condition keys page). For other mistakes only the code is documented; the IAM
+  wording is used.
 * S3 ``MalformedPolicy``: "Missing required field Principal" (hashicorp/terraform#28688), "Invalid
   principal in policy" (cloud-custodian/cloud-custodian#4948), "Policy has invalid resource"
   (aws-samples/aws-serverless-appsync-app#4), "Policies must be valid JSON and the first byte must be
@@ -85,6 +87,7 @@ class Problem(StrEnum):
     CONDITION_KEY_VENDOR = "condition-key-vendor"
     TOO_LARGE = "too-large"
     TOO_MANY = "too-many"                           # SQS: statements, principals, conditions, actions
+    OVERLY_PERMISSIVE = "overly-permissive"         # KMS: ForAllValues with a single-valued key
 
 
 class PolicyError(ValueError):
@@ -185,6 +188,15 @@ def _message(problem: Problem, detail: str, dialect: Dialect) -> str:
     if dialect is Dialect.KMS:
         if problem is Problem.PRINCIPAL_INVALID:
             return "Policy contains a statement with one or more invalid principals."
+        if problem is Problem.OVERLY_PERMISSIVE:
+            # KMS condition keys page, kms:EncryptionContext:context-key and "Using set operators"
+            if detail == "EncryptionContext":
+                return ("OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a "
+                        "single-valued condition key matches requests without the specified encryption context or "
+                        "with an unspecified encryption context. To fix, remove ForAllValues.")
+            return ("OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued condition "
+                    "key matches requests without the specified tag or with an unspecified tag. "
+                    "To fix, remove ForAllValues.")
         return _iam(problem, detail)
     if dialect is Dialect.SNS:
         if problem is Problem.ACTION_SCOPE:

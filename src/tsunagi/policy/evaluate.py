@@ -251,20 +251,21 @@ def evaluate(request: Request, *, identity: Sequence[Policy] = (), resource: Pol
             return Decision(Outcome.ALLOW, request, resource_refs + (identity_refs if level is Level.ACCOUNT else ()))
         if not required and identity_ok:
             return Decision(Outcome.ALLOW, request, identity_refs)
-        if required:
-            if level is Level.NONE:
+        if level is Level.NONE:
+            if required:
                 return _implicit(request, resource, (Side.RESOURCE,))
-            assert resource_allow is not None
-            blocked = identity_missing if level is Level.ACCOUNT else \
-                [side for side in identity_missing if side is not Side.IDENTITY]
-            notes = (f"{resource_allow.name()} of {resource_label} allows the account {caller.account}, "
-                     f"so an identity-based policy must allow it too",) if level is Level.ACCOUNT else ()
-            return Decision(Outcome.IMPLICIT_DENY, request, (), tuple(blocked), resource_label, notes)
-        missing = list(identity_missing)
-        if resource is not None and level is Level.NONE:
-            missing.append(Side.RESOURCE)
-        return _implicit(request, resource, tuple(missing)) if Side.RESOURCE in missing else \
-            Decision(Outcome.IMPLICIT_DENY, request, (), tuple(missing), resource_label)
+            if resource is None:
+                return Decision(Outcome.IMPLICIT_DENY, request, (), tuple(identity_missing))
+            return _implicit(request, resource, (*identity_missing, Side.RESOURCE))
+        # the resource's policy names the caller's account (delegation: identity policies must allow
+        # too) or its role (a boundary or session policy still limits it), and that is what is missing
+        assert resource_allow is not None
+        if level is Level.ACCOUNT:
+            note = (f"{resource_allow.name()} of {resource_label} allows the account {caller.account}, "
+                    f"so an identity-based policy must allow it too")
+            return Decision(Outcome.IMPLICIT_DENY, request, (), tuple(identity_missing), resource_label, (note,))
+        blocked = tuple(side for side in identity_missing if side is not Side.IDENTITY)
+        return Decision(Outcome.IMPLICIT_DENY, request, (), blocked, resource_label)
 
     # across accounts: both sides
     if identity_ok and level is not Level.NONE:

@@ -16,12 +16,13 @@ principal ``aws:PrincipalServiceName`` and ``aws:PrincipalIsAWSService``. ``now`
 ``aws:CurrentTime`` and ``aws:EpochTime``; ``secure_transport`` and ``source_ip`` give
 ``aws:SecureTransport`` and ``aws:SourceIp``. Everything else (``aws:SourceArn``, ``aws:SourceAccount``,
 tags, ``kms:ViaService``, ``kms:EncryptionContext:k``, ``s3:prefix`` …) is passed in ``context`` as the
-caller knows it. Key names are case-insensitive; values are strings, or tuples of strings for
-multivalued keys (``aws:TagKeys``, ``aws:CalledVia``, ``kms:EncryptionContextKeys``).
+caller knows it. Key names are case-insensitive; values are strings (bytes become base64, booleans
+``true``/``false``), or tuples of strings for multivalued keys (``aws:TagKeys``, ``aws:CalledVia``, ``kms:EncryptionContextKeys``).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ def _value(value: Any) -> ContextValue:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, bytes):
-        return value.decode("latin-1")
+        return base64.b64encode(value).decode()         # binary keys travel as base64, as in policies
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, Iterable):
