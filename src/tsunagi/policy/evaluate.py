@@ -70,17 +70,26 @@ class StatementRef:
 class Decision:
     """The outcome of one evaluation and what decided it."""
 
-    __slots__ = ("outcome", "found", "missing", "request", "resource_label", "notes")
+    __slots__ = ("outcome", "found", "missing", "request", "resource_label", "_notes", "_explain")
 
     def __init__(self, outcome: Outcome, request: Request, found: tuple[Found, ...] = (),
                  missing: tuple[Side, ...] = (), resource_label: str | None = None,
-                 notes: tuple[str, ...] = ()) -> None:
+                 notes: tuple[str, ...] = (), explain: Policy | None = None) -> None:
         self.outcome = outcome
         self.request = request
         self.found = found
         self.missing = missing
         self.resource_label = resource_label
-        self.notes = notes
+        self._notes: tuple[str, ...] | None = notes if explain is None else None
+        self._explain = explain
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """For each allowing statement of the resource's policy (at most three), what did not match
+        the request. Worked out when first asked for: a refusal that nobody reads costs nothing."""
+        if self._notes is None:
+            self._notes = _near_misses(self._explain, self.request) if self._explain is not None else ()
+        return self._notes
 
     @property
     def allowed(self) -> bool:
@@ -278,16 +287,18 @@ def evaluate(request: Request, *, identity: Sequence[Policy] = (), resource: Pol
 
 
 def _implicit(request: Request, resource: Policy | None, missing: tuple[Side, ...]) -> Decision:
-    """An implicit deny where the resource side allowed nothing: say what each of its allowing
-    statements did not match (the slow path: only denied requests pay for it)."""
+    """An implicit deny where the resource side allowed nothing; its notes say why."""
+    return Decision(Outcome.IMPLICIT_DENY, request, (), missing, resource.label if resource is not None else None,
+                    explain=resource)
+
+
+def _near_misses(resource: Policy, request: Request) -> tuple[str, ...]:
     notes: list[str] = []
-    if resource is not None:
-        for statement in resource.statements:
-            if statement.effect is Effect.ALLOW:
-                why = statement.miss(request)
-                if why is not None:
-                    notes.append(f"{statement.name()}: {why}")
-            if len(notes) == 3:
-                break
-    return Decision(Outcome.IMPLICIT_DENY, request, (), missing,
-                    resource.label if resource is not None else None, tuple(notes))
+    for statement in resource.statements:
+        if statement.effect is Effect.ALLOW:
+            why = statement.miss(request)
+            if why is not None:
+                notes.append(f"{statement.name()}: {why}")
+                if len(notes) == 3:
+                    break
+    return tuple(notes)

@@ -120,16 +120,28 @@ def _has_wildcard(chars: list[tuple[str, bool]]) -> bool:
     return any(w for _, w in chars)
 
 
+def _prefix(chars: list[tuple[str, bool]], style: Style) -> str | None:
+    """The literal text before a value's only wildcard, a final ``*`` that matches anything after it
+    (then ``startswith`` does the regex's work); None otherwise."""
+    if len(chars) < 2 or chars[-1] != ("*", True) or any(w for _, w in chars[:-1]):
+        return None
+    text = "".join(c for c, _ in chars[:-1])
+    if style is Style.ARN and text.count(":") < 5:
+        return None                 # a star inside one of the first five segments stops at a colon
+    return text
+
+
 class Matcher:
     """Does a value match any of a policy element's values (OR)? ``match(value, context)``; the
     context resolves policy variables."""
 
-    __slots__ = ("exact", "regex", "templates", "style", "fold", "everything", "match")
+    __slots__ = ("exact", "prefixes", "regex", "templates", "style", "fold", "everything", "match")
 
     def __init__(self, values: Iterable[str], style: Style, *, fold: bool = False, variables: bool = False) -> None:
         self.style = style
         self.fold = fold
         exact: set[str] = set()
+        prefixes: list[str] = []
         sources: list[str] = []
         templates: list[tuple[Part, ...]] = []
         everything = False
@@ -146,26 +158,39 @@ class Matcher:
                 exact.add("".join(c for c, _ in chars))
             elif chars == [("*", True)]:
                 everything = True                           # a lone "*": anything, in every style
+            elif (prefix := _prefix(chars, style)) is not None:
+                prefixes.append(prefix)                     # "sqs:*", "arn:aws:s3:::bucket/*"
             else:
                 sources.append(to_regex(chars, style))
         self.everything = everything
         self.exact = frozenset(exact)
+        self.prefixes = tuple(prefixes)
         self.regex = re.compile("|".join(f"(?:{s})" for s in sources), re.S) if sources else None
         self.templates = tuple(templates)
+        # the fastest test that is right for what the policy holds
         self.match: MatchFn = self._general
         if everything:
             self.match = _always
-        elif not fold and self.regex is None and not self.templates:
-            self.match = self._exact            # the common case: names without wildcards
+        elif self.regex is None and not self.templates:
+            if not prefixes:
+                self.match = self._exact_folded if fold else self._exact
+            elif not fold:
+                self.match = self._exact_or_prefix
 
     def _exact(self, value: str, context: Context | None = None) -> bool:
         return value in self.exact
+
+    def _exact_folded(self, value: str, context: Context | None = None) -> bool:
+        return value.casefold() in self.exact
+
+    def _exact_or_prefix(self, value: str, context: Context | None = None) -> bool:
+        return value in self.exact or value.startswith(self.prefixes)
 
     def _general(self, value: str, context: Context | None = None) -> bool:
         if self.everything:
             return True
         v = value.casefold() if self.fold else value
-        if v in self.exact:
+        if v in self.exact or (self.prefixes and v.startswith(self.prefixes)):
             return True
         if self.regex is not None and self.regex.fullmatch(v) is not None:
             return True
