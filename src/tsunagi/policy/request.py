@@ -12,8 +12,9 @@ them (global condition keys page): ``aws:PrincipalArn`` (the role's ARN for a ro
 ``aws:PrincipalAccount``, ``aws:PrincipalType`` (``Account``, ``User``, ``AssumedRole``,
 ``FederatedUser``, ``Anonymous``), ``aws:username`` (IAM users only), ``aws:userid`` (the account id
 for the root user, ``anonymous`` for anonymous callers; others only when given), and for a service
-principal ``aws:PrincipalServiceName`` and ``aws:PrincipalIsAWSService``. ``now`` gives
-``aws:CurrentTime`` and ``aws:EpochTime``; ``secure_transport`` and ``source_ip`` give
+principal ``aws:PrincipalServiceName`` and ``aws:PrincipalIsAWSService``. ``aws:CurrentTime`` and
+``aws:EpochTime`` are "always included" (AWS): from ``now`` when given (pass the service's clock), from
+the wall clock otherwise. ``secure_transport`` and ``source_ip`` give
 ``aws:SecureTransport`` and ``aws:SourceIp``. Everything else (``aws:SourceArn``, ``aws:SourceAccount``,
 tags, ``kms:ViaService``, ``kms:EncryptionContext:k``, ``s3:prefix`` …) is passed in ``context`` as the
 caller knows it. Key names are case-insensitive; values are strings (bytes become base64, booleans
@@ -23,6 +24,7 @@ caller knows it. Key names are case-insensitive; values are strings (bytes becom
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -141,8 +143,9 @@ def _value(value: Any) -> ContextValue:
     return str(value)
 
 
-def _iso(now: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+@functools.lru_cache(maxsize=8)
+def _iso(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 class Request:
@@ -162,9 +165,9 @@ class Request:
         if context:
             for key, value in context.items():
                 ctx[key.lower()] = _value(value)
-        if now is not None:
-            ctx.setdefault("aws:currenttime", _iso(now))
-            ctx.setdefault("aws:epochtime", str(int(now)))
+        second = int(time.time() if now is None else now)
+        ctx.setdefault("aws:currenttime", _iso(second))
+        ctx.setdefault("aws:epochtime", str(second))
         if secure_transport is not None:
             ctx.setdefault("aws:securetransport", "true" if secure_transport else "false")
         if source_ip is not None:

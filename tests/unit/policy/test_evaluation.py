@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsunagi.policy import Caller, PolicyKind, Request
+from tsunagi.policy import Caller, CallerType, PolicyKind, Request
 
 from .cases import (
     ALLOW,
@@ -158,7 +158,7 @@ add(Case("anonymous-not-covered-by-an-account", Request(Caller.anonymous(), "s3:
                                                         resource_account=A), IMPLICIT,
          resource=doc({"Effect": "Allow", "Principal": {"AWS": A}, "Action": "s3:GetObject",
                        "Resource": "arn:aws:s3:::b/*"}), missing=(RESOURCE,)))
-add(Case("canonical-user", Request(Caller(Caller.anonymous().type, canonical_user="79a59df900b949e55d96a1e698fbac"
+add(Case("canonical-user", Request(Caller(CallerType.ANONYMOUS, canonical_user="79a59df900b949e55d96a1e698fbac"
                                                                                    "edfd6e09d98eacf8f8d5218e7cd47ef2be"),
                                    "s3:GetObject", "arn:aws:s3:::b/k", resource_account=A), ALLOW,
          resource=doc({"Effect": "Allow", "Principal": {
@@ -522,7 +522,7 @@ COGNITO = doc({"Effect": "Allow", "Principal": {"Federated": "cognito-identity.a
                "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {
                    "StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-2:12345678-abcd-abcd-abcd-123456"},
                    "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"}}})
-WEB = Caller(Caller.anonymous().type, federated_provider="cognito-identity.amazonaws.com")
+WEB = Caller(CallerType.ANONYMOUS, federated_provider="cognito-identity.amazonaws.com")
 add(Case("cognito-unauthenticated-identity", assume(WEB, "sts:AssumeRoleWithWebIdentity", **{
     "cognito-identity.amazonaws.com:aud": "us-east-2:12345678-abcd-abcd-abcd-123456",
     "cognito-identity.amazonaws.com:amr": ["unauthenticated"]}), ALLOW, kind=TRUST, resource=COGNITO))

@@ -188,6 +188,8 @@ def test_request_derives_the_principal_keys() -> None:
     assert service.context["aws:principalservicename"] == "sns.amazonaws.com"
     assert service.context["aws:principalisawsservice"] == "true"
     assert "aws:principalarn" not in service.context
+    clock = Request(Caller.anonymous(), "s3:GetObject")                  # "always included": the wall clock
+    assert clock.context["aws:currenttime"].endswith("Z") and clock.context["aws:epochtime"].isdigit()
     given_keys = Request(Caller.user("arn:aws:iam::1:user/u"), "s3:GetObject",
                          context={"AWS:UserName": "given", "aws:TagKeys": ["a", "b"], "s3:max-keys": 10,
                                   "aws:SecureTransport": False})
