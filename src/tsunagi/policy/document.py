@@ -347,7 +347,7 @@ def _check_resource(resource: str, dialect: Dialect) -> str:
         raise _fail(Problem.RESOURCE_LEGACY, dialect, resource)
     if len(parts) >= 3 and parts[2] == "iam" and len(parts) >= 4 and parts[3] not in ("", "*"):
         raise _fail(Problem.RESOURCE_REGION, dialect, resource)
-    if dialect is Dialect.S3 and parts[2] not in ("s3", "*"):
+    if dialect is Dialect.S3 and (len(parts) < 3 or parts[2] not in ("s3", "*")):
         raise _fail(Problem.RESOURCE_FORMAT, dialect, resource)
     return resource
 
@@ -378,8 +378,11 @@ def parse_policy(document: str | Mapping[str, Any], kind: PolicyKind = PolicyKin
         except ValueError:
             raise _fail(Problem.NOT_JSON, dialect) from None
     else:
-        parsed = document
-        text = json.dumps(document)
+        parsed = dict(document)
+        try:
+            text = json.dumps(parsed)
+        except (TypeError, ValueError):
+            raise _fail(Problem.SYNTAX, dialect, "not JSON values") from None
     if not isinstance(parsed, dict):
         raise _fail(Problem.NOT_JSON, dialect)
     size = len(text.encode())

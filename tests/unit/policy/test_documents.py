@@ -12,17 +12,22 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tsunagi.policy import (
     IAM_MANAGED_POLICY,
     IAM_TRUST_POLICY,
     KMS_KEY_POLICY,
     SQS_QUEUE_POLICY,
+    Caller,
     Dialect,
     PolicyError,
     PolicyKind,
     Problem,
+    Request,
     compile_policy,
+    evaluate,
     parse_policy,
 )
 
@@ -128,6 +133,8 @@ BAD: list[tuple[str, Any, PolicyKind, Dialect, str, str]] = [
     ("s3-resource-not-in-s3", one(Effect="Allow", Principal="*", Action="s3:GetObject",
                                   Resource="arn:aws:sqs:us-east-1:111122223333:q"), R, S3, "MalformedPolicy",
      "Policy has invalid resource"),
+    ("s3-resource-too-short", one(Effect="Allow", Principal="*", Action="s3:GetObject", Resource="arn:*"), R, S3,
+     "MalformedPolicy", "Policy has invalid resource"),
     ("s3-invalid-version", {"Version": "invalid policy", "Statement": [{"Effect": "Allow", "Principal": "*",
                                                                         "Action": "s3:GetObject",
                                                                         "Resource": "arn:aws:s3:::b/*"}]}, R, S3,
@@ -290,3 +297,38 @@ def test_a_policy_keeps_its_document_and_can_be_renamed() -> None:
     renamed = policy.labelled(f"the queue policy of {QUEUE}")
     assert renamed.label == f"the queue policy of {QUEUE}" and renamed.statements is policy.statements
     assert policy.version == "2012-10-17" and policy.statements[0].sid == "S"
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(
+    ["*", "", "Allow", "Deny", "s3:GetObject", "sqs:*", "arn:aws:s3:::b/*", "arn:aws:iam::111122223333:root",
+     "111122223333", "sns.amazonaws.com", "2012-10-17", "aws:SourceArn", "${aws:username}", "a:b:c"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["AWS", "Service", "StringEquals", "ForAllValues:StringLike", "aws:SourceArn",
+                                     "Null", "x"]), inner, max_size=3)), max_leaves=8)
+STATEMENTS = st.dictionaries(st.sampled_from(["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
+                                              "Resource", "NotResource", "Condition", "Other"]), VALUES, max_size=6)
+DOCUMENTS = st.fixed_dictionaries({"Statement": st.one_of(STATEMENTS, st.lists(STATEMENTS, max_size=3), VALUES)},
+                                  optional={"Version": st.sampled_from(["2012-10-17", "2008-10-17", "x"]),
+                                            "Id": VALUES})
+
+
+@settings(max_examples=300, deadline=None)
+@given(DOCUMENTS, st.sampled_from(list(PolicyKind)), st.sampled_from(list(Dialect)))
+def test_any_document_is_accepted_or_refused_with_a_policy_error(document: dict[str, Any], kind: PolicyKind,
+                                                                  dialect: Dialect) -> None:
+    """Whatever arrives, the answer is a compiled policy or AWS's error, never a crash."""
+    try:
+        policy = parse_policy(json.dumps(document), kind, dialect=dialect)
+    except PolicyError as e:
+        assert e.code and e.message
+    else:
+        assert policy.statements
+        for caller in (Caller.user("arn:aws:iam::111122223333:user/u"), Caller.service("sns.amazonaws.com"),
+                       Caller.anonymous()):
+            request = Request(caller, "s3:GetObject", "arn:aws:s3:::b/k", resource_account="111122223333",
+                              context={"aws:SourceArn": "arn:aws:s3:::b", "aws:TagKeys": ["a"]})
+            identity = [policy] if kind is PolicyKind.IDENTITY else []
+            resource = policy if kind is not PolicyKind.IDENTITY else None
+            decision = evaluate(request, identity=identity, resource=resource)
+            assert decision.reason and isinstance(decision.notes, tuple)
