@@ -174,15 +174,6 @@ def _scan(policy: Policy, request: Request) -> tuple[Statement | None, Statement
     return None, allow, best
 
 
-def _denies(policy: Policy, request: Request) -> Statement | None:
-    caller = request.caller
-    for statement in policy.statements:
-        if statement.effect is Effect.DENY and statement.level(caller) is not Level.NONE \
-                and statement.covers(request):
-            return statement
-    return None
-
-
 def evaluate(request: Request, *, identity: Sequence[Policy] = (), resource: Policy | None = None,
              boundary: Policy | None = None, session: Policy | Sequence[Policy] | None = None) -> Decision:
     """Decide ``request`` under the caller's identity-based policies, the resource's policy (a
