@@ -25,8 +25,9 @@ test: install pg
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # mypy over all of tsunagi, and --strict over the layers other code builds on: the gateway, the
-# store, the ports and every service's port module.
-STRICT := src/tsunagi/gateway src/tsunagi/store src/tsunagi/ports $(wildcard src/tsunagi/services/*/port.py)
+# store, the ports, the policy evaluator and every service's port module.
+STRICT := src/tsunagi/gateway src/tsunagi/store src/tsunagi/ports src/tsunagi/policy \
+          $(wildcard src/tsunagi/services/*/port.py)
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -16,7 +16,7 @@ PACKAGE = SRC / "tsunagi"
 
 # Modules every layer may use: plain values, no behaviour of another layer.
 FOUNDATION = ("tsunagi.context", "tsunagi.trace", "tsunagi.ids", "tsunagi.clock", "tsunagi.config",
-              "tsunagi.filters", "tsunagi.streams")
+              "tsunagi.filters", "tsunagi.streams", "tsunagi.policy")
 
 # layer prefix -> prefixes it must not import (a longer allowed prefix wins, see ALLOWED)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
@@ -32,6 +32,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                          "tsunagi.commands"),
     "tsunagi.pipes": ("tsunagi.gateway", "tsunagi.services", "tsunagi.server", "tsunagi.cli", "tsunagi.commands"),
     "tsunagi.gateway": ("tsunagi.pipes", "tsunagi.runtime", "tsunagi.cli", "tsunagi.commands"),
+    # the one policy evaluator: pure functions, nothing from tsunagi beyond ids and clock
+    "tsunagi.policy": ("tsunagi.services", "tsunagi.pipes", "tsunagi.gateway", "tsunagi.protocol", "tsunagi.store",
+                       "tsunagi.ports", "tsunagi.runtime", "tsunagi.server", "tsunagi.cli", "tsunagi.commands",
+                       "tsunagi.filters", "tsunagi.context", "tsunagi.trace", "tsunagi.config", "tsunagi.streams"),
     "tsunagi.filters": ("tsunagi.services", "tsunagi.pipes", "tsunagi.gateway", "tsunagi.protocol", "tsunagi.store",
                         "tsunagi.ports", "tsunagi.runtime", "tsunagi.server"),
 }
