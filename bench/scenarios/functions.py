@@ -33,7 +33,7 @@ def _each_fn(ctx: Context, t: Table, fn) -> None:
     for s in ctx.aws():
         if not s.available:
             unavailable_row(t, s)
-        elif s.name not in FUNCTION_PEERS:
+        elif s.like not in FUNCTION_PEERS:
             t.add(server=s.name, _note=not_docker(s.name))
         elif not s.alive():
             unavailable_row(t, s, "process died")

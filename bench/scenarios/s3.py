@@ -251,7 +251,7 @@ def large(ctx: Context) -> list[Table]:
 
     def one(s: Server) -> None:
         sizes, other = (SIZES_QUICK, 64) if ctx.quick else (SIZES_FULL, 256)
-        mib = sizes.get(s.name, other)
+        mib = sizes.get(s.like, other)
         if ctx.remaining() < 60:
             mib = min(mib, 128)
         size = mib * MiB

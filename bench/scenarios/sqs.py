@@ -7,7 +7,20 @@ import time
 import uuid
 
 from ..client import Conn, LoadResult, pct, run_fixed, run_workers
-from ..core import Context, add_ratios, load_row, log, measure, std_cols, target_note, unavailable_row
+from ..core import (
+    Context,
+    Rounds,
+    add_ratios,
+    each_in_rounds,
+    load_row,
+    log,
+    measure,
+    pair_note,
+    share,
+    std_cols,
+    target_note,
+    unavailable_row,
+)
 from ..report import Col, Table
 from ..servers import Server
 from . import scenario
@@ -211,20 +224,37 @@ def _each(ctx: Context, t: Table, fn) -> None:
 
 # ---------------------------------------------------------------- scenarios
 
+def _rotated(raws: list[bytes], done: int) -> list[bytes]:
+    """``raws`` starting where the previous rounds stopped (so rounds fill the queues evenly)."""
+    k = done % len(raws)
+    return raws[k:] + raws[:k]
+
+
 @scenario("sqs.send", order=30)
 def send(ctx: Context) -> list[Table]:
     """SendMessage: server CPU µs/call, msgs/s, p50/p99; the queue must hold exactly what was sent."""
     t = Table(f"SQS SendMessage (JSON protocol, {len(BODY)}-byte body, queues of ≤ {DEPTH}, {ctx.conns} conns)",
               std_cols("msgs/s", "CPU µs/call"))
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         n = ctx.count(5000, 2000, s)
         urls = [api.create("send") for _ in range(_shard(n))]
         raws = [send_raw(s, u) for u in urls]
         warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send)  # warm-up
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n, ctx.conns, check=_check_send))
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        return {"api": api, "n": n, "urls": urls, "raws": raws, "warm": warm, "done": 0}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        x = st.extra
+        m, raws = share(x["n"], r, k), _rotated(x["raws"], x["done"])
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_send))
+        x["done"] += m
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        api, urls, warm = x["api"], x["urls"], x["warm"]
+        row = t.add(**load_row(s, res, st.cpu, res.calls), _rounds=st.cpu_us)
         got = sum(api.counts(u)[0] for u in urls)
         acked = res.calls - res.errors + warm.calls - warm.errors
         if got != acked:
@@ -234,9 +264,10 @@ def send(ctx: Context) -> list[Table]:
             api.delete(u)
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t)
     target_note(t, "SendMessage", "cpu_us", 150, "µs/call")
+    pair_note(t)
     return [t]
 
 
@@ -246,14 +277,23 @@ def batch(ctx: Context) -> list[Table]:
     t = Table(f"SQS SendMessageBatch (10 × {len(BODY)} bytes, queues of ≤ {DEPTH}, {ctx.conns} conns)",
               std_cols("msgs/s", "CPU µs/msg"))
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         n = ctx.count(10000, 4000, s, minimum=200) // 10 * 10
         urls = [api.create("batch") for _ in range(_shard(n))]
-        raws = [batch_raw(s, u) for u in urls]
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n // 10, ctx.conns, check=_check_batch))
+        return {"api": api, "n": n, "urls": urls, "raws": [batch_raw(s, u) for u in urls], "done": 0}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        x = st.extra
+        m, raws = share(x["n"] // 10, r, k), _rotated(x["raws"], x["done"])
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_batch))
+        x["done"] += m
+        return res, cpu, (res.calls - res.errors) * 10
+
+    def finish(s: Server, st: Rounds) -> None:
+        api, urls, res = st.extra["api"], st.extra["urls"], st.total
         sent = (res.calls - res.errors) * 10
-        row = t.add(**load_row(s, res, cpu, sent))
+        row = t.add(**load_row(s, res, st.cpu, sent), _rounds=st.cpu_us)
         counts = [api.counts(u)[0] for u in urls]
         if sum(counts) != sent:
             row["errors"] += abs(sum(counts) - sent)
@@ -261,9 +301,10 @@ def batch(ctx: Context) -> list[Table]:
         ctx.cache[("sqs.filled", s.name)] = list(zip(urls, counts, strict=True))
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t)
     target_note(t, "SendMessageBatch", "cpu_us", 30, "µs/msg")
+    pair_note(t)
     return [t]
 
 
@@ -276,7 +317,7 @@ def recvdel(ctx: Context) -> list[Table]:
                Col("rate", "msgs/s", "int"), Col("p50", "recv p50 ms", "ms"), Col("p99", "recv p99 ms", "ms"),
                Col("cpu_us", "CPU µs/msg", "num"), Col("ratio", "tsunagi/x", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         queues = ctx.cache.pop(("sqs.filled", s.name), None)
         if not queues:
@@ -285,10 +326,22 @@ def recvdel(ctx: Context) -> list[Table]:
             for _ in range(_shard(total)):
                 url = api.create("recv")
                 queues.append((url, fill(s, url, min(DEPTH, total), ctx.conns).extra["sent"]))
+        return {"api": api, "queues": queues}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # round r drains queues r, r+k, r+2k, ... (every round gets whole queues; a round without a
+        # queue measures nothing)
+        mine = st.extra["queues"][r::k]
+        if not mine:
+            return LoadResult(), 0.0, 0
+        res, cpu = measure(s, lambda: drain_all(s, mine, ctx.conns))
+        return res, cpu, res.extra["deleted"]
+
+    def finish(s: Server, st: Rounds) -> None:
+        api, queues, res = st.extra["api"], st.extra["queues"], st.total
         n = sum(c for _, c in queues)
-        res, cpu = measure(s, lambda: drain_all(s, queues, ctx.conns))
-        got, deleted = res.extra["msgs"], res.extra["deleted"]
-        row = t.add(**load_row(s, res, cpu, deleted, msgs=got))
+        got, deleted = res.extra.get("msgs", 0), res.extra.get("deleted", 0)
+        row = t.add(**load_row(s, res, st.cpu, deleted, msgs=got), _rounds=st.cpu_us)
         lefts = [api.counts(u) for u, _ in queues]
         left = (sum(x[0] for x in lefts), sum(x[1] for x in lefts))
         problems = []
@@ -296,7 +349,7 @@ def recvdel(ctx: Context) -> list[Table]:
             problems.append(f"received {got} of {n}")
         if deleted != got:
             problems.append(f"deleted {deleted} of {got}")
-        if res.extra["dups"]:
+        if res.extra.get("dups"):
             problems.append(f"{res.extra['dups']} duplicates")
         if left[0] or left[1]:
             problems.append(f"queue not empty at the end (visible {left[0]}, in flight {left[1]})")
@@ -307,9 +360,10 @@ def recvdel(ctx: Context) -> list[Table]:
             api.delete(u)
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t)
     target_note(t, "Receive+DeleteBatch", "cpu_us", 60, "µs/msg")
+    pair_note(t)
     return [t]
 
 
@@ -411,7 +465,7 @@ def backlog(ctx: Context) -> list[Table]:
         kmax = ctx.count(2000, 500, s, minimum=30)
         raw = send_raw(s, url)
         limit = 5.0 if ctx.quick else 6.0    # seconds per measurement: slow peers do fewer calls
-        for level in levels.get(s.name, [1_000, 10_000]):
+        for level in levels.get(s.like, [1_000, 10_000]):
             need = (level - current) // 10 * 10
             live = [x.name for x in ctx.aws() if x.available]
             later = len(live) - live.index(s.name) - 1       # leave time for the servers still to come
