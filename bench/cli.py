@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import baseline as baselines
 from . import scenarios
-from .core import AWS_ORDER, BASE_OF, Context, log, paired_ratios
+from .core import AWS_ORDER, BASE_OF, Context, log, median_interval, paired_ratios
 from .procs import cpu_seconds, rss_bytes
 from .report import Col, Table, append_results, machine, render_text
 from .scenarios.sqs import _nominal
@@ -317,24 +317,30 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
                 continue
             errs = (rc or {}).get("errors") or 0
             paired = paired_ratios((rc or {}).get("_rounds") or [], (rb or {}).get("_rounds") or [])
+            clear = False
             if col == "cpu_us" and len(paired) >= 2:
                 ratio = statistics.median(paired)
+                lo, hi, cov = median_interval(paired)
                 hows.add(f"paired ×{len(paired)}")
-                spread = f"rounds {min(paired):.3f}–{max(paired):.3f}×"
+                clear = _worse(lo if better == LOWER else hi, better)
+                how = (f"median of {len(paired)} paired rounds, {cov:.0%} interval {lo:.3f}–{hi:.3f}×"
+                       + ("" if clear else ": may be noise, run again"))
             else:
                 ratio = vc / vb
                 hows.add("one run")
-                spread = "one run each"
+                how = "one run each: may be noise, run again"
             out[f"x_{cur}"] = f"{ratio:.3f}×"
             checked += 1
             store = "SQLite" if cur == "tsunagi" else "PostgreSQL"
-            if errs:
-                checks.append(f"{cur}: {errs} err")
-                flagged.append(f"{label} ({store}): {cur} had {errs} errors")
+            berrs = (rb or {}).get("errors") or 0
+            if errs or berrs:
+                checks.append(f"errors ({store})")
+                flagged.append(f"ERRORS: {label} ({store}): {cur} {errs}, {b} {berrs} errors")
             elif _worse(ratio, better):
-                checks.append(f"WORSE ({store})")
-                flagged.append(f"{label} ({store}): {cur} {_num(vc)} vs {b} {_num(vb)} → {ratio:.3f}× ({spread}; "
-                               f"{better} is better)")
+                word = "WORSE" if clear else "WORSE?"
+                checks.append(f"{word} ({store})")
+                flagged.append(f"{word} {label} ({store}): {cur} {_num(vc)} vs {b} {_num(vb)} → {ratio:.3f}× "
+                               f"({how}; {better} is better)")
         out["how"] = ", ".join(sorted(hows))
         out["check"] = "; ".join(checks) or ("ok" if hows else "–")
         t.rows.append(out)
@@ -371,8 +377,9 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
                     add(f"scaling {op} msgs/s, {level} process{'es' if level > 1 else ''}", HIGHER, rows, "rate")
     if flagged:
         t.notes.append(f"{len(flagged)} of {checked} comparisons worse than the baseline by more than {WORSE:.0%} "
-                       "(or with errors):")
-        t.notes.extend(f"WORSE: {f}" for f in flagged)
+                       "(or with errors); `WORSE` = even the paired rounds' interval for the median is past the "
+                       "limit, `WORSE?` = the figure is, but it may be noise:")
+        t.notes.extend(flagged)
     else:
         t.notes.append(f"no figure worse than the baseline by more than {WORSE:.0%} ({checked} comparisons)")
     t.notes.append("`paired ×N`: CPU per unit taken in N alternating rounds (current, baseline, then baseline, "

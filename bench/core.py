@@ -1,6 +1,7 @@
 """What scenarios get: the running servers, counts scaled per server, and measuring helpers."""
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .client import LoadResult, pct
+from .client import Conn, LoadResult, pct
 from .report import Col, Table
 from .servers import Server
 
@@ -17,7 +18,8 @@ AWS_ORDER = ["tsunagi", "tsunagi-base", "tsunagi-pg", "tsunagi-base-pg", "minist
 # the older build (--baseline) and the server whose counts and per-name settings it shares
 BASE_OF = {"tsunagi-base": "tsunagi", "tsunagi-base-pg": "tsunagi-pg"}
 TWIN = {v: k for k, v in BASE_OF.items()}
-ROUNDS = 5                               # paired rounds (gateway × bare; current build vs baseline)
+ROUNDS = 5                               # paired rounds of the gateway's × bare (one server and the bare handler)
+PAIRED_ROUNDS = 20                       # rounds of a current build and its baseline (even: each goes first 10 times)
 
 
 def log(msg: str) -> None:
@@ -137,7 +139,7 @@ StepFn = Callable[[Server, Rounds, int, int], "tuple[LoadResult, float, int]"]
 
 
 def in_rounds(group: list[Server], step: StepFn, setup: Callable[[Server], dict] | None = None,
-              rounds: int = ROUNDS, alone: int = 1) -> dict[str, Rounds | Exception]:
+              rounds: int = PAIRED_ROUNDS, alone: int = 1) -> dict[str, Rounds | Exception]:
     """Measure the servers of ``group`` with ``step(server, state, round, nrounds) -> (load, cpu s, units)``.
 
     ``setup(server)`` (not measured) fills ``state.extra`` first, for every server of the group. A server
@@ -198,6 +200,16 @@ def each_in_rounds(ctx: Context, table: Table, step: StepFn, finish: Callable[[S
                     table.add(server=s.name, _note=f"failed: {type(e).__name__}: {str(e)[:200]}")
 
 
+def pool(s: Server, n: int) -> list[Conn]:
+    """``n`` keep-alive connections to ``s`` kept across rounds (``run_fixed(pool=...)``, ``drain(pool=...)``)."""
+    return [Conn(s.host, s.port) for _ in range(n)]
+
+
+def close_all(conns: list[Conn]) -> None:
+    for c in conns:
+        c.close()
+
+
 def share(total: int, r: int, n: int) -> int:
     """Round ``r``'s part of ``total`` over ``n`` rounds (they add up to ``total``)."""
     return total // n + (1 if r < total % n else 0)
@@ -208,6 +220,20 @@ def paired_ratios(a: list[float | None], b: list[float | None]) -> list[float]:
     return [x / y for x, y in zip(a, b, strict=False) if x and y]
 
 
+def median_interval(xs: list[float], coverage: float = 0.9) -> tuple[float, float, float]:
+    """A distribution-free interval for the median of ``xs``: order statistics (k, n+1-k), the narrowest with
+    at least ``coverage``; (low, high, its coverage). 20 rounds: the 6th and 15th values, 96%."""
+    v, n = sorted(xs), len(xs)
+    cdf, cum = [], 0.0
+    for i in range(n + 1):
+        cum += math.comb(n, i) / 2 ** n
+        cdf.append(cum)                        # P(Binomial(n, 1/2) <= i)
+    k = 1
+    while k + 1 <= (n + 1) // 2 and 1 - 2 * cdf[k] >= coverage:
+        k += 1
+    return v[k - 1], v[n - k], 1 - 2 * cdf[k - 1]
+
+
 def pair_note(table: Table, key: str = "_rounds") -> None:
     """A note per current/baseline pair in ``table``: the median round's CPU ratio and the rounds' spread."""
     rows = {r.get("server"): r for r in table.rows if r.get(key)}
@@ -215,6 +241,8 @@ def pair_note(table: Table, key: str = "_rounds") -> None:
         if base in rows and cur in rows:
             ratios = paired_ratios(rows[cur][key], rows[base][key])
             if ratios:
+                lo, hi, cov = median_interval(ratios)
                 table.notes.append(
                     f"{cur} / {base} CPU per unit, paired: {statistics.median(ratios):.3f}× (median of "
-                    f"{len(ratios)} alternating rounds; rounds {min(ratios):.3f}–{max(ratios):.3f}×)")
+                    f"{len(ratios)} alternating rounds, {cov:.0%} interval {lo:.3f}–{hi:.3f}×; rounds "
+                    f"{min(ratios):.3f}–{max(ratios):.3f}×)")

@@ -22,7 +22,20 @@ import subprocess
 import time
 
 from ..client import Conn, LoadResult, pct, run_fixed
-from ..core import Context, Rounds, add_ratios, each_in_rounds, load_row, log, measure, pair_note, share
+from ..core import (
+    PAIRED_ROUNDS,
+    Context,
+    Rounds,
+    add_ratios,
+    close_all,
+    each_in_rounds,
+    load_row,
+    log,
+    measure,
+    pair_note,
+    pool,
+    share,
+)
 from ..report import Col, Table
 from ..servers import BENCH, PEERS, ROOT, Server, install_peer
 from . import scenario
@@ -198,7 +211,7 @@ def burst(ctx: Context) -> list[Table]:
         n = ctx.count(3000, 1000, s, minimum=40)
         pub = sns_raw(s.signer, "Publish", {"TopicArn": topic, "Message": MESSAGE})
         return {"api": api, "topic": topic, "urls": urls, "n": n, "pub": pub, "ok": 0, "held": 0,
-                "deliv_wall": 0.0, "short": False}
+                "deliv_wall": 0.0, "short": False, "pool": pool(s, ctx.conns)}
 
     def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
         # a burst of n publishes (n/k per round when paired with the baseline), then wait until the
@@ -209,7 +222,7 @@ def burst(ctx: Context) -> list[Table]:
         def run() -> LoadResult:
             t0 = time.perf_counter()
             res = run_fixed(s.host, s.port, [x["pub"]], m, ctx.conns, check=_check_publish,
-                            deadline=time.monotonic() + 60)
+                            deadline=time.monotonic() + 60, pool=x["pool"])
             ok = x["ok"] + res.calls - res.errors
             held = 0
             limit = time.monotonic() + max(10.0, min(60.0, ctx.remaining() - 60))
@@ -228,6 +241,7 @@ def burst(ctx: Context) -> list[Table]:
     def finish(s: Server, st: Rounds) -> None:
         x, res = st.extra, st.total
         api, urls, ok = x["api"], x["urls"], x["ok"]
+        close_all(x["pool"])
         row = t.add(**load_row(s, res, st.cpu, res.calls), _rounds=st.cpu_us)
         row["deliv"] = x["held"] / x["deliv_wall"] if x["deliv_wall"] else None
         problems = []
@@ -275,7 +289,7 @@ def burst(ctx: Context) -> list[Table]:
                            f"{'met' if met else 'NOT met'}")
     t.notes.append("`tsunagi deliv ×` = tsunagi's deliveries/s divided by that server's (above 1 = tsunagi faster).")
     if any(len(r.get("_rounds") or ()) > 1 for r in t.rows):
-        t.notes.append("With --baseline, each build's burst is split into alternating rounds (n/5 publishes, then "
+        t.notes.append(f"With --baseline, each build's burst is split into alternating rounds (n/{PAIRED_ROUNDS} publishes, then "
                        "the wait for their deliveries); publishes/s and deliveries/s are over all its rounds.")
     pair_note(t)
     return [t]

@@ -11,11 +11,13 @@ from ..core import (
     Context,
     Rounds,
     add_ratios,
+    close_all,
     each_in_rounds,
     load_row,
     log,
     measure,
     pair_note,
+    pool,
     share,
     std_cols,
     target_note,
@@ -110,12 +112,14 @@ def fill(s: Server, url: str, msgs: int, conns: int, deadline: float | None = No
 
 
 def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = True,
-          deadline: float | None = None, spread: list[Server] | None = None) -> LoadResult:
+          deadline: float | None = None, spread: list[Server] | None = None,
+          pool: list[Conn] | None = None) -> LoadResult:
     """Receive(10) + DeleteMessageBatch until ``target`` messages were received (or the queue is empty,
     or ``deadline`` (time.monotonic()) passed).
 
     Latencies are the ReceiveMessage calls'. extra: msgs, deleted, dups, receives, empty.
     ``spread``: servers sharing one store; connection i goes to ``spread[i % len(spread)]``.
+    ``pool``: connections to ``s`` to use and leave open (see ``run_fixed``).
     """
     recv = s.signer.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10,
                                            "VisibilityTimeout": 120, "WaitTimeSeconds": 0})
@@ -125,7 +129,7 @@ def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = 
 
     def worker(_i: int, res: LoadResult) -> None:
         to = spread[_i % len(spread)] if spread else s
-        conn = Conn(to.host, to.port)
+        conn = pool[_i] if pool else Conn(to.host, to.port)
         sig = to.signer
         pc = time.perf_counter
         ex = res.extra
@@ -188,17 +192,10 @@ def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = 
                 if ok != len(msgs):
                     res.error(f"DeleteMessageBatch HTTP {status}: {ok}/{len(msgs)} deleted: {body[:160]!r}")
         finally:
-            conn.close()
+            if not pool:
+                conn.close()
 
     return run_workers(worker, conns)
-
-
-def drain_all(s: Server, queues: list[tuple[str, int]], conns: int) -> LoadResult:
-    """``drain`` each (url, count) in turn; one result."""
-    total = LoadResult()
-    for url, n in queues:
-        total.merge(drain(s, url, n, conns), wall=True)
-    return total
 
 
 def _shard(n: int) -> int:
@@ -241,19 +238,22 @@ def send(ctx: Context) -> list[Table]:
         n = ctx.count(5000, 2000, s)
         urls = [api.create("send") for _ in range(_shard(n))]
         raws = [send_raw(s, u) for u in urls]
-        warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send)  # warm-up
-        return {"api": api, "n": n, "urls": urls, "raws": raws, "warm": warm, "done": 0}
+        conns = pool(s, ctx.conns)
+        warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send, pool=conns)  # warm-up
+        return {"api": api, "n": n, "urls": urls, "raws": raws, "warm": warm, "done": 0, "pool": conns}
 
     def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
         x = st.extra
         m, raws = share(x["n"], r, k), _rotated(x["raws"], x["done"])
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_send))
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_send,
+                                                pool=x["pool"]))
         x["done"] += m
         return res, cpu, res.calls
 
     def finish(s: Server, st: Rounds) -> None:
         x, res = st.extra, st.total
         api, urls, warm = x["api"], x["urls"], x["warm"]
+        close_all(x["pool"])
         row = t.add(**load_row(s, res, st.cpu, res.calls), _rounds=st.cpu_us)
         got = sum(api.counts(u)[0] for u in urls)
         acked = res.calls - res.errors + warm.calls - warm.errors
@@ -281,17 +281,20 @@ def batch(ctx: Context) -> list[Table]:
         api = Sqs(s)
         n = ctx.count(10000, 4000, s, minimum=200) // 10 * 10
         urls = [api.create("batch") for _ in range(_shard(n))]
-        return {"api": api, "n": n, "urls": urls, "raws": [batch_raw(s, u) for u in urls], "done": 0}
+        return {"api": api, "n": n, "urls": urls, "raws": [batch_raw(s, u) for u in urls], "done": 0,
+                "pool": pool(s, ctx.conns)}
 
     def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
         x = st.extra
         m, raws = share(x["n"] // 10, r, k), _rotated(x["raws"], x["done"])
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_batch))
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_batch,
+                                                pool=x["pool"]))
         x["done"] += m
         return res, cpu, (res.calls - res.errors) * 10
 
     def finish(s: Server, st: Rounds) -> None:
         api, urls, res = st.extra["api"], st.extra["urls"], st.total
+        close_all(st.extra["pool"])
         sent = (res.calls - res.errors) * 10
         row = t.add(**load_row(s, res, st.cpu, sent), _rounds=st.cpu_us)
         counts = [api.counts(u)[0] for u in urls]
@@ -326,19 +329,32 @@ def recvdel(ctx: Context) -> list[Table]:
             for _ in range(_shard(total)):
                 url = api.create("recv")
                 queues.append((url, fill(s, url, min(DEPTH, total), ctx.conns).extra["sent"]))
-        return {"api": api, "queues": queues}
+        return {"api": api, "queues": queues, "left": [c for _, c in queues], "at": 0, "pool": pool(s, ctx.conns)}
 
     def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
-        # round r drains queues r, r+k, r+2k, ... (every round gets whole queues; a round without a
-        # queue measures nothing)
-        mine = st.extra["queues"][r::k]
-        if not mine:
-            return LoadResult(), 0.0, 0
-        res, cpu = measure(s, lambda: drain_all(s, mine, ctx.conns))
-        return res, cpu, res.extra["deleted"]
+        # round r drains its share of the messages left, queue after queue (a queue can span rounds; the
+        # receivers stop up to conns × 10 - 1 messages past a target, the later rounds share what is left)
+        x = st.extra
+        want = max(1, sum(x["left"][x["at"]:]) // (k - r))
+
+        def run() -> LoadResult:
+            out, got = LoadResult(), 0
+            while got < want and x["at"] < len(x["queues"]):
+                i = x["at"]
+                d = drain(s, x["queues"][i][0], min(x["left"][i], want - got), ctx.conns, pool=x["pool"])
+                out.merge(d, wall=True)
+                got += d.extra["msgs"]
+                x["left"][i] -= d.extra["msgs"]
+                if x["left"][i] <= 0 or not d.extra["msgs"]:
+                    x["at"] += 1
+            return out
+
+        res, cpu = measure(s, run)
+        return res, cpu, res.extra.get("deleted", 0)
 
     def finish(s: Server, st: Rounds) -> None:
         api, queues, res = st.extra["api"], st.extra["queues"], st.total
+        close_all(st.extra["pool"])
         n = sum(c for _, c in queues)
         got, deleted = res.extra.get("msgs", 0), res.extra.get("deleted", 0)
         row = t.add(**load_row(s, res, st.cpu, deleted, msgs=got), _rounds=st.cpu_us)
