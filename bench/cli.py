@@ -316,14 +316,26 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
             if not vc or not vb:
                 continue
             errs = (rc or {}).get("errors") or 0
-            paired = paired_ratios((rc or {}).get("_rounds") or [], (rb or {}).get("_rounds") or [])
+            key = {"cpu_us": "_rounds", "rate": "_rounds_rate"}.get(col, "")
+            paired = paired_ratios((rc or {}).get(key) or [], (rb or {}).get(key) or []) if key else []
+            lat_c, lat_b = (rc or {}).get("_lat"), (rb or {}).get("_lat")
             clear = False
-            if col == "cpu_us" and len(paired) >= 2:
+            if len(paired) >= 2:
                 ratio = statistics.median(paired)
                 lo, hi, cov = median_interval(paired)
                 hows.add(f"paired ×{len(paired)}")
                 clear = _worse(lo if better == LOWER else hi, better)
                 how = (f"median of {len(paired)} paired rounds, {cov:.0%} interval {lo:.3f}–{hi:.3f}×"
+                       + ("" if clear else ": may be noise, run again"))
+            elif col == "p50" and lat_c and lat_b and (rc or {}).get("_nrounds", 1) > 1:
+                # the two builds' samples were taken in alternating rounds: compare the p50s' intervals
+                ratio = vc / vb
+                lo_c, hi_c, cov = median_interval(lat_c)
+                lo_b, hi_b, _ = median_interval(lat_b)
+                hows.add(f"interleaved ×{rc['_nrounds']}")
+                clear = _worse(lo_c / hi_b, better)
+                how = (f"samples interleaved in {rc['_nrounds']} rounds; p50 {cov:.0%} intervals "
+                       f"{lo_c * 1e3:.2f}–{hi_c * 1e3:.2f} vs {lo_b * 1e3:.2f}–{hi_b * 1e3:.2f} ms"
                        + ("" if clear else ": may be noise, run again"))
             else:
                 ratio = vc / vb
@@ -383,8 +395,9 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
     else:
         t.notes.append(f"no figure worse than the baseline by more than {WORSE:.0%} ({checked} comparisons)")
     t.notes.append("`paired ×N`: CPU per unit taken in N alternating rounds (current, baseline, then baseline, "
-                   "current, ...), the median round's ratio; `one run`: latency and throughput, each build measured "
-                   "once, right after the other — noisier (see bench/README.md, \"Comparing with a baseline\").")
+                   "current, ...), the median round's ratio; `interleaved ×N`: latency samples taken in N alternating "
+                   "rounds, the ratio of the two p50s; `one run`: each build measured once, right after the other, the "
+                   "noisiest (see bench/README.md, \"Comparing with a baseline\").")
     return t
 
 

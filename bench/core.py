@@ -132,7 +132,21 @@ class Rounds:
     cpu: float = 0.0
     units: int = 0
     cpu_us: list[float | None] = field(default_factory=list)     # CPU µs/unit, per round
+    rate: list[float | None] = field(default_factory=list)       # units/s, per round
     extra: dict = field(default_factory=dict)                    # whatever the scenario keeps per server
+
+    def add(self, res: LoadResult, cpu: float, units: int) -> None:
+        """One round's load, server CPU seconds and units (calls, messages, ...)."""
+        self.total.merge(res, wall=True)
+        self.cpu += cpu
+        self.units += units
+        self.cpu_us.append(cpu * 1e6 / units if units else None)
+        self.rate.append(units / res.wall if units and res.wall else None)
+
+    def keys(self) -> dict:
+        """What a row keeps of the rounds (hidden columns) for the baseline comparison."""
+        return {"_rounds": self.cpu_us, "_rounds_rate": self.rate, "_nrounds": sum(1 for c in self.cpu_us if c is not None),
+                "_lat": self.total.latencies}
 
 
 StepFn = Callable[[Server, Rounds, int, int], "tuple[LoadResult, float, int]"]
@@ -169,23 +183,26 @@ def in_rounds(group: list[Server], step: StepFn, setup: Callable[[Server], dict]
                 log(f"{s.name}: {type(e).__name__}: {e}")
                 out[s.name] = e
                 continue
-            st.total.merge(res, wall=True)
-            st.cpu += cpu
-            st.units += units
-            st.cpu_us.append(cpu * 1e6 / units if units else None)
+            st.add(res, cpu, units)
     return out
 
 
 def each_in_rounds(ctx: Context, table: Table, step: StepFn, finish: Callable[[Server, Rounds], None],
-                   setup: Callable[[Server], dict] | None = None, alone: int = 1) -> None:
+                   setup: Callable[[Server], dict] | None = None, alone: int = 1,
+                   skip: Callable[[Server], str | None] | None = None) -> None:
     """:func:`in_rounds` over ``ctx.groups()``; then ``finish(server, state)`` adds the rows, in display
-    order. Unavailable or dead servers and failures become rows with the reason."""
+    order. Unavailable or dead servers, those ``skip(server)`` gives a reason for (the reason is the row's
+    note) and failures become rows with the reason."""
     for group in ctx.groups():
-        live = [s for s in group if s.available and s.alive()]
+        why = {s.name: skip(s) for s in group if s.available} if skip else {}
+        live = [s for s in group if s.available and s.alive() and not why.get(s.name)]
         states = in_rounds(live, step, setup, alone=alone) if live else {}
         for s in group:
             if not s.available:
                 unavailable_row(table, s)
+                continue
+            if why.get(s.name):
+                table.add(server=s.name, _note=why[s.name])
                 continue
             st = states.get(s.name)
             if st is None:

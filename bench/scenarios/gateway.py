@@ -81,7 +81,7 @@ def gateway(ctx: Context) -> list[Table]:
     def finish(s: Server, st: Rounds) -> None:
         x = st.extra
         close_all(x["pool"])
-        row = t.add(**load_row(s, st.total, st.cpu, st.total.calls), _rounds=st.cpu_us)
+        row = t.add(**load_row(s, st.total, st.cpu, st.total.calls), **st.keys())
         if x["ratios"]:
             row["xbare"] = statistics.median(x["ratios"])
             row["bare_us"] = statistics.median(b for b in x["bares"] if b)

@@ -40,7 +40,7 @@ from ..report import Col, Table
 from ..servers import BENCH, PEERS, ROOT, Server, install_peer
 from . import scenario
 from ._aws import Api, delete_batch, long_poll, messages, sns_raw
-from .sqs import _each, drain
+from .sqs import drain
 
 MESSAGE = json.dumps({"order": "7d3f0c8e-2b1a-4e59-9a51-0c1d2e3f4a5b", "bucket": "uploads",
                       "key": "incoming/2026/11/report.txt", "size": 10240, "pad": "x" * 64})
@@ -123,29 +123,34 @@ def latency(ctx: Context) -> list[Table]:
                Col("max", "max ms", "ms"), Col("cpu_us", "CPU µs/round", "num"),
                Col("ratio", "tsunagi/x p50", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Api(s)
         topic, urls = _fanout(api, "lat")
         sig = s.signer
-        polls = [long_poll(u, sig, wait=20, n=1) for u in urls]
-        pub = sns_raw(sig, "Publish", {"TopicArn": topic, "Message": MESSAGE})
-        consumers = [Conn(s.host, s.port) for _ in urls]
-        producer = Conn(s.host, s.port)
-        rounds = int(ctx.count(150, 40) * max(0.2, min(1.0, s.scale)))
+        return {"api": api, "topic": topic, "urls": urls, "spent": 0.0,
+                "polls": [long_poll(u, sig, wait=20, n=1) for u in urls],
+                "pub": sns_raw(sig, "Publish", {"TopicArn": topic, "Message": MESSAGE}),
+                "consumers": [Conn(s.host, s.port) for _ in urls], "producer": Conn(s.host, s.port),
+                "rounds": int(ctx.count(150, 40) * max(0.2, min(1.0, s.scale)))}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the rounds at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        sig, urls, consumers, producer = s.signer, x["urls"], x["consumers"], x["producer"]
         res = LoadResult()
         pc = time.perf_counter
 
         def run() -> LoadResult:
             t_start = pc()
-            for _ in range(rounds):
-                if ctx.remaining() < 30 or pc() - t_start > 25:
+            for _ in range(share(x["rounds"], r, k)):
+                if ctx.remaining() < 30 or x["spent"] + pc() - t_start > 25:
                     res.samples.append("stopped early (time budget)")
                     break
-                for c, p in zip(consumers, polls, strict=True):
+                for c, p in zip(consumers, x["polls"], strict=True):
                     c.send(p)
                 time.sleep(0.01)            # the receives reach the server and wait
                 t0 = pc()
-                status, body = producer.request(pub)
+                status, body = producer.request(x["pub"])
                 got = [messages(*c.read()) for c in consumers]
                 t1 = pc()
                 res.calls += 1
@@ -160,20 +165,25 @@ def latency(ctx: Context) -> list[Table]:
                         g = messages(*producer.request(long_poll(u, sig, wait=2, n=10)))
                     delete_batch(producer, sig, u, g)
             res.wall = pc() - t_start
+            x["spent"] += res.wall
             return res
 
         res, cpu = measure(s, run)
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         row["p90"] = (pct(res.latencies, 90) or 0) * 1e3 if res.latencies else None
         row["max"] = max(res.latencies) * 1e3 if res.latencies else None
-        for c in [*consumers, producer]:
+        for c in [*x["consumers"], x["producer"]]:
             c.close()
-        for u in urls:
-            api.delete(u)
-        api.delete_topic(topic)
-        api.close()
+        for u in x["urls"]:
+            x["api"].delete(u)
+        x["api"].delete_topic(x["topic"])
+        x["api"].close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     r = rabbit(ctx, "latency", ctx.count(150, 40))
     if "error" in r:
         t.add(server="rabbitmq", _note=f"not available: {r['error']}")
@@ -242,7 +252,7 @@ def burst(ctx: Context) -> list[Table]:
         x, res = st.extra, st.total
         api, urls, ok = x["api"], x["urls"], x["ok"]
         close_all(x["pool"])
-        row = t.add(**load_row(s, res, st.cpu, res.calls), _rounds=st.cpu_us)
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         row["deliv"] = x["held"] / x["deliv_wall"] if x["deliv_wall"] else None
         problems = []
         if x["held"] < 3 * ok or x["short"]:

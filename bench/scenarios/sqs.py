@@ -254,7 +254,7 @@ def send(ctx: Context) -> list[Table]:
         x, res = st.extra, st.total
         api, urls, warm = x["api"], x["urls"], x["warm"]
         close_all(x["pool"])
-        row = t.add(**load_row(s, res, st.cpu, res.calls), _rounds=st.cpu_us)
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         got = sum(api.counts(u)[0] for u in urls)
         acked = res.calls - res.errors + warm.calls - warm.errors
         if got != acked:
@@ -296,7 +296,7 @@ def batch(ctx: Context) -> list[Table]:
         api, urls, res = st.extra["api"], st.extra["urls"], st.total
         close_all(st.extra["pool"])
         sent = (res.calls - res.errors) * 10
-        row = t.add(**load_row(s, res, st.cpu, sent), _rounds=st.cpu_us)
+        row = t.add(**load_row(s, res, st.cpu, sent), **st.keys())
         counts = [api.counts(u)[0] for u in urls]
         if sum(counts) != sent:
             row["errors"] += abs(sum(counts) - sent)
@@ -357,7 +357,7 @@ def recvdel(ctx: Context) -> list[Table]:
         close_all(st.extra["pool"])
         n = sum(c for _, c in queues)
         got, deleted = res.extra.get("msgs", 0), res.extra.get("deleted", 0)
-        row = t.add(**load_row(s, res, st.cpu, deleted, msgs=got), _rounds=st.cpu_us)
+        row = t.add(**load_row(s, res, st.cpu, deleted, msgs=got), **st.keys())
         lefts = [api.counts(u) for u, _ in queues]
         left = (sum(x[0] for x in lefts), sum(x[1] for x in lefts))
         problems = []
@@ -391,28 +391,32 @@ def longpoll(ctx: Context) -> list[Table]:
                Col("p50", "p50 ms", "ms"), Col("p90", "p90 ms", "ms"), Col("p99", "p99 ms", "ms"),
                Col("max", "max ms", "ms"), Col("cpu_us", "CPU µs/round", "num"), Col("ratio", "tsunagi/x p50", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         url = api.create("poll")
-        sig = s.signer
-        recv = sig.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 20,
-                                          "VisibilityTimeout": 30})
-        raw_send = send_raw(s, url)
-        consumer, producer = Conn(s.host, s.port), Conn(s.host, s.port)
-        rounds = int(ctx.count(200, 50) * max(0.5, min(1.0, s.scale)))
+        recv = s.signer.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 20,
+                                               "VisibilityTimeout": 30})
+        return {"api": api, "url": url, "recv": recv, "send": send_raw(s, url), "spent": 0.0,
+                "consumer": Conn(s.host, s.port), "producer": Conn(s.host, s.port),
+                "rounds": int(ctx.count(200, 50) * max(0.5, min(1.0, s.scale)))}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the rounds at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        sig, url, consumer, producer = s.signer, x["url"], x["consumer"], x["producer"]
         res = LoadResult()
         pc = time.perf_counter
 
         def run() -> LoadResult:
             t_start = pc()
-            for _ in range(rounds):
-                if ctx.remaining() < 30 or pc() - t_start > 60:
+            for _ in range(share(x["rounds"], r, k)):
+                if ctx.remaining() < 30 or x["spent"] + pc() - t_start > 60:
                     res.samples.append("stopped early (time budget)")
                     break
-                consumer.send(recv)
+                consumer.send(x["recv"])
                 time.sleep(0.01)          # let the receive reach the server and wait
                 t0 = pc()
-                status, body = producer.request(raw_send)
+                status, body = producer.request(x["send"])
                 if status != 200:
                     res.calls += 1
                     res.error(f"SendMessage HTTP {status}: {body[:120]!r}")
@@ -433,21 +437,26 @@ def longpoll(ctx: Context) -> list[Table]:
                 for m in msgs:
                     producer.request(sig.sqs("DeleteMessage", {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]}))
             res.wall = pc() - t_start
+            x["spent"] += res.wall
             return res
 
         res, cpu = measure(s, run)
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         row["p90"] = pct(res.latencies, 90) * 1e3 if res.latencies else None
         row["max"] = max(res.latencies) * 1e3 if res.latencies else None
-        left = api.counts(url)
+        left = x["api"].counts(x["url"])
         if left[0] or left[1]:
             row["_note"] = (row.get("_note") or "") + f" queue not empty at the end: {left}"
-        consumer.close()
-        producer.close()
-        api.delete(url)
-        api.close()
+        x["consumer"].close()
+        x["producer"].close()
+        x["api"].delete(x["url"])
+        x["api"].close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t, key="p50")
     target_note(t, "long-poll receipt p50", "p50", 2, "ms")
     t.notes.append("CPU µs/round covers one send, one receive, one delete and the server's idle waiting.")
