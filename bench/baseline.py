@@ -33,7 +33,7 @@ READY = ".bench-ready"
 class Baseline:
     root: Path                     # the checkout the baseline servers run from (their cwd)
     venv: Path                     # root/.venv
-    origin: str                    # what --baseline named, as resolved: a directory or "REV = <hash>"
+    origin: str                    # what --baseline named: the directory, or the revision and its worktree
     commit: str = "?"              # short hash of the checkout's HEAD
     dirty: bool = False            # tracked files modified in the checkout
     version: str = "?"             # the tsunagi distribution's version in its venv
@@ -105,7 +105,7 @@ def _worktree(rev: str, sha: str, log) -> Baseline:
     """A detached worktree of ``sha`` under bench/.work/baselines with its venv, made once."""
     CACHE.mkdir(parents=True, exist_ok=True)
     wt = CACHE / sha[:12]
-    origin = f"{rev} = {sha[:9]} (worktree {wt.relative_to(ROOT)})"
+    origin = f"{rev}, worktree {wt.relative_to(ROOT)}"
     with open(CACHE / ".lock", "w") as lock:          # two runs at once build it once
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (wt / READY).exists() and (wt / ".venv" / "bin" / "tsunagi").exists():
