@@ -290,8 +290,10 @@ def _worse(ratio: float, better: str) -> bool:
 def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
     """Every headline figure of the current build over the baseline's, per store, with a verdict.
 
-    CPU-per-unit figures measured in paired rounds use the median round's ratio (``paired``); the others
-    (latency, throughput) are the ratio of the two single measurements (``one run``).
+    Figures measured in paired rounds (CPU per unit; units/s of Lambda warm invokes at concurrency 1 and S3
+    small objects) use the median round's ratio (``paired``) and an interval for it; latency p50s taken in
+    alternating rounds compare the two p50s and their intervals (``interleaved``); the rest is the ratio of
+    two single measurements (``one run``).
     """
     pairs = [(cur, b) for b, cur in BASE_OF.items() if b in servers and cur in servers]
     cols = [Col("what", "figure", "text"), Col("better", "better", "text")]
@@ -394,10 +396,10 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
         t.notes.extend(flagged)
     else:
         t.notes.append(f"no figure worse than the baseline by more than {WORSE:.0%} ({checked} comparisons)")
-    t.notes.append("`paired ×N`: CPU per unit taken in N alternating rounds (current, baseline, then baseline, "
-                   "current, ...), the median round's ratio; `interleaved ×N`: latency samples taken in N alternating "
-                   "rounds, the ratio of the two p50s; `one run`: each build measured once, right after the other, the "
-                   "noisiest (see bench/README.md, \"Comparing with a baseline\").")
+    t.notes.append("`paired ×N`: CPU per unit (or units/s) taken in N alternating rounds (current, baseline, then "
+                   "baseline, current, ...), the median round's ratio; `interleaved ×N`: latency samples taken in N "
+                   "alternating rounds, the ratio of the two p50s; `one run`: each build measured once, right after "
+                   "the other, the noisiest (see bench/README.md, \"Comparing with a baseline\").")
     return t
 
 

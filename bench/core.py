@@ -189,14 +189,14 @@ def in_rounds(group: list[Server], step: StepFn, setup: Callable[[Server], dict]
 
 def each_in_rounds(ctx: Context, table: Table, step: StepFn, finish: Callable[[Server, Rounds], None],
                    setup: Callable[[Server], dict] | None = None, alone: int = 1,
-                   skip: Callable[[Server], str | None] | None = None) -> None:
+                   skip: Callable[[Server], str | None] | None = None, rounds: int = PAIRED_ROUNDS) -> None:
     """:func:`in_rounds` over ``ctx.groups()``; then ``finish(server, state)`` adds the rows, in display
     order. Unavailable or dead servers, those ``skip(server)`` gives a reason for (the reason is the row's
     note) and failures become rows with the reason."""
     for group in ctx.groups():
         why = {s.name: skip(s) for s in group if s.available} if skip else {}
         live = [s for s in group if s.available and s.alive() and not why.get(s.name)]
-        states = in_rounds(live, step, setup, alone=alone) if live else {}
+        states = in_rounds(live, step, setup, rounds=rounds, alone=alone) if live else {}
         for s in group:
             if not s.available:
                 unavailable_row(table, s)

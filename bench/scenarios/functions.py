@@ -16,7 +16,19 @@ import time
 import uuid
 
 from ..client import Conn, LoadResult, pct, run_fixed
-from ..core import Context, Rounds, add_ratios, each_in_rounds, load_row, log, measure, share, unavailable_row
+from ..core import (
+    Context,
+    Rounds,
+    add_ratios,
+    close_all,
+    each_in_rounds,
+    load_row,
+    log,
+    measure,
+    pool,
+    share,
+    unavailable_row,
+)
 from ..report import Col, Table
 from ..servers import Server
 from . import scenario
@@ -149,19 +161,32 @@ def warm(ctx: Context) -> list[Table]:
                Col("p99", "p99 ms", "ms"), Col("cpu_us", "CPU µs/invoke", "num"),
                Col("ratio", "tsunagi/x p50", "ratio"), Col("xrate", "tsunagi rate ×", "ratio")])
 
-    def one(s: Server) -> None:
-        name = warm_function(ctx, s)
-        raw = invoke_raw(s.signer, name)
-        for conc, full, quick in ((1, 600, 200), (10, 1500, 500)):
-            n = ctx.count(full, quick, s, minimum=30)
-            if conc > 1:   # warm the extra workers up first
-                run_fixed(s.host, s.port, [raw], conc * 5, conc, check=_check_invoke)
-            limit = time.monotonic() + (8 if ctx.quick else 15)
-            res, cpu = measure(s, lambda n=n, conc=conc, limit=limit: run_fixed(
-                s.host, s.port, [raw], n, conc, check=_check_invoke, deadline=limit))
-            t.add(**load_row(s, res, cpu, res.calls, conc=conc))
+    seconds = 8 if ctx.quick else 15
 
-    _each_fn(ctx, t, one)
+    def setup(s: Server) -> dict:
+        name = warm_function(ctx, s)
+        return {"raw": invoke_raw(s.signer, name), "n": ctx.count(600, 200, s, minimum=30), "pool": pool(s, 1)}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # concurrency 1: all at once, or (with a baseline) a k-th, alternating with the baseline
+        x = st.extra
+        limit = time.monotonic() + seconds / k
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [x["raw"]], share(x["n"], r, k), 1,
+                                                check=_check_invoke, deadline=limit, pool=x["pool"]))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        # concurrency 10 in one go, right after (its rate would not survive being cut into small rounds)
+        raw = st.extra["raw"]
+        close_all(st.extra["pool"])
+        t.add(**load_row(s, st.total, st.cpu, st.total.calls, conc=1), **st.keys())
+        n = ctx.count(1500, 500, s, minimum=30)
+        run_fixed(s.host, s.port, [raw], 10 * 5, 10, check=_check_invoke)   # warm the extra workers up first
+        limit = time.monotonic() + seconds
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], n, 10, check=_check_invoke, deadline=limit))
+        t.add(**load_row(s, res, cpu, res.calls, conc=10))
+
+    each_in_rounds(ctx, t, step, finish, setup, skip=_no_functions)
     add_ratios(t, key="p50", match=("conc",))
     for r in t.rows:
         ref = next((x for x in t.rows if x.get("server") == "tsunagi" and x.get("conc") == r.get("conc")), None)

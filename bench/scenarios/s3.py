@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 
 from ..client import Conn, LoadResult, pct, run_fixed
-from ..core import Context, Rounds, add_ratios, each_in_rounds, load_row, log, measure, share
+from ..core import Context, Rounds, add_ratios, close_all, each_in_rounds, load_row, log, measure, pool, share
 from ..report import Col, Table
 from ..servers import Server
 from . import scenario
@@ -31,6 +31,7 @@ from .sqs import _each
 SMALL = 4096
 MiB = 1 << 20
 PART = 32 * MiB
+SMALL_ROUNDS = 10     # s3.small with a baseline: rounds of 1/10 of the keys (4 conns stay busy in each)
 
 
 def _check_put(status: int, body: bytes) -> str | None:
@@ -49,29 +50,48 @@ def small(ctx: Context) -> list[Table]:
                Col("xrate", "tsunagi rate ×", "ratio")])
     payload = os.urandom(SMALL)
 
-    def one(s: Server) -> None:
+    def check_get(status: int, body: bytes) -> str | None:
+        if status != 200 or body != payload:
+            return f"HTTP {status}: {len(body)} bytes{'' if status != 200 else ', not the bytes PUT'}"
+        return None
+
+    def setup(s: Server) -> dict:
         api = Api(s)
         bucket = api.bucket("small")
         n = ctx.count(5000, 2000, s, minimum=100)
         sig = s.signer
         keys = [f"obj/{i:06d}.bin" for i in range(n)]
-        puts = [s3_raw(sig, "PUT", f"/{bucket}/{k}", payload, {"Content-Type": "application/octet-stream"})
-                for k in keys]
-        gets = [s3_raw(sig, "GET", f"/{bucket}/{k}") for k in keys]
+        return {"api": api, "bucket": bucket, "n": n, "done": 0, "pool": pool(s, ctx.conns),
+                "ops": {"PutObject": Rounds(), "GetObject": Rounds()},
+                "puts": [s3_raw(sig, "PUT", f"/{bucket}/{k}", payload, {"Content-Type": "application/octet-stream"})
+                         for k in keys],
+                "gets": [s3_raw(sig, "GET", f"/{bucket}/{k}") for k in keys]}
 
-        def check_get(status: int, body: bytes) -> str | None:
-            if status != 200 or body != payload:
-                return f"HTTP {status}: {len(body)} bytes{'' if status != 200 else ', not the bytes PUT'}"
-            return None
-
-        for op, raws, check in (("PutObject", puts, _check_put), ("GetObject", gets, check_get)):
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the PUTs then all the GETs; or (with a baseline) a k-th of the keys PUT then GET, alternating
+        x = st.extra
+        lo = x["done"]
+        hi = lo + share(x["n"], r, k)
+        x["done"] = hi
+        total, cpu_all = LoadResult(), 0.0
+        for op, raws, check in (("PutObject", x["puts"][lo:hi], _check_put), ("GetObject", x["gets"][lo:hi], check_get)):
             res, cpu = measure(s, lambda raws=raws, check=check: run_fixed(
-                s.host, s.port, raws, len(raws), ctx.conns, check=check, deadline=time.monotonic() + 30))
-            t.add(**load_row(s, res, cpu, res.calls, op=op))
-        api.empty_bucket(bucket)
-        api.close()
+                s.host, s.port, raws, len(raws), ctx.conns, check=check, deadline=time.monotonic() + 30 / k,
+                pool=x["pool"]))
+            x["ops"][op].add(res, cpu, res.calls)
+            total.merge(res, wall=True)
+            cpu_all += cpu
+        return total, cpu_all, total.calls
 
-    _each(ctx, t, one)
+    def finish(s: Server, st: Rounds) -> None:
+        x = st.extra
+        close_all(x["pool"])
+        for op, acc in x["ops"].items():
+            t.add(**load_row(s, acc.total, acc.cpu, acc.total.calls, op=op), **acc.keys())
+        x["api"].empty_bucket(x["bucket"])
+        x["api"].close()
+
+    each_in_rounds(ctx, t, step, finish, setup, rounds=SMALL_ROUNDS)
     add_ratios(t, match=("op",))
     for r in t.rows:
         ref = next((x for x in t.rows if x.get("server") == "tsunagi" and x.get("op") == r.get("op")), None)
