@@ -309,18 +309,20 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
 
     def add(label: str, better: str, rows: dict[str, dict | None], col: str) -> None:
         nonlocal checked
-        out = {"what": label, "better": better}
-        hows, checks = set(), []
+        out: dict = {"what": label, "better": better}
+        hows: set[str] = set()
+        checks: list[str] = []
         for cur, b in pairs:
-            rc, rb = rows.get(cur), rows.get(b)
-            vc, vb = (rc or {}).get(col), (rb or {}).get(col)
+            rc: dict = rows.get(cur) or {}
+            rb: dict = rows.get(b) or {}
+            vc, vb = rc.get(col), rb.get(col)
             out[cur], out[b] = vc, vb
             if not vc or not vb:
                 continue
-            errs = (rc or {}).get("errors") or 0
+            errs = rc.get("errors") or 0
             key = {"cpu_us": "_rounds", "rate": "_rounds_rate"}.get(col, "")
-            paired = paired_ratios((rc or {}).get(key) or [], (rb or {}).get(key) or []) if key else []
-            lat_c, lat_b = (rc or {}).get("_lat"), (rb or {}).get("_lat")
+            paired = paired_ratios(rc.get(key) or [], rb.get(key) or []) if key else []
+            lat_c, lat_b = rc.get("_lat"), rb.get("_lat")
             clear = False
             if len(paired) >= 2:
                 ratio = statistics.median(paired)
@@ -329,7 +331,7 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
                 clear = _worse(lo if better == LOWER else hi, better)
                 how = (f"median of {len(paired)} paired rounds, {cov:.0%} interval {lo:.3f}–{hi:.3f}×"
                        + ("" if clear else ": may be noise, run again"))
-            elif col == "p50" and lat_c and lat_b and (rc or {}).get("_nrounds", 1) > 1:
+            elif col == "p50" and lat_c and lat_b and rc.get("_nrounds", 1) > 1:
                 # the two builds' samples were taken in alternating rounds: compare the p50s' intervals
                 ratio = vc / vb
                 lo_c, hi_c, cov = median_interval(lat_c)
@@ -346,7 +348,7 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
             out[f"x_{cur}"] = f"{ratio:.3f}×"
             checked += 1
             store = "SQLite" if cur == "tsunagi" else "PostgreSQL"
-            berrs = (rb or {}).get("errors") or 0
+            berrs = rb.get("errors") or 0
             if errs or berrs:
                 checks.append(f"errors ({store})")
                 flagged.append(f"ERRORS: {label} ({store}): {cur} {errs}, {b} {berrs} errors")
