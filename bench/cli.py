@@ -310,7 +310,7 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
     def add(label: str, better: str, rows: dict[str, dict | None], col: str) -> None:
         nonlocal checked
         out: dict = {"what": label, "better": better}
-        hows: set[str] = set()
+        hows: dict[str, list[str]] = {}        # kind -> its round counts, one per store
         checks: list[str] = []
         for cur, b in pairs:
             rc: dict = rows.get(cur) or {}
@@ -327,23 +327,23 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
             if len(paired) >= 2:
                 ratio = statistics.median(paired)
                 lo, hi, cov = median_interval(paired)
-                hows.add(f"paired ×{len(paired)}")
-                clear = _worse(lo if better == LOWER else hi, better)
+                hows.setdefault("paired", []).append(f"×{len(paired)}")
+                clear = cov >= 0.9 and _worse(lo if better == LOWER else hi, better)
                 how = (f"median of {len(paired)} paired rounds, {cov:.0%} interval {lo:.3f}–{hi:.3f}×"
                        + ("" if clear else ": may be noise, run again"))
             elif col == "p50" and lat_c and lat_b and rc.get("_nrounds", 1) > 1:
                 # the two builds' samples were taken in alternating rounds: compare the p50s' intervals
                 ratio = vc / vb
                 lo_c, hi_c, cov = median_interval(lat_c)
-                lo_b, hi_b, _ = median_interval(lat_b)
-                hows.add(f"interleaved ×{rc['_nrounds']}")
-                clear = _worse(lo_c / hi_b, better)
+                lo_b, hi_b, cov_b = median_interval(lat_b)
+                hows.setdefault("interleaved", []).append(f"×{rc['_nrounds']}")
+                clear = min(cov, cov_b) >= 0.9 and _worse(lo_c / hi_b if better == LOWER else hi_c / lo_b, better)
                 how = (f"samples interleaved in {rc['_nrounds']} rounds; p50 {cov:.0%} intervals "
                        f"{lo_c * 1e3:.2f}–{hi_c * 1e3:.2f} vs {lo_b * 1e3:.2f}–{hi_b * 1e3:.2f} ms"
                        + ("" if clear else ": may be noise, run again"))
             else:
                 ratio = vc / vb
-                hows.add("one run")
+                hows.setdefault("one run", [])
                 how = "one run each: may be noise, run again"
             out[f"x_{cur}"] = f"{ratio:.3f}×"
             checked += 1
@@ -357,7 +357,7 @@ def compare(tables: list[Table], servers: dict[str, Server], base) -> Table:
                 checks.append(f"{word} ({store})")
                 flagged.append(f"{word} {label} ({store}): {cur} {_num(vc)} vs {b} {_num(vb)} → {ratio:.3f}× "
                                f"({how}; {better} is better)")
-        out["how"] = ", ".join(sorted(hows))
+        out["how"] = ", ".join(f"{kind} {'/'.join(dict.fromkeys(ns))}".strip() for kind, ns in hows.items())
         out["check"] = "; ".join(checks) or ("ok" if hows else "–")
         t.rows.append(out)
 
