@@ -217,14 +217,18 @@ def pct(values: Iterable[float], p: float) -> float | None:
 
 
 def run_fixed(host: str, port: int, raws: list[bytes], calls: int, conns: int,
-              check: Check = ok_200, deadline: float | None = None) -> LoadResult:
-    """Send ``calls`` requests (cycling through ``raws``) over ``conns`` keep-alive connections."""
+              check: Check = ok_200, deadline: float | None = None, pool: list[Conn] | None = None) -> LoadResult:
+    """Send ``calls`` requests (cycling through ``raws``) over ``conns`` keep-alive connections.
+
+    ``pool``: connections to use (and leave open) instead of new ones, so that a measurement taken in
+    rounds does not pay a connection setup per round.
+    """
     counter = itertools.count()
     results = [LoadResult() for _ in range(conns)]
     nraw = len(raws)
 
-    def worker(res: LoadResult) -> None:
-        conn = Conn(host, port)
+    def worker(k: int, res: LoadResult) -> None:
+        conn = pool[k] if pool else Conn(host, port)
         lat = res.latencies
         pc = time.perf_counter
         try:
@@ -247,9 +251,10 @@ def run_fixed(host: str, port: int, raws: list[bytes], calls: int, conns: int,
                 if err:
                     res.error(err)
         finally:
-            conn.close()
+            if not pool:
+                conn.close()
 
-    threads = [threading.Thread(target=worker, args=(r,), daemon=True) for r in results]
+    threads = [threading.Thread(target=worker, args=(i, r), daemon=True) for i, r in enumerate(results)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()

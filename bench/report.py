@@ -25,6 +25,8 @@ Appended by `make bench` (`python -m bench`); newest run last. Method, in short:
   least. Throughput and latency include the client's cost;
 - slow servers run fewer calls (a per-server scale factor), the per-call figures are comparable;
 - `tsunagi/x` is tsunagi's figure divided by that server's (below 1 = tsunagi cheaper or faster);
+- with `--baseline`, `tsunagi-base` and `tsunagi-base-pg` are an older build of tsunagi run beside the
+  current one, and a "Current build / baseline" table gives each headline figure's ratio;
 - each peer's work is checked (send counts, receive counts, empty queue at the end); errors are shown.
 
 See `bench/README.md` for how to run it and read it.
@@ -152,6 +154,7 @@ def append_results(tables: list[Table], facts: dict, servers: list[str], wall: f
            f"Python {facts['python']}; tsunagi commit {facts['commit']}; run took {wall:.0f} s; "
            f"load average {facts['load']} at the start, {'{:.2f} {:.2f} {:.2f}'.format(*os.getloadavg())} at the end "
            "(other work on the machine inflates every server's figures alike).", "",
+           *([f"Baseline (tsunagi-base, tsunagi-base-pg): {facts['baseline']}", ""] if facts.get("baseline") else []),
            "Servers: " + "; ".join(servers), ""]
     out.extend(render_md(t) for t in tables)
     with open(RESULTS, "a") as f:

@@ -26,8 +26,9 @@ VENV = ROOT / ".venv"
 
 @dataclass
 class Server:
-    name: str                      # tsunagi, tsunagi-pg, bare, ministack, moto, localstack
+    name: str                      # tsunagi, tsunagi-pg, tsunagi-base(-pg), bare, ministack, moto, localstack
     scale: float = 1.0             # count multiplier (slow servers do fewer calls, same per-call figures)
+    like: str = ""                 # whose per-name settings it shares (tsunagi-base: tsunagi); "" = its own
     port: int = 0
     host: str = "127.0.0.1"
     proc: Proc | None = None
@@ -37,6 +38,9 @@ class Server:
     startup_s: float | None = None
     account: str = "000000000000"
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.like = self.like or self.name
 
     @property
     def signer(self) -> Signer:
@@ -121,11 +125,15 @@ def start_bare(work: Path, http: str = "tsunagi") -> Server:
     return s
 
 
-def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None) -> Server:
-    s = Server(name, port=free_port())
-    exe = VENV / "bin" / "tsunagi"
+def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, baseline=None,
+                  like: str = "") -> Server:
+    """``tsunagi serve`` from this checkout's .venv, or from ``baseline`` (a :class:`bench.baseline.Baseline`):
+    the older build, with the same counts as the server it is ``like``."""
+    s = Server(name, port=free_port(), like=like)
+    venv, cwd = (baseline.venv, baseline.root) if baseline is not None else (VENV, ROOT)
+    exe = venv / "bin" / "tsunagi"
     if not exe.exists():
-        s.reason = "no .venv/bin/tsunagi (run make install)"
+        s.reason = f"no {exe} (run make install)"
         return s
     data = work / f"{name}-data"
     shutil.rmtree(data, ignore_errors=True)
@@ -134,10 +142,12 @@ def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None) -
     if store:
         argv += ["--store", store]
         s.scale = 0.5
-    s.proc = Proc(argv, work / f"{name}.log", cwd=str(ROOT))
+    s.proc = Proc(argv, work / f"{name}.log", cwd=str(cwd))
     s.meta["health"] = f"http://{s.host}:{s.port}/_tsunagi/health"
     s.meta["reset"] = f"http://{s.host}:{s.port}/_tsunagi/reset"
-    s.version = _pip_version(VENV, "tsunagi") + (" on PostgreSQL" if store else " on SQLite")
+    s.version = _pip_version(venv, "tsunagi") + (" on PostgreSQL" if store else " on SQLite")
+    if baseline is not None:
+        s.version += f", baseline {baseline.commit}{' (modified)' if baseline.dirty else ''}"
     return s
 
 

@@ -16,7 +16,19 @@ import time
 import uuid
 
 from ..client import Conn, LoadResult, pct, run_fixed
-from ..core import Context, add_ratios, load_row, log, measure, unavailable_row
+from ..core import (
+    Context,
+    Rounds,
+    add_ratios,
+    close_all,
+    each_in_rounds,
+    load_row,
+    log,
+    measure,
+    pool,
+    share,
+    unavailable_row,
+)
 from ..report import Col, Table
 from ..servers import Server
 from . import scenario
@@ -33,7 +45,7 @@ def _each_fn(ctx: Context, t: Table, fn) -> None:
     for s in ctx.aws():
         if not s.available:
             unavailable_row(t, s)
-        elif s.name not in FUNCTION_PEERS:
+        elif s.like not in FUNCTION_PEERS:
             t.add(server=s.name, _note=not_docker(s.name))
         elif not s.alive():
             unavailable_row(t, s, "process died")
@@ -43,6 +55,11 @@ def _each_fn(ctx: Context, t: Table, fn) -> None:
             except Exception as e:  # noqa: BLE001
                 log(f"{s.name}: {type(e).__name__}: {e}")
                 t.add(server=s.name, _note=f"failed: {type(e).__name__}: {str(e)[:200]}")
+
+
+def _no_functions(s: Server) -> str | None:
+    """Why ``s`` has no function rows (moto and LocalStack need Docker), or None."""
+    return None if s.like in FUNCTION_PEERS else not_docker(s.name)
 
 
 def warm_function(ctx: Context, s: Server) -> str:
@@ -68,20 +85,21 @@ def cold(ctx: Context) -> list[Table]:
                Col("cpu_ms", "CPU ms/cold start", "num"), Col("ratio", "tsunagi/x p50", "ratio")])
     zipped = zip_of(NOOP)
 
-    def one(s: Server) -> None:
-        api = Api(s)
-        rounds = ctx.count(20, 8, s, minimum=5)
+    def setup(s: Server) -> dict:
+        return {"api": Api(s), "rounds": ctx.count(20, 8, s, minimum=5), "creates": [], "firsts": [], "names": [],
+                "conn": Conn(s.host, s.port), "spent": 0.0}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the rounds at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        api, conn = x["api"], x["conn"]
         res = LoadResult()
-        creates: list[float] = []
-        firsts: list[float] = []
-        names: list[str] = []
         pc = time.perf_counter
-        conn = Conn(s.host, s.port)
 
         def run() -> LoadResult:
             t_start = pc()
-            for _ in range(rounds):
-                if ctx.remaining() < 40 or pc() - t_start > 30:
+            for _ in range(share(x["rounds"], r, k)):
+                if ctx.remaining() < 40 or x["spent"] + pc() - t_start > 30:
                     res.samples.append("stopped early (time budget)")
                     break
                 name = f"bench-cold-{uuid.uuid4().hex[:8]}"
@@ -93,7 +111,7 @@ def cold(ctx: Context) -> list[Table]:
                 if status not in (200, 201):
                     res.error(f"CreateFunction HTTP {status}: {body[:120]!r}")
                     continue
-                names.append(name)
+                x["names"].append(name)
                 if b'"State":"Active"' not in body.replace(b" ", b""):
                     api.wait_active(name)
                 t1 = pc()
@@ -103,23 +121,28 @@ def cold(ctx: Context) -> list[Table]:
                 if err:
                     res.error(f"first Invoke: {err}")
                     continue
-                creates.append(t1 - t0)
-                firsts.append(t2 - t1)
+                x["creates"].append(t1 - t0)
+                x["firsts"].append(t2 - t1)
                 res.latencies.append(t2 - t0)
             res.wall = pc() - t_start
+            x["spent"] += res.wall
             return res
 
         res, cpu = measure(s, run)
-        row = t.add(**load_row(s, res, cpu, res.calls))
-        row["cpu_ms"] = cpu * 1e3 / max(1, res.calls)
-        row["create"] = (pct(creates, 50) or 0) * 1e3 if creates else None
-        row["first"] = (pct(firsts, 50) or 0) * 1e3 if firsts else None
-        conn.close()
-        for n in names:
-            api.delete_function(n)
-        api.close()
+        return res, cpu, res.calls
 
-    _each_fn(ctx, t, one)
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
+        row["cpu_ms"] = st.cpu * 1e3 / max(1, res.calls)
+        row["create"] = (pct(x["creates"], 50) or 0) * 1e3 if x["creates"] else None
+        row["first"] = (pct(x["firsts"], 50) or 0) * 1e3 if x["firsts"] else None
+        x["conn"].close()
+        for n in x["names"]:
+            x["api"].delete_function(n)
+        x["api"].close()
+
+    each_in_rounds(ctx, t, step, finish, setup, skip=_no_functions)
     add_ratios(t, key="p50")
     ts = next((x for x in t.rows if x.get("server") == "tsunagi" and x.get("p50") is not None), None)
     if ts:
@@ -138,19 +161,32 @@ def warm(ctx: Context) -> list[Table]:
                Col("p99", "p99 ms", "ms"), Col("cpu_us", "CPU µs/invoke", "num"),
                Col("ratio", "tsunagi/x p50", "ratio"), Col("xrate", "tsunagi rate ×", "ratio")])
 
-    def one(s: Server) -> None:
-        name = warm_function(ctx, s)
-        raw = invoke_raw(s.signer, name)
-        for conc, full, quick in ((1, 600, 200), (10, 1500, 500)):
-            n = ctx.count(full, quick, s, minimum=30)
-            if conc > 1:   # warm the extra workers up first
-                run_fixed(s.host, s.port, [raw], conc * 5, conc, check=_check_invoke)
-            limit = time.monotonic() + (8 if ctx.quick else 15)
-            res, cpu = measure(s, lambda n=n, conc=conc, limit=limit: run_fixed(
-                s.host, s.port, [raw], n, conc, check=_check_invoke, deadline=limit))
-            t.add(**load_row(s, res, cpu, res.calls, conc=conc))
+    seconds = 8 if ctx.quick else 15
 
-    _each_fn(ctx, t, one)
+    def setup(s: Server) -> dict:
+        name = warm_function(ctx, s)
+        return {"raw": invoke_raw(s.signer, name), "n": ctx.count(600, 200, s, minimum=30), "pool": pool(s, 1)}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # concurrency 1: all at once, or (with a baseline) a k-th, alternating with the baseline
+        x = st.extra
+        limit = time.monotonic() + seconds / k
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [x["raw"]], share(x["n"], r, k), 1,
+                                                check=_check_invoke, deadline=limit, pool=x["pool"]))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        # concurrency 10 in one go, right after (its rate would not survive being cut into small rounds)
+        raw = st.extra["raw"]
+        close_all(st.extra["pool"])
+        t.add(**load_row(s, st.total, st.cpu, st.total.calls, conc=1), **st.keys())
+        n = ctx.count(1500, 500, s, minimum=30)
+        run_fixed(s.host, s.port, [raw], 10 * 5, 10, check=_check_invoke)   # warm the extra workers up first
+        limit = time.monotonic() + seconds
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, [raw], n, 10, check=_check_invoke, deadline=limit))
+        t.add(**load_row(s, res, cpu, res.calls, conc=10))
+
+    each_in_rounds(ctx, t, step, finish, setup, skip=_no_functions)
     add_ratios(t, key="p50", match=("conc",))
     for r in t.rows:
         ref = next((x for x in t.rows if x.get("server") == "tsunagi" and x.get("conc") == r.get("conc")), None)
@@ -174,30 +210,36 @@ def boto3_warm(ctx: Context) -> list[Table]:
                Col("ratio", "tsunagi/x p50", "ratio")])
     import boto3
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         name = warm_function(ctx, s)
         client = boto3.client("lambda", endpoint_url=f"http://{s.host}:{s.port}", region_name="us-east-1",
                               aws_access_key_id="test", aws_secret_access_key="test")
         for _ in range(10):
             client.invoke(FunctionName=name, Payload=b"{}")
-        n = ctx.count(400, 150, s, minimum=30)
-        limit = time.monotonic() + (8 if ctx.quick else 15)
+        return {"name": name, "client": client, "n": ctx.count(400, 150, s, minimum=30), "client_cpu": 0.0,
+                "seconds": 8.0 if ctx.quick else 15.0}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the calls at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        client, name = x["client"], x["name"]
+        limit = time.monotonic() + x["seconds"] / k
 
         def run() -> LoadResult:
             res = LoadResult()
             pc = time.perf_counter
             t_start = pc()
-            for _ in range(n):
+            for _ in range(share(x["n"], r, k)):
                 if time.monotonic() > limit:
                     break
                 t0 = pc()
                 try:
-                    r = client.invoke(FunctionName=name, Payload=b"{}")
-                    body = r["Payload"].read()
+                    resp = client.invoke(FunctionName=name, Payload=b"{}")
+                    body = resp["Payload"].read()
                     res.latencies.append(pc() - t0)
                     res.calls += 1
-                    if r.get("FunctionError") or body.strip() != b"null":
-                        res.error(f"{r.get('FunctionError')}: {body[:120]!r}")
+                    if resp.get("FunctionError") or body.strip() != b"null":
+                        res.error(f"{resp.get('FunctionError')}: {body[:120]!r}")
                 except Exception as e:  # noqa: BLE001
                     res.calls += 1
                     res.error(f"{type(e).__name__}: {e}")
@@ -206,10 +248,15 @@ def boto3_warm(ctx: Context) -> list[Table]:
 
         c0 = time.process_time()
         res, cpu = measure(s, run)
-        client_cpu = time.process_time() - c0
-        t.add(**load_row(s, res, cpu, res.calls), client_us=client_cpu * 1e6 / max(1, res.calls))
+        x["client_cpu"] += time.process_time() - c0
+        return res, cpu, res.calls
 
-    _each_fn(ctx, t, one)
+    def finish(s: Server, st: Rounds) -> None:
+        res = st.total
+        t.add(**load_row(s, res, st.cpu, res.calls), **st.keys(),
+              client_us=st.extra["client_cpu"] * 1e6 / max(1, res.calls))
+
+    each_in_rounds(ctx, t, step, finish, setup, skip=_no_functions)
     add_ratios(t, key="p50")
     t.notes.append("client CPU µs/call: the harness process's own CPU (botocore serialising, signing, parsing) — "
                    "the same for every server, and why the raw client is used for server figures.")

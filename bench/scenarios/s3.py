@@ -21,7 +21,7 @@ import urllib.parse
 import uuid
 
 from ..client import Conn, LoadResult, pct, run_fixed
-from ..core import Context, add_ratios, load_row, log, measure
+from ..core import Context, Rounds, add_ratios, close_all, each_in_rounds, load_row, log, measure, pool, share
 from ..report import Col, Table
 from ..servers import Server
 from . import scenario
@@ -31,6 +31,7 @@ from .sqs import _each
 SMALL = 4096
 MiB = 1 << 20
 PART = 32 * MiB
+SMALL_ROUNDS = 10     # s3.small with a baseline: rounds of 1/10 of the keys (4 conns stay busy in each)
 
 
 def _check_put(status: int, body: bytes) -> str | None:
@@ -49,29 +50,48 @@ def small(ctx: Context) -> list[Table]:
                Col("xrate", "tsunagi rate ×", "ratio")])
     payload = os.urandom(SMALL)
 
-    def one(s: Server) -> None:
+    def check_get(status: int, body: bytes) -> str | None:
+        if status != 200 or body != payload:
+            return f"HTTP {status}: {len(body)} bytes{'' if status != 200 else ', not the bytes PUT'}"
+        return None
+
+    def setup(s: Server) -> dict:
         api = Api(s)
         bucket = api.bucket("small")
         n = ctx.count(5000, 2000, s, minimum=100)
         sig = s.signer
         keys = [f"obj/{i:06d}.bin" for i in range(n)]
-        puts = [s3_raw(sig, "PUT", f"/{bucket}/{k}", payload, {"Content-Type": "application/octet-stream"})
-                for k in keys]
-        gets = [s3_raw(sig, "GET", f"/{bucket}/{k}") for k in keys]
+        return {"api": api, "bucket": bucket, "n": n, "done": 0, "pool": pool(s, ctx.conns),
+                "ops": {"PutObject": Rounds(), "GetObject": Rounds()},
+                "puts": [s3_raw(sig, "PUT", f"/{bucket}/{k}", payload, {"Content-Type": "application/octet-stream"})
+                         for k in keys],
+                "gets": [s3_raw(sig, "GET", f"/{bucket}/{k}") for k in keys]}
 
-        def check_get(status: int, body: bytes) -> str | None:
-            if status != 200 or body != payload:
-                return f"HTTP {status}: {len(body)} bytes{'' if status != 200 else ', not the bytes PUT'}"
-            return None
-
-        for op, raws, check in (("PutObject", puts, _check_put), ("GetObject", gets, check_get)):
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the PUTs then all the GETs; or (with a baseline) a k-th of the keys PUT then GET, alternating
+        x = st.extra
+        lo = x["done"]
+        hi = lo + share(x["n"], r, k)
+        x["done"] = hi
+        total, cpu_all = LoadResult(), 0.0
+        for op, raws, check in (("PutObject", x["puts"][lo:hi], _check_put), ("GetObject", x["gets"][lo:hi], check_get)):
             res, cpu = measure(s, lambda raws=raws, check=check: run_fixed(
-                s.host, s.port, raws, len(raws), ctx.conns, check=check, deadline=time.monotonic() + 30))
-            t.add(**load_row(s, res, cpu, res.calls, op=op))
-        api.empty_bucket(bucket)
-        api.close()
+                s.host, s.port, raws, len(raws), ctx.conns, check=check, deadline=time.monotonic() + 30 / k,
+                pool=x["pool"]))
+            x["ops"][op].add(res, cpu, res.calls)
+            total.merge(res, wall=True)
+            cpu_all += cpu
+        return total, cpu_all, total.calls
 
-    _each(ctx, t, one)
+    def finish(s: Server, st: Rounds) -> None:
+        x = st.extra
+        close_all(x["pool"])
+        for op, acc in x["ops"].items():
+            t.add(**load_row(s, acc.total, acc.cpu, acc.total.calls, op=op), **acc.keys())
+        x["api"].empty_bucket(x["bucket"])
+        x["api"].close()
+
+    each_in_rounds(ctx, t, step, finish, setup, rounds=SMALL_ROUNDS)
     add_ratios(t, match=("op",))
     for r in t.rows:
         ref = next((x for x in t.rows if x.get("server") == "tsunagi" and x.get("op") == r.get("op")), None)
@@ -251,7 +271,7 @@ def large(ctx: Context) -> list[Table]:
 
     def one(s: Server) -> None:
         sizes, other = (SIZES_QUICK, 64) if ctx.quick else (SIZES_FULL, 256)
-        mib = sizes.get(s.name, other)
+        mib = sizes.get(s.like, other)
         if ctx.remaining() < 60:
             mib = min(mib, 128)
         size = mib * MiB
@@ -323,7 +343,7 @@ def notify(ctx: Context) -> list[Table]:
                Col("max", "max ms", "ms"), Col("cpu_us", "CPU µs/round", "num"),
                Col("ratio", "tsunagi/x p50", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Api(s)
         bucket = api.bucket("notify")
         url = api.create("s3n")
@@ -338,21 +358,28 @@ def notify(ctx: Context) -> list[Table]:
         delete_batch(producer, sig, url, messages(*producer.request(long_poll(url, sig, wait=1))))  # s3:TestEvent
         rounds = int(ctx.count(150, 40) * max(0.2, min(1.0, s.scale)))
         body = b'{"hello": "world"}'
-        puts = [s3_raw(sig, "PUT", f"/{bucket}/in/{i:05d}.json", body) for i in range(rounds)]
-        poll = long_poll(url, sig, wait=20, n=1)
+        return {"api": api, "bucket": bucket, "url": url, "consumer": consumer, "producer": producer,
+                "rounds": rounds, "done": 0, "spent": 0.0, "poll": long_poll(url, sig, wait=20, n=1),
+                "puts": [s3_raw(sig, "PUT", f"/{bucket}/in/{i:05d}.json", body) for i in range(rounds)]}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the rounds at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        sig, url, consumer, producer = s.signer, x["url"], x["consumer"], x["producer"]
         res = LoadResult()
         pc = time.perf_counter
 
         def run() -> LoadResult:
             t_start = pc()
-            for i in range(rounds):
-                if ctx.remaining() < 30 or pc() - t_start > 25:
+            for _ in range(share(x["rounds"], r, k)):
+                if ctx.remaining() < 30 or x["spent"] + pc() - t_start > 25:
                     res.samples.append("stopped early (time budget)")
                     break
-                consumer.send(poll)
+                consumer.send(x["poll"])
                 time.sleep(0.01)
                 t0 = pc()
-                status, out = producer.request(puts[i])
+                status, out = producer.request(x["puts"][x["done"]])
+                x["done"] += 1
                 got = messages(*consumer.read())
                 t1 = pc()
                 res.calls += 1
@@ -366,19 +393,24 @@ def notify(ctx: Context) -> list[Table]:
                     got = messages(*producer.request(long_poll(url, sig, wait=2)))
                 delete_batch(producer, sig, url, got)
             res.wall = pc() - t_start
+            x["spent"] += res.wall
             return res
 
         res, cpu = measure(s, run)
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         row["p90"] = (pct(res.latencies, 90) or 0) * 1e3 if res.latencies else None
         row["max"] = max(res.latencies) * 1e3 if res.latencies else None
-        consumer.close()
-        producer.close()
-        api.empty_bucket(bucket)
-        api.delete(url)
-        api.close()
+        x["consumer"].close()
+        x["producer"].close()
+        x["api"].empty_bucket(x["bucket"])
+        x["api"].delete(x["url"])
+        x["api"].close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t, key="p50")
     ts = next((x for x in t.rows if x.get("server") == "tsunagi" and x.get("p50") is not None), None)
     if ts:

@@ -1,5 +1,8 @@
 """Horizontal scaling: 1, 2 and 4 tsunagi processes on one PostgreSQL database.
 
+With ``--baseline`` (and PostgreSQL) the baseline's ``tsunagi`` runs the same levels on a database of its
+own, each level right after the current build's (rows ``tsunagi-base-pg ×N``).
+
 For each level the processes are started on the same scratch database (made for this scenario,
 dropped at the end), a queue is created through the first one, and the client's connections are
 spread round-robin over all of them: SendMessage (one message per call), then ReceiveMessage(10) +
@@ -49,6 +52,58 @@ def _spread_send(procs: list[Server], raw_for: dict[str, bytes], calls: int, con
     return total
 
 
+def _level(ctx: Context, t: Table, build: str, baseline, url: str, level: int, n: int, conns: int) -> None:
+    """``level`` processes of ``build`` (the current one, or ``baseline``'s) on database ``url``: send, then drain."""
+    name = f"{build} ×{level}"
+    procs = [start_tsunagi(ctx.work, f"scale{level}-{i}" + ("-base" if baseline is not None else ""), store=url,
+                           baseline=baseline) for i in range(level)]
+    try:
+        with ThreadPoolExecutor(max_workers=level) as ex:
+            list(ex.map(lambda p: wait_ready(p, 30.0), procs))
+        down = [p for p in procs if not p.available]
+        if down:
+            t.add(server=name, procs=level, build=build, _note=f"not available: {down[0].name}: {down[0].reason}")
+            return
+        api = Sqs(procs[0])
+        qurl = api.create("scale")
+        raws = {p.name: send_raw(p, qurl) for p in procs}
+        warm = _spread_send(procs, raws, min(200, n // 10), conns, time.monotonic() + 20)
+        c0 = sum(p.cpu() for p in procs)
+        res = _spread_send(procs, raws, n, conns, time.monotonic() + 30)
+        c1 = sum(p.cpu() for p in procs)
+        acked = api.counts(qurl)[0]
+        expected = res.calls - res.errors + warm.calls - warm.errors
+        row = t.add(**load_row(procs[0], res, c1 - c0, res.calls), procs=level, op="SendMessage", build=build)
+        row["server"] = name
+        if acked != expected:
+            row["errors"] += abs(acked - expected)
+            row["_note"] = f"queue holds {acked}, {expected} sends acknowledged"
+        c2 = sum(p.cpu() for p in procs)
+        d = drain(procs[0], qurl, acked, conns, deadline=time.monotonic() + 40, spread=procs)
+        c3 = sum(p.cpu() for p in procs)
+        row = t.add(**load_row(procs[0], d, c3 - c2, d.extra["deleted"], calls=d.extra["msgs"]),
+                    procs=level, op="Receive(10)+DeleteBatch", build=build)
+        row["server"] = name
+        left = api.counts(qurl)
+        problems = []
+        if d.extra["msgs"] != acked:
+            problems.append(f"received {d.extra['msgs']} of {acked}")
+        if d.extra["dups"]:
+            problems.append(f"{d.extra['dups']} received twice")
+        if left[0] or left[1]:
+            problems.append(f"queue not empty at the end ({left[0]} visible, {left[1]} in flight)")
+        if problems:
+            row["errors"] += max(1, abs(acked - d.extra["deleted"]) + d.extra["dups"])
+            row["_note"] = "; ".join(problems) + (f"; {row['_note']}" if row.get("_note") else "")
+        api.delete(qurl)
+        api.close()
+        log(f"  scaling {build} {level} procs: send {res.calls / res.wall:,.0f}/s, recv+del "
+            f"{d.extra['deleted'] / d.wall if d.wall else 0:,.0f}/s")
+    finally:
+        for p in procs:
+            p.stop()
+
+
 @scenario("scaling", needs=frozenset(), order=80)
 def scaling(ctx: Context) -> list[Table]:
     """SendMessage and Receive+Delete throughput with 1, 2 and 4 tsunagi processes on one PostgreSQL."""
@@ -62,64 +117,26 @@ def scaling(ctx: Context) -> list[Table]:
     if ctx.dbs is None:
         t.add(server="tsunagi-pg", _note=f"not available: {ctx.pg_reason or 'no PostgreSQL (--no-pg)'}")
         return [t]
-    url = ctx.dbs.create("scaling")
-    if not url:
-        t.add(server="tsunagi-pg", _note=f"not available: {ctx.dbs.reason}")
-        return [t]
+    builds = [("tsunagi-pg", None)] + ([("tsunagi-base-pg", ctx.baseline)] if ctx.baseline is not None else [])
+    urls: dict[str, str] = {}
+    for build, _ in builds:
+        url = ctx.dbs.create("scaling" if build == "tsunagi-pg" else "scalingbase")
+        if url:
+            urls[build] = url
+        else:
+            t.add(server=build, _note=f"not available: {ctx.dbs.reason}")
     n = ctx.count(6000, 2000)
-    for level in LEVELS:
-        if ctx.remaining() < 45:
-            t.notes.append(f"{level} processes: skipped (time budget)")
-            break
-        name = f"tsunagi-pg ×{level}"
-        procs = [start_tsunagi(ctx.work, f"scale{level}-{i}", store=url) for i in range(level)]
-        try:
-            with ThreadPoolExecutor(max_workers=level) as ex:
-                list(ex.map(lambda p: wait_ready(p, 30.0), procs))
-            down = [p for p in procs if not p.available]
-            if down:
-                t.add(server=name, procs=level, _note=f"not available: {down[0].name}: {down[0].reason}")
+    for level in LEVELS:          # with --baseline: each level on the current build, then on the baseline
+        for build, baseline in builds:
+            if build not in urls:
                 continue
-            api = Sqs(procs[0])
-            qurl = api.create("scale")
-            raws = {p.name: send_raw(p, qurl) for p in procs}
-            warm = _spread_send(procs, raws, min(200, n // 10), conns, time.monotonic() + 20)
-            c0 = sum(p.cpu() for p in procs)
-            res = _spread_send(procs, raws, n, conns, time.monotonic() + 30)
-            c1 = sum(p.cpu() for p in procs)
-            acked = api.counts(qurl)[0]
-            expected = res.calls - res.errors + warm.calls - warm.errors
-            row = t.add(**load_row(procs[0], res, c1 - c0, res.calls), procs=level, op="SendMessage")
-            row["server"] = name
-            if acked != expected:
-                row["errors"] += abs(acked - expected)
-                row["_note"] = f"queue holds {acked}, {expected} sends acknowledged"
-            c2 = sum(p.cpu() for p in procs)
-            d = drain(procs[0], qurl, acked, conns, deadline=time.monotonic() + 40, spread=procs)
-            c3 = sum(p.cpu() for p in procs)
-            row = t.add(**load_row(procs[0], d, c3 - c2, d.extra["deleted"], calls=d.extra["msgs"]),
-                        procs=level, op="Receive(10)+DeleteBatch")
-            row["server"] = name
-            left = api.counts(qurl)
-            problems = []
-            if d.extra["msgs"] != acked:
-                problems.append(f"received {d.extra['msgs']} of {acked}")
-            if d.extra["dups"]:
-                problems.append(f"{d.extra['dups']} received twice")
-            if left[0] or left[1]:
-                problems.append(f"queue not empty at the end ({left[0]} visible, {left[1]} in flight)")
-            if problems:
-                row["errors"] += max(1, abs(acked - d.extra["deleted"]) + d.extra["dups"])
-                row["_note"] = "; ".join(problems) + (f"; {row['_note']}" if row.get("_note") else "")
-            api.delete(qurl)
-            api.close()
-            log(f"  scaling {level} procs: send {res.calls / res.wall:,.0f}/s, recv+del "
-                f"{d.extra['deleted'] / d.wall if d.wall else 0:,.0f}/s")
-        finally:
-            for p in procs:
-                p.stop()
+            if ctx.remaining() < 45:
+                t.notes.append(f"{build} {level} processes: skipped (time budget)")
+                continue
+            _level(ctx, t, build, baseline, urls[build], level, n, conns)
     for r in t.rows:
-        base = next((x for x in t.rows if x.get("procs") == 1 and x.get("op") == r.get("op") and x.get("rate")), None)
+        base = next((x for x in t.rows if x.get("procs") == 1 and x.get("op") == r.get("op") and x.get("rate")
+                     and x.get("build") == r.get("build")), None)
         if base and r.get("rate"):
             r["x1"] = r["rate"] / base["rate"]
     t.notes.append("`× 1 process` = msgs/s relative to one process. On this 2-core machine the client, PostgreSQL "

@@ -22,12 +22,25 @@ import subprocess
 import time
 
 from ..client import Conn, LoadResult, pct, run_fixed
-from ..core import Context, add_ratios, load_row, log, measure
+from ..core import (
+    PAIRED_ROUNDS,
+    Context,
+    Rounds,
+    add_ratios,
+    close_all,
+    each_in_rounds,
+    load_row,
+    log,
+    measure,
+    pair_note,
+    pool,
+    share,
+)
 from ..report import Col, Table
 from ..servers import BENCH, PEERS, ROOT, Server, install_peer
 from . import scenario
 from ._aws import Api, delete_batch, long_poll, messages, sns_raw
-from .sqs import _each, drain
+from .sqs import drain
 
 MESSAGE = json.dumps({"order": "7d3f0c8e-2b1a-4e59-9a51-0c1d2e3f4a5b", "bucket": "uploads",
                       "key": "incoming/2026/11/report.txt", "size": 10240, "pad": "x" * 64})
@@ -110,29 +123,34 @@ def latency(ctx: Context) -> list[Table]:
                Col("max", "max ms", "ms"), Col("cpu_us", "CPU µs/round", "num"),
                Col("ratio", "tsunagi/x p50", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Api(s)
         topic, urls = _fanout(api, "lat")
         sig = s.signer
-        polls = [long_poll(u, sig, wait=20, n=1) for u in urls]
-        pub = sns_raw(sig, "Publish", {"TopicArn": topic, "Message": MESSAGE})
-        consumers = [Conn(s.host, s.port) for _ in urls]
-        producer = Conn(s.host, s.port)
-        rounds = int(ctx.count(150, 40) * max(0.2, min(1.0, s.scale)))
+        return {"api": api, "topic": topic, "urls": urls, "spent": 0.0,
+                "polls": [long_poll(u, sig, wait=20, n=1) for u in urls],
+                "pub": sns_raw(sig, "Publish", {"TopicArn": topic, "Message": MESSAGE}),
+                "consumers": [Conn(s.host, s.port) for _ in urls], "producer": Conn(s.host, s.port),
+                "rounds": int(ctx.count(150, 40) * max(0.2, min(1.0, s.scale)))}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the rounds at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        sig, urls, consumers, producer = s.signer, x["urls"], x["consumers"], x["producer"]
         res = LoadResult()
         pc = time.perf_counter
 
         def run() -> LoadResult:
             t_start = pc()
-            for _ in range(rounds):
-                if ctx.remaining() < 30 or pc() - t_start > 25:
+            for _ in range(share(x["rounds"], r, k)):
+                if ctx.remaining() < 30 or x["spent"] + pc() - t_start > 25:
                     res.samples.append("stopped early (time budget)")
                     break
-                for c, p in zip(consumers, polls, strict=True):
+                for c, p in zip(consumers, x["polls"], strict=True):
                     c.send(p)
                 time.sleep(0.01)            # the receives reach the server and wait
                 t0 = pc()
-                status, body = producer.request(pub)
+                status, body = producer.request(x["pub"])
                 got = [messages(*c.read()) for c in consumers]
                 t1 = pc()
                 res.calls += 1
@@ -147,20 +165,25 @@ def latency(ctx: Context) -> list[Table]:
                         g = messages(*producer.request(long_poll(u, sig, wait=2, n=10)))
                     delete_batch(producer, sig, u, g)
             res.wall = pc() - t_start
+            x["spent"] += res.wall
             return res
 
         res, cpu = measure(s, run)
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         row["p90"] = (pct(res.latencies, 90) or 0) * 1e3 if res.latencies else None
         row["max"] = max(res.latencies) * 1e3 if res.latencies else None
-        for c in [*consumers, producer]:
+        for c in [*x["consumers"], x["producer"]]:
             c.close()
-        for u in urls:
-            api.delete(u)
-        api.delete_topic(topic)
-        api.close()
+        for u in x["urls"]:
+            x["api"].delete(u)
+        x["api"].delete_topic(x["topic"])
+        x["api"].close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     r = rabbit(ctx, "latency", ctx.count(150, 40))
     if "error" in r:
         t.add(server="rabbitmq", _note=f"not available: {r['error']}")
@@ -192,18 +215,25 @@ def burst(ctx: Context) -> list[Table]:
                Col("cpu_us", "CPU µs/publish", "num"), Col("ratio", "tsunagi/x CPU", "ratio"),
                Col("xdeliv", "tsunagi deliv ×", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Api(s)
         topic, urls = _fanout(api, "burst")
         n = ctx.count(3000, 1000, s, minimum=40)
         pub = sns_raw(s.signer, "Publish", {"TopicArn": topic, "Message": MESSAGE})
-        state: dict = {}
+        return {"api": api, "topic": topic, "urls": urls, "n": n, "pub": pub, "ok": 0, "held": 0,
+                "deliv_wall": 0.0, "short": False, "pool": pool(s, ctx.conns)}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # a burst of n publishes (n/k per round when paired with the baseline), then wait until the
+        # queues hold every delivery so far
+        x = st.extra
+        api, urls, m = x["api"], x["urls"], share(x["n"], r, k)
 
         def run() -> LoadResult:
             t0 = time.perf_counter()
-            res = run_fixed(s.host, s.port, [pub], n, ctx.conns, check=_check_publish,
-                            deadline=time.monotonic() + 60)
-            ok = res.calls - res.errors
+            res = run_fixed(s.host, s.port, [x["pub"]], m, ctx.conns, check=_check_publish,
+                            deadline=time.monotonic() + 60, pool=x["pool"])
+            ok = x["ok"] + res.calls - res.errors
             held = 0
             limit = time.monotonic() + max(10.0, min(60.0, ctx.remaining() - 60))
             while time.monotonic() < limit:
@@ -211,16 +241,22 @@ def burst(ctx: Context) -> list[Table]:
                 if held >= 3 * ok:
                     break
                 time.sleep(0.01)
-            state.update(ok=ok, held=held, deliv_wall=time.perf_counter() - t0)
+            x["short"] = x["short"] or held < 3 * ok
+            x.update(ok=ok, held=held, deliv_wall=x["deliv_wall"] + time.perf_counter() - t0)
             return res
 
         res, cpu = measure(s, run)
-        ok = state["ok"]
-        row = t.add(**load_row(s, res, cpu, res.calls))
-        row["deliv"] = state["held"] / state["deliv_wall"] if state["deliv_wall"] else None
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        api, urls, ok = x["api"], x["urls"], x["ok"]
+        close_all(x["pool"])
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
+        row["deliv"] = x["held"] / x["deliv_wall"] if x["deliv_wall"] else None
         problems = []
-        if state["held"] < 3 * ok:
-            problems.append(f"only {state['held']} of {3 * ok} deliveries in the queues after waiting")
+        if x["held"] < 3 * ok or x["short"]:
+            problems.append(f"only {x['held']} of {3 * ok} deliveries in the queues after waiting")
         for u in urls:   # one receiver: moto hands a message to two concurrent receivers (see README)
             d = drain(s, u, ok, 1, deadline=time.monotonic() + 60)
             if d.extra["msgs"] != ok or d.extra["dups"]:
@@ -230,10 +266,10 @@ def burst(ctx: Context) -> list[Table]:
             row["_note"] = "; ".join(problems) + (f"; {row['_note']}" if row.get("_note") else "")
         for u in urls:
             api.delete(u)
-        api.delete_topic(topic)
+        api.delete_topic(x["topic"])
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     r = rabbit(ctx, "burst", ctx.count(3000, 1000), ctx.conns)
     if "error" in r:
         t.add(server="rabbitmq", _note=f"not available: {r['error']}")
@@ -262,4 +298,8 @@ def burst(ctx: Context) -> list[Table]:
                            f"when it measured them): tsunagi {ts['deliv']:,.0f}/s = {each} in this run → "
                            f"{'met' if met else 'NOT met'}")
     t.notes.append("`tsunagi deliv ×` = tsunagi's deliveries/s divided by that server's (above 1 = tsunagi faster).")
+    if any(len(r.get("_rounds") or ()) > 1 for r in t.rows):
+        t.notes.append(f"With --baseline, each build's burst is split into alternating rounds (n/{PAIRED_ROUNDS} publishes, then "
+                       "the wait for their deliveries); publishes/s and deliveries/s are over all its rounds.")
+    pair_note(t)
     return [t]

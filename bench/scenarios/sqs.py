@@ -7,7 +7,22 @@ import time
 import uuid
 
 from ..client import Conn, LoadResult, pct, run_fixed, run_workers
-from ..core import Context, add_ratios, load_row, log, measure, std_cols, target_note, unavailable_row
+from ..core import (
+    Context,
+    Rounds,
+    add_ratios,
+    close_all,
+    each_in_rounds,
+    load_row,
+    log,
+    measure,
+    pair_note,
+    pool,
+    share,
+    std_cols,
+    target_note,
+    unavailable_row,
+)
 from ..report import Col, Table
 from ..servers import Server
 from . import scenario
@@ -97,12 +112,14 @@ def fill(s: Server, url: str, msgs: int, conns: int, deadline: float | None = No
 
 
 def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = True,
-          deadline: float | None = None, spread: list[Server] | None = None) -> LoadResult:
+          deadline: float | None = None, spread: list[Server] | None = None,
+          pool: list[Conn] | None = None) -> LoadResult:
     """Receive(10) + DeleteMessageBatch until ``target`` messages were received (or the queue is empty,
     or ``deadline`` (time.monotonic()) passed).
 
     Latencies are the ReceiveMessage calls'. extra: msgs, deleted, dups, receives, empty.
     ``spread``: servers sharing one store; connection i goes to ``spread[i % len(spread)]``.
+    ``pool``: connections to ``s`` to use and leave open (see ``run_fixed``).
     """
     recv = s.signer.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 10,
                                            "VisibilityTimeout": 120, "WaitTimeSeconds": 0})
@@ -112,7 +129,7 @@ def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = 
 
     def worker(_i: int, res: LoadResult) -> None:
         to = spread[_i % len(spread)] if spread else s
-        conn = Conn(to.host, to.port)
+        conn = pool[_i] if pool else Conn(to.host, to.port)
         sig = to.signer
         pc = time.perf_counter
         ex = res.extra
@@ -175,17 +192,10 @@ def drain(s: Server, url: str, target: int, conns: int, stop_when_empty: bool = 
                 if ok != len(msgs):
                     res.error(f"DeleteMessageBatch HTTP {status}: {ok}/{len(msgs)} deleted: {body[:160]!r}")
         finally:
-            conn.close()
+            if not pool:
+                conn.close()
 
     return run_workers(worker, conns)
-
-
-def drain_all(s: Server, queues: list[tuple[str, int]], conns: int) -> LoadResult:
-    """``drain`` each (url, count) in turn; one result."""
-    total = LoadResult()
-    for url, n in queues:
-        total.merge(drain(s, url, n, conns), wall=True)
-    return total
 
 
 def _shard(n: int) -> int:
@@ -211,20 +221,40 @@ def _each(ctx: Context, t: Table, fn) -> None:
 
 # ---------------------------------------------------------------- scenarios
 
+def _rotated(raws: list[bytes], done: int) -> list[bytes]:
+    """``raws`` starting where the previous rounds stopped (so rounds fill the queues evenly)."""
+    k = done % len(raws)
+    return raws[k:] + raws[:k]
+
+
 @scenario("sqs.send", order=30)
 def send(ctx: Context) -> list[Table]:
     """SendMessage: server CPU µs/call, msgs/s, p50/p99; the queue must hold exactly what was sent."""
     t = Table(f"SQS SendMessage (JSON protocol, {len(BODY)}-byte body, queues of ≤ {DEPTH}, {ctx.conns} conns)",
               std_cols("msgs/s", "CPU µs/call"))
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         n = ctx.count(5000, 2000, s)
         urls = [api.create("send") for _ in range(_shard(n))]
         raws = [send_raw(s, u) for u in urls]
-        warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send)  # warm-up
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n, ctx.conns, check=_check_send))
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        conns = pool(s, ctx.conns)
+        warm = run_fixed(s.host, s.port, raws, min(100, n // 5), ctx.conns, check=_check_send, pool=conns)  # warm-up
+        return {"api": api, "n": n, "urls": urls, "raws": raws, "warm": warm, "done": 0, "pool": conns}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        x = st.extra
+        m, raws = share(x["n"], r, k), _rotated(x["raws"], x["done"])
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_send,
+                                                pool=x["pool"]))
+        x["done"] += m
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        api, urls, warm = x["api"], x["urls"], x["warm"]
+        close_all(x["pool"])
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         got = sum(api.counts(u)[0] for u in urls)
         acked = res.calls - res.errors + warm.calls - warm.errors
         if got != acked:
@@ -234,9 +264,10 @@ def send(ctx: Context) -> list[Table]:
             api.delete(u)
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t)
     target_note(t, "SendMessage", "cpu_us", 150, "µs/call")
+    pair_note(t)
     return [t]
 
 
@@ -246,14 +277,26 @@ def batch(ctx: Context) -> list[Table]:
     t = Table(f"SQS SendMessageBatch (10 × {len(BODY)} bytes, queues of ≤ {DEPTH}, {ctx.conns} conns)",
               std_cols("msgs/s", "CPU µs/msg"))
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         n = ctx.count(10000, 4000, s, minimum=200) // 10 * 10
         urls = [api.create("batch") for _ in range(_shard(n))]
-        raws = [batch_raw(s, u) for u in urls]
-        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, n // 10, ctx.conns, check=_check_batch))
+        return {"api": api, "n": n, "urls": urls, "raws": [batch_raw(s, u) for u in urls], "done": 0,
+                "pool": pool(s, ctx.conns)}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        x = st.extra
+        m, raws = share(x["n"] // 10, r, k), _rotated(x["raws"], x["done"])
+        res, cpu = measure(s, lambda: run_fixed(s.host, s.port, raws, m, ctx.conns, check=_check_batch,
+                                                pool=x["pool"]))
+        x["done"] += m
+        return res, cpu, (res.calls - res.errors) * 10
+
+    def finish(s: Server, st: Rounds) -> None:
+        api, urls, res = st.extra["api"], st.extra["urls"], st.total
+        close_all(st.extra["pool"])
         sent = (res.calls - res.errors) * 10
-        row = t.add(**load_row(s, res, cpu, sent))
+        row = t.add(**load_row(s, res, st.cpu, sent), **st.keys())
         counts = [api.counts(u)[0] for u in urls]
         if sum(counts) != sent:
             row["errors"] += abs(sum(counts) - sent)
@@ -261,9 +304,10 @@ def batch(ctx: Context) -> list[Table]:
         ctx.cache[("sqs.filled", s.name)] = list(zip(urls, counts, strict=True))
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t)
     target_note(t, "SendMessageBatch", "cpu_us", 30, "µs/msg")
+    pair_note(t)
     return [t]
 
 
@@ -276,7 +320,7 @@ def recvdel(ctx: Context) -> list[Table]:
                Col("rate", "msgs/s", "int"), Col("p50", "recv p50 ms", "ms"), Col("p99", "recv p99 ms", "ms"),
                Col("cpu_us", "CPU µs/msg", "num"), Col("ratio", "tsunagi/x", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         queues = ctx.cache.pop(("sqs.filled", s.name), None)
         if not queues:
@@ -285,10 +329,35 @@ def recvdel(ctx: Context) -> list[Table]:
             for _ in range(_shard(total)):
                 url = api.create("recv")
                 queues.append((url, fill(s, url, min(DEPTH, total), ctx.conns).extra["sent"]))
+        return {"api": api, "queues": queues, "left": [c for _, c in queues], "at": 0, "pool": pool(s, ctx.conns)}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # round r drains its share of the messages left, queue after queue (a queue can span rounds; the
+        # receivers stop up to conns × 10 - 1 messages past a target, the later rounds share what is left)
+        x = st.extra
+        want = max(1, sum(x["left"][x["at"]:]) // (k - r))
+
+        def run() -> LoadResult:
+            out, got = LoadResult(), 0
+            while got < want and x["at"] < len(x["queues"]):
+                i = x["at"]
+                d = drain(s, x["queues"][i][0], min(x["left"][i], want - got), ctx.conns, pool=x["pool"])
+                out.merge(d, wall=True)
+                got += d.extra["msgs"]
+                x["left"][i] -= d.extra["msgs"]
+                if x["left"][i] <= 0 or not d.extra["msgs"]:
+                    x["at"] += 1
+            return out
+
+        res, cpu = measure(s, run)
+        return res, cpu, res.extra.get("deleted", 0)
+
+    def finish(s: Server, st: Rounds) -> None:
+        api, queues, res = st.extra["api"], st.extra["queues"], st.total
+        close_all(st.extra["pool"])
         n = sum(c for _, c in queues)
-        res, cpu = measure(s, lambda: drain_all(s, queues, ctx.conns))
-        got, deleted = res.extra["msgs"], res.extra["deleted"]
-        row = t.add(**load_row(s, res, cpu, deleted, msgs=got))
+        got, deleted = res.extra.get("msgs", 0), res.extra.get("deleted", 0)
+        row = t.add(**load_row(s, res, st.cpu, deleted, msgs=got), **st.keys())
         lefts = [api.counts(u) for u, _ in queues]
         left = (sum(x[0] for x in lefts), sum(x[1] for x in lefts))
         problems = []
@@ -296,7 +365,7 @@ def recvdel(ctx: Context) -> list[Table]:
             problems.append(f"received {got} of {n}")
         if deleted != got:
             problems.append(f"deleted {deleted} of {got}")
-        if res.extra["dups"]:
+        if res.extra.get("dups"):
             problems.append(f"{res.extra['dups']} duplicates")
         if left[0] or left[1]:
             problems.append(f"queue not empty at the end (visible {left[0]}, in flight {left[1]})")
@@ -307,9 +376,10 @@ def recvdel(ctx: Context) -> list[Table]:
             api.delete(u)
         api.close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t)
     target_note(t, "Receive+DeleteBatch", "cpu_us", 60, "µs/msg")
+    pair_note(t)
     return [t]
 
 
@@ -321,28 +391,32 @@ def longpoll(ctx: Context) -> list[Table]:
                Col("p50", "p50 ms", "ms"), Col("p90", "p90 ms", "ms"), Col("p99", "p99 ms", "ms"),
                Col("max", "max ms", "ms"), Col("cpu_us", "CPU µs/round", "num"), Col("ratio", "tsunagi/x p50", "ratio")])
 
-    def one(s: Server) -> None:
+    def setup(s: Server) -> dict:
         api = Sqs(s)
         url = api.create("poll")
-        sig = s.signer
-        recv = sig.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 20,
-                                          "VisibilityTimeout": 30})
-        raw_send = send_raw(s, url)
-        consumer, producer = Conn(s.host, s.port), Conn(s.host, s.port)
-        rounds = int(ctx.count(200, 50) * max(0.5, min(1.0, s.scale)))
+        recv = s.signer.sqs("ReceiveMessage", {"QueueUrl": url, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 20,
+                                               "VisibilityTimeout": 30})
+        return {"api": api, "url": url, "recv": recv, "send": send_raw(s, url), "spent": 0.0,
+                "consumer": Conn(s.host, s.port), "producer": Conn(s.host, s.port),
+                "rounds": int(ctx.count(200, 50) * max(0.5, min(1.0, s.scale)))}
+
+    def step(s: Server, st: Rounds, r: int, k: int) -> tuple[LoadResult, float, int]:
+        # all the rounds at once, or (with a baseline) a k-th of them, alternating with the baseline
+        x = st.extra
+        sig, url, consumer, producer = s.signer, x["url"], x["consumer"], x["producer"]
         res = LoadResult()
         pc = time.perf_counter
 
         def run() -> LoadResult:
             t_start = pc()
-            for _ in range(rounds):
-                if ctx.remaining() < 30 or pc() - t_start > 60:
+            for _ in range(share(x["rounds"], r, k)):
+                if ctx.remaining() < 30 or x["spent"] + pc() - t_start > 60:
                     res.samples.append("stopped early (time budget)")
                     break
-                consumer.send(recv)
+                consumer.send(x["recv"])
                 time.sleep(0.01)          # let the receive reach the server and wait
                 t0 = pc()
-                status, body = producer.request(raw_send)
+                status, body = producer.request(x["send"])
                 if status != 200:
                     res.calls += 1
                     res.error(f"SendMessage HTTP {status}: {body[:120]!r}")
@@ -363,21 +437,26 @@ def longpoll(ctx: Context) -> list[Table]:
                 for m in msgs:
                     producer.request(sig.sqs("DeleteMessage", {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]}))
             res.wall = pc() - t_start
+            x["spent"] += res.wall
             return res
 
         res, cpu = measure(s, run)
-        row = t.add(**load_row(s, res, cpu, res.calls))
+        return res, cpu, res.calls
+
+    def finish(s: Server, st: Rounds) -> None:
+        x, res = st.extra, st.total
+        row = t.add(**load_row(s, res, st.cpu, res.calls), **st.keys())
         row["p90"] = pct(res.latencies, 90) * 1e3 if res.latencies else None
         row["max"] = max(res.latencies) * 1e3 if res.latencies else None
-        left = api.counts(url)
+        left = x["api"].counts(x["url"])
         if left[0] or left[1]:
             row["_note"] = (row.get("_note") or "") + f" queue not empty at the end: {left}"
-        consumer.close()
-        producer.close()
-        api.delete(url)
-        api.close()
+        x["consumer"].close()
+        x["producer"].close()
+        x["api"].delete(x["url"])
+        x["api"].close()
 
-    _each(ctx, t, one)
+    each_in_rounds(ctx, t, step, finish, setup)
     add_ratios(t, key="p50")
     target_note(t, "long-poll receipt p50", "p50", 2, "ms")
     t.notes.append("CPU µs/round covers one send, one receive, one delete and the server's idle waiting.")
@@ -411,7 +490,7 @@ def backlog(ctx: Context) -> list[Table]:
         kmax = ctx.count(2000, 500, s, minimum=30)
         raw = send_raw(s, url)
         limit = 5.0 if ctx.quick else 6.0    # seconds per measurement: slow peers do fewer calls
-        for level in levels.get(s.name, [1_000, 10_000]):
+        for level in levels.get(s.like, [1_000, 10_000]):
             need = (level - current) // 10 * 10
             live = [x.name for x in ctx.aws() if x.available]
             later = len(live) - live.index(s.name) - 1       # leave time for the servers still to come
