@@ -14,7 +14,7 @@ from tsunagi.ids import uuid4
 from tsunagi.trace import new_trace_id
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Principal:
     """The identity a request is evaluated as: an account's root, an IAM user or role session,
     or an AWS service principal (``sns.amazonaws.com``) acting for a delivery."""
@@ -45,27 +45,48 @@ class Source:
     account: str | None = None
 
 
-@dataclass(slots=True)
 class RequestContext:
-    """One operation's caller and surroundings."""
+    """One operation's caller and surroundings.
 
-    account: str
-    region: str
-    request_id: str
-    service: str = ""
-    operation: str = ""
-    host: str = "localhost:4566"          # the Host header the client used (queue URLs are built from it)
-    scheme: str = "http"
-    principal: Principal | None = None    # None: the account's root
-    trace_id: str = ""                    # the journey this operation belongs to (always set after init)
-    trace_header: str | None = None       # the X-Amzn-Trace-Id / AWSTraceHeader the caller sent, if any
-    source_ip: str = "127.0.0.1"
-    source: Source | None = None          # set when another service's event caused this call
-    request: Any = None                   # TRANSITIONAL: the raw HTTP request, until S3 needs it no more
+    ``trace_id`` is the journey the operation belongs to: given by the caller (the gateway passes the
+    ``Root`` of the request's ``X-Amzn-Trace-Id``), else made the first time anything asks for it, so
+    that a call that causes nothing (a List or Get) never pays for a new id."""
 
-    def __post_init__(self) -> None:
-        if not self.trace_id:
-            self.trace_id = new_trace_id()
+    __slots__ = ("account", "region", "request_id", "service", "operation", "host", "scheme", "principal",
+                 "_trace_id", "trace_header", "source_ip", "source", "request")
+
+    def __init__(self, account: str, region: str, request_id: str, service: str = "", operation: str = "",
+                 host: str = "localhost:4566", scheme: str = "http", principal: Principal | None = None,
+                 trace_id: str | None = None, trace_header: str | None = None, source_ip: str = "127.0.0.1",
+                 source: Source | None = None, request: Any = None) -> None:
+        self.account = account
+        self.region = region
+        self.request_id = request_id
+        self.service = service
+        self.operation = operation
+        self.host = host                    # the Host header the client used (queue URLs are built from it)
+        self.scheme = scheme
+        self.principal = principal          # None: the account's root
+        self._trace_id = trace_id or None
+        self.trace_header = trace_header    # the X-Amzn-Trace-Id / AWSTraceHeader the caller sent, if any
+        self.source_ip = source_ip
+        self.source = source                # set when another service's event caused this call
+        self.request = request              # TRANSITIONAL: the raw HTTP request, until S3 needs it no more
+
+    @property
+    def trace_id(self) -> str:
+        trace_id = self._trace_id
+        if trace_id is None:
+            trace_id = self._trace_id = new_trace_id()
+        return trace_id
+
+    @trace_id.setter
+    def trace_id(self, value: str) -> None:
+        self._trace_id = value
+
+    def __repr__(self) -> str:
+        return (f"RequestContext(account={self.account!r}, region={self.region!r}, request_id={self.request_id!r}, "
+                f"operation={self.service}.{self.operation}, trace_id={self._trace_id!r})")
 
     @property
     def endpoint(self) -> str:
@@ -99,5 +120,5 @@ def internal_context(account: str, region: str, service: str, operation: str, *,
     than a request from outside: it continues the journey ``trace_id`` when one is known."""
     principal = Principal.of_service(source.service, account) if source and source.service else None
     return RequestContext(account=account, region=region, request_id=request_id or uuid4(), service=service,
-                          operation=operation, host=host, principal=principal, trace_id=trace_id or "",
+                          operation=operation, host=host, principal=principal, trace_id=trace_id,
                           trace_header=trace_header, source=source)

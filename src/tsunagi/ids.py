@@ -44,6 +44,12 @@ def uuid7() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_HEX_FORMATS: dict[int, str] = {}
+
+
 def random_hex(bits: int) -> str:
     """``bits`` random bits (a multiple of 4) as lower-case hex digits, zero-padded."""
-    return f"{_bits(bits):0{bits // 4}x}"
+    fmt = _HEX_FORMATS.get(bits)
+    if fmt is None:
+        fmt = _HEX_FORMATS[bits] = f"%0{bits // 4}x"
+    return fmt % _bits(bits)

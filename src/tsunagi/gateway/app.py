@@ -35,6 +35,7 @@ from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.services.base import Platform
 
 log = logging.getLogger("tsunagi.gateway")
+access_log = logging.getLogger("tsunagi.access")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -104,7 +105,12 @@ class Gateway:
             steps.Dispatch(platform, self.codecs),
             steps.Serialize(),
         ]
+        # A step with nothing to do under this configuration is left out of the chain it runs
+        # (authorize while every request is allowed); the list above is the chain as designed.
+        self.chain: list[steps.StepFn] = [s for s in self.steps
+                                          if not (isinstance(s, steps.Authorize) and s.allows_everything)]
         self.log = steps.Log()
+        self.log_requests = access_log.isEnabledFor(logging.DEBUG)   # decided at start (--log-level)
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -190,10 +196,14 @@ class Gateway:
                      body: BodySource | None = None) -> HttpResponse:
         """Serve one request. ``body`` reads the request body when it has not been read into ``request.body``."""
         body = body or _Body.done()
-        ex = Exchange(request, request_id, source_ip, body, time.monotonic())
+        ex = Exchange(request, request_id, source_ip, body, time.monotonic() if self.log_requests else 0.0)
         try:
-            for step in self.steps:
-                await step(ex)
+            for step in self.chain:
+                pending = step(ex)
+                if pending is not None:
+                    value = await pending
+                    if value is not None:
+                        ex.result = value
                 if ex.response is not None:
                     break
         except asyncio.CancelledError:
@@ -202,7 +212,8 @@ class Gateway:
             ex.response = error_response(ex, e)
         response = ex.response
         assert response is not None
-        self.log(ex)
+        if self.log_requests:
+            self.log(ex)
         if not body.consumed and (request.headers.get("content-length", "0") != "0"
                                   or "transfer-encoding" in request.headers):
             # Answered before the body was read (a refused upload): a client that sent

@@ -57,14 +57,14 @@ class Codecs:
     """Every (service, protocol) codec and every service's operation table, made on first use."""
 
     def __init__(self) -> None:
-        self._codecs: dict[tuple[str, str | None], Codec] = {}
+        self.by_key: dict[tuple[str, str | None], Codec] = {}     # read directly on the hot path
         self._tables: dict[str, Operations] = {}
 
     def codec(self, service: str, protocol: str | None) -> Codec:
         key = (service, protocol)
-        codec = self._codecs.get(key)
+        codec = self.by_key.get(key)
         if codec is None:
-            codec = self._codecs[key] = Codec(service, protocol)
+            codec = self.by_key[key] = Codec(service, protocol)
         return codec
 
     def operations(self, service: str, impl: object) -> Operations:

@@ -49,11 +49,11 @@ class Exchange:
 
 
 class Step(Protocol):
-    """One named step of the chain: ``await step(exchange)``."""
+    """One named step of the chain: ``step(exchange)``, awaited when it returns an awaitable."""
 
     name: str
 
-    def __call__(self, ex: Exchange) -> Awaitable[None]: ...
+    def __call__(self, ex: Exchange) -> Awaitable[None] | None: ...
 
 
 RouteHandler = Callable[[Exchange], Awaitable[HttpResponse]]

@@ -103,10 +103,13 @@ class Guard:
     def __init__(self, hosts: HostPolicy) -> None:
         self.hosts = hosts
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> None:
         request = ex.request
         headers = request.headers
         host = headers.get("host", "")
+        # the common case, inline: a host seen and served before, from no browser
+        if self.hosts._seen.get(host) is True and "origin" not in headers and "sec-fetch-site" not in headers:
+            return
         if not self.hosts.serves(host):
             raise ServiceError(
                 f"tsunagi does not serve the host name {host!r}. If you reach this server by that name, "

@@ -61,6 +61,7 @@ class Authenticator:
 
     def __init__(self, default_account: str) -> None:
         self.default_account = default_account
+        self._principals: dict[str | None, Principal] = {}   # key id -> its principal (immutable, shared)
 
     def account_for(self, access_key_id: str | None) -> str:
         if access_key_id and len(access_key_id) == 12 and access_key_id.isdigit():
@@ -68,7 +69,13 @@ class Authenticator:
         return self.default_account
 
     def authenticate(self, request: HttpRequest, cred: Credential) -> Principal:
-        return Principal.root(self.account_for(cred.access_key_id), cred.access_key_id)
+        key = cred.access_key_id
+        principal = self._principals.get(key)
+        if principal is None:
+            principal = Principal.root(self.account_for(key), key)
+            if len(self._principals) < 10_000:
+                self._principals[key] = principal
+        return principal
 
 
 class StrictAuthenticator(Authenticator):

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tsunagi.context import RequestContext
 from tsunagi.gateway.bodies import prepare_s3_body, read_body
-from tsunagi.gateway.codecs import Codecs
-from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.codecs import Codecs, Operation
+from tsunagi.gateway.exchange import Exchange, RouteHandler
 from tsunagi.gateway.identity import Authenticator, read_credential, secret_for
 from tsunagi.gateway.routes import RouteRegistry
 from tsunagi.gateway.routing import resolve_service, sqs_protocol
@@ -33,7 +33,7 @@ from tsunagi.protocol.errors import NotImplementedOperation, ServiceError
 from tsunagi.protocol.http import HttpResponse
 from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.presign import is_presigned, verify_presigned_url
-from tsunagi.trace import trace_id_for
+from tsunagi.trace import root_of
 
 if TYPE_CHECKING:
     from tsunagi.clock import Clock
@@ -43,7 +43,11 @@ log = logging.getLogger("tsunagi.gateway")
 access_log = logging.getLogger("tsunagi.access")
 
 
-StepFn = Callable[[Exchange], Awaitable[None]]
+# A step answers None when it is done, or an awaitable to await (steps that wait on I/O are coroutines;
+# the others are plain functions, which saves every request a coroutine per step). What the awaitable
+# produces, when it is not None, is the operation's result: dispatch hands over the service's coroutine
+# itself instead of wrapping it in one of its own.
+StepFn = Callable[[Exchange], Awaitable[Any] | None]
 
 
 class Route:
@@ -58,27 +62,46 @@ class Route:
         self.codecs = codecs
         self.max_body = platform.config.max_body_bytes
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> Awaitable[None] | None:
+        """A raw route's answer, or the service and its codec and then the body, read as the service
+        needs it (the coroutine that reads it is handed to the chain to await)."""
         request = ex.request
-        route = self.routes.find(request)
+        headers = request.headers
+        ctype = headers.get("content-type", "")
+        root = self.routes.root_filter
+        if root is not None and request.path == "/" and not ctype.lower().startswith(root.get(request.method, ())):
+            route = None
+        else:
+            route = self.routes.find(request)
         if route is not None:
             ex.route = route.name
-            ex.response = await route.handler(ex)
-            return
-        if request.method == "POST" and request.content_type.startswith("application/x-www-form-urlencoded"):
-            await read_body(ex, self.max_body)  # the Action may be in the form
+            return self._answer(route.handler, ex)
+        if request.method == "POST" and not ex.body.consumed and ctype.startswith("application/x-www-form-urlencoded"):
+            return self._form_first(ex)  # the Action may be in the form: read it, then route again
         cred = ex.credential = read_credential(request)
         service = resolve_service(request, cred)
         if service is None or service not in self.platform.services:
             ex.response = unrouted(request.method, request.path, service, ex.request_id)
-            return
+            return None
         ex.service = service
-        ex.codec = self.codecs.codec(service, sqs_protocol(request) if service == "sqs" else None)
+        key = (service, sqs_protocol(request) if service == "sqs" else None)
+        ex.codec = self.codecs.by_key.get(key) or self.codecs.codec(*key)
         if service == "s3":
             ex.bucket = s3_bucket_from_host(request.host)
-            await prepare_s3_body(ex, self.max_body)
-        else:
-            await read_body(ex, self.max_body)
+            return prepare_s3_body(ex, self.max_body)
+        if ex.body.consumed:
+            return None
+        return read_body(ex, self.max_body)
+
+    @staticmethod
+    async def _answer(handler: RouteHandler, ex: Exchange) -> None:
+        ex.response = await handler(ex)
+
+    async def _form_first(self, ex: Exchange) -> None:
+        await read_body(ex, self.max_body)
+        pending = self(ex)
+        if pending is not None:
+            await pending
 
 
 def unrouted(method: str, path: str, service: str | None, request_id: str) -> HttpResponse:
@@ -103,7 +126,7 @@ class Authenticate:
         self.authenticator = authenticator
         self.clock = clock
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> None:
         request = ex.request
         cred = ex.credential if ex.credential is not None else read_credential(request)
         if ex.service == "s3" and is_presigned(request):
@@ -116,7 +139,7 @@ class Parse:
 
     name = "parse"
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> None:
         assert ex.codec is not None
         if ex.bucket is not None:
             ex.operation, ex.params = ex.codec.parser.parse(ex.request, ex.bucket)
@@ -125,15 +148,16 @@ class Parse:
 
 
 class Authorizer(Protocol):
-    """Decides whether a principal may call an operation on its resources; raises AccessDenied."""
+    """Decides whether a principal may call an operation on its resources; raises AccessDenied.
+    Returns None when it decided at once, or an awaitable when it must look something up."""
 
-    async def authorize(self, ex: Exchange) -> None: ...
+    def authorize(self, ex: Exchange) -> Awaitable[None] | None: ...
 
 
 class AllowAll:
     """Every authenticated request is allowed: what local endpoints conventionally do (``--policies off``)."""
 
-    async def authorize(self, ex: Exchange) -> None:
+    def authorize(self, ex: Exchange) -> None:
         return None
 
 
@@ -144,9 +168,10 @@ class Authorize:
 
     def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
+        self.allows_everything = isinstance(authorizer, AllowAll)
 
-    async def __call__(self, ex: Exchange) -> None:
-        await self.authorizer.authorize(ex)
+    def __call__(self, ex: Exchange) -> Awaitable[None] | None:
+        return self.authorizer.authorize(ex)
 
 
 class TraceContext:
@@ -158,17 +183,19 @@ class TraceContext:
     def __init__(self, default_region: str) -> None:
         self.default_region = default_region
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> None:
         request = ex.request
         principal = ex.principal
         assert principal is not None and ex.operation is not None
-        header = request.headers.get("x-amzn-trace-id")
+        headers = request.headers
+        header = headers.get("x-amzn-trace-id")
         region = ex.credential.region if ex.credential is not None else None
         ex.ctx = RequestContext(
             account=principal.account, region=region or self.default_region, request_id=ex.request_id,
-            service=ex.service or "", operation=ex.operation.name, host=request.headers.get("host", "localhost:4566"),
-            scheme=request.headers.get("x-forwarded-proto", "http"), principal=principal,
-            trace_id=trace_id_for(header), trace_header=header, source_ip=ex.source_ip, request=request)
+            service=ex.service or "", operation=ex.operation.name, host=headers.get("host", "localhost:4566"),
+            scheme=headers.get("x-forwarded-proto", "http"), principal=principal,
+            trace_id=root_of(header) if header else None, trace_header=header,
+            source_ip=ex.source_ip, request=request)
 
 
 class Dispatch:
@@ -179,15 +206,21 @@ class Dispatch:
     def __init__(self, platform: Platform, codecs: Codecs) -> None:
         self.platform = platform
         self.codecs = codecs
+        self._methods: dict[tuple[str, str], Operation | None] = {}
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> Awaitable[dict[str, Any]]:
         service, operation = ex.service, ex.operation
         assert service is not None and operation is not None and ex.ctx is not None and ex.params is not None
-        method = self.codecs.operations(service, self.platform.services[service]).get(operation.name)
+        key = (service, operation.name)
+        try:
+            method = self._methods[key]
+        except KeyError:
+            method = self._methods[key] = self.codecs.operations(
+                service, self.platform.services[service]).get(operation.name)
         if method is None:
             raise NotImplementedOperation(f"{operation.name} is not available in tsunagi's {service} service yet.",
                                           code="NotImplemented")
-        ex.result = await method(ex.ctx, ex.params)
+        return method(ex.ctx, ex.params)
 
 
 class Serialize:
@@ -195,7 +228,7 @@ class Serialize:
 
     name = "serialize"
 
-    async def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> None:
         assert ex.codec is not None and ex.operation is not None and ex.result is not None
         ex.response = ex.codec.serializer.serialize_result(ex.operation, ex.result, ex.request_id)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tsunagi.gateway.exchange import Exchange
@@ -22,7 +20,7 @@ class _Done:
 def check(policy: HostPolicy, method: str = "POST", path: str = "/", query: str = "", **headers: str) -> None:
     hdrs = {k.replace("_", "-"): v for k, v in headers.items()}
     request = HttpRequest(method, path, query, hdrs)
-    asyncio.run(Guard(policy)(Exchange(request, "r", "127.0.0.1", _Done(), 0.0)))
+    Guard(policy)(Exchange(request, "r", "127.0.0.1", _Done(), 0.0))
 
 
 LOCAL = HostPolicy("127.0.0.1", [])

@@ -4,6 +4,7 @@ for the cases that cross steps (a refusal stops it, errors become AWS's answers)
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -69,8 +70,11 @@ def platform(**config: Any) -> tuple[Platform, FakeSqs]:
     return p, sqs
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def run(step_result: Any) -> Any:
+    """Finish a step: await what an asynchronous step returns (a plain step has done its work already)."""
+    if step_result is not None and inspect.isawaitable(step_result):
+        return asyncio.run(step_result)
+    return step_result
 
 
 LIST_QUEUES = {**sigv4("sqs"), "x-amz-target": "AmazonSQS.ListQueues", "content-type": "application/x-amz-json-1.0"}
@@ -177,7 +181,7 @@ class DenyAll:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    async def authorize(self, ex: Exchange) -> None:
+    async def authorize(self, ex: Exchange) -> None:      # an authorizer that looks things up
         self.asked.append(ex.operation_name)
         raise ServiceError("not you", code="AccessDenied", status=403)
 
@@ -235,8 +239,8 @@ def test_dispatch_calls_the_operation_and_serialize_answers() -> None:
     p, sqs = platform()
     ex = _parsed({})
     run(steps.TraceContext("us-east-1")(ex))
-    run(steps.Dispatch(p, Codecs())(ex))
-    assert sqs.calls and sqs.calls[0][1] == {} and ex.result is not None
+    ex.result = run(steps.Dispatch(p, Codecs())(ex))    # the chain stores what dispatch's awaitable produces
+    assert sqs.calls and sqs.calls[0][1] == {} and ex.result == {"QueueUrls": ["http://localhost:4566/000000000000/q"]}
     run(steps.Serialize()(ex))
     assert ex.response is not None and ex.response.status == 200
     assert orjson.loads(ex.response.body) == {"QueueUrls": ["http://localhost:4566/000000000000/q"]}

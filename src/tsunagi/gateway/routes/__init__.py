@@ -27,6 +27,7 @@ class Route:
     prefix: str | None = None                                   # path prefix, e.g. "/_tsunagi/sns/"
     match: Callable[[HttpRequest], bool] | None = None          # a further test (method, headers, host)
     methods: frozenset[str] | None = None                       # None: any method
+    content_type: str | None = None                             # a Content-Type prefix (lower case)
 
     def matches(self, request: HttpRequest) -> bool:
         if self.prefix is not None and not request.path.startswith(self.prefix):
@@ -36,32 +37,74 @@ class Route:
         return self.match is None or self.match(request)
 
 
+def _first_segment(path: str) -> str:
+    """``/_tsunagi/sns/x`` → ``_tsunagi``; the key routes are indexed by (every request looks it up)."""
+    return path[1:].split("/", 1)[0] if path.startswith("/") else path.split("/", 1)[0]
+
+
 class RouteRegistry:
+    """Prefixed routes indexed by the first segment of their prefix (longest prefix first within it),
+    so that an API call, whose path no raw route claims, costs one dict lookup; then the
+    predicate-only routes, filtered by method before their predicate runs."""
+
     def __init__(self) -> None:
-        self._prefixed: list[Route] = []     # longest prefix first
-        self._others: list[Route] = []       # predicate-only routes, in the order added
+        self._by_segment: dict[str, list[Route]] = {}
+        self._others: dict[str | None, list[Route]] = {}   # method (None: any) -> predicate-only routes
         self._names: set[str] = set()
+        self._order: list[Route] = []
+        self._root_claimed = False                   # whether a prefixed route claims "/"
+        self._predicate_methods: set[str | None] = set()
+        # For requests to "/": method -> the content types a route may claim them with (a method not in
+        # it: none); None when any request to "/" might be claimed. The route step checks it inline, so
+        # an API call costs no lookup at all.
+        self.root_filter: dict[str, tuple[str, ...]] | None = {}
 
     def add(self, route: Route) -> None:
         if route.name in self._names:
             raise ValueError(f"a route named {route.name!r} is registered already")
         if route.prefix is None and route.match is None:
             raise ValueError(f"route {route.name!r} needs a prefix or a match")
+        if route.prefix is not None and not route.prefix.startswith("/"):
+            raise ValueError(f"route {route.name!r}: a prefix starts with '/'")
         self._names.add(route.name)
+        self._order.append(route)
         if route.prefix is not None:
-            self._prefixed.append(route)
-            self._prefixed.sort(key=lambda r: len(r.prefix or ""), reverse=True)
+            self._root_claimed = self._root_claimed or _first_segment(route.prefix) == ""
+            bucket = self._by_segment.setdefault(_first_segment(route.prefix), [])
+            bucket.append(route)
+            bucket.sort(key=lambda r: len(r.prefix or ""), reverse=True)
         else:
-            self._others.append(route)
+            for method in route.methods if route.methods is not None else (None,):
+                self._others.setdefault(method, []).append(route)
+                self._predicate_methods.add(method)
+        self.root_filter = self._root_filter()
+
+    def _root_filter(self) -> dict[str, tuple[str, ...]] | None:
+        if self._root_claimed or None in self._predicate_methods:
+            return None
+        types: dict[str, tuple[str, ...]] = {}
+        for method, routes in self._others.items():
+            if method is None or any(r.content_type is None for r in routes):
+                return None
+            types[method] = tuple(r.content_type for r in routes if r.content_type is not None)
+        return types
 
     def find(self, request: HttpRequest) -> Route | None:
-        for route in self._prefixed:
-            if route.matches(request):
-                return route
-        for route in self._others:
-            if route.matches(request):
-                return route
+        path = request.path
+        # most API calls go to "/", which no prefixed route claims
+        bucket = self._by_segment.get("" if path == "/" else _first_segment(path))
+        if bucket is not None:
+            for route in bucket:
+                if route.matches(request):
+                    return route
+        for key in (request.method, None):
+            for route in self._others.get(key, ()):
+                if route.content_type is not None and \
+                        request.headers.get("content-type", "")[:len(route.content_type)].lower() != route.content_type:
+                    continue
+                if route.match is None or route.match(request):
+                    return route
         return None
 
     def names(self) -> list[str]:
-        return [r.name for r in (*self._prefixed, *self._others)]
+        return [r.name for r in self._order]

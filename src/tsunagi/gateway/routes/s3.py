@@ -16,7 +16,7 @@ from tsunagi.protocol.errors import NotImplementedOperation
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.s3_post import is_post_upload, post_response
-from tsunagi.trace import trace_id_for
+from tsunagi.trace import root_of
 
 if TYPE_CHECKING:
     from tsunagi.services.base import Platform
@@ -42,7 +42,7 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
         ctx = RequestContext(account=principal.account, region=cred.region or platform.config.default_region,
                              request_id=ex.request_id, service="s3", operation="PostObject",
                              host=request.headers.get("host", "localhost:4566"), principal=principal,
-                             trace_id=trace_id_for(header), trace_header=header, source_ip=ex.source_ip,
+                             trace_id=root_of(header), trace_header=header, source_ip=ex.source_ip,
                              request=request)
         ex.ctx = ctx
         post = codecs.operations("s3", platform.services["s3"]).get("PostObject")
@@ -54,4 +54,5 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
         ex.route = "s3-post"
         return response
 
-    routes.add(Route("s3-post", post_upload, match=is_form_upload, methods=frozenset({"POST"})))
+    routes.add(Route("s3-post", post_upload, match=is_form_upload, methods=frozenset({"POST"}),
+                     content_type="multipart/form-data"))

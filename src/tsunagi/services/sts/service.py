@@ -23,5 +23,6 @@ class StsService(Service):
         return CallerIdentity(ctx.account, arn, user_id)
 
     async def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        who = self.identity(ctx)
-        return {"UserId": who.user_id, "Account": who.account, "Arn": who.arn}
+        arn = ctx.principal_arn
+        return {"UserId": ctx.account if arn.endswith(":root") else (ctx.access_key_id or ctx.account),
+                "Account": ctx.account, "Arn": arn}
