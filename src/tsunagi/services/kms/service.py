@@ -529,10 +529,13 @@ class KmsService(Service):
         """What ``blob`` holds: (the key, the plaintext, the algorithm, the material version (None for
         RSA)). A symmetric blob names its key; ``key_ident`` (needed for RSA keys) must name the same."""
         named = await self.find_key(ctx, key_ident, cross_account=True) if key_ident else None
-        if named is not None and named.key_spec != SYMMETRIC_DEFAULT:
+        if named is not None and named.key_spec != SYMMETRIC_DEFAULT and named.key_usage == ENCRYPT_DECRYPT:
             return await self._rsa_decrypt(ctx, named, blob, context, algorithm, operation, action, via, dry_run)
         parsed = crypto.parse(blob)
         if parsed is None:
+            if named is not None:
+                self._usable(named)
+                self._usage(named, ENCRYPT_DECRYPT, operation)
             raise InvalidCiphertext("")
         if named is not None and parsed.key_id != named.key_id:
             raise IncorrectKey(INCORRECT_KEY)
