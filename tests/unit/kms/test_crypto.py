@@ -36,7 +36,8 @@ def test_the_master_key_file_is_created_once_private_and_reused(tmp_path) -> Non
     first = crypto.master_key_from_file(path)
     assert len(first) == 32
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert base64.b64decode(open(path).read().strip()) == first
+    with open(path) as f:
+        assert base64.b64decode(f.read().strip()) == first
     assert crypto.master_key_from_file(path) == first
     assert [p.name for p in (tmp_path / "data").iterdir()] == [crypto.MASTER_KEY_FILE]   # no temporary file left
 
