@@ -674,3 +674,33 @@ def test_what_tsunagi_keys_cannot_do_is_answered_as_aws_answers_it(kms) -> None:
         kms.derive_shared_secret(KeyId=key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=b"x")
     assert error(e) == ("InvalidKeyUsageException", f"{key['Arn']} key usage is ENCRYPT_DECRYPT which is not valid "
                         "for DeriveSharedSecret.")
+
+
+def test_nonsense_gets_a_400_never_a_500(kms, raw_kms) -> None:
+    key = new_key(kms)["KeyId"]
+    calls = [
+        lambda: kms.create_key(Policy="[" * 50_000 + "]" * 50_000),
+        lambda: kms.create_key(Policy=json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*",
+                                                                 "Action": "kms:*", "Resource": "中"}]},
+                                                  ensure_ascii=False)),
+        lambda: kms.list_key_rotations(KeyId=key, Marker="bm90IGEgbnVtYmVy"),
+        lambda: kms.list_aliases(Marker="%%%"),
+        lambda: kms.describe_key(KeyId="ключ"),
+        lambda: kms.describe_key(KeyId="arn:aws:sqs:us-east-1:000000000000:queue"),
+        lambda: kms.decrypt(CiphertextBlob=bytes(range(256))),
+        lambda: kms.decrypt(CiphertextBlob=b"TSK\x01\x24" + b"1234abcd-12ab-34cd-56ef-1234567890ab" + b"\x00" * 40),
+        lambda: kms.retire_grant(GrantToken="ключ"),
+        lambda: kms.verify(KeyId=new_key(kms, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyId"], Message=b"m",
+                           Signature=b"\x00", SigningAlgorithm="ECDSA_SHA_256"),
+        lambda: kms.sign(KeyId=key, Message=b"m", SigningAlgorithm="ML_DSA_SHAKE_256"),
+        lambda: kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionAlgorithm="SM2PKE"),
+        lambda: kms.generate_data_key_pair(KeyId=key, KeyPairSpec="SM2"),
+        lambda: kms.create_grant(KeyId=key, GranteePrincipal="not a principal!", Operations=["Decrypt"]),
+        lambda: raw_kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=0),
+        lambda: raw_kms.list_keys(Limit=0),
+        lambda: kms.list_aliases(Limit=101),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.value.response["Error"]

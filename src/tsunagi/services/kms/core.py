@@ -89,7 +89,7 @@ def from_marker(marker: str | None) -> str:
     if marker is None:
         return ""
     try:
-        return base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4)).decode()
+        return base64.b64decode(marker + "=" * (-len(marker) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, ValueError):
         raise InvalidMarker(INVALID_MARKER) from None
 
@@ -630,7 +630,7 @@ class KmsCore(Service):
     def _grant_of_token(self, token: str) -> str | None:
         """The grant id a token names, or None when this server did not make the token."""
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             return None
         if len(raw) != 65 or raw[:1] != GRANT_TOKEN_VERSION:

@@ -27,7 +27,9 @@ from tsunagi.services.kms.core import (
     seconds,
 )
 from tsunagi.services.kms.errors import (
+    INVALID_MARKER,
     CustomKeyStoreNotFound,
+    InvalidMarker,
     InvalidState,
     LimitExceeded,
     NotFound,
@@ -261,7 +263,10 @@ class KeyOps(KmsCore):
         await self.authorize(ctx, key, "kms:ListKeyRotations")
         self._rotatable(key)
         limit = limit_of(params, 100, 1000)
-        after = int(from_marker(params.get("Marker")) or 0)
+        try:
+            after = int(from_marker(params.get("Marker")) or 0)
+        except ValueError:
+            raise InvalidMarker(INVALID_MARKER) from None
         every = params.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
         rows = [m for m in await self.repo.materials(key.key_id)
                 if m.version > after and (every or m.rotation_type is not None)]

@@ -178,7 +178,7 @@ def check_policy(text: str) -> None:
     AWS gives no message for a document it cannot read; a bad principal has its own."""
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):        # RecursionError: nested deeper than Python parses
         raise MalformedPolicy("") from None
     if not isinstance(doc, dict):
         raise MalformedPolicy("")
