@@ -60,7 +60,6 @@ log = logging.getLogger("tsunagi.kms")
 ENABLED, DISABLED, PENDING_DELETION = "Enabled", "Disabled", "PendingDeletion"
 CUSTOMER, AWS = "CUSTOMER", "AWS"
 DAY_MS = 86_400_000
-MAX_PLAINTEXT = 4096
 MAX_TAGS = 50
 MAX_ON_DEMAND_ROTATIONS = 25
 DEFAULT_ROTATION_DAYS = 365
@@ -74,7 +73,6 @@ KEY_ARN = re.compile(r"arn:aws[\w-]*:kms:([^:]*):([^:]*):key/(.*)")
 ALIAS_ARN = re.compile(r"arn:aws[\w-]*:kms:([^:]*):([^:]*):(alias/.*)")
 ALIAS_NAME = re.compile(r"[a-zA-Z0-9:/_-]+")
 _POLICY_TEXT = re.compile(r"[\u0009\u000A\u000D\u0020-\u00FF]+")
-
 
 
 def seconds(ms: int) -> float:
