@@ -29,12 +29,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from tsunagi.config import ConfigError
+from tsunagi.policy import KMS_KEY_POLICY, Dialect, PolicyError, PolicyKind, parse_policy
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.kms import crypto, errors, policies
 from tsunagi.services.kms.errors import (
     DRY_RUN,
     INCORRECT_KEY,
     INVALID_MARKER,
+    SYNTAX_ERRORS,
     UNKNOWN_CIPHERTEXT_KEY,
     DryRun,
     IncorrectKey,
@@ -42,6 +44,7 @@ from tsunagi.services.kms.errors import (
     InvalidCiphertext,
     InvalidGrantToken,
     InvalidMarker,
+    MalformedPolicy,
     NotFound,
     Unsupported,
     Validation,
@@ -102,10 +105,17 @@ def limit_of(params: dict[str, Any], default: int, most: int) -> int:
 
 
 def check_policy_text(policy: str) -> None:
+    """A key policy KMS would store: the model's character pattern, then the policy evaluator's parser
+    (:func:`tsunagi.policy.parse_policy`, KMS's wording and its 32 KB quota)."""
     if not _POLICY_TEXT.fullmatch(policy):
         raise errors.constraint(policy, "policy", "Member must satisfy regular expression pattern: "
                                 "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+")
-    policies.check_policy(policy)
+    try:
+        parse_policy(policy, PolicyKind.KEY, dialect=Dialect.KMS, label="the key policy", limits=KMS_KEY_POLICY)
+    except PolicyError as e:
+        raise MalformedPolicy(e.message) from None
+    except RecursionError:                      # nested deeper than Python's JSON parser goes
+        raise MalformedPolicy(SYNTAX_ERRORS) from None
 
 
 def page_of(items: list[dict[str, Any]], limit: int, marker_of: str | None, name: str) -> dict[str, Any]:
@@ -358,13 +368,16 @@ class KmsCore(Service):
         return alias
 
     # == who may do what =======================================================================
-    async def authorize(self, ctx: RequestContext, key: KeyRow, action: str, *, via: str | None = None) -> None:
+    async def authorize(self, ctx: RequestContext, key: KeyRow, action: str, *, via: str | None = None,
+                        context: Mapping[str, str] | None = None) -> None:
         """Whether ``ctx``'s principal may do ``action`` (``kms:Encrypt``) with ``key``, called directly
-        (``via`` None) or by another service for its caller (``via="sqs"``: ``kms:ViaService``).
+        (``via`` None) or by another service for its caller (``via="sqs"``: ``kms:ViaService``), with
+        the request's encryption context (``kms:EncryptionContext:<k>``, grant constraints).
 
-        This is where a key's policy and grants are checked, with the policy evaluator. Until it lands,
-        customer managed keys' policies are stored but not evaluated here: any principal of the key's
-        account may use the key. What is decided here today:
+        This is where a key's policy and grants are to be checked with the policy evaluator
+        (:mod:`tsunagi.policy`). Customer managed keys' policies are stored (validated by that
+        evaluator's parser) but not evaluated here yet: any principal of the key's account may use
+        the key. What is decided here today:
 
         - AWS managed keys: their policy is AWS's and cannot be changed, so it is applied exactly
           (:func:`~.policies.managed_allows`): cryptographic use only through their service, metadata
@@ -484,7 +497,7 @@ class KmsCore(Service):
         algorithm = algorithm or SYMMETRIC_DEFAULT
         if algorithm not in SPECS[key.key_spec].encryption:
             raise errors.incompatible(algorithm, key.key_spec)
-        await self.authorize(ctx, key, action, via=via)
+        await self.authorize(ctx, key, action, via=via, context=context)
         if key.key_spec == SYMMETRIC_DEFAULT:
             material = await self._material(key)
             if dry_run:
@@ -525,7 +538,7 @@ class KmsCore(Service):
         self._usage(key, ENCRYPT_DECRYPT, operation)
         if algorithm is not None and algorithm != SYMMETRIC_DEFAULT:
             raise errors.incompatible(algorithm, key.key_spec)
-        await self.authorize(ctx, key, action, via=via)
+        await self.authorize(ctx, key, action, via=via, context=context)
         if parsed.version < 1 or parsed.version > key.material_version:
             raise InvalidCiphertext("")
         material = await self._material(key, parsed.version)
@@ -547,7 +560,7 @@ class KmsCore(Service):
             raise errors.incompatible(algorithm, key.key_spec)
         if context:
             raise Validation("EncryptionContext is not supported with asymmetric KMS keys.")
-        await self.authorize(ctx, key, action, via=via)
+        await self.authorize(ctx, key, action, via=via, context=context)
         material = await self._material(key)
         if dry_run:
             raise DryRun(DRY_RUN)
@@ -564,7 +577,7 @@ class KmsCore(Service):
         self._usage(key, ENCRYPT_DECRYPT, operation)
         if key.key_spec != SYMMETRIC_DEFAULT:
             raise errors.incompatible(SYMMETRIC_DEFAULT, key.key_spec)
-        await self.authorize(ctx, key, action, via=via)
+        await self.authorize(ctx, key, action, via=via, context=context)
         material = await self._material(key)
         if dry_run:
             raise DryRun(DRY_RUN)

@@ -129,7 +129,7 @@ class EncryptionOps(KmsCore):
         self._usage(key, ENCRYPT_DECRYPT, operation)
         if key.key_spec != SYMMETRIC_DEFAULT:
             raise errors.incompatible(SYMMETRIC_DEFAULT, key.key_spec)
-        await self.authorize(ctx, key, f"kms:{operation}")
+        await self.authorize(ctx, key, f"kms:{operation}", context=self._context(params))
         material = await self._material(key)
         self._dry_run(params)
         private, public = await asyncio.to_thread(crypto.new_key_pair, pair_spec)

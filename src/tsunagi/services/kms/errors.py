@@ -52,7 +52,7 @@ UNKNOWN_CIPHERTEXT_KEY = ("The ciphertext refers to a customer master key that d
 ALIAS_PREFIX = ('Alias must start with the prefix "alias/". Please see '
                 "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
 DRY_RUN = "The request would have succeeded, but the DryRun option is set."
-INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
+SYNTAX_ERRORS = "Syntax errors in policy."     # the policy evaluator's wording for a document it cannot read
 INVALID_MARKER = "The marker that specifies where pagination should next begin is not valid."
 
 

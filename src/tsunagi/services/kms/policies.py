@@ -1,19 +1,16 @@
-"""Key policies: the default ones AWS writes, AWS managed keys' policies, and the checks a policy
-document must pass to be stored (MalformedPolicyDocumentException otherwise).
+"""Key policies: the default one AWS writes for a key created without one, and AWS managed keys'.
 
-Policies are stored and returned as given. Evaluating them on each call is the policy evaluator's
-job (``KmsService.authorize`` is where it plugs in); the one policy applied today is that of AWS
-managed keys, which users cannot change: :func:`managed_allows` is exactly what it grants.
+Policies are stored and returned as given (checked by the policy evaluator's parser first, see
+``core.check_policy_text``). Evaluating them on each call is the policy evaluator's job
+(``KmsCore.authorize`` is where it plugs in); the one policy applied today is that of AWS managed
+keys, which users cannot change: :func:`managed_allows` is exactly what it grants.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
-
-from tsunagi.services.kms.errors import INVALID_PRINCIPALS, MalformedPolicy
 
 
 def aws_json(value: Any, level: int = 0) -> str:
@@ -130,75 +127,3 @@ def managed_allows(managed: Managed, action: str, *, key_account: str, caller_ac
     if via == managed.service and _matches(managed.via_actions, action):
         return True
     return _matches(managed.metadata_actions, action)
-
-
-# == validation ==================================================================================
-_ACCOUNT = re.compile(r"\d{12}")
-_IAM_PRINCIPAL = re.compile(r"arn:aws[\w-]*:(iam::\d{12}:(root|user/.+|role/.+|federated-user/.+)"
-                            r"|sts::\d{12}:(assumed-role/.+|federated-user/.+))")
-_SERVICE_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?")
-_VERSIONS = ("2012-10-17", "2008-10-17")
-
-
-def _strings(value: Any) -> list[str] | None:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value
-    return None
-
-
-def _valid_principal(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if not isinstance(principal, dict) or not principal:
-        return False
-    for kind, values in principal.items():
-        items = _strings(values)
-        if items is None:
-            return False
-        for item in items:
-            if kind == "AWS":
-                ok = item == "*" or _ACCOUNT.fullmatch(item) is not None or _IAM_PRINCIPAL.fullmatch(item) is not None
-            elif kind == "Service":
-                ok = _SERVICE_PRINCIPAL.fullmatch(item) is not None
-            elif kind == "Federated":
-                ok = bool(item)
-            else:
-                ok = False
-            if not ok:
-                return False
-    return True
-
-
-def check_policy(text: str) -> None:
-    """MalformedPolicyDocumentException unless ``text`` is a key policy KMS would store: a JSON object
-    with a known Version (when given) and one or more statements, each with an Effect of Allow or
-    Deny, a valid Principal (or NotPrincipal), an Action (or NotAction) and a Resource (or NotResource).
-    AWS gives no message for a document it cannot read; a bad principal has its own."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):        # RecursionError: nested deeper than Python parses
-        raise MalformedPolicy("") from None
-    if not isinstance(doc, dict):
-        raise MalformedPolicy("")
-    if "Version" in doc and doc["Version"] not in _VERSIONS:
-        raise MalformedPolicy("")
-    statements = doc.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list) or not statements:
-        raise MalformedPolicy("")
-    for st in statements:
-        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
-            raise MalformedPolicy("")
-        if ("Action" in st) == ("NotAction" in st) or ("Resource" in st) == ("NotResource" in st):
-            raise MalformedPolicy("")
-        if _strings(st.get("Action", st.get("NotAction"))) is None:
-            raise MalformedPolicy("")
-        principal_key = "Principal" if "Principal" in st else "NotPrincipal" if "NotPrincipal" in st else None
-        if principal_key is None or not _valid_principal(st[principal_key]):
-            raise MalformedPolicy(INVALID_PRINCIPALS)
-        condition = st.get("Condition")
-        if condition is not None and not isinstance(condition, dict):
-            raise MalformedPolicy("")
