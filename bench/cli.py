@@ -230,6 +230,8 @@ SUMMARY = [
     ("s3.large", "up", "S3 multipart upload MB/s", "≥ 200", None),
     ("s3.large", "down", "S3 large GET MB/s", "≥ 200", None),
     ("s3.notify", "p50", "S3 put → SQS notification p50 ms", "≤ 5 ms", None),
+    ("kms", "cpu_us", "KMS Encrypt CPU µs/call", "≤ 1/5 of moto, LocalStack", {"op": "Encrypt"}),
+    ("kms", "cpu_us", "KMS Decrypt CPU µs/call", "≤ 1/5 of moto, LocalStack", {"op": "Decrypt"}),
 ]
 
 

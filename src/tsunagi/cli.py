@@ -45,6 +45,11 @@ more settings, as environment variables:
                                     beyond the first, 1 to 4; 0 signs on threads in the server)
   TSUNAGI_SQLITE_CACHE_MB           memory SQLite may use to cache the database (default 64); the
                                     server's memory grows with the data until this is full
+  TSUNAGI_MASTER_KEY                base64 of 32 bytes that seals KMS key material at rest (make one with
+                                    `head -c 32 /dev/urandom | base64`); unset, a key is created in
+                                    <data-dir>/kms-master.key (mode 0600). Servers sharing a PostgreSQL
+                                    database must all be given the same TSUNAGI_MASTER_KEY; a server
+                                    with another key refuses to start rather than fail every KMS call
 
 endpoints besides the AWS APIs:
   GET  /_tsunagi/health             200 with the services and the store once ready
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tsunagi.config import Config
+    from tsunagi.config import Config, ConfigError
     from tsunagi.server import serve
 
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
@@ -142,7 +147,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(config)
+    try:
+        return serve(config)
+    except ConfigError as e:    # found at start-up (a KMS master key that does not open the database's keys)
+        print(f"tsunagi: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

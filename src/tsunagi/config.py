@@ -7,8 +7,15 @@ naming the variable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work, found when the server starts (not when the value is parsed): the
+    CLI prints it and exits instead of showing a traceback."""
 
 
 def _env(name: str, default: str) -> str:
@@ -90,6 +97,11 @@ class Config:
         default_factory=lambda: _env_int("TSUNAGI_SNS_SIGNING_PROCESSES", _default_signers()))
     # how long delivery records are kept
     delivery_record_hours: float = field(default_factory=lambda: _env_float("TSUNAGI_DELIVERY_RECORD_HOURS", 24.0))
+    # KMS: the key that seals every KMS key's material at rest, base64 of 32 bytes. Unset: a key kept in
+    # <data_dir>/kms-master.key (created on first start, mode 0600). Servers sharing a PostgreSQL database
+    # must all be given the same value. Never shown in a repr or an error.
+    master_key: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_MASTER_KEY") or None,
+                                   repr=False)
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -105,3 +117,19 @@ class Config:
                      "sns_signing_processes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.master_key is not None:
+            self.master_key_bytes()
+
+    def master_key_bytes(self) -> bytes | None:
+        """The 32 bytes of TSUNAGI_MASTER_KEY, None when it is not set; ValueError when it is not base64 of 32 bytes."""
+        if self.master_key is None:
+            return None
+        try:
+            raw = base64.b64decode(self.master_key.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("TSUNAGI_MASTER_KEY is not base64: give it 32 random bytes in base64, "
+                             "e.g. the output of `head -c 32 /dev/urandom | base64`") from None
+        if len(raw) != 32:
+            raise ValueError(f"TSUNAGI_MASTER_KEY must be the base64 of 32 bytes, it decodes to {len(raw)} "
+                             "(make one with `head -c 32 /dev/urandom | base64`)")
+        return raw

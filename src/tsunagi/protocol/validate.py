@@ -157,6 +157,7 @@ class Validator:
         meta = shape.metadata
         lo, hi = meta.get("min"), meta.get("max")
         enum = shape.enum if t == "string" else None
+        sensitive = bool(meta.get("sensitive"))      # AWS does not echo a sensitive value ("Value at 'plaintext'")
         constraints = self.constraints
         sqs = self.style == "sqs"
         is_int = t in ("integer", "long")
@@ -229,9 +230,9 @@ class Validator:
                 problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                                 f"satisfy enum value set: [{', '.join(enum)}]")
             elif t in ("string", "blob") and not isinstance(value, BodyStream):
-                _check_size(len(value), lo, hi, value, path, problems, "length")  # type: ignore[arg-type]
+                _check_size(len(value), lo, hi, value, path, problems, "length", sensitive)  # type: ignore[arg-type]
             elif t not in ("boolean", "timestamp"):
-                _check_size(value, lo, hi, value, path, problems, "value")
+                _check_size(value, lo, hi, value, path, problems, "value", sensitive)
 
         return check_scalar
 
@@ -246,12 +247,14 @@ def _brief(value: Any) -> str:
     return _REPR.repr(value)
 
 
-def _check_size(n: Any, lo: Any, hi: Any, value: Any, path: str, problems: Problems, what: str) -> None:
+def _check_size(n: Any, lo: Any, hi: Any, value: Any, path: str, problems: Problems, what: str,
+                sensitive: bool = False) -> None:
+    shown = "Value at" if sensitive else f"Value {_show(value)} at"
     if lo is not None and n < lo:
-        problems.append(f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must have "
+        problems.append(f"{shown} '{path}' failed to satisfy constraint: Member must have "
                         f"{what} greater than or equal to {lo}")
     elif hi is not None and n > hi:
-        problems.append(f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must have "
+        problems.append(f"{shown} '{path}' failed to satisfy constraint: Member must have "
                         f"{what} less than or equal to {hi}")
 
 

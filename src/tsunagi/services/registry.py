@@ -9,6 +9,7 @@ from tsunagi.services.base import Platform, Service
 # name -> "module:Class"
 SERVICES: dict[str, str] = {
     "sts": "tsunagi.services.sts.service:StsService",
+    "kms": "tsunagi.services.kms.service:KmsService",
     "sqs": "tsunagi.services.sqs.service:SqsService",
     "sns": "tsunagi.services.sns.service:SnsService",
     "logs": "tsunagi.services.logs.service:LogsService",

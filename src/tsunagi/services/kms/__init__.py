@@ -1,0 +1,1 @@
+"""KMS: keys, aliases, grants, key policies and cryptography, with key material sealed at rest."""
