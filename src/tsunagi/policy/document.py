@@ -375,13 +375,13 @@ def parse_policy(document: str | Mapping[str, Any], kind: PolicyKind = PolicyKin
             raise _fail(Problem.SYNTAX, dialect, "characters outside U+0020-U+00FF")
         try:
             parsed = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-        except ValueError:
+        except (ValueError, RecursionError):      # RecursionError: nesting deeper than the decoder goes
             raise _fail(Problem.NOT_JSON, dialect) from None
     else:
         parsed = dict(document)
         try:
             text = json.dumps(parsed)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise _fail(Problem.SYNTAX, dialect, "not JSON values") from None
     if not isinstance(parsed, dict):
         raise _fail(Problem.NOT_JSON, dialect)

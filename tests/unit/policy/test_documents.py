@@ -332,3 +332,10 @@ def test_any_document_is_accepted_or_refused_with_a_policy_error(document: dict[
             resource = policy if kind is not PolicyKind.IDENTITY else None
             decision = evaluate(request, identity=identity, resource=resource)
             assert decision.reason and isinstance(decision.notes, tuple)
+
+
+def test_nesting_deeper_than_any_policy_is_malformed_not_a_crash() -> None:
+    deep = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
+            '"Condition":{"StringEquals":{"a":' + "[" * 5000 + "]" * 5000 + "}}}]}")
+    with pytest.raises(PolicyError):
+        parse_policy(deep, PolicyKind.IDENTITY)
