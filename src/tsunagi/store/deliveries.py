@@ -113,6 +113,21 @@ class DeliveryRepo:
     async def by_account(self, account: str, limit: int = 1000) -> list[Delivery]:
         return await self._read(self.q.by_account, account, limit)
 
+    async def recent_by_source(self, source_arn: str, limit: int = 1000) -> list[Delivery]:
+        """A source's records, the most recent first."""
+        return await self._recent(self.q.recent_by_source, source_arn, limit)
+
+    async def recent_of_pipe(self, pipe: str, limit: int = 1000) -> list[Delivery]:
+        """A pipe's records, the most recent first."""
+        return await self._recent(self.q.recent_of_pipe, pipe, limit)
+
+    async def _recent(self, sql: str, key: str, limit: int) -> list[Delivery]:
+        # every row is at least one record, so ``limit`` rows are enough
+        out: list[Delivery] = []
+        for r in await self.store.fetchall(sql, (key, limit)):
+            out.extend(_expand(_Row._make(r)))
+        return out[:limit]
+
     async def _read(self, sql: str, key: str, limit: int) -> list[Delivery]:
         out: list[Delivery] = []
         after = 0
