@@ -4,6 +4,7 @@ stores, and its table goes."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tsunagi.store.base import open_store
 from tsunagi.store.deliveries import DeliveryRepo
@@ -23,8 +24,8 @@ TOPIC = "arn:aws:sns:eu-west-1:123456789012:orders"
 
 
 def test_records_in_the_old_table_move_to_the_platforms(store_url, tmp_path):
-    fanout = ('[["%s:a","sqs","delivered",null],["%s:b","sqs","filtered","filter policy did not match"]]'
-              % (TOPIC, TOPIC))
+    fanout = json.dumps([[f"{TOPIC}:a", "sqs", "delivered", None],
+                         [f"{TOPIC}:b", "sqs", "filtered", "filter policy did not match"]])
 
     async def body():
         path = store_url if store_url != ":memory:" else f"sqlite:///{tmp_path / 'old.db'}"
