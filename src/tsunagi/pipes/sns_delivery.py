@@ -182,8 +182,9 @@ class SnsHandlers:
         fn = payload["function"]
         topic = _topic_of(payload)
         account, region = _account_region(fn)
+        topic_account, _region = _account_region(topic)
         ctx = internal_context(account, region, "lambda", "Invoke", trace_id=job.trace_id,
-                               source=Source(topic, "sns.amazonaws.com", _account_region(topic)[0] or account))
+                               source=Source(topic, "sns.amazonaws.com", topic_account or account))
         try:
             await lam.invoke(ctx, fn, payload["event"].encode(), invocation_type="Event")
         except ServiceError as e:
