@@ -241,6 +241,9 @@ class Topic:
 
 @dataclass(slots=True)
 class Subscription:
+    """A subscription as the operations and the publish path use it; the attributes a publish reads
+    for every subscription (filter, raw delivery, dead-letter queue) are parsed once, when it is loaded."""
+
     arn: str
     topic_arn: str
     account: str
@@ -252,34 +255,30 @@ class Subscription:
     token: str | None
     created_at: int
     filter: Policy | None = field(default=None)
+    raw: bool = False                   # RawMessageDelivery
+    body_scope: bool = False            # FilterPolicyScope MessageBody
+    dlq_arn: str | None = None          # RedrivePolicy's deadLetterTargetArn
 
     @classmethod
     def from_row(cls, row: SubscriptionRow) -> Subscription:
         attrs = orjson.loads(row.attributes)
-        sub = cls(row.arn, row.topic_arn, row.account, row.region, row.protocol, row.endpoint, attrs,
-                  bool(row.pending), row.token, int(row.created_at))
+        body_scope = attrs.get("FilterPolicyScope") == "MessageBody"
+        policy = None
         fp = attrs.get("FilterPolicy")
         if fp:
             try:
-                sub.filter = compile_policy(fp, nested=attrs.get("FilterPolicyScope") == "MessageBody")
+                policy = compile_policy(fp, nested=body_scope)
             except FilterPolicyError:
-                sub.filter = None
-        return sub
+                policy = None
+        return cls(row.arn, row.topic_arn, row.account, row.region, row.protocol, row.endpoint, attrs,
+                   bool(row.pending), row.token, int(row.created_at), policy,
+                   attrs.get("RawMessageDelivery") == "true", body_scope, _dead_letter_arn(attrs.get("RedrivePolicy")))
 
-    @property
-    def raw(self) -> bool:
-        return self.attributes.get("RawMessageDelivery") == "true"
 
-    @property
-    def body_scope(self) -> bool:
-        return self.attributes.get("FilterPolicyScope") == "MessageBody"
-
-    @property
-    def dlq_arn(self) -> str | None:
-        rp = self.attributes.get("RedrivePolicy")
-        if not rp:
-            return None
-        try:
-            return str(orjson.loads(rp).get("deadLetterTargetArn") or "") or None
-        except orjson.JSONDecodeError:
-            return None
+def _dead_letter_arn(redrive_policy: str | None) -> str | None:
+    if not redrive_policy:
+        return None
+    try:
+        return str(orjson.loads(redrive_policy).get("deadLetterTargetArn") or "") or None
+    except orjson.JSONDecodeError:
+        return None

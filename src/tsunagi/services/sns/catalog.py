@@ -108,13 +108,13 @@ class Catalog:
         """The topic ``arn`` names (cached), or None."""
         return (await self.entry(arn)).topic
 
-    async def topic(self, arn: Any, param: str = "TopicArn") -> Topic:
-        """The topic ``arn`` names (cached), or AWS's error."""
+    async def topic(self, arn: Any, param: str = "TopicArn") -> tuple[Topic, list[Subscription]]:
+        """The topic ``arn`` names and its subscriptions (cached), or AWS's error."""
         check_topic_arn(arn, param)
-        topic = (await self.entry(arn)).topic
-        if topic is None:
+        entry = await self.entry(arn)
+        if entry.topic is None:
             raise topic_not_found()
-        return topic
+        return entry.topic, entry.subscriptions
 
     # -- fresh: operations that show or change -----------------------------------------------------
     async def fresh_topic(self, arn: Any, param: str = "TopicArn") -> Topic:

@@ -28,7 +28,6 @@ its trace id.
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -76,16 +75,18 @@ def filtered(sub: Subscription, msg: Outgoing) -> str | None:
 
 
 # == steps: one subscription's part of a publish, applied in its transaction ==========================
+# (Step and Strategy are plain base classes rather than ABCs: a publish tells them apart for every
+# subscription, and isinstance against an ABC costs more than the rest of that loop.)
 
-class Step(ABC):
+class Step:
     __slots__ = ("sub",)
 
     def __init__(self, sub: Subscription) -> None:
         self.sub = sub
 
-    @abstractmethod
     async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
         """Do it (or add to ``run``); returns (outcome, reason)."""
+        raise NotImplementedError
 
 
 class Fixed(Step):
@@ -118,12 +119,12 @@ class Outboxed(Step):
 
 
 class ToQueue(Step):
-    __slots__ = ("fanout", "msg", "queue", "dlq", "note", "missing")
+    __slots__ = ("msg", "queue", "dlq", "note", "missing")
 
-    def __init__(self, fanout: Fanout, msg: Outgoing, sub: Subscription, queue: QueueRef | None,
-                 dlq: QueueRef | None, note: str | None, missing: str | None) -> None:
+    def __init__(self, msg: Outgoing, sub: Subscription, queue: QueueRef | None, dlq: QueueRef | None,
+                 note: str | None, missing: str | None) -> None:
         super().__init__(sub)
-        self.fanout, self.msg, self.queue, self.dlq, self.note, self.missing = fanout, msg, queue, dlq, note, missing
+        self.msg, self.queue, self.dlq, self.note, self.missing = msg, queue, dlq, note, missing
 
     async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
         msg, sub = self.msg, self.sub
@@ -135,31 +136,54 @@ class ToQueue(Step):
             body = msg.notification_json("sqs", sub.arn)
             attrs = None
         why = self.missing
+        sqs = run.sqs
+        assert sqs is not None          # (the queue was looked up through it)
         if self.queue is not None:
             fifo = self.queue.fifo
             try:
-                await self.fanout.sqs.enqueue_in(tx, self.queue, body, attrs, trace_id=run.trace_id,
-                                                 group_id=msg.group_id if fifo else None,
-                                                 dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
-                                                 sender_id=SNS_SENDER_ID, defer=run.sqs_rows)
+                await sqs.enqueue_in(tx, self.queue, body, attrs, trace_id=run.trace_id,
+                                         group_id=msg.group_id if fifo else None,
+                                         dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
+                                         sender_id=SNS_SENDER_ID, defer=run.sqs_rows)
                 return DELIVERED, self.note
             except ServiceError as e:
                 why = f"queue {sub.endpoint} refused the message: {e.code}: {e.message}"
-        return await self.fanout.dead_letter_in(tx, sub, self.dlq, body, attrs, msg.group_id, msg.dedup_id,
-                                                why or "queue unavailable", run.trace_id)
+        return await dead_letter_in(tx, sqs, sub, self.dlq, body, attrs, msg.group_id, msg.dedup_id,
+                                    why or "queue unavailable", run.trace_id)
+
+
+async def dead_letter_in(tx: Tx, sqs: SqsPort, sub: Subscription, dlq: QueueRef | None, body: str,
+                         attrs: dict[str, MessageAttributeValue] | None, group: str | None, dedup: str | None,
+                         why: str, trace_id: str) -> tuple[str, str | None]:
+    """Send what ``sub`` could not be given to its dead-letter queue, in ``tx``; (outcome, reason)."""
+    if dlq is None:
+        if sub.dlq_arn:
+            why += f"; dead-letter queue {sub.dlq_arn} does not exist"
+        log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
+        return FAILED, why
+    try:
+        await sqs.enqueue_in(tx, dlq, body, attrs, trace_id=trace_id, group_id=group if dlq.fifo else None,
+                             dedup_id=dedup if dlq.fifo else None, source_arn=sub.arn, sender_id=SNS_SENDER_ID)
+    except ServiceError as e:
+        why += f"; dead-letter queue refused it: {e.code}: {e.message}"
+        log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
+        return FAILED, why
+    log.info("SNS: %s dead-lettered for %s into %s: %s", sub.topic_arn, sub.arn, sub.dlq_arn, why)
+    return DEAD_LETTERED, why
 
 
 # == strategies: one per protocol, preparing each subscription's step ================================
 
-class Strategy(ABC):
+class Strategy:
     protocols: tuple[str, ...] = ()
 
     def signs(self, sub: Subscription) -> str | None:
         """The protocol whose signed notification ``sub`` gets, or None when it gets none."""
         return None
 
-    @abstractmethod
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step: ...
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        """The step ``sub`` gets for ``msg`` (lookups happen here, before the transaction)."""
+        raise NotImplementedError
 
 
 class SqsStrategy(Strategy):
@@ -184,7 +208,7 @@ class SqsStrategy(Strategy):
             ok, note = queue_allowed(queue.attributes.get("Policy"), sub.topic_arn)
             if not ok:
                 queue, missing = None, f"queue policy denies {sub.topic_arn}: {note}"
-        return ToQueue(fanout, msg, sub, queue, dlq, note, missing)
+        return ToQueue(msg, sub, queue, dlq, note, missing)
 
 
 class HttpStrategy(Strategy):
@@ -288,11 +312,6 @@ class Fanout:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
-    @property
-    def sqs(self) -> SqsPort:
-        """SQS's port (a queue step exists only when SQS is served here)."""
-        return self.platform.ports.get(SQS)
-
     async def plan(self, topic: Topic, msgs: Sequence[Outgoing], subs: Sequence[Subscription]) -> list[Plan]:
         """Each message's steps for the confirmed subscriptions in ``subs``: filters first, then every
         signature goes to a signing process, then the steps are prepared (their lookups overlap the
@@ -322,45 +341,25 @@ class Fanout:
 
     def begin(self, topic: Topic, trace_id: str, now_ms: int) -> FanoutRun:
         """The collector for one publish transaction in journey ``trace_id``."""
-        sqs = self.platform.ports.find(SQS)
-        return FanoutRun(self, topic, trace_id, now_ms, sqs.deferred() if sqs is not None else None)
-
-    async def dead_letter_in(self, tx: Tx, sub: Subscription, dlq: QueueRef | None, body: str,
-                             attrs: dict[str, MessageAttributeValue] | None, group: str | None, dedup: str | None,
-                             why: str, trace_id: str) -> tuple[str, str | None]:
-        """Send what ``sub`` could not be given to its dead-letter queue, in ``tx``; (outcome, reason)."""
-        if dlq is None:
-            if sub.dlq_arn:
-                why += f"; dead-letter queue {sub.dlq_arn} does not exist"
-            log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
-            return FAILED, why
-        try:
-            await self.sqs.enqueue_in(tx, dlq, body, attrs, trace_id=trace_id, group_id=group if dlq.fifo else None,
-                                      dedup_id=dedup if dlq.fifo else None, source_arn=sub.arn,
-                                      sender_id=SNS_SENDER_ID)
-        except ServiceError as e:
-            why += f"; dead-letter queue refused it: {e.code}: {e.message}"
-            log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
-            return FAILED, why
-        log.info("SNS: %s dead-lettered for %s into %s: %s", sub.topic_arn, sub.arn, sub.dlq_arn, why)
-        return DEAD_LETTERED, why
+        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS))
 
 
 class FanoutRun:
     """What the steps of one publish transaction collect: the SQS rows of standard queues (inserted
     together), the outbox rows and the delivery records, written by :meth:`finish_in`."""
 
-    __slots__ = ("fanout", "topic", "trace_id", "now_ms", "sqs_rows", "outbox", "records")
+    __slots__ = ("platform", "topic", "trace_id", "now_ms", "sqs", "sqs_rows", "outbox", "records", "filtered")
 
-    def __init__(self, fanout: Fanout, topic: Topic, trace_id: str, now_ms: int,
-                 sqs_rows: DeferredRows | None) -> None:
-        self.fanout = fanout
+    def __init__(self, platform: Platform, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None) -> None:
+        self.platform = platform
         self.topic = topic
         self.trace_id = trace_id
         self.now_ms = now_ms
-        self.sqs_rows = sqs_rows
+        self.sqs = sqs                  # SQS's port; a queue step exists only when SQS is served here
+        self.sqs_rows: DeferredRows | None = sqs.deferred() if sqs is not None else None
         self.outbox: list[OutboxItem] = []
         self.records: list[tuple[Delivery, list[Outcome]]] = []
+        self.filtered = False           # whether a filter policy kept a message from a subscription
 
     async def apply_in(self, tx: Tx, msg: Outgoing, steps: Plan) -> None:
         """Apply one message's steps in ``tx`` and keep its outcomes for the delivery record."""
@@ -369,21 +368,24 @@ class FanoutRun:
             outcome, why = await step.apply(tx, self)
             sub = step.sub
             outcomes.append(Outcome(sub.arn, sub.protocol, outcome, why))
+            if outcome == FILTERED:
+                self.filtered = True
         topic = self.topic
         self.records.append((Delivery(self.trace_id, self.now_ms, topic.account, topic.region, PIPE, topic.arn,
                                       msg.message_id, "", None, "", None), outcomes))
 
     async def finish_in(self, tx: Tx) -> None:
         """Write what the steps collected, in ``tx``."""
-        platform = self.fanout.platform
-        if self.sqs_rows is not None:
-            await self.fanout.sqs.flush_in(tx, self.sqs_rows)
+        if self.sqs is not None and self.sqs_rows is not None:
+            await self.sqs.flush_in(tx, self.sqs_rows)
         if self.outbox:
-            await platform.outbox.add(tx, self.outbox)
-        await platform.deliveries.record_fanout_in(tx, self.records)
+            await self.platform.outbox.add(tx, self.outbox)
+        await self.platform.deliveries.record_fanout_in(tx, self.records)
 
     def log_filtered(self) -> None:
         """Log, after commit, each message a filter policy kept from a subscription."""
+        if not self.filtered:
+            return
         for template, outcomes in self.records:
             for o in outcomes:
                 if o.outcome == FILTERED:

@@ -20,7 +20,7 @@ from tsunagi.context import RequestContext
 from tsunagi.ids import uuid7
 from tsunagi.ports.outbox import OutboxItem
 from tsunagi.services.base import Platform
-from tsunagi.services.sns.attributes import Topic
+from tsunagi.services.sns.attributes import Subscription, Topic
 from tsunagi.services.sns.catalog import Catalog
 from tsunagi.services.sns.envelope import Outgoing, base_url
 from tsunagi.services.sns.errors import (
@@ -191,13 +191,13 @@ class Publishing:
             if APP_ARN.match(target_arn):
                 raise NotFound("Endpoint does not exist")      # tsunagi has no platform endpoints
             topic_arn = target_arn
-        topic = await self.catalog.topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
+        topic, subs = await self.catalog.topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         entry = entry_of(topic, params)
-        results = await self.publish_entries(ctx, topic, [entry])
+        results = await self.publish_entries(ctx, topic, subs, [entry])
         return results[0]
 
     async def publish_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = await self.catalog.topic(params.get("TopicArn"))
+        topic, subs = await self.catalog.topic(params.get("TopicArn"))
         entries = list(params.get("PublishBatchRequestEntries") or [])
         if not entries:
             raise EmptyBatchRequest("The batch request doesn't contain any entries")
@@ -225,15 +225,16 @@ class Publishing:
                 failed.append({"Id": e["Id"], "Code": err.code, "Message": err.message, "SenderFault": True})
         successful: list[dict[str, Any]] = []
         if good:
-            published = await self.publish_entries(ctx, topic, good)
+            published = await self.publish_entries(ctx, topic, subs, good)
             for entry, out in zip(good, published, strict=True):
                 successful.append({"Id": entry.id, **out})
         return {"Successful": successful, "Failed": failed}
 
-    async def publish_entries(self, ctx: RequestContext, topic: Topic, entries: list[Entry]) -> list[dict[str, Any]]:
-        """Publish validated entries in one transaction, in ``ctx``'s journey; returns each entry's result."""
+    async def publish_entries(self, ctx: RequestContext, topic: Topic, subs: list[Subscription],
+                              entries: list[Entry]) -> list[dict[str, Any]]:
+        """Publish validated entries to ``topic``'s subscriptions ``subs`` in one transaction, in ``ctx``'s
+        journey; returns each entry's result."""
         signer = await self.keys.signer_now()
-        subs = (await self.catalog.entry(topic.arn)).subscriptions
         base = base_url(ctx, self.platform.config)
         now = self.clock.now_ms()
         version = topic.signature_version
