@@ -270,3 +270,31 @@ def test_lambda_subscription_invokes_the_function(server) -> None:
             break
         time.sleep(0.1)
     assert recs[missing]["Outcome"] == "failed" and "ResourceNotFoundException" in recs[missing]["Reason"]
+
+
+def test_a_publishs_delivery_records_come_back_by_its_trace_id(server) -> None:
+    # A publish that arrives with X-Amzn-Trace-Id belongs to that journey: its fan-out to three
+    # subscriptions (one filtered out) is one record per subscription under its Root.
+    sns = server.client("sns")
+    root = "1-67a5b1c2-0123456789abcdef01234567"
+
+    def traced(request, **_kw) -> None:
+        request.headers["X-Amzn-Trace-Id"] = f"Root={root};Parent=53995c3f42cd8ad8;Sampled=1"
+
+    sns.meta.events.register("before-sign.sns.Publish", traced)
+    topic = sns.create_topic(Name="traced")["TopicArn"]
+    subs = {}
+    for name, attrs in (("t-a", {}), ("t-b", {"FilterPolicy": '{"kind": ["refund"]}'}), ("t-c", {})):
+        _url, arn = queue(server, name)
+        subs[name] = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attrs)["SubscriptionArn"]
+    mid = sns.publish(TopicArn=topic, Message="hello",
+                      MessageAttributes={"kind": {"DataType": "String", "StringValue": "order"}})["MessageId"]
+    with urllib.request.urlopen(f"{server.url}/_tsunagi/api/deliveries?trace_id={root}", timeout=10) as r:
+        records = json.loads(r.read())["Deliveries"]
+    assert sorted((d["TargetArn"], d["Outcome"]) for d in records) == sorted([
+        (subs["t-a"], "delivered"), (subs["t-b"], "filtered"), (subs["t-c"], "delivered")])
+    assert {(d["TraceId"], d["Pipe"], d["SourceArn"], d["MessageId"], d["Protocol"]) for d in records} == {
+        (root, "sns", topic, mid, "sqs")}
+    # the SNS view of the same message agrees, and carries the journey too
+    assert {(r["SubscriptionArn"], r["TraceId"]) for r in deliveries(server, message_id=mid)} == {
+        (arn, root) for arn in subs.values()}

@@ -13,18 +13,20 @@ if TYPE_CHECKING:
 
 
 def install(platform: Platform) -> None:
-    """Give ``platform`` its outbox (with the standard targets) and start it with the platform.
+    """Give ``platform`` its outbox (with the standard targets and SNS's deliveries) and start it with the platform.
     Called by :func:`tsunagi.server.assemble` before the services are made."""
     from tsunagi.pipes.outbox import Outbox
     from tsunagi.pipes.targets import register_standard
 
     if isinstance(platform._outbox, Outbox):
         return
+    from tsunagi.pipes import sns_delivery
     from tsunagi.pipes.housekeeping import DeliverySweeper
     from tsunagi.pipes.pollers import PollerManager
 
     box = Outbox(platform)
     register_standard(box)
+    sns_delivery.register(box)
     platform.outbox = box
     platform.components.append(box)
     platform.components.append(PollerManager(platform))

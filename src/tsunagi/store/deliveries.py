@@ -14,7 +14,7 @@ a publish to many subscriptions at one row and one entry per index.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -81,24 +81,30 @@ class DeliveryRepo:
 
     async def record_in(self, tx: Tx | Store, records: Sequence[Delivery]) -> None:
         """Write ``records`` in ``tx`` (the transaction that caused or finished the deliveries)."""
-        for at in range(0, len(records), _BATCH):
-            part = records[at:at + _BATCH]
-            await tx.execute(self.q.expand("insert", len(part)), [v for r in part for v in r])
+        await self._insert(tx, records)
 
     async def record_fanout_in(self, tx: Tx | Store, fanouts: Sequence[tuple[Delivery, Sequence[Outcome]]]) -> None:
         """Write what happened to each cause: ``(template, outcomes)``, where ``template`` gives the
         trace, time, account, region, pipe, source and message id. A cause with one outcome is one
         ordinary record; one with several is one fan-out row."""
-        rows: list[Delivery] = []
-        for template, outcomes in fanouts:
+        rows: list[tuple[Any, ...]] = []
+        for t, outcomes in fanouts:     # (rows built as plain tuples: a publish writes one each)
             if len(outcomes) == 1:
                 o = outcomes[0]
-                rows.append(template._replace(target_arn=o.target_arn, protocol=o.protocol, outcome=o.outcome,
-                                              reason=o.reason))
+                rows.append((t.trace_id, t.at, t.account, t.region, t.pipe, t.source_arn, t.message_id, o.target_arn,
+                             o.protocol, o.outcome, o.reason))
             elif outcomes:
-                rows.append(template._replace(target_arn="*", protocol=None, outcome=FANOUT,
-                                              reason=orjson.dumps([list(o) for o in outcomes]).decode()))
-        await self.record_in(tx, rows)
+                rows.append((t.trace_id, t.at, t.account, t.region, t.pipe, t.source_arn, t.message_id, "*", None,
+                             FANOUT, orjson.dumps([list(o) for o in outcomes]).decode()))
+        await self._insert(tx, rows)
+
+    async def _insert(self, tx: Tx | Store, rows: Sequence[tuple[Any, ...]]) -> None:
+        if len(rows) == 1:
+            await tx.execute(self.q.expand("insert", 1), rows[0])
+            return
+        for at in range(0, len(rows), _BATCH):
+            part = rows[at:at + _BATCH]
+            await tx.execute(self.q.expand("insert", len(part)), [v for r in part for v in r])
 
     # -- reading -------------------------------------------------------------------------------
     async def by_trace(self, trace_id: str, limit: int = 1000) -> list[Delivery]:
@@ -112,6 +118,21 @@ class DeliveryRepo:
 
     async def by_account(self, account: str, limit: int = 1000) -> list[Delivery]:
         return await self._read(self.q.by_account, account, limit)
+
+    async def recent_by_source(self, source_arn: str, limit: int = 1000) -> list[Delivery]:
+        """A source's records, the most recent first."""
+        return await self._recent(self.q.recent_by_source, source_arn, limit)
+
+    async def recent_of_pipe(self, pipe: str, limit: int = 1000) -> list[Delivery]:
+        """A pipe's records, the most recent first."""
+        return await self._recent(self.q.recent_of_pipe, pipe, limit)
+
+    async def _recent(self, sql: str, key: str, limit: int) -> list[Delivery]:
+        # every row is at least one record, so ``limit`` rows are enough
+        out: list[Delivery] = []
+        for r in await self.store.fetchall(sql, (key, limit)):
+            out.extend(_expand(_Row._make(r)))
+        return out[:limit]
 
     async def _read(self, sql: str, key: str, limit: int) -> list[Delivery]:
         out: list[Delivery] = []

@@ -12,8 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from tsunagi.ports.sns import RetryPolicy
 from tsunagi.services.sns import signer_process
-from tsunagi.services.sns.attributes import RetryPolicy
 from tsunagi.services.sns.envelope import Outgoing, iso_timestamp
 from tsunagi.services.sns.signing import Signer, SigningProcess, generate, string_to_sign
 

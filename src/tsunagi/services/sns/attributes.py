@@ -1,5 +1,6 @@
 """Topic and subscription attributes: names, defaults, validation with AWS's messages, and the
-parsed forms (:class:`Topic`, :class:`Subscription`, :class:`RetryPolicy`) the publish path uses."""
+parsed forms (:class:`Topic`, :class:`Subscription`) the publish path uses. The retry schedule of a
+delivery policy is :class:`tsunagi.ports.sns.RetryPolicy` (SNS's outbox handlers follow it too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import orjson
 
 from tsunagi.filters.policy import FilterPolicyError, Policy, compile_policy
+from tsunagi.ports.sns import DEFAULT_RETRY
 from tsunagi.services.sns.errors import invalid
+from tsunagi.store.sns import SubscriptionRow, TopicRow
 
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 FIFO_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")
@@ -26,8 +29,6 @@ SUB_SETTABLE = frozenset({"DeliveryPolicy", "FilterPolicy", "FilterPolicyScope",
 RAW_PROTOCOLS = frozenset({"sqs", "http", "https", "firehose"})
 BACKOFF = frozenset({"linear", "arithmetic", "geometric", "exponential"})
 
-DEFAULT_RETRY = {"minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3, "numMaxDelayRetries": 0,
-                 "numNoDelayRetries": 0, "numMinDelayRetries": 0, "backoffFunction": "linear"}
 DEFAULT_EFFECTIVE_DELIVERY = {"http": {"defaultHealthyRetryPolicy": DEFAULT_RETRY,
                                        "disableSubscriptionOverrides": False,
                                        "defaultRequestPolicy": {"headerContentType": "text/plain; charset=UTF-8"}}}
@@ -103,55 +104,6 @@ def check_topic_attribute(name: str, value: Any, fifo: bool, *, creating: bool) 
 
 
 # == delivery policies ==============================================================================
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    min_delay: int = 20
-    max_delay: int = 20
-    num_retries: int = 3
-    num_no_delay: int = 0
-    num_min_delay: int = 0
-    num_max_delay: int = 0
-    backoff: str = "linear"
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any] | None) -> RetryPolicy:
-        d = {**DEFAULT_RETRY, **(doc or {})}
-        return cls(int(d["minDelayTarget"]), int(d["maxDelayTarget"]), int(d["numRetries"]),
-                   int(d["numNoDelayRetries"]), int(d["numMinDelayRetries"]), int(d["numMaxDelayRetries"]),
-                   str(d["backoffFunction"]))
-
-    def delay(self, retry: int) -> float | None:
-        """Seconds to wait before retry number ``retry`` (1-based); None when retries are used up.
-
-        AWS's four phases: immediate retries, retries at minDelayTarget, the backoff phase from
-        minDelayTarget to maxDelayTarget along backoffFunction, then retries at maxDelayTarget.
-        """
-        if retry > self.num_retries:
-            return None
-        if retry <= self.num_no_delay:
-            return 0.0
-        k = retry - self.num_no_delay
-        if k <= self.num_min_delay:
-            return float(self.min_delay)
-        k -= self.num_min_delay
-        backoff_n = max(0, self.num_retries - self.num_no_delay - self.num_min_delay - self.num_max_delay)
-        if k > backoff_n:
-            return float(self.max_delay)
-        if backoff_n <= 1:
-            return float(self.max_delay if backoff_n == 1 and k == 1 and self.max_delay else self.min_delay)
-        frac = (k - 1) / (backoff_n - 1)
-        span = self.max_delay - self.min_delay
-        if self.backoff == "linear":
-            shape = frac
-        elif self.backoff == "arithmetic":
-            shape = frac * frac
-        elif self.backoff == "geometric":
-            shape = frac ** 3
-        else:  # exponential
-            shape = (2 ** (frac * 6) - 1) / 63
-        return float(self.min_delay + span * shape)
-
 
 def _check_retry(prefix: str, doc: Any) -> None:
     if not isinstance(doc, dict):
@@ -274,9 +226,9 @@ class Topic:
     created_at: int
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Topic:
-        return cls(int(row[0]), row[1], row[2], row[3], row[4], bool(row[5]), orjson.loads(row[6]),
-                   orjson.loads(row[7]), int(row[8]))
+    def from_row(cls, row: TopicRow) -> Topic:
+        return cls(int(row.id), row.account, row.region, row.name, row.arn, bool(row.fifo),
+                   orjson.loads(row.attributes), orjson.loads(row.tags), int(row.created_at))
 
     @property
     def content_dedup(self) -> bool:
@@ -289,6 +241,9 @@ class Topic:
 
 @dataclass(slots=True)
 class Subscription:
+    """A subscription as the operations and the publish path use it; the attributes a publish reads
+    for every subscription (filter, raw delivery, dead-letter queue) are parsed once, when it is loaded."""
+
     arn: str
     topic_arn: str
     account: str
@@ -300,33 +255,30 @@ class Subscription:
     token: str | None
     created_at: int
     filter: Policy | None = field(default=None)
+    raw: bool = False                   # RawMessageDelivery
+    body_scope: bool = False            # FilterPolicyScope MessageBody
+    dlq_arn: str | None = None          # RedrivePolicy's deadLetterTargetArn
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Subscription:
-        attrs = orjson.loads(row[6])
-        sub = cls(row[0], row[1], row[2], row[3], row[4], row[5], attrs, bool(row[7]), row[8], int(row[9]))
+    def from_row(cls, row: SubscriptionRow) -> Subscription:
+        attrs = orjson.loads(row.attributes)
+        body_scope = attrs.get("FilterPolicyScope") == "MessageBody"
+        policy = None
         fp = attrs.get("FilterPolicy")
         if fp:
             try:
-                sub.filter = compile_policy(fp, nested=attrs.get("FilterPolicyScope") == "MessageBody")
+                policy = compile_policy(fp, nested=body_scope)
             except FilterPolicyError:
-                sub.filter = None
-        return sub
+                policy = None
+        return cls(row.arn, row.topic_arn, row.account, row.region, row.protocol, row.endpoint, attrs,
+                   bool(row.pending), row.token, int(row.created_at), policy,
+                   attrs.get("RawMessageDelivery") == "true", body_scope, _dead_letter_arn(attrs.get("RedrivePolicy")))
 
-    @property
-    def raw(self) -> bool:
-        return self.attributes.get("RawMessageDelivery") == "true"
 
-    @property
-    def body_scope(self) -> bool:
-        return self.attributes.get("FilterPolicyScope") == "MessageBody"
-
-    @property
-    def dlq_arn(self) -> str | None:
-        rp = self.attributes.get("RedrivePolicy")
-        if not rp:
-            return None
-        try:
-            return str(orjson.loads(rp).get("deadLetterTargetArn") or "") or None
-        except orjson.JSONDecodeError:
-            return None
+def _dead_letter_arn(redrive_policy: str | None) -> str | None:
+    if not redrive_policy:
+        return None
+    try:
+        return str(orjson.loads(redrive_policy).get("deadLetterTargetArn") or "") or None
+    except orjson.JSONDecodeError:
+        return None

@@ -12,18 +12,36 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
 
 from tsunagi.services.sns.signing import Ahead, Signer
 
+if TYPE_CHECKING:
+    from tsunagi.config import Config
+    from tsunagi.context import RequestContext
+
 SENDER = "no-reply@sns.amazonaws.com"
 EMAIL_FOOTER = (
     "\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the link "
     "below to unsubscribe:\n{unsubscribe}\n\nPlease do not reply directly to this email. If you have any "
     "questions or comments regarding this email, please contact us at https://aws.amazon.com/support")
+
+
+def base_url(ctx: RequestContext, config: Config) -> str:
+    """Where a message's URLs (SigningCertURL, UnsubscribeURL, SubscribeURL) point: the endpoint the
+    client used for a request from outside; this server's own address for a call tsunagi made itself
+    (an S3 notification, a function's destination), whose context has no caller of its own or a
+    service principal."""
+    principal = ctx.principal
+    if principal is not None and principal.service is None:
+        return ctx.endpoint
+    host = config.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    return f"http://{host}:{config.port}"
 
 
 _second: list[Any] = [-1, ""]     # the last second formatted, and its text

@@ -1,26 +1,33 @@
-"""SNS's port: what the rest of tsunagi may ask of SNS (:class:`tsunagi.ports.sns.SnsPort`)."""
+"""SNS's port: what the rest of tsunagi may ask of SNS (:class:`tsunagi.ports.sns.SnsPort`).
+
+It works on SNS's parts (the catalog, publishing, the repository) and the platform's delivery
+records, not on the service object.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tsunagi.context import RequestContext
-from tsunagi.ports.sns import MailMessage, TopicRef
+from tsunagi.ports.sns import MailMessage, NewMail, TopicRef
 from tsunagi.ports.sqs import MessageAttributeValue
-from tsunagi.store.deliveries import Delivery
-
-if TYPE_CHECKING:
-    from tsunagi.services.sns.service import SnsService
+from tsunagi.services.sns.catalog import Catalog
+from tsunagi.services.sns.fanout import PIPE
+from tsunagi.services.sns.publishing import Publishing
+from tsunagi.store.deliveries import Delivery, DeliveryRepo
+from tsunagi.store.sns import NewMailRow, SnsRepo
 
 
 class SnsPortImpl:
-    def __init__(self, service: SnsService) -> None:
-        self._svc = service
+    def __init__(self, repo: SnsRepo, catalog: Catalog, publishing: Publishing, deliveries: DeliveryRepo) -> None:
+        self._repo = repo
+        self._catalog = catalog
+        self._publishing = publishing
+        self._deliveries = deliveries
 
     async def topic(self, arn: str) -> TopicRef | None:
-        topic, _subs = await self._svc._topic_entry(arn)
-        return topic
+        return await self._catalog.find_topic(arn)
 
     async def publish(self, ctx: RequestContext, topic_arn: str, message: str, *, subject: str | None = None,
                       attributes: Mapping[str, MessageAttributeValue] | None = None, group_id: str | None = None,
@@ -34,21 +41,27 @@ class SnsPortImpl:
             params["MessageGroupId"] = group_id
         if dedup_id is not None:
             params["MessageDeduplicationId"] = dedup_id
-        out = await self._svc.publish(ctx, params)
+        out = await self._publishing.publish(ctx, params)
         return str(out["MessageId"])
 
+    async def subscribed(self, subscription_arn: str) -> bool:
+        return await self._repo.subscription_exists(subscription_arn)
+
     async def certificate(self, key_id: str) -> str | None:
-        return await self._svc.repo.certificate(key_id)
+        return await self._repo.certificate(key_id)
+
+    async def add_mail(self, mail: NewMail) -> None:
+        await self._repo.add_mail(self._repo.store, [NewMailRow(**mail._asdict())])
 
     async def mailbox(self, recipient: str | None, after_id: int, limit: int) -> list[MailMessage]:
-        return [MailMessage._make(r) for r in await self._svc.repo.mail(recipient, after_id, limit)]
+        return [MailMessage(**r._asdict()) for r in await self._repo.mail(recipient, after_id, limit)]
 
     async def deliveries(self, *, message_id: str | None = None, topic_arn: str | None = None,
                          limit: int = 1000) -> list[Delivery]:
-        rows = await self._svc.repo.deliveries(message_id=message_id, topic_arn=topic_arn, limit=limit)
-        out = []
-        for message, topic, sub, protocol, outcome, reason, at in rows:
-            parts = str(topic).split(":")
-            account, region = (parts[4], parts[3]) if len(parts) > 5 else ("", "")
-            out.append(Delivery("", int(at), account, region, "sns", topic, message, sub, protocol, outcome, reason))
-        return out
+        if message_id is not None:
+            records = await self._deliveries.by_message(message_id, limit)
+        elif topic_arn is not None:
+            records = await self._deliveries.recent_by_source(topic_arn, limit)
+        else:
+            records = await self._deliveries.recent_of_pipe(PIPE, limit)
+        return [d for d in records if d.pipe == PIPE]

@@ -18,6 +18,16 @@ FROM deliveries WHERE message_id = ? AND id > ? ORDER BY id LIMIT ?;
 SELECT id, trace_id, at, account, region, pipe, source_arn, message_id, target_arn, protocol, outcome, reason
 FROM deliveries WHERE source_arn = ? AND id > ? ORDER BY id LIMIT ?;
 
+-- name: recent_by_source
+-- The most recent first.
+SELECT id, trace_id, at, account, region, pipe, source_arn, message_id, target_arn, protocol, outcome, reason
+FROM deliveries WHERE source_arn = ? ORDER BY id DESC LIMIT ?;
+
+-- name: recent_of_pipe
+-- The most recent first.
+SELECT id, trace_id, at, account, region, pipe, source_arn, message_id, target_arn, protocol, outcome, reason
+FROM deliveries WHERE pipe = ? ORDER BY id DESC LIMIT ?;
+
 -- name: by_account
 SELECT id, trace_id, at, account, region, pipe, source_arn, message_id, target_arn, protocol, outcome, reason
 FROM deliveries WHERE account = ? AND id > ? ORDER BY id LIMIT ?;

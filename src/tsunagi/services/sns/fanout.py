@@ -1,0 +1,396 @@
+"""The fan-out of a publish: what each subscription gets, decided and written in the publish's
+transaction. One strategy class per subscription protocol.
+
+For the messages of one publish (one, or a PublishBatch's), in three phases:
+
+1. **filter** (:func:`filtered`): a subscription whose filter policy rejects a message gets a
+   ``filtered`` step; every other one asks its protocol's :class:`Strategy` which notification
+   it signs, and that signature is sent to a signing process at once (``sign_soon``);
+2. **plan** (:meth:`Fanout.plan`, before the transaction: on SQLite a read inside it would wait on
+   it): each strategy prepares a :class:`Step` (looking up queues; the signing goes on meanwhile);
+3. **apply** (:meth:`FanoutRun.apply_in`, inside the publish transaction), each step:
+
+   - ``sqs``: the message is added to the queue in that transaction, through
+     :meth:`SqsPort.enqueue_in <tsunagi.ports.sqs.SqsPort.enqueue_in>` (standard queues' rows are
+     collected and inserted together); a queue that is gone or refuses the message sends it to the
+     subscription's dead-letter queue (RedrivePolicy) when there is one;
+   - ``http``/``https``, ``lambda``, ``email``/``email-json``, ``sms``: an outbox row (kinds
+     ``sns-http``, ``sns-lambda``, ``sns-mail``), delivered after commit by the handlers in
+     ``pipes/sns_delivery.py``, which retry per the delivery policy and then dead-letter;
+   - ``application`` (mobile push) and ``firehose``: not available in tsunagi; recorded as failed.
+
+Every message's outcomes go to the platform's delivery records in the same transaction
+(:meth:`~tsunagi.store.deliveries.DeliveryRepo.record_fanout_in`: one row per message, however
+many subscriptions), in the publish's journey: the SQS messages, outbox rows and records all carry
+its trace id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import orjson
+
+from tsunagi.filters.policy import attributes_view, body_view
+from tsunagi.ports.outbox import JsonObject, OutboxItem
+from tsunagi.ports.sns import SNS_SENDER_ID
+from tsunagi.ports.sqs import SQS, DeferredRows, MessageAttributeValue, QueueRef, SqsPort
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.services.base import Platform
+from tsunagi.services.sns.attributes import Subscription, Topic, effective_delivery_policy
+from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
+from tsunagi.store.base import Tx
+from tsunagi.store.deliveries import DEAD_LETTERED, DELIVERED, FAILED, FILTERED, QUEUED, Delivery, Outcome
+
+log = logging.getLogger("tsunagi.sns.delivery")
+
+PIPE = "sns"                 # the delivery records' pipe
+NO_SQS = "this server does not run the sqs service"
+
+
+def queue_allowed(queue_policy: str | None, topic_arn: str) -> tuple[bool, str | None]:
+    """May ``topic_arn`` send to a queue with this policy? Always yes for now (policies arrive with IAM);
+    the reason is recorded with the delivery so enforcement can land without rework."""
+    if not queue_policy:
+        return True, "queue has no policy (not enforced yet)"
+    return True, None
+
+
+def filtered(sub: Subscription, msg: Outgoing) -> str | None:
+    """Why the subscription's filter policy rejects the message, or None when it accepts it."""
+    policy = sub.filter
+    if policy is None:
+        return None
+    if sub.body_scope:
+        view = body_view(msg.message)
+        if view is None:
+            return "filter policy (MessageBody scope) did not match: the message body is not a JSON object"
+    else:
+        view = attributes_view(msg.attributes)
+    if policy.matches(view):
+        return None
+    return f"filter policy did not match: {orjson.dumps(policy.document).decode()[:500]}"
+
+
+# == steps: one subscription's part of a publish, applied in its transaction ==========================
+# (Step and Strategy are plain base classes rather than ABCs: a publish tells them apart for every
+# subscription, and isinstance against an ABC costs more than the rest of that loop.)
+
+class Step:
+    __slots__ = ("sub",)
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        """Do it (or add to ``run``); returns (outcome, reason)."""
+        raise NotImplementedError
+
+
+class Fixed(Step):
+    """An outcome known before the transaction (filtered, or a protocol tsunagi does not deliver)."""
+
+    __slots__ = ("outcome", "reason")
+
+    def __init__(self, sub: Subscription, outcome: str, reason: str | None) -> None:
+        super().__init__(sub)
+        self.outcome = outcome
+        self.reason = reason
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        return self.outcome, self.reason
+
+
+class Outboxed(Step):
+    """An outbox row; its payload is built when applied (a FIFO sequence number is known by then)."""
+
+    __slots__ = ("kind", "payload")
+
+    def __init__(self, sub: Subscription, kind: str, payload: Callable[[], JsonObject]) -> None:
+        super().__init__(sub)
+        self.kind = kind
+        self.payload = payload
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        run.outbox.append(OutboxItem(self.kind, self.sub.arn, self.payload(), run.trace_id))
+        return QUEUED, None
+
+
+class ToQueue(Step):
+    __slots__ = ("msg", "queue", "dlq", "note", "missing")
+
+    def __init__(self, msg: Outgoing, sub: Subscription, queue: QueueRef | None, dlq: QueueRef | None,
+                 note: str | None, missing: str | None) -> None:
+        super().__init__(sub)
+        self.msg, self.queue, self.dlq, self.note, self.missing = msg, queue, dlq, note, missing
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        msg, sub = self.msg, self.sub
+        attrs: dict[str, MessageAttributeValue] | None
+        if sub.raw:
+            body = msg.text_for("sqs")
+            attrs = cast("dict[str, MessageAttributeValue]", sqs_attributes(msg.attributes)) if msg.attributes else None
+        else:
+            body = msg.notification_json("sqs", sub.arn)
+            attrs = None
+        why = self.missing
+        sqs = run.sqs
+        assert sqs is not None          # (the queue was looked up through it)
+        if self.queue is not None:
+            fifo = self.queue.fifo
+            try:
+                await sqs.enqueue_in(tx, self.queue, body, attrs, trace_id=run.trace_id,
+                                         group_id=msg.group_id if fifo else None,
+                                         dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
+                                         sender_id=SNS_SENDER_ID, defer=run.sqs_rows)
+                return DELIVERED, self.note
+            except ServiceError as e:
+                why = f"queue {sub.endpoint} refused the message: {e.code}: {e.message}"
+        return await dead_letter_in(tx, sqs, sub, self.dlq, body, attrs, msg.group_id, msg.dedup_id,
+                                    why or "queue unavailable", run.trace_id)
+
+
+async def dead_letter_in(tx: Tx, sqs: SqsPort, sub: Subscription, dlq: QueueRef | None, body: str,
+                         attrs: dict[str, MessageAttributeValue] | None, group: str | None, dedup: str | None,
+                         why: str, trace_id: str) -> tuple[str, str | None]:
+    """Send what ``sub`` could not be given to its dead-letter queue, in ``tx``; (outcome, reason)."""
+    if dlq is None:
+        if sub.dlq_arn:
+            why += f"; dead-letter queue {sub.dlq_arn} does not exist"
+        log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
+        return FAILED, why
+    try:
+        await sqs.enqueue_in(tx, dlq, body, attrs, trace_id=trace_id, group_id=group if dlq.fifo else None,
+                             dedup_id=dedup if dlq.fifo else None, source_arn=sub.arn, sender_id=SNS_SENDER_ID)
+    except ServiceError as e:
+        why += f"; dead-letter queue refused it: {e.code}: {e.message}"
+        log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
+        return FAILED, why
+    log.info("SNS: %s dead-lettered for %s into %s: %s", sub.topic_arn, sub.arn, sub.dlq_arn, why)
+    return DEAD_LETTERED, why
+
+
+# == strategies: one per protocol, preparing each subscription's step ================================
+
+class Strategy:
+    protocols: tuple[str, ...] = ()
+
+    def signs(self, sub: Subscription) -> str | None:
+        """The protocol whose signed notification ``sub`` gets, or None when it gets none."""
+        return None
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        """The step ``sub`` gets for ``msg`` (lookups happen here, before the transaction)."""
+        raise NotImplementedError
+
+
+class SqsStrategy(Strategy):
+    protocols = ("sqs",)
+
+    def signs(self, sub: Subscription) -> str | None:
+        return None if sub.raw else "sqs"
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        sqs = fanout.platform.ports.find(SQS)
+        if sqs is None:
+            return Fixed(sub, FAILED, NO_SQS)
+        if not sub.raw:
+            await msg.presign("sqs")
+        queue = await sqs.queue(sub.endpoint)
+        dlq = await sqs.queue(sub.dlq_arn) if sub.dlq_arn else None
+        note = None
+        missing = None
+        if queue is None:
+            missing = f"queue {sub.endpoint} does not exist"
+        else:
+            ok, note = queue_allowed(queue.attributes.get("Policy"), sub.topic_arn)
+            if not ok:
+                queue, missing = None, f"queue policy denies {sub.topic_arn}: {note}"
+        return ToQueue(msg, sub, queue, dlq, note, missing)
+
+
+class HttpStrategy(Strategy):
+    protocols = ("http", "https")
+
+    def signs(self, sub: Subscription) -> str | None:
+        return None if sub.raw else sub.protocol
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        if not sub.raw:
+            await msg.presign(sub.protocol)
+        headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": msg.message_id,
+                   "x-amz-sns-topic-arn": msg.topic_arn, "x-amz-sns-subscription-arn": sub.arn}
+        if sub.raw:
+            headers["x-amz-sns-rawdelivery"] = "true"
+        policy = effective_delivery_policy(topic.attributes.get("DeliveryPolicy"), sub.attributes.get("DeliveryPolicy"))
+        headers["Content-Type"] = (policy.get("requestPolicy") or {}).get("headerContentType") \
+            or "text/plain; charset=UTF-8"
+
+        def payload() -> JsonObject:
+            body = msg.text_for(sub.protocol) if sub.raw else msg.notification_json(sub.protocol, sub.arn)
+            return {"url": sub.endpoint, "body": body, "headers": headers, "message_id": msg.message_id,
+                    "pipe": PIPE, "source_arn": msg.topic_arn, "protocol": sub.protocol, "attempt": 1,
+                    "retry": policy["healthyRetryPolicy"], "dlq": sub.dlq_arn}
+
+        return Outboxed(sub, "sns-http", payload)
+
+
+class LambdaStrategy(Strategy):
+    protocols = ("lambda",)
+
+    def signs(self, sub: Subscription) -> str | None:
+        return "lambda"
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        await msg.presign("lambda")
+        return Outboxed(sub, "sns-lambda", lambda: {
+            "function": sub.endpoint, "event": msg.lambda_event(sub.arn).decode(), "message_id": msg.message_id,
+            "pipe": PIPE, "source_arn": msg.topic_arn, "protocol": "lambda", "attempt": 1, "dlq": sub.dlq_arn,
+            "body": msg.notification_json("lambda", sub.arn)})
+
+
+class EmailStrategy(Strategy):
+    protocols = ("email", "email-json")
+
+    def signs(self, sub: Subscription) -> str | None:
+        return "email-json" if sub.protocol == "email-json" else None
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        if sub.protocol == "email-json":
+            await msg.presign("email-json")
+        sender = f"{msg.display_name} <{SENDER}>" if msg.display_name else f"AWS Notifications <{SENDER}>"
+
+        def payload() -> JsonObject:
+            subject, body = msg.email(sub.protocol, sub.arn, sub.endpoint)
+            return {"kind": sub.protocol, "to": sub.endpoint, "from": sender, "subject": subject, "body": body,
+                    "message_id": msg.message_id, "pipe": PIPE, "source_arn": msg.topic_arn,
+                    "protocol": sub.protocol, "account": sub.account, "region": sub.region, "attempt": 1}
+
+        return Outboxed(sub, "sns-mail", payload)
+
+
+class SmsStrategy(Strategy):
+    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number."""
+
+    protocols = ("sms",)
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        text = msg.text_for("sms")
+        if msg.display_name:
+            text = f"{msg.display_name}> {text}"
+        return Outboxed(sub, "sns-mail", lambda: {
+            "kind": "sms", "to": sub.endpoint, "from": msg.display_name or "SNS", "subject": "", "body": text,
+            "message_id": msg.message_id, "pipe": PIPE, "source_arn": msg.topic_arn, "protocol": "sms",
+            "account": sub.account, "region": sub.region, "attempt": 1, "local_only": True})
+
+
+class UnavailableStrategy(Strategy):
+    protocols = ("application", "firehose")
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        what = "mobile push (platform applications)" if sub.protocol == "application" else "Kinesis Data Firehose"
+        return Fixed(sub, FAILED, f"{what} is not available in tsunagi")
+
+
+STRATEGIES: dict[str, Strategy] = {}
+for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, UnavailableStrategy):
+    for _p in _cls.protocols:
+        STRATEGIES[_p] = _cls()
+_UNAVAILABLE = UnavailableStrategy()
+
+
+# == the fan-out ======================================================================================
+
+Plan = list[Step]             # one message's steps, one per live subscription, in subscription order
+
+
+class Fanout:
+    """Plans publishes' deliveries and applies them in their transactions."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    async def plan(self, topic: Topic, msgs: Sequence[Outgoing], subs: Sequence[Subscription]) -> list[Plan]:
+        """Each message's steps for the confirmed subscriptions in ``subs``: filters first, then every
+        signature goes to a signing process, then the steps are prepared (their lookups overlap the
+        signing)."""
+        live = [s for s in subs if not s.pending]
+        staged: list[list[Step | Strategy]] = []
+        for msg in msgs:
+            stage: list[Step | Strategy] = []
+            for sub in live:
+                reason = filtered(sub, msg)
+                if reason is not None:
+                    stage.append(Fixed(sub, FILTERED, reason))
+                    continue
+                strategy = STRATEGIES.get(sub.protocol) or _UNAVAILABLE
+                signed = strategy.signs(sub)
+                if signed is not None:
+                    msg.sign_soon(signed)
+                stage.append(strategy)
+            staged.append(stage)
+        plans: list[Plan] = []
+        for msg, stage in zip(msgs, staged, strict=True):
+            steps: Plan = []
+            for sub, item in zip(live, stage, strict=True):
+                steps.append(await item.prepare(self, topic, msg, sub) if isinstance(item, Strategy) else item)
+            plans.append(steps)
+        return plans
+
+    def begin(self, topic: Topic, trace_id: str, now_ms: int) -> FanoutRun:
+        """The collector for one publish transaction in journey ``trace_id``."""
+        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS))
+
+
+class FanoutRun:
+    """What the steps of one publish transaction collect: the SQS rows of standard queues (inserted
+    together), the outbox rows and the delivery records, written by :meth:`finish_in`."""
+
+    __slots__ = ("platform", "topic", "trace_id", "now_ms", "sqs", "sqs_rows", "outbox", "records", "filtered")
+
+    def __init__(self, platform: Platform, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None) -> None:
+        self.platform = platform
+        self.topic = topic
+        self.trace_id = trace_id
+        self.now_ms = now_ms
+        self.sqs = sqs                  # SQS's port; a queue step exists only when SQS is served here
+        self.sqs_rows: DeferredRows | None = sqs.deferred() if sqs is not None else None
+        self.outbox: list[OutboxItem] = []
+        self.records: list[tuple[Delivery, list[Outcome]]] = []
+        self.filtered = False           # whether a filter policy kept a message from a subscription
+
+    async def apply_in(self, tx: Tx, msg: Outgoing, steps: Plan) -> None:
+        """Apply one message's steps in ``tx`` and keep its outcomes for the delivery record."""
+        outcomes: list[Outcome] = []
+        for step in steps:
+            outcome, why = await step.apply(tx, self)
+            sub = step.sub
+            outcomes.append(Outcome(sub.arn, sub.protocol, outcome, why))
+            if outcome == FILTERED:
+                self.filtered = True
+        topic = self.topic
+        self.records.append((Delivery(self.trace_id, self.now_ms, topic.account, topic.region, PIPE, topic.arn,
+                                      msg.message_id, "", None, "", None), outcomes))
+
+    async def finish_in(self, tx: Tx) -> None:
+        """Write what the steps collected, in ``tx``."""
+        if self.sqs is not None and self.sqs_rows is not None:
+            await self.sqs.flush_in(tx, self.sqs_rows)
+        if self.outbox:
+            await self.platform.outbox.add(tx, self.outbox)
+        await self.platform.deliveries.record_fanout_in(tx, self.records)
+
+    def log_filtered(self) -> None:
+        """Log, after commit, each message a filter policy kept from a subscription."""
+        if not self.filtered:
+            return
+        for template, outcomes in self.records:
+            for o in outcomes:
+                if o.outcome == FILTERED:
+                    log.info("SNS: message %s on %s not delivered to %s: %s", template.message_id,
+                             template.source_arn, o.target_arn, o.reason)
+
+
+__all__ = ["Fanout", "FanoutRun", "Plan", "Step", "Strategy", "filtered"]

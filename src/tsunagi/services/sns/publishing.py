@@ -1,0 +1,282 @@
+"""Publish, PublishBatch and direct SMS: each entry validated (message, subject, structure, message
+attributes, FIFO group and deduplication), then published in one transaction.
+
+A publish is one transaction: the FIFO deduplication record and sequence number, the fan-out to
+every subscription (:mod:`.fanout`: SQS messages in that same store, outbox rows for the rest) and
+the delivery records. Once Publish answers 200, every matching subscription gets the message or its
+dead-letter queue does, across crashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tsunagi.context import RequestContext
+from tsunagi.ids import uuid7
+from tsunagi.ports.outbox import OutboxItem
+from tsunagi.services.base import Platform
+from tsunagi.services.sns.attributes import Subscription, Topic
+from tsunagi.services.sns.catalog import Catalog
+from tsunagi.services.sns.envelope import Outgoing, base_url
+from tsunagi.services.sns.errors import (
+    BatchEntryIdsNotDistinct,
+    BatchRequestTooLong,
+    EmptyBatchRequest,
+    InvalidBatchEntryId,
+    InvalidParameterValue,
+    NotFound,
+    ServiceError,
+    TooManyEntriesInBatchRequest,
+    invalid,
+)
+from tsunagi.services.sns.fanout import Fanout
+from tsunagi.services.sns.keys import SigningKeys
+from tsunagi.store.sns import SnsRepo
+
+MAX_MESSAGE_BYTES = 262_144
+DEDUP_WINDOW_MS = 5 * 60 * 1000
+SEQ_BASE = 10**19
+MAX_BATCH = 10
+
+APP_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:endpoint/.+$")
+PHONE = re.compile(r"^\+?[0-9]{5,15}$")
+_ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_GROUP = re.compile(r"^[!-~]{1,128}$")
+
+
+@dataclass(slots=True)
+class Entry:
+    """A validated message to publish."""
+
+    message: str
+    per_protocol: dict[str, str] | None
+    subject: str | None
+    attributes: dict[str, dict[str, Any]]
+    group_id: str | None
+    dedup_id: str | None
+    id: str | None = None        # PublishBatch entry id
+
+
+def message_attributes(given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Publish's MessageAttributes checked as AWS checks them, in the form the fan-out uses."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, attr in given.items():
+        if not _ATTR_NAME.match(name) or name.startswith((".", "AWS.", "Amazon.")) or name.endswith(".") \
+                or ".." in name:
+            raise InvalidParameterValue(f"The message attribute name '{name}' is invalid.")
+        dtype = (attr or {}).get("DataType")
+        if not dtype:
+            raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message "
+                                        "attribute type.")
+        base = dtype.split(".", 1)[0]
+        if base not in ("String", "Number", "Binary"):
+            raise InvalidParameterValue(f"The message attribute '{name}' has an invalid message attribute "
+                                        "type, the set of supported type prefixes is Binary, Number, and "
+                                        "String.")
+        if base == "Binary":
+            value = attr.get("BinaryValue")
+            if value is None or len(value) == 0:
+                raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message "
+                                            f"attribute value for message attribute type '{dtype}'.")
+            out[name] = {"DataType": dtype, "BinaryValue": bytes(value)}
+            continue
+        value = attr.get("StringValue")
+        if value is None or value == "":
+            raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message "
+                                        f"attribute value for message attribute type '{dtype}'.")
+        if base == "Number":
+            try:
+                float(value)
+            except ValueError:
+                raise InvalidParameterValue(f"An invalid or out-of-range value '{value}' was supplied for "
+                                            f"the message attribute '{name}'.") from None
+        if dtype == "String.Array":
+            try:
+                arr = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                arr = None
+            if not isinstance(arr, list) or any(isinstance(x, dict | list) for x in arr):
+                raise InvalidParameterValue(f"The message attribute '{name}' with type 'String.Array' has "
+                                            "an invalid value.")
+        out[name] = {"DataType": dtype, "StringValue": value}
+    return out
+
+
+def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) -> Entry:
+    """One message to publish on ``topic`` (Publish's params, or a PublishBatch entry), or AWS's error."""
+    message = params.get("Message")
+    if message is None:
+        raise invalid("Message")
+    if message == "":
+        raise invalid("Empty message")
+    subject = params.get("Subject")
+    if subject is not None and (subject == "" or len(subject) > 100
+                                or any(not (32 <= ord(c) < 127) for c in subject)):
+        raise invalid("Subject")
+    per_protocol = None
+    structure = params.get("MessageStructure")
+    if structure is not None:
+        if structure != "json":
+            raise invalid("MessageStructure")
+        try:
+            doc = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            raise invalid("Message Structure - JSON message body failed to parse") from None
+        if not isinstance(doc, dict) or "default" not in doc:
+            raise invalid("Message Structure - No default entry in JSON message body")
+        per_protocol = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in doc.items()}
+    attributes = message_attributes(params.get("MessageAttributes") or {})
+    size = len(message.encode("utf-8", "surrogatepass"))
+    for name, attr in attributes.items():
+        size += len(name.encode()) + len(attr["DataType"].encode())
+        value = attr.get("StringValue")
+        size += len(value.encode("utf-8", "surrogatepass")) if value is not None else len(
+            attr.get("BinaryValue") or b"")
+    if size > MAX_MESSAGE_BYTES:
+        raise invalid("Message too long")
+    group = params.get("MessageGroupId")
+    dedup = params.get("MessageDeduplicationId")
+    if topic.fifo:
+        if not group:
+            raise invalid("The MessageGroupId parameter is required for FIFO topics")
+        if not _GROUP.match(group):
+            raise invalid("MessageGroupId Reason: The MessageGroupId can contain up to 128 alphanumeric "
+                          "characters (a-z, A-Z, 0-9) and punctuation")
+        if dedup:
+            if not _GROUP.match(dedup):
+                raise invalid("MessageDeduplicationId Reason: The MessageDeduplicationId can contain up to "
+                              "128 alphanumeric characters (a-z, A-Z, 0-9) and punctuation")
+        elif topic.content_dedup:
+            dedup = hashlib.sha256(message.encode("utf-8", "surrogatepass")).hexdigest()
+        else:
+            raise invalid("The topic should either have ContentBasedDeduplication enabled or "
+                          "MessageDeduplicationId provided explicitly")
+    else:
+        if dedup:
+            raise invalid("MessageDeduplicationId Reason: The request includes MessageDeduplicationId "
+                          "parameter that is not valid for this topic type")
+        group = None
+    return Entry(message, per_protocol, subject, attributes, group, dedup, entry_id)
+
+
+class Publishing:
+    def __init__(self, platform: Platform, repo: SnsRepo, catalog: Catalog, keys: SigningKeys,
+                 fanout: Fanout) -> None:
+        self.platform = platform
+        self.store = platform.store
+        self.clock = platform.clock
+        self.repo = repo
+        self.catalog = catalog
+        self.keys = keys
+        self.fanout = fanout
+
+    async def publish(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        phone = params.get("PhoneNumber")
+        topic_arn = params.get("TopicArn")
+        target_arn = params.get("TargetArn")
+        given = [x for x in (topic_arn, target_arn, phone) if x]
+        if not given:
+            raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
+        if len(given) > 1:
+            raise invalid("TopicArn or TargetArn or PhoneNumber Reason: Only one of them may be specified")
+        if phone:
+            return await self.publish_sms(ctx, phone, params)
+        if target_arn:
+            if APP_ARN.match(target_arn):
+                raise NotFound("Endpoint does not exist")      # tsunagi has no platform endpoints
+            topic_arn = target_arn
+        topic, subs = await self.catalog.topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
+        entry = entry_of(topic, params)
+        results = await self.publish_entries(ctx, topic, subs, [entry])
+        return results[0]
+
+    async def publish_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        topic, subs = await self.catalog.topic(params.get("TopicArn"))
+        entries = list(params.get("PublishBatchRequestEntries") or [])
+        if not entries:
+            raise EmptyBatchRequest("The batch request doesn't contain any entries")
+        if len(entries) > MAX_BATCH:
+            raise TooManyEntriesInBatchRequest("The batch request contains more entries than permissible")
+        seen: set[str] = set()
+        total = 0
+        for e in entries:
+            entry_id = e.get("Id")
+            if not isinstance(entry_id, str) or not _BATCH_ID.match(entry_id):
+                raise InvalidBatchEntryId("The Id of a batch entry in a batch request doesn't abide by the "
+                                          "specification.")
+            if entry_id in seen:
+                raise BatchEntryIdsNotDistinct("Two or more batch entries in the request have the same Id.")
+            seen.add(entry_id)
+            total += len((e.get("Message") or "").encode("utf-8", "surrogatepass"))
+        if total > MAX_MESSAGE_BYTES:
+            raise BatchRequestTooLong("The length of all the messages put together is more than the limit.")
+        good: list[Entry] = []
+        failed: list[dict[str, Any]] = []
+        for e in entries:
+            try:
+                good.append(entry_of(topic, e, e["Id"]))
+            except ServiceError as err:
+                failed.append({"Id": e["Id"], "Code": err.code, "Message": err.message, "SenderFault": True})
+        successful: list[dict[str, Any]] = []
+        if good:
+            published = await self.publish_entries(ctx, topic, subs, good)
+            for entry, out in zip(good, published, strict=True):
+                successful.append({"Id": entry.id, **out})
+        return {"Successful": successful, "Failed": failed}
+
+    async def publish_entries(self, ctx: RequestContext, topic: Topic, subs: list[Subscription],
+                              entries: list[Entry]) -> list[dict[str, Any]]:
+        """Publish validated entries to ``topic``'s subscriptions ``subs`` in one transaction, in ``ctx``'s
+        journey; returns each entry's result."""
+        signer = await self.keys.signer_now()
+        base = base_url(ctx, self.platform.config)
+        now = self.clock.now_ms()
+        version = topic.signature_version
+        display = topic.attributes.get("DisplayName", "")
+        msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
+                         version, e.group_id, e.dedup_id, display_name=display) for e in entries]
+        plans = await self.fanout.plan(topic, msgs, subs)
+        results: list[dict[str, Any]] = []
+        run = self.fanout.begin(topic, ctx.trace_id, now)
+        async with self.store.transaction() as tx:
+            last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
+            for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):
+                out: dict[str, Any] = {"MessageId": msg.message_id}
+                if topic.fifo:
+                    seq = str(SEQ_BASE + last_seq - len(msgs) + 1 + i)
+                    assert msg.dedup_id is not None
+                    dup = await self.repo.claim_dedup(tx, topic.arn, msg.dedup_id, msg.message_id, seq, now,
+                                                      DEDUP_WINDOW_MS)
+                    if dup is not None:
+                        out["MessageId"], out["SequenceNumber"] = dup.message_id, dup.seq
+                        results.append(out)
+                        continue
+                    msg.sequence_number = out["SequenceNumber"] = seq   # steps build envelopes when applied
+                await run.apply_in(tx, msg, steps)
+                results.append(out)
+            await run.finish_in(tx)
+        run.log_filtered()
+        return results
+
+    async def publish_sms(self, ctx: RequestContext, phone: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A direct SMS: there is no SMS gateway here, so it goes to the local mailbox, addressed to the number."""
+        if not PHONE.match(phone.replace("-", "").replace(" ", "")):
+            raise invalid("PhoneNumber Reason: input incorrectly formatted")
+        message = params.get("Message") or ""
+        if not message:
+            raise invalid("Empty message")
+        message_id = uuid7()
+        sender = ((params.get("MessageAttributes") or {}).get("AWS.SNS.SMS.SenderID") or {}).get("StringValue") \
+            or "SNS"
+        async with self.store.transaction() as tx:
+            await self.platform.outbox.add(tx, [OutboxItem("sns-mail", f"sms:{phone}", {
+                "kind": "sms", "to": phone, "from": sender, "subject": "", "body": message, "message_id": message_id,
+                "source_arn": None, "account": ctx.account, "region": ctx.region, "attempt": 1, "local_only": True,
+                "subscribe_url": "direct"}, ctx.trace_id)])
+        return {"MessageId": message_id}
