@@ -98,8 +98,6 @@ def test_seed_000_deploy_script_runs_as_documented(server) -> None:
     assert "snssqstestqueue" in proc.stdout
 
 
-@pytest.mark.xfail(strict=False, reason="waits on tsunagi's KMS issue: the template's customer key "
-                                        "(alias/testcmk, policy allowing SNS and S3) on the topic and the queue")
 def test_seed_000_with_the_templates_kms_key(server) -> None:
     deploy = load_example(FOLDER)
     kms = server.client("kms")

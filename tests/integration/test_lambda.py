@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -59,6 +60,15 @@ def test_code_location_downloads_the_zip(server) -> None:
     assert location.startswith(server.url + "/")
     with urllib.request.urlopen(location, timeout=10) as resp:
         assert resp.read()[:2] == b"PK"
+    # the link opens that one package only while its signature holds: a changed expiry is refused
+    path, _, query = location.partition("?")
+    forged = path + "?" + query.replace("X-Tsunagi-Expires=", "X-Tsunagi-Expires=9")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 403
+    with pytest.raises(urllib.error.HTTPError) as bare:
+        urllib.request.urlopen(path, timeout=10)
+    assert bare.value.code == 403
 
 
 def open_handlers() -> str:

@@ -289,7 +289,7 @@ def test_a_publishs_delivery_records_come_back_by_its_trace_id(server) -> None:
         subs[name] = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attrs)["SubscriptionArn"]
     mid = sns.publish(TopicArn=topic, Message="hello",
                       MessageAttributes={"kind": {"DataType": "String", "StringValue": "order"}})["MessageId"]
-    with urllib.request.urlopen(f"{server.url}/_tsunagi/api/deliveries?trace_id={root}", timeout=10) as r:
+    with server.internal(f"/_tsunagi/api/deliveries?trace_id={root}") as r:
         records = json.loads(r.read())["Deliveries"]
     assert sorted((d["TargetArn"], d["Outcome"]) for d in records) == sorted([
         (subs["t-a"], "delivered"), (subs["t-b"], "filtered"), (subs["t-c"], "delivered")])

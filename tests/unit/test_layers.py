@@ -16,7 +16,7 @@ PACKAGE = SRC / "tsunagi"
 
 # Modules every layer may use: plain values, no behaviour of another layer.
 FOUNDATION = ("tsunagi.context", "tsunagi.trace", "tsunagi.ids", "tsunagi.clock", "tsunagi.config",
-              "tsunagi.filters", "tsunagi.streams", "tsunagi.policy")
+              "tsunagi.filters", "tsunagi.streams", "tsunagi.policy", "tsunagi.signed_urls")
 
 # layer prefix -> prefixes it must not import (a longer allowed prefix wins, see ALLOWED)
 FORBIDDEN: dict[str, tuple[str, ...]] = {

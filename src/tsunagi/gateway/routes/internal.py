@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tsunagi import signed_urls
 from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.exchange import Exchange, RouteHandler
 from tsunagi.gateway.identity import Authenticator, read_credential
@@ -79,13 +80,16 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
     max_body = platform.config.max_body_bytes
     config = platform.config
 
-    def admin(handler: RouteHandler) -> RouteHandler:
-        """Only with the admin token (and only while the internal API is on)."""
+    def admin(handler: RouteHandler, *, signed: bool = False) -> RouteHandler:
+        """Only with the admin token (and only while the internal API is on); a ``signed`` route also
+        opens to a link signed with that token that has not expired (:mod:`tsunagi.signed_urls`)."""
 
         async def guarded(ex: Exchange) -> HttpResponse:
             if not config.internal_api:
                 return not_found(f"No internal endpoint {ex.request.method} {ex.request.path} "
                                  "(TSUNAGI_INTERNAL_API is off)")
+            if signed and signed_urls.verify(config.admin_token, ex.request.path, dict(ex.request.query_params())):
+                return await handler(ex)
             given = ex.request.headers.get(TOKEN_HEADER, "")
             if not config.admin_token or not hmac.compare_digest(given.encode(), config.admin_token.encode()):
                 return _json(403, {"__type": "AccessDenied", "message": (
@@ -186,6 +190,6 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
     routes.add(Route("deliveries", admin(deliveries), prefix="/_tsunagi/api/deliveries", methods=_GET))
     routes.add(Route("sns-certificate", sns, prefix="/_tsunagi/sns/SimpleNotificationService-"))
     routes.add(Route("sns", admin(sns), prefix="/_tsunagi/sns/"))
-    routes.add(Route("lambda-code", admin(lambda_code), prefix="/_tsunagi/lambda/code/", methods=_GET))
+    routes.add(Route("lambda-code", admin(lambda_code, signed=True), prefix="/_tsunagi/lambda/code/", methods=_GET))
     routes.add(Route("internal", unknown, prefix="/_tsunagi/"))
 

@@ -23,7 +23,8 @@ Function State and LastUpdateStatus are reported as AWS does: the create / updat
 The code package is kept in the store and unpacked once per node under
 ``<data_dir>/lambda/code/<sha>``; layers are merged in order under ``<data_dir>/lambda/opt/<hash>``
 (the function's ``/opt``). ``GetFunction``'s ``Code.Location`` points at
-``/_tsunagi/lambda/code/<sha>`` on the endpoint the client used (served by :meth:`code_download`).
+``/_tsunagi/lambda/code/<sha>`` on the endpoint the client used, signed to work for ten minutes as
+AWS's presigned link does (served by :meth:`code_download`; see :mod:`tsunagi.signed_urls`).
 
 Environment knobs (read at start): ``TSUNAGI_LAMBDA_MAX_WORKERS`` (worker processes on this node,
 default 1000; the account's ConcurrentExecutions is min(1000, this)), ``TSUNAGI_LAMBDA_IDLE_TIMEOUT``
@@ -47,6 +48,7 @@ from typing import Any
 
 import orjson
 
+from tsunagi import signed_urls
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.logs import LOGS
 from tsunagi.ports.s3 import S3
@@ -332,7 +334,8 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         return cfg
 
     def _code_location(self, ctx: RequestContext, sha: str) -> str:
-        return f"{ctx.endpoint}/_tsunagi/lambda/code/{codecache.safe_dirname(sha)}"
+        path = f"/_tsunagi/lambda/code/{codecache.safe_dirname(sha)}"
+        return ctx.endpoint + signed_urls.sign(self.platform.config.admin_token, path)
 
     # == code =====================================================================================
     async def _read_code(self, ctx: RequestContext, code: dict[str, Any], *, layer: bool = False) -> bytes:
