@@ -88,6 +88,7 @@ class Invocation:
     invoked_arn: str
     client_context: str | None = None    # JSON text (already base64-decoded)
     identity: dict[str, Any] | None = None
+    trace: str | None = None             # this invocation's _X_AMZN_TRACE_ID ("Root=…;Parent=…;Sampled=…")
 
 
 @dataclass(slots=True)
@@ -291,7 +292,7 @@ class Worker:
             started = time.perf_counter()
             self._waiter = loop.create_future()
             header = {"id": inv.request_id, "deadline_ms": int(deadline * 1000), "arn": inv.invoked_arn,
-                      "client_context": inv.client_context, "identity": inv.identity}
+                      "client_context": inv.client_context, "identity": inv.identity, "trace": inv.trace}
             h = json.dumps(header).encode()
             assert self._writer is not None
             self._writer.write(_HEAD.pack(b"I", len(h), len(inv.payload)) + h + inv.payload)
