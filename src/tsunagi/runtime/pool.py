@@ -75,10 +75,12 @@ class WorkerSpec:
     env: tuple[tuple[str, str], ...]
     memory_mb: int
     timeout_s: int
+    log_group_name: str | None = None   # the function's LoggingConfig.LogGroup (None: /aws/lambda/<name>)
 
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+        """Where the function's log lines go."""
+        return self.log_group_name or f"/aws/lambda/{self.function_name}"
 
 
 @dataclass(slots=True)

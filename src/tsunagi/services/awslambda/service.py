@@ -1157,7 +1157,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         return WorkerSpec(key=key, function_key=f"{fn.account}/{fn.region}/{fn.name}", account=fn.account,
                           region=fn.region, function_name=fn.name, version=fn.version, runtime=runtime,
                           handler=cfg["Handler"], code_dir=code_dir, opt_dir=opt_dir, env=tuple(env.items()),
-                          memory_mb=memory, timeout_s=int(cfg.get("Timeout", 3)))
+                          memory_mb=memory, timeout_s=int(cfg.get("Timeout", 3)), log_group_name=log_group)
 
     # == asynchronous invocations =================================================================
     def _on_async_notify(self, payload: str) -> None:
