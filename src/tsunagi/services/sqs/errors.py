@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tsunagi.protocol.errors import ServiceError, error_class
 
 InvalidParameterValue = error_class("InvalidParameterValue")
@@ -44,3 +46,17 @@ def invalid_value(value: object, parameter: str, reason: str) -> ServiceError:
 
 def missing(parameter: str) -> ServiceError:
     return MissingParameter(f"The request must contain the parameter {parameter}.")
+
+
+def int_param(params: dict[str, Any], name: str, lo: int, hi: int, reason: str) -> int | None:
+    """An optional integer parameter in ``[lo, hi]``, or InvalidParameterValue with ``reason``."""
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise invalid_value(value, name, reason) from None
+    if not lo <= n <= hi:
+        raise invalid_value(value, name, reason)
+    return n
