@@ -59,6 +59,7 @@ class NewMessage(NamedTuple):
     dedup_id: str | None
     fifo: int
     trace_id: str | None            # the journey the message belongs to
+    sealed: bytes | None = None     # body and attributes encrypted at rest (body '' and attrs None then)
 
 
 class MessageRow(NamedTuple):
@@ -84,6 +85,7 @@ class MessageRow(NamedTuple):
     fifo: int
     seq: int | None
     trace_id: str | None
+    sealed: bytes | None
 
 
 MSG_COLS = ", ".join(MessageRow._fields)
@@ -129,7 +131,7 @@ _MOVE_TASK_COLS = ", ".join(MoveTaskRow._fields)
 _INSERT_HEAD = f"INSERT INTO sqs_messages (queue_id, {', '.join(NewMessage._fields)}) VALUES "
 _ROW_MARKS = "(" + ", ".join("?" * (len(NewMessage._fields) + 1)) + ")"
 _INSERT_MSG = _INSERT_HEAD + _ROW_MARKS
-_ROWS_PER_STATEMENT = 500    # 16 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
+_ROWS_PER_STATEMENT = 500    # 17 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
 
 
 class SqsRepo:

@@ -263,6 +263,8 @@ class Queue:
     dedup_by_group: bool = False
     redrive: RedrivePolicy | None = None
     allow: RedriveAllowPolicy | None = None
+    kms_key: str | None = None          # KmsMasterKeyId: messages are encrypted at rest under it
+    kms_reuse_s: int = 300              # KmsDataKeyReusePeriodSeconds
     loaded_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -282,6 +284,8 @@ class Queue:
         q.redrive = parse_redrive_policy(rp) if rp else None
         rap = attrs.get("RedriveAllowPolicy")
         q.allow = parse_redrive_allow_policy(rap) if rap else None
+        q.kms_key = attrs.get("KmsMasterKeyId") or None
+        q.kms_reuse_s = int(attrs.get("KmsDataKeyReusePeriodSeconds", "300"))
         return q
 
     def visible_attributes(self) -> dict[str, str]:

@@ -12,6 +12,7 @@ from tsunagi.ports.sqs import DeferredRows, MessageAttributeValue, QueueRef, Rec
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.receiving import Receiving
+from tsunagi.services.sqs.sealing import Sealer
 from tsunagi.services.sqs.sending import Sending
 from tsunagi.store.base import Tx
 from tsunagi.store.sqs import NewMessage
@@ -22,13 +23,17 @@ class _Deferred(list[tuple[int, NewMessage]]):
 
 
 class SqsPortImpl:
-    def __init__(self, directory: QueueDirectory, sending: Sending, receiving: Receiving) -> None:
+    def __init__(self, directory: QueueDirectory, sending: Sending, receiving: Receiving, sealer: Sealer) -> None:
         self._directory = directory
         self._sending = sending
         self._receiving = receiving
+        self._sealer = sealer
 
     async def queue(self, arn: str) -> QueueRef | None:
-        return await self._directory.by_arn(arn)
+        q = await self._directory.by_arn(arn)
+        if q is not None and q.kms_key is not None:
+            await self._sealer.prime(q)         # enqueue_in, inside a transaction, cannot ask KMS
+        return q
 
     async def send(self, ctx: RequestContext, queue_arn: str, body: str, *,
                    attributes: Mapping[str, MessageAttributeValue] | None = None, group_id: str | None = None,

@@ -36,6 +36,7 @@ from tsunagi.services.sqs.messages import (
     parse_handle,
     select_attributes,
 )
+from tsunagi.services.sqs.sealing import Sealer
 from tsunagi.services.sqs.sending import DEDUP_WINDOW_MS, GROUP_RE, SEQ_BASE
 from tsunagi.services.sqs.waiters import Waiters
 from tsunagi.store.base import Store
@@ -51,14 +52,15 @@ _EVERYTHING = frozenset({"All"})
 
 
 class Receiving:
-    def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock,
-                 waiters: Waiters) -> None:
+    def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
+                 sealer: Sealer) -> None:
         self.store = store
         self.repo = repo
         self.directory = directory
         self.clock = clock
         self.waiters = waiters
         self.pg = directory.pg
+        self.sealer = sealer
 
     async def receive_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
@@ -81,7 +83,32 @@ class Receiving:
             rows, receipt = await self._long_poll(q, n, visibility, attempt, wait)
         if not rows:
             return {}
+        rows = await self._opened(ctx, q, rows, receipt)
         return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
+
+    async def _opened(self, ctx: RequestContext | None, q: Queue, rows: list[MessageRow],
+                      receipt: int) -> list[MessageRow]:
+        """``rows`` with the bodies and attributes of sealed messages (a queue with a KMS key) decrypted.
+        When KMS will not decrypt one (its key disabled, pending deletion, not allowed), the claimed
+        messages are made visible again, as they were, and SQS's KMS.* error is raised."""
+        if not any(r.sealed is not None for r in rows):
+            return rows
+        out = []
+        try:
+            for r in rows:
+                if r.sealed is not None:
+                    opened = await self.sealer.open(ctx, q, r.message_id, r.sealed)
+                    r = r._replace(body=opened.body, attrs=opened.attrs)
+                out.append(r)
+        except ServiceError:
+            now = self.clock.now_ms()
+            async with self.store.transaction() as tx:
+                for r in rows:
+                    await self.repo.set_visibility(tx, r.id, receipt, now)
+                self.repo.notify(tx, q.id)
+            self.waiters.wake(q.id)
+            raise
+        return out
 
     async def _long_poll(self, q: Queue, n: int, visibility: int, attempt: str | None,
                          wait: float, stop: asyncio.Event | None = None) -> tuple[list[MessageRow], int]:
@@ -330,6 +357,7 @@ class Receiving:
         rows, receipt = await self._receive_once(q, max_messages, q.visibility, None)
         if not rows and wait_seconds > 0 and not self.waiters.closed and not (stop is not None and stop.is_set()):
             rows, receipt = await self._long_poll(q, max_messages, q.visibility, None, wait_seconds, stop)
+        rows = await self._opened(None, q, rows, receipt)
         out = []
         for r in rows:
             m = self._message(q, r, receipt, _EVERYTHING, ["All"])

@@ -4,7 +4,8 @@ transaction (SNS fan-out: :meth:`Sending.enqueue_in`).
 Each message is checked as AWS checks it (body characters, attributes, size, delay, FIFO group and
 deduplication ids), then stored: a standard queue's messages in one INSERT, a FIFO queue's in one
 transaction that deduplicates over the last five minutes and numbers them. Every message keeps the
-journey (trace id) of the request that caused it, and the AWSTraceHeader its sender gave.
+journey (trace id) of the request that caused it, and the AWSTraceHeader its sender gave. A queue with
+a KMS key gets its messages' bodies and attributes sealed (:mod:`.sealing`) after they were checked.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, NamedTuple
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid4
+from tsunagi.ports.kms import DataKey
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.errors import (
@@ -28,6 +30,7 @@ from tsunagi.services.sqs.errors import (
 )
 from tsunagi.services.sqs.md5 import md5_hex, md5_of_attributes
 from tsunagi.services.sqs.messages import attributes_size, check_attributes, check_batch, check_body
+from tsunagi.services.sqs.sealing import Sealer, seal
 from tsunagi.services.sqs.waiters import Waiters
 from tsunagi.store.base import IntegrityError, Store, Tx
 from tsunagi.store.sqs import NOTIFY_CHANNEL, NewMessage, SqsRepo
@@ -47,14 +50,22 @@ class Prepared(NamedTuple):
     dedup: str | None
 
 
+def _sealed(msg: Prepared, key: DataKey, q: Queue) -> Prepared:
+    """``msg`` with its body and attributes encrypted under ``key`` (a queue with a KMS key)."""
+    row = msg.row
+    blob = seal(key, q.arn, row.message_id, row.body, row.attrs)
+    return msg._replace(row=row._replace(body="", attrs=None, sealed=blob))
+
+
 class Sending:
-    def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock,
-                 waiters: Waiters) -> None:
+    def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
+                 sealer: Sealer) -> None:
         self.store = store
         self.repo = repo
         self.directory = directory
         self.clock = clock
         self.waiters = waiters
+        self.sealer = sealer
 
     def prepare(self, sender: str, trace_header: str | None, trace_id: str, q: Queue, entry: dict[str, Any],
                 now: int, batch: bool = False) -> Prepared:
@@ -131,6 +142,8 @@ class Sending:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         now = self.clock.now_ms()
         msg = self.prepare(ctx.access_key_id or ctx.account, ctx.trace_header, ctx.trace_id, q, params, now)
+        if q.kms_key is not None:
+            msg = _sealed(msg, await self.sealer.data_key(ctx, q), q)
         try:
             if q.fifo:
                 await self._send_fifo(q, [msg], now)
@@ -183,6 +196,8 @@ class Sending:
             entry["MessageDeduplicationId"] = dedup_id
         now = self.clock.now_ms()
         msg = self.prepare(sender_id or queue.account, trace_header, trace_id, queue, entry, now)
+        if queue.kms_key is not None:
+            msg = _sealed(msg, self.sealer.primed(queue), queue)
         if queue.fifo:
             await self._send_fifo_in(tx, queue, [msg], now)
         elif defer is not None:
@@ -223,6 +238,9 @@ class Sending:
                 continue
             msg.out["Id"] = e["Id"]
             good.append(msg)
+        if good and q.kms_key is not None:
+            key = await self.sealer.data_key(ctx, q)
+            good = [_sealed(g, key, q) for g in good]
         if good:
             try:
                 if q.fifo:

@@ -8,6 +8,7 @@ each do one thing:
 - :mod:`.queues`: creating, deleting, listing queues, their attributes, tags and permissions;
 - :mod:`.sending`: SendMessage(Batch) and the messages other services add in their transactions;
 - :mod:`.receiving`: ReceiveMessage, long polls, redrive, DeleteMessage, ChangeMessageVisibility;
+- :mod:`.sealing`: encryption at rest for queues with a KMS key (``KmsMasterKeyId``);
 - :mod:`.movetasks`: message move tasks (redrive out of a dead-letter queue);
 - :mod:`.sweeper`: retention and deduplication records swept in the background;
 - :mod:`.port`: what the rest of tsunagi may ask of SQS.
@@ -27,6 +28,7 @@ from tsunagi.services.sqs.movetasks import MoveTasks
 from tsunagi.services.sqs.port import SqsPortImpl
 from tsunagi.services.sqs.queues import Queues
 from tsunagi.services.sqs.receiving import Receiving
+from tsunagi.services.sqs.sealing import Sealer
 from tsunagi.services.sqs.sending import Sending
 from tsunagi.services.sqs.sweeper import Sweeper
 from tsunagi.services.sqs.waiters import Waiters
@@ -45,11 +47,12 @@ class SqsService(Service):
         self.waiters = Waiters()
         self.directory = QueueDirectory(self.store, self.repo, self.waiters)
         self.queues = Queues(self.repo, self.directory, self.clock, self.waiters)
-        self.sending = Sending(self.store, self.repo, self.directory, self.clock, self.waiters)
-        self.receiving = Receiving(self.store, self.repo, self.directory, self.clock, self.waiters)
+        self.sealer = Sealer(platform.ports, self.clock)
+        self.sending = Sending(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
+        self.receiving = Receiving(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
         self.moves = MoveTasks(self.repo, self.directory, self.clock, self.waiters)
         self.sweeper = Sweeper(self.repo, self.clock)
-        platform.ports.provide(SQS, SqsPortImpl(self.directory, self.sending, self.receiving))
+        platform.ports.provide(SQS, SqsPortImpl(self.directory, self.sending, self.receiving, self.sealer))
 
     # == lifecycle =============================================================================
     async def start(self) -> None:
@@ -65,6 +68,7 @@ class SqsService(Service):
 
     async def on_reset(self) -> None:
         self.directory.forget_all()
+        self.sealer.forget()
         await self.moves.stop()
         self.waiters.wake_all()
 
