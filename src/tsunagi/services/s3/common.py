@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote_plus
 
 import orjson
 
+from tsunagi.clock import Clock
 from tsunagi.services.s3.errors import err, invalid_argument, not_modified, precondition_failed
 
 MIN_PART = 5 * 1024 * 1024
@@ -37,6 +38,11 @@ def check_key(key: str) -> None:
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise err("KeyTooLongError", "Your key is too long", 400, Size=str(len(key.encode("utf-8", "replace"))),
                   MaxSizeAllowed=str(MAX_KEY_BYTES))
+
+
+def stamp(clock: Clock) -> float:
+    """Now, as S3 keeps times: seconds since the epoch, to the millisecond."""
+    return round(clock.now(), 3)
 
 
 def canonical_id(account: str) -> str:
@@ -215,6 +221,17 @@ def check_tags(tags: dict[str, str], *, object_tags: bool) -> None:
 
 def dict_to_tagset(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+DEFAULT_SSE = {"SSEAlgorithm": "AES256"}
+
+
+def default_encryption(b: Bucket) -> dict[str, Any]:
+    """The bucket's default encryption rule (``ApplyServerSideEncryptionByDefault``): AES256 unless set."""
+    conf = b.config.get("encryption")
+    if not conf:
+        return dict(DEFAULT_SSE)
+    return dict(conf["Rules"][0].get("ApplyServerSideEncryptionByDefault") or DEFAULT_SSE)
 
 
 @dataclass(slots=True)
