@@ -104,7 +104,8 @@ def event_record(*, event: str, region: str, now: float, principal: str, source_
 
 
 def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) -> OutboxItem:
-    """The outbox row that delivers ``body`` to ``arn``: in the caller's journey (its trace id), from the
+    """The outbox row that delivers ``body`` to ``arn``: in the caller's journey (its trace id and the
+    trace header it sent, which a queue shows as the message's ``AWSTraceHeader``), from the
     bucket as ``s3.amazonaws.com`` (for the destination's resource policy), recorded as pipe ``s3``
     under the request id that caused it."""
     if kind == "sqs":
@@ -114,7 +115,7 @@ def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) ->
     else:
         params = {"Payload": body}
     return to_service(kind, arn, params, source=Source(b.arn, "s3.amazonaws.com", b.account),
-                      trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id)
+                      trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id, trace_header=ctx.trace_header)
 
 
 class Notifications:
