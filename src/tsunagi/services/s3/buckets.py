@@ -82,8 +82,8 @@ class Buckets:
             await self.repo.create_bucket(name, ctx.account, region, stamp(self.clock), json_dumps(config))
         except BucketExists:
             row = await self.repo.bucket(name)
-            if row is not None and row[1] == ctx.account:
-                if region == "us-east-1" and row[2] == "us-east-1":
+            if row is not None and row.account == ctx.account:
+                if region == "us-east-1" and row.region == "us-east-1":
                     return {"Location": f"/{name}"}      # AWS's legacy answer in N. Virginia
                 raise err("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
                           "succeeded and you already own it.", 409, BucketName=name) from None

@@ -16,6 +16,7 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.services.s3.errors import err, invalid_argument, not_modified, precondition_failed
+from tsunagi.store.s3 import BucketRow, ObjectRow
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
@@ -244,8 +245,9 @@ class Bucket:
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Any) -> Bucket:
-        return cls(row[0], row[1], row[2], float(row[3]), row[4] or "", json_loads(row[5]))
+    def from_row(cls, row: BucketRow) -> Bucket:
+        return cls(row.name, row.account, row.region, float(row.created_at), row.versioning or "",
+                   json_loads(row.config))
 
     @property
     def arn(self) -> str:
@@ -269,9 +271,10 @@ class Version:
     segments: list[dict[str, Any]]
 
     @classmethod
-    def from_row(cls, row: Any) -> Version:
-        return cls(int(row[0]), row[1], row[2], row[3], bool(row[4]), bool(row[5]), int(row[6]), row[7],
-                   float(row[8]), json_loads(row[9]), orjson.loads(row[10]) if row[10] else [])
+    def from_row(cls, row: ObjectRow) -> Version:
+        return cls(int(row.id), row.bucket, row.key, row.version_id, bool(row.latest), bool(row.delete_marker),
+                   int(row.size), row.etag, float(row.modified_at), json_loads(row.info),
+                   orjson.loads(row.segments) if row.segments else [])
 
     @property
     def public_version_id(self) -> str | None:

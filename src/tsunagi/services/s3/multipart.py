@@ -45,7 +45,7 @@ from tsunagi.services.s3.errors import (
 from tsunagi.services.s3.notifications import Notifications
 from tsunagi.services.s3.objects import Objects, content_info
 from tsunagi.store.base import Store
-from tsunagi.store.s3 import S3Repo
+from tsunagi.store.s3 import S3Repo, UploadRow
 
 
 class Multipart:
@@ -64,10 +64,10 @@ class Multipart:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         upload_id = params.get("UploadId") or ""
         row = await self.repo.upload(upload_id)
-        if row is None or row[1] != b.name or row[2] != params.get("Key"):
+        if row is None or row.bucket != b.name or row.key != params.get("Key"):
             raise no_such_upload(upload_id)
-        return b, {"upload_id": row[0], "bucket": row[1], "key": row[2], "account": row[3],
-                   "created_at": float(row[4]), **json_loads(row[5])}
+        return b, {"upload_id": row.upload_id, "bucket": row.bucket, "key": row.key, "account": row.account,
+                   "created_at": float(row.created_at), **json_loads(row.info)}
 
     async def create_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
@@ -183,18 +183,18 @@ class Multipart:
         if any(n2 <= n1 for n1, n2 in zip(numbers, numbers[1:], strict=False)):
             raise err("InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be "
                       "specified in order by part number.", 400, UploadId=up["upload_id"])
-        stored = {int(r[0]): r for r in await self.repo.parts(up["upload_id"])}
+        stored = {int(r.part_number): r for r in await self.repo.parts(up["upload_id"])}
         chosen = []
         alg = up.get("ck_alg")
         for i, p in enumerate(requested):
             n = int(p["PartNumber"])
             row = stored.get(n)
             given = p.get("ETag")
-            if row is None or given is None or strip_etag(given) != strip_etag(row[2]):
+            if row is None or given is None or strip_etag(given) != strip_etag(row.etag):
                 raise err("InvalidPart", "One or more of the specified parts could not be found.  The part may not "
                           "have been uploaded, or the specified entity tag may not match the part's entity tag.", 400,
                           UploadId=up["upload_id"], PartNumber=str(n), ETag=given)
-            pinfo = json_loads(row[4])
+            pinfo = json_loads(row.info)
             if alg:
                 ck = pinfo.get("ck") or {}
                 given_ck = p.get(checksums.MEMBERS[alg])
@@ -202,16 +202,16 @@ class Multipart:
                     raise err("InvalidPart", "One or more of the specified parts could not be found.  The part may "
                               "not have been uploaded, or the specified entity tag may not match the part's entity "
                               "tag.", 400, UploadId=up["upload_id"], PartNumber=str(n), ETag=given)
-            if i < len(requested) - 1 and int(row[1]) < MIN_PART:
+            if i < len(requested) - 1 and int(row.size) < MIN_PART:
                 raise err("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size", 400,
-                          ProposedSize=str(int(row[1])), MinSizeAllowed=str(MIN_PART), PartNumber=str(n),
-                          ETag=strip_etag(row[2]))
+                          ProposedSize=str(int(row.size)), MinSizeAllowed=str(MIN_PART), PartNumber=str(n),
+                          ETag=strip_etag(row.etag))
             chosen.append((n, row, pinfo))
-        size = sum(int(r[1]) for _, r, _ in chosen)
+        size = sum(int(r.size) for _, r, _ in chosen)
         if params.get("MpuObjectSize") is not None and int(params["MpuObjectSize"]) != size:
             raise invalid_request(f"The provided 'x-amz-mp-object-size' header value {params['MpuObjectSize']} "
                                   f"does not match what was computed: {size}")
-        md5s = b"".join(bytes.fromhex(strip_etag(r[2])) for _, r, _ in chosen)
+        md5s = b"".join(bytes.fromhex(strip_etag(r.etag)) for _, r, _ in chosen)
         etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'
         info = {k: v for k, v in up.items() if k in ("ct", "ce", "cd", "cl", "cc", "exp", "meta", "wrl", "sc",
                                                      "sse", "tags")}
@@ -222,7 +222,7 @@ class Multipart:
                 if up.get("ck_type") == "FULL_OBJECT":
                     crc = checksums.unb64(vals[0])
                     for (_, row, _), v in zip(chosen[1:], vals[1:], strict=True):
-                        crc = checksums.combine(alg, crc, checksums.unb64(v), int(row[1]))
+                        crc = checksums.combine(alg, crc, checksums.unb64(v), int(row.size))
                     value = checksums.b64(crc)
                 else:
                     value = checksums.composite(alg, vals)
@@ -235,13 +235,13 @@ class Multipart:
         now = stamp(self.clock)
         events = self.notifications.events_for(ctx, b, "ObjectCreated:CompleteMultipartUpload", key, size=size,
                                                etag=etag, version_id=vid if b.versioning else None, now=now)
-        segments = [json_loads(r[5]) for _, r, _ in chosen]
+        segments = [json_loads(r.segment) for _, r, _ in chosen]
         async with self.store.transaction() as tx:
             up_row, parts = await self.repo.finish_upload(tx, up["upload_id"])
             if up_row is None:
                 raise no_such_upload(up["upload_id"])
-            current = {int(r[0]): r[2] for r in parts}
-            if any(current.get(n) != r[2] for n, r, _ in chosen):
+            current = {int(r.part_number): r.etag for r in parts}
+            if any(current.get(n) != r.etag for n, r, _ in chosen):
                 raise err("InvalidPart", "One or more of the specified parts could not be found.", 400,
                           UploadId=up["upload_id"])
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
@@ -249,7 +249,7 @@ class Multipart:
             if events:
                 await self.outbox.add(tx, events)
         used = {n for n, _, _ in chosen}
-        self.bodies.free_later(freed + [r[5] for r in parts if int(r[0]) not in used])
+        self.bodies.free_later(freed + [r.segment for r in parts if int(r.part_number) not in used])
         out: dict[str, Any] = {"Location": f"{ctx.endpoint}/{b.name}/{url_encode(key)}", "Bucket": b.name,
                                "Key": key, "ETag": etag, "ServerSideEncryption": info.get("sse", "AES256")}
         if info.get("ck"):
@@ -265,7 +265,7 @@ class Multipart:
             up_row, parts = await self.repo.finish_upload(tx, up["upload_id"])
         if up_row is None:
             raise no_such_upload(up["upload_id"])
-        self.bodies.free_later([r[5] for r in parts])
+        self.bodies.free_later([r.segment for r in parts])
         return {}
 
     async def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -277,9 +277,9 @@ class Multipart:
         rows = rows[:limit]
         parts = []
         for r in rows:
-            entry: dict[str, Any] = {"PartNumber": int(r[0]), "LastModified": float(r[3]), "ETag": r[2],
-                                     "Size": int(r[1])}
-            ck = json_loads(r[4]).get("ck")
+            entry: dict[str, Any] = {"PartNumber": int(r.part_number), "LastModified": float(r.modified_at),
+                                     "ETag": r.etag, "Size": int(r.size)}
+            ck = json_loads(r.info).get("ck")
             if ck:
                 entry[checksums.MEMBERS[ck["alg"]]] = ck["val"]
             parts.append(entry)
@@ -306,10 +306,10 @@ class Multipart:
         if upload_marker and key_marker:
             row = await self.repo.upload(upload_marker)
             if row is not None:
-                after = (float(row[4]), row[0])
+                after = (float(row.created_at), row.upload_id)
         upper = next_string(prefix) if prefix else None
         lower = prefix
-        uploads: list[Any] = []
+        uploads: list[UploadRow] = []
         prefixes: list[str] = []
         cursor = key_marker
         while len(uploads) + len(prefixes) <= limit:
@@ -318,7 +318,7 @@ class Multipart:
                 break
             jumped = False
             for r in rows:
-                k = r[2]
+                k = r.key
                 if delimiter:
                     i = k.find(delimiter, len(prefix))
                     if i >= 0:
@@ -332,14 +332,14 @@ class Multipart:
                         jumped = True
                         break
                 uploads.append(r)
-                cursor, after = k, (float(r[4]), r[0])
+                cursor, after = k, (float(r.created_at), r.upload_id)
                 if len(uploads) + len(prefixes) > limit:
                     break
             if not jumped and len(rows) <= limit:
                 break
         truncated = len(uploads) + len(prefixes) > limit
         if truncated:
-            if uploads and (not prefixes or uploads[-1][2] > prefixes[-1]):
+            if uploads and (not prefixes or uploads[-1].key > prefixes[-1]):
                 uploads.pop()
             else:
                 prefixes.pop()
@@ -350,10 +350,10 @@ class Multipart:
         if uploads:
             entries = []
             for r in uploads:
-                info = json_loads(r[5])
-                me = owner(r[3])
-                entry: dict[str, Any] = {"UploadId": r[0], "Key": url_encode(r[2]) if encode else r[2],
-                                         "Initiated": float(r[4]), "StorageClass": info.get("sc", "STANDARD"),
+                info = json_loads(r.info)
+                me = owner(r.account)
+                entry: dict[str, Any] = {"UploadId": r.upload_id, "Key": url_encode(r.key) if encode else r.key,
+                                         "Initiated": float(r.created_at), "StorageClass": info.get("sc", "STANDARD"),
                                          "Owner": me, "Initiator": me}
                 if info.get("ck_alg"):
                     entry["ChecksumAlgorithm"] = info["ck_alg"]
@@ -363,8 +363,8 @@ class Multipart:
         if prefixes:
             out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
         if truncated and uploads:
-            out["NextKeyMarker"] = uploads[-1][2]
-            out["NextUploadIdMarker"] = uploads[-1][0]
+            out["NextKeyMarker"] = uploads[-1].key
+            out["NextUploadIdMarker"] = uploads[-1].upload_id
         if encode:
             out["EncodingType"] = "url"
         return out

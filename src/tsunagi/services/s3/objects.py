@@ -45,8 +45,8 @@ from tsunagi.services.s3.errors import (
     precondition_failed,
 )
 from tsunagi.services.s3.notifications import Notifications
-from tsunagi.store.base import Row, Store
-from tsunagi.store.s3 import S3Repo
+from tsunagi.store.base import Store
+from tsunagi.store.s3 import ListRow, S3Repo
 
 _CONTENT = (("ContentType", "ct"), ("ContentEncoding", "ce"), ("ContentDisposition", "cd"),
             ("ContentLanguage", "cl"), ("CacheControl", "cc"), ("WebsiteRedirectLocation", "wrl"))
@@ -291,7 +291,7 @@ class Objects:
             row = await self.repo.object(b.name, key)
             if row is None:
                 raise no_such_key(key)
-            if strip_etag(params["IfMatch"]) != strip_etag(row[7]) and params["IfMatch"].strip() != "*":
+            if strip_etag(params["IfMatch"]) != strip_etag(row.etag) and params["IfMatch"].strip() != "*":
                 raise precondition_failed("If-Match")
         return await self._delete_one(ctx, b, key, params.get("VersionId"))
 
@@ -401,9 +401,9 @@ class Objects:
         return out
 
     # == listings =================================================================================
-    async def _walk(self, fetch: Callable[[str, str | None, str, int], Awaitable[list[Row]]], prefix: str,
+    async def _walk(self, fetch: Callable[[str, str | None, str, int], Awaitable[list[ListRow]]], prefix: str,
                     delimiter: str | None, marker: str, limit: int,
-                    key_of: Callable[[Row], str]) -> tuple[list[Row], list[str], bool]:
+                    key_of: Callable[[ListRow], str]) -> tuple[list[ListRow], list[str], bool]:
         """Rows and common prefixes after ``marker``, at most ``limit`` of them together, in key order.
         ``fetch(lower, after, n)`` returns rows with ``lower <= key``, ``key > after``, within the prefix."""
         upper = next_string(prefix) if prefix else None
@@ -417,7 +417,7 @@ class Objects:
                 if nxt is None:
                     return [], [], False
                 lower = max(lower, nxt)
-        contents: list[Any] = []
+        contents: list[ListRow] = []
         prefixes: list[str] = []
         count = 0
         while count <= limit:
@@ -458,10 +458,11 @@ class Objects:
                 prefixes.pop()
         return contents, prefixes, truncated
 
-    def _content_entry(self, b: Bucket, row: Any, encode: bool, fetch_owner: bool) -> dict[str, Any]:
-        info = json_loads(row[8])
-        entry: dict[str, Any] = {"Key": url_encode(row[1]) if encode else row[1], "LastModified": float(row[7]),
-                                 "ETag": row[6], "Size": int(row[5]), "StorageClass": info.get("sc", "STANDARD")}
+    def _content_entry(self, b: Bucket, row: ListRow, encode: bool, fetch_owner: bool) -> dict[str, Any]:
+        info = json_loads(row.info)
+        entry: dict[str, Any] = {"Key": url_encode(row.key) if encode else row.key,
+                                 "LastModified": float(row.modified_at), "ETag": row.etag, "Size": int(row.size),
+                                 "StorageClass": info.get("sc", "STANDARD")}
         ck = info.get("ck")
         if ck:
             entry["ChecksumAlgorithm"] = [ck["alg"]]
@@ -490,13 +491,13 @@ class Objects:
         return True
 
     async def _list(self, b: Bucket, prefix: str, delimiter: str | None, marker: str, limit: int
-                    ) -> tuple[list[Any], list[str], bool]:
-        async def fetch(lower: str, upper: str | None, after: str, n: int) -> list[Any]:
+                    ) -> tuple[list[ListRow], list[str], bool]:
+        async def fetch(lower: str, upper: str | None, after: str, n: int) -> list[ListRow]:
             return await self.repo.list_current(b.name, lower, upper, after, n)
 
         if limit == 0:
             return [], [], False
-        return await self._walk(fetch, prefix, delimiter or None, marker, limit, lambda r: r[1])
+        return await self._walk(fetch, prefix, delimiter or None, marker, limit, lambda r: r.key)
 
     async def list_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
@@ -515,7 +516,7 @@ class Objects:
         if prefixes:
             out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
         if truncated and delimiter:
-            last = max([r[1] for r in rows[-1:]] + prefixes[-1:])
+            last = max([r.key for r in rows[-1:]] + prefixes[-1:])
             out["NextMarker"] = url_encode(last) if encode else last
         if encode:
             out["EncodingType"] = "url"
@@ -552,7 +553,7 @@ class Objects:
         if start_after:
             out["StartAfter"] = url_encode(start_after) if encode else start_after
         if truncated:
-            last = max([r[1] for r in rows[-1:]] + prefixes[-1:])
+            last = max([r.key for r in rows[-1:]] + prefixes[-1:])
             out["NextContinuationToken"] = base64.urlsafe_b64encode(f"1:{last}".encode()).decode()
         if encode:
             out["EncodingType"] = "url"
@@ -576,20 +577,21 @@ class Objects:
                     raise invalid_argument("Invalid version id specified", "version-id-marker", vid_marker)
                 after_id = None
 
-        async def fetch(lower: str, upper: str | None, after_key: str, aid: int | None, n: int) -> list[Any]:
+        async def fetch(lower: str, upper: str | None, after_key: str, aid: int | None, n: int) -> list[ListRow]:
             return await self.repo.list_versions(b.name, lower, upper, after_key, aid, n)
 
         rows, prefixes, truncated = await self._walk_versions(fetch, prefix, delimiter or None, key_marker,
                                                               after_id, limit)
         versions, markers = [], []
         for r in rows:
-            entry: dict[str, Any] = {"Key": url_encode(r[1]) if encode else r[1], "VersionId": r[2],
-                                     "IsLatest": bool(r[3]), "LastModified": float(r[7]), "Owner": owner(b.account)}
-            if r[4]:
+            entry: dict[str, Any] = {"Key": url_encode(r.key) if encode else r.key, "VersionId": r.version_id,
+                                     "IsLatest": bool(r.latest), "LastModified": float(r.modified_at),
+                                     "Owner": owner(b.account)}
+            if r.delete_marker:
                 markers.append(entry)
             else:
-                info = json_loads(r[8])
-                entry.update({"ETag": r[6], "Size": int(r[5]), "StorageClass": info.get("sc", "STANDARD")})
+                info = json_loads(r.info)
+                entry.update({"ETag": r.etag, "Size": int(r.size), "StorageClass": info.get("sc", "STANDARD")})
                 if info.get("ck"):
                     entry["ChecksumAlgorithm"] = [info["ck"]["alg"]]
                     entry["ChecksumType"] = info["ck"].get("type", "FULL_OBJECT")
@@ -610,18 +612,18 @@ class Objects:
         if truncated:
             last_row = rows[-1] if rows else None
             last_prefix = prefixes[-1] if prefixes else None
-            if last_row is not None and (last_prefix is None or last_row[1] > last_prefix):
-                out["NextKeyMarker"] = url_encode(last_row[1]) if encode else last_row[1]
-                out["NextVersionIdMarker"] = last_row[2]
+            if last_row is not None and (last_prefix is None or last_row.key > last_prefix):
+                out["NextKeyMarker"] = url_encode(last_row.key) if encode else last_row.key
+                out["NextVersionIdMarker"] = last_row.version_id
             elif last_prefix is not None:
                 out["NextKeyMarker"] = url_encode(last_prefix) if encode else last_prefix
         if encode:
             out["EncodingType"] = "url"
         return out
 
-    async def _walk_versions(self, fetch: Callable[[str, str | None, str, int | None, int], Awaitable[list[Row]]],
+    async def _walk_versions(self, fetch: Callable[[str, str | None, str, int | None, int], Awaitable[list[ListRow]]],
                              prefix: str, delimiter: str | None, key_marker: str,
-                             after_id: int | None, limit: int) -> tuple[list[Any], list[str], bool]:
+                             after_id: int | None, limit: int) -> tuple[list[ListRow], list[str], bool]:
         upper = next_string(prefix) if prefix else None
         lower = prefix
         after_key = key_marker
@@ -633,7 +635,7 @@ class Objects:
                 if nxt is None:
                     return [], [], False
                 lower, after_key, aid = max(lower, nxt), "", None
-        rows_out: list[Any] = []
+        rows_out: list[ListRow] = []
         prefixes: list[str] = []
         while len(rows_out) + len(prefixes) <= limit:
             want = min(LIST_BATCH, limit + 1 - len(rows_out) - len(prefixes))
@@ -642,7 +644,7 @@ class Objects:
                 break
             jumped = False
             for row in rows:
-                key = row[1]
+                key = row.key
                 if delimiter:
                     i = key.find(delimiter, len(prefix))
                     if i >= 0:
@@ -655,7 +657,7 @@ class Objects:
                         jumped = True
                         break
                 rows_out.append(row)
-                after_key, aid = key, int(row[0])
+                after_key, aid = key, int(row.id)
                 if len(rows_out) + len(prefixes) > limit:
                     break
             if len(rows_out) + len(prefixes) > limit:
@@ -664,7 +666,7 @@ class Objects:
                 break
         truncated = len(rows_out) + len(prefixes) > limit
         if truncated:
-            if rows_out and (not prefixes or rows_out[-1][1] > prefixes[-1]):
+            if rows_out and (not prefixes or rows_out[-1].key > prefixes[-1]):
                 rows_out.pop()
             else:
                 prefixes.pop()
