@@ -165,13 +165,15 @@ import json, os, boto3
 sqs = boto3.client("sqs")
 
 def forward(event, context):
-    sqs.send_message(QueueUrl=os.environ["OUT_QUEUE"], MessageBody=json.dumps(event))
+    sqs.send_message(QueueUrl=os.environ["OUT_QUEUE"],
+                     MessageBody=json.dumps({"event": event, "trace": os.environ.get("_X_AMZN_TRACE_ID")}))
 """
 
 
 def test_s3_to_lambda_records_the_invocation_under_the_uploads_trace(server) -> None:
     # The function is invoked (asynchronously) in the upload's journey: the delivery to it is
-    # recorded under the PutObject's Root, and the function gets the event.
+    # recorded under the PutObject's Root, and the function gets the event with that Root in its
+    # _X_AMZN_TRACE_ID.
     s3, lam = server.client("s3"), server.client("lambda")
     out, _ = queue(server, "journey-out")
     arn = create(lam, "journey-fn", "app.forward", files={"app.py": HANDLER},
@@ -188,7 +190,9 @@ def test_s3_to_lambda_records_the_invocation_under_the_uploads_trace(server) -> 
     untraced(s3, hook)
 
     (msg,) = receive(server, out, 1)
-    assert json.loads(msg["Body"])["Records"][0]["s3"]["object"]["key"] == "upload.txt"
+    got = json.loads(msg["Body"])
+    assert got["event"]["Records"][0]["s3"]["object"]["key"] == "upload.txt"
+    assert got["trace"].split(";")[0] == f"Root={root}"          # the handler runs in the upload's journey
     rec = s3_record(deliveries(server, root, 1), arn)
     assert rec["TraceId"] == root and rec["Outcome"] == "delivered" and rec["Protocol"] == "lambda"
     assert rec["SourceArn"] == BUCKET_ARN

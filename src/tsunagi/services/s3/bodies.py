@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,8 +126,8 @@ class Bodies:
         self._keys = None
         await self.blobs.wipe()
 
-    def _later(self, work: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._freeing.add(task)
         task.add_done_callback(self._freeing.discard)
 
@@ -137,7 +137,7 @@ class Bodies:
         return self._keys
 
     # == freeing ==================================================================================
-    def free_later(self, segments: Iterable[Any]) -> None:
+    def free_later(self, segments: Iterable[str | Segment | list[Segment]]) -> None:
         """Delete the blobs of segments (JSON strings, lists or one segment) once downloads in flight are done."""
         ids: list[str] = []
         for seg in segments:
