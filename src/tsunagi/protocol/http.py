@@ -5,7 +5,14 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote
+
+
+class BodyObserver(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class BodyStream:
@@ -23,6 +30,12 @@ class BodyStream:
         self.received = 0
         self._buf = b""
         self._eof = False
+        self._observers: list[BodyObserver] = []
+
+    def observe(self, observer: BodyObserver) -> None:
+        """Show every piece of the body to ``observer`` as it arrives, and tell it when the body
+        ends (the gateway checks signed aws-chunked bodies this way); what it raises fails the read."""
+        self._observers.append(observer)
 
     async def _pull(self) -> bytes:
         if self._eof:
@@ -30,10 +43,14 @@ class BodyStream:
         chunk = await self._next()
         if not chunk:
             self._eof = True
+            for observer in self._observers:
+                observer.close()
             return b""
         self.received += len(chunk)
         if self.limit is not None and self.received > self.limit:
             raise BodyTooLarge(self.limit)
+        for observer in self._observers:
+            observer.feed(chunk)
         return chunk
 
     async def read(self, n: int = -1) -> bytes:

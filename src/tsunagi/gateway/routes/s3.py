@@ -10,11 +10,12 @@ from tsunagi.context import RequestContext
 from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.codecs import Codecs
 from tsunagi.gateway.exchange import Exchange
-from tsunagi.gateway.identity import Authenticator, read_credential
+from tsunagi.gateway.identity import Authenticator, StrictAuthenticator, read_credential, resolved
 from tsunagi.gateway.routes import Route, RouteRegistry
 from tsunagi.protocol.errors import NotImplementedOperation
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.protocol.parse import s3_bucket_from_host
+from tsunagi.protocol.presign import parse_form
 from tsunagi.protocol.s3_post import is_post_upload, post_response
 from tsunagi.trace import root_of
 
@@ -37,7 +38,13 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
         ex.route = None          # errors answer in S3's XML, like any S3 operation
         await read_body(ex, max_body)
         cred = read_credential(request)
-        principal = authenticator.authenticate(request, cred)
+        if isinstance(authenticator, StrictAuthenticator):
+            # a form upload is signed in its fields (the policy's signature), not in its headers;
+            # the policy's expiry and conditions are S3's to check
+            fields, _ = parse_form(request.body, request.content_type)
+            principal = await authenticator.authenticate_post(fields)
+        else:
+            principal = await resolved(authenticator.authenticate(request, cred, "s3", "rest-xml"))
         header = request.headers.get("x-amzn-trace-id")
         ctx = RequestContext(account=principal.account, region=cred.region or platform.config.default_region,
                              request_id=ex.request_id, service="s3", operation="PostObject",

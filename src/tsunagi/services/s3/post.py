@@ -27,6 +27,10 @@ _FIELD_MEMBERS = {"content-type": "ContentType", "cache-control": "CacheControl"
                   "x-amz-server-side-encryption-aws-kms-key-id": "SSEKMSKeyId"}
 
 
+def _no_secret(access_key: str) -> None:
+    return None
+
+
 class PostOps:
     repo: Any
 
@@ -45,7 +49,9 @@ class PostOps:
                                    "the order of the fields.", "key", "")
         key = fields["key"].replace("${filename}", file.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])
         check_key(key)
-        verify_post_policy(fields, b.name, len(file.data), self.clock.now(), secret_for)  # type: ignore[attr-defined]
+        # under --auth strict the gateway has checked the policy's signature against the key's real secret
+        lookup = _no_secret if self.platform.config.strict_auth else secret_for  # type: ignore[attr-defined]
+        verify_post_policy(fields, b.name, len(file.data), self.clock.now(), lookup)  # type: ignore[attr-defined]
         wparams: dict[str, Any] = {member: fields[f] for f, member in _FIELD_MEMBERS.items() if fields.get(f)}
         if "ContentType" not in wparams and file.content_type:
             wparams["ContentType"] = file.content_type
