@@ -11,6 +11,7 @@ authenticate step stays synchronous on the fast path.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -246,7 +247,7 @@ class StrictAuthenticator(Authenticator):
         try:
             if "x-amz-signature" not in fields:
                 if "signature" in fields and "awsaccesskeyid" in fields:
-                    raise AuthFailure(sigv4.UNSUPPORTED, "SigV2 POST policy")
+                    return await self._authenticate_post_v2(fields)
                 raise AuthFailure(sigv4.MISSING)
             cred = fields.get("x-amz-credential", "").split("/")
             if len(cred) != 5 or cred[4] != "aws4_request":
@@ -264,6 +265,20 @@ class StrictAuthenticator(Authenticator):
                                   signature=fields["x-amz-signature"])
         except AuthFailure as failure:
             raise failure.error("rest-xml", "s3") from None
+        return self._principal(found)
+
+    async def _authenticate_post_v2(self, fields: dict[str, str]) -> Principal:
+        """A POST policy signed the SigV2 way (``AWSAccessKeyId``, ``Signature``: HMAC-SHA1 of the policy)."""
+        akid = fields["awsaccesskeyid"]
+        found = await self.credentials.fetch(akid)
+        if found is None or not found.active:
+            raise AuthFailure(sigv4.UNKNOWN_KEY, access_key_id=akid)
+        self._check_token(found, fields.get("x-amz-security-token"))
+        policy = fields.get("policy", "")
+        expected = base64.b64encode(hmac.digest(found.secret_access_key.encode("utf-8"), policy.encode("utf-8"),
+                                                "sha1")).decode()
+        if not hmac.compare_digest(expected, fields["signature"]):
+            raise AuthFailure(sigv4.MISMATCH, access_key_id=akid, string_to_sign=policy, signature=fields["signature"])
         return self._principal(found)
 
     def _check_token(self, found: Credentials, token: str | None) -> None:
