@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -184,9 +185,32 @@ class Signature:
         return f"{self.date}/{self.region}/{self.service}/aws4_request"
 
 
+_DAY_STARTS: dict[str, int] = {}
+_LAST_DATE: list[Any] = ["", 0.0]      # the last X-Amz-Date read and its seconds (requests come in bursts)
+
+
 def _parse_amz_date(value: str, presigned: bool) -> float:
+    """``20270115T080000Z`` as seconds since the epoch (the day's start is remembered: strptime
+    costs more than the rest of a signature check)."""
+    last = _LAST_DATE
+    if value == last[0]:
+        return float(last[1])
     try:
-        return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
+        if len(value) != 16 or value[8] != "T" or value[15] != "Z":
+            raise ValueError(value)
+        day = value[:8]
+        start = _DAY_STARTS.get(day)
+        if start is None:
+            start = calendar.timegm(time.strptime(day, "%Y%m%d"))
+            if len(_DAY_STARTS) > 64:
+                _DAY_STARTS.clear()
+            _DAY_STARTS[day] = start
+        h, m, sec = int(value[9:11]), int(value[11:13]), int(value[13:15])
+        if h > 23 or m > 59 or sec > 60 or not value[9:15].isdigit():
+            raise ValueError(value)
+        seconds = float(start + h * 3600 + m * 60 + sec)
+        last[0], last[1] = value, seconds
+        return seconds
     except ValueError:
         raise AuthFailure(MALFORMED, f"X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\", "
                                      f"got {value}", presigned=presigned) from None
@@ -199,12 +223,22 @@ def _parse_http_date(value: str) -> str | None:
         return None
 
 
+_AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request,\s*"
+                      r"SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-fA-F]{64})\s*$")
+
+
 def read_signature(request: HttpRequest) -> Signature | None:
     """The SigV4 signature a request carries, None when it carries none; :class:`AuthFailure` when
     what it carries does not parse (or is SigV2, which strict mode does not accept)."""
     headers = request.headers
     auth = headers.get("authorization")
     if auth:
+        m = _AUTH_RE.match(auth)
+        if m is not None:       # the form every SDK sends
+            amz_date = headers.get("x-amz-date") or _parse_http_date(headers.get("date", "")) or ""
+            if amz_date:
+                return Signature(m.group(1), m.group(2), m.group(3), m.group(4), m.group(5), m.group(6), amz_date,
+                                 False, None, headers.get("x-amz-security-token"))
         if not auth.startswith(ALGORITHM + " "):
             if auth.startswith("AWS "):
                 raise AuthFailure(UNSUPPORTED, "SigV2 request")
@@ -291,18 +325,50 @@ def check_time(sig: Signature, now: float, s3: bool) -> None:
 
 # -- keys ------------------------------------------------------------------------------------------------
 
+_SHA256 = hashlib.sha256()     # copied, not made by name: OpenSSL 3 looks an algorithm up on every new hash
+
+
+def sha256_hex(data: bytes) -> str:
+    h = _SHA256.copy()
+    h.update(data)
+    return h.hexdigest()
+
+
+class Mac:
+    """HMAC-SHA256 under one signing key, its inner and outer pads hashed once: each signature then
+    costs two hash copies (``hmac.digest`` has OpenSSL 3 look the algorithm up on every call, which
+    costs more than the rest of a signature check)."""
+
+    __slots__ = ("key", "_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        block = key.ljust(64, b"\0")
+        self._inner = _SHA256.copy()
+        self._inner.update(bytes(b ^ 0x36 for b in block))
+        self._outer = _SHA256.copy()
+        self._outer.update(bytes(b ^ 0x5C for b in block))
+
+    def hex(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
 class SigningKeys:
     """Signing keys by (secret, date, region, service): four HMACs once, then a dict lookup."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
+        self._keys: dict[tuple[str, str, str, str], Mac] = {}
         self._size = size
 
-    def get(self, secret: str, date: str, region: str, service: str) -> bytes:
+    def get(self, secret: str, date: str, region: str, service: str) -> Mac:
         key = (secret, date, region, service)
         found = self._keys.get(key)
         if found is None:
-            found = derive_key(secret, date, region, service)
+            found = Mac(derive_key(secret, date, region, service))
             if len(self._keys) >= self._size:
                 self._keys.clear()
             self._keys[key] = found
@@ -324,7 +390,7 @@ _UNRESERVED = "-_.~"
 def _normalized_path(path: str) -> str:
     """RFC 3986 dot segments removed and empty segments dropped, then encoded again (every service
     but S3 signs the path encoded twice)."""
-    if not path:
+    if not path or path == "/":
         return "/"
     if "/." in path or "//" in path:
         out: list[str] = []
@@ -340,7 +406,12 @@ def _normalized_path(path: str) -> str:
         if path.endswith("/") and out:
             norm += "/"
         path = norm
+    if _PLAIN_PATH.fullmatch(path):
+        return path
     return quote(path, safe="/~")
+
+
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 
 
 def canonical_query(query: str, drop_signature: bool) -> str:
@@ -390,29 +461,87 @@ def payload_hash(request: HttpRequest, sig: Signature, s3: bool) -> str:
     if claimed and (claimed == UNSIGNED_PAYLOAD or claimed.startswith("STREAMING-")):
         return claimed
     body = request.body
-    return hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    return sha256_hex(body) if body else EMPTY_SHA256
 
 
-def verify(request: HttpRequest, sig: Signature, key: bytes, s3: bool) -> str:
+def verify(request: HttpRequest, sig: Signature, key: Mac, s3: bool) -> str:
     """Check the signature with ``key`` (the signing key of the credential's secret and scope);
     returns the payload hash the request was signed with. :class:`AuthFailure` when it does not hold."""
     payload = payload_hash(request, sig, s3)
     canonical = canonical_request(request, sig, payload, s3)
-    to_sign = f"{ALGORITHM}\n{sig.amz_date}\n{sig.scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
-    expected = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    to_sign = f"{ALGORITHM}\n{sig.amz_date}\n{sig.scope}\n{sha256_hex(canonical.encode('utf-8'))}"
+    expected = key.hex(to_sign.encode("utf-8"))
     if not hmac.compare_digest(expected, sig.signature.lower()):
         raise AuthFailure(MISMATCH, access_key_id=sig.access_key_id, string_to_sign=to_sign,
                           signature=sig.signature, canonical_request=canonical)
     if s3 and len(payload) == 64 and not request.stream:
-        actual = hashlib.sha256(request.body).hexdigest()
+        actual = sha256_hex(request.body)
         if actual != payload:
             raise AuthFailure(CONTENT_SHA256, claimed=payload, actual=actual)
     return payload
 
 
-def sign_policy(key: bytes, policy_b64: str) -> str:
+_PREFIX = "AWS4-HMAC-SHA256 Credential="
+
+
+def split_authorization(value: str) -> tuple[str, str, str] | None:
+    """``(AKID/date/region/service, signed headers, signature)`` of an ``Authorization`` header in the
+    exact form SDKs send, None for any other (:func:`read_signature` reads those)."""
+    if not value.startswith(_PREFIX):
+        return None
+    parts = value[28:].split(", ")
+    if len(parts) != 3:
+        return None
+    cred, signed, signature = parts
+    if not (cred.endswith("/aws4_request") and signed.startswith("SignedHeaders=")
+            and signature.startswith("Signature=")):
+        return None
+    return cred[:-13], signed[14:], signature[10:]
+
+
+def amz_seconds(value: str) -> float | None:
+    """An ``X-Amz-Date`` as seconds since the epoch; None when it does not parse."""
+    try:
+        return _parse_amz_date(value, False)
+    except AuthFailure:
+        return None
+
+
+def header_signature_holds(request: HttpRequest, signed_headers: str, amz_date: str, scope: str, signature: str,
+                           key: Mac) -> bool:
+    """Whether a header-signed request of a service other than S3 carries the signature ``key``
+    makes of it: the common case in as few steps as it takes. False sends the request the long way
+    (:func:`verify`), which also says what is wrong."""
+    headers = request.headers
+    lines = []
+    for name in signed_headers.split(";"):
+        value = headers.get(name)
+        if value is None:
+            return False
+        if "  " in value or "\t" in value or value[:1] == " " or value[-1:] == " ":
+            value = " ".join(value.split())
+        lines.append(f"{name}:{value}\n")
+    path = request.path
+    if path != "/":
+        path = _normalized_path(path)
+    query = request.query
+    body = request.body
+    if body:
+        h = _SHA256.copy()
+        h.update(body)
+        payload = h.hexdigest()
+    else:
+        payload = EMPTY_SHA256
+    h = _SHA256.copy()
+    h.update(f"{request.method}\n{path}\n{canonical_query(query, False) if query else ''}\n{''.join(lines)}\n"
+             f"{signed_headers}\n{payload}".encode())
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}"
+    return hmac.compare_digest(key.hex(to_sign.encode()), signature)
+
+
+def sign_policy(key: Mac, policy_b64: str) -> str:
     """The signature of an S3 POST policy (the base64 policy document is the string to sign)."""
-    return hmac.new(key, policy_b64.encode("utf-8"), hashlib.sha256).hexdigest()
+    return key.hex(policy_b64.encode("utf-8"))
 
 
 # -- aws-chunked bodies ------------------------------------------------------------------------------------
@@ -425,7 +554,7 @@ class ChunkSignatures:
 
     _HEADER, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 
-    def __init__(self, key: bytes, amz_date: str, scope: str, seed: str, access_key_id: str) -> None:
+    def __init__(self, key: Mac, amz_date: str, scope: str, seed: str, access_key_id: str) -> None:
         self._key = key
         self._prefix = f"AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n"
         self._trailer_prefix = f"AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n"
@@ -435,12 +564,12 @@ class ChunkSignatures:
         self._state = self._HEADER
         self._remaining = 0
         self._claimed = ""
-        self._hash = hashlib.sha256()
+        self._hash = _SHA256.copy()
         self._trailers: list[bytes] = []
         self._trailer_signature: str | None = None
 
     def _check(self, to_sign: str, claimed: str) -> None:
-        expected = hmac.new(self._key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+        expected = self._key.hex(to_sign.encode("utf-8"))
         if not hmac.compare_digest(expected, claimed.lower()):
             raise AuthFailure(MISMATCH, access_key_id=self._akid, string_to_sign=to_sign, signature=claimed)
         self._previous = expected
@@ -455,7 +584,7 @@ class ChunkSignatures:
             state = self._state
             if state == self._DATA:
                 n = min(self._remaining, len(buf))
-                self._hash.update(memoryview(buf)[:n])
+                self._hash.update(buf[:n])
                 del buf[:n]
                 self._remaining -= n
                 if self._remaining == 0:
@@ -487,7 +616,7 @@ class ChunkSignatures:
                 except ValueError:
                     return      # not aws-chunked framing: S3's decoder refuses the body
                 self._claimed = value.strip().decode("latin-1")
-                self._hash = hashlib.sha256()
+                self._hash = _SHA256.copy()
                 if size == 0:
                     self._end_chunk()
                     self._state = self._TRAILER
@@ -507,7 +636,7 @@ class ChunkSignatures:
 
     def _end_trailers(self) -> None:
         if self._trailer_signature is not None:
-            digest = hashlib.sha256(b"".join(self._trailers)).hexdigest()
+            digest = sha256_hex(b"".join(self._trailers))
             self._check(f"{self._trailer_prefix}{self._previous}\n{digest}", self._trailer_signature)
         elif self._trailers:
             raise AuthFailure(MISMATCH, access_key_id=self._akid, string_to_sign=None,
