@@ -13,9 +13,11 @@ import contextlib
 import datetime
 import hashlib
 import hmac
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -417,3 +419,32 @@ def test_a_setting_that_would_leave_checks_off_stops_the_server(tmp_path: Any, e
                           capture_output=True, text=True, env={**os.environ, **env}, cwd=str(REPO), timeout=60)
     assert proc.returncode == 2
     assert says in proc.stderr
+
+
+# -- links in SNS messages ---------------------------------------------------------------------------------
+
+def _mail(srv: TsunagiServer, to: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 15
+    while True:
+        with srv.internal(f"/_tsunagi/sns/mail?to={to}") as r:
+            messages = list(json.loads(r.read())["Messages"])
+        if len(messages) >= count or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.05)
+
+
+def test_subscribe_and_unsubscribe_links_work_unsigned_and_nothing_else_does(strict: TsunagiServer) -> None:
+    sns = client(strict, "sns")
+    topic = sns.create_topic(Name="strict-links")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="links@example.com")
+    (confirmation,) = _mail(strict, "links%40example.com", 1)
+    r = requests.get(confirmation["SubscribeURL"], timeout=10)       # what a mail reader's click does
+    assert r.status_code == 200 and "ConfirmSubscriptionResult" in r.text
+    sns.publish(TopicArn=topic, Message="hello")
+    note = _mail(strict, "links%40example.com", 2)[1]
+    unsubscribe = next(word for word in note["Body"].split() if "Action=Unsubscribe" in word)
+    r = requests.get(unsubscribe, timeout=10)
+    assert r.status_code == 200, r.text
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    r = requests.get(f"{strict.url}/?Action=ListTopics&Version=2010-03-31", timeout=10)
+    assert r.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in r.text

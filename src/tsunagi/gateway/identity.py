@@ -25,7 +25,7 @@ from tsunagi.context import Principal
 from tsunagi.ports.iam import IAM, Credentials
 from tsunagi.protocol import sigv4
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.protocol.http import HttpRequest
+from tsunagi.protocol.http import HttpRequest, form_pairs
 from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.presign import verify_presigned_url
 from tsunagi.protocol.sigv4 import AuthFailure, Signature
@@ -225,6 +225,8 @@ class StrictAuthenticator(Authenticator):
         try:
             sig = sigv4.read_signature(request)
             if sig is None:
+                if service == "sns" and _sns_link(request):
+                    return ANONYMOUS
                 raise AuthFailure(sigv4.MISSING)
             sigv4.check_time(sig, self.clock.now(), s3)
             found = self.credentials.cached(sig.access_key_id)
@@ -331,6 +333,24 @@ class StrictAuthenticator(Authenticator):
                 raise AuthFailure(sigv4.EXPIRED_TOKEN, token=token)
         elif token is not None:
             raise AuthFailure(sigv4.BAD_TOKEN, token=token)
+
+
+ANONYMOUS = Principal("", "anonymous")
+"""Who follows an SNS message's SubscribeURL or UnsubscribeURL: no account at all."""
+
+_SNS_LINK_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
+
+
+def _sns_link(request: HttpRequest) -> bool:
+    """An SNS ConfirmSubscription or Unsubscribe without a signature: what the SubscribeURL and the
+    UnsubscribeURL of SNS's messages are, and AWS serves them unsigned (an unsubscribe is still refused
+    when the subscription was confirmed with AuthenticateOnUnsubscribe, which needs a signed confirmation)."""
+    params = dict(request.query_params())
+    if "Action" not in params and request.body and request.content_type.startswith("application/x-www-form-urlencoded"):
+        params = dict(form_pairs(request.body.decode("utf-8", "replace")))
+    if params.get("Action") not in _SNS_LINK_ACTIONS:
+        return False
+    return str(params.get("AuthenticateOnUnsubscribe", "")).lower() != "true"
 
 
 class _S3Observer:
