@@ -448,3 +448,27 @@ def test_subscribe_and_unsubscribe_links_work_unsigned_and_nothing_else_does(str
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     r = requests.get(f"{strict.url}/?Action=ListTopics&Version=2010-03-31", timeout=10)
     assert r.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in r.text
+
+
+def test_paths_and_queries_that_need_encoding_verify(strict: TsunagiServer, bucket: str) -> None:
+    # the path is signed encoded twice for every service but S3 (a function ARN's colons), once for S3
+    lam = client(strict, "lambda")
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName="arn:aws:lambda:us-east-1:000000000000:function:no-such")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    s3 = client(strict, "s3")
+    key = "dir/ünïcode name+plus (1)~.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"odd key")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"odd key"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="dir/ü", Delimiter="/")
+    assert [o["Key"] for o in listed["Contents"]] == [key]
+    url = client(strict, "s3", signature_version="s3v4").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key, "ResponseContentType": "text/plain; charset=utf-8"})
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == b"odd key"
+    sqs = client(strict, "sqs", query=True)
+    queue = sqs.create_queue(QueueName="strict-paths")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="a body & more = ünïcode",
+                     MessageAttributes={"k": {"DataType": "String", "StringValue": "v w"}})
+    got = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
+    assert got[0]["Body"] == "a body & more = ünïcode"
