@@ -316,3 +316,32 @@ def test_the_root_key_pair_is_given_whole() -> None:
         Config(root_access_key_id="AKIAROOT").validate()
     assert Config().root_key_pair() == ("test", "test")
     assert Config(root_access_key_id="AKIAROOT", root_secret_access_key="s").root_key_pair() == ("AKIAROOT", "s")
+
+
+def test_presigned_requests_with_session_credentials_carry_their_token() -> None:
+    auth, _, _ = authenticator(SESSION)
+    url = "http://localhost:4566/?Action=ListQueues"
+    ok = signed("sqs", key=SESSION.access_key_id, secret=SESSION.secret_access_key, token="the-token", presign=True,
+                method="GET", body=b"", url=url)
+    assert "X-Amz-Security-Token=the-token" in ok.query
+    assert check(auth, ok).arn == SESSION.principal_arn
+    wrong = signed("s3", key=SESSION.access_key_id, secret=SESSION.secret_access_key, token="other", presign=True,
+                   method="GET", body=b"", url="http://localhost:4566/bucket/key")
+    assert refused(auth, wrong, "s3", "rest-xml").code == "InvalidToken"
+
+
+def test_authorization_headers_in_other_spellings_are_verified_the_long_way() -> None:
+    auth, _, _ = authenticator()
+    request = signed("sqs")
+    request.headers["authorization"] = request.headers["authorization"].replace(", ", ",")
+    assert check(auth, request).account == ACCOUNT
+    request = signed("sqs", secret="wrong")
+    request.headers["authorization"] = request.headers["authorization"].replace(", ", ",")
+    assert refused(auth, request).code == "SignatureDoesNotMatch"
+
+
+def test_a_header_value_s_inner_spaces_are_folded_before_signing() -> None:
+    auth, _, _ = authenticator()
+    request = signed("sqs", headers={"X-Custom": "a   b\tc "})
+    assert "x-custom" in request.headers["authorization"]
+    assert check(auth, request).account == ACCOUNT
