@@ -9,6 +9,7 @@ json (SQS json, KMS), rest-json (Lambda) and rest-xml (S3).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import hashlib
@@ -18,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -306,13 +308,23 @@ def chunk_key(amz_date: str, secret: str = ROOT_SECRET) -> bytes:
     return k
 
 
-def aws_chunked(key: bytes, amz_date: str, scope: str, seed: str, pieces: list[bytes]) -> bytes:
+def aws_chunked(key: bytes, amz_date: str, scope: str, seed: str, pieces: list[bytes],
+                trailers: dict[str, str] | None = None) -> bytes:
+    """The body an SDK streams with signed chunks (and, given ``trailers``, signed trailing headers)."""
     out, previous = [], seed
     for piece in [*pieces, b""]:
         to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, EMPTY_SHA256,
                              hashlib.sha256(piece).hexdigest()])
         previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        out.append(f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n")
+        out.append(f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece)
+        out.append(b"\r\n" if piece or trailers is None else b"")
+    if trailers is not None:
+        text = "".join(f"{k}:{v}\n" for k, v in trailers.items())
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope, previous,
+                             hashlib.sha256(text.encode()).hexdigest()])
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        out.append("".join(f"{k}:{v}\r\n" for k, v in trailers.items()).encode())
+        out.append(f"x-amz-trailer-signature:{signature}\r\n\r\n".encode())
     return b"".join(out)
 
 
@@ -342,6 +354,29 @@ def test_a_signed_aws_chunked_upload_has_every_chunk_checked(strict: TsunagiServ
                                                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", base)
     body = aws_chunked(chunk_key(amz_date, "another secret"), amz_date, scope, seed, pieces)
     r = requests.put(f"{strict.url}/{bucket}/other.bin", data=body, headers=headers, timeout=30)
+    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
+
+
+def test_signed_chunks_with_a_signed_checksum_trailer(strict: TsunagiServer, bucket: str) -> None:
+    pieces = [b"x" * 70000, b"end"]
+    payload = b"".join(pieces)
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    base = {"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(payload)),
+            "X-Amz-Trailer": "x-amz-checksum-crc32"}
+    for trailer_value, status in ((crc, 200), (base64.b64encode(b"\0\0\0\0").decode(), 400)):
+        headers, seed, amz_date, scope = signed_s3(strict, "PUT", f"/{bucket}/trailer.bin",
+                                                   "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", base)
+        body = aws_chunked(chunk_key(amz_date), amz_date, scope, seed, pieces, {"x-amz-checksum-crc32": trailer_value})
+        r = requests.put(f"{strict.url}/{bucket}/trailer.bin", data=body, headers=headers, timeout=30)
+        assert r.status_code == status, r.text
+    head = client(strict, "s3").head_object(Bucket=bucket, Key="trailer.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == crc and head["ContentLength"] == len(payload)
+    # a trailer changed after signing
+    headers, seed, amz_date, scope = signed_s3(strict, "PUT", f"/{bucket}/trailer2.bin",
+                                               "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", base)
+    body = aws_chunked(chunk_key(amz_date), amz_date, scope, seed, pieces, {"x-amz-checksum-crc32": crc})
+    body = body.replace(crc.encode(), base64.b64encode(b"\1\2\3\4"))
+    r = requests.put(f"{strict.url}/{bucket}/trailer2.bin", data=body, headers=headers, timeout=30)
     assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
 
 
