@@ -88,7 +88,7 @@ class AuthFailure(Exception):
             return _error(_skew_message(d["request_time"], d["server_time"]), json, "InvalidSignatureException",
                           "SignatureDoesNotMatch", status)
         if kind == MISSING:
-            return _error(self.message or "Request is missing Authentication Token", json,
+            return _error("Missing Authentication Token" if json else "Request is missing Authentication Token", json,
                           "MissingAuthenticationTokenException", "MissingAuthenticationToken", status)
         return _error(self.message, json, "IncompleteSignatureException", "IncompleteSignature", status)
 

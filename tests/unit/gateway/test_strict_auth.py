@@ -345,3 +345,12 @@ def test_a_header_value_s_inner_spaces_are_folded_before_signing() -> None:
     request = signed("sqs", headers={"X-Custom": "a   b\tc "})
     assert "x-custom" in request.headers["authorization"]
     assert check(auth, request).account == ACCOUNT
+
+
+def test_an_unsigned_request_is_refused_in_each_protocol_s_words() -> None:
+    auth, _, _ = authenticator()
+    bare = HttpRequest("POST", "/", "", {"host": "localhost:4566", "x-amz-target": "TrentService.ListKeys"}, b"{}")
+    e = refused(auth, bare, "kms", "json")
+    assert (e.code, e.message, e.status) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 400)
+    e = refused(auth, HttpRequest("GET", "/bucket/key", "", {"host": "localhost:4566"}), "s3", "rest-xml")
+    assert (e.code, e.status) == ("AccessDenied", 403)
