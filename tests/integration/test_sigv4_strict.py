@@ -507,3 +507,17 @@ def test_paths_and_queries_that_need_encoding_verify(strict: TsunagiServer, buck
                      MessageAttributes={"k": {"DataType": "String", "StringValue": "v w"}})
     got = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
     assert got[0]["Body"] == "a body & more = ünïcode"
+
+
+def test_s3_multipart_copy_and_batch_delete_under_strict(strict: TsunagiServer, bucket: str) -> None:
+    s3 = client(strict, "s3")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="multi.bin")["UploadId"]
+    parts = []
+    for n, data in enumerate((b"a" * (5 * 1024 * 1024), b"tail"), start=1):
+        etag = s3.upload_part(Bucket=bucket, Key="multi.bin", UploadId=upload, PartNumber=n, Body=data)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    s3.complete_multipart_upload(Bucket=bucket, Key="multi.bin", UploadId=upload, MultipartUpload={"Parts": parts})
+    assert s3.head_object(Bucket=bucket, Key="multi.bin")["ContentLength"] == 5 * 1024 * 1024 + 4
+    s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "multi.bin"})
+    deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "copy.bin"}, {"Key": "multi.bin"}]})
+    assert sorted(d["Key"] for d in deleted["Deleted"]) == ["copy.bin", "multi.bin"]
