@@ -354,3 +354,24 @@ def test_an_unsigned_request_is_refused_in_each_protocol_s_words() -> None:
     assert (e.code, e.message, e.status) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 400)
     e = refused(auth, HttpRequest("GET", "/bucket/key", "", {"host": "localhost:4566"}), "s3", "rest-xml")
     assert (e.code, e.status) == ("AccessDenied", 403)
+
+
+def test_a_deleted_or_deactivated_key_stops_working_once_its_cache_entry_ends() -> None:
+    auth, iam, _ = authenticator(USER)
+    auth.credentials.ttl = 0.0          # every request asks IAM again
+    request = lambda: signed("sqs", key=USER.access_key_id, secret=USER.secret_access_key)  # noqa: E731
+    assert check(auth, request()).arn == USER.principal_arn
+    iam.keys[USER.access_key_id] = USER._replace(active=False)
+    assert refused(auth, request()).code == "InvalidClientTokenId"
+    del iam.keys[USER.access_key_id]
+    assert refused(auth, request()).code == "InvalidClientTokenId"
+    assert iam.lookups == 3
+
+
+def test_without_iam_only_the_root_key_is_known() -> None:
+    clock = ManualClock(NOW)
+    store = CredentialStore.with_root(ACCOUNT, "ROOTKEY", "root-secret", Ports(), clock)
+    auth = StrictAuthenticator(ACCOUNT, store, clock)
+    assert check(auth, signed("sqs")).account == ACCOUNT
+    assert refused(auth, signed("sqs", key=USER.access_key_id, secret=USER.secret_access_key)).code == \
+        "InvalidClientTokenId"
