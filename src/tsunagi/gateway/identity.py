@@ -219,8 +219,8 @@ class StrictAuthenticator(Authenticator):
                         scoped = self._scoped.get(scope_key)
                         if scoped is None or scoped[0] is not found:
                             scoped = self._scope(scope_key, found)
-                        if scoped is not None and sigv4.header_signature_holds(request, signed_headers, amz_date, scoped[2], signature,
-                                                        scoped[1]):
+                        if scoped is not None and sigv4.header_signature_holds(
+                                request, signed_headers, amz_date, scoped[2], signature, scoped[1]):
                             return self._principal(found)
         try:
             sig = sigv4.read_signature(request)
