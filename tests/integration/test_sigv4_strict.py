@@ -521,3 +521,15 @@ def test_s3_multipart_copy_and_batch_delete_under_strict(strict: TsunagiServer, 
     s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "multi.bin"})
     deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "copy.bin"}, {"Key": "multi.bin"}]})
     assert sorted(d["Key"] for d in deleted["Deleted"]) == ["copy.bin", "multi.bin"]
+
+
+def test_reset_under_strict_needs_the_root_s_signature(tmp_path: Any) -> None:
+    srv = TsunagiServer("sqlite", data_dir=str(tmp_path), env=dict(ENV)).start()
+    try:
+        client(srv, "sqs").create_queue(QueueName="wiped")
+        srv.reset()         # signed with the root key pair (tests/support/server.py)
+        assert client(srv, "sqs").list_queues().get("QueueUrls", []) == []
+        r = requests.post(f"{srv.url}/_tsunagi/reset", headers={"X-Tsunagi-Token": srv.token}, timeout=10)
+        assert r.status_code == 403
+    finally:
+        srv.stop()
