@@ -54,6 +54,9 @@ def _default_signers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+POLICY_MODES = ("off", "warn", "enforce")
+
+
 @dataclass
 class Config:
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
@@ -102,6 +105,9 @@ class Config:
     # must all be given the same value. Never shown in a repr or an error.
     master_key: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_MASTER_KEY") or None,
                                    repr=False)
+    # what policies decide (role trust policies today; resource, key and identity policies as they land):
+    # off: nothing is checked; warn: a denial is logged and the call goes on; enforce: denied as AWS would
+    policies: str = field(default_factory=lambda: _env("TSUNAGI_POLICIES", "warn").strip().lower())
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -119,6 +125,9 @@ class Config:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.master_key is not None:
             self.master_key_bytes()
+        if self.policies not in POLICY_MODES:
+            raise ValueError(f"TSUNAGI_POLICIES (--policies) must be 'off', 'warn' or 'enforce', got {self.policies!r}: "
+                             "a mistyped setting must not leave policy checks off")
 
     def master_key_bytes(self) -> bytes | None:
         """The 32 bytes of TSUNAGI_MASTER_KEY, None when it is not set; ValueError when it is not base64 of 32 bytes."""
