@@ -293,11 +293,12 @@ class StsService(Service):
     async def get_session_token(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         iam = self._need_iam()
         who = await self.identity(ctx)
-        if ":assumed-role/" in who.arn or ":federated-user/" in who.arn:
+        creds = await self._credentials(ctx)
+        if (creds is not None and creds.session_token is not None) or ":assumed-role/" in who.arn:
             raise AccessDenied("Cannot call GetSessionToken with session credentials")
         duration = int(params.get("DurationSeconds") or SESSION_TOKEN_DEFAULT)
         if who.arn.endswith(":root"):
             duration = min(duration, ROOT_SESSION_MAX)      # the root user's sessions last an hour at most
-        creds = await iam.issue_session(account=who.account, principal_arn=who.arn, user_id=who.user_id,
-                                        duration_s=duration, source_key=ctx.access_key_id, region=ctx.region)
-        return {"Credentials": self._credentials_out(creds)}
+        issued = await iam.issue_session(account=who.account, principal_arn=who.arn, user_id=who.user_id,
+                                         duration_s=duration, source_key=ctx.access_key_id, region=ctx.region)
+        return {"Credentials": self._credentials_out(issued)}
