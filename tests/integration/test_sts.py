@@ -248,3 +248,28 @@ def test_enforce_checks_external_id_and_web_identity_conditions(enforcing) -> No
     assert sts.assume_role_with_web_identity(RoleArn=web, RoleSessionName="w1", WebIdentityToken=good)["Credentials"]
     assert error_of(sts.assume_role_with_web_identity, RoleArn=web, RoleSessionName="w1", WebIdentityToken=bad) == (
         "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
+
+
+def test_enforce_follows_boundaries_and_role_chains(enforcing) -> None:
+    enforcing.reset()
+    iam, sts = enforcing.client("iam"), enforcing.client("sts")
+    first = iam.create_role(RoleName="first", Path="/team/", AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+    # the second role trusts the first one by its ARN, path included
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": first}, "Action": "sts:AssumeRole"}]})
+    second = iam.create_role(RoleName="second", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    hop = client_with(enforcing, "sts", sts.assume_role(RoleArn=first, RoleSessionName="hop1")["Credentials"])
+    assert hop.assume_role(RoleArn=second, RoleSessionName="hop2")["AssumedRoleUser"]["Arn"].endswith(
+        "assumed-role/second/hop2")
+    assert error_of(sts.assume_role, RoleArn=second, RoleSessionName="root")[0] == "AccessDenied"
+    # a permissions boundary that does not allow sts:AssumeRole wins over the user's own allow
+    iam.create_user(UserName="bounded")
+    iam.put_user_policy(UserName="bounded", PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="bounded")["AccessKey"]
+    as_user = client_with(enforcing, "sts", key)
+    assert as_user.assume_role(RoleArn=first, RoleSessionName="b1")["Credentials"]
+    iam.put_user_permissions_boundary(UserName="bounded",
+                                      PermissionsBoundary="arn:aws:iam::aws:policy/AmazonSQSFullAccess")
+    assert iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonSQSFullAccess")["Policy"]["Arn"]
+    assert error_of(as_user.assume_role, RoleArn=first, RoleSessionName="b2")[0] == "AccessDenied"

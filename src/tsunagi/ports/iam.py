@@ -26,6 +26,7 @@ class Credentials(NamedTuple):
     expires_at_ms: int | None        # temporary credentials expire
     active: bool = True              # UpdateAccessKey --status Inactive
     session_policy: str | None = None   # the Policy a role session was given (it limits what the role allows)
+    role_arn: str | None = None         # a role session's role, its path included (aws:PrincipalArn)
 
 
 class RoleRef(NamedTuple):

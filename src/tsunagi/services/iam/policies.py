@@ -161,7 +161,9 @@ class PolicyOps(IamCore):
         if arn.startswith(names.AWS_POLICY_PREFIX):
             raise errors.no_such_policy(arn)
         row = await self._local_policy(ctx, arn)
-        return {"Policy": self.policy_out(row, attachments, await self.repo.tags(ctx.account, POLICY, arn))}
+        out = self.policy_out(row, attachments, await self.repo.tags(ctx.account, POLICY, arn))
+        out["PermissionsBoundaryUsageCount"] = await self.repo.count_boundary_uses(ctx.account, arn)
+        return {"Policy": out}
 
     @staticmethod
     def _aws_out(aws: managed.AwsPolicy, attachments: int) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class IamPortImpl:
             row = await svc.repo.session(access_key_id)
             creds = None if row is None else Credentials(
                 row.access_key_id, row.secret, row.session_token, row.account, row.principal_arn, row.user_id,
-                row.expires_at, True, row.session_policy)
+                row.expires_at, True, row.session_policy, row.role_arn)
         else:
             creds = await svc.key_credentials(access_key_id)
         svc.cache_creds(access_key_id, creds)
@@ -124,7 +124,7 @@ class IamPortImpl:
             if parts is not None:
                 await svc.repo.role_used(account, names.key(parts[5].rsplit("/", 1)[-1]), now, region or "us-east-1")
         return Credentials(row.access_key_id, row.secret, row.session_token, account, principal_arn, user_id,
-                           row.expires_at, True, session_policy)
+                           row.expires_at, True, session_policy, role_arn)
 
     async def key_used(self, access_key_id: str, service: str, region: str) -> None:
         if not access_key_id.startswith(names.LONG_TERM):

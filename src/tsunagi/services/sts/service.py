@@ -113,7 +113,7 @@ class StsService(Service):
 
     # == policies ==============================================================================
     def _decide(self, request: Request, trust_text: str, role_arn: str, identity: list[str],
-                session: str | None, refusal: str) -> None:
+                session: str | None, refusal: str, boundary: str | None = None) -> None:
         """Evaluate the role's trust policy; under ``enforce`` a refusal raises AccessDenied, under
         ``warn`` it is logged and the call goes on."""
         mode = self.platform.config.policies
@@ -132,7 +132,14 @@ class StsService(Service):
                 session_policies = compile_policy(session, PolicyKind.IDENTITY, label="the session policy")
             except PolicyError:
                 session_policies = None
-        decision = evaluate(request, identity=policies, resource=trust, session=session_policies)
+        boundary_policy = None
+        if boundary:
+            try:
+                boundary_policy = compile_policy(boundary, PolicyKind.IDENTITY, label="the permissions boundary")
+            except PolicyError:
+                boundary_policy = None
+        decision = evaluate(request, identity=policies, resource=trust, session=session_policies,
+                            boundary=boundary_policy)
         if decision.allowed:
             return
         if mode == "enforce":
@@ -167,7 +174,9 @@ class StsService(Service):
         return iam
 
     @staticmethod
-    def _caller(arn: str) -> Caller:
+    def _caller(arn: str, creds: Credentials | None) -> Caller:
+        if creds is not None and creds.role_arn is not None and ":assumed-role/" in arn:
+            return Caller.session(arn, creds.role_arn)        # the role's ARN with its path
         try:
             return Caller.from_arn(arn)
         except ValueError:
@@ -197,7 +206,8 @@ class StsService(Service):
         if duration is not None and duration > role.max_session_seconds:
             raise ValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
         session_policy = self._session_policy(params)
-        caller = self._caller(who.arn)
+        creds_of_caller = await self._credentials(ctx)
+        caller = self._caller(who.arn, creds_of_caller)
         context: dict[str, Any] = {"sts:RoleSessionName": session_name}
         if params.get("ExternalId") is not None:
             context["sts:ExternalId"] = params["ExternalId"]
@@ -205,11 +215,13 @@ class StsService(Service):
             context["sts:SourceIdentity"] = params["SourceIdentity"]
         request = Request(caller, "sts:AssumeRole", role.arn, resource_account=role.account, context=context,
                           now=self.clock.now(), source_ip=ctx.source_ip)
-        identity = [doc for _, doc in await iam.identity_policies(who.arn)] if caller.type in (
-            CallerType.USER, CallerType.ROLE_SESSION) else []
-        creds_of_caller = await self._credentials(ctx)
+        identity: list[str] = []
+        boundary: str | None = None
+        if caller.type in (CallerType.USER, CallerType.ROLE_SESSION):
+            identity = [doc for _, doc in await iam.identity_policies(who.arn)]
+            boundary = await iam.permissions_boundary(who.arn)
         self._decide(request, role.trust_policy, role.arn, identity,
-                     creds_of_caller.session_policy if creds_of_caller is not None else None, refusal)
+                     creds_of_caller.session_policy if creds_of_caller is not None else None, refusal, boundary)
         session_arn = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{session_name}"
         assumed_id = f"{role.role_id}:{session_name}"
         creds = await iam.issue_session(account=role.account, principal_arn=session_arn, user_id=assumed_id,
