@@ -453,3 +453,34 @@ def test_cli_scripts_a_lambda_execution_role(server, tmp_path: Path) -> None:
     assert "Policy statement must contain resources." in failed.stderr
     paged = json.loads(server.aws("iam", "list-policies", "--scope", "AWS", "--page-size", "2").stdout)
     assert len(paged["Policies"]) > 10                          # the CLI followed every page
+
+
+# == the policy simulator ===========================================================================
+def test_simulate_principal_and_custom_policies(server) -> None:
+    iam = server.client("iam")
+    iam.create_user(UserName="sim")
+    iam.create_group(GroupName="readers")
+    iam.add_user_to_group(GroupName="readers", UserName="sim")
+    iam.attach_group_policy(GroupName="readers", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    iam.put_user_policy(UserName="sim", PolicyName="no-delete", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"}]}))
+    results = iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/sim",
+        ActionNames=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"])["EvaluationResults"]
+    decisions = {r["EvalActionName"]: r["EvalDecision"] for r in results}
+    assert decisions == {"s3:GetObject": "allowed", "s3:PutObject": "implicitDeny",
+                         "s3:DeleteObject": "explicitDeny"}
+    by_action = {r["EvalActionName"]: r["MatchedStatements"] for r in results}
+    assert by_action["s3:GetObject"] == [{"SourcePolicyId": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+                                          "SourcePolicyType": "aws-managed"}]
+    assert by_action["s3:DeleteObject"] == [{"SourcePolicyId": "no-delete", "SourcePolicyType": "user"}]
+    custom = iam.simulate_custom_policy(
+        PolicyInputList=[json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})],
+        ActionNames=["sqs:SendMessage"],
+        ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"],
+                         "ContextKeyType": "ip"}])["EvaluationResults"]
+    assert custom[0]["EvalDecision"] == "allowed"
+    assert error_of(iam.simulate_custom_policy, PolicyInputList=['{"Statement": "x"}'],
+                    ActionNames=["s3:GetObject"])[0] == "MalformedPolicyDocument"

@@ -214,6 +214,17 @@ class IamCore(Service):
         row = await self.repo.policy(arn)
         return row is not None and row.account == account
 
+    async def managed_document(self, account: str, arn: str) -> str | None:
+        """The default version's document of a managed policy the account can see."""
+        aws = managed.BY_ARN.get(arn)
+        if aws is not None:
+            return aws.document
+        row = await self.repo.policy(arn)
+        if row is None or row.account != account:
+            return None
+        version = await self.repo.version(arn, row.default_version)
+        return version.document if version is not None else None
+
     async def boundary_policy(self, account: str, arn: str) -> None:
         """A permissions boundary must be a managed policy that exists."""
         if not await self.managed_exists(account, arn):

@@ -371,17 +371,5 @@ class PolicyOps(IamCore):
     async def list_attached_role_policies(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self._list_attached(ctx, ROLE, params)
 
-    # == documents, for the port ===============================================================
-    async def managed_document(self, account: str, arn: str) -> str | None:
-        """The default version's document of a managed policy the account can see."""
-        aws = managed.BY_ARN.get(arn)
-        if aws is not None:
-            return aws.document
-        row = await self.repo.policy(arn)
-        if row is None or row.account != account:
-            return None
-        version = await self.repo.version(arn, row.default_version)
-        return version.document if version is not None else None
-
 
 __all__ = ["NoSuchEntity", "PolicyOps"]

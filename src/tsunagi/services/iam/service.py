@@ -3,7 +3,8 @@
 The service is put together from one class per family of operations, each on :class:`.core.IamCore`
 (the repository, lookups, policy checks, caches): :mod:`.users` (users, groups, access keys, login
 profiles), :mod:`.roles` (roles, service-linked roles, instance profiles), :mod:`.policies` (inline and
-managed policies, versions, attachments) and :mod:`.tags`. Other parts of tsunagi (the authenticator,
+managed policies, versions, attachments), :mod:`.tags` and :mod:`.simulate` (the policy simulator, on
+the policy evaluator). Other parts of tsunagi (the authenticator,
 the authorizer, STS) reach IAM through its port (:mod:`.port`).
 """
 
@@ -14,13 +15,14 @@ from tsunagi.services.base import Platform
 from tsunagi.services.iam.policies import PolicyOps
 from tsunagi.services.iam.port import IamPortImpl
 from tsunagi.services.iam.roles import RoleOps
+from tsunagi.services.iam.simulate import SimulateOps
 from tsunagi.services.iam.tags import TagOps
 from tsunagi.services.iam.users import UserOps
 
 __all__ = ["IamService"]
 
 
-class IamService(UserOps, RoleOps, PolicyOps, TagOps):
+class IamService(UserOps, RoleOps, PolicyOps, TagOps, SimulateOps):
     name = "iam"
 
     def __init__(self, platform: Platform) -> None:
