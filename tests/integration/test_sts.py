@@ -273,3 +273,17 @@ def test_enforce_follows_boundaries_and_role_chains(enforcing) -> None:
                                       PermissionsBoundary="arn:aws:iam::aws:policy/AmazonSQSFullAccess")
     assert iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonSQSFullAccess")["Policy"]["Arn"]
     assert error_of(as_user.assume_role, RoleArn=first, RoleSessionName="b2")[0] == "AccessDenied"
+
+
+def test_iam_calls_default_to_the_calling_user(server) -> None:
+    iam = server.client("iam")
+    assert iam.get_user()["User"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    iam.create_user(UserName="self")
+    key = iam.create_access_key(UserName="self")["AccessKey"]
+    as_user = client_with(server, "iam", key)
+    assert as_user.get_user()["User"]["UserName"] == "self"
+    assert [k["AccessKeyId"] for k in as_user.list_access_keys()["AccessKeyMetadata"]] == [key["AccessKeyId"]]
+    role = iam.create_role(RoleName="worker", AssumeRolePolicyDocument=ROOT_TRUST)["Role"]["Arn"]
+    creds = server.client("sts").assume_role(RoleArn=role, RoleSessionName="w1")["Credentials"]
+    assert error_of(client_with(server, "iam", creds).list_access_keys) == (
+        "ValidationError", "Must specify userName when calling with non-User credentials", 400)

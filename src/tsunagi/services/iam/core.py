@@ -196,6 +196,12 @@ class IamCore(Service):
             row = await self.repo.key(key_id)
             if row is not None and row.account == ctx.account and row.user_key:
                 return await self.repo.user(row.account, row.user_key)
+        elif key_id and key_id.startswith(names.TEMPORARY):
+            session = await self.repo.session(key_id)
+            if session is not None and ":user/" in session.principal_arn:     # GetSessionToken acts as the user
+                return await self.repo.user(session.account, names.key(session.principal_arn.rsplit("/", 1)[-1]))
+            if session is not None and not session.principal_arn.endswith(":root"):
+                raise ValidationError("Must specify userName when calling with non-User credentials")
         return None
 
     async def target_user(self, ctx: RequestContext, params: Mapping[str, Any]) -> tuple[str, UserRow | None]:

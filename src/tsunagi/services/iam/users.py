@@ -55,7 +55,7 @@ class UserOps(IamCore):
         _, row = await self.target_user(ctx, params)
         if row is None:      # the account's root user
             return {"User": {"UserId": ctx.account, "Arn": f"arn:aws:iam::{ctx.account}:root",
-                             "CreateDate": ms_to_dt(0), "Path": "/", "UserName": ROOT_USER_NAME}}
+                             "CreateDate": ms_to_dt(0)}}
         out = self.user_out(row, await self.repo.tags(row.account, USER, row.name_key))
         return {"User": out}
 
