@@ -484,3 +484,28 @@ def test_simulate_principal_and_custom_policies(server) -> None:
     assert custom[0]["EvalDecision"] == "allowed"
     assert error_of(iam.simulate_custom_policy, PolicyInputList=['{"Statement": "x"}'],
                     ActionNames=["s3:GetObject"])[0] == "MalformedPolicyDocument"
+
+
+# == OpenID Connect providers =======================================================================
+def test_open_id_connect_providers(server) -> None:
+    iam = server.client("iam")
+    created = json.loads(server.aws(
+        "iam", "create-open-id-connect-provider", "--url", "https://token.actions.githubusercontent.com",
+        "--client-id-list", "sts.amazonaws.com", "--thumbprint-list", "6938fd4d98bab03faadb97b34396831e3780aea1",
+        "--tags", "Key=ci,Value=github").stdout)
+    arn = created["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert (got["Url"], got["ClientIDList"], got["Tags"]) == (
+        "token.actions.githubusercontent.com", ["sts.amazonaws.com"], [{"Key": "ci", "Value": "github"}])
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="my-app")
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["a" * 40])
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["ClientIDList"] == ["sts.amazonaws.com", "my-app"] and got["ThumbprintList"] == ["a" * 40]
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == [{"Arn": arn}]
+    assert error_of(iam.create_open_id_connect_provider, Url="https://token.actions.githubusercontent.com",
+                    ThumbprintList=["a" * 40]) == (
+        "EntityAlreadyExists", "Provider with url https://token.actions.githubusercontent.com already exists.", 409)
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert error_of(iam.get_open_id_connect_provider, OpenIDConnectProviderArn=arn) == (
+        "NoSuchEntity", f"OpenIDConnect Provider not found for arn {arn}", 404)

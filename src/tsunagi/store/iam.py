@@ -15,7 +15,7 @@ from typing import NamedTuple
 from tsunagi.store import queries
 from tsunagi.store.base import Store, Tx
 
-USER, GROUP, ROLE, POLICY, PROFILE = "user", "group", "role", "policy", "instance-profile"
+USER, GROUP, ROLE, POLICY, PROFILE, OIDC = "user", "group", "role", "policy", "instance-profile", "oidc-provider"
 
 
 class UserRow(NamedTuple):
@@ -100,6 +100,15 @@ class VersionRow(NamedTuple):
     arn: str
     version: int
     document: str
+    created_at: int
+
+
+class OidcRow(NamedTuple):
+    arn: str
+    account: str
+    url: str
+    client_ids: str                 # JSON list
+    thumbprints: str                # JSON list
     created_at: int
 
 
@@ -443,6 +452,28 @@ class IamRepo:
         if rows:
             async with self.store.transaction() as tx:
                 await tx.executemany(self.q.delete_tag, rows)
+
+    # == OpenID Connect providers =============================================================
+    async def create_oidc(self, row: OidcRow, tags: Iterable[tuple[str, str]] = ()) -> None:
+        """ConstraintViolation when the account has a provider for that URL already."""
+        async with self.store.transaction() as tx:
+            await tx.execute(self.q.insert_oidc, row)
+            await self._put_tags(tx, row.account, OIDC, row.arn, tags)
+
+    async def oidc(self, arn: str) -> OidcRow | None:
+        row = await self.store.fetchone(self.q.oidc, (arn,))
+        return OidcRow._make(row) if row is not None else None
+
+    async def oidc_of_account(self, account: str) -> list[OidcRow]:
+        return [OidcRow._make(r) for r in await self.store.fetchall(self.q.oidc_of_account, (account,))]
+
+    async def update_oidc(self, arn: str, client_ids: str, thumbprints: str) -> None:
+        await self.store.execute(self.q.update_oidc, (client_ids, thumbprints, arn))
+
+    async def delete_oidc(self, account: str, arn: str) -> int:
+        async with self.store.transaction() as tx:
+            await tx.execute(self.q.delete_tags_of, (account, OIDC, arn))
+            return await tx.execute(self.q.delete_oidc, (arn,))
 
     # == STS sessions ==========================================================================
     async def create_session(self, session: SessionRow) -> None:

@@ -3,7 +3,7 @@
 The service is put together from one class per family of operations, each on :class:`.core.IamCore`
 (the repository, lookups, policy checks, caches): :mod:`.users` (users, groups, access keys, login
 profiles), :mod:`.roles` (roles, service-linked roles, instance profiles), :mod:`.policies` (inline and
-managed policies, versions, attachments), :mod:`.tags` and :mod:`.simulate` (the policy simulator, on
+managed policies, versions, attachments), :mod:`.tags`, :mod:`.providers` (OpenID Connect providers) and :mod:`.simulate` (the policy simulator, on
 the policy evaluator). Other parts of tsunagi (the authenticator,
 the authorizer, STS) reach IAM through its port (:mod:`.port`).
 """
@@ -14,6 +14,7 @@ from tsunagi.ports.iam import IAM
 from tsunagi.services.base import Platform
 from tsunagi.services.iam.policies import PolicyOps
 from tsunagi.services.iam.port import IamPortImpl
+from tsunagi.services.iam.providers import ProviderOps
 from tsunagi.services.iam.roles import RoleOps
 from tsunagi.services.iam.simulate import SimulateOps
 from tsunagi.services.iam.tags import TagOps
@@ -22,7 +23,7 @@ from tsunagi.services.iam.users import UserOps
 __all__ = ["IamService"]
 
 
-class IamService(UserOps, RoleOps, PolicyOps, TagOps, SimulateOps):
+class IamService(UserOps, RoleOps, PolicyOps, TagOps, SimulateOps, ProviderOps):
     name = "iam"
 
     def __init__(self, platform: Platform) -> None:

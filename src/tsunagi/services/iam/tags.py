@@ -1,4 +1,4 @@
-"""Tags on users, roles, customer managed policies and instance profiles: Tag*, Untag*, List*Tags.
+"""Tags on users, roles, customer managed policies, instance profiles and OpenID Connect providers: Tag*, Untag*, List*Tags.
 Keys are unique whatever their case (the case given last is kept); at most 50 per resource."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from tsunagi.services.base import RequestContext
 from tsunagi.services.iam import errors, names
 from tsunagi.services.iam.core import IamCore
-from tsunagi.store.iam import POLICY, PROFILE, ROLE, USER
+from tsunagi.store.iam import OIDC, POLICY, PROFILE, ROLE, USER
 
 
 class TagOps(IamCore):
@@ -19,7 +19,13 @@ class TagOps(IamCore):
             return (await self.role_or_fail(ctx.account, params["RoleName"])).name_key
         if kind == PROFILE:
             return (await self.profile_or_fail(ctx.account, params["InstanceProfileName"])).name_key
-        arn: str = params["PolicyArn"]
+        if kind == OIDC:
+            arn = params["OpenIDConnectProviderArn"]
+            provider = await self.repo.oidc(arn)
+            if provider is None or provider.account != ctx.account:
+                raise errors.NoSuchEntity(f"OpenIDConnect Provider not found for arn {arn}")
+            return str(arn)
+        arn = params["PolicyArn"]
         row = await self.repo.policy(arn)
         if row is None or row.account != ctx.account:
             raise errors.no_such_policy(arn)
@@ -77,3 +83,12 @@ class TagOps(IamCore):
 
     async def list_instance_profile_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self._list(ctx, PROFILE, params)
+
+    async def tag_open_id_connect_provider(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._tag(ctx, OIDC, params)
+
+    async def untag_open_id_connect_provider(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._untag(ctx, OIDC, params)
+
+    async def list_open_id_connect_provider_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._list(ctx, OIDC, params)

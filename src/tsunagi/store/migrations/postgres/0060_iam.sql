@@ -137,13 +137,24 @@ CREATE INDEX IF NOT EXISTS iam_attachments_policy ON iam_attachments (account, p
 -- Tags of users, roles, managed policies and instance profiles. IAM tag keys are unique whatever their case.
 CREATE TABLE IF NOT EXISTS iam_tags (
     account     TEXT NOT NULL,
-    owner_kind  TEXT NOT NULL,                       -- user | role | policy | instance-profile
-    owner_key   TEXT NOT NULL,                       -- the name_key (a policy: its ARN)
+    owner_kind  TEXT NOT NULL,                       -- user | role | policy | instance-profile | oidc-provider
+    owner_key   TEXT NOT NULL,                       -- the name_key (a policy, a provider: its ARN)
     key_lower   TEXT NOT NULL,
     tag_key     TEXT NOT NULL,
     tag_value   TEXT NOT NULL,
     PRIMARY KEY (account, owner_kind, owner_key, key_lower)
 );
+
+-- OpenID Connect identity providers (the issuers web identity tokens come from), by ARN.
+CREATE TABLE IF NOT EXISTS iam_oidc_providers (
+    arn          TEXT PRIMARY KEY,                   -- arn:aws:iam::<account>:oidc-provider/<host and path>
+    account      TEXT NOT NULL,
+    url          TEXT NOT NULL,
+    client_ids   TEXT NOT NULL,                      -- JSON list
+    thumbprints  TEXT NOT NULL,                      -- JSON list
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS iam_oidc_providers_account ON iam_oidc_providers (account, arn);
 
 -- Temporary credentials (ASIA…) from STS: AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken.
 CREATE TABLE IF NOT EXISTS iam_sessions (

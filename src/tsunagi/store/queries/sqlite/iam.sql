@@ -313,6 +313,22 @@ DELETE FROM iam_tags WHERE account = ? AND owner_kind = ? AND owner_key = ?;
 -- name: rename_tags_owner
 UPDATE iam_tags SET owner_key = ? WHERE account = ? AND owner_kind = ? AND owner_key = ?;
 
+-- == OpenID Connect providers ================================================================
+-- name: insert_oidc
+INSERT INTO iam_oidc_providers (arn, account, url, client_ids, thumbprints, created_at) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: oidc
+SELECT arn, account, url, client_ids, thumbprints, created_at FROM iam_oidc_providers WHERE arn = ?;
+
+-- name: oidc_of_account
+SELECT arn, account, url, client_ids, thumbprints, created_at FROM iam_oidc_providers WHERE account = ? ORDER BY arn;
+
+-- name: update_oidc
+UPDATE iam_oidc_providers SET client_ids = ?, thumbprints = ? WHERE arn = ?;
+
+-- name: delete_oidc
+DELETE FROM iam_oidc_providers WHERE arn = ?;
+
 -- == STS sessions ============================================================================
 -- name: insert_session
 INSERT INTO iam_sessions (access_key_id, account, secret, session_token, principal_arn, user_id, role_arn, source_key,
