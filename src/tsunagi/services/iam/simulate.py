@@ -18,7 +18,7 @@ from tsunagi.policy import (
     evaluate,
 )
 from tsunagi.services.base import RequestContext
-from tsunagi.services.iam import names
+from tsunagi.services.iam import errors, names
 from tsunagi.services.iam.core import IamCore
 from tsunagi.services.iam.errors import InvalidInput, MalformedPolicyDocument
 from tsunagi.store.iam import GROUP, ROLE, USER
@@ -127,7 +127,10 @@ class SimulateOps(IamCore):
                 decision = evaluate(request, identity=identity, resource=resource_policy, boundary=boundary)
                 results.append(self._result(action, resource, decision, types))
         limit = self.max_items(params)
-        start = int(names.from_marker(params.get("Marker")) or 0)
+        after = names.from_marker(params.get("Marker")) or "0"
+        if not after.isdigit():
+            raise errors.invalid_marker()
+        start = int(after)
         shown = results[start:start + limit]
         out: dict[str, Any] = {"EvaluationResults": shown, "IsTruncated": start + limit < len(results)}
         if out["IsTruncated"]:

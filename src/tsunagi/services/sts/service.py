@@ -253,9 +253,12 @@ class StsService(Service):
             raise InvalidIdentityToken("The ID Token provided has no issuer (iss) or no subject (sub) claim.")
         exp = claims.get("exp")
         now = self.clock.now()
-        if isinstance(exp, int | float) and exp <= now:
+        if isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= now:
             stamp = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(now))
-            expiry = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(exp))
+            try:
+                expiry = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(exp))
+            except (OverflowError, OSError, ValueError):
+                expiry = str(exp)
             raise ExpiredTokenException(f"Token expired: current date/time {stamp} must be before the expiration "
                                         f"date/time {expiry}")
         return claims
