@@ -28,6 +28,18 @@ _LIST_TYPES = frozenset({"stringList", "numericList", "booleanList", "ipList", "
 
 
 class SimulateOps(IamCore):
+    @staticmethod
+    def _caller_of(arn: str) -> Caller:
+        """The caller a CallerArn names: a user, a role (as one of its sessions), a session, the root."""
+        parts = arn.split(":", 5)
+        if len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("role/"):
+            name = parts[5].rsplit("/", 1)[-1]
+            return Caller.session(f"arn:aws:sts::{parts[4]}:assumed-role/{name}/simulation", arn)
+        try:
+            return Caller.from_arn(arn)
+        except ValueError:
+            raise InvalidInput(f"Invalid CallerArn: {arn}") from None
+
     def _compile(self, text: str, kind: PolicyKind, label: str) -> Policy:
         try:
             return compile_policy(text, kind, label=label)
@@ -87,17 +99,14 @@ class SimulateOps(IamCore):
     async def simulate_custom_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         found = [(f"PolicyInputList.{i}", "none", text) for i, text in enumerate(params["PolicyInputList"], 1)]
         caller_arn = params.get("CallerArn")
-        caller = Caller.from_arn(caller_arn) if caller_arn else Caller.user(
+        caller = self._caller_of(caller_arn) if caller_arn else Caller.user(
             f"arn:aws:iam::{ctx.account}:user/simulated-user")
         return self._simulate(ctx, params, caller, found, list(params.get("PermissionsBoundaryPolicyInputList") or []))
 
     def _simulate(self, ctx: RequestContext, params: dict[str, Any], caller: Caller, found: list[tuple[str, str, str]],
                   boundaries: list[str]) -> dict[str, Any]:
         if params.get("CallerArn") and params.get("PolicySourceArn"):
-            try:
-                caller = Caller.from_arn(params["CallerArn"])
-            except ValueError:
-                raise InvalidInput(f"Invalid CallerArn: {params['CallerArn']}") from None
+            caller = self._caller_of(params["CallerArn"])
         types: dict[str, tuple[str, str]] = {}
         identity: list[Policy] = []
         for source_id, kind, text in found:
