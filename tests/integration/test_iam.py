@@ -509,3 +509,35 @@ def test_open_id_connect_providers(server) -> None:
     iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     assert error_of(iam.get_open_id_connect_provider, OpenIDConnectProviderArn=arn) == (
         "NoSuchEntity", f"OpenIDConnect Provider not found for arn {arn}", 404)
+
+
+# == the account as a whole =========================================================================
+def test_account_authorization_details_and_summary(server) -> None:
+    iam = server.client("iam")
+    iam.create_user(UserName="aud")
+    iam.create_group(GroupName="grp")
+    iam.add_user_to_group(GroupName="grp", UserName="aud")
+    iam.put_user_policy(UserName="aud", PolicyName="inline", PolicyDocument=S3_READ)
+    iam.create_role(RoleName="svc", AssumeRolePolicyDocument=TRUST)
+    iam.attach_role_policy(RoleName="svc", PolicyArn=LAMBDA_BASIC)
+    iam.create_instance_profile(InstanceProfileName="svc-ip")
+    iam.add_role_to_instance_profile(InstanceProfileName="svc-ip", RoleName="svc")
+    iam.create_policy(PolicyName="local", PolicyDocument=S3_READ)
+    details = iam.get_account_authorization_details()
+    user = details["UserDetailList"][0]
+    assert (user["UserName"], user["GroupList"]) == ("aud", ["grp"])
+    assert user["UserPolicyList"][0]["PolicyDocument"] == json.loads(S3_READ)
+    role = details["RoleDetailList"][0]
+    assert role["AttachedManagedPolicies"] == [{"PolicyName": "AWSLambdaBasicExecutionRole",
+                                                "PolicyArn": LAMBDA_BASIC}]
+    assert role["InstanceProfileList"][0]["InstanceProfileName"] == "svc-ip"
+    assert sorted(p["PolicyName"] for p in details["Policies"]) == ["AWSLambdaBasicExecutionRole", "local"]
+    assert [g["GroupName"] for g in details["GroupDetailList"]] == ["grp"]
+    only_roles = iam.get_account_authorization_details(Filter=["Role"])
+    assert (len(only_roles["RoleDetailList"]), only_roles["UserDetailList"]) == (1, [])
+    paged = iam.get_paginator("get_account_authorization_details").paginate(PaginationConfig={"PageSize": 1})
+    assert sum(len(p["UserDetailList"]) + len(p["RoleDetailList"]) + len(p["GroupDetailList"]) + len(p["Policies"])
+               for p in paged) == 5
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert (summary["Users"], summary["Roles"], summary["Groups"], summary["Policies"]) == (1, 1, 1, 1)
+    assert summary["AccessKeysPerUserQuota"] == 2
