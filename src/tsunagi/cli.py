@@ -92,6 +92,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="a host name this server answers besides loopback addresses and *.localhost; repeat "
                         "for more ('*.example.test' for subdomains) (env TSUNAGI_HOSTNAMES, comma-separated)")
     p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
+    p.add_argument("--policies", default=d.policies,
+                   help="off: policies are stored, not checked; warn (default): a call a policy denies goes on "
+                        "and the denial is logged; enforce: denied as AWS would (env TSUNAGI_POLICIES)")
 
 
 # Subcommands that talk to a running server live in tsunagi/commands/<name>.py, each with
@@ -140,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
                     sqlite_synchronous=args.sqlite_synchronous, default_account=args.default_account,
                     default_region=args.default_region, auth=args.auth, log_level=args.log_level)
+    config.policies = str(args.policies).strip().lower()
     if args.hostname:
         config.hostnames = [*config.hostnames, *args.hostname]
     try:
