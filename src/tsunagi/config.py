@@ -54,6 +54,20 @@ def _default_signers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+def parse_images(raw: str | list[str]) -> dict[str, str]:
+    """``NAME[:TAG]=DIR`` entries (a comma-separated string or a list) as image -> absolute directory."""
+    entries = [e.strip() for e in raw.split(",")] if isinstance(raw, str) else [e.strip() for e in raw]
+    out: dict[str, str] = {}
+    for entry in entries:
+        if not entry:
+            continue
+        image, sep, folder = entry.partition("=")
+        if not sep or not image.strip() or not folder.strip():
+            raise ValueError(f"an ECS image mapping is NAME[:TAG]=DIR, got {entry!r}")
+        out[image.strip()] = os.path.abspath(os.path.expanduser(folder.strip()))
+    return out
+
+
 @dataclass
 class Config:
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
@@ -102,6 +116,9 @@ class Config:
     # must all be given the same value. Never shown in a repr or an error.
     master_key: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_MASTER_KEY") or None,
                                    repr=False)
+    # ECS: container images run as host processes in a directory: "NAME[:TAG]=DIR" entries
+    # (TSUNAGI_ECS_IMAGES, comma-separated; `tsunagi serve --ecs-image`, repeatable)
+    ecs_images: dict[str, str] = field(default_factory=lambda: parse_images(_env("TSUNAGI_ECS_IMAGES", "")))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -119,6 +136,9 @@ class Config:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.master_key is not None:
             self.master_key_bytes()
+        for image, folder in self.ecs_images.items():
+            if not os.path.isdir(folder):
+                raise ValueError(f"ECS image {image}: {folder} is not a directory")
 
     def master_key_bytes(self) -> bytes | None:
         """The 32 bytes of TSUNAGI_MASTER_KEY, None when it is not set; ValueError when it is not base64 of 32 bytes."""
