@@ -24,8 +24,9 @@ the stream ``prefix/container/task-id`` as it is written (batched for a quarter 
 otherwise to the server's log.
 
 The container's environment: the task definition's and the overrides' variables, plus
-``AWS_ENDPOINT_URL`` (this server), the region, credentials for the task's account, and ECS's
-metadata endpoint (``ECS_CONTAINER_METADATA_URI_V4``) served by tsunagi.
+``AWS_ENDPOINT_URL`` (this server), the region, and ECS's two endpoints, served by tsunagi:
+``AWS_CONTAINER_CREDENTIALS_FULL_URI`` (the task role's credentials, which SDKs fetch by themselves)
+and ``ECS_CONTAINER_METADATA_URI_V4`` (task and container metadata).
 
 Restarts: every task row names the server that runs it (host:port). A server that starts again on
 the same host and port finds its earlier tasks not yet STOPPED, ends what is left of their
@@ -388,8 +389,8 @@ class TaskRunner:
             "AWS_DEFAULT_REGION": row.region,
             "AWS_EXECUTION_ENV": f"AWS_ECS_{launch}",
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": row.account,
-            "AWS_SECRET_ACCESS_KEY": "tsunagi",
+            # credentials as on ECS: SDKs fetch the task role's from this endpoint by themselves
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{endpoint}/_tsunagi/ecs/credentials/{row.token}",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }

@@ -1,0 +1,306 @@
+"""ECS against a real server on both stores, with boto3 (and the aws CLI for the waiters): clusters,
+task definitions, tasks run as host processes (lifecycle, exit codes and reasons, overrides, StopTask
+with SIGTERM then SIGKILL, awslogs streams, the metadata and credentials endpoints used by an
+unmodified boto3 inside the task), an unmapped image, and restarts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration import ecs_support
+from tests.integration.ecs_support import awslogs, container, log_lines, wait_lines, wait_task
+
+_ecs_server = ecs_support._ecs_server
+ecs_server = ecs_support.ecs_server
+
+
+def error(e: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"]
+
+
+@pytest.fixture
+def ecs(ecs_server):
+    return ecs_server.client("ecs")
+
+
+# == clusters ====================================================================================
+def test_clusters_create_describe_list_delete(ecs) -> None:
+    c = ecs.create_cluster(clusterName="jobs", tags=[{"key": "team", "value": "data"}])["cluster"]
+    assert c["clusterArn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/jobs"
+    assert c["status"] == "ACTIVE" and c["runningTasksCount"] == 0 and c["tags"] == [{"key": "team", "value": "data"}]
+    assert ecs.create_cluster(clusterName="jobs")["cluster"]["clusterArn"] == c["clusterArn"]   # idempotent
+    ecs.create_cluster(clusterName="other")
+    assert ecs.list_clusters()["clusterArns"] == [c["clusterArn"], c["clusterArn"].replace("jobs", "other")]
+    page = ecs.list_clusters(maxResults=1)
+    assert len(page["clusterArns"]) == 1 and ecs.list_clusters(nextToken=page["nextToken"])["clusterArns"] == [
+        c["clusterArn"].replace("jobs", "other")]
+
+    out = ecs.describe_clusters(clusters=["jobs", "nope"], include=["TAGS"])
+    assert [x["clusterName"] for x in out["clusters"]] == ["jobs"] and out["clusters"][0]["tags"][0]["key"] == "team"
+    assert out["failures"] == [{"arn": "arn:aws:ecs:us-east-1:000000000000:cluster/nope", "reason": "MISSING"}]
+
+    assert ecs.delete_cluster(cluster="jobs")["cluster"]["status"] == "INACTIVE"
+    assert ecs.describe_clusters(clusters=["jobs"])["clusters"][0]["status"] == "INACTIVE"
+    assert c["clusterArn"] not in ecs.list_clusters()["clusterArns"]
+    with pytest.raises(ClientError) as e:
+        ecs.delete_cluster(cluster="jobs")
+    assert error(e) == ("ClusterNotFoundException", "Cluster not found.")
+    assert ecs.create_cluster(clusterName="jobs")["cluster"]["status"] == "ACTIVE"     # comes back
+
+
+def test_unknown_cluster_and_task_definition(ecs) -> None:
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(cluster="nope", taskDefinition="x")
+    assert error(e) == ("ClusterNotFoundException", "Cluster not found.")
+    ecs.create_cluster(clusterName="c")
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(cluster="c", taskDefinition="missing:1")
+    assert error(e) == ("ClientException", "TaskDefinition not found.")
+    with pytest.raises(ClientError) as e:
+        ecs.describe_task_definition(taskDefinition="missing")
+    assert error(e) == ("ClientException", "Unable to describe task definition.")
+    with pytest.raises(ClientError) as e:
+        ecs.stop_task(cluster="c", task="0123456789abcdef0123456789abcdef")
+    assert error(e) == ("InvalidParameterException", "The referenced task was not found.")
+
+
+# == task definitions ============================================================================
+def test_task_definition_revisions_and_references(ecs) -> None:
+    first = ecs.register_task_definition(family="imp", containerDefinitions=[container()])["taskDefinition"]
+    assert first["revision"] == 1 and first["status"] == "ACTIVE"
+    assert first["taskDefinitionArn"] == "arn:aws:ecs:us-east-1:000000000000:task-definition/imp:1"
+    c = first["containerDefinitions"][0]
+    assert c["essential"] is True and c["cpu"] == 0 and c["environment"] == [] and c["portMappings"] == []
+    second = ecs.register_task_definition(family="imp", containerDefinitions=[container("app", "say", "2")],
+                                          tags=[{"key": "k", "value": "v"}])
+    assert second["taskDefinition"]["revision"] == 2 and second["tags"] == [{"key": "k", "value": "v"}]
+
+    assert ecs.describe_task_definition(taskDefinition="imp")["taskDefinition"]["revision"] == 2
+    assert ecs.describe_task_definition(taskDefinition="imp:1")["taskDefinition"]["revision"] == 1
+    assert ecs.describe_task_definition(taskDefinition=first["taskDefinitionArn"])["taskDefinition"]["revision"] == 1
+    assert ecs.describe_task_definition(taskDefinition="imp:2", include=["TAGS"])["tags"] == [{"key": "k", "value": "v"}]
+
+    out = ecs.deregister_task_definition(taskDefinition="imp:2")["taskDefinition"]
+    assert out["status"] == "INACTIVE" and "deregisteredAt" in out
+    assert ecs.describe_task_definition(taskDefinition="imp")["taskDefinition"]["revision"] == 1   # latest ACTIVE
+    assert ecs.list_task_definitions()["taskDefinitionArns"] == [first["taskDefinitionArn"]]
+    assert ecs.list_task_definitions(status="INACTIVE")["taskDefinitionArns"] == [
+        first["taskDefinitionArn"].replace(":1", ":2")]
+    assert ecs.list_task_definitions(familyPrefix="imp", sort="DESC", status="ACTIVE")["taskDefinitionArns"] == [
+        first["taskDefinitionArn"]]
+    ecs.register_task_definition(family="other", containerDefinitions=[container()])
+    assert ecs.list_task_definition_families()["families"] == ["imp", "other"]
+    assert ecs.list_task_definition_families(familyPrefix="ot")["families"] == ["other"]
+    ecs.create_cluster(clusterName="c")
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(cluster="c", taskDefinition="imp:2")
+    assert error(e) == ("ClientException", "TaskDefinition is inactive")
+    deleted = ecs.delete_task_definitions(taskDefinitions=["imp:2", "imp:1"])
+    assert [t["status"] for t in deleted["taskDefinitions"]] == ["DELETE_IN_PROGRESS"]
+    assert deleted["failures"][0]["arn"].endswith("imp:1")
+
+
+def test_task_definition_checks(ecs) -> None:
+    with pytest.raises(ClientError) as e:
+        ecs.register_task_definition(family="x", containerDefinitions=[{"name": "app", "image": "tasks"}])
+    assert error(e) == ("ClientException", "Invalid setting for container 'app'. At least one of 'memory' or "
+                                           "'memoryReservation' must be specified.")
+    with pytest.raises(ClientError) as e:
+        ecs.register_task_definition(family="x", containerDefinitions=[])
+    assert error(e)[0] == "ClientException"
+    with pytest.raises(ClientError) as e:
+        ecs.register_task_definition(family="bad name!", containerDefinitions=[container()])
+    assert error(e)[0] == "ClientException"
+    with pytest.raises(ClientError) as e:
+        ecs.register_task_definition(family="x", containerDefinitions=[container()], requiresCompatibilities=["FARGATE"],
+                                     cpu="256", memory="512")
+    assert error(e) == ("ClientException", "Fargate only supports network mode \u2018awsvpc\u2019.")
+
+
+# == tasks =======================================================================================
+def test_run_task_lifecycle_exit_code_overrides_and_awslogs(ecs_server, ecs) -> None:
+    logs = ecs_server.client("logs")
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="job", containerDefinitions=[
+        container("app", "say", "from the definition", environment=[{"name": "GREETING", "value": "hi"}],
+                  logConfiguration=awslogs("/ecs/job"))])
+    out = ecs.run_task(cluster="c", taskDefinition="job", launchType="EC2", startedBy="tester", overrides={
+        "containerOverrides": [{"name": "app", "command": ["python", "/app/task.py", "env", "GREETING", "env", "EXTRA",
+                                                           "say", "overridden", "exit", "3"],
+                                "environment": [{"name": "EXTRA", "value": "more"}]}]})
+    assert out["failures"] == []
+    (task,) = out["tasks"]
+    assert task["lastStatus"] == "PROVISIONING" and task["desiredStatus"] == "RUNNING"
+    assert task["startedBy"] == "tester" and task["group"] == "family:job" and task["launchType"] == "EC2"
+    assert task["containers"][0]["name"] == "app" and task["containers"][0]["lastStatus"] == "PENDING"
+    arn = task["taskArn"]
+    task_id = arn.rsplit("/", 1)[1]
+    assert arn == f"arn:aws:ecs:us-east-1:000000000000:task/c/{task_id}" and len(task_id) == 32
+
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    done = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert done["lastStatus"] == "STOPPED" and done["desiredStatus"] == "STOPPED"
+    assert done["stopCode"] == "EssentialContainerExited"
+    assert done["stoppedReason"] == "Essential container in task exited"
+    (c,) = done["containers"]
+    assert c["exitCode"] == 3 and c["lastStatus"] == "STOPPED"
+    assert done["createdAt"] <= done["startedAt"] <= done["stoppingAt"] <= done["stoppedAt"]
+    assert done["overrides"]["containerOverrides"][0]["environment"] == [{"name": "EXTRA", "value": "more"}]
+
+    lines = wait_lines(logs, "/ecs/job", f"ecs/app/{task_id}", "overridden")
+    assert lines == ["GREETING=hi", "EXTRA=more", "overridden"]
+
+    assert ecs.list_tasks(cluster="c")["taskArns"] == []
+    assert ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"] == [arn]
+    assert ecs.list_tasks(cluster="c", desiredStatus="STOPPED", startedBy="tester")["taskArns"] == [arn]
+    assert ecs.list_tasks(cluster="c", desiredStatus="STOPPED", family="other")["taskArns"] == []
+
+
+def test_running_tasks_are_listed_and_counted_and_block_cluster_deletion(ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="long", containerDefinitions=[container("app", "sleep", "60")])
+    out = ecs.run_task(cluster="c", taskDefinition="long", count=2)
+    arns = sorted(t["taskArn"] for t in out["tasks"])
+    ecs.get_waiter("tasks_running").wait(cluster="c", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert sorted(ecs.list_tasks(cluster="c")["taskArns"]) == arns
+    assert sorted(ecs.list_tasks(cluster="c", family="long")["taskArns"]) == arns
+    assert ecs.describe_clusters(clusters=["c"])["clusters"][0]["runningTasksCount"] == 2
+    with pytest.raises(ClientError) as e:
+        ecs.delete_cluster(cluster="c")
+    assert error(e) == ("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
+    for arn in arns:
+        ecs.stop_task(cluster="c", task=arn)
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.delete_cluster(cluster="c")
+
+
+def test_stop_task_sigterm_then_sigkill_after_stop_timeout(ecs_server, ecs) -> None:
+    logs = ecs_server.client("logs")
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="polite", containerDefinitions=[
+        container("app", "graceful", "ready", "sleep", "60", logConfiguration=awslogs("/ecs/stop"))])
+    ecs.register_task_definition(family="stubborn", containerDefinitions=[
+        container("app", "stubborn", "ready", "sleep", "60", "sleep", "60", stopTimeout=2,
+                  logConfiguration=awslogs("/ecs/stop"))])
+    polite = ecs.run_task(cluster="c", taskDefinition="polite")["tasks"][0]["taskArn"]
+    stubborn = ecs.run_task(cluster="c", taskDefinition="stubborn")["tasks"][0]["taskArn"]
+    for arn in (polite, stubborn):
+        wait_lines(logs, "/ecs/stop", f"ecs/app/{arn.rsplit('/', 1)[1]}", "ready")
+
+    stopping = ecs.stop_task(cluster="c", task=polite, reason="done for today")["task"]
+    assert stopping["desiredStatus"] == "STOPPED" and stopping["stopCode"] == "UserInitiated"
+    assert stopping["stoppedReason"] == "done for today" and "stoppingAt" in stopping
+    ecs.stop_task(cluster="c", task=stubborn.rsplit("/", 1)[1])          # by task id
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[polite, stubborn],
+                                         WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    tasks = {t["taskArn"]: t for t in ecs.describe_tasks(cluster="c", tasks=[polite, stubborn])["tasks"]}
+    assert tasks[polite]["containers"][0]["exitCode"] == 0
+    assert tasks[stubborn]["containers"][0]["exitCode"] == 137                       # SIGKILL after 2 s
+    assert tasks[stubborn]["stoppedReason"] == "Task stopped by user"
+    assert "got SIGTERM" in log_lines(logs, "/ecs/stop", f"ecs/app/{polite.rsplit('/', 1)[1]}")
+    assert "ignoring SIGTERM" in log_lines(logs, "/ecs/stop", f"ecs/app/{stubborn.rsplit('/', 1)[1]}")
+    assert (tasks[stubborn]["stoppedAt"] - tasks[stubborn]["stoppingAt"]).total_seconds() >= 2   # not before
+
+
+def test_unmapped_image_stops_with_cannot_pull(ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="nowhere", containerDefinitions=[
+        {"name": "web", "image": "nginx:1.27", "memory": 128}])
+    arn = ecs.run_task(cluster="c", taskDefinition="nowhere")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError: ")
+    assert "nginx:1.27" in task["stoppedReason"]
+    assert task["containers"][0]["reason"].startswith("CannotPullContainerError: ")
+    assert "startedAt" not in task
+
+
+def test_command_that_cannot_start(ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="typo", containerDefinitions=[
+        {"name": "app", "image": "tasks", "memory": 128, "command": ["no-such-program-here"]}])
+    arn = ecs.run_task(cluster="c", taskDefinition="typo")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotStartContainerError: ")
+    assert "no-such-program-here" in task["stoppedReason"]
+
+
+def test_boto3_inside_the_task_uses_the_credentials_and_metadata_endpoints(ecs_server, ecs) -> None:
+    logs = ecs_server.client("logs")
+    ecs_server.client("s3").create_bucket(Bucket="seen-from-task")
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="sdk", taskRoleArn="arn:aws:iam::000000000000:role/task-role",
+                                 containerDefinitions=[container("app", "aws", logConfiguration=awslogs("/ecs/sdk"))])
+    arn = ecs.run_task(cluster="c", taskDefinition="sdk")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    lines = log_lines(logs, "/ecs/sdk", f"ecs/app/{arn.rsplit('/', 1)[1]}")
+    assert task["containers"][0]["exitCode"] == 0, lines
+    assert "credentials from container-role" in lines
+    assert "account 000000000000" in lines
+    assert f"metadata {arn} sdk app" in lines
+    assert "buckets ['seen-from-task']" in lines
+
+
+def test_enable_execute_command_is_refused_clearly(ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="x", containerDefinitions=[container()])
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(cluster="c", taskDefinition="x", enableExecuteCommand=True)
+    code, message = error(e)
+    assert code == "InvalidParameterException" and "ECS Exec" in message
+    with pytest.raises(ClientError) as e:
+        ecs.run_task(cluster="c", taskDefinition="x", overrides={"containerOverrides": [{"name": "nope"}]})
+    assert error(e) == ("InvalidParameterException",
+                        "Override for container named nope is not a container in the TaskDefinition.")
+
+
+def test_tags_on_tasks_and_clusters(ecs) -> None:
+    arn = ecs.create_cluster(clusterName="c")["cluster"]["clusterArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}])
+    ecs.untag_resource(resourceArn=arn, tagKeys=["a"])
+    assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "b", "value": "2"}]
+    ecs.register_task_definition(family="t", containerDefinitions=[container("app", "say", "x")])
+    task = ecs.run_task(cluster="c", taskDefinition="t", tags=[{"key": "job", "value": "42"}])["tasks"][0]
+    assert task["tags"] == [{"key": "job", "value": "42"}]
+    assert ecs.list_tags_for_resource(resourceArn=task["taskArn"])["tags"] == [{"key": "job", "value": "42"}]
+    described = ecs.describe_tasks(cluster="c", tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0]
+    assert described["tags"] == [{"key": "job", "value": "42"}]
+    with pytest.raises(ClientError) as e:
+        ecs.list_tags_for_resource(resourceArn=arn.replace("/c", "/gone"))
+    assert error(e)[0] == "ClusterNotFoundException"
+
+
+def test_waiters_from_the_aws_cli(ecs_server, ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="w", containerDefinitions=[container("app", "graceful", "sleep", "300")])
+    out = json.loads(ecs_server.aws("ecs", "run-task", "--cluster", "c", "--task-definition", "w").stdout)
+    arn = out["tasks"][0]["taskArn"]
+    ecs_server.aws("ecs", "wait", "tasks-running", "--cluster", "c", "--tasks", arn)
+    ecs_server.aws("ecs", "stop-task", "--cluster", "c", "--task", arn)
+    ecs_server.aws("ecs", "wait", "tasks-stopped", "--cluster", "c", "--tasks", arn)
+    task = json.loads(ecs_server.aws("ecs", "describe-tasks", "--cluster", "c", "--tasks", arn).stdout)["tasks"][0]
+    assert task["lastStatus"] == "STOPPED" and task["containers"][0]["exitCode"] == 0
+
+
+# == restarts ====================================================================================
+def test_a_task_whose_process_is_gone_after_a_restart_is_stopped(ecs_server, ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="long", containerDefinitions=[container("app", "sleep", "300")])
+    arn = ecs.run_task(cluster="c", taskDefinition="long")["tasks"][0]["taskArn"]
+    wait_task(ecs, "c", arn, "RUNNING")
+    ecs_server.kill()                # kill -9: the task's process group outlives the server
+    ecs_server.start()
+    ecs = ecs_server.client("ecs")
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert task["lastStatus"] == "STOPPED" and task["desiredStatus"] == "STOPPED"
+    assert task["stoppedReason"] == "Task stopped because the tsunagi server restarted"
+    assert ecs.list_tasks(cluster="c")["taskArns"] == []
+    # the durable records are all there
+    assert ecs.describe_task_definition(taskDefinition="long")["taskDefinition"]["revision"] == 1
