@@ -10,11 +10,18 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration import ecs_support
-from tests.integration.ecs_support import awslogs, container, log_lines, wait_lines, wait_task
+from tests.support.ecs import (
+    IMAGE,
+    IMAGE_DIR,
+    awslogs,
+    container,
+    log_lines,
+    server_fixtures,
+    wait_lines,
+    wait_task,
+)
 
-_ecs_server = ecs_support._ecs_server
-ecs_server = ecs_support.ecs_server
+_module_server, ecs_server = server_fixtures({IMAGE: IMAGE_DIR})
 
 
 def error(e: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

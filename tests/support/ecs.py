@@ -1,5 +1,6 @@
-"""A tsunagi server for ECS tests: the test image (``tests/support/ecs_image``) mapped as ``tasks:latest``
-(and ``tasks:v2``), once on SQLite and once on PostgreSQL."""
+"""Tsunagi servers for ECS tests, with images mapped to host directories (``--ecs-image``), once on
+SQLite and once on PostgreSQL: :func:`server_fixtures` makes the pair of fixtures for a module. The
+test image (``tests/support/ecs_image``, one program ``/app/task.py``) is mapped as ``tasks``."""
 
 from __future__ import annotations
 
@@ -11,41 +12,43 @@ import pytest
 from tests.support import postgres
 from tests.support.server import TsunagiServer
 
-IMAGE_DIR = Path(__file__).resolve().parents[1] / "support" / "ecs_image"
+IMAGE_DIR = Path(__file__).resolve().parent / "ecs_image"
 IMAGE = "tasks"
-IMAGE_ARGS = ["--ecs-image", f"{IMAGE}={IMAGE_DIR}"]
 
 
-def start_server(kind: str, pg_url: str | None = None) -> TsunagiServer:
-    srv = TsunagiServer(pg_url if kind == "postgres" else "sqlite", extra_args=list(IMAGE_ARGS))
-    srv.start()
-    srv.kind = kind
-    return srv
+def server_fixtures(images: dict[str, Path | str]):
+    """(module-scoped server fixture, per-test fixture): a server with ``images`` mapped, on each store,
+    wiped before each test. Bind both in the test module, the first as ``_module_server``:
+    ``_module_server, ecs_server = server_fixtures({...})``."""
+    args = [a for image, folder in images.items() for a in ("--ecs-image", f"{image}={folder}")]
 
+    @pytest.fixture(scope="module", params=["sqlite", "postgres"])
+    def _module_server(request: pytest.FixtureRequest):
+        url = None
+        if request.param == "postgres":
+            why = postgres.available()
+            if why:
+                if postgres.MANDATORY:
+                    pytest.fail(why)
+                pytest.skip(why)
+            url = postgres.create_database()
+        srv = TsunagiServer(url or "sqlite", extra_args=list(args))
+        srv.start()
+        srv.kind = request.param
+        yield srv
+        srv.stop()
+        if url:
+            postgres.drop_database(url)
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def _ecs_server(request: pytest.FixtureRequest):
-    url = None
-    if request.param == "postgres":
-        why = postgres.available()
-        if why:
-            if postgres.MANDATORY:
-                pytest.fail(why)
-            pytest.skip(why)
-        url = postgres.create_database()
-    srv = start_server(request.param, url)
-    yield srv
-    srv.stop()
-    if url:
-        postgres.drop_database(url)
+    @pytest.fixture
+    def server_for_test(_module_server: TsunagiServer) -> TsunagiServer:
+        srv = _module_server
+        if srv.proc is None or srv.proc.poll() is not None:
+            srv.start()
+        srv.reset()
+        return srv
 
-
-@pytest.fixture
-def ecs_server(_ecs_server: TsunagiServer) -> TsunagiServer:
-    if _ecs_server.proc is None or _ecs_server.proc.poll() is not None:
-        _ecs_server.start()
-    _ecs_server.reset()
-    return _ecs_server
+    return _module_server, server_for_test
 
 
 def container(name: str = "app", *args: str, **extra) -> dict:
