@@ -301,13 +301,111 @@ def test_a_task_whose_process_is_gone_after_a_restart_is_stopped(ecs_server, ecs
     ecs.create_cluster(clusterName="c")
     ecs.register_task_definition(family="long", containerDefinitions=[container("app", "sleep", "300")])
     arn = ecs.run_task(cluster="c", taskDefinition="long")["tasks"][0]["taskArn"]
+    ecs.create_service(cluster="c", serviceName="svc", taskDefinition="long", desiredCount=1)
     wait_task(ecs, "c", arn, "RUNNING")
-    ecs_server.kill()                # kill -9: the task's process group outlives the server
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    (service_task,) = ecs.list_tasks(cluster="c", serviceName="svc")["taskArns"]
+    ecs_server.kill()                # kill -9: the tasks' process groups outlive the server
     ecs_server.start()
     ecs = ecs_server.client("ecs")
-    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
-    assert task["lastStatus"] == "STOPPED" and task["desiredStatus"] == "STOPPED"
-    assert task["stoppedReason"] == "Task stopped because the tsunagi server restarted"
-    assert ecs.list_tasks(cluster="c")["taskArns"] == []
+    for stopped in ecs.describe_tasks(cluster="c", tasks=[arn, service_task])["tasks"]:
+        assert stopped["lastStatus"] == "STOPPED" and stopped["desiredStatus"] == "STOPPED"
+        assert stopped["stoppedReason"] == "Task stopped because the tsunagi server restarted"
+    # the service starts a replacement; the plain task stays stopped
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    (replacement,) = ecs.list_tasks(cluster="c")["taskArns"]
+    assert replacement not in (arn, service_task)
     # the durable records are all there
     assert ecs.describe_task_definition(taskDefinition="long")["taskDefinition"]["revision"] == 1
+
+
+# == services ====================================================================================
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        time.sleep(0.2)
+
+
+def test_service_keeps_its_desired_count_and_replaces_a_crashed_task(ecs, tmp_path) -> None:
+    crash = tmp_path / "crash-one"
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="worker", containerDefinitions=[
+        container("app", "graceful", "crash-when", str(crash))])
+    svc = ecs.create_service(cluster="c", serviceName="consumers", taskDefinition="worker", desiredCount=2)["service"]
+    assert svc["status"] == "ACTIVE" and svc["desiredCount"] == 2 and svc["runningCount"] == 0
+    assert svc["serviceArn"] == "arn:aws:ecs:us-east-1:000000000000:service/c/consumers"
+    (deployment,) = svc["deployments"]
+    assert deployment["status"] == "PRIMARY" and deployment["id"].startswith("ecs-svc/")
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["consumers"],
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    first = sorted(ecs.list_tasks(cluster="c", serviceName="consumers")["taskArns"])
+    assert len(first) == 2
+    tasks = ecs.describe_tasks(cluster="c", tasks=first)["tasks"]
+    assert {t["startedBy"] for t in tasks} == {deployment["id"]} and {t["group"] for t in tasks} == {
+        "service:consumers"}
+
+    crash.write_text("")                                   # one of the two tasks crashes ...
+    crashed = wait_until(lambda: [t for t in ecs.describe_tasks(cluster="c", tasks=first)["tasks"]
+                                  if t["lastStatus"] == "STOPPED"], what="a crashed task")[0]
+    assert crashed["containers"][0]["exitCode"] == 1 and crashed["stopCode"] == "EssentialContainerExited"
+    # ... and the service starts a replacement
+    now = wait_until(lambda: (arns := sorted(ecs.list_tasks(cluster="c", serviceName="consumers")["taskArns"]))
+                     and len(arns) == 2 and arns != first and arns, what="a replacement task")
+    assert crashed["taskArn"] not in now
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["consumers"],
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    svc = ecs.describe_services(cluster="c", services=["consumers"])["services"][0]
+    assert svc["runningCount"] == 2 and svc["deployments"][0]["failedTasks"] == 1
+    messages = [e["message"] for e in svc["events"]]
+    assert "(service consumers) has reached a steady state." in messages
+    assert any(m.startswith("(service consumers) has started 1 tasks: (task ") for m in messages)
+
+    with pytest.raises(ClientError) as e:
+        ecs.delete_service(cluster="c", service="consumers")
+    assert error(e) == ("InvalidParameterException", "The service cannot be stopped while it is scaled above 0.")
+    with pytest.raises(ClientError) as e:
+        ecs.delete_cluster(cluster="c")
+    assert error(e)[0] == "ClusterContainsServicesException"
+
+    ecs.update_service(cluster="c", service="consumers", desiredCount=0)
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["consumers"],
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert ecs.list_tasks(cluster="c", serviceName="consumers")["taskArns"] == []
+    assert ecs.delete_service(cluster="c", service="consumers")["service"]["status"] == "DRAINING"
+    ecs.get_waiter("services_inactive").wait(cluster="c", services=["consumers"],
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert ecs.list_services(cluster="c")["serviceArns"] == []
+
+
+def test_service_update_to_a_new_revision_replaces_its_tasks(ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="web", containerDefinitions=[container("app", "graceful", "sleep", "300")])
+    ecs.register_task_definition(family="web", containerDefinitions=[
+        container("app", "graceful", "say", "v2", "sleep", "300")])
+    ecs.create_service(cluster="c", serviceName="web", taskDefinition="web:1", desiredCount=1)
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["web"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    (old,) = ecs.list_tasks(cluster="c", serviceName="web")["taskArns"]
+    out = ecs.update_service(cluster="c", service="web", taskDefinition="web:2")["service"]
+    assert [d["status"] for d in out["deployments"]] == ["PRIMARY", "ACTIVE"]
+    assert out["taskDefinition"].endswith("web:2")
+    ecs.get_waiter("services_stable").wait(cluster="c", services=["web"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    (new,) = ecs.list_tasks(cluster="c", serviceName="web")["taskArns"]
+    assert new != old
+    assert ecs.describe_tasks(cluster="c", tasks=[new])["tasks"][0]["taskDefinitionArn"].endswith("web:2")
+    stopped = ecs.describe_tasks(cluster="c", tasks=[old])["tasks"][0]
+    assert stopped["desiredStatus"] == "STOPPED" and stopped["stopCode"] == "ServiceSchedulerInitiated"
+    svc = ecs.describe_services(cluster="c", services=["web", "missing"])
+    assert len(svc["services"][0]["deployments"]) == 1 and svc["services"][0]["deployments"][0]["rolloutState"] == \
+        "COMPLETED"
+    assert svc["failures"] == [{"arn": "arn:aws:ecs:us-east-1:000000000000:service/c/missing", "reason": "MISSING"}]
+    ecs.delete_service(cluster="c", service="web", force=True)
+    with pytest.raises(ClientError) as e:
+        ecs.update_service(cluster="c", service="nope", desiredCount=1)
+    assert error(e) == ("ServiceNotFoundException", "Service not found.")

@@ -234,8 +234,14 @@ class EcsRepo:
         return [str(r[0]) for r in rows]
 
     async def service_tasks(self, cluster_arn: str, service: str) -> list[tuple[str, str, str, int]]:
+        """(task ARN, last status, started by (the deployment id), created at) of a service's tasks not
+        asked to stop, oldest first."""
         rows = await self.store.fetchall(self.q.service_tasks, (cluster_arn, service))
-        return [(str(a), str(ls), str(ds), int(c)) for a, ls, ds, c in rows]
+        return [(str(a), str(ls), str(sb or ""), int(c)) for a, ls, sb, c in rows]
+
+    async def service_failed_tasks(self, cluster_arn: str, service: str, since_ms: int) -> dict[str, int]:
+        rows = await self.store.fetchall(self.q.service_failed_tasks, (cluster_arn, service, since_ms))
+        return {str(sb or ""): int(n) for sb, n in rows}
 
     async def purge_stopped(self, before_ms: int) -> None:
         await self.store.execute(self.q.purge_stopped_tasks, (before_ms,))
@@ -253,6 +259,12 @@ class EcsRepo:
                 if tags:
                     await tx.executemany(self.q.put_tag, [(s.arn, k, v) for k, v in tags.items()])
             tx.notify(SERVICE_CHANNEL, s.arn)
+
+    async def update_service_quietly(self, s: ServiceRow) -> bool:
+        """The scheduler's write (status, counts, deployments, events), unannounced; False when an update of
+        the service came in between (the scheduler looks again on its next round)."""
+        n = await self.store.execute(self.q.update_service_progress, (s.status, _dump(s.doc), s.arn, s.updated_at))
+        return n > 0
 
     async def service_arns(self, cluster_arn: str, after: str, limit: int) -> list[str]:
         return [str(r[0]) for r in await self.store.fetchall(self.q.services_page, (cluster_arn, after, limit))]

@@ -2,7 +2,8 @@
 
 Put together by composition: one part per concern, each on :class:`.core.EcsCore` (the repository,
 this server's node, shapes): :mod:`.clusters`, :mod:`.taskdefs`, :mod:`.tasks` with the runner
-(:mod:`.runner`, tasks' processes and their life cycle), :mod:`.tags`; the port (:mod:`.port`) for
+(:mod:`.runner`, tasks' processes and their life cycle), :mod:`.services` with their scheduler,
+:mod:`.tags`; the port (:mod:`.port`) for
 the metadata and credentials endpoints tasks call. Each API operation below is one line handing its
 params to the part that owns it.
 """
@@ -17,6 +18,7 @@ from tsunagi.services.ecs.clusters import Clusters
 from tsunagi.services.ecs.core import EcsCore
 from tsunagi.services.ecs.port import EcsPortImpl
 from tsunagi.services.ecs.runner import TaskRunner
+from tsunagi.services.ecs.services import Services
 from tsunagi.services.ecs.tags import Tags
 from tsunagi.services.ecs.taskdefs import TaskDefinitions
 from tsunagi.services.ecs.tasks import Tasks
@@ -36,15 +38,19 @@ class EcsService(Service):
         self.runner = TaskRunner(self.core)
         self.tasks = Tasks(self.core, self.taskdefs, self.runner)
         self.tags = Tags(self.core)
+        self.services = Services(self.core, self.taskdefs, self.tasks)
         platform.ports.provide(ECS, EcsPortImpl(self.core, self.taskdefs))
 
     async def start(self) -> None:
-        await self.runner.start()
+        await self.runner.start()          # first: tasks a restart left behind are stopped ...
+        await self.services.start()        # ... then services replace them
 
     async def stop(self) -> None:
+        await self.services.stop()
         await self.runner.stop()
 
     async def on_reset(self) -> None:
+        self.services.reset()
         await self.runner.reset()
 
     # == clusters ==============================================================================
@@ -103,6 +109,22 @@ class EcsService(Service):
 
     async def list_tasks(self, ctx: RequestContext, params: Params) -> Result:
         return await self.tasks.list(ctx, params)
+
+    # == services ==============================================================================
+    async def create_service(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.services.create(ctx, params)
+
+    async def update_service(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.services.update(ctx, params)
+
+    async def delete_service(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.services.delete(ctx, params)
+
+    async def describe_services(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.services.describe(ctx, params)
+
+    async def list_services(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.services.list_arns(ctx, params)
 
     # == tags ==================================================================================
     async def tag_resource(self, ctx: RequestContext, params: Params) -> Result:

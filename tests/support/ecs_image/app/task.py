@@ -8,6 +8,7 @@
     stubborn        ignore SIGTERM (print "ignoring SIGTERM")
     aws             with an unmodified boto3: who am I (credentials endpoint), the task's metadata, S3 buckets
     ready           print "ready"
+    crash-when P    wait until file P exists; the one task that removes it exits with 1 (a crash)
 """
 
 import json
@@ -40,6 +41,15 @@ def main(args):
             signal.signal(signal.SIGTERM, bye)
         elif step == "stubborn":
             signal.signal(signal.SIGTERM, lambda *_: print("ignoring SIGTERM", flush=True))
+        elif step == "crash-when":
+            while True:
+                try:
+                    os.remove(args[i + 1])
+                except FileNotFoundError:
+                    time.sleep(0.1)
+                    continue
+                print("crashing", flush=True)
+                sys.exit(1)
         elif step == "ready":
             print("ready", flush=True)
         elif step == "aws":

@@ -127,9 +127,15 @@ WHERE cluster_arn = ? AND desired_status = ? AND (? = '' OR family = ?) AND (? =
 ORDER BY arn LIMIT ?;
 
 -- name: service_tasks
--- A service's tasks that are not stopped (or not yet asked to stop).
-SELECT arn, last_status, desired_status, created_at FROM ecs_tasks
-WHERE cluster_arn = ? AND service_name = ? AND desired_status = 'RUNNING';
+-- A service's tasks not yet asked to stop, oldest first.
+SELECT arn, last_status, started_by, created_at FROM ecs_tasks
+WHERE cluster_arn = ? AND service_name = ? AND desired_status = 'RUNNING' ORDER BY created_at, arn;
+
+-- name: service_failed_tasks
+-- A service's tasks that stopped on their own (not asked to) since a time, by deployment.
+SELECT started_by, COUNT(*) FROM ecs_tasks
+WHERE cluster_arn = ? AND service_name = ? AND stopped_at >= ? AND stop_code IN ('EssentialContainerExited', 'TaskFailedToStart')
+GROUP BY started_by;
 
 -- name: purge_stopped_tasks
 DELETE FROM ecs_tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?;
@@ -145,8 +151,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (arn) DO UPDATE SET status = excluded.status, desired_count = excluded.desired_count,
   created_at = excluded.created_at, updated_at = excluded.updated_at, doc = excluded.doc;
 
--- name: update_service
-UPDATE ecs_services SET status = ?, desired_count = ?, updated_at = ?, doc = ? WHERE arn = ?;
+-- name: update_service_progress
+-- The scheduler: counts, deployments, events; only if nobody updated the service meanwhile.
+UPDATE ecs_services SET status = ?, doc = ? WHERE arn = ? AND updated_at = ?;
 
 -- name: services_page
 SELECT arn FROM ecs_services WHERE cluster_arn = ? AND status <> 'INACTIVE' AND arn > ? ORDER BY arn LIMIT ?;
