@@ -272,12 +272,15 @@ class LambdaRepo:
 
     # == asynchronous invocations =================================================================
     async def enqueue(self, account: str, region: str, function_name: str, qualifier: str | None,
-                      request_id: str, payload: bytes, client_context: str | None, now: int) -> int:
+                      request_id: str, payload: bytes, client_context: str | None, now: int, trace_id: str,
+                      trace_header: str | None) -> int:
         async with self.store.transaction() as tx:
             row = await tx.fetchone(
                 "INSERT INTO lambda_async (account, region, function_name, qualifier, request_id, payload, "
-                "client_context, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (account, region, function_name, qualifier, request_id, payload, client_context, now, now))
+                "client_context, next_attempt_at, created_at, trace_id, trace_header) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (account, region, function_name, qualifier, request_id, payload, client_context, now, now, trace_id,
+                 trace_header))
             assert row is not None
             tx.notify(ASYNC_CHANNEL, str(row[0]))
             return int(row[0])
@@ -288,7 +291,7 @@ class LambdaRepo:
             "UPDATE lambda_async SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
             "SELECT id FROM lambda_async WHERE next_attempt_at <= ? AND claimed_until <= ? "
             f"ORDER BY next_attempt_at, id LIMIT ?{self._skip}) RETURNING id, account, region, function_name, "
-            "qualifier, request_id, payload, client_context, attempts, created_at",
+            "qualifier, request_id, payload, client_context, attempts, created_at, trace_id, trace_header",
             (now + lease_ms, now, now, limit))
 
     async def next_due(self) -> int | None:

@@ -24,14 +24,15 @@ QUEUE_COLS = "id, account, region, name, arn, fifo, attributes, tags, dlq_arn, c
 
 # Message row: the order the service unpacks.
 MSG_COLS = ("id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, "
-            "receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq")
+            "receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq, "
+            "trace_id")
 
 _INSERT_HEAD = (
     "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, "
-    "sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo) VALUES ")
-_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo, trace_id) VALUES ")
+_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_MSG = _INSERT_HEAD + _ROW_MARKS
-_ROWS_PER_STATEMENT = 500    # 15 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
+_ROWS_PER_STATEMENT = 500    # 16 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
 
 
 class SqsRepo:

@@ -48,10 +48,11 @@ class SqsPortImpl:
 
     async def enqueue_in(self, tx: Tx, queue: QueueRef, body: str,
                          attributes: Mapping[str, MessageAttributeValue] | None = None, *, trace_id: str,
-                         group_id: str | None = None, dedup_id: str | None = None, source_arn: str | None = None,
-                         sender_id: str | None = None, defer: DeferredRows | None = None) -> None:
+                         trace_header: str | None = None, group_id: str | None = None, dedup_id: str | None = None,
+                         source_arn: str | None = None, sender_id: str | None = None,
+                         defer: DeferredRows | None = None) -> None:
         await self._svc.enqueue_in(tx, cast("Queue", queue), body, dict(attributes) if attributes else None,
-                                   group_id=group_id, dedup_id=dedup_id, source_arn=source_arn,
+                                   trace_id=trace_id, trace_header=trace_header, group_id=group_id, dedup_id=dedup_id, source_arn=source_arn,
                                    sender_id=sender_id, defer=cast(_Deferred, defer) if defer is not None else None)
 
     async def flush_in(self, tx: Tx, rows: DeferredRows) -> None:
@@ -64,7 +65,7 @@ class SqsPortImpl:
         msgs = await self._svc.receive_internal(cast("Queue", queue), max_messages, wait_seconds, stop)
         return [ReceivedMessage(m["MessageId"], m["ReceiptHandle"], m["Body"], m["MD5OfBody"],
                                 m.get("Attributes") or {}, m.get("MessageAttributes") or {},
-                                m.get("MD5OfMessageAttributes"), "") for m in msgs]
+                                m.get("MD5OfMessageAttributes"), trace_id) for m, trace_id in msgs]
 
     async def delete(self, queue: QueueRef, receipt_handles: Sequence[str]) -> int:
         return await self._svc.delete_internal(cast("Queue", queue), list(receipt_handles))

@@ -55,6 +55,7 @@ from tsunagi.services.sqs.port import SqsPortImpl
 from tsunagi.services.sqs.waiters import Waiters
 from tsunagi.store.base import IntegrityError, Tx
 from tsunagi.store.sqs import META_CHANNEL, NOTIFY_CHANNEL, SqsRepo
+from tsunagi.trace import root_of
 
 log = logging.getLogger("tsunagi.sqs")
 
@@ -527,10 +528,11 @@ class SqsService(Service):
         return out
 
     # == sending ===============================================================================
-    def _prepare(self, sender: str, trace_header: str | None, q: Queue, entry: dict[str, Any], now: int,
-                 batch: bool = False) -> tuple[tuple[Any, ...], dict[str, Any], str | None]:
+    def _prepare(self, sender: str, trace_header: str | None, trace_id: str, q: Queue, entry: dict[str, Any],
+                 now: int, batch: bool = False) -> tuple[tuple[Any, ...], dict[str, Any], str | None]:
         """Validate one message from ``sender`` (its SenderId; ``trace_header``: the request's X-Ray
-        header, the AWSTraceHeader when the message has none); return (row after queue_id, response
+        header, the AWSTraceHeader when the message has none; ``trace_id``: the request's journey, the
+        message's unless its own AWSTraceHeader names another); return (row after queue_id, response
         fields, dedup id)."""
         body = entry.get("MessageBody")
         if body is None or body == "":
@@ -558,6 +560,7 @@ class SqsService(Service):
             check_attributes(sys_attrs, system=True)
             trace = sys_attrs["AWSTraceHeader"]["StringValue"]
             md5_sys = md5_of_attributes(sys_attrs)
+            trace_id = root_of(trace) or trace_id
         elif trace_header:
             trace = trace_header
         group = entry.get("MessageGroupId")
@@ -589,7 +592,7 @@ class SqsService(Service):
         md5_body = md5_hex(body)
         visible_at = now + (q.delay_ms if delay is None else delay * 1000)
         row = (message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, sender,
-               now, now, visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0)
+               now, now, visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0, trace_id)
         out: dict[str, Any] = {"MessageId": message_id, "MD5OfMessageBody": md5_body}
         if md5_attrs:
             out["MD5OfMessageAttributes"] = md5_attrs
@@ -600,7 +603,8 @@ class SqsService(Service):
     async def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self._queue(ctx, params.get("QueueUrl"))
         now = self.clock.now_ms()
-        row, out, dedup = self._prepare(ctx.access_key_id or ctx.account, ctx.trace_header, q, params, now)
+        row, out, dedup = self._prepare(ctx.access_key_id or ctx.account, ctx.trace_header, ctx.trace_id, q,
+                                        params, now)
         try:
             if q.fifo:
                 await self._send_fifo(q, [(row, out, dedup)], now)
@@ -638,11 +642,12 @@ class SqsService(Service):
         return await self._queue_by_arn(arn)
 
     async def enqueue_in(self, tx: Tx, queue: Queue, body: str, attributes: dict[str, Any] | None = None, *,
-                         group_id: str | None = None, dedup_id: str | None = None, source_arn: str | None = None,
-                         sender_id: str | None = None,
+                         trace_id: str, trace_header: str | None = None, group_id: str | None = None,
+                         dedup_id: str | None = None, source_arn: str | None = None, sender_id: str | None = None,
                          defer: list[tuple[int, tuple[Any, ...]]] | None = None) -> str | None:
         """Validate one message as SendMessage would and insert it inside the caller's transaction ``tx``
-        (so it commits with the caller's change). Returns the message id (the original's when a FIFO
+        (so it commits with the caller's change), in journey ``trace_id`` (its AWSTraceHeader is
+        ``trace_header``, the header the cause's request carried, if any). Returns the message id (the original's when a FIFO
         deduplication id was seen in the last 5 minutes). Raises the ServiceError SendMessage would
         (too large, missing group id …). Long polls on every node wake once ``tx`` commits.
         ``source_arn`` is who sends (kept for queue-policy checks; not enforced yet). With ``defer``, a
@@ -656,7 +661,7 @@ class SqsService(Service):
         if dedup_id is not None:
             entry["MessageDeduplicationId"] = dedup_id
         now = self.clock.now_ms()
-        row, out, dedup = self._prepare(sender_id or queue.account, None, queue, entry, now)
+        row, out, dedup = self._prepare(sender_id or queue.account, trace_header, trace_id, queue, entry, now)
         if queue.fifo:
             await self._send_fifo_in(tx, queue, [(row, out, dedup)], now)
         elif defer is not None:
@@ -674,6 +679,7 @@ class SqsService(Service):
         q = await self._queue(ctx, params.get("QueueUrl"))
         entries = self._check_batch(params.get("Entries"), "SendMessageBatchRequestEntry")
         sender = ctx.access_key_id or ctx.account
+        trace_id = ctx.trace_id
         total = 0
         for e in entries:
             body = e.get("MessageBody") or ""
@@ -686,7 +692,7 @@ class SqsService(Service):
         failed: list[dict[str, Any]] = []
         for e in entries:
             try:
-                row, out, dedup = self._prepare(sender, ctx.trace_header, q, e, now, batch=True)
+                row, out, dedup = self._prepare(sender, ctx.trace_header, trace_id, q, e, now, batch=True)
             except ServiceError as err:
                 if q.fifo and "MessageGroupId" in err.message and "must contain" in err.message:
                     raise
@@ -840,7 +846,7 @@ class SqsService(Service):
     def _message(self, q: Queue, r: tuple[Any, ...], receipt: int, sys_names: set[str],
                  attr_names: list[str]) -> dict[str, Any]:
         (row_id, message_id, body, md5_body, attrs, md5_attrs, trace, _md5_sys, sender, sent_at, count,
-         first_receive, group, dedup, dlq_source, _retain, _receipt, fifo, seq) = r
+         first_receive, group, dedup, dlq_source, _retain, _receipt, fifo, seq, _trace_id) = r
         msg: dict[str, Any] = {"MessageId": message_id, "ReceiptHandle": make_handle(q.id, row_id, receipt,
                                                                                        message_id),
                                "MD5OfBody": md5_body, "Body": body}
@@ -995,15 +1001,15 @@ class SqsService(Service):
         return await self._queue_by_arn(arn)
 
     async def receive_internal(self, q: Queue, max_messages: int, wait_seconds: float,
-                               stop: asyncio.Event | None = None) -> list[dict[str, Any]]:
+                               stop: asyncio.Event | None = None) -> list[tuple[dict[str, Any], str]]:
         """ReceiveMessage for a poller: up to ``max_messages`` (any number; one claim statement), long
         polling up to ``wait_seconds`` unless ``stop`` is set (wake the queue after setting it), with the
         queue's visibility timeout, every system attribute and every message attribute. Redrive to the
-        dead-letter queue happens here as for any receive."""
+        dead-letter queue happens here as for any receive. Each message comes with its journey's trace id."""
         rows, receipt = await self._receive_once(q, max_messages, q.visibility, None)
         if not rows and wait_seconds > 0 and not self.waiters.closed and not (stop is not None and stop.is_set()):
             rows, receipt = await self._long_poll(q, max_messages, q.visibility, None, wait_seconds, stop)
-        return [self._message(q, r, receipt, {"All"}, ["All"]) for r in rows]
+        return [(self._message(q, r, receipt, {"All"}, ["All"]), r[19] or "") for r in rows]
 
     def wake_queue(self, queue_id: int) -> None:
         """Wake long polls of a queue on this node (a poller that set its ``stop`` returns at once)."""
