@@ -5,8 +5,10 @@ A message on the FIFO queue starts the function, which calls ECS run_task with t
 raises on purpose; the message stays in the queue. tsunagi runs the task (``python /app/manage.py
 import_csv <que_id> -r <receipt handle>`` as a host process): it extends the message's visibility to 3
 hours, imports the CSV from S3, and deletes the message. Test-only overrides: the queue's visibility
-timeout is 3 s instead of the console's 30 s, so that a failed extension would show (a second delivery)
-within seconds, and each import takes 4 s (``LONG_TASK_SECONDS``), longer than that timeout."""
+timeout is 8 s instead of the console's 30 s, so that a failed extension would show (a second delivery)
+within seconds, and each import takes 9 s (``LONG_TASK_SECONDS``), longer than that timeout. (The task
+must extend the visibility before the timeout runs out: the function's cold start, RunTask and the
+task's own start fit in 8 s even on a busy machine; 3 s did not always.)"""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from tests.e2e.support import EXAMPLES, load_example, log_messages, queue_counts
 from tests.support.ecs import log_lines, server_fixtures
 
 FOLDER = "003-fifo-long-task"
-LONG = 4
+LONG = 9
+VISIBILITY = 8
 
 _module_server, server = server_fixtures({"seed003-app": EXAMPLES / FOLDER / "image"})
 
@@ -56,7 +59,7 @@ def que_status(tmp_path) -> dict[int, tuple[str, int | None]]:
 
 def test_seed_003_function_runs_the_task_which_extends_imports_and_deletes(server, tmp_path) -> None:
     deploy = load_example(FOLDER)
-    out = deploy.deploy(server.url, queue_visibility_timeout=3,
+    out = deploy.deploy(server.url, queue_visibility_timeout=VISIBILITY,
                         task_env={"QUE_DB": str(tmp_path / "que.db"), "LONG_TASK_SECONDS": str(LONG)})
     assert out["task_definition"] == "csv-import:1"
     sqs, ecs, logs = server.sqs_client(), server.client("ecs"), server.client("logs")
@@ -100,7 +103,7 @@ def test_seed_003_function_runs_the_task_which_extends_imports_and_deletes(serve
     assert que_status(tmp_path) == {first: ("SUCCESS", 3), second: ("SUCCESS", 2)}
     assert queue_counts(sqs, out["queue_url"]) == (0, 0)
     # exactly once: no further delivery after the visibility timeout
-    time.sleep(3.5)
+    time.sleep(VISIBILITY + 0.5)
     assert len(all_tasks(ecs, "csv-import")) == 2 and queue_counts(sqs, out["queue_url"]) == (0, 0)
     starts = [m for m in log_messages(server, deploy.FUNCTION) if m.startswith("START ")]
     assert len(starts) == 2
