@@ -6,6 +6,8 @@ unmodified boto3 inside the task), an unmapped image, and restarts."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from botocore.exceptions import ClientError
@@ -159,6 +161,14 @@ def test_run_task_lifecycle_exit_code_overrides_and_awslogs(ecs_server, ecs) -> 
 
     lines = wait_lines(logs, "/ecs/job", f"ecs/app/{task_id}", "overridden")
     assert lines == ["GREETING=hi", "EXTRA=more", "overridden"]
+
+    # tsunagi logs follows a task's streams by its ARN
+    cli = subprocess.run([sys.executable, "-m", "tsunagi", "logs", arn, "--endpoint-url", ecs_server.url],
+                         capture_output=True, text=True, timeout=60, env=ecs_server.cli_env())
+    assert cli.returncode == 0, cli.stderr
+    assert [ln.split(" ", 2)[1:] for ln in cli.stdout.splitlines()] == [
+        [f"ecs/app/{task_id}", "GREETING=hi"], [f"ecs/app/{task_id}", "EXTRA=more"],
+        [f"ecs/app/{task_id}", "overridden"]]
 
     assert ecs.list_tasks(cluster="c")["taskArns"] == []
     assert ecs.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"] == [arn]
