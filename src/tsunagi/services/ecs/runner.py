@@ -20,7 +20,7 @@ sends SIGTERM to every container's process group, then SIGKILL after the contain
 after signal n).
 
 Output: with an ``awslogs`` log configuration each line goes to CloudWatch Logs (the Logs port) in
-the stream ``prefix/container/task-id`` as it is written (batched for a quarter of a second);
+the stream ``prefix/container/task-id`` as it is written (lines that come during a write go in the next);
 otherwise to the server's log.
 
 The container's environment: the task definition's and the overrides' variables, plus
@@ -100,6 +100,7 @@ class _Container:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     pending_logs: list[tuple[int, str]] = field(default_factory=list)
+    new_logs: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -489,11 +490,15 @@ class TaskRunner:
             task_log.info("[%s %s] %s", rt.row.task_id, c.name, line)
             return
         c.pending_logs.append((self.clock.now_ms(), line))
+        c.new_logs.set()
 
     async def _log_pump(self, rt: _Running, c: _Container) -> None:
+        """Lines reach CloudWatch Logs as they are written: a line waiting alone is written at once, and
+        lines that come while a write is under way go together in the next one."""
         while not c.exited.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(c.exited.wait(), LOG_FLUSH_S)
+                await asyncio.wait_for(c.new_logs.wait(), LOG_FLUSH_S)
+            c.new_logs.clear()
             await self._flush_logs(rt, c)
 
     async def _flush_logs(self, rt: _Running, c: _Container) -> None:
