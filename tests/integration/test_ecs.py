@@ -296,10 +296,12 @@ def test_tags_on_tasks_and_clusters(ecs) -> None:
 
 def test_waiters_from_the_aws_cli(ecs_server, ecs) -> None:
     ecs.create_cluster(clusterName="c")
-    ecs.register_task_definition(family="w", containerDefinitions=[container("app", "graceful", "sleep", "300")])
+    ecs.register_task_definition(family="w", containerDefinitions=[
+        container("app", "graceful", "ready", "sleep", "300", logConfiguration=awslogs("/ecs/w"))])
     out = json.loads(ecs_server.aws("ecs", "run-task", "--cluster", "c", "--task-definition", "w").stdout)
     arn = out["tasks"][0]["taskArn"]
     ecs_server.aws("ecs", "wait", "tasks-running", "--cluster", "c", "--tasks", arn)
+    wait_lines(ecs_server.client("logs"), "/ecs/w", f"ecs/app/{arn.rsplit('/', 1)[1]}", "ready")
     ecs_server.aws("ecs", "stop-task", "--cluster", "c", "--task", arn)
     ecs_server.aws("ecs", "wait", "tasks-stopped", "--cluster", "c", "--tasks", arn)
     task = json.loads(ecs_server.aws("ecs", "describe-tasks", "--cluster", "c", "--tasks", arn).stdout)["tasks"][0]
@@ -419,3 +421,38 @@ def test_service_update_to_a_new_revision_replaces_its_tasks(ecs) -> None:
     with pytest.raises(ClientError) as e:
         ecs.update_service(cluster="c", service="nope", desiredCount=1)
     assert error(e) == ("ServiceNotFoundException", "Service not found.")
+
+
+# == several servers on one PostgreSQL database ==================================================
+def test_stop_task_on_another_server_stops_it_where_it_runs(tmp_path) -> None:
+    from tests.support import postgres
+    from tests.support.server import TsunagiServer
+
+    why = postgres.available()
+    if why:
+        if postgres.MANDATORY:
+            pytest.fail(why)
+        pytest.skip(why)
+    url = postgres.create_database("tsunagi_ecs_nodes")
+    nodes = [TsunagiServer(url, data_dir=str(tmp_path / f"node{i}"),
+                           extra_args=["--ecs-image", f"{IMAGE}={IMAGE_DIR}"]) for i in range(2)]
+    try:
+        for node in nodes:
+            node.start()
+        a, b = (node.client("ecs") for node in nodes)
+        a.create_cluster(clusterName="c")
+        b.register_task_definition(family="long", containerDefinitions=[
+            container("app", "graceful", "ready", "sleep", "300", logConfiguration=awslogs("/ecs/nodes"))])
+        arn = a.run_task(cluster="c", taskDefinition="long")["tasks"][0]["taskArn"]
+        b.get_waiter("tasks_running").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        assert b.list_tasks(cluster="c")["taskArns"] == [arn]
+        wait_lines(nodes[1].client("logs"), "/ecs/nodes", f"ecs/app/{arn.rsplit('/', 1)[1]}", "ready")
+        b.stop_task(cluster="c", task=arn, reason="from the other server")
+        a.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        task = b.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+        assert task["containers"][0]["exitCode"] == 0               # SIGTERM reached it: it left on its own
+        assert task["stoppedReason"] == "from the other server" and task["stopCode"] == "UserInitiated"
+    finally:
+        for node in nodes:
+            node.stop()
+        postgres.drop_database(url)
