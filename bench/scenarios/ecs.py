@@ -57,7 +57,8 @@ def _setup(s: Server, conn: Conn) -> None:
     ecs(s, conn, "RegisterTaskDefinition", {"family": FAMILY, "containerDefinitions": [{
         "name": "app", "image": IMAGE, "memory": 256, "command": ["python", "/app/first.py"],
         "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": GROUP, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "b"}}}]})
+            "awslogs-group": GROUP, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "b",
+            "awslogs-create-group": "true"}}}]})
 
 
 def _first_line(s: Server, conn: Conn, poll: Conn) -> float:

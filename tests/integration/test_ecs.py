@@ -456,3 +456,21 @@ def test_stop_task_on_another_server_stops_it_where_it_runs(tmp_path) -> None:
         for node in nodes:
             node.stop()
         postgres.drop_database(url)
+
+
+def test_awslogs_without_create_group_needs_the_group(ecs_server, ecs) -> None:
+    logs = ecs_server.client("logs")
+    ecs.create_cluster(clusterName="c")
+    options = {"awslogs-group": "/ecs/precreated", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "p"}
+    ecs.register_task_definition(family="strict", containerDefinitions=[
+        container("app", "say", "hello", logConfiguration={"logDriver": "awslogs", "options": options})])
+    arn = ecs.run_task(cluster="c", taskDefinition="strict")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("ResourceInitializationError: failed to validate logger args: ")
+    assert "The specified log group does not exist." in task["stoppedReason"]
+
+    logs.create_log_group(logGroupName="/ecs/precreated")
+    arn = ecs.run_task(cluster="c", taskDefinition="strict")["tasks"][0]["taskArn"]
+    wait_lines(logs, "/ecs/precreated", f"p/app/{arn.rsplit('/', 1)[1]}", "hello")

@@ -294,6 +294,10 @@ class TaskRunner:
             await self._fail(rt, reason, {n: reason for n in secrets})
             return
         rt.doc["pullStoppedAt"] = self.clock.now_ms()
+        missing_group = await self._missing_log_group(rt)
+        if missing_group is not None:
+            await self._fail(rt, missing_group)
+            return
         await self._save(rt, "ACTIVATING")
         if rt.stop_requested.is_set():
             await self._wind_down(rt)
@@ -484,6 +488,25 @@ class TaskRunner:
         prefix = options.get("awslogs-stream-prefix")
         stream = f"{prefix}/{c.name}/{rt.row.task_id}" if prefix else rt.row.task_id
         return region, str(group), stream
+
+    async def _missing_log_group(self, rt: _Running) -> str | None:
+        """ECS's reason when an awslogs container's group does not exist and it may not create it
+        (``awslogs-create-group`` is not ``true``); None when every group is there."""
+        logs = self.core.platform.ports.find(LOGS)
+        if logs is None:
+            return None
+        for c in rt.containers:
+            target = self._log_target(rt, c)
+            options = (c.definition.get("logConfiguration") or {}).get("options") or {}
+            if target is None or str(options.get("awslogs-create-group", "")).lower() == "true":
+                continue
+            region, group, _stream = target
+            if not await logs.group_exists(rt.row.account, region, group):
+                return ("ResourceInitializationError: failed to validate logger args: create stream has been "
+                        "retried 1 times: failed to create Cloudwatch log stream: ResourceNotFoundException: The "
+                        f"specified log group does not exist. : exit status 1 (log group {group}; create it, or "
+                        "set the awslogs-create-group option to true)")
+        return None
 
     def _line(self, rt: _Running, c: _Container, line: str) -> None:
         if self._log_target(rt, c) is None:
