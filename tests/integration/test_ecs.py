@@ -474,3 +474,13 @@ def test_awslogs_without_create_group_needs_the_group(ecs_server, ecs) -> None:
     logs.create_log_group(logGroupName="/ecs/precreated")
     arn = ecs.run_task(cluster="c", taskDefinition="strict")["tasks"][0]["taskArn"]
     wait_lines(logs, "/ecs/precreated", f"p/app/{arn.rsplit('/', 1)[1]}", "hello")
+
+
+def test_a_container_over_its_memory_is_killed(ecs) -> None:
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="hungry", containerDefinitions=[
+        {**container("app", "hog", "300", "sleep", "60"), "memory": 64}])
+    arn = ecs.run_task(cluster="c", taskDefinition="hungry")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    (c,) = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]["containers"]
+    assert c["exitCode"] == 137 and c["reason"] == "OutOfMemoryError: Container killed due to memory usage"

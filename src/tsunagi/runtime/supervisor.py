@@ -11,7 +11,8 @@ What a long-running process run for someone needs, with nothing of the service t
   everything it started (shells, subprocesses), and it survives the server's own end (a server
   restarted after ``kill -9`` finds it by :func:`alive` and ends it with :func:`kill_group`).
 - Limits where the OS has them (``setrlimit`` in the child before ``exec``): address space for
-  memory, CPU seconds, open files.
+  memory, CPU seconds, open files. :func:`group_rss` reads the resident memory of the whole group,
+  for callers that enforce a memory limit the way a container's is (by killing the group).
 - stdout and stderr are read line by line as they are written (one pipe each) and handed to
   ``on_line(stream, line)`` with ``stream`` ``"stdout"`` or ``"stderr"``; a line longer than
   ``MAX_LINE`` bytes is cut into pieces of that size. The callback runs on the event loop.
@@ -224,6 +225,31 @@ class Supervised:
         for task in (*self._readers, self._watch):
             if task is not None and not task.done():
                 task.cancel()
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def group_rss(pgid: int) -> int:
+    """Resident memory, in bytes, of every process in group ``pgid`` (read from ``/proc``; 0 elsewhere)."""
+    total = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            if int(fields[2]) != pgid:          # field 5 of stat: the process group
+                continue
+            total += int(fields[21]) * _PAGE    # field 24: resident pages
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def kill_group(pid: int, sig: int) -> None:

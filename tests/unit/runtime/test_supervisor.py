@@ -115,3 +115,22 @@ def test_alive_checks_the_marker_in_the_environment() -> None:
 
 def test_exit_status_of_signals() -> None:
     assert exit_status(0) == 0 and exit_status(2) == 2 and exit_status(-9) == 137 and exit_status(-15) == 143
+
+
+def test_group_rss_counts_the_whole_group() -> None:
+    from tsunagi.runtime.supervisor import group_rss
+
+    async def main():
+        ready = asyncio.Event()
+        p = await Supervised.start(spec("import subprocess, sys, time\n"
+                                        "c = subprocess.Popen([sys.executable, '-c', "
+                                        "'b = bytearray(60 * 1024 * 1024); print(1, flush=True); "
+                                        "import time; time.sleep(30)'])\n"
+                                        "time.sleep(30)"), lambda s, ln: ready.set())
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+            return group_rss(p.pid)
+        finally:
+            await p.stop(timeout=2)
+
+    assert run(main()) > 60 * 1024 * 1024        # the child's memory counts too

@@ -13,6 +13,11 @@ A task goes through ECS's states, each written to the store as it is reached::
 
     PROVISIONING → PENDING → ACTIVATING → RUNNING → DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED
 
+A container's ``memory`` (MiB) is enforced as a container's would be: its processes' resident memory
+together, read twice a second, over the limit kills them (exit code 137, ``OutOfMemoryError:
+Container killed due to memory usage``); the address space is limited too, with room for what
+interpreters map without using.
+
 It stops when an essential container exits (``EssentialContainerExited``) or when a stop is asked
 for (StopTask on any server: the store's notification reaches the server running it). Stopping
 sends SIGTERM to every container's process group, then SIGKILL after the container's
@@ -48,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tsunagi.ports.logs import LOGS
-from tsunagi.runtime.supervisor import ProcessSpec, StartError, Supervised, alive, kill_group
+from tsunagi.runtime.supervisor import ProcessSpec, StartError, Supervised, alive, group_rss, kill_group
 from tsunagi.services.ecs.core import STOPPED_KEPT_MS
 from tsunagi.store.ecs import STOP_CHANNEL, TaskRow
 
@@ -67,6 +72,7 @@ ORPHAN_AFTER_MS = 60_000
 LOG_FLUSH_S = 0.25
 LOG_BATCH = 1000
 MEMORY_HEADROOM = 1024 * 1024 * 1024      # address space beyond the container's memory (interpreters map a lot)
+MEMORY_POLL_S = 0.5                        # how often a container's resident memory is compared with its limit
 
 
 def image_dir(images: dict[str, str], image: str) -> str | None:
@@ -101,6 +107,7 @@ class _Container:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     pending_logs: list[tuple[int, str]] = field(default_factory=list)
     new_logs: asyncio.Event = field(default_factory=asyncio.Event)
+    out_of_memory: bool = False
 
     @property
     def name(self) -> str:
@@ -421,6 +428,8 @@ class TaskRunner:
         return [_in_image(folder, str(a)) for a in argv]
 
     def _memory(self, rt: _Running, c: _Container) -> int | None:
+        """The container's hard memory limit in MiB (its ``memory``, overridden, or the task's for a
+        task of one container); None without one."""
         mib = None
         for override in (rt.doc.get("overrides") or {}).get("containerOverrides") or []:
             if override.get("name") == c.name and override.get("memory") is not None:
@@ -430,7 +439,7 @@ class TaskRunner:
         if mib is None and len(rt.containers) == 1 and rt.doc.get("memory"):
             with contextlib.suppress(ValueError):
                 mib = int(str(rt.doc["memory"]))
-        return int(mib) * 1024 * 1024 + MEMORY_HEADROOM if mib else None
+        return int(mib) if mib else None
 
     async def _start_container(self, rt: _Running, c: _Container, folder: str) -> None:
         workdir = c.definition.get("workingDirectory")
@@ -446,7 +455,9 @@ class TaskRunner:
             c.exited.set()
             c.started.set()
             return
-        spec = ProcessSpec(argv, cwd, self._environment(rt, c), memory_bytes=self._memory(rt, c))
+        limit_mib = self._memory(rt, c)
+        spec = ProcessSpec(argv, cwd, self._environment(rt, c),
+                           memory_bytes=limit_mib * 1024 * 1024 + MEMORY_HEADROOM if limit_mib else None)
         try:
             c.proc = await Supervised.start(spec, lambda _stream, line: self._line(rt, c, line))
         except StartError as e:
@@ -461,6 +472,8 @@ class TaskRunner:
         c.started.set()
         loop = asyncio.get_running_loop()
         loop.create_task(self._watch(rt, c))
+        if limit_mib:
+            loop.create_task(self._memory_watch(c, limit_mib * 1024 * 1024))
         if self._log_target(rt, c) is not None:
             loop.create_task(self._log_pump(rt, c))
 
@@ -469,11 +482,28 @@ class TaskRunner:
         code = await c.proc.wait()
         c.shape["exitCode"] = code
         c.shape["lastStatus"] = "STOPPED"
-        if code == 137 and c.proc.signalled != signal.SIGKILL and not rt.stop_requested.is_set():
+        if c.out_of_memory or (code == 137 and c.proc.signalled != signal.SIGKILL
+                               and not rt.stop_requested.is_set()):
             c.shape.setdefault("reason", "OutOfMemoryError: Container killed due to memory usage")
         c.exited.set()
         with contextlib.suppress(Exception):
             await self._save(rt, "RUNNING", only_if="RUNNING")
+
+    async def _memory_watch(self, c: _Container, limit: int) -> None:
+        """The container's memory limit, as a cgroup's would be: its processes together over the limit
+        are killed (SIGKILL; the container's reason says OutOfMemoryError)."""
+        assert c.proc is not None
+        loop = asyncio.get_running_loop()
+        while not c.exited.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(c.exited.wait(), MEMORY_POLL_S)
+            if c.exited.is_set():
+                return
+            rss = await loop.run_in_executor(None, group_rss, c.proc.pid)
+            if rss > limit:
+                c.out_of_memory = True
+                c.proc.signal(signal.SIGKILL)
+                return
 
     # == output ==================================================================================
     def _log_target(self, rt: _Running, c: _Container) -> tuple[str, str, str] | None:

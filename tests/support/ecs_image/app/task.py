@@ -8,6 +8,7 @@
     stubborn        ignore SIGTERM (print "ignoring SIGTERM")
     aws             with an unmodified boto3: who am I (credentials endpoint), the task's metadata, S3 buckets
     ready           print "ready"
+    hog MB          hold MB mebibytes of memory (print "allocated")
     crash-when P    wait until file P exists; the one task that removes it exits with 1 (a crash)
 """
 
@@ -41,6 +42,10 @@ def main(args):
             signal.signal(signal.SIGTERM, bye)
         elif step == "stubborn":
             signal.signal(signal.SIGTERM, lambda *_: print("ignoring SIGTERM", flush=True))
+        elif step == "hog":
+            held = bytearray(int(args[i + 1]) * 1024 * 1024)
+            print(f"allocated {len(held)}", flush=True)
+            i += 1
         elif step == "crash-when":
             while True:
                 try:
