@@ -50,7 +50,8 @@ def test_lines_arrive_while_the_process_runs() -> None:
 def test_stop_kills_the_group_after_the_timeout_when_sigterm_is_ignored(tmp_path) -> None:
     pidfile = tmp_path / "child.pid"
     code = ("import signal, subprocess, sys, time\n"
-            "signal.signal(signal.SIGTERM, lambda *a: print('term ignored', flush=True))\n"
+            "import os\n"
+            "signal.signal(signal.SIGTERM, lambda *a: os.write(1, b'term ignored\\n'))\n"
             f"c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
             f"open({str(pidfile)!r}, 'w').write(str(c.pid))\n"
             "print('ready', flush=True)\n"
@@ -103,9 +104,11 @@ def test_memory_limit_applies() -> None:
 
 def test_alive_checks_the_marker_in_the_environment() -> None:
     async def main():
-        p = await Supervised.start(spec("import time; time.sleep(30)", env={"TASK_MARK": "abc123"}),
-                                   lambda s, ln: None)
+        ready = asyncio.Event()
+        p = await Supervised.start(spec("import time; print('up', flush=True); time.sleep(30)",
+                                        env={"TASK_MARK": "abc123"}), lambda s, ln: ready.set())
         try:
+            await asyncio.wait_for(ready.wait(), 10)      # exec'd: /proc shows the new environment
             return alive(p.pid, "TASK_MARK=abc123"), alive(p.pid, "TASK_MARK=other")
         finally:
             await p.stop(timeout=2)
