@@ -192,6 +192,7 @@ class ApiGatewayCore(Service):
         self._deployed: dict[tuple[str, str], Deployed | None] = {}
         self.plans: dict[str, Any] = {}           # the invoke path's per-deployment plans (by deployment id)
         self.account_cache: dict[Any, Any] = {}   # API keys and usage plans, by key value
+        self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
         self._listening = False
 
     async def start(self) -> None:
@@ -208,6 +209,7 @@ class ApiGatewayCore(Service):
         self._deployed.clear()
         self.plans.clear()
         self.account_cache.clear()
+        self.authorizer_cache.clear()
 
     def _changed(self, payload: str) -> None:
         if payload == ACCOUNT_SCOPE_CHANGED:
@@ -215,6 +217,8 @@ class ApiGatewayCore(Service):
             return
         for key in [k for k in self._deployed if k[0] == payload]:
             del self._deployed[key]
+        for key in [k for k in self.authorizer_cache if k[0] == payload]:
+            del self.authorizer_cache[key]
 
     # -- finding things for the control plane ----------------------------------------------------
     async def api_of(self, ctx: RequestContext, api_id: str) -> ApiRow:

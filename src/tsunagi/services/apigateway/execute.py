@@ -361,7 +361,7 @@ class Executor:
                 raise GatewayError("BAD_REQUEST_BODY", message="Invalid request body") from None
 
     # == the integration's context ==============================================================
-    def _integration_ctx(self, call: Call, integration: dict[str, Any], operation: str) -> RequestContext:
+    def integration_ctx(self, call: Call, integration: dict[str, Any], operation: str) -> RequestContext:
         credentials = integration.get("credentials")
         account, region = call.plan.account, call.plan.region
         source_arn = f"arn:aws:execute-api:{region}:{account}:{call.req.api_id}/{call.req.stage}/" \
@@ -474,7 +474,7 @@ class Executor:
             if kind == "MOCK":
                 outcome = self._mock(body, template is not None)
             elif kind == "AWS":
-                ctx = self._integration_ctx(call, integration, "Invoke")
+                ctx = self.integration_ctx(call, integration, "Invoke")
                 outcome = await _within(self.backends.aws(ctx, integration.get("uri", ""),
                                                           integration.get("httpMethod", "POST"), out_headers,
                                                           out_query, body), timeout_s)
@@ -629,7 +629,7 @@ class Executor:
             raise GatewayError("API_CONFIGURATION_ERROR", status=500, reason="not a Lambda function URI")
         target = _with_stage_variables(target, call.stage_variables)
         payload = json.dumps(self.proxy_event(call)).encode()
-        ctx = self._integration_ctx(call, integration, "Invoke")
+        ctx = self.integration_ctx(call, integration, "Invoke")
         timeout_s = int(integration.get("timeoutInMillis") or 29_000) / 1000
         try:
             outcome = await _within(self.backends.invoke_lambda(ctx, target, payload), timeout_s)
@@ -736,7 +736,7 @@ def _http_url(uri: str, path_params: dict[str, str], query: list[tuple[str, str]
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
         value = path_params.get(name.rstrip("+"), "")
-        return quote(value, safe="/" if name.endswith("+") else "")
+        return quote(value, safe="/")
 
     url = re.sub(r"\{([A-Za-z0-9._-]+\+?)\}", sub, uri)
     if query:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from tsunagi.ports.apigateway import APIGATEWAY
 from tsunagi.services.apigateway.apis import ApiOps
 from tsunagi.services.apigateway.deployments import DeploymentOps
+from tsunagi.services.apigateway.extras import ExtraOps
 from tsunagi.services.apigateway.importer import ImportOps
 from tsunagi.services.apigateway.keys import KeyOps
 from tsunagi.services.apigateway.methods import MethodOps
@@ -22,7 +23,7 @@ from tsunagi.services.base import Platform
 __all__ = ["ApiGatewayService"]
 
 
-class ApiGatewayService(ApiOps, MethodOps, DeploymentOps, ImportOps, KeyOps):
+class ApiGatewayService(ApiOps, MethodOps, DeploymentOps, ImportOps, KeyOps, ExtraOps):
     name = "apigateway"
 
     def __init__(self, platform: Platform) -> None:

@@ -180,7 +180,10 @@ def java_str(value: Any) -> str:
 
 
 class _NameOrCall(airspeed.NameOrCall):  # type: ignore[misc]
-    """Java's methods first for calls on strings, lists, maps, numbers and booleans."""
+    """Java's methods first for calls on strings, lists, maps, numbers and booleans; names as Velocity
+    reads them (a hyphen may follow the first letter: ``$context.requestOverride.header.X-Trace``)."""
+
+    NAME = re.compile(r"([_a-z][a-z0-9_-]*)", re.S | re.I)
 
     def calculate(self, current_object: Any, loader: Any, top_namespace: Any) -> Any:
         if self.parameters is not None:
@@ -256,6 +259,11 @@ class _InterpolatedStringLiteral(_StringLiteral):
         return output.getvalue()
 
 
+class _SetDirective(airspeed.SetDirective):  # type: ignore[misc]
+    PLACE = re.compile(r"\s*\$\{?([a-z_][a-z0-9_-]*(?:\.[a-z_][a-z0-9_-]*)*)\}?", re.S | re.I)
+
+
+airspeed.SetDirective = _SetDirective
 airspeed.StringLiteral = _StringLiteral
 airspeed.InterpolatedStringLiteral = _InterpolatedStringLiteral
 airspeed.NameOrCall = _NameOrCall
