@@ -57,7 +57,7 @@ def integration_doc(params: dict[str, Any], resource_id: str) -> dict[str, Any]:
     if kind not in INTEGRATION_TYPES:
         raise BadRequest(f"Invalid integration type specified. Must be one of: {list(INTEGRATION_TYPES)}")
     doc: dict[str, Any] = {"type": kind}
-    http_method = params.get("integrationHttpMethod") or params.get("httpMethod")
+    http_method = params.get("integrationHttpMethod")
     uri = params.get("uri")
     if kind != "MOCK":
         if not http_method:
