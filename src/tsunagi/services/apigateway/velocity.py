@@ -183,7 +183,7 @@ class _NameOrCall(airspeed.NameOrCall):  # type: ignore[misc]
     """Java's methods first for calls on strings, lists, maps, numbers and booleans; names as Velocity
     reads them (a hyphen may follow the first letter: ``$context.requestOverride.header.X-Trace``)."""
 
-    NAME = re.compile(r"([_a-z][a-z0-9_-]*)", re.S | re.I)
+    NAME = re.compile(r"([_a-z](?:[a-z0-9_-]*[a-z0-9_])?)", re.S | re.I)
 
     def calculate(self, current_object: Any, loader: Any, top_namespace: Any) -> Any:
         if self.parameters is not None:
@@ -260,7 +260,8 @@ class _InterpolatedStringLiteral(_StringLiteral):
 
 
 class _SetDirective(airspeed.SetDirective):  # type: ignore[misc]
-    PLACE = re.compile(r"\s*\$\{?([a-z_][a-z0-9_-]*(?:\.[a-z_][a-z0-9_-]*)*)\}?", re.S | re.I)
+    PLACE = re.compile(r"\s*\$\{?([a-z_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z_](?:[a-z0-9_-]*[a-z0-9_])?)*)\}?",
+                       re.S | re.I)
 
 
 airspeed.SetDirective = _SetDirective
@@ -276,6 +277,7 @@ if _BreakDirective not in airspeed.UserDefinedDirective.DIRECTIVES:
 # -- JSONPath, as $input.path and $input.json take it ------------------------------------------------------
 
 _TOKEN = re.compile(r"""\.\.|\.(\*|[^.\[\]]+)|\[\s*(\*|-?\d+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\s*\]""")
+_AFTER_SCAN = re.compile(r"(\*|[^.\[\]]+)")
 
 
 def json_path(doc: Any, expression: str) -> Any:
@@ -290,6 +292,8 @@ def json_path(doc: Any, expression: str) -> Any:
     deep = False
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
+        if m is None and deep:
+            m = _AFTER_SCAN.match(expr, pos)          # $..name
         if m is None:
             raise TemplateFailure(f"Invalid JSONPath expression: {expression}")
         pos = m.end()
@@ -297,10 +301,11 @@ def json_path(doc: Any, expression: str) -> Any:
             deep = True
             many = True
             continue
-        key: Any = m.group(1) if m.group(1) is not None else m.group(2)
-        if m.group(2) is not None and key[0] in "'\"":
+        bracket = m.group(2) if m.re is _TOKEN else None
+        key: Any = m.group(1) if m.group(1) is not None else bracket
+        if bracket is not None and key[0] in "'\"":
             key = key[1:-1]
-        elif m.group(2) is not None and key != "*":
+        elif bracket is not None and key != "*":
             key = int(key)
         if deep:
             nodes = [n for start in nodes for n in _descend(start)]
