@@ -292,6 +292,10 @@ def test_lambda_non_proxy_with_error_selection(server, functions) -> None:
 
 class _Echo(http.server.BaseHTTPRequestHandler):
     def _answer(self) -> None:
+        if "slow" in self.path:
+            import time
+
+            time.sleep(1.5)
         length = int(self.headers.get("content-length") or 0)
         data = self.rfile.read(length) if length else b""
         out = json.dumps({"method": self.command, "path": self.path, "body": data.decode(),
@@ -435,3 +439,39 @@ def test_a_template_that_fails_answers_500_not_a_traceback(server) -> None:
     api.deploy()
     status, _, body = api.call("/t", b"{not json", method="POST", headers={"Content-Type": "application/json"})
     assert status == 500 and json.loads(body) == {"message": "Internal server error"}
+
+
+def test_integration_timeout_answers_504(server, backend) -> None:
+    api = Api(server)
+    api.method("/slow", "GET", {"type": "HTTP_PROXY", "integrationHttpMethod": "GET", "uri": f"{backend}/slow",
+                                "timeoutInMillis": 200})
+    api.deploy()
+    status, headers, body = api.call("/slow")
+    assert status == 504 and json.loads(body) == {"message": "Endpoint request timed out"}
+
+
+def test_usage_plan_throttle_and_quota_and_stage_throttling(server) -> None:
+    api = Api(server)
+    resp = {"200": {"selectionPattern": ""}}
+    api.method("/k", "GET", MOCK_OK, responses=resp, apiKeyRequired=True)
+    api.method("/open", "GET", MOCK_OK, responses=resp)
+    api.deploy()
+    c = api.c
+    burst = c.create_api_key(name="burst", enabled=True)
+    quota = c.create_api_key(name="quota", enabled=True)
+    stage = [{"apiId": api.id, "stage": "test"}]
+    p1 = c.create_usage_plan(name="tight", apiStages=stage, throttle={"burstLimit": 1, "rateLimit": 0.001})
+    p2 = c.create_usage_plan(name="counted", apiStages=stage, quota={"limit": 2, "period": "DAY"})
+    c.create_usage_plan_key(usagePlanId=p1["id"], keyId=burst["id"], keyType="API_KEY")
+    c.create_usage_plan_key(usagePlanId=p2["id"], keyId=quota["id"], keyType="API_KEY")
+    assert api.call("/k", headers={"x-api-key": burst["value"]})[0] == 200
+    status, _, body = api.call("/k", headers={"x-api-key": burst["value"]})
+    assert status == 429 and json.loads(body) == {"message": "Too Many Requests"}
+    assert [api.call("/k", headers={"x-api-key": quota["value"]})[0] for _ in range(2)] == [200, 200]
+    status, _, body = api.call("/k", headers={"x-api-key": quota["value"]})
+    assert status == 429 and json.loads(body) == {"message": "Limit Exceeded"}
+    assert api.call("/open")[0] == 200
+    c.update_stage(restApiId=api.id, stageName="test", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "0"}])
+    status, _, body = api.call("/open")
+    assert status == 429 and json.loads(body) == {"message": "Too Many Requests"}

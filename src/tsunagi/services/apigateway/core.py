@@ -171,6 +171,53 @@ class Page:
         return out
 
 
+class Limits:
+    """Throttling (a token bucket per stage method or usage plan key) and usage plan quotas, counted in
+    this process."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[Any, tuple[float, float]] = {}      # key -> (tokens, at)
+        self._quotas: dict[Any, tuple[str, int]] = {}           # key -> (period label, used)
+
+    def take(self, key: Any, rate: Any, burst: Any) -> bool:
+        """One request's token from ``key``'s bucket (``rate`` per second, ``burst`` at most)."""
+        rate_f = float(rate) if rate is not None else float("inf")
+        cap = float(burst) if burst is not None else max(rate_f, 1.0)
+        if cap < 1:
+            return False
+        now = time.monotonic()
+        tokens, at = self._buckets.get(key, (cap, now))
+        if rate_f != float("inf"):
+            tokens = min(cap, tokens + (now - at) * rate_f)
+        else:
+            tokens = cap
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        if len(self._buckets) > 100_000:
+            self._buckets.clear()
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+    def within_quota(self, key: Any, quota: dict[str, Any]) -> bool:
+        limit = int(quota.get("limit", 0))
+        period = str(quota.get("period", "DAY"))
+        t = time.gmtime()
+        label = {"DAY": time.strftime("%Y-%j", t), "WEEK": time.strftime("%Y-%W", t)}.get(period,
+                                                                                       time.strftime("%Y-%m", t))
+        seen, used = self._quotas.get(key, (label, 0))
+        if seen != label:
+            used = 0
+        if used >= limit:
+            return False
+        self._quotas[key] = (label, used + 1)
+        return True
+
+    def clear(self) -> None:
+        self._buckets.clear()
+        self._quotas.clear()
+
+
 class Deployed:
     """A stage as the invoke path sees it: the stage and the deployment snapshot it points at."""
 
@@ -193,6 +240,7 @@ class ApiGatewayCore(Service):
         self.plans: dict[str, Any] = {}           # the invoke path's per-deployment plans (by deployment id)
         self.account_cache: dict[Any, Any] = {}   # API keys and usage plans, by key value
         self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
+        self.limits = Limits()
         self._listening = False
 
     async def start(self) -> None:
@@ -210,6 +258,7 @@ class ApiGatewayCore(Service):
         self.plans.clear()
         self.account_cache.clear()
         self.authorizer_cache.clear()
+        self.limits.clear()
 
     def _changed(self, payload: str) -> None:
         if payload == ACCOUNT_SCOPE_CHANGED:

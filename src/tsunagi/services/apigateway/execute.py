@@ -280,6 +280,7 @@ class Executor:
                     "/" + "/".join(segments), trace_id)
         call.stage_variables = dict(deployed.stage.doc.get("variables") or {})
         call.context = self._context(call, started)
+        self._throttle(call)
         if method.get("apiKeyRequired"):
             await self._check_api_key(call)
         authorization = method.get("authorizationType", "NONE")
@@ -328,12 +329,34 @@ class Executor:
             value = call.context.get("authorizer", {}).get("usageIdentifierKey") or value
         if not value:
             raise GatewayError("INVALID_API_KEY", reason="no x-api-key header")
-        key = await find_key(self.service, value, call.req.api_id, call.req.stage)
-        if key is None:
+        found = await find_key(self.service, value, call.req.api_id, call.req.stage)
+        if found is None:
             raise GatewayError("INVALID_API_KEY", reason="the API key is unknown, disabled or in no usage plan of "
                                                          "this stage")
         call.context["identity"]["apiKey"] = value
-        call.context["identity"]["apiKeyId"] = key
+        call.context["identity"]["apiKeyId"] = found.key_id
+        limits = self.service.limits
+        if found.quota and not limits.within_quota((found.plan_id, found.key_id), found.quota):
+            raise GatewayError("QUOTA_EXCEEDED", reason="the usage plan's quota is used up")
+        if found.throttle and not limits.take((found.plan_id, found.key_id), found.throttle.get("rateLimit"),
+                                              found.throttle.get("burstLimit")):
+            raise GatewayError("THROTTLED", reason="the usage plan's throttle")
+
+    def _throttle(self, call: Call) -> None:
+        """The stage's method settings: a rate and a burst per method (``*/*`` for all of them)."""
+        settings = call.deployed.stage.doc.get("methodSettings") or {}
+        if not settings:
+            return
+        method = call.req.method.upper()
+        path = call.resource.get("path", "/")
+        for key in (f"{path}/{method}", f"{path.lstrip('/')}/{method}", f"{path}/*", "*/*"):
+            setting = settings.get(key)
+            if setting is not None and ("throttlingRateLimit" in setting or "throttlingBurstLimit" in setting):
+                bucket = (call.req.api_id, call.req.stage, key)
+                if not self.service.limits.take(bucket, setting.get("throttlingRateLimit"),
+                                                setting.get("throttlingBurstLimit")):
+                    raise GatewayError("THROTTLED", reason=f"the stage's throttling for {key}")
+                return
 
     def _validate(self, call: Call) -> None:
         vid = call.method.get("requestValidatorId")

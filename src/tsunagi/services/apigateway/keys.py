@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from tsunagi.services.apigateway.core import (
     CACHE_TTL_SHARED_S,
@@ -36,8 +36,15 @@ def _key_view(doc: dict[str, Any], include_value: bool) -> dict[str, Any]:
     return out
 
 
-async def find_key(service: ApiGatewayCore, value: str, api_id: str, stage: str) -> str | None:
-    """The id of the enabled API key ``value`` when a usage plan gives it ``api_id``'s ``stage``, else None."""
+class FoundKey(NamedTuple):
+    key_id: str
+    plan_id: str
+    throttle: dict[str, Any] | None       # the usage plan's (or its stage's) rateLimit and burstLimit
+    quota: dict[str, Any] | None          # limit, period (DAY | WEEK | MONTH), offset
+
+
+async def find_key(service: ApiGatewayCore, value: str, api_id: str, stage: str) -> FoundKey | None:
+    """The enabled API key ``value`` and the usage plan that gives it ``api_id``'s ``stage``, else None."""
     cache_key = ("key", value, api_id, stage)
     cached = service.account_cache.get(cache_key)
     if cached is not None and (not service.store.shared or time.monotonic() - cached[1] < CACHE_TTL_SHARED_S):
@@ -50,9 +57,12 @@ async def find_key(service: ApiGatewayCore, value: str, api_id: str, stage: str)
             if link.doc.get("id") != key.object_id:
                 continue
             plan = await service.repo.object("", USAGE_PLAN, link.lookup)
-            if plan is not None and any(s.get("apiId") == api_id and s.get("stage") == stage
-                                        for s in plan.doc.get("apiStages") or []):
-                found = key.object_id
+            if plan is None:
+                continue
+            stages = [s for s in plan.doc.get("apiStages") or []
+                      if s.get("apiId") == api_id and s.get("stage") == stage]
+            if stages:
+                found = FoundKey(key.object_id, plan.object_id, plan.doc.get("throttle"), plan.doc.get("quota"))
                 break
         if found:
             break
