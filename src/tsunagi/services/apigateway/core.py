@@ -187,10 +187,7 @@ class Limits:
             return False
         now = time.monotonic()
         tokens, at = self._buckets.get(key, (cap, now))
-        if rate_f != float("inf"):
-            tokens = min(cap, tokens + (now - at) * rate_f)
-        else:
-            tokens = cap
+        tokens = min(cap, tokens + (now - at) * rate_f) if rate_f != float("inf") else cap
         if tokens < 1:
             self._buckets[key] = (tokens, now)
             return False
