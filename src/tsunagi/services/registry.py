@@ -16,6 +16,7 @@ SERVICES: dict[str, str] = {
     "lambda": "tsunagi.services.awslambda.service:LambdaService",
     "s3": "tsunagi.services.s3.service:S3Service",
     "apigateway": "tsunagi.services.apigateway.service:ApiGatewayService",
+    "apigatewayv2": "tsunagi.services.apigateway.v2:ApiGatewayV2Service",
 }
 
 

@@ -41,7 +41,7 @@ def host_api(host: str) -> str | None:
     """``{id}.execute-api.…`` → id."""
     name = host.split(":", 1)[0].lower()
     label, dot, rest = name.partition(".")
-    if not dot or not rest.startswith("execute-api.") or not label:
+    if not dot or not rest.startswith("execute-api.") or not label or not label.isalnum():
         return None
     return label
 
@@ -85,9 +85,7 @@ def install(routes: RouteRegistry, platform: Platform) -> None:
         api_id = host_api(request.host)
         assert api_id is not None
         _, _, rest = request.path.partition("/")
-        stage, _, tail = rest.partition("/")
-        if not stage:
-            return _error(403, "Missing Authentication Token", "MissingAuthenticationTokenException", ex.request_id)
+        stage, _, tail = rest.partition("/")       # an HTTP API's $default stage has no segment: it decides
         return await invoke(ex, api_id, stage, "/" + tail)
 
     routes.add(Route("apigateway-invoke-path", by_path, prefix="/restapis/",

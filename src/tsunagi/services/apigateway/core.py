@@ -238,6 +238,7 @@ class ApiGatewayCore(Service):
         self.account_cache: dict[Any, Any] = {}   # API keys and usage plans, by key value
         self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
         self.limits = Limits()
+        self.v2_cache: dict[str, Any] = {}           # HTTP APIs (v2) as the invoke path sees them, by id
         self._listening = False
 
     async def start(self) -> None:
@@ -256,11 +257,14 @@ class ApiGatewayCore(Service):
         self.account_cache.clear()
         self.authorizer_cache.clear()
         self.limits.clear()
+        self.v2_cache.clear()
 
     def _changed(self, payload: str) -> None:
         if payload == ACCOUNT_SCOPE_CHANGED:
             self.account_cache.clear()
+            self.v2_cache.clear()
             return
+        self.v2_cache.pop(payload, None)
         for key in [k for k in self._deployed if k[0] == payload]:
             del self._deployed[key]
         for key in [k for k in self.authorizer_cache if k[0] == payload]:

@@ -238,8 +238,13 @@ class Executor:
 
     # == the request ===========================================================================
     async def _execute(self, req: ApiRequest, started: float) -> ApiResponse:
-        deployed = await self.service.deployed(req.api_id, req.stage)
+        deployed = await self.service.deployed(req.api_id, req.stage) if req.stage else None
         if deployed is None:
+            from tsunagi.services.apigateway.execute_v2 import execute_v2
+
+            answer = await execute_v2(self, req, started)       # an HTTP API (v2) of that id?
+            if answer is not None:
+                return answer
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", reason="no such API or stage")
         plan = self.service.plans.get(deployed.deployment.deployment_id)
         if plan is None:
