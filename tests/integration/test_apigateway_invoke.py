@@ -475,3 +475,24 @@ def test_usage_plan_throttle_and_quota_and_stage_throttling(server) -> None:
         {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "0"}])
     status, _, body = api.call("/open")
     assert status == 429 and json.loads(body) == {"message": "Too Many Requests"}
+
+
+def test_stage_access_logs_go_to_cloudwatch_logs(server) -> None:
+    api = Api(server)
+    api.method("/logged", "GET", MOCK_OK, responses={"200": {"selectionPattern": ""}})
+    api.deploy()
+    group = "/apigw/access"
+    api.c.update_stage(restApiId=api.id, stageName="test", patchOperations=[
+        {"op": "replace", "path": "/accessLogSettings/destinationArn",
+         "value": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"},
+        {"op": "replace", "path": "/accessLogSettings/format",
+         "value": '{"id":"$context.requestId","status":"$context.status","method":"$context.httpMethod",'
+                  '"path":"$context.resourcePath","ip":"$context.identity.sourceIp"}'}])
+    status, headers, _ = api.call("/logged")
+    assert status == 200
+    assert api.call("/missing")[0] == 403
+    events = server.client("logs").filter_log_events(logGroupName=group)["events"]
+    lines = [json.loads(e["message"]) for e in events]
+    assert lines[0] == {"id": headers["x-amzn-RequestId"], "status": "200", "method": "GET", "path": "/logged",
+                        "ip": "127.0.0.1"}
+    assert lines[1]["status"] == "403"

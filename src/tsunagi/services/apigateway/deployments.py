@@ -189,6 +189,22 @@ class DeploymentOps(ApiGatewayCore):
             raise invalid_stage()
 
         def method_settings(doc: dict[str, Any], op: str, segments: list[str], value: Any) -> bool:
+            if segments[0] == "accessLogSettings":
+                if op == "remove" and len(segments) == 1:
+                    doc.pop("accessLogSettings", None)
+                    return True
+                if len(segments) == 2 and segments[1] in ("destinationArn", "format"):
+                    settings = dict(doc.get("accessLogSettings") or {})
+                    if op == "remove":
+                        settings.pop(segments[1], None)
+                    else:
+                        if segments[1] == "destinationArn" and not re.match(
+                                r"^arn:aws[\w-]*:(logs|firehose):[a-z0-9-]+:\d{12}:", str(value or "")):
+                            raise BadRequest(f"Invalid ARN specified in the request: {value}")
+                        settings[segments[1]] = str(value)
+                    doc["accessLogSettings"] = settings
+                    return True
+                return False
             if len(segments) < 3 or segments[0] in STAGE_FIELDS:
                 return False
             # /{resource path}/{method}/{setting}: "*/*" for every method; a resource path has its "/" as "~1"

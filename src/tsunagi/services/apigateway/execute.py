@@ -29,7 +29,9 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from tsunagi.context import Principal, RequestContext, Source
 from tsunagi.ports.apigateway import ApiRequest, ApiResponse
+from tsunagi.ports.logs import LOGS
 from tsunagi.services.apigateway import velocity
+from tsunagi.services.apigateway.core import Deployed
 from tsunagi.services.apigateway.integrations import (
     Backends,
     IntegrationFailure,
@@ -40,7 +42,7 @@ from tsunagi.services.apigateway.integrations import (
 from tsunagi.trace import trace_id_for
 
 if TYPE_CHECKING:
-    from tsunagi.services.apigateway.core import ApiGatewayCore, Deployed
+    from tsunagi.services.apigateway.core import ApiGatewayCore
 
 log = logging.getLogger("tsunagi.apigateway")
 
@@ -196,14 +198,54 @@ class Executor:
 
     async def execute(self, req: ApiRequest) -> ApiResponse:
         started = time.time()
+        seen: dict[str, Any] = {}
+        error: GatewayError | None = None
         try:
-            return await self._execute(req, started)
+            response = await self._execute(req, started, seen)
         except GatewayError as e:
-            plan = getattr(e, "plan", None)
-            return self.gateway_response(e, req, plan)
+            error = e
+            response = self.gateway_response(e, req, getattr(e, "plan", None))
         except Exception:
             log.exception("API Gateway request %s to %s/%s failed", req.request_id, req.api_id, req.stage)
-            return self.gateway_response(GatewayError("API_CONFIGURATION_ERROR"), req, None)
+            error = GatewayError("API_CONFIGURATION_ERROR")
+            response = self.gateway_response(error, req, None)
+        deployed: Deployed | None = seen.get("deployed")
+        if deployed is not None and deployed.stage.doc.get("accessLogSettings"):
+            await self._access_log(req, deployed, seen.get("call"), response, error, started)
+        return response
+
+    async def _access_log(self, req: ApiRequest, deployed: Deployed, call: Call | None, response: ApiResponse,
+                          error: GatewayError | None, started: float) -> None:
+        """One line in the stage's access log group, in the stage's format (``$context`` variables)."""
+        settings = deployed.stage.doc["accessLogSettings"]
+        arn = str(settings.get("destinationArn") or "")
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[2] != "logs" or parts[5] != "log-group":
+            return
+        group = ":".join(parts[6:]).removesuffix(":*")
+        logs = self.service.platform.ports.find(LOGS)
+        if logs is None:
+            return
+        context: dict[str, Any] = dict(call.context) if call is not None else {
+            "requestId": req.request_id, "apiId": req.api_id, "stage": req.stage, "httpMethod": req.method.upper(),
+            "path": f"/{req.stage}{req.path}", "identity": {"sourceIp": req.source_ip}, "resourcePath": None}
+        latency = int((time.time() - started) * 1000)
+        context.update({"status": response.status, "responseLength": len(response.body),
+                        "responseLatency": latency, "integrationLatency": latency,
+                        "error": {"message": error.message if error else None,
+                                  "messageString": json.dumps(error.message) if error else None,
+                                  "responseType": error.kind if error else None}})
+        text = str(settings.get("format") or "$context.requestId")
+        try:
+            line = velocity.render(text, {"context": context, "util": velocity.UTIL,
+                                          "input": velocity.Input("", {}, {}, {}), "stageVariables": {}})
+        except velocity.TemplateFailure:
+            line = f"{req.request_id} {response.status}"
+        try:
+            await logs.append(parts[4] or deployed.api.account, parts[3] or deployed.api.region, group,
+                              f"{req.api_id}_{req.stage}", [(int(started * 1000), line)])
+        except Exception:
+            log.warning("access log of %s/%s could not be written to %s", req.api_id, req.stage, group)
 
     def gateway_response(self, e: GatewayError, req: ApiRequest, plan: Plan | None) -> ApiResponse:
         if e.reason:
@@ -237,7 +279,7 @@ class Executor:
         return ApiResponse(status, headers, body)
 
     # == the request ===========================================================================
-    async def _execute(self, req: ApiRequest, started: float) -> ApiResponse:
+    async def _execute(self, req: ApiRequest, started: float, seen: dict[str, Any]) -> ApiResponse:
         deployed = await self.service.deployed(req.api_id, req.stage) if req.stage else None
         if deployed is None:
             from tsunagi.services.apigateway.execute_v2 import execute_v2
@@ -252,12 +294,14 @@ class Executor:
                 self.service.plans.clear()
             plan = self.service.plans[deployed.deployment.deployment_id] = Plan(deployed.deployment.snapshot)
         try:
-            return await self._serve(req, deployed, plan, started)
+            seen["deployed"] = deployed
+            return await self._serve(req, deployed, plan, started, seen)
         except GatewayError as e:
             e.plan = plan  # type: ignore[attr-defined]
             raise
 
-    async def _serve(self, req: ApiRequest, deployed: Deployed, plan: Plan, started: float) -> ApiResponse:
+    async def _serve(self, req: ApiRequest, deployed: Deployed, plan: Plan, started: float,
+                     seen: dict[str, Any]) -> ApiResponse:
         if len(req.body) > MAX_BODY:
             raise GatewayError("REQUEST_TOO_LARGE")
         segments = [unquote(s) for s in req.path.split("/") if s]
@@ -285,6 +329,7 @@ class Executor:
                     "/" + "/".join(segments), trace_id)
         call.stage_variables = dict(deployed.stage.doc.get("variables") or {})
         call.context = self._context(call, started)
+        seen["call"] = call
         self._throttle(call)
         if method.get("apiKeyRequired"):
             await self._check_api_key(call)
