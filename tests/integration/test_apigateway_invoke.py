@@ -496,3 +496,23 @@ def test_stage_access_logs_go_to_cloudwatch_logs(server) -> None:
     assert lines[0] == {"id": headers["x-amzn-RequestId"], "status": "200", "method": "GET", "path": "/logged",
                         "ip": "127.0.0.1"}
     assert lines[1]["status"] == "403"
+
+
+def test_aws_iam_methods_need_a_signed_request(server) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    api = Api(server)
+    api.method("/iam", "GET", MOCK_OK, authorizationType="AWS_IAM", responses={"200": {
+        "selectionPattern": "", "responseTemplates": {
+            "application/json": '{"caller": "$context.identity.caller", "account": "$context.identity.accountId"}'}}})
+    api.deploy()
+    status, _, body = api.call("/iam")
+    assert status == 403 and json.loads(body) == {"message": "Missing Authentication Token"}
+    target = stage_url(server, api.id, "test", "/iam")
+    signed = AWSRequest(method="GET", url=target, headers={"Host": f"127.0.0.1:{server.port}"})
+    SigV4Auth(Credentials("111111111111", "test"), "execute-api", REGION).add_auth(signed)
+    status, _, body = invoke(target, method="GET", headers=dict(signed.headers.items()))
+    assert status == 200, body
+    assert json.loads(body) == {"caller": "arn:aws:iam::111111111111:root", "account": "111111111111"}

@@ -96,7 +96,7 @@ class Gateway:
         self.state = internal_routes.ServerState()
         internal_routes.install(self.routes, platform, self.state, self.authenticator)
         s3_routes.install(self.routes, platform, self.authenticator, self.codecs)
-        apigateway_routes.install(self.routes, platform)
+        apigateway_routes.install(self.routes, platform, self.authenticator)
         self.steps: list[steps.StepFn] = [
             Guard(HostPolicy(config.host, config.hostnames)),
             steps.Route(platform, self.routes, self.codecs),

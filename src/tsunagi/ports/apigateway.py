@@ -29,6 +29,17 @@ class ApiRequest:
     host: str = "localhost:4566"
     scheme: str = "http"
     trace_header: str | None = None            # X-Amzn-Trace-Id, when the client sent one
+    caller: Caller | None = None               # who signed the request (SigV4), when it was signed
+    signature_error: str | None = None         # why a signed request's signature was refused
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The signer of a request, for methods whose authorization is AWS_IAM."""
+
+    account: str
+    arn: str
+    access_key_id: str | None
 
 
 @dataclass(slots=True)

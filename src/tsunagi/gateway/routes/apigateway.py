@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.exchange import Exchange
+from tsunagi.gateway.identity import Authenticator, read_credential
 from tsunagi.gateway.routes import Route, RouteRegistry
-from tsunagi.ports.apigateway import APIGATEWAY, ApiRequest
-from tsunagi.protocol.errors import RequestEntityTooLarge
+from tsunagi.ports.apigateway import APIGATEWAY, ApiRequest, Caller
+from tsunagi.protocol.errors import RequestEntityTooLarge, ServiceError
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _error(status: int, message: str, error_type: str, request_id: str) -> HttpR
                                  ("x-amzn-ErrorType", error_type)], json.dumps({"message": message}).encode())
 
 
-def install(routes: RouteRegistry, platform: Platform) -> None:
+def install(routes: RouteRegistry, platform: Platform, authenticator: Authenticator) -> None:
     def is_host_form(request: HttpRequest) -> bool:
         return ".execute-api." in request.headers.get("host", "") and host_api(request.host) is not None
 
@@ -68,11 +69,20 @@ def install(routes: RouteRegistry, platform: Platform) -> None:
             await read_body(ex, MAX_PAYLOAD)
         except RequestEntityTooLarge:
             return _error(413, "Request Too Long", "RequestTooLargeException", ex.request_id)
+        caller = None
+        signature_error = None
+        cred = read_credential(request)
+        if cred.access_key_id:
+            try:
+                principal = authenticator.authenticate(request, cred)
+                caller = Caller(principal.account, principal.arn, principal.access_key_id)
+            except ServiceError as e:
+                signature_error = e.message
         answer = await port.execute(ApiRequest(
             api_id=api_id, stage=stage, method=request.method, path=path, query=request.query,
             headers=list(request.headers.items()), body=request.body, request_id=ex.request_id,
             source_ip=ex.source_ip, host=request.host, scheme=request.headers.get("x-forwarded-proto", "http"),
-            trace_header=request.headers.get("x-amzn-trace-id")))
+            trace_header=request.headers.get("x-amzn-trace-id"), caller=caller, signature_error=signature_error))
         return HttpResponse(answer.status, answer.headers, answer.body)
 
     async def by_path(ex: Exchange) -> HttpResponse:

@@ -53,6 +53,8 @@ JSON_TYPE = "application/json"
 GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token", "MissingAuthenticationTokenException"),
     "INVALID_API_KEY": (403, "Forbidden", "ForbiddenException"),
+    "INVALID_SIGNATURE": (403, "The request signature we calculated does not match the signature you provided.",
+                          "InvalidSignatureException"),
     "ACCESS_DENIED": (403, "User is not authorized to access this resource", "AccessDeniedException"),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, "null", "AuthorizerConfigurationException"),
     "AUTHORIZER_FAILURE": (500, "null", "AuthorizerFailureException"),
@@ -338,6 +340,8 @@ class Executor:
             from tsunagi.services.apigateway.authorizers import authorize
 
             await authorize(self, call)
+        elif authorization == "AWS_IAM":
+            self._check_iam(call)
         elif authorization == "COGNITO_USER_POOLS":
             raise GatewayError("UNAUTHORIZED", reason="Cognito user pool authorizers are not available in tsunagi")
         self._validate(call)
@@ -391,6 +395,18 @@ class Executor:
         if found.throttle and not limits.take((found.plan_id, found.key_id), found.throttle.get("rateLimit"),
                                               found.throttle.get("burstLimit")):
             raise GatewayError("THROTTLED", reason="the usage plan's throttle")
+
+    @staticmethod
+    def _check_iam(call: Call) -> None:
+        """AWS_IAM: the request must be signed (SigV4, signing name execute-api) by a known caller."""
+        req = call.req
+        if req.signature_error is not None:
+            raise GatewayError("INVALID_SIGNATURE", message=req.signature_error)
+        if req.caller is None:
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", reason="AWS_IAM method called without a signature")
+        identity = call.context["identity"]
+        identity.update({"accountId": req.caller.account, "caller": req.caller.arn, "user": req.caller.arn,
+                         "userArn": req.caller.arn, "accessKey": req.caller.access_key_id})
 
     def _throttle(self, call: Call) -> None:
         """The stage's method settings: a rate and a burst per method (``*/*`` for all of them)."""
