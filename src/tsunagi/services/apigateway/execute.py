@@ -18,12 +18,14 @@ API Gateway's own errors answer ``{"message": …}`` with ``x-amzn-ErrorType``, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -323,7 +325,7 @@ class Executor:
             multi_headers.setdefault(name, []).append(value)
         query: dict[str, str] = {}
         multi_query: dict[str, list[str]] = {}
-        for name, value in parse_qsl(req.query, keep_blank_values=True):
+        for name, value in parse_qsl(req.query, keep_blank_values=True) if req.query else ():
             query[name] = value
             multi_query.setdefault(name, []).append(value)
         trace_id = trace_id_for(req.trace_header)
@@ -361,7 +363,7 @@ class Executor:
             "accountId": call.plan.account, "apiId": req.api_id, "domainName": req.host,
             "domainPrefix": host.split(".", 1)[0], "extendedRequestId": _apigw_id(req.request_id),
             "httpMethod": req.method.upper(), "path": f"/{req.stage}{call.path}", "protocol": "HTTP/1.1",
-            "requestId": req.request_id, "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(started)),
+            "requestId": req.request_id, "requestTime": _request_time(int(started)),
             "requestTimeEpoch": ms, "resourceId": call.resource["id"], "resourcePath": call.resource.get("path", "/"),
             "stage": req.stage, "xrayTraceId": call.trace_id,
             "identity": {"sourceIp": req.source_ip, "userAgent": call.header("user-agent") or "",
@@ -468,7 +470,7 @@ class Executor:
                               source_ip=call.req.source_ip, source=source)
 
     def _variables(self, call: Call, body: str) -> dict[str, Any]:
-        return {"input": velocity.Input(body, dict(call.path_params), dict(call.query), dict(call.headers)),
+        return {"input": velocity.Input(body, call.path_params, call.query, call.headers),
                 "util": velocity.UTIL, "context": call.context, "stageVariables": call.stage_variables}
 
     def _parameter(self, call: Call, expression: str, body: str) -> str | None:
@@ -636,8 +638,7 @@ class Executor:
         content_type = JSON_TYPE
         if template is not None and template.strip():
             variables = self._variables(call, body_text)
-            variables["input"] = velocity.Input(body_text, dict(call.path_params), dict(call.query),
-                                                dict(call.headers))
+            variables["input"] = velocity.Input(body_text, call.path_params, call.query, call.headers)
             try:
                 body = velocity.render(template, variables).encode()
             except velocity.TemplateFailure as e:
@@ -677,7 +678,7 @@ class Executor:
         for name, value in (override.get("header") or {}).items():
             headers = [(k, v) for k, v in headers if k.lower() != str(name).lower()] + \
                       [(str(name), velocity.java_str(value))]
-        headers += [("x-amzn-RequestId", call.req.request_id), ("x-amz-apigw-id", _apigw_id(call.req.request_id)),
+        headers += [("x-amzn-RequestId", call.req.request_id), ("x-amz-apigw-id", call.context["extendedRequestId"]),
                     ("X-Amzn-Trace-Id", f"Root={call.trace_id}")]
         return ApiResponse(status, headers, body)
 
@@ -804,13 +805,18 @@ class Executor:
 
 
 async def _within(coro: Any, timeout_s: float) -> Outcome:
-    import asyncio
-
+    """``coro``'s outcome, or IntegrationTimeout after ``timeout_s`` (in this task: no task per call)."""
     try:
-        result: Outcome = await asyncio.wait_for(coro, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            result: Outcome = await coro
     except TimeoutError:
         raise IntegrationTimeout() from None
     return result
+
+
+@lru_cache(maxsize=4)
+def _request_time(second: int) -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
 
 
 def _apigw_id(request_id: str) -> str:

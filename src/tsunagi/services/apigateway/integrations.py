@@ -15,14 +15,18 @@ what it would see on AWS.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
+
+import orjson
 
 from tsunagi.context import RequestContext
 from tsunagi.ports.awslambda import LAMBDA
@@ -52,6 +56,14 @@ class IntegrationTimeout(Exception):
     """No answer within the integration's timeout: API Gateway answers 504."""
 
 
+@lru_cache(maxsize=4096)
+def parse_uri(uri: str) -> tuple[str, str, str, str] | None:
+    """(region, service, path | action, the rest) of an AWS integration URI (cached: URIs repeat)."""
+    m = AWS_URI.match(uri)
+    return (m.group(1), m.group(2).rsplit(".", 1)[-1], m.group(3), m.group(4)) if m else None
+
+
+@lru_cache(maxsize=4096)
 def lambda_target(uri: str) -> str | None:
     """The function ARN a Lambda integration URI names, or None."""
     m = AWS_URI.match(uri)
@@ -59,6 +71,30 @@ def lambda_target(uri: str) -> str | None:
         return None
     f = LAMBDA_PATH.match(m.group(4))
     return unquote(f.group(1)) if f else None
+
+
+def _unquote_plus(text: str) -> str:
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if "\\" not in text:
+        try:   # %XX -> \xXX, decoded by the C decoder of Python's escapes (valid UTF-8 only)
+            return codecs.escape_decode(text.replace("%", "\\x").encode())[0].decode()  # type: ignore[attr-defined]
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return unquote(text)
+
+
+def form_pairs(text: str) -> dict[str, str]:
+    """A form-encoded body as a dict (the last value of a repeated name), as SQS reads its query protocol."""
+    out: dict[str, str] = {}
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        out[_unquote_plus(name) if "%" in name or "+" in name else name] = \
+            _unquote_plus(value) if "%" in value or "+" in value else value
+    return out
 
 
 def _query_error(error: ServiceError, request_id: str) -> Outcome:
@@ -110,10 +146,10 @@ class Backends:
     # == AWS service integrations ==============================================================
     async def aws(self, ctx: RequestContext, uri: str, http_method: str, headers: dict[str, str],
                   query: list[tuple[str, str]], body: bytes) -> Outcome:
-        m = AWS_URI.match(uri)
-        if m is None:
+        parsed = parse_uri(uri)
+        if parsed is None:
             raise IntegrationFailure(f"Invalid AWS integration URI: {uri}")
-        region, service, style, rest = m.group(1), m.group(2).rsplit(".", 1)[-1], m.group(3), m.group(4)
+        region, service, style, rest = parsed
         ctx.region = region or ctx.region
         if service == "lambda":
             target = lambda_target(uri)
@@ -140,7 +176,7 @@ class Backends:
             if target_header:
                 action = target_header.rsplit(".", 1)[-1]
         elif ctype == "application/x-www-form-urlencoded" or (body and style == "path" and ctype == ""):
-            params.update(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
+            params.update(form_pairs(body.decode("utf-8", "replace")))
         action = params.get("Action", action) if json_params is None else action
         if service == "sqs":
             return await self._sqs(ctx, region, style, rest, action, params, json_params)
@@ -191,7 +227,7 @@ class Backends:
                     "SendMessageResult": {"MD5OfMessageAttributes": None, "MD5OfMessageBody": sent.md5_of_body,
                                           "MD5OfMessageSystemAttributes": None, "MessageId": sent.message_id,
                                           "SequenceNumber": sent.sequence_number}}}
-                return Outcome(200, json.dumps(result).encode(), {"Content-Type": JSON_TYPE})
+                return Outcome(200, orjson.dumps(result), {"Content-Type": JSON_TYPE})
             if action == "SendMessageBatch" and json_params is None:
                 return await self._sqs_batch(ctx, arn, params)
             raise ServiceError(f"The action {action} is not valid for this endpoint.", code="InvalidAction")

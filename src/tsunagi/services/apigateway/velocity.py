@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 import airspeed
 
@@ -423,6 +423,14 @@ def _escape_js(s: Any) -> str:
     return "".join(out)
 
 
+_UNSAFE = re.compile(rb"[^A-Za-z0-9.\-*_ ]")
+_ESCAPES = [b"%%%02X" % i for i in range(256)]
+
+
+def _escape_byte(m: re.Match[bytes]) -> bytes:
+    return _ESCAPES[m.group()[0]]
+
+
 class Util:
     """``$util``: the functions API Gateway documents."""
 
@@ -439,7 +447,8 @@ class Util:
 
     @staticmethod
     def urlEncode(s: Any) -> str:  # noqa: N802 - Java's URLEncoder: space as "+", only .-*_ unescaped
-        return quote_plus(java_str(s), safe="*").replace("~", "%7E")
+        data = java_str(s).encode("utf-8", "surrogatepass")
+        return _UNSAFE.sub(_escape_byte, data).replace(b" ", b"+").decode("ascii")
 
     @staticmethod
     def urlDecode(s: Any) -> str:  # noqa: N802
