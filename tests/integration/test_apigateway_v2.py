@@ -163,3 +163,127 @@ def test_control_plane_errors_and_listing(server, fns) -> None:
     assert c.get_api(ApiId=api)["Name"] == "y"
     c.delete_api(ApiId=api)
     assert c.get_apis()["Items"] == []
+
+
+AUTH_HANDLERS = """
+import json
+
+def simple(event, context):
+    ok = event["identitySource"] == ["open-sesame"]
+    return {"isAuthorized": ok, "context": {"who": "tester", "route": event["routeKey"]}}
+
+def claims(event, context):
+    return {"statusCode": 200, "body": json.dumps(event["requestContext"].get("authorizer"))}
+"""
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def issuer():
+    """A local OpenID issuer: its configuration, its JWKS, and a function that signs tokens (RS256)."""
+    import http.server
+    import threading
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    state: dict = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/.well-known/openid-configuration":
+                doc = {"issuer": state["url"], "jwks_uri": state["url"] + "/keys"}
+            elif self.path == "/keys":
+                doc = {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+                                 "n": _b64(numbers.n.to_bytes(256, "big")), "e": _b64(numbers.e.to_bytes(3, "big"))}]}
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["url"] = f"http://127.0.0.1:{httpd.server_address[1]}"
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    def sign(claims: dict, kid: str = "k1") -> str:
+        head = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode())
+        body = _b64(json.dumps(claims).encode())
+        sig = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{head}.{body}.{_b64(sig)}"
+
+    state["sign"] = sign
+    yield state
+    httpd.shutdown()
+
+
+def test_jwt_authorizer(server, issuer) -> None:
+    import time as _time
+
+    lam = server.client("lambda")
+    fn = create(lam, "v2-claims", "app.claims", files={"app.py": AUTH_HANDLERS})["FunctionArn"]
+    c = server.client("apigatewayv2")
+    api = c.create_api(Name="jwt", ProtocolType="HTTP")["ApiId"]
+    auth = c.create_authorizer(ApiId=api, Name="oidc", AuthorizerType="JWT",
+                               IdentitySource=["$request.header.Authorization"],
+                               JwtConfiguration={"Issuer": issuer["url"], "Audience": ["my-app"]})
+    integ = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=fn,
+                                 PayloadFormatVersion="2.0")["IntegrationId"]
+    c.create_route(ApiId=api, RouteKey="GET /me", Target=f"integrations/{integ}", AuthorizationType="JWT",
+                   AuthorizerId=auth["AuthorizerId"], AuthorizationScopes=["read"])
+    c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    now = int(_time.time())
+    good = issuer["sign"]({"iss": issuer["url"], "aud": "my-app", "sub": "u-1", "exp": now + 600,
+                           "scope": "read write"})
+    status, _, body = call(server, api, "/me", headers={"Authorization": f"Bearer {good}"})
+    assert status == 200, body
+    jwt = json.loads(body)["jwt"]
+    assert jwt["claims"]["sub"] == "u-1" and jwt["scopes"] == ["read", "write"]
+    for token in (None, "garbage",
+                  issuer["sign"]({"iss": issuer["url"], "aud": "other", "exp": now + 600, "scope": "read"}),
+                  issuer["sign"]({"iss": issuer["url"], "aud": "my-app", "exp": now - 10, "scope": "read"}),
+                  issuer["sign"]({"iss": "https://elsewhere", "aud": "my-app", "exp": now + 600, "scope": "read"}),
+                  issuer["sign"]({"iss": issuer["url"], "aud": "my-app", "exp": now + 600, "scope": "write"}),
+                  good[:-4] + "AAAA"):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        status, _, body = call(server, api, "/me", headers=headers)
+        assert status == 401 and json.loads(body) == {"message": "Unauthorized"}, token
+
+
+def test_lambda_request_authorizer_with_simple_responses(server, fns) -> None:
+    lam = server.client("lambda")
+    auth_fn = create(lam, "v2-simple", "app.simple", files={"app.py": AUTH_HANDLERS})["FunctionArn"]
+    echo = fns["echo"]
+    c = server.client("apigatewayv2")
+    api = c.create_api(Name="lambda-auth", ProtocolType="HTTP")["ApiId"]
+    auth = c.create_authorizer(ApiId=api, Name="simple", AuthorizerType="REQUEST",
+                               AuthorizerUri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{auth_fn}/invocations",
+                               AuthorizerPayloadFormatVersion="2.0", EnableSimpleResponses=True,
+                               IdentitySource=["$request.header.x-key"], AuthorizerResultTtlInSeconds=60)
+    integ = c.create_integration(ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=echo,
+                                 PayloadFormatVersion="2.0")["IntegrationId"]
+    c.create_route(ApiId=api, RouteKey="GET /guarded", Target=f"integrations/{integ}", AuthorizationType="CUSTOM",
+                   AuthorizerId=auth["AuthorizerId"])
+    c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    assert call(server, api, "/guarded")[0] == 401
+    status, _, body = call(server, api, "/guarded", headers={"x-key": "wrong"})
+    assert status == 403 and json.loads(body) == {"message": "Forbidden"}
+    status, _, body = call(server, api, "/guarded", headers={"x-key": "open-sesame"})
+    assert status == 200, body
+    assert json.loads(body)["requestContext"]["authorizer"] == {"lambda": {"who": "tester",
+                                                                           "route": "GET /guarded"}}

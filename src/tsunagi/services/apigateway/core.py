@@ -16,6 +16,7 @@ from typing import Any
 
 from tsunagi.ids import _bits
 from tsunagi.services.apigateway.errors import BadRequest, invalid_api, invalid_resource
+from tsunagi.services.apigateway.jwt import KeyCache
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.store.apigateway import (
     ACCOUNT_SCOPE_CHANGED,
@@ -239,6 +240,7 @@ class ApiGatewayCore(Service):
         self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
         self.limits = Limits()
         self.v2_cache: dict[str, Any] = {}           # HTTP APIs (v2) as the invoke path sees them, by id
+        self.jwt_keys = KeyCache()                   # JWT authorizers' issuer keys
         self._listening = False
 
     async def start(self) -> None:
@@ -258,6 +260,7 @@ class ApiGatewayCore(Service):
         self.authorizer_cache.clear()
         self.limits.clear()
         self.v2_cache.clear()
+        self.jwt_keys.clear()
 
     def _changed(self, payload: str) -> None:
         if payload == ACCOUNT_SCOPE_CHANGED:

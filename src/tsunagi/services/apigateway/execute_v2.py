@@ -19,7 +19,15 @@ from tsunagi.ports.apigateway import ApiRequest, ApiResponse
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.apigateway.integrations import IntegrationFailure, IntegrationTimeout, lambda_target
-from tsunagi.services.apigateway.v2 import DEFAULT_STAGE, DEPLOYMENT, INTEGRATION, ROUTE, STAGE, V2_API
+from tsunagi.services.apigateway.v2 import (
+    AUTHORIZER,
+    DEFAULT_STAGE,
+    DEPLOYMENT,
+    INTEGRATION,
+    ROUTE,
+    STAGE,
+    V2_API,
+)
 from tsunagi.trace import trace_id_for
 
 if TYPE_CHECKING:
@@ -45,10 +53,12 @@ class _Node:
 
 
 class V2Plan:
-    def __init__(self, routes: list[dict[str, Any]], integrations: list[dict[str, Any]]) -> None:
+    def __init__(self, routes: list[dict[str, Any]], integrations: list[dict[str, Any]],
+                 authorizers: list[dict[str, Any]]) -> None:
         self.root = _Node()
         self.default: dict[str, Any] | None = None
         self.integrations = {i["IntegrationId"]: i for i in integrations}
+        self.authorizers = {a["AuthorizerId"]: a for a in authorizers}
         for route in routes:
             key = route["RouteKey"]
             if key == "$default":
@@ -121,7 +131,8 @@ async def load(executor: Executor, api_id: str) -> V2Api | None:
         return None
     stages = {s.object_id: s.doc for s in await repo.objects(api_id, STAGE)}
     live = V2Plan([r.doc for r in await repo.objects(api_id, ROUTE)],
-                  [i.doc for i in await repo.objects(api_id, INTEGRATION)])
+                  [i.doc for i in await repo.objects(api_id, INTEGRATION)],
+                  [a.doc for a in await repo.objects(api_id, AUTHORIZER)])
     loaded = V2Api(api, stages, live)
     if len(cache) > 1000:
         cache.clear()
@@ -154,7 +165,8 @@ async def execute_v2(executor: Executor, req: ApiRequest, started: float) -> Api
             if dep is None:
                 return _error(404, "Not Found", req.request_id)
             snap = dep.doc.get("_snapshot") or {}
-            plan = v2.plans[dep_id] = V2Plan(snap.get("routes", []), snap.get("integrations", []))
+            plan = v2.plans[dep_id] = V2Plan(snap.get("routes", []), snap.get("integrations", []),
+                                             snap.get("authorizers", []))
     headers = {k.lower(): v for k, v in req.headers}
     cors = v2.api.doc.get("CorsConfiguration")
     origin = headers.get("origin")
@@ -171,6 +183,9 @@ async def execute_v2(executor: Executor, req: ApiRequest, started: float) -> Api
         return _with_cors(_error(404, "Not Found", req.request_id), cors, origin)
     call = _Call(req, v2, stage_name, stage, route, path_params, headers, "/" + "/".join(segments), started)
     try:
+        denied = await _authorize(executor, call, plan)
+        if denied is not None:
+            return _with_cors(denied, cors, origin)
         response = await _integrate(executor, call, integration)
     except IntegrationTimeout:
         response = _error(503, "Service Unavailable", req.request_id)
@@ -181,6 +196,96 @@ async def execute_v2(executor: Executor, req: ApiRequest, started: float) -> Api
 
 class _Failed(Exception):
     pass
+
+
+async def _authorize(executor: Executor, call: _Call, plan: V2Plan) -> ApiResponse | None:
+    """The route's authorization: None to go on, or the answer that refuses the request."""
+    route, req = call.route, call.req
+    kind = route.get("AuthorizationType", "NONE")
+    if kind == "NONE":
+        return None
+    if kind == "AWS_IAM":
+        if req.caller is None or req.signature_error is not None:
+            return _error(403, "Forbidden", req.request_id)
+        call.authorizer = {"iam": {"accountId": req.caller.account, "userArn": req.caller.arn,
+                                   "accessKey": req.caller.access_key_id}}
+        return None
+    authorizer = plan.authorizers.get(str(route.get("AuthorizerId") or ""))
+    if authorizer is None:
+        raise _Failed()
+    identity = [_value(call, source) for source in authorizer.get("IdentitySource") or []]
+    if kind == "JWT":
+        from tsunagi.services.apigateway.jwt import JwtRefused, check
+
+        token = identity[0] if identity else None
+        if not token:
+            return _error(401, "Unauthorized", req.request_id)
+        jwt = authorizer["JwtConfiguration"]
+        try:
+            claims = await check(executor.service.jwt_keys, token, jwt["Issuer"], jwt["Audience"],
+                                 list(route.get("AuthorizationScopes") or []))
+        except JwtRefused:
+            return _error(401, "Unauthorized", req.request_id)
+        granted = claims.get("scope", claims.get("scp", ""))
+        call.authorizer = {"jwt": {"claims": claims,
+                                   "scopes": granted.split() if isinstance(granted, str) else granted or None}}
+        return None
+    # CUSTOM: a Lambda REQUEST authorizer
+    if any(v in (None, "") for v in identity) and authorizer.get("IdentitySource"):
+        return _error(401, "Unauthorized", req.request_id)
+    ttl = int(authorizer.get("AuthorizerResultTtlInSeconds") or 0)
+    key = (req.api_id, authorizer["AuthorizerId"], tuple(str(v) for v in identity))
+    cache = executor.service.authorizer_cache
+    cached = cache.get(key) if ttl else None
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        allowed, context = cached[1]
+    else:
+        allowed, context = await _lambda_authorizer(executor, call, authorizer, [str(v) for v in identity])
+        if ttl:
+            cache[key] = (now + ttl, (allowed, context))
+    if allowed is None:
+        return _error(401, "Unauthorized", req.request_id)
+    if not allowed:
+        return _error(403, "Forbidden", req.request_id)
+    call.authorizer = {"lambda": context}
+    return None
+
+
+async def _lambda_authorizer(executor: Executor, call: _Call, authorizer: dict[str, Any], identity: list[str]
+                             ) -> tuple[bool | None, dict[str, Any]]:
+    """(allowed, context); allowed None when the function said Unauthorized."""
+    from tsunagi.services.apigateway.authorizers import _decide
+
+    target = lambda_target(str(authorizer.get("AuthorizerUri", ""))) or str(authorizer.get("AuthorizerUri", ""))
+    route_arn = (f"arn:aws:execute-api:{call.v2.api.region}:{call.v2.api.account}:{call.req.api_id}/"
+                 f"{call.stage_name}/{call.req.method.upper()}{call.path}")
+    if authorizer.get("AuthorizerPayloadFormatVersion") == "2.0":
+        event = {**_event_v2(call), "type": "REQUEST", "routeArn": route_arn, "identitySource": identity}
+    else:
+        event = {**_event_v1(call), "type": "REQUEST", "methodArn": route_arn}
+    outcome = await executor.backends.invoke_lambda(_ctx(call, "Invoke"), target, json.dumps(event).encode())
+    if outcome.error_message == "Unauthorized":
+        return None, {}
+    if outcome.status >= 300 or outcome.error_message is not None:
+        raise _Failed()
+    try:
+        answer = json.loads(outcome.body)
+    except ValueError:
+        raise _Failed() from None
+    if not isinstance(answer, dict):
+        raise _Failed()
+    raw_context = answer.get("context")
+    context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
+    if authorizer.get("EnableSimpleResponses"):
+        if not isinstance(answer.get("isAuthorized"), bool):
+            raise _Failed()
+        return bool(answer["isAuthorized"]), context
+    try:
+        verdict = _decide(answer.get("policyDocument"), route_arn)
+    except (ValueError, AttributeError, TypeError):
+        raise _Failed() from None
+    return verdict == "allow", {**context, "principalId": answer.get("principalId")}
 
 
 class _Call:
@@ -197,6 +302,7 @@ class _Call:
         self.started = started
         self.trace_id = trace_id_for(req.trace_header)
         self.query = parse_qsl(req.query, keep_blank_values=True)
+        self.authorizer: dict[str, Any] | None = None
 
     def request_context(self) -> dict[str, Any]:
         req = self.req
@@ -206,7 +312,8 @@ class _Call:
                          "sourceIp": req.source_ip, "userAgent": self.headers.get("user-agent", "")},
                 "requestId": req.request_id, "routeKey": self.route["RouteKey"], "stage": self.stage_name,
                 "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(self.started)),
-                "timeEpoch": int(self.started * 1000)}
+                "timeEpoch": int(self.started * 1000),
+                **({"authorizer": self.authorizer} if self.authorizer is not None else {})}
 
 
 def _event_v2(call: _Call) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.store.apigateway import ApiGatewayRepo, ObjectRow
 
 V2_API, ROUTE, INTEGRATION, STAGE, DEPLOYMENT = "v2api", "v2route", "v2integration", "v2stage", "v2deployment"
+AUTHORIZER = "v2authorizer"
 DEFAULT_STAGE = "$default"
 ROUTE_KEY = re.compile(r"^(\$default|(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) (/[^\s]*))$")
 SUBTYPES = ("SQS-SendMessage", "SQS-ReceiveMessage", "SQS-DeleteMessage", "SQS-PurgeQueue", "SQS-SendMessageBatch",
@@ -129,7 +130,7 @@ class ApiGatewayV2Service(Service):
 
     async def delete_api(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         row = await self._api(ctx, params["ApiId"])
-        for kind in (ROUTE, INTEGRATION, STAGE, DEPLOYMENT):
+        for kind in (ROUTE, INTEGRATION, STAGE, DEPLOYMENT, AUTHORIZER):
             for child in await self.repo.objects(row.object_id, kind):
                 await self.repo.delete_object(row.object_id, kind, child.object_id)
         await self.repo.delete_object("", V2_API, row.object_id)
@@ -227,9 +228,17 @@ class ApiGatewayV2Service(Service):
         doc: dict[str, Any] = {"RouteId": route_id, "RouteKey": key, "ApiKeyRequired":
                                bool(params.get("ApiKeyRequired", False)),
                                "AuthorizationType": params.get("AuthorizationType") or "NONE"}
-        if doc["AuthorizationType"] != "NONE":
-            raise BadRequest(f"Authorization type {doc['AuthorizationType']} is not available for tsunagi's "
-                             "HTTP APIs yet")
+        kind = doc["AuthorizationType"]
+        if kind not in ("NONE", "JWT", "CUSTOM", "AWS_IAM"):
+            raise BadRequest(f"Invalid authorization type specified: {kind}. Must be one of: [NONE, JWT, CUSTOM, "
+                             "AWS_IAM]")
+        if kind in ("JWT", "CUSTOM"):
+            auth = await self.repo.object(api_id, AUTHORIZER, str(params.get("AuthorizerId") or ""))
+            if auth is None:
+                raise BadRequest(f"Invalid authorizer identifier specified for authorization type {kind}")
+            if (auth.doc["AuthorizerType"] == "JWT") != (kind == "JWT"):
+                raise BadRequest(f"The authorizer {auth.object_id} is of type {auth.doc['AuthorizerType']}, not "
+                                 f"{'JWT' if kind == 'JWT' else 'REQUEST'}")
         for k in ("Target", "OperationName", "RequestParameters", "AuthorizerId", "AuthorizationScopes"):
             if params.get(k):
                 doc[k] = params[k]
@@ -265,10 +274,84 @@ class ApiGatewayV2Service(Service):
         await self.repo.delete_object(row.scope, ROUTE, row.object_id)
         return {}
 
+    # == authorizers ===========================================================================
+    @staticmethod
+    def _authorizer(params: dict[str, Any], authorizer_id: str) -> dict[str, Any]:
+        kind = params.get("AuthorizerType")
+        if kind not in ("JWT", "REQUEST"):
+            raise BadRequest("Invalid authorizer type specified. Must be one of: [JWT, REQUEST]")
+        sources = list(params.get("IdentitySource") or [])
+        for source in sources:
+            if not re.match(r"^\$(request\.(header|querystring)\.[^\s,]+|context\.[\w.]+|stageVariables\.\w+)$",
+                            source):
+                raise BadRequest(f"Invalid identity source specified: {source}")
+        doc: dict[str, Any] = {"AuthorizerId": authorizer_id, "AuthorizerType": kind, "Name": params["Name"],
+                               "IdentitySource": sources}
+        if kind == "JWT":
+            jwt = params.get("JwtConfiguration") or {}
+            if not jwt.get("Issuer") or not jwt.get("Audience"):
+                raise BadRequest("A JWT authorizer needs JwtConfiguration with an Issuer and an Audience")
+            if len(sources) != 1 or not sources[0].startswith("$request.header."):
+                raise BadRequest("A JWT authorizer takes one identity source, a header")
+            doc["JwtConfiguration"] = {"Issuer": jwt["Issuer"], "Audience": list(jwt["Audience"])}
+        else:
+            uri = params.get("AuthorizerUri") or ""
+            if not uri:
+                raise BadRequest("AuthorizerUri is required for a REQUEST authorizer")
+            version = params.get("AuthorizerPayloadFormatVersion")
+            if version not in ("1.0", "2.0"):
+                raise BadRequest("AuthorizerPayloadFormatVersion must be 1.0 or 2.0")
+            if params.get("EnableSimpleResponses") and version != "2.0":
+                raise BadRequest("Simple responses are only available with payload format version 2.0")
+            ttl = int(params.get("AuthorizerResultTtlInSeconds") or 0)
+            if not 0 <= ttl <= 3600:
+                raise BadRequest("AuthorizerResultTtlInSeconds must be between 0 and 3600")
+            if ttl and not sources:
+                raise BadRequest("Identity sources are required when authorizer caching is enabled")
+            doc.update({"AuthorizerUri": uri, "AuthorizerPayloadFormatVersion": version,
+                        "EnableSimpleResponses": bool(params.get("EnableSimpleResponses", False)),
+                        "AuthorizerResultTtlInSeconds": ttl})
+            if params.get("AuthorizerCredentialsArn"):
+                doc["AuthorizerCredentialsArn"] = params["AuthorizerCredentialsArn"]
+        return doc
+
+    async def create_authorizer(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        api_id = params["ApiId"]
+        await self._api(ctx, api_id)
+        aid = new_id(6)
+        doc = self._authorizer(params, aid)
+        await self.repo.add_object(ObjectRow(api_id, AUTHORIZER, aid, ctx.account, ctx.region, doc["Name"], now_s(),
+                                             doc))
+        return doc
+
+    async def get_authorizer(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return (await self._child(ctx, params["ApiId"], AUTHORIZER, params["AuthorizerId"], "Authorizer")).doc
+
+    async def get_authorizers(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        await self._api(ctx, params["ApiId"])
+        return self._page([o.doc for o in await self.repo.objects(params["ApiId"], AUTHORIZER)], params,
+                          "AuthorizerId")
+
+    async def update_authorizer(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row = await self._child(ctx, params["ApiId"], AUTHORIZER, params["AuthorizerId"], "Authorizer")
+        merged = {**row.doc, **{k: v for k, v in params.items() if v is not None and k != "ApiId"}}
+        doc = self._authorizer(merged, row.object_id)
+        await self.repo.save_object(row._replace(doc=doc, lookup=doc["Name"]))
+        return doc
+
+    async def delete_authorizer(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row = await self._child(ctx, params["ApiId"], AUTHORIZER, params["AuthorizerId"], "Authorizer")
+        for route in await self.repo.objects(row.scope, ROUTE):
+            if route.doc.get("AuthorizerId") == row.object_id:
+                raise Conflict(f"Authorizer {row.object_id} is still used by route {route.doc['RouteKey']}")
+        await self.repo.delete_object(row.scope, AUTHORIZER, row.object_id)
+        return {}
+
     # == deployments and stages ================================================================
     async def _snapshot(self, api_id: str) -> dict[str, Any]:
         return {"routes": [r.doc for r in await self.repo.objects(api_id, ROUTE)],
-                "integrations": [i.doc for i in await self.repo.objects(api_id, INTEGRATION)]}
+                "integrations": [i.doc for i in await self.repo.objects(api_id, INTEGRATION)],
+                "authorizers": [a.doc for a in await self.repo.objects(api_id, AUTHORIZER)]}
 
     async def create_deployment(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         api_id = params["ApiId"]
