@@ -195,7 +195,7 @@ class TraceContext:
             service=ex.service or "", operation=ex.operation.name, host=headers.get("host", "localhost:4566"),
             scheme=headers.get("x-forwarded-proto", "http"), principal=principal,
             trace_id=root_of(header) if header else None, trace_header=header,
-            source_ip=ex.source_ip, request=request)
+            source_ip=ex.source_ip)
 
 
 class Dispatch:

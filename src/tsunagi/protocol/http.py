@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from tsunagi.streams import StreamingBody
 
-class BodyStream:
+
+class BodyStream(StreamingBody):
     """A request body read as it arrives (S3 uploads): ``await read(n)`` or ``async for chunk in stream``.
+    It is the :class:`~tsunagi.streams.StreamingBody` a service gets when no framing is to be removed.
 
     ``next_chunk`` returns the next piece of the body, or ``b""`` at its end. ``limit`` bounds
     the total; past it, :class:`BodyTooLarge` is raised (the caller turns it into AWS's error).
@@ -17,8 +20,8 @@ class BodyStream:
 
     def __init__(self, next_chunk: Callable[[], Awaitable[bytes]], length: int | None = None,
                  limit: int | None = None) -> None:
+        super().__init__(None, length)   # ``length``: the declared Content-Length, if any
         self._next = next_chunk
-        self.length = length          # the declared Content-Length, if any
         self.limit = limit
         self.received = 0
         self._buf = b""

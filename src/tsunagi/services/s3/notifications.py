@@ -1,8 +1,9 @@
 """Event notifications: the bucket's configuration, destination checks, and event records.
 
 Records follow AWS's event message structure (``eventVersion`` 2.1). They are written to the
-outbox in the same transaction as the change that caused them (see ``ObjectOps.commit``); the
-outbox delivers them to SQS (the body is ``{"Records": [...]}``), SNS (the same JSON as the
+outbox in the same transaction as the change that caused them (see ``Objects.commit``), in the
+journey of the request that caused them (its trace id) and recorded as pipe ``s3``; the outbox
+delivers them to SQS (the body is ``{"Records": [...]}``), SNS (the same JSON as the
 message, subject "Amazon S3 Notification") or Lambda (the same JSON as the event).
 """
 
@@ -10,19 +11,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote_plus
 
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext, Source
 from tsunagi.ports import Ports
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.outbox import OutboxItem, OutboxPort, to_service
 from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.services.s3.common import Bucket, json_dumps, strip_etag
+from tsunagi.services.s3.buckets import Buckets
+from tsunagi.services.s3.common import Bucket, json_dumps, stamp, strip_etag
 from tsunagi.services.s3.errors import err, invalid_argument
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import RequestContext
+from tsunagi.store.base import Store
+from tsunagi.store.s3 import S3Repo
 
 EVENT_TYPES = frozenset({
     "s3:ReducedRedundancyLostObject", "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post",
@@ -99,24 +103,36 @@ def event_record(*, event: str, region: str, now: float, principal: str, source_
     }
 
 
-def _envelope(kind: str, body: str, b: Bucket) -> dict[str, Any]:
+def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) -> OutboxItem:
+    """The outbox row that delivers ``body`` to ``arn``: in the caller's journey (its trace id and the
+    trace header it sent, which a queue shows as the message's ``AWSTraceHeader``), from the
+    bucket as ``s3.amazonaws.com`` (for the destination's resource policy), recorded as pipe ``s3``
+    under the request id that caused it."""
     if kind == "sqs":
         params: dict[str, Any] = {"MessageBody": body}
     elif kind == "sns":
         params = {"Message": body, "Subject": _SUBJECT}
     else:
         params = {"Payload": body}
-    return {"params": params, "source_arn": b.arn, "source_service": "s3.amazonaws.com",
-            "source_account": b.account}
+    return to_service(kind, arn, params, source=Source(b.arn, "s3.amazonaws.com", b.account),
+                      trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id, trace_header=ctx.trace_header)
 
 
-class NotificationOps:
-    repo: Any
-    outbox: Any
+class Notifications:
+    """A bucket's notification configuration, and the outbox rows an object event causes."""
+
+    def __init__(self, store: Store, repo: S3Repo, buckets: Buckets, ports: Ports, outbox: OutboxPort,
+                 clock: Clock) -> None:
+        self.store = store
+        self.repo = repo
+        self.buckets = buckets
+        self.ports = ports
+        self.outbox = outbox
+        self.clock = clock
 
     # == events ===================================================================================
     def events_for(self, ctx: RequestContext, b: Bucket, event: str, key: str, *, size: int | None = None,
-                   etag: str | None = None, version_id: str | None = None, now: float) -> list[tuple[str, str, Any]]:
+                   etag: str | None = None, version_id: str | None = None, now: float) -> list[OutboxItem]:
         """Outbox rows for an event on ``key`` (``event`` without the ``s3:`` prefix)."""
         conf = b.config.get("notification")
         if not conf:
@@ -134,12 +150,12 @@ class NotificationOps:
                                       bucket=b.name, bucket_owner=b.account, key=key, size=size, etag=etag,
                                       version_id=version_id, seq=seq)
                 body = json_dumps({"Records": [record]})
-                out.append((kind, c[arn_member], _envelope(kind, body, b)))
+                out.append(_delivery(ctx, kind, c[arn_member], body, b))
         return out
 
     # == configuration ============================================================================
     async def put_bucket_notification_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         conf = params.get("NotificationConfiguration") or {}
         clean: dict[str, Any] = {}
         failures: list[tuple[str, str]] = []
@@ -184,7 +200,7 @@ class NotificationOps:
         else:
             b.config.pop("notification", None)
         tests = self._test_events(ctx, b, clean)
-        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+        async with self.store.transaction() as tx:
             await self.repo.set_bucket_config_tx(tx, b.name, json_dumps(b.config))
             if tests:
                 await self.outbox.add(tx, tests)
@@ -192,7 +208,7 @@ class NotificationOps:
 
     async def get_bucket_notification_configuration(self, ctx: RequestContext, params: dict[str, Any]
                                                     ) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         return dict(b.config.get("notification") or {})
 
     @staticmethod
@@ -215,7 +231,7 @@ class NotificationOps:
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
             return missing
-        ports: Ports = self.platform.ports  # type: ignore[attr-defined]
+        ports = self.ports
         found: object | None = None
         if kind == "sqs":
             sqs = ports.find(SQS)
@@ -228,9 +244,9 @@ class NotificationOps:
             found = await lam.function(arn, parts[4], parts[3]) if lam is not None else None
         return None if found is not None else missing
 
-    def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[OutboxItem]:
         """AWS sends ``s3:TestEvent`` to queue and topic destinations when a configuration is set."""
-        now = self.now()  # type: ignore[attr-defined]
+        now = stamp(self.clock)
         body = json_dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": iso_time(now),
                            "Bucket": b.name, "RequestId": ctx.request_id, "HostId": ctx.request_id})
         out = []
@@ -241,5 +257,5 @@ class NotificationOps:
                 if c[arn_member] in seen:
                     continue
                 seen.add(c[arn_member])
-                out.append((kind, c[arn_member], _envelope(kind, body, b)))
+                out.append(_delivery(ctx, kind, c[arn_member], body, b))
         return out
