@@ -290,3 +290,30 @@ def test_authorizers_models_validators_and_gateway_responses(server) -> None:
     with pytest.raises(ClientError) as e:
         c.get_authorizer(restApiId=api, authorizerId=auth["id"])
     assert code(e)[:2] == ("NotFoundException", 404)
+
+
+def test_tags_on_apis_stages_keys_and_plans(server) -> None:
+    c = server.client("apigateway")
+    api = c.create_rest_api(name="tagged", tags={"a": "1"})["id"]
+    root = c.get_resources(restApiId=api)["items"][0]["id"]
+    c.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    c.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    c.create_deployment(restApiId=api, stageName="dev")
+    key = c.create_api_key(name="k")["id"]
+    for arn in (f"arn:aws:apigateway:us-east-1::/restapis/{api}", f"arn:aws:apigateway:us-east-1::/restapis/{api}/stages/dev",
+                f"arn:aws:apigateway:us-east-1::/apikeys/{key}"):
+        c.tag_resource(resourceArn=arn, tags={"team": "x", "env": "dev"})
+        c.untag_resource(resourceArn=arn, tagKeys=["env"])
+        assert c.get_tags(resourceArn=arn)["tags"].get("team") == "x"
+        assert "env" not in c.get_tags(resourceArn=arn)["tags"]
+    assert c.get_rest_api(restApiId=api)["tags"] == {"a": "1", "team": "x"}
+    assert c.get_stage(restApiId=api, stageName="dev")["tags"] == {"team": "x"}
+    with pytest.raises(ClientError) as e:
+        c.get_tags(resourceArn="arn:aws:apigateway:us-east-1::/restapis/nope")
+    assert code(e)[0] == "NotFoundException"
+    v2 = server.client("apigatewayv2")
+    http_api = v2.create_api(Name="h", ProtocolType="HTTP", Tags={"a": "1"})["ApiId"]
+    arn = f"arn:aws:apigateway:us-east-1::/apis/{http_api}"
+    v2.tag_resource(ResourceArn=arn, Tags={"b": "2"})
+    v2.untag_resource(ResourceArn=arn, TagKeys=["a"])
+    assert v2.get_tags(ResourceArn=arn)["Tags"] == {"b": "2"}

@@ -113,7 +113,7 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
     if _DATED_PATH.match(path):
         return "lambda"
     root = path.strip("/").split("/", 1)[0]
-    if root == "v2" and path.startswith("/v2/apis"):
+    if root == "v2" and path.startswith(("/v2/apis", "/v2/tags/")):
         return "apigatewayv2"
     if root in _apigateway_roots():
         return "apigateway"

@@ -244,3 +244,54 @@ class ExtraOps(ApiGatewayCore):
             raise NotFound("Invalid Stage identifier specified")
         self.authorizer_cache.clear()
         return {}
+
+    # == tags ==================================================================================
+    async def _tagged(self, ctx: RequestContext, arn: str) -> tuple[Any, str]:
+        """The stored row an ARN names (a REST API, a stage, an API key or a usage plan) and its kind."""
+        m = re.match(r"^arn:aws[\w-]*:apigateway:([a-z0-9-]+)::/(restapis|apikeys|usageplans)/([^/]+)"
+                     r"(?:/stages/([^/]+))?$", arn)
+        if m is None or m.group(1) != ctx.region:
+            raise BadRequest(f"Invalid ARN specified in the request: {arn}")
+        collection, object_id, stage = m.group(2), m.group(3), m.group(4)
+        if collection == "restapis":
+            api = await self.api_of(ctx, object_id)
+            if stage is None:
+                return api, "api"
+            row = await self.repo.stage(api.api_id, stage)
+            if row is None:
+                raise NotFound("Invalid Stage identifier specified")
+            return row, "stage"
+        if stage is not None:
+            raise BadRequest(f"Invalid ARN specified in the request: {arn}")
+        kind = "apikey" if collection == "apikeys" else "usageplan"
+        obj = await self.repo.object("", kind, object_id)
+        if obj is None or obj.account != ctx.account or obj.region != ctx.region:
+            raise NotFound(f"Invalid {'API Key' if kind == 'apikey' else 'Usage Plan'} identifier specified")
+        return obj, kind
+
+    async def _retag(self, row: Any, kind: str, tags: dict[str, str]) -> None:
+        doc = {**row.doc, "tags": tags} if tags else {k: v for k, v in row.doc.items() if k != "tags"}
+        if kind == "api":
+            await self.repo.update_api(row.api_id, row.name, doc)
+        elif kind == "stage":
+            await self.repo.save_stage(row._replace(doc=doc))
+        else:
+            await self.repo.save_object(row._replace(doc=doc))
+
+    async def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row, kind = await self._tagged(ctx, params["resourceArn"])
+        tags = {**(row.doc.get("tags") or {}), **(params.get("tags") or {})}
+        if len(tags) > 50:
+            raise BadRequest("A resource can have at most 50 tags")
+        await self._retag(row, kind, tags)
+        return {}
+
+    async def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row, kind = await self._tagged(ctx, params["resourceArn"])
+        doomed = set(params.get("tagKeys") or [])
+        await self._retag(row, kind, {k: v for k, v in (row.doc.get("tags") or {}).items() if k not in doomed})
+        return {}
+
+    async def get_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row, _kind = await self._tagged(ctx, params["resourceArn"])
+        return {"tags": dict(row.doc.get("tags") or {})}

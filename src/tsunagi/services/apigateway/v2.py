@@ -427,3 +427,32 @@ class ApiGatewayV2Service(Service):
         row = await self._child(ctx, params["ApiId"], STAGE, params["StageName"], "Stage")
         await self.repo.delete_object(row.scope, STAGE, row.object_id)
         return {}
+
+    # == tags ==================================================================================
+    async def _tagged(self, ctx: RequestContext, arn: str) -> ObjectRow:
+        m = re.match(r"^arn:aws[\w-]*:apigateway:([a-z0-9-]+)::/apis/([^/]+)(?:/stages/([^/]+))?$", arn)
+        if m is None or m.group(1) != ctx.region:
+            raise BadRequest(f"Invalid ARN specified in the request: {arn}")
+        api = await self._api(ctx, m.group(2))
+        if m.group(3) is None:
+            return api
+        return await self._child(ctx, api.object_id, STAGE, m.group(3), "Stage")
+
+    async def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row = await self._tagged(ctx, params["ResourceArn"])
+        tags = {**(row.doc.get("Tags") or {}), **(params.get("Tags") or {})}
+        if len(tags) > 50:
+            raise BadRequest("A resource can have at most 50 tags")
+        await self.repo.save_object(row._replace(doc={**row.doc, "Tags": tags}))
+        return {}
+
+    async def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row = await self._tagged(ctx, params["ResourceArn"])
+        doomed = set(params.get("TagKeys") or [])
+        tags = {k: v for k, v in (row.doc.get("Tags") or {}).items() if k not in doomed}
+        await self.repo.save_object(row._replace(doc={**row.doc, "Tags": tags}))
+        return {}
+
+    async def get_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        row = await self._tagged(ctx, params["ResourceArn"])
+        return {"Tags": dict(row.doc.get("Tags") or {})}
