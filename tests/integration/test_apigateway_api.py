@@ -317,3 +317,26 @@ def test_tags_on_apis_stages_keys_and_plans(server) -> None:
     v2.tag_resource(ResourceArn=arn, Tags={"b": "2"})
     v2.untag_resource(ResourceArn=arn, TagKeys=["a"])
     assert v2.get_tags(ResourceArn=arn)["Tags"] == {"b": "2"}
+
+
+def test_test_invoke_method_runs_the_api_as_it_is_now(server) -> None:
+    c = server.client("apigateway")
+    api = c.create_rest_api(name="tested")["id"]
+    root = c.get_resources(restApiId=api)["items"][0]["id"]
+    item = c.create_resource(restApiId=api, parentId=root, pathPart="{id}")["id"]
+    c.put_method(restApiId=api, resourceId=item, httpMethod="POST", authorizationType="NONE", apiKeyRequired=True)
+    c.put_integration(restApiId=api, resourceId=item, httpMethod="POST", type="MOCK",
+                      requestTemplates={"application/json": '{"statusCode": 200}'})
+    c.put_integration_response(restApiId=api, resourceId=item, httpMethod="POST", statusCode="200",
+                               selectionPattern="", responseTemplates={"application/json": (
+                                   '{"id": "$input.params(\'id\')", "q": "$input.params(\'q\')", '
+                                   '"v": "$stageVariables.v"}')})
+    out = c.test_invoke_method(restApiId=api, resourceId=item, httpMethod="POST", pathWithQueryString="/7?q=x",
+                               body='{"a": 1}', headers={"Content-Type": "application/json"},
+                               stageVariables={"v": "sv"})
+    assert out["status"] == 200, out
+    assert json.loads(out["body"]) == {"id": "7", "q": "x", "v": "sv"}      # no API key asked for either
+    assert "Method completed with status: 200" in out["log"]
+    with pytest.raises(ClientError) as e:
+        c.test_invoke_method(restApiId=api, resourceId=root, httpMethod="GET")
+    assert code(e) == ("NotFoundException", 404, "Invalid Method identifier specified")

@@ -8,7 +8,7 @@ from tsunagi.ports.apigateway import ApiRequest, ApiResponse
 from tsunagi.services.apigateway.execute import Executor
 
 if TYPE_CHECKING:
-    from tsunagi.services.apigateway.core import ApiGatewayCore
+    from tsunagi.services.apigateway.core import ApiGatewayCore, Deployed
 
 
 class ApiGatewayPortImpl:
@@ -17,3 +17,7 @@ class ApiGatewayPortImpl:
 
     async def execute(self, request: ApiRequest) -> ApiResponse:
         return await self._executor.execute(request)
+
+    async def test_invoke(self, request: ApiRequest, deployed: Deployed) -> ApiResponse:
+        """TestInvokeMethod's call (not part of the port's protocol: the service's own)."""
+        return await self._executor.test_invoke(request, deployed)
