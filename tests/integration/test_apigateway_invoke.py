@@ -516,3 +516,28 @@ def test_aws_iam_methods_need_a_signed_request(server) -> None:
     status, _, body = invoke(target, method="GET", headers=dict(signed.headers.items()))
     assert status == 200, body
     assert json.loads(body) == {"caller": "arn:aws:iam::111111111111:root", "account": "111111111111"}
+
+
+def test_request_bodies_are_validated_against_the_model(server) -> None:
+    api = Api(server)
+    c = api.c
+    c.create_model(restApiId=api.id, name="Pet", contentType="application/json", schema=json.dumps({
+        "$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "required": ["name"],
+        "properties": {"name": {"type": "string", "minLength": 1}, "age": {"type": "integer", "minimum": 0},
+                       "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2}}}))
+    validator = c.create_request_validator(restApiId=api.id, name="body", validateRequestBody=True)
+    api.method("/pets", "POST", MOCK_OK, responses={"200": {"selectionPattern": ""}},
+               requestModels={"application/json": "Pet"}, requestValidatorId=validator["id"])
+    c.put_gateway_response(restApiId=api.id, responseType="BAD_REQUEST_BODY", responseTemplates={
+        "application/json": '{"message": $context.error.messageString, "why": "$context.error.validationErrorString"}'})
+    api.deploy()
+    json_type = {"Content-Type": "application/json"}
+    assert api.call("/pets", b'{"name": "rex", "age": 3, "tags": ["a"]}', method="POST", headers=json_type)[0] == 200
+    for bad in (b'{"age": 3}', b'{"name": ""}', b'{"name": "rex", "age": -1}', b'{"name": "rex", "age": "old"}',
+                b'{"name": "rex", "tags": ["a", "b", "c"]}', b"[1, 2]", b"{not json"):
+        status, _, body = api.call("/pets", bad, method="POST", headers=json_type)
+        assert status == 400, bad
+        answer = json.loads(body)
+        assert answer["message"] == "Invalid request body", bad
+    status, _, body = api.call("/pets", b'{"age": 3}', method="POST", headers=json_type)
+    assert "missing required properties" in json.loads(body)["why"]

@@ -41,6 +41,7 @@ from tsunagi.services.apigateway.integrations import (
     Outcome,
     lambda_target,
 )
+from tsunagi.services.apigateway.schema import problems as schema_problems
 from tsunagi.trace import trace_id_for
 
 if TYPE_CHECKING:
@@ -78,13 +79,14 @@ class GatewayError(Exception):
     """API Gateway's own answer (a gateway response), with the reason kept for the logs."""
 
     def __init__(self, kind: str, message: str | None = None, reason: str = "",
-                 status: int | None = None) -> None:
+                 status: int | None = None, validation: str = "") -> None:
         default_status, default_message, self.error_type = GATEWAY_RESPONSES[kind]
         super().__init__(reason or message or default_message)
         self.kind = kind
         self.status = status or default_status
         self.message = default_message if message is None else message
         self.reason = reason
+        self.validation = validation          # $context.error.validationErrorString
 
 
 # -- routing ------------------------------------------------------------------------------------------
@@ -125,6 +127,7 @@ class Plan:
             node.resource = r
         self.authorizers = {a["id"]: a for a in snapshot.get("authorizer", [])}
         self.validators = {v["id"]: v for v in snapshot.get("validator", [])}
+        self.models = {m["name"]: m for m in snapshot.get("model", [])}
         self.gateway_responses = {g["responseType"]: g for g in snapshot.get("gatewayresponse", [])}
         self.binary_types: list[str] = list(self.api.get("binaryMediaTypes") or [])
 
@@ -276,7 +279,7 @@ class Executor:
             if custom.get("statusCode"):
                 status = int(custom["statusCode"])
             context = {"error": {"message": e.message, "messageString": json.dumps(e.message),
-                                 "responseType": e.kind, "validationErrorString": ""},
+                                 "responseType": e.kind, "validationErrorString": e.validation},
                        "requestId": req.request_id, "stage": req.stage, "apiId": req.api_id}
             for name, value in (custom.get("responseParameters") or {}).items():
                 if name.startswith("gatewayresponse.header."):
@@ -456,11 +459,30 @@ class Executor:
             if missing:
                 raise GatewayError("BAD_REQUEST_PARAMETERS",
                                    message=f"Missing required request parameters: [{', '.join(missing)}]")
-        if validator.get("validateRequestBody") and call.method.get("requestModels"):
+        models = call.method.get("requestModels") or {}
+        if validator.get("validateRequestBody") and models:
+            mime = _mime(call.header("content-type")) or JSON_TYPE
+            name = models.get(mime) or models.get("$default")
+            model = call.plan.models.get(name or "")
+            if model is None or name == "Empty":
+                return
             try:
-                json.loads(call.req.body or b"null")
+                body = json.loads(call.req.body or b"null")
+                schema = json.loads(model.get("schema") or "{}")
             except ValueError:
                 raise GatewayError("BAD_REQUEST_BODY", message="Invalid request body") from None
+
+            def resolve(ref: str) -> Any:
+                target = call.plan.models.get(ref.rstrip("/").rsplit("/", 1)[-1])
+                try:
+                    return json.loads(target.get("schema") or "{}") if target is not None else None
+                except ValueError:
+                    return None
+
+            found = schema_problems(body, schema, resolve)
+            if found:
+                raise GatewayError("BAD_REQUEST_BODY", message="Invalid request body",
+                                   reason="; ".join(found)[:1000], validation="[" + ", ".join(found) + "]")
 
     # == the integration's context ==============================================================
     def integration_ctx(self, call: Call, integration: dict[str, Any], operation: str) -> RequestContext:
