@@ -541,3 +541,20 @@ def test_request_bodies_are_validated_against_the_model(server) -> None:
         assert answer["message"] == "Invalid request body", bad
     status, _, body = api.call("/pets", b'{"age": 3}', method="POST", headers=json_type)
     assert "missing required properties" in json.loads(body)["why"]
+
+
+def test_execution_logs_follow_the_stage_logging_level(server) -> None:
+    api = Api(server)
+    api.method("/x", "POST", MOCK_OK, responses={"200": {"selectionPattern": ""}})
+    api.deploy()
+    api.c.update_stage(restApiId=api.id, stageName="test", patchOperations=[
+        {"op": "replace", "path": "/*/*/logging/loglevel", "value": "INFO"},
+        {"op": "replace", "path": "/*/*/logging/dataTrace", "value": "true"}])
+    status, headers, _ = api.call("/x", b'{"secret": 1}', method="POST", headers={"Content-Type": "application/json"})
+    assert status == 200
+    group = f"API-Gateway-Execution-Logs_{api.id}/test"
+    messages = [e["message"] for e in server.client("logs").filter_log_events(logGroupName=group)["events"]]
+    rid = headers["x-amzn-RequestId"]
+    assert f"({rid}) HTTP Method: POST, Resource Path: /x" in messages
+    assert f"({rid}) Method request body before transformations: " + '{"secret": 1}' in messages
+    assert messages[-1] == f"({rid}) Method completed with status: 200"

@@ -217,9 +217,48 @@ class Executor:
             error = GatewayError("API_CONFIGURATION_ERROR")
             response = self.gateway_response(error, req, None)
         deployed: Deployed | None = seen.get("deployed")
-        if deployed is not None and deployed.stage.doc.get("accessLogSettings"):
-            await self._access_log(req, deployed, seen.get("call"), response, error, started)
+        if deployed is not None:
+            if deployed.stage.doc.get("accessLogSettings"):
+                await self._access_log(req, deployed, seen.get("call"), response, error, started)
+            if deployed.stage.doc.get("methodSettings"):
+                await self._execution_log(req, deployed, seen.get("call"), response, error, started)
         return response
+
+    async def _execution_log(self, req: ApiRequest, deployed: Deployed, call: Call | None, response: ApiResponse,
+                             error: GatewayError | None, started: float) -> None:
+        """The stage's execution log (``loggingLevel`` INFO, or ERROR for failed requests only) in
+        ``API-Gateway-Execution-Logs_{api id}/{stage}``; ``dataTraceEnabled`` adds the bodies."""
+        settings = deployed.stage.doc["methodSettings"]
+        method = req.method.upper()
+        path = call.resource.get("path", "/") if call is not None else req.path
+        setting = (settings.get(f"{path}/{method}") or settings.get(f"{path.lstrip('/')}/{method}")
+                   or settings.get("*/*") or {})
+        level = setting.get("loggingLevel", "OFF")
+        if level not in ("INFO", "ERROR") or (level == "ERROR" and response.status < 400):
+            return
+        logs = self.service.platform.ports.find(LOGS)
+        if logs is None:
+            return
+        rid = req.request_id
+        lines = [f"Extended Request Id: {_apigw_id(rid)}", f"Starting execution for request: {rid}",
+                 f"HTTP Method: {method}, Resource Path: {path}"]
+        if call is not None:
+            lines += [f"Method request path: {call.path_params}", f"Method request query string: {call.query}",
+                      f"Method request headers: {call.headers}"]
+        if setting.get("dataTraceEnabled"):
+            lines.append("Method request body before transformations: " + req.body[:32768].decode("utf-8", "replace"))
+            lines.append("Method response body after transformations: " +
+                         response.body[:32768].decode("utf-8", "replace"))
+        if error is not None:
+            lines.append(f"Execution failed: {error.reason or error.message}")
+        lines.append(f"Method completed with status: {response.status}")
+        at = int(started * 1000)
+        try:
+            await logs.append(deployed.api.account, deployed.api.region,
+                              f"API-Gateway-Execution-Logs_{req.api_id}/{req.stage}", f"{req.api_id}_{req.stage}",
+                              [(at, f"({rid}) {line}") for line in lines])
+        except Exception:
+            log.warning("execution log of %s/%s could not be written", req.api_id, req.stage)
 
     async def test_invoke(self, req: ApiRequest, deployed: Deployed) -> ApiResponse:
         """TestInvokeMethod: ``req`` through the API as it is now (``deployed`` made from its current state),
