@@ -6,6 +6,7 @@ gateway responses, and API Gateway's own errors."""
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import socket
@@ -292,6 +293,14 @@ def test_lambda_non_proxy_with_error_selection(server, functions) -> None:
 
 class _Echo(http.server.BaseHTTPRequestHandler):
     def _answer(self) -> None:
+        if "base64" in self.path:
+            out = base64.b64encode(b"\x00\x01binary")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+            return
         if "slow" in self.path:
             import time
 
@@ -558,3 +567,23 @@ def test_execution_logs_follow_the_stage_logging_level(server) -> None:
     assert f"({rid}) HTTP Method: POST, Resource Path: /x" in messages
     assert f"({rid}) Method request body before transformations: " + '{"secret": 1}' in messages
     assert messages[-1] == f"({rid}) Method completed with status: 200"
+
+
+def test_binary_bodies_and_content_handling(server, backend) -> None:
+    api = Api(server)
+    api.c.update_rest_api(restApiId=api.id, patchOperations=[{"op": "add", "path": "/binaryMediaTypes/image~1png"}])
+    # a binary upload reaches a template as base64
+    api.method("/up", "POST", {"type": "HTTP", "integrationHttpMethod": "POST", "uri": f"{backend}/up",
+                               "requestTemplates": {"image/png": "$input.body"}},
+               responses={"200": {"selectionPattern": ""}})
+    # an integration answering base64, turned into bytes for the client
+    rid = api.method("/down", "GET", {"type": "HTTP", "integrationHttpMethod": "GET", "uri": f"{backend}/base64"})
+    api.c.put_method_response(restApiId=api.id, resourceId=rid, httpMethod="GET", statusCode="200")
+    api.c.put_integration_response(restApiId=api.id, resourceId=rid, httpMethod="GET", statusCode="200",
+                                   selectionPattern="", contentHandling="CONVERT_TO_BINARY")
+    api.deploy()
+    png = b"\x89PNG\r\n\x1a\n\x00\xff"
+    status, _, body = api.call("/up", png, method="POST", headers={"Content-Type": "image/png"})
+    assert status == 200 and json.loads(body)["body"] == base64.b64encode(png).decode()
+    status, headers, body = api.call("/down", headers={"Accept": "image/png"})
+    assert status == 200 and body == b"\x00\x01binary" and headers["Content-Type"] == "image/png"

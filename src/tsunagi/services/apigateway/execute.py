@@ -588,11 +588,22 @@ class Executor:
         req = call.req
         kind = integration.get("type")
         raw_body = req.body
-        text_body = raw_body.decode("utf-8", "replace")
         mime = _mime(call.header("content-type")) or JSON_TYPE
         templates = integration.get("requestTemplates") or {}
         passthrough = integration.get("passthroughBehavior", "WHEN_NO_MATCH")
         template = templates.get(mime)
+        # binary payloads (the API's binaryMediaTypes) and the integration's contentHandling, as AWS converts them
+        handling = integration.get("contentHandling")
+        if _is_binary(mime, call.plan.binary_types):
+            if handling == "CONVERT_TO_TEXT" or (handling is None and template is not None):
+                raw_body = base64.b64encode(raw_body)
+        elif handling == "CONVERT_TO_BINARY":
+            try:
+                raw_body = base64.b64decode(raw_body, validate=True)
+            except ValueError:
+                raise GatewayError("API_CONFIGURATION_ERROR", status=500,
+                                   reason="CONVERT_TO_BINARY: the body is not base64") from None
+        text_body = raw_body.decode("utf-8", "replace")
         if template is None:
             if templates and passthrough in ("WHEN_NO_TEMPLATES", "NEVER"):
                 raise GatewayError("UNSUPPORTED_MEDIA_TYPE", reason=f"no template for {mime}")
@@ -721,6 +732,18 @@ class Executor:
             body = b""
         else:
             body = outcome.body
+            handling = chosen.get("contentHandling")
+            if handling == "CONVERT_TO_BINARY":
+                try:
+                    body = base64.b64decode(body, validate=True)
+                except ValueError:
+                    raise GatewayError("API_CONFIGURATION_ERROR", status=500,
+                                       reason="CONVERT_TO_BINARY: the integration's answer is not base64") from None
+                if accept and _is_binary(accept, call.plan.binary_types):
+                    content_type = accept
+            elif handling == "CONVERT_TO_TEXT" and _is_binary(_mime(outcome.headers.get("Content-Type")),
+                                                              call.plan.binary_types):
+                body = base64.b64encode(body)
         headers: list[tuple[str, str]] = [("Content-Type", content_type)]
         lower_outcome = {k.lower(): v for k, v in outcome.headers.items()}
         for target, expression in (chosen.get("responseParameters") or {}).items():
