@@ -194,3 +194,22 @@ def test_broken_templates_fail_cleanly(template: str) -> None:
 def test_json_path_refuses_nonsense() -> None:
     with pytest.raises(TemplateFailure):
         json_path({"a": 1}, "$.a[")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["$input.body", "$input.json('$')", "$input.path('$.n')", "#set($x = ", ")", "#if(",
+                           "#end", "#foreach($i in ", "#else", "$util.urlEncode(", "$context.requestOverride.",
+                           "'", '"', "${", "}", "(", "$!", "##", "#*", "*#", "#break", "#stop", "[1..", "]", ".size()",
+                           "$x", " ", "\n", "==", "&&", "$util.parseJson('{')", "#macro(", "#parse('x')"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES | st.text(max_size=5), max_size=12).map("".join))
+def test_any_template_renders_or_fails_cleanly(template: str) -> None:
+    try:
+        out = render(template, variables())
+    except TemplateFailure:
+        return
+    assert isinstance(out, str)

@@ -476,6 +476,8 @@ def compile_template(text: str) -> airspeed.Template:
         template.ensure_compiled()
     except airspeed.TemplateSyntaxError as e:
         raise TemplateFailure(f"Invalid mapping template: {e}") from None
+    except (airspeed.TemplateError, RecursionError, ValueError, IndexError, TypeError) as e:
+        raise TemplateFailure(f"Invalid mapping template: {e}") from None
     return template
 
 
