@@ -340,3 +340,25 @@ def test_test_invoke_method_runs_the_api_as_it_is_now(server) -> None:
     with pytest.raises(ClientError) as e:
         c.test_invoke_method(restApiId=api, resourceId=root, httpMethod="GET")
     assert code(e) == ("NotFoundException", 404, "Invalid Method identifier specified")
+
+
+@pytest.mark.parametrize("kind", ["oas30", "swagger"])
+def test_export_and_import_round_trip(server, kind: str) -> None:
+    c = server.client("apigateway")
+    api = c.import_rest_api(body=json.dumps(SWAGGER).encode())["id"]
+    c.create_deployment(restApiId=api, stageName="dev")
+    out = c.get_export(restApiId=api, stageName="dev", exportType=kind, parameters={"extensions": "integrations"},
+                       accepts="application/json")
+    assert out["contentType"] == "application/json"
+    doc = json.loads(out["body"].read())
+    assert ("openapi" if kind == "oas30" else "swagger") in doc
+    assert doc["paths"]["/pets"]["get"]["x-amazon-apigateway-integration"]["type"] == "mock"
+    again = c.import_rest_api(body=json.dumps(doc).encode())["id"]
+    before = {r["path"]: sorted(r.get("resourceMethods", {})) for r in c.get_resources(restApiId=api)["items"]}
+    after = {r["path"]: sorted(r.get("resourceMethods", {})) for r in c.get_resources(restApiId=again)["items"]}
+    assert before == after
+    got = c.get_method(restApiId=again, resourceId=[r["id"] for r in c.get_resources(restApiId=again)["items"]
+                                                     if r["path"] == "/pets"][0], httpMethod="GET")
+    assert got["apiKeyRequired"] is True and got["methodIntegration"]["type"] == "MOCK"
+    yaml_out = c.get_export(restApiId=api, stageName="dev", exportType=kind, accepts="application/yaml")
+    assert yaml_out["contentType"] == "application/yaml" and b"paths:" in yaml_out["body"].read()

@@ -18,6 +18,7 @@ from tsunagi.services.apigateway.apis import ApiOps
 from tsunagi.services.apigateway.core import Deployed
 from tsunagi.services.apigateway.deployments import SNAPSHOT_KINDS, DeploymentOps
 from tsunagi.services.apigateway.errors import invalid_integration, invalid_method
+from tsunagi.services.apigateway.export import ExportOps
 from tsunagi.services.apigateway.extras import ExtraOps
 from tsunagi.services.apigateway.importer import ImportOps
 from tsunagi.services.apigateway.keys import KeyOps
@@ -29,7 +30,7 @@ from tsunagi.store.apigateway import DeploymentRow, StageRow
 __all__ = ["ApiGatewayService"]
 
 
-class ApiGatewayService(ApiOps, MethodOps, DeploymentOps, ImportOps, KeyOps, ExtraOps):
+class ApiGatewayService(ApiOps, MethodOps, DeploymentOps, ImportOps, KeyOps, ExtraOps, ExportOps):
     name = "apigateway"
 
     def __init__(self, platform: Platform) -> None:
