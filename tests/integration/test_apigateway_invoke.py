@@ -115,6 +115,9 @@ def test_unknown_routes_answer_missing_authentication_token(server) -> None:
     assert status == 403 and json.loads(body) == {"message": "Missing Authentication Token"}
     status, _, body = invoke(stage_url(server, "nosuchapi1", "test", "/items"))
     assert status == 403
+    for host in ("nosuchapi1.execute-api.localhost", "-.execute-api.localhost", f"{api.id}.execute-api.localhost"):
+        status, _, body = invoke(f"{server.url}/", method="GET", headers={"Host": host})
+        assert status == 403 and json.loads(body) == {"message": "Missing Authentication Token"}, host
 
 
 def test_mock_with_templates_params_and_overrides(server) -> None:

@@ -54,7 +54,7 @@ def _error(status: int, message: str, error_type: str, request_id: str) -> HttpR
 
 def install(routes: RouteRegistry, platform: Platform, authenticator: Authenticator) -> None:
     def is_host_form(request: HttpRequest) -> bool:
-        return ".execute-api." in request.headers.get("host", "") and host_api(request.host) is not None
+        return ".execute-api." in request.headers.get("host", "")
 
     async def invoke(ex: Exchange, api_id: str, stage: str, path: str) -> HttpResponse:
         port = platform.ports.find(APIGATEWAY)
@@ -93,7 +93,8 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
     async def by_host(ex: Exchange) -> HttpResponse:
         request = ex.request
         api_id = host_api(request.host)
-        assert api_id is not None
+        if api_id is None:              # not an API's host name: as AWS answers a name it has no API for
+            return _error(403, "Missing Authentication Token", "MissingAuthenticationTokenException", ex.request_id)
         _, _, rest = request.path.partition("/")
         stage, _, tail = rest.partition("/")       # an HTTP API's $default stage has no segment: it decides
         return await invoke(ex, api_id, stage, "/" + tail)
