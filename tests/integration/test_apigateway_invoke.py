@@ -590,3 +590,24 @@ def test_binary_bodies_and_content_handling(server, backend) -> None:
     assert status == 200 and json.loads(body)["body"] == base64.b64encode(png).decode()
     status, headers, body = api.call("/down", headers={"Accept": "image/png"})
     assert status == 200 and body == b"\x00\x01binary" and headers["Content-Type"] == "image/png"
+
+
+def test_sqs_json_protocol_integration(server) -> None:
+    sqs = server.sqs_client()
+    url = sqs.create_queue(QueueName="json-q")["QueueUrl"]
+    api = Api(server)
+    api.method("/j", "POST", {
+        "type": "AWS", "integrationHttpMethod": "POST", "uri": f"arn:aws:apigateway:{REGION}:sqs:path/{ACCOUNT}/json-q",
+        "requestParameters": {"integration.request.header.X-Amz-Target": "'AmazonSQS.SendMessage'",
+                              "integration.request.header.Content-Type": "'application/x-amz-json-1.0'"},
+        "requestTemplates": {"application/json": '{"QueueUrl": "' + url + '", "MessageBody": $input.json(\'$.message\'),'
+                                                 ' "MessageAttributes": {"src": {"DataType": "String", '
+                                                 '"StringValue": "apigw"}}}'}},
+        responses={"200": {"selectionPattern": ""}})
+    api.deploy()
+    status, _, body = api.call("/j", json.dumps({"message": "hello \"json\" 日本"}).encode(), method="POST",
+                               headers={"Content-Type": "application/json"})
+    assert status == 200, body
+    assert json.loads(body)["MessageId"]
+    (m,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=1)["Messages"]
+    assert m["Body"] == 'hello "json" 日本' and m["MessageAttributes"]["src"]["StringValue"] == "apigw"

@@ -287,3 +287,14 @@ def test_lambda_request_authorizer_with_simple_responses(server, fns) -> None:
     assert status == 200, body
     assert json.loads(body)["requestContext"]["authorizer"] == {"lambda": {"who": "tester",
                                                                            "route": "GET /guarded"}}
+
+
+def test_stage_throttling(server, fns) -> None:
+    c = server.client("apigatewayv2")
+    api = c.create_api(Name="throttled", ProtocolType="HTTP", Target=fns["bare"])["ApiId"]
+    assert call(server, api, "/a")[0] == 200
+    c.update_stage(ApiId=api, StageName="$default",
+                   DefaultRouteSettings={"ThrottlingBurstLimit": 1, "ThrottlingRateLimit": 0.001})
+    assert call(server, api, "/a")[0] == 200
+    status, _, body = call(server, api, "/a")
+    assert status == 429 and json.loads(body) == {"message": "Too Many Requests"}

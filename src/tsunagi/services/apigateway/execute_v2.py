@@ -182,6 +182,12 @@ async def execute_v2(executor: Executor, req: ApiRequest, started: float) -> Api
     if integration is None:
         return _with_cors(_error(404, "Not Found", req.request_id), cors, origin)
     call = _Call(req, v2, stage_name, stage, route, path_params, headers, "/" + "/".join(segments), started)
+    settings = (stage.get("RouteSettings") or {}).get(route["RouteKey"]) or stage.get("DefaultRouteSettings") or {}
+    if "ThrottlingBurstLimit" in settings or "ThrottlingRateLimit" in settings:
+        bucket = (req.api_id, stage_name, route["RouteKey"])
+        if not executor.service.limits.take(bucket, settings.get("ThrottlingRateLimit"),
+                                            settings.get("ThrottlingBurstLimit")):
+            return _with_cors(_error(429, "Too Many Requests", req.request_id), cors, origin)
     try:
         denied = await _authorize(executor, call, plan)
         if denied is not None:
