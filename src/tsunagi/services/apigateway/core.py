@@ -234,7 +234,7 @@ class ApiGatewayCore(Service):
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self.repo = ApiGatewayRepo(platform.store)
-        self._deployed: dict[tuple[str, str], Deployed | None] = {}
+        self._deployed: dict[tuple[str, str], tuple[Deployed | None, float]] = {}   # (stage or None, when)
         self.plans: dict[str, Any] = {}           # the invoke path's per-deployment plans (by deployment id)
         self.account_cache: dict[Any, Any] = {}   # API keys and usage plans, by key value
         self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
@@ -290,10 +290,9 @@ class ApiGatewayCore(Service):
     # -- the invoke path's view ---------------------------------------------------------------------
     async def deployed(self, api_id: str, stage_name: str) -> Deployed | None:
         key = (api_id, stage_name)
-        if key in self._deployed:
-            found = self._deployed[key]
-            if found is None or not self.store.shared or time.monotonic() - found.at < CACHE_TTL_SHARED_S:
-                return found
+        cached = self._deployed.get(key)
+        if cached is not None and (not self.store.shared or time.monotonic() - cached[1] < CACHE_TTL_SHARED_S):
+            return cached[0]
         api = await self.repo.api(api_id)
         stage = await self.repo.stage(api_id, stage_name) if api is not None else None
         deployment = await self.repo.deployment(api_id, stage.deployment_id) if stage is not None else None
@@ -301,5 +300,5 @@ class ApiGatewayCore(Service):
             if api is not None and stage is not None and deployment is not None else None
         if len(self._deployed) > 10_000:
             self._deployed.clear()
-        self._deployed[key] = result
+        self._deployed[key] = (result, time.monotonic())
         return result
