@@ -235,7 +235,7 @@ class ApiGatewayCore(Service):
         super().__init__(platform)
         self.repo = ApiGatewayRepo(platform.store)
         self._deployed: dict[tuple[str, str], tuple[Deployed | None, float]] = {}   # (stage or None, when)
-        self.plans: dict[str, Any] = {}           # the invoke path's per-deployment plans (by deployment id)
+        self.plans: dict[tuple[str, str], Any] = {}   # the invoke path's plans, by (API id, deployment id)
         self.account_cache: dict[Any, Any] = {}   # API keys and usage plans, by key value
         self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
         self.limits = Limits()

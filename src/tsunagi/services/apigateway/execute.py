@@ -343,11 +343,12 @@ class Executor:
             if answer is not None:
                 return answer
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", reason="no such API or stage")
-        plan = self.service.plans.get(deployed.deployment.deployment_id)
+        plan_key = (req.api_id, deployed.deployment.deployment_id)      # deployment ids are unique per API only
+        plan = self.service.plans.get(plan_key)
         if plan is None:
             if len(self.service.plans) > 1000:
                 self.service.plans.clear()
-            plan = self.service.plans[deployed.deployment.deployment_id] = Plan(deployed.deployment.snapshot)
+            plan = self.service.plans[plan_key] = Plan(deployed.deployment.snapshot)
         try:
             seen["deployed"] = deployed
             return await self._serve(req, deployed, plan, started, seen)
