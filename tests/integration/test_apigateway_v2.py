@@ -298,3 +298,43 @@ def test_stage_throttling(server, fns) -> None:
     assert call(server, api, "/a")[0] == 200
     status, _, body = call(server, api, "/a")
     assert status == 429 and json.loads(body) == {"message": "Too Many Requests"}
+
+
+def test_http_proxy_parameter_mapping(server) -> None:
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            out = json.dumps({"path": self.path, "user": self.headers.get("x-user"),
+                              "gone": self.headers.get("x-secret")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Internal", "hide-me")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        c = server.client("apigatewayv2")
+        api = c.create_api(Name="mapped", ProtocolType="HTTP")["ApiId"]
+        integ = c.create_integration(
+            ApiId=api, IntegrationType="HTTP_PROXY", IntegrationMethod="GET",
+            IntegrationUri=f"http://127.0.0.1:{httpd.server_address[1]}/base",
+            RequestParameters={"overwrite:header.x-user": "$request.querystring.who", "remove:header.x-secret": "''",
+                               "append:querystring.src": "api", "overwrite:path": "items/$request.path.id"},
+            ResponseParameters={"200": {"overwrite:statuscode": "202", "remove:header.X-Internal": "''",
+                                        "append:header.X-Request": "$context.requestId"}})["IntegrationId"]
+        c.create_route(ApiId=api, RouteKey="GET /things/{id}", Target=f"integrations/{integ}")
+        c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+        status, headers, body = call(server, api, "/things/7?who=ann", headers={"X-Secret": "s"})
+        assert status == 202, body
+        assert json.loads(body) == {"path": "/items/7?who=ann&src=api", "user": "ann", "gone": None}
+        assert "X-Internal" not in headers and headers["X-Request"]
+    finally:
+        httpd.shutdown()

@@ -420,12 +420,49 @@ async def _integrate(executor: Executor, call: _Call, integration: dict[str, Any
         uri = str(integration.get("IntegrationUri", ""))
         if "{" not in uri and call.route["RouteKey"] == "$default" or uri.endswith("/"):
             uri = uri.rstrip("/") + call.path
-        url = _http_url(uri, call.path_params, call.query)
         headers = {k: v for k, v in call.headers.items() if k not in ("host", "content-length", "connection")}
+        query = list(call.query)
+        path_override = None
+        # parameter mapping: overwrite:/append:/remove: header.X, querystring.X, and overwrite:path
+        for target, expression in (integration.get("RequestParameters") or {}).items():
+            action, _, what = str(target).partition(":")
+            where, _, name = what.partition(".")
+            value = _value(call, str(expression)) if action != "remove" else None
+            if where == "header":
+                lower = name.lower()
+                old = headers.get(lower)
+                if action == "remove":
+                    headers.pop(lower, None)
+                elif value is not None:
+                    headers[lower] = f"{old},{value}" if action == "append" and old else value
+            elif where == "querystring":
+                if action in ("remove", "overwrite"):
+                    query = [(k, v) for k, v in query if k != name]
+                if action in ("overwrite", "append") and value is not None:
+                    query.append((name, value))
+            elif what == "path" and action == "overwrite" and value is not None:
+                path_override = value
+        if path_override is not None:
+            base = re.match(r"^(https?://[^/]+)", uri)
+            uri = (base.group(1) if base else uri.rstrip("/")) + "/" + path_override.lstrip("/")
+        url = _http_url(uri, call.path_params, query)
         outcome = await executor.backends.http(method, url, headers, req.body, timeout_s)
         out = [(k, v) for k, v in outcome.headers.items()
                if k.lower() not in ("connection", "transfer-encoding", "content-length", "date", "server")]
-        return ApiResponse(outcome.status, out + [("apigw-requestid", req.request_id)], outcome.body)
+        status = outcome.status
+        mapping = (integration.get("ResponseParameters") or {}).get(str(status)) or {}
+        for target, expression in mapping.items():
+            action, _, what = str(target).partition(":")
+            where, _, name = what.partition(".")
+            value = _value(call, str(expression)) if action != "remove" else None
+            if what == "statuscode" and action == "overwrite" and value and value.isdigit():
+                status = int(value)
+            elif where == "header":
+                if action in ("remove", "overwrite"):
+                    out = [(k, v) for k, v in out if k.lower() != name.lower()]
+                if action in ("overwrite", "append") and value is not None:
+                    out.append((name, value))
+        return ApiResponse(status, out + [("apigw-requestid", req.request_id)], outcome.body)
     raise IntegrationFailure(f"integration type {kind}")
 
 
@@ -455,6 +492,11 @@ def _lambda_response(payload: bytes, version: str, request_id: str) -> ApiRespon
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", JSON_TYPE))
     return ApiResponse(status, headers + [("apigw-requestid", request_id)], data)
+
+
+_REFERENCE = re.compile(r"\$\{([^}]+)\}|\$((?:request\.(?:header|querystring|path)\.[A-Za-z0-9_\-]+)|"
+                        r"request\.body(?:\.[A-Za-z0-9_\[\]]+(?:\.[A-Za-z0-9_\[\]]+)*)?|"
+                        r"context\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*|stageVariables\.[A-Za-z0-9_]+)")
 
 
 def _value(call: _Call, expression: str) -> str | None:
@@ -491,9 +533,10 @@ def _value(call: _Call, expression: str) -> str | None:
             return (call.stage.get("StageVariables") or {}).get(expr[len("stageVariables."):])
         return None
 
-    if expression.startswith("$") and not expression.startswith("${"):
-        return one(expression[1:])
-    return re.sub(r"\$\{([^}]+)\}", lambda m: one(m.group(1)) or "", expression)
+    whole = _REFERENCE.fullmatch(expression)
+    if whole is not None:
+        return one(whole.group(1) or whole.group(2))
+    return _REFERENCE.sub(lambda m: one(m.group(1) or m.group(2)) or "", expression)
 
 
 async def _service(executor: Executor, call: _Call, integration: dict[str, Any]) -> ApiResponse:
