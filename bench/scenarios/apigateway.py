@@ -110,3 +110,63 @@ def ingress(ctx: Context) -> list[Table]:
             else:
                 t.notes.append(f"{server}: the ingress keeps {share:.0%} of the direct rate, +{added:.2f} ms at p50")
     return [t]
+
+
+PROXY_FN = ("def handler(event, context):\n"
+            "    return {'statusCode': 200, 'headers': {'Content-Type': 'text/plain'}, 'body': 'ok'}\n")
+
+
+def _proxy_api(s: Server, function_name: str) -> str:
+    c = _client(s, "apigateway")
+    fn_arn = f"arn:aws:lambda:us-east-1:{s.account}:function:{function_name}"
+    api = c.create_rest_api(name="bench-proxy")
+    c.put_method(restApiId=api["id"], resourceId=api["rootResourceId"], httpMethod="GET", authorizationType="NONE")
+    c.put_integration(restApiId=api["id"], resourceId=api["rootResourceId"], httpMethod="GET", type="AWS_PROXY",
+                      integrationHttpMethod="POST",
+                      uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{fn_arn}/invocations")
+    c.create_deployment(restApiId=api["id"], stageName="dev")
+    return str(api["id"])
+
+
+def _get_raw(s: Server, api_id: str) -> bytes:
+    return (f"GET /restapis/{api_id}/dev/_user_request_/ HTTP/1.1\r\nHost: {s.host}:{s.port}\r\n"
+            f"User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n").encode()
+
+
+def _check_proxy(status: int, body: bytes) -> str | None:
+    return None if status == 200 and body == b"ok" else f"HTTP {status}: {body[:160]!r}"
+
+
+def _check_invoke(status: int, body: bytes) -> str | None:
+    return None if status == 200 and b'"statusCode"' in body else f"HTTP {status}: {body[:160]!r}"
+
+
+@scenario("apigateway.lambda", order=81)
+def lambda_proxy(ctx: Context) -> list[Table]:
+    """REST API → Lambda proxy (payload 1.0) beside a direct Invoke of the same function: calls/s, p50/p99, CPU."""
+    from ._aws import FUNCTION_PEERS, Api, invoke_raw, not_docker, zip_of
+
+    t = Table(f"API Gateway → Lambda proxy vs direct Invoke (warm function, {ctx.conns} conns)",
+              [Col("path", "path", "text")] + std_cols("calls/s", "CPU µs/call"))
+
+    def one(s: Server) -> None:
+        if s.like not in FUNCTION_PEERS:
+            t.add(server=s.name, _note=not_docker(s.name))
+            return
+        api = Api(s)
+        name = f"bench-proxy-{ctx.conns}-{s.port}"
+        try:
+            api.create_function(name, zip_of(PROXY_FN))
+            api_id = _proxy_api(s, name)
+        finally:
+            api.close()
+        n = ctx.count(2000, 400, s)
+        for label, raw, check in (("direct Invoke", invoke_raw(s.signer, name), _check_invoke),
+                                  ("REST API Lambda proxy", _get_raw(s, api_id), _check_proxy)):
+            run_fixed(s.host, s.port, [raw], min(50, n // 5), ctx.conns, check=check)      # warm-up
+            res, cpu = measure(s, lambda raw=raw, check=check: run_fixed(s.host, s.port, [raw], n, ctx.conns,
+                                                                          check=check))
+            t.add(path=label, **load_row(s, res, cpu, res.calls))
+
+    _each(ctx, t, one)
+    return [t]
