@@ -49,6 +49,22 @@ def now_s() -> int:
     return int(time.time())
 
 
+def invoke_host(api_id: str, host: str | None) -> str:
+    """``{api id}.execute-api.{name}[:port]`` for the Host a client reached this server by (an address, or
+    nothing, becomes ``localhost``, which resolves to this machine)."""
+    host = host or "localhost:4566"
+    if host.startswith("["):                      # [v6 address]:port
+        _, _, rest = host.partition("]")
+        name, sep, port = "", rest[:1], rest[1:]
+    else:
+        name, sep, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    if not name or name.replace(".", "").isdigit() or name.startswith("[") or ":" in name:
+        name = "localhost"
+    if ".execute-api." in name:
+        name = name.split(".execute-api.", 1)[1]
+    return f"{api_id}.execute-api.{name}" + (f":{port}" if sep and port else "")
+
+
 def unescape(segment: str) -> str:
     """A patch path segment: ``~1`` is ``/``, ``~0`` is ``~``."""
     return segment.replace("~1", "/").replace("~0", "~")

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from tsunagi.services.apigateway.core import ApiGatewayCore
+from tsunagi.services.apigateway.core import ApiGatewayCore, invoke_host
 from tsunagi.services.apigateway.errors import BadRequest, invalid_stage
 
 _EXT = "x-amazon-apigateway-"
@@ -119,11 +119,7 @@ class ExportOps(ApiGatewayCore):
             raise invalid_stage()
         options = params.get("parameters") or {}
         extensions = {e.strip() for e in str(options.get("extensions", "")).split(",") if e.strip()}
-        name, _, port = (ctx.host or "localhost:4566").rpartition(":") if ":" in (ctx.host or "") \
-            else (ctx.host, "", "")
-        if not name or name.replace(".", "").isdigit() or name.startswith("["):
-            name = "localhost"           # an address: the invoke host is a name under localhost
-        host = f"{api.api_id}.execute-api.{name}" + (f":{port}" if port else "")
+        host = invoke_host(api.api_id, ctx.host)
         doc = definition(deployment.snapshot, stage.doc, kind, extensions, host)
         accepts = (params.get("accepts") or "application/json").lower()
         if "yaml" in accepts:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tsunagi.services.apigateway.core import new_id, now_s
+from tsunagi.services.apigateway.core import invoke_host, new_id, now_s
 from tsunagi.services.apigateway.errors import BadRequest, Conflict, NotFound
 from tsunagi.services.apigateway.integrations import AWS_URI
 from tsunagi.services.base import Platform, RequestContext, Service
@@ -32,8 +32,8 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-def endpoint(api_id: str) -> str:
-    return f"http://{api_id}.execute-api.localhost:4566"
+def endpoint(api_id: str, host: str | None) -> str:
+    return f"http://{invoke_host(api_id, host)}"
 
 
 class ApiGatewayV2Service(Service):
@@ -78,7 +78,7 @@ class ApiGatewayV2Service(Service):
             raise BadRequest("WebSocket APIs are not available in tsunagi")
         api_id = new_id()
         doc: dict[str, Any] = {"ApiId": api_id, "Name": params["Name"], "ProtocolType": protocol,
-                               "ApiEndpoint": endpoint(api_id), "CreatedDate": now_s(),
+                               "ApiEndpoint": endpoint(api_id, ctx.host), "CreatedDate": now_s(),
                                "RouteSelectionExpression": params.get("RouteSelectionExpression")
                                or "$request.method $request.path",
                                "ApiKeySelectionExpression": params.get("ApiKeySelectionExpression")
