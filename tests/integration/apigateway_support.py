@@ -14,9 +14,8 @@ from typing import Any
 
 import yaml
 
+# shared/ lies beside the repository (the developers' worktrees and CI's clone alike)
 SEED_002 = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "002-sam-project"
-if not SEED_002.exists():                         # CI: shared/ beside the clone
-    SEED_002 = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "002-sam-project"
 
 
 class _CfnLoader(yaml.SafeLoader):
