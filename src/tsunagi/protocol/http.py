@@ -5,9 +5,16 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote
 
 from tsunagi.streams import StreamingBody
+
+
+class BodyObserver(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class BodyStream(StreamingBody):
@@ -26,6 +33,12 @@ class BodyStream(StreamingBody):
         self.received = 0
         self._buf = b""
         self._eof = False
+        self._observers: list[BodyObserver] = []
+
+    def observe(self, observer: BodyObserver) -> None:
+        """Show every piece of the body to ``observer`` as it arrives, and tell it when the body
+        ends (the gateway checks signed aws-chunked bodies this way); what it raises fails the read."""
+        self._observers.append(observer)
 
     async def _pull(self) -> bytes:
         if self._eof:
@@ -33,10 +46,14 @@ class BodyStream(StreamingBody):
         chunk = await self._next()
         if not chunk:
             self._eof = True
+            for observer in self._observers:
+                observer.close()
             return b""
         self.received += len(chunk)
         if self.limit is not None and self.received > self.limit:
             raise BodyTooLarge(self.limit)
+        for observer in self._observers:
+            observer.feed(chunk)
         return chunk
 
     async def read(self, n: int = -1) -> bytes:
