@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.exchange import Exchange
-from tsunagi.gateway.identity import Authenticator, read_credential
+from tsunagi.gateway.identity import Authenticator, read_credential, resolved
 from tsunagi.gateway.routes import Route, RouteRegistry
 from tsunagi.ports.apigateway import APIGATEWAY, ApiRequest, Caller
 from tsunagi.protocol.errors import RequestEntityTooLarge, ServiceError
@@ -74,7 +74,7 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
         cred = read_credential(request)
         if cred.access_key_id:
             try:
-                principal = authenticator.authenticate(request, cred)
+                principal = await resolved(authenticator.authenticate(request, cred, "apigateway", "rest-json"))
                 caller = Caller(principal.account, principal.arn, principal.access_key_id)
             except ServiceError as e:
                 signature_error = e.message
