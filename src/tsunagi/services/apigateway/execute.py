@@ -652,7 +652,8 @@ class Executor:
                 ctx = self.integration_ctx(call, integration, "Invoke")
                 outcome = await _within(self.backends.aws(ctx, integration.get("uri", ""),
                                                           integration.get("httpMethod", "POST"), out_headers,
-                                                          out_query, body), timeout_s)
+                                                          out_query, body, integration.get("credentials")),
+                                        timeout_s)
                 if lambda_target(integration.get("uri", "")) is not None:
                     selector = outcome.error_message
             elif kind == "HTTP":
@@ -818,7 +819,8 @@ class Executor:
         ctx = self.integration_ctx(call, integration, "Invoke")
         timeout_s = int(integration.get("timeoutInMillis") or 29_000) / 1000
         try:
-            outcome = await _within(self.backends.invoke_lambda(ctx, target, payload), timeout_s)
+            outcome = await _within(self.backends.invoke_lambda(ctx, target, payload,
+                                                                role=integration.get("credentials")), timeout_s)
         except IntegrationTimeout:
             raise GatewayError("INTEGRATION_TIMEOUT") from None
         except IntegrationFailure as e:

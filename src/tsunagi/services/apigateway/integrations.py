@@ -33,6 +33,7 @@ from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS, MessageAttributeValue
 from tsunagi.protocol.errors import ServiceError
+from tsunagi.services.apigateway.roles import RoleRefused, check_role
 from tsunagi.services.base import Platform
 
 AWS_URI = re.compile(r"^arn:aws[\w-]*:apigateway:([a-z0-9-]+):([a-zA-Z0-9.-]+):(path|action)/(.*)$")
@@ -144,8 +145,16 @@ class Backends:
         self.platform = platform
 
     # == AWS service integrations ==============================================================
+    async def _may(self, role: str | None, action: str, resource: str, account: str) -> None:
+        """The integration's role (``credentials``) checked for ``action`` on ``resource``."""
+        if role and role.startswith("arn:"):
+            try:
+                await check_role(self.platform, role, action, resource, account)
+            except RoleRefused as e:
+                raise IntegrationFailure(f"Execution failed due to configuration error: {e}") from None
+
     async def aws(self, ctx: RequestContext, uri: str, http_method: str, headers: dict[str, str],
-                  query: list[tuple[str, str]], body: bytes) -> Outcome:
+                  query: list[tuple[str, str]], body: bytes, role: str | None = None) -> Outcome:
         parsed = parse_uri(uri)
         if parsed is None:
             raise IntegrationFailure(f"Invalid AWS integration URI: {uri}")
@@ -156,7 +165,7 @@ class Backends:
             if target is None:
                 raise IntegrationFailure(f"Invalid Lambda integration URI: {uri}")
             invocation = headers.get("x-amz-invocation-type") or "RequestResponse"
-            return await self.invoke_lambda(ctx, target, body, invocation)
+            return await self.invoke_lambda(ctx, target, body, invocation, role=role)
         ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
         target_header = headers.get("x-amz-target") or ""
         params: dict[str, str] = {}
@@ -179,14 +188,14 @@ class Backends:
             params.update(form_pairs(body.decode("utf-8", "replace")))
         action = params.get("Action", action) if json_params is None else action
         if service == "sqs":
-            return await self._sqs(ctx, region, style, rest, action, params, json_params)
+            return await self._sqs(ctx, region, style, rest, action, params, json_params, role)
         if service == "sns":
-            return await self._sns(ctx, action, params, json_params)
+            return await self._sns(ctx, action, params, json_params, role)
         raise IntegrationFailure(f"tsunagi's API Gateway does not call the {service} service from an AWS "
                                  f"integration yet (only sqs, sns and lambda)")
 
     async def _sqs(self, ctx: RequestContext, region: str, style: str, rest: str, action: str | None,
-                   params: dict[str, str], json_params: dict[str, Any] | None) -> Outcome:
+                   params: dict[str, str], json_params: dict[str, Any] | None, role: str | None = None) -> Outcome:
         sqs = self.platform.ports.find(SQS)
         if sqs is None:
             raise IntegrationFailure("this server does not run SQS")
@@ -202,6 +211,8 @@ class Backends:
             return _json_error(error) if json_params is not None else _query_error(error, ctx.request_id)
         account, name = parts
         arn = f"arn:aws:sqs:{region}:{account}:{name}"
+        if action:
+            await self._may(role, f"sqs:{action}", arn, account)
         try:
             if action == "SendMessage":
                 if json_params is not None:
@@ -263,7 +274,7 @@ class Backends:
         return Outcome(200, json.dumps(result).encode(), {"Content-Type": JSON_TYPE})
 
     async def _sns(self, ctx: RequestContext, action: str | None, params: dict[str, str],
-                   json_params: dict[str, Any] | None) -> Outcome:
+                   json_params: dict[str, Any] | None, role: str | None = None) -> Outcome:
         sns = self.platform.ports.find(SNS)
         if sns is None:
             raise IntegrationFailure("this server does not run SNS")
@@ -278,6 +289,8 @@ class Backends:
             if "Message" not in source:
                 raise ServiceError("Invalid parameter: Message Reason: no value for required parameter",
                                    code="InvalidParameter")
+            topic_account = str(topic).split(":")[4] if str(topic).count(":") >= 5 else ctx.account
+            await self._may(role, "sns:Publish", str(topic), topic_account)
             message_id = await sns.publish(ctx, str(topic), str(source["Message"]), subject=source.get("Subject"),
                                            attributes=_attributes(params, "MessageAttributes.entry") or None,
                                            group_id=source.get("MessageGroupId"),
@@ -290,10 +303,13 @@ class Backends:
 
     # == Lambda ================================================================================
     async def invoke_lambda(self, ctx: RequestContext, function: str, payload: bytes,
-                            invocation_type: str = "RequestResponse") -> Outcome:
+                            invocation_type: str = "RequestResponse", *, role: str | None = None) -> Outcome:
         port = self.platform.ports.find(LAMBDA)
         if port is None:
             raise IntegrationFailure("this server does not run Lambda")
+        if role:
+            fn_account = function.split(":")[4] if function.count(":") >= 6 else ctx.account
+            await self._may(role, "lambda:InvokeFunction", function, fn_account)
         try:
             result = await port.invoke(ctx, function, payload, invocation_type=invocation_type)
         except ServiceError as e:
