@@ -143,13 +143,14 @@ class Backends:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self.role_decisions: dict[tuple[str, str, str, str], tuple[float, str | None]] = {}
 
     # == AWS service integrations ==============================================================
     async def _may(self, role: str | None, action: str, resource: str, account: str) -> None:
         """The integration's role (``credentials``) checked for ``action`` on ``resource``."""
         if role and role.startswith("arn:"):
             try:
-                await check_role(self.platform, role, action, resource, account)
+                await check_role(self.platform, role, action, resource, account, self.role_decisions)
             except RoleRefused as e:
                 raise IntegrationFailure(f"Execution failed due to configuration error: {e}") from None
 

@@ -11,6 +11,7 @@ server, or under ``off``, nothing is checked.
 from __future__ import annotations
 
 import logging
+import time
 
 from tsunagi.policy import Caller, PolicyError, PolicyKind, Request, compile_policy, evaluate
 from tsunagi.ports.iam import IAM, IamPort
@@ -25,12 +26,26 @@ class RoleRefused(Exception):
     """The integration's role may not do what the integration asks (under ``enforce``)."""
 
 
-async def check_role(platform: Platform, role_arn: str, action: str, resource: str, resource_account: str) -> None:
+DECISION_TTL_S = 5.0      # IAM changes reach API Gateway within seconds (as on AWS, eventually)
+
+
+async def check_role(platform: Platform, role_arn: str, action: str, resource: str, resource_account: str,
+                     cache: dict[tuple[str, str, str, str], tuple[float, str | None]] | None = None) -> None:
     mode = platform.config.policies
     iam = platform.ports.find(IAM)
     if mode == "off" or iam is None:
         return
-    reason = await _refusal(iam, role_arn, action, resource, resource_account)
+    key = (role_arn, action, resource, resource_account)
+    now = time.monotonic()
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None and now - cached[0] < DECISION_TTL_S:
+        reason = cached[1]
+    else:
+        reason = await _refusal(iam, role_arn, action, resource, resource_account)
+        if cache is not None:
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[key] = (now, reason)
     if reason is None:
         return
     if mode == "enforce":
