@@ -28,6 +28,7 @@ from tsunagi.gateway.guard import Guard, HostPolicy
 from tsunagi.gateway.identity import Authenticator, CredentialStore, StrictAuthenticator
 from tsunagi.gateway.routes import RouteRegistry
 from tsunagi.gateway.routes import apigateway as apigateway_routes
+from tsunagi.gateway.routes import ecs as ecs_routes
 from tsunagi.gateway.routes import internal as internal_routes
 from tsunagi.gateway.routes import s3 as s3_routes
 from tsunagi.ids import uuid4
@@ -102,6 +103,7 @@ class Gateway:
         internal_routes.install(self.routes, platform, self.state, self.authenticator)
         s3_routes.install(self.routes, platform, self.authenticator, self.codecs)
         apigateway_routes.install(self.routes, platform, self.authenticator)
+        ecs_routes.install(self.routes, platform)
         self.steps: list[steps.StepFn] = [
             Guard(HostPolicy(config.host, config.hostnames)),
             steps.Route(platform, self.routes, self.codecs),
