@@ -1,6 +1,6 @@
 """Event source mappings: Create/Get/Update/Delete/ListEventSourceMappings for SQS sources.
 
-A mixin the Lambda service inherits (it needs ``_function`` and the platform). Mappings live in
+A component the Lambda service holds (it resolves functions through the catalog). Mappings live in
 the store (:mod:`tsunagi.store.esm`); the pollers that run them are in :mod:`tsunagi.pipes.pollers`.
 States are AWS's: a create answers ``Creating`` and an update ``Enabling`` / ``Disabling`` /
 ``Updating``; the pollers of the node that applies the change settle it to ``Enabled`` or
@@ -11,19 +11,19 @@ row disappears once the pollers stopped.
 from __future__ import annotations
 
 import uuid as uuidlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from tsunagi.context import RequestContext
 from tsunagi.filters.criteria import FilterCriteriaError, compile_filters
 from tsunagi.ports.awslambda import ESM_NO_RECORDS as NO_RECORDS
 from tsunagi.ports.sqs import SQS
 from tsunagi.services.awslambda import names
+from tsunagi.services.awslambda.catalog import Catalog
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+from tsunagi.services.base import Platform
 from tsunagi.store.esm import EsmRepo, MappingExists
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import Platform, RequestContext
 
 # Members that only stream or Kafka sources take.
 _STREAM_ONLY = ("StartingPosition", "StartingPositionTimestamp", "ParallelizationFactor", "DestinationConfig",
@@ -39,23 +39,14 @@ def _not_found() -> Exception:
     return ResourceNotFound("The resource you requested does not exist.", Type="User")
 
 
-class EventSourceMappingsMixin:
-    """CreateEventSourceMapping and friends, plus the pollers' life cycle."""
+class EventSourceMappings:
+    """CreateEventSourceMapping and friends. The pollers that run the mappings are a platform component
+    (``pipes/pollers.py``): they follow the store's changes, so this part has no life cycle of its own."""
 
-    platform: Platform
-
-    def __init__(self, platform: Platform) -> None:
-        super().__init__(platform)  # type: ignore[call-arg]
+    def __init__(self, platform: Platform, catalog: Catalog) -> None:
+        self.platform = platform
+        self.catalog = catalog
         self.esm_repo = EsmRepo(platform.store)
-
-    async def _esm_start(self) -> None:
-        """The pollers are a platform component (pipes/pollers.py): they follow the store's changes."""
-
-    async def _esm_stop(self) -> None:
-        pass
-
-    async def _esm_reset(self) -> None:
-        pass
 
     # == helpers =================================================================================
     def _esm_out(self, row: Any, state: str | None = None) -> dict[str, Any]:
@@ -99,7 +90,7 @@ class EventSourceMappingsMixin:
                 raise InvalidParameterValue(f"Unsupported {member} parameter for given event source mapping type.",
                                             Type="User")
         account, region, name, qualifier = names.parse_function(function_name, ctx.account, ctx.region)
-        fn = await self._function(account, region, name, qualifier, resolve_alias=False)  # type: ignore[attr-defined]
+        fn = await self.catalog.function(account, region, name, qualifier, resolve_alias=False)
         sqs = self.platform.ports.find(SQS)
         q = await sqs.queue(source_arn) if sqs is not None else None
         if q is None:
