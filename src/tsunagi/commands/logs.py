@@ -1,7 +1,8 @@
 """``tsunagi logs <function> [--follow]``: a function's logs in the terminal, like ``aws logs tail``.
 
 It is a plain CloudWatch Logs client (botocore, FilterLogEvents) of the server at
-``--endpoint-url``: it prints every stream of ``/aws/lambda/<function>`` interleaved in time
+``--endpoint-url``: it prints every stream of the function's log group (its
+``LoggingConfig.LogGroup``, ``/aws/lambda/<function>`` unless the function names another) interleaved in time
 order, one ``<time> <stream> <message>`` line per event. ``--follow`` keeps polling; because a
 function's lines can be stored a little after they were printed (a batch per invocation), each
 poll looks back a few minutes and skips the events it has printed already.
@@ -17,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-HELP = "print a function's logs (the /aws/lambda/<function> log group), like `aws logs tail`"
+HELP = "print a function's logs (its log group, /aws/lambda/<function> by default), like `aws logs tail`"
 
 LOOKBACK_MS = 5 * 60 * 1000     # how far back each --follow poll looks for late-arriving events
 _SINCE = re.compile(r"(\d+)\s*([smhdw])")
@@ -55,8 +56,22 @@ def parse_since(text: str, now_ms: int) -> int:
     return int(when.timestamp() * 1000)
 
 
-def group_name(target: str) -> str:
-    return target if target.startswith("/") else f"/aws/lambda/{target}"
+def group_name(target: str, lambda_client: Any = None) -> str:
+    """The log group to read: ``target`` itself when it is a group name, else the group the function's
+    LoggingConfig names (``/aws/lambda/<function>`` when it names none, or there is no such function yet)."""
+    if target.startswith("/"):
+        return target
+    if lambda_client is not None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            config = lambda_client.get_function_configuration(FunctionName=target)
+        except (ClientError, BotoCoreError):
+            config = {}
+        group = (config.get("LoggingConfig") or {}).get("LogGroup")
+        if group:
+            return str(group)
+    return f"/aws/lambda/{target}"
 
 
 def format_event(event: dict[str, Any]) -> str:
@@ -64,7 +79,7 @@ def format_event(event: dict[str, Any]) -> str:
     return f"{when} {event['logStreamName']} {event['message'].rstrip(chr(10)).rstrip(chr(13))}"
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace, service: str = "logs") -> Any:
     import botocore.session
     from botocore.config import Config
 
@@ -75,7 +90,7 @@ def _client(args: argparse.Namespace) -> Any:
     if session.get_credentials() is None:
         creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-    return session.create_client("logs", endpoint_url=endpoint, region_name=region, config=config, **creds)
+    return session.create_client(service, endpoint_url=endpoint, region_name=region, config=config, **creds)
 
 
 class _Tail:
@@ -113,12 +128,12 @@ class _Tail:
 def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-    group = group_name(args.function)
     try:
         start = parse_since(args.since, int(time.time() * 1000))
     except ValueError as e:
         print(f"tsunagi logs: {e}", file=sys.stderr)
         return 2
+    group = group_name(args.function, None if args.function.startswith("/") else _client(args, "lambda"))
     tail = _Tail(_client(args), group, args.filter_pattern)
     waiting = False
     try:
