@@ -79,7 +79,8 @@ class SqsPort(Protocol):
                    attributes: Mapping[str, MessageAttributeValue] | None = None, group_id: str | None = None,
                    dedup_id: str | None = None, delay_seconds: int | None = None) -> SentMessage:
         """SendMessage to the queue ``queue_arn`` names, as ``ctx``'s principal, in ``ctx``'s journey
-        (validation, errors and the queue's policy as for SendMessage)."""
+        (``ctx.trace_id``; ``ctx.trace_header``, when set, becomes the message's AWSTraceHeader), with the
+        validation, errors and the queue's policy of SendMessage."""
         ...
 
     def deferred(self) -> DeferredRows:
@@ -88,10 +89,13 @@ class SqsPort(Protocol):
 
     async def enqueue_in(self, tx: Tx, queue: QueueRef, body: str,
                          attributes: Mapping[str, MessageAttributeValue] | None = None, *, trace_id: str,
-                         group_id: str | None = None, dedup_id: str | None = None, source_arn: str | None = None,
-                         sender_id: str | None = None, defer: DeferredRows | None = None) -> None:
+                         trace_header: str | None = None, group_id: str | None = None, dedup_id: str | None = None,
+                         source_arn: str | None = None, sender_id: str | None = None,
+                         defer: DeferredRows | None = None) -> None:
         """Add a message inside the caller's transaction (SNS fan-out commits its deliveries with the
-        publish). Raises the ServiceError SendMessage would for a message the queue refuses. With
+        publish), in journey ``trace_id`` (:attr:`ReceivedMessage.trace_id`). ``trace_header`` is the
+        ``X-Amzn-Trace-Id`` the cause's request carried, if any: the message's ``AWSTraceHeader``, as
+        AWS passes a traced publisher's header on to the queue. Raises the ServiceError SendMessage would for a message the queue refuses. With
         ``defer``, a standard queue's row is collected there instead, for :meth:`flush_in`."""
         ...
 

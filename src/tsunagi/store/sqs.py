@@ -1,7 +1,7 @@
 """The SQS repository: every SQL statement SQS runs, for both dialects.
 
-The service (``tsunagi.services.sqs``) calls these methods with plain values and gets rows
-(tuples) back; it never sees SQL. Columns of message rows are in :data:`MSG_COLS` order.
+The service (``tsunagi.services.sqs``) calls these methods with plain values and gets named rows
+(:class:`QueueRow`, :class:`MessageRow` …) back; it never sees SQL.
 
 Claiming messages is one statement: ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …``;
 on PostgreSQL the inner select takes ``FOR UPDATE SKIP LOCKED`` so that receivers on several
@@ -13,25 +13,125 @@ receiver at a time across servers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from tsunagi.store.base import Row, Store, Tx
 
 NOTIFY_CHANNEL = "sqs"          # payload: queue id (a message may be available)
 META_CHANNEL = "sqs-meta"       # payload: queue id (its metadata changed or it was deleted)
 
-QUEUE_COLS = "id, account, region, name, arn, fifo, attributes, tags, dlq_arn, created_at, modified_at, purged_at"
 
-# Message row: the order the service unpacks.
-MSG_COLS = ("id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, "
-            "receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq")
+class QueueRow(NamedTuple):
+    """A queue as stored (``attributes`` and ``tags`` are JSON; times in seconds but ``purged_at``)."""
 
-_INSERT_HEAD = (
-    "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, "
-    "sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo) VALUES ")
-_ROW_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    id: int
+    account: str
+    region: str
+    name: str
+    arn: str
+    fifo: int
+    attributes: str
+    tags: str
+    dlq_arn: str | None
+    created_at: int
+    modified_at: int
+    purged_at: int | None
+
+
+QUEUE_COLS = ", ".join(QueueRow._fields)
+
+
+class NewMessage(NamedTuple):
+    """A message to insert (every column but ``queue_id``, which the insert takes apart)."""
+
+    message_id: str
+    body: str
+    md5_body: str
+    attrs: str | None               # message attributes (JSON)
+    md5_attrs: str | None
+    trace_header: str | None        # the AWSTraceHeader system attribute
+    md5_sys: str | None
+    sender_id: str
+    sent_at: int
+    retain_from: int
+    visible_at: int
+    group_id: str | None
+    dedup_id: str | None
+    fifo: int
+    trace_id: str | None            # the journey the message belongs to
+    sealed: bytes | None = None     # body and attributes encrypted at rest (body '' and attrs None then)
+
+
+class MessageRow(NamedTuple):
+    """A message as a receive claims it."""
+
+    id: int
+    message_id: str
+    body: str
+    md5_body: str
+    attrs: str | None
+    md5_attrs: str | None
+    trace_header: str | None
+    md5_sys: str | None
+    sender_id: str
+    sent_at: int
+    receive_count: int
+    first_receive_at: int | None
+    group_id: str | None
+    dedup_id: str | None
+    dlq_source: str | None
+    retain_from: int
+    receipt: int
+    fifo: int
+    seq: int | None
+    trace_id: str | None
+    sealed: bytes | None
+
+
+MSG_COLS = ", ".join(MessageRow._fields)
+
+
+class MessageState(NamedTuple):
+    """What a receipt handle's checks read of one message."""
+
+    queue_id: int
+    receipt: int
+    visible_at: int
+    received_at: int | None
+    fifo: int
+    group_id: str | None
+
+
+class ReceiveAttempt(NamedTuple):
+    """A FIFO ReceiveRequestAttemptId seen lately: its receive's nonce and the message row ids (JSON)."""
+
+    receipt: int
+    ids: str
+
+
+class DeadLetterSource(NamedTuple):
+    account: str
+    name: str
+
+
+class MoveTaskRow(NamedTuple):
+    handle: str
+    source_arn: str
+    dest_arn: str | None
+    rate: int | None
+    status: str
+    moved: int
+    to_move: int | None
+    failure: str | None
+    started_at: int
+
+
+_MOVE_TASK_COLS = ", ".join(MoveTaskRow._fields)
+
+_INSERT_HEAD = f"INSERT INTO sqs_messages (queue_id, {', '.join(NewMessage._fields)}) VALUES "
+_ROW_MARKS = "(" + ", ".join("?" * (len(NewMessage._fields) + 1)) + ")"
 _INSERT_MSG = _INSERT_HEAD + _ROW_MARKS
-_ROWS_PER_STATEMENT = 500    # 15 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
+_ROWS_PER_STATEMENT = 500    # 17 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
 
 
 class SqsRepo:
@@ -51,21 +151,26 @@ class SqsRepo:
             f"ORDER BY visible_at, id LIMIT ?{skip}")
 
     # == queues ================================================================================
-    async def queue_by_name(self, account: str, region: str, name: str) -> Row | None:
-        return await self.store.fetchone(
+    async def queue_by_name(self, account: str, region: str, name: str) -> QueueRow | None:
+        row = await self.store.fetchone(
             f"SELECT {QUEUE_COLS} FROM sqs_queues WHERE account = ? AND region = ? AND name = ?",
             (account, region, name))
+        return QueueRow(*row) if row is not None else None
 
-    async def queue_by_id(self, queue_id: int) -> Row | None:
-        return await self.store.fetchone(f"SELECT {QUEUE_COLS} FROM sqs_queues WHERE id = ?", (queue_id,))
+    async def queue_by_id(self, queue_id: int) -> QueueRow | None:
+        row = await self.store.fetchone(f"SELECT {QUEUE_COLS} FROM sqs_queues WHERE id = ?", (queue_id,))
+        return QueueRow(*row) if row is not None else None
 
-    async def queue_by_arn(self, arn: str) -> Row | None:
-        return await self.store.fetchone(f"SELECT {QUEUE_COLS} FROM sqs_queues WHERE arn = ?", (arn,))
+    async def queue_by_arn(self, arn: str) -> QueueRow | None:
+        row = await self.store.fetchone(f"SELECT {QUEUE_COLS} FROM sqs_queues WHERE arn = ?", (arn,))
+        return QueueRow(*row) if row is not None else None
 
-    async def list_queues(self, account: str, region: str, prefix: str, after: str, limit: int) -> list[Row]:
-        return await self.store.fetchall(
+    async def list_queues(self, account: str, region: str, prefix: str, after: str, limit: int) -> list[str]:
+        """Names of an account's queues in a region, in order, from ``prefix`` and after ``after``."""
+        rows = await self.store.fetchall(
             "SELECT name FROM sqs_queues WHERE account = ? AND region = ? AND name >= ? AND name > ? "
             "ORDER BY name LIMIT ?", (account, region, prefix, after, limit))
+        return [str(r[0]) for r in rows]
 
     async def deleted_at(self, account: str, region: str, name: str) -> int | None:
         row = await self.store.fetchone(
@@ -108,10 +213,11 @@ class SqsRepo:
             await tx.execute("UPDATE sqs_queues SET tags = ? WHERE id = ?", (tags, queue_id))
             tx.notify(META_CHANNEL, str(queue_id))
 
-    async def dead_letter_sources(self, dlq_arn: str, after: str, limit: int) -> list[Row]:
-        return await self.store.fetchall(
+    async def dead_letter_sources(self, dlq_arn: str, after: str, limit: int) -> list[DeadLetterSource]:
+        rows = await self.store.fetchall(
             "SELECT account, name FROM sqs_queues WHERE dlq_arn = ? AND name > ? ORDER BY name LIMIT ?",
             (dlq_arn, after, limit))
+        return [DeadLetterSource(*r) for r in rows]
 
     async def purge(self, queue_id: int, now_ms: int, window_ms: int) -> bool:
         """Delete the messages sent until now, unless a purge ran within the window; False if one did."""
@@ -137,7 +243,7 @@ class SqsRepo:
         return int(row[0]), int(row[1]), int(row[2])
 
     # == sending ===============================================================================
-    async def insert(self, queue_id: int, row: Sequence[Any]) -> None:
+    async def insert(self, queue_id: int, row: NewMessage) -> None:
         """One standard message (``row`` is the insert's values after queue_id)."""
         if self.pg:
             async with self.store.transaction() as tx:
@@ -146,11 +252,11 @@ class SqsRepo:
         else:
             await self.store.execute(_INSERT_MSG, (queue_id, *row))
 
-    async def insert_in(self, tx: Tx, queue_id: int, row: Sequence[Any]) -> None:
+    async def insert_in(self, tx: Tx, queue_id: int, row: NewMessage) -> None:
         """One standard message inside the caller's transaction (SNS fan-out commits with its publish)."""
         await tx.execute(_INSERT_MSG, (queue_id, *row))
 
-    async def insert_rows_in(self, tx: Tx, rows: Sequence[tuple[int, Sequence[Any]]]) -> None:
+    async def insert_rows_in(self, tx: Tx, rows: Sequence[tuple[int, NewMessage]]) -> None:
         """Standard messages for several queues, ``(queue_id, row)`` in receive order, inside the
         caller's transaction: one statement per ``_ROWS_PER_STATEMENT`` rows (SNS fan-out)."""
         for at in range(0, len(rows), _ROWS_PER_STATEMENT):
@@ -160,7 +266,7 @@ class SqsRepo:
                 sql = self._insert_rows_sql[len(part)] = _INSERT_HEAD + ", ".join([_ROW_MARKS] * len(part))
             await tx.execute(sql, [v for queue_id, r in part for v in (queue_id, *r)])
 
-    async def insert_many(self, queue_id: int, rows: Sequence[Sequence[Any]]) -> None:
+    async def insert_many(self, queue_id: int, rows: Sequence[NewMessage]) -> None:
         """Standard messages in one statement (rows in receive order): a statement is atomic by
         itself, so SQLite needs no transaction of its own around it."""
         sql = self._insert_rows_sql.get(len(rows))
@@ -174,7 +280,7 @@ class SqsRepo:
         else:
             await self.store.execute(sql, params)
 
-    async def insert_fifo(self, tx: Tx, queue_id: int, row: Sequence[Any]) -> int:
+    async def insert_fifo(self, tx: Tx, queue_id: int, row: NewMessage) -> int:
         """One FIFO message inside ``tx``; returns its sequence number (monotonic, never reused)."""
         out = await tx.fetchone(_INSERT_MSG + " RETURNING id", (queue_id, *row))
         assert out is not None
@@ -212,27 +318,28 @@ class SqsRepo:
 
     # == receiving =============================================================================
     async def claim(self, tx: Tx | Store, queue_id: int, now_ms: int, visible_at: int, receipt: int,
-                    limit: int) -> list[Row]:
+                    limit: int) -> list[MessageRow]:
         """Standard queue: claim up to ``limit`` visible messages, oldest first."""
         rows = await tx.fetchall(self._claim_sql,
                                  (visible_at, now_ms, receipt, now_ms, queue_id, now_ms, limit))
-        rows.sort(key=_by_id)
-        return rows
+        return _messages(rows)
 
     async def lock_queue(self, tx: Tx, queue_id: int) -> None:
         """Serialize FIFO receives of one queue across servers (SQLite transactions already are)."""
         if self.pg:
             await tx.fetchone("SELECT id FROM sqs_queues WHERE id = ? FOR NO KEY UPDATE", (queue_id,))
 
-    async def fifo_candidates(self, tx: Tx, queue_id: int, now_ms: int, limit: int) -> list[Row]:
-        """FIFO: (id, group_id) of visible messages whose group has nothing in flight, in sequence order."""
-        return await tx.fetchall(
+    async def fifo_candidates(self, tx: Tx, queue_id: int, now_ms: int, limit: int) -> list[int]:
+        """FIFO: row ids of visible messages whose group has nothing in flight, in sequence order."""
+        rows = await tx.fetchall(
             "SELECT id, group_id FROM sqs_messages WHERE queue_id = ? AND fifo = 1 AND visible_at <= ? "
             "AND group_id NOT IN (SELECT group_id FROM sqs_messages WHERE queue_id = ? AND visible_at > ? "
             "AND receive_count > 0 AND group_id IS NOT NULL) ORDER BY id LIMIT ?",
             (queue_id, now_ms, queue_id, now_ms, limit))
+        return [int(r[0]) for r in rows]
 
-    async def claim_ids(self, tx: Tx, ids: Sequence[int], now_ms: int, visible_at: int, receipt: int) -> list[Row]:
+    async def claim_ids(self, tx: Tx, ids: Sequence[int], now_ms: int, visible_at: int,
+                        receipt: int) -> list[MessageRow]:
         sql = self._claim_ids_sql.get(len(ids))
         if sql is None:
             marks = ", ".join("?" * len(ids))
@@ -241,22 +348,22 @@ class SqsRepo:
                 "first_receive_at = COALESCE(first_receive_at, ?), receipt = ?, received_at = ? "
                 f"WHERE id IN ({marks}) RETURNING {MSG_COLS}")
         rows = await tx.fetchall(sql, (visible_at, now_ms, receipt, now_ms, *ids))
-        rows.sort(key=_by_id)
-        return rows
+        return _messages(rows)
 
-    async def reclaim(self, tx: Tx, queue_id: int, ids: Sequence[int], receipt: int, visible_at: int) -> list[Row]:
+    async def reclaim(self, tx: Tx, queue_id: int, ids: Sequence[int], receipt: int,
+                      visible_at: int) -> list[MessageRow]:
         """A retried FIFO receive: the same messages again, if still held by that receive."""
         marks = ", ".join("?" * len(ids))
         rows = await tx.fetchall(
             f"UPDATE sqs_messages SET visible_at = ? WHERE queue_id = ? AND receipt = ? AND id IN ({marks}) "
             f"RETURNING {MSG_COLS}", (visible_at, queue_id, receipt, *ids))
-        rows.sort(key=_by_id)
-        return rows
+        return _messages(rows)
 
-    async def receive_attempt(self, tx: Tx, queue_id: int, attempt_id: str, since_ms: int) -> Row | None:
-        return await tx.fetchone(
+    async def receive_attempt(self, tx: Tx, queue_id: int, attempt_id: str, since_ms: int) -> ReceiveAttempt | None:
+        row = await tx.fetchone(
             "SELECT receipt, ids FROM sqs_receive_attempts WHERE queue_id = ? AND attempt_id = ? AND created_at > ?",
             (queue_id, attempt_id, since_ms))
+        return ReceiveAttempt(int(row[0]), row[1]) if row is not None else None
 
     async def save_receive_attempt(self, tx: Tx, queue_id: int, attempt_id: str, now_ms: int, receipt: int,
                                    ids: str) -> None:
@@ -300,11 +407,11 @@ class SqsRepo:
         return int(row[0]) if row else None
 
     # == after receiving =======================================================================
-    async def message_state(self, tx: Tx | Store, row_id: int, message_id: str) -> Row | None:
-        """(queue_id, receipt, visible_at, received_at, fifo, group_id) of one message."""
-        return await tx.fetchone(
+    async def message_state(self, tx: Tx | Store, row_id: int, message_id: str) -> MessageState | None:
+        row = await tx.fetchone(
             "SELECT queue_id, receipt, visible_at, received_at, fifo, group_id FROM sqs_messages "
             "WHERE id = ? AND message_id = ?", (row_id, message_id))
+        return MessageState(*row) if row is not None else None
 
     async def delete_message(self, tx: Tx | Store, queue_id: int, row_id: int, message_id: str) -> int:
         return await tx.execute("DELETE FROM sqs_messages WHERE id = ? AND queue_id = ? AND message_id = ?",
@@ -340,8 +447,8 @@ class SqsRepo:
                 await self.store.execute(f"DELETE FROM sqs_messages WHERE id IN ({marks})", tuple(chunk))
         return len(ids)
 
-    async def all_queues(self) -> list[Row]:
-        return await self.store.fetchall(f"SELECT {QUEUE_COLS} FROM sqs_queues")
+    async def all_queues(self) -> list[QueueRow]:
+        return [QueueRow(*r) for r in await self.store.fetchall(f"SELECT {QUEUE_COLS} FROM sqs_queues")]
 
     async def sweep_dedup(self, before_ms: int) -> None:
         await self.store.execute("DELETE FROM sqs_dedup WHERE created_at <= ?", (before_ms,))
@@ -365,18 +472,21 @@ class SqsRepo:
                 (handle, account, region, source_arn, dest_arn, rate, to_move, now_ms))
             return True
 
-    async def move_task(self, handle: str) -> Row | None:
-        return await self.store.fetchone(
-            "SELECT handle, source_arn, dest_arn, rate, status, moved, to_move, failure, started_at "
-            "FROM sqs_move_tasks WHERE handle = ?", (handle,))
+    async def move_task(self, handle: str) -> MoveTaskRow | None:
+        row = await self.store.fetchone(f"SELECT {_MOVE_TASK_COLS} FROM sqs_move_tasks WHERE handle = ?", (handle,))
+        return MoveTaskRow(*row) if row is not None else None
 
-    async def move_tasks(self, source_arn: str, limit: int) -> list[Row]:
-        return await self.store.fetchall(
-            "SELECT handle, source_arn, dest_arn, rate, status, moved, to_move, failure, started_at "
-            "FROM sqs_move_tasks WHERE source_arn = ? ORDER BY started_at DESC LIMIT ?", (source_arn, limit))
+    async def move_tasks(self, source_arn: str, limit: int) -> list[MoveTaskRow]:
+        rows = await self.store.fetchall(
+            f"SELECT {_MOVE_TASK_COLS} FROM sqs_move_tasks WHERE source_arn = ? ORDER BY started_at DESC LIMIT ?",
+            (source_arn, limit))
+        return [MoveTaskRow(*r) for r in rows]
 
-    async def running_move_tasks(self) -> list[Row]:
-        return await self.store.fetchall("SELECT handle FROM sqs_move_tasks WHERE status IN ('RUNNING', 'CANCELLING')")
+    async def running_move_tasks(self) -> list[str]:
+        """Handles of the tasks running or being cancelled."""
+        rows = await self.store.fetchall(
+            "SELECT handle FROM sqs_move_tasks WHERE status IN ('RUNNING', 'CANCELLING')")
+        return [str(r[0]) for r in rows]
 
     async def set_move_task_status(self, handle: str, status: str, failure: str | None = None,
                                    only_if: tuple[str, ...] = ()) -> int:
@@ -421,5 +531,12 @@ class SqsRepo:
             return moved if moved else -len(rows)
 
 
-def _by_id(row: Row) -> int:
-    return int(row[0])
+def _messages(rows: list[Row]) -> list[MessageRow]:
+    """Claimed rows as :class:`MessageRow`, in receive order (RETURNING gives no order)."""
+    out = [MessageRow(*r) for r in rows]
+    out.sort(key=_by_id)
+    return out
+
+
+def _by_id(row: MessageRow) -> int:
+    return row.id

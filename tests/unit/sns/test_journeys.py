@@ -8,8 +8,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
-
 from tsunagi.context import Source
 from tsunagi.ports.sqs import SQS, DeferredRows, MessageAttributeValue, QueueRef, SqsPort
 from tsunagi.store.base import Tx
@@ -58,8 +56,6 @@ def test_sqs_deliveries_and_dead_letters_are_added_in_the_publishs_journey(sns):
     sns(body)
 
 
-@pytest.mark.xfail(strict=True, reason="SQS's port does not keep a message's trace id yet (the seams-sqs part "
-                                       "stores enqueue_in's trace_id and returns it from receive)")
 def test_a_queue_subscriptions_message_belongs_to_the_publishs_journey(sns):
     async def body(h):
         topic = await h.topic("orders")

@@ -304,7 +304,7 @@ def test_long_poll_sees_a_message_that_turns_visible_while_it_looks(sqs):
         url = await h.create("q1")
         await h.send(url, "m")
         await h.recv(url, VisibilityTimeout=1)
-        real = h.svc._receive_once
+        real = h.svc.receiving._receive_once
         looks = []
 
         async def look(*args):
@@ -314,7 +314,7 @@ def test_long_poll_sees_a_message_that_turns_visible_while_it_looks(sqs):
                 h.clock.advance(1)              # the message's visibility ends while it looks
             return rows, receipt
 
-        h.svc._receive_once = look
+        h.svc.receiving._receive_once = look
         msgs = await asyncio.wait_for(h.recv(url, WaitTimeSeconds=5), 2)
         assert [m["Body"] for m in msgs] == ["m"]
         assert looks[:2] == [0, 0]

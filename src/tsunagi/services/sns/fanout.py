@@ -142,19 +142,19 @@ class ToQueue(Step):
             fifo = self.queue.fifo
             try:
                 await sqs.enqueue_in(tx, self.queue, body, attrs, trace_id=run.trace_id,
-                                         group_id=msg.group_id if fifo else None,
-                                         dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
-                                         sender_id=SNS_SENDER_ID, defer=run.sqs_rows)
+                                     trace_header=run.trace_header, group_id=msg.group_id if fifo else None,
+                                     dedup_id=msg.dedup_id if fifo else None, source_arn=sub.topic_arn,
+                                     sender_id=SNS_SENDER_ID, defer=run.sqs_rows)
                 return DELIVERED, self.note
             except ServiceError as e:
                 why = f"queue {sub.endpoint} refused the message: {e.code}: {e.message}"
         return await dead_letter_in(tx, sqs, sub, self.dlq, body, attrs, msg.group_id, msg.dedup_id,
-                                    why or "queue unavailable", run.trace_id)
+                                    why or "queue unavailable", run.trace_id, run.trace_header)
 
 
 async def dead_letter_in(tx: Tx, sqs: SqsPort, sub: Subscription, dlq: QueueRef | None, body: str,
                          attrs: dict[str, MessageAttributeValue] | None, group: str | None, dedup: str | None,
-                         why: str, trace_id: str) -> tuple[str, str | None]:
+                         why: str, trace_id: str, trace_header: str | None = None) -> tuple[str, str | None]:
     """Send what ``sub`` could not be given to its dead-letter queue, in ``tx``; (outcome, reason)."""
     if dlq is None:
         if sub.dlq_arn:
@@ -162,7 +162,8 @@ async def dead_letter_in(tx: Tx, sqs: SqsPort, sub: Subscription, dlq: QueueRef 
         log.info("SNS: %s not delivered to %s: %s", sub.topic_arn, sub.arn, why)
         return FAILED, why
     try:
-        await sqs.enqueue_in(tx, dlq, body, attrs, trace_id=trace_id, group_id=group if dlq.fifo else None,
+        await sqs.enqueue_in(tx, dlq, body, attrs, trace_id=trace_id, trace_header=trace_header,
+                             group_id=group if dlq.fifo else None,
                              dedup_id=dedup if dlq.fifo else None, source_arn=sub.arn, sender_id=SNS_SENDER_ID)
     except ServiceError as e:
         why += f"; dead-letter queue refused it: {e.code}: {e.message}"
@@ -339,21 +340,25 @@ class Fanout:
             plans.append(steps)
         return plans
 
-    def begin(self, topic: Topic, trace_id: str, now_ms: int) -> FanoutRun:
-        """The collector for one publish transaction in journey ``trace_id``."""
-        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS))
+    def begin(self, topic: Topic, trace_id: str, now_ms: int, trace_header: str | None = None) -> FanoutRun:
+        """The collector for one publish transaction in journey ``trace_id`` (``trace_header``: the
+        publish request's X-Amzn-Trace-Id, passed on to the queues as AWS does)."""
+        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS), trace_header)
 
 
 class FanoutRun:
     """What the steps of one publish transaction collect: the SQS rows of standard queues (inserted
     together), the outbox rows and the delivery records, written by :meth:`finish_in`."""
 
-    __slots__ = ("platform", "topic", "trace_id", "now_ms", "sqs", "sqs_rows", "outbox", "records", "filtered")
+    __slots__ = ("platform", "topic", "trace_id", "trace_header", "now_ms", "sqs", "sqs_rows", "outbox", "records",
+                 "filtered")
 
-    def __init__(self, platform: Platform, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None) -> None:
+    def __init__(self, platform: Platform, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None,
+                 trace_header: str | None = None) -> None:
         self.platform = platform
         self.topic = topic
         self.trace_id = trace_id
+        self.trace_header = trace_header
         self.now_ms = now_ms
         self.sqs = sqs                  # SQS's port; a queue step exists only when SQS is served here
         self.sqs_rows: DeferredRows | None = sqs.deferred() if sqs is not None else None

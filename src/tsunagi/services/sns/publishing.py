@@ -243,7 +243,7 @@ class Publishing:
                          version, e.group_id, e.dedup_id, display_name=display) for e in entries]
         plans = await self.fanout.plan(topic, msgs, subs)
         results: list[dict[str, Any]] = []
-        run = self.fanout.begin(topic, ctx.trace_id, now)
+        run = self.fanout.begin(topic, ctx.trace_id, now, ctx.trace_header)
         async with self.store.transaction() as tx:
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from tsunagi.services.sqs.errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
+from tsunagi.store.sqs import QueueRow
 
 # name -> (min, max) for the integer attributes
 INT_RANGES: dict[str, tuple[int, int]] = {
@@ -262,15 +263,16 @@ class Queue:
     dedup_by_group: bool = False
     redrive: RedrivePolicy | None = None
     allow: RedriveAllowPolicy | None = None
+    kms_key: str | None = None          # KmsMasterKeyId: messages are encrypted at rest under it
+    kms_reuse_s: int = 300              # KmsDataKeyReusePeriodSeconds
     loaded_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...], loaded_at: float = 0.0) -> Queue:
-        (qid, account, region, name, arn, fifo, attributes, tags, _dlq, created, modified, _purged) = row
-        attrs: dict[str, str] = orjson.loads(attributes)
-        q = cls(int(qid), account, region, name, arn, bool(fifo), attrs, orjson.loads(tags), int(created),
-                int(modified), loaded_at=loaded_at)
+    def from_row(cls, row: QueueRow, loaded_at: float = 0.0) -> Queue:
+        attrs: dict[str, str] = orjson.loads(row.attributes)
+        q = cls(int(row.id), row.account, row.region, row.name, row.arn, bool(row.fifo), attrs,
+                orjson.loads(row.tags), int(row.created_at), int(row.modified_at), loaded_at=loaded_at)
         q.delay_ms = int(attrs.get("DelaySeconds", "0")) * 1000
         q.max_size = int(attrs.get("MaximumMessageSize", DEFAULTS["MaximumMessageSize"]))
         q.retention_ms = int(attrs.get("MessageRetentionPeriod", DEFAULTS["MessageRetentionPeriod"])) * 1000
@@ -282,6 +284,8 @@ class Queue:
         q.redrive = parse_redrive_policy(rp) if rp else None
         rap = attrs.get("RedriveAllowPolicy")
         q.allow = parse_redrive_allow_policy(rap) if rap else None
+        q.kms_key = attrs.get("KmsMasterKeyId") or None
+        q.kms_reuse_s = int(attrs.get("KmsDataKeyReusePeriodSeconds", "300"))
         return q
 
     def visible_attributes(self) -> dict[str, str]:

@@ -10,15 +10,20 @@ from typing import Any
 import orjson
 
 from tsunagi.services.sqs.errors import (
+    BatchEntryIdsNotDistinct,
+    EmptyBatchRequest,
+    InvalidBatchEntryId,
     InvalidMessageContents,
     InvalidParameterValue,
     ReceiptHandleIsInvalid,
+    TooManyEntriesInBatchRequest,
 )
 from tsunagi.services.sqs.md5 import md5_of_attributes
 
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ASCII_ALLOWED = b"\t\n\r" + bytes(range(0x20, 0x80))
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 INVALID_CHARS_MESSAGE = ("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to "
@@ -153,3 +158,23 @@ def parse_handle(handle: str | None) -> tuple[int, int, int, str]:
     except (ValueError, UnicodeDecodeError):
         raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.') \
             from None
+
+
+def check_batch(entries: Any, entry_name: str) -> list[dict[str, Any]]:
+    """A batch's entries: 1 to 10, each with a distinct Id of AWS's form (AWS's batch errors otherwise)."""
+    entries = list(entries or [])
+    if not entries:
+        raise EmptyBatchRequest(f"There should be at least one {entry_name} in the request.")
+    if len(entries) > 10:
+        raise TooManyEntriesInBatchRequest(f"Maximum number of entries per request are 10. You have sent "
+                                           f"{len(entries)}.")
+    seen: set[str] = set()
+    for e in entries:
+        entry_id = e.get("Id")
+        if not isinstance(entry_id, str) or not _BATCH_ID.match(entry_id):
+            raise InvalidBatchEntryId("A batch entry id can only contain alphanumeric characters, hyphens and "
+                                      "underscores. It can be at most 80 letters long.")
+        if entry_id in seen:
+            raise BatchEntryIdsNotDistinct(f"Id {entry_id} repeated.")
+        seen.add(entry_id)
+    return entries

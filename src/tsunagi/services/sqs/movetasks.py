@@ -12,11 +12,14 @@ import asyncio
 import base64
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from tsunagi.services.base import RequestContext
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext
+from tsunagi.services.sqs.attributes import Queue
+from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.errors import (
     InvalidParameterValue,
     ResourceNotFoundException,
@@ -24,9 +27,8 @@ from tsunagi.services.sqs.errors import (
     invalid_value,
     missing,
 )
-
-if TYPE_CHECKING:
-    from tsunagi.services.sqs.service import SqsService
+from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.store.sqs import SqsRepo
 
 log = logging.getLogger("tsunagi.sqs.move")
 
@@ -47,9 +49,11 @@ def _parse_handle(handle: str) -> dict[str, Any] | None:
 
 
 class MoveTasks:
-    def __init__(self, sqs: SqsService) -> None:
-        self.sqs = sqs
-        self.repo = sqs.repo
+    def __init__(self, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters) -> None:
+        self.repo = repo
+        self.directory = directory
+        self.clock = clock
+        self.waiters = waiters
         self._running: dict[str, asyncio.Task[None]] = {}
 
     # -- operations -----------------------------------------------------------------------------
@@ -66,7 +70,7 @@ class MoveTasks:
                 raise invalid_value(rate, "MaxNumberOfMessagesPerSecond", "Must be between 1 and 500.") from None
             if not 1 <= rate <= 500:
                 raise invalid_value(rate, "MaxNumberOfMessagesPerSecond", "Must be between 1 and 500.")
-        source = await self.sqs._queue_by_arn(source_arn)
+        source = await self.directory.by_arn(source_arn)
         if source is None:
             raise ResourceNotFoundException("The resource that you specified for the SourceArn parameter "
                                             "doesn't exist.")
@@ -74,13 +78,13 @@ class MoveTasks:
         if not sources:
             raise InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
         if dest_arn is not None:
-            dest = await self.sqs._queue_by_arn(dest_arn)
+            dest = await self.directory.by_arn(dest_arn)
             if dest is None:
                 raise ResourceNotFoundException("The resource that you specified for the DestinationArn "
                                                 "parameter doesn't exist.")
             if dest.id == source.id:
                 raise InvalidParameterValue("Source queue arn and destination queue arn cannot be the same.")
-        now = self.sqs.clock.now_ms()
+        now = self.clock.now_ms()
         visible, _, _ = await self.repo.counts(source.id, now, now - source.retention_ms)
         handle = _handle(source_arn)
         if not await self.repo.create_move_task(handle, ctx.account, ctx.region, source_arn, dest_arn, rate,
@@ -98,27 +102,26 @@ class MoveTasks:
         limit = 1 if limit is None else int(limit)
         if not 1 <= limit <= 10:
             raise invalid_value(limit, "MaxResults", "You must enter a number that's between 1 and 10.")
-        if await self.sqs._queue_by_arn(source_arn) is None:
+        if await self.directory.by_arn(source_arn) is None:
             raise ResourceNotFoundException("The resource that you specified for the SourceArn parameter "
                                             "doesn't exist.")
         results = []
-        for handle, src, dest, rate, status, moved, to_move, failure, started in await self.repo.move_tasks(
-                source_arn, limit):
+        for task in await self.repo.move_tasks(source_arn, limit):
             entry: dict[str, Any] = {}
-            if status == "RUNNING":
-                entry["TaskHandle"] = handle
-            entry["Status"] = status
-            entry["SourceArn"] = src
-            if dest:
-                entry["DestinationArn"] = dest
-            if rate is not None:
-                entry["MaxNumberOfMessagesPerSecond"] = int(rate)
-            entry["ApproximateNumberOfMessagesMoved"] = int(moved)
-            if to_move is not None:
-                entry["ApproximateNumberOfMessagesToMove"] = int(to_move)
-            if failure:
-                entry["FailureReason"] = failure
-            entry["StartedTimestamp"] = int(started)
+            if task.status == "RUNNING":
+                entry["TaskHandle"] = task.handle
+            entry["Status"] = task.status
+            entry["SourceArn"] = task.source_arn
+            if task.dest_arn:
+                entry["DestinationArn"] = task.dest_arn
+            if task.rate is not None:
+                entry["MaxNumberOfMessagesPerSecond"] = int(task.rate)
+            entry["ApproximateNumberOfMessagesMoved"] = int(task.moved)
+            if task.to_move is not None:
+                entry["ApproximateNumberOfMessagesToMove"] = int(task.to_move)
+            if task.failure:
+                entry["FailureReason"] = task.failure
+            entry["StartedTimestamp"] = int(task.started_at)
             results.append(entry)
         return {"Results": results}
 
@@ -136,7 +139,7 @@ class MoveTasks:
         task = self._running.get(handle)
         if task is None:  # not running here (another server, or a crash): finish the cancel now
             await self.repo.set_move_task_status(handle, "CANCELLED", only_if=("CANCELLING",))
-        return {"ApproximateNumberOfMessagesMoved": int(row[5])}
+        return {"ApproximateNumberOfMessagesMoved": int(row.moved)}
 
     # -- the runner -----------------------------------------------------------------------------
     def _spawn(self, handle: str) -> None:
@@ -146,9 +149,9 @@ class MoveTasks:
 
     async def resume(self) -> None:
         """After a restart on SQLite (one server owns the store), continue the tasks that were running."""
-        if self.sqs.pg:
+        if self.directory.pg:
             return
-        for (handle,) in await self.repo.running_move_tasks():
+        for handle in await self.repo.running_move_tasks():
             if handle not in self._running:
                 self._spawn(handle)
 
@@ -176,15 +179,15 @@ class MoveTasks:
         row = await self.repo.move_task(handle)
         if row is None:
             return
-        _h, source_arn, dest_arn, rate, *_ = row
-        source = await self.sqs._queue_by_arn(source_arn)
+        source_arn, dest_arn, rate = row.source_arn, row.dest_arn, row.rate
+        source = await self.directory.by_arn(source_arn)
         if source is None:
             await self.repo.set_move_task_status(handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
             return
         dests: dict[str, int] | int
         fifo_dest: dict[int, bool] = {}
         if dest_arn:
-            dest = await self.sqs._queue_by_arn(dest_arn)
+            dest = await self.directory.by_arn(dest_arn)
             if dest is None:
                 await self.repo.set_move_task_status(handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
                 return
@@ -192,11 +195,9 @@ class MoveTasks:
             fifo_dest[dest.id] = dest.fifo
         else:
             dests = {}
-            for account, name in await self.repo.dead_letter_sources(source_arn, "", 1000):
-                q_row = await self.repo.queue_by_name(account, source.region, name)
+            for src in await self.repo.dead_letter_sources(source_arn, "", 1000):
+                q_row = await self.repo.queue_by_name(src.account, source.region, src.name)
                 if q_row is not None:
-                    from tsunagi.services.sqs.attributes import Queue
-
                     q = Queue.from_row(q_row)
                     dests[q.arn] = q.id
                     fifo_dest[q.id] = q.fifo
@@ -208,12 +209,12 @@ class MoveTasks:
             state = await self.repo.move_task(handle)
             if state is None:
                 return
-            if state[4] == "CANCELLING":
+            if state.status == "CANCELLING":
                 await self.repo.set_move_task_status(handle, "CANCELLED", only_if=("CANCELLING",))
                 return
-            if state[4] != "RUNNING":
+            if state.status != "RUNNING":
                 return
-            moved = await self.repo.move_batch(handle, source.id, dests, self.sqs.clock.now_ms(), batch, fifo_dest)
+            moved = await self.repo.move_batch(handle, source.id, dests, self.clock.now_ms(), batch, fifo_dest)
             if moved == 0:
                 await self.repo.set_move_task_status(handle, "COMPLETED", only_if=("RUNNING",))
                 return
@@ -224,7 +225,7 @@ class MoveTasks:
                 return
             moved_total += moved
             for qid in ([dests] if isinstance(dests, int) else dests.values()):
-                self.sqs.waiters.wake(qid)
+                self.waiters.wake(qid)
             if rate:
                 ahead = moved_total / rate - (loop.time() - started)
                 await asyncio.sleep(max(ahead, 0.0))

@@ -1,30 +1,39 @@
-"""SQS's port: what the rest of tsunagi may ask of SQS (:class:`tsunagi.ports.sqs.SqsPort`)."""
+"""SQS's port (:class:`tsunagi.ports.sqs.SqsPort`): what the rest of tsunagi may ask of SQS, served by
+the same parts the API's operations use."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from tsunagi.context import RequestContext
 from tsunagi.ports.sqs import DeferredRows, MessageAttributeValue, QueueRef, ReceivedMessage, SentMessage
+from tsunagi.services.sqs.attributes import Queue
+from tsunagi.services.sqs.directory import QueueDirectory
+from tsunagi.services.sqs.receiving import Receiving
+from tsunagi.services.sqs.sealing import Sealer
+from tsunagi.services.sqs.sending import Sending
 from tsunagi.store.base import Tx
-
-if TYPE_CHECKING:
-    from tsunagi.services.sqs.attributes import Queue
-    from tsunagi.services.sqs.service import SqsService
+from tsunagi.store.sqs import NewMessage
 
 
-class _Deferred(list[tuple[int, tuple[Any, ...]]]):
+class _Deferred(list[tuple[int, NewMessage]]):
     """Standard-queue rows collected by ``enqueue_in`` for one INSERT."""
 
 
 class SqsPortImpl:
-    def __init__(self, service: SqsService) -> None:
-        self._svc = service
+    def __init__(self, directory: QueueDirectory, sending: Sending, receiving: Receiving, sealer: Sealer) -> None:
+        self._directory = directory
+        self._sending = sending
+        self._receiving = receiving
+        self._sealer = sealer
 
     async def queue(self, arn: str) -> QueueRef | None:
-        return await self._svc.lookup_queue(arn)
+        q = await self._directory.by_arn(arn)
+        if q is not None and q.kms_key is not None:
+            await self._sealer.prime(q)         # enqueue_in, inside a transaction, cannot ask KMS
+        return q
 
     async def send(self, ctx: RequestContext, queue_arn: str, body: str, *,
                    attributes: Mapping[str, MessageAttributeValue] | None = None, group_id: str | None = None,
@@ -40,7 +49,7 @@ class SqsPortImpl:
             params["MessageDeduplicationId"] = dedup_id
         if delay_seconds is not None:
             params["DelaySeconds"] = delay_seconds
-        out = await self._svc.send_message(ctx, params)
+        out = await self._sending.send_message(ctx, params)
         return SentMessage(out["MessageId"], out["MD5OfMessageBody"], out.get("SequenceNumber"))
 
     def deferred(self) -> DeferredRows:
@@ -48,26 +57,25 @@ class SqsPortImpl:
 
     async def enqueue_in(self, tx: Tx, queue: QueueRef, body: str,
                          attributes: Mapping[str, MessageAttributeValue] | None = None, *, trace_id: str,
-                         group_id: str | None = None, dedup_id: str | None = None, source_arn: str | None = None,
-                         sender_id: str | None = None, defer: DeferredRows | None = None) -> None:
-        await self._svc.enqueue_in(tx, cast("Queue", queue), body, dict(attributes) if attributes else None,
-                                   group_id=group_id, dedup_id=dedup_id, source_arn=source_arn,
-                                   sender_id=sender_id, defer=cast(_Deferred, defer) if defer is not None else None)
+                         trace_header: str | None = None, group_id: str | None = None, dedup_id: str | None = None,
+                         source_arn: str | None = None, sender_id: str | None = None,
+                         defer: DeferredRows | None = None) -> None:
+        await self._sending.enqueue_in(tx, cast(Queue, queue), body, dict(attributes) if attributes else None,
+                                       trace_id=trace_id, trace_header=trace_header, group_id=group_id,
+                                       dedup_id=dedup_id, source_arn=source_arn, sender_id=sender_id,
+                                       defer=cast(_Deferred, defer) if defer is not None else None)
 
     async def flush_in(self, tx: Tx, rows: DeferredRows) -> None:
         deferred = cast(_Deferred, rows)
         if deferred:
-            await self._svc.insert_deferred_in(tx, deferred)
+            await self._sending.insert_deferred_in(tx, deferred)
 
     async def receive(self, queue: QueueRef, max_messages: int, wait_seconds: float,
                       stop: asyncio.Event | None = None) -> list[ReceivedMessage]:
-        msgs = await self._svc.receive_internal(cast("Queue", queue), max_messages, wait_seconds, stop)
-        return [ReceivedMessage(m["MessageId"], m["ReceiptHandle"], m["Body"], m["MD5OfBody"],
-                                m.get("Attributes") or {}, m.get("MessageAttributes") or {},
-                                m.get("MD5OfMessageAttributes"), "") for m in msgs]
+        return await self._receiving.receive_for_poller(cast(Queue, queue), max_messages, wait_seconds, stop)
 
     async def delete(self, queue: QueueRef, receipt_handles: Sequence[str]) -> int:
-        return await self._svc.delete_internal(cast("Queue", queue), list(receipt_handles))
+        return await self._receiving.delete_for_poller(cast(Queue, queue), list(receipt_handles))
 
     def wake(self, queue: QueueRef) -> None:
-        self._svc.wake_queue(queue.id)
+        self._receiving.waiters.wake(queue.id)

@@ -1,0 +1,389 @@
+"""Receiving and what follows it: ReceiveMessage (long polls, FIFO groups and receive attempts,
+redrive to the dead-letter queue, retention), DeleteMessage(Batch) and ChangeMessageVisibility(Batch),
+and the same for event source mapping pollers through the port.
+
+A receive claims messages in one statement (the store's ``claim``); a long poll waits on this
+server's :class:`~.waiters.Waiters`, woken by sends here and by the store's notifications from other
+servers, and looks again at least when the next hidden message turns visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import orjson
+
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext
+from tsunagi.ports.sqs import ReceivedMessage
+from tsunagi.services.sqs.attributes import Queue
+from tsunagi.services.sqs.directory import QueueDirectory
+from tsunagi.services.sqs.errors import (
+    MessageNotInflight,
+    ReceiptHandleIsInvalid,
+    ServiceError,
+    int_param,
+    invalid_value,
+    missing,
+)
+from tsunagi.services.sqs.md5 import md5_of_attributes
+from tsunagi.services.sqs.messages import (
+    check_batch,
+    load_attributes,
+    make_handle,
+    parse_handle,
+    select_attributes,
+)
+from tsunagi.services.sqs.sealing import Sealer
+from tsunagi.services.sqs.sending import DEDUP_WINDOW_MS, GROUP_RE, SEQ_BASE
+from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.store.base import Store
+from tsunagi.store.sqs import MessageRow, SqsRepo
+
+MAX_VISIBILITY_S = 43_200
+PG_POLL_BACKSTOP_S = 1.0
+
+_ALL_SYSTEM = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp",
+               "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader",
+               "DeadLetterQueueSourceArn")
+_EVERYTHING = frozenset({"All"})
+
+
+class Receiving:
+    def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
+                 sealer: Sealer) -> None:
+        self.store = store
+        self.repo = repo
+        self.directory = directory
+        self.clock = clock
+        self.waiters = waiters
+        self.pg = directory.pg
+        self.sealer = sealer
+
+    async def receive_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        n = int_param(params, "MaxNumberOfMessages", 1, 10, "Must be between 1 and 10, if provided.") or 1
+        vt = int_param(params, "VisibilityTimeout", 0, MAX_VISIBILITY_S,
+                        "Must be >= 0 and <= 43200, if provided.")
+        wait = int_param(params, "WaitTimeSeconds", 0, 20, "Must be >= 0 and <= 20, if provided.")
+        if wait is None:
+            wait = q.wait
+        attempt = params.get("ReceiveRequestAttemptId") if q.fifo else None
+        if attempt is not None and (len(attempt) > 128 or not GROUP_RE.match(attempt)):
+            raise invalid_value(attempt, "ReceiveRequestAttemptId", "ReceiveRequestAttemptId can only include "
+                                "alphanumeric and punctuation characters. 1 to 128 in length.")
+        sys_names = set(params.get("AttributeNames") or ()) | set(params.get("MessageSystemAttributeNames") or ())
+        attr_names = list(params.get("MessageAttributeNames") or ())
+        visibility = q.visibility if vt is None else vt
+
+        rows, receipt = await self._receive_once(q, n, visibility, attempt)
+        if not rows and wait > 0 and not self.waiters.closed:
+            rows, receipt = await self._long_poll(q, n, visibility, attempt, wait)
+        if not rows:
+            return {}
+        rows = await self._opened(ctx, q, rows, receipt)
+        return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
+
+    async def _opened(self, ctx: RequestContext | None, q: Queue, rows: list[MessageRow],
+                      receipt: int) -> list[MessageRow]:
+        """``rows`` with the bodies and attributes of sealed messages (a queue with a KMS key) decrypted.
+        When KMS will not decrypt one (its key disabled, pending deletion, not allowed), the claimed
+        messages are made visible again, as they were, and SQS's KMS.* error is raised."""
+        if not any(r.sealed is not None for r in rows):
+            return rows
+        out = []
+        try:
+            for r in rows:
+                if r.sealed is not None:
+                    opened = await self.sealer.open(ctx, q, r.message_id, r.sealed)
+                    r = r._replace(body=opened.body, attrs=opened.attrs)
+                out.append(r)
+        except ServiceError:
+            now = self.clock.now_ms()
+            async with self.store.transaction() as tx:
+                for r in rows:
+                    await self.repo.set_visibility(tx, r.id, receipt, now)
+                self.repo.notify(tx, q.id)
+            self.waiters.wake(q.id)
+            raise
+        return out
+
+    async def _long_poll(self, q: Queue, n: int, visibility: int, attempt: str | None,
+                         wait: float, stop: asyncio.Event | None = None) -> tuple[list[MessageRow], int]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while not self.waiters.closed and not (stop is not None and stop.is_set()):
+            fut = self.waiters.register(q.id)
+            try:
+                # "hidden" is judged as of before the attempt: a message that turns visible while the
+                # attempt runs (after it looked) must still set the wake-up, or the poll would sleep
+                # to its end beside a visible message
+                before = self.clock.now_ms()
+                rows, receipt = await self._receive_once(q, n, visibility, attempt)
+                if rows:
+                    return rows, receipt
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                nxt = await self.repo.next_visible(q.id, before)
+                timeout = remaining
+                if nxt is not None:
+                    timeout = min(timeout, max((nxt - self.clock.now_ms()) / 1000.0, 0.001))
+                if self.pg:
+                    timeout = min(timeout, PG_POLL_BACKSTOP_S)
+                await self.waiters.wait(fut, timeout)
+            finally:
+                self.waiters.discard(q.id, fut)
+        return [], 0
+
+    async def _receive_once(self, q: Queue, n: int, visibility: int,
+                            attempt: str | None) -> tuple[list[MessageRow], int]:
+        """Claim up to ``n`` messages; returns (rows, receive nonce)."""
+        now = self.clock.now_ms()
+        receipt = random.getrandbits(48) or 1
+        visible_at = now + visibility * 1000
+        retain_after = now - q.retention_ms
+        dlq = await self.directory.by_arn(q.redrive.dlq_arn) if q.redrive else None
+        if not q.fifo and dlq is None:
+            rows = await self.repo.claim(self.store, q.id, now, visible_at, receipt, n)
+            expired = [r.id for r in rows if r.retain_from <= retain_after]
+            if expired:
+                await self.repo.delete_ids(self.store, expired)
+                rows = [r for r in rows if r.retain_from > retain_after]
+            return rows, receipt
+        async with self.store.transaction() as tx:
+            if q.fifo:
+                await self.repo.lock_queue(tx, q.id)
+                if attempt is not None:
+                    prev = await self.repo.receive_attempt(tx, q.id, attempt, now - DEDUP_WINDOW_MS)
+                    if prev is not None:
+                        ids = orjson.loads(prev.ids)
+                        if ids:
+                            rows = await self.repo.reclaim(tx, q.id, ids, prev.receipt, visible_at)
+                            if rows:
+                                return rows, prev.receipt
+            rows = []
+            for _ in range(3):
+                if q.fifo:
+                    cands = await self.repo.fifo_candidates(tx, q.id, now, n - len(rows))
+                    if not cands:
+                        break
+                    got = await self.repo.claim_ids(tx, cands, now, visible_at, receipt)
+                else:
+                    got = await self.repo.claim(tx, q.id, now, visible_at, receipt, n - len(rows))
+                    if not got:
+                        break
+                expired = [r.id for r in got if r.retain_from <= retain_after]
+                if expired:
+                    await self.repo.delete_ids(tx, expired)
+                over = [r.id for r in got if dlq is not None and q.redrive is not None
+                        and r.receive_count > q.redrive.max_receive and r.retain_from > retain_after]
+                if over:
+                    assert dlq is not None
+                    await self.repo.move_to_dlq(tx, over, dlq.id, now, q.arn, reset_retention=dlq.fifo)
+                drop = set(expired) | set(over)
+                rows.extend(r for r in got if r.id not in drop)
+                if len(rows) >= n or not drop:
+                    break
+            if attempt is not None:
+                await self.repo.save_receive_attempt(tx, q.id, attempt, now, receipt,
+                                                     orjson.dumps([r.id for r in rows]).decode())
+        if dlq is not None:
+            self.waiters.wake(dlq.id)
+        return rows, receipt
+
+    @staticmethod
+    def _message(q: Queue, r: MessageRow, receipt: int, sys_names: set[str] | frozenset[str],
+                 attr_names: list[str]) -> dict[str, Any]:
+        """A claimed message as ReceiveMessage returns it, with the system attributes ``sys_names``
+        asks for and the message attributes ``attr_names`` selects."""
+        msg: dict[str, Any] = {"MessageId": r.message_id, "ReceiptHandle": make_handle(q.id, r.id, receipt,
+                                                                                         r.message_id),
+                               "MD5OfBody": r.md5_body, "Body": r.body}
+        if sys_names:
+            everything = "All" in sys_names
+            values: dict[str, str] = {}
+            for name in _ALL_SYSTEM:
+                if not everything and name not in sys_names:
+                    continue
+                if name == "SenderId":
+                    values[name] = r.sender_id
+                elif name == "SentTimestamp":
+                    values[name] = str(r.sent_at)
+                elif name == "ApproximateReceiveCount":
+                    values[name] = str(r.receive_count)
+                elif name == "ApproximateFirstReceiveTimestamp":
+                    values[name] = str(r.first_receive_at)
+                elif name == "SequenceNumber" and r.fifo and r.seq is not None:
+                    values[name] = str(SEQ_BASE + r.seq)
+                elif name == "MessageGroupId" and r.group_id is not None:
+                    values[name] = r.group_id
+                elif name == "MessageDeduplicationId" and r.dedup_id is not None:
+                    values[name] = r.dedup_id
+                elif name == "AWSTraceHeader" and r.trace_header is not None:
+                    values[name] = r.trace_header
+                elif name == "DeadLetterQueueSourceArn" and r.dlq_source is not None:
+                    values[name] = r.dlq_source
+            if values:
+                msg["Attributes"] = values
+        if r.attrs and attr_names:
+            loaded = load_attributes(r.attrs)
+            chosen = select_attributes(loaded, attr_names)
+            if chosen:
+                msg["MD5OfMessageAttributes"] = r.md5_attrs if len(chosen) == len(loaded) else \
+                    md5_of_attributes(chosen)
+                msg["MessageAttributes"] = chosen
+        return msg
+
+    # == after receiving =======================================================================
+    def _handle(self, q: Queue, handle: str | None) -> tuple[int, int, str]:
+        if not handle:
+            raise missing("ReceiptHandle")
+        queue_id, row_id, receipt, message_id = parse_handle(handle)
+        if queue_id != q.id:
+            raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.')
+        return row_id, receipt, message_id
+
+    async def delete_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        await self._delete(q, params.get("ReceiptHandle"))
+        return {}
+
+    async def _delete(self, q: Queue, handle: str | None) -> None:
+        row_id, receipt, message_id = self._handle(q, handle)
+        if not q.fifo:
+            await self.repo.delete_message(self.store, q.id, row_id, message_id)
+            return
+        now = self.clock.now_ms()
+        async with self.store.transaction() as tx:
+            n = await self.repo.delete_message_if(tx, q.id, row_id, receipt, now)
+            if n:
+                self.repo.notify(tx, q.id)
+            elif await self.repo.message_state(tx, row_id, message_id) is not None:
+                raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
+        if n:
+            self.waiters.wake(q.id)
+
+    async def delete_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        entries = check_batch(params.get("Entries"), "DeleteMessageBatchRequestEntry")
+        ok: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        if not q.fifo:
+            handles: list[tuple[int, str]] = []
+            for e in entries:
+                try:
+                    row_id, _, message_id = self._handle(q, e.get("ReceiptHandle"))
+                except ServiceError as err:
+                    failed.append({"Id": e["Id"], "SenderFault": True, "Code": err.code, "Message": err.message})
+                    continue
+                handles.append((row_id, message_id))
+                ok.append({"Id": e["Id"]})
+            if handles:
+                await self.repo.delete_handles(self.store, q.id, handles)
+            return {"Successful": ok, "Failed": failed}
+        for e in entries:
+            try:
+                await self._delete(q, e.get("ReceiptHandle"))
+            except ServiceError as err:
+                failed.append({"Id": e["Id"], "SenderFault": True, "Code": err.code, "Message": err.message})
+                continue
+            ok.append({"Id": e["Id"]})
+        return {"Successful": ok, "Failed": failed}
+
+    async def change_message_visibility(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        await self._change_visibility(q, params.get("ReceiptHandle"), params.get("VisibilityTimeout"))
+        return {}
+
+    async def _change_visibility(self, q: Queue, handle: str | None, timeout: Any) -> None:
+        row_id, receipt, message_id = self._handle(q, handle)
+        if timeout is None:
+            raise missing("VisibilityTimeout")
+        try:
+            vt = int(timeout)
+        except (TypeError, ValueError):
+            raise invalid_value(timeout, "VisibilityTimeout", "Must be >= 0 and <= 43200, if provided.") from None
+        if not 0 <= vt <= MAX_VISIBILITY_S:
+            raise invalid_value(vt, "VisibilityTimeout", "Must be >= 0 and <= 43200, if provided.")
+        now = self.clock.now_ms()
+        state = await self.repo.message_state(self.store, row_id, message_id)
+        gone = "Message does not exist or is not available for visibility timeout change."
+        if state is None or state.queue_id != q.id:
+            raise invalid_value(handle, "ReceiptHandle", gone)
+        visible_at, received_at = state.visible_at, state.received_at
+        if state.receipt != receipt:
+            raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired." if q.fifo else gone)
+        if visible_at <= now:
+            if q.fifo:
+                raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
+            raise MessageNotInflight("The specified message isn't in flight.")
+        if received_at is not None and now + vt * 1000 - received_at > MAX_VISIBILITY_S * 1000:
+            raise invalid_value(vt, "VisibilityTimeout", "Total VisibilityTimeout for the message is beyond the "
+                                f"limit [{MAX_VISIBILITY_S} seconds].")
+        if vt == 0:
+            async with self.store.transaction() as tx:
+                n = await self.repo.set_visibility(tx, row_id, receipt, now)
+                self.repo.notify(tx, q.id)
+            self.waiters.wake(q.id)
+        else:
+            n = await self.repo.set_visibility(self.store, row_id, receipt, now + vt * 1000)
+        if not n:
+            raise invalid_value(handle, "ReceiptHandle", gone)
+
+    async def change_message_visibility_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        entries = check_batch(params.get("Entries"), "ChangeMessageVisibilityBatchRequestEntry")
+        ok: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for e in entries:
+            try:
+                await self._change_visibility(q, e.get("ReceiptHandle"), e.get("VisibilityTimeout"))
+            except ServiceError as err:
+                failed.append({"Id": e["Id"], "SenderFault": True, "Code": err.code, "Message": err.message})
+                continue
+            ok.append({"Id": e["Id"]})
+        return {"Successful": ok, "Failed": failed}
+
+    # == for event source mappings (the port) =================================================
+    async def receive_for_poller(self, q: Queue, max_messages: int, wait_seconds: float,
+                                 stop: asyncio.Event | None = None) -> list[ReceivedMessage]:
+        """ReceiveMessage for a poller: up to ``max_messages`` (any number; one claim statement), long
+        polling up to ``wait_seconds`` unless ``stop`` is set (wake the queue after setting it), with the
+        queue's visibility timeout, every system attribute and every message attribute, and each
+        message's journey. Redrive to the dead-letter queue happens here as for any receive."""
+        rows, receipt = await self._receive_once(q, max_messages, q.visibility, None)
+        if not rows and wait_seconds > 0 and not self.waiters.closed and not (stop is not None and stop.is_set()):
+            rows, receipt = await self._long_poll(q, max_messages, q.visibility, None, wait_seconds, stop)
+        rows = await self._opened(None, q, rows, receipt)
+        out = []
+        for r in rows:
+            m = self._message(q, r, receipt, _EVERYTHING, ["All"])
+            out.append(ReceivedMessage(r.message_id, m["ReceiptHandle"], r.body, r.md5_body, m.get("Attributes") or {},
+                                       m.get("MessageAttributes") or {}, m.get("MD5OfMessageAttributes"),
+                                       r.trace_id or ""))
+        return out
+
+    async def delete_for_poller(self, q: Queue, handles: list[str]) -> int:
+        """DeleteMessageBatch for a poller, any number of handles; returns how many could not be deleted
+        (a FIFO handle whose visibility ran out)."""
+        if not handles:
+            return 0
+        if not q.fifo:
+            pairs = []
+            for handle in handles:
+                row_id, _, message_id = self._handle(q, handle)
+                pairs.append((row_id, message_id))
+            for i in range(0, len(pairs), 500):
+                await self.repo.delete_handles(self.store, q.id, pairs[i:i + 500])
+            return 0
+        failed = 0
+        for handle in handles:
+            try:
+                await self._delete(q, handle)
+            except ServiceError:
+                failed += 1
+        return failed
+

@@ -1,0 +1,160 @@
+"""Encryption at rest for queues with a KMS key (``KmsMasterKeyId``: a key id or ARN, an alias, or
+``alias/aws/sqs``), through KMS's port.
+
+A message's body and message attributes are sealed together with AES-256-GCM under a data key that
+KMS generates for the queue (encryption context ``{"aws:sqs:arn": <queue ARN>}``, as AWS's SQS asks
+for), and stored only in that form: the blob carries the data key's KMS ciphertext and the context's
+ARN, so a message still opens after it moved to a dead-letter queue, or after the queue's key changed.
+The message id is the additional authenticated data: a blob cannot be passed off as another message.
+
+A data key is reused for the queue's ``KmsDataKeyReusePeriodSeconds`` (one GenerateDataKey per queue per
+period when sending, one Decrypt per data key per period when receiving), as AWS does. KMS's failures
+(a disabled key, one pending deletion, a key that does not exist, a policy that does not allow SQS)
+become SQS's ``KMS.*`` errors, and nothing is stored or handed out.
+
+Messages other services add inside their own transaction (SNS fan-out) cannot wait for KMS there (a
+read of the store inside an open SQLite transaction waits for that transaction): their data key is
+made ready when the queue is looked up, before the transaction (:meth:`Sealer.prime`), and taken from
+there (:meth:`Sealer.primed`).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import NamedTuple
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext, internal_context
+from tsunagi.ports import Ports
+from tsunagi.ports.kms import KMS, DataKey, DataKeyCache, KmsError
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.services.sqs.attributes import Queue
+from tsunagi.services.sqs.errors import KmsNotFound, from_kms
+
+_VERSION = 1
+_NONCE_BYTES = 12
+_LENGTH = struct.Struct(">H")
+_PRIME_MARGIN_S = 30.0          # a primed key is made again when it has less than this left
+_SERVICE = "sqs"
+
+
+class Opened(NamedTuple):
+    body: str
+    attrs: str | None       # the message attributes' stored JSON
+
+
+def context_of(arn: str) -> dict[str, str]:
+    """The encryption context of a queue's data keys."""
+    return {"aws:sqs:arn": arn}
+
+
+def seal(key: DataKey, arn: str, message_id: str, body: str, attrs: str | None) -> bytes:
+    """``body`` and ``attrs`` of message ``message_id`` sealed under ``key`` (made for queue ``arn``)."""
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(key.plaintext).encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
+    arn_bytes = arn.encode()
+    return b"".join((bytes((_VERSION,)), _LENGTH.pack(len(arn_bytes)), arn_bytes, _LENGTH.pack(len(key.ciphertext)),
+                     key.ciphertext, nonce, sealed))
+
+
+class _Blob(NamedTuple):
+    arn: str
+    key_ciphertext: bytes
+    nonce: bytes
+    sealed: bytes
+
+
+def _parse(blob: bytes) -> _Blob:
+    if not blob or blob[0] != _VERSION:
+        raise ValueError("not a sealed SQS message")
+    at = 1
+    (n,) = _LENGTH.unpack_from(blob, at)
+    arn = blob[at + 2:at + 2 + n].decode()
+    at += 2 + n
+    (n,) = _LENGTH.unpack_from(blob, at)
+    key_ciphertext = blob[at + 2:at + 2 + n]
+    at += 2 + n
+    return _Blob(arn, key_ciphertext, blob[at:at + _NONCE_BYTES], blob[at + _NONCE_BYTES:])
+
+
+class Sealer:
+    def __init__(self, ports: Ports, clock: Clock) -> None:
+        self.ports = ports
+        self.clock = clock
+        self.keys = DataKeyCache(clock)
+        self._primed: dict[int, tuple[float, DataKey | ServiceError]] = {}
+
+    @staticmethod
+    def _ctx_for(ctx: RequestContext | None, q: Queue, operation: str) -> RequestContext:
+        """The context KMS is asked in: the caller's when it is in the queue's account and region (its
+        principal is the one the key policy is checked for), else SQS's own for the queue."""
+        if ctx is not None and ctx.account == q.account and ctx.region == q.region:
+            return ctx
+        return internal_context(q.account, q.region, _SERVICE, operation,
+                                trace_id=ctx.trace_id if ctx is not None else None)
+
+    async def data_key(self, ctx: RequestContext | None, q: Queue) -> DataKey:
+        """The data key to seal ``q``'s messages with now (reused for the queue's reuse period); SQS's
+        KMS.* error when KMS refuses."""
+        assert q.kms_key is not None
+        kms = self.ports.find(KMS)
+        if kms is None:
+            raise KmsNotFound("KMS is not served by this tsunagi, so the queue's KmsMasterKeyId cannot be used.")
+        try:
+            return await self.keys.data_key(kms, self._ctx_for(ctx, q, "SendMessage"), q.kms_key,
+                                            context_of(q.arn), service=_SERVICE, reuse_seconds=q.kms_reuse_s)
+        except KmsError as e:
+            raise from_kms(e.code, e.message) from None
+
+    async def prime(self, q: Queue) -> None:
+        """Make ``q``'s data key ready for :meth:`primed` (call it outside any transaction); a KMS
+        failure is kept, for :meth:`primed` to raise."""
+        now = self.clock.now()
+        have = self._primed.get(q.id)
+        if have is not None and have[0] - now > _PRIME_MARGIN_S:
+            return
+        try:
+            made: DataKey | ServiceError = await self.data_key(None, q)
+            until = now + q.kms_reuse_s
+        except ServiceError as e:
+            made, until = e, now + 1.0          # a failure is looked at again a second later
+        self._primed[q.id] = (until, made)
+
+    def primed(self, q: Queue) -> DataKey:
+        """The data key :meth:`prime` made ready for ``q`` (used inside a transaction: never asks KMS)."""
+        have = self._primed.get(q.id)
+        if have is None:
+            raise from_kms("KMSInvalidStateException", f"No data key is ready for {q.arn}; try again.")
+        made = have[1]
+        if isinstance(made, ServiceError):
+            raise made
+        return made
+
+    async def open(self, ctx: RequestContext | None, q: Queue, message_id: str, blob: bytes) -> Opened:
+        """A sealed message's body and attributes; SQS's KMS.* error when KMS will not decrypt its key."""
+        parts = _parse(blob)
+        kms = self.ports.find(KMS)
+        if kms is None:
+            raise KmsNotFound("KMS is not served by this tsunagi, so the queue's messages cannot be decrypted.")
+        try:
+            key = await self.keys.plaintext(kms, self._ctx_for(ctx, q, "ReceiveMessage"), parts.key_ciphertext,
+                                            context_of(parts.arn), service=_SERVICE, reuse_seconds=q.kms_reuse_s)
+        except KmsError as e:
+            raise from_kms(e.code, e.message) from None
+        try:
+            plain = AESGCM(key.plaintext).decrypt(parts.nonce, parts.sealed, message_id.encode())
+        except InvalidTag:
+            raise from_kms("InvalidCiphertextException", f"Message {message_id} does not open under its data key.") \
+                from None
+        body, attrs = orjson.loads(plain)
+        return Opened(body, attrs)
+
+    def forget(self) -> None:
+        """Drop every data key (a reset)."""
+        self.keys.clear()
+        self._primed.clear()
