@@ -37,7 +37,7 @@ from tsunagi.services.awslambda.catalog import Catalog
 from tsunagi.services.awslambda.invocation import Invoker
 from tsunagi.services.awslambda.invoke_configs import EventInvokeConfigs
 from tsunagi.services.base import Platform
-from tsunagi.store.awslambda import ASYNC_CHANNEL, LambdaRepo
+from tsunagi.store.awslambda import ASYNC_CHANNEL, AsyncRow, LambdaRepo
 from tsunagi.store.esm import EsmRepo
 from tsunagi.trace import lambda_header, new_trace_id
 
@@ -201,13 +201,13 @@ class AsyncInvocations:
             self._wake.set()
 
     # == one attempt ==============================================================================
-    async def attempt(self, row: Any) -> None:
-        """Run one claimed asynchronous invocation (``lambda_async`` row) and decide what follows."""
-        (inv_id, account, region, name, qualifier, request_id, payload, client_context, attempts, created,
-         trace_id, trace_header) = row
-        trace_id = trace_id or new_trace_id()
-        payload = bytes(payload)
-        attempts, created = int(attempts), int(created)
+    async def attempt(self, row: AsyncRow) -> None:
+        """Run one claimed asynchronous invocation and decide what follows."""
+        inv_id, account, region, name, qualifier = row.id, row.account, row.region, row.function_name, row.qualifier
+        request_id, client_context, trace_header = row.request_id, row.client_context, row.trace_header
+        trace_id = row.trace_id or new_trace_id()
+        payload = bytes(row.payload)
+        attempts, created = int(row.attempts), int(row.created_at)
         clock = self.clock
         cfg = await self.configs.of(account, region, name, qualifier)
         retries = int(cfg.get("MaximumRetryAttempts", DEFAULT_RETRIES))

@@ -19,7 +19,7 @@ import orjson
 from tsunagi.context import RequestContext
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.errors import not_found_function
-from tsunagi.store.awslambda import META_CHANNEL, LambdaRepo
+from tsunagi.store.awslambda import META_CHANNEL, AliasRow, FunctionRow, LambdaRepo, VersionRow
 from tsunagi.store.base import Store
 
 
@@ -51,10 +51,23 @@ class Fn:
     revision_id: str
     modified_at: int
 
-    def at(self, ver: Any) -> Fn:
-        """The same function at another version row (version, config, code_sha, revision_id, modified_at)."""
+    def at(self, ver: VersionRow) -> Fn:
+        """The same function at another version."""
         return Fn(self.id, self.account, self.region, self.name, self.arn, self.tags, self.policy, self.policy_rev,
-                  self.reserved, ver[0], orjson.loads(ver[1]), ver[2], ver[3], int(ver[4]))
+                  self.reserved, ver.version, orjson.loads(ver.config), ver.code_sha, ver.revision_id,
+                  int(ver.modified_at))
+
+    @classmethod
+    def of(cls, row: FunctionRow, ver: VersionRow) -> Fn:
+        return Fn(int(row.id), row.account, row.region, row.name, row.arn, orjson.loads(row.tags),
+                  orjson.loads(row.policy or "[]"), row.policy_rev, row.reserved, ver.version, orjson.loads(ver.config),
+                  ver.code_sha, ver.revision_id, int(ver.modified_at))
+
+    @classmethod
+    def listed(cls, account: str, region: str, name: str, arn: str, ver: VersionRow) -> Fn:
+        """A version as listings show it (no function-wide settings)."""
+        return Fn(0, account, region, name, arn, {}, [], None, None, ver.version, orjson.loads(ver.config),
+                  ver.code_sha, ver.revision_id, int(ver.modified_at))
 
 
 class MetaCache:
@@ -115,22 +128,22 @@ class Catalog:
         if cached:
             meta = self.meta
 
-            async def fn_row() -> Any:
+            async def fn_row() -> FunctionRow | None:
                 return await meta.get(("f", account, region, name), lambda: repo.function(account, region, name))
 
-            async def alias_row(fid: int, alias: str) -> Any:
+            async def alias_row(fid: int, alias: str) -> AliasRow | None:
                 return await meta.get(("a", fid, alias), lambda: repo.alias(fid, alias))
 
-            async def version_row(fid: int, version: str) -> Any:
+            async def version_row(fid: int, version: str) -> VersionRow | None:
                 return await meta.get(("v", fid, version), lambda: repo.version(fid, version))
         else:
-            async def fn_row() -> Any:
+            async def fn_row() -> FunctionRow | None:
                 return await repo.function(account, region, name)
 
-            async def alias_row(fid: int, alias: str) -> Any:
+            async def alias_row(fid: int, alias: str) -> AliasRow | None:
                 return await repo.alias(fid, alias)
 
-            async def version_row(fid: int, version: str) -> Any:
+            async def version_row(fid: int, version: str) -> VersionRow | None:
                 return await repo.version(fid, version)
 
         row = await fn_row()
@@ -138,23 +151,22 @@ class Catalog:
             raise not_found_function(names.function_arn(region, account, name, qualifier))
         version = qualifier or "$LATEST"
         if qualifier and qualifier != "$LATEST" and not qualifier.isdigit():
-            alias = await alias_row(int(row[0]), qualifier)
+            alias = await alias_row(int(row.id), qualifier)
             if alias is None:
                 raise not_found_function(names.function_arn(region, account, name, qualifier))
-            version = alias[1]
-            if resolve_alias and alias[3]:
-                weights = orjson.loads(alias[3]).get("AdditionalVersionWeights") or {}
+            version = alias.version
+            if resolve_alias and alias.routing:
+                weights = orjson.loads(alias.routing).get("AdditionalVersionWeights") or {}
                 r = random.random()
                 for ver, weight in weights.items():
                     if r < weight:
                         version = ver
                         break
                     r -= weight
-        ver = await version_row(int(row[0]), version)
+        ver = await version_row(int(row.id), version)
         if ver is None:
             raise not_found_function(names.function_arn(region, account, name, qualifier))
-        return Fn(int(row[0]), row[1], row[2], row[3], row[4], orjson.loads(row[5]), orjson.loads(row[6]), row[7],
-                  row[8], ver[0], orjson.loads(ver[1]), ver[2], ver[3], int(ver[4]))
+        return Fn.of(row, ver)
 
     async def resolve(self, ctx: RequestContext, value: str, qualifier: str | None = None, *,
                       resolve_alias: bool = True, cached: bool = False) -> Fn:

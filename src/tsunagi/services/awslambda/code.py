@@ -127,7 +127,7 @@ class CodePackages:
             row = await self.repo.layer_by_arn(layer["Arn"])
             if row is None:
                 continue
-            shas.append(row[4])
+            shas.append(row.code_sha)
         if not shas:
             return None
         key = hashlib.sha256("|".join(shas).encode()).hexdigest()[:32]

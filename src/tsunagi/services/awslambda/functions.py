@@ -101,7 +101,7 @@ class Functions:
             row = await self.repo.layer_by_arn(arn)
             if row is None:
                 raise InvalidParameterValue(f"Layer version {arn} does not exist.", Type="User")
-            out.append({"Arn": arn, "CodeSize": int(row[5])})
+            out.append({"Arn": arn, "CodeSize": int(row.size)})
         return out
 
     @staticmethod
@@ -220,20 +220,20 @@ class Functions:
         rows = await self.repo.list_functions(ctx.account, ctx.region, after, limit + 1)
         functions = []
         all_versions = params.get("FunctionVersion") == "ALL"
-        for name, config, sha, revision, modified in rows[:limit]:
+        for listed in rows[:limit]:
+            name = listed.name
             if all_versions:
                 fn = await self.catalog.function(ctx.account, ctx.region, name)
                 for ver in await self.repo.versions(fn.id):
-                    v = Fn(fn.id, fn.account, fn.region, name, fn.arn, {}, [], None, None, ver[0],
-                           orjson.loads(ver[1]), ver[2], ver[3], int(ver[4]))
-                    functions.append(self.catalog.config(v))
+                    functions.append(self.catalog.config(Fn.listed(fn.account, fn.region, name, fn.arn, ver)))
                 continue
             fn = Fn(0, ctx.account, ctx.region, name, names.function_arn(ctx.region, ctx.account, name), {}, [],
-                    None, None, "$LATEST", orjson.loads(config), sha, revision, int(modified))
+                    None, None, "$LATEST", orjson.loads(listed.config), listed.code_sha, listed.revision_id,
+                    int(listed.modified_at))
             functions.append(self.catalog.config(fn))
         out: Result = {"Functions": functions}
         if len(rows) > limit:
-            out["NextMarker"] = base64.urlsafe_b64encode(rows[limit - 1][0].encode()).decode()
+            out["NextMarker"] = base64.urlsafe_b64encode(rows[limit - 1].name.encode()).decode()
         return out
 
     async def delete_function(self, ctx: RequestContext, params: Params) -> Result:

@@ -41,7 +41,7 @@ class EventInvokeConfigs:
         except Exception:
             log.exception("reading the async invoke config of %s failed", name)
             return {}
-        return orjson.loads(row[1]) if row else {}
+        return orjson.loads(row.config) if row else {}
 
     # == helpers ==================================================================================
     async def _target(self, ctx: RequestContext, params: Params) -> tuple[str, str, str, str]:
@@ -93,7 +93,7 @@ class EventInvokeConfigs:
             row = await self.repo.invoke_config(account, region, name, qualifier)
             if row is None:
                 raise self._missing(account, region, name, qualifier)
-            cfg = orjson.loads(row[1])
+            cfg = orjson.loads(row.config)
         for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
             if params.get(key) is not None:
                 cfg[key] = int(params[key])
@@ -115,7 +115,7 @@ class EventInvokeConfigs:
         row = await self.repo.invoke_config(account, region, name, qualifier)
         if row is None:
             raise self._missing(account, region, name, qualifier)
-        return self._out(account, region, name, qualifier, orjson.loads(row[1]), int(row[2]))
+        return self._out(account, region, name, qualifier, orjson.loads(row.config), int(row.modified_at))
 
     async def delete_function_event_invoke_config(self, ctx: RequestContext, params: Params) -> Result:
         account, region, name, qualifier = await self._target(ctx, params)
@@ -129,7 +129,7 @@ class EventInvokeConfigs:
         rows = await self.repo.invoke_configs(account, region, name)
         limit = int(params.get("MaxItems") or 50)
         start = int(params["Marker"]) if str(params.get("Marker") or "").isdigit() else 0
-        items = [self._out(account, region, name, r[0], orjson.loads(r[1]), int(r[2]))
+        items = [self._out(account, region, name, r.qualifier, orjson.loads(r.config), int(r.modified_at))
                  for r in rows[start:start + limit]]
         out: Result = {"FunctionEventInvokeConfigs": items}
         if start + limit < len(rows):

@@ -17,7 +17,7 @@ from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import dumps, iso
 from tsunagi.services.awslambda.code import CodePackages
 from tsunagi.services.awslambda.errors import ResourceNotFound
-from tsunagi.store.awslambda import LambdaRepo
+from tsunagi.store.awslambda import LambdaRepo, LayerRow
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -35,17 +35,17 @@ class Layers:
         self.code = code
         self.clock = clock
 
-    def _out(self, ctx: RequestContext | None, row: Any, account: str, region: str) -> Result:
-        name, version, arn, config, sha, size = row
-        cfg = orjson.loads(config)
-        out: Result = {"LayerArn": names.layer_arn(region, account, name), "LayerVersionArn": arn,
+    def _out(self, ctx: RequestContext | None, row: LayerRow, account: str, region: str) -> Result:
+        cfg = orjson.loads(row.config)
+        out: Result = {"LayerArn": names.layer_arn(region, account, row.name), "LayerVersionArn": row.arn,
                        "Description": cfg.get("Description", ""), "CreatedDate": cfg["CreatedDate"],
-                       "Version": int(version)}
+                       "Version": int(row.version)}
         for key in _OPTIONAL:
             if cfg.get(key):
                 out[key] = cfg[key]
         if ctx is not None:
-            out["Content"] = {"Location": self.code.location(ctx, sha), "CodeSha256": sha, "CodeSize": int(size)}
+            out["Content"] = {"Location": self.code.location(ctx, row.code_sha), "CodeSha256": row.code_sha,
+                              "CodeSize": int(row.size)}
         return out
 
     async def publish_layer_version(self, ctx: RequestContext, params: Params) -> Result:
@@ -61,7 +61,7 @@ class Layers:
         version, arn = await self.repo.publish_layer(account, region, name,
                                                      lambda v: names.layer_arn(region, account, name, v),
                                                      dumps(cfg), sha, data, unzipped, now)
-        return self._out(ctx, (name, version, arn, dumps(cfg), sha, len(data)), account, region)
+        return self._out(ctx, LayerRow(name, version, arn, dumps(cfg), sha, len(data)), account, region)
 
     async def get_layer_version(self, ctx: RequestContext, params: Params) -> Result:
         account, region, name = names.parse_layer(params["LayerName"], ctx.account, ctx.region)
@@ -102,7 +102,7 @@ class Layers:
             if runtime and runtime not in item.get("CompatibleRuntimes", [runtime]):
                 continue
             arn = item.pop("LayerArn")
-            out.append({"LayerName": row[0], "LayerArn": arn, "LatestMatchingVersion": item})
+            out.append({"LayerName": row.name, "LayerArn": arn, "LatestMatchingVersion": item})
         return {"Layers": out}
 
     async def delete_layer_version(self, ctx: RequestContext, params: Params) -> Result:

@@ -25,7 +25,7 @@ from tsunagi.services.awslambda.errors import (
     not_found_function,
     pattern_error,
 )
-from tsunagi.store.awslambda import LambdaRepo
+from tsunagi.store.awslambda import AliasRow, LambdaRepo
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -49,9 +49,9 @@ class Versions:
         """Publish ``fn``'s ``$LATEST`` as a new version, unless the latest version already is it."""
         versions = await self.repo.versions(fn.id)
         fingerprint = self._fingerprint(fn.config, fn.code_sha)
-        published = [v for v in versions if v[0] != "$LATEST"]
+        published = [v for v in versions if v.version != "$LATEST"]
         for ver in published[-1:]:
-            if self._fingerprint(orjson.loads(ver[1]), ver[2]) == fingerprint:
+            if self._fingerprint(orjson.loads(ver.config), ver.code_sha) == fingerprint:
                 return fn.at(ver)
         config = dict(fn.config)
         if description is not None:
@@ -87,9 +87,7 @@ class Versions:
         rows = await self.repo.versions(fn.id)
         out = []
         for ver in rows[start:start + limit]:
-            v = Fn(fn.id, fn.account, fn.region, fn.name, fn.arn, {}, [], None, None, ver[0], orjson.loads(ver[1]),
-                   ver[2], ver[3], int(ver[4]))
-            out.append(self.catalog.config(v))
+            out.append(self.catalog.config(Fn.listed(fn.account, fn.region, fn.name, fn.arn, ver)))
         result: Result = {"Versions": out}
         if start + limit < len(rows):
             result["NextMarker"] = str(start + limit)
@@ -97,11 +95,11 @@ class Versions:
 
     # == aliases ==================================================================================
     @staticmethod
-    def _alias_out(fn: Fn, row: Any) -> Result:
-        out: Result = {"AliasArn": f"{fn.arn}:{row[0]}", "Name": row[0], "FunctionVersion": row[1],
-                       "Description": row[2] or "", "RevisionId": row[4]}
-        if row[3]:
-            out["RoutingConfig"] = orjson.loads(row[3])
+    def _alias_out(fn: Fn, row: AliasRow) -> Result:
+        out: Result = {"AliasArn": f"{fn.arn}:{row.name}", "Name": row.name, "FunctionVersion": row.version,
+                       "Description": row.description or "", "RevisionId": row.revision_id}
+        if row.routing:
+            out["RoutingConfig"] = orjson.loads(row.routing)
         return out
 
     async def _check_alias_target(self, fn: Fn, version: str, routing: dict[str, Any] | None) -> None:
@@ -129,10 +127,10 @@ class Versions:
         if not ok:
             raise ResourceConflict(f"Alias already exists: {fn.arn}:{name}", Type="User")
         await self.catalog.changed()
-        return self._alias_out(fn, (name, params["FunctionVersion"], params.get("Description", ""),
-                                    dumps(routing) if routing else None, revision))
+        return self._alias_out(fn, AliasRow(name, params["FunctionVersion"], params.get("Description", ""),
+                                            dumps(routing) if routing else None, revision))
 
-    async def _alias(self, ctx: RequestContext, params: Params) -> tuple[Fn, Any]:
+    async def _alias(self, ctx: RequestContext, params: Params) -> tuple[Fn, AliasRow]:
         fn = await self.catalog.resolve(ctx, params["FunctionName"])
         row = await self.repo.alias(fn.id, params["Name"])
         if row is None:
@@ -145,17 +143,18 @@ class Versions:
 
     async def update_alias(self, ctx: RequestContext, params: Params) -> Result:
         fn, row = await self._alias(ctx, params)
-        if params.get("RevisionId") and params["RevisionId"] != row[4]:
+        if params.get("RevisionId") and params["RevisionId"] != row.revision_id:
             raise PreconditionFailed(REVISION_MISMATCH, Type="User")
-        version = params.get("FunctionVersion", row[1])
-        description = params.get("Description", row[2])
-        routing = params["RoutingConfig"] if "RoutingConfig" in params else (orjson.loads(row[3]) if row[3] else None)
+        version = params.get("FunctionVersion", row.version)
+        description = params.get("Description", row.description)
+        routing = (params["RoutingConfig"] if "RoutingConfig" in params
+                   else orjson.loads(row.routing) if row.routing else None)
         await self._check_alias_target(fn, version, routing)
         revision = str(uuid.uuid4())
         routing_s = dumps(routing) if routing and routing.get("AdditionalVersionWeights") else None
-        await self.repo.update_alias(fn.id, row[0], version, description, routing_s, revision)
+        await self.repo.update_alias(fn.id, row.name, version, description, routing_s, revision)
         await self.catalog.changed()
-        return self._alias_out(fn, (row[0], version, description, routing_s, revision))
+        return self._alias_out(fn, AliasRow(row.name, version, description, routing_s, revision))
 
     async def delete_alias(self, ctx: RequestContext, params: Params) -> Result:
         fn = await self.catalog.resolve(ctx, params["FunctionName"])
@@ -167,7 +166,7 @@ class Versions:
         fn = await self.catalog.resolve(ctx, params["FunctionName"])
         rows = await self.repo.aliases(fn.id)
         want = params.get("FunctionVersion")
-        aliases = [self._alias_out(fn, r) for r in rows if want is None or r[1] == want]
+        aliases = [self._alias_out(fn, r) for r in rows if want is None or r.version == want]
         limit = int(params.get("MaxItems") or 50)
         start = int(params["Marker"]) if str(params.get("Marker") or "").isdigit() else 0
         out: Result = {"Aliases": aliases[start:start + limit]}
