@@ -84,8 +84,10 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="account for access keys that are not 12 digits (env TSUNAGI_DEFAULT_ACCOUNT)")
     p.add_argument("--default-region", default=d.default_region,
                    help="region for requests that do not name one (env TSUNAGI_DEFAULT_REGION)")
-    p.add_argument("--auth", default=d.auth, choices=["off", "strict"],
-                   help="off: any credentials are accepted; strict: requests must be signed (env TSUNAGI_AUTH)")
+    p.add_argument("--auth", default=d.auth, choices=["open", "off", "strict"],
+                   help="open (or off): any credentials are accepted; strict: every request's SigV4 signature is "
+                        "verified against the root key pair (env TSUNAGI_ACCESS_KEY_ID / TSUNAGI_SECRET_ACCESS_KEY, "
+                        "default test / test) and IAM's access keys (env TSUNAGI_AUTH)")
     p.add_argument("--hostname", action="append", default=None, metavar="NAME",
                    help="a host name this server answers besides loopback addresses and *.localhost; repeat "
                         "for more ('*.example.test' for subdomains) (env TSUNAGI_HOSTNAMES, comma-separated)")

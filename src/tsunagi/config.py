@@ -54,6 +54,9 @@ def _default_signers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+AUTH_MODES = ("open", "off", "strict")
+
+
 @dataclass
 class Config:
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
@@ -65,7 +68,12 @@ class Config:
     sqlite_cache_mb: int = field(default_factory=lambda: _env_int("TSUNAGI_SQLITE_CACHE_MB", 64))
     default_account: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_ACCOUNT", "000000000000"))
     default_region: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_REGION", "us-east-1"))
-    auth: str = field(default_factory=lambda: _env("TSUNAGI_AUTH", "off"))          # off | strict
+    # open (also spelled off): any credential is accepted, as local endpoints conventionally do;
+    # strict: every request's SigV4 signature is verified (root key pair below, IAM's keys)
+    auth: str = field(default_factory=lambda: _env("TSUNAGI_AUTH", "open").strip().lower())
+    # the account root's key pair under --auth strict; unset: ``test`` / ``test`` (what local tools send)
+    root_access_key_id: str = field(default_factory=lambda: _env("TSUNAGI_ACCESS_KEY_ID", ""))
+    root_secret_access_key: str = field(default_factory=lambda: _env("TSUNAGI_SECRET_ACCESS_KEY", ""), repr=False)
     max_body_bytes: int = field(default_factory=lambda: _env_int("TSUNAGI_MAX_BODY_BYTES", 16 * 1024 * 1024))
     # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
     body_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_BODY_TIMEOUT", 20.0))
@@ -106,8 +114,13 @@ class Config:
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
             raise ValueError(f"default account must be 12 digits, got {self.default_account!r}")
-        if self.auth not in ("off", "strict"):
-            raise ValueError(f"auth must be 'off' or 'strict', got {self.auth!r}")
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"TSUNAGI_AUTH (--auth) must be 'open' or 'strict' ('off' is 'open'), got {self.auth!r}: "
+                             "a mistyped setting must not leave signature checks off")
+        if bool(self.root_access_key_id) != bool(self.root_secret_access_key):
+            given, missing = (("TSUNAGI_ACCESS_KEY_ID", "TSUNAGI_SECRET_ACCESS_KEY") if self.root_access_key_id
+                              else ("TSUNAGI_SECRET_ACCESS_KEY", "TSUNAGI_ACCESS_KEY_ID"))
+            raise ValueError(f"{given} is set but {missing} is not: give the root key pair whole")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
         for name in ("max_body_bytes", "lambda_max_workers", "esm_max_concurrency", "sqlite_cache_mb"):
@@ -119,6 +132,16 @@ class Config:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.master_key is not None:
             self.master_key_bytes()
+
+    @property
+    def strict_auth(self) -> bool:
+        return self.auth == "strict"
+
+    def root_key_pair(self) -> tuple[str, str]:
+        """The account root's access key id and secret (``test`` / ``test`` unless set)."""
+        if self.root_access_key_id:
+            return self.root_access_key_id, self.root_secret_access_key
+        return "test", "test"
 
     def master_key_bytes(self) -> bytes | None:
         """The 32 bytes of TSUNAGI_MASTER_KEY, None when it is not set; ValueError when it is not base64 of 32 bytes."""

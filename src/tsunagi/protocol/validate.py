@@ -39,8 +39,8 @@ from tsunagi.protocol.errors import (
     ValidationException,
     error_class,
 )
-from tsunagi.protocol.http import BodyStream
 from tsunagi.protocol.shapes import lower_first
+from tsunagi.streams import StreamingBody
 
 InvalidRequest = error_class("InvalidRequest")
 
@@ -54,7 +54,7 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "float": (float, int),
     "double": (float, int),
     "boolean": (bool,),
-    "blob": (bytes, bytearray, str, BodyStream),
+    "blob": (bytes, bytearray, str, StreamingBody),
     "timestamp": (datetime,),
     "structure": (dict,),
     "list": (list, tuple),
@@ -229,7 +229,7 @@ class Validator:
             if enum and value not in enum:
                 problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                                 f"satisfy enum value set: [{', '.join(enum)}]")
-            elif t in ("string", "blob") and not isinstance(value, BodyStream):
+            elif t in ("string", "blob") and not isinstance(value, StreamingBody):
                 _check_size(len(value), lo, hi, value, path, problems, "length", sensitive)  # type: ignore[arg-type]
             elif t not in ("boolean", "timestamp"):
                 _check_size(value, lo, hi, value, path, problems, "value", sensitive)
