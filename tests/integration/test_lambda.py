@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.lambda_support import ROLE, create, invoke, make_zip, wait_for
+from tests.integration.test_logs import tsunagi_logs
 
 
 def _code(e: ClientError) -> tuple[str, int, str]:
@@ -147,6 +148,10 @@ def test_logs_go_to_the_log_group_logging_config_names(server) -> None:
     lines = wait_for(lambda: [m for m in events("/team/shared") if m.startswith("REPORT")] and events("/team/shared"))
     assert any(m.startswith("START RequestId") for m in lines) and any('"n": 1' in m for m in lines)
     assert events("/aws/lambda/custom-logs") == []
+    # `tsunagi logs <function>` reads the group the function logs to
+    out = tsunagi_logs(server, "custom-logs")
+    assert out.returncode == 0, out.stderr
+    assert '"n": 1' in out.stdout and "START RequestId" in out.stdout
     # moved back to the default group by a configuration update: the next invocation's lines go there
     lam.update_function_configuration(FunctionName="custom-logs", LoggingConfig={"LogGroup": "/aws/lambda/custom-logs"})
     lam.get_waiter("function_updated_v2").wait(FunctionName="custom-logs", WaiterConfig={"Delay": 0.1})

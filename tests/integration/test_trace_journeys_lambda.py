@@ -152,3 +152,33 @@ def test_async_invoke_keeps_the_callers_trace_into_handler_destination_and_dlq(s
         [(dest_arn, "delivered"), (dlq_arn, "delivered")])
     assert {(d["TraceId"], d["SourceArn"], d["MessageId"], d["Protocol"]) for d in records} == {
         (ROOT, f"{arn}:$LATEST", request_id, "sqs")}
+
+
+def test_sns_and_s3_events_reach_the_function_in_the_publishers_journey(server) -> None:
+    # A publish and an upload that carry X-Amzn-Trace-Id invoke their functions (Event invocations
+    # through the outbox and the async queue) in that journey.
+    lam, sqs, sns, s3 = server.client("lambda"), server.sqs_client(), server.client("sns"), server.client("s3")
+    out_url, _ = queue(sqs, "out")
+    arn = create(lam, "on-event", "app.report", files={"app.py": HANDLERS},
+                 Environment={"Variables": {"OUT_QUEUE": out_url}})["FunctionArn"]
+    topic = sns.create_topic(Name="events")["TopicArn"]
+    lam.add_permission(FunctionName="on-event", StatementId="sns", Action="lambda:InvokeFunction",
+                       Principal="sns.amazonaws.com", SourceArn=topic)
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    s3.create_bucket(Bucket="uploads")
+    lam.add_permission(FunctionName="on-event", StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads")
+    s3.put_bucket_notification_configuration(Bucket="uploads", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+
+    sns_root, s3_root = "1-67a5b1c2-00000000000000000000aaaa", "1-67a5b1c2-00000000000000000000bbbb"
+    traced(sns, "Publish", f"Root={sns_root};Sampled=1")
+    traced(s3, "PutObject", f"Root={s3_root};Sampled=1")
+    sns.publish(TopicArn=topic, Message="hello")
+    s3.put_object(Bucket="uploads", Key="a.txt", Body=b"hello")
+    seen = {}
+    for msg in receive(sqs, out_url, 2):
+        body = json.loads(msg["Body"])
+        source = body["event"]["Records"][0].get("EventSource") or body["event"]["Records"][0].get("eventSource")
+        seen[source] = fields(body["trace"])["Root"]
+    assert seen == {"aws:sns": sns_root, "aws:s3": s3_root}

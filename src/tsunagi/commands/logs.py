@@ -1,7 +1,8 @@
 """``tsunagi logs <function> [--follow]``: a function's logs in the terminal, like ``aws logs tail``.
 
 It is a plain CloudWatch Logs client (botocore, FilterLogEvents) of the server at
-``--endpoint-url``: it prints every stream of ``/aws/lambda/<function>`` interleaved in time
+``--endpoint-url``: it prints every stream of the function's log group (its
+``LoggingConfig.LogGroup``, ``/aws/lambda/<function>`` unless the function names another) interleaved in time
 order, one ``<time> <stream> <message>`` line per event. Given an ECS task's ARN instead, it prints
 the task's ``awslogs`` streams (``prefix/container/task-id`` in the group of its task definition). ``--follow`` keeps polling; because a
 function's lines can be stored a little after they were printed (a batch per invocation), each
@@ -18,8 +19,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-HELP = ("print a function's logs (the /aws/lambda/<function> log group), a log group's, or an ECS task's "
-        "(its ARN), like `aws logs tail`")
+HELP = ("print a function's logs (its log group, /aws/lambda/<function> by default), a log group's, or an "
+        "ECS task's (its ARN), like `aws logs tail`")
 
 LOOKBACK_MS = 5 * 60 * 1000     # how far back each --follow poll looks for late-arriving events
 _SINCE = re.compile(r"(\d+)\s*([smhdw])")
@@ -59,8 +60,22 @@ def parse_since(text: str, now_ms: int) -> int:
     return int(when.timestamp() * 1000)
 
 
-def group_name(target: str) -> str:
-    return target if target.startswith("/") else f"/aws/lambda/{target}"
+def group_name(target: str, lambda_client: Any = None) -> str:
+    """The log group to read: ``target`` itself when it is a group name, else the group the function's
+    LoggingConfig names (``/aws/lambda/<function>`` when it names none, or there is no such function yet)."""
+    if target.startswith("/"):
+        return target
+    if lambda_client is not None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            config = lambda_client.get_function_configuration(FunctionName=target)
+        except (ClientError, BotoCoreError):
+            config = {}
+        group = (config.get("LoggingConfig") or {}).get("LogGroup")
+        if group:
+            return str(group)
+    return f"/aws/lambda/{target}"
 
 
 def format_event(event: dict[str, Any]) -> str:
@@ -153,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         if args.function.startswith("arn:aws:ecs:") and ":task/" in args.function:
             group, streams = task_streams(args, args.function)
         else:
-            group = group_name(args.function)
+            group = group_name(args.function, None if args.function.startswith("/") else _client(args, "lambda"))
     except (ValueError, ClientError) as e:
         print(f"tsunagi logs: {e}", file=sys.stderr)
         return 2

@@ -43,7 +43,7 @@ from tsunagi.ports.awslambda import (
 )
 from tsunagi.ports.sqs import SQS, QueueRef, ReceivedMessage, SqsPort
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.store.esm import ESM_CHANNEL, EsmRepo
+from tsunagi.store.esm import ESM_CHANNEL, EsmRepo, MappingRow
 from tsunagi.trace import root_of
 
 if TYPE_CHECKING:
@@ -68,22 +68,21 @@ NO_FUNCTION, NO_QUEUE = ESM_NO_FUNCTION, ESM_NO_QUEUE
 class MappingPoller:
     """The workers of one enabled mapping on this node."""
 
-    def __init__(self, manager: PollerManager, row: Any) -> None:
+    def __init__(self, manager: PollerManager, row: MappingRow) -> None:
         self.manager = manager
         self.lam = manager.platform.ports.get(LAMBDA)
-        self.uuid = str(row[0])
+        self.uuid = str(row.uuid)
         self.stop_event = asyncio.Event()
         self.workers: set[asyncio.Task[None]] = set()
-        self.last_result = str(row[10])
+        self.last_result = str(row.last_result)
         self.apply(row)
 
-    def apply(self, row: Any) -> None:
-        (_uuid, account, region, function_name, function_arn, source_arn, _enabled, _state, _reason, config,
-         _last, _modified, generation) = row
-        cfg = orjson.loads(config)
-        self.account, self.region = str(account), str(region)
-        self.function_name, self.function_arn, self.source_arn = str(function_name), str(function_arn), str(source_arn)
-        self.generation = int(generation)
+    def apply(self, row: MappingRow) -> None:
+        cfg = orjson.loads(row.config)
+        self.account, self.region = str(row.account), str(row.region)
+        self.function_name, self.function_arn = str(row.function_name), str(row.function_arn)
+        self.source_arn = str(row.source_arn)
+        self.generation = int(row.generation)
         self.batch_size = int(cfg.get("BatchSize") or 10)
         self.window = float(cfg.get("MaximumBatchingWindowInSeconds") or 0)
         self.max_concurrency = int((cfg.get("ScalingConfig") or {}).get("MaximumConcurrency") or 1000)
@@ -303,14 +302,14 @@ class PollerManager:
 
     async def reconcile_all(self) -> None:
         rows = await self.repo.all()
-        seen = {str(r[0]) for r in rows}
+        seen = {str(r.uuid) for r in rows}
         for uuid in list(self.pollers):
             if uuid not in seen:
                 await self.reconcile(uuid)
         for row in rows:
-            await self.reconcile(str(row[0]), row)
+            await self.reconcile(str(row.uuid), row)
 
-    async def reconcile(self, uuid: str, row: Any = None) -> None:
+    async def reconcile(self, uuid: str, row: MappingRow | None = None) -> None:
         """Bring this node's poller for ``uuid`` in line with the store, and settle its state."""
         if not self.enabled:
             return
@@ -325,7 +324,7 @@ class PollerManager:
                     await poller.stop()
                 self._locks.pop(uuid, None)
                 return
-            state, generation, enabled = str(row[7]), int(row[12]), bool(row[6])
+            state, generation, enabled = str(row.state), int(row.generation), bool(row.enabled)
             if state == "Deleting" or not enabled:
                 if poller is not None:
                     del self.pollers[uuid]

@@ -257,7 +257,8 @@ class Worker:
             return 0
 
     async def invoke(self, inv: Invocation, deadline: float) -> Outcome:
-        """Run one invocation; ``deadline`` is a ``time.time()`` value. Never raises for function faults."""
+        """Run one invocation; ``deadline`` is a ``time.time()`` value (a cold worker's is moved to the end of
+        its init, which has a limit of its own). Never raises for function faults."""
         spec = self.spec
         loop = asyncio.get_running_loop()
         cold = self.state == Worker.STARTING
@@ -287,6 +288,8 @@ class Worker:
                         etype = "Runtime.Unknown"
                     return self._finish(inv, payload, etype, started, init_ms,
                                         status="error", report_error=etype)
+                # Init has its own limit (INIT_TIMEOUT), as on Lambda: the function's timeout starts now.
+                deadline = time.time() + spec.timeout_s
             self.state = Worker.BUSY
             self._flush_init()
             self._pending.append((int(time.time() * 1000),

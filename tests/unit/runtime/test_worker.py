@@ -68,6 +68,7 @@ def logs(event, context):
     return None
 """,
     "missing_dep.py": "import not_a_module_xyz\ndef handler(e, c):\n    return 1\n",
+    "slow_init.py": "import time\ntime.sleep(1.5)\ndef handler(e, c):\n    return c.get_remaining_time_in_millis()\n",
     "syntax.py": "def handler(e, c)\n    return 1\n",
     "pkg/__init__.py": "",
     "pkg/mod.py": "def handler(e, c):\n    return 'nested'\n",
@@ -160,6 +161,19 @@ def test_trace_header_is_per_invocation_in_a_reused_worker(code_dir: str) -> Non
         (seen1, pid1), (seen2, pid2) = json.loads(first.payload), json.loads(second.payload)
         assert pid1 == pid2
         assert seen1 == header and seen2 is None     # the previous invocation's header does not stay
+
+    run(body)
+
+
+def test_a_slow_init_does_not_use_up_the_functions_timeout(code_dir: str) -> None:
+    # As on Lambda: the init phase has its own limit; the function's timeout starts with the invoke phase.
+    s = spec(code_dir, "slow_init.handler", timeout=1)
+
+    async def body(pool: WorkerPool, _sunk: list[Any]) -> None:
+        first = await call(pool, s)
+        assert first.ok, first.payload
+        assert first.init_ms is not None and first.init_ms >= 1500
+        assert 500 < json.loads(first.payload) <= 1000      # get_remaining_time_in_millis counts from the invoke
 
     run(body)
 

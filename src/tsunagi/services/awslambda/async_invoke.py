@@ -1,8 +1,9 @@
 """Asynchronous invocation: retries, event age, destinations and the dead-letter queue.
 
-A mixin the Lambda service inherits. Event invocations wait in the Lambda repository's durable
-``lambda_async`` queue; the service's runner claims each due one and hands it to
-:meth:`AsyncInvokeMixin._async_attempt`, which
+Event invocations wait in the Lambda repository's durable ``lambda_async`` queue, with the trace id
+and header of the call that made them. :class:`AsyncInvocations` runs on every node: it claims each
+due one (a lease, so that another node takes it over if this one dies) and hands it to
+:meth:`AsyncInvocations.attempt`, which
 
 - gives up with ``EventAgeExceeded`` once the event is older than MaximumEventAgeInSeconds
   (default 6 hours) without invoking it again;
@@ -13,28 +14,32 @@ A mixin the Lambda service inherits. Event invocations wait in the Lambda reposi
   deliveries (:mod:`tsunagi.pipes.outbox`) of AWS's destination record to the OnSuccess or
   OnFailure destination (an SQS queue, SNS topic or another function) and, on failure, of the
   event itself to the function's DeadLetterConfig target (SQS or SNS; message attributes
-  RequestID, ErrorCode, ErrorMessage).
+  RequestID, ErrorCode, ErrorMessage). Those deliveries run in the invocation's journey (its trace
+  id) and are recorded under the pipe ``destination``.
 
-Put/Get/Update/Delete/ListFunctionEventInvokeConfigs keep the settings per function and qualifier.
+The settings come from the function's event invoke config (:mod:`.invoke_configs`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from tsunagi.ports.outbox import OutboxItem
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.awslambda import names
-from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceNotFound
+from tsunagi.services.awslambda.catalog import Catalog
+from tsunagi.services.awslambda.invocation import Invoker
+from tsunagi.services.awslambda.invoke_configs import EventInvokeConfigs
+from tsunagi.services.base import Platform
+from tsunagi.store.awslambda import ASYNC_CHANNEL, AsyncRow, LambdaRepo
 from tsunagi.store.esm import EsmRepo
 from tsunagi.trace import lambda_header, new_trace_id
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import Platform, RequestContext
 
 log = logging.getLogger("tsunagi.lambda.async")
 
@@ -42,7 +47,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE_S = 21_600
 THROTTLE_MIN_MS = 1_000
 THROTTLE_MAX_MS = 300_000
-_DEST_KINDS = {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}
+ASYNC_LEASE_MS = 905_000       # a claimed invocation is this node's for longer than the longest timeout
 PIPE = "destination"            # the delivery records of destinations and dead-letter sends
 
 
@@ -115,55 +120,117 @@ def dead_letter(arn: str, payload: bytes, request_id: str, error_message: str,
     return None
 
 
-class AsyncInvokeMixin:
-    """Event invoke configs and the outcome of each asynchronous invocation."""
+class AsyncInvocations:
+    """The runner of Event invocations on this node, and the outcome of each."""
 
-    platform: Platform
+    def __init__(self, platform: Platform, repo: LambdaRepo, catalog: Catalog, invoker: Invoker,
+                 configs: EventInvokeConfigs, *, capacity: int) -> None:
+        self.platform = platform
+        self.store = platform.store
+        self.clock = platform.clock
+        self.repo = repo
+        self.esm_repo = EsmRepo(platform.store)
+        self.catalog = catalog
+        self.invoker = invoker
+        self.configs = configs
+        self.capacity = max(1, min(64, capacity))
+        self._outbox = platform.outbox
+        self._wake: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
-    def __init__(self, platform: Platform) -> None:
-        super().__init__(platform)  # type: ignore[call-arg]
-        self.invoke_configs = EsmRepo(platform.store)
-        self._async_outbox = platform.outbox
+    # == life cycle ===============================================================================
+    def start(self) -> None:
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self.store.listen(ASYNC_CHANNEL, self._on_notify)
+        self._runner = asyncio.get_running_loop().create_task(self._run())
 
-    # == the runner's step ========================================================================
-    async def _invoke_config(self, account: str, region: str, name: str, qualifier: str | None) -> dict[str, Any]:
-        try:
-            row = await self.invoke_configs.invoke_config(account, region, name, qualifier or "$LATEST")
-        except Exception:
-            log.exception("reading the async invoke config of %s failed", name)
-            return {}
-        return orjson.loads(row[1]) if row else {}
+    async def stop(self) -> None:
+        self._stopping = True
+        self.store.unlisten(ASYNC_CHANNEL, self._on_notify)
+        tasks = [t for t in (self._runner, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._runner = None
 
-    async def _async_attempt(self, row: Any) -> None:
-        """Run one claimed asynchronous invocation (``lambda_async`` row) and decide what follows."""
-        (inv_id, account, region, name, qualifier, request_id, payload, client_context, attempts, created,
-         trace_id, trace_header) = row
-        trace_id = trace_id or new_trace_id()
-        payload = bytes(payload)
-        attempts, created = int(attempts), int(created)
-        clock = self.platform.clock
-        cfg = await self._invoke_config(account, region, name, qualifier)
+    def reset(self) -> None:
+        """The store was wiped: the invocations running here are gone with it."""
+        for task in list(self._running):
+            task.cancel()
+
+    def _on_notify(self, payload: str) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # == the runner ===============================================================================
+    async def _run(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        while not self._stopping:
+            wake.clear()
+            try:
+                free = self.capacity - len(self._running)
+                rows = await self.repo.claim_due(self.clock.now_ms(), ASYNC_LEASE_MS, free) if free > 0 else []
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("claiming asynchronous invocations failed")
+                rows = []
+            for row in rows:
+                task = asyncio.get_running_loop().create_task(self.attempt(row))
+                self._running.add(task)
+                task.add_done_callback(self._done)
+            if len(rows) == free and free > 0:
+                continue
+            timeout = 1.0
+            with contextlib.suppress(Exception):
+                nxt = await self.repo.next_due()
+                if nxt is not None:
+                    timeout = min(max((nxt - self.clock.now_ms()) / 1000.0, 0.01), 1.0)
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._wake is not None:
+            self._wake.set()
+
+    # == one attempt ==============================================================================
+    async def attempt(self, row: AsyncRow) -> None:
+        """Run one claimed asynchronous invocation and decide what follows."""
+        inv_id, account, region, name, qualifier = row.id, row.account, row.region, row.function_name, row.qualifier
+        request_id, client_context, trace_header = row.request_id, row.client_context, row.trace_header
+        trace_id = row.trace_id or new_trace_id()
+        payload = bytes(row.payload)
+        attempts, created = int(row.attempts), int(row.created_at)
+        clock = self.clock
+        cfg = await self.configs.of(account, region, name, qualifier)
         retries = int(cfg.get("MaximumRetryAttempts", DEFAULT_RETRIES))
         max_age_ms = int(cfg.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S)) * 1000
         function_arn = names.function_arn(region, account, name, qualifier or "$LATEST")
-        repo = self.repo  # type: ignore[attr-defined]
+        repo = self.repo
         if clock.now_ms() - created > max_age_ms:
-            await self._async_fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
-                                   "EventAgeExceeded", attempts - 1, None, "Event age exceeded", trace_id)
+            await self._fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
+                             "EventAgeExceeded", attempts - 1, None, "Event age exceeded", trace_id)
             return
         try:
-            fn = await self._function(account, region, name, qualifier, cached=True)  # type: ignore[attr-defined]
-            outcome = await self._run(fn, qualifier, payload, request_id, client_context, None,  # type: ignore[attr-defined]
-                                      lambda_header(trace_id, trace_header))
+            fn = await self.catalog.function(account, region, name, qualifier, cached=True)
+            outcome = await self.invoker.run(fn, qualifier, payload, request_id, client_context, None,
+                                             lambda_header(trace_id, trace_header))
         except ServiceError as e:
             age = clock.now_ms() - created
             if e.code == "TooManyRequestsException" and age < max_age_ms:
                 delay = min(max(age // 4, THROTTLE_MIN_MS), THROTTLE_MAX_MS)
-                await self.invoke_configs.uncount_async(inv_id, clock.now_ms() + delay, f"{e.code}: {e.message}")
+                await self.esm_repo.uncount_async(inv_id, clock.now_ms() + delay, f"{e.code}: {e.message}")
                 return
             if e.code == "TooManyRequestsException":
-                await self._async_fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
-                                       "EventAgeExceeded", attempts - 1, None, e.message, trace_id)
+                await self._fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
+                                 "EventAgeExceeded", attempts - 1, None, e.message, trace_id)
                 return
             log.warning("asynchronous invocation %s of %s dropped: %s", request_id, name, e.message)
             await repo.finish_async(inv_id)
@@ -181,7 +248,7 @@ class AsyncInvokeMixin:
                 item = delivery(target, record, function_arn)
                 if item is not None:
                     items.append(item)
-            await self._async_finish(inv_id, items, trace_id)
+            await self._finish(inv_id, items, trace_id)
             return
         if attempts <= retries:
             await repo.retry_async(inv_id, clock.now_ms() + int(self.platform.config.async_retry_base_seconds * 1000) * attempts,
@@ -189,18 +256,17 @@ class AsyncInvokeMixin:
             return
         error = _json_or_text(outcome.payload)
         message = error.get("errorMessage", "") if isinstance(error, dict) else str(error or "")
-        await self._async_fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
-                               "RetriesExhausted", attempts, response, message, trace_id,
-                               fn.config.get("DeadLetterConfig"))
+        await self._fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
+                         "RetriesExhausted", attempts, response, message, trace_id, fn.config.get("DeadLetterConfig"))
 
-    async def _async_fail(self, inv_id: int, cfg: dict[str, Any], account: str, region: str, name: str,
+    async def _fail(self, inv_id: int, cfg: dict[str, Any], account: str, region: str, name: str,
                           qualifier: str | None, request_id: str, payload: bytes, condition: str, invokes: int,
                           response: tuple[bytes, str, str | None] | None, message: str, trace_id: str,
                           dead_letter_config: dict[str, Any] | None = None) -> None:
         function_arn = names.function_arn(region, account, name, qualifier or "$LATEST")
         if dead_letter_config is None:
             try:
-                fn = await self._function(account, region, name, qualifier, cached=True)  # type: ignore[attr-defined]
+                fn = await self.catalog.function(account, region, name, qualifier, cached=True)
                 dead_letter_config = fn.config.get("DeadLetterConfig")
             except ServiceError:
                 dead_letter_config = None
@@ -219,108 +285,14 @@ class AsyncInvokeMixin:
         if not items:
             log.warning("asynchronous invocation %s of %s failed (%s) and has no destination: dropped",
                         request_id, name, condition)
-        await self._async_finish(inv_id, items, trace_id)
+        await self._finish(inv_id, items, trace_id)
 
-    async def _async_finish(self, inv_id: int, items: list[tuple[str, str, dict[str, Any]]], trace_id: str) -> None:
+    async def _finish(self, inv_id: int, items: list[tuple[str, str, dict[str, Any]]], trace_id: str) -> None:
         """Remove the invocation and, in the same transaction, write its deliveries (in its journey)."""
         if not items:
-            await self.repo.finish_async(inv_id)  # type: ignore[attr-defined]
+            await self.repo.finish_async(inv_id)
             return
-        async with self.platform.store.transaction() as tx:
-            await self._async_outbox.add(tx, [OutboxItem(kind, target, payload, trace_id)
+        async with self.store.transaction() as tx:
+            await self._outbox.add(tx, [OutboxItem(kind, target, payload, trace_id)
                                          for kind, target, payload in items])
-            await self.invoke_configs.finish_async_in(tx, inv_id)
-
-    # == Put/Get/Update/Delete/ListFunctionEventInvokeConfigs ====================================
-    async def _eic_target(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[str, str, str, str]:
-        account, region, name, qualifier = names.parse_function(params["FunctionName"], ctx.account, ctx.region,
-                                                                params.get("Qualifier"))
-        await self._function(account, region, name, qualifier, resolve_alias=False)  # type: ignore[attr-defined]
-        return account, region, name, qualifier or "$LATEST"
-
-    @staticmethod
-    def _eic_check_destinations(dest: dict[str, Any] | None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in ("OnSuccess", "OnFailure"):
-            arn = ((dest or {}).get(key) or {}).get("Destination")
-            if not arn:
-                continue
-            parts = arn.split(":")
-            service = parts[2] if len(parts) >= 6 and parts[0] == "arn" else ""
-            if service not in _DEST_KINDS:
-                what = {"events": "EventBridge event buses", "s3": "S3 buckets"}.get(service)
-                if what:
-                    raise InvalidParameterValue(f"The destination ARN {arn} is not supported: tsunagi does not run "
-                                                f"{what}. Use an SQS queue, an SNS topic or a Lambda function.",
-                                                Type="User")
-                raise InvalidParameterValue(f"The destination ARN {arn} is invalid.", Type="User")
-            out[key] = {"Destination": arn}
-        return out
-
-    def _eic_out(self, account: str, region: str, name: str, qualifier: str, cfg: dict[str, Any],
-                 modified: int) -> dict[str, Any]:
-        dest = cfg.get("DestinationConfig") or {}
-        out: dict[str, Any] = {"LastModified": modified / 1000.0,
-                               "FunctionArn": names.function_arn(region, account, name, qualifier)}
-        if "MaximumRetryAttempts" in cfg:
-            out["MaximumRetryAttempts"] = cfg["MaximumRetryAttempts"]
-        if "MaximumEventAgeInSeconds" in cfg:
-            out["MaximumEventAgeInSeconds"] = cfg["MaximumEventAgeInSeconds"]
-        out["DestinationConfig"] = {"OnSuccess": dest.get("OnSuccess") or {}, "OnFailure": dest.get("OnFailure") or {}}
-        return out
-
-    def _eic_missing(self, account: str, region: str, name: str, qualifier: str) -> Exception:
-        arn = names.function_arn(region, account, name, qualifier)
-        return ResourceNotFound(f"The function {arn} doesn't have an EventInvokeConfig", Type="User")
-
-    async def _eic_save(self, ctx: RequestContext, params: dict[str, Any], merge: bool) -> dict[str, Any]:
-        account, region, name, qualifier = await self._eic_target(ctx, params)
-        cfg: dict[str, Any] = {}
-        if merge:
-            row = await self.invoke_configs.invoke_config(account, region, name, qualifier)
-            if row is None:
-                raise self._eic_missing(account, region, name, qualifier)
-            cfg = orjson.loads(row[1])
-        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
-            if params.get(key) is not None:
-                cfg[key] = int(params[key])
-        if params.get("DestinationConfig") is not None or not merge:
-            cfg["DestinationConfig"] = self._eic_check_destinations(params.get("DestinationConfig"))
-        now = self.platform.clock.now_ms()
-        await self.invoke_configs.put_invoke_config(account, region, name, qualifier, orjson.dumps(cfg).decode(), now)
-        return self._eic_out(account, region, name, qualifier, cfg, now)
-
-    async def put_function_event_invoke_config(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._eic_save(ctx, params, merge=False)
-
-    async def update_function_event_invoke_config(self, ctx: RequestContext,
-                                                  params: dict[str, Any]) -> dict[str, Any]:
-        return await self._eic_save(ctx, params, merge=True)
-
-    async def get_function_event_invoke_config(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        account, region, name, qualifier = await self._eic_target(ctx, params)
-        row = await self.invoke_configs.invoke_config(account, region, name, qualifier)
-        if row is None:
-            raise self._eic_missing(account, region, name, qualifier)
-        return self._eic_out(account, region, name, qualifier, orjson.loads(row[1]), int(row[2]))
-
-    async def delete_function_event_invoke_config(self, ctx: RequestContext,
-                                                  params: dict[str, Any]) -> dict[str, Any]:
-        account, region, name, qualifier = await self._eic_target(ctx, params)
-        if not await self.invoke_configs.delete_invoke_config(account, region, name, qualifier):
-            raise self._eic_missing(account, region, name, qualifier)
-        return {}
-
-    async def list_function_event_invoke_configs(self, ctx: RequestContext,
-                                                 params: dict[str, Any]) -> dict[str, Any]:
-        account, region, name, _q = names.parse_function(params["FunctionName"], ctx.account, ctx.region)
-        await self._function(account, region, name)  # type: ignore[attr-defined]
-        rows = await self.invoke_configs.invoke_configs(account, region, name)
-        limit = int(params.get("MaxItems") or 50)
-        start = int(params["Marker"]) if str(params.get("Marker") or "").isdigit() else 0
-        items = [self._eic_out(account, region, name, r[0], orjson.loads(r[1]), int(r[2]))
-                 for r in rows[start:start + limit]]
-        out: dict[str, Any] = {"FunctionEventInvokeConfigs": items}
-        if start + limit < len(rows):
-            out["NextMarker"] = str(start + limit)
-        return out
+            await self.esm_repo.finish_async_in(tx, inv_id)

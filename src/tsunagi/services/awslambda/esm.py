@@ -1,6 +1,6 @@
 """Event source mappings: Create/Get/Update/Delete/ListEventSourceMappings for SQS sources.
 
-A mixin the Lambda service inherits (it needs ``_function`` and the platform). Mappings live in
+A component the Lambda service holds (it resolves functions through the catalog). Mappings live in
 the store (:mod:`tsunagi.store.esm`); the pollers that run them are in :mod:`tsunagi.pipes.pollers`.
 States are AWS's: a create answers ``Creating`` and an update ``Enabling`` / ``Disabling`` /
 ``Updating``; the pollers of the node that applies the change settle it to ``Enabled`` or
@@ -11,19 +11,19 @@ row disappears once the pollers stopped.
 from __future__ import annotations
 
 import uuid as uuidlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from tsunagi.context import RequestContext
 from tsunagi.filters.criteria import FilterCriteriaError, compile_filters
 from tsunagi.ports.awslambda import ESM_NO_RECORDS as NO_RECORDS
 from tsunagi.ports.sqs import SQS
 from tsunagi.services.awslambda import names
+from tsunagi.services.awslambda.catalog import Catalog
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from tsunagi.store.esm import EsmRepo, MappingExists
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import Platform, RequestContext
+from tsunagi.services.base import Platform
+from tsunagi.store.esm import EsmRepo, MappingExists, MappingRow
 
 # Members that only stream or Kafka sources take.
 _STREAM_ONLY = ("StartingPosition", "StartingPositionTimestamp", "ParallelizationFactor", "DestinationConfig",
@@ -39,46 +39,35 @@ def _not_found() -> Exception:
     return ResourceNotFound("The resource you requested does not exist.", Type="User")
 
 
-class EventSourceMappingsMixin:
-    """CreateEventSourceMapping and friends, plus the pollers' life cycle."""
+class EventSourceMappings:
+    """CreateEventSourceMapping and friends. The pollers that run the mappings are a platform component
+    (``pipes/pollers.py``): they follow the store's changes, so this part has no life cycle of its own."""
 
-    platform: Platform
-
-    def __init__(self, platform: Platform) -> None:
-        super().__init__(platform)  # type: ignore[call-arg]
+    def __init__(self, platform: Platform, catalog: Catalog) -> None:
+        self.platform = platform
+        self.catalog = catalog
         self.esm_repo = EsmRepo(platform.store)
 
-    async def _esm_start(self) -> None:
-        """The pollers are a platform component (pipes/pollers.py): they follow the store's changes."""
-
-    async def _esm_stop(self) -> None:
-        pass
-
-    async def _esm_reset(self) -> None:
-        pass
-
     # == helpers =================================================================================
-    def _esm_out(self, row: Any, state: str | None = None) -> dict[str, Any]:
-        (uuid, account, region, _name, function_arn, source_arn, _enabled, stored_state, reason, config,
-         last_result, modified, _generation) = row
-        cfg = orjson.loads(config)
-        out: dict[str, Any] = {"UUID": uuid, "BatchSize": cfg["BatchSize"],
+    def _esm_out(self, row: MappingRow, state: str | None = None) -> dict[str, Any]:
+        cfg = orjson.loads(row.config)
+        out: dict[str, Any] = {"UUID": row.uuid, "BatchSize": cfg["BatchSize"],
                                "MaximumBatchingWindowInSeconds": cfg.get("MaximumBatchingWindowInSeconds", 0),
-                               "EventSourceArn": source_arn}
+                               "EventSourceArn": row.source_arn}
         if cfg.get("FilterCriteria"):
             out["FilterCriteria"] = cfg["FilterCriteria"]
-        out["FunctionArn"] = function_arn
-        out["LastModified"] = int(modified) / 1000.0
-        out["LastProcessingResult"] = last_result
-        out["State"] = state or stored_state
-        out["StateTransitionReason"] = reason
+        out["FunctionArn"] = row.function_arn
+        out["LastModified"] = int(row.modified_at) / 1000.0
+        out["LastProcessingResult"] = row.last_result
+        out["State"] = state or row.state
+        out["StateTransitionReason"] = row.state_reason
         out["FunctionResponseTypes"] = cfg.get("FunctionResponseTypes") or []
         if cfg.get("ScalingConfig"):
             out["ScalingConfig"] = cfg["ScalingConfig"]
-        out["EventSourceMappingArn"] = f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"
+        out["EventSourceMappingArn"] = f"arn:aws:lambda:{row.region}:{row.account}:event-source-mapping:{row.uuid}"
         return out
 
-    async def _esm_row(self, uuid: str | None) -> Any:
+    async def _esm_row(self, uuid: str | None) -> MappingRow:
         row = await self.esm_repo.get(uuid or "")
         if row is None:
             raise _not_found()
@@ -99,7 +88,7 @@ class EventSourceMappingsMixin:
                 raise InvalidParameterValue(f"Unsupported {member} parameter for given event source mapping type.",
                                             Type="User")
         account, region, name, qualifier = names.parse_function(function_name, ctx.account, ctx.region)
-        fn = await self._function(account, region, name, qualifier, resolve_alias=False)  # type: ignore[attr-defined]
+        fn = await self.catalog.function(account, region, name, qualifier, resolve_alias=False)
         sqs = self.platform.ports.find(SQS)
         q = await sqs.queue(source_arn) if sqs is not None else None
         if q is None:
@@ -163,14 +152,14 @@ class EventSourceMappingsMixin:
     async def update_event_source_mapping(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         uuid = params.get("UUID") or ""
         row = await self._esm_row(uuid)
-        if row[1] != ctx.account:
+        if row.account != ctx.account:
             raise _not_found()
-        if row[7] == "Deleting":
+        if row.state == "Deleting":
             raise ResourceConflict("Cannot update the event source mapping because it is in use.", Type="User")
-        cfg = self._esm_config(orjson.loads(row[9]), params)
-        function = params.get("FunctionName") or str(row[4])
-        name, function_arn, _region = await self._esm_check(ctx, str(row[5]), function, cfg, params)
-        was = bool(row[6])
+        cfg = self._esm_config(orjson.loads(row.config), params)
+        function = params.get("FunctionName") or str(row.function_arn)
+        name, function_arn, _region = await self._esm_check(ctx, str(row.source_arn), function, cfg, params)
+        was = bool(row.enabled)
         enabled = was if params.get("Enabled") is None else bool(params["Enabled"])
         state = "Updating"
         if enabled and not was:
@@ -186,7 +175,7 @@ class EventSourceMappingsMixin:
     async def delete_event_source_mapping(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         uuid = params.get("UUID") or ""
         row = await self._esm_row(uuid)
-        if row[1] != ctx.account:
+        if row.account != ctx.account:
             raise _not_found()
         marked = await self.esm_repo.mark_deleting(uuid, self.platform.clock.now_ms())
         return self._esm_out(marked or row, "Deleting")
@@ -203,8 +192,8 @@ class EventSourceMappingsMixin:
         rows = await self.esm_repo.list(ctx.account, ctx.region, name, params.get("EventSourceArn") or None,
                                         params.get("Marker") or "", limit + 1)
         if function_arn is not None:
-            rows = [r for r in rows if r[4] == function_arn]
+            rows = [r for r in rows if r.function_arn == function_arn]
         out: dict[str, Any] = {"EventSourceMappings": [self._esm_out(r) for r in rows[:limit]]}
         if len(rows) > limit:
-            out["NextMarker"] = rows[limit - 1][0]
+            out["NextMarker"] = rows[limit - 1].uuid
         return out

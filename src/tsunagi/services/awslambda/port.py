@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tsunagi.context import RequestContext
 from tsunagi.ports.awslambda import FunctionRef, InvokeResult
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.awslambda import names
-
-if TYPE_CHECKING:
-    from tsunagi.services.awslambda.service import LambdaService
+from tsunagi.services.awslambda.catalog import Catalog
+from tsunagi.services.awslambda.code import CodePackages
+from tsunagi.services.awslambda.invocation import Invoker
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +23,15 @@ class _Function:
 
 
 class LambdaPortImpl:
-    def __init__(self, service: LambdaService) -> None:
-        self._svc = service
+    def __init__(self, catalog: Catalog, invoker: Invoker, code: CodePackages) -> None:
+        self._catalog = catalog
+        self._invoker = invoker
+        self._code = code
 
     async def function(self, arn_or_name: str, account: str, region: str) -> FunctionRef | None:
         try:
             account, region, name, qualifier = names.parse_function(arn_or_name, account, region, None)
-            fn = await self._svc._function(account, region, name, qualifier)
+            fn = await self._catalog.function(account, region, name, qualifier)
         except ServiceError:
             return None
         return _Function(names.function_arn(fn.region, fn.account, fn.name, None), fn.account, fn.region, fn.name,
@@ -38,16 +39,16 @@ class LambdaPortImpl:
 
     async def invoke(self, ctx: RequestContext, function: str, payload: bytes, *,
                      invocation_type: str = "RequestResponse", qualifier: str | None = None) -> InvokeResult:
-        out = await self._svc.invoke_internal(ctx.account, ctx.region, function, payload,
-                                              invocation_type=invocation_type, qualifier=qualifier,
-                                              trace_id=ctx.trace_id, trace_header=ctx.trace_header)
+        out = await self._invoker.invoke_internal(ctx.account, ctx.region, function, payload,
+                                                  invocation_type=invocation_type, qualifier=qualifier,
+                                                  trace_id=ctx.trace_id, trace_header=ctx.trace_header)
         return InvokeResult(out.status_code, out.payload, out.function_error, out.executed_version, out.request_id)
 
     async def concurrency_limit(self, function: str, account: str, region: str) -> int:
-        limit = self._svc.account_limit
+        limit = self._invoker.account_limit
         try:
             account, region, name, _q = names.parse_function(function, account, region, None)
-            fn = await self._svc._function(account, region, name, None, cached=True)
+            fn = await self._catalog.function(account, region, name, None, cached=True)
         except ServiceError:
             return limit
         if fn.reserved is not None:
@@ -55,4 +56,4 @@ class LambdaPortImpl:
         return limit
 
     async def code(self, sha: str) -> bytes | None:
-        return await self._svc.code_download(sha)
+        return await self._code.download(sha)
