@@ -98,6 +98,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
                    help="run ECS containers of image NAME[:TAG] as host processes in DIR (no Docker); repeat "
                         "for more (env TSUNAGI_ECS_IMAGES, comma-separated)")
     p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
+    p.add_argument("--policies", default=d.policies,
+                   help="off: policies are stored, not checked; warn (default): a call a policy denies goes on "
+                        "and the denial is logged; enforce: denied as AWS would (env TSUNAGI_POLICIES)")
 
 
 # Subcommands that talk to a running server live in tsunagi/commands/<name>.py, each with
@@ -146,6 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
                     sqlite_synchronous=args.sqlite_synchronous, default_account=args.default_account,
                     default_region=args.default_region, auth=args.auth, log_level=args.log_level)
+    config.policies = str(args.policies).strip().lower()
     if args.hostname:
         config.hostnames = [*config.hostnames, *args.hostname]
     try:

@@ -55,6 +55,7 @@ def _default_signers() -> int:
 
 
 AUTH_MODES = ("open", "off", "strict")
+POLICY_MODES = ("off", "warn", "enforce")
 
 
 def parse_images(raw: str | list[str]) -> dict[str, str]:
@@ -124,6 +125,9 @@ class Config:
     # must all be given the same value. Never shown in a repr or an error.
     master_key: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_MASTER_KEY") or None,
                                    repr=False)
+    # what policies decide (role trust policies today; resource, key and identity policies as they land):
+    # off: nothing is checked; warn: a denial is logged and the call goes on; enforce: denied as AWS would
+    policies: str = field(default_factory=lambda: _env("TSUNAGI_POLICIES", "warn").strip().lower())
     # ECS: container images run as host processes in a directory: "NAME[:TAG]=DIR" entries
     # (TSUNAGI_ECS_IMAGES, comma-separated; `tsunagi serve --ecs-image`, repeatable)
     ecs_images: dict[str, str] = field(default_factory=lambda: parse_images(_env("TSUNAGI_ECS_IMAGES", "")))
@@ -149,6 +153,9 @@ class Config:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.master_key is not None:
             self.master_key_bytes()
+        if self.policies not in POLICY_MODES:
+            raise ValueError(f"TSUNAGI_POLICIES (--policies) must be 'off', 'warn' or 'enforce', got {self.policies!r}: "
+                             "a mistyped setting must not leave policy checks off")
         for image, folder in self.ecs_images.items():
             if not os.path.isdir(folder):
                 raise ValueError(f"ECS image {image}: {folder} is not a directory")

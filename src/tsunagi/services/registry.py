@@ -8,6 +8,7 @@ from tsunagi.services.base import Platform, Service
 
 # name -> "module:Class"
 SERVICES: dict[str, str] = {
+    "iam": "tsunagi.services.iam.service:IamService",
     "sts": "tsunagi.services.sts.service:StsService",
     "kms": "tsunagi.services.kms.service:KmsService",
     "sqs": "tsunagi.services.sqs.service:SqsService",
