@@ -263,6 +263,23 @@ def test_boto3_inside_the_task_uses_the_credentials_and_metadata_endpoints(ecs_s
     assert "account 000000000000" in lines
     assert f"metadata {arn} sdk app" in lines
     assert "buckets ['seen-from-task']" in lines
+    assert "arn arn:aws:iam::000000000000:root" in lines          # no such IAM role: the account's root
+
+
+def test_a_task_role_known_to_iam_gives_the_task_a_session_of_that_role(ecs_server, ecs) -> None:
+    logs, iam = ecs_server.client("logs"), ecs_server.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}
+    role = iam.create_role(RoleName="importer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="sdk", taskRoleArn=role["Arn"],
+                                 containerDefinitions=[container("app", "aws", logConfiguration=awslogs("/ecs/role"))])
+    arn = ecs.run_task(cluster="c", taskDefinition="sdk")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    task_id = arn.rsplit("/", 1)[1]
+    lines = log_lines(logs, "/ecs/role", f"ecs/app/{task_id}")
+    assert "credentials from container-role" in lines, lines
+    assert f"arn arn:aws:sts::000000000000:assumed-role/importer/{task_id}" in lines
 
 
 def test_enable_execute_command_is_refused_clearly(ecs) -> None:
