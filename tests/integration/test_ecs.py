@@ -501,3 +501,39 @@ def test_a_container_over_its_memory_is_killed(ecs) -> None:
     ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     (c,) = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]["containers"]
     assert c["exitCode"] == 137 and c["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+
+
+def test_a_server_gone_for_good_its_tasks_stop_and_another_takes_its_services(tmp_path) -> None:
+    from tests.support import postgres
+    from tests.support.server import TsunagiServer
+
+    why = postgres.available()
+    if why:
+        if postgres.MANDATORY:
+            pytest.fail(why)
+        pytest.skip(why)
+    url = postgres.create_database("tsunagi_ecs_takeover")
+    nodes = [TsunagiServer(url, data_dir=str(tmp_path / f"node{i}"), env={"TSUNAGI_ECS_NODE_TIMEOUT": "3"},
+                           extra_args=["--ecs-image", f"{IMAGE}={IMAGE_DIR}"]) for i in range(2)]
+    try:
+        for node in nodes:
+            node.start()
+        a, b = (node.client("ecs") for node in nodes)
+        a.create_cluster(clusterName="c")
+        a.register_task_definition(family="long", containerDefinitions=[container("app", "sleep", "300")])
+        a.create_service(cluster="c", serviceName="svc", taskDefinition="long", desiredCount=1)
+        a.get_waiter("services_stable").wait(cluster="c", services=["svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        (first,) = a.list_tasks(cluster="c", serviceName="svc")["taskArns"]
+        nodes[0].kill()                                     # gone, and not coming back
+        b.get_waiter("tasks_stopped").wait(cluster="c", tasks=[first], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        stopped = b.describe_tasks(cluster="c", tasks=[first])["tasks"][0]
+        assert stopped["stoppedReason"] == "Task stopped because the tsunagi server restarted"
+        # the other server runs the service now
+        (second,) = wait_until(lambda: [t for t in b.list_tasks(cluster="c", serviceName="svc")["taskArns"]
+                                        if t != first], timeout=60, what="a replacement on the other server")
+        b.get_waiter("tasks_running").wait(cluster="c", tasks=[second], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        b.get_waiter("services_stable").wait(cluster="c", services=["svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    finally:
+        for node in nodes:
+            node.stop()
+        postgres.drop_database(url)

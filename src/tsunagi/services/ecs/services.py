@@ -13,6 +13,8 @@ Events (newest first, 100 kept) tell what the scheduler did, in ECS's words.
 
 Each service is scheduled by the server that created (or last updated) it; a server started again on
 the same host and port takes its services up again, and replaces their tasks that the restart stopped.
+When a server is gone for good, another one sharing the database finds its tasks abandoned (no
+heartbeat), stops them and takes their services over (:meth:`Services.adopt`).
 """
 
 from __future__ import annotations
@@ -86,6 +88,15 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._loop
             self._loop = None
+
+    async def adopt(self, cluster_arn: str, name: str) -> None:
+        """Schedule a service whose server is gone (its tasks were found abandoned) from this server."""
+        svc = await self.repo.service(f"{cluster_arn.replace(':cluster/', ':service/', 1)}/{name}")
+        if svc is None or svc.status == "INACTIVE" or svc.doc.get("node") == self.core.node:
+            return
+        log.info("ECS service %s: taking it over from %s, whose tasks were abandoned", svc.arn, svc.doc.get("node"))
+        doc = {**svc.doc, "node": self.core.node}
+        await self.repo.save_service(svc._replace(doc=doc, updated_at=self.core.clock.now_ms()))
 
     def reset(self) -> None:
         self._backoff.clear()
