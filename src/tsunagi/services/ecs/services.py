@@ -46,6 +46,7 @@ from tsunagi.store.ecs import SERVICE_CHANNEL, STOP_CHANNEL, ServiceRow
 log = logging.getLogger("tsunagi.ecs")
 
 TICK_S = 1.0
+IDLE_CHECK_S = 30.0
 MAX_EVENTS = 100
 MAX_BACKOFF_S = 60.0
 SCHEDULING = ("REPLICA", "DAEMON")
@@ -107,22 +108,33 @@ class Services:
             self._wake.set()
 
     async def _run(self) -> None:
+        """A round every second while this server schedules a service; with none, only when a service
+        changes or a task stops (the store's notifications, on every server), and every
+        ``IDLE_CHECK_S`` as a backstop."""
         assert self._wake is not None
+        owned = await self._round_count()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
+                await asyncio.wait_for(self._wake.wait(), TICK_S if owned else IDLE_CHECK_S)
             self._wake.clear()
-            await self._round()
+            owned = await self._round_count()
 
     async def _round(self) -> None:
+        await self._round_count()
+
+    async def _round_count(self) -> int:
+        owned = 0
         try:
             for svc in await self.repo.active_services():
                 if svc.doc.get("node") == self.core.node:
+                    owned += 1
                     await self.reconcile(svc)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("ECS service scheduler failed")
+            return 1
+        return owned
 
     # == API =====================================================================================
     async def create(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
