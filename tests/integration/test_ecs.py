@@ -537,3 +537,32 @@ def test_a_server_gone_for_good_its_tasks_stop_and_another_takes_its_services(tm
         for node in nodes:
             node.stop()
         postgres.drop_database(url)
+
+
+def test_containers_start_in_dependency_order(ecs_server, ecs) -> None:
+    logs = ecs_server.client("logs")
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="two", containerDefinitions=[
+        container("init", "say", "migrated", essential=False, logConfiguration=awslogs("/ecs/two")),
+        container("app", "say", "serving", dependsOn=[{"containerName": "init", "condition": "SUCCESS"}],
+                  logConfiguration=awslogs("/ecs/two"))])
+    arn = ecs.run_task(cluster="c", taskDefinition="two")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert {c["name"]: c["exitCode"] for c in task["containers"]} == {"init": 0, "app": 0}
+    assert task["stopCode"] == "EssentialContainerExited"
+    task_id = arn.rsplit("/", 1)[1]
+    init = logs.get_log_events(logGroupName="/ecs/two", logStreamName=f"ecs/init/{task_id}")["events"]
+    app = logs.get_log_events(logGroupName="/ecs/two", logStreamName=f"ecs/app/{task_id}")["events"]
+    assert [e["message"] for e in init] == ["migrated"] and [e["message"] for e in app] == ["serving"]
+    assert init[0]["timestamp"] <= app[0]["timestamp"]
+
+    # a dependency that fails its SUCCESS condition: the container that waits on it never starts
+    ecs.register_task_definition(family="broken", containerDefinitions=[
+        container("init", "exit", "3", essential=False),
+        container("app", "say", "serving", dependsOn=[{"containerName": "init", "condition": "SUCCESS"}])])
+    arn = ecs.run_task(cluster="c", taskDefinition="broken")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    containers = {c["name"]: c for c in ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]["containers"]}
+    assert containers["init"]["exitCode"] == 3
+    assert "exitCode" not in containers["app"] and containers["app"]["reason"].startswith("DependencyConditionNotMet")
