@@ -48,6 +48,9 @@ more settings, as environment variables:
   TSUNAGI_ECS_IMAGES                NAME[:TAG]=DIR,... : ECS container images run as host processes in DIR
                                     (as --ecs-image); an image mapped nowhere stops its task with
                                     CannotPullContainerError
+  TSUNAGI_ECS_NODE_TIMEOUT          seconds a server's ECS tasks may go without its heartbeat before another
+                                    server on the same PostgreSQL database stops them and takes its ECS
+                                    services over (default 60)
   TSUNAGI_MASTER_KEY                base64 of 32 bytes that seals KMS key material at rest (make one with
                                     `head -c 32 /dev/urandom | base64`); unset, a key is created in
                                     <data-dir>/kms-master.key (mode 0600). Servers sharing a PostgreSQL

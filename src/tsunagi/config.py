@@ -131,6 +131,9 @@ class Config:
     # ECS: container images run as host processes in a directory: "NAME[:TAG]=DIR" entries
     # (TSUNAGI_ECS_IMAGES, comma-separated; `tsunagi serve --ecs-image`, repeatable)
     ecs_images: dict[str, str] = field(default_factory=lambda: parse_images(_env("TSUNAGI_ECS_IMAGES", "")))
+    # seconds a server's ECS tasks may go without its heartbeat before another server sharing the database
+    # stops them and takes its services over
+    ecs_node_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_ECS_NODE_TIMEOUT", 60.0))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -156,6 +159,8 @@ class Config:
         if self.policies not in POLICY_MODES:
             raise ValueError(f"TSUNAGI_POLICIES (--policies) must be 'off', 'warn' or 'enforce', got {self.policies!r}: "
                              "a mistyped setting must not leave policy checks off")
+        if self.ecs_node_timeout < 1:
+            raise ValueError(f"ecs_node_timeout must be at least 1 second, got {self.ecs_node_timeout}")
         for image, folder in self.ecs_images.items():
             if not os.path.isdir(folder):
                 raise ValueError(f"ECS image {image}: {folder} is not a directory")

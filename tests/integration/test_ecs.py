@@ -149,7 +149,7 @@ def test_run_task_lifecycle_exit_code_overrides_and_awslogs(ecs_server, ecs) -> 
     task_id = arn.rsplit("/", 1)[1]
     assert arn == f"arn:aws:ecs:us-east-1:000000000000:task/c/{task_id}" and len(task_id) == 32
 
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     done = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
     assert done["lastStatus"] == "STOPPED" and done["desiredStatus"] == "STOPPED"
     assert done["stopCode"] == "EssentialContainerExited"
@@ -181,7 +181,7 @@ def test_running_tasks_are_listed_and_counted_and_block_cluster_deletion(ecs) ->
     ecs.register_task_definition(family="long", containerDefinitions=[container("app", "sleep", "60")])
     out = ecs.run_task(cluster="c", taskDefinition="long", count=2)
     arns = sorted(t["taskArn"] for t in out["tasks"])
-    ecs.get_waiter("tasks_running").wait(cluster="c", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_running").wait(cluster="c", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert sorted(ecs.list_tasks(cluster="c")["taskArns"]) == arns
     assert sorted(ecs.list_tasks(cluster="c", family="long")["taskArns"]) == arns
     assert ecs.describe_clusters(clusters=["c"])["clusters"][0]["runningTasksCount"] == 2
@@ -190,7 +190,7 @@ def test_running_tasks_are_listed_and_counted_and_block_cluster_deletion(ecs) ->
     assert error(e) == ("ClusterContainsTasksException", "The Cluster cannot be deleted while Tasks are active.")
     for arn in arns:
         ecs.stop_task(cluster="c", task=arn)
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     ecs.delete_cluster(cluster="c")
 
 
@@ -212,7 +212,7 @@ def test_stop_task_sigterm_then_sigkill_after_stop_timeout(ecs_server, ecs) -> N
     assert stopping["stoppedReason"] == "done for today" and "stoppingAt" in stopping
     ecs.stop_task(cluster="c", task=stubborn.rsplit("/", 1)[1])          # by task id
     ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[polite, stubborn],
-                                         WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+                                         WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     tasks = {t["taskArn"]: t for t in ecs.describe_tasks(cluster="c", tasks=[polite, stubborn])["tasks"]}
     assert tasks[polite]["containers"][0]["exitCode"] == 0
     assert tasks[stubborn]["containers"][0]["exitCode"] == 137                       # SIGKILL after 2 s
@@ -227,7 +227,7 @@ def test_unmapped_image_stops_with_cannot_pull(ecs) -> None:
     ecs.register_task_definition(family="nowhere", containerDefinitions=[
         {"name": "web", "image": "nginx:1.27", "memory": 128}])
     arn = ecs.run_task(cluster="c", taskDefinition="nowhere")["tasks"][0]["taskArn"]
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotPullContainerError: ")
@@ -241,7 +241,7 @@ def test_command_that_cannot_start(ecs) -> None:
     ecs.register_task_definition(family="typo", containerDefinitions=[
         {"name": "app", "image": "tasks", "memory": 128, "command": ["no-such-program-here"]}])
     arn = ecs.run_task(cluster="c", taskDefinition="typo")["tasks"][0]["taskArn"]
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("CannotStartContainerError: ")
@@ -255,7 +255,7 @@ def test_boto3_inside_the_task_uses_the_credentials_and_metadata_endpoints(ecs_s
     ecs.register_task_definition(family="sdk", taskRoleArn="arn:aws:iam::000000000000:role/task-role",
                                  containerDefinitions=[container("app", "aws", logConfiguration=awslogs("/ecs/sdk"))])
     arn = ecs.run_task(cluster="c", taskDefinition="sdk")["tasks"][0]["taskArn"]
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
     lines = log_lines(logs, "/ecs/sdk", f"ecs/app/{arn.rsplit('/', 1)[1]}")
     assert task["containers"][0]["exitCode"] == 0, lines
@@ -263,6 +263,23 @@ def test_boto3_inside_the_task_uses_the_credentials_and_metadata_endpoints(ecs_s
     assert "account 000000000000" in lines
     assert f"metadata {arn} sdk app" in lines
     assert "buckets ['seen-from-task']" in lines
+    assert "arn arn:aws:iam::000000000000:root" in lines          # no such IAM role: the account's root
+
+
+def test_a_task_role_known_to_iam_gives_the_task_a_session_of_that_role(ecs_server, ecs) -> None:
+    logs, iam = ecs_server.client("logs"), ecs_server.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}
+    role = iam.create_role(RoleName="importer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="sdk", taskRoleArn=role["Arn"],
+                                 containerDefinitions=[container("app", "aws", logConfiguration=awslogs("/ecs/role"))])
+    arn = ecs.run_task(cluster="c", taskDefinition="sdk")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    task_id = arn.rsplit("/", 1)[1]
+    lines = log_lines(logs, "/ecs/role", f"ecs/app/{task_id}")
+    assert "credentials from container-role" in lines, lines
+    assert f"arn arn:aws:sts::000000000000:assumed-role/importer/{task_id}" in lines
 
 
 def test_enable_execute_command_is_refused_clearly(ecs) -> None:
@@ -392,7 +409,7 @@ def test_service_keeps_its_desired_count_and_replaces_a_crashed_task(ecs, tmp_pa
     assert ecs.list_tasks(cluster="c", serviceName="consumers")["taskArns"] == []
     assert ecs.delete_service(cluster="c", service="consumers")["service"]["status"] == "DRAINING"
     ecs.get_waiter("services_inactive").wait(cluster="c", services=["consumers"],
-                                             WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert ecs.list_services(cluster="c")["serviceArns"] == []
 
 
@@ -444,11 +461,11 @@ def test_stop_task_on_another_server_stops_it_where_it_runs(tmp_path) -> None:
         b.register_task_definition(family="long", containerDefinitions=[
             container("app", "graceful", "ready", "sleep", "300", logConfiguration=awslogs("/ecs/nodes"))])
         arn = a.run_task(cluster="c", taskDefinition="long")["tasks"][0]["taskArn"]
-        b.get_waiter("tasks_running").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        b.get_waiter("tasks_running").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         assert b.list_tasks(cluster="c")["taskArns"] == [arn]
         wait_lines(nodes[1].client("logs"), "/ecs/nodes", f"ecs/app/{arn.rsplit('/', 1)[1]}", "ready")
         b.stop_task(cluster="c", task=arn, reason="from the other server")
-        a.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        a.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         task = b.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
         assert task["containers"][0]["exitCode"] == 0               # SIGTERM reached it: it left on its own
         assert task["stoppedReason"] == "from the other server" and task["stopCode"] == "UserInitiated"
@@ -465,7 +482,7 @@ def test_awslogs_without_create_group_needs_the_group(ecs_server, ecs) -> None:
     ecs.register_task_definition(family="strict", containerDefinitions=[
         container("app", "say", "hello", logConfiguration={"logDriver": "awslogs", "options": options})])
     arn = ecs.run_task(cluster="c", taskDefinition="strict")["tasks"][0]["taskArn"]
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
     assert task["stopCode"] == "TaskFailedToStart"
     assert task["stoppedReason"].startswith("ResourceInitializationError: failed to validate logger args: ")
@@ -481,6 +498,71 @@ def test_a_container_over_its_memory_is_killed(ecs) -> None:
     ecs.register_task_definition(family="hungry", containerDefinitions=[
         {**container("app", "hog", "300", "sleep", "60"), "memory": 64}])
     arn = ecs.run_task(cluster="c", taskDefinition="hungry")["tasks"][0]["taskArn"]
-    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     (c,) = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]["containers"]
     assert c["exitCode"] == 137 and c["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+
+
+def test_a_server_gone_for_good_its_tasks_stop_and_another_takes_its_services(tmp_path) -> None:
+    from tests.support import postgres
+    from tests.support.server import TsunagiServer
+
+    why = postgres.available()
+    if why:
+        if postgres.MANDATORY:
+            pytest.fail(why)
+        pytest.skip(why)
+    url = postgres.create_database("tsunagi_ecs_takeover")
+    nodes = [TsunagiServer(url, data_dir=str(tmp_path / f"node{i}"), env={"TSUNAGI_ECS_NODE_TIMEOUT": "3"},
+                           extra_args=["--ecs-image", f"{IMAGE}={IMAGE_DIR}"]) for i in range(2)]
+    try:
+        for node in nodes:
+            node.start()
+        a, b = (node.client("ecs") for node in nodes)
+        a.create_cluster(clusterName="c")
+        a.register_task_definition(family="long", containerDefinitions=[container("app", "sleep", "300")])
+        a.create_service(cluster="c", serviceName="svc", taskDefinition="long", desiredCount=1)
+        a.get_waiter("services_stable").wait(cluster="c", services=["svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        (first,) = a.list_tasks(cluster="c", serviceName="svc")["taskArns"]
+        nodes[0].kill()                                     # gone, and not coming back
+        b.get_waiter("tasks_stopped").wait(cluster="c", tasks=[first], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        stopped = b.describe_tasks(cluster="c", tasks=[first])["tasks"][0]
+        assert stopped["stoppedReason"] == "Task stopped because the tsunagi server restarted"
+        # the other server runs the service now
+        (second,) = wait_until(lambda: [t for t in b.list_tasks(cluster="c", serviceName="svc")["taskArns"]
+                                        if t != first], timeout=60, what="a replacement on the other server")
+        b.get_waiter("tasks_running").wait(cluster="c", tasks=[second], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        b.get_waiter("services_stable").wait(cluster="c", services=["svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    finally:
+        for node in nodes:
+            node.stop()
+        postgres.drop_database(url)
+
+
+def test_containers_start_in_dependency_order(ecs_server, ecs) -> None:
+    logs = ecs_server.client("logs")
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="two", containerDefinitions=[
+        container("init", "say", "migrated", essential=False, logConfiguration=awslogs("/ecs/two")),
+        container("app", "say", "serving", dependsOn=[{"containerName": "init", "condition": "SUCCESS"}],
+                  logConfiguration=awslogs("/ecs/two"))])
+    arn = ecs.run_task(cluster="c", taskDefinition="two")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    task = ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert {c["name"]: c["exitCode"] for c in task["containers"]} == {"init": 0, "app": 0}
+    assert task["stopCode"] == "EssentialContainerExited"
+    task_id = arn.rsplit("/", 1)[1]
+    init = logs.get_log_events(logGroupName="/ecs/two", logStreamName=f"ecs/init/{task_id}")["events"]
+    app = logs.get_log_events(logGroupName="/ecs/two", logStreamName=f"ecs/app/{task_id}")["events"]
+    assert [e["message"] for e in init] == ["migrated"] and [e["message"] for e in app] == ["serving"]
+    assert init[0]["timestamp"] <= app[0]["timestamp"]
+
+    # a dependency that fails its SUCCESS condition: the container that waits on it never starts
+    ecs.register_task_definition(family="broken", containerDefinitions=[
+        container("init", "exit", "3", essential=False),
+        container("app", "say", "serving", dependsOn=[{"containerName": "init", "condition": "SUCCESS"}])])
+    arn = ecs.run_task(cluster="c", taskDefinition="broken")["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_stopped").wait(cluster="c", tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    containers = {c["name"]: c for c in ecs.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]["containers"]}
+    assert containers["init"]["exitCode"] == 3
+    assert "exitCode" not in containers["app"] and containers["app"]["reason"].startswith("DependencyConditionNotMet")

@@ -60,7 +60,7 @@ def awslogs(group: str, prefix: str = "ecs") -> dict:
                                                  "awslogs-stream-prefix": prefix, "awslogs-create-group": "true"}}
 
 
-def wait_task(ecs, cluster: str, arn: str, status: str, timeout: float = 30.0) -> dict:
+def wait_task(ecs, cluster: str, arn: str, status: str, timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         task = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
@@ -79,7 +79,7 @@ def log_lines(logs, group: str, stream: str) -> list[str]:
     return [e["message"] for e in events]
 
 
-def wait_lines(logs, group: str, stream: str, want: str, timeout: float = 20.0) -> list[str]:
+def wait_lines(logs, group: str, stream: str, want: str, timeout: float = 60.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         lines = log_lines(logs, group, stream)

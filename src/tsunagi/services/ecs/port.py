@@ -1,9 +1,13 @@
 """ECS's port (:class:`tsunagi.ports.ecs.EcsPort`): what a running task's metadata and credentials
 endpoints answer, found by the task's token.
 
-Credentials: STS does not issue role sessions in tsunagi yet, so a task gets credentials of its
-account's root (the access key id is the account id, which selects that account), with an expiry six
-hours ahead as a role session would have; ``RoleArn`` is the task role the task runs with.
+Credentials: a task whose task role (``taskRoleArn``, or the override's) is an IAM role gets a session
+of that role (``arn:aws:sts::<account>:assumed-role/<role>/<task id>``), issued by IAM as AssumeRole's
+are, for six hours, and the same session again until 15 minutes before it expires. Without a known
+role, a task gets its account's root credentials: with open authentication the account id as the
+access key id (it selects that account, as functions' keys do); under ``--auth strict`` the configured
+root key pair, and nothing for a task of another account. (ECS assumes the role whatever its trust
+policy says here: the trust policy is not checked yet.)
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from tsunagi.ports.iam import IAM
 from tsunagi.store.ecs import TaskRow
 
 if TYPE_CHECKING:
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
     from tsunagi.services.ecs.taskdefs import TaskDefinitions
 
 CREDENTIALS_TTL_S = 6 * 3600
+REISSUE_BEFORE_MS = 15 * 60 * 1000
 
 
 def _iso(ms: int | None) -> str | None:
@@ -30,6 +36,7 @@ class EcsPortImpl:
     def __init__(self, core: EcsCore, taskdefs: TaskDefinitions) -> None:
         self._core = core
         self._taskdefs = taskdefs
+        self._sessions: dict[str, tuple[int, dict[str, Any]]] = {}     # task ARN -> (expires at, answer)
 
     async def _task(self, token: str) -> TaskRow | None:
         if not token:
@@ -102,9 +109,42 @@ class EcsPortImpl:
 
     async def task_credentials(self, token: str) -> dict[str, Any] | None:
         t = await self._task(token)
-        if t is None or t.last_status == "STOPPED":
+        if t is None:
             return None
-        expires = self._core.clock.now_ms() + CREDENTIALS_TTL_S * 1000
-        role = t.doc.get("taskRoleArn") or f"arn:aws:iam::{t.account}:root"
-        return {"AccessKeyId": t.account, "SecretAccessKey": "tsunagi", "Token": "tsunagi",
-                "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires / 1000)), "RoleArn": role}
+        if t.last_status == "STOPPED":
+            self._sessions.pop(t.arn, None)
+            return None
+        now = self._core.clock.now_ms()
+        cached = self._sessions.get(t.arn)
+        if cached is not None and cached[0] - now > REISSUE_BEFORE_MS:
+            return cached[1]
+        role_arn = t.doc.get("taskRoleArn")
+        iam = self._core.platform.ports.find(IAM)
+        role = await iam.role(role_arn) if iam is not None and role_arn else None
+        if iam is not None and role is not None:
+            session_arn = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{t.task_id}"
+            creds = await iam.issue_session(account=role.account, principal_arn=session_arn,
+                                            user_id=f"{role.role_id}:{t.task_id}", duration_s=CREDENTIALS_TTL_S,
+                                            role_arn=role.arn, region=t.region)
+            expires = creds.expires_at_ms or now + CREDENTIALS_TTL_S * 1000
+            answer = {"AccessKeyId": creds.access_key_id, "SecretAccessKey": creds.secret_access_key,
+                      "Token": creds.session_token, "Expiration": _expiry(expires), "RoleArn": role.arn}
+            if len(self._sessions) > 10_000:
+                self._sessions.clear()
+            self._sessions[t.arn] = (expires, answer)
+            return answer
+        config = self._core.config
+        expires = now + CREDENTIALS_TTL_S * 1000
+        out: dict[str, Any] = {"Expiration": _expiry(expires), "RoleArn": role_arn or f"arn:aws:iam::{t.account}:root"}
+        if config.strict_auth:
+            if t.account != config.default_account:
+                return None
+            key, secret = config.root_key_pair()
+            out.update({"AccessKeyId": key, "SecretAccessKey": secret})
+        else:
+            out.update({"AccessKeyId": t.account, "SecretAccessKey": "tsunagi", "Token": "tsunagi"})
+        return out
+
+
+def _expiry(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))

@@ -37,7 +37,8 @@ Restarts: every task row names the server that runs it (host:port). A server tha
 the same host and port finds its earlier tasks not yet STOPPED, ends what is left of their
 processes, and stops them with the reason ``Task stopped because the tsunagi server restarted``.
 Each server refreshes a heartbeat on its tasks; tasks of a server whose heartbeat stopped a minute
-ago are stopped the same way by any other server (several servers sharing PostgreSQL).
+ago (``TSUNAGI_ECS_NODE_TIMEOUT``) are stopped the same way by any other server (several servers
+sharing PostgreSQL), which also takes over the services those tasks belonged to.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +69,7 @@ RESTARTED = "Task stopped because the tsunagi server restarted"
 ESSENTIAL_EXITED = "Essential container in task exited"
 DEFAULT_STOP_TIMEOUT = 30.0
 MAX_STOP_TIMEOUT = 120.0
-HEARTBEAT_S = 10.0
-ORPHAN_AFTER_MS = 60_000
+HEARTBEAT_S = 10.0                         # at most; a third of the node timeout when that is shorter
 LOG_FLUSH_S = 0.25
 LOG_BATCH = 1000
 MEMORY_HEADROOM = 1024 * 1024 * 1024      # address space beyond the container's memory (interpreters map a lot)
@@ -141,6 +142,8 @@ class TaskRunner:
         self._background: list[asyncio.Task[None]] = []
         self._listening = False
         self._closing = False
+        # called with (cluster ARN, service name) of a service whose task this server found abandoned
+        self.on_abandoned_service: Callable[[str, str], Awaitable[None]] | None = None
 
     # == life cycle of the runner ================================================================
     async def start(self) -> None:
@@ -196,13 +199,16 @@ class TaskRunner:
             rt.stop_requested.set()
 
     async def _heartbeat_loop(self) -> None:
+        timeout = self.core.config.ecs_node_timeout
         while True:
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(min(HEARTBEAT_S, timeout / 3))
             try:
                 now = self.clock.now_ms()
                 await self.repo.heartbeat(self.core.node, now)
-                for row in await self.repo.orphaned_tasks(now - ORPHAN_AFTER_MS, self.core.node):
+                for row in await self.repo.orphaned_tasks(now - int(timeout * 1000), self.core.node):
                     await self._settle_abandoned(row)
+                    if row.service_name and self.on_abandoned_service is not None:
+                        await self.on_abandoned_service(row.cluster_arn, row.service_name)
                 await self.repo.purge_stopped(now - STOPPED_KEPT_MS)
             except asyncio.CancelledError:
                 raise

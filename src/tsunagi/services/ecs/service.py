@@ -39,6 +39,7 @@ class EcsService(Service):
         self.tasks = Tasks(self.core, self.taskdefs, self.runner)
         self.tags = Tags(self.core)
         self.services = Services(self.core, self.taskdefs, self.tasks)
+        self.runner.on_abandoned_service = self.services.adopt
         platform.ports.provide(ECS, EcsPortImpl(self.core, self.taskdefs))
 
     async def start(self) -> None:

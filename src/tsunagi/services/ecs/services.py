@@ -13,6 +13,8 @@ Events (newest first, 100 kept) tell what the scheduler did, in ECS's words.
 
 Each service is scheduled by the server that created (or last updated) it; a server started again on
 the same host and port takes its services up again, and replaces their tasks that the restart stopped.
+When a server is gone for good, another one sharing the database finds its tasks abandoned (no
+heartbeat), stops them and takes their services over (:meth:`Services.adopt`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tsunagi.store.ecs import SERVICE_CHANNEL, STOP_CHANNEL, ServiceRow
 log = logging.getLogger("tsunagi.ecs")
 
 TICK_S = 1.0
+IDLE_CHECK_S = 30.0
 MAX_EVENTS = 100
 MAX_BACKOFF_S = 60.0
 SCHEDULING = ("REPLICA", "DAEMON")
@@ -87,6 +90,15 @@ class Services:
                 await self._loop
             self._loop = None
 
+    async def adopt(self, cluster_arn: str, name: str) -> None:
+        """Schedule a service whose server is gone (its tasks were found abandoned) from this server."""
+        svc = await self.repo.service(f"{cluster_arn.replace(':cluster/', ':service/', 1)}/{name}")
+        if svc is None or svc.status == "INACTIVE" or svc.doc.get("node") == self.core.node:
+            return
+        log.info("ECS service %s: taking it over from %s, whose tasks were abandoned", svc.arn, svc.doc.get("node"))
+        doc = {**svc.doc, "node": self.core.node}
+        await self.repo.save_service(svc._replace(doc=doc, updated_at=self.core.clock.now_ms()))
+
     def reset(self) -> None:
         self._backoff.clear()
         self._failed_seen.clear()
@@ -96,22 +108,33 @@ class Services:
             self._wake.set()
 
     async def _run(self) -> None:
+        """A round every second while this server schedules a service; with none, only when a service
+        changes or a task stops (the store's notifications, on every server), and every
+        ``IDLE_CHECK_S`` as a backstop."""
         assert self._wake is not None
+        owned = await self._round_count()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
+                await asyncio.wait_for(self._wake.wait(), TICK_S if owned else IDLE_CHECK_S)
             self._wake.clear()
-            await self._round()
+            owned = await self._round_count()
 
     async def _round(self) -> None:
+        await self._round_count()
+
+    async def _round_count(self) -> int:
+        owned = 0
         try:
             for svc in await self.repo.active_services():
                 if svc.doc.get("node") == self.core.node:
+                    owned += 1
                     await self.reconcile(svc)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("ECS service scheduler failed")
+            return 1
+        return owned
 
     # == API =====================================================================================
     async def create(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

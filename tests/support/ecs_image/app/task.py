@@ -62,7 +62,9 @@ def main(args):
             session = boto3.session.Session()
             creds = session.get_credentials()
             print(f"credentials from {creds.method}", flush=True)
-            print(f"account {boto3.client('sts').get_caller_identity()['Account']}", flush=True)
+            me = boto3.client("sts").get_caller_identity()
+            print(f"account {me['Account']}", flush=True)
+            print(f"arn {me['Arn']}", flush=True)
             with urllib.request.urlopen(os.environ["ECS_CONTAINER_METADATA_URI_V4"] + "/task") as r:
                 task = json.loads(r.read())
             with urllib.request.urlopen(os.environ["ECS_CONTAINER_METADATA_URI_V4"]) as r:
