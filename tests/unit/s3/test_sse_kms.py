@@ -175,3 +175,24 @@ def test_a_disabled_or_missing_key_fails_reads_and_writes_and_keeps_the_object(s
         await _fails(h.put("secret", "x", CANARY, ServerSideEncryption="aws:kms", SSEKMSEncryptionContext="%%"),
                      "InvalidArgument")
     s3kms(body)
+
+
+def test_sse_s3s_root_key_is_kept_only_sealed_under_the_master_key_and_older_objects_still_open(s3kms):
+    async def body(h):
+        await h.s3.create_bucket(ctx(), {"Bucket": "plain"})
+        # an object from before: its segment under the root key kept as it is in the store
+        older = await h.s3.bodies.ingest(_pieces(CANARY), encrypt=True, algorithms=[],
+                                         sealing=await h.s3.bodies.plain_keyring())
+        assert "r" not in older.segment
+        put = await h.put("plain", "new.txt", CANARY)
+        assert put["ServerSideEncryption"] == "AES256"
+        rows = {r[0]: bytes(r[1]) for r in await h.store.fetchall("SELECT name, key FROM s3_keys")}
+        assert set(rows) == {"sse-s3", "sse-s3/sealed"} and len(rows["sse-s3/sealed"]) > 32
+        assert b"canary-0b7d4e91" not in await h.stored_bytes()
+        assert (await h.get("plain", "new.txt"))[1] == CANARY
+        assert b"".join([c async for c in h.s3.bodies.stream([older.segment], 0, len(CANARY))]) == CANARY
+    s3kms(body)
+
+
+async def _pieces(data: bytes):
+    yield data

@@ -104,6 +104,7 @@ class Bodies:
         self.blobs = blobs
         self.kms = kms
         self._keys: KeyRing | None = None
+        self._sealed_keys: KeyRing | None = None
         self._freeing: set[asyncio.Task[None]] = set()
 
     # == lifecycle ================================================================================
@@ -129,6 +130,7 @@ class Bodies:
 
     async def on_reset(self) -> None:
         self._keys = None
+        self._sealed_keys = None
         self.kms.forget()
         await self.blobs.wipe()
 
@@ -138,9 +140,30 @@ class Bodies:
         task.add_done_callback(self._freeing.discard)
 
     async def keyring(self) -> KeyRing:
+        """SSE-S3's key ring for new objects: under the root key kept sealed by tsunagi's master key when
+        this server runs KMS (the store alone cannot decrypt them), else under the root kept as it is."""
+        if self._sealed_keys is None:
+            root = await self.kms.sealed_root(self.repo)
+            if root is not None:
+                self._sealed_keys = KeyRing(root, "s")
+        if self._sealed_keys is not None:
+            return self._sealed_keys
+        return await self.plain_keyring()
+
+    async def plain_keyring(self) -> KeyRing:
+        """SSE-S3 under the root kept as it is in the store (objects written before, or without KMS)."""
         if self._keys is None:
             self._keys = KeyRing(await self.repo.master_key(MASTER_KEY_NAME, os.urandom(32)))
         return self._keys
+
+    async def _ring_of(self, seg: Segment) -> KeyRing:
+        if seg.get("r") == "s":
+            ring = await self.keyring()
+            if ring.tag != "s":
+                raise err("InternalError", "This object is encrypted under an SSE-S3 root key sealed by KMS's "
+                          "master key, and this server does not run KMS.", 500)
+            return ring
+        return await self.plain_keyring()
 
     async def sealing_for(self, ctx: RequestContext, b: Bucket, key: str, sse: Sse) -> Sealing:
         """How a write of ``key`` under ``sse`` is encrypted (SSE-KMS asks KMS for a data key now: its
@@ -316,6 +339,6 @@ class Bodies:
             if "kms" in seg:
                 dec = sse_kms.decryptor(seg, keys or {}, off)
             elif "k" in seg:
-                dec = (await self.keyring()).decryptor(seg["k"], seg["iv"], off)
+                dec = (await self._ring_of(seg)).decryptor(seg["k"], seg["iv"], off)
             async for data in self.blobs.read(seg["b"], off, length):
                 yield dec.update(data) if dec is not None else data

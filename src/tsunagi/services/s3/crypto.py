@@ -132,10 +132,15 @@ def new_iv() -> bytes:
 
 
 class KeyRing:
-    def __init__(self, master: bytes) -> None:
+    """SSE-S3 under one root key. ``tag`` marks the segments it writes (``r``), so that a read picks
+    the same root: ``"s"`` for the root kept sealed under tsunagi's master key, none for the older root
+    kept as it is in the store (stores from before, or a server without KMS)."""
+
+    def __init__(self, master: bytes, tag: str | None = None) -> None:
         if len(master) != 32:
             raise ValueError("the SSE-S3 master key must be 32 bytes")
         self._aead = AESGCM(master)
+        self.tag = tag
 
     def new_encryptor(self) -> tuple[dict[str, str], Encryptor]:
         """(the segment's fields: the wrapped data key ``k`` and counter block ``iv``, an encryptor)."""
@@ -143,7 +148,10 @@ class KeyRing:
         iv = new_iv()
         nonce = os.urandom(12)
         wrapped = nonce + self._aead.encrypt(nonce, data_key, _AAD)
-        return {"k": base64.b64encode(wrapped).decode(), "iv": base64.b64encode(iv).decode()}, ctr(data_key, iv)
+        fields = {"k": base64.b64encode(wrapped).decode(), "iv": base64.b64encode(iv).decode()}
+        if self.tag:
+            fields["r"] = self.tag
+        return fields, ctr(data_key, iv)
 
     def decryptor(self, wrapped: str, iv: str, offset: int = 0) -> Decryptor:
         """A decryptor positioned at byte ``offset`` of the blob."""

@@ -32,9 +32,11 @@ from tsunagi.ports.kms import KMS, DataKey, DataKeyCache, KmsError, KmsPort
 from tsunagi.services.s3.common import Bucket
 from tsunagi.services.s3.crypto import Decryptor, Encryptor, Sse, check_context, ctr, ctr_at, new_iv
 from tsunagi.services.s3.errors import err, from_kms
+from tsunagi.store.s3 import S3Repo
 
 BUCKET_KEY_REUSE_S = 300.0
 MANAGED_KEY = "alias/aws/s3"
+SEALED_ROOT = "sse-s3/sealed"    # s3_keys' row of SSE-S3's root key, sealed under the master key
 _BK_AAD = b"tsunagi/s3/sse-kms/bucket-key/v1"
 _SERVICE = "s3"
 
@@ -130,6 +132,18 @@ class KmsKeys:
                 raise from_kms(e.code, e.message) from None
             out[seg["kms"]] = opened.plaintext
         return out
+
+    async def sealed_root(self, repo: S3Repo) -> bytes | None:
+        """SSE-S3's root key, kept in the store only sealed under tsunagi's master key (None when this
+        server does not run KMS)."""
+        kms = self.ports.find(KMS)
+        if kms is None:
+            return None
+        try:
+            sealed = await repo.master_key(SEALED_ROOT, await kms.seal_internal(SEALED_ROOT, os.urandom(32)))
+            return await kms.open_internal(SEALED_ROOT, sealed)
+        except KmsError as e:
+            raise err("InternalError", e.message, 500) from None
 
     def forget(self) -> None:
         self.cache.clear()
