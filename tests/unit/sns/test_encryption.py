@@ -106,7 +106,7 @@ def test_a_waiting_delivery_whose_key_is_disabled_is_kept_sealed_until_the_key_i
         outbox = outbox_for(h.platform)
         await outbox.start()
         try:
-            for _ in range(1000):                # the first try finds the key disabled: the row waits
+            for _ in range(3000):                # the first try finds the key disabled: the row waits
                 if outbox.delivered:
                     break
                 await asyncio.sleep(0.01)
@@ -116,7 +116,7 @@ def test_a_waiting_delivery_whose_key_is_disabled_is_kept_sealed_until_the_key_i
             await kms.enable_key(h.ctx(), {"KeyId": key})
             h.clock.advance(61)
             outbox.wake()
-            (call,) = await h.invoked()
+            (call,) = await h.invoked(timeout=30.0)
             assert json.loads(call.payload)["Records"][0]["Sns"]["Message"] == CANARY
         finally:
             await outbox.stop()
