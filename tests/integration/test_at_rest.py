@@ -168,3 +168,21 @@ def test_a_disabled_key_fails_the_calls_that_need_it_with_each_services_error_an
     with pytest.raises(sns.exceptions.KMSNotFoundException):
         sns.publish(TopicArn=sns.create_topic(Name="no-key", Attributes={"KmsMasterKeyId": "alias/none"})["TopicArn"],
                     Message="x")
+
+
+def test_the_aws_cli_uploads_with_sse_kms_in_one_part_and_in_many(server, tmp_path) -> None:
+    key = server.client("kms").create_key()["KeyMetadata"]
+    server.aws("s3", "mb", "s3://cli-sealed")
+    small, large = tmp_path / "small.txt", tmp_path / "large.bin"
+    small.write_bytes(b"a small sealed file\n")
+    large.write_bytes(os.urandom(9 * 1024 * 1024))       # over the CLI's 8 MiB threshold: a multipart upload
+    for f in (small, large):
+        server.aws("s3", "cp", str(f), f"s3://cli-sealed/{f.name}", "--sse", "aws:kms", "--sse-kms-key-id",
+                   key["KeyId"])
+        head = json.loads(server.aws("s3api", "head-object", "--bucket", "cli-sealed", "--key", f.name).stdout)
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key["Arn"]
+        back = tmp_path / f"{f.name}.back"
+        server.aws("s3", "cp", f"s3://cli-sealed/{f.name}", str(back))
+        assert back.read_bytes() == f.read_bytes()
+    etag = json.loads(server.aws("s3api", "head-object", "--bucket", "cli-sealed", "--key", "large.bin").stdout)["ETag"]
+    assert etag.strip('"').endswith("-2")                  # it was written in parts
