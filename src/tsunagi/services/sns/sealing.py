@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tsunagi.clock import Clock
-from tsunagi.context import RequestContext, internal_context
+from tsunagi.context import RequestContext, Source, internal_context
 from tsunagi.ports import Ports
 from tsunagi.ports.kms import KMS, DataKey, DataKeyCache, KmsError
 from tsunagi.ports.sns import CLEAR_MEMBERS, SEALED
@@ -124,8 +124,11 @@ class TopicSealer:
         if kms is None:
             raise KMSNotFound("KMS is not served by this tsunagi, so the topic's messages cannot be decrypted.")
         account, region = _account_region(arn)
+        # SNS itself opens it to deliver: the key policy must allow sns.amazonaws.com, as on AWS
+        as_sns = internal_context(account, region, _SERVICE, "Publish",
+                                  source=Source(arn, "sns.amazonaws.com", account))
         try:
-            key = await self.keys.plaintext(kms, self._ctx_for(None, account, region, "Publish"), key_ciphertext,
+            key = await self.keys.plaintext(kms, as_sns, key_ciphertext,
                                             context_of(arn), service=_SERVICE, reuse_seconds=_OPENED_REUSE_S)
         except KmsError as e:
             raise from_kms(e.code, e.message) from None
