@@ -20,6 +20,12 @@ Once retries are used up the body goes to the subscription's dead-letter queue (
 Payload members every notification row has: ``message_id``, ``source_arn`` (the topic), ``protocol``,
 ``pipe`` (``"sns"``), ``attempt``, and ``dlq`` (a queue ARN or None); confirmations have no ``pipe``
 (no delivery record) and direct SMS no topic.
+
+A row of a topic with a KMS key is sealed (``services/sns/sealing.py``): only those members are in
+the clear, and :meth:`~tsunagi.ports.sns.SnsPort.open_delivery` opens the rest when the row runs. While
+KMS will not decrypt its data key (the key is disabled or pending deletion) the row waits and is tried
+again every :data:`KMS_RETRY_S` seconds, still sealed, its attempts not counted: the message is kept.
+Only a key that no longer exists ends it (a failed delivery, recorded).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from tsunagi.pipes.outbox import Job, PermanentFailure
 from tsunagi.ports import PortUnavailable
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.outbox import JsonObject, OutboxItem
-from tsunagi.ports.sns import SNS, SNS_SENDER_ID, NewMail, RetryPolicy, SnsPort
+from tsunagi.ports.sns import SEALED, SNS, SNS_SENDER_ID, NewMail, RetryPolicy, SnsPort, sealed_form
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.store.deliveries import DEAD_LETTERED, DELIVERED, FAILED, SKIPPED, Delivery
@@ -54,6 +60,7 @@ LAMBDA_RETRY = RetryPolicy(min_delay=1, max_delay=20, num_retries=50, num_no_del
                            num_max_delay=35, backoff="exponential")
 MAIL_RETRY = RetryPolicy(min_delay=5, max_delay=300, num_retries=20, backoff="exponential")
 GONE = "the subscription was deleted before delivery"
+KMS_RETRY_S = 60.0      # a sealed row whose key KMS will not use now is tried again this much later
 
 
 def register(outbox: Outbox) -> None:
@@ -128,15 +135,36 @@ class SnsHandlers:
                 trace_id, self.clock.now_ms(), account, region, PIPE, topic, payload.get("message_id") or "",
                 job.target, protocol, outcome, reason)])
 
-    async def _again(self, job: Job, delay_s: float) -> None:
-        """Schedule the next attempt ``delay_s`` from now, in the same journey."""
-        nxt = {**job.payload, "attempt": int(job.payload.get("attempt", 1)) + 1}
+    async def _opened(self, job: Job, protocol: str) -> Job | None:
+        """``job`` with its payload opened when it is sealed; None when it cannot be now (tried again
+        later) or ever (a key that no longer exists: recorded as failed)."""
+        if SEALED not in job.payload:
+            return job
+        try:
+            return job._replace(payload=await self.sns.open_delivery(job.target, job.payload))
+        except ServiceError as e:
+            why = f"the topic's KMS key cannot decrypt the message: {e.code}: {e.message}"
+            if e.code == "KMSNotFound":
+                await self._finish(job, protocol, FAILED, why)
+                return None
+            log.info("SNS: delivery to %s waits (next try in %.0f s): %s", job.target, KMS_RETRY_S, why)
+            await self._again(job, KMS_RETRY_S, count=False)
+            return None
+
+    async def _again(self, job: Job, delay_s: float, *, count: bool = True) -> None:
+        """Schedule the next attempt ``delay_s`` from now, in the same journey (a sealed row stays
+        sealed; ``count=False``: the attempt number is not advanced)."""
+        nxt = sealed_form({**job.payload, "attempt": int(job.payload.get("attempt", 1)) + (1 if count else 0)})
         async with self.store.transaction() as tx:
             await self.outbox.add(tx, [OutboxItem(job.kind, job.target, nxt, job.trace_id)],
                                   delay_ms=int(delay_s * 1000))
 
     # -- http/https ---------------------------------------------------------------------------------
     async def http(self, job: Job) -> None:
+        opened = await self._opened(job, str(job.payload.get("protocol", "http")))
+        if opened is None:
+            return
+        job = opened
         target, payload = job.target, job.payload
         protocol = payload.get("protocol", "http")
         kind = payload["headers"].get("x-amz-sns-message-type", "Notification")
@@ -170,6 +198,10 @@ class SnsHandlers:
 
     # -- lambda -------------------------------------------------------------------------------------
     async def invoke(self, job: Job) -> None:
+        opened = await self._opened(job, "lambda")
+        if opened is None:
+            return
+        job = opened
         target, payload = job.target, job.payload
         attempt = int(payload.get("attempt", 1))
         if not await self.sns.subscribed(target):
@@ -202,6 +234,10 @@ class SnsHandlers:
 
     # -- e-mail, SMS --------------------------------------------------------------------------------
     async def mail(self, job: Job) -> None:
+        opened = await self._opened(job, str(job.payload.get("kind") or job.payload.get("protocol") or "email"))
+        if opened is None:
+            return
+        job = opened
         target, payload = job.target, job.payload
         smtp_url = self.platform.config.smtp_url
         kind = payload["kind"]

@@ -93,6 +93,17 @@ class KmsPort(Protocol):
         ...
 
 
+    async def seal_internal(self, name: str, secret: bytes) -> bytes:
+        """``secret``, a key tsunagi itself keeps in the store (S3's SSE-S3 root key), sealed under the
+        master key (never in the store; ``TSUNAGI_MASTER_KEY`` or the data dir's file) and bound to
+        ``name``: the store alone does not give it away."""
+        ...
+
+    async def open_internal(self, name: str, sealed: bytes) -> bytes:
+        """What :meth:`seal_internal` sealed as ``name`` (KMSInternalException under another master key)."""
+        ...
+
+
 KMS: PortKey[KmsPort] = PortKey("kms")
 
 _K = TypeVar("_K")

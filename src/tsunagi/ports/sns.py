@@ -22,6 +22,20 @@ from tsunagi.store.deliveries import Delivery
 
 SNS_SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"     # the SenderId SQS shows for messages SNS delivered
 
+# An outbox row of a topic with a KMS key (``KmsMasterKeyId``) keeps only these members in the clear
+# (what the outbox, retries and delivery records need); the rest (the body, the endpoint, the headers,
+# ...) is sealed in ``SEALED`` and opened by :meth:`SnsPort.open_delivery` when the row runs.
+SEALED = "sealed"
+CLEAR_MEMBERS = ("message_id", "source_arn", "pipe", "protocol", "attempt", "dlq", "kind")
+
+
+def sealed_form(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored form of a row's payload: an opened sealed payload back to its clear members and the
+    sealed blob (a retry stores that, never the opened members); any other payload as it is."""
+    if SEALED not in payload:
+        return dict(payload)
+    return {k: payload[k] for k in (*CLEAR_MEMBERS, SEALED) if k in payload}
+
 # AWS's default healthyRetryPolicy (http/https subscriptions), in the DeliveryPolicy's JSON form.
 DEFAULT_RETRY: dict[str, Any] = {"minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3,
                                  "numMaxDelayRetries": 0, "numNoDelayRetries": 0, "numMinDelayRetries": 0,
@@ -140,6 +154,12 @@ class SnsPort(Protocol):
                       dedup_id: str | None = None) -> str:
         """Publish as ``ctx``'s principal, in ``ctx``'s journey (validation, errors and the topic's policy
         as for Publish); returns the message id."""
+        ...
+
+    async def open_delivery(self, target: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """An outbox row's payload with its sealed members opened (a payload that is not sealed, as it
+        is). SNS's ``KMS*`` error when KMS will not decrypt the data key (a disabled key, one pending
+        deletion, a key that no longer exists)."""
         ...
 
     async def subscribed(self, subscription_arn: str) -> bool:

@@ -250,6 +250,11 @@ class S3Repo:
         assert row is not None
         return bytes(row[0])
 
+    async def stored_key(self, name: str) -> bytes | None:
+        """The stored key called ``name``, or None."""
+        row = await self.store.fetchone(self.q.key, (name,))
+        return bytes(row[0]) if row is not None else None
+
     async def referenced_blobs(self) -> set[str]:
         """Every blob id an object version or an uploaded part points at."""
         found: set[str] = set()

@@ -121,13 +121,13 @@ Runner = Callable[..., None]
 
 @pytest.fixture
 def sns(store_url: str, tmp_path: Any) -> Runner:
-    def run(body: Body, *, outbox: bool = True) -> None:
+    def run(body: Body, *, outbox: bool = True, services: tuple[str, ...] = ("sqs", "sns")) -> None:
         async def go() -> None:
             store = open_store(store_url, str(tmp_path))
             clock = ManualClock()
             platform = Platform(Config(data_dir=str(tmp_path), sns_signing_processes=0), store, clock)
             install_pipes(platform)
-            load_services(platform, ["sqs", "sns"])
+            load_services(platform, list(services))
             functions = RecordingFunctions()
             platform.ports.provide(LAMBDA, functions)
             await store.open()

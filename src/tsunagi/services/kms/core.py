@@ -410,6 +410,16 @@ class KmsCore(Service):
         return MaterialRow(key.key_id, version, self.master.seal(key.key_id, version, raw), self.clock.now_ms(),
                            rotation_type)
 
+    async def seal_internal(self, name: str, secret: bytes) -> bytes:
+        """``secret`` (a key another part of tsunagi keeps in the store, e.g. S3's SSE-S3 root key)
+        sealed under the master key, bound to ``name``."""
+        await self._record_master()
+        return self.master.seal(f"tsunagi:{name}", 0, secret)
+
+    def open_internal(self, name: str, sealed: bytes) -> bytes:
+        """What :meth:`seal_internal` sealed as ``name``; BadMaster under another master key."""
+        return self.master.unseal(f"tsunagi:{name}", 0, sealed)
+
     async def _material(self, key: KeyRow, version: int | None = None) -> crypto.Material:
         """A version of ``key``'s material (the current one by default), opened."""
         v = key.material_version if version is None else version

@@ -54,3 +54,13 @@ class KmsPortImpl:
                       key_id: str | None = None) -> Decrypted:
         key, plaintext, _, _ = await self._svc.decrypt_with(ctx, ciphertext, context, key_id, None, via=service)
         return Decrypted(key_arn(key), plaintext)
+
+    async def seal_internal(self, name: str, secret: bytes) -> bytes:
+        return await self._svc.seal_internal(name, secret)
+
+    async def open_internal(self, name: str, sealed: bytes) -> bytes:
+        try:
+            return self._svc.open_internal(name, sealed)
+        except Exception as e:      # another master key than the one that sealed it
+            raise KmsError(f"tsunagi cannot open its {name} key: {e}", code="KMSInternalException",
+                           sender_fault=False) from None

@@ -16,13 +16,15 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tsunagi.context import RequestContext
 from tsunagi.services.s3 import checksums
-from tsunagi.services.s3.common import json_loads
-from tsunagi.services.s3.crypto import Decryptor, Encryptor, KeyRing
+from tsunagi.services.s3 import kms as sse_kms
+from tsunagi.services.s3.common import Bucket, json_loads
+from tsunagi.services.s3.crypto import Decryptor, Encryptor, KeyRing, Sealing, Sse
 from tsunagi.services.s3.errors import bad_digest, err, invalid_argument
 from tsunagi.store.blobs import BlobStore, BlobWriter
 from tsunagi.store.s3 import S3Repo
@@ -35,7 +37,9 @@ ORPHAN_AGE_S = 3600.0      # unreferenced blobs older than this are swept at sta
 MASTER_KEY_NAME = "sse-s3"
 DIGEST_BATCH = 1024 * 1024    # bytes of an upload hashed and encrypted together on a worker thread
 
-Segment = dict[str, Any]      # {"b": blob id, "n": size, "k": wrapped data key, "iv": counter block}
+# {"b": blob id, "n": size, "iv": counter block, and SSE-S3: "k" the wrapped data key; SSE-KMS: "kms" the
+# data key's KMS ciphertext, "ctx" its encryption context, "bk" the blob's key under a Bucket Key}
+Segment = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -95,10 +99,12 @@ def wanted_checksums(params: dict[str, Any], to_follow: Iterable[str] = (), extr
 class Bodies:
     """The blob store and the SSE-S3 keys: what S3's operations use to store and read object bytes."""
 
-    def __init__(self, repo: S3Repo, blobs: BlobStore) -> None:
+    def __init__(self, repo: S3Repo, blobs: BlobStore, kms: sse_kms.KmsKeys) -> None:
         self.repo = repo
         self.blobs = blobs
+        self.kms = kms
         self._keys: KeyRing | None = None
+        self._sealed_keys: KeyRing | None = None
         self._freeing: set[asyncio.Task[None]] = set()
 
     # == lifecycle ================================================================================
@@ -124,6 +130,8 @@ class Bodies:
 
     async def on_reset(self) -> None:
         self._keys = None
+        self._sealed_keys = None
+        self.kms.forget()
         await self.blobs.wipe()
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
@@ -132,9 +140,49 @@ class Bodies:
         task.add_done_callback(self._freeing.discard)
 
     async def keyring(self) -> KeyRing:
+        """SSE-S3's key ring for new objects: under the root key kept sealed by tsunagi's master key when
+        this server runs KMS (the store alone cannot decrypt them), else under the root kept as it is."""
+        if self._sealed_keys is None:
+            root = await self.kms.sealed_root(self.repo)
+            if root is not None:
+                self._sealed_keys = KeyRing(root, "s")
+        if self._sealed_keys is not None:
+            return self._sealed_keys
+        return await self.plain_keyring()
+
+    async def plain_keyring(self) -> KeyRing:
+        """SSE-S3 under the root kept as it is in the store (objects written before, or without KMS)."""
         if self._keys is None:
             self._keys = KeyRing(await self.repo.master_key(MASTER_KEY_NAME, os.urandom(32)))
         return self._keys
+
+    async def _ring_of(self, seg: Segment) -> KeyRing:
+        if seg.get("r") == "s":
+            ring = await self.keyring()
+            if ring.tag != "s":
+                raise err("InternalError", "This object is encrypted under an SSE-S3 root key sealed by KMS's "
+                          "master key, and this server does not run KMS.", 500)
+            return ring
+        return await self.plain_keyring()
+
+    async def sealing_for(self, ctx: RequestContext, b: Bucket, key: str, sse: Sse) -> Sealing:
+        """How a write of ``key`` under ``sse`` is encrypted (SSE-KMS asks KMS for a data key now: its
+        refusal fails the write before the body is read)."""
+        if sse.algorithm == "aws:kms":
+            return await self.kms.sealing(ctx, b, key, sse)
+        return await self.keyring()
+
+    async def keys_for(self, ctx: RequestContext, b: Bucket, segments: list[Segment], start: int = 0,
+                       end: int | None = None) -> dict[str, bytes]:
+        """The SSE-KMS data keys bytes ``[start, end)`` of an object need, decrypted by KMS before anything
+        is streamed (so that a refusal is S3's error, not a cut-off body)."""
+        wanted: list[Segment] = []
+        pos = 0
+        for seg in segments:
+            seg_start, pos = pos, pos + int(seg["n"])
+            if (end is None or seg_start < end) and pos > start:
+                wanted.append(seg)
+        return await self.kms.open(ctx, b, wanted)
 
     # == freeing ==================================================================================
     def free_later(self, segments: Iterable[str | Segment | list[Segment]]) -> None:
@@ -164,22 +212,26 @@ class Bodies:
         await self.blobs.delete([ing.blob_id])
 
     # == bodies in ================================================================================
-    async def ingest(self, source: AsyncIterable[bytes], *, encrypt: bool, algorithms: list[str]) -> Ingested:
+    async def ingest(self, source: AsyncIterable[bytes], *, encrypt: bool, algorithms: list[str],
+                     sealing: Sealing | None = None) -> Ingested:
         """Stream ``source`` into a new blob, hashing (and encrypting) on the way.
 
         A large body is gathered into batches of :data:`DIGEST_BATCH` bytes; each batch is hashed and
         encrypted on a worker thread (hashlib and the cipher release the GIL) while the event loop
         receives the next one, so an upload keeps more than one core busy. One batch is in flight at
         a time, so the digests see the bytes in order. What is left at the end (a small object's
-        whole body) is done inline."""
+        whole body) is done inline. ``sealing``: how it is encrypted (SSE-S3 when ``encrypt`` and none
+        is given)."""
         writer = self.blobs.writer()
         md5 = hashlib.md5()
         hashers = [checksums.new_hasher(a) for a in algorithms]
         enc: Encryptor | None = None
         segment: Segment = {"b": writer.blob_id}
-        if encrypt:
-            sealed, enc = (await self.keyring()).new_encryptor()
-            segment["k"], segment["iv"] = sealed.wrapped, sealed.iv
+        if sealing is None and encrypt:
+            sealing = await self.keyring()
+        if sealing is not None:
+            fields, enc = sealing.new_encryptor()
+            segment.update(fields)
 
         def digest(data: bytes) -> bytes:
             md5.update(data)
@@ -260,18 +312,21 @@ class Bodies:
             raise
         return ing.checksums
 
-    async def upload(self, params: dict[str, Any], *, extra_checksum: str | None = None
-                     ) -> tuple[Ingested, dict[str, str], list[str]]:
-        """A write's ``Body`` stored and checked: (the blob, its verified checksums, the algorithms)."""
+    async def upload(self, params: dict[str, Any], *, extra_checksum: str | None = None,
+                     sealing: Sealing | None = None) -> tuple[Ingested, dict[str, str], list[str]]:
+        """A write's ``Body`` stored (encrypted by ``sealing``, SSE-S3 if None) and checked: (the blob,
+        its verified checksums, the algorithms)."""
         body = body_of(params)
         algos = wanted_checksums(params, body.checksums_to_follow, extra_checksum)
-        ing = await self.ingest(body, encrypt=True, algorithms=algos)
+        ing = await self.ingest(body, encrypt=True, algorithms=algos, sealing=sealing)
         sums = await self.validate(ing, params, body.length, body.trailing_checksums)
         return ing, sums, algos
 
     # == bodies out ===============================================================================
-    async def stream(self, segments: list[Segment], start: int, end: int) -> AsyncIterator[bytes]:
-        """Bytes ``[start, end)`` of an object made of ``segments``, decrypted."""
+    async def stream(self, segments: list[Segment], start: int, end: int,
+                     keys: Mapping[str, bytes] | None = None) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` of an object made of ``segments``, decrypted (SSE-KMS segments with the
+        data keys :meth:`keys_for` opened)."""
         pos = 0
         for seg in segments:
             seg_start, seg_end = pos, pos + int(seg["n"])
@@ -281,7 +336,9 @@ class Bodies:
             off = max(start, seg_start) - seg_start
             length = min(end, seg_end) - seg_start - off
             dec: Decryptor | None = None
-            if "k" in seg:
-                dec = (await self.keyring()).decryptor(seg["k"], seg["iv"], off)
+            if "kms" in seg:
+                dec = sse_kms.decryptor(seg, keys or {}, off)
+            elif "k" in seg:
+                dec = (await self._ring_of(seg)).decryptor(seg["k"], seg["iv"], off)
             async for data in self.blobs.read(seg["b"], off, length):
                 yield dec.update(data) if dec is not None else data

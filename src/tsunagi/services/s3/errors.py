@@ -63,3 +63,15 @@ def access_denied(message: str = "Access Denied") -> ServiceError:
 
 def kms_key_not_found(key_id: str) -> ServiceError:
     return err("KMS.NotFoundException", f"Invalid keyId {key_id}", 400)
+
+
+def from_kms(code: str, message: str) -> ServiceError:
+    """A KMS failure while encrypting or decrypting an object (SSE-KMS) as S3 reports it: KMS's code
+    with S3's ``KMS.`` prefix (``KMS.DisabledException``, ``KMS.NotFoundException``,
+    ``KMS.KMSInvalidStateException``...) and KMS's message; a key policy that does not allow the caller
+    is S3's ``AccessDenied``."""
+    if code == "AccessDeniedException":
+        return err("AccessDenied", message, 403)
+    if code in ("ThrottlingException", "KMSThrottlingException"):
+        return err(f"KMS.{code}", message, 503)
+    return err(f"KMS.{code}", message, 400)

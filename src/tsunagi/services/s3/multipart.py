@@ -42,6 +42,7 @@ from tsunagi.services.s3.errors import (
     malformed_xml,
     no_such_upload,
 )
+from tsunagi.services.s3.kms import record, sse_of, sse_output
 from tsunagi.services.s3.notifications import Notifications
 from tsunagi.services.s3.objects import Objects, content_info
 from tsunagi.store.base import Store
@@ -75,7 +76,7 @@ class Multipart:
         check_key(key)
         sse = sse_for(b, params)
         info = content_info(params)
-        info["sse"] = sse
+        record(info, sse, await self.bodies.sealing_for(ctx, b, key, sse))     # a key KMS refuses fails it now
         tags = parse_tagging_header(params.get("Tagging"))
         if tags:
             info["tags"] = tags
@@ -101,7 +102,7 @@ class Multipart:
             info["ck_type"] = ctype or ("FULL_OBJECT" if algo == "CRC64NVME" else "COMPOSITE")
         upload_id = new_upload_id()
         await self.repo.create_upload(upload_id, b.name, key, ctx.account, stamp(self.clock), json_dumps(info))
-        out: dict[str, Any] = {"Bucket": b.name, "Key": key, "UploadId": upload_id, "ServerSideEncryption": sse}
+        out: dict[str, Any] = {"Bucket": b.name, "Key": key, "UploadId": upload_id, **sse_output(info, context=True)}
         if algo is not None:
             out["ChecksumAlgorithm"] = algo
             out["ChecksumType"] = info["ck_type"]
@@ -135,9 +136,10 @@ class Multipart:
         b, up = await self._upload(ctx, params)
         if params.get("SSECustomerAlgorithm"):
             sse_for(b, params)
-        ing, sums, algos = await self.bodies.upload(params, extra_checksum=up.get("ck_alg"))
+        sealing = await self.bodies.sealing_for(ctx, b, up["key"], sse_of(up))
+        ing, sums, algos = await self.bodies.upload(params, extra_checksum=up.get("ck_alg"), sealing=sealing)
         await self._store_part(up, number, ing, sums)
-        out: dict[str, Any] = {"ETag": ing.etag, "ServerSideEncryption": up.get("sse", "AES256")}
+        out: dict[str, Any] = {"ETag": ing.etag, **sse_output(up)}
         for alg in algos:
             out[checksums.MEMBERS[alg]] = sums[alg]
         return out
@@ -160,13 +162,15 @@ class Multipart:
                                        "x-amz-copy-source-range", rng)
             start, end = parsed
         algos = [up["ck_alg"]] if up.get("ck_alg") else []
-        ing = await self.bodies.ingest(self.bodies.stream(src.segments, start, end), encrypt=True,
-                                       algorithms=algos)
+        keys = await self.bodies.keys_for(ctx, sb, src.segments, start, end)
+        sealing = await self.bodies.sealing_for(ctx, b, up["key"], sse_of(up))
+        ing = await self.bodies.ingest(self.bodies.stream(src.segments, start, end, keys), encrypt=True,
+                                       algorithms=algos, sealing=sealing)
         await self._store_part(up, number, ing, ing.checksums)
         result: dict[str, Any] = {"ETag": ing.etag, "LastModified": stamp(self.clock)}
         for alg in algos:
             result[checksums.MEMBERS[alg]] = ing.checksums[alg]
-        out: dict[str, Any] = {"CopyPartResult": result, "ServerSideEncryption": up.get("sse", "AES256")}
+        out: dict[str, Any] = {"CopyPartResult": result, **sse_output(up)}
         if sb.versioning:
             out["CopySourceVersionId"] = src.version_id
         return out
@@ -214,7 +218,7 @@ class Multipart:
         md5s = b"".join(bytes.fromhex(strip_etag(r.etag)) for _, r, _ in chosen)
         etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'
         info = {k: v for k, v in up.items() if k in ("ct", "ce", "cd", "cl", "cc", "exp", "meta", "wrl", "sc",
-                                                     "sse", "tags")}
+                                                     "sse", "kms", "bk", "kctx", "tags")}
         info["parts"] = len(chosen)
         if alg:
             vals = [pinfo.get("ck", {}).get("val") for _, _, pinfo in chosen]
@@ -251,7 +255,7 @@ class Multipart:
         used = {n for n, _, _ in chosen}
         self.bodies.free_later(freed + [r.segment for r in parts if int(r.part_number) not in used])
         out: dict[str, Any] = {"Location": f"{ctx.endpoint}/{b.name}/{url_encode(key)}", "Bucket": b.name,
-                               "Key": key, "ETag": etag, "ServerSideEncryption": info.get("sse", "AES256")}
+                               "Key": key, "ETag": etag, **sse_output(info)}
         if info.get("ck"):
             out[checksums.MEMBERS[info["ck"]["alg"]]] = info["ck"]["val"]
             out["ChecksumType"] = info["ck"]["type"]

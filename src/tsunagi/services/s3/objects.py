@@ -44,6 +44,7 @@ from tsunagi.services.s3.errors import (
     no_such_version,
     precondition_failed,
 )
+from tsunagi.services.s3.kms import record, sse_output
 from tsunagi.services.s3.notifications import Notifications
 from tsunagi.store.base import Store
 from tsunagi.store.s3 import ListRow, S3Repo
@@ -146,8 +147,9 @@ class Objects:
         info = content_info(params)
         tags = parse_tagging_header(params.get("Tagging"))
         await self.check_write_conditions(b, key, params)
-        ing, sums, algos = await self.bodies.upload(params)
-        info["sse"] = sse
+        sealing = await self.bodies.sealing_for(ctx, b, key, sse)
+        ing, sums, algos = await self.bodies.upload(params, sealing=sealing)
+        record(info, sse, sealing)
         if tags:
             info["tags"] = tags
         if algos:
@@ -158,7 +160,7 @@ class Objects:
         except BaseException:
             await self.bodies.discard(ing)
             raise
-        out: dict[str, Any] = {"ETag": ing.etag, "ServerSideEncryption": sse, "Size": ing.size,
+        out: dict[str, Any] = {"ETag": ing.etag, **sse_output(info, context=True), "Size": ing.size,
                                **self.result_checksums(info)}
         if b.versioning:
             out["VersionId"] = vid
@@ -201,7 +203,7 @@ class Objects:
         if b.versioning:
             out["VersionId"] = v.version_id
         if info.get("sse"):
-            out["ServerSideEncryption"] = info["sse"]
+            out.update(sse_output(info))
         if info.get("sc"):
             out["StorageClass"] = info["sc"]
         if get and info.get("tags"):
@@ -245,7 +247,8 @@ class Objects:
                     out.pop(m, None)
         out["ContentLength"] = end - start
         if get:
-            out["Body"] = self.bodies.stream(v.segments, start, end)
+            keys = await self.bodies.keys_for(ctx, b, v.segments, start, end)
+            out["Body"] = self.bodies.stream(v.segments, start, end, keys)
         return out
 
     async def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -379,9 +382,11 @@ class Objects:
         await self.check_write_conditions(b, key, params)
         algo = params.get("ChecksumAlgorithm") or (src.info.get("ck") or {}).get("alg")
         algos = [algo.upper()] if algo else []
-        ing = await self.bodies.ingest(self.bodies.stream(src.segments, 0, src.size), encrypt=True,
-                                       algorithms=algos)
-        info["sse"] = sse
+        keys = await self.bodies.keys_for(ctx, sb, src.segments)
+        sealing = await self.bodies.sealing_for(ctx, b, key, sse)
+        ing = await self.bodies.ingest(self.bodies.stream(src.segments, 0, src.size, keys), encrypt=True,
+                                       algorithms=algos, sealing=sealing)
+        record(info, sse, sealing)
         if tags:
             info["tags"] = tags
         if algos:
@@ -393,7 +398,7 @@ class Objects:
             await self.bodies.discard(ing)
             raise
         result: dict[str, Any] = {"ETag": ing.etag, "LastModified": now, **self.result_checksums(info)}
-        out: dict[str, Any] = {"CopyObjectResult": result, "ServerSideEncryption": sse}
+        out: dict[str, Any] = {"CopyObjectResult": result, **sse_output(info, context=True)}
         if b.versioning:
             out["VersionId"] = vid
         if sb.versioning:

@@ -20,6 +20,7 @@ from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import check_key, url_encode
 from tsunagi.services.s3.crypto import sse_for
+from tsunagi.services.s3.kms import record
 from tsunagi.services.s3.objects import Objects, content_info
 
 
@@ -35,8 +36,9 @@ class PostUploads:
         check_key(key)
         sse = sse_for(b, params)
         info = content_info(params)
-        ing, sums, algos = await self.bodies.upload(params)
-        info["sse"] = sse
+        sealing = await self.bodies.sealing_for(ctx, b, key, sse)
+        ing, sums, algos = await self.bodies.upload(params, sealing=sealing)
+        record(info, sse, sealing)
         if algos:
             info["ck"] = {"alg": algos[0], "val": sums[algos[0]], "type": "FULL_OBJECT"}
         try:
@@ -47,7 +49,7 @@ class PostUploads:
             raise
         location = f"{ctx.endpoint}/{b.name}/{url_encode(key)}"
         out: dict[str, Any] = {"Bucket": b.name, "Key": key, "ETag": ing.etag, "Location": location,
-                               "ServerSideEncryption": sse}
+                               "ServerSideEncryption": sse.algorithm}
         if b.versioning:
             out["VersionId"] = vid
         redirect = params.get("SuccessActionRedirect")

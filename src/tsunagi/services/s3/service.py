@@ -26,6 +26,7 @@ from tsunagi.ports.s3 import S3
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.buckets import Buckets
+from tsunagi.services.s3.kms import KmsKeys
 from tsunagi.services.s3.multipart import Multipart
 from tsunagi.services.s3.notifications import Notifications
 from tsunagi.services.s3.objects import Objects
@@ -45,7 +46,7 @@ class S3Service(Service):
         super().__init__(platform)
         self.repo = S3Repo(self.store)
         blobs = open_blob_store(self.store, platform.config.data_dir, synchronous=platform.config.sqlite_synchronous)
-        self.bodies = Bodies(self.repo, blobs)
+        self.bodies = Bodies(self.repo, blobs, KmsKeys(platform.ports, self.clock))
         self.buckets = Buckets(self.repo, self.bodies, self.clock)
         self.notifications = Notifications(self.store, self.repo, self.buckets, platform.ports, platform.outbox,
                                            self.clock)

@@ -24,6 +24,32 @@ BatchRequestTooLong = error_class("BatchRequestTooLong")
 EndpointDisabled = error_class("EndpointDisabled")
 PlatformApplicationDisabled = error_class("PlatformApplicationDisabled")
 KMSNotFound = error_class("KMSNotFound")
+# KMS failures while sealing or opening an encrypted topic's messages, in SNS's own form.
+KMSAccessDenied = error_class("KMSAccessDenied")
+KMSDisabled = error_class("KMSDisabled")
+KMSInvalidState = error_class("KMSInvalidState")
+KMSOptInRequired = error_class("KMSOptInRequired", status=403)
+KMSThrottling = error_class("KMSThrottling", sender_fault=False)
+
+_FROM_KMS = {
+    "AccessDeniedException": KMSAccessDenied,
+    "DisabledException": KMSDisabled,
+    "KMSInvalidStateException": KMSInvalidState,
+    "NotFoundException": KMSNotFound,
+    "KMSOptInRequired": KMSOptInRequired,
+    "ThrottlingException": KMSThrottling,
+    "KMSThrottlingException": KMSThrottling,
+    "InvalidCiphertextException": KMSAccessDenied,
+    "IncorrectKeyException": KMSInvalidState,
+    "InvalidKeyUsageException": KMSInvalidState,
+}
+
+
+def from_kms(code: str, message: str) -> ServiceError:
+    """A KMS error (its code and message) as SNS reports it: ``KMSDisabled`` for a disabled key, and so
+    on (botocore's ``KMSDisabledException``...); a KMS failure SNS has no code for is ``KMSInvalidState``."""
+    return _FROM_KMS.get(code, KMSInvalidState)(f"{message} (Service: AWSKMS; Status Code: 400; Error Code: "
+                                                f"{code})")
 
 
 def invalid(message: str) -> ServiceError:

@@ -34,6 +34,7 @@ from typing import cast
 import orjson
 
 from tsunagi.filters.policy import attributes_view, body_view
+from tsunagi.ports.kms import DataKey
 from tsunagi.ports.outbox import JsonObject, OutboxItem
 from tsunagi.ports.sns import SNS_SENDER_ID
 from tsunagi.ports.sqs import SQS, DeferredRows, MessageAttributeValue, QueueRef, SqsPort
@@ -41,6 +42,7 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic, effective_delivery_policy
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
+from tsunagi.services.sns.sealing import seal_payload
 from tsunagi.store.base import Tx
 from tsunagi.store.deliveries import DEAD_LETTERED, DELIVERED, FAILED, FILTERED, QUEUED, Delivery, Outcome
 
@@ -114,7 +116,10 @@ class Outboxed(Step):
         self.payload = payload
 
     async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
-        run.outbox.append(OutboxItem(self.kind, self.sub.arn, self.payload(), run.trace_id))
+        payload = self.payload()
+        if run.data_key is not None:        # an encrypted topic: only the clear members stay readable
+            payload = seal_payload(run.data_key, run.topic.arn, self.sub.arn, payload)
+        run.outbox.append(OutboxItem(self.kind, self.sub.arn, payload, run.trace_id))
         return QUEUED, None
 
 
@@ -340,10 +345,13 @@ class Fanout:
             plans.append(steps)
         return plans
 
-    def begin(self, topic: Topic, trace_id: str, now_ms: int, trace_header: str | None = None) -> FanoutRun:
+    def begin(self, topic: Topic, trace_id: str, now_ms: int, trace_header: str | None = None,
+              data_key: DataKey | None = None) -> FanoutRun:
         """The collector for one publish transaction in journey ``trace_id`` (``trace_header``: the
-        publish request's X-Amzn-Trace-Id, passed on to the queues as AWS does)."""
-        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS), trace_header)
+        publish request's X-Amzn-Trace-Id, passed on to the queues as AWS does; ``data_key``: an
+        encrypted topic's, its outbox rows are sealed under it)."""
+        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS), trace_header,
+                         data_key)
 
 
 class FanoutRun:
@@ -351,11 +359,12 @@ class FanoutRun:
     together), the outbox rows and the delivery records, written by :meth:`finish_in`."""
 
     __slots__ = ("platform", "topic", "trace_id", "trace_header", "now_ms", "sqs", "sqs_rows", "outbox", "records",
-                 "filtered")
+                 "filtered", "data_key")
 
     def __init__(self, platform: Platform, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None,
-                 trace_header: str | None = None) -> None:
+                 trace_header: str | None = None, data_key: DataKey | None = None) -> None:
         self.platform = platform
+        self.data_key = data_key
         self.topic = topic
         self.trace_id = trace_id
         self.trace_header = trace_header

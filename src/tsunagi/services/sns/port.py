@@ -15,13 +15,16 @@ from tsunagi.ports.sqs import MessageAttributeValue
 from tsunagi.services.sns.catalog import Catalog
 from tsunagi.services.sns.fanout import PIPE
 from tsunagi.services.sns.publishing import Publishing
+from tsunagi.services.sns.sealing import TopicSealer
 from tsunagi.store.deliveries import Delivery, DeliveryRepo
 from tsunagi.store.sns import NewMailRow, SnsRepo
 
 
 class SnsPortImpl:
-    def __init__(self, repo: SnsRepo, catalog: Catalog, publishing: Publishing, deliveries: DeliveryRepo) -> None:
+    def __init__(self, repo: SnsRepo, catalog: Catalog, publishing: Publishing, deliveries: DeliveryRepo,
+                 sealer: TopicSealer) -> None:
         self._repo = repo
+        self._sealer = sealer
         self._catalog = catalog
         self._publishing = publishing
         self._deliveries = deliveries
@@ -43,6 +46,9 @@ class SnsPortImpl:
             params["MessageDeduplicationId"] = dedup_id
         out = await self._publishing.publish(ctx, params)
         return str(out["MessageId"])
+
+    async def open_delivery(self, target: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._sealer.open(target, payload)
 
     async def subscribed(self, subscription_arn: str) -> bool:
         return await self._repo.subscription_exists(subscription_arn)

@@ -36,6 +36,7 @@ from tsunagi.services.sns.errors import (
 )
 from tsunagi.services.sns.fanout import Fanout
 from tsunagi.services.sns.keys import SigningKeys
+from tsunagi.services.sns.sealing import TopicSealer
 from tsunagi.store.sns import SnsRepo
 
 MAX_MESSAGE_BYTES = 262_144
@@ -167,8 +168,9 @@ def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) 
 
 class Publishing:
     def __init__(self, platform: Platform, repo: SnsRepo, catalog: Catalog, keys: SigningKeys,
-                 fanout: Fanout) -> None:
+                 fanout: Fanout, sealer: TopicSealer) -> None:
         self.platform = platform
+        self.sealer = sealer
         self.store = platform.store
         self.clock = platform.clock
         self.repo = repo
@@ -233,7 +235,9 @@ class Publishing:
     async def publish_entries(self, ctx: RequestContext, topic: Topic, subs: list[Subscription],
                               entries: list[Entry]) -> list[dict[str, Any]]:
         """Publish validated entries to ``topic``'s subscriptions ``subs`` in one transaction, in ``ctx``'s
-        journey; returns each entry's result."""
+        journey; returns each entry's result. An encrypted topic's data key is asked for first: a key KMS
+        will not use fails the publish before anything is written."""
+        data_key = await self.sealer.data_key(ctx, topic)
         signer = await self.keys.signer_now()
         base = base_url(ctx, self.platform.config)
         now = self.clock.now_ms()
@@ -243,7 +247,7 @@ class Publishing:
                          version, e.group_id, e.dedup_id, display_name=display) for e in entries]
         plans = await self.fanout.plan(topic, msgs, subs)
         results: list[dict[str, Any]] = []
-        run = self.fanout.begin(topic, ctx.trace_id, now, ctx.trace_header)
+        run = self.fanout.begin(topic, ctx.trace_id, now, ctx.trace_header, data_key)
         async with self.store.transaction() as tx:
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):

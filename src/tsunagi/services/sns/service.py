@@ -27,6 +27,7 @@ from tsunagi.services.sns.fanout import Fanout
 from tsunagi.services.sns.keys import SigningKeys
 from tsunagi.services.sns.port import SnsPortImpl
 from tsunagi.services.sns.publishing import Publishing
+from tsunagi.services.sns.sealing import TopicSealer
 from tsunagi.services.sns.subscriptions import Subscriptions
 from tsunagi.services.sns.topics import Topics
 from tsunagi.store.sns import SnsRepo
@@ -45,8 +46,10 @@ class SnsService(Service):
         self.keys = SigningKeys(self.repo, self.clock, platform.config.sns_signing_processes)
         self.topics = Topics(self.repo, self.catalog, self.clock)
         self.subscriptions = Subscriptions(platform, self.repo, self.catalog, self.keys)
-        self.publishing = Publishing(platform, self.repo, self.catalog, self.keys, Fanout(platform))
-        platform.ports.provide(SNS, SnsPortImpl(self.repo, self.catalog, self.publishing, platform.deliveries))
+        self.sealer = TopicSealer(platform.ports, self.clock)
+        self.publishing = Publishing(platform, self.repo, self.catalog, self.keys, Fanout(platform), self.sealer)
+        platform.ports.provide(SNS, SnsPortImpl(self.repo, self.catalog, self.publishing, platform.deliveries,
+                                                self.sealer))
 
     # == lifecycle ===========================================================================
     async def start(self) -> None:
@@ -59,6 +62,7 @@ class SnsService(Service):
     async def on_reset(self) -> None:
         self.catalog.clear()
         self.keys.forget()
+        self.sealer.forget()
 
     # == topics ================================================================================
     async def create_topic(self, ctx: RequestContext, params: Params) -> Result:
