@@ -98,6 +98,8 @@ class Config:
     # functions
     lambda_max_workers: int = field(default_factory=lambda: _env_int("TSUNAGI_LAMBDA_MAX_WORKERS", 1000))
     lambda_idle_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_LAMBDA_IDLE_TIMEOUT", 600.0))
+    # the user functions run as when tsunagi runs as root (default nobody; root: the server's own)
+    function_user: str = field(default_factory=lambda: _env("TSUNAGI_FUNCTION_USER", ""))
     async_retry_base_seconds: float = field(
         default_factory=lambda: _env_float("TSUNAGI_ASYNC_RETRY_BASE_SECONDS", 60.0))
     # event source mappings: concurrent batches per mapping on this server (default 4 x CPUs)
@@ -139,6 +141,14 @@ class Config:
                      "sns_signing_processes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.function_user.strip() and self.function_user.strip() not in ("root", "0"):
+            import pwd
+
+            name = self.function_user.strip()
+            try:
+                pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+            except (KeyError, ValueError):
+                raise ValueError(f"TSUNAGI_FUNCTION_USER names no user of this machine: {name!r}") from None
         if self.public_url:
             parts = urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:

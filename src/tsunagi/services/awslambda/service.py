@@ -57,7 +57,7 @@ import orjson
 from tsunagi import signed_urls
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.logs import LOGS
-from tsunagi.ports.s3 import S3
+from tsunagi.ports.s3 import S3, ObjectTooLarge
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.runtime import code as codecache
 from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON, SUPPORTED, find_node
@@ -187,7 +187,8 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         self.idle_timeout = platform.config.lambda_idle_timeout
         self.account_limit = min(ACCOUNT_CONCURRENCY, self.max_workers)
         self.cache_dir = os.path.join(os.path.abspath(platform.config.data_dir), "lambda")
-        self.pool = WorkerPool(self._sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout)
+        self.pool = WorkerPool(self._sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout,
+                               function_user=platform.config.function_user)
         self._log_queue: asyncio.Queue[tuple[str, str, str, str, list[tuple[int, str]]]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._async_wake: asyncio.Event | None = None
@@ -237,7 +238,8 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         for task in list(self._async_running):
             task.cancel()
         await self.pool.close()
-        self.pool = WorkerPool(self._sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout)
+        self.pool = WorkerPool(self._sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout,
+                               function_user=self.platform.config.function_user)
         self.pool.start()
 
     # == logs =====================================================================================
@@ -366,15 +368,18 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
             raise InvalidParameterValue("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error "
                                         "Message: The specified bucket does not exist", Type="User")
         try:
-            return await s3.read_object(ctx, bucket, key, version)
+            return await s3.read_object(ctx, bucket, key, version, max_bytes=ZIP_LIMIT)
+        except ObjectTooLarge:      # refused before a byte of it is read
+            raise RequestTooLarge(f"Request must be smaller than {ZIP_LIMIT} bytes for the "
+                                  f"{ctx.operation or 'CreateFunction'} operation", Type="User") from None
         except ServiceError as e:
             raise InvalidParameterValue(f"Error occurred while GetObject. S3 Error Code: {e.code}. S3 Error "
                                         f"Message: {e.message}", Type="User") from None
 
     @staticmethod
-    def _check_zip(data: bytes) -> int:
-        try:
-            return codecache.check_zip(data)
+    async def _check_zip(data: bytes) -> int:
+        try:      # off the event loop: a large package takes seconds to read through
+            return await asyncio.to_thread(codecache.check_zip, data)
         except codecache.BadZip as e:
             if "Unzipped size" in str(e):
                 raise InvalidParameterValue(str(e), Type="User") from None
@@ -516,7 +521,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         variables = self._check_env(params.get("Environment"))
         layers = await self._check_layers(params.get("Layers") or [])
         data = await self._read_code(ctx, params.get("Code") or {})
-        unzipped = self._check_zip(data)
+        unzipped = await self._check_zip(data)
         _count, total = await self.repo.usage(account, region)
         if total + len(data) > TOTAL_CODE_LIMIT:
             raise CodeStorageExceeded("Code storage limit exceeded.", Type="User")
@@ -637,7 +642,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         fn = await self._resolve(ctx, params["FunctionName"])
         self._check_revision(fn, params.get("RevisionId"))
         data = await self._read_code(ctx, params)
-        unzipped = self._check_zip(data)
+        unzipped = await self._check_zip(data)
         sha = codecache.sha256_b64(data)
         config = dict(fn.config, CodeSize=len(data))
         if params.get("Architectures"):
@@ -964,7 +969,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
     async def publish_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         account, region, name = names.parse_layer(params["LayerName"], ctx.account, ctx.region)
         data = await self._read_code(ctx, params.get("Content") or {}, layer=True)
-        unzipped = self._check_zip(data)
+        unzipped = await self._check_zip(data)
         sha = codecache.sha256_b64(data)
         now = self.clock.now_ms()
         cfg = {"Description": params.get("Description", ""), "CreatedDate": _iso(now)}
