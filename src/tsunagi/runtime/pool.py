@@ -132,9 +132,6 @@ async def _discard(reader: asyncio.StreamReader, n: int) -> None:
         n -= len(piece)
 
 
-_SWEPT: set[int] = set()
-
-
 def _sweep(marks: list[str]) -> None:
     """SIGKILL every process carrying one of ``marks`` (twice: what forked meanwhile)."""
     for _ in range(2):
@@ -155,6 +152,7 @@ class Worker:
         self.cgroups = cgroups
         self.cgroup: str | None = None       # this worker's cgroup, when the machine gives us cgroups
         self.mark = secrets.token_hex(8)     # in the environment of every process of this worker's tree
+        self._swept = False
         self.state = Worker.STARTING
         self.proc: subprocess.Popen[bytes] | None = None
         self.stream_name = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{spec.version}]" + secrets.token_hex(16)
@@ -497,10 +495,10 @@ class Worker:
                 containment.kill_tree(self.proc.pid, self.proc.pid, None)
                 with contextlib.suppress(Exception):
                     self.proc.kill()
-            if self.cgroup is None and self.proc.pid not in _SWEPT:
+            if self.cgroup is None and not self._swept:
                 # what re-parented itself away from the tree (a double-forked daemon) carries the mark:
                 # found by reading every process's environment, in a thread
-                _SWEPT.add(self.proc.pid)
+                self._swept = True
                 with contextlib.suppress(RuntimeError):
                     asyncio.get_running_loop().run_in_executor(None, _sweep, [self.mark])
         if self._writer is not None:

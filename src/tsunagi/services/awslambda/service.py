@@ -525,7 +525,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         _count, total = await self.repo.usage(account, region)
         if total + len(data) > TOTAL_CODE_LIMIT:
             raise CodeStorageExceeded("Code storage limit exceeded.", Type="User")
-        sha = codecache.sha256_b64(data)
+        sha = await asyncio.to_thread(codecache.sha256_b64, data)    # (50 MB: off the event loop)
         arn = names.function_arn(region, account, name)
         config: dict[str, Any] = {
             "Runtime": runtime, "Role": params.get("Role"), "Handler": handler, "CodeSize": len(data),
@@ -643,7 +643,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         self._check_revision(fn, params.get("RevisionId"))
         data = await self._read_code(ctx, params)
         unzipped = await self._check_zip(data)
-        sha = codecache.sha256_b64(data)
+        sha = await asyncio.to_thread(codecache.sha256_b64, data)    # (50 MB: off the event loop)
         config = dict(fn.config, CodeSize=len(data))
         if params.get("Architectures"):
             config["Architectures"] = params["Architectures"]
@@ -970,7 +970,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         account, region, name = names.parse_layer(params["LayerName"], ctx.account, ctx.region)
         data = await self._read_code(ctx, params.get("Content") or {}, layer=True)
         unzipped = await self._check_zip(data)
-        sha = codecache.sha256_b64(data)
+        sha = await asyncio.to_thread(codecache.sha256_b64, data)    # (50 MB: off the event loop)
         now = self.clock.now_ms()
         cfg = {"Description": params.get("Description", ""), "CreatedDate": _iso(now)}
         for key in ("CompatibleRuntimes", "LicenseInfo", "CompatibleArchitectures"):
