@@ -19,6 +19,7 @@ them for ``LogType=Tail``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -28,6 +29,7 @@ import secrets
 import signal
 import struct
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,6 +140,40 @@ def _sweep(marks: list[str]) -> None:
         for pid in containment.marked(marks):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+class _Sweeper:
+    """Marker sweeps on one thread of their own (never the loop's default executor, which the store
+    uses), the marks of workers killed meanwhile swept together."""
+
+    def __init__(self) -> None:
+        self._marks: list[str] = []
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._busy = False
+
+    def add(self, mark: str) -> None:
+        with self._lock:
+            self._marks.append(mark)
+            if self._busy:
+                return
+            self._busy = True
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tsunagi-sweep")
+            self._pool.submit(self._run)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                marks, self._marks = self._marks, []
+                if not marks:
+                    self._busy = False
+                    return
+            with contextlib.suppress(Exception):
+                _sweep(marks)
+
+
+_SWEEPER = _Sweeper()
 
 
 class Worker:
@@ -499,8 +535,7 @@ class Worker:
                 # what re-parented itself away from the tree (a double-forked daemon) carries the mark:
                 # found by reading every process's environment, in a thread
                 self._swept = True
-                with contextlib.suppress(RuntimeError):
-                    asyncio.get_running_loop().run_in_executor(None, _sweep, [self.mark])
+                _SWEEPER.add(self.mark)
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
