@@ -169,17 +169,7 @@ async def request(method: str, url: str, body: bytes, headers: Mapping[str, str]
     why = guard.refusal(url, host, addresses, parts.path)
     if why is not None:
         raise OutboundRefused(why)
-    if not addresses:
-        raise OutboundFailure(f"{host}: no address")
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(addresses[0], port, ssl=_ssl_context(insecure) if tls else None,
-                                    server_hostname=host if tls else None, limit=MAX_HEAD_BYTES),
-            connect_timeout)
-    except TimeoutError:
-        raise OutboundFailure(f"could not connect to {host}:{port} within {connect_timeout:g} s") from None
-    except (OSError, ssl.SSLError, ValueError) as e:
-        raise OutboundFailure(f"{type(e).__name__}: {e}") from None
+    reader, writer = await _connect(host, addresses, port, tls, insecure, connect_timeout)
     try:
         return await asyncio.wait_for(_exchange(reader, writer, method, parts, port, body, headers, user_agent,
                                                 max_answer), read_timeout)
@@ -191,6 +181,29 @@ async def request(method: str, url: str, body: bytes, headers: Mapping[str, str]
         writer.close()
         with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def _connect(host: str, addresses: list[str], port: int, tls: bool, insecure: bool,
+                   timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the first of the checked ``addresses`` that accepts one (``localhost`` may be
+    ``::1`` first and listen only on 127.0.0.1), all within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    why = "no address"
+    for i, address in enumerate(addresses):
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        try:       # each address its share of what is left: one that never answers cannot take it all
+            return await asyncio.wait_for(
+                asyncio.open_connection(address, port, ssl=_ssl_context(insecure) if tls else None,
+                                        server_hostname=host if tls else None, limit=MAX_HEAD_BYTES),
+                left / (len(addresses) - i))
+        except TimeoutError:
+            why = f"could not connect to {host}:{port} within {timeout:g} s"
+        except (OSError, ssl.SSLError, ValueError) as e:
+            why = f"{type(e).__name__}: {e}"
+    raise OutboundFailure(why)
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str,

@@ -107,3 +107,18 @@ def test_headers_longer_than_the_cap_fail():
                 await outbound.request("POST", f"http://127.0.0.1:{port}/", b"", {}, guard=outbound.SelfNames())
 
     asyncio.run(run())
+
+
+def test_every_checked_address_is_tried_in_turn(monkeypatch):
+    async def run():
+        server, port = await _serve(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+
+        async def two(host, port_):
+            return ["192.0.2.1", "127.0.0.1"]      # the first accepts nothing (TEST-NET-1)
+
+        monkeypatch.setattr(outbound, "_resolve", two)
+        async with server:
+            return await outbound.request("POST", f"http://subscriber.test:{port}/", b"", {},
+                                          guard=outbound.SelfNames(), connect_timeout=2.0)
+
+    assert asyncio.run(run()).status == 204
