@@ -97,6 +97,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--hostname", action="append", default=None, metavar="NAME",
                    help="a host name this server answers besides loopback addresses and *.localhost; repeat "
                         "for more ('*.example.test' for subdomains) (env TSUNAGI_HOSTNAMES, comma-separated)")
+    p.add_argument("--public-url", default=d.public_url, metavar="URL",
+                   help="the URL subscribers reach this server at: SNS's SubscribeURL, UnsubscribeURL and "
+                        "SigningCertURL start with it (default: the bound address) (env TSUNAGI_PUBLIC_URL)")
     p.add_argument("--ecs-image", action="append", default=None, metavar="NAME[:TAG]=DIR",
                    help="run ECS containers of image NAME[:TAG] as host processes in DIR (no Docker); repeat "
                         "for more (env TSUNAGI_ECS_IMAGES, comma-separated)")
@@ -151,7 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
                     sqlite_synchronous=args.sqlite_synchronous, default_account=args.default_account,
-                    default_region=args.default_region, auth=args.auth, log_level=args.log_level)
+                    default_region=args.default_region, auth=args.auth, log_level=args.log_level,
+                    public_url=str(args.public_url or "").strip().rstrip("/"))
     config.policies = str(args.policies).strip().lower()
     if args.hostname:
         config.hostnames = [*config.hostnames, *args.hostname]

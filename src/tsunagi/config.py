@@ -11,6 +11,7 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -97,6 +98,10 @@ class Config:
     # "*.example.test" matches subdomains)
     hostnames: list[str] = field(default_factory=lambda: [h.strip() for h in _env("TSUNAGI_HOSTNAMES", "").split(",")
                                                           if h.strip()])
+    # the URL subscribers and mail readers reach this server at: SNS's SubscribeURL, UnsubscribeURL and
+    # SigningCertURL are built from it, never from a request's Host or X-Forwarded-Proto (empty: the bound
+    # address, http://localhost:<port> when bound to every address)
+    public_url: str = field(default_factory=lambda: _env("TSUNAGI_PUBLIC_URL", "").strip().rstrip("/"))
     # the token tsunagi's internal endpoints (/_tsunagi/reset, the mailbox, delivery records) require in the
     # X-Tsunagi-Token header; empty: a new one at each start, written to <data dir>/admin-token
     admin_token: str = field(default_factory=lambda: _env("TSUNAGI_ADMIN_TOKEN", ""))
@@ -107,6 +112,8 @@ class Config:
     # functions
     lambda_max_workers: int = field(default_factory=lambda: _env_int("TSUNAGI_LAMBDA_MAX_WORKERS", 1000))
     lambda_idle_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_LAMBDA_IDLE_TIMEOUT", 600.0))
+    # the user functions run as when tsunagi runs as root (default nobody; root: the server's own)
+    function_user: str = field(default_factory=lambda: _env("TSUNAGI_FUNCTION_USER", ""))
     async_retry_base_seconds: float = field(
         default_factory=lambda: _env_float("TSUNAGI_ASYNC_RETRY_BASE_SECONDS", 60.0))
     # event source mappings: concurrent batches per mapping on this server (default 4 x CPUs)
@@ -154,6 +161,19 @@ class Config:
                      "sns_signing_processes"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.function_user.strip() and self.function_user.strip() not in ("root", "0"):
+            import pwd
+
+            name = self.function_user.strip()
+            try:
+                pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+            except (KeyError, ValueError):
+                raise ValueError(f"TSUNAGI_FUNCTION_USER names no user of this machine: {name!r}") from None
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise ValueError(f"TSUNAGI_PUBLIC_URL (--public-url) must be an http(s) URL such as "
+                                 f"https://tsunagi.example.test:4566, got {self.public_url!r}")
         if self.master_key is not None:
             self.master_key_bytes()
         if self.policies not in POLICY_MODES:
@@ -164,6 +184,22 @@ class Config:
         for image, folder in self.ecs_images.items():
             if not os.path.isdir(folder):
                 raise ValueError(f"ECS image {image}: {folder} is not a directory")
+
+    def public_base(self) -> str:
+        """``TSUNAGI_PUBLIC_URL``, or the address the server is bound to (``localhost`` when that is every
+        address), without a trailing slash."""
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "localhost"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def public_host(self) -> str:
+        """The host name of :meth:`public_base`."""
+        return urlsplit(self.public_base()).hostname or ""
 
     @property
     def strict_auth(self) -> bool:

@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "tsunagi"
 
 # Modules every layer may use: plain values, no behaviour of another layer.
-FOUNDATION = ("tsunagi.context", "tsunagi.trace", "tsunagi.ids", "tsunagi.clock", "tsunagi.config",
+FOUNDATION = ("tsunagi.context", "tsunagi.trace", "tsunagi.ids", "tsunagi.clock", "tsunagi.config", "tsunagi.outbound",
               "tsunagi.filters", "tsunagi.streams", "tsunagi.policy", "tsunagi.signed_urls")
 
 # layer prefix -> prefixes it must not import (a longer allowed prefix wins, see ALLOWED)
@@ -39,7 +39,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "tsunagi.filters": ("tsunagi.services", "tsunagi.pipes", "tsunagi.gateway", "tsunagi.protocol", "tsunagi.store",
                         "tsunagi.ports", "tsunagi.runtime", "tsunagi.server"),
 }
-for _leaf in ("tsunagi.context", "tsunagi.trace", "tsunagi.ids", "tsunagi.clock", "tsunagi.config"):
+for _leaf in ("tsunagi.context", "tsunagi.trace", "tsunagi.ids", "tsunagi.clock", "tsunagi.config", "tsunagi.outbound"):
     FORBIDDEN[_leaf] = ("tsunagi.services", "tsunagi.pipes", "tsunagi.gateway", "tsunagi.protocol", "tsunagi.store",
                         "tsunagi.ports", "tsunagi.runtime", "tsunagi.server", "tsunagi.cli", "tsunagi.commands",
                         "tsunagi.filters")

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tsunagi.config import Config
 from tsunagi.gateway import steps
 from tsunagi.gateway.body import BodySource, body_cut_off, next_piece
 from tsunagi.gateway.codecs import Codecs
@@ -43,6 +44,11 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+
+
+def served_names(config: Config) -> list[str]:
+    """The host names the Host guard lets in besides loopback: --hostname, and TSUNAGI_PUBLIC_URL's host."""
+    return [*config.hostnames, *([config.public_host()] if config.public_url else [])]
 
 class _Body:
     """The request body as the ASGI server delivers it, read once: whole or as a stream."""
@@ -105,7 +111,7 @@ class Gateway:
         ecs_routes.install(self.routes, platform)
         apigateway_routes.install(self.routes, platform, self.authenticator)
         self.steps: list[steps.StepFn] = [
-            Guard(HostPolicy(config.host, config.hostnames)),
+            Guard(HostPolicy(config.host, served_names(config))),
             steps.Route(platform, self.routes, self.codecs),
             steps.Authenticate(self.authenticator, platform.clock),
             steps.Parse(),

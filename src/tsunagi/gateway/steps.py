@@ -91,6 +91,8 @@ class Route:
             return prepare_s3_body(ex, self.max_body)
         if ex.body.consumed:
             return None
+        if service == "lambda" and request.method in ("POST", "PUT") and carries_code(request.path):
+            return read_body(ex, max(self.max_body, LAMBDA_CODE_BODY))
         return read_body(ex, self.max_body)
 
     @staticmethod
@@ -102,6 +104,17 @@ class Route:
         pending = self(ex)
         if pending is not None:
             await pending
+
+
+# Lambda's operations that carry a package in base64 (CreateFunction, UpdateFunctionCode,
+# PublishLayerVersion) take what AWS takes: a 50 MB zip, "Request must be smaller than 69905067 bytes".
+LAMBDA_CODE_BODY = 69_905_067
+
+
+def carries_code(path: str) -> bool:
+    path = path.rstrip("/")
+    return (path == "/2015-03-31/functions" or (path.startswith("/2015-03-31/functions/") and path.endswith("/code"))
+            or (path.startswith("/2018-10-31/layers/") and path.endswith("/versions")))
 
 
 def unrouted(method: str, path: str, service: str | None, request_id: str) -> HttpResponse:

@@ -38,6 +38,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from tsunagi import outbound
 from tsunagi.context import Source, internal_context
 from tsunagi.pipes import sns_http
 from tsunagi.pipes.outbox import Job, PermanentFailure
@@ -87,6 +88,8 @@ class SnsHandlers:
         self.platform = outbox.platform
         self.store = outbox.store
         self.clock = outbox.clock
+        config = self.platform.config
+        self.guard = outbound.SelfNames([*config.hostnames, config.public_host()])
 
     @property
     def sns(self) -> SnsPort:
@@ -174,7 +177,12 @@ class SnsHandlers:
         attempt = int(payload.get("attempt", 1))
         try:
             status, _ = await sns_http.post(payload["url"], payload["body"].encode("utf-8"), payload["headers"],
-                                            insecure=self.platform.config.sns_https_insecure)
+                                            guard=self.guard, insecure=self.platform.config.sns_https_insecure)
+        except sns_http.Refused as e:
+            log.warning("SNS: %s to %s refused: %s", kind, target, e)
+            if kind == "Notification":
+                await self._finish(job, protocol, FAILED, f"{e} (not retried)", payload["body"])
+            return
         except sns_http.HttpFailure as e:
             status, why = 0, f"{payload['url']}: {e}"
         else:

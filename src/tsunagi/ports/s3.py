@@ -12,10 +12,20 @@ from tsunagi.context import RequestContext
 from tsunagi.ports import PortKey
 
 
+class ObjectTooLarge(Exception):
+    """The object is larger than the reader would take: ``size`` bytes; nothing of it was read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the object is {size} bytes")
+        self.size = size
+
+
 class S3Port(Protocol):
-    async def read_object(self, ctx: RequestContext, bucket: str, key: str, version_id: str | None = None) -> bytes:
+    async def read_object(self, ctx: RequestContext, bucket: str, key: str, version_id: str | None = None, *,
+                          max_bytes: int | None = None) -> bytes:
         """A whole object's bytes, read as ``ctx``'s principal (GetObject's errors: NoSuchBucket,
-        NoSuchKey, AccessDenied, …)."""
+        NoSuchKey, AccessDenied, …). ``max_bytes``: an object larger than that raises
+        :class:`ObjectTooLarge` before any of it is read."""
         ...
 
     async def bucket_exists(self, name: str) -> bool:

@@ -32,7 +32,8 @@ _CHECKSUM = "x-amz-checksum-"
 STREAMING_SHA256 = ("STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
                     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
                     "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER")
-MAX_LINE = 4096
+MAX_LINE = 4096                  # a chunk header or trailer line
+MAX_TRAILERS = 32                # trailer lines after the last chunk
 
 
 class ChunkedError(ValueError):
@@ -64,7 +65,8 @@ class ChunkedDecoder:
         self._state = self._HEADER
         self._remaining = 0
         self.trailers: dict[str, str] = {}
-        self.signatures: list[str] = []      # chunk-signature values, in order (not verified here)
+        self.last_signature: str | None = None   # the latest chunk-signature (protocol/sigv4.py verifies them)
+        self.chunks = 0
         self.decoded = 0
 
     @property
@@ -94,7 +96,8 @@ class ChunkedDecoder:
                 if ext:
                     name, _, value = ext.partition(b"=")
                     if name.strip() == b"chunk-signature":
-                        self.signatures.append(value.strip().decode("latin-1"))
+                        self.last_signature = value.strip().decode("latin-1")
+                self.chunks += 1
                 if size == 0:
                     self._state = self._TRAILER
                 else:
@@ -130,6 +133,8 @@ class ChunkedDecoder:
                 name, sep, value = line.partition(b":")
                 if not sep:
                     raise ChunkedError(f"bad aws-chunked trailer {line[:64]!r}")
+                if len(self.trailers) >= MAX_TRAILERS:
+                    raise ChunkedError(f"more than {MAX_TRAILERS} aws-chunked trailers")
                 self.trailers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
             else:
                 break

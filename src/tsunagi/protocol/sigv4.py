@@ -34,6 +34,8 @@ from tsunagi.protocol.http import HttpRequest
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_SECONDS = 900                  # 15 minutes either way
 MAX_PRESIGN_SECONDS = 604_800           # a week
+_MAX_CHUNK_LINE = 4096                  # an aws-chunked chunk header or trailer line
+_MAX_TRAILERS = 32
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 SIGNED_STREAMING = ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
@@ -606,8 +608,11 @@ class ChunkSignatures:
                 self._end_chunk()
                 self._state = self._HEADER
                 continue
-            i = buf.find(b"\r\n")
+            i = buf.find(b"\r\n", 0, _MAX_CHUNK_LINE + 2)
             if i < 0:
+                if len(buf) > _MAX_CHUNK_LINE:     # no line is this long: the body is not aws-chunked framing
+                    raise AuthFailure(MISMATCH, access_key_id=self._akid, string_to_sign=None,
+                                      signature="(an aws-chunked line longer than 4096 bytes)")
                 return
             line = bytes(buf[:i])
             del buf[:i + 2]
@@ -638,6 +643,9 @@ class ChunkSignatures:
                 if name.strip().lower() == b"x-amz-trailer-signature":
                     self._trailer_signature = value.strip().decode("latin-1")
                 else:
+                    if len(self._trailers) >= _MAX_TRAILERS:
+                        raise AuthFailure(MISMATCH, access_key_id=self._akid, string_to_sign=None,
+                                          signature=f"(more than {_MAX_TRAILERS} aws-chunked trailers)")
                     self._trailers.append(name.strip().lower() + b":" + value.strip() + b"\n")
 
     def _end_trailers(self) -> None:

@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 
 UNZIPPED_LIMIT = 262_144_000
+MAX_ENTRIES = 100_000         # files and folders in one package: counted before the zip is parsed
 
 
 class BadZip(ValueError):
@@ -35,8 +36,30 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
+def entry_count(data: bytes) -> int | None:
+    """The number of entries a zip's end-of-central-directory record declares (zip64 too), read without
+    parsing the directory itself; None when there is no such record."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if at < 0 or at + 22 > len(data):
+        return None
+    count = int.from_bytes(data[at + 10:at + 12], "little")
+    if count != 0xFFFF:
+        return count
+    loc = at - 20
+    if loc < 0 or data[loc:loc + 4] != b"PK\x06\x07":
+        return count
+    end64 = int.from_bytes(data[loc + 8:loc + 16], "little")
+    if end64 + 40 > len(data) or data[end64:end64 + 4] != b"PK\x06\x06":
+        return count
+    return int.from_bytes(data[end64 + 32:end64 + 40], "little")
+
+
 def check_zip(data: bytes) -> int:
-    """Validate a zip; return its unzipped size. Raises BadZip."""
+    """Validate a zip; return its unzipped size. Raises BadZip. CPU-heavy for large packages: callers
+    on an event loop run it in a thread."""
+    count = entry_count(data)
+    if count is not None and count > MAX_ENTRIES:
+        raise BadZip(f"the zip has {count} entries; tsunagi unpacks at most {MAX_ENTRIES}")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as e:
@@ -45,6 +68,8 @@ def check_zip(data: bytes) -> int:
     files: set[str] = set()
     folders: set[str] = set()
     with zf:
+        if len(zf.infolist()) > MAX_ENTRIES:
+            raise BadZip(f"the zip has {len(zf.infolist())} entries; tsunagi unpacks at most {MAX_ENTRIES}")
         for info in zf.infolist():
             _check_name(info.filename)
             if _is_symlink(info):

@@ -19,6 +19,7 @@ them for ``LogType=Tail``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -28,11 +29,14 @@ import secrets
 import signal
 import struct
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tsunagi.runtime import containment
+from tsunagi.runtime.containment import Cgroups, FunctionUser
 from tsunagi.runtime.interpreters import Interpreter, resolve, server_site_packages
 
 log = logging.getLogger("tsunagi.runtime")
@@ -42,6 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PY_WORKER = os.path.join(HERE, "worker.py")
 NODE_WORKER = os.path.join(HERE, "node_bootstrap.js")
 MAX_RESPONSE = 6 * 1024 * 1024
+MAX_LOG_EVENT = 256 * 1024       # CloudWatch Logs' largest event
+MAX_FRAME_HEADER = 64 * 1024
 INIT_TIMEOUT = 10.0
 MEMORY_POLL = 0.1
 LOG_FLUSH = 1.0          # a running invocation's log lines reach the logs at least this often (seconds)
@@ -119,13 +125,70 @@ def _iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
+async def _discard(reader: asyncio.StreamReader, n: int) -> None:
+    """Read ``n`` bytes and drop them, a piece at a time."""
+    while n > 0:
+        piece = await reader.read(min(n, 1 << 20))
+        if not piece:
+            raise asyncio.IncompleteReadError(b"", n)
+        n -= len(piece)
+
+
+def _sweep(marks: list[str]) -> None:
+    """SIGKILL every process carrying one of ``marks`` (twice: what forked meanwhile)."""
+    for _ in range(2):
+        for pid in containment.marked(marks):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+class _Sweeper:
+    """Marker sweeps on one thread of their own (never the loop's default executor, which the store
+    uses), the marks of workers killed meanwhile swept together."""
+
+    def __init__(self) -> None:
+        self._marks: list[str] = []
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._busy = False
+
+    def add(self, mark: str) -> None:
+        with self._lock:
+            self._marks.append(mark)
+            if self._busy:
+                return
+            self._busy = True
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tsunagi-sweep")
+            self._pool.submit(self._run)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                marks, self._marks = self._marks, []
+                if not marks:
+                    self._busy = False
+                    return
+            with contextlib.suppress(Exception):
+                _sweep(marks)
+
+
+_SWEEPER = _Sweeper()
+
+
 class Worker:
     STARTING, IDLE, BUSY, DEAD = "STARTING", "IDLE", "BUSY", "DEAD"
 
-    def __init__(self, spec: WorkerSpec, interp: Interpreter, sink: Sink) -> None:
+    def __init__(self, spec: WorkerSpec, interp: Interpreter, sink: Sink, *, user: FunctionUser | None = None,
+                 cgroups: Cgroups | None = None) -> None:
         self.spec = spec
         self.interp = interp
         self.sink = sink
+        self.user = user                     # run as this user (tsunagi is root), else the server's own
+        self.cgroups = cgroups
+        self.cgroup: str | None = None       # this worker's cgroup, when the machine gives us cgroups
+        self.mark = secrets.token_hex(8)     # in the environment of every process of this worker's tree
+        self._swept = False
         self.state = Worker.STARTING
         self.proc: subprocess.Popen[bytes] | None = None
         self.stream_name = time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{spec.version}]" + secrets.token_hex(16)
@@ -146,6 +209,7 @@ class Worker:
         spec = self.spec
         env = dict(spec.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.stream_name
+        env[containment.MARKER] = self.mark
         if spec.opt_dir:
             env["TSUNAGI_OPT_DIR"] = spec.opt_dir
         if self.interp.kind == "python":
@@ -174,14 +238,20 @@ class Worker:
         else:
             argv = [*self.interp.argv, f"--max-old-space-size={max(self.spec.memory_mb - 32, 64)}", NODE_WORKER]
         self._spawned_at = time.perf_counter()
+        user = self.user
+        as_user: dict[str, Any] = {}
+        if user is not None:
+            as_user = {"user": user.uid, "group": user.gid, "extra_groups": [], "umask": 0o022}
+            env["HOME"] = "/tmp"
         try:
             self.proc = subprocess.Popen(
                 argv, env=env, cwd=self.spec.code_dir, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-                pass_fds=(req_r, res_w), start_new_session=True, close_fds=True)
+                pass_fds=(req_r, res_w), start_new_session=True, close_fds=True, **as_user)
         finally:
             os.close(req_r)
             os.close(res_w)
             os.close(out_w)
+        self._contain(self.proc.pid)
         self._ready = loop.create_future()
         reader = asyncio.StreamReader(limit=2 ** 26)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(res_r, "rb", 0))
@@ -192,18 +262,43 @@ class Worker:
         self._pending.append((int(time.time() * 1000), f"INIT_START Runtime Version: {self._runtime_label()}"))
         self._tasks = [loop.create_task(self._read_frames(reader)), loop.create_task(self._read_output(out_reader))]
 
+    def _contain(self, pid: int) -> None:
+        """Put the started worker in its own cgroup (memory and pids limits) where there are cgroups, and
+        give it rlimits from outside (both runtimes)."""
+        if self.cgroups is not None:
+            path = self.cgroups.create(f"w-{self.mark}", self.spec.memory_mb * 1024 * 1024,
+                                       containment.MAX_PROCESSES)
+            if path is not None and Cgroups.enter(path, pid):
+                self.cgroup = path
+        containment.rlimits(pid, own_user=self.user is not None, memory_bytes=None)
+
     def _runtime_label(self) -> str:
         if self.interp.kind == "python":
             return f"python:{self.interp.version}.tsunagi"
         return f"{self.spec.runtime.replace('.x', '')}.tsunagi"
 
     async def _read_frames(self, reader: asyncio.StreamReader) -> None:
+        """Frames from the worker. Every length is checked before the bytes are read: a frame header
+        longer than MAX_FRAME_HEADER ends the worker; a result larger than MAX_RESPONSE or a log event
+        larger than MAX_LOG_EVENT is read through and dropped a piece at a time (the result becomes
+        Function.ResponseSizeTooLarge, the event is cut), so a function declaring 3 GB costs no memory."""
         try:
             while True:
                 head = await reader.readexactly(_HEAD.size)
                 kind, hl, bl = _HEAD.unpack(head)
+                if hl > MAX_FRAME_HEADER:
+                    self.exit_reason = f"the runtime sent a {hl}-byte frame header"
+                    self.kill()
+                    return
                 header = json.loads(await reader.readexactly(hl)) if hl else {}
-                body = await reader.readexactly(bl) if bl else b""
+                cap = MAX_LOG_EVENT if kind == b"L" else MAX_RESPONSE
+                if bl > cap:
+                    body = await reader.readexactly(cap) if kind == b"L" else b""
+                    await _discard(reader, bl - len(body))
+                    if kind in (b"O", b"F"):
+                        header = {**header, "oversize": bl}
+                else:
+                    body = await reader.readexactly(bl) if bl else b""
                 if kind == b"L":
                     self._pending.append((int(time.time() * 1000), body.decode("utf-8", "replace")))
                 elif kind in (b"R", b"E"):
@@ -248,13 +343,16 @@ class Worker:
 
     # -- invoke ----------------------------------------------------------------------------------
     def _rss_mb(self) -> int:
+        return self._usage()[0]
+
+    def _usage(self) -> tuple[int, int]:
+        """(resident MB, processes) of the worker's whole tree: its cgroup's, or summed over /proc."""
         if self.proc is None:
-            return 0
-        try:
-            with open(f"/proc/{self.proc.pid}/statm", "rb") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
-        except (OSError, ValueError, IndexError):
-            return 0
+            return 0, 0
+        if self.cgroup is not None:
+            return Cgroups.memory_bytes(self.cgroup) // (1024 * 1024), len(Cgroups.pids(self.cgroup))
+        rss, count = containment.tree_usage(self.proc.pid)
+        return rss // (1024 * 1024), count
 
     async def invoke(self, inv: Invocation, deadline: float) -> Outcome:
         """Run one invocation; ``deadline`` is a ``time.time()`` value (a cold worker's is moved to the end of
@@ -310,14 +408,19 @@ class Worker:
                 done, _ = await asyncio.wait((waiter,), timeout=min(remaining, MEMORY_POLL))
                 if done:
                     break
-                if self._rss_mb() > spec.memory_mb:
+                used_mb, processes = self._usage()
+                if used_mb > spec.memory_mb:
                     return self._oom(inv, started, init_ms)
+                if processes > containment.MAX_PROCESSES:
+                    return self._too_many(inv, started, init_ms, processes)
                 if self._pending and time.monotonic() - flushed >= LOG_FLUSH:
                     self._flush_partial()
                     flushed = time.monotonic()
             try:
                 kind, rheader, body = waiter.result()
             except EOFError:
+                if self.cgroup is not None and Cgroups.oom_killed(self.cgroup):
+                    return self._oom(inv, started, init_ms)
                 payload = _error_payload("Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited "
                                          f"with error: {self.exit_reason}")
                 self.kill()
@@ -326,8 +429,8 @@ class Worker:
             max_mb = int(rheader.get("maxrss") or 0)
             if max_mb > spec.memory_mb:
                 return self._oom(inv, started, init_ms, max_mb)
-            if kind == b"O":
-                if len(body) > MAX_RESPONSE:
+            if kind == b"O" or rheader.get("oversize"):
+                if len(body) > MAX_RESPONSE or rheader.get("oversize"):
                     payload = _error_payload(
                         "Function.ResponseSizeTooLarge",
                         f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).")
@@ -376,6 +479,14 @@ class Worker:
         return self._finish(inv, payload, "Runtime.OutOfMemory", started, init_ms, used, status="error",
                             report_error="Runtime.OutOfMemory")
 
+    def _too_many(self, inv: Invocation, started: float, init_ms: float | None, processes: int) -> Outcome:
+        """More processes than an execution environment may have (only where no cgroup or rlimit stopped
+        the forks first): the tree is killed."""
+        self.exit_reason = f"{processes} processes, over the limit of {containment.MAX_PROCESSES}"
+        self.kill()
+        return self._finish_fault(inv, "Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited "
+                                  f"with error: {self.exit_reason}", started, init_ms)
+
     def _finish_fault(self, inv: Invocation, etype: str, message: str, started: float,
                       init_ms: float | None) -> Outcome:
         return self._finish(inv, _error_payload(etype, message), etype, started, init_ms, status="error",
@@ -414,12 +525,20 @@ class Worker:
 
     # -- stop ------------------------------------------------------------------------------------
     def kill(self) -> None:
+        """End the worker and its whole tree (children, detached ones too), then reap it."""
         self.state = Worker.DEAD
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                self.proc.kill()
+        if self.proc is not None:
+            if self.cgroup is not None:
+                Cgroups.kill(self.cgroup)
+            if self.proc.poll() is None:      # (a reaped pid may be someone else's by now: never signal it)
+                containment.kill_tree(self.proc.pid, self.proc.pid, None)
+                with contextlib.suppress(Exception):
+                    self.proc.kill()
+            if self.cgroup is None and not self._swept:
+                # what re-parented itself away from the tree (a double-forked daemon) carries the mark:
+                # found by reading every process's environment, in a thread
+                self._swept = True
+                _SWEEPER.add(self.mark)
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
@@ -427,8 +546,11 @@ class Worker:
             proc = self.proc
             loop = asyncio.get_event_loop()
 
+            cgroup = self.cgroup
+
             def reap(tries: int = 0) -> None:
-                if proc.poll() is None and tries < 100:
+                running = proc.poll() is None or (cgroup is not None and not Cgroups.remove(cgroup))
+                if running and tries < 100:
                     loop.call_later(0.05, reap, tries + 1)
 
             reap()
@@ -446,8 +568,13 @@ class _Pool:
 class WorkerPool:
     """All workers on this node."""
 
-    def __init__(self, sink: Sink, *, max_workers: int = 1000, idle_timeout: float = 600.0) -> None:
+    def __init__(self, sink: Sink, *, max_workers: int = 1000, idle_timeout: float = 600.0,
+                 function_user: str = "") -> None:
         self.sink = sink
+        self.user = containment.function_user(function_user)
+        self.cgroups: Cgroups | None = None
+        self._cgroups_checked = False
+        self._unreachable_warned: set[str] = set()
         self.max_workers = max_workers
         self.idle_timeout = idle_timeout
         self._pools: dict[str, _Pool] = {}
@@ -524,7 +651,10 @@ class WorkerPool:
         if self.worker_count() >= self.max_workers and not self._evict_one():
             raise Throttled("ConcurrentInvocationLimitExceeded", "Rate Exceeded.")
         interp = await asyncio.to_thread(resolve, spec.runtime)
-        worker = Worker(spec, interp, self.sink)
+        if not self._cgroups_checked:
+            self._cgroups_checked = True
+            self.cgroups = await asyncio.to_thread(Cgroups.detect)
+        worker = Worker(spec, interp, self.sink, user=self._user_for(spec, interp), cgroups=self.cgroups)
         pool.workers.add(worker)
         try:
             await worker.start()
@@ -533,6 +663,24 @@ class WorkerPool:
             worker.kill()
             raise
         return worker
+
+    def _user_for(self, spec: WorkerSpec, interp: Interpreter) -> FunctionUser | None:
+        """The user a worker runs as: the function user, unless it cannot reach what the worker needs."""
+        user = self.user
+        if user is None:
+            return None
+        needs = [(interp.argv[0], True), (PY_WORKER if interp.kind == "python" else NODE_WORKER, False),
+                 (spec.code_dir, False), *([(spec.opt_dir, False)] if spec.opt_dir else [])]
+        for path, execute in needs:
+            if not containment.reachable(path, user, execute=execute):
+                if path not in self._unreachable_warned:
+                    self._unreachable_warned.add(path)
+                    log.warning("functions run as the server's user (root), not as %s: %s cannot reach %s. Put "
+                                "it where %s can read it (an interpreter outside /root, a data dir others may "
+                                "search), or set TSUNAGI_FUNCTION_USER=root to say you mean it.", user.name,
+                                user.name, path, user.name)
+                return None
+        return user
 
     def _evict_one(self) -> bool:
         oldest: tuple[float, _Pool, Worker] | None = None
@@ -598,8 +746,12 @@ class WorkerPool:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reaper
             self._reaper = None
+        marks = []
         for pool in list(self._pools.values()):
             pool.retired = True
             for w in list(pool.workers):
                 w.kill()
+                marks.append(w.mark)
         self._pools.clear()
+        if marks:       # nothing a function started outlives the server
+            await asyncio.to_thread(_sweep, marks)

@@ -27,10 +27,13 @@ import contextlib
 import errno
 import os
 import resource
+import secrets
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+from tsunagi.runtime import containment
 
 MAX_LINE = 256 * 1024
 _READ = 64 * 1024
@@ -93,6 +96,7 @@ class Supervised:
         self._readers: list[asyncio.Task[None]] = []
         self._watch: asyncio.Task[None] | None = None
         self.signalled: int | None = None          # the last signal stop() sent
+        self.mark = ""                              # in the environment of everything it starts
 
     @classmethod
     async def start(cls, spec: ProcessSpec, on_line: LineSink) -> Supervised:
@@ -101,8 +105,10 @@ class Supervised:
         loop = asyncio.get_running_loop()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        mark = secrets.token_hex(8)
+        env = {**spec.env, containment.MARKER: mark}      # every process the command starts inherits it
         try:
-            proc = subprocess.Popen(list(spec.argv), cwd=spec.cwd, env=dict(spec.env), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(list(spec.argv), cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=out_w, stderr=err_w, start_new_session=True, close_fds=True,
                                     preexec_fn=_limits(spec))  # noqa: PLW1509 - only setrlimit, no locks
         except OSError as e:
@@ -115,6 +121,7 @@ class Supervised:
             with contextlib.suppress(OSError):
                 os.close(err_w)
         self = cls(proc)
+        self.mark = mark
         self._readers = [loop.create_task(self._pump(out_r, "stdout", on_line)),
                          loop.create_task(self._pump(err_r, "stderr", on_line))]
         self._watch = loop.create_task(self._wait_exit())
@@ -158,6 +165,10 @@ class Supervised:
 
     async def _wait_exit(self) -> None:
         code = await self._exited()
+        # as in a container: when the main process ends, whatever it started ends too (a setsid or
+        # double-forked child too: found by the mark in its environment; its pid is never signalled again)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(_kill_marked, self.mark)
         # the output pipes close when the last holder exits; a child of the process may keep them open
         await asyncio.wait(self._readers, timeout=2.0)
         if not self._exit.done():
@@ -219,6 +230,8 @@ class Supervised:
     async def close(self) -> None:
         """Kill what is left of the group and stop reading (the server is going away)."""
         if not self._exit.done():
+            if self._proc.poll() is None:      # its whole tree, children that left the group too
+                containment.kill_tree(self.pid, self.pid, None)
             kill_group(self.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(self._exit), 5.0)
@@ -250,6 +263,13 @@ def group_rss(pgid: int) -> int:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def _kill_marked(mark: str) -> None:
+    for _ in range(2):
+        for pid in containment.marked([mark]):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def kill_group(pid: int, sig: int) -> None:

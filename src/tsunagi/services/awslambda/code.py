@@ -18,7 +18,7 @@ from typing import Any
 
 from tsunagi import signed_urls
 from tsunagi.context import RequestContext
-from tsunagi.ports.s3 import S3
+from tsunagi.ports.s3 import S3, ObjectTooLarge
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.runtime import code as codecache
 from tsunagi.runtime.interpreters import RETIRED_PYTHON, SUPPORTED
@@ -67,21 +67,30 @@ class CodePackages:
             raise InvalidParameterValue("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error "
                                         "Message: The specified bucket does not exist", Type="User")
         try:
-            return await s3.read_object(ctx, bucket, key, version)
+            return await s3.read_object(ctx, bucket, key, version, max_bytes=ZIP_LIMIT)
+        except ObjectTooLarge:      # refused before a byte of it is read
+            raise RequestTooLarge(f"Request must be smaller than {ZIP_LIMIT} bytes for the "
+                                  f"{ctx.operation or 'CreateFunction'} operation", Type="User") from None
         except ServiceError as e:
             raise InvalidParameterValue(f"Error occurred while GetObject. S3 Error Code: {e.code}. S3 Error "
                                         f"Message: {e.message}", Type="User") from None
 
     @staticmethod
-    def check_zip(data: bytes) -> int:
-        """The unzipped size of a package, or AWS's error for one that is not a zip or is too large."""
+    async def check_zip(data: bytes) -> int:
+        """The unzipped size of a package, or AWS's error for one that is not a zip or is too large
+        (off the event loop: a large package takes seconds to read through)."""
         try:
-            return codecache.check_zip(data)
+            return await asyncio.to_thread(codecache.check_zip, data)
         except codecache.BadZip as e:
             if "Unzipped size" in str(e):
                 raise InvalidParameterValue(str(e), Type="User") from None
             raise InvalidParameterValue("Could not unzip uploaded file. Please check your file, then try to "
                                         "upload again.", Type="User") from None
+
+    @staticmethod
+    async def digest(data: bytes) -> str:
+        """The package's CodeSha256 (50 MB: off the event loop)."""
+        return await asyncio.to_thread(codecache.sha256_b64, data)
 
     # == download =================================================================================
     def location(self, ctx: RequestContext, sha: str) -> str:

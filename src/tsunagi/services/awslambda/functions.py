@@ -20,7 +20,6 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
-from tsunagi.runtime import code as codecache
 from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON, find_node
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import Catalog, Fn, dumps
@@ -147,11 +146,11 @@ class Functions:
         variables = self._check_env(params.get("Environment"))
         layers = await self._check_layers(params.get("Layers") or [])
         data = await self.code.read(ctx, params.get("Code") or {})
-        unzipped = self.code.check_zip(data)
+        unzipped = await self.code.check_zip(data)
         _count, total = await self.repo.usage(account, region)
         if total + len(data) > TOTAL_CODE_LIMIT:
             raise CodeStorageExceeded("Code storage limit exceeded.", Type="User")
-        sha = codecache.sha256_b64(data)
+        sha = await self.code.digest(data)
         arn = names.function_arn(region, account, name)
         config: dict[str, Any] = {
             "Runtime": runtime, "Role": params.get("Role"), "Handler": handler, "CodeSize": len(data),
@@ -265,8 +264,8 @@ class Functions:
         fn = await self.catalog.resolve(ctx, params["FunctionName"])
         self._check_revision(fn, params.get("RevisionId"))
         data = await self.code.read(ctx, params)
-        unzipped = self.code.check_zip(data)
-        sha = codecache.sha256_b64(data)
+        unzipped = await self.code.check_zip(data)
+        sha = await self.code.digest(data)
         config = dict(fn.config, CodeSize=len(data))
         if params.get("Architectures"):
             config["Architectures"] = params["Architectures"]

@@ -73,11 +73,13 @@ class Invoker:
         self.max_workers = max_workers
         self.idle_timeout = idle_timeout
         self.account_limit = account_limit
+        self.function_user = platform.config.function_user
         self.pool = self._new_pool()
 
     # == life cycle ===============================================================================
     def _new_pool(self) -> WorkerPool:
-        return WorkerPool(self.logs.sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout)
+        return WorkerPool(self.logs.sink, max_workers=self.max_workers, idle_timeout=self.idle_timeout,
+                          function_user=self.function_user)
 
     def start(self) -> None:
         self.pool.start()

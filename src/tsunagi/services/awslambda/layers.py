@@ -12,7 +12,6 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
-from tsunagi.runtime import code as codecache
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import dumps, iso
 from tsunagi.services.awslambda.code import CodePackages
@@ -51,8 +50,8 @@ class Layers:
     async def publish_layer_version(self, ctx: RequestContext, params: Params) -> Result:
         account, region, name = names.parse_layer(params["LayerName"], ctx.account, ctx.region)
         data = await self.code.read(ctx, params.get("Content") or {}, layer=True)
-        unzipped = self.code.check_zip(data)
-        sha = codecache.sha256_b64(data)
+        unzipped = await self.code.check_zip(data)
+        sha = await self.code.digest(data)
         now = self.clock.now_ms()
         cfg = {"Description": params.get("Description", ""), "CreatedDate": iso(now)}
         for key in _OPTIONAL:

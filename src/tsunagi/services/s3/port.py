@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tsunagi.context import RequestContext
+from tsunagi.ports.s3 import ObjectTooLarge
 from tsunagi.services.s3.objects import Objects
 from tsunagi.store.s3 import S3Repo
 
@@ -14,13 +15,20 @@ class S3PortImpl:
         self._repo = repo
         self._objects = objects
 
-    async def read_object(self, ctx: RequestContext, bucket: str, key: str, version_id: str | None = None) -> bytes:
+    async def read_object(self, ctx: RequestContext, bucket: str, key: str, version_id: str | None = None, *,
+                          max_bytes: int | None = None) -> bytes:
         call = ctx.on_behalf(account=ctx.account, region=ctx.region, service="s3", operation="GetObject")
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             params["VersionId"] = version_id
         out = await self._objects.get_object(call, params)
         body = out.get("Body", b"")
+        size = int(out.get("ContentLength") or 0)
+        if max_bytes is not None and size > max_bytes:
+            closing = getattr(body, "aclose", None)
+            if closing is not None:
+                await closing()
+            raise ObjectTooLarge(size)
         if isinstance(body, bytes | bytearray):
             return bytes(body)
         return b"".join([bytes(piece) async for piece in body])

@@ -31,17 +31,10 @@ EMAIL_FOOTER = (
 
 
 def base_url(ctx: RequestContext, config: Config) -> str:
-    """Where a message's URLs (SigningCertURL, UnsubscribeURL, SubscribeURL) point: the endpoint the
-    client used for a request from outside; this server's own address for a call tsunagi made itself
-    (an S3 notification, a function's destination), whose context has no caller of its own or a
-    service principal."""
-    principal = ctx.principal
-    if principal is not None and principal.service is None:
-        return ctx.endpoint
-    host = config.host
-    if host in ("0.0.0.0", "::", ""):
-        host = "localhost"
-    return f"http://{host}:{config.port}"
+    """Where a message's URLs (SigningCertURL, UnsubscribeURL, SubscribeURL) point: the server's public
+    URL (``TSUNAGI_PUBLIC_URL``, default the bound address), never the request's Host or
+    X-Forwarded-Proto (a forged Host would point subscribers at someone else's server)."""
+    return config.public_base()
 
 
 _second: list[Any] = [-1, ""]     # the last second formatted, and its text
