@@ -67,7 +67,7 @@ _LABEL = {"sqs": "the queue policy", "sns": "the topic policy", "lambda": "the f
 # Services that keep other accounts out by themselves (KMS evaluates a key of another account's policy,
 # Logs answers ResourceNotFoundException for another account's group): isolation need not look them up.
 _SELF_ISOLATING = frozenset({"kms", "logs"})
-_IDENTITY_TTL_S = 1.0
+_BOUNDARY_TTL_S = 1.0
 
 _ALLOW_ALL = compile_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
                             PolicyKind.IDENTITY, label="(identity policies not evaluated)")
@@ -157,7 +157,7 @@ class PolicyAuthorizer:
         self.identity = identity
         self.enforce = enforce
         self.credentials = credentials
-        self._identity: dict[str, tuple[float, tuple[Policy, ...], Policy | None]] = {}
+        self._boundaries: dict[str, tuple[float, Policy | None]] = {}
 
     # == the step ==============================================================================
     def authorize(self, ex: Exchange) -> Awaitable[None] | None:
@@ -269,27 +269,30 @@ class PolicyAuthorizer:
         return found
 
     async def _identity_of(self, principal_arn: str) -> tuple[tuple[Policy, ...], Policy | None]:
-        now = time.monotonic()
-        hit = self._identity.get(principal_arn)
-        if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
+        """The principal's identity-based policies (IAM keeps them cached and forgets them when they
+        change) and its permissions boundary (kept here a second)."""
         iam = self.ports.find(IAM)
+        if iam is None:
+            return (), None
         policies: list[Policy] = []
+        for label, text in await iam.identity_policies(principal_arn):
+            try:
+                policies.append(compile_policy(text, PolicyKind.IDENTITY, label=label))
+            except PolicyError:
+                continue
+        now = time.monotonic()
+        hit = self._boundaries.get(principal_arn)
+        if hit is not None and hit[0] > now:
+            return tuple(policies), hit[1]
         boundary: Policy | None = None
-        if iam is not None:
-            for label, text in await iam.identity_policies(principal_arn):
-                try:
-                    policies.append(compile_policy(text, PolicyKind.IDENTITY, label=label))
-                except PolicyError:
-                    continue
-            boundary_text = await iam.permissions_boundary(principal_arn)
-            if boundary_text:
-                try:
-                    boundary = compile_policy(boundary_text, PolicyKind.IDENTITY,
-                                              label=f"the permissions boundary of {principal_arn}")
-                except PolicyError:
-                    boundary = None
-        if len(self._identity) >= 10_000:
-            self._identity.clear()
-        self._identity[principal_arn] = (now + _IDENTITY_TTL_S, tuple(policies), boundary)
+        boundary_text = await iam.permissions_boundary(principal_arn)
+        if boundary_text:
+            try:
+                boundary = compile_policy(boundary_text, PolicyKind.IDENTITY,
+                                          label=f"the permissions boundary of {principal_arn}")
+            except PolicyError:
+                boundary = None
+        if len(self._boundaries) >= 10_000:
+            self._boundaries.clear()
+        self._boundaries[principal_arn] = (now + _BOUNDARY_TTL_S, boundary)
         return tuple(policies), boundary
