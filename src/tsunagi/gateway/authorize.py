@@ -158,6 +158,7 @@ class PolicyAuthorizer:
         self.enforce = enforce
         self.credentials = credentials
         self._boundaries: dict[str, tuple[float, Policy | None]] = {}
+        self._callers: dict[Principal, Caller] = {}     # principals are immutable, made once per key
 
     # == the step ==============================================================================
     def authorize(self, ex: Exchange) -> Awaitable[None] | None:
@@ -180,7 +181,7 @@ class PolicyAuthorizer:
 
     # == isolation =============================================================================
     async def _isolate(self, ex: Exchange, ctx: RequestContext, principal: Principal, found: list[Target]) -> None:
-        caller = caller_of(principal)
+        caller = self._callers.get(principal) or caller_of(principal)
         for target in found:
             if target.account == principal.account:
                 continue
@@ -199,9 +200,16 @@ class PolicyAuthorizer:
 
     # == policies ==============================================================================
     async def _evaluate(self, ex: Exchange, ctx: RequestContext, principal: Principal, found: list[Target]) -> None:
-        creds = await self.credentials.fetch(principal.access_key_id) \
-            if self.credentials is not None and principal.access_key_id else None
-        caller = caller_of(principal, creds)
+        creds: Credentials | None = None
+        store = self.credentials
+        if store is not None and principal.access_key_id:
+            creds = store.cached(principal.access_key_id) or await store.fetch(principal.access_key_id)
+        caller = self._callers.get(principal)
+        if caller is None:
+            caller = caller_of(principal, creds)
+            if len(self._callers) >= 10_000:
+                self._callers.clear()
+            self._callers[principal] = caller
         identity: tuple[Policy, ...] = ()
         boundary: Policy | None = None
         session: Policy | None = None

@@ -81,7 +81,7 @@ def _sqs(service: str, op: str, params: dict[str, Any], account: str, region: st
         if "://" in path:
             host, _, path = path.split("://", 1)[1].partition("/")
         parts = [p for p in path.split("/") if p]
-        m = _SQS_HOST_REGION.search(host) if host else None
+        m = _SQS_HOST_REGION.search(host) if host and "sqs." in host else None
         if m:
             region = m.group(1)
         if len(parts) >= 2:
