@@ -270,3 +270,35 @@ def test_an_assumed_role_session_has_its_roles_permissions_within_its_session_po
     assert world.as_("sqs", limited).get_queue_attributes(QueueUrl=things["queue"], AttributeNames=["QueueArn"])
     code, text, _ = refused(world.as_("sqs", limited).send_message, QueueUrl=things["queue"], MessageBody="x")
     assert text.endswith("because no session policy allows the sqs:sendmessage action")
+
+
+# == --policies warn ===============================================================================
+@pytest.fixture(scope="module")
+def warned() -> Iterator[World]:
+    with tempfile.TemporaryDirectory() as data:
+        srv = TsunagiServer("sqlite", data_dir=data).start()
+        try:
+            iam_b = srv.client("iam", access_key=B)
+            iam_b.create_user(UserName="bob")
+            iam_b.put_user_policy(UserName="bob", PolicyName="all", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+            bob = iam_b.create_access_key(UserName="bob")["AccessKey"]
+        finally:
+            srv.stop()
+        srv.env.update({**STRICT, "TSUNAGI_POLICIES": "warn"})
+        srv.start()
+        try:
+            yield World(srv, bob)
+        finally:
+            srv.stop()
+
+
+def test_warn_lets_the_call_through_and_logs_the_denial_but_keeps_accounts_apart(warned):
+    url = warned.client("sqs").create_queue(QueueName="w")["QueueUrl"]
+    frank = _user(warned, "frank")
+    warned.as_("sqs", frank).send_message(QueueUrl=url, MessageBody="allowed under warn")
+    assert f"policy (warn): sqs:SendMessage by arn:aws:iam::{ACCOUNT}:user/frank on " \
+           f"arn:aws:sqs:{REGION}:{ACCOUNT}:w would be denied" in warned.srv.log()
+    code, text, status = refused(warned.as_("sqs", warned.bob).send_message, QueueUrl=url, MessageBody="x")
+    assert (code, status) == ("AccessDenied", 403)
+    assert text.endswith("because no resource-based policy allows the sqs:sendmessage action")
