@@ -64,9 +64,55 @@ _PORTS: dict[str, Any] = {"sqs": SQS, "sns": SNS, "lambda": LAMBDA, "s3": S3, "k
 _DIALECT = {"sqs": Dialect.SQS, "sns": Dialect.SNS, "lambda": Dialect.LAMBDA, "s3": Dialect.S3, "kms": Dialect.KMS}
 _LABEL = {"sqs": "the queue policy", "sns": "the topic policy", "lambda": "the function policy",
           "s3": "the bucket policy", "kms": "the key policy"}
-# Services that keep other accounts out by themselves (KMS evaluates a key of another account's policy,
-# Logs answers ResourceNotFoundException for another account's group): isolation need not look them up.
-_SELF_ISOLATING = frozenset({"kms", "logs"})
+
+
+# -- isolation's fast path: does a call name only the caller's own resources? -------------------------
+# (True without building ARNs; False sends it the long way, which builds the targets and decides.)
+# Services not listed keep other accounts out by themselves (KMS evaluates another account's key
+# policy, Logs answers ResourceNotFoundException for another account's group, IAM and STS act in the
+# caller's account).
+
+def _sqs_own(params: dict[str, Any], account: str) -> bool:
+    url = params.get("QueueUrl")
+    if isinstance(url, str):
+        parts = url.rstrip("/").rsplit("/", 2)
+        return len(parts) < 3 or parts[-2] == account or "/" not in url
+    owner = params.get("QueueOwnerAWSAccountId")
+    return (owner is None or owner == account) and "SourceArn" not in params
+
+
+def _arn_owner(value: object) -> str | None:
+    if isinstance(value, str) and value.startswith("arn:"):
+        parts = value.split(":", 5)
+        return parts[4] if len(parts) > 4 else None
+    return None
+
+
+def _sns_own(params: dict[str, Any], account: str) -> bool:
+    for member in ("TopicArn", "TargetArn", "SubscriptionArn", "ResourceArn"):
+        owner = _arn_owner(params.get(member))
+        if owner is not None and owner != account:
+            return False
+    return True
+
+
+def _lambda_own(params: dict[str, Any], account: str) -> bool:
+    name = params.get("FunctionName")
+    if isinstance(name, str):
+        if name.startswith("arn:"):
+            return _arn_owner(name) == account
+        if ":function:" in name:                  # a partial ARN: 123456789012:function:name
+            return name.split(":", 1)[0] == account
+        return True
+    owner = _arn_owner(params.get("Resource"))
+    return owner is None or owner == account
+
+
+def _s3_own(params: dict[str, Any], account: str) -> bool:
+    return not params.get("Bucket")      # a bucket's owner is not in its name: looked up (cached)
+
+
+_OWN = {"sqs": _sqs_own, "sns": _sns_own, "lambda": _lambda_own, "s3": _s3_own}
 _BOUNDARY_TTL_S = 1.0
 
 _ALLOW_ALL = compile_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
@@ -168,14 +214,17 @@ class PolicyAuthorizer:
             return None
         if not principal.account or principal.service is not None:
             return None          # an unsigned SNS confirmation link: the token authenticates it
+        if not self.identity:
+            own = _OWN.get(ex.service)
+            if own is None or own(ex.params, principal.account):
+                return None      # the caller's own resources (or a service that keeps accounts apart itself)
         found = targets(ex.service, ex.operation.name, ex.params, principal.account, ctx.region, ex.bucket)
         if self.identity:
             if ex.service == "sts":
                 return None      # STS decides itself (trust policies); GetCallerIdentity needs no permission
             return self._evaluate(ex, ctx, principal, found)
         for target in found:
-            if target.account != principal.account and (target.lookup is not None or target.creates) \
-                    and ex.service not in _SELF_ISOLATING:
+            if target.account != principal.account and (target.lookup is not None or target.creates):
                 return self._isolate(ex, ctx, principal, found)
         return None
 
