@@ -150,6 +150,23 @@ def test_a_topic_policy_granting_the_account_lets_it_publish(srv):
     assert code(e) == "AuthorizationError"
 
 
+def test_a_topic_policy_granting_subscribe_lets_another_account_subscribe_its_queue(srv):
+    b = srv.client("sns", access_key=B)
+    arn = b.create_topic(Name="open-to-a")["TopicArn"]
+    b.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "sns:Subscribe",
+                       "Resource": arn}]}))
+    srv.client("sqs", access_key=A).create_queue(QueueName="a-inbox")
+    a = srv.client("sns", access_key=A)
+    sub = a.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:{A}:a-inbox",
+                      ReturnSubscriptionArn=True)["SubscriptionArn"]
+    assert sub.startswith(f"{arn}:")
+    with pytest.raises(ClientError) as e:
+        a.publish(TopicArn=arn, Message="not granted")
+    assert code(e) == "AuthorizationError"
+
+
 # -- Lambda -------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

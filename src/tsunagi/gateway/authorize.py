@@ -89,6 +89,8 @@ def _arn_owner(value: object) -> str | None:
 
 
 def _sns_own(params: dict[str, Any], account: str) -> bool:
+    if "Token" in params:
+        return True     # ConfirmSubscription: the token (sent to the endpoint's owner) is the permission
     for member in ("TopicArn", "TargetArn", "SubscriptionArn", "ResourceArn"):
         owner = _arn_owner(params.get(member))
         if owner is not None and owner != account:
