@@ -224,6 +224,11 @@ class PolicyAuthorizer:
         if self.identity:
             if ex.service == "sts":
                 return None      # STS decides itself (trust policies); GetCallerIdentity needs no permission
+            if ex.service == "apigateway":
+                # API Gateway's management permissions are HTTP verbs on resource paths (apigateway:POST)
+                request = ex.request
+                found = [Target(f"apigateway:{request.method}", f"arn:aws:apigateway:{ctx.region}::{request.path}",
+                                None, None)]
             return self._evaluate(ex, ctx, principal, found)
         for target in found:
             if target.account != principal.account and (target.lookup is not None or target.creates):

@@ -124,3 +124,44 @@ def test_because_names_the_side():
     explicit = _denied(None, deny, user)
     assert explicit.outcome is Outcome.EXPLICIT_DENY
     assert because(explicit, "a") == "with an explicit deny in an identity-based policy"
+
+
+def test_api_gateway_permissions_are_http_verbs_on_paths():
+    import asyncio
+
+    from tsunagi.gateway.authorize import PolicyAuthorizer
+    from tsunagi.ports import Ports
+
+    class Clock:
+        def now(self) -> float:
+            return 1_700_000_000.0
+
+    class Iam:
+        async def identity_policies(self, arn):
+            return [("p", '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"apigateway:GET",'
+                          '"Resource":"arn:aws:apigateway:us-east-1::/restapis*"}]}')]
+
+        async def permissions_boundary(self, arn):
+            return None
+
+    from types import SimpleNamespace
+
+    from tsunagi.context import RequestContext
+    from tsunagi.ports.iam import IAM
+    from tsunagi.protocol.errors import ServiceError
+
+    ports = Ports()
+    ports.provide(IAM, Iam())
+    authorizer = PolicyAuthorizer(SimpleNamespace(ports=ports, clock=Clock()), identity=True, enforce=True)
+    user = Principal(ME, f"arn:aws:iam::{ME}:user/u")
+
+    def ex(method: str) -> SimpleNamespace:
+        return SimpleNamespace(principal=user, ctx=RequestContext(ME, "us-east-1", "r"), service="apigateway",
+                               operation=SimpleNamespace(name="GetRestApis"), params={}, bucket=None,
+                               request=SimpleNamespace(method=method, path="/restapis", headers={}),
+                               source_ip="127.0.0.1", operation_name="GetRestApis")
+
+    asyncio.run(authorizer.authorize(ex("GET")))
+    with pytest.raises(ServiceError) as e:
+        asyncio.run(authorizer.authorize(ex("POST")))
+    assert "apigateway:POST on resource: arn:aws:apigateway:us-east-1::/restapis" in e.value.message
