@@ -28,15 +28,16 @@ REGION = "us-east-1"
 class Signer:
     """Builds signed raw HTTP/1.1 requests for one endpoint."""
 
-    def __init__(self, host: str, port: int, region: str = REGION) -> None:
+    def __init__(self, host: str, port: int, region: str = REGION, creds: Credentials = CREDS) -> None:
         self.host, self.port, self.region = host, port, region
         self.netloc = f"{host}:{port}"
+        self.creds = creds
 
     def raw(self, service: str, body: bytes, headers: dict[str, str], path: str = "/",
             method: str = "POST") -> bytes:
         hdrs = {"Host": self.netloc, **headers}
         req = AWSRequest(method=method, url=f"http://{self.netloc}{path}", data=body, headers=hdrs)
-        SigV4Auth(CREDS, service, self.region).add_auth(req)
+        SigV4Auth(self.creds, service, self.region).add_auth(req)
         lines = [f"{method} {path} HTTP/1.1"]
         for k, v in req.headers.items():
             lines.append(f"{k}: {v}")

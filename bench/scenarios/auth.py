@@ -99,3 +99,111 @@ def strict(ctx: Context) -> list[Table]:
     t.notes.append(f"`added`: the median over {ROUNDS} rounds of (strict − open) CPU/request, each round one slice "
                    "to the open server then the same slice to the strict one.")
     return [t]
+
+
+# == --policies enforce ====================================================================================
+
+_USER_POLICY = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*",'
+                '"Resource":"arn:aws:sqs:*:000000000000:auth-bench"}]}')
+
+
+def _user_signer(s, t: Table):
+    """A signer for an IAM user ``bench`` (made through the API) whose inline policy allows SQS on the queue."""
+    import re
+    from urllib.parse import urlencode
+
+    from botocore.credentials import Credentials
+
+    from ..client import Signer
+
+    conns = pool(s, 1)
+    try:
+        for body in ({"Action": "CreateUser", "UserName": "bench"},
+                     {"Action": "PutUserPolicy", "UserName": "bench", "PolicyName": "sqs",
+                      "PolicyDocument": _USER_POLICY},
+                     {"Action": "CreateAccessKey", "UserName": "bench"}):
+            status, out = conns[0].request(s.signer.query("iam", urlencode({**body, "Version": "2010-05-08"})))
+            if status != 200:
+                t.notes.append(f"not measured: IAM {body['Action']} on {s.name} answered {status}")
+                return None
+    finally:
+        close_all(conns)
+    key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", out)
+    secret = re.search(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>", out)
+    if key is None or secret is None:
+        t.notes.append("not measured: no access key in CreateAccessKey's answer")
+        return None
+    return Signer(s.host, s.port, creds=Credentials(key.group(1).decode(), secret.group(1).decode()))
+
+
+@scenario("auth.policies", needs=frozenset(), order=23)
+def policies(ctx: Context) -> list[Table]:
+    """Added server CPU µs/request of --policies enforce under --auth strict (paired rounds against --policies off)."""
+    t = Table(f"--auth strict --policies enforce: added CPU per request ({ctx.conns} keep-alive conns, "
+              f"{ROUNDS} paired rounds)",
+              [Col("request", "request", "text"), Col("off_us", "policies off µs/req", "num"),
+               Col("enforce_us", "enforce µs/req", "num"), Col("added_us", "added µs/req", "num"),
+               Col("calls", "calls/server", "int"), Col("errors", "errors", "int")])
+    modes = ("off", "enforce")
+    servers = {mode: start_tsunagi(ctx.work, f"policies-{mode}", extra_args=["--auth", "strict", "--policies", mode])
+               for mode in modes}
+    try:
+        for s in servers.values():
+            wait_ready(s, 30.0)
+        bad = [f"{s.name}: {s.reason}" for s in servers.values() if not s.available]
+        if bad:
+            t.notes.append("not measured: " + "; ".join(bad))
+            return [t]
+        requests = {}
+        for mode, s in servers.items():
+            conns = pool(s, 1)
+            status, out = conns[0].request(s.signer.sqs("CreateQueue", {"QueueName": "auth-bench"}))
+            close_all(conns)
+            if status != 200:
+                t.notes.append(f"not measured: CreateQueue on {s.name} answered {status}")
+                return [t]
+            url = f"http://{s.host}:{s.port}/000000000000/auth-bench"
+            user = _user_signer(s, t)
+            if user is None:
+                return [t]
+            requests[mode] = {
+                "SQS GetQueueUrl (json), root": (s.signer.sqs("GetQueueUrl", {"QueueName": "auth-bench"}),
+                                                 _ok(b"QueueUrl")),
+                "SQS GetQueueAttributes (json), IAM user with a policy": (
+                    user.sqs("GetQueueAttributes", {"QueueUrl": url, "AttributeNames": ["VisibilityTimeout"]}),
+                    _ok(b"VisibilityTimeout")),
+            }
+        n = ctx.count(20000, 6000)
+        for name in requests["off"]:
+            pools = {mode: pool(s, ctx.conns) for mode, s in servers.items()}
+            per: dict[str, list[float]] = {mode: [] for mode in modes}
+            try:
+                for mode, s in servers.items():     # warm-up
+                    raw, check = requests[mode][name]
+                    run_fixed(s.host, s.port, [raw], min(500, n), ctx.conns, check=check, pool=pools[mode])
+                errors = 0
+                for r in range(ROUNDS):
+                    m = share(n, r, ROUNDS)
+                    for mode, s in servers.items():
+                        raw, check = requests[mode][name]
+                        conns = pools[mode]
+                        res, cpu = measure(s, lambda s=s, raw=raw, check=check, m=m, conns=conns: run_fixed(
+                            s.host, s.port, [raw], m, ctx.conns, check=check, pool=conns))
+                        errors += res.errors
+                        if res.calls:
+                            per[mode].append(cpu * 1e6 / res.calls)
+            finally:
+                for conns in pools.values():
+                    close_all(conns)
+            added = [b - a for a, b in zip(per["off"], per["enforce"], strict=False)]
+            row = t.add(request=name, off_us=statistics.median(per["off"]) if per["off"] else None,
+                        enforce_us=statistics.median(per["enforce"]) if per["enforce"] else None,
+                        added_us=statistics.median(added) if added else None, calls=n, errors=errors)
+            log(f"auth.policies {name}: off {row['off_us']}, enforce {row['enforce_us']}, added {row['added_us']}")
+    finally:
+        for s in servers.values():
+            s.stop()
+    t.notes.append(f"`added`: the median over {ROUNDS} rounds of (enforce − off) CPU/request, both servers "
+                   "--auth strict; the root is allowed in its account without identity policies (its queue's "
+                   "owner is still looked up), the IAM user's inline policy is evaluated on every call.")
+    return [t]

@@ -98,6 +98,12 @@ def test_accounts_are_isolated(server):
     assert "/111111111111/" in url
     with pytest.raises(ClientError):
         mine.get_queue_url(QueueName=n)
+    with pytest.raises(ClientError) as e:          # another account's queue: not there for us, as on AWS
+        mine.get_queue_url(QueueName=n, QueueOwnerAWSAccountId="111111111111")
+    assert e.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+    arn = f"arn:aws:sqs:us-east-1:111111111111:{n}"
+    theirs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "000000000000"}, "Action": "sqs:GetQueueUrl", "Resource": arn}]})})
     assert mine.get_queue_url(QueueName=n, QueueOwnerAWSAccountId="111111111111")["QueueUrl"] == url
 
 

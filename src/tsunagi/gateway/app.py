@@ -3,7 +3,7 @@
 A request goes through a chain of small named steps (:mod:`tsunagi.gateway.guard`,
 :mod:`tsunagi.gateway.steps`)::
 
-    guard → route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
+    guard → route → authenticate → parse → trace context → authorize → dispatch → serialize   (then log)
 
 Raw-HTTP routes (tsunagi's ``/_tsunagi/`` endpoints, S3 form uploads; API Gateway's execute-api and
 the console next) live in one registry (:mod:`tsunagi.gateway.routes`) that the route step asks
@@ -21,6 +21,7 @@ from typing import Any
 
 from tsunagi.config import Config
 from tsunagi.gateway import steps
+from tsunagi.gateway.authorize import PolicyAuthorizer
 from tsunagi.gateway.body import BodySource, body_cut_off, next_piece
 from tsunagi.gateway.codecs import Codecs
 from tsunagi.gateway.errors import error_response
@@ -96,6 +97,7 @@ class Gateway:
         config = platform.config
         self.body_timeout = config.body_timeout
         self.authenticator: Authenticator
+        credentials: CredentialStore | None = None
         if config.strict_auth:
             akid, secret = config.root_key_pair()
             credentials = CredentialStore.with_root(config.default_account, akid, secret, platform.ports,
@@ -103,6 +105,12 @@ class Gateway:
             self.authenticator = StrictAuthenticator(config.default_account, credentials, platform.clock)
         else:
             self.authenticator = Authenticator(config.default_account)
+        if authorizer is None:
+            # accounts are isolated on every server; identity policies are evaluated when requests are
+            # verified (--auth strict) and policies are not off
+            policies = config.strict_auth and config.policies != "off"
+            authorizer = PolicyAuthorizer(platform, identity=policies, enforce=config.policies == "enforce",
+                                          credentials=credentials)
         self.codecs = Codecs()
         self.routes = RouteRegistry()
         self.state = internal_routes.ServerState()
@@ -115,8 +123,8 @@ class Gateway:
             steps.Route(platform, self.routes, self.codecs),
             steps.Authenticate(self.authenticator, platform.clock),
             steps.Parse(),
-            steps.Authorize(authorizer or steps.AllowAll()),
             steps.TraceContext(config.default_region),
+            steps.Authorize(authorizer),
             steps.Dispatch(platform, self.codecs),
             steps.Serialize(),
         ]

@@ -1,6 +1,6 @@
 """The gateway's steps, in the order a request meets them::
 
-    guard → route → authenticate → parse → authorize → trace context → dispatch → serialize   (then log)
+    guard → route → authenticate → parse → trace context → authorize → dispatch → serialize   (then log)
 
 (the guard, which refuses hosts tsunagi does not serve and other sites' pages, is in
 :mod:`tsunagi.gateway.guard`.)
@@ -12,7 +12,8 @@ error answer (:mod:`tsunagi.gateway.errors`); the log step runs in every case.
 
 Authorization comes after parsing, not before: a policy names an action *and a resource*, and the
 resource (the queue of a QueueUrl, the bucket and key of a path) is known only once the request is
-parsed.
+parsed; it comes after the trace context, whose region and journey the resource lookups carry. The
+policy checks themselves are :mod:`tsunagi.gateway.authorize`.
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ class AllowAll:
 
 
 class Authorize:
-    """May this principal do this operation to these resources? The policy evaluator plugs in here."""
+    """May this principal do this operation to these resources? (:class:`tsunagi.gateway.authorize.PolicyAuthorizer`:
+    account isolation always, identity and resource policies under ``--auth strict``.)"""
 
     name = "authorize"
 

@@ -12,6 +12,7 @@ from typing import NamedTuple, Protocol
 
 from tsunagi.context import RequestContext
 from tsunagi.ports import PortKey
+from tsunagi.ports.resources import ResourcePolicy
 
 # An event source mapping's LastProcessingResult (written by the pollers, shown by the Lambda API).
 ESM_OK = "OK"
@@ -66,6 +67,10 @@ class LambdaPort(Protocol):
 
     async def code(self, sha: str) -> bytes | None:
         """The zip a function's ``Code.Location`` points at, or None."""
+        ...
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        """The function (qualified or not) ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
         ...
 
 

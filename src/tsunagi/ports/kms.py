@@ -28,6 +28,7 @@ from typing import NamedTuple, Protocol, TypeVar
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports import PortKey
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.protocol.errors import ServiceError
 
 
@@ -90,6 +91,10 @@ class KmsPort(Protocol):
                       key_id: str | None = None) -> Decrypted:
         """What ``encrypt`` or ``generate_data_key`` encrypted (Decrypt). The ciphertext names its key;
         ``key_id``, when given, must name the same key (IncorrectKeyException otherwise)."""
+        ...
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        """The key (a key id, key ARN, alias name or alias ARN) ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
         ...
 
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from tsunagi.context import RequestContext
 from tsunagi.ports import PortKey
+from tsunagi.ports.resources import ResourcePolicy
 
 
 class ObjectTooLarge(Exception):
@@ -29,6 +30,10 @@ class S3Port(Protocol):
         ...
 
     async def bucket_exists(self, name: str) -> bool:
+        ...
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        """The bucket (or object) ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
         ...
 
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol
 
 from tsunagi.context import RequestContext
 from tsunagi.ports import PortKey
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.ports.sqs import MessageAttributeValue
 from tsunagi.store.deliveries import Delivery
 
@@ -182,6 +183,10 @@ class SnsPort(Protocol):
                          limit: int = 1000) -> list[Delivery]:
         """Delivery records of a message (in the order written), or of a topic (the most recent first),
         or SNS's most recent: what happened for each subscription, and why."""
+        ...
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        """The topic ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
         ...
 
 

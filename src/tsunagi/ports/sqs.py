@@ -13,6 +13,7 @@ from typing import NamedTuple, Protocol, TypedDict
 
 from tsunagi.context import RequestContext
 from tsunagi.ports import PortKey
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.store.base import Tx
 
 
@@ -116,6 +117,10 @@ class SqsPort(Protocol):
 
     def wake(self, queue: QueueRef) -> None:
         """Wake this node's long polls of ``queue`` (a poller that set its ``stop`` returns at once)."""
+        ...
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        """The queue ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
         ...
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from tsunagi.context import RequestContext
 from tsunagi.ports.awslambda import FunctionRef, InvokeResult
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import Catalog
@@ -36,6 +39,16 @@ class LambdaPortImpl:
             return None
         return _Function(names.function_arn(fn.region, fn.account, fn.name, None), fn.account, fn.region, fn.name,
                          int(fn.config.get("Timeout", 3)))
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        try:
+            account, region, name, qualifier = names.parse_function(arn, ctx.account, ctx.region, None)
+            fn = await self._catalog.function(account, region, name, qualifier, cached=True)
+        except ServiceError:
+            return None
+        policy = orjson.dumps({"Version": "2012-10-17", "Id": "default", "Statement": fn.policy}).decode() \
+            if fn.policy else None
+        return ResourcePolicy(names.function_arn(fn.region, fn.account, fn.name, None), fn.account, policy)
 
     async def invoke(self, ctx: RequestContext, function: str, payload: bytes, *,
                      invocation_type: str = "RequestResponse", qualifier: str | None = None) -> InvokeResult:

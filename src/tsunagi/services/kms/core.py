@@ -29,7 +29,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from tsunagi.config import ConfigError
-from tsunagi.policy import KMS_KEY_POLICY, Dialect, PolicyError, PolicyKind, parse_policy
+from tsunagi.policy import (
+    KMS_KEY_POLICY,
+    Caller,
+    Dialect,
+    PolicyError,
+    PolicyKind,
+    Request,
+    compile_policy,
+    evaluate,
+    parse_policy,
+)
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.kms import crypto, errors, policies
 from tsunagi.services.kms.errors import (
@@ -102,6 +112,11 @@ def limit_of(params: dict[str, Any], default: int, most: int) -> int:
     if limit > most:
         raise errors.constraint(limit, "limit", f"Member must have value less than or equal to {most}")
     return int(limit)
+
+
+# The caller's side of a call across accounts: its identity policies are checked by the gateway.
+_ANY = compile_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
+                      PolicyKind.IDENTITY, label="(the caller's identity policies)")
 
 
 def check_policy_text(policy: str) -> None:
@@ -392,8 +407,27 @@ class KmsCore(Service):
                                                                caller_account=ctx.account, via=via):
                 return
             raise errors.access_denied(ctx.principal_arn, action, key_arn(key))
-        if key.account != ctx.account:
+        if key.account != ctx.account and not self._grants_other_account(ctx, key, action):
             raise errors.access_denied(ctx.principal_arn, action, key_arn(key))
+
+    def _grants_other_account(self, ctx: RequestContext, key: KeyRow, action: str) -> bool:
+        """Whether the key policy of another account's key allows ``ctx``'s principal ``action``
+        (the caller's own identity policies are the gateway's authorize step's to check)."""
+        principal = ctx.principal
+        if principal is not None and principal.service is not None:
+            caller = Caller.service(principal.service)
+        else:
+            try:
+                caller = Caller.from_arn(ctx.principal_arn)
+            except ValueError:
+                return False
+        try:
+            policy = compile_policy(key.policy, PolicyKind.KEY, Dialect.KMS, f"the key policy of {key_arn(key)}")
+        except PolicyError:
+            return False
+        request = Request(caller, action, key_arn(key), resource_account=key.account, now=self.clock.now(),
+                          context={"kms:CallerAccount": ctx.account})
+        return evaluate(request, identity=(_ANY,), resource=policy).allowed
 
     async def _managed_by(self, key: KeyRow) -> policies.Managed | None:
         """The AWS managed key ``key`` is (found by its alias, which users cannot move or delete)."""
@@ -542,7 +576,8 @@ class KmsCore(Service):
         if named is not None and parsed.key_id != named.key_id:
             raise IncorrectKey(INCORRECT_KEY)
         key = named or await self._row(parsed.key_id)
-        if key is None or key.region != ctx.region or (named is None and key.account != ctx.account):
+        if key is None or key.region != ctx.region or (named is None and key.account != ctx.account
+                                                       and not self._grants_other_account(ctx, key, "kms:Decrypt")):
             raise errors.AccessDenied(UNKNOWN_CIPHERTEXT_KEY)
         self._usable(key)
         self._usage(key, ENCRYPT_DECRYPT, operation)

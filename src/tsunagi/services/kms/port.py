@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tsunagi.context import RequestContext
 from tsunagi.ports.kms import DataKey, Decrypted, Encrypted, KmsError, KmsKey
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.services.kms.names import key_arn
 
 if TYPE_CHECKING:
@@ -23,6 +24,13 @@ MAX_PLAINTEXT = 4096
 class KmsPortImpl:
     def __init__(self, service: KmsService) -> None:
         self._svc = service
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        try:
+            key = await self._svc.find_key(ctx, arn, cross_account=True)
+        except KmsError:
+            return None
+        return ResourcePolicy(key_arn(key), key.account, key.policy or None)
 
     async def resolve(self, ctx: RequestContext, key_id: str, *, service: str) -> KmsKey:
         key = await self._svc.find_key(ctx, key_id, cross_account=True)

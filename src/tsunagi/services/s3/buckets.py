@@ -5,6 +5,7 @@ ownership, lifecycle…)."""
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from tsunagi.services.s3.common import (
     check_bucket_name,
     dict_to_tagset,
     json_dumps,
+    json_loads,
     next_string,
     owner,
     stamp,
@@ -37,11 +39,33 @@ _SIMPLE = {
 }
 
 
+_OWNER_TTL_S = 1.0
+
+
 class Buckets:
     def __init__(self, repo: S3Repo, bodies: Bodies, clock: Clock) -> None:
         self.repo = repo
         self.bodies = bodies
         self.clock = clock
+        self._owners: dict[str, tuple[float, tuple[str, str | None] | None]] = {}
+
+    async def owner_and_policy(self, name: str) -> tuple[str, str | None] | None:
+        """The account that owns a bucket and its bucket policy (the gateway's authorize step asks on
+        every request): kept a second, forgotten on this server when the bucket's configuration changes
+        or it is deleted (another server's change takes at most that second to apply)."""
+        now = time.monotonic()
+        hit = self._owners.get(name)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = await self.repo.bucket(name)
+        found = None
+        if row is not None:
+            policy = json_loads(row.config).get("policy") if row.config else None
+            found = (row.account, policy if isinstance(policy, str) else None)
+        if len(self._owners) >= 10_000:
+            self._owners.clear()
+        self._owners[name] = (now + _OWNER_TTL_S, found)
+        return found
 
     async def get(self, ctx: RequestContext, name: str | None) -> Bucket:
         """The bucket an operation names, if the caller may see it (its own, or one with a policy)."""
@@ -80,6 +104,7 @@ class Buckets:
             config["object_lock"] = True
         try:
             await self.repo.create_bucket(name, ctx.account, region, stamp(self.clock), json_dumps(config))
+            self._owners.pop(name, None)
         except BucketExists:
             row = await self.repo.bucket(name)
             if row is not None and row.account == ctx.account:
@@ -99,6 +124,7 @@ class Buckets:
         if not await self.repo.bucket_is_empty(b.name):
             raise err("BucketNotEmpty", "The bucket you tried to delete is not empty", 409, BucketName=b.name)
         freed = await self.repo.delete_bucket(b.name)
+        self._owners.pop(b.name, None)
         self.bodies.free_later(freed)
         return {}
 
@@ -142,6 +168,7 @@ class Buckets:
     # -- configuration storage --------------------------------------------------------------------
     async def _save_config(self, b: Bucket) -> None:
         await self.repo.set_bucket_config(b.name, json_dumps(b.config))
+        self._owners.pop(b.name, None)
 
     async def _set(self, ctx: RequestContext, params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))

@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from tsunagi.context import RequestContext
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.ports.s3 import ObjectTooLarge
+from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.objects import Objects
 from tsunagi.store.s3 import S3Repo
 
 
 class S3PortImpl:
-    def __init__(self, repo: S3Repo, objects: Objects) -> None:
+    def __init__(self, repo: S3Repo, objects: Objects, buckets: Buckets) -> None:
         self._repo = repo
         self._objects = objects
+        self._buckets = buckets
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        """The bucket of a bucket or object ARN (``arn:aws:s3:::bucket/key``), its owner and its bucket policy."""
+        name = arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+        found = await self._buckets.owner_and_policy(name)
+        return ResourcePolicy(f"arn:aws:s3:::{name}", found[0], found[1]) if found is not None else None
 
     async def read_object(self, ctx: RequestContext, bucket: str, key: str, version_id: str | None = None, *,
                           max_bytes: int | None = None) -> bytes:

@@ -55,7 +55,7 @@ class S3Service(Service):
         self.multipart = Multipart(self.store, self.repo, self.buckets, self.bodies, self.objects,
                                    self.notifications, platform.outbox, self.clock)
         self.posts = PostUploads(self.buckets, self.bodies, self.objects)
-        platform.ports.provide(S3, S3PortImpl(self.repo, self.objects))
+        platform.ports.provide(S3, S3PortImpl(self.repo, self.objects, self.buckets))
 
     # == lifecycle ===========================================================================
     async def start(self) -> None:

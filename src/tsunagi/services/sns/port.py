@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tsunagi.context import RequestContext
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.ports.sns import MailMessage, NewMail, TopicRef
 from tsunagi.ports.sqs import MessageAttributeValue
 from tsunagi.services.sns.catalog import Catalog
@@ -28,6 +29,12 @@ class SnsPortImpl:
         self._catalog = catalog
         self._publishing = publishing
         self._deliveries = deliveries
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        topic = await self._catalog.find_topic(arn)
+        if topic is None:
+            return None
+        return ResourcePolicy(topic.arn, topic.account, topic.attributes.get("Policy") or None)
 
     async def topic(self, arn: str) -> TopicRef | None:
         return await self._catalog.find_topic(arn)

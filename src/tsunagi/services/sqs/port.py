@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from tsunagi.context import RequestContext
+from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.ports.sqs import DeferredRows, MessageAttributeValue, QueueRef, ReceivedMessage, SentMessage
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -28,6 +29,12 @@ class SqsPortImpl:
         self._sending = sending
         self._receiving = receiving
         self._sealer = sealer
+
+    async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
+        q = await self._directory.by_arn(arn)
+        if q is None:
+            return None
+        return ResourcePolicy(q.arn, q.account, q.attributes.get("Policy") or None)
 
     async def queue(self, arn: str) -> QueueRef | None:
         q = await self._directory.by_arn(arn)
