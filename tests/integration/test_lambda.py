@@ -130,6 +130,31 @@ def test_logs_reach_cloudwatch(server) -> None:
     assert any("END RequestId" in e["message"] for e in out["events"])
 
 
+def test_logs_go_to_the_log_group_logging_config_names(server) -> None:
+    # LoggingConfig.LogGroup is where the function's logs go, not only what it is told
+    lam = server.client("lambda")
+    logs = server.client("logs")
+    create(lam, "custom-logs", "app.handler", LoggingConfig={"LogGroup": "/team/shared"})
+    _r, body = invoke(lam, "custom-logs", {"n": 1})
+    assert body["env"]["AWS_LAMBDA_LOG_GROUP_NAME"] == "/team/shared"
+
+    def events(group: str) -> list[str]:
+        try:
+            return [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+        except ClientError:
+            return []
+
+    lines = wait_for(lambda: [m for m in events("/team/shared") if m.startswith("REPORT")] and events("/team/shared"))
+    assert any(m.startswith("START RequestId") for m in lines) and any('"n": 1' in m for m in lines)
+    assert events("/aws/lambda/custom-logs") == []
+    # moved back to the default group by a configuration update: the next invocation's lines go there
+    lam.update_function_configuration(FunctionName="custom-logs", LoggingConfig={"LogGroup": "/aws/lambda/custom-logs"})
+    lam.get_waiter("function_updated_v2").wait(FunctionName="custom-logs", WaiterConfig={"Delay": 0.1})
+    invoke(lam, "custom-logs", {"n": 2})
+    wait_for(lambda: any('"n": 2' in m for m in events("/aws/lambda/custom-logs")))
+    assert not any('"n": 2' in m for m in events("/team/shared"))
+
+
 def test_error_shapes(server) -> None:
     lam = server.client("lambda")
     create(lam, "errs", "app.fail", files={"app.py": open_handlers(), "broken.py": "def h(e, c)\n  pass\n"})

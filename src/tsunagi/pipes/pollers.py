@@ -44,6 +44,7 @@ from tsunagi.ports.awslambda import (
 from tsunagi.ports.sqs import SQS, QueueRef, ReceivedMessage, SqsPort
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.store.esm import ESM_CHANNEL, EsmRepo
+from tsunagi.trace import root_of
 
 if TYPE_CHECKING:
     from tsunagi.services.base import Platform
@@ -176,8 +177,12 @@ class MappingPoller:
             if not records:
                 return
         payload = orjson.dumps({"Records": records})
-        ctx = internal_context(self.account, self.region, "lambda", "Invoke", trace_id=msgs[0].trace_id or None,
-                               trace_header=records[0]["attributes"].get("AWSTraceHeader"))
+        # The batch continues the first message's journey, as Lambda's invocation continues its AWSTraceHeader.
+        first = records[0]
+        header = first["attributes"].get("AWSTraceHeader")
+        trace_id = next((m.trace_id for m in msgs if m.message_id == first["messageId"]), "") or root_of(header)
+        ctx = internal_context(self.account, self.region, "lambda", "Invoke", trace_id=trace_id,
+                               trace_header=header)
         try:
             result = await self.lam.invoke(ctx, self.function_arn, payload, invocation_type="RequestResponse")
         except ServiceError as e:

@@ -116,6 +116,7 @@ function makeContext(header, done) {
     logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
     identity: header.identity || undefined,
     clientContext: undefined,
+    xRayTraceId: header.trace || undefined,
     getRemainingTimeInMillis: () => Math.max(Math.floor(header.deadline_ms - Date.now()), 0),
     succeed: (r) => done(null, r),
     fail: (e) => done(e || 'handled'),
@@ -157,6 +158,9 @@ async function main() {
 
   async function runOne(header, body) {
     currentRequestId = header.id;
+    // _X_AMZN_TRACE_ID belongs to one invocation: the process is reused, so set it or clear it each time.
+    if (header.trace) process.env._X_AMZN_TRACE_ID = header.trace;
+    else delete process.env._X_AMZN_TRACE_ID;
     let event;
     try {
       event = body.length ? JSON.parse(body.toString('utf8')) : {};

@@ -75,10 +75,12 @@ class WorkerSpec:
     env: tuple[tuple[str, str], ...]
     memory_mb: int
     timeout_s: int
+    log_group_name: str | None = None   # the function's LoggingConfig.LogGroup (None: /aws/lambda/<name>)
 
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+        """Where the function's log lines go."""
+        return self.log_group_name or f"/aws/lambda/{self.function_name}"
 
 
 @dataclass(slots=True)
@@ -88,6 +90,7 @@ class Invocation:
     invoked_arn: str
     client_context: str | None = None    # JSON text (already base64-decoded)
     identity: dict[str, Any] | None = None
+    trace: str | None = None             # this invocation's _X_AMZN_TRACE_ID ("Root=…;Parent=…;Sampled=…")
 
 
 @dataclass(slots=True)
@@ -291,7 +294,7 @@ class Worker:
             started = time.perf_counter()
             self._waiter = loop.create_future()
             header = {"id": inv.request_id, "deadline_ms": int(deadline * 1000), "arn": inv.invoked_arn,
-                      "client_context": inv.client_context, "identity": inv.identity}
+                      "client_context": inv.client_context, "identity": inv.identity, "trace": inv.trace}
             h = json.dumps(header).encode()
             assert self._writer is not None
             self._writer.write(_HEAD.pack(b"I", len(h), len(inv.payload)) + h + inv.payload)

@@ -7,7 +7,7 @@ file descriptors (``TSUNAGI_FD_IN`` / ``TSUNAGI_FD_OUT``) that carry frames:
     frame = kind (1 byte) | header length (4 bytes, big endian) | body length (4 bytes) | header | body
 
 ``header`` is JSON, ``body`` raw bytes. From the server: ``I`` (invoke: header has id, deadline_ms,
-arn, client_context, identity; body is the event). From the worker: ``R`` ready (init done),
+arn, client_context, identity, trace; body is the event). From the worker: ``R`` ready (init done),
 ``E`` init error (body is the error JSON), ``O`` result (body is the response JSON), ``F``
 function error (body is the error JSON), ``L`` log text (body; one event per frame).
 
@@ -344,6 +344,14 @@ def _limit_memory() -> None:
         pass
 
 
+def _set_trace(trace) -> None:
+    """``_X_AMZN_TRACE_ID`` is per invocation (the process is reused): set it, or remove a previous one."""
+    if trace:
+        os.environ["_X_AMZN_TRACE_ID"] = trace
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+
+
 def main() -> int:
     channel = _Channel(int(os.environ.pop("TSUNAGI_FD_IN")), int(os.environ.pop("TSUNAGI_FD_OUT")))
     _limit_memory()
@@ -379,6 +387,7 @@ def main() -> int:
         if kind != b"I":
             continue
         _RequestIdFilter.request_id = header.get("id", "")
+        _set_trace(header.get("trace"))
         result_kind, result = invoke(handler, header, body)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -39,6 +39,8 @@ def handler(event, context):
             "pid": os.getpid()}
 def unserializable(event, context):
     return {1, 2}
+def trace(event, context):
+    return [os.environ.get("_X_AMZN_TRACE_ID"), os.getpid()]
 def raises(event, context):
     raise ValueError("bad value")
 def empty_error(event, context):
@@ -143,6 +145,21 @@ def test_warm_reuse_context_and_logs(code_dir: str) -> None:
         assert "Init Duration" not in second.log_lines[-1]
         assert sunk[0][2:4] == ("/aws/lambda/fn", first.log_stream)
         assert first.log_stream.split("/")[3].startswith("[$LATEST]") and len(first.log_stream.split("]")[1]) == 32
+
+    run(body)
+
+
+def test_trace_header_is_per_invocation_in_a_reused_worker(code_dir: str) -> None:
+    s = spec(code_dir, "ok.trace")
+    header = "Root=1-67a5b1c2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+
+    async def body(pool: WorkerPool, _sunk: list[Any]) -> None:
+        arn = "arn:aws:lambda:us-east-1:000000000000:function:fn"
+        first = await pool.invoke(s, Invocation("r1", b"{}", arn, trace=header))
+        second = await pool.invoke(s, Invocation("r2", b"{}", arn))
+        (seen1, pid1), (seen2, pid2) = json.loads(first.payload), json.loads(second.payload)
+        assert pid1 == pid2
+        assert seen1 == header and seen2 is None     # the previous invocation's header does not stay
 
     run(body)
 

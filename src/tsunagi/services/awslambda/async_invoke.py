@@ -31,6 +31,7 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceNotFound
 from tsunagi.store.esm import EsmRepo
+from tsunagi.trace import lambda_header, new_trace_id
 
 if TYPE_CHECKING:
     from tsunagi.services.base import Platform, RequestContext
@@ -42,6 +43,7 @@ DEFAULT_MAX_AGE_S = 21_600
 THROTTLE_MIN_MS = 1_000
 THROTTLE_MAX_MS = 300_000
 _DEST_KINDS = {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}
+PIPE = "destination"            # the delivery records of destinations and dead-letter sends
 
 
 def _iso_now() -> str:
@@ -77,11 +79,17 @@ def destination_record(condition: str, request_id: str, function_arn: str, invok
     return record
 
 
+def _envelope(source_arn: str, request_id: str) -> dict[str, Any]:
+    """What every destination delivery says about its cause (also the delivery record's pipe and id)."""
+    return {"source_arn": source_arn, "source_service": "lambda.amazonaws.com", "pipe": PIPE,
+            "message_id": request_id}
+
+
 def delivery(arn: str, record: dict[str, Any], source_arn: str) -> tuple[str, str, dict[str, Any]] | None:
     """The outbox row that sends ``record`` to a destination ARN."""
     service = arn.split(":")[2] if arn.count(":") >= 5 else ""
     text = orjson.dumps(record).decode()
-    envelope = {"source_arn": source_arn, "source_service": "lambda.amazonaws.com"}
+    envelope = _envelope(source_arn, record["requestContext"]["requestId"])
     if service == "sqs":
         return "sqs", arn, {**envelope, "params": {"MessageBody": text}}
     if service == "sns":
@@ -99,7 +107,7 @@ def dead_letter(arn: str, payload: bytes, request_id: str, error_message: str,
              "ErrorCode": {"DataType": "Number", "StringValue": "200"},
              "ErrorMessage": {"DataType": "String", "StringValue": (error_message or "Unhandled")[:1024]}}
     body = payload.decode("utf-8", "replace") or "{}"
-    envelope = {"source_arn": source_arn, "source_service": "lambda.amazonaws.com"}
+    envelope = _envelope(source_arn, request_id)
     if service == "sqs":
         return "sqs", arn, {**envelope, "params": {"MessageBody": body, "MessageAttributes": attrs}}
     if service == "sns":
@@ -128,7 +136,9 @@ class AsyncInvokeMixin:
 
     async def _async_attempt(self, row: Any) -> None:
         """Run one claimed asynchronous invocation (``lambda_async`` row) and decide what follows."""
-        inv_id, account, region, name, qualifier, request_id, payload, client_context, attempts, created = row
+        (inv_id, account, region, name, qualifier, request_id, payload, client_context, attempts, created,
+         trace_id, trace_header) = row
+        trace_id = trace_id or new_trace_id()
         payload = bytes(payload)
         attempts, created = int(attempts), int(created)
         clock = self.platform.clock
@@ -139,11 +149,12 @@ class AsyncInvokeMixin:
         repo = self.repo  # type: ignore[attr-defined]
         if clock.now_ms() - created > max_age_ms:
             await self._async_fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
-                                   "EventAgeExceeded", attempts - 1, None, "Event age exceeded")
+                                   "EventAgeExceeded", attempts - 1, None, "Event age exceeded", trace_id)
             return
         try:
             fn = await self._function(account, region, name, qualifier, cached=True)  # type: ignore[attr-defined]
-            outcome = await self._run(fn, qualifier, payload, request_id, client_context, None)  # type: ignore[attr-defined]
+            outcome = await self._run(fn, qualifier, payload, request_id, client_context, None,  # type: ignore[attr-defined]
+                                      lambda_header(trace_id, trace_header))
         except ServiceError as e:
             age = clock.now_ms() - created
             if e.code == "TooManyRequestsException" and age < max_age_ms:
@@ -152,7 +163,7 @@ class AsyncInvokeMixin:
                 return
             if e.code == "TooManyRequestsException":
                 await self._async_fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
-                                       "EventAgeExceeded", attempts - 1, None, e.message)
+                                       "EventAgeExceeded", attempts - 1, None, e.message, trace_id)
                 return
             log.warning("asynchronous invocation %s of %s dropped: %s", request_id, name, e.message)
             await repo.finish_async(inv_id)
@@ -170,7 +181,7 @@ class AsyncInvokeMixin:
                 item = delivery(target, record, function_arn)
                 if item is not None:
                     items.append(item)
-            await self._async_finish(inv_id, items)
+            await self._async_finish(inv_id, items, trace_id)
             return
         if attempts <= retries:
             await repo.retry_async(inv_id, clock.now_ms() + int(self.platform.config.async_retry_base_seconds * 1000) * attempts,
@@ -179,11 +190,12 @@ class AsyncInvokeMixin:
         error = _json_or_text(outcome.payload)
         message = error.get("errorMessage", "") if isinstance(error, dict) else str(error or "")
         await self._async_fail(inv_id, cfg, account, region, name, qualifier, request_id, payload,
-                               "RetriesExhausted", attempts, response, message, fn.config.get("DeadLetterConfig"))
+                               "RetriesExhausted", attempts, response, message, trace_id,
+                               fn.config.get("DeadLetterConfig"))
 
     async def _async_fail(self, inv_id: int, cfg: dict[str, Any], account: str, region: str, name: str,
                           qualifier: str | None, request_id: str, payload: bytes, condition: str, invokes: int,
-                          response: tuple[bytes, str, str | None] | None, message: str,
+                          response: tuple[bytes, str, str | None] | None, message: str, trace_id: str,
                           dead_letter_config: dict[str, Any] | None = None) -> None:
         function_arn = names.function_arn(region, account, name, qualifier or "$LATEST")
         if dead_letter_config is None:
@@ -207,14 +219,16 @@ class AsyncInvokeMixin:
         if not items:
             log.warning("asynchronous invocation %s of %s failed (%s) and has no destination: dropped",
                         request_id, name, condition)
-        await self._async_finish(inv_id, items)
+        await self._async_finish(inv_id, items, trace_id)
 
-    async def _async_finish(self, inv_id: int, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+    async def _async_finish(self, inv_id: int, items: list[tuple[str, str, dict[str, Any]]], trace_id: str) -> None:
+        """Remove the invocation and, in the same transaction, write its deliveries (in its journey)."""
         if not items:
             await self.repo.finish_async(inv_id)  # type: ignore[attr-defined]
             return
         async with self.platform.store.transaction() as tx:
-            await self._async_outbox.add(tx, [OutboxItem(kind, target, payload) for kind, target, payload in items])
+            await self._async_outbox.add(tx, [OutboxItem(kind, target, payload, trace_id)
+                                         for kind, target, payload in items])
             await self.invoke_configs.finish_async_in(tx, inv_id)
 
     # == Put/Get/Update/Delete/ListFunctionEventInvokeConfigs ====================================

@@ -39,7 +39,8 @@ class LambdaPortImpl:
     async def invoke(self, ctx: RequestContext, function: str, payload: bytes, *,
                      invocation_type: str = "RequestResponse", qualifier: str | None = None) -> InvokeResult:
         out = await self._svc.invoke_internal(ctx.account, ctx.region, function, payload,
-                                              invocation_type=invocation_type, qualifier=qualifier)
+                                              invocation_type=invocation_type, qualifier=qualifier,
+                                              trace_id=ctx.trace_id, trace_header=ctx.trace_header)
         return InvokeResult(out.status_code, out.payload, out.function_error, out.executed_version, out.request_id)
 
     async def concurrency_limit(self, function: str, account: str, region: str) -> int:

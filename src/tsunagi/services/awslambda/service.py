@@ -5,7 +5,8 @@ source mappings, async retries)::
 
     result = await platform.services["lambda"].invoke_internal(
         account, region, "my-function" | "arn:aws:lambda:…:function:my-function[:alias]", payload_bytes,
-        invocation_type="RequestResponse" | "Event" | "DryRun", qualifier=None, client_context=None)
+        invocation_type="RequestResponse" | "Event" | "DryRun", qualifier=None, client_context=None,
+        trace_id=ctx.trace_id, trace_header=ctx.trace_header)
 
 It resolves the function (name, partial ARN or ARN, alias or version), checks the payload
 (6 MB sync / 256 KB async, JSON), applies reserved and account concurrency, and returns an
@@ -15,6 +16,11 @@ It resolves the function (name, partial ARN or ARN, alias or version), checks th
 ``invocation_type="Event"`` stores the event durably (table ``lambda_async``) and returns 202;
 a background runner on every node claims due events and runs them, with Lambda's default of two
 retries on function errors (1 and 2 minutes later) and backoff on throttles, up to 6 hours.
+
+Every invocation belongs to its caller's journey: the function's ``_X_AMZN_TRACE_ID`` (set per
+invocation in the reused worker) has the caller's trace id as Root, with the Parent and Sampled of
+the ``X-Amzn-Trace-Id`` / ``AWSTraceHeader`` it came with; an Event invocation keeps both through
+the async queue, and its destination and dead-letter deliveries run in the same journey.
 
 Function State and LastUpdateStatus are reported as AWS does: the create / update response says
 ``Pending`` / ``InProgress``, later reads say ``Active`` / ``Successful`` (so boto3's
@@ -76,6 +82,7 @@ from tsunagi.services.awslambda.esm import EventSourceMappingsMixin
 from tsunagi.services.awslambda.port import LambdaPortImpl
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.store.awslambda import ASYNC_CHANNEL, META_CHANNEL, FunctionExists, LambdaRepo
+from tsunagi.trace import lambda_header, new_trace_id
 
 log = logging.getLogger("tsunagi.lambda")
 
@@ -1029,7 +1036,8 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         result = await self.invoke_internal(
             ctx.account, ctx.region, params["FunctionName"], params.get("Payload") or b"",
             invocation_type=params.get("InvocationType") or "RequestResponse", qualifier=params.get("Qualifier"),
-            client_context=client_context, log_type=params.get("LogType"), request_id=ctx.request_id)
+            client_context=client_context, log_type=params.get("LogType"), request_id=ctx.request_id,
+            trace_id=ctx.trace_id, trace_header=ctx.trace_header)
         out: dict[str, Any] = {"StatusCode": result.status_code}
         if result.status_code == 200:
             out["Payload"] = result.payload
@@ -1046,14 +1054,18 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         if not isinstance(body, bytes | bytearray):
             body = body.read() if hasattr(body, "read") else bytes(body)
         await self.invoke_internal(ctx.account, ctx.region, params["FunctionName"], bytes(body),
-                                   invocation_type="Event", request_id=ctx.request_id)
+                                   invocation_type="Event", request_id=ctx.request_id, trace_id=ctx.trace_id,
+                                   trace_header=ctx.trace_header)
         return {"Status": 202}
 
     async def invoke_internal(self, account: str, region: str, function_name_or_arn: str, payload: bytes, *,
                               invocation_type: str = "RequestResponse", qualifier: str | None = None,
                               client_context: str | None = None, log_type: str | None = None,
-                              request_id: str | None = None, identity: dict[str, Any] | None = None) -> InvokeResult:
-        """Invoke a function as a client would (see the module docstring)."""
+                              request_id: str | None = None, identity: dict[str, Any] | None = None,
+                              trace_id: str | None = None, trace_header: str | None = None) -> InvokeResult:
+        """Invoke a function as a client would (see the module docstring). ``trace_id`` is the caller's
+        journey (a new one when None) and ``trace_header`` the X-Amzn-Trace-Id / AWSTraceHeader it came
+        with: the function sees both in ``_X_AMZN_TRACE_ID``, also after an Event invocation's wait."""
         account, region, name, qualifier = names.parse_function(function_name_or_arn, account, region, qualifier)
         request_id = request_id or str(uuid.uuid4())
         fn = await self._function(account, region, name, qualifier, cached=True)
@@ -1076,11 +1088,12 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
             return InvokeResult(204, b"", fn.version, request_id)
         if invocation_type == "Event":
             await self.repo.enqueue(account, region, name, qualifier, request_id, payload, client_context,
-                                    self.clock.now_ms())
+                                    self.clock.now_ms(), trace_id or new_trace_id(), trace_header)
             return InvokeResult(202, b"", fn.version, request_id)
         if invocation_type != "RequestResponse":
             raise InvalidParameterValue(f"Invalid InvocationType: {invocation_type}", Type="User")
-        outcome = await self._run(fn, qualifier, payload, request_id, client_context, identity)
+        trace = lambda_header(trace_id or new_trace_id(), trace_header)
+        outcome = await self._run(fn, qualifier, payload, request_id, client_context, identity, trace)
         tail = None
         if log_type == "Tail":
             text = "\n".join(outcome.log_lines) + "\n"
@@ -1089,7 +1102,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
                             None if outcome.ok else "Unhandled", tail, outcome.log_stream)
 
     async def _run(self, fn: _Fn, qualifier: str | None, payload: bytes, request_id: str,
-                   client_context: str | None, identity: dict[str, Any] | None) -> Any:
+                   client_context: str | None, identity: dict[str, Any] | None, trace: str) -> Any:
         if fn.reserved == 0:
             raise throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
         spec = await self._spec(fn)
@@ -1100,7 +1113,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
             unreserved = self.account_limit - total
         invoked = names.function_arn(fn.region, fn.account, fn.name, qualifier)
         try:
-            return await self.pool.invoke(spec, Invocation(request_id, payload, invoked, client_context, identity),
+            return await self.pool.invoke(spec, Invocation(request_id, payload, invoked, client_context, identity, trace),
                                           reserved=fn.reserved, unreserved_limit=unreserved)
         except Throttled as e:
             raise throttled(e.reason, e.message) from None
@@ -1144,7 +1157,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         return WorkerSpec(key=key, function_key=f"{fn.account}/{fn.region}/{fn.name}", account=fn.account,
                           region=fn.region, function_name=fn.name, version=fn.version, runtime=runtime,
                           handler=cfg["Handler"], code_dir=code_dir, opt_dir=opt_dir, env=tuple(env.items()),
-                          memory_mb=memory, timeout_s=int(cfg.get("Timeout", 3)))
+                          memory_mb=memory, timeout_s=int(cfg.get("Timeout", 3)), log_group_name=log_group)
 
     # == asynchronous invocations =================================================================
     def _on_async_notify(self, payload: str) -> None:

@@ -13,8 +13,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
+from tsunagi.context import Source
 from tsunagi.ports import Ports
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.outbox import OutboxItem, to_service
 from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
@@ -99,15 +101,18 @@ def event_record(*, event: str, region: str, now: float, principal: str, source_
     }
 
 
-def _envelope(kind: str, body: str, b: Bucket) -> dict[str, Any]:
+def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) -> OutboxItem:
+    """The outbox row that delivers ``body`` to ``arn``: in the caller's journey (its trace id), from the
+    bucket as ``s3.amazonaws.com`` (for the destination's resource policy), recorded as pipe ``s3``
+    under the request id that caused it."""
     if kind == "sqs":
         params: dict[str, Any] = {"MessageBody": body}
     elif kind == "sns":
         params = {"Message": body, "Subject": _SUBJECT}
     else:
         params = {"Payload": body}
-    return {"params": params, "source_arn": b.arn, "source_service": "s3.amazonaws.com",
-            "source_account": b.account}
+    return to_service(kind, arn, params, source=Source(b.arn, "s3.amazonaws.com", b.account),
+                      trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id)
 
 
 class NotificationOps:
@@ -116,7 +121,7 @@ class NotificationOps:
 
     # == events ===================================================================================
     def events_for(self, ctx: RequestContext, b: Bucket, event: str, key: str, *, size: int | None = None,
-                   etag: str | None = None, version_id: str | None = None, now: float) -> list[tuple[str, str, Any]]:
+                   etag: str | None = None, version_id: str | None = None, now: float) -> list[OutboxItem]:
         """Outbox rows for an event on ``key`` (``event`` without the ``s3:`` prefix)."""
         conf = b.config.get("notification")
         if not conf:
@@ -134,7 +139,7 @@ class NotificationOps:
                                       bucket=b.name, bucket_owner=b.account, key=key, size=size, etag=etag,
                                       version_id=version_id, seq=seq)
                 body = json_dumps({"Records": [record]})
-                out.append((kind, c[arn_member], _envelope(kind, body, b)))
+                out.append(_delivery(ctx, kind, c[arn_member], body, b))
         return out
 
     # == configuration ============================================================================
@@ -228,7 +233,7 @@ class NotificationOps:
             found = await lam.function(arn, parts[4], parts[3]) if lam is not None else None
         return None if found is not None else missing
 
-    def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[OutboxItem]:
         """AWS sends ``s3:TestEvent`` to queue and topic destinations when a configuration is set."""
         now = self.now()  # type: ignore[attr-defined]
         body = json_dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": iso_time(now),
@@ -241,5 +246,5 @@ class NotificationOps:
                 if c[arn_member] in seen:
                     continue
                 seen.add(c[arn_member])
-                out.append((kind, c[arn_member], _envelope(kind, body, b)))
+                out.append(_delivery(ctx, kind, c[arn_member], body, b))
         return out
