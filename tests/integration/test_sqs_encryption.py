@@ -116,3 +116,24 @@ def test_a_topics_messages_reach_an_encrypted_queue_sealed(server) -> None:
     assert not _found(server, canary)
     (m,) = receive(server, url)
     assert json.loads(m["Body"]) == {"order": canary}
+
+
+@pytest.mark.parametrize("protocol", ["json", "query"])
+def test_sqs_managed_encryption_the_default_keeps_canaries_off_disk(server, protocol: str) -> None:
+    sqs = server.sqs_client(protocol)
+    default_url = _queue(sqs, f"managed-default-{protocol}")
+    fifo_url = _queue(sqs, f"managed-{protocol}.fifo", FifoQueue="true", ContentBasedDeduplication="true",
+                      SqsManagedSseEnabled="true")
+    control_url = _queue(sqs, f"managed-control-{protocol}", SqsManagedSseEnabled="false")
+    assert sqs.get_queue_attributes(QueueUrl=default_url, AttributeNames=["SqsManagedSseEnabled"])[
+        "Attributes"] == {"SqsManagedSseEnabled": "true"}
+    canary = f"CANARY-{uuid.uuid4().hex}"
+    sqs.send_message(QueueUrl=default_url, MessageBody=f"default {canary}")
+    sqs.send_message_batch(QueueUrl=default_url, Entries=[{"Id": "b", "MessageBody": f"batched {canary}"}])
+    sqs.send_message(QueueUrl=fifo_url, MessageBody=f"ordered {canary}", MessageGroupId="g")
+    sqs.send_message(QueueUrl=control_url, MessageBody=f"control {canary}")
+    assert _found(server, f"control {canary}")
+    for sealed in ("default", "batched", "ordered"):
+        assert not _found(server, f"{sealed} {canary}"), sealed
+    assert sorted(m["Body"] for m in receive(server, default_url, 2)) == [f"batched {canary}", f"default {canary}"]
+    assert [m["Body"] for m in receive(server, fifo_url)] == [f"ordered {canary}"]

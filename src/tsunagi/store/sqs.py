@@ -433,6 +433,16 @@ class SqsRepo:
         if self.pg:
             tx.notify(NOTIFY_CHANNEL, str(queue_id))
 
+    # == SSE-SQS ================================================================================
+    async def owned_key(self, name: str, candidate: bytes) -> bytes:
+        """The SQS-owned key called ``name``; ``candidate`` is stored first if there is none yet
+        (several servers racing agree on whichever insert won)."""
+        await self.store.execute("INSERT INTO sqs_keys (name, material) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                                 (name, candidate))
+        row = await self.store.fetchone("SELECT material FROM sqs_keys WHERE name = ?", (name,))
+        assert row is not None
+        return bytes(row[0])
+
     # == maintenance ===========================================================================
     async def expire(self, queue_id: int, retain_after: int, now_ms: int, limit: int = 1000) -> int:
         """Delete expired messages from the head of a queue (the oldest visible ones)."""
