@@ -126,7 +126,7 @@ class Sealer:
         self.ports = ports
         self.clock = clock
         self.repo = repo
-        self.pg = repo.store.dialect == "postgresql"
+        self.shared = repo.store.shared
         self.keys = DataKeyCache(clock)
         self._primed: dict[int, tuple[float, DataKey | ServiceError]] = {}
         self._owned: _OwnedKey | None = None
@@ -136,7 +136,7 @@ class Sealer:
     def owned_fresh(self) -> bool:
         """Whether the SQS-owned key is loaded and need not be read again yet."""
         owned = self._owned
-        return owned is not None and not (self.pg and asyncio.get_running_loop().time() - owned.loaded_at
+        return owned is not None and not (self.shared and asyncio.get_running_loop().time() - owned.loaded_at
                                           > _OWNED_TTL_PG_S)
 
     async def owned_ready(self, *, again: bool = False) -> None:
