@@ -126,7 +126,7 @@ def start_bare(work: Path, http: str = "tsunagi") -> Server:
 
 
 def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, baseline=None,
-                  like: str = "") -> Server:
+                  like: str = "", extra_args: list[str] | None = None) -> Server:
     """``tsunagi serve`` from this checkout's .venv, or from ``baseline`` (a :class:`bench.baseline.Baseline`):
     the older build, with the same counts as the server it is ``like``."""
     s = Server(name, port=free_port(), like=like)
@@ -142,7 +142,10 @@ def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, b
     if store:
         argv += ["--store", store]
         s.scale = 0.5
-    s.proc = Proc(argv, work / f"{name}.log", cwd=str(cwd))
+    argv += extra_args or []
+    # the ECS scenario's image (an environment variable, which older builds ignore)
+    env = {"TSUNAGI_ECS_IMAGES": f"bench-task={ROOT / 'bench' / 'ecs_image'}"}
+    s.proc = Proc(argv, work / f"{name}.log", env=env, cwd=str(cwd))
     s.meta["health"] = f"http://{s.host}:{s.port}/_tsunagi/health"
     s.meta["reset"] = f"http://{s.host}:{s.port}/_tsunagi/reset"
     s.version = _pip_version(venv, "tsunagi") + (" on PostgreSQL" if store else " on SQLite")

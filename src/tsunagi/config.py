@@ -54,6 +54,24 @@ def _default_signers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+AUTH_MODES = ("open", "off", "strict")
+POLICY_MODES = ("off", "warn", "enforce")
+
+
+def parse_images(raw: str | list[str]) -> dict[str, str]:
+    """``NAME[:TAG]=DIR`` entries (a comma-separated string or a list) as image -> absolute directory."""
+    entries = [e.strip() for e in raw.split(",")] if isinstance(raw, str) else [e.strip() for e in raw]
+    out: dict[str, str] = {}
+    for entry in entries:
+        if not entry:
+            continue
+        image, sep, folder = entry.partition("=")
+        if not sep or not image.strip() or not folder.strip():
+            raise ValueError(f"an ECS image mapping is NAME[:TAG]=DIR, got {entry!r}")
+        out[image.strip()] = os.path.abspath(os.path.expanduser(folder.strip()))
+    return out
+
+
 @dataclass
 class Config:
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
@@ -65,7 +83,12 @@ class Config:
     sqlite_cache_mb: int = field(default_factory=lambda: _env_int("TSUNAGI_SQLITE_CACHE_MB", 64))
     default_account: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_ACCOUNT", "000000000000"))
     default_region: str = field(default_factory=lambda: _env("TSUNAGI_DEFAULT_REGION", "us-east-1"))
-    auth: str = field(default_factory=lambda: _env("TSUNAGI_AUTH", "off"))          # off | strict
+    # open (also spelled off): any credential is accepted, as local endpoints conventionally do;
+    # strict: every request's SigV4 signature is verified (root key pair below, IAM's keys)
+    auth: str = field(default_factory=lambda: _env("TSUNAGI_AUTH", "open").strip().lower())
+    # the account root's key pair under --auth strict; unset: ``test`` / ``test`` (what local tools send)
+    root_access_key_id: str = field(default_factory=lambda: _env("TSUNAGI_ACCESS_KEY_ID", ""))
+    root_secret_access_key: str = field(default_factory=lambda: _env("TSUNAGI_SECRET_ACCESS_KEY", ""), repr=False)
     max_body_bytes: int = field(default_factory=lambda: _env_int("TSUNAGI_MAX_BODY_BYTES", 16 * 1024 * 1024))
     # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
     body_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_BODY_TIMEOUT", 20.0))
@@ -102,12 +125,23 @@ class Config:
     # must all be given the same value. Never shown in a repr or an error.
     master_key: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_MASTER_KEY") or None,
                                    repr=False)
+    # what policies decide (role trust policies today; resource, key and identity policies as they land):
+    # off: nothing is checked; warn: a denial is logged and the call goes on; enforce: denied as AWS would
+    policies: str = field(default_factory=lambda: _env("TSUNAGI_POLICIES", "warn").strip().lower())
+    # ECS: container images run as host processes in a directory: "NAME[:TAG]=DIR" entries
+    # (TSUNAGI_ECS_IMAGES, comma-separated; `tsunagi serve --ecs-image`, repeatable)
+    ecs_images: dict[str, str] = field(default_factory=lambda: parse_images(_env("TSUNAGI_ECS_IMAGES", "")))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
             raise ValueError(f"default account must be 12 digits, got {self.default_account!r}")
-        if self.auth not in ("off", "strict"):
-            raise ValueError(f"auth must be 'off' or 'strict', got {self.auth!r}")
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"TSUNAGI_AUTH (--auth) must be 'open' or 'strict' ('off' is 'open'), got {self.auth!r}: "
+                             "a mistyped setting must not leave signature checks off")
+        if bool(self.root_access_key_id) != bool(self.root_secret_access_key):
+            given, missing = (("TSUNAGI_ACCESS_KEY_ID", "TSUNAGI_SECRET_ACCESS_KEY") if self.root_access_key_id
+                              else ("TSUNAGI_SECRET_ACCESS_KEY", "TSUNAGI_ACCESS_KEY_ID"))
+            raise ValueError(f"{given} is set but {missing} is not: give the root key pair whole")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
         for name in ("max_body_bytes", "lambda_max_workers", "esm_max_concurrency", "sqlite_cache_mb"):
@@ -119,6 +153,22 @@ class Config:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.master_key is not None:
             self.master_key_bytes()
+        if self.policies not in POLICY_MODES:
+            raise ValueError(f"TSUNAGI_POLICIES (--policies) must be 'off', 'warn' or 'enforce', got {self.policies!r}: "
+                             "a mistyped setting must not leave policy checks off")
+        for image, folder in self.ecs_images.items():
+            if not os.path.isdir(folder):
+                raise ValueError(f"ECS image {image}: {folder} is not a directory")
+
+    @property
+    def strict_auth(self) -> bool:
+        return self.auth == "strict"
+
+    def root_key_pair(self) -> tuple[str, str]:
+        """The account root's access key id and secret (``test`` / ``test`` unless set)."""
+        if self.root_access_key_id:
+            return self.root_access_key_id, self.root_secret_access_key
+        return "test", "test"
 
     def master_key_bytes(self) -> bytes | None:
         """The 32 bytes of TSUNAGI_MASTER_KEY, None when it is not set; ValueError when it is not base64 of 32 bytes."""

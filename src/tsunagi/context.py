@@ -8,7 +8,6 @@ event source mapping invoking a function). It carries no HTTP: services see plai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from tsunagi.ids import uuid4
 from tsunagi.trace import new_trace_id
@@ -53,12 +52,12 @@ class RequestContext:
     that a call that causes nothing (a List or Get) never pays for a new id."""
 
     __slots__ = ("account", "region", "request_id", "service", "operation", "host", "scheme", "principal",
-                 "_trace_id", "trace_header", "source_ip", "source", "request")
+                 "_trace_id", "trace_header", "source_ip", "source")
 
     def __init__(self, account: str, region: str, request_id: str, service: str = "", operation: str = "",
                  host: str = "localhost:4566", scheme: str = "http", principal: Principal | None = None,
                  trace_id: str | None = None, trace_header: str | None = None, source_ip: str = "127.0.0.1",
-                 source: Source | None = None, request: Any = None) -> None:
+                 source: Source | None = None) -> None:
         self.account = account
         self.region = region
         self.request_id = request_id
@@ -71,7 +70,6 @@ class RequestContext:
         self.trace_header = trace_header    # the X-Amzn-Trace-Id / AWSTraceHeader the caller sent, if any
         self.source_ip = source_ip
         self.source = source                # set when another service's event caused this call
-        self.request = request              # TRANSITIONAL: the raw HTTP request, until S3 needs it no more
 
     @property
     def trace_id(self) -> str:

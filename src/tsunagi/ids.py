@@ -53,3 +53,32 @@ def random_hex(bits: int) -> str:
     if fmt is None:
         fmt = _HEX_FORMATS[bits] = f"%0{bits // 4}x"
     return fmt % _bits(bits)
+
+
+# -- AWS access key ids ------------------------------------------------------------------------------
+# An access key id (``AKIA…`` long-term, ``ASIA…`` temporary) carries its account as AWS's do: after
+# the four-letter prefix, 16 base32 characters hold 80 bits: a zero bit, the 12-digit account number
+# in the next 40, random bits after it. GetAccessKeyInfo reads the account back from any such id.
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_B32_INDEX = {c: i for i, c in enumerate(_B32)}
+
+
+def access_key_id(prefix: str, account: str) -> str:
+    """A new access key id of ``account`` (``prefix`` ``AKIA`` or ``ASIA``): unguessable (``secrets``)."""
+    import secrets
+
+    n = (int(account) << 39) | secrets.randbits(39)
+    return prefix + "".join(_B32[(n >> shift) & 31] for shift in range(75, -5, -5))
+
+
+def account_of_access_key(key_id: str) -> str | None:
+    """The account an ``AKIA``/``ASIA`` key id carries, or None when it is not of that form."""
+    if len(key_id) != 20 or key_id[:4] not in ("AKIA", "ASIA"):
+        return None
+    n = 0
+    for c in key_id[4:]:
+        i = _B32_INDEX.get(c)
+        if i is None:
+            return None
+        n = (n << 5) | i
+    return f"{(n >> 39) & ((1 << 40) - 1):012d}"

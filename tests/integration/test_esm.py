@@ -81,7 +81,7 @@ def function(server: Any, name: str, handler: str, out_url: str | None = None, t
            Environment={"Variables": env})
 
 
-def events(sqs: Any, out_url: str, want: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+def events(sqs: Any, out_url: str, want: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """Events the handler forwarded to the output queue (deleted as read), until ``want`` records arrived."""
     got: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout

@@ -52,7 +52,7 @@ def test_aws_cli_get_caller_identity(server):
 
 def test_an_operation_not_built_yet_says_so_not_500(server):
     with pytest.raises(ClientError) as e:
-        server.client("sts").get_session_token()
+        server.client("sts").decode_authorization_message(EncodedMessage="x")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert e.value.response["Error"]["Code"] == "NotImplemented"
 

@@ -2,8 +2,9 @@
 its event notification to every destination, and each delivery is recorded under that trace.
 
 A request carrying ``X-Amzn-Trace-Id: Root=…`` belongs to that journey: the notification's outbox row
-keeps the Root, and ``/_tsunagi/api/deliveries?trace_id=<Root>`` lists the delivery to each queue,
-topic or function (and, through a topic, SNS's own deliveries to its subscriptions).
+keeps the Root (and the header, which a queue shows as the message's ``AWSTraceHeader``), and
+``/_tsunagi/api/deliveries?trace_id=<Root>`` lists the delivery to each queue, topic or function
+(and, through a topic, SNS's own deliveries to its subscriptions).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def test_s3_to_sqs_each_write_and_delete_keeps_its_callers_trace(server) -> None
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [
         {"QueueArn": qarn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
-    assert [json.loads(m["Body"])["Event"] for m in receive(server, url, 1)] == ["s3:TestEvent"]
+    (test_event,) = receive(server, url, 1)
+    assert json.loads(test_event["Body"])["Event"] == "s3:TestEvent"
+    assert "AWSTraceHeader" not in test_event["Attributes"]      # that request sent no trace header
 
     roots = {}
     for op in ("Put", "Copy", "CompleteMultipartUpload", "Delete"):
@@ -104,6 +107,11 @@ def test_s3_to_sqs_each_write_and_delete_keeps_its_callers_trace(server) -> None
     events = {json.loads(m["Body"])["Records"][0]["eventName"]: m for m in receive(server, url, 4)}
     assert sorted(events) == ["ObjectCreated:CompleteMultipartUpload", "ObjectCreated:Copy", "ObjectCreated:Put",
                               "ObjectRemoved:Delete"]
+    # each message shows the journey of the request that caused it as its AWSTraceHeader
+    for op, event in (("Put", "ObjectCreated:Put"), ("Copy", "ObjectCreated:Copy"),
+                      ("CompleteMultipartUpload", "ObjectCreated:CompleteMultipartUpload"),
+                      ("Delete", "ObjectRemoved:Delete")):
+        assert events[event]["Attributes"]["AWSTraceHeader"].split(";")[0] == f"Root={roots[op]}", op
     for op, root in roots.items():
         records = deliveries(server, root, 1)
         assert [(d["Pipe"], d["TargetArn"], d["Outcome"]) for d in records] == [("s3", qarn, "delivered")], op
@@ -138,6 +146,7 @@ def test_s3_to_sns_to_sqs_records_both_hops_under_one_trace(server) -> None:
     untraced(s3, hook)
 
     (msg,) = receive(server, url, 1)
+    assert msg["Attributes"]["AWSTraceHeader"].split(";")[0] == f"Root={root}"
     envelope = json.loads(msg["Body"])
     assert envelope["TopicArn"] == topic
     assert json.loads(envelope["Message"])["Records"][0]["s3"]["object"]["key"] == "report.txt"
@@ -156,13 +165,15 @@ import json, os, boto3
 sqs = boto3.client("sqs")
 
 def forward(event, context):
-    sqs.send_message(QueueUrl=os.environ["OUT_QUEUE"], MessageBody=json.dumps(event))
+    sqs.send_message(QueueUrl=os.environ["OUT_QUEUE"],
+                     MessageBody=json.dumps({"event": event, "trace": os.environ.get("_X_AMZN_TRACE_ID")}))
 """
 
 
 def test_s3_to_lambda_records_the_invocation_under_the_uploads_trace(server) -> None:
     # The function is invoked (asynchronously) in the upload's journey: the delivery to it is
-    # recorded under the PutObject's Root, and the function gets the event.
+    # recorded under the PutObject's Root, and the function gets the event with that Root in its
+    # _X_AMZN_TRACE_ID.
     s3, lam = server.client("s3"), server.client("lambda")
     out, _ = queue(server, "journey-out")
     arn = create(lam, "journey-fn", "app.forward", files={"app.py": HANDLER},
@@ -179,7 +190,9 @@ def test_s3_to_lambda_records_the_invocation_under_the_uploads_trace(server) -> 
     untraced(s3, hook)
 
     (msg,) = receive(server, out, 1)
-    assert json.loads(msg["Body"])["Records"][0]["s3"]["object"]["key"] == "upload.txt"
+    got = json.loads(msg["Body"])
+    assert got["event"]["Records"][0]["s3"]["object"]["key"] == "upload.txt"
+    assert got["trace"].split(";")[0] == f"Root={root}"          # the handler runs in the upload's journey
     rec = s3_record(deliveries(server, root, 1), arn)
     assert rec["TraceId"] == root and rec["Outcome"] == "delivered" and rec["Protocol"] == "lambda"
     assert rec["SourceArn"] == BUCKET_ARN
@@ -195,7 +208,8 @@ def test_an_untraced_upload_gets_a_journey_of_its_own(server) -> None:
         {"QueueArn": qarn, "Events": ["s3:ObjectCreated:*"]}]})
     receive(server, url, 1)
     s3.put_object(Bucket=BUCKET, Key="k", Body=b"1")
-    receive(server, url, 1)
+    (msg,) = receive(server, url, 1)
+    assert "AWSTraceHeader" not in msg["Attributes"]             # shown only when the sender traced
     deadline = time.monotonic() + 15
     while True:
         with server.internal(f"/_tsunagi/api/deliveries?source_arn={BUCKET_ARN}") as r:

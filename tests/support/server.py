@@ -72,7 +72,7 @@ class TsunagiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> TsunagiServer:
+    def start(self, timeout: float = 60.0) -> TsunagiServer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it
         self.proc = subprocess.Popen(
@@ -127,10 +127,26 @@ class TsunagiServer:
         """The environment for ``tsunagi`` subcommands that talk to this server (its admin token)."""
         return {**os.environ, "TSUNAGI_ADMIN_TOKEN": self.token}
 
+    @property
+    def strict(self) -> bool:
+        args = " ".join(self.extra_args)
+        return self.env.get("TSUNAGI_AUTH", os.environ.get("TSUNAGI_AUTH", "")) == "strict" or "--auth strict" in args
+
     def internal(self, path: str, *, method: str = "GET", data: bytes | None = None, timeout: float = 10):
-        """An internal endpoint (``/_tsunagi/…``) with the admin token: ``with srv.internal(path) as r``."""
-        req = urllib.request.Request(f"{self.url}{path}", method=method, data=data,
-                                     headers={"X-Tsunagi-Token": self.token})
+        """An internal endpoint (``/_tsunagi/…``) with the admin token: ``with srv.internal(path) as r``.
+        Under ``--auth strict`` the request is also signed with the root key pair (reset wants the root)."""
+        headers = {"X-Tsunagi-Token": self.token}
+        if self.strict:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+
+            key = self.env.get("TSUNAGI_ACCESS_KEY_ID") or "test"
+            secret = self.env.get("TSUNAGI_SECRET_ACCESS_KEY") or "test"
+            signed = AWSRequest(method=method, url=f"{self.url}{path}", data=data or b"", headers=headers)
+            SigV4Auth(Credentials(key, secret), "sts", "us-east-1").add_auth(signed)
+            headers = dict(signed.headers.items())
+        req = urllib.request.Request(f"{self.url}{path}", method=method, data=data, headers=headers)
         return urllib.request.urlopen(req, timeout=timeout)
 
     def client(self, service: str, *, access_key: str = "test", region: str = "us-east-1", **config):

@@ -46,3 +46,13 @@ def test_validate_refuses_impossible_values() -> None:
         Config(port=70000).validate()
     with pytest.raises(ValueError, match="lambda_max_workers"):
         Config(lambda_max_workers=0).validate()
+
+
+def test_a_mistyped_policies_mode_stops_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Config().policies == "warn"                           # the default
+    monkeypatch.setenv("TSUNAGI_POLICIES", " Enforce ")
+    assert Config().policies == "enforce"
+    Config().validate()
+    monkeypatch.setenv("TSUNAGI_POLICIES", "enforced")
+    with pytest.raises(ValueError, match="TSUNAGI_POLICIES"):
+        Config().validate()

@@ -54,11 +54,7 @@ ALLOWED: set[tuple[str, str]] = {
 
 # Imports across a boundary that the platform-seams work has not removed yet. Each entry is
 # "importing module -> imported module". This list only shrinks; the seams issue ends with it empty.
-PENDING: set[str] = {
-    "tsunagi.services.s3.objects -> tsunagi.protocol.aws_chunked",
-    "tsunagi.services.s3.post -> tsunagi.protocol.presign",
-    "tsunagi.services.s3.service -> tsunagi.protocol.aws_chunked",
-}
+PENDING: set[str] = set()
 
 
 def _layer(module: str, table: dict[str, tuple[str, ...]]) -> str | None:

@@ -25,8 +25,10 @@ from tsunagi.gateway.codecs import Codecs
 from tsunagi.gateway.errors import error_response
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.guard import Guard, HostPolicy
-from tsunagi.gateway.identity import Authenticator, StrictAuthenticator
+from tsunagi.gateway.identity import Authenticator, CredentialStore, StrictAuthenticator
 from tsunagi.gateway.routes import RouteRegistry
+from tsunagi.gateway.routes import apigateway as apigateway_routes
+from tsunagi.gateway.routes import ecs as ecs_routes
 from tsunagi.gateway.routes import internal as internal_routes
 from tsunagi.gateway.routes import s3 as s3_routes
 from tsunagi.ids import uuid4
@@ -87,14 +89,21 @@ class Gateway:
         self.platform = platform
         config = platform.config
         self.body_timeout = config.body_timeout
-        self.authenticator: Authenticator = (
-            StrictAuthenticator(config.default_account) if config.auth == "strict"
-            else Authenticator(config.default_account))
+        self.authenticator: Authenticator
+        if config.strict_auth:
+            akid, secret = config.root_key_pair()
+            credentials = CredentialStore.with_root(config.default_account, akid, secret, platform.ports,
+                                                    platform.clock)
+            self.authenticator = StrictAuthenticator(config.default_account, credentials, platform.clock)
+        else:
+            self.authenticator = Authenticator(config.default_account)
         self.codecs = Codecs()
         self.routes = RouteRegistry()
         self.state = internal_routes.ServerState()
         internal_routes.install(self.routes, platform, self.state, self.authenticator)
         s3_routes.install(self.routes, platform, self.authenticator, self.codecs)
+        ecs_routes.install(self.routes, platform)
+        apigateway_routes.install(self.routes, platform, self.authenticator)
         self.steps: list[steps.StepFn] = [
             Guard(HostPolicy(config.host, config.hostnames)),
             steps.Route(platform, self.routes, self.codecs),

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tsunagi.context import RequestContext
+from tsunagi.context import Principal, RequestContext
 from tsunagi.gateway.bodies import prepare_s3_body, read_body
 from tsunagi.gateway.codecs import Codecs, Operation
 from tsunagi.gateway.exchange import Exchange, RouteHandler
@@ -116,9 +116,10 @@ def unrouted(method: str, path: str, service: str | None, request_id: str) -> Ht
 
 
 class Authenticate:
-    """Who is asking: the principal behind the credential (``--auth off`` trusts the key id; strict
-    mode refuses unsigned requests). A presigned S3 URL is checked here: its expiry always, its
-    signature when the key's secret is known."""
+    """Who is asking: the principal behind the credential. ``--auth open`` trusts the key id (a
+    presigned S3 URL still has its expiry checked, and its signature when the key is one of the local
+    convention's); ``--auth strict`` verifies the signature of every request, awaiting only when the
+    key's secret must be looked up in IAM."""
 
     name = "authenticate"
 
@@ -126,12 +127,22 @@ class Authenticate:
         self.authenticator = authenticator
         self.clock = clock
 
-    def __call__(self, ex: Exchange) -> None:
+    def __call__(self, ex: Exchange) -> Awaitable[None] | None:
         request = ex.request
         cred = ex.credential if ex.credential is not None else read_credential(request)
-        if ex.service == "s3" and is_presigned(request):
+        auth = self.authenticator
+        if not auth.strict and ex.service == "s3" and is_presigned(request):
             verify_presigned_url(request, self.clock.now(), secret_for, ex.bucket)
-        ex.principal = self.authenticator.authenticate(request, cred)
+        protocol = ex.codec.serializer.protocol if ex.codec is not None else None
+        result = auth.authenticate(request, cred, ex.service, protocol)
+        if isinstance(result, Principal):
+            ex.principal = result
+            return None
+        return self._later(ex, result)
+
+    @staticmethod
+    async def _later(ex: Exchange, pending: Awaitable[Principal]) -> None:
+        ex.principal = await pending
 
 
 class Parse:
@@ -195,7 +206,7 @@ class TraceContext:
             service=ex.service or "", operation=ex.operation.name, host=headers.get("host", "localhost:4566"),
             scheme=headers.get("x-forwarded-proto", "http"), principal=principal,
             trace_id=root_of(header) if header else None, trace_header=header,
-            source_ip=ex.source_ip, request=request)
+            source_ip=ex.source_ip)
 
 
 class Dispatch:

@@ -7,7 +7,8 @@ Every payload has the envelope :func:`tsunagi.ports.outbox.to_service` writes::
      "message_id": "…",               # the source's id for what is delivered (optional)
      "source_arn": "arn:aws:s3:::b",  # who caused the delivery (optional)
      "source_service": "s3.amazonaws.com",
-     "source_account": "000000000000"}
+     "source_account": "000000000000",
+     "trace_header": "Root=1-…;Parent=…"}  # the cause's X-Amzn-Trace-Id, when it had one (optional)
 
 - ``sqs``: target a queue ARN; ``params`` as for SendMessage (``MessageBody``, attributes, …).
 - ``sns``: target a topic ARN; ``params`` as for Publish (``Message``, ``Subject``, …).
@@ -15,11 +16,11 @@ Every payload has the envelope :func:`tsunagi.ports.outbox.to_service` writes::
   invoked with ``InvocationType=Event``.
 
 The call runs in the target's account and region, in the journey of the change that caused it
-(the outbox row's trace id), as the source's service principal, with the source's ARN and account
-in the context so that the target's resource policy can be applied. A target that does not exist
-(or a service this server does not run) fails for good, as does any error that is the sender's
-fault (except throttling); anything else is retried by the outbox. Each delivery's outcome is one
-delivery record.
+(the outbox row's trace id, and the trace header its request carried), as the source's service
+principal, with the source's ARN and account in the context so that the target's resource policy
+can be applied. A target that does not exist (or a service this server does not run) fails for
+good, as does any error that is the sender's fault (except throttling); anything else is retried
+by the outbox. Each delivery's outcome is one delivery record.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def source_of(payload: dict[str, Any]) -> Source | None:
 def context_for(job: Job, service: str, operation: str) -> RequestContext:
     """The context a delivery runs in: the target's account and region, the job's journey and source."""
     _svc, region, account, _res = parse_arn(job.target)
+    header = job.payload.get("trace_header")
     return internal_context(account, region, service, operation, trace_id=job.trace_id,
-                            source=source_of(job.payload))
+                            trace_header=header if isinstance(header, str) else None, source=source_of(job.payload))
 
 
 def register_standard(outbox: Outbox) -> None:

@@ -3,7 +3,8 @@
 Callers: the gateway's authenticate step under ``--auth strict`` (``credentials``: the secret, owner
 and expiry of an access key from CreateAccessKey, AssumeRole, GetSessionToken, …), the authorize step
 and the pipes that act as a role (``identity_policies``, ``role``: a role's trust policy and its
-permissions when a function, an event source mapping, API Gateway or an ECS task uses it).
+permissions when a function, an event source mapping, API Gateway or an ECS task uses it), and STS
+(``issue_session``: the temporary credentials of AssumeRole and GetSessionToken).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Credentials(NamedTuple):
     user_id: str                     # AIDA… for users, AROA…:session for role sessions
     expires_at_ms: int | None        # temporary credentials expire
     active: bool = True              # UpdateAccessKey --status Inactive
+    session_policy: str | None = None   # the Policy a role session was given (it limits what the role allows)
+    role_arn: str | None = None         # a role session's role, its path included (aws:PrincipalArn)
 
 
 class RoleRef(NamedTuple):
@@ -50,6 +53,20 @@ class IamPort(Protocol):
         ...
 
     async def role(self, arn: str) -> RoleRef | None:
+        """The role an ARN names (its path must match), or None."""
+        ...
+
+    async def issue_session(self, *, account: str, principal_arn: str, user_id: str, duration_s: int,
+                            role_arn: str | None = None, source_key: str | None = None,
+                            region: str | None = None, session_policy: str | None = None) -> Credentials:
+        """New temporary credentials (``ASIA…``, a secret, a session token) for ``principal_arn``,
+        valid ``duration_s`` seconds: STS's AssumeRole, AssumeRoleWithWebIdentity and GetSessionToken.
+        ``role_arn`` (an assumed role) has its RoleLastUsed set (in ``region``)."""
+        ...
+
+    async def key_used(self, access_key_id: str, service: str, region: str) -> None:
+        """Record that a long-term key signed a request (GetAccessKeyLastUsed). Cheap to call on every
+        request: at most one write per key a minute."""
         ...
 
 

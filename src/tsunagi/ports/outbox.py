@@ -36,13 +36,16 @@ class OutboxPort(Protocol):
 
 
 def to_service(kind: str, target: str, params: JsonObject, *, source: Source | None, trace_id: str | None,
-               pipe: str, message_id: str | None = None) -> OutboxItem:
+               pipe: str, message_id: str | None = None, trace_header: str | None = None) -> OutboxItem:
     """A delivery to another service's operation (``kind`` ``sqs``: SendMessage to the queue ARN
     ``target``; ``sns``: Publish to the topic; ``lambda``: an Event invocation of the function).
     ``params`` is the operation's input without the target; ``source`` is what caused it (its
     ARN, service principal and account, for the target's resource policy); ``pipe`` and
-    ``message_id`` go into the delivery record."""
+    ``message_id`` go into the delivery record. ``trace_header`` is the ``X-Amzn-Trace-Id`` the
+    cause's request carried, if any: the delivery passes it on (a message's ``AWSTraceHeader``)."""
     payload: JsonObject = {"params": params, "pipe": pipe}
+    if trace_header is not None:
+        payload["trace_header"] = trace_header
     if source is not None:
         payload["source_arn"] = source.arn
         if source.service:

@@ -12,12 +12,22 @@ SDKs send them when ``x-amz-content-sha256`` is ``STREAMING-UNSIGNED-PAYLOAD-TRA
 
 :class:`ChunkedDecoder` is a push parser (``feed(bytes) -> payload pieces``, then ``close()``), so
 it can be tested without I/O; :func:`decode_stream` runs it over an async iterator of raw pieces.
-The decoded length is checked against ``x-amz-decoded-content-length`` by the caller.
+
+:func:`upload_body` is what the S3 parser hands the service for an upload: the payload with the
+framing removed, as a protocol-neutral :class:`~tsunagi.streams.StreamingBody` whose ``length`` is
+``x-amz-decoded-content-length`` (checked against the payload by the service), whose
+``checksums_to_follow`` are the checksums ``x-amz-trailer`` announces, and whose
+``trailing_checksums`` are their values from the trailers.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+
+from tsunagi.protocol.errors import ServiceError
+from tsunagi.streams import MalformedBody, StreamingBody
+
+_CHECKSUM = "x-amz-checksum-"
 
 STREAMING_SHA256 = ("STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
                     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
@@ -29,7 +39,7 @@ class ChunkedError(ValueError):
     """The body is not valid aws-chunked framing."""
 
 
-def is_aws_chunked(headers: dict[str, str]) -> bool:
+def is_aws_chunked(headers: Mapping[str, str]) -> bool:
     """Whether a request's body is aws-chunked (by ``x-amz-content-sha256`` or ``Content-Encoding``)."""
     sha = headers.get("x-amz-content-sha256", "")
     if sha.startswith("STREAMING-"):
@@ -151,3 +161,44 @@ async def decode_stream(raw: AsyncIterator[bytes], decoder: ChunkedDecoder | Non
         for out in dec.feed(piece):
             yield out
     dec.close()
+
+
+def announced_checksums(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The checksum algorithms ``x-amz-trailer`` says will follow the payload (``crc32``, …)."""
+    names = (n.strip().lower() for n in headers.get("x-amz-trailer", "").split(","))
+    return tuple(n[len(_CHECKSUM):] for n in names if n.startswith(_CHECKSUM))
+
+
+def upload_body(raw: StreamingBody, headers: Mapping[str, str]) -> StreamingBody:
+    """The payload of an upload's body as S3 is to see it: ``raw`` itself when it is not aws-chunked,
+    else the decoded payload, with the checksums sent as trailers filled in at its end."""
+    announced = announced_checksums(headers)
+    if not is_aws_chunked(headers):
+        raw.checksums_to_follow = announced
+        return raw
+    decoded = headers.get("x-amz-decoded-content-length")
+    try:
+        length = int(decoded) if decoded is not None else None
+    except ValueError:
+        raise ServiceError("x-amz-decoded-content-length is not a number", code="InvalidArgument", status=400,
+                           ArgumentName="x-amz-decoded-content-length", ArgumentValue=str(decoded)) from None
+    return _Decoded(raw, length, announced)
+
+
+class _Decoded(StreamingBody):
+    """An aws-chunked body's payload; its checksum trailers land in ``trailing_checksums`` at the end."""
+
+    def __init__(self, raw: StreamingBody, length: int | None, announced: tuple[str, ...]) -> None:
+        super().__init__(None, length, checksums_to_follow=announced)
+        self._raw = raw
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder = ChunkedDecoder()
+        try:
+            async for piece in decode_stream(self._raw.__aiter__(), decoder):
+                yield piece
+        except ChunkedError as e:
+            raise MalformedBody(f"The request body is not valid aws-chunked encoding: {e}") from None
+        for name, value in decoder.trailers.items():
+            if name.startswith(_CHECKSUM):
+                self.trailing_checksums[name[len(_CHECKSUM):].upper()] = value

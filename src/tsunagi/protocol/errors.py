@@ -15,6 +15,10 @@ class ServiceError(Exception):
     ``query_code`` is the code the query protocol (and the ``x-amzn-query-error`` header)
     uses when it differs (SQS: ``AWS.SimpleQueueService.NonExistentQueue``).
     ``fields`` are extra members of the error shape (e.g. S3's ``BucketName``).
+    ``output`` are members of the operation's *output* that the error answer carries too, by their
+    output-shape names (S3's GetObject on a delete marker: ``DeleteMarker``, ``VersionId``,
+    ``LastModified``); the protocol puts them where the output shape says (S3: headers).
+    ``headers`` are for the gateway's own answers only (``Connection: close``); services use ``output``.
     """
 
     code: str = "InternalFailure"
@@ -30,6 +34,7 @@ class ServiceError(Exception):
         sender_fault: bool | None = None,
         query_code: str | None = None,
         headers: dict[str, str] | None = None,
+        output: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
         super().__init__(message)
@@ -42,6 +47,7 @@ class ServiceError(Exception):
             self.sender_fault = sender_fault
         self.query_code = query_code or self.code
         self.headers = headers or {}
+        self.output = output or {}
         self.fields = fields
 
     def __repr__(self) -> str:

@@ -5,11 +5,21 @@ from __future__ import annotations
 import codecs
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote
 
+from tsunagi.streams import StreamingBody
 
-class BodyStream:
+
+class BodyObserver(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BodyStream(StreamingBody):
     """A request body read as it arrives (S3 uploads): ``await read(n)`` or ``async for chunk in stream``.
+    It is the :class:`~tsunagi.streams.StreamingBody` a service gets when no framing is to be removed.
 
     ``next_chunk`` returns the next piece of the body, or ``b""`` at its end. ``limit`` bounds
     the total; past it, :class:`BodyTooLarge` is raised (the caller turns it into AWS's error).
@@ -17,12 +27,18 @@ class BodyStream:
 
     def __init__(self, next_chunk: Callable[[], Awaitable[bytes]], length: int | None = None,
                  limit: int | None = None) -> None:
+        super().__init__(None, length)   # ``length``: the declared Content-Length, if any
         self._next = next_chunk
-        self.length = length          # the declared Content-Length, if any
         self.limit = limit
         self.received = 0
         self._buf = b""
         self._eof = False
+        self._observers: list[BodyObserver] = []
+
+    def observe(self, observer: BodyObserver) -> None:
+        """Show every piece of the body to ``observer`` as it arrives, and tell it when the body
+        ends (the gateway checks signed aws-chunked bodies this way); what it raises fails the read."""
+        self._observers.append(observer)
 
     async def _pull(self) -> bytes:
         if self._eof:
@@ -30,10 +46,14 @@ class BodyStream:
         chunk = await self._next()
         if not chunk:
             self._eof = True
+            for observer in self._observers:
+                observer.close()
             return b""
         self.received += len(chunk)
         if self.limit is not None and self.received > self.limit:
             raise BodyTooLarge(self.limit)
+        for observer in self._observers:
+            observer.feed(chunk)
         return chunk
 
     async def read(self, n: int = -1) -> bytes:

@@ -49,6 +49,7 @@ from botocore.model import OperationModel, OperationNotFoundError, ServiceModel,
 from defusedxml import ElementTree as SafeET
 
 from tsunagi.protocol import sqs_query
+from tsunagi.protocol.aws_chunked import strip_aws_chunked, upload_body
 from tsunagi.protocol.errors import (
     InvalidAction,
     InvalidParameterValue,
@@ -58,7 +59,7 @@ from tsunagi.protocol.errors import (
     ValidationError,
     error_class,
 )
-from tsunagi.protocol.http import HttpRequest, form_pairs
+from tsunagi.protocol.http import BodyStream, HttpRequest, form_pairs
 from tsunagi.protocol.shapes import (
     INT_TYPES,
     BadValue,
@@ -67,6 +68,7 @@ from tsunagi.protocol.shapes import (
     text_to_scalar,
 )
 from tsunagi.protocol.validate import validator_for
+from tsunagi.streams import StreamingBody
 
 MissingAction = error_class("MissingAction")
 MalformedXML = error_class("MalformedXML")
@@ -678,6 +680,10 @@ class RestParser(RequestParser):
     def _bad_value(self, message: str) -> ServiceError:
         return SerializationException(message)
 
+    def _stream_body(self, request: HttpRequest, stream: BodyStream) -> StreamingBody:
+        """What the service gets for a streamed payload member: the body as it arrives."""
+        return stream
+
     # -- per-operation plan ------------------------------------------------------------------------
 
     def _plan(self, route: _Route) -> Callable[[HttpRequest, re.Match, dict], dict]:
@@ -738,7 +744,7 @@ class RestParser(RequestParser):
                 if found:
                     params[name] = found
             if stream_member is not None and request.stream is not None:
-                params[stream_member] = request.stream
+                params[stream_member] = self._stream_body(request, request.stream)
             elif body is not None:
                 body(request.body, params)
             return params
@@ -826,6 +832,22 @@ class RestXMLParser(RestParser):
     def __init__(self, service_model: ServiceModel, protocol: str = "rest-xml", **kw: Any) -> None:
         super().__init__(service_model, protocol, **kw)
         self._xml = _XMLDecoders()
+        self.s3 = service_model.service_name == "s3"
+
+    def _parse(self, request: HttpRequest, bucket_from_host: str | None) -> tuple[OperationModel, dict]:
+        op, params = super()._parse(request, bucket_from_host)
+        if self.s3 and "ContentEncoding" in params:
+            # aws-chunked is how this request's body is framed, not how the object is encoded
+            encoding = strip_aws_chunked(params["ContentEncoding"])
+            if encoding:
+                params["ContentEncoding"] = encoding
+            else:
+                del params["ContentEncoding"]
+        return op, params
+
+    def _stream_body(self, request: HttpRequest, stream: BodyStream) -> StreamingBody:
+        """S3 uploads: the payload without its aws-chunked framing, with the announced checksums."""
+        return upload_body(stream, request.headers) if self.s3 else stream
 
     def _bad_value(self, message: str) -> ServiceError:
         return InvalidArgument(message)

@@ -545,6 +545,19 @@ class RestSerializer(ResponseSerializer):
     def _base_headers(self, with_body: bool) -> list[tuple[str, str]]:
         return [("Content-Type", self.content_type)] if with_body else []
 
+    @staticmethod
+    def _output_headers(error: ServiceError, operation_model: OperationModel | None,
+                        headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The output members an error carries (``error.output``) that the output shape puts in headers."""
+        shape = operation_model.output_shape if operation_model is not None else None
+        if not error.output or shape is None:
+            return headers
+        for name, value in error.output.items():
+            ms = shape.members.get(name)
+            if value is not None and ms is not None and ms.serialization.get("location") == "header":
+                headers.append((ms.serialization.get("name") or name, _header_encoder(ms)(value)))
+        return headers
+
     def _body_writer(self, operation_model: OperationModel, shape: Shape, payload: str | None,
                      body_members: bool) -> Callable[[dict], tuple[bytes, str | None]] | None:
         if payload:
@@ -626,6 +639,7 @@ class RestJSONSerializer(RestSerializer):
             data.update(_error_fields(self, error))
         headers = [("Content-Type", self.content_type), ("x-amzn-RequestId", request_id),
                    ("x-amzn-ErrorType", error.code)]
+        self._output_headers(error, operation_model, headers)
         return HttpResponse(self._error_status(error), self._extra_headers(error, headers), _dumps(data))
 
 
@@ -697,6 +711,9 @@ class RestXMLSerializer(RestSerializer):
                         request_id: str) -> HttpResponse:
         headers: list[tuple[str, str]] = []
         self._add_request_id(headers, request_id)
+        self._output_headers(error, operation_model, headers)
+        if self.s3 and error.code == "MethodNotAllowed" and error.fields.get("ResourceType") == "DeleteMarker":
+            headers.append(("Allow", "DELETE"))        # the one method a delete marker allows
         status = self._error_status(error)
         if status == 304 or (operation_model is not None and operation_model.http.get("method") == "HEAD"):
             return HttpResponse(status, self._extra_headers(error, headers), b"")  # no body may follow

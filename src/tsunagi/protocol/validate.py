@@ -9,8 +9,10 @@ What is checked depends on the *style*, because AWS services differ:
   basic types, and the model's ``min``/``max`` (lengths and ranges) and ``enum``; all problems
   are reported together as ``ValidationException``: ``"2 validation errors detected: Value null
   at 'functionName' failed to satisfy constraint: Member must not be null; ..."``.
-- ``"query"`` (SNS, STS, IAM, CloudFormation): required members only, as ``ValidationError``
-  with the same message form.
+- ``"query"`` (SNS, CloudFormation): required members only, as ``ValidationError`` with the same
+  message form. IAM and STS check every constraint of their model, ``pattern`` included
+  (:data:`CHECKS_PATTERNS`), and say so in that form (``Value 'a b' at 'userName' failed to satisfy
+  constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+``).
 - ``"sqs"`` (SQS over either protocol): SQS does its own value checks (``InvalidParameterValue``
   in the service), so only required members, reported as ``MissingParameter`` /
   ``"The request must contain the parameter QueueUrl."``.
@@ -24,6 +26,7 @@ a request costs a dict lookup per member and no walking of botocore objects.
 
 from __future__ import annotations
 
+import re
 import reprlib
 from collections.abc import Callable
 from datetime import datetime
@@ -39,10 +42,21 @@ from tsunagi.protocol.errors import (
     ValidationException,
     error_class,
 )
-from tsunagi.protocol.http import BodyStream
 from tsunagi.protocol.shapes import lower_first
+from tsunagi.streams import StreamingBody
 
 InvalidRequest = error_class("InvalidRequest")
+
+# Query services that check lengths, ranges, enums and patterns as json services do.
+CHECKS_PATTERNS = frozenset({"iam", "sts"})
+
+
+def _pattern(java: str) -> re.Pattern[str]:
+    """A model's (Java) pattern as a Python one, matched whole. ``\\w`` is ASCII in Java; the Unicode
+    classes IAM's tag patterns use (letters, separators, numbers) become ``\\w``/``\\s`` in Unicode mode."""
+    if "\\p{" in java:
+        return re.compile(java.replace("\\p{L}\\p{Z}\\p{N}", "\\w\\s"))
+    return re.compile(java, re.ASCII)
 
 Problems = list[str]
 Check = Callable[[Any, str, Problems], None]
@@ -54,7 +68,7 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "float": (float, int),
     "double": (float, int),
     "boolean": (bool,),
-    "blob": (bytes, bytearray, str, BodyStream),
+    "blob": (bytes, bytearray, str, StreamingBody),
     "timestamp": (datetime,),
     "structure": (dict,),
     "list": (list, tuple),
@@ -79,9 +93,10 @@ def style_for(service_model: ServiceModel, protocol: str) -> str:
 class Validator:
     """Compiled validators for one service model and style."""
 
-    def __init__(self, style: str, constraints: bool | None = None) -> None:
+    def __init__(self, style: str, constraints: bool | None = None, patterns: bool = False) -> None:
         self.style = style
-        self.constraints = (style == "json") if constraints is None else constraints
+        self.constraints = (style == "json" or patterns) if constraints is None else constraints
+        self.patterns = patterns and self.constraints
         self._by_op: dict[str, Callable[[dict], None]] = {}
         self._shape_checks: dict[tuple, Check] = {}
 
@@ -219,7 +234,9 @@ class Validator:
 
             return check_map
 
-        want_constraint = constraints and (lo is not None or hi is not None or enum)
+        raw_pattern = meta.get("pattern") if self.patterns and t == "string" else None
+        pattern = _pattern(raw_pattern) if raw_pattern else None
+        want_constraint = constraints and (lo is not None or hi is not None or enum or pattern is not None)
 
         def check_scalar(value: Any, path: str, problems: Problems) -> None:
             if not isinstance(value, types) or (is_int and isinstance(value, bool)):
@@ -229,8 +246,14 @@ class Validator:
             if enum and value not in enum:
                 problems.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must "
                                 f"satisfy enum value set: [{', '.join(enum)}]")
-            elif t in ("string", "blob") and not isinstance(value, BodyStream):
+            elif t in ("string", "blob") and not isinstance(value, StreamingBody):
+                before = len(problems)
                 _check_size(len(value), lo, hi, value, path, problems, "length", sensitive)  # type: ignore[arg-type]
+                if pattern is not None and len(problems) == before and isinstance(value, str) \
+                        and not pattern.fullmatch(value):
+                    shown = "Value at" if sensitive else f"Value {_show(value)} at"
+                    problems.append(f"{shown} '{path}' failed to satisfy constraint: Member must satisfy "
+                                    f"regular expression pattern: {raw_pattern}")
             elif t not in ("boolean", "timestamp"):
                 _check_size(value, lo, hi, value, path, problems, "value", sensitive)
 
@@ -273,7 +296,8 @@ def validator_for(service_model: ServiceModel, protocol: str, constraints: bool 
     key = (service_model.service_name, protocol, constraints)
     v = _validators.get(key)
     if v is None:
-        v = _validators[key] = Validator(style_for(service_model, protocol), constraints)
+        v = _validators[key] = Validator(style_for(service_model, protocol), constraints,
+                                         patterns=service_model.service_name in CHECKS_PATTERNS)
     return v
 
 

@@ -8,6 +8,7 @@ from tsunagi.services.base import Platform, Service
 
 # name -> "module:Class"
 SERVICES: dict[str, str] = {
+    "iam": "tsunagi.services.iam.service:IamService",
     "sts": "tsunagi.services.sts.service:StsService",
     "kms": "tsunagi.services.kms.service:KmsService",
     "sqs": "tsunagi.services.sqs.service:SqsService",
@@ -15,6 +16,9 @@ SERVICES: dict[str, str] = {
     "logs": "tsunagi.services.logs.service:LogsService",
     "lambda": "tsunagi.services.awslambda.service:LambdaService",
     "s3": "tsunagi.services.s3.service:S3Service",
+    "ecs": "tsunagi.services.ecs.service:EcsService",
+    "apigateway": "tsunagi.services.apigateway.service:ApiGatewayService",
+    "apigatewayv2": "tsunagi.services.apigateway.v2:ApiGatewayV2Service",
 }
 
 

@@ -18,7 +18,13 @@ from tsunagi.gateway import steps
 from tsunagi.gateway.app import Gateway
 from tsunagi.gateway.codecs import Codecs
 from tsunagi.gateway.exchange import Exchange
-from tsunagi.gateway.identity import Authenticator, Credential, StrictAuthenticator, read_credential
+from tsunagi.gateway.identity import (
+    Authenticator,
+    Credential,
+    CredentialStore,
+    StrictAuthenticator,
+    read_credential,
+)
 from tsunagi.gateway.routes import Route, RouteRegistry
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.http import HttpRequest, HttpResponse
@@ -145,7 +151,8 @@ def test_strict_authentication_refuses_an_unsigned_request() -> None:
     ex = exchange()
     ex.credential = Credential()
     with pytest.raises(ServiceError) as e:
-        run(steps.Authenticate(StrictAuthenticator("000000000000"), Clock())(ex))
+        store = CredentialStore.with_root("000000000000", "test", "test", None, Clock())
+        run(steps.Authenticate(StrictAuthenticator("000000000000", store, Clock()), Clock())(ex))
     assert e.value.code == "MissingAuthenticationToken" and e.value.status == 403
 
 

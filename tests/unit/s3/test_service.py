@@ -13,9 +13,11 @@ import boto3
 
 from tsunagi.clock import Clock
 from tsunagi.config import Config
+from tsunagi.gateway.identity import secret_for
 from tsunagi.pipes import install as install_pipes
 from tsunagi.pipes.outbox import PermanentFailure, outbox_for
 from tsunagi.protocol.http import HttpRequest
+from tsunagi.protocol.s3_post import post_params
 from tsunagi.services.base import Platform, RequestContext
 from tsunagi.services.s3.common import next_string, parse_range
 from tsunagi.services.s3.service import S3Service
@@ -38,8 +40,8 @@ def run(tmp_path, body, store_url=":memory:"):
     return asyncio.run(main())
 
 
-def ctx(request: HttpRequest | None = None) -> RequestContext:
-    return RequestContext(account="000000000000", region="us-east-1", request_id="req-1", request=request)
+def ctx() -> RequestContext:
+    return RequestContext(account="000000000000", region="us-east-1", request_id="req-1")
 
 
 def test_blob_store_reads_any_range(tmp_path):
@@ -70,7 +72,8 @@ def test_helpers():
 
 
 def test_post_object_upload_in_process(tmp_path):
-    """The POST policy flow end to end, calling the method the gateway is to route form uploads to."""
+    """The POST policy flow end to end: the form read and its policy checked as the gateway's S3 route
+    does, then the method it routes form uploads to."""
     client = boto3.client("s3", endpoint_url="http://localhost:4566", aws_access_key_id="test",
                           aws_secret_access_key="test", region_name="us-east-1")
     post = client.generate_presigned_post("forms", "up/${filename}", Fields={"success_action_status": "201"},
@@ -86,7 +89,7 @@ def test_post_object_upload_in_process(tmp_path):
         await s3.create_bucket(ctx(), {"Bucket": "forms"})
         req = HttpRequest("POST", "/forms", "", {"host": "localhost:4566",
                                                  "content-type": f"multipart/form-data; boundary={boundary}"}, body)
-        out = await s3.post_object(ctx(req), {"Bucket": "forms"})
+        out = await s3.post_object(ctx(), post_params(req, "forms", time.time(), secret_for))
         assert out["StatusCode"] == 201 and out["Key"] == "up/me.png"
         got = await s3.get_object(ctx(), {"Bucket": "forms", "Key": "up/me.png"})
         assert b"".join([c async for c in got["Body"]]) == b"PNGDATA"
@@ -131,20 +134,20 @@ def test_outbox_retries_then_delivers_and_drops_permanent_failures(tmp_path):
 def test_start_up_removes_half_written_uploads_and_old_unreferenced_blobs(tmp_path):
     import os
 
-    from tsunagi.services.s3 import service as s3_service
+    from tsunagi.services.s3 import bodies as s3_bodies
 
     async def leave_debris(platform, s3):
         # Given an object, a half-written upload (as a killed process leaves it) and an orphan blob
         await s3.create_bucket(ctx(), {"Bucket": "bkt"})
         await s3.put_object(ctx(), {"Bucket": "bkt", "Key": "kept", "Body": b"kept bytes"})
-        half = s3.blobs.writer()
+        half = s3.bodies.blobs.writer()
         await half.write(b"half an upload")
-        orphan = s3.blobs.writer()
+        orphan = s3.bodies.blobs.writer()
         await orphan.write(b"committed nowhere")
         await orphan.finish()
-        old = time.time() - 2 * s3_service.ORPHAN_AGE_S
-        os.utime(s3.blobs.path(orphan.blob_id), (old, old))
-        return s3.blobs.tmp_dir, s3.blobs.path(orphan.blob_id)
+        old = time.time() - 2 * s3_bodies.ORPHAN_AGE_S
+        os.utime(s3.bodies.blobs.path(orphan.blob_id), (old, old))
+        return s3.bodies.blobs.tmp_dir, s3.bodies.blobs.path(orphan.blob_id)
 
     # the platform is stopped without closing the half-written upload, like a crash
     db = f"sqlite:///{tmp_path}/t.db"
@@ -152,7 +155,7 @@ def test_start_up_removes_half_written_uploads_and_old_unreferenced_blobs(tmp_pa
     assert os.listdir(tmp_dir) and os.path.exists(orphan_path)
 
     async def after_restart(platform, s3):
-        for task in list(s3._freeing):
+        for task in list(s3.bodies._freeing):
             await task
         got = await s3.get_object(ctx(), {"Bucket": "bkt", "Key": "kept"})
         return b"".join([c async for c in got["Body"]])
@@ -182,13 +185,14 @@ def test_ingest_hashes_a_large_body_in_order(tmp_path):
     data = os.urandom(3 * 1024 * 1024 + 12345)
 
     async def main(platform, s3):
-        ing = await s3.ingest(_pieces(data, (65536, 1000, 300_001)), encrypt=True, algorithms=["CRC32", "SHA256"])
+        ing = await s3.bodies.ingest(_pieces(data, (65536, 1000, 300_001)), encrypt=True,
+                                     algorithms=["CRC32", "SHA256"])
         assert ing.size == len(data)
         assert ing.md5 == hashlib.md5(data).digest()
         assert ing.checksums == {"CRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode(),
                                  "SHA256": base64.b64encode(hashlib.sha256(data).digest()).decode()}
-        assert b"".join([c async for c in s3.stream([ing.segment], 0, len(data))]) == data
-        with open(s3.blobs.path(ing.segment["b"]), "rb") as f:
+        assert b"".join([c async for c in s3.bodies.stream([ing.segment], 0, len(data))]) == data
+        with open(s3.bodies.blobs.path(ing.segment["b"]), "rb") as f:
             assert f.read(4096) != data[:4096]        # encrypted at rest
 
     run(tmp_path, main)
@@ -200,14 +204,14 @@ def test_ingest_that_fails_midway_leaves_no_blob(tmp_path):
         unretrieved = []
         loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
         try:
-            await s3.ingest(_pieces(bytes(5 * 1024 * 1024), (70_000,), fail_after=2_500_000), encrypt=True,
-                            algorithms=[])
+            await s3.bodies.ingest(_pieces(bytes(5 * 1024 * 1024), (70_000,), fail_after=2_500_000), encrypt=True,
+                                   algorithms=[])
         except ConnectionResetError:
             pass
         else:
             raise AssertionError("the failed body was accepted")
-        assert os.listdir(s3.blobs.tmp_dir) == []
-        assert [f for _, _, files in os.walk(s3.blobs.blob_dir) for f in files] == []
+        assert os.listdir(s3.bodies.blobs.tmp_dir) == []
+        assert [f for _, _, files in os.walk(s3.bodies.blobs.blob_dir) for f in files] == []
         assert unretrieved == []
 
     run(tmp_path, main)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -12,11 +13,19 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from tsunagi.protocol.aws_chunked import ChunkedDecoder, ChunkedError, is_aws_chunked, strip_aws_chunked
+from tsunagi.protocol.aws_chunked import (
+    ChunkedDecoder,
+    ChunkedError,
+    is_aws_chunked,
+    strip_aws_chunked,
+    upload_body,
+)
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.http import HttpRequest
 from tsunagi.protocol.presign import parse_form, verify_post_policy, verify_presigned_url
+from tsunagi.protocol.s3_post import post_params
 from tsunagi.services.s3 import checksums
+from tsunagi.streams import MalformedBody, StreamingBody
 
 
 def _frame(payload: bytes, size: int, trailer: bytes = b"", sig: bool = False) -> bytes:
@@ -140,4 +149,80 @@ def test_post_policy():
     assert "Extra input fields: extra" in e.value.message
     with pytest.raises(ServiceError) as e:
         verify_post_policy(fields, "b", 5, time.time() + 3600, secret)
+    assert "Policy expired" in e.value.message
+
+
+async def _drain(body) -> bytes:
+    return b"".join([piece async for piece in body])
+
+
+def _raw(wire: bytes, step: int = 5) -> StreamingBody:
+    async def pieces():
+        for i in range(0, len(wire), step):
+            yield wire[i:i + step]
+
+    return StreamingBody(pieces(), len(wire))
+
+
+def test_an_aws_chunked_upload_reaches_the_service_as_its_payload_with_trailing_checksums():
+    # Given a body framed aws-chunked, announcing a CRC32 that follows the payload as a trailer
+    payload = os.urandom(3000)
+    crc = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    wire = _frame(payload, 1000, f"x-amz-checksum-crc32:{crc}\r\n".encode(), sig=True)
+    headers = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "content-encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(payload)), "x-amz-trailer": "x-amz-checksum-crc32"}
+    # When the protocol layer hands it on
+    body = upload_body(_raw(wire), headers)
+    # Then the service sees the payload, its declared length and the checksum, with no framing
+    assert body.length == len(payload) and body.checksums_to_follow == ("crc32",)
+    assert asyncio.run(_drain(body)) == payload
+    assert body.trailing_checksums == {"CRC32": crc}
+
+
+def test_a_plain_upload_is_passed_on_as_it_is():
+    raw = _raw(b"plain bytes")
+    body = upload_body(raw, {"x-amz-trailer": "x-amz-checksum-sha256"})
+    assert body is raw and body.checksums_to_follow == ("sha256",) and body.length == 11
+
+
+def test_broken_aws_chunked_framing_is_a_malformed_body_and_a_bad_length_an_invalid_argument():
+    headers = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": "5"}
+    with pytest.raises(MalformedBody) as e:
+        asyncio.run(_drain(upload_body(_raw(b"zz\r\nabc"), headers)))
+    assert str(e.value).startswith("The request body is not valid aws-chunked encoding: ")
+    with pytest.raises(ServiceError) as bad:
+        upload_body(_raw(b""), {**headers, "x-amz-decoded-content-length": "five"})
+    assert bad.value.code == "InvalidArgument"
+    assert bad.value.fields == {"ArgumentName": "x-amz-decoded-content-length", "ArgumentValue": "five"}
+
+
+def test_an_error_carries_output_members_where_the_output_shape_puts_them():
+    # A GetObject on a delete marker's version: S3 answers 405 with the marker's headers, and Allow: DELETE
+    from tsunagi.protocol.serialize import create_serializer
+    from tsunagi.protocol.specs import service_model
+
+    model = service_model("s3")
+    error = ServiceError("The specified method is not allowed against this resource.", code="MethodNotAllowed",
+                         status=405, output={"DeleteMarker": True, "VersionId": "v1", "LastModified": 0.0},
+                         Method="GET", ResourceType="DeleteMarker")
+    response = create_serializer(model).serialize_error(error, model.operation_model("GetObject"), "req")
+    headers = dict(response.headers)
+    assert response.status == 405
+    assert headers["x-amz-delete-marker"] == "true" and headers["x-amz-version-id"] == "v1"
+    assert headers["Last-Modified"] == "Thu, 01 Jan 1970 00:00:00 GMT" and headers["Allow"] == "DELETE"
+    assert b"<ResourceType>DeleteMarker</ResourceType>" in response.body
+
+
+def test_a_form_upload_becomes_post_object_members():
+    post = _client().generate_presigned_post("b", "up/${filename}", Fields={"success_action_status": "201",
+                                                                          "x-amz-meta-owner": "me"},
+                                             Conditions=[{"success_action_status": "201"}, {"x-amz-meta-owner": "me"}],
+                                             ExpiresIn=60)
+    body, ctype = _form(post["fields"], "dir/a.txt", b"12345")
+    params = post_params(HttpRequest("POST", "/b", "", {"content-type": ctype}, body), "b", time.time(), secret)
+    assert params["Bucket"] == "b" and params["Key"] == "up/a.txt" and params["Body"] == b"12345"
+    assert params["ContentType"] == "text/plain" and params["Metadata"] == {"owner": "me"}
+    assert params["SuccessActionStatus"] == "201" and "SuccessActionRedirect" not in params
+    with pytest.raises(ServiceError) as e:
+        post_params(HttpRequest("POST", "/b", "", {"content-type": ctype}, body), "b", time.time() + 3600, secret)
     assert "Policy expired" in e.value.message

@@ -32,7 +32,7 @@ import orjson
 from tsunagi import signed_urls
 from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.exchange import Exchange, RouteHandler
-from tsunagi.gateway.identity import Authenticator, read_credential
+from tsunagi.gateway.identity import Authenticator, read_credential, resolved
 from tsunagi.gateway.routes import Route, RouteRegistry
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.sns import SNS
@@ -114,7 +114,7 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
     async def reset(ex: Exchange) -> HttpResponse:
         await read_body(ex, max_body)
         if platform.config.auth == "strict":
-            principal = authenticator.authenticate(ex.request, read_credential(ex.request))
+            principal = await resolved(authenticator.authenticate(ex.request, read_credential(ex.request)))
             if not principal.arn.endswith(":root"):
                 raise ServiceError("Only the account root may reset tsunagi.", code="AccessDenied", status=403)
         await platform.reset()

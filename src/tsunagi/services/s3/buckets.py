@@ -1,29 +1,30 @@
-"""Bucket operations: create/delete/head/list, location, and the per-bucket configurations
-(policy, public access block, encryption, tagging, CORS, versioning, ACL, ownership, lifecycle…)."""
+"""Buckets: the lookup every operation starts with, create/delete/head/list, location, and the
+per-bucket configurations (policy, public access block, encryption, tagging, CORS, versioning, ACL,
+ownership, lifecycle…)."""
 
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext
+from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.common import (
+    DEFAULT_SSE,
     Bucket,
     check_bucket_name,
     dict_to_tagset,
     json_dumps,
     next_string,
     owner,
+    stamp,
     tagset_to_dict,
 )
-from tsunagi.services.s3.errors import err, invalid_argument, malformed_xml
-from tsunagi.store.s3 import BucketExists
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import RequestContext
-
-_DEFAULT_SSE = {"SSEAlgorithm": "AES256"}
+from tsunagi.services.s3.errors import access_denied, err, invalid_argument, malformed_xml, no_such_bucket
+from tsunagi.store.s3 import BucketExists, S3Repo
 
 # Simple configurations kept as given: config key, Put/Get member, the error when there is none.
 _SIMPLE = {
@@ -36,10 +37,23 @@ _SIMPLE = {
 }
 
 
-class BucketOps:
-    # provided by S3Service
-    repo: Any
-    blobs: Any
+class Buckets:
+    def __init__(self, repo: S3Repo, bodies: Bodies, clock: Clock) -> None:
+        self.repo = repo
+        self.bodies = bodies
+        self.clock = clock
+
+    async def get(self, ctx: RequestContext, name: str | None) -> Bucket:
+        """The bucket an operation names, if the caller may see it (its own, or one with a policy)."""
+        if not name:
+            raise no_such_bucket("")
+        row = await self.repo.bucket(name)
+        if row is None:
+            raise no_such_bucket(name)
+        b = Bucket.from_row(row)
+        if b.account != ctx.account and "policy" not in b.config:
+            raise access_denied()
+        return b
 
     # == buckets ==================================================================================
     async def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -65,12 +79,11 @@ class BucketOps:
         if params.get("ObjectLockEnabledForBucket"):
             config["object_lock"] = True
         try:
-            await self.repo.create_bucket(name, ctx.account, region, self.now(),  # type: ignore[attr-defined]
-                                          json_dumps(config))
+            await self.repo.create_bucket(name, ctx.account, region, stamp(self.clock), json_dumps(config))
         except BucketExists:
             row = await self.repo.bucket(name)
-            if row is not None and row[1] == ctx.account:
-                if region == "us-east-1" and row[2] == "us-east-1":
+            if row is not None and row.account == ctx.account:
+                if region == "us-east-1" and row.region == "us-east-1":
                     return {"Location": f"/{name}"}      # AWS's legacy answer in N. Virginia
                 raise err("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
                           "succeeded and you already own it.", 409, BucketName=name) from None
@@ -82,15 +95,15 @@ class BucketOps:
         return {"Location": f"/{name}"}
 
     async def delete_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         if not await self.repo.bucket_is_empty(b.name):
             raise err("BucketNotEmpty", "The bucket you tried to delete is not empty", 409, BucketName=b.name)
         freed = await self.repo.delete_bucket(b.name)
-        self.free_later(freed)  # type: ignore[attr-defined]
+        self.bodies.free_later(freed)
         return {}
 
     async def head_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         return {"BucketRegion": b.region, "AccessPointAlias": False}
 
     async def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +136,7 @@ class BucketOps:
         return out
 
     async def get_bucket_location(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         return {"LocationConstraint": None if b.region == "us-east-1" else b.region}
 
     # -- configuration storage --------------------------------------------------------------------
@@ -131,7 +144,7 @@ class BucketOps:
         await self.repo.set_bucket_config(b.name, json_dumps(b.config))
 
     async def _set(self, ctx: RequestContext, params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         if value is None:
             b.config.pop(key, None)
         else:
@@ -140,7 +153,7 @@ class BucketOps:
         return {}
 
     async def _get(self, ctx: RequestContext, params: dict[str, Any], key: str, missing: tuple[str, str]) -> Any:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         if key not in b.config:
             raise err(missing[0], missing[1], 404, BucketName=b.name)
         return b.config[key]
@@ -166,7 +179,7 @@ class BucketOps:
         return await self._set(ctx, params, "policy", None)
 
     async def get_bucket_policy_status(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         if "policy" not in b.config:
             raise err("NoSuchBucketPolicy", "The bucket policy does not exist", 404, BucketName=b.name)
         public = '"*"' in b.config["policy"] and '"Allow"' in b.config["policy"]
@@ -190,13 +203,6 @@ class BucketOps:
         return await self._set(ctx, params, "public_access_block", None)
 
     # encryption
-    @staticmethod
-    def default_encryption(b: Bucket) -> dict[str, Any]:
-        conf = b.config.get("encryption")
-        if not conf:
-            return dict(_DEFAULT_SSE)
-        return dict(conf["Rules"][0].get("ApplyServerSideEncryptionByDefault") or _DEFAULT_SSE)
-
     async def put_bucket_encryption(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         conf = params.get("ServerSideEncryptionConfiguration") or {}
         rules = conf.get("Rules") or []
@@ -214,9 +220,9 @@ class BucketOps:
         return await self._set(ctx, params, "encryption", {"Rules": [rule]})
 
     async def get_bucket_encryption(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         conf = b.config.get("encryption") or {
-            "Rules": [{"ApplyServerSideEncryptionByDefault": dict(_DEFAULT_SSE), "BucketKeyEnabled": False}]}
+            "Rules": [{"ApplyServerSideEncryptionByDefault": dict(DEFAULT_SSE), "BucketKeyEnabled": False}]}
         return {"ServerSideEncryptionConfiguration": conf}
 
     async def delete_bucket_encryption(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +264,7 @@ class BucketOps:
 
     # versioning
     async def put_bucket_versioning(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         status = (params.get("VersioningConfiguration") or {}).get("Status")
         if status not in ("Enabled", "Suspended"):
             raise malformed_xml()
@@ -269,16 +275,16 @@ class BucketOps:
         return {}
 
     async def get_bucket_versioning(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         return {"Status": b.versioning} if b.versioning else {}
 
     # ACLs: every bucket and object is private to its owner (the canned ACLs are accepted)
     async def get_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.get(ctx, params.get("Bucket"))
         return _private_acl(b.account)
 
     async def put_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        await self.get(ctx, params.get("Bucket"))
         return {}
 
     # lifecycle, website, ownership: kept and returned as given

@@ -14,7 +14,9 @@ from urllib.parse import parse_qsl, quote_plus
 
 import orjson
 
+from tsunagi.clock import Clock
 from tsunagi.services.s3.errors import err, invalid_argument, not_modified, precondition_failed
+from tsunagi.store.s3 import BucketRow, ObjectRow
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
@@ -37,6 +39,11 @@ def check_key(key: str) -> None:
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise err("KeyTooLongError", "Your key is too long", 400, Size=str(len(key.encode("utf-8", "replace"))),
                   MaxSizeAllowed=str(MAX_KEY_BYTES))
+
+
+def stamp(clock: Clock) -> float:
+    """Now, as S3 keeps times: seconds since the epoch, to the millisecond."""
+    return round(clock.now(), 3)
 
 
 def canonical_id(account: str) -> str:
@@ -217,6 +224,17 @@ def dict_to_tagset(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+DEFAULT_SSE = {"SSEAlgorithm": "AES256"}
+
+
+def default_encryption(b: Bucket) -> dict[str, Any]:
+    """The bucket's default encryption rule (``ApplyServerSideEncryptionByDefault``): AES256 unless set."""
+    conf = b.config.get("encryption")
+    if not conf:
+        return dict(DEFAULT_SSE)
+    return dict(conf["Rules"][0].get("ApplyServerSideEncryptionByDefault") or DEFAULT_SSE)
+
+
 @dataclass(slots=True)
 class Bucket:
     name: str
@@ -227,8 +245,9 @@ class Bucket:
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Any) -> Bucket:
-        return cls(row[0], row[1], row[2], float(row[3]), row[4] or "", json_loads(row[5]))
+    def from_row(cls, row: BucketRow) -> Bucket:
+        return cls(row.name, row.account, row.region, float(row.created_at), row.versioning or "",
+                   json_loads(row.config))
 
     @property
     def arn(self) -> str:
@@ -252,9 +271,10 @@ class Version:
     segments: list[dict[str, Any]]
 
     @classmethod
-    def from_row(cls, row: Any) -> Version:
-        return cls(int(row[0]), row[1], row[2], row[3], bool(row[4]), bool(row[5]), int(row[6]), row[7],
-                   float(row[8]), json_loads(row[9]), orjson.loads(row[10]) if row[10] else [])
+    def from_row(cls, row: ObjectRow) -> Version:
+        return cls(int(row.id), row.bucket, row.key, row.version_id, bool(row.latest), bool(row.delete_marker),
+                   int(row.size), row.etag, float(row.modified_at), json_loads(row.info),
+                   orjson.loads(row.segments) if row.segments else [])
 
     @property
     def public_version_id(self) -> str | None:

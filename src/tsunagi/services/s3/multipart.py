@@ -8,9 +8,14 @@ uploaded but not listed in the completion are deleted afterwards.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext
+from tsunagi.ports.outbox import OutboxPort
 from tsunagi.services.s3 import checksums
+from tsunagi.services.s3.bodies import Bodies, Ingested
+from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
     MAX_PART_NUMBER,
     MIN_PART,
@@ -24,9 +29,11 @@ from tsunagi.services.s3.common import (
     owner,
     parse_range,
     parse_tagging_header,
+    stamp,
     strip_etag,
     url_encode,
 )
+from tsunagi.services.s3.crypto import sse_for
 from tsunagi.services.s3.errors import (
     bad_digest,
     err,
@@ -35,30 +42,38 @@ from tsunagi.services.s3.errors import (
     malformed_xml,
     no_such_upload,
 )
-from tsunagi.services.s3.objects import content_info
+from tsunagi.services.s3.notifications import Notifications
+from tsunagi.services.s3.objects import Objects, content_info
+from tsunagi.store.base import Store
+from tsunagi.store.s3 import S3Repo, UploadRow
 
-if TYPE_CHECKING:
-    from tsunagi.services.base import RequestContext
 
-
-class MultipartOps:
-    repo: Any
-    outbox: Any
+class Multipart:
+    def __init__(self, store: Store, repo: S3Repo, buckets: Buckets, bodies: Bodies, objects: Objects,
+                 notifications: Notifications, outbox: OutboxPort, clock: Clock) -> None:
+        self.store = store
+        self.repo = repo
+        self.buckets = buckets
+        self.bodies = bodies
+        self.objects = objects
+        self.notifications = notifications
+        self.outbox = outbox
+        self.clock = clock
 
     async def _upload(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, dict[str, Any]]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         upload_id = params.get("UploadId") or ""
         row = await self.repo.upload(upload_id)
-        if row is None or row[1] != b.name or row[2] != params.get("Key"):
+        if row is None or row.bucket != b.name or row.key != params.get("Key"):
             raise no_such_upload(upload_id)
-        return b, {"upload_id": row[0], "bucket": row[1], "key": row[2], "account": row[3],
-                   "created_at": float(row[4]), **json_loads(row[5])}
+        return b, {"upload_id": row.upload_id, "bucket": row.bucket, "key": row.key, "account": row.account,
+                   "created_at": float(row.created_at), **json_loads(row.info)}
 
     async def create_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
         check_key(key)
-        sse = self.sse_for(b, params)  # type: ignore[attr-defined]
+        sse = sse_for(b, params)
         info = content_info(params)
         info["sse"] = sse
         tags = parse_tagging_header(params.get("Tagging"))
@@ -85,8 +100,7 @@ class MultipartOps:
             info["ck_alg"] = algo
             info["ck_type"] = ctype or ("FULL_OBJECT" if algo == "CRC64NVME" else "COMPOSITE")
         upload_id = new_upload_id()
-        await self.repo.create_upload(upload_id, b.name, key, ctx.account, self.now(),  # type: ignore[attr-defined]
-                                      json_dumps(info))
+        await self.repo.create_upload(upload_id, b.name, key, ctx.account, stamp(self.clock), json_dumps(info))
         out: dict[str, Any] = {"Bucket": b.name, "Key": key, "UploadId": upload_id, "ServerSideEncryption": sse}
         if algo is not None:
             out["ChecksumAlgorithm"] = algo
@@ -100,7 +114,7 @@ class MultipartOps:
             raise invalid_argument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", n)
         return int(n)
 
-    async def _store_part(self, up: dict[str, Any], number: int, ing: Any, sums: dict[str, str]) -> None:
+    async def _store_part(self, up: dict[str, Any], number: int, ing: Ingested, sums: dict[str, str]) -> None:
         info: dict[str, Any] = {}
         alg = up.get("ck_alg")
         if alg and alg in sums:
@@ -109,22 +123,19 @@ class MultipartOps:
             first = next(iter(sums))
             info["ck"] = {"alg": first, "val": sums[first]}
         old = await self.repo.put_part(up["upload_id"], number, ing.size, ing.etag,
-                                       self.now(), json_dumps(info), json_dumps(ing.segment))  # type: ignore[attr-defined]
+                                       stamp(self.clock), json_dumps(info), json_dumps(ing.segment))
         if old == "gone":
-            await self.blobs.delete([ing.segment["b"]])  # type: ignore[attr-defined]
+            await self.bodies.discard(ing)
             raise no_such_upload(up["upload_id"])
         if old:
-            self.free_later([old])  # type: ignore[attr-defined]
+            self.bodies.free_later([old])
 
     async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         number = self._part_number(params)
         b, up = await self._upload(ctx, params)
         if params.get("SSECustomerAlgorithm"):
-            self.sse_for(b, params)  # type: ignore[attr-defined]
-        algos = self.wanted_checksums(ctx, params, up.get("ck_alg"))  # type: ignore[attr-defined]
-        source, decoder, declared = self.body_source(ctx, params)  # type: ignore[attr-defined]
-        ing = await self.ingest(source, encrypt=True, algorithms=algos, decoder=decoder)  # type: ignore[attr-defined]
-        sums = await self.validate_upload(ing, params, declared)  # type: ignore[attr-defined]
+            sse_for(b, params)
+        ing, sums, algos = await self.bodies.upload(params, extra_checksum=up.get("ck_alg"))
         await self._store_part(up, number, ing, sums)
         out: dict[str, Any] = {"ETag": ing.etag, "ServerSideEncryption": up.get("sse", "AES256")}
         for alg in algos:
@@ -134,7 +145,7 @@ class MultipartOps:
     async def upload_part_copy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         number = self._part_number(params)
         b, up = await self._upload(ctx, params)
-        sb, src = await self.copy_source(ctx, params)  # type: ignore[attr-defined]
+        sb, src = await self.objects.copy_source(ctx, params)
         start, end = 0, src.size
         rng = params.get("CopySourceRange")
         if rng:
@@ -149,10 +160,10 @@ class MultipartOps:
                                        "x-amz-copy-source-range", rng)
             start, end = parsed
         algos = [up["ck_alg"]] if up.get("ck_alg") else []
-        ing = await self.ingest(self.stream(src.segments, start, end), encrypt=True,  # type: ignore[attr-defined]
-                                algorithms=algos)
+        ing = await self.bodies.ingest(self.bodies.stream(src.segments, start, end), encrypt=True,
+                                       algorithms=algos)
         await self._store_part(up, number, ing, ing.checksums)
-        result: dict[str, Any] = {"ETag": ing.etag, "LastModified": self.now()}  # type: ignore[attr-defined]
+        result: dict[str, Any] = {"ETag": ing.etag, "LastModified": stamp(self.clock)}
         for alg in algos:
             result[checksums.MEMBERS[alg]] = ing.checksums[alg]
         out: dict[str, Any] = {"CopyPartResult": result, "ServerSideEncryption": up.get("sse", "AES256")}
@@ -172,18 +183,18 @@ class MultipartOps:
         if any(n2 <= n1 for n1, n2 in zip(numbers, numbers[1:], strict=False)):
             raise err("InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be "
                       "specified in order by part number.", 400, UploadId=up["upload_id"])
-        stored = {int(r[0]): r for r in await self.repo.parts(up["upload_id"])}
+        stored = {int(r.part_number): r for r in await self.repo.parts(up["upload_id"])}
         chosen = []
         alg = up.get("ck_alg")
         for i, p in enumerate(requested):
             n = int(p["PartNumber"])
             row = stored.get(n)
             given = p.get("ETag")
-            if row is None or given is None or strip_etag(given) != strip_etag(row[2]):
+            if row is None or given is None or strip_etag(given) != strip_etag(row.etag):
                 raise err("InvalidPart", "One or more of the specified parts could not be found.  The part may not "
                           "have been uploaded, or the specified entity tag may not match the part's entity tag.", 400,
                           UploadId=up["upload_id"], PartNumber=str(n), ETag=given)
-            pinfo = json_loads(row[4])
+            pinfo = json_loads(row.info)
             if alg:
                 ck = pinfo.get("ck") or {}
                 given_ck = p.get(checksums.MEMBERS[alg])
@@ -191,16 +202,16 @@ class MultipartOps:
                     raise err("InvalidPart", "One or more of the specified parts could not be found.  The part may "
                               "not have been uploaded, or the specified entity tag may not match the part's entity "
                               "tag.", 400, UploadId=up["upload_id"], PartNumber=str(n), ETag=given)
-            if i < len(requested) - 1 and int(row[1]) < MIN_PART:
+            if i < len(requested) - 1 and int(row.size) < MIN_PART:
                 raise err("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size", 400,
-                          ProposedSize=str(int(row[1])), MinSizeAllowed=str(MIN_PART), PartNumber=str(n),
-                          ETag=strip_etag(row[2]))
+                          ProposedSize=str(int(row.size)), MinSizeAllowed=str(MIN_PART), PartNumber=str(n),
+                          ETag=strip_etag(row.etag))
             chosen.append((n, row, pinfo))
-        size = sum(int(r[1]) for _, r, _ in chosen)
+        size = sum(int(r.size) for _, r, _ in chosen)
         if params.get("MpuObjectSize") is not None and int(params["MpuObjectSize"]) != size:
             raise invalid_request(f"The provided 'x-amz-mp-object-size' header value {params['MpuObjectSize']} "
                                   f"does not match what was computed: {size}")
-        md5s = b"".join(bytes.fromhex(strip_etag(r[2])) for _, r, _ in chosen)
+        md5s = b"".join(bytes.fromhex(strip_etag(r.etag)) for _, r, _ in chosen)
         etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'
         info = {k: v for k, v in up.items() if k in ("ct", "ce", "cd", "cl", "cc", "exp", "meta", "wrl", "sc",
                                                      "sse", "tags")}
@@ -211,7 +222,7 @@ class MultipartOps:
                 if up.get("ck_type") == "FULL_OBJECT":
                     crc = checksums.unb64(vals[0])
                     for (_, row, _), v in zip(chosen[1:], vals[1:], strict=True):
-                        crc = checksums.combine(alg, crc, checksums.unb64(v), int(row[1]))
+                        crc = checksums.combine(alg, crc, checksums.unb64(v), int(row.size))
                     value = checksums.b64(crc)
                 else:
                     value = checksums.composite(alg, vals)
@@ -219,18 +230,18 @@ class MultipartOps:
                 if given is not None and given.split("-")[0] != value.split("-")[0]:
                     raise bad_digest(f"The {alg} you specified did not match the calculated checksum.")
                 info["ck"] = {"alg": alg, "val": value, "type": up.get("ck_type", "COMPOSITE")}
-        await self.check_write_conditions(b, key, params)  # type: ignore[attr-defined]
+        await self.objects.check_write_conditions(b, key, params)
         vid = new_version_id() if b.versioning == "Enabled" else "null"
-        now = self.now()  # type: ignore[attr-defined]
-        events = self.events_for(ctx, b, "ObjectCreated:CompleteMultipartUpload", key,  # type: ignore[attr-defined]
-                                 size=size, etag=etag, version_id=vid if b.versioning else None, now=now)
-        segments = [json_loads(r[5]) for _, r, _ in chosen]
-        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+        now = stamp(self.clock)
+        events = self.notifications.events_for(ctx, b, "ObjectCreated:CompleteMultipartUpload", key, size=size,
+                                               etag=etag, version_id=vid if b.versioning else None, now=now)
+        segments = [json_loads(r.segment) for _, r, _ in chosen]
+        async with self.store.transaction() as tx:
             up_row, parts = await self.repo.finish_upload(tx, up["upload_id"])
             if up_row is None:
                 raise no_such_upload(up["upload_id"])
-            current = {int(r[0]): r[2] for r in parts}
-            if any(current.get(n) != r[2] for n, r, _ in chosen):
+            current = {int(r.part_number): r.etag for r in parts}
+            if any(current.get(n) != r.etag for n, r, _ in chosen):
                 raise err("InvalidPart", "One or more of the specified parts could not be found.", 400,
                           UploadId=up["upload_id"])
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
@@ -238,10 +249,8 @@ class MultipartOps:
             if events:
                 await self.outbox.add(tx, events)
         used = {n for n, _, _ in chosen}
-        self.free_later(freed + [r[5] for r in parts if int(r[0]) not in used])  # type: ignore[attr-defined]
-        req = ctx.request
-        host = req.host if req is not None else "localhost"
-        out: dict[str, Any] = {"Location": f"{ctx.scheme}://{host}/{b.name}/{url_encode(key)}", "Bucket": b.name,
+        self.bodies.free_later(freed + [r.segment for r in parts if int(r.part_number) not in used])
+        out: dict[str, Any] = {"Location": f"{ctx.endpoint}/{b.name}/{url_encode(key)}", "Bucket": b.name,
                                "Key": key, "ETag": etag, "ServerSideEncryption": info.get("sse", "AES256")}
         if info.get("ck"):
             out[checksums.MEMBERS[info["ck"]["alg"]]] = info["ck"]["val"]
@@ -252,11 +261,11 @@ class MultipartOps:
 
     async def abort_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b, up = await self._upload(ctx, params)
-        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+        async with self.store.transaction() as tx:
             up_row, parts = await self.repo.finish_upload(tx, up["upload_id"])
         if up_row is None:
             raise no_such_upload(up["upload_id"])
-        self.free_later([r[5] for r in parts])  # type: ignore[attr-defined]
+        self.bodies.free_later([r.segment for r in parts])
         return {}
 
     async def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -268,9 +277,9 @@ class MultipartOps:
         rows = rows[:limit]
         parts = []
         for r in rows:
-            entry: dict[str, Any] = {"PartNumber": int(r[0]), "LastModified": float(r[3]), "ETag": r[2],
-                                     "Size": int(r[1])}
-            ck = json_loads(r[4]).get("ck")
+            entry: dict[str, Any] = {"PartNumber": int(r.part_number), "LastModified": float(r.modified_at),
+                                     "ETag": r.etag, "Size": int(r.size)}
+            ck = json_loads(r.info).get("ck")
             if ck:
                 entry[checksums.MEMBERS[ck["alg"]]] = ck["val"]
             parts.append(entry)
@@ -287,7 +296,7 @@ class MultipartOps:
         return out
 
     async def list_multipart_uploads(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         encode = params.get("EncodingType") == "url"
         prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
         key_marker = params.get("KeyMarker") or ""
@@ -297,10 +306,10 @@ class MultipartOps:
         if upload_marker and key_marker:
             row = await self.repo.upload(upload_marker)
             if row is not None:
-                after = (float(row[4]), row[0])
+                after = (float(row.created_at), row.upload_id)
         upper = next_string(prefix) if prefix else None
         lower = prefix
-        uploads: list[Any] = []
+        uploads: list[UploadRow] = []
         prefixes: list[str] = []
         cursor = key_marker
         while len(uploads) + len(prefixes) <= limit:
@@ -309,7 +318,7 @@ class MultipartOps:
                 break
             jumped = False
             for r in rows:
-                k = r[2]
+                k = r.key
                 if delimiter:
                     i = k.find(delimiter, len(prefix))
                     if i >= 0:
@@ -323,14 +332,14 @@ class MultipartOps:
                         jumped = True
                         break
                 uploads.append(r)
-                cursor, after = k, (float(r[4]), r[0])
+                cursor, after = k, (float(r.created_at), r.upload_id)
                 if len(uploads) + len(prefixes) > limit:
                     break
             if not jumped and len(rows) <= limit:
                 break
         truncated = len(uploads) + len(prefixes) > limit
         if truncated:
-            if uploads and (not prefixes or uploads[-1][2] > prefixes[-1]):
+            if uploads and (not prefixes or uploads[-1].key > prefixes[-1]):
                 uploads.pop()
             else:
                 prefixes.pop()
@@ -341,10 +350,10 @@ class MultipartOps:
         if uploads:
             entries = []
             for r in uploads:
-                info = json_loads(r[5])
-                me = owner(r[3])
-                entry: dict[str, Any] = {"UploadId": r[0], "Key": url_encode(r[2]) if encode else r[2],
-                                         "Initiated": float(r[4]), "StorageClass": info.get("sc", "STANDARD"),
+                info = json_loads(r.info)
+                me = owner(r.account)
+                entry: dict[str, Any] = {"UploadId": r.upload_id, "Key": url_encode(r.key) if encode else r.key,
+                                         "Initiated": float(r.created_at), "StorageClass": info.get("sc", "STANDARD"),
                                          "Owner": me, "Initiator": me}
                 if info.get("ck_alg"):
                     entry["ChecksumAlgorithm"] = info["ck_alg"]
@@ -354,8 +363,8 @@ class MultipartOps:
         if prefixes:
             out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
         if truncated and uploads:
-            out["NextKeyMarker"] = uploads[-1][2]
-            out["NextUploadIdMarker"] = uploads[-1][0]
+            out["NextKeyMarker"] = uploads[-1].key
+            out["NextUploadIdMarker"] = uploads[-1].upload_id
         if encode:
             out["EncodingType"] = "url"
         return out

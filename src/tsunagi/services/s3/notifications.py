@@ -1,8 +1,9 @@
 """Event notifications: the bucket's configuration, destination checks, and event records.
 
 Records follow AWS's event message structure (``eventVersion`` 2.1). They are written to the
-outbox in the same transaction as the change that caused them (see ``ObjectOps.commit``); the
-outbox delivers them to SQS (the body is ``{"Records": [...]}``), SNS (the same JSON as the
+outbox in the same transaction as the change that caused them (see ``Objects.commit``), in the
+journey of the request that caused them (its trace id) and recorded as pipe ``s3``; the outbox
+delivers them to SQS (the body is ``{"Records": [...]}``), SNS (the same JSON as the
 message, subject "Amazon S3 Notification") or Lambda (the same JSON as the event).
 """
 
@@ -10,21 +11,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote_plus
 
-from tsunagi.context import Source
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext, Source
 from tsunagi.ports import Ports
 from tsunagi.ports.awslambda import LAMBDA
-from tsunagi.ports.outbox import OutboxItem, to_service
+from tsunagi.ports.outbox import OutboxItem, OutboxPort, to_service
 from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.services.s3.common import Bucket, json_dumps, strip_etag
+from tsunagi.services.s3.buckets import Buckets
+from tsunagi.services.s3.common import Bucket, json_dumps, stamp, strip_etag
 from tsunagi.services.s3.errors import err, invalid_argument
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import RequestContext
+from tsunagi.store.base import Store
+from tsunagi.store.s3 import S3Repo
 
 EVENT_TYPES = frozenset({
     "s3:ReducedRedundancyLostObject", "s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post",
@@ -102,7 +104,8 @@ def event_record(*, event: str, region: str, now: float, principal: str, source_
 
 
 def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) -> OutboxItem:
-    """The outbox row that delivers ``body`` to ``arn``: in the caller's journey (its trace id), from the
+    """The outbox row that delivers ``body`` to ``arn``: in the caller's journey (its trace id and the
+    trace header it sent, which a queue shows as the message's ``AWSTraceHeader``), from the
     bucket as ``s3.amazonaws.com`` (for the destination's resource policy), recorded as pipe ``s3``
     under the request id that caused it."""
     if kind == "sqs":
@@ -112,12 +115,20 @@ def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) ->
     else:
         params = {"Payload": body}
     return to_service(kind, arn, params, source=Source(b.arn, "s3.amazonaws.com", b.account),
-                      trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id)
+                      trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id, trace_header=ctx.trace_header)
 
 
-class NotificationOps:
-    repo: Any
-    outbox: Any
+class Notifications:
+    """A bucket's notification configuration, and the outbox rows an object event causes."""
+
+    def __init__(self, store: Store, repo: S3Repo, buckets: Buckets, ports: Ports, outbox: OutboxPort,
+                 clock: Clock) -> None:
+        self.store = store
+        self.repo = repo
+        self.buckets = buckets
+        self.ports = ports
+        self.outbox = outbox
+        self.clock = clock
 
     # == events ===================================================================================
     def events_for(self, ctx: RequestContext, b: Bucket, event: str, key: str, *, size: int | None = None,
@@ -144,7 +155,7 @@ class NotificationOps:
 
     # == configuration ============================================================================
     async def put_bucket_notification_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         conf = params.get("NotificationConfiguration") or {}
         clean: dict[str, Any] = {}
         failures: list[tuple[str, str]] = []
@@ -189,7 +200,7 @@ class NotificationOps:
         else:
             b.config.pop("notification", None)
         tests = self._test_events(ctx, b, clean)
-        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+        async with self.store.transaction() as tx:
             await self.repo.set_bucket_config_tx(tx, b.name, json_dumps(b.config))
             if tests:
                 await self.outbox.add(tx, tests)
@@ -197,7 +208,7 @@ class NotificationOps:
 
     async def get_bucket_notification_configuration(self, ctx: RequestContext, params: dict[str, Any]
                                                     ) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         return dict(b.config.get("notification") or {})
 
     @staticmethod
@@ -220,7 +231,7 @@ class NotificationOps:
         parts = arn.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn":
             return missing
-        ports: Ports = self.platform.ports  # type: ignore[attr-defined]
+        ports = self.ports
         found: object | None = None
         if kind == "sqs":
             sqs = ports.find(SQS)
@@ -235,7 +246,7 @@ class NotificationOps:
 
     def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[OutboxItem]:
         """AWS sends ``s3:TestEvent`` to queue and topic destinations when a configuration is set."""
-        now = self.now()  # type: ignore[attr-defined]
+        now = stamp(self.clock)
         body = json_dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": iso_time(now),
                            "Bucket": b.name, "RequestId": ctx.request_id, "HostId": ctx.request_id})
         out = []

@@ -1,12 +1,19 @@
-"""Object operations: put/get/head/delete, batch delete, copy, listings, versions, tagging, attributes."""
+"""Object operations: put/get/head/delete, batch delete, copy, listings, versions, tagging, attributes;
+and the commit that makes a new version current with its notifications."""
 
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
+from tsunagi.clock import Clock
+from tsunagi.context import RequestContext
+from tsunagi.ports.outbox import OutboxPort
 from tsunagi.services.s3 import checksums
+from tsunagi.services.s3.bodies import Bodies
+from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
     DEFAULT_CONTENT_TYPE,
     Bucket,
@@ -15,16 +22,19 @@ from tsunagi.services.s3.common import (
     check_preconditions,
     dict_to_tagset,
     json_dumps,
+    json_loads,
     new_version_id,
     next_string,
     owner,
     parse_range,
     parse_tagging_header,
+    stamp,
     strip_etag,
     tagset_to_dict,
     to_epoch,
     url_encode,
 )
+from tsunagi.services.s3.crypto import sse_for
 from tsunagi.services.s3.errors import (
     err,
     invalid_argument,
@@ -34,9 +44,9 @@ from tsunagi.services.s3.errors import (
     no_such_version,
     precondition_failed,
 )
-
-if TYPE_CHECKING:
-    from tsunagi.services.base import RequestContext
+from tsunagi.services.s3.notifications import Notifications
+from tsunagi.store.base import Store
+from tsunagi.store.s3 import ListRow, S3Repo
 
 _CONTENT = (("ContentType", "ct"), ("ContentEncoding", "ce"), ("ContentDisposition", "cd"),
             ("ContentLanguage", "cl"), ("CacheControl", "cc"), ("WebsiteRedirectLocation", "wrl"))
@@ -49,14 +59,10 @@ LIST_BATCH = 1000
 
 
 def content_info(params: dict[str, Any]) -> dict[str, Any]:
-    """The stored description of an object from a write request's headers."""
-    from tsunagi.protocol.aws_chunked import strip_aws_chunked
-
+    """The stored description of an object from a write request's members."""
     info: dict[str, Any] = {}
     for member, short in _CONTENT:
         value = params.get(member)
-        if member == "ContentEncoding":
-            value = strip_aws_chunked(value)
         if value:
             info[short] = value
     expires = to_epoch(params.get("Expires"))
@@ -75,9 +81,16 @@ def content_info(params: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-class ObjectOps:
-    repo: Any
-    outbox: Any
+class Objects:
+    def __init__(self, store: Store, repo: S3Repo, buckets: Buckets, bodies: Bodies, notifications: Notifications,
+                 outbox: OutboxPort, clock: Clock) -> None:
+        self.store = store
+        self.repo = repo
+        self.buckets = buckets
+        self.bodies = bodies
+        self.notifications = notifications
+        self.outbox = outbox
+        self.clock = clock
 
     # == write path ===============================================================================
     async def commit(self, ctx: RequestContext, b: Bucket, key: str, *, size: int, etag: str, info: dict[str, Any],
@@ -86,16 +99,16 @@ class ObjectOps:
         """Make a new current version (or delete marker) visible, with its notifications, atomically.
         Returns (version id, modification time)."""
         vid = version_id or (new_version_id() if b.versioning == "Enabled" else "null")
-        now = self.now()  # type: ignore[attr-defined]
-        events = self.events_for(ctx, b, event, key, size=size, etag=etag,  # type: ignore[attr-defined]
-                                 version_id=vid if b.versioning else None, now=now)
-        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+        now = stamp(self.clock)
+        events = self.notifications.events_for(ctx, b, event, key, size=size, etag=etag,
+                                               version_id=vid if b.versioning else None, now=now)
+        async with self.store.transaction() as tx:
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
                                                info=json_dumps(info), segments=json_dumps(segments),
                                                delete_marker=delete_marker)
             if events:
                 await self.outbox.add(tx, events)
-        self.free_later(freed)  # type: ignore[attr-defined]
+        self.bodies.free_later(freed)
         return vid, now
 
     async def check_write_conditions(self, b: Bucket, key: str, params: dict[str, Any]) -> None:
@@ -126,17 +139,14 @@ class ObjectOps:
         return {checksums.MEMBERS[ck["alg"]]: ck["val"], "ChecksumType": ck.get("type", "FULL_OBJECT")}
 
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
         check_key(key)
-        sse = self.sse_for(b, params)  # type: ignore[attr-defined]
+        sse = sse_for(b, params)
         info = content_info(params)
         tags = parse_tagging_header(params.get("Tagging"))
         await self.check_write_conditions(b, key, params)
-        algos = self.wanted_checksums(ctx, params)  # type: ignore[attr-defined]
-        source, decoder, declared = self.body_source(ctx, params)  # type: ignore[attr-defined]
-        ing = await self.ingest(source, encrypt=True, algorithms=algos, decoder=decoder)  # type: ignore[attr-defined]
-        sums = await self.validate_upload(ing, params, declared)  # type: ignore[attr-defined]
+        ing, sums, algos = await self.bodies.upload(params)
         info["sse"] = sse
         if tags:
             info["tags"] = tags
@@ -146,7 +156,7 @@ class ObjectOps:
             vid, _ = await self.commit(ctx, b, key, size=ing.size, etag=ing.etag, info=info, segments=[ing.segment],
                                        event="ObjectCreated:Put")
         except BaseException:
-            await self.blobs.delete([ing.segment["b"]])  # type: ignore[attr-defined]
+            await self.bodies.discard(ing)
             raise
         out: dict[str, Any] = {"ETag": ing.etag, "ServerSideEncryption": sse, "Size": ing.size,
                                **self.result_checksums(info)}
@@ -165,16 +175,15 @@ class ObjectOps:
             raise no_such_key(key)
         v = Version.from_row(row)
         if v.delete_marker:
-            headers = {"x-amz-delete-marker": "true", "x-amz-version-id": v.version_id}
+            # the answer says what was found: a delete marker (and which version, where there are versions)
+            marker: dict[str, Any] = {"DeleteMarker": True, "VersionId": v.version_id}
             if version_id is None:
                 e = no_such_key(key)
-                e.headers.update(headers if b.versioning else {"x-amz-delete-marker": "true"})
+                e.output.update(marker if b.versioning else {"DeleteMarker": True})
                 raise e
             e = err("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
                     Method="HEAD" if head else "GET", ResourceType="DeleteMarker")
-            from email.utils import formatdate
-
-            e.headers.update({**headers, "Last-Modified": formatdate(v.modified_at, usegmt=True), "Allow": "DELETE"})
+            e.output.update({**marker, "LastModified": v.modified_at})
             raise e
         return v
 
@@ -206,7 +215,7 @@ class ObjectOps:
         return out
 
     async def _read(self, ctx: RequestContext, params: dict[str, Any], *, get: bool) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
         v = await self.version(b, key, params.get("VersionId"), head=not get)
         check_preconditions(params, v.etag, v.modified_at)
@@ -236,7 +245,7 @@ class ObjectOps:
                     out.pop(m, None)
         out["ContentLength"] = end - start
         if get:
-            out["Body"] = self.stream(v.segments, start, end)  # type: ignore[attr-defined]
+            out["Body"] = self.bodies.stream(v.segments, start, end)
         return out
 
     async def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -256,18 +265,19 @@ class ObjectOps:
         vid = version_id or "null"
         if version_id is not None and vid != "null" and len(vid) != 32:
             raise invalid_argument("Invalid version id specified", "versionId", vid)
-        now = self.now()  # type: ignore[attr-defined]
-        async with self.store.transaction() as tx:  # type: ignore[attr-defined]
+        now = stamp(self.clock)
+        gone: Version | None = None
+        async with self.store.transaction() as tx:
             row = await self.repo.delete_version(tx, b.name, key, vid)
             if row is not None:
                 gone = Version.from_row(row)
-                events = self.events_for(ctx, b, "ObjectRemoved:Delete", key,  # type: ignore[attr-defined]
-                                         version_id=vid if b.versioning else None, now=now)
+                events = self.notifications.events_for(ctx, b, "ObjectRemoved:Delete", key,
+                                                       version_id=vid if b.versioning else None, now=now)
                 if events:
                     await self.outbox.add(tx, events)
         out: dict[str, Any] = {}
-        if row is not None:
-            self.free_later([gone.segments])  # type: ignore[attr-defined]
+        if gone is not None:
+            self.bodies.free_later([gone.segments])
             if gone.delete_marker:
                 out["DeleteMarker"] = True
         if version_id is not None:
@@ -275,18 +285,18 @@ class ObjectOps:
         return out
 
     async def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
         if params.get("IfMatch") is not None:
             row = await self.repo.object(b.name, key)
             if row is None:
                 raise no_such_key(key)
-            if strip_etag(params["IfMatch"]) != strip_etag(row[7]) and params["IfMatch"].strip() != "*":
+            if strip_etag(params["IfMatch"]) != strip_etag(row.etag) and params["IfMatch"].strip() != "*":
                 raise precondition_failed("If-Match")
         return await self._delete_one(ctx, b, key, params.get("VersionId"))
 
     async def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         spec = params.get("Delete") or {}
         objects = spec.get("Objects") or []
         if not objects or len(objects) > 1000:
@@ -333,13 +343,13 @@ class ObjectOps:
         src_bucket, _, src_key = path.partition("/")
         if not src_bucket or not src_key:
             raise invalid_argument("Invalid copy source object key", "x-amz-copy-source", params.get("CopySource"))
-        sb = await self.bucket(ctx, src_bucket)  # type: ignore[attr-defined]
+        sb = await self.buckets.get(ctx, src_bucket)
         v = await self.version(sb, src_key, version_id)
         check_preconditions(params, v.etag, v.modified_at, prefix="CopySource", copy=True)
         return sb, v
 
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
         check_key(key)
         sb, src = await self.copy_source(ctx, params)
@@ -347,7 +357,7 @@ class ObjectOps:
         tag_directive = params.get("TaggingDirective") or "COPY"
         if directive not in ("COPY", "REPLACE") or tag_directive not in ("COPY", "REPLACE"):
             raise invalid_argument("Unknown metadata directive.", "x-amz-metadata-directive", directive)
-        sse = self.sse_for(b, params)  # type: ignore[attr-defined]
+        sse = sse_for(b, params)
         if sb.name == b.name and src.key == key and directive == "COPY" and not params.get("StorageClass") \
                 and not params.get("ServerSideEncryption") and not params.get("WebsiteRedirectLocation") \
                 and not params.get("ChecksumAlgorithm") and tag_directive == "COPY":
@@ -369,8 +379,8 @@ class ObjectOps:
         await self.check_write_conditions(b, key, params)
         algo = params.get("ChecksumAlgorithm") or (src.info.get("ck") or {}).get("alg")
         algos = [algo.upper()] if algo else []
-        ing = await self.ingest(self.stream(src.segments, 0, src.size), encrypt=True,  # type: ignore[attr-defined]
-                                algorithms=algos)
+        ing = await self.bodies.ingest(self.bodies.stream(src.segments, 0, src.size), encrypt=True,
+                                       algorithms=algos)
         info["sse"] = sse
         if tags:
             info["tags"] = tags
@@ -380,7 +390,7 @@ class ObjectOps:
             vid, now = await self.commit(ctx, b, key, size=ing.size, etag=ing.etag, info=info,
                                          segments=[ing.segment], event="ObjectCreated:Copy")
         except BaseException:
-            await self.blobs.delete([ing.segment["b"]])  # type: ignore[attr-defined]
+            await self.bodies.discard(ing)
             raise
         result: dict[str, Any] = {"ETag": ing.etag, "LastModified": now, **self.result_checksums(info)}
         out: dict[str, Any] = {"CopyObjectResult": result, "ServerSideEncryption": sse}
@@ -391,8 +401,9 @@ class ObjectOps:
         return out
 
     # == listings =================================================================================
-    async def _walk(self, fetch: Any, prefix: str, delimiter: str | None, marker: str, limit: int,
-                    key_of: Any) -> tuple[list[Any], list[str], bool]:
+    async def _walk(self, fetch: Callable[[str, str | None, str, int], Awaitable[list[ListRow]]], prefix: str,
+                    delimiter: str | None, marker: str, limit: int,
+                    key_of: Callable[[ListRow], str]) -> tuple[list[ListRow], list[str], bool]:
         """Rows and common prefixes after ``marker``, at most ``limit`` of them together, in key order.
         ``fetch(lower, after, n)`` returns rows with ``lower <= key``, ``key > after``, within the prefix."""
         upper = next_string(prefix) if prefix else None
@@ -406,7 +417,7 @@ class ObjectOps:
                 if nxt is None:
                     return [], [], False
                 lower = max(lower, nxt)
-        contents: list[Any] = []
+        contents: list[ListRow] = []
         prefixes: list[str] = []
         count = 0
         while count <= limit:
@@ -447,12 +458,11 @@ class ObjectOps:
                 prefixes.pop()
         return contents, prefixes, truncated
 
-    def _content_entry(self, b: Bucket, row: Any, encode: bool, fetch_owner: bool) -> dict[str, Any]:
-        from tsunagi.services.s3.common import json_loads
-
-        info = json_loads(row[8])
-        entry: dict[str, Any] = {"Key": url_encode(row[1]) if encode else row[1], "LastModified": float(row[7]),
-                                 "ETag": row[6], "Size": int(row[5]), "StorageClass": info.get("sc", "STANDARD")}
+    def _content_entry(self, b: Bucket, row: ListRow, encode: bool, fetch_owner: bool) -> dict[str, Any]:
+        info = json_loads(row.info)
+        entry: dict[str, Any] = {"Key": url_encode(row.key) if encode else row.key,
+                                 "LastModified": float(row.modified_at), "ETag": row.etag, "Size": int(row.size),
+                                 "StorageClass": info.get("sc", "STANDARD")}
         ck = info.get("ck")
         if ck:
             entry["ChecksumAlgorithm"] = [ck["alg"]]
@@ -481,16 +491,16 @@ class ObjectOps:
         return True
 
     async def _list(self, b: Bucket, prefix: str, delimiter: str | None, marker: str, limit: int
-                    ) -> tuple[list[Any], list[str], bool]:
-        async def fetch(lower: str, upper: str | None, after: str, n: int) -> list[Any]:
+                    ) -> tuple[list[ListRow], list[str], bool]:
+        async def fetch(lower: str, upper: str | None, after: str, n: int) -> list[ListRow]:
             return await self.repo.list_current(b.name, lower, upper, after, n)
 
         if limit == 0:
             return [], [], False
-        return await self._walk(fetch, prefix, delimiter or None, marker, limit, lambda r: r[1])
+        return await self._walk(fetch, prefix, delimiter or None, marker, limit, lambda r: r.key)
 
     async def list_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         encode = self._encoding(params)
         prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
         marker = params.get("Marker") or ""
@@ -506,14 +516,14 @@ class ObjectOps:
         if prefixes:
             out["CommonPrefixes"] = [{"Prefix": url_encode(p) if encode else p} for p in prefixes]
         if truncated and delimiter:
-            last = max([r[1] for r in rows[-1:]] + prefixes[-1:])
+            last = max([r.key for r in rows[-1:]] + prefixes[-1:])
             out["NextMarker"] = url_encode(last) if encode else last
         if encode:
             out["EncodingType"] = "url"
         return out
 
     async def list_objects_v2(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         encode = self._encoding(params)
         prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
         limit = self._max_keys(params)
@@ -543,14 +553,14 @@ class ObjectOps:
         if start_after:
             out["StartAfter"] = url_encode(start_after) if encode else start_after
         if truncated:
-            last = max([r[1] for r in rows[-1:]] + prefixes[-1:])
+            last = max([r.key for r in rows[-1:]] + prefixes[-1:])
             out["NextContinuationToken"] = base64.urlsafe_b64encode(f"1:{last}".encode()).decode()
         if encode:
             out["EncodingType"] = "url"
         return out
 
     async def list_object_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         encode = self._encoding(params)
         prefix, delimiter = params.get("Prefix") or "", params.get("Delimiter") or ""
         key_marker = params.get("KeyMarker") or ""
@@ -567,22 +577,21 @@ class ObjectOps:
                     raise invalid_argument("Invalid version id specified", "version-id-marker", vid_marker)
                 after_id = None
 
-        async def fetch(lower: str, upper: str | None, after_key: str, aid: int | None, n: int) -> list[Any]:
+        async def fetch(lower: str, upper: str | None, after_key: str, aid: int | None, n: int) -> list[ListRow]:
             return await self.repo.list_versions(b.name, lower, upper, after_key, aid, n)
 
         rows, prefixes, truncated = await self._walk_versions(fetch, prefix, delimiter or None, key_marker,
                                                               after_id, limit)
         versions, markers = [], []
         for r in rows:
-            entry: dict[str, Any] = {"Key": url_encode(r[1]) if encode else r[1], "VersionId": r[2],
-                                     "IsLatest": bool(r[3]), "LastModified": float(r[7]), "Owner": owner(b.account)}
-            if r[4]:
+            entry: dict[str, Any] = {"Key": url_encode(r.key) if encode else r.key, "VersionId": r.version_id,
+                                     "IsLatest": bool(r.latest), "LastModified": float(r.modified_at),
+                                     "Owner": owner(b.account)}
+            if r.delete_marker:
                 markers.append(entry)
             else:
-                from tsunagi.services.s3.common import json_loads
-
-                info = json_loads(r[8])
-                entry.update({"ETag": r[6], "Size": int(r[5]), "StorageClass": info.get("sc", "STANDARD")})
+                info = json_loads(r.info)
+                entry.update({"ETag": r.etag, "Size": int(r.size), "StorageClass": info.get("sc", "STANDARD")})
                 if info.get("ck"):
                     entry["ChecksumAlgorithm"] = [info["ck"]["alg"]]
                     entry["ChecksumType"] = info["ck"].get("type", "FULL_OBJECT")
@@ -603,17 +612,18 @@ class ObjectOps:
         if truncated:
             last_row = rows[-1] if rows else None
             last_prefix = prefixes[-1] if prefixes else None
-            if last_row is not None and (last_prefix is None or last_row[1] > last_prefix):
-                out["NextKeyMarker"] = url_encode(last_row[1]) if encode else last_row[1]
-                out["NextVersionIdMarker"] = last_row[2]
+            if last_row is not None and (last_prefix is None or last_row.key > last_prefix):
+                out["NextKeyMarker"] = url_encode(last_row.key) if encode else last_row.key
+                out["NextVersionIdMarker"] = last_row.version_id
             elif last_prefix is not None:
                 out["NextKeyMarker"] = url_encode(last_prefix) if encode else last_prefix
         if encode:
             out["EncodingType"] = "url"
         return out
 
-    async def _walk_versions(self, fetch: Any, prefix: str, delimiter: str | None, key_marker: str,
-                             after_id: int | None, limit: int) -> tuple[list[Any], list[str], bool]:
+    async def _walk_versions(self, fetch: Callable[[str, str | None, str, int | None, int], Awaitable[list[ListRow]]],
+                             prefix: str, delimiter: str | None, key_marker: str,
+                             after_id: int | None, limit: int) -> tuple[list[ListRow], list[str], bool]:
         upper = next_string(prefix) if prefix else None
         lower = prefix
         after_key = key_marker
@@ -625,7 +635,7 @@ class ObjectOps:
                 if nxt is None:
                     return [], [], False
                 lower, after_key, aid = max(lower, nxt), "", None
-        rows_out: list[Any] = []
+        rows_out: list[ListRow] = []
         prefixes: list[str] = []
         while len(rows_out) + len(prefixes) <= limit:
             want = min(LIST_BATCH, limit + 1 - len(rows_out) - len(prefixes))
@@ -634,7 +644,7 @@ class ObjectOps:
                 break
             jumped = False
             for row in rows:
-                key = row[1]
+                key = row.key
                 if delimiter:
                     i = key.find(delimiter, len(prefix))
                     if i >= 0:
@@ -647,7 +657,7 @@ class ObjectOps:
                         jumped = True
                         break
                 rows_out.append(row)
-                after_key, aid = key, int(row[0])
+                after_key, aid = key, int(row.id)
                 if len(rows_out) + len(prefixes) > limit:
                     break
             if len(rows_out) + len(prefixes) > limit:
@@ -656,7 +666,7 @@ class ObjectOps:
                 break
         truncated = len(rows_out) + len(prefixes) > limit
         if truncated:
-            if rows_out and (not prefixes or rows_out[-1][1] > prefixes[-1]):
+            if rows_out and (not prefixes or rows_out[-1].key > prefixes[-1]):
                 rows_out.pop()
             else:
                 prefixes.pop()
@@ -664,7 +674,7 @@ class ObjectOps:
 
     # == tagging & attributes =====================================================================
     async def get_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
         out: dict[str, Any] = {"TagSet": dict_to_tagset(v.info.get("tags") or {})}
         if b.versioning:
@@ -672,7 +682,7 @@ class ObjectOps:
         return out
 
     async def put_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
         tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=True)
         info = dict(v.info)
@@ -687,18 +697,18 @@ class ObjectOps:
         return await self.put_object_tagging(ctx, {**params, "Tagging": {"TagSet": []}})
 
     async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         await self.version(b, params.get("Key") or "", params.get("VersionId"))
         me = owner(b.account)
         return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}
 
     async def put_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         await self.version(b, params.get("Key") or "", params.get("VersionId"))
         return {}
 
     async def get_object_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b = await self.bucket(ctx, params.get("Bucket"))  # type: ignore[attr-defined]
+        b = await self.buckets.get(ctx, params.get("Bucket"))
         v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
         wanted = set(params.get("ObjectAttributes") or [])
         out: dict[str, Any] = {"LastModified": v.modified_at}

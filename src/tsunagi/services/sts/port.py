@@ -16,4 +16,4 @@ class StsPortImpl:
         self._svc = service
 
     async def caller_identity(self, ctx: RequestContext) -> CallerIdentity:
-        return self._svc.identity(ctx)
+        return await self._svc.identity(ctx)

@@ -1,0 +1,101 @@
+"""The cost of ``--auth strict``: every request's SigV4 signature verified, against the same server open.
+
+Two tsunagi processes of this build on SQLite, one ``--auth open`` and one ``--auth strict`` (the root
+key pair ``test`` / ``test``, what the bench client signs with), take turns in paired rounds: a slice of
+calls to the open one, then the same slice to the strict one. The added CPU per request is the median
+round's difference. Two requests: STS GetCallerIdentity (query protocol, the gateway's reference
+request) and SQS GetQueueUrl (json protocol). Each is signed once and replayed: a signature stays
+valid for 15 minutes, and strict mode verifies it on every request (the signing key is derived once
+per key and day; the canonical request, its hash and the HMAC are computed each time).
+The issue's target: at most 15 µs of server CPU per request.
+"""
+from __future__ import annotations
+
+import statistics
+
+from ..client import run_fixed
+from ..core import Context, close_all, log, measure, pool, share
+from ..report import Col, Table
+from ..servers import start_tsunagi, wait_ready
+from . import scenario
+from .ceilings import GCI
+
+ROUNDS = 7
+TARGET_US = 15.0
+
+
+def _ok(marker: bytes):
+    def check(status: int, body: bytes) -> str | None:
+        if status != 200 or marker not in body:
+            return f"HTTP {status}: {body[:160]!r}"
+        return None
+    return check
+
+
+@scenario("auth.strict", needs=frozenset(), order=22)
+def strict(ctx: Context) -> list[Table]:
+    """Added server CPU µs/request of --auth strict (paired rounds against --auth open)."""
+    t = Table(f"--auth strict: added CPU per request ({ctx.conns} keep-alive conns, {ROUNDS} paired rounds)",
+              [Col("request", "request", "text"), Col("open_us", "open µs/req", "num"),
+               Col("strict_us", "strict µs/req", "num"), Col("added_us", "added µs/req", "num"),
+               Col("calls", "calls/server", "int"), Col("errors", "errors", "int")])
+    servers = {mode: start_tsunagi(ctx.work, f"auth-{mode}", extra_args=["--auth", mode]) for mode in ("open", "strict")}
+    try:
+        for s in servers.values():
+            wait_ready(s, 30.0)
+        bad = [f"{s.name}: {s.reason}" for s in servers.values() if not s.available]
+        if bad:
+            t.notes.append("not measured: " + "; ".join(bad))
+            return [t]
+        requests = {}
+        for mode, s in servers.items():
+            conns = pool(s, 1)
+            status, _ = conns[0].request(s.signer.sqs("CreateQueue", {"QueueName": "auth-bench"}))
+            close_all(conns)
+            if status != 200:
+                t.notes.append(f"not measured: CreateQueue on {s.name} answered {status}")
+                return [t]
+            requests[mode] = {
+                "STS GetCallerIdentity (query)": (s.signer.query("sts", GCI), _ok(b"GetCallerIdentityResult")),
+                "SQS GetQueueUrl (json)": (s.signer.sqs("GetQueueUrl", {"QueueName": "auth-bench"}),
+                                           _ok(b"QueueUrl")),
+            }
+        n = ctx.count(20000, 6000)
+        for name in requests["open"]:
+            pools = {mode: pool(s, ctx.conns) for mode, s in servers.items()}
+            per: dict[str, list[float]] = {"open": [], "strict": []}
+            try:
+                for mode, s in servers.items():     # warm-up
+                    raw, check = requests[mode][name]
+                    run_fixed(s.host, s.port, [raw], min(500, n), ctx.conns, check=check, pool=pools[mode])
+                errors = 0
+                for r in range(ROUNDS):
+                    m = share(n, r, ROUNDS)
+                    for mode, s in servers.items():
+                        raw, check = requests[mode][name]
+                        conns = pools[mode]
+                        res, cpu = measure(s, lambda s=s, raw=raw, check=check, m=m, conns=conns: run_fixed(
+                            s.host, s.port, [raw], m, ctx.conns, check=check, pool=conns))
+                        errors += res.errors
+                        if res.calls:
+                            per[mode].append(cpu * 1e6 / res.calls)
+            finally:
+                for conns in pools.values():
+                    close_all(conns)
+            added = [b - a for a, b in zip(per["open"], per["strict"], strict=False)]
+            row = t.add(request=name, open_us=statistics.median(per["open"]) if per["open"] else None,
+                        strict_us=statistics.median(per["strict"]) if per["strict"] else None,
+                        added_us=statistics.median(added) if added else None, calls=n, errors=errors)
+            log(f"auth.strict {name}: open {row['open_us']}, strict {row['strict_us']}, added {row['added_us']}")
+    finally:
+        for s in servers.values():
+            s.stop()
+    worst = max((r["added_us"] for r in t.rows if r.get("added_us") is not None), default=None)
+    if worst is None:
+        t.notes.append(f"target --auth strict adds ≤ {TARGET_US:.0f} µs CPU/request: not measured")
+    else:
+        t.notes.append(f"target --auth strict adds ≤ {TARGET_US:.0f} µs CPU/request: worst {worst:.1f} µs → "
+                       f"{'met' if worst <= TARGET_US else 'NOT met'}")
+    t.notes.append(f"`added`: the median over {ROUNDS} rounds of (strict − open) CPU/request, each round one slice "
+                   "to the open server then the same slice to the strict one.")
+    return [t]
