@@ -151,3 +151,43 @@ def test_a_sealed_message_moved_to_a_dead_letter_queue_still_opens(sse):
         assert await h.recv(url) == []
         assert [m["Body"] for m in await h.recv(dlq)] == [CANARY]
     sse(body)
+
+
+def test_a_queue_with_sqs_managed_encryption_the_default_stores_nothing_in_the_clear(sse):
+    async def body(h):
+        port = h.svc.platform.ports.get(SQS)
+        default = await h.create("default")                       # SqsManagedSseEnabled is true by default
+        assert (await h.attrs(default, "SqsManagedSseEnabled")) == {"SqsManagedSseEnabled": "true"}
+        explicit = await h.create("ordered.fifo", FifoQueue="true", ContentBasedDeduplication="true",
+                                  SqsManagedSseEnabled="true")
+        await h.send(default, CANARY + "-1", MessageAttributes={
+            "tag": {"DataType": "String", "StringValue": ATTR_CANARY}})
+        await h.svc.send_message_batch(h.ctx, {"QueueUrl": default, "Entries": [
+            {"Id": "a", "MessageBody": CANARY + "-2"}]})
+        await h.send(explicit, CANARY + "-3", MessageGroupId="g")
+        queue = await port.queue(await h.arn(default))             # a fan-out's lookup, then its transaction
+        async with h.store.transaction() as tx:
+            await port.enqueue_in(tx, queue, CANARY + "-4", trace_id="1-00000000-000000000000000000000000")
+        rows = await _stored(h)
+        assert len(rows) == 4 and all(CANARY not in repr(r) and ATTR_CANARY not in repr(r) for r in rows)
+        got = await h.recv(default, MessageAttributeNames=["All"])
+        assert sorted(m["Body"] for m in got) == [CANARY + "-1", CANARY + "-2", CANARY + "-4"]
+        (first,) = [m for m in got if m["Body"] == CANARY + "-1"]
+        assert first["MessageAttributes"]["tag"]["StringValue"] == ATTR_CANARY
+        assert [m["Body"] for m in await h.recv(explicit)] == [CANARY + "-3"]
+        # a server that has not read the key yet (or lost it: a restart) reads it from the store
+        await h.send(default, CANARY + "-5")
+        h.svc.sealer.forget()
+        assert [m["Body"] for m in await h.recv(default)] == [CANARY + "-5"]
+    sse(body)
+
+
+def test_turning_sqs_managed_encryption_off_keeps_earlier_messages_readable(sse):
+    async def body(h):
+        url = await h.create("switch")
+        await h.send(url, "sealed")
+        await h.svc.set_queue_attributes(h.ctx, {"QueueUrl": url, "Attributes": {"SqsManagedSseEnabled": "false"}})
+        await h.send(url, "clear")
+        assert sorted(r[0] for r in await _stored(h)) == ["", "clear"]
+        assert sorted(m["Body"] for m in await h.recv(url)) == ["clear", "sealed"]
+    sse(body)

@@ -265,6 +265,7 @@ class Queue:
     allow: RedriveAllowPolicy | None = None
     kms_key: str | None = None          # KmsMasterKeyId: messages are encrypted at rest under it
     kms_reuse_s: int = 300              # KmsDataKeyReusePeriodSeconds
+    sse_sqs: bool = False               # SqsManagedSseEnabled: sealed under the SQS-owned key
     loaded_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -286,6 +287,7 @@ class Queue:
         q.allow = parse_redrive_allow_policy(rap) if rap else None
         q.kms_key = attrs.get("KmsMasterKeyId") or None
         q.kms_reuse_s = int(attrs.get("KmsDataKeyReusePeriodSeconds", "300"))
+        q.sse_sqs = q.kms_key is None and attrs.get("SqsManagedSseEnabled") == "true"
         return q
 
     def visible_attributes(self) -> dict[str, str]:

@@ -43,7 +43,7 @@ class QueueDirectory:
         self.store = store
         self.repo = repo
         self.waiters = waiters
-        self.pg = store.dialect == "postgresql"
+        self.shared = store.shared          # other servers may change a queue: trust the cache briefly
         self._by_url: dict[tuple[str, str, str], Queue] = {}
         self._by_arn: dict[str, Queue] = {}
         self._listening = False
@@ -89,7 +89,7 @@ class QueueDirectory:
         return asyncio.get_running_loop().time()
 
     def _fresh(self, q: Queue) -> bool:
-        return not self.pg or self._now_mono() - q.loaded_at < CACHE_TTL_PG_S
+        return not self.shared or self._now_mono() - q.loaded_at < CACHE_TTL_PG_S
 
     # == lookups ===============================================================================
     async def by_url(self, ctx: RequestContext, url: str | None) -> Queue:

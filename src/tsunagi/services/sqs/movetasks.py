@@ -149,7 +149,7 @@ class MoveTasks:
 
     async def resume(self) -> None:
         """After a restart on SQLite (one server owns the store), continue the tasks that were running."""
-        if self.directory.pg:
+        if self.directory.shared:
             return
         for handle in await self.repo.running_move_tasks():
             if handle not in self._running:

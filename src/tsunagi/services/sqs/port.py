@@ -38,8 +38,11 @@ class SqsPortImpl:
 
     async def queue(self, arn: str) -> QueueRef | None:
         q = await self._directory.by_arn(arn)
-        if q is not None and q.kms_key is not None:
-            await self._sealer.prime(q)         # enqueue_in, inside a transaction, cannot ask KMS
+        if q is not None:                       # enqueue_in, inside a transaction, cannot ask KMS or the store
+            if q.kms_key is not None:
+                await self._sealer.prime(q)
+            elif q.sse_sqs and not self._sealer.owned_fresh():
+                await self._sealer.owned_ready()
         return q
 
     async def send(self, ctx: RequestContext, queue_arn: str, body: str, *,

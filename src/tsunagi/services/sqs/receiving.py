@@ -59,7 +59,7 @@ class Receiving:
         self.directory = directory
         self.clock = clock
         self.waiters = waiters
-        self.pg = directory.pg
+        self.shared = directory.shared
         self.sealer = sealer
 
     async def receive_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class Receiving:
                 timeout = remaining
                 if nxt is not None:
                     timeout = min(timeout, max((nxt - self.clock.now_ms()) / 1000.0, 0.001))
-                if self.pg:
+                if self.shared:
                     timeout = min(timeout, PG_POLL_BACKSTOP_S)
                 await self.waiters.wait(fut, timeout)
             finally:

@@ -1,5 +1,6 @@
-"""Encryption at rest for queues with a KMS key (``KmsMasterKeyId``: a key id or ARN, an alias, or
-``alias/aws/sqs``), through KMS's port.
+"""Encryption at rest: for queues with a KMS key (``KmsMasterKeyId``: a key id or ARN, an alias, or
+``alias/aws/sqs``) through KMS's port, and for queues with ``SqsManagedSseEnabled`` (SSE-SQS, the
+default of a new queue) under an SQS-owned key.
 
 A message's body and message attributes are sealed together with AES-256-GCM under a data key that
 KMS generates for the queue (encryption context ``{"aws:sqs:arn": <queue ARN>}``, as AWS's SQS asks
@@ -16,10 +17,19 @@ Messages other services add inside their own transaction (SNS fan-out) cannot wa
 read of the store inside an open SQLite transaction waits for that transaction): their data key is
 made ready when the queue is looked up, before the transaction (:meth:`Sealer.prime`), and taken from
 there (:meth:`Sealer.primed`).
+
+SSE-SQS seals the same way under one SQS-owned key (no KMS, no data key in the blob): made at random
+on first use and kept in the store (``sqs_keys``), as S3 keeps its SSE-S3 key, so that every server on
+a PostgreSQL store opens every message. What it protects against is reading the files or rows; whoever
+holds the whole database holds the key, as with AWS's service-owned keys inside AWS. A blob names the
+key by a fingerprint; a server that meets one it does not know reads the key again (another server
+made it after a reset).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import struct
 from typing import NamedTuple
@@ -35,8 +45,13 @@ from tsunagi.ports.kms import KMS, DataKey, DataKeyCache, KmsError
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.errors import KmsNotFound, from_kms
+from tsunagi.store.sqs import SqsRepo
 
-_VERSION = 1
+_VERSION = 1                    # sealed under a KMS data key
+_OWNED_VERSION = 2              # sealed under the SQS-owned key (SSE-SQS)
+_OWNED_TAG = bytes((_OWNED_VERSION,))
+OWNED_KEY_NAME = "sse-sqs/v1"
+_OWNED_TTL_PG_S = 5.0           # on PostgreSQL the owned key is read again this often (a reset elsewhere)
 _NONCE_BYTES = 12
 _LENGTH = struct.Struct(">H")
 _PRIME_MARGIN_S = 30.0          # a primed key is made again when it has less than this left
@@ -82,12 +97,84 @@ def _parse(blob: bytes) -> _Blob:
     return _Blob(arn, key_ciphertext, blob[at:at + _NONCE_BYTES], blob[at + _NONCE_BYTES:])
 
 
+class _Nonces:
+    """96-bit AES-GCM nonces without a system call each: 64 random bits, drawn again every 2**32
+    nonces, then a counter (a nonce never repeats under a key, whichever server makes it)."""
+
+    __slots__ = ("_prefix", "_next")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8)
+        self._next = 0
+
+    def __call__(self) -> bytes:
+        n = self._next
+        if n > 0xFFFFFFFF:
+            self._prefix, n = os.urandom(8), 0
+        self._next = n + 1
+        return self._prefix + n.to_bytes(4, "big")
+
+
+class _OwnedKey(NamedTuple):
+    aead: AESGCM
+    fingerprint: bytes          # 8 bytes naming the key in each blob
+    loaded_at: float            # the event loop's clock
+
+
 class Sealer:
-    def __init__(self, ports: Ports, clock: Clock) -> None:
+    def __init__(self, ports: Ports, clock: Clock, repo: SqsRepo) -> None:
         self.ports = ports
         self.clock = clock
+        self.repo = repo
+        self.shared = repo.store.shared
         self.keys = DataKeyCache(clock)
         self._primed: dict[int, tuple[float, DataKey | ServiceError]] = {}
+        self._owned: _OwnedKey | None = None
+        self._nonce = _Nonces()
+
+    # == SSE-SQS =================================================================================
+    def owned_fresh(self) -> bool:
+        """Whether the SQS-owned key is loaded and need not be read again yet."""
+        owned = self._owned
+        return owned is not None and not (self.shared and asyncio.get_running_loop().time() - owned.loaded_at
+                                          > _OWNED_TTL_PG_S)
+
+    async def owned_ready(self, *, again: bool = False) -> None:
+        """Read (or make) the SQS-owned key unless it is known and fresh; call it outside transactions."""
+        if not again and self.owned_fresh():
+            return
+        now = asyncio.get_running_loop().time()
+        material = await self.repo.owned_key(OWNED_KEY_NAME, os.urandom(32))
+        self._owned = _OwnedKey(AESGCM(material), hashlib.sha256(material).digest()[:8], now)
+
+    def seal_owned(self, message_id: str, body: str, attrs: str | None) -> bytes:
+        """``body`` and ``attrs`` of message ``message_id`` sealed under the SQS-owned key (call
+        :meth:`owned_ready` first)."""
+        owned = self._owned
+        if owned is None:
+            raise ServiceError("The queue's SQS-owned encryption key is not loaded yet; try again.",
+                               code="InternalError", status=500, sender_fault=False)
+        nonce = self._nonce()
+        sealed = owned.aead.encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
+        return b"".join((_OWNED_TAG, owned.fingerprint, nonce, sealed))
+
+    async def _open_owned(self, message_id: str, blob: bytes) -> Opened:
+        fingerprint, nonce, sealed = blob[1:9], blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:]
+        if self._owned is None or self._owned.fingerprint != fingerprint:
+            await self.owned_ready(again=True)
+        owned = self._owned
+        assert owned is not None
+        try:
+            if owned.fingerprint != fingerprint:
+                raise InvalidTag
+            plain = owned.aead.decrypt(nonce, sealed, message_id.encode())
+        except InvalidTag:
+            raise ServiceError(f"Message {message_id} was sealed under an SQS-owned key this store no longer "
+                               "has.", code="InternalError", status=500, sender_fault=False) from None
+        body, attrs = orjson.loads(plain)
+        return Opened(body, attrs)
+
+    # == SSE-KMS =================================================================================
 
     @staticmethod
     def _ctx_for(ctx: RequestContext | None, q: Queue, operation: str) -> RequestContext:
@@ -137,6 +224,8 @@ class Sealer:
 
     async def open(self, ctx: RequestContext | None, q: Queue, message_id: str, blob: bytes) -> Opened:
         """A sealed message's body and attributes; SQS's KMS.* error when KMS will not decrypt its key."""
+        if blob[:1] == _OWNED_TAG:
+            return await self._open_owned(message_id, blob)
         parts = _parse(blob)
         kms = self.ports.find(KMS)
         if kms is None:
@@ -155,6 +244,7 @@ class Sealer:
         return Opened(body, attrs)
 
     def forget(self) -> None:
-        """Drop every data key (a reset)."""
+        """Drop every key (a reset)."""
         self.keys.clear()
         self._primed.clear()
+        self._owned = None

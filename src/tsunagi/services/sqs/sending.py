@@ -5,7 +5,8 @@ Each message is checked as AWS checks it (body characters, attributes, size, del
 deduplication ids), then stored: a standard queue's messages in one INSERT, a FIFO queue's in one
 transaction that deduplicates over the last five minutes and numbers them. Every message keeps the
 journey (trace id) of the request that caused it, and the AWSTraceHeader its sender gave. A queue with
-a KMS key gets its messages' bodies and attributes sealed (:mod:`.sealing`) after they were checked.
+a KMS key or SQS-managed encryption gets its messages' bodies and attributes sealed (:mod:`.sealing`)
+after they were checked.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def _sealed(msg: Prepared, key: DataKey, q: Queue) -> Prepared:
     row = msg.row
     blob = seal(key, q.arn, row.message_id, row.body, row.attrs)
     return msg._replace(row=row._replace(body="", attrs=None, sealed=blob))
+
+
+def _owned(msg: Prepared, sealer: Sealer) -> Prepared:
+    """``msg`` with its body and attributes encrypted under the SQS-owned key (SSE-SQS)."""
+    row = msg.row
+    return msg._replace(row=row._replace(body="", attrs=None,
+                                         sealed=sealer.seal_owned(row.message_id, row.body, row.attrs)))
 
 
 class Sending:
@@ -144,6 +152,10 @@ class Sending:
         msg = self.prepare(ctx.access_key_id or ctx.account, ctx.trace_header, ctx.trace_id, q, params, now)
         if q.kms_key is not None:
             msg = _sealed(msg, await self.sealer.data_key(ctx, q), q)
+        elif q.sse_sqs:
+            if not self.sealer.owned_fresh():
+                await self.sealer.owned_ready()
+            msg = _owned(msg, self.sealer)
         try:
             if q.fifo:
                 await self._send_fifo(q, [msg], now)
@@ -198,6 +210,8 @@ class Sending:
         msg = self.prepare(sender_id or queue.account, trace_header, trace_id, queue, entry, now)
         if queue.kms_key is not None:
             msg = _sealed(msg, self.sealer.primed(queue), queue)
+        elif queue.sse_sqs:
+            msg = _owned(msg, self.sealer)        # the key was read when the queue was looked up
         if queue.fifo:
             await self._send_fifo_in(tx, queue, [msg], now)
         elif defer is not None:
@@ -241,6 +255,10 @@ class Sending:
         if good and q.kms_key is not None:
             key = await self.sealer.data_key(ctx, q)
             good = [_sealed(g, key, q) for g in good]
+        elif good and q.sse_sqs:
+            if not self.sealer.owned_fresh():
+                await self.sealer.owned_ready()
+            good = [_owned(g, self.sealer) for g in good]
         if good:
             try:
                 if q.fifo:

@@ -8,7 +8,7 @@ each do one thing:
 - :mod:`.queues`: creating, deleting, listing queues, their attributes, tags and permissions;
 - :mod:`.sending`: SendMessage(Batch) and the messages other services add in their transactions;
 - :mod:`.receiving`: ReceiveMessage, long polls, redrive, DeleteMessage, ChangeMessageVisibility;
-- :mod:`.sealing`: encryption at rest for queues with a KMS key (``KmsMasterKeyId``);
+- :mod:`.sealing`: encryption at rest (``KmsMasterKeyId`` through KMS, ``SqsManagedSseEnabled``);
 - :mod:`.movetasks`: message move tasks (redrive out of a dead-letter queue);
 - :mod:`.sweeper`: retention and deduplication records swept in the background;
 - :mod:`.port`: what the rest of tsunagi may ask of SQS.
@@ -47,7 +47,7 @@ class SqsService(Service):
         self.waiters = Waiters()
         self.directory = QueueDirectory(self.store, self.repo, self.waiters)
         self.queues = Queues(self.repo, self.directory, self.clock, self.waiters)
-        self.sealer = Sealer(platform.ports, self.clock)
+        self.sealer = Sealer(platform.ports, self.clock, self.repo)
         self.sending = Sending(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
         self.receiving = Receiving(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
         self.moves = MoveTasks(self.repo, self.directory, self.clock, self.waiters)
