@@ -37,6 +37,14 @@ class FunctionRef(Protocol):
     def timeout(self) -> int:
         """Timeout in seconds ($LATEST)."""
         ...
+    @property
+    def role(self) -> str:
+        """The execution role's ARN ($LATEST)."""
+        ...
+    @property
+    def policy(self) -> str | None:
+        """The resource-based policy of the unqualified function (GetPolicy's document), or None."""
+        ...
 
 
 class InvokeResult(NamedTuple):

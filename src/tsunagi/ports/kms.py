@@ -92,6 +92,13 @@ class KmsPort(Protocol):
         ``key_id``, when given, must name the same key (IncorrectKeyException otherwise)."""
         ...
 
+    async def key_policy(self, ctx: RequestContext, key_id: str) -> tuple[KmsKey, str]:
+        """The key ``key_id`` names in ``ctx``'s account and region (an ARN may name another account's)
+        and its key policy, for deciding whether a service principal may use it for a delivery
+        (``tsunagi.ports.delivery_policy``). No authorization: the caller evaluates the policy.
+        NotFoundException when there is no such key."""
+        ...
+
 
 KMS: PortKey[KmsPort] = PortKey("kms")
 

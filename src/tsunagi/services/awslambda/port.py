@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import orjson
+
 from tsunagi.context import RequestContext
 from tsunagi.ports.awslambda import FunctionRef, InvokeResult
 from tsunagi.protocol.errors import ServiceError
@@ -21,6 +23,8 @@ class _Function:
     region: str
     name: str
     timeout: int
+    role: str
+    policy: str | None
 
 
 class LambdaPortImpl:
@@ -33,8 +37,12 @@ class LambdaPortImpl:
             fn = await self._svc._function(account, region, name, qualifier)
         except ServiceError:
             return None
-        return _Function(names.function_arn(fn.region, fn.account, fn.name, None), fn.account, fn.region, fn.name,
-                         int(fn.config.get("Timeout", 3)))
+        arn = names.function_arn(fn.region, fn.account, fn.name, None)
+        statements = [s for s in fn.policy if s.get("Resource") == arn]
+        policy = orjson.dumps({"Version": "2012-10-17", "Id": "default", "Statement": statements}).decode() \
+            if statements else None
+        return _Function(arn, fn.account, fn.region, fn.name, int(fn.config.get("Timeout", 3)),
+                         str(fn.config.get("Role", "")), policy)
 
     async def invoke(self, ctx: RequestContext, function: str, payload: bytes, *,
                      invocation_type: str = "RequestResponse", qualifier: str | None = None) -> InvokeResult:

@@ -1,0 +1,312 @@
+"""Policies between services, as AWS applies them: seed 000's pipeline (S3 -> SNS -> SQS, topic and
+queue encrypted with one customer KMS key) set up through the APIs with the template's policies.
+
+Under ``--policies enforce`` the pipeline delivers; remove the topic policy, the queue policy, or the
+SNS or the S3 statement of the key policy, one at a time, and the message is dropped, with a delivery
+record (outcome ``denied``) whose reason names what is missing. Under ``warn`` the message arrives and
+the same reason is recorded on the ``delivered`` record. Other pipes: S3 -> SQS (queue policy),
+S3 -> Lambda and SNS -> Lambda (function policy), and an explicit deny named by its Sid.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_postgres
+from tests.support import postgres
+from tests.support.server import TsunagiServer
+
+BUCKET = "snssqstestbuckets3"
+ALIAS = "alias/testcmk"
+
+
+def _start(store: str, mode: str) -> Iterator[TsunagiServer]:
+    url = None
+    if store == "sqlite":
+        srv = TsunagiServer("sqlite", env={"TSUNAGI_POLICIES": mode})
+    else:
+        require_postgres()
+        url = postgres.create_database(f"tsunagi_pol_{mode}")
+        srv = TsunagiServer(url, env={"TSUNAGI_POLICIES": mode})
+    srv.start()
+    yield srv
+    srv.stop()
+    if url:
+        postgres.drop_database(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def enforcing(request: pytest.FixtureRequest) -> Iterator[TsunagiServer]:
+    yield from _start(request.param, "enforce")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def warning(request: pytest.FixtureRequest) -> Iterator[TsunagiServer]:
+    yield from _start(request.param, "warn")
+
+
+@pytest.fixture
+def enforce(enforcing: TsunagiServer) -> TsunagiServer:
+    enforcing.reset()
+    return enforcing
+
+
+@pytest.fixture
+def warn(warning: TsunagiServer) -> TsunagiServer:
+    warning.reset()
+    return warning
+
+
+def key_policy(account: str, *, sns: bool = True, s3: bool = True) -> str:
+    statements: list[dict[str, Any]] = [
+        {"Sid": "Allow administration of the key", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": ["kms:*"], "Resource": "*"}]
+    if sns:
+        statements.append({"Sid": "Allow Amazon SNS of the key", "Effect": "Allow",
+                           "Principal": {"Service": "sns.amazonaws.com"},
+                           "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
+    if s3:
+        statements.append({"Sid": "Allow Amazon S3 of the key", "Effect": "Allow",
+                           "Principal": {"Service": "s3.amazonaws.com"},
+                           "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Id": "key-consolepolicy-3", "Statement": statements})
+
+
+def topic_policy(topic_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "SID", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "SNS:Publish",
+        "Resource": topic_arn, "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}"}}}]})
+
+
+def queue_policy(topic_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "SID", "Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": "*",
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]})
+
+
+def seed(server: TsunagiServer) -> dict[str, str]:
+    """Seed 000's resources and policies, through the APIs (the function and its mapping left out:
+    the queue is read here directly)."""
+    kms, sns, sqs, s3 = (server.client(s) for s in ("kms", "sns", "sqs", "s3"))
+    account = server.client("sts").get_caller_identity()["Account"]
+    key_id = kms.create_key(Description="Encrypt sensitive data for Billboard site.",
+                            Policy=key_policy(account))["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
+    queue_url = sqs.create_queue(QueueName="snssqstestqueue",
+                                 Attributes={"KmsMasterKeyId": ALIAS, "VisibilityTimeout": "900"})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name="snssqstesttopic", Attributes={"KmsMasterKeyId": ALIAS})["TopicArn"]
+    sns.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=topic_policy(topic_arn))
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": queue_policy(topic_arn)})
+    sub_arn = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+                            ReturnSubscriptionArn=True)["SubscriptionArn"]
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"TopicConfigurations": [{
+        "TopicArn": topic_arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": "txt"}]}}}]})
+    return {"account": account, "key_id": key_id, "key_arn": kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"],
+            "queue_url": queue_url, "queue_arn": queue_arn, "topic_arn": topic_arn, "sub_arn": sub_arn,
+            "bucket_arn": f"arn:aws:s3:::{BUCKET}"}
+
+
+def records(server: TsunagiServer, source_arn: str) -> list[dict[str, Any]]:
+    with server.internal(f"/_tsunagi/api/deliveries?source_arn={source_arn}") as r:
+        return list(json.loads(r.read())["Deliveries"])
+
+
+def wait_record(server: TsunagiServer, source_arn: str, match: Any, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [d for d in records(server, source_arn) if match(d)]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no such delivery record from {source_arn}: {records(server, source_arn)}")
+        time.sleep(0.1)
+
+
+def uploaded(server: TsunagiServer, queue_url: str, key: str, timeout: float = 20.0) -> bool:
+    """Whether the S3 event for ``key`` reached the queue (the s3:TestEvent and others are skipped)."""
+    sqs = server.client("sqs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            body = json.loads(m["Body"])
+            inner = json.loads(body.get("Message", "{}")) if "Message" in body else body
+            if any(r["s3"]["object"]["key"] == key for r in inner.get("Records", [])):
+                return True
+    return False
+
+
+def upload(server: TsunagiServer, key: str) -> None:
+    server.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"hello")
+
+
+def drain_test_events(server: TsunagiServer, out: dict[str, str]) -> None:
+    """Wait for the S3 test event's journey to finish, so later records are the upload's."""
+    wait_record(server, out["bucket_arn"], lambda d: d["TargetArn"] == out["topic_arn"])
+
+
+# == enforce ==========================================================================================
+
+def test_enforce_the_seed_policies_deliver(enforce: TsunagiServer) -> None:
+    out = seed(enforce)
+    upload(enforce, "hello.txt")
+    assert uploaded(enforce, out["queue_url"], "hello.txt")
+    assert not [d for d in records(enforce, out["topic_arn"]) + records(enforce, out["bucket_arn"])
+                if d["Outcome"] == "denied" or (d["Reason"] or "").startswith("policy warning")]
+
+
+def test_enforce_without_the_topic_policy_s3_is_dropped(enforce: TsunagiServer) -> None:
+    out = seed(enforce)
+    # SetTopicAttributes with an empty Policy restores the default one, which lets only the account publish
+    enforce.client("sns").set_topic_attributes(TopicArn=out["topic_arn"], AttributeName="Policy", AttributeValue="")
+    upload(enforce, "a.txt")
+    rec = wait_record(enforce, out["bucket_arn"], lambda d: d["Outcome"] == "denied")
+    assert rec["TargetArn"] == out["topic_arn"] and rec["Pipe"] == "s3"
+    assert f"the topic policy of {out['topic_arn']} has no statement that allows s3.amazonaws.com to SNS:Publish" \
+        in rec["Reason"]
+    assert f"aws:SourceArn {out['bucket_arn']}" in rec["Reason"]
+    assert not uploaded(enforce, out["queue_url"], "a.txt", timeout=3)
+    log = enforce.log()
+    assert any("policies enforce" in line and out["topic_arn"] in line and "dropped" in line for line in log.splitlines())
+
+
+def test_enforce_without_the_queue_policy_sns_is_dropped(enforce: TsunagiServer) -> None:
+    out = seed(enforce)
+    enforce.client("sqs").set_queue_attributes(QueueUrl=out["queue_url"], Attributes={"Policy": ""})
+    upload(enforce, "b.txt")
+    rec = wait_record(enforce, out["topic_arn"], lambda d: d["Outcome"] == "denied")
+    assert rec["TargetArn"] == out["sub_arn"] and rec["Pipe"] == "sns"
+    assert rec["Reason"].startswith(f"the queue {out['queue_arn']} has no queue policy, so no statement allows "
+                                    f"sns.amazonaws.com to sqs:SendMessage on it with aws:SourceArn "
+                                    f"{out['topic_arn']}")
+    assert not uploaded(enforce, out["queue_url"], "b.txt", timeout=3)
+
+
+def test_enforce_without_the_sns_statement_of_the_key_policy(enforce: TsunagiServer) -> None:
+    out = seed(enforce)
+    enforce.client("kms").put_key_policy(KeyId=out["key_id"], PolicyName="default",
+                                         Policy=key_policy(out["account"], sns=False))
+    upload(enforce, "c.txt")
+    rec = wait_record(enforce, out["topic_arn"], lambda d: d["Outcome"] == "denied")
+    assert rec["TargetArn"] == out["sub_arn"]
+    assert f"{out['queue_arn']} is encrypted with KMS key {out['key_arn']}" in rec["Reason"]
+    assert f"the key policy of {out['key_arn']} has no statement that allows sns.amazonaws.com to " \
+           "kms:GenerateDataKey" in rec["Reason"]
+    assert not uploaded(enforce, out["queue_url"], "c.txt", timeout=3)
+
+
+def test_enforce_without_the_s3_statement_of_the_key_policy(enforce: TsunagiServer) -> None:
+    out = seed(enforce)
+    enforce.client("kms").put_key_policy(KeyId=out["key_id"], PolicyName="default",
+                                         Policy=key_policy(out["account"], s3=False))
+    upload(enforce, "d.txt")
+    rec = wait_record(enforce, out["bucket_arn"], lambda d: d["Outcome"] == "denied")
+    assert rec["TargetArn"] == out["topic_arn"]
+    assert f"{out['topic_arn']} is encrypted with KMS key {out['key_arn']}" in rec["Reason"]
+    assert "has no statement that allows s3.amazonaws.com to kms:GenerateDataKey" in rec["Reason"]
+    assert not uploaded(enforce, out["queue_url"], "d.txt", timeout=3)
+
+
+def test_enforce_an_explicit_deny_is_named_by_its_sid(enforce: TsunagiServer) -> None:
+    out = seed(enforce)
+    policy = json.loads(queue_policy(out["topic_arn"]))
+    policy["Statement"].append({"Sid": "NoSnsHere", "Effect": "Deny", "Principal": {"Service": "sns.amazonaws.com"},
+                                "Action": "sqs:SendMessage", "Resource": out["queue_arn"]})
+    enforce.client("sqs").set_queue_attributes(QueueUrl=out["queue_url"], Attributes={"Policy": json.dumps(policy)})
+    upload(enforce, "e.txt")
+    rec = wait_record(enforce, out["topic_arn"], lambda d: d["Outcome"] == "denied")
+    assert "explicitly denied by statement 'NoSnsHere'" in rec["Reason"]
+
+
+def test_enforce_same_account_s3_to_sqs_needs_the_queue_policy(enforce: TsunagiServer) -> None:
+    """The service principal is not the account: a queue of the bucket's own account still needs a
+    statement for s3.amazonaws.com."""
+    sqs, s3 = enforce.client("sqs"), enforce.client("s3")
+    url = sqs.create_queue(QueueName="direct")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket="direct-bucket")
+    s3.put_bucket_notification_configuration(Bucket="direct-bucket", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket="direct-bucket", Key="x", Body=b"1")
+    rec = wait_record(enforce, "arn:aws:s3:::direct-bucket", lambda d: d["Outcome"] == "denied")
+    assert rec["TargetArn"] == arn and "no queue policy" in rec["Reason"] and "s3.amazonaws.com" in rec["Reason"]
+
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::direct-bucket"}}}]})})
+    s3.put_object(Bucket="direct-bucket", Key="y", Body=b"2")
+    assert uploaded(enforce, url, "y")
+
+
+FUNCTION = "def handler(event, context):\n    return None\n"
+
+
+def _function(server: TsunagiServer, name: str) -> str:
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("index.py", FUNCTION)
+    lam = server.client("lambda")
+    account = server.client("sts").get_caller_identity()["Account"]
+    arn = lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
+                              Role=f"arn:aws:iam::{account}:role/r", Code={"ZipFile": buf.getvalue()})["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return str(arn)
+
+
+def test_enforce_sns_and_s3_to_lambda_need_the_function_policy(enforce: TsunagiServer) -> None:
+    lam, sns, s3 = enforce.client("lambda"), enforce.client("sns"), enforce.client("s3")
+    fn = _function(enforce, "fn")
+    topic = sns.create_topic(Name="t")["TopicArn"]
+    sub = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn, ReturnSubscriptionArn=True)["SubscriptionArn"]
+    sns.publish(TopicArn=topic, Message="hi")
+    rec = wait_record(enforce, topic, lambda d: d["Outcome"] == "denied")
+    assert rec["TargetArn"] == sub
+    assert f"the function {fn} has no function policy, so no statement allows sns.amazonaws.com to " \
+           f"lambda:InvokeFunction on it with aws:SourceArn {topic}" in rec["Reason"]
+
+    lam.add_permission(FunctionName="fn", StatementId="sns", Action="lambda:InvokeFunction",
+                       Principal="sns.amazonaws.com", SourceArn=topic)
+    sns.publish(TopicArn=topic, Message="again")
+    wait_record(enforce, topic, lambda d: d["Outcome"] in ("queued", "delivered") and d["TargetArn"] == sub)
+
+    s3.create_bucket(Bucket="fn-bucket")
+    s3.put_bucket_notification_configuration(Bucket="fn-bucket", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket="fn-bucket", Key="k", Body=b"1")
+    rec = wait_record(enforce, "arn:aws:s3:::fn-bucket", lambda d: d["Outcome"] == "denied")
+    assert "s3.amazonaws.com to lambda:InvokeFunction" in rec["Reason"]
+    assert "statement 'sns'" in rec["Reason"]       # what the one statement did not match
+
+
+# == warn =============================================================================================
+
+@pytest.mark.parametrize("remove", ["topic policy", "queue policy", "sns key statement", "s3 key statement"])
+def test_warn_delivers_and_records_the_same_reason(warn: TsunagiServer, remove: str) -> None:
+    out = seed(warn)
+    if remove == "topic policy":
+        warn.client("sns").set_topic_attributes(TopicArn=out["topic_arn"], AttributeName="Policy", AttributeValue="")
+        source, target, names = out["bucket_arn"], out["topic_arn"], f"the topic policy of {out['topic_arn']}"
+    elif remove == "queue policy":
+        warn.client("sqs").set_queue_attributes(QueueUrl=out["queue_url"], Attributes={"Policy": ""})
+        source, target, names = out["topic_arn"], out["sub_arn"], f"the queue {out['queue_arn']} has no queue policy"
+    else:
+        sns_side = remove.startswith("sns")
+        warn.client("kms").put_key_policy(KeyId=out["key_id"], PolicyName="default",
+                                          Policy=key_policy(out["account"], sns=not sns_side, s3=sns_side))
+        source, target = (out["topic_arn"], out["sub_arn"]) if sns_side else (out["bucket_arn"], out["topic_arn"])
+        names = f"no statement that allows {'sns' if sns_side else 's3'}.amazonaws.com to kms:GenerateDataKey"
+    upload(warn, "w.txt")
+    assert uploaded(warn, out["queue_url"], "w.txt")
+    rec = wait_record(warn, source, lambda d: d["TargetArn"] == target and "policy warning" in (d["Reason"] or ""))
+    assert rec["Outcome"] == "delivered" and names in rec["Reason"]
+    assert not [d for d in records(warn, source) if d["Outcome"] == "denied"]
