@@ -10,12 +10,15 @@ S3 -> Lambda and SNS -> Lambda (function policy), and an explicit deny named by 
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import require_postgres
 from tests.support import postgres
@@ -249,18 +252,83 @@ def test_enforce_same_account_s3_to_sqs_needs_the_queue_policy(enforce: TsunagiS
 FUNCTION = "def handler(event, context):\n    return None\n"
 
 
-def _function(server: TsunagiServer, name: str) -> str:
-    import io
-    import zipfile
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def _zip(code: str = FUNCTION) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("index.py", FUNCTION)
+        zf.writestr("index.py", code)
+    return buf.getvalue()
+
+
+def _role(server: TsunagiServer, name: str, *managed: str) -> str:
+    iam = server.client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    for policy in managed:
+        iam.attach_role_policy(RoleName=name, PolicyArn=f"arn:aws:iam::aws:policy/{policy}")
+    return str(arn)
+
+
+def _function(server: TsunagiServer, name: str, role: str | None = None, code: str = FUNCTION) -> str:
     lam = server.client("lambda")
-    account = server.client("sts").get_caller_identity()["Account"]
     arn = lam.create_function(FunctionName=name, Runtime="python3.12", Handler="index.handler",
-                              Role=f"arn:aws:iam::{account}:role/r", Code={"ZipFile": buf.getvalue()})["FunctionArn"]
+                              Role=role or _role(server, f"{name}-role"), Code={"ZipFile": _zip(code)})["FunctionArn"]
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     return str(arn)
+
+
+def test_enforce_a_function_needs_a_role_lambda_can_assume(enforce: TsunagiServer) -> None:
+    lam, iam = enforce.client("lambda"), enforce.client("iam")
+    account = enforce.client("sts").get_caller_identity()["Account"]
+    for role in (f"arn:aws:iam::{account}:role/not-in-iam",
+                 iam.create_role(RoleName="ec2-only", AssumeRolePolicyDocument=json.dumps({
+                     "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                             "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+                 ["Role"]["Arn"]):
+        with pytest.raises(ClientError) as e:
+            lam.create_function(FunctionName="nope", Runtime="python3.12", Handler="index.handler", Role=role,
+                                Code={"ZipFile": _zip()})
+        err = e.value.response["Error"]
+        assert err["Code"] == "InvalidParameterValueException"
+        assert err["Message"] == "The role defined for the function cannot be assumed by Lambda."
+    _function(enforce, "yes")
+
+
+def test_warn_a_role_not_in_iam_is_kept(warn: TsunagiServer) -> None:
+    account = warn.client("sts").get_caller_identity()["Account"]
+    _function(warn, "kept", role=f"arn:aws:iam::{account}:role/not-in-iam")
+    assert "cannot be assumed by Lambda" in warn.log()
+
+
+def test_enforce_an_event_source_mapping_reads_only_with_its_roles_permissions(enforce: TsunagiServer) -> None:
+    sqs, lam, iam = enforce.client("sqs"), enforce.client("lambda"), enforce.client("iam")
+    url = sqs.create_queue(QueueName="esm-src")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role = _role(enforce, "basic-only", "service-role/AWSLambdaBasicExecutionRole")
+    fn = _function(enforce, "reader", role=role)
+    uuid = lam.create_event_source_mapping(FunctionName="reader", EventSourceArn=arn, BatchSize=1)["UUID"]
+    sqs.send_message(QueueUrl=url, MessageBody="one")
+    rec = wait_record(enforce, arn, lambda d: d["Outcome"] == "denied" and d["Pipe"] == "esm")
+    assert rec["TargetArn"] == fn
+    assert f"the execution role {role} of function {fn} may not sqs:ReceiveMessage on {arn}" in rec["Reason"]
+    assert lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"].startswith(
+        "PROBLEM: Lambda could not read from the queue")
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "1"          # still waiting, not consumed
+
+    iam.attach_role_policy(RoleName="basic-only",
+                           PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        if attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the mapping never read the queue: {attrs}")
 
 
 def test_enforce_sns_and_s3_to_lambda_need_the_function_policy(enforce: TsunagiServer) -> None:

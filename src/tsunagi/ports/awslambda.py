@@ -20,6 +20,7 @@ ESM_FAILED = "PROBLEM: Function call failed"
 ESM_THROTTLED = "PROBLEM: Function call failed due to throttling"
 ESM_NO_FUNCTION = "PROBLEM: Function does not exist"
 ESM_NO_QUEUE = "PROBLEM: Lambda could not read from the queue: it does not exist"
+ESM_DENIED = "PROBLEM: Lambda could not read from the queue: the execution role is not allowed to"
 
 
 class FunctionRef(Protocol):

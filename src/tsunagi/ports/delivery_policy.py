@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from tsunagi.context import internal_context
 from tsunagi.policy import Caller, Dialect, PolicyError, PolicyKind, Request, compile_policy, evaluate
+from tsunagi.ports.iam import IamPort
 from tsunagi.ports.kms import KmsError, KmsPort
 
 log = logging.getLogger("tsunagi.policies")
@@ -135,4 +136,61 @@ async def key_check(mode: str, kms: KmsPort | None, key_id: str | None, *, holde
     return ALLOW
 
 
-__all__ = ["ALLOW", "ENFORCE", "KEY_ACTIONS", "OFF", "WARN", "Verdict", "key_check", "resource_check", "warned"]
+async def trust_problem(iam: IamPort, role_arn: str, service: str) -> str | None:
+    """Why ``service`` (``lambda.amazonaws.com``) cannot assume ``role_arn``: the role is not in IAM,
+    or its trust policy does not allow it ``sts:AssumeRole``; None when it can."""
+    role = await iam.role(role_arn)
+    if role is None:
+        return f"IAM has no role {role_arn}"
+    try:
+        trust = compile_policy(role.trust_policy, PolicyKind.TRUST, Dialect.IAM, f"the trust policy of {role_arn}")
+    except PolicyError as e:
+        return f"the trust policy of {role_arn} cannot be read: {e}"
+    decision = evaluate(Request(Caller.service(service), "sts:AssumeRole", role.arn, resource_account=role.account),
+                        resource=trust)
+    return None if decision.allowed else decision.reason
+
+
+# what Lambda's pollers need of a function's execution role to read a queue (AWSLambdaSQSQueueExecutionRole)
+ESM_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+async def role_check(mode: str, iam: IamPort | None, role_arn: str, *, actions: tuple[str, ...], resource_arn: str,
+                     resource_account: str, resource_policy: str | None, dialect: Dialect,
+                     what: str) -> Verdict:
+    """May a session of ``role_arn`` (a function's execution role, as Lambda's pollers use it) do each
+    of ``actions`` on ``resource_arn``? Its identity policies (and permissions boundary) through the
+    IAM port, and the resource's own policy, decide, as AWS's evaluation logic says. A role that IAM
+    does not know is not checked: AWS would have refused the function (CreateFunction: "The role
+    defined for the function cannot be assumed by Lambda."), and tsunagi keeps functions whose role
+    only names one (see docs/POLICIES.md)."""
+    if mode == OFF or iam is None or not role_arn:
+        return ALLOW
+    role = await iam.role(role_arn)
+    if role is None:
+        return ALLOW
+    label = f"the policies of role {role_arn}"
+    try:
+        identity = [compile_policy(doc, PolicyKind.IDENTITY, Dialect.IAM, f"policy {name} of role {role_arn}")
+                    for name, doc in await iam.identity_policies(role_arn)]
+        boundary_doc = await iam.permissions_boundary(role_arn)
+        boundary = compile_policy(boundary_doc, PolicyKind.IDENTITY, Dialect.IAM,
+                                  f"the permissions boundary of role {role_arn}") if boundary_doc else None
+        resource = compile_policy(resource_policy, PolicyKind.RESOURCE, dialect,
+                                  f"the {_NAMES.get(dialect, 'resource')} policy of {resource_arn}") \
+            if resource_policy else None
+    except PolicyError as e:
+        return _refuse(mode, resource_arn, role_arn, f"{label} cannot be read: {e}")
+    session = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/awslambda"
+    caller = Caller.session(session, role.arn)
+    for action in actions:
+        decision = evaluate(Request(caller, action, resource_arn, resource_account=resource_account),
+                            identity=identity, resource=resource, boundary=boundary)
+        if not decision.allowed:
+            return _refuse(mode, resource_arn, role_arn,
+                           f"the execution role {role_arn} of {what} may not {action} on {resource_arn}: "
+                           f"{decision.reason}")
+    return ALLOW
+
+
+__all__ = ["ESM_SQS_ACTIONS", "role_check", "trust_problem", "ALLOW", "ENFORCE", "KEY_ACTIONS", "OFF", "WARN", "Verdict", "key_check", "resource_check", "warned"]

@@ -56,6 +56,8 @@ import orjson
 
 from tsunagi import signed_urls
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.delivery_policy import trust_problem
+from tsunagi.ports.iam import IAM
 from tsunagi.ports.logs import LOGS
 from tsunagi.ports.s3 import S3
 from tsunagi.protocol.errors import ServiceError
@@ -498,6 +500,23 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         if role is not None and not names.ROLE_RE.match(role):
             raise pattern_error(role, "role", names.ROLE_PATTERN)
 
+    async def _check_role_assumable(self, role: str | None) -> None:
+        """Under ``--policies enforce``, as AWS: the execution role must exist in IAM and its trust
+        policy must let ``lambda.amazonaws.com`` assume it, else InvalidParameterValueException. Under
+        ``warn`` the function is kept and the reason logged; ``off``, or a server without IAM, checks
+        nothing."""
+        mode = self.platform.config.policies
+        iam = self.platform.ports.find(IAM)
+        if mode == "off" or iam is None or not role:
+            return
+        why = await trust_problem(iam, role, "lambda.amazonaws.com")
+        if why is None:
+            return
+        if mode == "enforce":
+            raise InvalidParameterValue("The role defined for the function cannot be assumed by Lambda.", Type="User")
+        log.warning("policies warn: the role %s cannot be assumed by Lambda (%s); enforce would refuse the function",
+                    role, why)
+
     # == functions ================================================================================
     async def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["FunctionName"]
@@ -513,6 +532,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
         self._check_runtime(runtime)
         self._check_limits(params)
         self._check_role(params.get("Role"))
+        await self._check_role_assumable(params.get("Role"))
         variables = self._check_env(params.get("Environment"))
         layers = await self._check_layers(params.get("Layers") or [])
         data = await self._read_code(ctx, params.get("Code") or {})
@@ -673,6 +693,7 @@ class LambdaService(EventSourceMappingsMixin, AsyncInvokeMixin, Service):
             config["Runtime"] = params["Runtime"]
         if "Role" in params:
             self._check_role(params["Role"])
+            await self._check_role_assumable(params["Role"])
             config["Role"] = params["Role"]
         if "Environment" in params:
             variables = self._check_env(params["Environment"])
