@@ -231,13 +231,24 @@ def test_enforce_an_explicit_deny_is_named_by_its_sid(enforce: TsunagiServer) ->
 
 def test_enforce_same_account_s3_to_sqs_needs_the_queue_policy(enforce: TsunagiServer) -> None:
     """The service principal is not the account: a queue of the bucket's own account still needs a
-    statement for s3.amazonaws.com."""
+    statement for s3.amazonaws.com. AWS checks it when the configuration is set; with
+    SkipDestinationValidation it is set anyway, and each event is dropped."""
     sqs, s3 = enforce.client("sqs"), enforce.client("s3")
     url = sqs.create_queue(QueueName="direct")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.create_bucket(Bucket="direct-bucket")
-    s3.put_bucket_notification_configuration(Bucket="direct-bucket", NotificationConfiguration={
-        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    conf = {"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket="direct-bucket", NotificationConfiguration=conf)
+    err = e.value.response["Error"]
+    assert err["Code"] == "InvalidArgument"
+    assert err["Message"] == "Unable to validate the following destination configurations"
+    assert err["ArgumentName1"] == arn
+    assert err["ArgumentValue1"] == "Permissions on the destination queue do not allow S3 to publish notifications " \
+                                    "from this bucket"
+
+    s3.put_bucket_notification_configuration(Bucket="direct-bucket", NotificationConfiguration=conf,
+                                             SkipDestinationValidation=True)
     s3.put_object(Bucket="direct-bucket", Key="x", Body=b"1")
     rec = wait_record(enforce, "arn:aws:s3:::direct-bucket", lambda d: d["Outcome"] == "denied")
     assert rec["TargetArn"] == arn and "no queue policy" in rec["Reason"] and "s3.amazonaws.com" in rec["Reason"]
@@ -245,8 +256,35 @@ def test_enforce_same_account_s3_to_sqs_needs_the_queue_policy(enforce: TsunagiS
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": arn,
         "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:s3:::direct-bucket"}}}]})})
+    s3.put_bucket_notification_configuration(Bucket="direct-bucket", NotificationConfiguration=conf)
     s3.put_object(Bucket="direct-bucket", Key="y", Body=b"2")
     assert uploaded(enforce, url, "y")
+
+
+def test_enforce_s3_checks_a_topic_policy_when_configured(enforce: TsunagiServer) -> None:
+    topic = enforce.client("sns").create_topic(Name="plain")["TopicArn"]     # the default policy: the account only
+    s3 = enforce.client("s3")
+    s3.create_bucket(Bucket="topic-bucket")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket="topic-bucket", NotificationConfiguration={
+            "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]})
+    assert e.value.response["Error"]["ArgumentValue1"] == ("Permissions on the destination topic do not allow S3 to "
+                                                           "publish notifications from this bucket")
+
+
+def test_warn_s3_accepts_the_configuration_and_logs(warn: TsunagiServer) -> None:
+    sqs, s3 = warn.client("sqs"), warn.client("s3")
+    url = sqs.create_queue(QueueName="lax")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket="lax-bucket")
+    s3.put_bucket_notification_configuration(Bucket="lax-bucket", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket="lax-bucket", Key="z", Body=b"1")
+    assert uploaded(warn, url, "z")
+    rec = wait_record(warn, "arn:aws:s3:::lax-bucket", lambda d: d["TargetArn"] == arn and d["Outcome"] == "delivered"
+                      and "policy warning" in (d["Reason"] or ""))
+    assert "no queue policy" in rec["Reason"]
+    assert "configuration accepted anyway" in warn.log()
 
 
 FUNCTION = "def handler(event, context):\n    return None\n"
@@ -348,8 +386,13 @@ def test_enforce_sns_and_s3_to_lambda_need_the_function_policy(enforce: TsunagiS
     wait_record(enforce, topic, lambda d: d["Outcome"] in ("queued", "delivered") and d["TargetArn"] == sub)
 
     s3.create_bucket(Bucket="fn-bucket")
-    s3.put_bucket_notification_configuration(Bucket="fn-bucket", NotificationConfiguration={
-        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn, "Events": ["s3:ObjectCreated:*"]}]})
+    conf = {"LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn, "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket="fn-bucket", NotificationConfiguration=conf)
+    err = e.value.response["Error"]
+    assert (err["ArgumentName1"], err["ArgumentValue1"]) == (f"{fn}, null", f"Not authorized to invoke function [{fn}]")
+    s3.put_bucket_notification_configuration(Bucket="fn-bucket", NotificationConfiguration=conf,
+                                             SkipDestinationValidation=True)
     s3.put_object(Bucket="fn-bucket", Key="k", Body=b"1")
     rec = wait_record(enforce, "arn:aws:s3:::fn-bucket", lambda d: d["Outcome"] == "denied")
     assert "s3.amazonaws.com to lambda:InvokeFunction" in rec["Reason"]

@@ -62,9 +62,12 @@ def warned(reason: str) -> str:
     return WARNING + reason
 
 
-def _refuse(mode: str, source_arn: str, target_arn: str, reason: str) -> Verdict:
-    log.warning("policies %s: %s -> %s %s: %s", mode, source_arn, target_arn,
-                "dropped" if mode == ENFORCE else "delivered anyway", reason)
+def _refuse(mode: str, source_arn: str, target_arn: str, reason: str, configuring: bool = False) -> Verdict:
+    if configuring:
+        what = "configuration refused" if mode == ENFORCE else "configuration accepted anyway"
+    else:
+        what = "dropped" if mode == ENFORCE else "delivered anyway"
+    log.warning("policies %s: %s -> %s %s: %s", mode, source_arn, target_arn, what, reason)
     return Verdict(mode != ENFORCE, reason)
 
 
@@ -82,9 +85,11 @@ def _with(context: Mapping[str, str]) -> str:
 
 
 def resource_check(mode: str, *, policy: str | None, dialect: Dialect, resource_arn: str, resource_account: str,
-                   principal: str, action: str, source_arn: str, source_account: str | None) -> Verdict:
+                   principal: str, action: str, source_arn: str, source_account: str | None,
+                   configuring: bool = False) -> Verdict:
     """May service ``principal`` (``sns.amazonaws.com``) do ``action`` (``sqs:SendMessage``) on
-    ``resource_arn``, whose resource policy is ``policy``, for ``source_arn``?"""
+    ``resource_arn``, whose resource policy is ``policy``, for ``source_arn``? (``configuring``: asked
+    when the delivery is configured, not made; only the log line differs.)"""
     if mode == OFF:
         return ALLOW
     what = _NAMES.get(dialect, "resource")
@@ -92,16 +97,17 @@ def resource_check(mode: str, *, policy: str | None, dialect: Dialect, resource_
     if not policy:
         return _refuse(mode, source_arn, resource_arn,
                        f"the {what} {resource_arn} has no {what} policy, so no statement allows {principal} to "
-                       f"{action} on it with {_with(context)}")
+                       f"{action} on it with {_with(context)}", configuring)
     try:
         compiled = compile_policy(policy, PolicyKind.RESOURCE, dialect, f"the {what} policy of {resource_arn}")
     except PolicyError as e:
-        return _refuse(mode, source_arn, resource_arn, f"the {what} policy of {resource_arn} cannot be read: {e}")
+        return _refuse(mode, source_arn, resource_arn, f"the {what} policy of {resource_arn} cannot be read: {e}",
+                       configuring)
     decision = evaluate(Request(Caller.service(principal), action, resource_arn, resource_account=resource_account,
                                 context=context), resource=compiled)
     if decision.allowed:
         return ALLOW
-    return _refuse(mode, source_arn, resource_arn, decision.reason)
+    return _refuse(mode, source_arn, resource_arn, decision.reason, configuring)
 
 
 async def key_check(mode: str, kms: KmsPort | None, key_id: str | None, *, holder: str, holder_arn: str,
