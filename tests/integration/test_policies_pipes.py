@@ -340,63 +340,52 @@ def test_warn_a_role_not_in_iam_is_kept(warn: TsunagiServer) -> None:
     assert "cannot be assumed by Lambda" in warn.log()
 
 
+def _drained(sqs: Any, url: str, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    attrs: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        if attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the mapping never read the queue: {attrs}")
+
+
 def test_enforce_an_event_source_mapping_reads_only_with_its_roles_permissions(enforce: TsunagiServer) -> None:
     sqs, lam, iam = enforce.client("sqs"), enforce.client("lambda"), enforce.client("iam")
     url = sqs.create_queue(QueueName="esm-src")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     role = _role(enforce, "basic-only", "service-role/AWSLambdaBasicExecutionRole")
     fn = _function(enforce, "reader", role=role)
+    # AWS refuses the mapping while the role may not read the queue
+    with pytest.raises(ClientError) as e:
+        lam.create_event_source_mapping(FunctionName="reader", EventSourceArn=arn, BatchSize=1)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert e.value.response["Error"]["Message"] == \
+        "The function execution role does not have permissions to call ReceiveMessage on SQS"
+
+    sqs_policy = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    iam.attach_role_policy(RoleName="basic-only", PolicyArn=sqs_policy)
     uuid = lam.create_event_source_mapping(FunctionName="reader", EventSourceArn=arn, BatchSize=1)["UUID"]
     sqs.send_message(QueueUrl=url, MessageBody="one")
-    rec = wait_record(enforce, arn, lambda d: d["Outcome"] == "denied" and d["Pipe"] == "esm")
+    _drained(sqs, url)
+
+    # the permission taken away later: the poller stops reading, and says why
+    iam.detach_role_policy(RoleName="basic-only", PolicyArn=sqs_policy)
+    # (decided again before each poll: the one waiting when it changed, up to 20 s, ends first)
+    rec = wait_record(enforce, arn, lambda d: d["Outcome"] == "denied" and d["Pipe"] == "esm", timeout=45)
     assert rec["TargetArn"] == fn
     assert f"the execution role {role} of function {fn} may not sqs:ReceiveMessage on {arn}" in rec["Reason"]
+    sqs.send_message(QueueUrl=url, MessageBody="two")
+    time.sleep(2)
     assert lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"].startswith(
         "PROBLEM: Lambda could not read from the queue")
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "1"          # still waiting, not consumed
 
-    iam.attach_role_policy(RoleName="basic-only",
-                           PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        if attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}:
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError(f"the mapping never read the queue: {attrs}")
-
-
-def test_enforce_sns_and_s3_to_lambda_need_the_function_policy(enforce: TsunagiServer) -> None:
-    lam, sns, s3 = enforce.client("lambda"), enforce.client("sns"), enforce.client("s3")
-    fn = _function(enforce, "fn")
-    topic = sns.create_topic(Name="t")["TopicArn"]
-    sub = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn, ReturnSubscriptionArn=True)["SubscriptionArn"]
-    sns.publish(TopicArn=topic, Message="hi")
-    rec = wait_record(enforce, topic, lambda d: d["Outcome"] == "denied")
-    assert rec["TargetArn"] == sub
-    assert f"the function {fn} has no function policy, so no statement allows sns.amazonaws.com to " \
-           f"lambda:InvokeFunction on it with aws:SourceArn {topic}" in rec["Reason"]
-
-    lam.add_permission(FunctionName="fn", StatementId="sns", Action="lambda:InvokeFunction",
-                       Principal="sns.amazonaws.com", SourceArn=topic)
-    sns.publish(TopicArn=topic, Message="again")
-    wait_record(enforce, topic, lambda d: d["Outcome"] in ("queued", "delivered") and d["TargetArn"] == sub)
-
-    s3.create_bucket(Bucket="fn-bucket")
-    conf = {"LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn, "Events": ["s3:ObjectCreated:*"]}]}
-    with pytest.raises(ClientError) as e:
-        s3.put_bucket_notification_configuration(Bucket="fn-bucket", NotificationConfiguration=conf)
-    err = e.value.response["Error"]
-    assert (err["ArgumentName1"], err["ArgumentValue1"]) == (f"{fn}, null", f"Not authorized to invoke function [{fn}]")
-    s3.put_bucket_notification_configuration(Bucket="fn-bucket", NotificationConfiguration=conf,
-                                             SkipDestinationValidation=True)
-    s3.put_object(Bucket="fn-bucket", Key="k", Body=b"1")
-    rec = wait_record(enforce, "arn:aws:s3:::fn-bucket", lambda d: d["Outcome"] == "denied")
-    assert "s3.amazonaws.com to lambda:InvokeFunction" in rec["Reason"]
-    assert "statement 'sns'" in rec["Reason"]       # what the one statement did not match
+    iam.attach_role_policy(RoleName="basic-only", PolicyArn=sqs_policy)
+    _drained(sqs, url)
 
 
 # == warn =============================================================================================

@@ -163,7 +163,7 @@ ESM_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttri
 
 async def role_check(mode: str, iam: IamPort | None, role_arn: str, *, actions: tuple[str, ...], resource_arn: str,
                      resource_account: str, resource_policy: str | None, dialect: Dialect,
-                     what: str) -> Verdict:
+                     what: str, configuring: bool = False) -> Verdict:
     """May a session of ``role_arn`` (a function's execution role, as Lambda's pollers use it) do each
     of ``actions`` on ``resource_arn``? Its identity policies (and permissions boundary) through the
     IAM port, and the resource's own policy, decide, as AWS's evaluation logic says. A role that IAM
@@ -186,7 +186,7 @@ async def role_check(mode: str, iam: IamPort | None, role_arn: str, *, actions: 
                                   f"the {_NAMES.get(dialect, 'resource')} policy of {resource_arn}") \
             if resource_policy else None
     except PolicyError as e:
-        return _refuse(mode, resource_arn, role_arn, f"{label} cannot be read: {e}")
+        return _refuse(mode, resource_arn, role_arn, f"{label} cannot be read: {e}", configuring)
     session = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/awslambda"
     caller = Caller.session(session, role.arn)
     for action in actions:
@@ -195,7 +195,7 @@ async def role_check(mode: str, iam: IamPort | None, role_arn: str, *, actions: 
         if not decision.allowed:
             return _refuse(mode, resource_arn, role_arn,
                            f"the execution role {role_arn} of {what} may not {action} on {resource_arn}: "
-                           f"{decision.reason}")
+                           f"{decision.reason}", configuring)
     return ALLOW
 
 
