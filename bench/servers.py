@@ -143,7 +143,9 @@ def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, b
         argv += ["--store", store]
         s.scale = 0.5
     argv += extra_args or []
-    s.proc = Proc(argv, work / f"{name}.log", cwd=str(cwd))
+    # the ECS scenario's image (an environment variable, which older builds ignore)
+    env = {"TSUNAGI_ECS_IMAGES": f"bench-task={ROOT / 'bench' / 'ecs_image'}"}
+    s.proc = Proc(argv, work / f"{name}.log", env=env, cwd=str(cwd))
     s.meta["health"] = f"http://{s.host}:{s.port}/_tsunagi/health"
     s.meta["reset"] = f"http://{s.host}:{s.port}/_tsunagi/reset"
     s.version = _pip_version(venv, "tsunagi") + (" on PostgreSQL" if store else " on SQLite")

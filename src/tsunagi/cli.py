@@ -45,6 +45,9 @@ more settings, as environment variables:
                                     beyond the first, 1 to 4; 0 signs on threads in the server)
   TSUNAGI_SQLITE_CACHE_MB           memory SQLite may use to cache the database (default 64); the
                                     server's memory grows with the data until this is full
+  TSUNAGI_ECS_IMAGES                NAME[:TAG]=DIR,... : ECS container images run as host processes in DIR
+                                    (as --ecs-image); an image mapped nowhere stops its task with
+                                    CannotPullContainerError
   TSUNAGI_MASTER_KEY                base64 of 32 bytes that seals KMS key material at rest (make one with
                                     `head -c 32 /dev/urandom | base64`); unset, a key is created in
                                     <data-dir>/kms-master.key (mode 0600). Servers sharing a PostgreSQL
@@ -91,6 +94,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--hostname", action="append", default=None, metavar="NAME",
                    help="a host name this server answers besides loopback addresses and *.localhost; repeat "
                         "for more ('*.example.test' for subdomains) (env TSUNAGI_HOSTNAMES, comma-separated)")
+    p.add_argument("--ecs-image", action="append", default=None, metavar="NAME[:TAG]=DIR",
+                   help="run ECS containers of image NAME[:TAG] as host processes in DIR (no Docker); repeat "
+                        "for more (env TSUNAGI_ECS_IMAGES, comma-separated)")
     p.add_argument("--log-level", default=d.log_level, choices=["debug", "info", "warning", "error"])
     p.add_argument("--policies", default=d.policies,
                    help="off: policies are stored, not checked; warn (default): a call a policy denies goes on "
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tsunagi.config import Config, ConfigError
+    from tsunagi.config import Config, ConfigError, parse_images
     from tsunagi.server import serve
 
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store,
@@ -147,6 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.hostname:
         config.hostnames = [*config.hostnames, *args.hostname]
     try:
+        if args.ecs_image:
+            config.ecs_images = {**config.ecs_images, **parse_images(args.ecs_image)}
         config.validate()
     except ValueError as e:
         print(f"tsunagi: {e}", file=sys.stderr)

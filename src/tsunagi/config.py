@@ -58,6 +58,20 @@ AUTH_MODES = ("open", "off", "strict")
 POLICY_MODES = ("off", "warn", "enforce")
 
 
+def parse_images(raw: str | list[str]) -> dict[str, str]:
+    """``NAME[:TAG]=DIR`` entries (a comma-separated string or a list) as image -> absolute directory."""
+    entries = [e.strip() for e in raw.split(",")] if isinstance(raw, str) else [e.strip() for e in raw]
+    out: dict[str, str] = {}
+    for entry in entries:
+        if not entry:
+            continue
+        image, sep, folder = entry.partition("=")
+        if not sep or not image.strip() or not folder.strip():
+            raise ValueError(f"an ECS image mapping is NAME[:TAG]=DIR, got {entry!r}")
+        out[image.strip()] = os.path.abspath(os.path.expanduser(folder.strip()))
+    return out
+
+
 @dataclass
 class Config:
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
@@ -114,6 +128,9 @@ class Config:
     # what policies decide (role trust policies today; resource, key and identity policies as they land):
     # off: nothing is checked; warn: a denial is logged and the call goes on; enforce: denied as AWS would
     policies: str = field(default_factory=lambda: _env("TSUNAGI_POLICIES", "warn").strip().lower())
+    # ECS: container images run as host processes in a directory: "NAME[:TAG]=DIR" entries
+    # (TSUNAGI_ECS_IMAGES, comma-separated; `tsunagi serve --ecs-image`, repeatable)
+    ecs_images: dict[str, str] = field(default_factory=lambda: parse_images(_env("TSUNAGI_ECS_IMAGES", "")))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -139,6 +156,9 @@ class Config:
         if self.policies not in POLICY_MODES:
             raise ValueError(f"TSUNAGI_POLICIES (--policies) must be 'off', 'warn' or 'enforce', got {self.policies!r}: "
                              "a mistyped setting must not leave policy checks off")
+        for image, folder in self.ecs_images.items():
+            if not os.path.isdir(folder):
+                raise ValueError(f"ECS image {image}: {folder} is not a directory")
 
     @property
     def strict_auth(self) -> bool:

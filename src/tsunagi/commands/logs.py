@@ -2,7 +2,8 @@
 
 It is a plain CloudWatch Logs client (botocore, FilterLogEvents) of the server at
 ``--endpoint-url``: it prints every stream of ``/aws/lambda/<function>`` interleaved in time
-order, one ``<time> <stream> <message>`` line per event. ``--follow`` keeps polling; because a
+order, one ``<time> <stream> <message>`` line per event. Given an ECS task's ARN instead, it prints
+the task's ``awslogs`` streams (``prefix/container/task-id`` in the group of its task definition). ``--follow`` keeps polling; because a
 function's lines can be stored a little after they were printed (a batch per invocation), each
 poll looks back a few minutes and skips the events it has printed already.
 """
@@ -17,7 +18,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-HELP = "print a function's logs (the /aws/lambda/<function> log group), like `aws logs tail`"
+HELP = ("print a function's logs (the /aws/lambda/<function> log group), a log group's, or an ECS task's "
+        "(its ARN), like `aws logs tail`")
 
 LOOKBACK_MS = 5 * 60 * 1000     # how far back each --follow poll looks for late-arriving events
 _SINCE = re.compile(r"(\d+)\s*([smhdw])")
@@ -25,7 +27,9 @@ _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_80
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("function", help="the function's name, or a log group name starting with '/'")
+    parser.add_argument("function", help="the function's name, a log group name starting with '/', or an ECS "
+                                         "task's ARN (its awslogs streams)")
+    parser.add_argument("--stream-prefix", default=None, help="only the log streams whose names start with this")
     parser.add_argument("-f", "--follow", action="store_true",
                         help="keep printing new events until interrupted (Ctrl-C)")
     parser.add_argument("--since", default="10m",
@@ -64,7 +68,7 @@ def format_event(event: dict[str, Any]) -> str:
     return f"{when} {event['logStreamName']} {event['message'].rstrip(chr(10)).rstrip(chr(13))}"
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace, service: str = "logs") -> Any:
     import botocore.session
     from botocore.config import Config
 
@@ -75,16 +79,19 @@ def _client(args: argparse.Namespace) -> Any:
     if session.get_credentials() is None:
         creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-    return session.create_client("logs", endpoint_url=endpoint, region_name=region, config=config, **creds)
+    return session.create_client(service, endpoint_url=endpoint, region_name=region, config=config, **creds)
 
 
 class _Tail:
     """Fetch events of one group from a start time, printing each event once."""
 
-    def __init__(self, client: Any, group: str, pattern: str | None) -> None:
+    def __init__(self, client: Any, group: str, pattern: str | None, *, streams: list[str] | None = None,
+                 stream_prefix: str | None = None) -> None:
         self.client = client
         self.group = group
         self.pattern = pattern
+        self.streams = streams
+        self.stream_prefix = stream_prefix
         self.seen: dict[str, int] = {}      # eventId -> timestamp, for the follow window
 
     def fetch(self, start_ms: int) -> int:
@@ -92,6 +99,10 @@ class _Tail:
         params: dict[str, Any] = {"logGroupName": self.group, "startTime": max(start_ms, 0)}
         if self.pattern:
             params["filterPattern"] = self.pattern
+        if self.streams:
+            params["logStreamNames"] = self.streams
+        elif self.stream_prefix:
+            params["logStreamNamePrefix"] = self.stream_prefix
         printed = 0
         while True:
             page = self.client.filter_log_events(**params)
@@ -110,16 +121,43 @@ class _Tail:
         self.seen = {k: v for k, v in self.seen.items() if v >= ts}
 
 
+def task_streams(args: argparse.Namespace, task_arn: str) -> tuple[str, list[str]]:
+    """An ECS task's awslogs group and streams (``prefix/container/task-id``), from its task definition."""
+    ecs = _client(args, "ecs")
+    cluster = task_arn.split(":task/", 1)[1].rsplit("/", 1)[0] if task_arn.count("/") >= 2 else "default"
+    found = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
+    if not found:
+        raise ValueError(f"no task {task_arn}")
+    task_id = task_arn.rsplit("/", 1)[1]
+    td = ecs.describe_task_definition(taskDefinition=found[0]["taskDefinitionArn"])["taskDefinition"]
+    groups: dict[str, list[str]] = {}
+    for c in td["containerDefinitions"]:
+        cfg = c.get("logConfiguration") or {}
+        options = cfg.get("options") or {}
+        if cfg.get("logDriver") == "awslogs" and options.get("awslogs-group"):
+            prefix = options.get("awslogs-stream-prefix")
+            stream = f"{prefix}/{c['name']}/{task_id}" if prefix else task_id
+            groups.setdefault(options["awslogs-group"], []).append(stream)
+    if not groups:
+        raise ValueError(f"task {task_arn} has no container with an awslogs log configuration")
+    group, streams = next(iter(groups.items()))
+    return group, streams
+
+
 def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-    group = group_name(args.function)
     try:
         start = parse_since(args.since, int(time.time() * 1000))
-    except ValueError as e:
+        streams = None
+        if args.function.startswith("arn:aws:ecs:") and ":task/" in args.function:
+            group, streams = task_streams(args, args.function)
+        else:
+            group = group_name(args.function)
+    except (ValueError, ClientError) as e:
         print(f"tsunagi logs: {e}", file=sys.stderr)
         return 2
-    tail = _Tail(_client(args), group, args.filter_pattern)
+    tail = _Tail(_client(args), group, args.filter_pattern, streams=streams, stream_prefix=args.stream_prefix)
     waiting = False
     try:
         while True:

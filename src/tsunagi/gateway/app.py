@@ -27,6 +27,8 @@ from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.guard import Guard, HostPolicy
 from tsunagi.gateway.identity import Authenticator, CredentialStore, StrictAuthenticator
 from tsunagi.gateway.routes import RouteRegistry
+from tsunagi.gateway.routes import apigateway as apigateway_routes
+from tsunagi.gateway.routes import ecs as ecs_routes
 from tsunagi.gateway.routes import internal as internal_routes
 from tsunagi.gateway.routes import s3 as s3_routes
 from tsunagi.ids import uuid4
@@ -100,6 +102,8 @@ class Gateway:
         self.state = internal_routes.ServerState()
         internal_routes.install(self.routes, platform, self.state, self.authenticator)
         s3_routes.install(self.routes, platform, self.authenticator, self.codecs)
+        ecs_routes.install(self.routes, platform)
+        apigateway_routes.install(self.routes, platform, self.authenticator)
         self.steps: list[steps.StepFn] = [
             Guard(HostPolicy(config.host, config.hostnames)),
             steps.Route(platform, self.routes, self.codecs),

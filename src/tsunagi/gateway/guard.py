@@ -20,11 +20,16 @@ The refusal is a 403 that says what to change.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.http import HttpRequest
+
+# API Gateway's invoke URLs (the routes in gateway/routes/apigateway.py claim exactly these)
+_EXECUTE_API_HOST = re.compile(r"^[A-Za-z0-9]+\.execute-api\.", re.ASCII)
+_EXECUTE_API_PATH = re.compile(r"^/restapis/[^/]+/[^/]+/_user_request_/")
 
 
 class HostPolicy:
@@ -86,8 +91,13 @@ def origin_host(origin: str) -> str | None:
 
 def made_for_browsers(request: HttpRequest) -> bool:
     """Requests a web page may legitimately send here from another site: S3 presigned URLs, S3 form
-    uploads (multipart POST) and CORS preflights. (The service checks their signatures and policies.)"""
+    uploads (multipart POST), CORS preflights, and requests to the APIs users deploy on API Gateway
+    (``{id}.execute-api.…`` and ``/restapis/{id}/{stage}/_user_request_/…``), which are made to be called
+    by pages and answer with the CORS headers their API configures. (The service checks their signatures,
+    policies, keys and authorizers.)"""
     if request.method == "OPTIONS":
+        return True
+    if _EXECUTE_API_HOST.match(request.headers.get("host", "")) or _EXECUTE_API_PATH.match(request.path):
         return True
     query = request.query
     if query and ("X-Amz-Signature=" in query or ("Signature=" in query and "AWSAccessKeyId=" in query)):

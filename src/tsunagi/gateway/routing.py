@@ -85,6 +85,8 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
     """The botocore service name (or ``apigateway-invoke``) for a request, or None if nothing matches."""
     if cred.service:
         name = _SIGNING.get(cred.service, cred.service)
+        if name == "apigateway" and request.path.startswith("/v2/"):
+            return "apigatewayv2"          # HTTP APIs sign as apigateway too
         if name in SERVED or name == "apigateway-invoke":
             return name
     target = request.headers.get("x-amz-target")
@@ -111,6 +113,8 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
     if _DATED_PATH.match(path):
         return "lambda"
     root = path.strip("/").split("/", 1)[0]
+    if root == "v2" and path.startswith(("/v2/apis", "/v2/tags/")):
+        return "apigatewayv2"
     if root in _apigateway_roots():
         return "apigateway"
     return "s3"

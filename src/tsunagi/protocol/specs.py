@@ -10,7 +10,8 @@ from botocore.model import OperationModel, ServiceModel
 _loader = Loader()
 
 # The services tsunagi serves, by the name botocore knows them.
-SERVED = ("sqs", "sns", "lambda", "s3", "logs", "kms", "sts", "iam", "cloudformation", "apigateway", "ecs")
+SERVED = ("sqs", "sns", "lambda", "s3", "logs", "kms", "sts", "iam", "cloudformation", "apigateway", "ecs",
+          "apigatewayv2")
 
 
 @cache

@@ -16,6 +16,9 @@ SERVICES: dict[str, str] = {
     "logs": "tsunagi.services.logs.service:LogsService",
     "lambda": "tsunagi.services.awslambda.service:LambdaService",
     "s3": "tsunagi.services.s3.service:S3Service",
+    "ecs": "tsunagi.services.ecs.service:EcsService",
+    "apigateway": "tsunagi.services.apigateway.service:ApiGatewayService",
+    "apigatewayv2": "tsunagi.services.apigateway.v2:ApiGatewayV2Service",
 }
 
 

@@ -72,3 +72,15 @@ def test_routes_made_for_browsers_pass_from_other_sites() -> None:
           **evil)
     check(LOCAL, "POST", "/bucket", host="localhost:4566", content_type="multipart/form-data; boundary=x", **evil)
     check(LOCAL, "OPTIONS", "/bucket/key", host="localhost:4566", **evil)
+
+
+def test_pages_may_call_the_apis_users_deploy_on_api_gateway_and_nothing_else() -> None:
+    page = {"origin": "https://app.example", "sec_fetch_site": "cross-site"}
+    check(LOCAL, "POST", "/dev/orders", host="a1b2c3d4e5.execute-api.localhost:4566", content_type="text/plain",
+          **page)
+    check(LOCAL, "POST", "/restapis/a1b2c3d4e5/dev/_user_request_/orders", host="localhost:4566",
+          content_type="text/plain", **page)
+    for path in ("/bucket/_user_request_/key", "/restapis/a1b2c3d4e5/dev", "/x/restapis/a/b/_user_request_/"):
+        with pytest.raises(ServiceError) as e:
+            check(LOCAL, "PUT", path, host="localhost:4566", content_type="text/plain", **page)
+        assert e.value.status == 403

@@ -93,3 +93,15 @@ def test_presigned_query_credentials_are_read():
                       "%2Fs3%2Faws4_request&X-Amz-Signature=abc", {"host": "localhost:4566"})
     cred = read_credential(req)
     assert (cred.access_key_id, cred.region, cred.service) == ("test", "ap-northeast-1", "s3")
+
+
+def test_execute_api_hosts_and_paths_are_api_gateways_invoke_routes() -> None:
+    from tsunagi.gateway.routes.apigateway import host_api, path_target
+
+    assert host_api("a1b2c3d4e5.execute-api.localhost:4566") == "a1b2c3d4e5"
+    assert host_api("A1B2.execute-api.us-east-1.amazonaws.com") == "a1b2"
+    assert host_api("-.execute-api.localhost") is None and host_api("execute-api.localhost") is None
+    assert host_api("a.b.execute-api.localhost") is None
+    assert path_target("/restapis/abc/dev/_user_request_/x/y") == ("abc", "dev", "/x/y")
+    assert path_target("/restapis/abc/dev/_user_request_") == ("abc", "dev", "/")
+    assert path_target("/restapis/abc/stages/dev") is None and path_target("/restapis//dev/_user_request_/") is None

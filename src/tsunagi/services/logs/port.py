@@ -16,3 +16,6 @@ class LogsPortImpl:
     async def append(self, account: str, region: str, group: str, stream: str,
                      events: Sequence[tuple[int, str]]) -> None:
         await self._svc.append(account, region, group, stream, list(events))
+
+    async def group_exists(self, account: str, region: str, group: str) -> bool:
+        return await self._svc.repo.group(account, region, group) is not None

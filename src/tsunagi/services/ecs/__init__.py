@@ -1,0 +1,1 @@
+"""ECS: clusters, task definitions, tasks run as host processes (no Docker), services."""
