@@ -12,11 +12,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import require_postgres
 from tests.e2e.support import EXAMPLES, load_example, log_messages, queue_counts, wait_for
+from tests.support import postgres
+from tests.support.server import TsunagiServer
 
 FOLDER = "000-s3-sns-sqs-lambda"
 
@@ -119,3 +124,108 @@ def test_seed_000_with_the_templates_kms_key(server) -> None:
     server.client("s3").put_object(Bucket=deploy.BUCKET, Key="secret.txt", Body=b"hello")
     wait_for(lambda: [r for e in events_seen(server, deploy.FUNCTION) for r in s3_records(e)
                       if r["s3"]["object"]["key"] == "secret.txt"], timeout=20, what="the encrypted path")
+
+
+# == under --policies enforce: the template's policies decide, as on AWS ==============================
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def enforcing(request: pytest.FixtureRequest) -> Iterator[TsunagiServer]:
+    url = None
+    if request.param == "sqlite":
+        srv = TsunagiServer("sqlite", env={"TSUNAGI_POLICIES": "enforce"})
+    else:
+        require_postgres()
+        url = postgres.create_database("tsunagi_seed000_enforce")
+        srv = TsunagiServer(url, env={"TSUNAGI_POLICIES": "enforce"})
+    srv.start()
+    yield srv
+    srv.stop()
+    if url:
+        postgres.drop_database(url)
+
+
+def template_key_policy(account: str, *, sns: bool = True, s3: bool = True) -> str:
+    statements = [{"Sid": "Allow administration of the key", "Effect": "Allow",
+                   "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": ["kms:*"], "Resource": "*"}]
+    for name, keep in (("SNS", sns), ("S3", s3)):
+        if keep:
+            statements.append({"Sid": f"Allow Amazon {name} of the key", "Effect": "Allow",
+                               "Principal": {"Service": f"{name.lower()}.amazonaws.com"},
+                               "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Id": "key-consolepolicy-3", "Statement": statements})
+
+
+def deploy_whole_template(server: TsunagiServer) -> tuple[Any, dict[str, str]]:
+    """deploy.py plus the template's KMS key (on the topic and the queue) and its IAM role (trusting
+    Lambda, with the template's managed policies), all through the APIs."""
+    deploy = load_example(FOLDER)
+    account = server.client("sts").get_caller_identity()["Account"]
+    kms, iam = server.client("kms"), server.client("iam")
+    key = kms.create_key(Description="Encrypt sensitive data for Billboard site.",
+                         Policy=template_key_policy(account))["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/testcmk", TargetKeyId=key)
+    iam.create_role(RoleName=deploy.ROLE, Path="/", MaxSessionDuration=3600, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]},
+                                                "Action": ["sts:AssumeRole"]}]}))
+    for managed in ("AmazonS3FullAccess", "ReadOnlyAccess", "service-role/AWSLambdaBasicExecutionRole",
+                    "AmazonSQSFullAccess", "AWSKeyManagementServicePowerUser"):
+        iam.attach_role_policy(RoleName=deploy.ROLE, PolicyArn=f"arn:aws:iam::aws:policy/{managed}")
+    out = deploy.deploy(server.url)
+    server.client("sns").set_topic_attributes(TopicArn=out["topic_arn"], AttributeName="KmsMasterKeyId",
+                                              AttributeValue="alias/testcmk")
+    server.sqs_client().set_queue_attributes(QueueUrl=out["queue_url"], Attributes={"KmsMasterKeyId": "alias/testcmk"})
+    out.update(account=account, key=key, bucket_arn=f"arn:aws:s3:::{deploy.BUCKET}")
+    return deploy, out
+
+
+def denied(server: TsunagiServer, source_arn: str) -> list[dict[str, Any]]:
+    with server.internal(f"/_tsunagi/api/deliveries?source_arn={source_arn}") as r:
+        return [d for d in json.loads(r.read())["Deliveries"] if d["Outcome"] == "denied"]
+
+
+def reached(server: TsunagiServer, deploy: Any, key: str) -> bool:
+    return any(r["s3"]["object"]["key"] == key for e in events_seen(server, deploy.FUNCTION) for r in s3_records(e))
+
+
+def test_seed_000_under_enforce_delivers_then_drops_what_a_missing_line_stops(enforcing: TsunagiServer) -> None:
+    server = enforcing
+    server.reset()
+    deploy, out = deploy_whole_template(server)
+    s3, sns, sqs, kms = server.client("s3"), server.client("sns"), server.sqs_client(), server.client("kms")
+    wait_for(lambda: server.client("lambda").get_event_source_mapping(UUID=out["mapping_uuid"])["State"] == "Enabled",
+             what="mapping enabled")
+
+    s3.put_object(Bucket=deploy.BUCKET, Key="hello.txt", Body=b"hello")
+    wait_for(lambda: reached(server, deploy, "hello.txt"), timeout=30, what="hello.txt through the whole pipeline")
+    assert not denied(server, out["bucket_arn"]) and not denied(server, out["topic_arn"])
+
+    # one line missing at a time: the upload goes nowhere, and the record says which line
+    policy = sns.get_topic_attributes(TopicArn=out["topic_arn"])["Attributes"]["Policy"]
+    queue_policy = sqs.get_queue_attributes(QueueUrl=out["queue_url"], AttributeNames=["Policy"])["Attributes"]["Policy"]
+    steps = [
+        ("no-topic-policy.txt", out["bucket_arn"], f"the topic policy of {out['topic_arn']} has no statement",
+         lambda: sns.set_topic_attributes(TopicArn=out["topic_arn"], AttributeName="Policy", AttributeValue=""),
+         lambda: sns.set_topic_attributes(TopicArn=out["topic_arn"], AttributeName="Policy", AttributeValue=policy)),
+        ("no-queue-policy.txt", out["topic_arn"], f"the queue {out['queue_arn']} has no queue policy",
+         lambda: sqs.set_queue_attributes(QueueUrl=out["queue_url"], Attributes={"Policy": ""}),
+         lambda: sqs.set_queue_attributes(QueueUrl=out["queue_url"], Attributes={"Policy": queue_policy})),
+        ("no-sns-key-line.txt", out["topic_arn"], "no statement that allows sns.amazonaws.com to kms:GenerateDataKey",
+         lambda: kms.put_key_policy(KeyId=out["key"], PolicyName="default",
+                                    Policy=template_key_policy(out["account"], sns=False)),
+         lambda: kms.put_key_policy(KeyId=out["key"], PolicyName="default", Policy=template_key_policy(out["account"]))),
+        ("no-s3-key-line.txt", out["bucket_arn"], "no statement that allows s3.amazonaws.com to kms:GenerateDataKey",
+         lambda: kms.put_key_policy(KeyId=out["key"], PolicyName="default",
+                                    Policy=template_key_policy(out["account"], s3=False)),
+         lambda: kms.put_key_policy(KeyId=out["key"], PolicyName="default", Policy=template_key_policy(out["account"]))),
+    ]
+    for key, source, names, remove, restore in steps:
+        before = len(denied(server, source))
+        remove()
+        s3.put_object(Bucket=deploy.BUCKET, Key=key, Body=b"x")
+        (rec, *_) = wait_for(lambda source=source, before=before: denied(server, source)[before:], timeout=20,
+                             what=f"the denial of {key}")
+        assert names in rec["Reason"], rec
+        restore()
+    s3.put_object(Bucket=deploy.BUCKET, Key="restored.txt", Body=b"x")
+    wait_for(lambda: reached(server, deploy, "restored.txt"), timeout=30, what="the restored pipeline")
+    assert not any(reached(server, deploy, step[0]) for step in steps)

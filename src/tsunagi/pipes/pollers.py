@@ -32,7 +32,9 @@ import orjson
 from tsunagi.context import internal_context
 from tsunagi.filters.criteria import FilterCriteriaError, compile_filters, keep
 from tsunagi.pipes import esm_processor
+from tsunagi.policy import Dialect
 from tsunagi.ports.awslambda import (
+    ESM_DENIED,
     ESM_FAILED,
     ESM_NO_FUNCTION,
     ESM_NO_QUEUE,
@@ -41,8 +43,11 @@ from tsunagi.ports.awslambda import (
     ESM_THROTTLED,
     LAMBDA,
 )
+from tsunagi.ports.delivery_policy import ALLOW, ENFORCE, ESM_SQS_ACTIONS, OFF, role_check, warned
+from tsunagi.ports.iam import IAM
 from tsunagi.ports.sqs import SQS, QueueRef, ReceivedMessage, SqsPort
 from tsunagi.protocol.errors import ServiceError
+from tsunagi.store.deliveries import DELIVERED, DENIED, Delivery
 from tsunagi.store.esm import ESM_CHANNEL, EsmRepo, MappingRow
 from tsunagi.trace import root_of
 
@@ -57,12 +62,13 @@ RECONCILE_SQLITE_S = 30.0
 RECONCILE_PG_S = 5.0
 THROTTLE_BACKOFF_S = 1.0
 MISSING_QUEUE_BACKOFF_S = 5.0
+ROLE_RECHECK_S = 5.0           # how long a decision on the execution role's permissions is kept
 PAYLOAD_LIMIT = 6 * 1024 * 1024 - 4096
 
 
 
 OK, NO_RECORDS, FAILED, THROTTLED = ESM_OK, ESM_NO_RECORDS, ESM_FAILED, ESM_THROTTLED
-NO_FUNCTION, NO_QUEUE = ESM_NO_FUNCTION, ESM_NO_QUEUE
+NO_FUNCTION, NO_QUEUE, DENIED_RESULT = ESM_NO_FUNCTION, ESM_NO_QUEUE, ESM_DENIED
 
 
 class MappingPoller:
@@ -75,6 +81,9 @@ class MappingPoller:
         self.stop_event = asyncio.Event()
         self.workers: set[asyncio.Task[None]] = set()
         self.last_result = str(row.last_result)
+        self.role_checked_until = 0.0   # the execution role's permissions, decided until then (loop time)
+        self.role_allows = True
+        self.role_reason: str | None = None
         self.apply(row)
 
     def apply(self, row: MappingRow) -> None:
@@ -131,6 +140,10 @@ class MappingPoller:
                     await self._sleep(MISSING_QUEUE_BACKOFF_S)
                     continue
                 assert sqs is not None
+                if not await self._may_read(q):
+                    await self._result(DENIED_RESULT)
+                    await self._sleep(MISSING_QUEUE_BACKOFF_S)
+                    continue
                 msgs = await self._gather(sqs, q, wait)
                 if not msgs:
                     if not first and len(self.workers) > 1:
@@ -144,6 +157,34 @@ class MappingPoller:
             except Exception:
                 log.exception("event source mapping %s: poll failed", self.uuid)
                 await self._sleep(1.0)
+
+    async def _may_read(self, q: QueueRef) -> bool:
+        """Whether the function's execution role may read ``q`` (``--policies``; see
+        :func:`~tsunagi.ports.delivery_policy.role_check`). Decided again every few seconds; a change is
+        one delivery record (pipe ``esm``) and one log line."""
+        platform = self.manager.platform
+        mode = platform.config.policies
+        if mode == OFF:
+            return True
+        now = asyncio.get_running_loop().time()
+        if now < self.role_checked_until:
+            return self.role_allows
+        fn = await self.lam.function(self.function_arn, self.account, self.region)
+        verdict = ALLOW if fn is None else await role_check(
+            mode, platform.ports.find(IAM), fn.role, actions=ESM_SQS_ACTIONS, resource_arn=q.arn,
+            resource_account=q.account, resource_policy=q.attributes.get("Policy"), dialect=Dialect.SQS,
+            what=f"function {fn.arn}")
+        self.role_checked_until = now + ROLE_RECHECK_S
+        self.role_allows = verdict.allowed
+        if verdict.reason != self.role_reason:
+            self.role_reason = verdict.reason
+            if verdict.reason:
+                outcome, why = (DENIED, verdict.reason) if mode == ENFORCE else (DELIVERED, warned(verdict.reason))
+                with contextlib.suppress(Exception):
+                    await platform.deliveries.record_in(platform.store, [Delivery(
+                        "", platform.clock.now_ms(), self.account, self.region, "esm", q.arn, None,
+                        self.function_arn, "lambda", outcome, why)])
+        return verdict.allowed
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -30,12 +30,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tsunagi.context import RequestContext, Source, internal_context
 from tsunagi.pipes.outbox import Job, PermanentFailure
+from tsunagi.policy import Dialect
 from tsunagi.ports import PortUnavailable
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.delivery_policy import ALLOW, OFF, Verdict, key_check, resource_check, warned
+from tsunagi.ports.kms import KMS
 from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
-from tsunagi.store.deliveries import DELIVERED, FAILED, Delivery
+from tsunagi.services.base import Platform
+from tsunagi.store.deliveries import DELIVERED, DENIED, FAILED, Delivery
 
 if TYPE_CHECKING:
     from tsunagi.pipes.outbox import Outbox
@@ -72,22 +76,30 @@ def context_for(job: Job, service: str, operation: str) -> RequestContext:
 def register_standard(outbox: Outbox) -> None:
     platform = outbox.platform
 
+    mode = platform.config.policies
+
     async def to_sqs(job: Job) -> None:
         ctx = context_for(job, "sqs", "SendMessage")
         params = job.payload.get("params", {})
         attributes = params.get("MessageAttributes")
+        verdict = await _allowed(platform, mode, job, "sqs")
+        if not verdict.allowed:
+            return await record(outbox, job, "sqs", DENIED, verdict.reason)
         await _call(outbox, job, lambda: platform.ports.get(SQS).send(
             ctx, job.target, params.get("MessageBody", ""), attributes=attributes,
             group_id=params.get("MessageGroupId"), dedup_id=params.get("MessageDeduplicationId"),
-            delay_seconds=params.get("DelaySeconds")), "sqs")
+            delay_seconds=params.get("DelaySeconds")), "sqs", verdict.reason)
 
     async def to_sns(job: Job) -> None:
         ctx = context_for(job, "sns", "Publish")
         params = job.payload.get("params", {})
+        verdict = await _allowed(platform, mode, job, "sns")
+        if not verdict.allowed:
+            return await record(outbox, job, "sns", DENIED, verdict.reason)
         await _call(outbox, job, lambda: platform.ports.get(SNS).publish(
             ctx, job.target, params.get("Message", ""), subject=params.get("Subject"),
             attributes=params.get("MessageAttributes"), group_id=params.get("MessageGroupId"),
-            dedup_id=params.get("MessageDeduplicationId")), "sns")
+            dedup_id=params.get("MessageDeduplicationId")), "sns", verdict.reason)
 
     async def to_lambda(job: Job) -> None:
         ctx = context_for(job, "lambda", "Invoke")
@@ -95,16 +107,65 @@ def register_standard(outbox: Outbox) -> None:
         body = params.get("Payload") or b""
         if isinstance(body, str):
             body = body.encode()
+        verdict = await _allowed(platform, mode, job, "lambda")
+        if not verdict.allowed:
+            return await record(outbox, job, "lambda", DENIED, verdict.reason)
         await _call(outbox, job, lambda: platform.ports.get(LAMBDA).invoke(
             ctx, job.target, body, invocation_type=params.get("InvocationType", "Event"),
-            qualifier=params.get("Qualifier")), "lambda")
+            qualifier=params.get("Qualifier")), "lambda", verdict.reason)
 
     outbox.register("sqs", to_sqs)
     outbox.register("sns", to_sns)
     outbox.register("lambda", to_lambda)
 
 
-async def _call(outbox: Outbox, job: Job, call: Callable[[], Awaitable[T]], protocol: str) -> T:
+async def _allowed(platform: Platform, mode: str, job: Job, kind: str) -> Verdict:
+    """Whether the target's policies let the source's service principal deliver ``job`` (see
+    :mod:`tsunagi.ports.delivery_policy`): only deliveries made by a service principal (an S3
+    notification) are checked; a target that does not exist is left to the call to report."""
+    source = source_of(job.payload)
+    if mode == OFF or source is None or not source.service:
+        return ALLOW
+    principal = source.service
+    ports = platform.ports
+    if kind == "sqs":
+        sqs = ports.find(SQS)
+        queue = await sqs.queue(job.target) if sqs is not None else None
+        if queue is None:
+            return ALLOW
+        verdict = resource_check(mode, policy=queue.attributes.get("Policy"), dialect=Dialect.SQS,
+                                 resource_arn=queue.arn, resource_account=queue.account, principal=principal,
+                                 action="sqs:SendMessage", source_arn=source.arn, source_account=source.account)
+        if verdict.reason:
+            return verdict
+        return await key_check(mode, ports.find(KMS), queue.attributes.get("KmsMasterKeyId"), holder="sqs",
+                               holder_arn=queue.arn, account=queue.account, region=queue.region,
+                               principal=principal, source_arn=source.arn, source_account=source.account)
+    if kind == "sns":
+        sns = ports.find(SNS)
+        topic = await sns.topic(job.target) if sns is not None else None
+        if topic is None:
+            return ALLOW
+        verdict = resource_check(mode, policy=topic.attributes.get("Policy"), dialect=Dialect.SNS,
+                                 resource_arn=topic.arn, resource_account=topic.account, principal=principal,
+                                 action="SNS:Publish", source_arn=source.arn, source_account=source.account)
+        if verdict.reason:
+            return verdict
+        return await key_check(mode, ports.find(KMS), topic.attributes.get("KmsMasterKeyId"), holder="sns",
+                               holder_arn=topic.arn, account=topic.account, region=topic.region,
+                               principal=principal, source_arn=source.arn, source_account=source.account)
+    lam = ports.find(LAMBDA)
+    _svc, region, account, _res = parse_arn(job.target)
+    fn = await lam.function(job.target, account, region) if lam is not None else None
+    if fn is None:
+        return ALLOW
+    return resource_check(mode, policy=fn.policy, dialect=Dialect.LAMBDA, resource_arn=fn.arn,
+                          resource_account=fn.account, principal=principal, action="lambda:InvokeFunction",
+                          source_arn=source.arn, source_account=source.account)
+
+
+async def _call(outbox: Outbox, job: Job, call: Callable[[], Awaitable[T]], protocol: str,
+                warning: str | None = None) -> T:
     try:
         result = await call()
     except PortUnavailable as e:
@@ -113,7 +174,7 @@ async def _call(outbox: Outbox, job: Job, call: Callable[[], Awaitable[T]], prot
         if e.sender_fault and e.code not in _TRANSIENT:   # the target is gone or refuses: retrying won't help
             raise PermanentFailure(f"{job.target}: {e.code}: {e.message}") from None
         raise
-    await record(outbox, job, protocol, DELIVERED, None)
+    await record(outbox, job, protocol, DELIVERED, warned(warning) if warning else None)
     return result
 
 

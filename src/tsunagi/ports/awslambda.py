@@ -21,6 +21,7 @@ ESM_FAILED = "PROBLEM: Function call failed"
 ESM_THROTTLED = "PROBLEM: Function call failed due to throttling"
 ESM_NO_FUNCTION = "PROBLEM: Function does not exist"
 ESM_NO_QUEUE = "PROBLEM: Lambda could not read from the queue: it does not exist"
+ESM_DENIED = "PROBLEM: Lambda could not read from the queue: the execution role is not allowed to"
 
 
 class FunctionRef(Protocol):
@@ -37,6 +38,14 @@ class FunctionRef(Protocol):
     @property
     def timeout(self) -> int:
         """Timeout in seconds ($LATEST)."""
+        ...
+    @property
+    def role(self) -> str:
+        """The execution role's ARN ($LATEST)."""
+        ...
+    @property
+    def policy(self) -> str | None:
+        """The resource-based policy of the unqualified function (GetPolicy's document), or None."""
         ...
 
 

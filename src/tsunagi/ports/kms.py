@@ -94,9 +94,9 @@ class KmsPort(Protocol):
         ...
 
     async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
-        """The key (a key id, key ARN, alias name or alias ARN) ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
+        """The key (a key id, key ARN, alias name or alias ARN) ``arn`` names, its owner and its policy
+        (the gateway's authorize step), or None."""
         ...
-
 
     async def seal_internal(self, name: str, secret: bytes) -> bytes:
         """``secret``, a key tsunagi itself keeps in the store (S3's SSE-S3 root key), sealed under the
@@ -106,6 +106,13 @@ class KmsPort(Protocol):
 
     async def open_internal(self, name: str, sealed: bytes) -> bytes:
         """What :meth:`seal_internal` sealed as ``name`` (KMSInternalException under another master key)."""
+        ...
+
+    async def key_policy(self, ctx: RequestContext, key_id: str) -> tuple[KmsKey, str]:
+        """The key ``key_id`` names in ``ctx``'s account and region (an ARN may name another account's)
+        and its key policy, for deciding whether a service principal may use it for a delivery
+        (``tsunagi.ports.delivery_policy``). No authorization: the caller evaluates the policy.
+        NotFoundException when there is no such key."""
         ...
 
 

@@ -17,8 +17,11 @@ import orjson
 
 from tsunagi.context import RequestContext
 from tsunagi.filters.criteria import FilterCriteriaError, compile_filters
+from tsunagi.policy import Dialect
 from tsunagi.ports.awslambda import ESM_NO_RECORDS as NO_RECORDS
-from tsunagi.ports.sqs import SQS
+from tsunagi.ports.delivery_policy import ESM_SQS_ACTIONS, role_check
+from tsunagi.ports.iam import IAM
+from tsunagi.ports.sqs import SQS, QueueRef
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import Catalog
 from tsunagi.services.awslambda.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
@@ -112,7 +115,25 @@ class EventSourceMappings:
             compile_filters(cfg.get("FilterCriteria"))
         except FilterCriteriaError as e:
             raise InvalidParameterValue(str(e), Type="User") from None
+        await self._esm_role_check(fn.config.get("Role"), q, names.function_arn(region, account, name, None))
         return name, names.function_arn(region, account, name, qualifier), region
+
+    async def _esm_role_check(self, role: Any, q: QueueRef, function_arn: str) -> None:
+        """As AWS, a mapping is refused when the function's execution role may not read the queue
+        (``--policies enforce``; ``warn`` logs it). A role IAM does not know is not checked here."""
+        mode = self.platform.config.policies
+        if mode == "off" or not role:
+            return
+        for action in ESM_SQS_ACTIONS:
+            verdict = await role_check(mode, self.platform.ports.find(IAM), str(role), actions=(action,),
+                                       resource_arn=q.arn, resource_account=q.account,
+                                       resource_policy=q.attributes.get("Policy"), dialect=Dialect.SQS,
+                                       what=f"function {function_arn}", configuring=True)
+            if not verdict.allowed:
+                raise InvalidParameterValue(f"The function execution role does not have permissions to call "
+                                            f"{action.split(':', 1)[1]} on SQS", Type="User")
+            if verdict.reason:
+                return              # (warn: logged once)
 
     @staticmethod
     def _esm_config(cfg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

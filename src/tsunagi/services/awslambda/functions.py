@@ -20,6 +20,8 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
+from tsunagi.ports.delivery_policy import trust_problem
+from tsunagi.ports.iam import IAM
 from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON, find_node
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import Catalog, Fn, dumps
@@ -33,6 +35,7 @@ from tsunagi.services.awslambda.errors import (
     pattern_error,
 )
 from tsunagi.services.awslambda.versions import REVISION_MISMATCH, Versions
+from tsunagi.services.base import Platform
 from tsunagi.store.awslambda import FunctionExists, LambdaRepo
 
 log = logging.getLogger("tsunagi.lambda")
@@ -55,8 +58,9 @@ _PLAIN_UPDATES = ("Handler", "Description", "Timeout", "MemorySize", "TracingCon
 
 
 class Functions:
-    def __init__(self, repo: LambdaRepo, catalog: Catalog, code: CodePackages, versions: Versions, clock: Clock,
-                 retire: Callable[[str], None]) -> None:
+    def __init__(self, platform: Platform, repo: LambdaRepo, catalog: Catalog, code: CodePackages,
+                 versions: Versions, clock: Clock, retire: Callable[[str], None]) -> None:
+        self.platform = platform
         self.repo = repo
         self.catalog = catalog
         self.code = code
@@ -123,6 +127,23 @@ class Functions:
         if role is not None and not names.ROLE_RE.match(role):
             raise pattern_error(role, "role", names.ROLE_PATTERN)
 
+    async def _check_role_assumable(self, role: str | None) -> None:
+        """Under ``--policies enforce``, as AWS: the execution role must exist in IAM and its trust
+        policy must let ``lambda.amazonaws.com`` assume it, else InvalidParameterValueException. Under
+        ``warn`` the function is kept and the reason logged; ``off``, or a server without IAM, checks
+        nothing."""
+        mode = self.platform.config.policies
+        iam = self.platform.ports.find(IAM)
+        if mode == "off" or iam is None or not role:
+            return
+        why = await trust_problem(iam, role, "lambda.amazonaws.com")
+        if why is None:
+            return
+        if mode == "enforce":
+            raise InvalidParameterValue("The role defined for the function cannot be assumed by Lambda.", Type="User")
+        log.warning("policies warn: the role %s cannot be assumed by Lambda (%s); enforce would refuse the function",
+                    role, why)
+
     @staticmethod
     def _check_revision(fn: Fn, revision: str | None) -> None:
         if revision is not None and revision != fn.revision_id:
@@ -143,6 +164,7 @@ class Functions:
         self._check_runtime(runtime)
         self._check_limits(params)
         self._check_role(params.get("Role"))
+        await self._check_role_assumable(params.get("Role"))
         variables = self._check_env(params.get("Environment"))
         layers = await self._check_layers(params.get("Layers") or [])
         data = await self.code.read(ctx, params.get("Code") or {})
@@ -299,6 +321,7 @@ class Functions:
             config["Runtime"] = params["Runtime"]
         if "Role" in params:
             self._check_role(params["Role"])
+            await self._check_role_assumable(params["Role"])
             config["Role"] = params["Role"]
         if "Environment" in params:
             variables = self._check_env(params["Environment"])

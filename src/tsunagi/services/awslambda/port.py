@@ -23,6 +23,8 @@ class _Function:
     region: str
     name: str
     timeout: int
+    role: str
+    policy: str | None
 
 
 class LambdaPortImpl:
@@ -37,8 +39,12 @@ class LambdaPortImpl:
             fn = await self._catalog.function(account, region, name, qualifier)
         except ServiceError:
             return None
-        return _Function(names.function_arn(fn.region, fn.account, fn.name, None), fn.account, fn.region, fn.name,
-                         int(fn.config.get("Timeout", 3)))
+        arn = names.function_arn(fn.region, fn.account, fn.name, None)
+        statements = [s for s in fn.policy if s.get("Resource") == arn]
+        policy = orjson.dumps({"Version": "2012-10-17", "Id": "default", "Statement": statements}).decode() \
+            if statements else None
+        return _Function(arn, fn.account, fn.region, fn.name, int(fn.config.get("Timeout", 3)),
+                         str(fn.config.get("Role", "")), policy)
 
     async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
         try:

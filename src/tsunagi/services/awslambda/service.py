@@ -69,7 +69,8 @@ class LambdaService(Service):
                                max_workers=config.lambda_max_workers, idle_timeout=config.lambda_idle_timeout,
                                account_limit=account_limit)
         self.versions = Versions(self.repo, self.catalog, self.clock)
-        self.functions = Functions(self.repo, self.catalog, self.code, self.versions, self.clock, self.invoker.retire)
+        self.functions = Functions(platform, self.repo, self.catalog, self.code, self.versions, self.clock,
+                                   self.invoker.retire)
         self.layers = Layers(self.repo, self.code, self.clock)
         self.permissions = Permissions(self.repo, self.catalog)
         self.concurrency = Concurrency(self.repo, self.catalog, account_limit)

@@ -38,6 +38,11 @@ class KmsPortImpl:
         return KmsKey(key.key_id, key_arn(key), key.account, key.region, key.key_manager, key.state,
                       key.key_usage, key.key_spec)
 
+    async def key_policy(self, ctx: RequestContext, key_id: str) -> tuple[KmsKey, str]:
+        key = await self._svc.find_key(ctx, key_id, cross_account=True)
+        return KmsKey(key.key_id, key_arn(key), key.account, key.region, key.key_manager, key.state,
+                      key.key_usage, key.key_spec), key.policy
+
     async def generate_data_key(self, ctx: RequestContext, key_id: str, context: Mapping[str, str], *, service: str,
                                 number_of_bytes: int = 32) -> DataKey:
         if not 1 <= number_of_bytes <= 1024:

@@ -16,8 +16,10 @@ from urllib.parse import quote_plus
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext, Source
+from tsunagi.policy import Dialect
 from tsunagi.ports import Ports
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.delivery_policy import OFF, resource_check
 from tsunagi.ports.outbox import OutboxItem, OutboxPort, to_service
 from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS
@@ -46,6 +48,7 @@ _KINDS = {
     "LambdaFunctionConfigurations": ("LambdaFunctionArn", "lambda", "The destination Lambda does not exist"),
 }
 _SUBJECT = "Amazon S3 Notification"
+S3_PRINCIPAL = "s3.amazonaws.com"
 
 
 def event_matches(configured: list[str], event: str) -> bool:
@@ -114,7 +117,7 @@ def _delivery(ctx: RequestContext, kind: str, arn: str, body: str, b: Bucket) ->
         params = {"Message": body, "Subject": _SUBJECT}
     else:
         params = {"Payload": body}
-    return to_service(kind, arn, params, source=Source(b.arn, "s3.amazonaws.com", b.account),
+    return to_service(kind, arn, params, source=Source(b.arn, S3_PRINCIPAL, b.account),
                       trace_id=ctx.trace_id, pipe="s3", message_id=ctx.request_id, trace_header=ctx.trace_header)
 
 
@@ -122,7 +125,8 @@ class Notifications:
     """A bucket's notification configuration, and the outbox rows an object event causes."""
 
     def __init__(self, store: Store, repo: S3Repo, buckets: Buckets, ports: Ports, outbox: OutboxPort,
-                 clock: Clock) -> None:
+                 clock: Clock, policies: str = OFF) -> None:
+        self.policies = policies            # --policies: off | warn | enforce
         self.store = store
         self.repo = repo
         self.buckets = buckets
@@ -184,6 +188,10 @@ class Notifications:
                     why = await self._check_destination(kind, arn, missing)
                     if why:
                         failures.append((arn, why))
+                    else:
+                        refused = await self._check_permission(kind, arn, b)
+                        if refused:
+                            failures.append(refused)
             if entries:
                 clean[member] = entries
         if conf.get("EventBridgeConfiguration") is not None:
@@ -243,6 +251,45 @@ class Notifications:
             lam = ports.find(LAMBDA)
             found = await lam.function(arn, parts[4], parts[3]) if lam is not None else None
         return None if found is not None else missing
+
+    async def _check_permission(self, kind: str, arn: str, b: Bucket) -> tuple[str, str] | None:
+        """Whether the destination's resource policy lets S3 deliver this bucket's events, as AWS checks
+        when the configuration is set: None when it does (or ``--policies`` is off), else AWS's
+        (ArgumentName, ArgumentValue). Under ``warn`` the configuration is accepted and the refusal logged."""
+        if self.policies == OFF:
+            return None
+        parts = arn.split(":", 5)
+        ports = self.ports
+        policy: str | None
+        if kind == "sqs":
+            sqs = ports.find(SQS)
+            queue = await sqs.queue(arn) if sqs is not None else None
+            if queue is None:
+                return None
+            policy, dialect, action = queue.attributes.get("Policy"), Dialect.SQS, "sqs:SendMessage"
+            owner = queue.account
+            refused = (arn, "Permissions on the destination queue do not allow S3 to publish notifications from "
+                            "this bucket")
+        elif kind == "sns":
+            sns = ports.find(SNS)
+            topic = await sns.topic(arn) if sns is not None else None
+            if topic is None:
+                return None
+            policy, dialect, action, owner = topic.attributes.get("Policy"), Dialect.SNS, "SNS:Publish", topic.account
+            refused = (arn, "Permissions on the destination topic do not allow S3 to publish notifications from "
+                            "this bucket")
+        else:
+            lam = ports.find(LAMBDA)
+            fn = await lam.function(arn, parts[4], parts[3]) if lam is not None else None
+            if fn is None:
+                return None
+            policy, dialect, action, owner = fn.policy, Dialect.LAMBDA, "lambda:InvokeFunction", fn.account
+            refused = (f"{arn}, null", f"Not authorized to invoke function [{arn}]")
+            arn = fn.arn            # (function policies name the unqualified function)
+        verdict = resource_check(self.policies, policy=policy, dialect=dialect, resource_arn=arn,
+                                 resource_account=owner, principal=S3_PRINCIPAL, action=action,
+                                 source_arn=b.arn, source_account=b.account, configuring=True)
+        return refused if not verdict.allowed else None
 
     def _test_events(self, ctx: RequestContext, b: Bucket, conf: dict[str, Any]) -> list[OutboxItem]:
         """AWS sends ``s3:TestEvent`` to queue and topic destinations when a configuration is set."""

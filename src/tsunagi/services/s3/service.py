@@ -49,7 +49,7 @@ class S3Service(Service):
         self.bodies = Bodies(self.repo, blobs, KmsKeys(platform.ports, self.clock))
         self.buckets = Buckets(self.repo, self.bodies, self.clock)
         self.notifications = Notifications(self.store, self.repo, self.buckets, platform.ports, platform.outbox,
-                                           self.clock)
+                                           self.clock, policies=platform.config.policies)
         self.objects = Objects(self.store, self.repo, self.buckets, self.bodies, self.notifications,
                                platform.outbox, self.clock)
         self.multipart = Multipart(self.store, self.repo, self.buckets, self.bodies, self.objects,

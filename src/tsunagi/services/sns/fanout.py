@@ -34,7 +34,10 @@ from typing import cast
 import orjson
 
 from tsunagi.filters.policy import attributes_view, body_view
-from tsunagi.ports.kms import DataKey
+from tsunagi.policy import Dialect
+from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.delivery_policy import ALLOW, OFF, Verdict, key_check, resource_check, warned
+from tsunagi.ports.kms import KMS, DataKey, KmsPort
 from tsunagi.ports.outbox import JsonObject, OutboxItem
 from tsunagi.ports.sns import SNS_SENDER_ID
 from tsunagi.ports.sqs import SQS, DeferredRows, MessageAttributeValue, QueueRef, SqsPort
@@ -44,20 +47,36 @@ from tsunagi.services.sns.attributes import Subscription, Topic, effective_deliv
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
 from tsunagi.services.sns.sealing import seal_payload
 from tsunagi.store.base import Tx
-from tsunagi.store.deliveries import DEAD_LETTERED, DELIVERED, FAILED, FILTERED, QUEUED, Delivery, Outcome
+from tsunagi.store.deliveries import (
+    DEAD_LETTERED,
+    DELIVERED,
+    DENIED,
+    FAILED,
+    FILTERED,
+    QUEUED,
+    Delivery,
+    Outcome,
+)
 
 log = logging.getLogger("tsunagi.sns.delivery")
 
 PIPE = "sns"                 # the delivery records' pipe
 NO_SQS = "this server does not run the sqs service"
+SNS_PRINCIPAL = "sns.amazonaws.com"
 
 
-def queue_allowed(queue_policy: str | None, topic_arn: str) -> tuple[bool, str | None]:
-    """May ``topic_arn`` send to a queue with this policy? Always yes for now (policies arrive with IAM);
-    the reason is recorded with the delivery so enforcement can land without rework."""
-    if not queue_policy:
-        return True, "queue has no policy (not enforced yet)"
-    return True, None
+async def queue_allowed(mode: str, kms: KmsPort | None, queue: QueueRef, topic: Topic) -> Verdict:
+    """May ``topic`` send to ``queue``, as AWS decides it: the queue policy must allow
+    ``sns.amazonaws.com`` ``sqs:SendMessage`` (the topic as ``aws:SourceArn``), and a queue encrypted
+    with a KMS key needs that key's policy to let SNS use it."""
+    verdict = resource_check(mode, policy=queue.attributes.get("Policy"), dialect=Dialect.SQS,
+                             resource_arn=queue.arn, resource_account=queue.account, principal=SNS_PRINCIPAL,
+                             action="sqs:SendMessage", source_arn=topic.arn, source_account=topic.account)
+    if not verdict.allowed or verdict.reason:
+        return verdict
+    return await key_check(mode, kms, queue.attributes.get("KmsMasterKeyId"), holder="sqs", holder_arn=queue.arn,
+                           account=queue.account, region=queue.region, principal=SNS_PRINCIPAL,
+                           source_arn=topic.arn, source_account=topic.account)
 
 
 def filtered(sub: Subscription, msg: Outgoing) -> str | None:
@@ -108,19 +127,20 @@ class Fixed(Step):
 class Outboxed(Step):
     """An outbox row; its payload is built when applied (a FIFO sequence number is known by then)."""
 
-    __slots__ = ("kind", "payload")
+    __slots__ = ("kind", "payload", "note")
 
-    def __init__(self, sub: Subscription, kind: str, payload: Callable[[], JsonObject]) -> None:
+    def __init__(self, sub: Subscription, kind: str, payload: Callable[[], JsonObject], note: str | None = None) -> None:
         super().__init__(sub)
         self.kind = kind
         self.payload = payload
+        self.note = note
 
     async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
         payload = self.payload()
         if run.data_key is not None:        # an encrypted topic: only the clear members stay readable
             payload = seal_payload(run.data_key, run.topic.arn, self.sub.arn, payload)
         run.outbox.append(OutboxItem(self.kind, self.sub.arn, payload, run.trace_id))
-        return QUEUED, None
+        return QUEUED, self.note
 
 
 class ToQueue(Step):
@@ -210,10 +230,11 @@ class SqsStrategy(Strategy):
         missing = None
         if queue is None:
             missing = f"queue {sub.endpoint} does not exist"
-        else:
-            ok, note = queue_allowed(queue.attributes.get("Policy"), sub.topic_arn)
-            if not ok:
-                queue, missing = None, f"queue policy denies {sub.topic_arn}: {note}"
+        elif fanout.mode != OFF:
+            verdict = await queue_allowed(fanout.mode, fanout.platform.ports.find(KMS), queue, topic)
+            if not verdict.allowed:
+                return Fixed(sub, DENIED, verdict.reason)
+            note = warned(verdict.reason) if verdict.reason else None
         return ToQueue(msg, sub, queue, dlq, note, missing)
 
 
@@ -250,11 +271,31 @@ class LambdaStrategy(Strategy):
         return "lambda"
 
     async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        note = None
+        if fanout.mode != OFF:
+            verdict = await function_allowed(fanout, topic, sub)
+            if not verdict.allowed:
+                return Fixed(sub, DENIED, verdict.reason)
+            note = warned(verdict.reason) if verdict.reason else None
         await msg.presign("lambda")
         return Outboxed(sub, "sns-lambda", lambda: {
             "function": sub.endpoint, "event": msg.lambda_event(sub.arn).decode(), "message_id": msg.message_id,
             "pipe": PIPE, "source_arn": msg.topic_arn, "protocol": "lambda", "attempt": 1, "dlq": sub.dlq_arn,
-            "body": msg.notification_json("lambda", sub.arn)})
+            "body": msg.notification_json("lambda", sub.arn)}, note)
+
+
+async def function_allowed(fanout: Fanout, topic: Topic, sub: Subscription) -> Verdict:
+    """May ``topic`` invoke the function ``sub`` names: its resource-based policy must allow
+    ``sns.amazonaws.com`` ``lambda:InvokeFunction`` with the topic as ``aws:SourceArn`` (AddPermission)."""
+    lam = fanout.platform.ports.find(LAMBDA)
+    if lam is None:
+        return ALLOW
+    fn = await lam.function(sub.endpoint, sub.account, sub.region)
+    if fn is None:
+        return ALLOW            # (the delivery records that it does not exist)
+    return resource_check(fanout.mode, policy=fn.policy, dialect=Dialect.LAMBDA, resource_arn=fn.arn,
+                          resource_account=fn.account, principal=SNS_PRINCIPAL, action="lambda:InvokeFunction",
+                          source_arn=topic.arn, source_account=topic.account)
 
 
 class EmailStrategy(Strategy):
@@ -317,6 +358,7 @@ class Fanout:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self.mode = platform.config.policies      # --policies: off | warn | enforce
 
     async def plan(self, topic: Topic, msgs: Sequence[Outgoing], subs: Sequence[Subscription]) -> list[Plan]:
         """Each message's steps for the confirmed subscriptions in ``subs``: filters first, then every
