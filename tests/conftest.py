@@ -29,7 +29,7 @@ def require_postgres() -> None:
 def pg_url():
     """A fresh PostgreSQL database for this test session's ``tsunagi serve`` (see ``_server``)."""
     require_postgres()
-    url = postgres.create_database()
+    url = postgres.share(postgres.create_database())
     yield url
     postgres.drop_database(url)
 

@@ -9,6 +9,11 @@ from urllib.parse import urlsplit, urlunsplit
 ADMIN_URL = os.environ.get("TSUNAGI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MANDATORY = os.environ.get("CI", "").lower() == "true"
 
+# Databases that many test servers share (the session's): the TSUNAGI_MASTER_KEY each of them is given,
+# as every server sharing a database must be (a server with its own key file refuses a database whose
+# KMS keys another server sealed). Tests that start servers on a database of their own choose for themselves.
+SHARED_MASTER_KEYS: dict[str, str] = {}
+
 
 def available() -> str | None:
     """None if PostgreSQL answers, else why not."""
@@ -20,6 +25,14 @@ def available() -> str | None:
         return None
     except Exception as e:  # any failure means: not available here
         return f"PostgreSQL not reachable at {ADMIN_URL}: {e}"
+
+
+def share(url: str) -> str:
+    """Mark ``url`` as shared by the session's servers: they all get one master key."""
+    import base64
+
+    SHARED_MASTER_KEYS[url] = base64.b64encode(os.urandom(32)).decode()
+    return url
 
 
 def create_database(prefix: str = "tsunagi_test") -> str:

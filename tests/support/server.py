@@ -16,6 +16,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from tests.support.postgres import SHARED_MASTER_KEYS
+
 REPO = Path(__file__).resolve().parents[2]
 TSUNAGI = [sys.executable, "-m", "tsunagi"]
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
@@ -63,6 +65,9 @@ class TsunagiServer:
         self.port = port or free_port()
         self.extra_args = extra_args or []
         self.env = env or {}
+        shared_key = SHARED_MASTER_KEYS.get(store)
+        if shared_key is not None:
+            self.env.setdefault("TSUNAGI_MASTER_KEY", shared_key)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(self.data_dir) / f"server-{self.port}.log"
         # the token tsunagi's internal endpoints (/_tsunagi/reset, the mailbox, …) require
