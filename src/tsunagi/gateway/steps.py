@@ -69,11 +69,11 @@ class Route:
         request = ex.request
         headers = request.headers
         ctype = headers.get("content-type", "")
-        root = self.routes.root_filter
-        if root is not None and request.path == "/" and not ctype.lower().startswith(root.get(request.method, ())):
+        routes = self.routes
+        if request.path == "/" and not routes.claims_root(request, ctype):
             route = None
         else:
-            route = self.routes.find(request)
+            route = routes.find(request)
         if route is not None:
             ex.route = route.name
             return self._answer(route.handler, ex)
