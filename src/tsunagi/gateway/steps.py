@@ -216,12 +216,11 @@ class TraceContext:
         headers = request.headers
         header = headers.get("x-amzn-trace-id")
         region = ex.credential.region if ex.credential is not None else None
+        # (positional: the context is made on every request)
         ex.ctx = RequestContext(
-            account=principal.account, region=region or self.default_region, request_id=ex.request_id,
-            service=ex.service or "", operation=ex.operation.name, host=headers.get("host", "localhost:4566"),
-            scheme=headers.get("x-forwarded-proto", "http"), principal=principal,
-            trace_id=root_of(header) if header else None, trace_header=header,
-            source_ip=ex.source_ip)
+            principal.account, region or self.default_region, ex.request_id, ex.service or "", ex.operation.name,
+            headers.get("host", "localhost:4566"), headers.get("x-forwarded-proto", "http"), principal,
+            root_of(header) if header else None, header, ex.source_ip)
 
 
 class Dispatch:
