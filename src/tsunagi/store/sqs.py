@@ -12,6 +12,7 @@ receiver at a time across servers.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -433,12 +434,14 @@ class SqsRepo:
             return moved if moved else -len(rows)
 
 
+_tuple_new = tuple.__new__
+_by_id = operator.itemgetter(0)      # MessageRow.id
+
+
 def _messages(rows: list[Row]) -> list[MessageRow]:
-    """Claimed rows as :class:`MessageRow`, in receive order (RETURNING gives no order)."""
-    out = [MessageRow(*r) for r in rows]
+    """Claimed rows as :class:`MessageRow`, in receive order (RETURNING gives no order). The rows are
+    the driver's tuples of MessageRow's columns, made MessageRows without the named tuple's Python
+    ``__new__`` (21 arguments bound per message)."""
+    out: list[MessageRow] = [_tuple_new(MessageRow, r) for r in rows]
     out.sort(key=_by_id)
     return out
-
-
-def _by_id(row: MessageRow) -> int:
-    return row.id

@@ -102,7 +102,8 @@ class Receiving:
                     # the SQS-owned key, loaded: opened at once; else (a KMS data key) through KMS's cache
                     opened = sealer.open_owned_now(r.message_id, blob) or \
                         await sealer.open(ctx, q, r.message_id, blob)
-                    r = MessageRow(r[0], r[1], opened[0], r[3], opened[1], *r[5:])
+                    # (tuple.__new__: MessageRow's own __new__ binds 21 arguments in Python)
+                    r = tuple.__new__(MessageRow, (r[0], r[1], opened[0], r[3], opened[1], *r[5:]))
                 out.append(r)
         except ServiceError:
             now = self.clock.now_ms()
