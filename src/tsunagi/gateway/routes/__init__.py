@@ -108,7 +108,9 @@ class RouteRegistry:
             return True
         if self.root_hosts:
             host = request.headers.get("host", "")
-            return any(h in host for h in self.root_hosts)
+            for marker in self.root_hosts:
+                if marker in host:
+                    return True
         return False
 
     def find(self, request: HttpRequest) -> Route | None:
