@@ -135,6 +135,7 @@ class SqsRepo:
         self.store = store
         self.shared = store.shared          # other servers on this database: tell them, lock across them
         self.q = queries.load("sqs", store.dialect)
+        self._insert_one = self.q.expand("insert_messages", 1)     # every SendMessage
 
     # == queues ================================================================================
     async def queue_by_name(self, account: str, region: str, name: str) -> QueueRow | None:
@@ -210,7 +211,7 @@ class SqsRepo:
     async def insert(self, queue_id: int, row: NewMessage) -> None:
         """One standard message. A statement is atomic by itself; on a shared store the other
         servers' long polls are told in the same transaction."""
-        sql = self.q.expand("insert_messages", 1)
+        sql = self._insert_one
         if self.shared:
             async with self.store.transaction() as tx:
                 await tx.execute(sql, (queue_id, *row))

@@ -168,7 +168,12 @@ class Sealer:
         if owned is None:
             raise ServiceError("The queue's SQS-owned encryption key is not loaded yet; try again.",
                                code="InternalError", status=500, sender_fault=False)
-        nonce = self._nonce()
+        nonces = self._nonce                 # (_Nonces.__call__ inlined: every message is sealed here)
+        n = nonces._next
+        if n > 0xFFFFFFFF:
+            nonces._prefix, n = os.urandom(8), 0
+        nonces._next = n + 1
+        nonce = nonces._prefix + n.to_bytes(4, "big")
         sealed = owned.aead.encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
         return b"".join((_OWNED_TAG, owned.fingerprint, nonce, sealed))
 

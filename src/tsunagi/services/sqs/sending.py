@@ -42,6 +42,8 @@ SEQ_BASE = 10**19            # SequenceNumbers are 20-digit strings
 
 GROUP_RE = re.compile(r"^[!-~]{1,128}$")     # group, deduplication and receive attempt ids
 
+_tuple_new = tuple.__new__
+
 
 class Prepared(NamedTuple):
     """A checked message: the row to store, the response entry, its deduplication id (FIFO)."""
@@ -132,19 +134,21 @@ class Sending:
         message_id = uuid4()
         md5_body = md5_hex(body)
         visible_at = now + (q.delay_ms if delay is None else delay * 1000)
+        # (tuple.__new__: the named tuples' own __new__ binds every field in Python, per message)
         if q.sse_sqs:
-            row = NewMessage(message_id, "", md5_body, None, md5_attrs, trace, md5_sys, sender, now, now, visible_at,
-                             group, dedup if q.fifo else None, 1 if q.fifo else 0, trace_id,
-                             self.sealer.seal_owned(message_id, body, attrs_json))
+            row = _tuple_new(NewMessage, (message_id, "", md5_body, None, md5_attrs, trace, md5_sys, sender, now, now,
+                                          visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0, trace_id,
+                                          self.sealer.seal_owned(message_id, body, attrs_json)))
         else:
-            row = NewMessage(message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, sender, now, now,
-                             visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0, trace_id)
+            row = _tuple_new(NewMessage, (message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, sender,
+                                          now, now, visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0,
+                                          trace_id, None))
         out: dict[str, Any] = {"MessageId": message_id, "MD5OfMessageBody": md5_body}
         if md5_attrs:
             out["MD5OfMessageAttributes"] = md5_attrs
         if md5_sys:
             out["MD5OfMessageSystemAttributes"] = md5_sys
-        return Prepared(row, out, dedup)
+        return _tuple_new(Prepared, (row, out, dedup))
 
     async def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
