@@ -67,6 +67,7 @@ class StsService(Service):
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         platform.ports.provide(STS, StsPortImpl(self))
+        self._iam_port: IamPort | None = None       # IAM's port, once found (GetCallerIdentity)
 
     # == who is calling ========================================================================
     @property
@@ -99,7 +100,9 @@ class StsService(Service):
         # identity() inlined (every SDK asks this at start, some before each call): one coroutine, not four
         principal = ctx.principal
         key_id = principal.access_key_id if principal is not None else None
-        iam = self.platform.ports.find(IAM) if key_id else None
+        iam = self._iam_port
+        if iam is None and key_id:
+            iam = self._iam_port = self.platform.ports.find(IAM)
         if key_id and iam is not None:
             creds = await iam.credentials(key_id)
             if creds is not None:
