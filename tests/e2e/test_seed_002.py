@@ -40,19 +40,26 @@ PREFIX = "SQSに送信されたメッセージ: "
 
 
 def cli(server, *args: str):
-    out = server.aws(*args).stdout.strip()
+    out = server.aws("--region", REGION, *args).stdout.strip()
     return json.loads(out) if out else None
 
 
 def text(server, *args: str) -> str:
-    return server.aws(*args, "--output", "text").stdout.strip()
+    return server.aws("--region", REGION, *args, "--output", "text").stdout.strip()
 
 
 def post_like_api_gateway(queue_url: str, body: str) -> bytes:
-    """What the article's integration sends: POST to the queue's path, form-encoded, Action=SendMessage."""
+    """What the article's integration sends: POST to the queue's path, form-encoded, Action=SendMessage,
+    signed for the queue's region as API Gateway signs its AWS integration requests."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     data = urllib.parse.urlencode({"Action": "SendMessage", "MessageBody": body}).encode()
-    req = urllib.request.Request(queue_url, data=data, method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    signed = AWSRequest(method="POST", url=queue_url, data=data,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    SigV4Auth(Credentials("test", "test"), "sqs", REGION).add_auth(signed)
+    req = urllib.request.Request(queue_url, data=data, method="POST", headers=dict(signed.headers.items()))
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
         return r.read()
