@@ -16,9 +16,12 @@ process on one port; unmodified boto3 code and aws CLI commands work with only t
   tsunagi serve --store postgresql://postgres@127.0.0.1:5432/tsunagi
                                       keep state in PostgreSQL (several servers may share it)
 
+  tsunagi serve --port 4567           another port (with make: make run ARGS="--port 4567")
+
 then, from any shell:
-  export AWS_ENDPOINT_URL=http://localhost:4566 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
-  aws sqs create-queue --queue-name jobs
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+  aws --endpoint-url http://localhost:4566 sqs create-queue --queue-name jobs
+  tsunagi logs <function> --follow    (logs and mail find the server started from this folder)
 """
 
 
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, module in commands.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)  # type: ignore[attr-defined]
         p.add_argument("--endpoint-url", default=None,
-                       help="the tsunagi server (default: $AWS_ENDPOINT_URL or http://localhost:4566)")
+                       help="the tsunagi server (default: $AWS_ENDPOINT_URL, else the server running on "
+                            "--data-dir / ./.tsunagi, else http://localhost:4566)")
         module.add_arguments(p)  # type: ignore[attr-defined]
     args = parser.parse_args(argv)
     if args.command is None:
@@ -168,11 +172,25 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tsunagi.store.base import StoreError
+
     try:
         return serve(config)
     except ConfigError as e:    # found at start-up (a KMS master key that does not open the database's keys)
         print(f"tsunagi: {e}", file=sys.stderr)
         return 2
+    except StoreError as e:     # the SQLite file held by another server, PostgreSQL unreachable, ...
+        print(f"tsunagi: cannot open the store: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:        # the port is taken, or the address is not this machine's
+        import errno
+
+        if e.errno == errno.EADDRINUSE:
+            print(f"tsunagi: port {config.port} on {config.host} is already in use (another tsunagi?); "
+                  f"stop it or choose another port with --port", file=sys.stderr)
+        else:
+            print(f"tsunagi: cannot listen on {config.host}:{config.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
