@@ -310,7 +310,8 @@ class SqliteStore(Store):
             self._lockfile = None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "sqlite", "path": self.path, "synchronous": self.synchronous.lower()}
+        path = self.path if self.path == ":memory:" else os.path.abspath(self.path)
+        return {"kind": "sqlite", "path": path, "synchronous": self.synchronous.lower()}
 
     async def reset(self) -> None:
         async with self.transaction() as tx:
