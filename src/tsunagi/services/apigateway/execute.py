@@ -902,13 +902,37 @@ class Executor:
         return ApiResponse(outcome.status, out, outcome.body)
 
 
+class _Deadline:
+    """Cancels ``task`` at the deadline and remembers that it did (a lighter ``asyncio.timeout``: one timer
+    handle, no context manager state; the integration call runs in the request's own task)."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.expired = False
+
+    def __call__(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+
 async def _within(coro: Any, timeout_s: float) -> Outcome:
     """``coro``'s outcome, or IntegrationTimeout after ``timeout_s`` (in this task: no task per call)."""
+    task = asyncio.current_task()
+    if task is None:                 # not in a task (cannot be cancelled): no deadline
+        result: Outcome = await coro
+        return result
+    deadline = _Deadline(task)
+    timer = asyncio.get_running_loop().call_later(timeout_s, deadline)
     try:
-        async with asyncio.timeout(timeout_s):
-            result: Outcome = await coro
-    except TimeoutError:
-        raise IntegrationTimeout() from None
+        result = await coro
+    except asyncio.CancelledError:
+        if deadline.expired and task.uncancel() == 0:
+            raise IntegrationTimeout() from None
+        raise
+    finally:
+        timer.cancel()
     return result
 
 

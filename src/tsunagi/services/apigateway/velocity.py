@@ -186,12 +186,20 @@ class _NameOrCall(airspeed.NameOrCall):  # type: ignore[misc]
     NAME = re.compile(r"([_a-z](?:[a-z0-9_-]*[a-z0-9_])?)", re.S | re.I)
 
     def calculate(self, current_object: Any, loader: Any, top_namespace: Any) -> Any:
+        kind = type(current_object)
         if self.parameters is not None:
-            methods = _JAVA.get(type(current_object))
+            methods = _JAVA.get(kind)
             if methods is not None:
                 method = methods.get(self.name)
                 if method is not None:
                     return method(current_object, *self.parameters.calculate(top_namespace, loader))
+        if kind in _OWN and self.index is None:
+            # $input and $util: attributes and methods only (airspeed would first try them as a map and
+            # pay for the TypeError on every request)
+            found = getattr(current_object, self.name, None)
+            if found is None or self.parameters is None:
+                return found
+            return found(*self.parameters.calculate(top_namespace, loader))
         return super().calculate(current_object, loader, top_namespace)
 
 
@@ -423,12 +431,12 @@ def _escape_js(s: Any) -> str:
     return "".join(out)
 
 
-_UNSAFE = re.compile(rb"[^A-Za-z0-9.\-*_ ]")
-_ESCAPES = [b"%%%02X" % i for i in range(256)]
-
-
-def _escape_byte(m: re.Match[bytes]) -> bytes:
-    return _ESCAPES[m.group()[0]]
+# Java's URLEncoder per UTF-8 byte: letters, digits and ".-*_" as they are, space as "+", the rest as %XX
+# (applied by str.translate to the UTF-8 bytes read as Latin-1: one table lookup per byte, in C)
+_URL_ENCODED = [f"%{i:02X}" for i in range(256)]
+for _b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-*_":
+    _URL_ENCODED[_b] = chr(_b)
+_URL_ENCODED[32] = "+"
 
 
 class Util:
@@ -447,8 +455,7 @@ class Util:
 
     @staticmethod
     def urlEncode(s: Any) -> str:  # noqa: N802 - Java's URLEncoder: space as "+", only .-*_ unescaped
-        data = java_str(s).encode("utf-8", "surrogatepass")
-        return _UNSAFE.sub(_escape_byte, data).replace(b" ", b"+").decode("ascii")
+        return java_str(s).encode("utf-8", "surrogatepass").decode("latin-1").translate(_URL_ENCODED)
 
     @staticmethod
     def urlDecode(s: Any) -> str:  # noqa: N802
@@ -467,6 +474,7 @@ class Util:
 
 
 UTIL = Util()
+_OWN: frozenset[type] = frozenset({Input, Util, Entry})
 
 
 @lru_cache(maxsize=2048)
