@@ -110,3 +110,36 @@ def test_a_chunked_integration_answer_arrives_decoded(srv):
         assert body.decode() == "first part, 日本語, last"
     finally:
         httpd.shutdown()
+
+
+def test_a_jwt_issuer_answering_3_gb_is_read_only_up_to_a_cap(srv):
+    """A JWT authorizer's issuer is a URL its API's owner chose: its discovery document is fetched the same
+    way, capped, and a request with a token is refused (401) without the server swelling."""
+    import base64
+
+    endpoint = RawEndpoint("huge")
+    try:
+        c = srv.client("apigatewayv2")
+        api = c.create_api(Name="jwt-huge", ProtocolType="HTTP")["ApiId"]
+        auth = c.create_authorizer(ApiId=api, Name="oidc", AuthorizerType="JWT",
+                                   IdentitySource=["$request.header.Authorization"],
+                                   JwtConfiguration={"Issuer": endpoint.url, "Audience": ["my-app"]})
+        integ = c.create_integration(ApiId=api, IntegrationType="HTTP_PROXY", IntegrationMethod="GET",
+                                     IntegrationUri=endpoint.url, PayloadFormatVersion="1.0")["IntegrationId"]
+        c.create_route(ApiId=api, RouteKey="GET /me", Target=f"integrations/{integ}", AuthorizationType="JWT",
+                       AuthorizerId=auth["AuthorizerId"])
+        c.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+
+        def b64(doc: dict) -> str:
+            return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+        token = f"{b64({'alg': 'RS256', 'kid': 'k1'})}.{b64({'iss': endpoint.url, 'aud': 'my-app'})}.c2ln"
+        before = rss_mb(srv.proc.pid)
+        status, _, body = invoke(f"{srv.url}/me", method="GET", timeout=60,
+                                 headers={"Authorization": f"Bearer {token}", "Host": f"{api}.execute-api.localhost"})
+        assert status == 401 and json.loads(body) == {"message": "Unauthorized"}
+        grown = rss_mb(srv.proc.pid) - before
+        assert grown < 100, f"the server grew {grown:.0f} MB reading an issuer's answer"
+        assert len(endpoint.requests) == 1 and endpoint.requests[0].startswith(b"GET /sns/.well-known/")
+    finally:
+        endpoint.close()
