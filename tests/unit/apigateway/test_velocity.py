@@ -213,3 +213,47 @@ def test_any_template_renders_or_fails_cleanly(template: str) -> None:
     except TemplateFailure:
         return
     assert isinstance(out, str)
+
+
+# -- flat templates (text and references, run without airspeed's per-element machinery) answer as airspeed --
+
+def _by_airspeed(template: str, v: dict) -> str:
+    from tsunagi.services.apigateway import velocity
+
+    original = velocity._flat
+    velocity._flat = lambda text: None          # type: ignore[assignment]
+    try:
+        return render(template, v)
+    finally:
+        velocity._flat = original                # type: ignore[assignment]
+
+
+def _outcome(run, template: str) -> tuple[str, str]:
+    try:
+        return "ok", run(template, variables())
+    except TemplateFailure as e:
+        return "failed", str(e)
+
+
+_REFS = st.sampled_from([
+    "$input.body", "$input.json('$')", "$input.json('$.list')", "$input.path('$.n')", "$input.path('$.things')",
+    "$input.path('$.list').size()", "$input.path('$.list').get(1)", "$input.path('$.message').length()",
+    "$input.params('id')", "$input.params('nope')", "$input.params().header.get('X-Trace')",
+    "$input.params().querystring", "$input.params().path.id", "$input.nothing",
+    "$util.urlEncode($input.body)", "$util.escapeJavaScript($input.path('$.quote'))", "$util.base64Encode('x')",
+    "$util.urlDecode('a%20b+c')", "$util.parseJson($input.body).message", "$util.parseJson('{')",
+    "$util.nothing('x')", "$context.requestId", "$context.identity.sourceIp", "$context.identity.apiKey",
+    "$context.authorizer.tenant", "$context.nothing", "$context.nothing.deeper", "$context.keySet()",
+    "$context.identity.size()", "$context.requestTimeEpoch", "$stageVariables.env", "$stageVariables.missing",
+    "$stageVariables.get('queue')", "$stageVariables.containsKey('env')", "$context.stage.toUpperCase()",
+    "$context.stage.replaceAll('d', 'D')", "$context.path.split('/')", "$context.path.substring(1, 4)",
+    "$context.path.substring(9, 99)", "$nothing", "$nothing.at.all", "$!nothing", "${context.stage}",
+    "$input.path('$.flag')", "$input.path('$.price')", "$input.path('$.none')", "$util.base64Decode(1)",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_REFS | st.sampled_from(["", " ", "&x=", "\n", "{\"a\": \"", "\"}", "## note\n", "100%"]),
+                max_size=6).map("".join))
+def test_flat_templates_answer_as_airspeed_does(template: str) -> None:
+    assert _outcome(render, template) == _outcome(_by_airspeed, template)

@@ -489,8 +489,131 @@ def compile_template(text: str) -> airspeed.Template:
     return template
 
 
+# -- flat templates ---------------------------------------------------------------------------------------
+# Most mapping templates are text and references only (seed 002's ``Action=SendMessage&MessageBody=
+# $util.urlEncode($input.body)``). Such a template, once airspeed has parsed it, is run from its parsed
+# elements without airspeed's per-element machinery: each reference becomes a chain of steps over the
+# elements airspeed made. A step whose value is not a plain hit (a miss, an index, a name airspeed resolves
+# some other way) is handed to that element's own ``calculate``, so the answers are airspeed's.
+
+_Getter = Callable[[Any], Any]
+
+
+class _Unflat(Exception):
+    """The template is not text and references only: airspeed runs it."""
+
+
+def _flat_value(value: Any) -> _Getter:
+    """A parameter: a reference or a literal (anything else: not flat)."""
+    expression = value.expression
+    if isinstance(expression, _FormalReference):
+        if expression.expression is None or expression.alternate is not None:
+            raise _Unflat()
+        return _flat_chain(expression.expression)
+    if isinstance(expression, _StringLiteral) and not isinstance(expression, _InterpolatedStringLiteral):
+        constant = expression.value
+        return lambda ns: constant
+    if isinstance(expression, airspeed.IntegerLiteral | airspeed.BooleanLiteral | airspeed.NullLiteral
+                  | airspeed.FloatingPointLiteral):
+        constant = expression.value if not isinstance(expression, airspeed.NullLiteral) else None
+        return lambda ns: constant
+    raise _Unflat()
+
+
+def _flat_step(element: _NameOrCall) -> Callable[[Any, Any], Any]:
+    """One ``.name`` or ``.name(args)`` of a reference, as :class:`_NameOrCall` computes it."""
+    if element.index is not None:
+        raise _Unflat()
+    name = element.name
+    calculate = element.calculate
+    if element.parameters is None:
+        def get(current: Any, ns: Any) -> Any:
+            kind = type(current)
+            if kind is dict:
+                found = current.get(name)
+                if found is not None:
+                    return found
+            elif kind in _OWN:
+                return getattr(current, name, None)
+            return calculate(current, None, ns)
+        return get
+    values = element.parameters.values
+    arguments = [_flat_value(v) for v in getattr(values, "values", [])]
+
+    def call(current: Any, ns: Any) -> Any:
+        kind = type(current)
+        methods = _JAVA.get(kind)
+        method = methods.get(name) if methods is not None else None
+        if method is not None:
+            return method(current, *[a(ns) for a in arguments])
+        if kind in _OWN:
+            found = getattr(current, name, None)
+            return None if found is None else found(*[a(ns) for a in arguments])
+        return calculate(current, None, ns)
+    return call
+
+
+def _flat_chain(expression: Any) -> _Getter:
+    """``$a.b(…).c``: the first name from the variables, then each step on what the last gave."""
+    first = expression.part
+    if first.parameters is not None or first.index is not None:
+        raise _Unflat()
+    root = first.name
+    steps: list[Callable[[Any, Any], Any]] = []
+    sub = expression.subexpression
+    while sub is not None:
+        inner = sub.expression
+        if not isinstance(inner, airspeed.VariableExpression):
+            raise _Unflat()            # an index: $a[0]
+        steps.append(_flat_step(inner.part))
+        sub = inner.subexpression
+
+    def value(ns: Any) -> Any:
+        current = ns.get(root)
+        for step in steps:
+            if current is None:
+                return None
+            current = step(current, ns)
+        return current
+    return value
+
+
+@lru_cache(maxsize=2048)
+def _flat(text: str) -> list[str | _Getter] | None:
+    """The template as text and getters, or None when it is more than that."""
+    template = compile_template(text)
+    block = template.root_element.block
+    parts: list[str | _Getter] = []
+    try:
+        for child in block.children:
+            if isinstance(child, airspeed.Text):
+                parts.append(child.text)
+            elif isinstance(child, airspeed.Comment):
+                continue
+            elif isinstance(child, _FormalReference) and child.expression is not None and child.alternate is None:
+                parts.append(_flat_chain(child.expression))
+            else:
+                return None
+    except _Unflat:
+        return None
+    return parts
+
+
 def render(text: str, variables: dict[str, Any]) -> str:
     """Run a mapping template with ``variables`` (``input``, ``util``, ``context``, ``stageVariables``)."""
+    flat = _flat(text)
+    if flat is not None:
+        try:
+            return "".join([part if isinstance(part, str) else java_str(part(variables)) for part in flat])
+        except TemplateFailure:
+            raise
+        except airspeed.TemplateError as e:
+            cause = e.__cause__ if e.__cause__ is not None else e
+            if isinstance(cause, TemplateFailure):
+                raise cause from None
+            raise TemplateFailure(f"Execution failed due to an error in the mapping template: {cause}") from None
+        except Exception as e:
+            raise TemplateFailure(f"Execution failed due to an error in the mapping template: {e}") from None
     template = compile_template(text)
     stream = airspeed.StoppableStream()
     try:
