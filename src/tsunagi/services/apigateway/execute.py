@@ -192,6 +192,9 @@ class Call:
 
     def header(self, name: str) -> str | None:
         lower = name.lower()
+        found = self.headers.get(lower)          # the gateway hands header names lower-cased
+        if found is not None:
+            return found
         for k, v in self.headers.items():
             if k.lower() == lower:
                 return v
@@ -202,6 +205,9 @@ class Executor:
     def __init__(self, service: ApiGatewayCore) -> None:
         self.service = service
         self.backends = Backends(service.platform)
+        # who an integration calls as, and the source it names, by (account, region, API, stage, method,
+        # resource path, credentials): immutable values, made once
+        self._callers: dict[tuple[Any, ...], tuple[Principal, Source | None]] = {}
 
     async def execute(self, req: ApiRequest) -> ApiResponse:
         started = time.time()
@@ -528,15 +534,23 @@ class Executor:
     def integration_ctx(self, call: Call, integration: dict[str, Any], operation: str) -> RequestContext:
         credentials = integration.get("credentials")
         account, region = call.plan.account, call.plan.region
-        source_arn = f"arn:aws:execute-api:{region}:{account}:{call.req.api_id}/{call.req.stage}/" \
-                     f"{call.req.method.upper()}{call.resource.get('path', '/')}"
-        if credentials and credentials.startswith("arn:"):
-            role = credentials.rsplit("/", 1)[-1]
-            principal = Principal(account, f"arn:aws:sts::{account}:assumed-role/{role}/BackplaneAssumeRoleSession")
-            source = None
-        else:
-            principal = Principal.of_service("apigateway.amazonaws.com", account)
-            source = Source(source_arn, "apigateway.amazonaws.com", account)
+        key = (account, region, call.req.api_id, call.req.stage, call.req.method, call.resource.get("path", "/"),
+               credentials)
+        known = self._callers.get(key)
+        if known is None:
+            source_arn = f"arn:aws:execute-api:{region}:{account}:{call.req.api_id}/{call.req.stage}/" \
+                         f"{call.req.method.upper()}{call.resource.get('path', '/')}"
+            if credentials and credentials.startswith("arn:"):
+                role = credentials.rsplit("/", 1)[-1]
+                known = (Principal(account, f"arn:aws:sts::{account}:assumed-role/{role}/BackplaneAssumeRoleSession"),
+                         None)
+            else:
+                known = (Principal.of_service("apigateway.amazonaws.com", account),
+                         Source(source_arn, "apigateway.amazonaws.com", account))
+            if len(self._callers) > 10_000:
+                self._callers.clear()
+            self._callers[key] = known
+        principal, source = known
         return RequestContext(account=account, region=region, request_id=call.req.request_id, service="apigateway",
                               operation=operation, host=call.req.host, scheme=call.req.scheme, principal=principal,
                               trace_id=call.trace_id, trace_header=f"Root={call.trace_id}",
