@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import logging
 import re
@@ -955,8 +956,11 @@ def _request_time(second: int) -> str:
     return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
 
 
+_APIGW_ID = str.maketrans("/+", "AB")
+
+
 def _apigw_id(request_id: str) -> str:
-    return base64.b64encode(request_id.encode()[:12]).decode()[:16].replace("/", "A").replace("+", "B")
+    return binascii.b2a_base64(request_id[:12].encode(), newline=False).decode().translate(_APIGW_ID)
 
 
 def _with_stage_variables(text: str, variables: dict[str, str]) -> str:

@@ -455,7 +455,10 @@ class Util:
 
     @staticmethod
     def urlEncode(s: Any) -> str:  # noqa: N802 - Java's URLEncoder: space as "+", only .-*_ unescaped
-        return java_str(s).encode("utf-8", "surrogatepass").decode("latin-1").translate(_URL_ENCODED)
+        text = java_str(s)
+        if not text.isascii():
+            text = text.encode("utf-8", "surrogatepass").decode("latin-1")
+        return text.translate(_URL_ENCODED)
 
     @staticmethod
     def urlDecode(s: Any) -> str:  # noqa: N802
