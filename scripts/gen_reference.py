@@ -255,10 +255,11 @@ def configuration_md() -> str:
     used: set[str] = set()
     detail: list[str] = []
     for s in settings:
-        action = flags.get(s["name"]) or flags.get(s["name"].rstrip("s"))
+        found = flags.get(s["name"]) or flags.get(s["name"].rstrip("s"))
         flag = ""
         text = ""
-        if action is not None:
+        if found is not None:
+            action = found
             used.add(action.dest)
             flag = ", ".join(f"`{o}`" for o in action.option_strings)
             if action.choices:
