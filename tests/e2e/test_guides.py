@@ -15,6 +15,8 @@ from tests.e2e.guides import GUIDES, Shell, blocks, run_guide, serve_args
 from tests.support.server import REPO, TsunagiServer
 
 GUIDE_FILES = sorted(GUIDES.glob("[0-9][0-9][0-9]-*.md"))
+MIGRATING = GUIDES.parent / "MIGRATING.md"      # its commands are marked the same way
+RUNNABLE = [*GUIDE_FILES, MIGRATING]
 
 
 def test_there_is_a_guide_per_seed_and_every_block_is_marked() -> None:
@@ -23,6 +25,7 @@ def test_there_is_a_guide_per_seed_and_every_block_is_marked() -> None:
         kinds = [b.kind for b in blocks(path)]      # raises when a ```sh block carries no marker
         assert kinds.count("serve") == 1, path.name
         assert kinds.count("run") >= 5, path.name
+    assert [b.kind for b in blocks(MIGRATING)].count("serve") == 1
 
 
 def _shell_env(server: TsunagiServer, home: Path) -> dict[str, str]:
@@ -35,7 +38,7 @@ def _shell_env(server: TsunagiServer, home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("guide", GUIDE_FILES, ids=[p.stem for p in GUIDE_FILES])
+@pytest.mark.parametrize("guide", RUNNABLE, ids=[p.stem for p in RUNNABLE])
 def test_guide_runs_as_written(guide: Path, tmp_path: Path) -> None:
     (start,) = [b for b in blocks(guide) if b.kind == "serve"]
     server = TsunagiServer("sqlite", extra_args=serve_args(start))
