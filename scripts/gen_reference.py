@@ -172,7 +172,8 @@ def _default_text(node: ast.expr, module: Any) -> str:
         helper = getattr(module, node.func.id, None)
         doc = inspect.getdoc(helper) if helper is not None else None
         if doc:
-            return doc.splitlines()[0].rstrip(".")
+            first = doc.splitlines()[0].rstrip(".")
+            return first[:1].lower() + first[1:]
     try:
         value = eval(compile(ast.Expression(node), "<default>", "eval"), {"__builtins__": {}})  # noqa: S307
     except Exception:
