@@ -509,20 +509,13 @@ def amz_seconds(value: str) -> float | None:
         return None
 
 
-_SIGNED_NAMES: dict[str, list[str]] = {}     # "host;x-amz-date" -> its names
-
-
-def header_signature_holds(request: HttpRequest, signed_headers: str, amz_date: str, scope: str, signature: str,
-                           key: Mac) -> bool:
+def header_signature_holds(request: HttpRequest, names: tuple[str, ...], amz_date: str, scope: str, signature: str,
+                           key: Mac, signed_headers: str) -> bool:
     """Whether a header-signed request of a service other than S3 carries the signature ``key``
-    makes of it: the common case in as few steps as it takes. False sends the request the long way
-    (:func:`verify`), which also says what is wrong."""
+    makes of it (``names``: the signed headers, ``signed_headers`` as the header lists them): the
+    common case in as few steps as it takes. False sends the request the long way (:func:`verify`),
+    which also says what is wrong."""
     headers = request.headers
-    names = _SIGNED_NAMES.get(signed_headers)
-    if names is None:
-        names = signed_headers.split(";")
-        if len(_SIGNED_NAMES) < 256:
-            _SIGNED_NAMES[signed_headers] = names
     try:
         block = "".join([f"{name}:{headers[name]}\n" for name in names])
     except KeyError:
@@ -543,8 +536,8 @@ def header_signature_holds(request: HttpRequest, signed_headers: str, amz_date: 
     h = _SHA256.copy()
     h.update(f"{request.method}\n{path}\n{canonical_query(query, False) if query else ''}\n{block}\n"
              f"{signed_headers}\n{payload}".encode())
-    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}"
-    return hmac.compare_digest(key.hex(to_sign.encode()), signature)
+    return hmac.compare_digest(key.hex(f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}".encode()),
+                               signature)
 
 
 def sign_policy(key: Mac, policy_b64: str) -> str:
