@@ -199,7 +199,8 @@ class StrictAuthenticator(Authenticator):
         if found is None or found.session_token is not None or not found.active:
             return None
         scheme = _Scheme(akid, found, self.keys.get(found.secret_access_key, date, region, service),
-                         f"{date}/{region}/{service}/aws4_request", signed_headers, tuple(signed_headers.split(";")))
+                         f"{date}/{region}/{service}/aws4_request", signed_headers, tuple(signed_headers.split(";")),
+                         self._principal(found))
         if len(self._schemes) >= 4096:
             self._schemes.clear()
         self._schemes[auth[:-64]] = scheme
@@ -231,7 +232,7 @@ class StrictAuthenticator(Authenticator):
                     if signed_at is not None and abs(self.clock.now() - signed_at) <= sigv4.MAX_SKEW_SECONDS \
                             and sigv4.header_signature_holds(request, scheme.names, amz_date, scheme.scope,
                                                              auth[-64:], scheme.key, scheme.signed_headers):
-                        return self._principal(scheme.found)
+                        return scheme.principal
         try:
             sig = sigv4.read_signature(request)
             if sig is None:
@@ -347,7 +348,7 @@ class StrictAuthenticator(Authenticator):
 
 class _Scheme(NamedTuple):
     """What an Authorization header says before its signature: the key, its credentials when the
-    header was read, the signing key and scope, the signed headers."""
+    header was read, the signing key and scope, the signed headers, the principal it signs as."""
 
     akid: str
     found: Credentials
@@ -355,6 +356,7 @@ class _Scheme(NamedTuple):
     scope: str
     signed_headers: str
     names: tuple[str, ...]
+    principal: Principal
 
 
 ANONYMOUS = Principal("", "anonymous")
