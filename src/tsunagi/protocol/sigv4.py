@@ -536,8 +536,11 @@ def header_signature_holds(request: HttpRequest, names: tuple[str, ...], amz_dat
     h = _SHA256.copy()
     h.update(f"{request.method}\n{path}\n{canonical_query(query, False) if query else ''}\n{block}\n"
              f"{signed_headers}\n{payload}".encode())
-    return hmac.compare_digest(key.hex(f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}".encode()),
-                               signature)
+    inner = key._inner.copy()           # the HMAC of the string to sign (Mac.hex, without its call)
+    inner.update(f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}".encode())
+    outer = key._outer.copy()
+    outer.update(inner.digest())
+    return hmac.compare_digest(outer.hexdigest(), signature)
 
 
 def sign_policy(key: Mac, policy_b64: str) -> str:
