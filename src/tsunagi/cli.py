@@ -55,7 +55,8 @@ more settings, as environment variables:
   TSUNAGI_ECS_NODE_TIMEOUT          seconds a server's ECS tasks may go without its heartbeat before another
                                     server on the same PostgreSQL database stops them and takes its ECS
                                     services over (default 60)
-  TSUNAGI_MASTER_KEY                base64 of 32 bytes that seals KMS key material at rest (make one with
+  TSUNAGI_MASTER_KEY                base64 of 32 bytes that seals KMS key material, IAM access key secrets
+                                    and STS session credentials at rest (make one with
                                     `head -c 32 /dev/urandom | base64`); unset, a key is created in
                                     <data-dir>/kms-master.key (mode 0600). Servers sharing a PostgreSQL
                                     database must all be given the same TSUNAGI_MASTER_KEY; a server
