@@ -71,6 +71,7 @@ LOG_EVERY = 60.0            # seconds between two log lines for the same refusal
 _LOGGED_MAX = 4096          # refusals remembered for that (the oldest are forgotten past it)
 # (mode, source, target, what, reason) -> [monotonic time of its last line, refusals not logged since]
 _logged: dict[tuple[str, str, str, str, str], list[float]] = {}
+_clock = time.monotonic
 
 
 def _refuse(mode: str, source_arn: str, target_arn: str, reason: str, configuring: bool = False) -> Verdict:
@@ -79,7 +80,7 @@ def _refuse(mode: str, source_arn: str, target_arn: str, reason: str, configurin
     else:
         what = "dropped" if mode == ENFORCE else "delivered anyway"
     key = (mode, source_arn, target_arn, what, reason)
-    now = time.monotonic()
+    now = _clock()
     seen = _logged.get(key)
     if seen is None or now - seen[0] >= LOG_EVERY:
         more = f" ({int(seen[1])} more like it not logged since)" if seen is not None and seen[1] else ""

@@ -54,7 +54,7 @@ def test_a_policy_naming_the_time_is_not_kept() -> None:
 def test_a_repeated_refusal_is_logged_once_a_minute(caplog: pytest.LogCaptureFixture,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(dp.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(dp, "_clock", lambda: clock[0])
     with caplog.at_level(logging.WARNING, logger="tsunagi.policies"):
         for _ in range(5):
             assert _check(dp.WARN, None).reason      # every delivery still carries the reason
