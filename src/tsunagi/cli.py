@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import gc
+
+    # Start-up imports every service and allocates much that lives as long as the process: no cyclic
+    # collections until the server is built (~10% of the start's CPU); serve() turns them on again.
+    gc.disable()
     from tsunagi.config import Config, ConfigError, parse_images
     from tsunagi.server import serve
 

@@ -4,6 +4,7 @@ ASGI server can host ``build(config)`` instead."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -56,7 +57,10 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
 
 def serve(config: Config) -> int:
     """Serve until SIGTERM/SIGINT (which drain requests in flight); 0 on a clean stop, 1 if it never started."""
-    app = build(config)
+    try:
+        app = build(config)
+    finally:
+        gc.enable()     # the command turned collections off for the start (tsunagi.cli)
     log.info("store: %s", app.platform.store.describe()["kind"])
     if config.internal_api:
         log.info("internal endpoints (/_tsunagi/reset, the mailbox, delivery records) need the header "

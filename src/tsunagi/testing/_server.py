@@ -291,6 +291,9 @@ class Server:
     def _start_once(self, timeout: float) -> Endpoint:
         self.port = free_port()
         env = {**os.environ, **self.env, "TSUNAGI_ADMIN_TOKEN": self.token}
+        # SNS signs on threads: a test suite needs no signing processes, and starting one would compete
+        # with the server's own start for the CPU (set the variable to have them anyway)
+        env.setdefault("TSUNAGI_SNS_SIGNING_PROCESSES", "0")
         # the test suite's AWS settings are for its clients, not the server
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
