@@ -39,6 +39,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_ms(pid: int) -> float | None:
+    """A process's CPU time so far (user + system, ms), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _workload(sqs, s3, i: int) -> None:
     url = sqs.create_queue(QueueName=f"jobs-{i}")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="hello")
@@ -56,8 +66,9 @@ def start_tsunagi() -> dict:
     sqs = boto3.client("sqs", endpoint_url=endpoint.url, config=CFG, **CREDS)
     sqs.list_queues()
     t1 = time.perf_counter()
+    cpu = _cpu_ms(srv.proc.pid) if srv.proc is not None else None
     srv.stop()
-    return {"ms": (t1 - t0) * 1000, "ready_ms": (ready - t0) * 1000}
+    return {"ms": (t1 - t0) * 1000, "ready_ms": (ready - t0) * 1000, "cpu_ms": cpu}
 
 
 def start_server(cmd: list[str], env: dict[str, str], cwd: str | None) -> dict:
@@ -78,7 +89,7 @@ def start_server(cmd: list[str], env: dict[str, str], cwd: str | None) -> dict:
                 if proc.poll() is not None or time.perf_counter() > deadline:
                     return {"error": f"no successful call (exit {proc.poll()})"}
                 time.sleep(0.005)
-        return {"ms": (time.perf_counter() - t0) * 1000}
+        return {"ms": (time.perf_counter() - t0) * 1000, "cpu_ms": _cpu_ms(proc.pid)}
     finally:
         proc.terminate()
         try:
@@ -90,6 +101,7 @@ def start_server(cmd: list[str], env: dict[str, str], cwd: str | None) -> dict:
 
 def start_moto() -> dict:
     t0 = time.perf_counter()
+    c0 = time.process_time()
     from moto import mock_aws
 
     mock = mock_aws()
@@ -97,8 +109,9 @@ def start_moto() -> dict:
     sqs = boto3.client("sqs", config=CFG, **CREDS)
     sqs.list_queues()
     t1 = time.perf_counter()
+    cpu = (time.process_time() - c0) * 1000       # in-process: the test process's own CPU
     mock.stop()
-    return {"ms": (t1 - t0) * 1000}
+    return {"ms": (t1 - t0) * 1000, "cpu_ms": cpu}
 
 
 def reset_server(endpoint: str, path: str, headers: dict[str, str], n: int) -> dict:

@@ -51,7 +51,12 @@ def shared_is(server: TsunagiServer, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_mock_aws_points_plain_clients_at_tsunagi_and_restores_everything(shared_is, monkeypatch) -> None:
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
+    boto3.setup_default_session()
+    real = boto3.DEFAULT_SESSION.get_credentials()       # resolved (and kept) before the block
+    assert real.access_key == "AKIAREALKEY"
     monkeypatch.setenv("AWS_PROFILE", "production")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "https://sqs.example.invalid")
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
@@ -72,6 +77,7 @@ def test_mock_aws_points_plain_clients_at_tsunagi_and_restores_everything(shared
 
     assert dict(os.environ) == before
     assert boto3.DEFAULT_SESSION is session
+    assert boto3.DEFAULT_SESSION.get_credentials() is real
     monkeypatch.delenv("AWS_PROFILE")       # (no such profile here, for the check below)
     # state was wiped when the outermost block ended
     assert shared_is.client("sqs", access_key="123456789012").list_queues().get("QueueUrls", []) == []
@@ -79,6 +85,7 @@ def test_mock_aws_points_plain_clients_at_tsunagi_and_restores_everything(shared
 
 def test_mock_aws_restores_the_environment_when_the_test_fails(shared_is, monkeypatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
     @testing.mock_aws
     def broken() -> None:
@@ -88,6 +95,8 @@ def test_mock_aws_restores_the_environment_when_the_test_fails(shared_is, monkey
     with pytest.raises(ValueError):
         broken()
     assert "AWS_ENDPOINT_URL" not in os.environ
+    # the default session made in the block stays, but does not keep the block's credentials
+    assert boto3.DEFAULT_SESSION is not None and boto3.DEFAULT_SESSION._session._credentials is None
     assert shared_is.client("sqs", access_key="123456789012").list_queues().get("QueueUrls", []) == []
 
 

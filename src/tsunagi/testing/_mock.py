@@ -3,8 +3,8 @@
 Inside the block, plain ``boto3.client("sqs")`` and ``boto3.resource("s3")`` reach this process's tsunagi
 (:func:`tsunagi.testing.shared`): ``AWS_ENDPOINT_URL``, dummy credentials and (when none is set) a region
 are put in the environment, which botocore reads when a client is made, and boto3's default session is
-replaced by a fresh one so that no credentials cached before the block are used. On exit the environment
-and the default session are restored and the server's state is wiped, so each block starts empty, as with
+told to forget the credentials it resolved before the block. On exit the environment and those
+credentials are restored and the server's state is wiped, so each block starts empty, as with
 moto. Nested blocks share the outermost one's state.
 """
 
@@ -35,6 +35,12 @@ _saved_session: Any = None
 _active: Endpoint | None = None
 
 
+def _default() -> Any:
+    """boto3's default session, if boto3 is in use and has made it."""
+    boto3: Any = sys.modules.get("boto3")
+    return getattr(boto3, "DEFAULT_SESSION", None) if boto3 is not None else None
+
+
 def _start() -> Endpoint:
     global _depth, _saved_session, _active
     with _lock:
@@ -57,12 +63,14 @@ def _start() -> Endpoint:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        boto3: Any = sys.modules.get("boto3")
-        if boto3 is not None:
-            # clients made in the block come from a new default session, which reads the environment
-            # above (one made earlier may hold credentials it has already resolved)
-            _saved_session = boto3.DEFAULT_SESSION
-            boto3.DEFAULT_SESSION = None
+        # boto3's default session reads the environment above when a client is made, except for the
+        # credentials, which it keeps once resolved: those are forgotten for the block (the session and
+        # its cache of service models stay, so clients are made as fast as before)
+        default = _default()
+        session = getattr(default, "_session", None)
+        _saved_session = (default, getattr(session, "_credentials", None))
+        if session is not None:
+            session._credentials = None
         _active = endpoint
         _depth = 1
         return endpoint
@@ -83,9 +91,14 @@ def _stop() -> None:
             else:
                 os.environ[name] = value
         _saved_env.clear()
-        boto3: Any = sys.modules.get("boto3")
-        if boto3 is not None:
-            boto3.DEFAULT_SESSION = _saved_session
+        saved_default, saved_credentials = _saved_session or (None, None)
+        session = getattr(_default(), "_session", None)
+        if session is not None:
+            # the credentials the default session had before the block; one made in the block stays (it
+            # keeps the service models it read, which makes the next block's clients quicker) but
+            # resolves its credentials again
+            same = saved_default is not None and session is getattr(saved_default, "_session", None)
+            session._credentials = saved_credentials if same else None
         _saved_session = None
         if endpoint is not None:
             endpoint.reset()
