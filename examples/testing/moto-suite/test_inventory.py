@@ -8,9 +8,9 @@ import os
 import unittest
 
 import boto3
+import inventory
 import pytest
 
-import inventory
 from tsunagi.testing import mock_aws  # was: from moto import mock_aws
 
 

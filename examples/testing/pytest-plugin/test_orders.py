@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import pytest
-
 import orders
+import pytest
 
 
 @pytest.fixture
