@@ -110,10 +110,10 @@ def _reset_row(t: Table, name: str, how: str, result: dict) -> None:
           p90=ms[min(len(ms) - 1, int(len(ms) * 0.9))])
 
 
-@scenario("testing.start", needs=frozenset(), order=5)
+@scenario("testing.start", needs=frozenset(), order=86)
 def start(ctx: Context) -> list[Table]:
     """A test suite's session start: fixture start → first successful boto3 call (ms), per server."""
-    runs = 3 if ctx.quick else 7
+    runs = 3 if ctx.quick else 5
     peers = _peers()
     py = VENV / "bin" / "python"
     t = Table(f"Test-suite start: fixture start → first successful ListQueues (median of {runs} fresh starts)",
@@ -149,10 +149,10 @@ def start(ctx: Context) -> list[Table]:
     return [t]
 
 
-@scenario("testing.reset", needs=frozenset(), order=6)
+@scenario("testing.reset", needs=frozenset(), order=87)
 def reset(ctx: Context) -> list[Table]:
     """The reset between tests (ms per reset after a small test), per server and store."""
-    n = 20 if ctx.quick else 60
+    n = 20 if ctx.quick else 40
     peers = _peers()
     py = VENV / "bin" / "python"
     t = Table(f"Reset between tests ({n} rounds: a queue, a message, a bucket, an object, then the reset, timed "
