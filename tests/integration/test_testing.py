@@ -126,3 +126,18 @@ def test_reset_needs_the_admin_token(server: TsunagiServer) -> None:
     wrong = testing.Endpoint(server.url, "not-the-token")
     with pytest.raises(RuntimeError, match="403"):
         wrong.reset()
+
+
+def test_delivery_records_of_a_publish(shared_is) -> None:
+    endpoint = testing.shared()
+    sns, sqs = endpoint.client("sns"), endpoint.client("sqs")
+    topic = sns.create_topic(Name="news")["TopicArn"]
+    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    message_id = sns.publish(TopicArn=topic, Message="hello")["MessageId"]
+
+    (record,) = endpoint.wait_for_deliveries(1, message_id=message_id)
+    assert record["TargetArn"].startswith(topic + ":")      # the subscription
+    assert record["Protocol"] == "sqs"
+    assert endpoint.wait_for_messages(url, 1) == 1

@@ -146,6 +146,20 @@ class Endpoint(str):
         doc = self._internal("GET", "/_tsunagi/api/deliveries?" + urllib.parse.urlencode(query))
         return list(doc.get("Deliveries", []))
 
+    def wait_for_deliveries(self, count: int = 1, *, timeout: float = 10.0, **query: str) -> list[dict[str, Any]]:
+        """The delivery records of a journey (``trace_id=``, ``message_id=``, ``source_arn=`` or ``account=``)
+        once there are at least ``count``: each says where a message went (``TargetArn``, ``Protocol``) and
+        how it ended (``Outcome``, ``Reason``). AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.deliveries(**query)
+            if len(records) >= count:
+                return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(records)} delivery records for {query}, not {count}, after "
+                                     f"{timeout}s: {records[-3:]}")
+            time.sleep(0.02)
+
     # -- waiting on pipelines ------------------------------------------------------------------------
     def _queue_url(self, sqs: Any, queue: str) -> str:
         if queue.startswith(("http://", "https://")):
