@@ -332,7 +332,7 @@ class Server:
                 self.kill()
                 raise StartError(f"tsunagi serve did not become ready in {timeout:.0f}s:\n{self.log()}")
             time.sleep(pause)
-            pause = min(pause * 1.5, 0.05)
+            pause = min(pause * 1.5, 0.01)   # a refused connection costs little: look often
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.endpoint is not None:
