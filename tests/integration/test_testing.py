@@ -28,16 +28,17 @@ def run_suite(name: str, **env: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize("name, passed", [("pytest-plugin", 5), ("moto-suite", 7)])
+@pytest.mark.parametrize("name, passed", [("pytest-plugin", 6), ("moto-suite", 7)])
 def test_sample_suite_passes_with_its_own_server(name: str, passed: int) -> None:
     proc = run_suite(name)
     assert f"{passed} passed" in proc.stdout
 
 
-@pytest.mark.parametrize("name, passed", [("pytest-plugin", 5), ("moto-suite", 7)])
-def test_sample_suite_passes_against_a_running_server(server: TsunagiServer, name: str, passed: int) -> None:
+@pytest.mark.parametrize("name, passed", [("pytest-plugin", "5 passed, 1 skipped"), ("moto-suite", "7 passed")])
+def test_sample_suite_passes_against_a_running_server(server: TsunagiServer, name: str, passed: str) -> None:
+    # (the policy test is skipped: this server was not started with the suite's --policies enforce)
     proc = run_suite(name, TSUNAGI_ENDPOINT=server.url, TSUNAGI_ADMIN_TOKEN=server.token)
-    assert f"{passed} passed" in proc.stdout
+    assert passed in proc.stdout
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 
 import orders
@@ -59,3 +60,22 @@ def test_the_endpoint_is_a_url(tsunagi_endpoint):
                       aws_access_key_id="test", aws_secret_access_key="test")
     s3.create_bucket(Bucket="receipts", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["receipts"]
+
+
+def test_without_the_queue_policy_sns_cannot_deliver(tsunagi, tsunagi_client):
+    """The server runs with --policies enforce (pytest.ini): as on AWS, a queue whose policy does not let
+    the topic send gets nothing, and the delivery record says why."""
+    if os.environ.get("TSUNAGI_ENDPOINT"):
+        pytest.skip("a server this suite did not start has its own --policies setting")
+    sns, sqs = tsunagi_client("sns"), tsunagi_client("sqs")
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    url = sqs.create_queue(QueueName="no-policy")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+
+    message_id = orders.place_order(sns, topic, "A-4", 1)
+
+    (record,) = tsunagi.wait_for_deliveries(1, message_id=message_id)
+    assert record["Outcome"] == "denied"
+    assert "has no queue policy" in record["Reason"]
+    assert tsunagi.wait_for_messages(url, 0) == 0
