@@ -19,6 +19,7 @@ import subprocess
 import time
 import uuid
 
+import boto3
 import pytest
 
 from tests.integration.sns_support import Subscriber
@@ -132,6 +133,47 @@ def test_no_plaintext_canary_at_rest_for_encrypted_resources(server, failing_end
     # and the queue's message is still there for its receiver
     got = sqs.receive_message(QueueUrl=sealed_q, WaitTimeSeconds=1)["Messages"]
     assert [m["Body"] for m in got] == [secret["queue"]]
+
+
+def _signing_as(server, service: str, creds: dict):
+    return boto3.client(service, endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds.get("SessionToken"))
+
+
+def test_access_key_secrets_and_session_tokens_are_not_stored_in_the_clear(server) -> None:
+    """The secret of an IAM access key, and the secret and session token of AssumeRole's and
+    GetSessionToken's credentials, are kept sealed under the master key: scanning the data dir, the WAL
+    and the PostgreSQL database finds none of them, while a tag value IAM keeps as it is (the control)
+    is found. The credentials still work after the server has restarted (read back from the store)."""
+    tag = uuid.uuid4().hex
+    control = f"control-iam-{tag}"
+    iam, sts = server.client("iam"), server.client("sts")
+    iam.create_user(UserName=f"canary-{tag[:8]}", Tags=[{"Key": "note", "Value": control}])
+    user_key = iam.create_access_key(UserName=f"canary-{tag[:8]}")["AccessKey"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"}]})
+    role = iam.create_role(RoleName=f"canary-{tag[:8]}", AssumeRolePolicyDocument=trust)["Role"]
+    assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="canary")["Credentials"]
+    session = _signing_as(server, "sts", user_key).get_session_token()["Credentials"]
+    canaries = {"the access key's secret": user_key["SecretAccessKey"],
+                "AssumeRole's secret": assumed["SecretAccessKey"], "AssumeRole's session token": assumed["SessionToken"],
+                "GetSessionToken's secret": session["SecretAccessKey"],
+                "GetSessionToken's session token": session["SessionToken"]}
+
+    database = _database(server)
+    store_only = _files(server.data_dir, logs=False) + database
+    assert _seen(store_only, control), "the unencrypted control (a user's tag) was not found: the scan is blind"
+    stored = _files(server.data_dir) + database
+    for name, canary in canaries.items():
+        assert not _seen(stored, canary[:40]), f"{name} is stored in the clear"
+
+    # read back from the store (no cache): each key still names its caller
+    server.restart()
+    for creds, arn in ((user_key, f"user/canary-{tag[:8]}"), (assumed, f"assumed-role/canary-{tag[:8]}/canary"),
+                       (session, f"user/canary-{tag[:8]}")):
+        who = _signing_as(server, "sts", creds).get_caller_identity()
+        assert who["Arn"].endswith(arn)
 
 
 def test_a_disabled_key_fails_the_calls_that_need_it_with_each_services_error_and_loses_nothing(server) -> None:

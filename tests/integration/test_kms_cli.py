@@ -105,3 +105,41 @@ def test_errors_read_as_awss(server) -> None:
     out = server.aws("kms", "create-alias", "--alias-name", "alias/aws/mine", "--target-key-id", missing,
                      check=False)
     assert "NotAuthorizedException" in out.stderr
+
+
+def test_rsa_and_hmac_keys_round_trip_through_the_cli(server, tmp_path: Path) -> None:
+    kms = server.client("kms")
+    message = tmp_path / "message"
+    message.write_bytes(b"a message for every key type\n")
+    # RSA: encrypt and decrypt (OAEP), sign and verify (PSS)
+    rsa = run(server, "create-key", "--key-spec", "RSA_2048", "--key-usage", "ENCRYPT_DECRYPT")["KeyMetadata"]
+    blob_b64 = text(server, "encrypt", "--key-id", rsa["KeyId"], "--plaintext", f"fileb://{message}",
+                    "--encryption-algorithm", "RSAES_OAEP_SHA_256", "--query", "CiphertextBlob")
+    blob = tmp_path / "rsa.enc"
+    blob.write_bytes(base64.b64decode(blob_b64))
+    plain = text(server, "decrypt", "--key-id", rsa["KeyId"], "--ciphertext-blob", f"fileb://{blob}",
+                 "--encryption-algorithm", "RSAES_OAEP_SHA_256", "--query", "Plaintext")
+    assert base64.b64decode(plain) == message.read_bytes()
+    signer = run(server, "create-key", "--key-spec", "RSA_3072", "--key-usage", "SIGN_VERIFY")["KeyMetadata"]
+    signature = text(server, "sign", "--key-id", signer["KeyId"], "--message", f"fileb://{message}",
+                     "--signing-algorithm", "RSASSA_PSS_SHA_384", "--query", "Signature")
+    sig = tmp_path / "rsa.sig"
+    sig.write_bytes(base64.b64decode(signature))
+    assert run(server, "verify", "--key-id", signer["KeyId"], "--message", f"fileb://{message}",
+               "--signature", f"fileb://{sig}", "--signing-algorithm", "RSASSA_PSS_SHA_384")["SignatureValid"] is True
+    public = run(server, "get-public-key", "--key-id", signer["KeyId"])
+    assert public["KeySpec"] == "RSA_3072" and public["SigningAlgorithms"]
+    # HMAC: generate-mac and verify-mac; a changed message does not verify
+    hmac_key = run(server, "create-key", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC")["KeyMetadata"]
+    mac_b64 = text(server, "generate-mac", "--key-id", hmac_key["KeyId"], "--message", f"fileb://{message}",
+                   "--mac-algorithm", "HMAC_SHA_256", "--query", "Mac")
+    mac = tmp_path / "mac"
+    mac.write_bytes(base64.b64decode(mac_b64))
+    assert run(server, "verify-mac", "--key-id", hmac_key["KeyId"], "--message", f"fileb://{message}",
+               "--mac", f"fileb://{mac}", "--mac-algorithm", "HMAC_SHA_256")["MacValid"] is True
+    other = tmp_path / "other"
+    other.write_bytes(b"another message\n")
+    out = server.aws("kms", "verify-mac", "--key-id", hmac_key["KeyId"], "--message", f"fileb://{other}",
+                     "--mac", f"fileb://{mac}", "--mac-algorithm", "HMAC_SHA_256", check=False)
+    assert out.returncode != 0 and "KMSInvalidMacException" in out.stderr
+    assert kms.describe_key(KeyId=hmac_key["KeyId"])["KeyMetadata"]["MacAlgorithms"] == ["HMAC_SHA_256"]

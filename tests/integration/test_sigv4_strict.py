@@ -442,6 +442,70 @@ def test_session_credentials_work_with_their_token_only(strict: TsunagiServer) -
     assert "X-Amz-Security-Token=" in url and requests.get(url, timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize(("which", "missing", "wrong"), [
+    ("sqs-query", "InvalidClientTokenId", "InvalidClientTokenId"),
+    ("sns", "InvalidClientTokenId", "InvalidClientTokenId"),
+    ("sqs-json", "InvalidClientTokenId", "InvalidClientTokenId"),
+    ("kms", "UnrecognizedClientException", "UnrecognizedClientException"),
+    ("lambda", "UnrecognizedClientException", "UnrecognizedClientException"),
+    ("s3", "InvalidAccessKeyId", "InvalidToken"),
+])
+def test_session_credentials_without_or_with_another_token_are_refused_in_each_protocol(
+        strict: TsunagiServer, which: str, missing: str, wrong: str) -> None:
+    creds = session_credentials(strict)
+    key, secret, token = creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    assert call(strict, which, key=key, secret=secret, token=token)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    if which != "s3":       # S3 without the token: the key alone is no key it knows (checked below)
+        assert failure(strict, which, key=key, secret=secret)[0] == missing
+    assert failure(strict, which, key=key, secret=secret, token=token[:-4] + "AAAA")[0] == wrong
+    assert failure(strict, which, key=key, secret="not-the-secret", token=token)[0] in (
+        "SignatureDoesNotMatch", "InvalidSignatureException")
+
+
+def test_s3_without_the_session_token_is_refused(strict: TsunagiServer) -> None:
+    creds = session_credentials(strict)
+    with pytest.raises(ClientError) as e:
+        client(strict, "s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"]).list_buckets()
+    assert e.value.response["Error"]["Code"] in ("InvalidToken", "InvalidAccessKeyId")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+
+
+def test_presigned_s3_urls_with_session_credentials_carry_their_token(strict: TsunagiServer, bucket: str) -> None:
+    creds = session_credentials(strict)
+    s3 = client(strict, "s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], token=creds["SessionToken"],
+                signature_version="s3v4")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "dir/a file.txt"})
+    assert "X-Amz-Security-Token=" in url
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == b"strict body"
+    parts = urlsplit(url)
+    query = [(k, ("AAAA" + v[4:]) if k == "X-Amz-Security-Token" else v) for k, v in parse_qsl(parts.query)]
+    r = requests.get(f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}", timeout=10)
+    assert r.status_code in (400, 403) and "<Code>" in r.text and "<Code>SignatureDoesNotMatch</Code>" not in r.text
+
+
+def test_a_key_made_by_iam_create_access_key_signs_until_it_is_deleted(strict: TsunagiServer) -> None:
+    iam = client(strict, "iam")
+    iam.create_user(UserName="strict-signer")
+    made = iam.create_access_key(UserName="strict-signer")["AccessKey"]
+    try:
+        who = client(strict, "sts", key=made["AccessKeyId"], secret=made["SecretAccessKey"]).get_caller_identity()
+        assert who["Arn"] == "arn:aws:iam::000000000000:user/strict-signer"
+        assert failure(strict, "sqs-json", key=made["AccessKeyId"], secret="not-the-secret")[0] == \
+            "SignatureDoesNotMatch"
+    finally:
+        iam.delete_access_key(UserName="strict-signer", AccessKeyId=made["AccessKeyId"])
+        iam.delete_user(UserName="strict-signer")
+    deadline = time.monotonic() + 10           # a deleted key stops working once its cache entry ends
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ClientError):
+            client(strict, "sts", key=made["AccessKeyId"], secret=made["SecretAccessKey"]).get_caller_identity()
+            time.sleep(0.2)
+            continue
+        break
+    assert failure(strict, "sns", key=made["AccessKeyId"], secret=made["SecretAccessKey"])[0] == "InvalidClientTokenId"
+
+
 # -- settings ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("env", "says"), [

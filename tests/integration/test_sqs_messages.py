@@ -321,3 +321,25 @@ def test_md5_checks_are_real(server, queue):
 
     expected = hashlib.md5(enc(b"k") + enc(b"String") + b"\x01" + enc(b"v")).hexdigest()
     assert sent["MD5OfMessageAttributes"] == expected
+
+
+def test_a_visibility_timeout_changed_during_a_long_poll_applies_to_what_it_receives(server) -> None:
+    """The queue's VisibilityTimeout at the moment a message is received is the one it gets, even for a
+    consumer (an event source mapping, a worker) already parked in a long poll when it was changed."""
+    sqs = server.sqs_client()
+    url = sqs.create_queue(QueueName=name("vis"), Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    got: list[dict] = []
+    parked = threading.Thread(target=lambda: got.extend(
+        sqs.receive_message(QueueUrl=url, WaitTimeSeconds=15).get("Messages", [])))
+    parked.start()
+    time.sleep(1.0)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    parked.join(20)
+    assert [m["Body"] for m in got] == ["hello"]
+    deadline = time.monotonic() + 10
+    again: list[dict] = []
+    while not again:
+        assert time.monotonic() < deadline, "the message stayed hidden for the old 60 s timeout"
+        again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+    assert again[0]["Body"] == "hello" and again[0]["Attributes"]["ApproximateReceiveCount"] == "2"

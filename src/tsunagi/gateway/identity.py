@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qs
 
 from tsunagi.context import Principal
@@ -176,22 +176,35 @@ class StrictAuthenticator(Authenticator):
         self.clock = clock
         self.keys = sigv4.SigningKeys()
         self._by_key: dict[str, tuple[Credentials, Principal]] = {}
-        # "AKID/date/region/service" -> the credentials it was made for, its signing key, its scope
-        self._scoped: dict[str, tuple[Credentials, sigv4.Mac, str]] = {}
+        # an Authorization header up to its signature ("AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+        # Signature=") -> what it says, read once: a client sends the same one with each new signature
+        self._schemes: dict[str, _Scheme] = {}
         self._last_date = ""
         self._last_seconds = 0.0
 
-    def _scope(self, scope_key: str, found: Credentials) -> tuple[Credentials, sigv4.Mac, str] | None:
-        parts = scope_key.split("/")
-        if len(parts) != 4:
+    def _scheme(self, auth: str) -> _Scheme | None:
+        """What an SDK-form Authorization header says (its key known without a lookup, long-term and
+        active), remembered by the header's text before the signature; None for anything else."""
+        parts = sigv4.split_authorization(auth)
+        if parts is None:
             return None
-        _, date, region, service = parts
-        scoped = (found, self.keys.get(found.secret_access_key, date, region, service),
-                  f"{date}/{region}/{service}/aws4_request")
-        if len(self._scoped) >= 4096:
-            self._scoped.clear()
-        self._scoped[scope_key] = scoped
-        return scoped
+        scope_key, signed_headers, signature = parts
+        if len(signature) != 64 or not auth.endswith(signature) or auth[-74:-64] != "Signature=":
+            return None
+        scope = scope_key.split("/")
+        if len(scope) != 4:
+            return None
+        akid, date, region, service = scope
+        found = self.credentials.cached(akid)
+        if found is None or found.session_token is not None or not found.active:
+            return None
+        scheme = _Scheme(akid, found, self.keys.get(found.secret_access_key, date, region, service),
+                         f"{date}/{region}/{service}/aws4_request", signed_headers, tuple(signed_headers.split(";")),
+                         self._principal(found))
+        if len(self._schemes) >= 4096:
+            self._schemes.clear()
+        self._schemes[auth[:-64]] = scheme
+        return scheme
 
     def authenticate(self, request: HttpRequest, cred: Credential, service: str | None = None,
                      protocol: str | None = None) -> AuthResult:
@@ -203,25 +216,23 @@ class StrictAuthenticator(Authenticator):
             # the common case first: a header-signed request by a long-term key known without a lookup,
             # checked in as few steps as it takes; anything else, or a signature that does not hold, goes
             # the long way below, which says what is wrong
-            parts = sigv4.split_authorization(auth)
             amz_date = headers.get("x-amz-date")
-            if parts is not None and amz_date is not None:
-                scope_key, signed_headers, signature = parts
-                found = self.credentials.cached(scope_key.partition("/")[0])
-                if found is not None and found.session_token is None and found.active:
+            if amz_date is not None:
+                scheme = self._schemes.get(auth[:-64])
+                # the key's credentials as they are now (an IAM key's are refreshed every second)
+                if scheme is None or self.credentials.cached(scheme.akid) is not scheme.found:
+                    scheme = self._scheme(auth)
+                if scheme is not None:
                     if amz_date == self._last_date:
                         signed_at: float | None = self._last_seconds
                     else:
                         signed_at = sigv4.amz_seconds(amz_date)
                         if signed_at is not None:
                             self._last_date, self._last_seconds = amz_date, signed_at
-                    if signed_at is not None and abs(self.clock.now() - signed_at) <= sigv4.MAX_SKEW_SECONDS:
-                        scoped = self._scoped.get(scope_key)
-                        if scoped is None or scoped[0] is not found:
-                            scoped = self._scope(scope_key, found)
-                        if scoped is not None and sigv4.header_signature_holds(
-                                request, signed_headers, amz_date, scoped[2], signature, scoped[1]):
-                            return self._principal(found)
+                    if signed_at is not None and abs(self.clock.now() - signed_at) <= sigv4.MAX_SKEW_SECONDS \
+                            and sigv4.header_signature_holds(request, scheme.names, amz_date, scheme.scope,
+                                                             auth[-64:], scheme.key, scheme.signed_headers):
+                        return scheme.principal
         try:
             sig = sigv4.read_signature(request)
             if sig is None:
@@ -333,6 +344,19 @@ class StrictAuthenticator(Authenticator):
                 raise AuthFailure(sigv4.EXPIRED_TOKEN, token=token)
         elif token is not None:
             raise AuthFailure(sigv4.BAD_TOKEN, token=token)
+
+
+class _Scheme(NamedTuple):
+    """What an Authorization header says before its signature: the key, its credentials when the
+    header was read, the signing key and scope, the signed headers, the principal it signs as."""
+
+    akid: str
+    found: Credentials
+    key: sigv4.Mac
+    scope: str
+    signed_headers: str
+    names: tuple[str, ...]
+    principal: Principal
 
 
 ANONYMOUS = Principal("", "anonymous")

@@ -21,15 +21,20 @@ delivery is planned; the answer depends on ``--policies``:
 - ``warn``: the delivery happens, and the :class:`Verdict` carries the reason AWS would have dropped it;
 - ``enforce``: the delivery AWS would drop is dropped (``Verdict.allowed`` false), with that reason.
 
-Each refusal is logged on one line naming the ARNs; the caller records it on the delivery record
-(outcome ``denied``, or ``delivered`` with :func:`warned` as its reason). Policies are compiled once
-per distinct text (:func:`tsunagi.policy.compile_policy`), so checking a publish to many queues costs
-one evaluation each.
+A refusal is logged on one line naming the ARNs, the first time and then at most once a minute for
+the same source, target and reason (with how many were not logged in between: under ``warn`` a busy
+topic without a queue policy would otherwise write a line per delivery); the caller records every
+refusal on the delivery record (outcome ``denied``, or ``delivered`` with :func:`warned` as its
+reason). Policies are compiled once per distinct text (:func:`tsunagi.policy.compile_policy`), and a
+resource check's answer is kept per distinct question (mode, policy text, ARNs, principal, action),
+so a delivery repeated under the same policy costs a dictionary lookup; a changed policy is a
+different question.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -62,12 +67,29 @@ def warned(reason: str) -> str:
     return WARNING + reason
 
 
+LOG_EVERY = 60.0            # seconds between two log lines for the same refusal
+_LOGGED_MAX = 4096          # refusals remembered for that (the oldest are forgotten past it)
+# (mode, source, target, what, reason) -> [monotonic time of its last line, refusals not logged since]
+_logged: dict[tuple[str, str, str, str, str], list[float]] = {}
+_clock = time.monotonic
+
+
 def _refuse(mode: str, source_arn: str, target_arn: str, reason: str, configuring: bool = False) -> Verdict:
     if configuring:
         what = "configuration refused" if mode == ENFORCE else "configuration accepted anyway"
     else:
         what = "dropped" if mode == ENFORCE else "delivered anyway"
-    log.warning("policies %s: %s -> %s %s: %s", mode, source_arn, target_arn, what, reason)
+    key = (mode, source_arn, target_arn, what, reason)
+    now = _clock()
+    seen = _logged.get(key)
+    if seen is None or now - seen[0] >= LOG_EVERY:
+        more = f" ({int(seen[1])} more like it not logged since)" if seen is not None and seen[1] else ""
+        log.warning("policies %s: %s -> %s %s: %s%s", mode, source_arn, target_arn, what, reason, more)
+        if seen is None and len(_logged) >= _LOGGED_MAX:
+            del _logged[next(iter(_logged))]
+        _logged[key] = [now, 0]
+    else:
+        seen[1] += 1
     return Verdict(mode != ENFORCE, reason)
 
 
@@ -92,22 +114,49 @@ def resource_check(mode: str, *, policy: str | None, dialect: Dialect, resource_
     when the delivery is configured, not made; only the log line differs.)"""
     if mode == OFF:
         return ALLOW
+    key = (policy, dialect, resource_arn, resource_account, principal, action, source_arn, source_account)
+    try:
+        reason = _answers[key]
+    except KeyError:
+        reason = _resource_reason(policy, dialect, resource_arn, resource_account, principal, action, source_arn,
+                                  source_account)
+        if not _timed(policy):
+            if len(_answers) >= _ANSWERS_MAX:
+                del _answers[next(iter(_answers))]
+            _answers[key] = reason
+    if reason is None:
+        return ALLOW
+    return _refuse(mode, source_arn, resource_arn, reason, configuring)
+
+
+_ANSWERS_MAX = 4096
+# resource_check's question (without the mode) -> why AWS would refuse it (None: it allows it)
+_answers: dict[tuple[str | None, Dialect, str, str, str, str, str, str | None], str | None] = {}
+
+
+def _timed(policy: str | None) -> bool:
+    """Whether ``policy`` may name the request's time (aws:CurrentTime, aws:EpochTime), whose answer
+    changes as the clock does and so is not kept (a JSON escape could spell either: not kept either)."""
+    if not policy:
+        return False
+    low = policy.lower()
+    return "currenttime" in low or "epochtime" in low or "\\u" in low
+
+
+def _resource_reason(policy: str | None, dialect: Dialect, resource_arn: str, resource_account: str, principal: str,
+                     action: str, source_arn: str, source_account: str | None) -> str | None:
     what = _NAMES.get(dialect, "resource")
     context = _context(source_arn, source_account, None)
     if not policy:
-        return _refuse(mode, source_arn, resource_arn,
-                       f"the {what} {resource_arn} has no {what} policy, so no statement allows {principal} to "
-                       f"{action} on it with {_with(context)}", configuring)
+        return (f"the {what} {resource_arn} has no {what} policy, so no statement allows {principal} to "
+                f"{action} on it with {_with(context)}")
     try:
         compiled = compile_policy(policy, PolicyKind.RESOURCE, dialect, f"the {what} policy of {resource_arn}")
     except PolicyError as e:
-        return _refuse(mode, source_arn, resource_arn, f"the {what} policy of {resource_arn} cannot be read: {e}",
-                       configuring)
+        return f"the {what} policy of {resource_arn} cannot be read: {e}"
     decision = evaluate(Request(Caller.service(principal), action, resource_arn, resource_account=resource_account,
                                 context=context), resource=compiled)
-    if decision.allowed:
-        return ALLOW
-    return _refuse(mode, source_arn, resource_arn, decision.reason, configuring)
+    return None if decision.allowed else decision.reason
 
 
 async def key_check(mode: str, kms: KmsPort | None, key_id: str | None, *, holder: str, holder_arn: str,

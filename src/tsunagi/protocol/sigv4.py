@@ -330,6 +330,27 @@ def check_time(sig: Signature, now: float, s3: bool) -> None:
 _SHA256 = hashlib.sha256()     # copied, not made by name: OpenSSL 3 looks an algorithm up on every new hash
 
 
+def _small_sha256() -> hashlib._Hash:
+    """CPython's own SHA-256 (``_sha2`` since 3.12, ``_sha256`` before), for the short inputs of a
+    signature check (the canonical request, the string to sign, small bodies): copying one is a
+    memcpy, where every OpenSSL copy, digest and hexdigest allocates a context and goes through its
+    provider; in a server, between other requests, that path is cold and costs several times what a
+    loop shows. OpenSSL's hash where neither module exists."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        maker = getattr(module, "sha256", None)
+        if maker is not None:
+            return maker()  # type: ignore[no-any-return]
+    return hashlib.sha256()
+
+
+_SHORT = _small_sha256()
+_SHORT_BODY = 2048              # bodies up to this many bytes hashed with _SHORT, longer ones with OpenSSL's
+
+
 def sha256_hex(data: bytes) -> str:
     h = _SHA256.copy()
     h.update(data)
@@ -346,9 +367,9 @@ class Mac:
     def __init__(self, key: bytes) -> None:
         self.key = key
         block = key.ljust(64, b"\0")
-        self._inner = _SHA256.copy()
+        self._inner = _SHORT.copy()
         self._inner.update(bytes(b ^ 0x36 for b in block))
-        self._outer = _SHA256.copy()
+        self._outer = _SHORT.copy()
         self._outer.update(bytes(b ^ 0x5C for b in block))
 
     def hex(self, message: bytes) -> str:
@@ -509,20 +530,13 @@ def amz_seconds(value: str) -> float | None:
         return None
 
 
-_SIGNED_NAMES: dict[str, list[str]] = {}     # "host;x-amz-date" -> its names
-
-
-def header_signature_holds(request: HttpRequest, signed_headers: str, amz_date: str, scope: str, signature: str,
-                           key: Mac) -> bool:
+def header_signature_holds(request: HttpRequest, names: tuple[str, ...], amz_date: str, scope: str, signature: str,
+                           key: Mac, signed_headers: str) -> bool:
     """Whether a header-signed request of a service other than S3 carries the signature ``key``
-    makes of it: the common case in as few steps as it takes. False sends the request the long way
-    (:func:`verify`), which also says what is wrong."""
+    makes of it (``names``: the signed headers, ``signed_headers`` as the header lists them): the
+    common case in as few steps as it takes. False sends the request the long way (:func:`verify`),
+    which also says what is wrong."""
     headers = request.headers
-    names = _SIGNED_NAMES.get(signed_headers)
-    if names is None:
-        names = signed_headers.split(";")
-        if len(_SIGNED_NAMES) < 256:
-            _SIGNED_NAMES[signed_headers] = names
     try:
         block = "".join([f"{name}:{headers[name]}\n" for name in names])
     except KeyError:
@@ -535,16 +549,19 @@ def header_signature_holds(request: HttpRequest, signed_headers: str, amz_date: 
     query = request.query
     body = request.body
     if body:
-        h = _SHA256.copy()
+        h = _SHORT.copy() if len(body) <= _SHORT_BODY else _SHA256.copy()
         h.update(body)
         payload = h.hexdigest()
     else:
         payload = EMPTY_SHA256
-    h = _SHA256.copy()
+    h = _SHORT.copy()
     h.update(f"{request.method}\n{path}\n{canonical_query(query, False) if query else ''}\n{block}\n"
              f"{signed_headers}\n{payload}".encode())
-    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}"
-    return hmac.compare_digest(key.hex(to_sign.encode()), signature)
+    inner = key._inner.copy()           # the HMAC of the string to sign (Mac.hex, without its call)
+    inner.update(f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{h.hexdigest()}".encode())
+    outer = key._outer.copy()
+    outer.update(inner.digest())
+    return hmac.compare_digest(outer.hexdigest(), signature)
 
 
 def sign_policy(key: Mac, policy_b64: str) -> str:

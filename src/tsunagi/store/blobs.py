@@ -23,8 +23,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable
 
 from tsunagi.store.base import Store, StoreFull
 
@@ -137,15 +136,26 @@ class _FileWriter(BlobWriter):
             pass
 
 
-@contextmanager
-def _disk_errors() -> Iterator[None]:
-    """A full disk while writing a blob is the store's :class:`StoreFull`, like a full database."""
-    try:
-        yield
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+class _DiskErrors:
+    """A full disk while writing a blob is the store's :class:`StoreFull`, like a full database. (A
+    class, not a ``contextmanager`` generator: it wraps every blob write, and a generator costs more
+    than the small write it wraps.)"""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: object) -> None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StoreFull(f"blob store: {e.strerror or e}") from e
-        raise
+
+
+_DISK_ERRORS = _DiskErrors()
+
+
+def _disk_errors() -> _DiskErrors:
+    return _DISK_ERRORS
 
 
 def _fsync_dir(folder: str) -> None:

@@ -340,6 +340,33 @@ def test_authorization_headers_in_other_spellings_are_verified_the_long_way() ->
     assert refused(auth, request).code == "SignatureDoesNotMatch"
 
 
+def test_an_authorization_header_read_once_still_has_each_request_s_signature_checked() -> None:
+    """What an SDK's Authorization header says before its signature is remembered; each request's own
+    signature, body and headers are still checked against it."""
+    auth, _, clock = authenticator()
+    first = signed("sqs")
+    assert check(auth, first).account == ACCOUNT
+    prefix, signature = first.headers["authorization"][:-64], first.headers["authorization"][-64:]
+    forged = signed("sqs")
+    forged.headers["authorization"] = prefix + ("0" if signature[0] != "0" else "1") + signature[1:]
+    assert refused(auth, forged).code == "SignatureDoesNotMatch"
+    changed = signed("sqs")
+    changed.body = b"Action=DeleteQueue"
+    assert refused(auth, changed).code == "SignatureDoesNotMatch"
+    moved = signed("sqs")
+    moved.headers["host"] = "elsewhere:4566"
+    assert refused(auth, moved).code == "SignatureDoesNotMatch"
+    short = signed("sqs")
+    short.headers["authorization"] = short.headers["authorization"][:-1]
+    assert refused(auth, short).code in ("SignatureDoesNotMatch", "IncompleteSignature")
+    upper = signed("sqs")
+    upper.headers["authorization"] = prefix + upper.headers["authorization"][-64:].upper()
+    assert check(auth, upper).account == ACCOUNT        # hex digits in capitals: the long way accepts them
+    clock.advance(86_400)                                # the next day: another scope, another signing key
+    assert check(auth, signed("sqs", at=NOW + 86_400)).account == ACCOUNT
+    assert refused(auth, signed("sqs", at=NOW + 86_400, secret="wrong")).code == "SignatureDoesNotMatch"
+
+
 def test_a_header_value_s_inner_spaces_are_folded_before_signing() -> None:
     auth, _, _ = authenticator()
     request = signed("sqs", headers={"X-Custom": "a   b\tc "})

@@ -14,12 +14,9 @@ what it would see on AWS.
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +25,7 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 
+from tsunagi import outbound
 from tsunagi.context import RequestContext
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.sns import SNS
@@ -39,6 +37,9 @@ from tsunagi.services.base import Platform
 AWS_URI = re.compile(r"^arn:aws[\w-]*:apigateway:([a-z0-9-]+):([a-zA-Z0-9.-]+):(path|action)/(.*)$")
 LAMBDA_PATH = re.compile(r"^\d{4}-\d{2}-\d{2}/functions/(.+)/invocations$")
 JSON_TYPE = "application/json"
+MAX_INTEGRATION_ANSWER = 10 * 1024 * 1024      # API Gateway's payload quota
+_HOP_BY_HOP = frozenset({"host", "content-length", "connection", "transfer-encoding", "keep-alive", "te", "upgrade",
+                         "proxy-connection", "expect"})
 
 
 @dataclass(slots=True)
@@ -144,6 +145,7 @@ class Backends:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.role_decisions: dict[tuple[str, str, str, str], tuple[float, str | None]] = {}
+        self._guard: outbound.SelfNames | None = None
 
     # == AWS service integrations ==============================================================
     async def _may(self, role: str | None, action: str, resource: str, account: str) -> None:
@@ -331,21 +333,30 @@ class Backends:
     # == HTTP ==================================================================================
     async def http(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                    timeout_s: float) -> Outcome:
-        def call() -> Outcome:
-            request = urllib.request.Request(url, data=body if method not in ("GET", "HEAD") or body else None,
-                                             method=method, headers=dict(headers))
-            try:
-                with urllib.request.urlopen(request, timeout=timeout_s) as r:  # noqa: S310 - the API's own URL
-                    return Outcome(r.status, r.read(), dict(r.headers.items()))
-            except urllib.error.HTTPError as e:
-                return Outcome(e.code, e.read(), dict(e.headers.items()) if e.headers else {})
-
+        """HTTP and HTTP_PROXY integrations, through :mod:`tsunagi.outbound` (never into tsunagi's internal
+        routes, the answer read up to API Gateway's 10 MB payload quota, bounded by the integration's timeout)."""
+        if self._guard is None:
+            config = self.platform.config
+            self._guard = outbound.SelfNames([*config.hostnames, config.public_host()])
+        send: dict[str, str] = {}
+        agent = "AmazonAPIGateway"
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower == "user-agent":
+                agent = value
+            elif lower not in _HOP_BY_HOP:
+                send[name] = value
         try:
-            return await asyncio.wait_for(asyncio.to_thread(call), timeout_s + 1)
-        except TimeoutError:
+            answer = await outbound.request(method, url, body, send, guard=self._guard, user_agent=agent,
+                                            connect_timeout=min(outbound.CONNECT_TIMEOUT_S, timeout_s),
+                                            read_timeout=timeout_s, max_answer=MAX_INTEGRATION_ANSWER)
+        except outbound.OutboundTimeout:
             raise IntegrationTimeout() from None
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = getattr(e, "reason", e)
-            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-                raise IntegrationTimeout() from None
-            raise IntegrationFailure(f"the HTTP endpoint could not be reached: {reason}") from None
+        except outbound.OutboundFailure as e:
+            raise IntegrationFailure(f"the HTTP endpoint could not be reached: {e}") from None
+        if answer.truncated:
+            raise IntegrationFailure(f"the HTTP endpoint's answer is larger than {MAX_INTEGRATION_ANSWER} bytes")
+        out: dict[str, str] = {}
+        for name, value in answer.headers:
+            out[name] = value
+        return Outcome(answer.status, answer.body, out)

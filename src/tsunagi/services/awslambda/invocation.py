@@ -48,6 +48,7 @@ Result = dict[str, Any]
 
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
+SPECS_KEPT = 1024        # worker specs kept (one per function version and revision invoked)
 
 
 @dataclass(slots=True)
@@ -75,6 +76,8 @@ class Invoker:
         self.account_limit = account_limit
         self.function_user = platform.config.function_user
         self.pool = self._new_pool()
+        # the worker spec of each function version as last changed (RevisionId): built once, not per invoke
+        self._specs: dict[tuple[str, str, str, str, str, str], WorkerSpec] = {}
 
     # == life cycle ===============================================================================
     def _new_pool(self) -> WorkerPool:
@@ -89,12 +92,15 @@ class Invoker:
 
     async def reset(self) -> None:
         """Every worker goes (the functions they ran are gone); a fresh pool takes over."""
+        self._specs.clear()
         await self.pool.close()
         self.pool = self._new_pool()
         self.pool.start()
 
     def retire(self, prefix: str) -> None:
         """Stop using the warm workers whose key starts with ``prefix`` (``account/region/name/[version/]``)."""
+        for key in [k for k in self._specs if ("/".join(k[:4]) + "/").startswith(prefix)]:
+            del self._specs[key]
         self.pool.retire(prefix)
 
     # == operations ===============================================================================
@@ -182,7 +188,13 @@ class Invoker:
         ``_X_AMZN_TRACE_ID``. Raises ``TooManyRequestsException`` when throttled."""
         if fn.reserved == 0:
             raise throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
-        spec = await self._spec(fn)
+        key = (fn.account, fn.region, fn.name, fn.version, fn.revision_id, fn.code_sha)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = await self._spec(fn)
+            if len(self._specs) >= SPECS_KEPT:
+                self._specs.clear()
+            self._specs[key] = spec
         unreserved = self.account_limit
         if fn.reserved is None:
             unreserved = self.account_limit - await self.catalog.reserved_total(fn.account, fn.region)
@@ -195,6 +207,8 @@ class Invoker:
             raise throttled(e.reason, e.message) from None
 
     async def _spec(self, fn: Fn) -> WorkerSpec:
+        """What a worker for ``fn`` runs: its code and layers unpacked on this node, its environment.
+        It depends only on the version's configuration and code, which a RevisionId names."""
         cfg = fn.config
         code_dir = await self.code.code_dir(fn.code_sha)
         opt_dir = await self.code.opt_dir(cfg.get("Layers") or [])

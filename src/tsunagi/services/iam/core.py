@@ -10,6 +10,8 @@ database (the store's ``iam`` notifications; a 5 s limit besides when the store 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -27,6 +29,7 @@ from tsunagi.policy import (
     parse_policy,
 )
 from tsunagi.ports.iam import Credentials
+from tsunagi.ports.kms import KMS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.iam import errors, managed, names
 from tsunagi.services.iam.errors import LimitExceeded, MalformedPolicyDocument, ValidationError
@@ -51,6 +54,9 @@ MANAGED_POLICIES_PER_ENTITY = 10
 VERSIONS_PER_POLICY = 5
 ROLES_PER_PROFILE = 1
 INLINE_SIZE = {"user": 2048, "group": 5120, "role": 10240}   # all of an entity's inline policies, no whitespace
+
+
+SEALED = "tsunagi-sealed:v1:"     # a stored secret sealed under the master key (base64 follows)
 
 
 def ms_to_dt(ms: int) -> float:
@@ -160,6 +166,29 @@ class IamCore(Service):
             self._key_use.clear()
         self._key_use[key_id] = now
         return True
+
+    # == secrets at rest =======================================================================
+    # Access key secrets and session tokens are kept in the store only sealed under the server's master
+    # key (KMS's ``seal_internal``: AES-256-GCM, bound to the key id and the field, so a sealed value
+    # cannot be moved to another row). A server that does not run KMS has no master key and keeps them
+    # as they are; a value without the prefix (written so, or by an older tsunagi) is read as it is.
+    async def seal_secret(self, name: str, value: str) -> str:
+        kms = self.platform.ports.find(KMS)
+        if kms is None:
+            return value
+        return SEALED + base64.b64encode(await kms.seal_internal(f"iam/{name}", value.encode())).decode()
+
+    async def open_secret(self, name: str, stored: str) -> str:
+        if not stored.startswith(SEALED):
+            return stored
+        kms = self.platform.ports.find(KMS)
+        if kms is None:
+            raise errors.service_failure(f"the {name} is sealed under a master key and this server does not run KMS")
+        try:
+            sealed = base64.b64decode(stored[len(SEALED):], validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.service_failure(f"the stored {name} is damaged") from None
+        return (await kms.open_internal(f"iam/{name}", sealed)).decode()
 
     # == finding entities ======================================================================
     async def user_or_fail(self, account: str, name: str) -> UserRow:

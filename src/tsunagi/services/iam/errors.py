@@ -15,6 +15,7 @@ InvalidInput = error_class("InvalidInput")
 UnmodifiableEntity = error_class("UnmodifiableEntity")
 PolicyNotAttachable = error_class("PolicyNotAttachable")
 PasswordPolicyViolation = error_class("PasswordPolicyViolation")
+ServiceFailure = error_class("ServiceFailure", status=500)
 
 __all__ = ["DeleteConflict", "EntityAlreadyExists", "InvalidInput", "LimitExceeded", "MalformedPolicyDocument",
            "NoSuchEntity", "PasswordPolicyViolation", "PolicyNotAttachable", "ServiceError", "UnmodifiableEntity",
@@ -22,6 +23,11 @@ __all__ = ["DeleteConflict", "EntityAlreadyExists", "InvalidInput", "LimitExceed
 
 # what each kind of entity is called in NoSuchEntity / EntityAlreadyExists
 _KIND = {"user": "user", "group": "group", "role": "role"}
+
+
+def service_failure(message: str) -> ServiceError:
+    """IAM's ``ServiceFailure`` (500): the server cannot do what it should (a secret it cannot open)."""
+    return ServiceFailure(message)
 
 
 def no_such(kind: str, name: str) -> ServiceError:

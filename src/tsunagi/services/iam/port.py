@@ -31,8 +31,9 @@ class IamPortImpl:
         if access_key_id.startswith(names.TEMPORARY):
             row = await svc.repo.session(access_key_id)
             creds = None if row is None else Credentials(
-                row.access_key_id, row.secret, row.session_token, row.account, row.principal_arn, row.user_id,
-                row.expires_at, True, row.session_policy, row.role_arn)
+                row.access_key_id, await svc.open_secret(f"{access_key_id}/secret", row.secret),
+                await svc.open_secret(f"{access_key_id}/session-token", row.session_token), row.account,
+                row.principal_arn, row.user_id, row.expires_at, True, row.session_policy, row.role_arn)
         else:
             creds = await svc.key_credentials(access_key_id)
         svc.cache_creds(access_key_id, creds)
@@ -115,16 +116,18 @@ class IamPortImpl:
                             region: str | None = None, session_policy: str | None = None) -> Credentials:
         svc = self._svc
         now = svc.clock.now_ms()
-        row = SessionRow(names.access_key_id(names.TEMPORARY, account), account, names.secret_access_key(),
-                         names.session_token(), principal_arn, user_id, role_arn, source_key, session_policy, now,
-                         now + duration_s * 1000)
+        key_id, secret, token = names.access_key_id(names.TEMPORARY, account), names.secret_access_key(), \
+            names.session_token()
+        row = SessionRow(key_id, account, await svc.seal_secret(f"{key_id}/secret", secret),
+                         await svc.seal_secret(f"{key_id}/session-token", token), principal_arn, user_id, role_arn,
+                         source_key, session_policy, now, now + duration_s * 1000)
         await svc.repo.create_session(row)
         if role_arn is not None:
             parts = _parts(role_arn)
             if parts is not None:
                 await svc.repo.role_used(account, names.key(parts[5].rsplit("/", 1)[-1]), now, region or "us-east-1")
-        return Credentials(row.access_key_id, row.secret, row.session_token, account, principal_arn, user_id,
-                           row.expires_at, True, session_policy, role_arn)
+        return Credentials(key_id, secret, token, account, principal_arn, user_id, row.expires_at, True,
+                           session_policy, role_arn)
 
     async def key_used(self, access_key_id: str, service: str, region: str) -> None:
         if not access_key_id.startswith(names.LONG_TERM):

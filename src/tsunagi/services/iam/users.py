@@ -188,12 +188,13 @@ class UserOps(IamCore):
         user_key, user = await self.target_user(ctx, params)
         if await self.repo.count_keys(ctx.account, user_key) >= ACCESS_KEYS_PER_USER:
             raise errors.quota("AccessKeysPerUser", ACCESS_KEYS_PER_USER)
-        row = AccessKeyRow(names.access_key_id(names.LONG_TERM, ctx.account), ctx.account, user_key,
-                           names.secret_access_key(), "Active", self.clock.now_ms(), None, None, None)
+        key_id, secret = names.access_key_id(names.LONG_TERM, ctx.account), names.secret_access_key()
+        row = AccessKeyRow(key_id, ctx.account, user_key, await self.seal_secret(f"{key_id}/secret", secret),
+                           "Active", self.clock.now_ms(), None, None, None)
         await self.repo.create_key(row)
         self.changed(row.access_key_id)
         return {"AccessKey": {"UserName": user.name if user else ROOT_USER_NAME, "AccessKeyId": row.access_key_id,
-                              "Status": row.status, "SecretAccessKey": row.secret,
+                              "Status": row.status, "SecretAccessKey": secret,
                               "CreateDate": ms_to_dt(row.created_at)}}
 
     async def list_access_keys(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -243,13 +244,14 @@ class UserOps(IamCore):
         row = await self.repo.key(key_id)
         if row is None:
             return None
+        secret = await self.open_secret(f"{key_id}/secret", row.secret)
         if not row.user_key:
-            return Credentials(key_id, row.secret, None, row.account, f"arn:aws:iam::{row.account}:root",
+            return Credentials(key_id, secret, None, row.account, f"arn:aws:iam::{row.account}:root",
                                row.account, None, row.status == "Active")
         user = await self.repo.user(row.account, row.user_key)
         if user is None:
             return None
-        return Credentials(key_id, row.secret, None, row.account,
+        return Credentials(key_id, secret, None, row.account,
                            names.arn(user.account, "user", user.path, user.name), user.user_id, None,
                            row.status == "Active")
 

@@ -80,7 +80,7 @@ class Receiving:
 
         rows, receipt = await self._receive_once(q, n, visibility, attempt)
         if not rows and wait > 0 and not self.waiters.closed:
-            rows, receipt = await self._long_poll(q, n, visibility, attempt, wait)
+            rows, receipt = await self._long_poll(q, n, vt, attempt, wait)
         if not rows:
             return {}
         rows = await self._opened(ctx, q, rows, receipt)
@@ -110,18 +110,23 @@ class Receiving:
             raise
         return out
 
-    async def _long_poll(self, q: Queue, n: int, visibility: int, attempt: str | None,
+    async def _long_poll(self, q: Queue, n: int, visibility: int | None, attempt: str | None,
                          wait: float, stop: asyncio.Event | None = None) -> tuple[list[MessageRow], int]:
+        """Wait up to ``wait`` seconds for messages. ``visibility`` None: the queue's visibility timeout
+        as it is when a message is claimed (SetQueueAttributes during the wait applies, as on AWS)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while not self.waiters.closed and not (stop is not None and stop.is_set()):
             fut = self.waiters.register(q.id)
+            if visibility is None:
+                q = await self.directory.by_arn(q.arn) or q     # cached; forgotten when the queue changes
             try:
                 # "hidden" is judged as of before the attempt: a message that turns visible while the
                 # attempt runs (after it looked) must still set the wake-up, or the poll would sleep
                 # to its end beside a visible message
                 before = self.clock.now_ms()
-                rows, receipt = await self._receive_once(q, n, visibility, attempt)
+                rows, receipt = await self._receive_once(q, n, q.visibility if visibility is None else visibility,
+                                                         attempt)
                 if rows:
                     return rows, receipt
                 remaining = deadline - loop.time()
@@ -356,7 +361,7 @@ class Receiving:
         message's journey. Redrive to the dead-letter queue happens here as for any receive."""
         rows, receipt = await self._receive_once(q, max_messages, q.visibility, None)
         if not rows and wait_seconds > 0 and not self.waiters.closed and not (stop is not None and stop.is_set()):
-            rows, receipt = await self._long_poll(q, max_messages, q.visibility, None, wait_seconds, stop)
+            rows, receipt = await self._long_poll(q, max_messages, None, None, wait_seconds, stop)
         rows = await self._opened(None, q, rows, receipt)
         out = []
         for r in rows:
