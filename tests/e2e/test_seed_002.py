@@ -38,10 +38,14 @@ def text(server, *args: str) -> str:
 
 
 def post_like_api_gateway(queue_url: str, body: str) -> bytes:
-    """What the article's integration sends: POST to the queue's path, form-encoded, Action=SendMessage."""
+    """What the article's integration sends: POST to the queue's path, form-encoded, Action=SendMessage,
+    signed (as the integration's role signs it, and as `curl --aws-sigv4` does; --auth open takes any
+    signature, and an unsigned request would be anonymous)."""
     data = urllib.parse.urlencode({"Action": "SendMessage", "MessageBody": body}).encode()
-    req = urllib.request.Request(queue_url, data=data, method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    req = urllib.request.Request(queue_url, data=data, method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Amz-Date": "20260101T000000Z",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, "
+                         "SignedHeaders=host;x-amz-date, Signature=00"})
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
         return r.read()

@@ -178,3 +178,24 @@ def test_unsigned_lambda_sns_and_kms_calls_are_missing_authentication(srv):
     assert status == 400 and b"Missing Authentication Token" in body, body
     # and the server keeps serving signed calls
     assert srv.client("sts").get_caller_identity()["Account"] == OWNER
+
+
+def test_the_readmes_curl_with_aws_sigv4_sends_to_a_queue(srv):
+    # examples/002-queue-worker-dlq/README.md: curl --aws-sigv4 with the dummy keys, as API Gateway would send
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        pytest.skip("no curl on this machine")
+    sqs = srv.sqs_client()
+    url = sqs.create_queue(QueueName="anon-curl")["QueueUrl"]
+    out = subprocess.run(["curl", "-s", "-i", "-X", "POST", url, "--aws-sigv4", "aws:amz:us-east-1:sqs",
+                          "--user", "test:test", "-H", "Content-Type: application/x-www-form-urlencoded",
+                          "--data-urlencode", "Action=SendMessage", "--data-urlencode", "MessageBody=curl"],
+                         capture_output=True, text=True, timeout=30)
+    assert " 200 " in out.stdout.splitlines()[0], out.stdout
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"] == "curl"
+    bare = subprocess.run(["curl", "-s", "-X", "POST", url, "-H", "Content-Type: application/x-www-form-urlencoded",
+                           "--data-urlencode", "Action=SendMessage", "--data-urlencode", "MessageBody=bare"],
+                          capture_output=True, text=True, timeout=30)
+    assert "<Code>AccessDenied</Code>" in bare.stdout, bare.stdout
