@@ -5,6 +5,7 @@ tsunagi runs as root and cannot write the data dir. Real server, loopback only; 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import tempfile
 import time
@@ -139,6 +140,59 @@ def test_functions_run_unprivileged_and_cannot_write_the_data_dir():
         _, body = invoke(lam, "probe", {"path": str(data / "planted")})
         assert body["uid"] != 0 and body["wrote"] == "EACCES", body
         assert not (data / "planted").exists()
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+PY_PROBE = '''
+import os
+
+def handler(event, context):
+    try:
+        with open(event["secret"]) as f:
+            read = "yes: " + f.read()
+    except OSError as e:
+        read = type(e).__name__
+    try:
+        with open(os.path.join(event["data_dir"], "planted"), "w") as f:
+            f.write("x")
+        wrote = "yes"
+    except OSError as e:
+        wrote = type(e).__name__
+    try:
+        with open(os.path.join(os.getcwd(), "planted"), "w") as f:   # its own code
+            f.write("x")
+        wrote_code = "yes"
+    except OSError as e:
+        wrote_code = type(e).__name__
+    import boto3                                 # the runtime's boto3 still imports
+    return {"uid": os.getuid(), "read": read, "wrote": wrote, "wrote_code": wrote_code,
+            "boto3": boto3.__version__ != ""}
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the function user applies when tsunagi runs as root")
+def test_a_python_function_under_a_root_only_data_dir_runs_unprivileged(tmp_path):
+    # the default case on a root machine: the data dir is root's alone (mode 0700, under a folder only root
+    # may search) and the server's Python may live under /root; TSUNAGI_FUNCTION_USER is not set
+    data = Path(tempfile.mkdtemp(prefix="tsunagi-fn-root-"))        # mode 0700
+    secret = data / "secret.txt"
+    secret.write_text("root only")
+    os.chmod(secret, 0o600)
+    server = TsunagiServer("sqlite", data_dir=str(data)).start()
+    try:
+        lam = server.client("lambda")
+        create(lam, "py-probe", "app.handler", files={"app.py": PY_PROBE}, runtime="python3.11")
+        r, body = invoke(lam, "py-probe", {"secret": str(secret), "data_dir": str(data)})
+        assert "FunctionError" not in r, body
+        assert body["uid"] == pwd.getpwnam("nobody").pw_uid, body
+        assert body["read"] == "PermissionError", body
+        assert body["wrote"] == "PermissionError" and not (data / "planted").exists(), body
+        assert body["wrote_code"] == "PermissionError", body
+        assert body["boto3"] is True
+        _, shadow = invoke(lam, "py-probe", {"secret": "/etc/shadow", "data_dir": str(data)})
+        assert shadow["read"] == "PermissionError", shadow
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
