@@ -196,3 +196,56 @@ def test_a_python_function_under_a_root_only_data_dir_runs_unprivileged(tmp_path
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+LIMITS_PROBE = '''
+def handler(event, context):
+    with open("/proc/self/limits") as f:
+        limits = f.read()
+    with open("/proc/self/cgroup") as f:
+        groups = f.read()
+    return {"limits": limits, "cgroup": groups}
+'''
+
+
+def _limit(limits: str, name: str) -> str:
+    line = next(line for line in limits.splitlines() if line.startswith(name))
+    return line[len(name):].split()[0]
+
+
+def test_the_limits_in_force_are_the_ones_security_md_names(srv):
+    # docs/SECURITY.md: a cgroup v2 of its own per worker where the machine delegates memory and pids to
+    # cgroup v2; otherwise (cgroup v1 or hybrid machines, as this one may be) rlimits and the tree checks
+    from tsunagi.runtime.containment import MAX_PROCESSES, Cgroups
+
+    lam = srv.client("lambda")
+    create(lam, "limits", "app.handler", files={"app.py": LIMITS_PROBE}, MemorySize=256)
+    _, body = invoke(lam, "limits")
+    assert _limit(body["limits"], "Max core file size") == "0"
+    if Cgroups.detect() is not None:
+        assert "/tsunagi-functions/w-" in body["cgroup"], body["cgroup"]
+    elif os.geteuid() == 0:
+        assert _limit(body["limits"], "Max processes") == str(MAX_PROCESSES)      # the worker has its own user
+    assert _limit(body["limits"], "Max address space") != "unlimited"              # Python workers: RLIMIT_AS
+
+
+NODE_LIMITS_PROBE = '''
+const fs = require("fs");
+exports.handler = async () => ({ limits: fs.readFileSync("/proc/self/limits", "utf8"),
+                                 cgroup: fs.readFileSync("/proc/self/cgroup", "utf8") });
+'''
+
+
+def test_a_node_worker_has_the_same_limits(srv):
+    from tsunagi.runtime.containment import MAX_PROCESSES, Cgroups
+
+    lam = srv.client("lambda")
+    create(lam, "node-limits", "index.handler", files={"index.js": NODE_LIMITS_PROBE}, runtime="nodejs20.x")
+    _, body = invoke(lam, "node-limits")
+    if shutil.which("prlimit") is None and Cgroups.detect() is None:
+        pytest.skip("no prlimit here: only the tree checks bound a Node worker")
+    assert _limit(body["limits"], "Max core file size") == "0"
+    if Cgroups.detect() is not None:
+        assert "/tsunagi-functions/w-" in body["cgroup"], body["cgroup"]
+    elif os.geteuid() == 0:
+        assert _limit(body["limits"], "Max processes") == str(MAX_PROCESSES)

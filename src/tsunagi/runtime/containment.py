@@ -391,6 +391,20 @@ def kill_tree(pid: int, pgid: int | None, token: str | None) -> int:
     return len(victims)
 
 
+def self_limited(argv: list[str], *, own_user: bool) -> list[str]:
+    """``argv`` started through util-linux's ``prlimit``, which lowers its own limits (no core files; at
+    most :data:`MAX_PROCESSES` processes with a user of its own) and then runs it: for runtimes that cannot
+    set them on themselves (Node), because setting them from outside on a process of another user needs
+    CAP_SYS_RESOURCE, which containers often drop. ``argv`` unchanged where there is no ``prlimit``."""
+    import shutil
+
+    tool = shutil.which("prlimit")
+    if tool is None:
+        return argv
+    limits = ["--core=0"] + ([f"--nproc={MAX_PROCESSES}"] if own_user else [])
+    return [tool, *limits, "--", *argv]
+
+
 def rlimits(pid: int, *, own_user: bool, memory_bytes: int | None) -> None:
     """Limits applied from outside to a started worker (both runtimes): no core files; with a user of its
     own, at most :data:`MAX_PROCESSES` processes (forks past it fail, as on Lambda); address space."""

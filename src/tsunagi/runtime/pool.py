@@ -221,6 +221,8 @@ class Worker:
             if not self.interp.own:
                 env["TSUNAGI_EXTRA_PATH"] = os.pathsep.join(server_site_packages())
             env["TSUNAGI_RLIMIT_AS"] = str((spec.memory_mb + 1024) * 1024 * 1024)
+            if self.user is not None:
+                env["TSUNAGI_RLIMIT_NPROC"] = str(containment.MAX_PROCESSES)
         else:
             paths = []
             if spec.opt_dir:
@@ -242,6 +244,7 @@ class Worker:
             argv = [*self.interp.argv, "-s", self.script]
         else:
             argv = [*self.interp.argv, f"--max-old-space-size={max(self.spec.memory_mb - 32, 64)}", self.script]
+            argv = containment.self_limited(argv, own_user=self.user is not None)
         self._spawned_at = time.perf_counter()
         user = self.user
         as_user: dict[str, Any] = {}
