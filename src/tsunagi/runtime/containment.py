@@ -197,6 +197,19 @@ def runnable_program(names: Iterable[str], user: FunctionUser, probe: list[str] 
     return found
 
 
+def python_version(program: str) -> str | None:
+    """``3.11`` for a Python 3.11 program."""
+    import subprocess
+
+    try:
+        done = subprocess.run([program, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                              capture_output=True, timeout=30, env={"PATH": os.environ.get("PATH", "")})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = done.stdout.decode().strip()
+    return out if done.returncode == 0 and out else None
+
+
 # -- cgroup v2 ----------------------------------------------------------------------------------------
 class Cgroups:
     """Per-worker cgroups under this server's own cgroup (v2), or unavailable (``detect`` returns None)."""

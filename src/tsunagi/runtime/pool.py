@@ -717,7 +717,16 @@ class WorkerPool:
             probe = ["-s", "-c", "import sys; sys.path.extend(sys.argv[1:]); import boto3, botocore.session",
                      *server_site_packages()]
             found = containment.runnable_program([f"python{interp.version}"], user, probe)
-            return Interpreter("python", (found,), False, interp.version) if found else None
+            if found:
+                return Interpreter("python", (found,), False, interp.version)
+            # as when a machine has no python3.X at all: another Python 3 runs it, said once
+            found = containment.runnable_program(["python3"] + [f"python3.{n}" for n in range(14, 8, -1)], user, probe)
+            version = containment.python_version(found) if found else None
+            if found is None or version is None:
+                return None
+            log.warning("functions: %s cannot run any python%s; runtime python%s runs on %s (Python %s)",
+                        user.name, interp.version, interp.version, found, version)
+            return Interpreter("python", (found,), False, version)
         found = containment.runnable_program(["node"], user, ["-e", "0"])
         return Interpreter(interp.kind, (found,), interp.own, interp.version) if found else None
 
