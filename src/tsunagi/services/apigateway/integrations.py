@@ -18,16 +18,18 @@ import asyncio
 import codecs
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
+from tsunagi import outbound
 from tsunagi.context import RequestContext
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.sns import SNS
@@ -136,6 +138,31 @@ def _int(value: str | None, name: str) -> int | None:
     except ValueError:
         raise ServiceError(f"Value {value} for parameter {name} is invalid. Reason: must be an integer.",
                            code="InvalidParameterValue") from None
+
+
+# An integration's answer is read up to API Gateway's 10 MB payload limit, whatever it claims.
+MAX_INTEGRATION_ANSWER = 10 * 1024 * 1024
+
+
+def _capped(answer: Any) -> bytes:
+    data: bytes = answer.read(MAX_INTEGRATION_ANSWER + 1)
+    if len(data) > MAX_INTEGRATION_ANSWER:
+        raise IntegrationFailure("Execution failed: the integration's answer is larger than 10 MB")
+    return data
+
+
+def _inward(url: str, platform: Platform) -> str | None:
+    """Why an HTTP integration must not call ``url`` (tsunagi's own internal routes), or None."""
+    parts = urlsplit(url)
+    if not outbound.is_internal_path(parts.path) or not parts.hostname:
+        return None
+    config = platform.config
+    guard = outbound.SelfNames([*config.hostnames, config.public_host()])
+    try:
+        addresses = [str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, None)]
+    except OSError:
+        addresses = []
+    return guard.refusal(url, parts.hostname, addresses, parts.path)
 
 
 class Backends:
@@ -332,13 +359,16 @@ class Backends:
     async def http(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                    timeout_s: float) -> Outcome:
         def call() -> Outcome:
+            inward = _inward(url, self.platform)
+            if inward is not None:
+                raise IntegrationFailure(f"Execution failed due to configuration error: {inward}")
             request = urllib.request.Request(url, data=body if method not in ("GET", "HEAD") or body else None,
                                              method=method, headers=dict(headers))
             try:
                 with urllib.request.urlopen(request, timeout=timeout_s) as r:  # noqa: S310 - the API's own URL
-                    return Outcome(r.status, r.read(), dict(r.headers.items()))
+                    return Outcome(r.status, _capped(r), dict(r.headers.items()))
             except urllib.error.HTTPError as e:
-                return Outcome(e.code, e.read(), dict(e.headers.items()) if e.headers else {})
+                return Outcome(e.code, _capped(e), dict(e.headers.items()) if e.headers else {})
 
         try:
             return await asyncio.wait_for(asyncio.to_thread(call), timeout_s + 1)
