@@ -223,6 +223,8 @@ class Cgroups:
         the machine has no cgroup v2 or this process may not manage its cgroup."""
         try:
             if not os.path.exists(os.path.join(root, "cgroup.controllers")):
+                log.info("functions: no cgroup v2 hierarchy at %s (cgroup v1 or hybrid); limits by rlimits and "
+                         "process-tree checks", root)
                 return None
             if own is None:
                 with open("/proc/self/cgroup") as f:
@@ -232,6 +234,8 @@ class Cgroups:
             mine = os.path.join(root, own.lstrip("/"))
             with open(os.path.join(mine, "cgroup.controllers")) as f:
                 if not {"memory", "pids"} <= set(f.read().split()):
+                    log.info("functions: cgroup v2 does not hand this server the memory and pids controllers; "
+                             "limits by rlimits and process-tree checks")
                     return None
             try:
                 _write(os.path.join(mine, "cgroup.subtree_control"), "+memory +pids")
