@@ -3,19 +3,32 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# What serving needs only: `make run` installs no test or lint tools.
+RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: install run test lint bench fuzz soak pg clean
+.PHONY: install install-run run test lint bench fuzz soak pg clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+install-run: $(RUNSTAMP)
 
-run: install
-	$(BIN)/tsunagi serve $(ARGS)
+$(STAMP): pyproject.toml
+	@echo "make: installing tsunagi with its test and lint tools into $(VENV) (once; again when pyproject.toml changes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP) $(RUNSTAMP)
+
+$(RUNSTAMP): pyproject.toml
+	@echo "make: installing tsunagi and what serving needs into $(VENV) (once; again when pyproject.toml changes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e .
+	@touch $(RUNSTAMP)
+
+# Serves on http://127.0.0.1:4566 with data in ./.tsunagi; flags after ARGS, e.g. make run ARGS="--port 4567".
+run: install-run
+	@echo "make: starting tsunagi serve $(ARGS) (Ctrl-C stops it)"
+	@$(BIN)/tsunagi serve $(ARGS)
 
 # Starts the machine's PostgreSQL if it is installed and down (tests need it; CI makes them mandatory).
 pg:

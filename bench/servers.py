@@ -219,7 +219,7 @@ def start_localstack(work: Path, log) -> Server:
         return s
     venv = PEERS / "localstack" / "venv"
     s.port = free_port(4566)
-    env = {"GATEWAY_LISTEN": f"{s.host}:{s.port}", "SERVICES": "sqs,sns,s3,lambda,sts,kms",
+    env = {"GATEWAY_LISTEN": f"{s.host}:{s.port}", "SERVICES": "sqs,sns,s3,lambda,sts,kms,apigateway,iam",
            "LOCALSTACK_HOST": f"{s.host}:{s.port}", "SKIP_SSL_CERT_DOWNLOAD": "1", "DNS_ADDRESS": "0"}
     s.proc = Proc([str(venv / "bin" / "python"), "-m", "localstack.runtime.main"], work / "localstack.log",
                   env=env, cwd=str(work))

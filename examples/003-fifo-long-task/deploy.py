@@ -40,7 +40,7 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL", "http://localhost:4566"),
-        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "ap-northeast-1",
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
 
@@ -83,7 +83,10 @@ def deploy(endpoint_url: str | None = None, *, queue_visibility_timeout: int = 3
     task_definition = deploy_ecs(endpoint_url, task_env) if with_ecs else f"{FAMILY}:1"
     account = client("sts", endpoint_url).get_caller_identity()["Account"]
     try:
-        s3.create_bucket(Bucket=BUCKET)
+        region = s3.meta.region_name
+        # Outside us-east-1, S3 wants the bucket's region named, as on AWS.
+        s3.create_bucket(Bucket=BUCKET, **({} if region == "us-east-1" else
+                                           {"CreateBucketConfiguration": {"LocationConstraint": region}}))
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
 

@@ -35,7 +35,7 @@ def client(service: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://localhost:4566"),
-        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "ap-northeast-1",
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
 

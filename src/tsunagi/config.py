@@ -94,6 +94,8 @@ class Config:
     # seconds a request body may stall (no bytes arriving) before the request fails with RequestTimeout
     body_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_BODY_TIMEOUT", 20.0))
     log_level: str = field(default_factory=lambda: _env("TSUNAGI_LOG_LEVEL", "info"))
+    # text: one readable line per record; json: one JSON object per line (for log collectors)
+    log_format: str = field(default_factory=lambda: _env("TSUNAGI_LOG_FORMAT", "text").strip().lower())
     # host names this server answers besides loopback addresses and *.localhost (comma-separated;
     # "*.example.test" matches subdomains)
     hostnames: list[str] = field(default_factory=lambda: [h.strip() for h in _env("TSUNAGI_HOSTNAMES", "").split(",")
@@ -179,6 +181,8 @@ class Config:
         if self.policies not in POLICY_MODES:
             raise ValueError(f"TSUNAGI_POLICIES (--policies) must be 'off', 'warn' or 'enforce', got {self.policies!r}: "
                              "a mistyped setting must not leave policy checks off")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"TSUNAGI_LOG_FORMAT (--log-format) must be 'text' or 'json', got {self.log_format!r}")
         if self.ecs_node_timeout < 1:
             raise ValueError(f"ecs_node_timeout must be at least 1 second, got {self.ecs_node_timeout}")
         for image, folder in self.ecs_images.items():
@@ -224,3 +228,118 @@ class Config:
             raise ValueError(f"TSUNAGI_MASTER_KEY must be the base64 of 32 bytes, it decodes to {len(raw)} "
                              "(make one with `head -c 32 /dev/urandom | base64`)")
         return raw
+
+
+# == where each setting comes from ============================================================
+# Each setting's environment variable (the field's default reads it; a unit test keeps the two in step).
+ENV_NAMES: dict[str, str] = {
+    "host": "TSUNAGI_HOST", "port": "TSUNAGI_PORT", "data_dir": "TSUNAGI_DATA_DIR", "store": "TSUNAGI_STORE",
+    "sqlite_synchronous": "TSUNAGI_SQLITE_SYNCHRONOUS", "sqlite_cache_mb": "TSUNAGI_SQLITE_CACHE_MB",
+    "default_account": "TSUNAGI_DEFAULT_ACCOUNT", "default_region": "TSUNAGI_DEFAULT_REGION",
+    "auth": "TSUNAGI_AUTH", "root_access_key_id": "TSUNAGI_ACCESS_KEY_ID",
+    "root_secret_access_key": "TSUNAGI_SECRET_ACCESS_KEY", "max_body_bytes": "TSUNAGI_MAX_BODY_BYTES",
+    "body_timeout": "TSUNAGI_BODY_TIMEOUT", "log_level": "TSUNAGI_LOG_LEVEL", "log_format": "TSUNAGI_LOG_FORMAT",
+    "hostnames": "TSUNAGI_HOSTNAMES", "public_url": "TSUNAGI_PUBLIC_URL", "admin_token": "TSUNAGI_ADMIN_TOKEN",
+    "internal_api": "TSUNAGI_INTERNAL_API", "max_connections": "TSUNAGI_MAX_CONNECTIONS",
+    "lambda_max_workers": "TSUNAGI_LAMBDA_MAX_WORKERS", "lambda_idle_timeout": "TSUNAGI_LAMBDA_IDLE_TIMEOUT",
+    "function_user": "TSUNAGI_FUNCTION_USER", "async_retry_base_seconds": "TSUNAGI_ASYNC_RETRY_BASE_SECONDS",
+    "esm_max_concurrency": "TSUNAGI_ESM_MAX_CONCURRENCY", "esm_pollers": "TSUNAGI_ESM_POLLERS",
+    "smtp_url": "TSUNAGI_SMTP_URL", "sns_https_insecure": "TSUNAGI_SNS_HTTPS_INSECURE",
+    "sns_signing_processes": "TSUNAGI_SNS_SIGNING_PROCESSES", "delivery_record_hours": "TSUNAGI_DELIVERY_RECORD_HOURS",
+    "master_key": "TSUNAGI_MASTER_KEY", "policies": "TSUNAGI_POLICIES", "ecs_images": "TSUNAGI_ECS_IMAGES",
+    "ecs_node_timeout": "TSUNAGI_ECS_NODE_TIMEOUT",
+}
+# Never printed: `tsunagi config` says only whether they are set.
+SECRETS = frozenset({"root_secret_access_key", "admin_token", "master_key", "smtp_url"})
+CONFIG_FILE = "tsunagi.toml"
+CONFIG_FILE_ENV = "TSUNAGI_CONFIG"
+
+
+def config_file_path(given: str | None = None) -> str | None:
+    """The settings file: ``given`` (``--config``), else ``$TSUNAGI_CONFIG``, else ``./tsunagi.toml`` when
+    it exists; None when there is none."""
+    if given:
+        return given
+    env = os.environ.get(CONFIG_FILE_ENV, "").strip()
+    if env:
+        return env
+    return CONFIG_FILE if os.path.isfile(CONFIG_FILE) else None
+
+
+def _coerce(name: str, value: object, where: str) -> object:
+    """A value from the settings file as the setting's type."""
+    current = getattr(Config, "__dataclass_fields__")[name].type     # noqa: B009 - the annotation as written
+    kind = str(current)
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() not in ("0", "off", "false", "no")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)  # type: ignore[call-overload]
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)  # type: ignore[arg-type]
+        if kind.startswith("list"):
+            items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+            return [str(v).strip() for v in items if str(v).strip()]
+        if kind.startswith("dict"):
+            if isinstance(value, dict):
+                return parse_images([f"{k}={v}" for k, v in value.items()])
+            return parse_images(value)  # type: ignore[arg-type]
+        if value is None:
+            raise ValueError
+        text = str(value)
+        if name in ("auth", "policies"):
+            text = text.strip().lower()
+        if name == "public_url":
+            text = text.strip().rstrip("/")
+        return text
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name} = {value!r} is not a valid {kind}") from None
+
+
+def read_config_file(path: str) -> dict[str, object]:
+    """Settings from a TOML file: top-level keys, or a ``[serve]`` table, named as the settings
+    (``data_dir``) or as the flags (``data-dir``). An unknown name is an error, not a silent no-op."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as e:
+        raise ValueError(f"cannot read the settings file {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"the settings file {path} is not valid TOML: {e}") from None
+    serve = doc.get("serve")
+    table = {**{k: v for k, v in doc.items() if k != "serve"}, **(serve if isinstance(serve, dict) else {})}
+    out: dict[str, object] = {}
+    aliases = {"ecs_image": "ecs_images", "hostname": "hostnames", "access_key_id": "root_access_key_id",
+               "secret_access_key": "root_secret_access_key"}
+    for raw, value in table.items():
+        if raw == "serve":
+            continue
+        name = raw.replace("-", "_")
+        name = aliases.get(name, name)
+        if name not in ENV_NAMES:
+            raise ValueError(f"{path}: unknown setting {raw!r} (`tsunagi config` lists them)")
+        out[name] = _coerce(name, value, path)
+    return out
+
+
+def load_config(file: str | None = None) -> tuple[Config, dict[str, str]]:
+    """The configuration before flags: defaults, overridden by the settings file, overridden by
+    ``TSUNAGI_*`` variables; and where each value came from ("default", the file's path, or the
+    variable's name)."""
+    config = Config()
+    sources = {name: (f"env {env}" if os.environ.get(env, "").strip() else "default") for name, env in ENV_NAMES.items()}
+    path = config_file_path(file)
+    if path is not None:
+        for name, value in read_config_file(path).items():
+            if sources[name] == "default":
+                setattr(config, name, value)
+                sources[name] = f"file {path}"
+    return config, sources

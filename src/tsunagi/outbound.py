@@ -1,5 +1,5 @@
 """Outbound HTTP: the requests tsunagi itself makes to URLs its users give it (SNS http/https
-subscriptions today; API Gateway's HTTP integrations are meant to use it too).
+subscriptions, API Gateway's HTTP and HTTP_PROXY integrations).
 
 Three rules hold for every such request, whatever the URL says:
 
@@ -46,6 +46,10 @@ class OutboundFailure(Exception):
 
 class OutboundRefused(OutboundFailure):
     """tsunagi will not send this request at all (it points at tsunagi's own internal routes)."""
+
+
+class OutboundTimeout(OutboundFailure):
+    """No address answered, or no complete answer came, in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,7 @@ async def request(method: str, url: str, body: bytes, headers: Mapping[str, str]
     try:
         addresses = await asyncio.wait_for(_resolve(host, port), connect_timeout)
     except TimeoutError:
-        raise OutboundFailure(f"{host}: no address within {connect_timeout:g} s") from None
+        raise OutboundTimeout(f"{host}: no address within {connect_timeout:g} s") from None
     except OSError as e:
         raise OutboundFailure(f"{host}: {e}") from None
     why = guard.refusal(url, host, addresses, parts.path)
@@ -174,7 +178,7 @@ async def request(method: str, url: str, body: bytes, headers: Mapping[str, str]
         return await asyncio.wait_for(_exchange(reader, writer, method, parts, port, body, headers, user_agent,
                                                 max_answer), read_timeout)
     except TimeoutError:
-        raise OutboundFailure(f"no complete answer within {read_timeout:g} s") from None
+        raise OutboundTimeout(f"no complete answer within {read_timeout:g} s") from None
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
         raise OutboundFailure(f"{type(e).__name__}: {e}") from None
     finally:
@@ -190,6 +194,7 @@ async def _connect(host: str, addresses: list[str], port: int, tls: bool, insecu
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     why = "no address"
+    timed_out = False
     for i, address in enumerate(addresses):
         left = deadline - loop.time()
         if left <= 0:
@@ -201,9 +206,10 @@ async def _connect(host: str, addresses: list[str], port: int, tls: bool, insecu
                 left / (len(addresses) - i))
         except TimeoutError:
             why = f"could not connect to {host}:{port} within {timeout:g} s"
+            timed_out = True
         except (OSError, ssl.SSLError, ValueError) as e:
             why = f"{type(e).__name__}: {e}"
-    raise OutboundFailure(why)
+    raise OutboundTimeout(why) if timed_out else OutboundFailure(why)
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str,
@@ -241,6 +247,9 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         if name.strip().lower() == "content-length":
             with contextlib.suppress(ValueError):
                 length = max(0, int(value.strip()))
+    if length is None and any(n.lower() == "transfer-encoding" and "chunked" in v.lower() for n, v in got):
+        data, truncated = await _read_chunked(reader, max_answer)
+        return Answer(status, tuple((n, v) for n, v in got if n.lower() != "transfer-encoding"), data, truncated)
     want = max_answer if length is None else min(length, max_answer)
     data = bytearray()
     while len(data) < want:
@@ -250,3 +259,25 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         data += chunk
     truncated = (length is not None and length > len(data)) or (length is None and not reader.at_eof())
     return Answer(status, tuple(got), bytes(data), truncated)
+
+
+async def _read_chunked(reader: asyncio.StreamReader, max_answer: int) -> tuple[bytes, bool]:
+    """A chunked body, decoded, up to ``max_answer`` bytes (True: there was more)."""
+    data = bytearray()
+    while True:
+        size_line = await reader.readline()
+        if len(size_line) > 1024 or not size_line.endswith(b"\n"):
+            raise OutboundFailure(f"a bad chunk size line: {size_line[:80]!r}")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip() or b"-", 16)
+        except ValueError:
+            raise OutboundFailure(f"a bad chunk size line: {size_line[:80]!r}") from None
+        if size < 0:
+            raise OutboundFailure(f"a bad chunk size line: {size_line[:80]!r}")
+        if size == 0:
+            return bytes(data), False        # trailers are not read: the connection closes
+        if len(data) + size > max_answer:
+            data += await reader.readexactly(max_answer - len(data))
+            return bytes(data), True
+        data += await reader.readexactly(size)
+        await reader.readexactly(2)          # CRLF after the chunk

@@ -36,9 +36,9 @@ def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.2, what:
         time.sleep(interval)
 
 
-def log_messages(server: Any, function: str) -> list[str]:
+def log_messages(server: Any, function: str, region: str = "us-east-1") -> list[str]:
     """Every line the function logged so far, in time order (all streams)."""
-    logs = server.client("logs")
+    logs = server.client("logs", region=region)
     group = f"/aws/lambda/{function}"
     out: list[tuple[int, str]] = []
     kwargs: dict[str, Any] = {"logGroupName": group}

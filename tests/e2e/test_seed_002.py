@@ -20,46 +20,60 @@ import time
 import urllib.parse
 import urllib.request
 
+import pytest
+
 from tests.e2e.support import load_example, log_messages, queue_counts, wait_for
 
 FOLDER = "002-queue-worker-dlq"
+# The article deploys to Tokyo; so does the example (deploy.py defaults to its region).
+REGION = "ap-northeast-1"
+
+
+@pytest.fixture(autouse=True)
+def _article_region(monkeypatch):
+    """deploy.py runs in this process and takes the region from the environment, as boto3 does."""
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 FN = "sample-dev-lambda"
 GROUP = f"/aws/lambda/{FN}"
 PREFIX = "SQSに送信されたメッセージ: "
 
 
 def cli(server, *args: str):
-    out = server.aws(*args).stdout.strip()
+    out = server.aws("--region", REGION, *args).stdout.strip()
     return json.loads(out) if out else None
 
 
 def text(server, *args: str) -> str:
-    return server.aws(*args, "--output", "text").stdout.strip()
+    return server.aws("--region", REGION, *args, "--output", "text").stdout.strip()
 
 
 def post_like_api_gateway(queue_url: str, body: str) -> bytes:
     """What the article's integration sends: POST to the queue's path, form-encoded, Action=SendMessage,
-    signed (as the integration's role signs it, and as `curl --aws-sigv4` does; --auth open takes any
-    signature, and an unsigned request would be anonymous)."""
+    signed for the queue's region as API Gateway signs its AWS integration requests."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     data = urllib.parse.urlencode({"Action": "SendMessage", "MessageBody": body}).encode()
-    req = urllib.request.Request(queue_url, data=data, method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded", "X-Amz-Date": "20260101T000000Z",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, "
-                         "SignedHeaders=host;x-amz-date, Signature=00"})
+    signed = AWSRequest(method="POST", url=queue_url, data=data,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    SigV4Auth(Credentials("test", "test"), "sqs", REGION).add_auth(signed)
+    req = urllib.request.Request(queue_url, data=data, method="POST", headers=dict(signed.headers.items()))
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
         return r.read()
 
 
 def processed(server) -> list[str]:
-    return [m[len(PREFIX):] for m in log_messages(server, FN) if m.startswith(PREFIX)]
+    return [m[len(PREFIX):] for m in log_messages(server, FN, region=REGION) if m.startswith(PREFIX)]
 
 
 def test_seed_002_the_articles_three_checks(server) -> None:
     deploy = load_example(FOLDER)
     out = deploy.deploy(server.url, queue_visibility_timeout=2, dlq_visibility_timeout=1, function_timeout=2)
     assert out["function"] == FN
-    sqs = server.sqs_client()
+    sqs = server.sqs_client(region=REGION)
     attrs = sqs.get_queue_attributes(QueueUrl=out["queue_url"], AttributeNames=["All"])["Attributes"]
     assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": out["dlq_arn"], "maxReceiveCount": 3}
     queue_url = text(server, "sqs", "get-queue-url", "--queue-name", "sample-dev-sqs", "--query", "QueueUrl")
@@ -123,7 +137,7 @@ def test_seed_002_the_articles_three_checks(server) -> None:
     (dead,) = wait_for(in_dlq, timeout=30, interval=0.3, what="the message in the dead-letter queue")
     assert dead["Body"] == third
     assert third not in processed(server)
-    assert server.client("lambda").get_event_source_mapping(UUID=uuid)["LastProcessingResult"].startswith("PROBLEM")
+    assert server.client("lambda", region=REGION).get_event_source_mapping(UUID=uuid)["LastProcessingResult"].startswith("PROBLEM")
     cli(server, "lambda", "delete-function-concurrency", "--function-name", FN)
     dlq_arn = text(server, "sqs", "get-queue-attributes", "--queue-url", dlq_url, "--attribute-names", "QueueArn",
                    "--query", "Attributes.QueueArn")
@@ -140,25 +154,25 @@ def test_seed_002_the_articles_three_checks(server) -> None:
 def test_seed_002_deploy_keeps_the_templates_values(server) -> None:
     deploy = load_example(FOLDER)
     out = deploy.deploy(server.url)
-    attrs = server.sqs_client().get_queue_attributes(QueueUrl=out["queue_url"], AttributeNames=["All"])["Attributes"]
+    attrs = server.sqs_client(region=REGION).get_queue_attributes(QueueUrl=out["queue_url"], AttributeNames=["All"])["Attributes"]
     assert attrs["VisibilityTimeout"] == "60" and attrs["ReceiveMessageWaitTimeSeconds"] == "20"
     assert attrs["MessageRetentionPeriod"] == "1209600" and attrs["MaximumMessageSize"] == "10240"
-    cfg = server.client("lambda").get_function_configuration(FunctionName=FN)
+    cfg = server.client("lambda", region=REGION).get_function_configuration(FunctionName=FN)
     assert cfg["Timeout"] == 60 and cfg["MemorySize"] == 128 and cfg["Runtime"] == "python3.12"
-    assert server.client("lambda").get_event_source_mapping(UUID=out["mapping_uuid"])["BatchSize"] == 10
+    assert server.client("lambda", region=REGION).get_event_source_mapping(UUID=out["mapping_uuid"])["BatchSize"] == 10
 
 
 def test_seed_002_through_api_gateway(server) -> None:
     deploy = load_example(FOLDER)
     out = deploy.deploy(server.url)
-    account = server.client("sts").get_caller_identity()["Account"]
-    apigw = server.client("apigateway")
+    account = server.client("sts", region=REGION).get_caller_identity()["Account"]
+    apigw = server.client("apigateway", region=REGION)
     api = apigw.create_rest_api(name="sample-dev-api-gateway", endpointConfiguration={"types": ["REGIONAL"]})["id"]
     root = next(r["id"] for r in apigw.get_resources(restApiId=api)["items"] if r["path"] == "/")
     apigw.put_method(restApiId=api, resourceId=root, httpMethod="POST", authorizationType="NONE")
     apigw.put_integration(
         restApiId=api, resourceId=root, httpMethod="POST", type="AWS", integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:us-east-1:sqs:path/{account}/sample-dev-sqs",
+        uri=f"arn:aws:apigateway:{REGION}:sqs:path/{account}/sample-dev-sqs",
         credentials=f"arn:aws:iam::{account}:role/sample-dev-api-gateway-role", passthroughBehavior="WHEN_NO_TEMPLATES",
         requestParameters={"integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"},
         requestTemplates={"application/json": "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"})

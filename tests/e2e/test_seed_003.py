@@ -20,10 +20,21 @@ import sys
 import time
 from datetime import timedelta
 
+import pytest
+
 from tests.e2e.support import EXAMPLES, load_example, log_messages, queue_counts, wait_for
 from tests.support.ecs import log_lines, server_fixtures
 
 FOLDER = "003-fifo-long-task"
+# The article deploys to Tokyo; so does the example (deploy.py defaults to its region).
+REGION = "ap-northeast-1"
+
+
+@pytest.fixture(autouse=True)
+def _article_region(monkeypatch):
+    """deploy.py runs in this process and takes the region from the environment, as boto3 does."""
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 LONG = 16
 VISIBILITY = 15
 
@@ -32,7 +43,7 @@ _module_server, server = server_fixtures({"seed003-app": EXAMPLES / FOLDER / "im
 
 def env_for(server, tmp_path) -> dict[str, str]:
     return {**os.environ, "AWS_ENDPOINT_URL": server.url, "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "QUE_DB": str(tmp_path / "que.db")}
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION, "QUE_DB": str(tmp_path / "que.db")}
 
 
 def submit(server, tmp_path, rows: int = 3) -> int:
@@ -62,7 +73,7 @@ def test_seed_003_function_runs_the_task_which_extends_imports_and_deletes(serve
     out = deploy.deploy(server.url, queue_visibility_timeout=VISIBILITY,
                         task_env={"QUE_DB": str(tmp_path / "que.db"), "LONG_TASK_SECONDS": str(LONG)})
     assert out["task_definition"] == "csv-import:1"
-    sqs, ecs, logs = server.sqs_client(), server.client("ecs"), server.client("logs")
+    sqs, ecs, logs = server.sqs_client(region=REGION), server.client("ecs", region=REGION), server.client("logs", region=REGION)
     attrs = sqs.get_queue_attributes(QueueUrl=out["queue_url"], AttributeNames=["All"])["Attributes"]
     assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "true"
 
@@ -79,7 +90,7 @@ def test_seed_003_function_runs_the_task_which_extends_imports_and_deletes(serve
     assert command[:4] == ["python", "/app/manage.py", "import_csv", str(first)] and command[4] == "-r"
     assert command[5]
     # ... and raised on purpose, so the message is not deleted by the event source mapping
-    wait_for(lambda: any("Exception: 完了" in m for m in log_messages(server, deploy.FUNCTION)),
+    wait_for(lambda: any("Exception: 完了" in m for m in log_messages(server, deploy.FUNCTION, region=REGION)),
              what="the function's deliberate exception in its log")
 
     # the task worked longer than the visibility timeout, extended it, and deleted the message itself
@@ -105,7 +116,7 @@ def test_seed_003_function_runs_the_task_which_extends_imports_and_deletes(serve
     # exactly once: no further delivery after the visibility timeout
     time.sleep(VISIBILITY + 0.5)
     assert len(all_tasks(ecs, "csv-import")) == 2 and queue_counts(sqs, out["queue_url"]) == (0, 0)
-    starts = [m for m in log_messages(server, deploy.FUNCTION) if m.startswith("START ")]
+    starts = [m for m in log_messages(server, deploy.FUNCTION, region=REGION) if m.startswith("START ")]
     assert len(starts) == 2
 
     # FIFO: the same body again within 5 minutes is deduplicated (content-based) and starts nothing
@@ -132,13 +143,13 @@ def test_seed_003_when_run_task_fails_the_message_stays(server, tmp_path) -> Non
     out = deploy.deploy(server.url, queue_visibility_timeout=3, with_ecs=False)
     que_id = submit(server, tmp_path)
     wait_for(lambda: any("ClusterNotFoundException" in m and "Cluster not found." in m
-                         for m in log_messages(server, deploy.FUNCTION)),
+                         for m in log_messages(server, deploy.FUNCTION, region=REGION)),
              timeout=30, what="the ClusterNotFoundException in the function's log")
-    sqs = server.sqs_client()
+    sqs = server.sqs_client(region=REGION)
     assert sum(queue_counts(sqs, out["queue_url"])) == 1
-    wait_for(lambda: sum(1 for m in log_messages(server, deploy.FUNCTION) if m.startswith("START ")) >= 2,
+    wait_for(lambda: sum(1 for m in log_messages(server, deploy.FUNCTION, region=REGION) if m.startswith("START ")) >= 2,
              timeout=20, what="a second delivery after the visibility timeout")
-    lam = server.client("lambda")
+    lam = server.client("lambda", region=REGION)
     lam.update_event_source_mapping(UUID=out["mapping_uuid"], Enabled=False)
     wait_for(lambda: lam.get_event_source_mapping(UUID=out["mapping_uuid"])["State"] == "Disabled",
              what="mapping disabled")
@@ -148,7 +159,7 @@ def test_seed_003_when_run_task_fails_the_message_stays(server, tmp_path) -> Non
 
 
 def test_seed_003_with_tsunagi_ecs(server) -> None:
-    ecs = server.client("ecs")
+    ecs = server.client("ecs", region=REGION)
     ecs.create_cluster(clusterName="imports")
     ecs.register_task_definition(family="csv-import", containerDefinitions=[
         {"name": "app", "image": "seed003-app", "command": ["python", "/app/manage.py"], "memory": 128}])

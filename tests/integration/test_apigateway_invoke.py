@@ -453,6 +453,33 @@ def test_a_template_that_fails_answers_500_not_a_traceback(server) -> None:
     assert status == 500 and json.loads(body) == {"message": "Internal server error"}
 
 
+MALFORMED = ["#if($input.body == 'x')never closed", "#foreach($x in $input.path('$.l'))no end",
+             "#set($a = )", "$input.path('$.a'", "#end", "${unterminated", "#macro(m)x", "$util.parseJson('{')"]
+
+
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_malformed_templates_answer_500_without_a_traceback(server, where: str) -> None:
+    """A template that cannot be parsed or run: API Gateway's 500 ``Internal server error``, at invoke time
+    (AWS takes any text as a template when it is put), and nothing of tsunagi's own in the answer or its log."""
+    api = Api(server)
+    for i, template in enumerate(MALFORMED):
+        if where == "request":
+            integration = {"type": "MOCK", "requestTemplates": {"application/json": template}}
+            responses = {"200": {"selectionPattern": ""}}
+        else:
+            integration = MOCK_OK
+            responses = {"200": {"selectionPattern": "", "responseTemplates": {"application/json": template}}}
+        api.method(f"/t{i}", "POST", integration, responses=responses)
+    api.deploy()
+    before = server.log().count("Traceback")
+    for i, template in enumerate(MALFORMED):
+        status, headers, body = api.call(f"/t{i}", b'{"a": 1}', method="POST",
+                                         headers={"Content-Type": "application/json"})
+        assert status == 500 and json.loads(body) == {"message": "Internal server error"}, (template, body)
+        assert headers["x-amzn-ErrorType"] == "InternalServerErrorException"
+    assert server.log().count("Traceback") == before
+
+
 def test_integration_timeout_answers_504(server, backend) -> None:
     api = Api(server)
     api.method("/slow", "GET", {"type": "HTTP_PROXY", "integrationHttpMethod": "GET", "uri": f"{backend}/slow",

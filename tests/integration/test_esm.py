@@ -438,3 +438,31 @@ def test_concurrency_scales_with_backlog(server) -> None:
         running += step
         most = max(most, running)
     assert 2 <= most <= 5, most
+
+
+def test_a_deleted_function_stops_the_mapping_and_leaves_the_messages_in_the_queue(server) -> None:
+    """Messages wait in the queue while the mapping's function is gone (none driven to the dead-letter
+    queue by receives that cannot invoke), the mapping says why, and a function re-created under the
+    name takes them."""
+    sqs, lam = server.sqs_client(), server.client("lambda")
+    out, _ = queue(sqs, "out")
+    _, dlq_arn = queue(sqs, "dlq")
+    dlq_url = sqs.get_queue_url(QueueName="dlq")["QueueUrl"]
+    url, arn = queue(sqs, "src", VisibilityTimeout="1",
+                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    function(server, "fn", "record", out)
+    m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=arn, BatchSize=1)
+    wait_state(lam, m["UUID"], "Enabled")
+    lam.delete_function(FunctionName="fn")
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"waiting-{i}")
+    deadline = time.monotonic() + 20
+    while lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] != "PROBLEM: Function does not exist":
+        assert time.monotonic() < deadline, "the mapping never reported the missing function"
+        time.sleep(0.2)
+    time.sleep(8)       # several visibility timeouts: a mapping still receiving would have redriven them
+    assert count(sqs, dlq_url) == 0
+    assert count(sqs, url) == 3
+    function(server, "fn", "record", out)
+    # (a 1 s visibility timeout is shorter than a cold start: a message may be delivered twice, as on AWS)
+    assert sorted(set(bodies(events(sqs, out, 3)))) == ["waiting-0", "waiting-1", "waiting-2"]

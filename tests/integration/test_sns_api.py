@@ -170,7 +170,8 @@ def test_publish_validation(server) -> None:
         assert got[0] == code and message in got[1], got
 
     fails("NotFound", "Topic does not exist", TopicArn=topic + "x", Message="m")
-    fails("InvalidParameter", "Invalid parameter: TopicArn", TopicArn="nope", Message="m")
+    fails("InvalidParameter", "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1",
+          TopicArn="nope", Message="m")
     fails("InvalidParameter", "Empty message", TopicArn=topic, Message="")
     fails("InvalidParameter", "Message too long", TopicArn=topic, Message="x" * 262_145)
     fails("InvalidParameter", "Message too long", TopicArn=topic, Message="x" * 262_000,

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", default=None, help="region (default: $AWS_REGION, $AWS_DEFAULT_REGION "
                                                        "or us-east-1)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
+    parser.add_argument("--data-dir", default=None,
+                        help="the data dir of the server to read from when no endpoint is given (default: "
+                             "$TSUNAGI_DATA_DIR or ./.tsunagi; a running server writes its URL there)")
 
 
 def parse_since(text: str, now_ms: int) -> int:
@@ -87,7 +90,9 @@ def _client(args: argparse.Namespace, service: str = "logs") -> Any:
     import botocore.session
     from botocore.config import Config
 
-    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://localhost:4566"
+    from tsunagi.commands import endpoint as server_endpoint
+
+    endpoint = server_endpoint(args)
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     session = botocore.session.get_session()
     creds: dict[str, str] = {}
@@ -162,6 +167,8 @@ def task_streams(args: argparse.Namespace, task_arn: str) -> tuple[str, list[str
 def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+    from tsunagi.commands import endpoint, unreachable_hint
+
     try:
         start = parse_since(args.since, int(time.time() * 1000))
         streams = None
@@ -172,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ClientError) as e:
         print(f"tsunagi logs: {e}", file=sys.stderr)
         return 2
+    except EndpointConnectionError as e:
+        print(f"tsunagi logs: {unreachable_hint(endpoint(args))} ({e})", file=sys.stderr)
+        return 1
     tail = _Tail(_client(args), group, args.filter_pattern, streams=streams, stream_prefix=args.stream_prefix)
     waiting = False
     try:
@@ -201,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except EndpointConnectionError as e:
-        print(f"tsunagi logs: cannot reach tsunagi: {e}", file=sys.stderr)
+        print(f"tsunagi logs: {unreachable_hint(endpoint(args))} ({e})", file=sys.stderr)
         return 1
     except BotoCoreError as e:
         print(f"tsunagi logs: {e}", file=sys.stderr)

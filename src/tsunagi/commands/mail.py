@@ -53,7 +53,9 @@ def admin_token(args: argparse.Namespace) -> str:
 
 
 def _endpoint(args: argparse.Namespace) -> str:
-    return (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "http://localhost:4566").rstrip("/")
+    from tsunagi.commands import endpoint
+
+    return endpoint(args)
 
 
 def fetch(endpoint: str, address: str | None, after: int, token: str, limit: int = 500) -> list[dict[str, Any]]:
@@ -102,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
                 why = ("the server wants its admin token: run this where the server's data dir is, or pass "
                        "--data-dir or TSUNAGI_ADMIN_TOKEN") if e.code == 403 else f"HTTP {e.code}"
                 print(f"tsunagi mail: cannot read the mailbox at {endpoint}: {why}", file=sys.stderr)
+                return 1
+            except urllib.error.URLError as e:
+                from tsunagi.commands import unreachable_hint
+
+                print(f"tsunagi mail: {unreachable_hint(endpoint)} ({e.reason})", file=sys.stderr)
                 return 1
             except (OSError, ValueError) as e:
                 print(f"tsunagi mail: cannot read the mailbox at {endpoint}: {e}", file=sys.stderr)

@@ -32,7 +32,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
@@ -455,8 +455,10 @@ class HttpServer:
     """Listens, serves, and shuts down cleanly."""
 
     def __init__(self, gateway: Gateway, host: str, port: int, *, backlog: int = 2048,
-                 freeze_gc: bool = False, max_connections: int = 0) -> None:
+                 freeze_gc: bool = False, max_connections: int = 0,
+                 on_listening: Callable[[], None] | None = None) -> None:
         self.gateway = gateway
+        self.on_listening = on_listening
         self.freeze_gc = freeze_gc
         self.host = host
         self.port = port
@@ -522,6 +524,8 @@ class HttpServer:
             raise
         self.started = True
         log.info("tsunagi serving on http://%s:%d", self.host, self.port)
+        if self.on_listening is not None:
+            self.on_listening()
         reaper = self.loop.create_task(self._close_idle())
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -571,9 +575,11 @@ def connection_budget() -> int:
     return max(32, limit // 2)
 
 
-def serve(gateway: Gateway, host: str, port: int, max_connections: int = 0) -> bool:
-    """Run the server until SIGTERM/SIGINT; True if it started."""
-    server = HttpServer(gateway, host, port, freeze_gc=True, max_connections=max_connections)
+def serve(gateway: Gateway, host: str, port: int, max_connections: int = 0,
+          on_listening: Callable[[], None] | None = None) -> bool:
+    """Run the server until SIGTERM/SIGINT; True if it started. ``on_listening`` runs once the port is bound."""
+    server = HttpServer(gateway, host, port, freeze_gc=True, max_connections=max_connections,
+                        on_listening=on_listening)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

@@ -18,14 +18,16 @@ from urllib.parse import unquote_plus
 from tsunagi.gateway.identity import Credential
 from tsunagi.protocol.http import HttpRequest
 from tsunagi.protocol.parse import s3_bucket_from_host
-from tsunagi.protocol.specs import SERVED, service_model
+from tsunagi.protocol.specs import SERVED, any_service_model, service_model
 
 _QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation", "sqs")
 _QUEUE_PATH = re.compile(r"^/(\d{12}|queue)/[^/]+/?$|^/\d{12}/[^/]+$")
 _DATED_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/")
 
 # Signing names that differ from botocore's service names.
-_SIGNING = {"execute-api": "apigateway-invoke", "email": "ses"}
+_SIGNING = {"execute-api": "apigateway-invoke", "email": "ses", "states": "stepfunctions", "monitoring": "cloudwatch",
+            "elasticloadbalancing": "elbv2", "elasticfilesystem": "efs", "elasticmapreduce": "emr",
+            "mobiletargeting": "pinpoint", "airflow": "mwaa", "es": "opensearch"}
 
 
 @cache
@@ -89,11 +91,13 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
             return "apigatewayv2"          # HTTP APIs sign as apigateway too
         if name in SERVED or name == "apigateway-invoke":
             return name
+        if any_service_model(name) is not None:
+            return name                    # a service tsunagi does not serve: refused in its own format
+        return None                        # signed for a service nobody knows: not S3's either
     target = request.headers.get("x-amz-target")
     if target:
-        by_target = _targets().get(target.split(".", 1)[0])
-        if by_target:
-            return by_target
+        # Only json services send X-Amz-Target: one tsunagi does not know is not S3's either.
+        return _targets().get(target.split(".", 1)[0])
     host = request.host
     if ".execute-api." in host:
         return "apigateway-invoke"
@@ -118,6 +122,11 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
     if root in _apigateway_roots():
         return "apigateway"
     return "s3"
+
+
+def has_action(request: HttpRequest) -> bool:
+    """Whether the request names a query-protocol ``Action`` (query string or form body)."""
+    return _form_action(request)[0] is not None
 
 
 def sqs_protocol(request: HttpRequest) -> str:

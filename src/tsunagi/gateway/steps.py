@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tsunagi.context import Principal, RequestContext
@@ -29,9 +29,9 @@ from tsunagi.gateway.codecs import Codecs, Operation
 from tsunagi.gateway.exchange import Exchange, RouteHandler
 from tsunagi.gateway.identity import Authenticator, read_credential, secret_for
 from tsunagi.gateway.routes import RouteRegistry
-from tsunagi.gateway.routing import resolve_service, sqs_protocol
+from tsunagi.gateway.routing import has_action, resolve_service, sqs_protocol
 from tsunagi.protocol.errors import NotImplementedOperation, ServiceError
-from tsunagi.protocol.http import HttpResponse
+from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.presign import is_presigned, verify_presigned_url
 from tsunagi.trace import root_of
@@ -82,7 +82,7 @@ class Route:
         cred = ex.credential = read_credential(request)
         service = resolve_service(request, cred)
         if service is None or service not in self.platform.services:
-            ex.response = unrouted(request.method, request.path, service, ex.request_id)
+            ex.response = unrouted(request, service, ex.request_id, self.platform.services)
             return None
         ex.service = service
         key = (service, sqs_protocol(request) if service == "sqs" else None)
@@ -118,15 +118,25 @@ def carries_code(path: str) -> bool:
             or (path.startswith("/2018-10-31/layers/") and path.endswith("/versions")))
 
 
-def unrouted(method: str, path: str, service: str | None, request_id: str) -> HttpResponse:
-    from tsunagi.gateway.errors import plain_error
+def unrouted(request: HttpRequest, service: str | None, request_id: str, served: Iterable[str] = ()) -> HttpResponse:
+    """The answer to a request for no service tsunagi serves, in the format its client parses: the
+    service's own protocol when the request names one botocore knows (XML for query and rest-xml
+    services, JSON otherwise), query XML for an unknown ``Action``, JSON for the rest."""
+    from tsunagi.protocol.serialize import error_in_protocol
+    from tsunagi.protocol.specs import any_service_model
 
     if service is None:
-        return plain_error(ServiceError(
-            f"tsunagi could not tell which AWS service {method} {path} is for: "
-            "sign the request (SigV4) or send X-Amz-Target or Action.", code="UnrecognizedRequest"), request_id)
-    return plain_error(ServiceError(f"The {service} service is not available in this tsunagi server.",
-                                    code="NotImplemented", status=501), request_id)
+        error = ServiceError(
+            f"tsunagi could not tell which AWS service {request.method} {request.path} is for: "
+            "sign the request (SigV4) or send X-Amz-Target or Action.", code="UnrecognizedRequest")
+        fallback = "query" if "x-amz-target" not in request.headers and has_action(request) else "json"
+        return error_in_protocol(None, error, request_id, fallback)
+    model = any_service_model(service)
+    title = (model.metadata.get("serviceFullName") if model is not None else None) or service
+    error = ServiceError(f"{title} ({service}) is not served by tsunagi. tsunagi serves: "
+                         f"{', '.join(sorted(served))}.",
+                         code="NotImplemented", status=501)
+    return error_in_protocol(model, error, request_id)
 
 
 class Authenticate:

@@ -144,6 +144,12 @@ class MappingPoller:
                     await self._result(DENIED_RESULT)
                     await self._sleep(MISSING_QUEUE_BACKOFF_S)
                     continue
+                if self.last_result == NO_FUNCTION and \
+                        await self.lam.function(self.function_arn, self.account, self.region) is None:
+                    # Take no more messages while the function is gone: they wait in the queue (their
+                    # receive counts untouched, nothing driven to the dead-letter queue) until it is back.
+                    await self._sleep(MISSING_QUEUE_BACKOFF_S)
+                    continue
                 msgs = await self._gather(sqs, q, wait)
                 if not msgs:
                     if not first and len(self.workers) > 1:

@@ -755,5 +755,37 @@ def create_serializer(service_model: ServiceModel, protocol: str | None = None) 
     return ser
 
 
-__all__ = ["create_serializer", "ResponseSerializer", "QuerySerializer", "JSONSerializer",
+__all__ = ["create_serializer", "error_in_protocol", "ResponseSerializer", "QuerySerializer", "JSONSerializer",
            "RestJSONSerializer", "RestXMLSerializer", "xml_escape"]
+
+
+def _ec2_error(error: ServiceError, request_id: str) -> HttpResponse:
+    """EC2's own error document (its protocol is query-like, its errors are not)."""
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{xml_escape(error.code)}</Code><Message>{xml_escape(error.message)}</Message>"
+            f"</Error></Errors><RequestID>{xml_escape(request_id)}</RequestID></Response>")
+    return HttpResponse(error.status, [("Content-Type", "text/xml;charset=UTF-8"), ("x-amzn-RequestId", request_id)],
+                        body.encode())
+
+
+def error_in_protocol(service_model: ServiceModel | None, error: ServiceError, request_id: str,
+                      fallback: str = "json") -> HttpResponse:
+    """``error`` written the way ``service_model``'s clients parse errors (any AWS service botocore
+    knows, served or not); without a model, in the ``fallback`` protocol's generic form."""
+    if service_model is None:
+        if fallback == "query":
+            from botocore.model import ServiceModel as _Model
+
+            service_model = _Model({"metadata": {"protocol": "query", "apiVersion": "", "endpointPrefix": ""},
+                                    "operations": {}, "shapes": {}})
+        else:
+            body = _dumps({"__type": error.code, "message": error.message})
+            return HttpResponse(error.status, [("Content-Type", "application/x-amz-json-1.1"),
+                                               ("x-amzn-RequestId", request_id),
+                                               ("x-amzn-ErrorType", error.code)], body)
+    protocol = service_model.protocol
+    if protocol == "ec2":
+        return _ec2_error(error, request_id)
+    cls = _SERIALIZERS.get(protocol) or _SERIALIZERS["json"]
+    return cls(service_model, protocol if protocol in _SERIALIZERS else "json").serialize_error(
+        error, None, request_id)

@@ -9,6 +9,7 @@ this node delivers its own at once after commit and ignores their echo.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -147,10 +148,11 @@ class PostgresStore(Store):
                                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
                 cur = await conn.execute("SELECT version FROM tsunagi_migrations")
                 done = {r[0] for r in await cur.fetchall()}
-                for version, name, sql in migrations("postgres"):
-                    if version in done:
-                        continue
-                    log.info("applying migration postgres/%s", name)
+                todo = [m for m in migrations("postgres") if m[0] not in done]
+                if todo and not done:
+                    log.info("new store: creating its tables (%d migrations)", len(todo))
+                for version, name, sql in todo:
+                    log.log(logging.DEBUG if not done else logging.INFO, "applying migration postgres/%s", name)
                     async with conn.transaction():
                         for stmt in split_statements(sql):
                             await conn.execute(stmt)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -277,10 +278,12 @@ class SqliteStore(Store):
         conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                      " applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))")
         done = {r[0] for r in conn.execute("SELECT version FROM tsunagi_migrations")}
-        for version, name, sql in migrations("sqlite"):
-            if version in done:
-                continue
-            log.info("applying migration sqlite/%s", name)
+        todo = [m for m in migrations("sqlite") if m[0] not in done]
+        if todo and not done:
+            log.info("new store: creating its tables (%d migrations)", len(todo))
+        for version, name, sql in todo:
+            # A new store's schema is one line above; an upgrade names each step it takes.
+            log.log(logging.DEBUG if not done else logging.INFO, "applying migration sqlite/%s", name)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in split_statements(sql):
@@ -307,7 +310,8 @@ class SqliteStore(Store):
             self._lockfile = None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "sqlite", "path": self.path, "synchronous": self.synchronous.lower()}
+        path = self.path if self.path == ":memory:" else os.path.abspath(self.path)
+        return {"kind": "sqlite", "path": path, "synchronous": self.synchronous.lower()}
 
     async def reset(self) -> None:
         async with self.transaction() as tx:

@@ -140,6 +140,10 @@ class SqsRepo:
         row = await self.store.fetchone(self.q.queue_by_name, (account, region, name))
         return QueueRow(*row) if row is not None else None
 
+    async def queue_regions_by_name(self, account: str, name: str) -> list[str]:
+        rows = await self.store.fetchall(self.q.queue_regions_by_name, (account, name))
+        return [str(r[0]) for r in rows]
+
     async def queue_by_id(self, queue_id: int) -> QueueRow | None:
         row = await self.store.fetchone(self.q.queue_by_id, (queue_id,))
         return QueueRow(*row) if row is not None else None

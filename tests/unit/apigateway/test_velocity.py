@@ -102,6 +102,14 @@ CASES: list[tuple[str, str, str]] = [
     ("context.authorizer", "$context.authorizer.principalId/$context.authorizer.tenant", "user-1/t-42"),
     ("context.requestTimeEpoch", "$context.requestTimeEpoch", "1796205600000"),
     ("context.requestTime", "$context.requestTime", "02/Dec/2026:10:00:00 +0000"),
+    ("context.extendedRequestId", "$context.extendedRequestId", "ext-1"),
+    ("context ids", "$context.apiId $context.accountId $context.resourceId", "abc1234567 000000000000 res123"),
+    ("context.domainName and domainPrefix", "$context.domainPrefix|$context.domainName",
+     "abc1234567|abc1234567.execute-api.localhost"),
+    ("context.path and protocol", "$context.path $context.protocol", "/dev/items/42 HTTP/1.1"),
+    ("context.identity map", "#foreach($k in $context.identity.keySet())$k#if($foreach.hasNext),#end#end",
+     "sourceIp,userAgent,apiKey,caller"),
+    ("requestOverride path", "#set($context.requestOverride.path.id = 'x')$context.requestOverride.path.id", "x"),
     ("stageVariables", "$stageVariables.env-$stageVariables.queue", "dev-orders"),
     ("stageVariables missing", "[$stageVariables.nope]", "[]"),
     ("requestOverride header", "#set($context.requestOverride.header.X-Forwarded = 'yes')"
@@ -213,3 +221,47 @@ def test_any_template_renders_or_fails_cleanly(template: str) -> None:
     except TemplateFailure:
         return
     assert isinstance(out, str)
+
+
+# -- flat templates (text and references, run without airspeed's per-element machinery) answer as airspeed --
+
+def _by_airspeed(template: str, v: dict) -> str:
+    from tsunagi.services.apigateway import velocity
+
+    original = velocity._flat
+    velocity._flat = lambda text: None          # type: ignore[assignment]
+    try:
+        return render(template, v)
+    finally:
+        velocity._flat = original                # type: ignore[assignment]
+
+
+def _outcome(run, template: str) -> tuple[str, str]:
+    try:
+        return "ok", run(template, variables())
+    except TemplateFailure as e:
+        return "failed", str(e)
+
+
+_REFS = st.sampled_from([
+    "$input.body", "$input.json('$')", "$input.json('$.list')", "$input.path('$.n')", "$input.path('$.things')",
+    "$input.path('$.list').size()", "$input.path('$.list').get(1)", "$input.path('$.message').length()",
+    "$input.params('id')", "$input.params('nope')", "$input.params().header.get('X-Trace')",
+    "$input.params().querystring", "$input.params().path.id", "$input.nothing",
+    "$util.urlEncode($input.body)", "$util.escapeJavaScript($input.path('$.quote'))", "$util.base64Encode('x')",
+    "$util.urlDecode('a%20b+c')", "$util.parseJson($input.body).message", "$util.parseJson('{')",
+    "$util.nothing('x')", "$context.requestId", "$context.identity.sourceIp", "$context.identity.apiKey",
+    "$context.authorizer.tenant", "$context.nothing", "$context.nothing.deeper", "$context.keySet()",
+    "$context.identity.size()", "$context.requestTimeEpoch", "$stageVariables.env", "$stageVariables.missing",
+    "$stageVariables.get('queue')", "$stageVariables.containsKey('env')", "$context.stage.toUpperCase()",
+    "$context.stage.replaceAll('d', 'D')", "$context.path.split('/')", "$context.path.substring(1, 4)",
+    "$context.path.substring(9, 99)", "$nothing", "$nothing.at.all", "$!nothing", "${context.stage}",
+    "$input.path('$.flag')", "$input.path('$.price')", "$input.path('$.none')", "$util.base64Decode(1)",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_REFS | st.sampled_from(["", " ", "&x=", "\n", "{\"a\": \"", "\"}", "## note\n", "100%"]),
+                max_size=6).map("".join))
+def test_flat_templates_answer_as_airspeed_does(template: str) -> None:
+    assert _outcome(render, template) == _outcome(_by_airspeed, template)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tsunagi import outbound
 from tsunagi.ids import _bits
 from tsunagi.services.apigateway.errors import BadRequest, invalid_api, invalid_resource
 from tsunagi.services.apigateway.jwt import KeyCache
@@ -256,7 +257,8 @@ class ApiGatewayCore(Service):
         self.authorizer_cache: dict[Any, Any] = {}   # (api, authorizer, identity) -> (expires, result)
         self.limits = Limits()
         self.v2_cache: dict[str, Any] = {}           # HTTP APIs (v2) as the invoke path sees them, by id
-        self.jwt_keys = KeyCache()                   # JWT authorizers' issuer keys
+        config = platform.config                     # JWT authorizers' issuer keys (fetched through outbound)
+        self.jwt_keys = KeyCache(outbound.SelfNames([*config.hostnames, config.public_host()]))
         self._listening = False
 
     async def start(self) -> None:

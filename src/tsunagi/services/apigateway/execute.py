@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import logging
 import re
@@ -192,6 +193,9 @@ class Call:
 
     def header(self, name: str) -> str | None:
         lower = name.lower()
+        found = self.headers.get(lower)          # the gateway hands header names lower-cased
+        if found is not None:
+            return found
         for k, v in self.headers.items():
             if k.lower() == lower:
                 return v
@@ -202,6 +206,9 @@ class Executor:
     def __init__(self, service: ApiGatewayCore) -> None:
         self.service = service
         self.backends = Backends(service.platform)
+        # who an integration calls as, and the source it names, by (account, region, API, stage, method,
+        # resource path, credentials): immutable values, made once
+        self._callers: dict[tuple[Any, ...], tuple[Principal, Source | None]] = {}
 
     async def execute(self, req: ApiRequest) -> ApiResponse:
         started = time.time()
@@ -528,15 +535,23 @@ class Executor:
     def integration_ctx(self, call: Call, integration: dict[str, Any], operation: str) -> RequestContext:
         credentials = integration.get("credentials")
         account, region = call.plan.account, call.plan.region
-        source_arn = f"arn:aws:execute-api:{region}:{account}:{call.req.api_id}/{call.req.stage}/" \
-                     f"{call.req.method.upper()}{call.resource.get('path', '/')}"
-        if credentials and credentials.startswith("arn:"):
-            role = credentials.rsplit("/", 1)[-1]
-            principal = Principal(account, f"arn:aws:sts::{account}:assumed-role/{role}/BackplaneAssumeRoleSession")
-            source = None
-        else:
-            principal = Principal.of_service("apigateway.amazonaws.com", account)
-            source = Source(source_arn, "apigateway.amazonaws.com", account)
+        key = (account, region, call.req.api_id, call.req.stage, call.req.method, call.resource.get("path", "/"),
+               credentials)
+        known = self._callers.get(key)
+        if known is None:
+            source_arn = f"arn:aws:execute-api:{region}:{account}:{call.req.api_id}/{call.req.stage}/" \
+                         f"{call.req.method.upper()}{call.resource.get('path', '/')}"
+            if credentials and credentials.startswith("arn:"):
+                role = credentials.rsplit("/", 1)[-1]
+                known = (Principal(account, f"arn:aws:sts::{account}:assumed-role/{role}/BackplaneAssumeRoleSession"),
+                         None)
+            else:
+                known = (Principal.of_service("apigateway.amazonaws.com", account),
+                         Source(source_arn, "apigateway.amazonaws.com", account))
+            if len(self._callers) > 10_000:
+                self._callers.clear()
+            self._callers[key] = known
+        principal, source = known
         return RequestContext(account=account, region=region, request_id=call.req.request_id, service="apigateway",
                               operation=operation, host=call.req.host, scheme=call.req.scheme, principal=principal,
                               trace_id=call.trace_id, trace_header=f"Root={call.trace_id}",
@@ -902,13 +917,37 @@ class Executor:
         return ApiResponse(outcome.status, out, outcome.body)
 
 
+class _Deadline:
+    """Cancels ``task`` at the deadline and remembers that it did (a lighter ``asyncio.timeout``: one timer
+    handle, no context manager state; the integration call runs in the request's own task)."""
+
+    __slots__ = ("expired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.expired = False
+
+    def __call__(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+
 async def _within(coro: Any, timeout_s: float) -> Outcome:
     """``coro``'s outcome, or IntegrationTimeout after ``timeout_s`` (in this task: no task per call)."""
+    task = asyncio.current_task()
+    if task is None:                 # not in a task (cannot be cancelled): no deadline
+        result: Outcome = await coro
+        return result
+    deadline = _Deadline(task)
+    timer = asyncio.get_running_loop().call_later(timeout_s, deadline)
     try:
-        async with asyncio.timeout(timeout_s):
-            result: Outcome = await coro
-    except TimeoutError:
-        raise IntegrationTimeout() from None
+        result = await coro
+    except asyncio.CancelledError:
+        if deadline.expired and task.uncancel() == 0:
+            raise IntegrationTimeout() from None
+        raise
+    finally:
+        timer.cancel()
     return result
 
 
@@ -917,8 +956,11 @@ def _request_time(second: int) -> str:
     return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
 
 
+_APIGW_ID = str.maketrans("/+", "AB")
+
+
 def _apigw_id(request_id: str) -> str:
-    return base64.b64encode(request_id.encode()[:12]).decode()[:16].replace("/", "A").replace("+", "B")
+    return binascii.b2a_base64(request_id[:12].encode(), newline=False).decode().translate(_APIGW_ID)
 
 
 def _with_stage_variables(text: str, variables: dict[str, str]) -> str:

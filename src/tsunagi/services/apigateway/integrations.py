@@ -14,18 +14,14 @@ what it would see on AWS.
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import json
 import re
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
@@ -41,6 +37,9 @@ from tsunagi.services.base import Platform
 AWS_URI = re.compile(r"^arn:aws[\w-]*:apigateway:([a-z0-9-]+):([a-zA-Z0-9.-]+):(path|action)/(.*)$")
 LAMBDA_PATH = re.compile(r"^\d{4}-\d{2}-\d{2}/functions/(.+)/invocations$")
 JSON_TYPE = "application/json"
+MAX_INTEGRATION_ANSWER = 10 * 1024 * 1024      # API Gateway's payload quota
+_HOP_BY_HOP = frozenset({"host", "content-length", "connection", "transfer-encoding", "keep-alive", "te", "upgrade",
+                         "proxy-connection", "expect"})
 
 
 @dataclass(slots=True)
@@ -140,37 +139,13 @@ def _int(value: str | None, name: str) -> int | None:
                            code="InvalidParameterValue") from None
 
 
-# An integration's answer is read up to API Gateway's 10 MB payload limit, whatever it claims.
-MAX_INTEGRATION_ANSWER = 10 * 1024 * 1024
-
-
-def _capped(answer: Any) -> bytes:
-    data: bytes = answer.read(MAX_INTEGRATION_ANSWER + 1)
-    if len(data) > MAX_INTEGRATION_ANSWER:
-        raise IntegrationFailure("Execution failed: the integration's answer is larger than 10 MB")
-    return data
-
-
-def _inward(url: str, platform: Platform) -> str | None:
-    """Why an HTTP integration must not call ``url`` (tsunagi's own internal routes), or None."""
-    parts = urlsplit(url)
-    if not outbound.is_internal_path(parts.path) or not parts.hostname:
-        return None
-    config = platform.config
-    guard = outbound.SelfNames([*config.hostnames, config.public_host()])
-    try:
-        addresses = [str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, None)]
-    except OSError:
-        addresses = []
-    return guard.refusal(url, parts.hostname, addresses, parts.path)
-
-
 class Backends:
     """Calls the backends for the invoke path."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.role_decisions: dict[tuple[str, str, str, str], tuple[float, str | None]] = {}
+        self._guard: outbound.SelfNames | None = None
 
     # == AWS service integrations ==============================================================
     async def _may(self, role: str | None, action: str, resource: str, account: str) -> None:
@@ -358,24 +333,30 @@ class Backends:
     # == HTTP ==================================================================================
     async def http(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                    timeout_s: float) -> Outcome:
-        def call() -> Outcome:
-            inward = _inward(url, self.platform)
-            if inward is not None:
-                raise IntegrationFailure(f"Execution failed due to configuration error: {inward}")
-            request = urllib.request.Request(url, data=body if method not in ("GET", "HEAD") or body else None,
-                                             method=method, headers=dict(headers))
-            try:
-                with urllib.request.urlopen(request, timeout=timeout_s) as r:  # noqa: S310 - the API's own URL
-                    return Outcome(r.status, _capped(r), dict(r.headers.items()))
-            except urllib.error.HTTPError as e:
-                return Outcome(e.code, _capped(e), dict(e.headers.items()) if e.headers else {})
-
+        """HTTP and HTTP_PROXY integrations, through :mod:`tsunagi.outbound` (never into tsunagi's internal
+        routes, the answer read up to API Gateway's 10 MB payload quota, bounded by the integration's timeout)."""
+        if self._guard is None:
+            config = self.platform.config
+            self._guard = outbound.SelfNames([*config.hostnames, config.public_host()])
+        send: dict[str, str] = {}
+        agent = "AmazonAPIGateway"
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower == "user-agent":
+                agent = value
+            elif lower not in _HOP_BY_HOP:
+                send[name] = value
         try:
-            return await asyncio.wait_for(asyncio.to_thread(call), timeout_s + 1)
-        except TimeoutError:
+            answer = await outbound.request(method, url, body, send, guard=self._guard, user_agent=agent,
+                                            connect_timeout=min(outbound.CONNECT_TIMEOUT_S, timeout_s),
+                                            read_timeout=timeout_s, max_answer=MAX_INTEGRATION_ANSWER)
+        except outbound.OutboundTimeout:
             raise IntegrationTimeout() from None
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = getattr(e, "reason", e)
-            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-                raise IntegrationTimeout() from None
-            raise IntegrationFailure(f"the HTTP endpoint could not be reached: {reason}") from None
+        except outbound.OutboundFailure as e:
+            raise IntegrationFailure(f"the HTTP endpoint could not be reached: {e}") from None
+        if answer.truncated:
+            raise IntegrationFailure(f"the HTTP endpoint's answer is larger than {MAX_INTEGRATION_ANSWER} bytes")
+        out: dict[str, str] = {}
+        for name, value in answer.headers:
+            out[name] = value
+        return Outcome(answer.status, answer.body, out)

@@ -9,11 +9,9 @@ authorization scopes must meet the token's ``scope``/``scp``. Any failure is a :
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tsunagi import outbound
 
 KEYS_TTL_S = 300.0
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
@@ -41,17 +41,22 @@ def _int(part: str) -> int:
     return int.from_bytes(_b64(part), "big")
 
 
-class KeyCache:
-    """The issuers' signing keys, by issuer then key id."""
+MAX_KEYS_BYTES = 1024 * 1024          # an issuer's discovery document or key set
 
-    def __init__(self) -> None:
+
+class KeyCache:
+    """The issuers' signing keys, by issuer then key id, fetched through :mod:`tsunagi.outbound` (never
+    from the server's own internal routes; bounded in size and time)."""
+
+    def __init__(self, guard: outbound.SelfNames | None = None) -> None:
         self._keys: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self.guard = guard or outbound.SelfNames()
 
     async def key(self, issuer: str, kid: str | None) -> dict[str, Any]:
         cached = self._keys.get(issuer)
         now = time.monotonic()
         if cached is None or now - cached[0] > KEYS_TTL_S or (kid is not None and kid not in cached[1]):
-            keys = await asyncio.to_thread(_fetch_keys, issuer)
+            keys = await _fetch_keys(issuer, self.guard)
             cached = self._keys[issuer] = (now, keys)
         keys = cached[1]
         if kid is None and len(keys) == 1:
@@ -64,19 +69,25 @@ class KeyCache:
         self._keys.clear()
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - the authorizer's configured issuer
-        return json.loads(r.read())
+async def _get_json(url: str, guard: outbound.SelfNames) -> Any:
+    answer = await outbound.request("GET", url, b"", {"Accept": "application/json"}, guard=guard,
+                                    user_agent="AmazonAPIGateway", read_timeout=5.0, max_answer=MAX_KEYS_BYTES)
+    if answer.status != 200:
+        raise ValueError(f"{url} answered {answer.status}")
+    if answer.truncated:
+        raise ValueError(f"{url} answered more than {MAX_KEYS_BYTES} bytes")
+    return json.loads(answer.body)
 
 
-def _fetch_keys(issuer: str) -> dict[str, dict[str, Any]]:
+async def _fetch_keys(issuer: str, guard: outbound.SelfNames) -> dict[str, dict[str, Any]]:
     base = issuer.rstrip("/")
     try:
-        config = _get_json(f"{base}/.well-known/openid-configuration")
-        jwks = _get_json(str(config["jwks_uri"]))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        config = await _get_json(f"{base}/.well-known/openid-configuration", guard)
+        jwks = await _get_json(str(config["jwks_uri"]), guard)
+        keys = jwks.get("keys", [])
+    except (outbound.OutboundFailure, ValueError, KeyError, TypeError, AttributeError) as e:
         raise JwtRefused(f"the issuer's keys could not be fetched: {e}") from None
-    return {str(k.get("kid")): k for k in jwks.get("keys", []) if isinstance(k, dict)}
+    return {str(k.get("kid")): k for k in keys if isinstance(k, dict)}
 
 
 def _verify(alg: str, jwk: dict[str, Any], signed: bytes, signature: bytes) -> None:

@@ -186,12 +186,20 @@ class _NameOrCall(airspeed.NameOrCall):  # type: ignore[misc]
     NAME = re.compile(r"([_a-z](?:[a-z0-9_-]*[a-z0-9_])?)", re.S | re.I)
 
     def calculate(self, current_object: Any, loader: Any, top_namespace: Any) -> Any:
+        kind = type(current_object)
         if self.parameters is not None:
-            methods = _JAVA.get(type(current_object))
+            methods = _JAVA.get(kind)
             if methods is not None:
                 method = methods.get(self.name)
                 if method is not None:
                     return method(current_object, *self.parameters.calculate(top_namespace, loader))
+        if kind in _OWN and self.index is None:
+            # $input and $util: attributes and methods only (airspeed would first try them as a map and
+            # pay for the TypeError on every request)
+            found = getattr(current_object, self.name, None)
+            if found is None or self.parameters is None:
+                return found
+            return found(*self.parameters.calculate(top_namespace, loader))
         return super().calculate(current_object, loader, top_namespace)
 
 
@@ -423,12 +431,12 @@ def _escape_js(s: Any) -> str:
     return "".join(out)
 
 
-_UNSAFE = re.compile(rb"[^A-Za-z0-9.\-*_ ]")
-_ESCAPES = [b"%%%02X" % i for i in range(256)]
-
-
-def _escape_byte(m: re.Match[bytes]) -> bytes:
-    return _ESCAPES[m.group()[0]]
+# Java's URLEncoder per UTF-8 byte: letters, digits and ".-*_" as they are, space as "+", the rest as %XX
+# (applied by str.translate to the UTF-8 bytes read as Latin-1: one table lookup per byte, in C)
+_URL_ENCODED = [f"%{i:02X}" for i in range(256)]
+for _b in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-*_":
+    _URL_ENCODED[_b] = chr(_b)
+_URL_ENCODED[32] = "+"
 
 
 class Util:
@@ -447,8 +455,10 @@ class Util:
 
     @staticmethod
     def urlEncode(s: Any) -> str:  # noqa: N802 - Java's URLEncoder: space as "+", only .-*_ unescaped
-        data = java_str(s).encode("utf-8", "surrogatepass")
-        return _UNSAFE.sub(_escape_byte, data).replace(b" ", b"+").decode("ascii")
+        text = java_str(s)
+        if not text.isascii():
+            text = text.encode("utf-8", "surrogatepass").decode("latin-1")
+        return text.translate(_URL_ENCODED)
 
     @staticmethod
     def urlDecode(s: Any) -> str:  # noqa: N802
@@ -467,6 +477,7 @@ class Util:
 
 
 UTIL = Util()
+_OWN: frozenset[type] = frozenset({Input, Util, Entry})
 
 
 @lru_cache(maxsize=2048)
@@ -481,8 +492,131 @@ def compile_template(text: str) -> airspeed.Template:
     return template
 
 
+# -- flat templates ---------------------------------------------------------------------------------------
+# Most mapping templates are text and references only (seed 002's ``Action=SendMessage&MessageBody=
+# $util.urlEncode($input.body)``). Such a template, once airspeed has parsed it, is run from its parsed
+# elements without airspeed's per-element machinery: each reference becomes a chain of steps over the
+# elements airspeed made. A step whose value is not a plain hit (a miss, an index, a name airspeed resolves
+# some other way) is handed to that element's own ``calculate``, so the answers are airspeed's.
+
+_Getter = Callable[[Any], Any]
+
+
+class _Unflat(Exception):
+    """The template is not text and references only: airspeed runs it."""
+
+
+def _flat_value(value: Any) -> _Getter:
+    """A parameter: a reference or a literal (anything else: not flat)."""
+    expression = value.expression
+    if isinstance(expression, _FormalReference):
+        if expression.expression is None or expression.alternate is not None:
+            raise _Unflat()
+        return _flat_chain(expression.expression)
+    if isinstance(expression, _StringLiteral) and not isinstance(expression, _InterpolatedStringLiteral):
+        constant = expression.value
+        return lambda ns: constant
+    if isinstance(expression, airspeed.IntegerLiteral | airspeed.BooleanLiteral | airspeed.NullLiteral
+                  | airspeed.FloatingPointLiteral):
+        constant = expression.value if not isinstance(expression, airspeed.NullLiteral) else None
+        return lambda ns: constant
+    raise _Unflat()
+
+
+def _flat_step(element: _NameOrCall) -> Callable[[Any, Any], Any]:
+    """One ``.name`` or ``.name(args)`` of a reference, as :class:`_NameOrCall` computes it."""
+    if element.index is not None:
+        raise _Unflat()
+    name = element.name
+    calculate = element.calculate
+    if element.parameters is None:
+        def get(current: Any, ns: Any) -> Any:
+            kind = type(current)
+            if kind is dict:
+                found = current.get(name)
+                if found is not None:
+                    return found
+            elif kind in _OWN:
+                return getattr(current, name, None)
+            return calculate(current, None, ns)
+        return get
+    values = element.parameters.values
+    arguments = [_flat_value(v) for v in getattr(values, "values", [])]
+
+    def call(current: Any, ns: Any) -> Any:
+        kind = type(current)
+        methods = _JAVA.get(kind)
+        method = methods.get(name) if methods is not None else None
+        if method is not None:
+            return method(current, *[a(ns) for a in arguments])
+        if kind in _OWN:
+            found = getattr(current, name, None)
+            return None if found is None else found(*[a(ns) for a in arguments])
+        return calculate(current, None, ns)
+    return call
+
+
+def _flat_chain(expression: Any) -> _Getter:
+    """``$a.b(…).c``: the first name from the variables, then each step on what the last gave."""
+    first = expression.part
+    if first.parameters is not None or first.index is not None:
+        raise _Unflat()
+    root = first.name
+    steps: list[Callable[[Any, Any], Any]] = []
+    sub = expression.subexpression
+    while sub is not None:
+        inner = sub.expression
+        if not isinstance(inner, airspeed.VariableExpression):
+            raise _Unflat()            # an index: $a[0]
+        steps.append(_flat_step(inner.part))
+        sub = inner.subexpression
+
+    def value(ns: Any) -> Any:
+        current = ns.get(root)
+        for step in steps:
+            if current is None:
+                return None
+            current = step(current, ns)
+        return current
+    return value
+
+
+@lru_cache(maxsize=2048)
+def _flat(text: str) -> list[str | _Getter] | None:
+    """The template as text and getters, or None when it is more than that."""
+    template = compile_template(text)
+    block = template.root_element.block
+    parts: list[str | _Getter] = []
+    try:
+        for child in block.children:
+            if isinstance(child, airspeed.Text):
+                parts.append(child.text)
+            elif isinstance(child, airspeed.Comment):
+                continue
+            elif isinstance(child, _FormalReference) and child.expression is not None and child.alternate is None:
+                parts.append(_flat_chain(child.expression))
+            else:
+                return None
+    except _Unflat:
+        return None
+    return parts
+
+
 def render(text: str, variables: dict[str, Any]) -> str:
     """Run a mapping template with ``variables`` (``input``, ``util``, ``context``, ``stageVariables``)."""
+    flat = _flat(text)
+    if flat is not None:
+        try:
+            return "".join([part if isinstance(part, str) else java_str(part(variables)) for part in flat])
+        except TemplateFailure:
+            raise
+        except airspeed.TemplateError as e:
+            cause = e.__cause__ if e.__cause__ is not None else e
+            if isinstance(cause, TemplateFailure):
+                raise cause from None
+            raise TemplateFailure(f"Execution failed due to an error in the mapping template: {cause}") from None
+        except Exception as e:
+            raise TemplateFailure(f"Execution failed due to an error in the mapping template: {e}") from None
     template = compile_template(text)
     stream = airspeed.StoppableStream()
     try:

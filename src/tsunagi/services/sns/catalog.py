@@ -35,16 +35,24 @@ class TopicEntry(NamedTuple):
     subscriptions: list[Subscription]
 
 
+def arn_problem(param: str, arn: Any) -> str:
+    """AWS's words for a malformed ARN in ``param``: the reason when it has too few parts."""
+    parts = len(arn.split(":")) if isinstance(arn, str) else 0
+    if isinstance(arn, str) and parts < 6:
+        return f"{param} Reason: An ARN must have at least 6 elements, not {parts}"
+    return param
+
+
 def check_topic_arn(arn: Any, param: str = "TopicArn") -> str:
     """``arn`` if it is a well-formed topic ARN, else AWS's InvalidParameter for ``param``."""
     if not isinstance(arn, str) or TOPIC_ARN.match(arn) is None:
-        raise invalid(param)
+        raise invalid(arn_problem(param, arn))
     return arn
 
 
 def check_subscription_arn(arn: Any) -> str:
     if not isinstance(arn, str) or not SUB_ARN.match(arn):
-        raise invalid("SubscriptionArn")
+        raise invalid(arn_problem("SubscriptionArn", arn))
     return arn
 
 

@@ -75,8 +75,8 @@ def message_attributes(given: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if not dtype:
             raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message "
                                         "attribute type.")
-        base = dtype.split(".", 1)[0]
-        if base not in ("String", "Number", "Binary"):
+        base, dot, label = dtype.partition(".")
+        if base not in ("String", "Number", "Binary") or (dot and not label):     # "String." names no type
             raise InvalidParameterValue(f"The message attribute '{name}' has an invalid message attribute "
                                         "type, the set of supported type prefixes is Binary, Number, and "
                                         "String.")
@@ -218,6 +218,9 @@ class Publishing:
             total += len((e.get("Message") or "").encode("utf-8", "surrogatepass"))
         if total > MAX_MESSAGE_BYTES:
             raise BatchRequestTooLong("The length of all the messages put together is more than the limit.")
+        if topic.fifo and any(not e.get("MessageGroupId") for e in entries):
+            # AWS fails the whole request here, not the entry
+            raise invalid("The MessageGroupId parameter is required for FIFO topics")
         good: list[Entry] = []
         failed: list[dict[str, Any]] = []
         for e in entries:

@@ -23,6 +23,7 @@ from typing import Any
 from tsunagi.ports.sns import SNS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sns.catalog import Catalog
+from tsunagi.services.sns.errors import subscription_not_found, topic_not_found
 from tsunagi.services.sns.fanout import Fanout
 from tsunagi.services.sns.keys import SigningKeys
 from tsunagi.services.sns.port import SnsPortImpl
@@ -34,6 +35,15 @@ from tsunagi.store.sns import SnsRepo
 
 Params = dict[str, Any]
 Result = dict[str, Any]
+
+
+def in_region(ctx: RequestContext, arn: Any, param: str) -> None:
+    """A topic (and its subscriptions) is found only from its own region, as on AWS: a client of
+    another region gets NotFound. (A malformed ARN is left to the operation's own check.)"""
+    if isinstance(arn, str) and arn.count(":") >= 5:
+        region = arn.split(":", 4)[3]
+        if region != ctx.region:
+            raise topic_not_found() if param == "TopicArn" else subscription_not_found()
 
 
 class SnsService(Service):
@@ -69,21 +79,26 @@ class SnsService(Service):
         return await self.topics.create_topic(ctx, params)
 
     async def delete_topic(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.delete_topic(ctx, params)
 
     async def list_topics(self, ctx: RequestContext, params: Params) -> Result:
         return await self.topics.list_topics(ctx, params)
 
     async def get_topic_attributes(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.get_topic_attributes(ctx, params)
 
     async def set_topic_attributes(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.set_topic_attributes(ctx, params)
 
     async def get_data_protection_policy(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.get_data_protection_policy(ctx, params)
 
     async def put_data_protection_policy(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.put_data_protection_policy(ctx, params)
 
     async def tag_resource(self, ctx: RequestContext, params: Params) -> Result:
@@ -96,13 +111,16 @@ class SnsService(Service):
         return await self.topics.list_tags_for_resource(ctx, params)
 
     async def add_permission(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.add_permission(ctx, params)
 
     async def remove_permission(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.topics.remove_permission(ctx, params)
 
     # == subscriptions ===========================================================================
     async def subscribe(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.subscriptions.subscribe(ctx, params)
 
     async def confirm_subscription(self, ctx: RequestContext, params: Params) -> Result:
@@ -115,19 +133,24 @@ class SnsService(Service):
         return await self.subscriptions.list_subscriptions(ctx, params)
 
     async def list_subscriptions_by_topic(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.subscriptions.list_subscriptions_by_topic(ctx, params)
 
     async def get_subscription_attributes(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("SubscriptionArn"), "SubscriptionArn")
         return await self.subscriptions.get_subscription_attributes(ctx, params)
 
     async def set_subscription_attributes(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("SubscriptionArn"), "SubscriptionArn")
         return await self.subscriptions.set_subscription_attributes(ctx, params)
 
     # == publishing ================================================================================
     async def publish(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.publishing.publish(ctx, params)
 
     async def publish_batch(self, ctx: RequestContext, params: Params) -> Result:
+        in_region(ctx, params.get("TopicArn"), "TopicArn")
         return await self.publishing.publish_batch(ctx, params)
 
 

@@ -13,6 +13,7 @@ from tsunagi.context import RequestContext
 from tsunagi.ids import uuid4
 from tsunagi.ports.outbox import OutboxItem
 from tsunagi.ports.sns import DEFAULT_RETRY
+from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns import attributes as tattrs
 from tsunagi.services.sns.attributes import Subscription, Topic
@@ -106,7 +107,10 @@ class Subscriptions:
             stored[key] = tattrs.check_subscription_attribute(key, value, protocol)
         if stored.get("FilterPolicy"):
             stored.setdefault("FilterPolicyScope", "MessageAttributes")
-            tattrs.compile_filter(stored["FilterPolicy"], stored["FilterPolicyScope"])
+            try:
+                tattrs.compile_filter(stored["FilterPolicy"], stored["FilterPolicyScope"])
+            except ServiceError as e:      # Subscribe names the parameter the policy came in: Attributes
+                raise invalid("Attributes Reason: " + e.message.removeprefix("Invalid parameter: ")) from None
         existing = await self.repo.find_subscription(topic.arn, protocol, endpoint)
         if existing is not None:
             sub = Subscription.from_row(existing)

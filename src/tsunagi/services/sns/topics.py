@@ -22,6 +22,9 @@ MAX_TAGS = 50
 def tag_map(tags: Any) -> dict[str, str]:
     """A Tags list (``[{"Key", "Value"}]``) as a dict, or AWS's error."""
     out: dict[str, str] = {}
+    keys = [tag.get("Key") for tag in tags or []]
+    if len(set(keys)) < len(keys):
+        raise invalid("Duplicated keys are not allowed.")
     for tag in tags or []:
         key = tag.get("Key")
         value = tag.get("Value")
@@ -44,6 +47,11 @@ def effective_topic_delivery(topic: Topic) -> dict[str, Any]:
     http = {**tattrs.DEFAULT_EFFECTIVE_DELIVERY["http"], **(doc.get("http") or {})}
     http["defaultHealthyRetryPolicy"] = {**DEFAULT_RETRY, **(http.get("defaultHealthyRetryPolicy") or {})}
     return {**doc, "http": http}
+
+
+# The actions a topic's policy may grant (the ones AddPermission accepts), as in the default policy.
+TOPIC_POLICY_ACTIONS = frozenset({"GetTopicAttributes", "SetTopicAttributes", "AddPermission", "RemovePermission",
+                                  "DeleteTopic", "Subscribe", "ListSubscriptionsByTopic", "Publish"})
 
 
 class Topics:
@@ -200,6 +208,8 @@ class Topics:
             statements = policy["Statement"] = [statements]
         if any(s.get("Sid") == label for s in statements):
             raise invalid("Statement already exists")
+        if any(a not in TOPIC_POLICY_ACTIONS for a in actions):
+            raise invalid("Policy statement action out of service scope!")
         principals = [f"arn:aws:iam::{a}:root" for a in accounts]
         sns_actions = [f"SNS:{a}" for a in actions]
         statements.append({"Sid": label, "Effect": "Allow",

@@ -14,6 +14,7 @@ long polls) and for the store reconnecting (forget everything, wake every poll).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 from tsunagi.context import RequestContext
@@ -22,6 +23,8 @@ from tsunagi.services.sqs.errors import missing, queue_does_not_exist
 from tsunagi.services.sqs.waiters import Waiters
 from tsunagi.store.base import Store
 from tsunagi.store.sqs import META_CHANNEL, NOTIFY_CHANNEL, SqsRepo
+
+log = logging.getLogger("tsunagi.sqs")
 
 CACHE_TTL_PG_S = 5.0
 _MAX_CACHED_URLS = 10_000
@@ -103,6 +106,7 @@ class QueueDirectory:
         account, region, name = self.parse_url(ctx, url)
         row = await self.repo.queue_by_name(account, region, name)
         if row is None:
+            await self._explain_missing(account, region, name)
             raise queue_does_not_exist()
         if not self._listening:
             self.listen()
@@ -111,6 +115,18 @@ class QueueDirectory:
             self._by_url.clear()
         self._by_url[key] = q
         return q
+
+    async def _explain_missing(self, account: str, region: str, name: str) -> None:
+        """The error keeps AWS's words; the server's log says when the queue is in another region
+        (the client's region picks the queue a URL names, so a hard-coded region is the usual cause)."""
+        try:
+            elsewhere = [r for r in await self.repo.queue_regions_by_name(account, name) if r != region]
+        except Exception:   # noqa: BLE001 - only a hint; the caller gets its QueueDoesNotExist regardless
+            return
+        if elsewhere:
+            log.warning("SQS: no queue %r in account %s, region %s (the client's region); a queue of that name "
+                        "exists in %s: create it in %s or use a client in that region", name, account, region,
+                        ", ".join(elsewhere), region)
 
     @staticmethod
     def parse_url(ctx: RequestContext, url: str) -> tuple[str, str, str]:

@@ -5,6 +5,10 @@
 -- A queue by account, region and name.
 SELECT id, account, region, name, arn, fifo, attributes, tags, dlq_arn, created_at, modified_at, purged_at FROM sqs_queues WHERE account = ? AND region = ? AND name = ?;
 
+-- name: queue_regions_by_name
+-- The regions where an account has a queue of this name (to explain a QueueDoesNotExist).
+SELECT region FROM sqs_queues WHERE account = ? AND name = ? ORDER BY region LIMIT 5;
+
 -- name: queue_by_id
 -- A queue by id.
 SELECT id, account, region, name, arn, fifo, attributes, tags, dlq_arn, created_at, modified_at, purged_at FROM sqs_queues WHERE id = ?;
