@@ -107,7 +107,8 @@ def main() -> int:
     for key, value in out.items():
         print(f"{key:<{width}}  {value}")
     print("\nnext (what API Gateway would send):\n"
-          f"  curl -i -X POST {out['queue_url']} -H 'Content-Type: application/x-www-form-urlencoded' \\\n"
+          f"  curl -i -X POST {out['queue_url']} --aws-sigv4 aws:amz:us-east-1:sqs --user test:test \\\n"
+          "    -H 'Content-Type: application/x-www-form-urlencoded' \\\n"
           "    --data-urlencode 'Action=SendMessage' \\\n"
           "    --data-urlencode 'MessageBody={\"message\": \"sample-api-gatewa-sqs-lambda-test\"}'")
     return 0

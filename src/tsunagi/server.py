@@ -5,6 +5,7 @@ ASGI server can host ``build(config)`` instead."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -85,7 +86,10 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
 def serve(config: Config) -> int:
     """Serve until SIGTERM/SIGINT (which drain requests in flight); 0 on a clean stop, 1 if it never started."""
     log.info("%s", describe_data(config))
-    app = build(config)
+    try:
+        app = build(config)
+    finally:
+        gc.enable()     # the command turned collections off for the start (tsunagi.cli)
     if config.internal_api:
         log.info("internal endpoints (/_tsunagi/reset, the mailbox, delivery records) need the header "
                  "X-Tsunagi-Token: %s (also in %s)", config.admin_token, os.path.join(config.data_dir, "admin-token"))

@@ -4,6 +4,8 @@ partial batch failures, filters, the batching window, FIFO order under failures,
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -357,11 +359,19 @@ def test_batching_window_gathers_more_than_ten(server) -> None:
     assert len(evs) == 1, [len(e["Records"]) for e in evs]
 
 
+def shared_folder(tmp_path) -> str:
+    """A folder the function may write its marks in: functions run as an unprivileged user when the
+    server is root, and pytest's tmp_path is root's alone."""
+    folder = tempfile.mkdtemp(prefix="tsunagi-esm-marks-")
+    os.chmod(folder, 0o777)
+    return folder
+
+
 def test_fifo_order_kept_under_failures(server, tmp_path) -> None:
     sqs, lam = server.sqs_client(), server.client("lambda")
     out, _ = queue(sqs, "out")
     url, arn = queue(sqs, "src.fifo", FifoQueue="true", VisibilityTimeout="2")
-    function(server, "fn", "fail_once", out, marks=str(tmp_path))
+    function(server, "fn", "fail_once", out, marks=shared_folder(tmp_path))
     msgs = [{"MessageBody": b, "MessageGroupId": "A", "MessageDeduplicationId": b}
             for b in ("a1", "fail-a2", "a3")]
     msgs += [{"MessageBody": b, "MessageGroupId": "B", "MessageDeduplicationId": b} for b in ("b1", "b2")]
@@ -381,7 +391,7 @@ def test_fifo_failure_holds_back_the_rest_of_its_group(server, tmp_path) -> None
     sqs, lam = server.sqs_client(), server.client("lambda")
     out, _ = queue(sqs, "out")
     url, arn = queue(sqs, "src.fifo", FifoQueue="true", VisibilityTimeout="2")
-    function(server, "fn", "fail_one_claim_rest", out, marks=str(tmp_path))
+    function(server, "fn", "fail_one_claim_rest", out, marks=shared_folder(tmp_path))
     msgs = [{"MessageBody": b, "MessageGroupId": "A", "MessageDeduplicationId": b} for b in ("fail-1", "x2")]
     _preload(sqs, lam, url, arn, "fn", msgs, FunctionResponseTypes=["ReportBatchItemFailures"])
     evs = events(sqs, out, 4, timeout=15)

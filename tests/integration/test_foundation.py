@@ -65,8 +65,11 @@ def test_a_request_for_no_service_is_a_clear_4xx(server):
 
 
 def test_an_unknown_action_for_a_query_service_is_invalid_action(server):
+    # signed (any signature with any key under --auth open): an unsigned call is refused before its action
     status, _, body = http("POST", f"{server.url}/", b"Action=Frobnicate&Version=2011-06-15",
-                           {"Content-Type": "application/x-www-form-urlencoded"})
+                           {"Content-Type": "application/x-www-form-urlencoded", "X-Amz-Date": "20260101T000000Z",
+                            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sts/aws4_request, "
+                                             "SignedHeaders=host;x-amz-date, Signature=00"})
     assert status == 400
     assert b"InvalidAction" in body
 

@@ -624,3 +624,34 @@ def test_the_aws_cli_signs_and_is_verified(strict: TsunagiServer, bucket: str, t
     out = aws_cli(strict, "s3", "presign", f"s3://{bucket}/cli/big.bin", "--expires-in", "60")
     assert out.returncode == 0, out.stderr
     assert requests.get(out.stdout.strip(), timeout=30).content == src.read_bytes()
+
+
+def test_unsigned_requests_are_anonymous_and_reach_only_what_a_policy_opens(strict: TsunagiServer) -> None:
+    # as on AWS: a public-read bucket and a queue open to everyone answer unsigned requests; nothing else does
+    s3 = client(strict, "s3")
+    s3.create_bucket(Bucket="strict-public")
+    s3.put_object(Bucket="strict-public", Key="index.html", Body=b"public")
+    s3.put_object(Bucket="strict-public", Key="private/x", Body=b"private")
+    s3.put_bucket_policy(Bucket="strict-public", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                "Resource": "arn:aws:s3:::strict-public/index.html"}]}))
+    r = requests.get(f"{strict.url}/strict-public/index.html", timeout=10)
+    assert r.status_code == 200 and r.content == b"public"
+    r = requests.get(f"{strict.url}/strict-public/private/x", timeout=10)
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
+    r = requests.put(f"{strict.url}/strict-public/index.html", data=b"defaced", timeout=10)
+    assert r.status_code == 403
+    sqs = client(strict, "sqs")
+    url = sqs.create_queue(QueueName="strict-open")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage",
+                                                "Resource": arn}]})})
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = requests.post(url, data="Action=SendMessage&MessageBody=anonymous", headers=form, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.post(url, data="Action=ReceiveMessage", headers=form, timeout=10)
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
+    r = requests.post(strict.url + "/", data="Action=ListQueues", headers=form, timeout=10)
+    assert r.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in r.text
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"] == "anonymous"

@@ -226,9 +226,15 @@ def test_cancel_move_task(sqs):
 
 # -- the query form as API Gateway and curl send it ------------------------------------------
 
+# what `curl --aws-sigv4 aws:amz:us-east-1:sqs --user test:test` sends; --auth open takes any signature
+# (an unsigned request is anonymous and reaches only a queue whose policy lets everyone in)
+ANY_SIGNATURE = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, "
+                                  "SignedHeaders=host;x-amz-date, Signature=00", "X-Amz-Date": "20260101T000000Z"}
+
+
 def post_form(url: str, body: str, headers: dict[str, str] | None = None):
     req = urllib.request.Request(url, data=body.encode(), method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+        "Content-Type": "application/x-www-form-urlencoded", **ANY_SIGNATURE, **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read()

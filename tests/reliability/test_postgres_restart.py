@@ -26,7 +26,7 @@ from tests.conftest import require_postgres
 from tests.support import postgres
 from tests.support.server import TsunagiServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.exclusive]
 
 CLUSTER = ("15", "main")
 ERRORS = (BotoCoreError, ClientError, OSError)

@@ -87,3 +87,38 @@ class RawEndpoint:
         self.stop.set()
         self.sock.close()
         self.thread.join(5)
+
+
+class StallProbe:
+    """While open, asks the server's health route every 20 ms from a thread and keeps the longest answer
+    time: how long the event loop was held (``longest`` seconds)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.longest = 0.0
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import time
+        import urllib.request
+
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_tsunagi/health", timeout=60) as r:
+                    r.read()
+                self.answered += 1
+            except OSError:
+                pass
+            self.longest = max(self.longest, time.monotonic() - started)
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> StallProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=90)

@@ -107,6 +107,14 @@ def request(method: str, path: str | bytes, headers: dict[str, str | bytes] | No
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+def any_signature(service: str) -> dict[str, str | bytes]:
+    """Headers of a SigV4-signed request as ``--auth open`` takes it (any key, the signature unchecked):
+    what the aws CLI and SDKs send with dummy credentials. Without them a request is anonymous."""
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, "
+                             "SignedHeaders=host;x-amz-date, Signature=00",
+            "X-Amz-Date": "20260101T000000Z"}
+
+
 def server_errors(log: str) -> list[str]:
     """Lines of a server log that show an unhandled error (a 5xx or a traceback)."""
     bad = ("unexpected error", "Traceback", "Exception in ASGI application", "InternalFailure")

@@ -317,6 +317,32 @@ def test_logs_of_another_account_are_not_found(srv):
     assert code(e) == "ResourceNotFoundException"
 
 
+def test_api_gateway_ecs_and_iam_of_another_account_are_not_found(srv):
+    # services whose resources are named in their own account: another account's are not there at all
+    apis = srv.client("apigateway", access_key=B)
+    rest = apis.create_rest_api(name="victim")["id"]
+    a_apis = srv.client("apigateway", access_key=A)
+    for call in (lambda: a_apis.get_rest_api(restApiId=rest), lambda: a_apis.delete_rest_api(restApiId=rest)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "NotFoundException"
+    assert rest not in [api["id"] for api in a_apis.get_rest_apis()["items"]]
+    assert apis.get_rest_api(restApiId=rest)["name"] == "victim"
+    ecs = srv.client("ecs", access_key=B)
+    cluster = ecs.create_cluster(clusterName="victim")["cluster"]["clusterArn"]
+    a_ecs = srv.client("ecs", access_key=A)
+    assert a_ecs.describe_clusters(clusters=[cluster])["failures"][0]["reason"] == "MISSING"
+    with pytest.raises(ClientError) as e:
+        a_ecs.delete_cluster(cluster=cluster)
+    assert code(e) == "ClusterNotFoundException"
+    assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["status"] == "ACTIVE"
+    srv.client("iam", access_key=B).create_user(UserName="victim")
+    with pytest.raises(ClientError) as e:
+        srv.client("iam", access_key=A).delete_user(UserName="victim")
+    assert code(e) == "NoSuchEntity"
+    assert srv.client("iam", access_key=B).get_user(UserName="victim")["User"]["Arn"].endswith(f"{B}:user/victim")
+
+
 def test_the_server_keeps_serving_its_own_accounts(srv):
     for key in (A, B, "test"):
         sqs = srv.client("sqs", access_key=key)

@@ -5,6 +5,7 @@ tsunagi runs as root and cannot write the data dir. Real server, loopback only; 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import tempfile
 import time
@@ -142,3 +143,109 @@ def test_functions_run_unprivileged_and_cannot_write_the_data_dir():
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+PY_PROBE = '''
+import os
+
+def handler(event, context):
+    try:
+        with open(event["secret"]) as f:
+            read = "yes: " + f.read()
+    except OSError as e:
+        read = type(e).__name__
+    try:
+        with open(os.path.join(event["data_dir"], "planted"), "w") as f:
+            f.write("x")
+        wrote = "yes"
+    except OSError as e:
+        wrote = type(e).__name__
+    try:
+        with open(os.path.join(os.getcwd(), "planted"), "w") as f:   # its own code
+            f.write("x")
+        wrote_code = "yes"
+    except OSError as e:
+        wrote_code = type(e).__name__
+    import boto3                                 # the runtime's boto3 still imports
+    return {"uid": os.getuid(), "read": read, "wrote": wrote, "wrote_code": wrote_code,
+            "boto3": boto3.__version__ != ""}
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the function user applies when tsunagi runs as root")
+def test_a_python_function_under_a_root_only_data_dir_runs_unprivileged(tmp_path):
+    # the default case on a root machine: the data dir is root's alone (mode 0700, under a folder only root
+    # may search) and the server's Python may live under /root; TSUNAGI_FUNCTION_USER is not set
+    data = Path(tempfile.mkdtemp(prefix="tsunagi-fn-root-"))        # mode 0700
+    secret = data / "secret.txt"
+    secret.write_text("root only")
+    os.chmod(secret, 0o600)
+    server = TsunagiServer("sqlite", data_dir=str(data)).start()
+    try:
+        lam = server.client("lambda")
+        create(lam, "py-probe", "app.handler", files={"app.py": PY_PROBE}, runtime="python3.11")
+        r, body = invoke(lam, "py-probe", {"secret": str(secret), "data_dir": str(data)})
+        assert "FunctionError" not in r, body
+        assert body["uid"] == pwd.getpwnam("nobody").pw_uid, body
+        assert body["read"] == "PermissionError", body
+        assert body["wrote"] == "PermissionError" and not (data / "planted").exists(), body
+        assert body["wrote_code"] == "PermissionError", body
+        assert body["boto3"] is True
+        _, shadow = invoke(lam, "py-probe", {"secret": "/etc/shadow", "data_dir": str(data)})
+        assert shadow["read"] == "PermissionError", shadow
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+LIMITS_PROBE = '''
+def handler(event, context):
+    with open("/proc/self/limits") as f:
+        limits = f.read()
+    with open("/proc/self/cgroup") as f:
+        groups = f.read()
+    return {"limits": limits, "cgroup": groups}
+'''
+
+
+def _limit(limits: str, name: str) -> str:
+    line = next(line for line in limits.splitlines() if line.startswith(name))
+    return line[len(name):].split()[0]
+
+
+def test_the_limits_in_force_are_the_ones_security_md_names(srv):
+    # docs/SECURITY.md: a cgroup v2 of its own per worker where the machine delegates memory and pids to
+    # cgroup v2; otherwise (cgroup v1 or hybrid machines, as this one may be) rlimits and the tree checks
+    from tsunagi.runtime.containment import MAX_PROCESSES, Cgroups
+
+    lam = srv.client("lambda")
+    create(lam, "limits", "app.handler", files={"app.py": LIMITS_PROBE}, MemorySize=256)
+    _, body = invoke(lam, "limits")
+    assert _limit(body["limits"], "Max core file size") == "0"
+    if Cgroups.detect() is not None:
+        assert "/tsunagi-functions/w-" in body["cgroup"], body["cgroup"]
+    elif os.geteuid() == 0:
+        assert _limit(body["limits"], "Max processes") == str(MAX_PROCESSES)      # the worker has its own user
+    assert _limit(body["limits"], "Max address space") != "unlimited"              # Python workers: RLIMIT_AS
+
+
+NODE_LIMITS_PROBE = '''
+const fs = require("fs");
+exports.handler = async () => ({ limits: fs.readFileSync("/proc/self/limits", "utf8"),
+                                 cgroup: fs.readFileSync("/proc/self/cgroup", "utf8") });
+'''
+
+
+def test_a_node_worker_has_the_same_limits(srv):
+    from tsunagi.runtime.containment import MAX_PROCESSES, Cgroups
+
+    lam = srv.client("lambda")
+    create(lam, "node-limits", "index.handler", files={"index.js": NODE_LIMITS_PROBE}, runtime="nodejs20.x")
+    _, body = invoke(lam, "node-limits")
+    if shutil.which("prlimit") is None and Cgroups.detect() is None:
+        pytest.skip("no prlimit here: only the tree checks bound a Node worker")
+    assert _limit(body["limits"], "Max core file size") == "0"
+    if Cgroups.detect() is not None:
+        assert "/tsunagi-functions/w-" in body["cgroup"], body["cgroup"]
+    elif os.geteuid() == 0:
+        assert _limit(body["limits"], "Max processes") == str(MAX_PROCESSES)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.rawhttp import request, send_raw, server_errors
+from tests.security.rawhttp import any_signature, request, send_raw, server_errors
 from tests.support.server import TsunagiServer
 
-SQS_JSON = {"Content-Type": "application/x-amz-json-1.0"}
+SQS_JSON = {"Content-Type": "application/x-amz-json-1.0", **any_signature("sqs")}
 BODY_TIMEOUT = 1.0
 
 

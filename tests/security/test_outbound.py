@@ -129,3 +129,28 @@ def test_public_url_is_what_subscribers_are_given(tmp_path):
     finally:
         subscriber.close()
         server.stop()
+
+
+def test_an_api_gateway_http_integration_never_reaches_an_internal_route(srv):
+    # even an API whose integration sends the right admin token: integrations may never turn inward
+    import urllib.error
+    import urllib.request
+
+    sqs = srv.sqs_client()
+    sqs.create_queue(QueueName="api-survivor")
+    api = srv.client("apigateway")
+    rest = api.create_rest_api(name="inward")["id"]
+    root = api.get_resources(restApiId=rest)["items"][0]["id"]
+    api.put_method(restApiId=rest, resourceId=root, httpMethod="POST", authorizationType="NONE")
+    api.put_integration(restApiId=rest, resourceId=root, httpMethod="POST", type="HTTP_PROXY",
+                        integrationHttpMethod="POST", uri=f"http://127.0.0.1:{srv.port}/_tsunagi/reset",
+                        requestParameters={"integration.request.header.X-Tsunagi-Token": f"'{srv.token}'"})
+    api.create_deployment(restApiId=rest, stageName="dev")
+    req = urllib.request.Request(f"{srv.url}/restapis/{rest}/dev/_user_request_/", data=b"{}", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    assert status >= 500
+    assert sqs.get_queue_url(QueueName="api-survivor")["QueueUrl"].endswith("/api-survivor")

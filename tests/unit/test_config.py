@@ -13,6 +13,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "tsunagi"
 # The pool hands its worker processes their plumbing (file descriptors, paths) in TSUNAGI_* variables
 # of the *worker's* environment: a handshake between two parts of tsunagi, not a user's setting.
 HANDSHAKE = {SRC / "runtime" / "worker.py", SRC / "runtime" / "pool.py"}
+# tsunagi.testing runs in a user's test process, not in the server: TSUNAGI_ENDPOINT and TSUNAGI_ADMIN_TOKEN
+# there name a server to use and its token, the way AWS_ENDPOINT_URL names one to a client.
+HANDSHAKE |= {SRC / "testing" / "_server.py"}
 _READ = re.compile(r"""(?:environ(?:\.get|\.pop)?\s*[\[(]|getenv\s*\()\s*["']TSUNAGI_""")
 
 

@@ -29,6 +29,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from tsunagi.context import Principal, RequestContext
+from tsunagi.gateway.anonymous import authorize_anonymous
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.targets import Target, targets
 from tsunagi.policy import (
@@ -214,8 +215,11 @@ class PolicyAuthorizer:
         ctx = ex.ctx
         if principal is None or ctx is None or ex.service is None or ex.operation is None or ex.params is None:
             return None
-        if not principal.account or principal.service is not None:
-            return None          # an unsigned SNS confirmation link: the token authenticates it
+        if principal.service is not None:
+            return None
+        if not principal.account:
+            # an unsigned request: anonymous, as on AWS (tsunagi.gateway.anonymous)
+            return authorize_anonymous(self, ex)
         if not self.identity:
             own = _OWN.get(ex.service)
             if own is None or own(ex.params, principal.account):

@@ -87,7 +87,9 @@ async def resolved(result: AuthResult) -> Principal:
 
 
 class Authenticator:
-    """Decides who a request comes from. This one trusts the credential's key id (``--auth open``)."""
+    """Decides who a request comes from. This one trusts the credential's key id (``--auth open``: any
+    signature by any key is accepted); a request with no signature at all is anonymous, as on AWS
+    (:mod:`tsunagi.gateway.anonymous` decides what it may reach)."""
 
     strict = False
 
@@ -107,8 +109,10 @@ class Authenticator:
         key = cred.access_key_id
         principal = self._principals.get(key)
         if principal is None:
+            if key is None and "authorization" not in request.headers:
+                return unsigned(request, service, protocol)
             principal = Principal.root(self.account_for(key), key)
-            if len(self._principals) < 10_000:
+            if key is not None and len(self._principals) < 10_000:
                 self._principals[key] = principal
         return principal
 
@@ -236,9 +240,7 @@ class StrictAuthenticator(Authenticator):
         try:
             sig = sigv4.read_signature(request)
             if sig is None:
-                if service == "sns" and _sns_link(request):
-                    return ANONYMOUS
-                raise AuthFailure(sigv4.MISSING)
+                return unsigned(request, service, protocol)
             sigv4.check_time(sig, self.clock.now(), s3)
             found = self.credentials.cached(sig.access_key_id)
             if found is None:
@@ -360,9 +362,21 @@ class _Scheme(NamedTuple):
 
 
 ANONYMOUS = Principal("", "anonymous")
-"""Who follows an SNS message's SubscribeURL or UnsubscribeURL: no account at all."""
+"""Who sends an unsigned request (under ``--auth strict``, only an SNS message's SubscribeURL or
+UnsubscribeURL is let through unsigned): no account at all."""
 
 _SNS_LINK_ACTIONS = frozenset({"ConfirmSubscription", "Unsubscribe"})
+_ANONYMOUS_SERVICES = frozenset({"s3", "sqs"})   # whose resource policies can open them to unsigned callers
+
+
+def unsigned(request: HttpRequest, service: str | None, protocol: str | None) -> Principal:
+    """A request with no signature at all, in either mode: anonymous, as on AWS, for the services whose
+    resource policies can open them to everyone (S3, SQS; :mod:`tsunagi.gateway.anonymous` decides what
+    it reaches) and SNS's confirmation and unsubscribe links; any other is refused at once with the
+    service's answer to a request without credentials."""
+    if service in _ANONYMOUS_SERVICES or (service == "sns" and _sns_link(request)):
+        return ANONYMOUS
+    raise AuthFailure(sigv4.MISSING).error(protocol or "query", service or "")
 
 
 def _sns_link(request: HttpRequest) -> bool:

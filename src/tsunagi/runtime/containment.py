@@ -99,6 +99,117 @@ def writable_by(path: str, user: FunctionUser) -> bool:
         return False
 
 
+# -- what the function user runs: reachable interpreters, scripts and code ---------------------------
+_STAGING: list[str] = []         # the folder made by staging_dir() (one per server process)
+
+
+def staging_dir() -> str:
+    """A folder of this server (root's, mode 0755, in the temp folder) the function user may read but not
+    write: where the code cache and the runtime's scripts go when the function user cannot reach them
+    where they are (a data dir or a virtualenv under ``/root``). Made fresh for each server process and
+    removed when it exits, so nobody else can have made it first."""
+    if not _STAGING:
+        import atexit
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="tsunagi-functions-")
+        os.chmod(folder, 0o755)
+        _STAGING.append(folder)
+        atexit.register(shutil.rmtree, folder, True)
+    return _STAGING[0]
+
+
+def code_cache_dir(default: str, user: FunctionUser | None) -> str:
+    """Where unpacked function code and layers live: ``default`` (``<data dir>/lambda``), unless the
+    function user could not reach it, then a folder under :func:`staging_dir` (the code is a cache of the
+    store; functions may read it, as on Lambda, and not write it)."""
+    if user is None:
+        return default
+    probe = default
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if reachable(probe, user):
+        return default
+    folder = os.path.join(staging_dir(), "lambda")
+    log.info("functions: %s cannot reach %s; function code is unpacked in %s instead", user.name, default, folder)
+    return folder
+
+
+def staged_script(path: str, user: FunctionUser) -> str:
+    """``path`` (a runtime's bootstrap script), or a copy of it the function user can read."""
+    if reachable(path, user):
+        return path
+    import shutil
+
+    copy = os.path.join(staging_dir(), "runtime", os.path.basename(path))
+    if not os.path.exists(copy):
+        os.makedirs(os.path.dirname(copy), mode=0o755, exist_ok=True)
+        shutil.copyfile(path, copy + ".tmp")
+        os.chmod(copy + ".tmp", 0o644)
+        os.replace(copy + ".tmp", copy)
+    return copy
+
+
+_runnable: dict[tuple[str, FunctionUser, tuple[str, ...]], str | None] = {}
+
+
+def runnable_program(names: Iterable[str], user: FunctionUser, probe: list[str] | None = None) -> str | None:
+    """The first of the programs ``names`` (paths, or names looked up in the system's folders and on
+    ``PATH``) that ``user`` can reach and run, and for which ``probe`` (arguments after the program) exits
+    0 when run as ``user``; None when there is none."""
+    import shutil
+    import subprocess
+
+    key = (" ".join(names), user, tuple(probe or ()))
+    if key in _runnable:
+        return _runnable[key]
+    found: str | None = None
+    seen: set[str] = set()
+    for name in names:
+        candidates = [name] if os.sep in name else [
+            os.path.join(folder, name) for folder in ("/usr/local/bin", "/usr/bin", "/bin")]
+        if os.sep not in name:
+            which = shutil.which(name)
+            if which:
+                candidates.append(which)
+        for path in candidates:
+            real = os.path.realpath(path)
+            if real in seen or "/shims/" in path or not os.path.isfile(real):
+                continue
+            seen.add(real)
+            if not reachable(real, user, execute=True):
+                continue
+            if probe is not None:
+                try:
+                    done = subprocess.run([path, *probe], capture_output=True, timeout=60, cwd="/",
+                                          env={"PATH": os.environ.get("PATH", "")}, user=user.uid, group=user.gid,
+                                          extra_groups=[])
+                except (OSError, subprocess.SubprocessError):
+                    continue
+                if done.returncode != 0:
+                    continue
+            found = path
+            break
+        if found:
+            break
+    _runnable[key] = found
+    return found
+
+
+def python_version(program: str) -> str | None:
+    """``3.11`` for a Python 3.11 program."""
+    import subprocess
+
+    try:
+        done = subprocess.run([program, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                              capture_output=True, timeout=30, env={"PATH": os.environ.get("PATH", "")})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = done.stdout.decode().strip()
+    return out if done.returncode == 0 and out else None
+
+
 # -- cgroup v2 ----------------------------------------------------------------------------------------
 class Cgroups:
     """Per-worker cgroups under this server's own cgroup (v2), or unavailable (``detect`` returns None)."""
@@ -112,6 +223,8 @@ class Cgroups:
         the machine has no cgroup v2 or this process may not manage its cgroup."""
         try:
             if not os.path.exists(os.path.join(root, "cgroup.controllers")):
+                log.info("functions: no cgroup v2 hierarchy at %s (cgroup v1 or hybrid); limits by rlimits and "
+                         "process-tree checks", root)
                 return None
             if own is None:
                 with open("/proc/self/cgroup") as f:
@@ -121,6 +234,8 @@ class Cgroups:
             mine = os.path.join(root, own.lstrip("/"))
             with open(os.path.join(mine, "cgroup.controllers")) as f:
                 if not {"memory", "pids"} <= set(f.read().split()):
+                    log.info("functions: cgroup v2 does not hand this server the memory and pids controllers; "
+                             "limits by rlimits and process-tree checks")
                     return None
             try:
                 _write(os.path.join(mine, "cgroup.subtree_control"), "+memory +pids")
@@ -291,6 +406,20 @@ def kill_tree(pid: int, pgid: int | None, token: str | None) -> int:
         with contextlib.suppress(OSError):
             os.kill(p, signal.SIGKILL)
     return len(victims)
+
+
+def self_limited(argv: list[str], *, own_user: bool) -> list[str]:
+    """``argv`` started through util-linux's ``prlimit``, which lowers its own limits (no core files; at
+    most :data:`MAX_PROCESSES` processes with a user of its own) and then runs it: for runtimes that cannot
+    set them on themselves (Node), because setting them from outside on a process of another user needs
+    CAP_SYS_RESOURCE, which containers often drop. ``argv`` unchanged where there is no ``prlimit``."""
+    import shutil
+
+    tool = shutil.which("prlimit")
+    if tool is None:
+        return argv
+    limits = ["--core=0"] + ([f"--nproc={MAX_PROCESSES}"] if own_user else [])
+    return [tool, *limits, "--", *argv]
 
 
 def rlimits(pid: int, *, own_user: bool, memory_bytes: int | None) -> None:

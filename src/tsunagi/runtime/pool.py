@@ -55,6 +55,10 @@ LOG_FLUSH = 1.0          # a running invocation's log lines reach the logs at le
 Sink = Callable[[str, str, str, str, list[tuple[int, str]]], None]
 
 
+class Unlaunchable(Exception):
+    """The function user (tsunagi is root) cannot run this function: the message says what to change."""
+
+
 class Throttled(Exception):
     """No execution environment may be used now; ``reason`` is Lambda's throttle reason."""
 
@@ -180,9 +184,10 @@ class Worker:
     STARTING, IDLE, BUSY, DEAD = "STARTING", "IDLE", "BUSY", "DEAD"
 
     def __init__(self, spec: WorkerSpec, interp: Interpreter, sink: Sink, *, user: FunctionUser | None = None,
-                 cgroups: Cgroups | None = None) -> None:
+                 cgroups: Cgroups | None = None, script: str | None = None) -> None:
         self.spec = spec
         self.interp = interp
+        self.script = script or (PY_WORKER if interp.kind == "python" else NODE_WORKER)
         self.sink = sink
         self.user = user                     # run as this user (tsunagi is root), else the server's own
         self.cgroups = cgroups
@@ -216,6 +221,8 @@ class Worker:
             if not self.interp.own:
                 env["TSUNAGI_EXTRA_PATH"] = os.pathsep.join(server_site_packages())
             env["TSUNAGI_RLIMIT_AS"] = str((spec.memory_mb + 1024) * 1024 * 1024)
+            if self.user is not None:
+                env["TSUNAGI_RLIMIT_NPROC"] = str(containment.MAX_PROCESSES)
         else:
             paths = []
             if spec.opt_dir:
@@ -234,9 +241,10 @@ class Worker:
         env["TSUNAGI_FD_IN"] = str(req_r)
         env["TSUNAGI_FD_OUT"] = str(res_w)
         if self.interp.kind == "python":
-            argv = [*self.interp.argv, "-s", PY_WORKER]
+            argv = [*self.interp.argv, "-s", self.script]
         else:
-            argv = [*self.interp.argv, f"--max-old-space-size={max(self.spec.memory_mb - 32, 64)}", NODE_WORKER]
+            argv = [*self.interp.argv, f"--max-old-space-size={max(self.spec.memory_mb - 32, 64)}", self.script]
+            argv = containment.self_limited(argv, own_user=self.user is not None)
         self._spawned_at = time.perf_counter()
         user = self.user
         as_user: dict[str, Any] = {}
@@ -654,7 +662,8 @@ class WorkerPool:
         if not self._cgroups_checked:
             self._cgroups_checked = True
             self.cgroups = await asyncio.to_thread(Cgroups.detect)
-        worker = Worker(spec, interp, self.sink, user=self._user_for(spec, interp), cgroups=self.cgroups)
+        user, interp, script = await asyncio.to_thread(self._launch_as, spec, interp)
+        worker = Worker(spec, interp, self.sink, user=user, cgroups=self.cgroups, script=script)
         pool.workers.add(worker)
         try:
             await worker.start()
@@ -664,23 +673,62 @@ class WorkerPool:
             raise
         return worker
 
-    def _user_for(self, spec: WorkerSpec, interp: Interpreter) -> FunctionUser | None:
-        """The user a worker runs as: the function user, unless it cannot reach what the worker needs."""
+    def _launch_as(self, spec: WorkerSpec, interp: Interpreter) -> tuple[FunctionUser | None, Interpreter, str]:
+        """The user a worker runs as, with the interpreter and bootstrap script that user can run: the
+        function user (tsunagi is root) with a system interpreter of the runtime's version when the
+        resolved one is out of its reach (under ``/root``), and the bootstrap script copied where it can
+        read it. Never root by accident: when the user cannot run the function, :class:`Unlaunchable`
+        says what to change (``TSUNAGI_FUNCTION_USER=root`` asks for root on purpose)."""
         user = self.user
+        script = PY_WORKER if interp.kind == "python" else NODE_WORKER
         if user is None:
-            return None
-        needs = [(interp.argv[0], True), (PY_WORKER if interp.kind == "python" else NODE_WORKER, False),
-                 (spec.code_dir, False), *([(spec.opt_dir, False)] if spec.opt_dir else [])]
-        for path, execute in needs:
-            if not containment.reachable(path, user, execute=execute):
-                if path not in self._unreachable_warned:
-                    self._unreachable_warned.add(path)
-                    log.warning("functions run as the server's user (root), not as %s: %s cannot reach %s. Put "
-                                "it where %s can read it (an interpreter outside /root, a data dir others may "
-                                "search), or set TSUNAGI_FUNCTION_USER=root to say you mean it.", user.name,
-                                user.name, path, user.name)
+            return None, interp, script
+        if not containment.reachable(interp.argv[0], user, execute=True):
+            other = self._interpreter_for(interp, user)
+            if other is None:
+                raise Unlaunchable(
+                    f"functions run as {user.name} (tsunagi runs as root), and {user.name} cannot run "
+                    f"{interp.argv[0]}, nor any other {self._program(interp)} on this machine. Install one where "
+                    f"{user.name} can run it (e.g. /usr/bin), or set TSUNAGI_FUNCTION_USER=root to run functions "
+                    f"as root on purpose.")
+            key = f"interp:{interp.argv[0]}"
+            if key not in self._unreachable_warned:
+                self._unreachable_warned.add(key)
+                log.info("functions: %s cannot run %s; %s runs them", user.name, interp.argv[0], other.argv[0])
+            interp = other
+        script = containment.staged_script(script, user)
+        for path in (spec.code_dir, spec.opt_dir):
+            if path and not containment.reachable(path, user):
+                raise Unlaunchable(
+                    f"functions run as {user.name} (tsunagi runs as root), and {user.name} cannot read {path}. "
+                    f"Let {user.name} search the folders above it, or set TSUNAGI_FUNCTION_USER=root to run "
+                    f"functions as root on purpose.")
+        return user, interp, script
+
+    @staticmethod
+    def _program(interp: Interpreter) -> str:
+        return f"python{interp.version}" if interp.kind == "python" else "node"
+
+    @staticmethod
+    def _interpreter_for(interp: Interpreter, user: FunctionUser) -> Interpreter | None:
+        """An interpreter of the same version the function user can run (and, for Python, import boto3
+        with: its own or the server's)."""
+        if interp.kind == "python":
+            probe = ["-s", "-c", "import sys; sys.path.extend(sys.argv[1:]); import boto3, botocore.session",
+                     *server_site_packages()]
+            found = containment.runnable_program([f"python{interp.version}"], user, probe)
+            if found:
+                return Interpreter("python", (found,), False, interp.version)
+            # as when a machine has no python3.X at all: another Python 3 runs it, said once
+            found = containment.runnable_program(["python3"] + [f"python3.{n}" for n in range(14, 8, -1)], user, probe)
+            version = containment.python_version(found) if found else None
+            if found is None or version is None:
                 return None
-        return user
+            log.warning("functions: %s cannot run any python%s; runtime python%s runs on %s (Python %s)",
+                        user.name, interp.version, interp.version, found, version)
+            return Interpreter("python", (found,), False, version)
+        found = containment.runnable_program(["node"], user, ["-e", "0"])
+        return Interpreter(interp.kind, (found,), interp.own, interp.version) if found else None
 
     def _evict_one(self) -> bool:
         oldest: tuple[float, _Pool, Worker] | None = None

@@ -332,14 +332,22 @@ def _setup_paths() -> None:
 
 
 def _limit_memory() -> None:
-    limit = os.environ.pop("TSUNAGI_RLIMIT_AS", "")
-    if not limit:
-        return
-    try:
-        import resource
+    """The limits the server asks for, set by the worker on itself before any function code runs (a
+    process may always lower its own limits; the server may not set them on a process of another user
+    without CAP_SYS_RESOURCE): address space, and processes when the worker has a user of its own."""
+    import resource
 
-        n = int(limit)
-        resource.setrlimit(resource.RLIMIT_AS, (n, n))
+    for name, which in (("TSUNAGI_RLIMIT_AS", resource.RLIMIT_AS), ("TSUNAGI_RLIMIT_NPROC", resource.RLIMIT_NPROC)):
+        limit = os.environ.pop(name, "")
+        if not limit:
+            continue
+        try:
+            n = int(limit)
+            resource.setrlimit(which, (n, n))
+        except Exception:
+            pass
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except Exception:
         pass
 

@@ -253,6 +253,10 @@ class LambdaRepo:
         row = await self.store.fetchone(self.q.layer, (account, region, name, version))
         return LayerRow._make(row) if row else None
 
+    async def set_layer_config(self, arn: str, config: str, expected: str) -> bool:
+        """Replace a layer version's configuration if it is still ``expected``; False if it changed."""
+        return bool(await self.store.execute(self.q.set_layer_config, (config, arn, expected)))
+
     async def layer_by_arn(self, arn: str) -> LayerRow | None:
         row = await self.store.fetchone(self.q.layer_by_arn, (arn,))
         return LayerRow._make(row) if row else None

@@ -166,6 +166,9 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+_WIPED = ".wiped-"      # the suffix of a blob folder a reset set aside
+
+
 class FileBlobStore(BlobStore):
     """Blobs as files. ``fsync=True`` (``--sqlite-synchronous full``) syncs each blob and its folder
     before the row naming it commits; otherwise a blob survives a process crash (the page cache
@@ -214,6 +217,9 @@ class FileBlobStore(BlobStore):
     async def clear_incomplete(self) -> int:
         # One process owns a file blob store (it goes with the SQLite store and its lock), so at
         # start-up everything in tmp/ is an upload whose process died.
+        for name in _listdir(self.root):
+            if _WIPED in name:      # set aside by a reset whose process ended before removing it
+                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
         removed = 0
         for name in _listdir(self.tmp_dir):
             try:
@@ -224,8 +230,18 @@ class FileBlobStore(BlobStore):
         return removed
 
     async def wipe(self) -> None:
+        # A reset between tests must be quick, and removing a tree of files is not (most of a reset's
+        # time, measured): each folder is renamed aside, one system call, and removed on a thread.
         for folder in (self.blob_dir, self.tmp_dir):
-            shutil.rmtree(folder, ignore_errors=True)
+            if not _listdir(folder) and os.path.isdir(folder):
+                continue        # nothing to remove
+            trash = f"{folder}{_WIPED}{uuid.uuid4().hex}"
+            try:
+                os.rename(folder, trash)
+            except OSError:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, trash, True)
             os.makedirs(folder, exist_ok=True)
         self.dirs.clear()
 

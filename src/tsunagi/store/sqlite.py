@@ -234,6 +234,8 @@ class SqliteStore(Store):
         self._ckpt_commits = 0                # commits since the last checkpoint
         self._ckpt_pages_per_commit = 8.0     # learnt from each checkpoint's size
         self._ckpt_last = time.monotonic()
+        # the tables a reset empties and the query that finds which hold rows (built on the first reset)
+        self._reset_plan: tuple[list[str], str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -314,11 +316,21 @@ class SqliteStore(Store):
         return {"kind": "sqlite", "path": path, "synchronous": self.synchronous.lower()}
 
     async def reset(self) -> None:
+        # Test suites reset between tests: one query finds the tables that hold rows, and only those
+        # are emptied (the table list is read once; migrations only run at open).
         async with self.transaction() as tx:
-            for (name,) in await tx.fetchall(
+            if self._reset_plan is None:
+                tables = [r[0] for r in await tx.fetchall(
                     "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-                    "AND name <> 'tsunagi_migrations'"):
-                await tx.execute(f'DELETE FROM "{name}"')
+                    "AND name <> 'tsunagi_migrations' ORDER BY name")]
+                probe = " UNION ALL ".join(f'SELECT {i} WHERE EXISTS (SELECT 1 FROM "{t}")'
+                                           for i, t in enumerate(tables))
+                self._reset_plan = (tables, probe)
+            tables, probe = self._reset_plan
+            if not tables:
+                return
+            for (i,) in await tx.fetchall(probe):
+                await tx.execute(f'DELETE FROM "{tables[i]}"')
 
     # -- statements ------------------------------------------------------------------------------
     def _join_group(self, conn: sqlite3.Connection) -> _Group:

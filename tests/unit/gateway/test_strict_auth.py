@@ -19,7 +19,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from tsunagi.clock import ManualClock
 from tsunagi.config import Config
 from tsunagi.context import Principal
-from tsunagi.gateway.identity import CredentialStore, StrictAuthenticator, read_credential
+from tsunagi.gateway.identity import ANONYMOUS, CredentialStore, StrictAuthenticator, read_credential
 from tsunagi.ports import Ports
 from tsunagi.ports.iam import IAM, Credentials
 from tsunagi.protocol import sigv4
@@ -209,8 +209,16 @@ def test_a_long_term_key_with_a_session_token_is_refused() -> None:
 
 def test_an_unsigned_request_is_refused() -> None:
     auth, _, _ = authenticator()
-    e = refused(auth, HttpRequest("POST", "/", "", {"host": "localhost:4566"}, b"Action=ListQueues"))
+    e = refused(auth, HttpRequest("POST", "/", "", {"host": "localhost:4566"}, b"Action=ListTopics"), "sns")
     assert (e.code, e.status) == ("MissingAuthenticationToken", 403)
+
+
+def test_an_unsigned_s3_or_sqs_request_is_anonymous_for_the_authorize_step_to_decide() -> None:
+    # a bucket or queue policy can open them to everyone (tsunagi.gateway.anonymous refuses the rest)
+    auth, _, _ = authenticator()
+    assert check(auth, HttpRequest("POST", "/", "", {"host": "localhost:4566"}, b"Action=ListQueues")) is ANONYMOUS
+    assert check(auth, HttpRequest("GET", "/bucket/key", "", {"host": "localhost:4566"}), "s3", "rest-xml") \
+        is ANONYMOUS
 
 
 # -- presigned ---------------------------------------------------------------------------------------------
@@ -379,8 +387,9 @@ def test_an_unsigned_request_is_refused_in_each_protocol_s_words() -> None:
     bare = HttpRequest("POST", "/", "", {"host": "localhost:4566", "x-amz-target": "TrentService.ListKeys"}, b"{}")
     e = refused(auth, bare, "kms", "json")
     assert (e.code, e.message, e.status) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 400)
-    e = refused(auth, HttpRequest("GET", "/bucket/key", "", {"host": "localhost:4566"}), "s3", "rest-xml")
-    assert (e.code, e.status) == ("AccessDenied", 403)
+    e = refused(auth, HttpRequest("GET", "/2015-03-31/functions/", "", {"host": "localhost:4566"}), "lambda",
+                "rest-json")
+    assert (e.code, e.status) == ("MissingAuthenticationTokenException", 403)
 
 
 def test_a_deleted_or_deactivated_key_stops_working_once_its_cache_entry_ends() -> None:

@@ -210,6 +210,53 @@ def test_reset_wipes_rows_but_keeps_schema(store_url, tmp_path):
     assert rows == [] and versions
 
 
+def test_reset_empties_large_and_small_tables_alike(store_url, tmp_path):
+    """A table with many rows (PostgreSQL TRUNCATEs it) and one with a few (DELETE) both end empty."""
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        try:
+            await s.executemany("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)",
+                                [("big", f"k{i}", "v") for i in range(1500)])
+            await s.execute("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)", ("small", "k", "v"))
+            await s.reset()
+            first = await s.fetchall("SELECT COUNT(*) FROM tags")
+            await s.execute("INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)", ("again", "k", "v"))
+            await s.reset()
+            await s.reset()         # nothing to empty: still fine
+            return first, await s.fetchall("SELECT COUNT(*) FROM tags")
+        finally:
+            await s.close()
+
+    first, second = run(body())
+    assert first[0][0] == 0 and second[0][0] == 0
+
+
+def test_postgres_reset_restarts_identities(tmp_path):
+    require_postgres()
+    url = postgres.create_database("tsunagi_reset")
+    mail = ("INSERT INTO sns_mail (account, region, kind, recipient, sender, subject, body, created_at) "
+            "VALUES ('1', 'r', 'email', 'a@example.com', 's', 'subj', 'b', 0) RETURNING id")
+
+    async def body():
+        s = open_store(url, str(tmp_path))
+        await s.open()
+        try:
+            async with s.transaction() as tx:
+                await tx.fetchone(mail)
+                await tx.fetchone(mail)
+            await s.reset()
+            async with s.transaction() as tx:
+                row = await tx.fetchone(mail)
+            return row
+        finally:
+            await s.close()
+
+    try:
+        assert run(body())[0] == 1
+    finally:
+        postgres.drop_database(url)
+
+
 def test_postgres_notifications_reach_other_nodes():
     require_postgres()
     url = postgres.create_database("tsunagi_store")

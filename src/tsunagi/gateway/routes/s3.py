@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tsunagi.context import RequestContext
+from tsunagi.context import Principal, RequestContext
+from tsunagi.gateway.anonymous import open_to_everyone
 from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.codecs import Codecs
 from tsunagi.gateway.exchange import Exchange
-from tsunagi.gateway.identity import Authenticator, StrictAuthenticator, read_credential, resolved, secret_for
+from tsunagi.gateway.identity import (
+    ANONYMOUS,
+    Authenticator,
+    StrictAuthenticator,
+    read_credential,
+    secret_for,
+)
 from tsunagi.gateway.routes import Route, RouteRegistry
-from tsunagi.protocol.errors import NotImplementedOperation
+from tsunagi.policy import Dialect
+from tsunagi.ports.s3 import S3
+from tsunagi.protocol.errors import NotImplementedOperation, ServiceError
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.presign import parse_form
@@ -26,6 +35,19 @@ if TYPE_CHECKING:
 
 def _no_secret(access_key: str) -> None:
     return None
+
+
+async def _anonymous_upload(platform: Platform, ctx: RequestContext, ex: Exchange, bucket: str, key: str) -> None:
+    """An unsigned form upload writes only where the bucket's policy allows s3:PutObject to everyone; it
+    runs in the bucket owner's account (a missing bucket is left to S3 to say)."""
+    port = platform.ports.find(S3)
+    resource = await port.resource_policy(ctx, f"arn:aws:s3:::{bucket}") if port is not None else None
+    if resource is None:
+        return
+    if not open_to_everyone(resource, Dialect.S3, "s3:PutObject", f"arn:aws:s3:::{bucket}/{key}",
+                            now=platform.clock.now(), secure=ctx.scheme == "https", source_ip=ex.source_ip):
+        raise ServiceError("Access Denied", code="AccessDenied", status=403)
+    ctx.account = resource.account
 
 
 def install(routes: RouteRegistry, platform: Platform, authenticator: Authenticator, codecs: Codecs) -> None:
@@ -49,7 +71,11 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
             fields, _ = parse_form(request.body, request.content_type)
             principal = await authenticator.authenticate_post(fields)
         else:
-            principal = await resolved(authenticator.authenticate(request, cred, "s3", "rest-xml"))
+            # open: the key id the form's policy is signed with (any signature accepted); a form signed
+            # by no one is anonymous, and writes only where the bucket policy lets everyone
+            fields, _ = parse_form(request.body, request.content_type)
+            signer = fields.get("x-amz-credential", "").split("/", 1)[0] or fields.get("awsaccesskeyid")
+            principal = Principal.root(authenticator.account_for(signer), signer) if signer else ANONYMOUS
         header = request.headers.get("x-amzn-trace-id")
         ctx = RequestContext(account=principal.account, region=cred.region or platform.config.default_region,
                              request_id=ex.request_id, service="s3", operation="PostObject",
@@ -63,7 +89,10 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
                                           code="NotImplemented")
         # under --auth strict the policy's signature was checked above against the key's real secret
         lookup = _no_secret if isinstance(authenticator, StrictAuthenticator) else secret_for
-        result = await post(ctx, post_params(request, bucket, platform.clock.now(), lookup))
+        params = post_params(request, bucket, platform.clock.now(), lookup)
+        if not principal.account:
+            await _anonymous_upload(platform, ctx, ex, bucket, str(params["Key"]))
+        result = await post(ctx, params)
         response = post_response(result, ex.request_id)
         ex.route = "s3-post"
         return response

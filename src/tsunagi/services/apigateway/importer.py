@@ -10,8 +10,6 @@ import copy
 import json
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
-
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.apigateway.apis import api_doc, child_path, root_resource
 from tsunagi.services.apigateway.core import HTTP_METHODS, PATH_PART, ApiGatewayCore, new_id, now_s
@@ -36,6 +34,8 @@ def load_definition(body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except ValueError:
+        import yaml  # type: ignore[import-untyped]  # (imported here: most definitions are JSON, and start-up is faster)
+
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as e:

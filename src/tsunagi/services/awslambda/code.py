@@ -21,6 +21,7 @@ from tsunagi.context import RequestContext
 from tsunagi.ports.s3 import S3, ObjectTooLarge
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.runtime import code as codecache
+from tsunagi.runtime import containment
 from tsunagi.runtime.interpreters import RETIRED_PYTHON, SUPPORTED
 from tsunagi.services.awslambda.errors import InvalidParameterValue, RequestTooLarge, ResourceNotFound
 from tsunagi.services.base import Platform
@@ -40,7 +41,10 @@ class CodePackages:
     def __init__(self, platform: Platform, repo: LambdaRepo) -> None:
         self.platform = platform
         self.repo = repo
-        self.cache_dir = os.path.join(os.path.abspath(platform.config.data_dir), "lambda")
+        # where the function user can read it (tsunagi is root, the data dir out of that user's reach: a
+        # folder of this server in the temp folder)
+        self.cache_dir = containment.code_cache_dir(os.path.join(os.path.abspath(platform.config.data_dir), "lambda"),
+                                                    containment.function_user(platform.config.function_user))
         self._unpack_locks: dict[str, asyncio.Lock] = {}
         self._opt_dirs: dict[tuple[str, ...], str | None] = {}
 

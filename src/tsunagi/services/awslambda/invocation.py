@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 
 from tsunagi.context import RequestContext
+from tsunagi.protocol.errors import ServiceError
 from tsunagi.runtime.pool import HERE as RUNTIME_DIR
-from tsunagi.runtime.pool import Invocation, Outcome, Throttled, WorkerPool, WorkerSpec
+from tsunagi.runtime.pool import Invocation, Outcome, Throttled, Unlaunchable, WorkerPool, WorkerSpec
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import Catalog, Fn
 from tsunagi.services.awslambda.code import CodePackages
@@ -205,6 +206,8 @@ class Invoker:
                                           reserved=fn.reserved, unreserved_limit=unreserved)
         except Throttled as e:
             raise throttled(e.reason, e.message) from None
+        except Unlaunchable as e:
+            raise ServiceError(str(e), code="ServiceException", status=500, Type="Service") from None
 
     async def _spec(self, fn: Fn) -> WorkerSpec:
         """What a worker for ``fn`` runs: its code and layers unpacked on this node, its environment.

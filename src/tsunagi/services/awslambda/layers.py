@@ -6,6 +6,8 @@ published, so the workers' merged ``/opt`` folders are keyed by the list of vers
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any
 
 import orjson
@@ -15,13 +17,21 @@ from tsunagi.context import RequestContext
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import dumps, iso
 from tsunagi.services.awslambda.code import CodePackages
-from tsunagi.services.awslambda.errors import ResourceNotFound
+from tsunagi.services.awslambda.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
 from tsunagi.store.awslambda import LambdaRepo, LayerRow
 
 Params = dict[str, Any]
 Result = dict[str, Any]
 
 _OPTIONAL = ("CompatibleRuntimes", "LicenseInfo", "CompatibleArchitectures")
+_REVISION = ("The Revision Id provided does not match the latest Revision Id. Call the GetLayerVersionPolicy API "
+             "to retrieve the latest Revision Id")
+_PRINCIPAL = re.compile(r"^(\d{12}|\*|arn:aws[a-zA-Z-]*:iam::\d{12}:root)$")
 
 
 def _not_found() -> Exception:
@@ -37,8 +47,9 @@ class Layers:
     def _out(self, ctx: RequestContext | None, row: LayerRow, account: str, region: str) -> Result:
         cfg = orjson.loads(row.config)
         out: Result = {"LayerArn": names.layer_arn(region, account, row.name), "LayerVersionArn": row.arn,
-                       "Description": cfg.get("Description", ""), "CreatedDate": cfg["CreatedDate"],
-                       "Version": int(row.version)}
+                       "CreatedDate": cfg["CreatedDate"], "Version": int(row.version)}
+        if cfg.get("Description"):          # AWS leaves it out when none was given
+            out["Description"] = cfg["Description"]
         for key in _OPTIONAL:
             if cfg.get(key):
                 out[key] = cfg[key]
@@ -108,3 +119,67 @@ class Layers:
         account, region, name = names.parse_layer(params["LayerName"], ctx.account, ctx.region)
         await self.repo.delete_layer(account, region, name, int(params["VersionNumber"]))
         return {}
+
+    # -- who may use a version: AddLayerVersionPermission, RemoveLayerVersionPermission, GetLayerVersionPolicy --
+    async def _version(self, ctx: RequestContext, params: Params) -> tuple[LayerRow, dict[str, Any]]:
+        account, region, name = names.parse_layer(params["LayerName"], ctx.account, ctx.region)
+        row = await self.repo.layer(account, region, name, int(params["VersionNumber"]))
+        if row is None:
+            raise _not_found()
+        return row, orjson.loads(row.config)
+
+    async def _save_policy(self, row: LayerRow, cfg: dict[str, Any], statements: list[dict[str, Any]]) -> str:
+        new = dict(cfg)
+        revision = str(uuid.uuid4())
+        if statements:
+            new["_Policy"], new["_PolicyRevision"] = statements, revision
+        else:
+            new.pop("_Policy", None)
+            new.pop("_PolicyRevision", None)
+        if not await self.repo.set_layer_config(row.arn, dumps(new), row.config):
+            # changed by another call since it was read: as AWS answers a stale revision
+            raise PreconditionFailed(_REVISION, Type="User")
+        return revision
+
+    async def add_layer_version_permission(self, ctx: RequestContext, params: Params) -> Result:
+        row, cfg = await self._version(ctx, params)
+        if params.get("RevisionId") and params["RevisionId"] != cfg.get("_PolicyRevision"):
+            raise PreconditionFailed(_REVISION, Type="User")
+        sid, action, principal = params["StatementId"], params["Action"], params["Principal"]
+        if action != "lambda:GetLayerVersion":
+            raise InvalidParameterValue(f"Action {action} is not supported for layer permissions; the only action "
+                                        "is lambda:GetLayerVersion.", Type="User")
+        if not _PRINCIPAL.match(principal):
+            raise InvalidParameterValue(f"The principal {principal} is invalid: give an account id, an account's "
+                                        "root ARN or *.", Type="User")
+        statements: list[dict[str, Any]] = list(cfg.get("_Policy") or [])
+        if any(s.get("Sid") == sid for s in statements):
+            raise ResourceConflict(f"The statement id ({sid}) provided already exists. Please provide a new "
+                                   "statement id, or remove the existing statement.", Type="User")
+        statement: dict[str, Any] = {
+            "Sid": sid, "Effect": "Allow",
+            "Principal": "*" if principal == "*" else
+            {"AWS": principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root"},
+            "Action": action, "Resource": row.arn}
+        if params.get("OrganizationId"):
+            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": params["OrganizationId"]}}
+        revision = await self._save_policy(row, cfg, [*statements, statement])
+        return {"Statement": dumps(statement), "RevisionId": revision}
+
+    async def remove_layer_version_permission(self, ctx: RequestContext, params: Params) -> Result:
+        row, cfg = await self._version(ctx, params)
+        if params.get("RevisionId") and params["RevisionId"] != cfg.get("_PolicyRevision"):
+            raise PreconditionFailed(_REVISION, Type="User")
+        sid = params["StatementId"]
+        statements = [s for s in cfg.get("_Policy") or [] if s.get("Sid") != sid]
+        if len(statements) == len(cfg.get("_Policy") or []):
+            raise ResourceNotFound(f"Statement {sid} is not found in resource policy.", Type="User")
+        await self._save_policy(row, cfg, statements)
+        return {}
+
+    async def get_layer_version_policy(self, ctx: RequestContext, params: Params) -> Result:
+        row, cfg = await self._version(ctx, params)
+        if not cfg.get("_Policy"):
+            raise ResourceNotFound("No policy is associated with the given resource.", Type="User")
+        doc = {"Version": "2012-10-17", "Id": "default", "Statement": cfg["_Policy"]}
+        return {"Policy": dumps(doc), "RevisionId": cfg["_PolicyRevision"]}

@@ -158,6 +158,15 @@ class LambdaService(Service):
     async def get_layer_version(self, ctx: RequestContext, params: Params) -> Result:
         return await self.layers.get_layer_version(ctx, params)
 
+    async def add_layer_version_permission(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.layers.add_layer_version_permission(ctx, params)
+
+    async def remove_layer_version_permission(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.layers.remove_layer_version_permission(ctx, params)
+
+    async def get_layer_version_policy(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.layers.get_layer_version_policy(ctx, params)
+
     async def get_layer_version_by_arn(self, ctx: RequestContext, params: Params) -> Result:
         return await self.layers.get_layer_version_by_arn(ctx, params)
 

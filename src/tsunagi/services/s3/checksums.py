@@ -13,9 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
+from collections.abc import Callable
 from typing import Any, Protocol
-
-from awscrt import checksums as crt_checksums
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5")
 CRCS = ("CRC32", "CRC32C", "CRC64NVME")
@@ -32,8 +31,19 @@ _POLY = {"CRC32": 0xEDB88320, "CRC32C": 0x82F63B78, "CRC64NVME": 0x9A6C9329AC4BC
 _WIDTH = {"CRC32": 32, "CRC32C": 32, "CRC64NVME": 64}
 
 
-# The running CRC functions: f(data, previous) -> the CRC of everything so far.
-_CRC_FN = {"CRC32": zlib.crc32, "CRC32C": crt_checksums.crc32c, "CRC64NVME": crt_checksums.crc64nvme}
+# The running CRC functions: f(data, previous) -> the CRC of everything so far. awscrt's (12 MB of C)
+# are loaded on first use, which keeps them out of the server's start.
+_CRC_FN: dict[str, Callable[[bytes, int], int]] = {"CRC32": zlib.crc32}
+
+
+def _crc_fn(name: str) -> Callable[[bytes, int], int]:
+    fn = _CRC_FN.get(name)
+    if fn is None:
+        from awscrt import checksums as crt_checksums
+
+        _CRC_FN.update(CRC32C=crt_checksums.crc32c, CRC64NVME=crt_checksums.crc64nvme)
+        fn = _CRC_FN[name]
+    return fn
 
 
 class Crc:
@@ -42,7 +52,7 @@ class Crc:
     __slots__ = ("_crc", "_fn", "_width")
 
     def __init__(self, name: str) -> None:
-        self._fn = _CRC_FN[name]
+        self._fn = _crc_fn(name)
         self._width = _WIDTH[name]
         self._crc = 0
 

@@ -64,7 +64,7 @@ class SnsService(Service):
     # == lifecycle ===========================================================================
     async def start(self) -> None:
         self.catalog.listen()
-        await self.keys.signer_now()
+        self.keys.preload()
 
     async def stop(self) -> None:
         self.keys.close()

@@ -129,7 +129,10 @@ class Signer:
     def __init__(self, key_id: str, private_pem: str, cert_pem: str) -> None:
         self.key_id = key_id
         self.cert_pem = cert_pem
-        loaded = serialization.load_pem_private_key(private_pem.encode(), password=None)
+        # tsunagi made this key itself (generate()) and kept it in its store: checking the RSA key's
+        # consistency again (~100 ms of CPU) on every load would only slow the start down
+        loaded = serialization.load_pem_private_key(private_pem.encode(), password=None,
+                                                    unsafe_skip_rsa_key_validation=True)
         assert isinstance(loaded, RSAPrivateKey)
         self._key = loaded
         self.processes: list[SigningProcess] = []   # set by the SNS service (start_processes)

@@ -155,6 +155,10 @@ SELECT l.name, l.version, l.arn, l.config, l.code_sha, c.size
 FROM lambda_layers l JOIN lambda_code c ON c.sha = l.code_sha
 WHERE l.account = ? AND l.region = ? AND l.name = ? AND l.version = ?;
 
+-- name: set_layer_config
+-- A layer version's configuration replaced, only if it is still ``config`` (its policy changes by compare-and-set).
+UPDATE lambda_layers SET config = ? WHERE arn = ? AND config = ?;
+
 -- name: layer_by_arn
 SELECT l.name, l.version, l.arn, l.config, l.code_sha, c.size
 FROM lambda_layers l JOIN lambda_code c ON c.sha = l.code_sha WHERE l.arn = ?;

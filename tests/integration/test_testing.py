@@ -1,0 +1,144 @@
+"""tsunagi in other projects' test suites (``tsunagi.testing`` and its pytest plugin), run as a user runs
+them: the sample suites in ``examples/testing/`` with this venv's pytest, in a subprocess, against a
+server they start themselves and against a running one (``TSUNAGI_ENDPOINT``, on both stores)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+
+from tests.support.server import REPO, TsunagiServer
+from tsunagi import testing
+
+EXAMPLES = REPO / "examples" / "testing"
+
+
+def run_suite(name: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("TSUNAGI_", "AWS_", "PYTEST_")) and k != "CI"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly"], cwd=EXAMPLES / name,
+                          env={**clean, **env}, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, f"{name}:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.mark.parametrize("name, passed", [("pytest-plugin", 6), ("moto-suite", 7)])
+def test_sample_suite_passes_with_its_own_server(name: str, passed: int) -> None:
+    proc = run_suite(name)
+    assert f"{passed} passed" in proc.stdout
+
+
+@pytest.mark.parametrize("name, passed", [("pytest-plugin", "5 passed, 1 skipped"), ("moto-suite", "7 passed")])
+def test_sample_suite_passes_against_a_running_server(server: TsunagiServer, name: str, passed: str) -> None:
+    # (the policy test is skipped: this server was not started with the suite's --policies enforce)
+    proc = run_suite(name, TSUNAGI_ENDPOINT=server.url, TSUNAGI_ADMIN_TOKEN=server.token)
+    assert passed in proc.stdout
+
+
+@pytest.fixture
+def shared_is(server: TsunagiServer, monkeypatch: pytest.MonkeyPatch):
+    """This process's shared tsunagi is the session's server (no other process started)."""
+    testing.stop_shared()
+    monkeypatch.setenv("TSUNAGI_ENDPOINT", server.url)
+    monkeypatch.setenv("TSUNAGI_ADMIN_TOKEN", server.token)
+    yield server
+    testing.stop_shared()
+
+
+def test_mock_aws_points_plain_clients_at_tsunagi_and_restores_everything(shared_is, monkeypatch) -> None:
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
+    boto3.setup_default_session()
+    real = boto3.DEFAULT_SESSION.get_credentials()       # resolved (and kept) before the block
+    assert real.access_key == "AKIAREALKEY"
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "https://sqs.example.invalid")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    before = dict(os.environ)
+    session = boto3.DEFAULT_SESSION
+
+    with testing.mock_aws() as endpoint:
+        assert endpoint == shared_is.url
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="inside")["QueueUrl"]
+        assert url.startswith(shared_is.url)
+        assert boto3.client("sts").get_caller_identity()["Account"] == "123456789012"
+        with testing.mock_aws():        # nested: the same state
+            assert boto3.client("sqs").get_queue_url(QueueName="inside")["QueueUrl"] == url
+        assert boto3.client("sqs").list_queues()["QueueUrls"] == [url]
+
+    assert dict(os.environ) == before
+    assert boto3.DEFAULT_SESSION is session
+    assert boto3.DEFAULT_SESSION.get_credentials() is real
+    monkeypatch.delenv("AWS_PROFILE")       # (no such profile here, for the check below)
+    # state was wiped when the outermost block ended
+    assert shared_is.client("sqs", access_key="123456789012").list_queues().get("QueueUrls", []) == []
+
+
+def test_mock_aws_restores_the_environment_when_the_test_fails(shared_is, monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+    @testing.mock_aws
+    def broken() -> None:
+        boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="left-behind")
+        raise ValueError("the test failed")
+
+    with pytest.raises(ValueError):
+        broken()
+    assert "AWS_ENDPOINT_URL" not in os.environ
+    # the default session made in the block stays, but does not keep the block's credentials
+    assert boto3.DEFAULT_SESSION is not None and boto3.DEFAULT_SESSION._session._credentials is None
+    assert shared_is.client("sqs", access_key="123456789012").list_queues().get("QueueUrls", []) == []
+
+
+def test_mock_aws_on_a_coroutine_function(shared_is) -> None:
+    import asyncio
+
+    @testing.mock_aws
+    async def work() -> str:
+        return str(boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="async")["QueueUrl"])
+
+    assert asyncio.run(work()).endswith("/123456789012/async")
+
+
+@pytest.mark.sqlite_only
+def test_server_starts_a_private_server_and_stops_it(monkeypatch) -> None:
+    monkeypatch.delenv("TSUNAGI_ENDPOINT", raising=False)
+    with testing.server(args=["--policies", "enforce"]) as endpoint:
+        sqs = endpoint.client("sqs")
+        sqs.create_queue(QueueName="private")
+        assert endpoint.wait_for_messages("private", 0) == 0
+        url = endpoint.url
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/_tsunagi/health", timeout=2)
+
+
+def test_reset_needs_the_admin_token(server: TsunagiServer) -> None:
+    wrong = testing.Endpoint(server.url, "not-the-token")
+    with pytest.raises(RuntimeError, match="403"):
+        wrong.reset()
+
+
+def test_delivery_records_of_a_publish(shared_is) -> None:
+    endpoint = testing.shared()
+    sns, sqs = endpoint.client("sns"), endpoint.client("sqs")
+    topic = sns.create_topic(Name="news")["TopicArn"]
+    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    message_id = sns.publish(TopicArn=topic, Message="hello")["MessageId"]
+
+    (record,) = endpoint.wait_for_deliveries(1, message_id=message_id)
+    assert record["TargetArn"].startswith(topic + ":")      # the subscription
+    assert record["Protocol"] == "sqs"
+    assert endpoint.wait_for_messages(url, 1) == 1
