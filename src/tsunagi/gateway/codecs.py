@@ -42,8 +42,10 @@ class Operations:
     def __init__(self, service_name: str, impl: object) -> None:
         self.service = service_name
         self._methods: dict[str, Operation | None] = {}
+        # a service whose methods forward to its parts names the part's method instead (operation_impl)
+        find = getattr(impl, "operation_impl", None)
         for name in (*service_model(service_name).operation_names, *WIRE_ONLY.get(service_name, ())):
-            method = getattr(impl, xform_name(name), None)
+            method = find(xform_name(name)) if find is not None else getattr(impl, xform_name(name), None)
             self._methods[name] = method if callable(method) else None
 
     def get(self, operation: str) -> Operation | None:

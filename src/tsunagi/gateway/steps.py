@@ -69,11 +69,11 @@ class Route:
         request = ex.request
         headers = request.headers
         ctype = headers.get("content-type", "")
-        root = self.routes.root_filter
-        if root is not None and request.path == "/" and not ctype.lower().startswith(root.get(request.method, ())):
+        routes = self.routes
+        if request.path == "/" and not routes.claims_root(request, ctype):
             route = None
         else:
-            route = self.routes.find(request)
+            route = routes.find(request)
         if route is not None:
             ex.route = route.name
             return self._answer(route.handler, ex)
@@ -226,12 +226,11 @@ class TraceContext:
         headers = request.headers
         header = headers.get("x-amzn-trace-id")
         region = ex.credential.region if ex.credential is not None else None
+        # (positional: the context is made on every request)
         ex.ctx = RequestContext(
-            account=principal.account, region=region or self.default_region, request_id=ex.request_id,
-            service=ex.service or "", operation=ex.operation.name, host=headers.get("host", "localhost:4566"),
-            scheme=headers.get("x-forwarded-proto", "http"), principal=principal,
-            trace_id=root_of(header) if header else None, trace_header=header,
-            source_ip=ex.source_ip)
+            principal.account, region or self.default_region, ex.request_id, ex.service or "", ex.operation.name,
+            headers.get("host", "localhost:4566"), headers.get("x-forwarded-proto", "http"), principal,
+            root_of(header) if header else None, header, ex.source_ip)
 
 
 class Dispatch:

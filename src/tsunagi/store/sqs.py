@@ -12,6 +12,7 @@ receiver at a time across servers.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -134,6 +135,7 @@ class SqsRepo:
         self.store = store
         self.shared = store.shared          # other servers on this database: tell them, lock across them
         self.q = queries.load("sqs", store.dialect)
+        self._insert_one = self.q.expand("insert_messages", 1)     # every SendMessage
 
     # == queues ================================================================================
     async def queue_by_name(self, account: str, region: str, name: str) -> QueueRow | None:
@@ -213,7 +215,7 @@ class SqsRepo:
     async def insert(self, queue_id: int, row: NewMessage) -> None:
         """One standard message. A statement is atomic by itself; on a shared store the other
         servers' long polls are told in the same transaction."""
-        sql = self.q.expand("insert_messages", 1)
+        sql = self._insert_one
         if self.shared:
             async with self.store.transaction() as tx:
                 await tx.execute(sql, (queue_id, *row))
@@ -437,12 +439,14 @@ class SqsRepo:
             return moved if moved else -len(rows)
 
 
+_tuple_new = tuple.__new__
+_by_id = operator.itemgetter(0)      # MessageRow.id
+
+
 def _messages(rows: list[Row]) -> list[MessageRow]:
-    """Claimed rows as :class:`MessageRow`, in receive order (RETURNING gives no order)."""
-    out = [MessageRow(*r) for r in rows]
+    """Claimed rows as :class:`MessageRow`, in receive order (RETURNING gives no order). The rows are
+    the driver's tuples of MessageRow's columns, made MessageRows without the named tuple's Python
+    ``__new__`` (21 arguments bound per message)."""
+    out: list[MessageRow] = [_tuple_new(MessageRow, r) for r in rows]
     out.sort(key=_by_id)
     return out
-
-
-def _by_id(row: MessageRow) -> int:
-    return row.id

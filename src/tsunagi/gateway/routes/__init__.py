@@ -6,7 +6,8 @@ API Gateway's execute-api hosts and paths and the console. Each is a :class:`Rou
 :class:`RouteRegistry`; the route step asks the registry before it looks for an AWS service, so
 adding one never adds a branch to the chain.
 
-A route matches by path prefix (longest first) and/or a predicate on the request, and answers
+A route matches by path prefix (longest first), by a part of the Host header, and/or a predicate on
+the request, and answers
 through its handler, which gets the :class:`~tsunagi.gateway.exchange.Exchange` (its body not
 read yet: ``await read_body(ex)`` when it needs it) and returns the response.
 """
@@ -28,9 +29,12 @@ class Route:
     match: Callable[[HttpRequest], bool] | None = None          # a further test (method, headers, host)
     methods: frozenset[str] | None = None                       # None: any method
     content_type: str | None = None                             # a Content-Type prefix (lower case)
+    host: str | None = None                                     # text the Host header contains
 
     def matches(self, request: HttpRequest) -> bool:
         if self.prefix is not None and not request.path.startswith(self.prefix):
+            return False
+        if self.host is not None and self.host not in request.headers.get("host", ""):
             return False
         if self.methods is not None and request.method not in self.methods:
             return False
@@ -45,7 +49,8 @@ def _first_segment(path: str) -> str:
 class RouteRegistry:
     """Prefixed routes indexed by the first segment of their prefix (longest prefix first within it),
     so that an API call, whose path no raw route claims, costs one dict lookup; then the
-    predicate-only routes, filtered by method before their predicate runs."""
+    predicate-only routes, filtered by method (and by the text their Host must contain) before their
+    predicate runs."""
 
     def __init__(self) -> None:
         self._by_segment: dict[str, list[Route]] = {}
@@ -56,14 +61,16 @@ class RouteRegistry:
         self._predicate_methods: set[str | None] = set()
         # For requests to "/": method -> the content types a route may claim them with (a method not in
         # it: none); None when any request to "/" might be claimed. The route step checks it inline, so
-        # an API call costs no lookup at all.
+        # an API call costs no lookup at all. Routes claimed by their Host (API Gateway's execute-api
+        # hosts) are left out of it: the step also checks the Host against ``root_hosts``.
         self.root_filter: dict[str, tuple[str, ...]] | None = {}
+        self.root_hosts: tuple[str, ...] = ()
 
     def add(self, route: Route) -> None:
         if route.name in self._names:
             raise ValueError(f"a route named {route.name!r} is registered already")
-        if route.prefix is None and route.match is None:
-            raise ValueError(f"route {route.name!r} needs a prefix or a match")
+        if route.prefix is None and route.match is None and route.host is None:
+            raise ValueError(f"route {route.name!r} needs a prefix, a host or a match")
         if route.prefix is not None and not route.prefix.startswith("/"):
             raise ValueError(f"route {route.name!r}: a prefix starts with '/'")
         self._names.add(route.name)
@@ -78,16 +85,33 @@ class RouteRegistry:
                 self._others.setdefault(method, []).append(route)
                 self._predicate_methods.add(method)
         self.root_filter = self._root_filter()
+        self.root_hosts = tuple(sorted({r.host for rs in self._others.values() for r in rs if r.host is not None}))
 
     def _root_filter(self) -> dict[str, tuple[str, ...]] | None:
-        if self._root_claimed or None in self._predicate_methods:
+        if self._root_claimed:
             return None
         types: dict[str, tuple[str, ...]] = {}
         for method, routes in self._others.items():
+            routes = [r for r in routes if r.host is None]
+            if not routes:
+                continue
             if method is None or any(r.content_type is None for r in routes):
                 return None
             types[method] = tuple(r.content_type for r in routes if r.content_type is not None)
         return types
+
+    def claims_root(self, request: HttpRequest, content_type: str) -> bool:
+        """Whether a route may claim this request to "/" (``content_type``: its Content-Type), without
+        looking at each route: False for every API call when :attr:`root_filter` is known."""
+        root = self.root_filter
+        if root is None or content_type.lower().startswith(root.get(request.method, ())):
+            return True
+        if self.root_hosts:
+            host = request.headers.get("host", "")
+            for marker in self.root_hosts:
+                if marker in host:
+                    return True
+        return False
 
     def find(self, request: HttpRequest) -> Route | None:
         path = request.path
@@ -99,6 +123,8 @@ class RouteRegistry:
                     return route
         for key in (request.method, None):
             for route in self._others.get(key, ()):
+                if route.host is not None and route.host not in request.headers.get("host", ""):
+                    continue
                 if route.content_type is not None and \
                         request.headers.get("content-type", "")[:len(route.content_type)].lower() != route.content_type:
                     continue

@@ -21,7 +21,7 @@ from tsunagi.gateway.identity import Authenticator, read_credential, resolved
 from tsunagi.gateway.routes import Route, RouteRegistry
 from tsunagi.ports.apigateway import APIGATEWAY, ApiRequest, Caller
 from tsunagi.protocol.errors import RequestEntityTooLarge, ServiceError
-from tsunagi.protocol.http import HttpRequest, HttpResponse
+from tsunagi.protocol.http import HttpResponse
 
 if TYPE_CHECKING:
     from tsunagi.services.base import Platform
@@ -53,9 +53,6 @@ def _error(status: int, message: str, error_type: str, request_id: str) -> HttpR
 
 
 def install(routes: RouteRegistry, platform: Platform, authenticator: Authenticator) -> None:
-    def is_host_form(request: HttpRequest) -> bool:
-        return ".execute-api." in request.headers.get("host", "")
-
     async def invoke(ex: Exchange, api_id: str, stage: str, path: str) -> HttpResponse:
         port = platform.ports.find(APIGATEWAY)
         request = ex.request
@@ -101,4 +98,4 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
 
     routes.add(Route("apigateway-invoke-path", by_path, prefix="/restapis/",
                      match=lambda request: path_target(request.path) is not None))
-    routes.add(Route("apigateway-invoke-host", by_host, match=is_host_form))
+    routes.add(Route("apigateway-invoke-host", by_host, host=".execute-api."))

@@ -101,7 +101,7 @@ class QueueDirectory:
             raise missing("QueueUrl")
         key = (ctx.account, ctx.region, url)
         q = self._by_url.get(key)
-        if q is not None and self._fresh(q):
+        if q is not None and (not self.shared or self._fresh(q)):
             return q
         account, region, name = self.parse_url(ctx, url)
         row = await self.repo.queue_by_name(account, region, name)

@@ -68,10 +68,24 @@ def context_of(arn: str) -> dict[str, str]:
     return {"aws:sqs:arn": arn}
 
 
+_AEADS: dict[bytes, AESGCM] = {}     # data key plaintext -> its cipher, made once per data key
+_AEADS_MOST = 256
+
+
+def aead_of(plaintext: bytes) -> AESGCM:
+    """The AES-GCM cipher of a data key, made once (a data key is reused for its reuse period)."""
+    aead = _AEADS.get(plaintext)
+    if aead is None:
+        if len(_AEADS) >= _AEADS_MOST:
+            _AEADS.clear()
+        aead = _AEADS[plaintext] = AESGCM(plaintext)
+    return aead
+
+
 def seal(key: DataKey, arn: str, message_id: str, body: str, attrs: str | None) -> bytes:
     """``body`` and ``attrs`` of message ``message_id`` sealed under ``key`` (made for queue ``arn``)."""
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(key.plaintext).encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
+    sealed = aead_of(key.plaintext).encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
     arn_bytes = arn.encode()
     return b"".join((bytes((_VERSION,)), _LENGTH.pack(len(arn_bytes)), arn_bytes, _LENGTH.pack(len(key.ciphertext)),
                      key.ciphertext, nonce, sealed))
@@ -154,9 +168,27 @@ class Sealer:
         if owned is None:
             raise ServiceError("The queue's SQS-owned encryption key is not loaded yet; try again.",
                                code="InternalError", status=500, sender_fault=False)
-        nonce = self._nonce()
+        nonces = self._nonce                 # (_Nonces.__call__ inlined: every message is sealed here)
+        n = nonces._next
+        if n > 0xFFFFFFFF:
+            nonces._prefix, n = os.urandom(8), 0
+        nonces._next = n + 1
+        nonce = nonces._prefix + n.to_bytes(4, "big")
         sealed = owned.aead.encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
         return b"".join((_OWNED_TAG, owned.fingerprint, nonce, sealed))
+
+    def open_owned_now(self, message_id: str, blob: bytes) -> Opened | None:
+        """A message sealed under the SQS-owned key, opened without waiting, when that key is the one
+        loaded; None otherwise (then :meth:`open`, which reads the key again)."""
+        owned = self._owned
+        if owned is None or blob[:1] != _OWNED_TAG or blob[1:9] != owned.fingerprint:
+            return None
+        try:
+            plain = owned.aead.decrypt(blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:], message_id.encode())
+        except InvalidTag:
+            return None
+        body, attrs = orjson.loads(plain)
+        return Opened(body, attrs)
 
     async def _open_owned(self, message_id: str, blob: bytes) -> Opened:
         fingerprint, nonce, sealed = blob[1:9], blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:]
@@ -236,7 +268,7 @@ class Sealer:
         except KmsError as e:
             raise from_kms(e.code, e.message) from None
         try:
-            plain = AESGCM(key.plaintext).decrypt(parts.nonce, parts.sealed, message_id.encode())
+            plain = aead_of(key.plaintext).decrypt(parts.nonce, parts.sealed, message_id.encode())
         except InvalidTag:
             raise from_kms("InvalidCiphertextException", f"Message {message_id} does not open under its data key.") \
                 from None
@@ -248,3 +280,4 @@ class Sealer:
         self.keys.clear()
         self._primed.clear()
         self._owned = None
+        _AEADS.clear()

@@ -42,6 +42,8 @@ SEQ_BASE = 10**19            # SequenceNumbers are 20-digit strings
 
 GROUP_RE = re.compile(r"^[!-~]{1,128}$")     # group, deduplication and receive attempt ids
 
+_tuple_new = tuple.__new__
+
 
 class Prepared(NamedTuple):
     """A checked message: the row to store, the response entry, its deduplication id (FIFO)."""
@@ -58,13 +60,6 @@ def _sealed(msg: Prepared, key: DataKey, q: Queue) -> Prepared:
     return msg._replace(row=row._replace(body="", attrs=None, sealed=blob))
 
 
-def _owned(msg: Prepared, sealer: Sealer) -> Prepared:
-    """``msg`` with its body and attributes encrypted under the SQS-owned key (SSE-SQS)."""
-    row = msg.row
-    return msg._replace(row=row._replace(body="", attrs=None,
-                                         sealed=sealer.seal_owned(row.message_id, row.body, row.attrs)))
-
-
 class Sending:
     def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
                  sealer: Sealer) -> None:
@@ -79,7 +74,9 @@ class Sending:
                 now: int, batch: bool = False) -> Prepared:
         """Validate one message from ``sender`` (its SenderId; ``trace_header``: the request's X-Ray
         header, the AWSTraceHeader when the message has none; ``trace_id``: the request's journey, the
-        message's unless its own AWSTraceHeader names another)."""
+        message's unless its own AWSTraceHeader names another). A queue with SQS-managed encryption
+        gets the row sealed here under the SQS-owned key (call :meth:`Sealer.owned_ready` first); a queue
+        with a KMS key gets it sealed after (:func:`_sealed`), once its data key is known."""
         body = entry.get("MessageBody")
         if body is None or body == "":
             raise missing("MessageBody")
@@ -137,25 +134,30 @@ class Sending:
         message_id = uuid4()
         md5_body = md5_hex(body)
         visible_at = now + (q.delay_ms if delay is None else delay * 1000)
-        row = NewMessage(message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, sender, now, now,
-                         visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0, trace_id)
+        # (tuple.__new__: the named tuples' own __new__ binds every field in Python, per message)
+        if q.sse_sqs:
+            row = _tuple_new(NewMessage, (message_id, "", md5_body, None, md5_attrs, trace, md5_sys, sender, now, now,
+                                          visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0, trace_id,
+                                          self.sealer.seal_owned(message_id, body, attrs_json)))
+        else:
+            row = _tuple_new(NewMessage, (message_id, body, md5_body, attrs_json, md5_attrs, trace, md5_sys, sender,
+                                          now, now, visible_at, group, dedup if q.fifo else None, 1 if q.fifo else 0,
+                                          trace_id, None))
         out: dict[str, Any] = {"MessageId": message_id, "MD5OfMessageBody": md5_body}
         if md5_attrs:
             out["MD5OfMessageAttributes"] = md5_attrs
         if md5_sys:
             out["MD5OfMessageSystemAttributes"] = md5_sys
-        return Prepared(row, out, dedup)
+        return _tuple_new(Prepared, (row, out, dedup))
 
     async def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        if q.sse_sqs and not self.sealer.owned_fresh():
+            await self.sealer.owned_ready()
         now = self.clock.now_ms()
         msg = self.prepare(ctx.access_key_id or ctx.account, ctx.trace_header, ctx.trace_id, q, params, now)
         if q.kms_key is not None:
             msg = _sealed(msg, await self.sealer.data_key(ctx, q), q)
-        elif q.sse_sqs:
-            if not self.sealer.owned_fresh():
-                await self.sealer.owned_ready()
-            msg = _owned(msg, self.sealer)
         try:
             if q.fifo:
                 await self._send_fifo(q, [msg], now)
@@ -207,11 +209,10 @@ class Sending:
         if dedup_id is not None:
             entry["MessageDeduplicationId"] = dedup_id
         now = self.clock.now_ms()
+        # (a KMS queue's data key was primed, the SQS-owned key read, when the queue was looked up)
         msg = self.prepare(sender_id or queue.account, trace_header, trace_id, queue, entry, now)
         if queue.kms_key is not None:
             msg = _sealed(msg, self.sealer.primed(queue), queue)
-        elif queue.sse_sqs:
-            msg = _owned(msg, self.sealer)        # the key was read when the queue was looked up
         if queue.fifo:
             await self._send_fifo_in(tx, queue, [msg], now)
         elif defer is not None:
@@ -237,6 +238,8 @@ class Sending:
         if total > q.max_size:
             raise BatchRequestTooLong(f"Batch requests cannot be longer than {q.max_size} bytes. You have sent "
                                       f"{total} bytes.")
+        if q.sse_sqs and not self.sealer.owned_fresh():
+            await self.sealer.owned_ready()
         now = self.clock.now_ms()
         good: list[Prepared] = []
         failed: list[dict[str, Any]] = []
@@ -255,10 +258,6 @@ class Sending:
         if good and q.kms_key is not None:
             key = await self.sealer.data_key(ctx, q)
             good = [_sealed(g, key, q) for g in good]
-        elif good and q.sse_sqs:
-            if not self.sealer.owned_fresh():
-                await self.sealer.owned_ready()
-            good = [_owned(g, self.sealer) for g in good]
         if good:
             try:
                 if q.fifo:

@@ -37,6 +37,12 @@ from tsunagi.store.sqs import SqsRepo
 Params = dict[str, Any]
 Result = dict[str, Any]
 
+# The message operations' parts: the gateway calls these parts' methods directly
+# (:meth:`SqsService.operation_impl`), saving every call the forwarding coroutine below.
+_HOT_PARTS = {"send_message": "sending", "send_message_batch": "sending", "receive_message": "receiving",
+              "delete_message": "receiving", "delete_message_batch": "receiving",
+              "change_message_visibility": "receiving", "change_message_visibility_batch": "receiving"}
+
 
 class SqsService(Service):
     name = "sqs"
@@ -75,6 +81,12 @@ class SqsService(Service):
     async def sweep(self) -> None:
         """Delete expired messages (retention) and old deduplication / receive-attempt records."""
         await self.sweeper.sweep()
+
+    def operation_impl(self, name: str) -> Any:
+        """The coroutine function that serves operation ``name`` (its Python name) for the gateway's
+        dispatch: the part's own method for the message operations, else this service's."""
+        part = _HOT_PARTS.get(name)
+        return getattr(getattr(self, part), name) if part is not None else getattr(self, name, None)
 
     # == queues ================================================================================
     async def create_queue(self, ctx: RequestContext, params: Params) -> Result:

@@ -67,6 +67,7 @@ class StsService(Service):
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         platform.ports.provide(STS, StsPortImpl(self))
+        self._iam_port: IamPort | None = None       # IAM's port, once found (GetCallerIdentity)
 
     # == who is calling ========================================================================
     @property
@@ -96,8 +97,23 @@ class StsService(Service):
         return CallerIdentity(ctx.account, arn, user_id)
 
     async def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        who = await self.identity(ctx)
-        return {"UserId": who.user_id, "Account": who.account, "Arn": who.arn}
+        # identity() inlined (every SDK asks this at start, some before each call): one coroutine, not four
+        principal = ctx.principal
+        key_id = principal.access_key_id if principal is not None else None
+        iam = self._iam_port
+        if iam is None and key_id:
+            iam = self._iam_port = self.platform.ports.find(IAM)
+        if key_id and iam is not None:
+            creds = await iam.credentials(key_id)
+            if creds is not None:
+                if creds.session_token is None:
+                    await iam.key_used(key_id, "sts", ctx.region)
+                if creds.expires_at_ms is not None and creds.expires_at_ms <= self.clock.now_ms():
+                    raise ExpiredToken("The security token included in the request is expired")
+                return {"UserId": creds.user_id, "Account": creds.account, "Arn": creds.principal_arn}
+        arn = principal.arn if principal is not None else f"arn:aws:iam::{ctx.account}:root"
+        user_id = ctx.account if arn.endswith(":root") else (key_id or ctx.account)
+        return {"UserId": user_id, "Account": ctx.account, "Arn": arn}
 
     async def get_access_key_info(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         key_id: str = params["AccessKeyId"]
