@@ -7,6 +7,8 @@ opens to anonymous callers:
 - an S3 bucket or object whose bucket policy allows the action to everyone (``"Principal": "*"`` or
   ``{"AWS": "*"}``), or a bucket that does not exist (S3 answers ``NoSuchBucket`` to anyone);
 - an SQS queue whose queue policy allows the action to everyone;
+- operations AWS serves without credentials (``authtype: none`` in their models: STS's
+  AssumeRoleWithWebIdentity and AssumeRoleWithSAML, which check the token they carry instead);
 - SNS's ``ConfirmSubscription`` and ``Unsubscribe`` links (the SubscribeURL and UnsubscribeURL of SNS's
   messages, which the token in them authorizes).
 
@@ -59,6 +61,8 @@ async def authorize_anonymous(authorizer: PolicyAuthorizer, ex: Exchange) -> Non
     service, ctx, params = ex.service or "", ex.ctx, ex.params
     assert ctx is not None and params is not None
     operation = ex.operation_name
+    if ex.operation is not None and ex.operation.auth_type == "none":
+        return                                   # served without credentials (STS's web identity and SAML)
     if service == "sns" and operation in _SNS_LINKS and \
             str(params.get("AuthenticateOnUnsubscribe", "")).lower() != "true":
         return                                   # the token in the link is the permission

@@ -374,9 +374,23 @@ def unsigned(request: HttpRequest, service: str | None, protocol: str | None) ->
     resource policies can open them to everyone (S3, SQS; :mod:`tsunagi.gateway.anonymous` decides what
     it reaches) and SNS's confirmation and unsubscribe links; any other is refused at once with the
     service's answer to a request without credentials."""
-    if service in _ANONYMOUS_SERVICES or (service == "sns" and _sns_link(request)):
+    if service in _ANONYMOUS_SERVICES or (service == "sns" and _sns_link(request)) or \
+            (service is not None and _action(request) in _NO_AUTH.get(service, ())):
         return ANONYMOUS
     raise AuthFailure(sigv4.MISSING).error(protocol or "query", service or "")
+
+
+# Operations AWS serves without credentials (``authtype: none`` in their models): STS's exchanges of a
+# web identity or SAML token for credentials, which clients send unsigned.
+_NO_AUTH = {"sts": frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})}
+
+
+def _action(request: HttpRequest) -> str | None:
+    """A query-protocol request's ``Action`` (query string or form body)."""
+    params = dict(request.query_params())
+    if "Action" not in params and request.body and request.content_type.startswith("application/x-www-form-urlencoded"):
+        params = dict(form_pairs(request.body.decode("utf-8", "replace")))
+    return params.get("Action")
 
 
 def _sns_link(request: HttpRequest) -> bool:
