@@ -343,3 +343,47 @@ def test_a_visibility_timeout_changed_during_a_long_poll_applies_to_what_it_rece
         assert time.monotonic() < deadline, "the message stayed hidden for the old 60 s timeout"
         again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
     assert again[0]["Body"] == "hello" and again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_deleting_a_queue_answers_its_parked_long_polls_at_once(sqs) -> None:
+    url = sqs.create_queue(QueueName=name("parked"))["QueueUrl"]
+    outcome: dict = {}
+
+    def park() -> None:
+        started = time.monotonic()
+        try:
+            sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
+            outcome["answer"] = "empty success"
+        except ClientError as e:
+            outcome["answer"] = e.response["Error"]["Code"]
+        outcome["seconds"] = time.monotonic() - started
+
+    parked = threading.Thread(target=park)
+    parked.start()
+    time.sleep(1.0)
+    sqs.delete_queue(QueueUrl=url)
+    parked.join(25)
+    assert outcome["answer"] in ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")
+    assert outcome["seconds"] < 10          # not the poll's full 20 s
+
+
+def test_purge_clears_the_fifo_deduplication_window(sqs) -> None:
+    url = sqs.create_queue(QueueName=name("purge", fifo=True), Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="g", MessageDeduplicationId="same")
+    sqs.purge_queue(QueueUrl=url)
+    sqs.send_message(QueueUrl=url, MessageBody="b", MessageGroupId="g", MessageDeduplicationId="same")
+    got = receive_all(sqs, url, WaitTimeSeconds=2)
+    assert [m["Body"] for m in got] == ["b"]
+
+
+def test_fifo_queue_true_is_accepted_on_a_fifo_queue_only(sqs) -> None:
+    fifo = sqs.create_queue(QueueName=name("attr", fifo=True), Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=fifo, Attributes={"FifoQueue": "true"})
+    assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["FifoQueue"])["Attributes"]["FifoQueue"] == "true"
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=fifo, Attributes={"FifoQueue": "false"})
+    expect(e, "InvalidAttributeName")
+    standard = sqs.create_queue(QueueName=name("attr"))["QueueUrl"]
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=standard, Attributes={"FifoQueue": "true"})
+    expect(e, "InvalidAttributeName")

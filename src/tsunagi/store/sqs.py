@@ -203,6 +203,7 @@ class SqsRepo:
                 return False
             await tx.execute(self.q.purge_messages, (queue_id, now_ms))
             await tx.execute(self.q.purge_attempts, (queue_id,))
+            await tx.execute(self.q.purge_dedup, (queue_id,))
             return True
 
     async def counts(self, queue_id: int, now_ms: int, retain_after: int) -> tuple[int, int, int]:

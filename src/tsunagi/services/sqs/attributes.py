@@ -177,6 +177,8 @@ def normalize(attributes: dict[str, Any], *, fifo: bool, creating: bool) -> dict
                 continue
             raise unknown(name)
         if name == "FifoQueue" and not creating:
+            if fifo and str(raw).strip().lower() == "true":
+                continue            # what the queue already is: accepted, as AWS accepts it
             raise InvalidAttributeName(f"Unknown Attribute {name}.")
         value = "" if raw is None else str(raw)
         if name in INT_RANGES:

@@ -129,7 +129,7 @@ class Queues:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         await self.repo.delete_queue(q.id, q.account, q.region, q.name, self.clock.now_ms())
         self.directory.forget(q.id)
-        self.waiters.wake(q.id)
+        self.waiters.gone(q.id)
         return {}
 
     async def get_queue_url(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from tsunagi.services.sqs.errors import (
     int_param,
     invalid_value,
     missing,
+    queue_does_not_exist,
 )
 from tsunagi.services.sqs.md5 import md5_of_attributes
 from tsunagi.services.sqs.messages import (
@@ -122,6 +123,8 @@ class Receiving:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while not self.waiters.closed and not (stop is not None and stop.is_set()):
+            if q.id in self.waiters.deleted:
+                raise queue_does_not_exist()     # deleted while this poll waited: answered at once
             fut = self.waiters.register(q.id)
             if visibility is None:
                 q = await self.directory.by_arn(q.arn) or q     # cached; forgotten when the queue changes
@@ -366,7 +369,12 @@ class Receiving:
         message's journey. Redrive to the dead-letter queue happens here as for any receive."""
         rows, receipt = await self._receive_once(q, max_messages, q.visibility, None)
         if not rows and wait_seconds > 0 and not self.waiters.closed and not (stop is not None and stop.is_set()):
-            rows, receipt = await self._long_poll(q, max_messages, None, None, wait_seconds, stop)
+            try:
+                rows, receipt = await self._long_poll(q, max_messages, None, None, wait_seconds, stop)
+            except ServiceError as e:
+                if e.code != "QueueDoesNotExist":
+                    raise
+                return []           # the poller finds the queue gone on its next round
         rows = await self._opened(None, q, rows, receipt)
         out = []
         for r in rows:

@@ -10,6 +10,14 @@ class Waiters:
     def __init__(self) -> None:
         self._by_queue: dict[int, set[asyncio.Future[bool]]] = {}
         self.closed = False
+        self.deleted: set[int] = set()      # queues deleted on this server: their polls answer at once
+
+    def gone(self, queue_id: int) -> None:
+        """The queue was deleted: wake its polls, which then answer QueueDoesNotExist."""
+        if len(self.deleted) > 10_000:
+            self.deleted.clear()
+        self.deleted.add(queue_id)
+        self.wake(queue_id)
 
     def register(self, queue_id: int) -> asyncio.Future[bool]:
         """A future resolved at the next wake of ``queue_id``; register *before* looking for messages."""

@@ -68,6 +68,10 @@ UPDATE sqs_queues SET purged_at = ? WHERE id = ? AND (purged_at IS NULL OR purge
 -- The messages a purge removes.
 DELETE FROM sqs_messages WHERE queue_id = ? AND sent_at <= ?;
 
+-- name: purge_dedup
+-- PurgeQueue also forgets the queue's deduplication ids, as AWS does.
+DELETE FROM sqs_dedup WHERE queue_id = ?;
+
 -- name: purge_attempts
 -- A purged queue's receive attempts.
 DELETE FROM sqs_receive_attempts WHERE queue_id = ?;
