@@ -257,8 +257,11 @@ class Buckets:
 
     # tagging
     async def put_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=False)
-        return await self._set(ctx, params, "tags", tags)
+        tagging = params.get("Tagging") or {}
+        if tagging.get("TagSet") is None:
+            raise malformed_xml()
+        tags = tagset_to_dict(tagging["TagSet"], object_tags=False)
+        return await self._set(ctx, params, "tags", tags or None)    # an empty tag set deletes the tags
 
     async def get_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         tags = await self._get(ctx, params, "tags", ("NoSuchTagSet", "The TagSet does not exist"))

@@ -236,7 +236,8 @@ class Objects:
                 start = sum(int(s["n"]) for s in v.segments[:int(part) - 1])
                 end = start + int(v.segments[int(part) - 1]["n"])
                 out["PartsCount"] = count
-                out["ContentRange"] = f"bytes {start}-{end - 1}/{v.size}" if end > start else None
+            # part 1 of an ordinary object is the whole object, answered 206 with its range (no parts count)
+            out["ContentRange"] = f"bytes {start}-{end - 1}/{v.size}" if end > start else None
         else:
             rng = parse_range(params.get("Range"), v.size)
             if rng is not None:
@@ -689,7 +690,10 @@ class Objects:
     async def put_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
-        tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=True)
+        tagset = (params.get("Tagging") or {}).get("TagSet")
+        if tagset is None:
+            raise malformed_xml()
+        tags = tagset_to_dict(tagset, object_tags=True)
         info = dict(v.info)
         if tags:
             info["tags"] = tags

@@ -1,0 +1,89 @@
+"""S3 answering exactly as AWS does (issue 22, S3): part reads of ordinary objects, bucket tagging's
+status and empty sets, MaxKeys over common prefixes, MalformedXML on missing lists, 304 headers,
+copy-onto-itself, HeadBucket headers, ACLs, regions, Object Lock. boto3, both stores."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+MALFORMED = "The XML you provided was not well-formed or did not validate against our published schema"
+
+
+def err(e: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    r = e.value.response
+    return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")
+
+
+def test_part_number_on_an_ordinary_object(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="parts")
+    s3.put_object(Bucket="parts", Key="k", Body=b"0123456789")
+    got = s3.get_object(Bucket="parts", Key="k", PartNumber=1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["ContentRange"] == "bytes 0-9/10"
+    assert got["ContentLength"] == 10
+    assert "PartsCount" not in got
+    assert "x-amz-mp-parts-count" not in got["ResponseMetadata"]["HTTPHeaders"]
+    assert got["Body"].read() == b"0123456789"
+    head = s3.head_object(Bucket="parts", Key="k", PartNumber=1)
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert head["ContentRange"] == "bytes 0-9/10" and head["ContentLength"] == 10
+    assert "PartsCount" not in head
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="parts", Key="k", PartNumber=2)
+    assert err(e) == ("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
+    assert e.value.response["Error"]["PartNumberRequested"] == "2"
+    assert e.value.response["Error"]["ActualPartCount"] == "1"
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket="parts", Key="k", PartNumber=2)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_put_bucket_tagging_answers_204_and_an_empty_set_deletes(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="tagged")
+    r = s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "a", "Value": "1"}]})
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3.get_bucket_tagging(Bucket="tagged")["TagSet"] == [{"Key": "a", "Value": "1"}]
+    r = s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": []})
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_tagging(Bucket="tagged")
+    assert err(e) == ("NoSuchTagSet", 404, "The TagSet does not exist")
+
+
+def test_tagging_without_a_tag_set_is_malformed_xml(server):
+    s3 = server.client("s3", parameter_validation=False)
+    s3.create_bucket(Bucket="tagxml")
+    s3.put_object(Bucket="tagxml", Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_tagging(Bucket="tagxml", Tagging={})
+    assert err(e) == ("MalformedXML", 400, MALFORMED)
+    with pytest.raises(ClientError) as e:
+        s3.put_object_tagging(Bucket="tagxml", Key="k", Tagging={})
+    assert err(e) == ("MalformedXML", 400, MALFORMED)
+    with pytest.raises(ClientError) as e:
+        s3.delete_objects(Bucket="tagxml", Delete={"Objects": []})
+    assert err(e) == ("MalformedXML", 400, MALFORMED)
+    # an empty TagSet element is a valid document: it empties the object's tags
+    s3.put_object_tagging(Bucket="tagxml", Key="k", Tagging={"TagSet": [{"Key": "t", "Value": "v"}]})
+    s3.put_object_tagging(Bucket="tagxml", Key="k", Tagging={"TagSet": []})
+    assert s3.get_object_tagging(Bucket="tagxml", Key="k")["TagSet"] == []
+
+
+def test_not_modified_carries_etag_and_last_modified(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="cond")
+    etag = s3.put_object(Bucket="cond", Key="k", Body=b"abc")["ETag"]
+    for call in (s3.get_object, s3.head_object):
+        with pytest.raises(ClientError) as e:
+            call(Bucket="cond", Key="k", IfNoneMatch=etag)
+        headers = e.value.response["ResponseMetadata"]["HTTPHeaders"]
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+        assert headers["etag"] == etag
+        assert headers["last-modified"].endswith("GMT")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="cond", Key="k", IfModifiedSince="2999-01-01T00:00:00Z")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == etag
