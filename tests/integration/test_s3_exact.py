@@ -87,3 +87,33 @@ def test_not_modified_carries_etag_and_last_modified(server):
         s3.get_object(Bucket="cond", Key="k", IfModifiedSince="2999-01-01T00:00:00Z")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
     assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == etag
+
+
+def test_max_keys_counts_common_prefixes_with_keys(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="listing")
+    for key in ("a/1", "a/2", "b/1", "c", "d/1", "e"):
+        s3.put_object(Bucket="listing", Key=key, Body=b"")
+    pages, token = [], None
+    while True:
+        kw = {"ContinuationToken": token} if token else {}
+        r = s3.list_objects_v2(Bucket="listing", Delimiter="/", MaxKeys=2, **kw)
+        entries = [p["Prefix"] for p in r.get("CommonPrefixes", [])] + [c["Key"] for c in r.get("Contents", [])]
+        assert r["KeyCount"] == len(entries) <= 2
+        pages.append(sorted(entries))
+        if not r["IsTruncated"]:
+            assert "NextContinuationToken" not in r
+            break
+        token = r["NextContinuationToken"]
+    assert pages == [["a/", "b/"], ["c", "d/"], ["e"]]
+    r = s3.list_objects_v2(Bucket="listing", Delimiter="/", MaxKeys=1)
+    assert r["CommonPrefixes"] == [{"Prefix": "a/"}] and "Contents" not in r and r["IsTruncated"] is True
+    pages, marker = [], ""
+    while True:
+        r = s3.list_objects(Bucket="listing", Delimiter="/", MaxKeys=2, Marker=marker)
+        pages.append(sorted([p["Prefix"] for p in r.get("CommonPrefixes", [])] +
+                            [c["Key"] for c in r.get("Contents", [])]))
+        if not r["IsTruncated"]:
+            break
+        marker = r["NextMarker"]
+    assert pages == [["a/", "b/"], ["c", "d/"], ["e"]]

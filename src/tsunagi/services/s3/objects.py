@@ -441,8 +441,11 @@ class Objects:
                         prefixes.append(cp)
                         count += 1
                         nxt = next_string(cp)
-                        if nxt is None or count > limit:
-                            return contents, prefixes, count > limit
+                        if count > limit:       # the prefix past MaxKeys: the listing is truncated before it
+                            prefixes.pop()
+                            return contents, prefixes, True
+                        if nxt is None:
+                            return contents, prefixes, False
                         lower, after = nxt, ""
                         jumped = True
                         break
