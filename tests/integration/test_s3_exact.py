@@ -117,3 +117,44 @@ def test_max_keys_counts_common_prefixes_with_keys(server):
             break
         marker = r["NextMarker"]
     assert pages == [["a/", "b/"], ["c", "d/"], ["e"]]
+
+
+SELF_COPY = ("This copy request is illegal because it is trying to copy an object to itself without changing the "
+             "object's metadata, storage class, website redirect location or encryption attributes.")
+
+
+def test_copy_onto_itself(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="plain")
+    s3.put_object(Bucket="plain", Key="k", Body=b"v1", Metadata={"a": "1"})
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket="plain", Key="k", CopySource="plain/k")
+    assert err(e) == ("InvalidRequest", 400, SELF_COPY)
+    # a change makes it legal: new metadata, or another storage class
+    s3.copy_object(Bucket="plain", Key="k", CopySource="plain/k", MetadataDirective="REPLACE", Metadata={"a": "2"})
+    assert s3.head_object(Bucket="plain", Key="k")["Metadata"] == {"a": "2"}
+    s3.copy_object(Bucket="plain", Key="k", CopySource="plain/k", StorageClass="STANDARD_IA")
+    assert s3.head_object(Bucket="plain", Key="k")["StorageClass"] == "STANDARD_IA"
+    # a versioned bucket: the unchanged copy is a new version
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="versioned", Key="k", Body=b"v1")["VersionId"]
+    r = s3.copy_object(Bucket="versioned", Key="k", CopySource="versioned/k")
+    assert r["VersionId"] != first and r["CopySourceVersionId"] == first
+    assert len(s3.list_object_versions(Bucket="versioned")["Versions"]) == 2
+    # a bucket whose default encryption is SSE-KMS: the copy is re-encrypted, so it is allowed
+    s3.create_bucket(Bucket="kmsbucket")
+    s3.put_bucket_encryption(Bucket="kmsbucket", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    s3.put_object(Bucket="kmsbucket", Key="k", Body=b"secret")
+    r = s3.copy_object(Bucket="kmsbucket", Key="k", CopySource="kmsbucket/k")
+    assert r["ServerSideEncryption"] == "aws:kms"
+    assert s3.get_object(Bucket="kmsbucket", Key="k")["Body"].read() == b"secret"
+    # an explicit SSE-S3 default changes nothing: still refused
+    s3.create_bucket(Bucket="aesbucket")
+    s3.put_bucket_encryption(Bucket="aesbucket", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_object(Bucket="aesbucket", Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket="aesbucket", Key="k", CopySource="aesbucket/k")
+    assert err(e) == ("InvalidRequest", 400, SELF_COPY)

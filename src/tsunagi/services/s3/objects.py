@@ -352,6 +352,17 @@ class Objects:
         check_preconditions(params, v.etag, v.modified_at, prefix="CopySource", copy=True)
         return sb, v
 
+    @staticmethod
+    def _copy_in_place_allowed(b: Bucket) -> bool:
+        """An unchanged copy of an object onto itself still makes something new where the bucket has
+        versioning enabled (a new version) or a default SSE-KMS encryption (the copy is re-encrypted under
+        the bucket's key); elsewhere S3 refuses it."""
+        if b.versioning == "Enabled":
+            return True
+        rules = (b.config.get("encryption") or {}).get("Rules") or [{}]
+        algo = (rules[0].get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")
+        return algo in ("aws:kms", "aws:kms:dsse")
+
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
@@ -364,7 +375,8 @@ class Objects:
         sse = sse_for(b, params)
         if sb.name == b.name and src.key == key and directive == "COPY" and not params.get("StorageClass") \
                 and not params.get("ServerSideEncryption") and not params.get("WebsiteRedirectLocation") \
-                and not params.get("ChecksumAlgorithm") and tag_directive == "COPY":
+                and not params.get("ChecksumAlgorithm") and tag_directive == "COPY" \
+                and not self._copy_in_place_allowed(b):
             raise invalid_request("This copy request is illegal because it is trying to copy an object to itself "
                                   "without changing the object's metadata, storage class, website redirect location "
                                   "or encryption attributes.")
