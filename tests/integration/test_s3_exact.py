@@ -158,3 +158,19 @@ def test_copy_onto_itself(server):
     with pytest.raises(ClientError) as e:
         s3.copy_object(Bucket="aesbucket", Key="k", CopySource="aesbucket/k")
     assert err(e) == ("InvalidRequest", 400, SELF_COPY)
+
+
+def test_head_bucket_headers(server):
+    eu = server.client("s3", region="eu-west-1")
+    eu.create_bucket(Bucket="eu-head", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    r = eu.head_bucket(Bucket="eu-head")
+    headers = r["ResponseMetadata"]["HTTPHeaders"]
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert headers["x-amz-bucket-region"] == "eu-west-1"
+    assert headers["x-amz-access-point-alias"] == "false"
+    assert r["BucketRegion"] == "eu-west-1" and r["AccessPointAlias"] is False
+    with pytest.raises(ClientError) as e:
+        eu.head_bucket(Bucket="no-such-bucket-here")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert e.value.response["Error"]["Code"] == "404"
+
