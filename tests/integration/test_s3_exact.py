@@ -174,3 +174,19 @@ def test_head_bucket_headers(server):
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert e.value.response["Error"]["Code"] == "404"
 
+
+
+def test_create_bucket_in_another_region_from_us_east_1(server):
+    us = server.client("s3")
+    us.create_bucket(Bucket="far-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-south-1"})
+    assert us.get_bucket_location(Bucket="far-bucket")["LocationConstraint"] == "ap-south-1"
+    assert us.head_bucket(Bucket="far-bucket")["BucketRegion"] == "ap-south-1"
+    listed = {b["Name"]: b["BucketRegion"] for b in us.list_buckets()["Buckets"]}
+    assert listed["far-bucket"] == "ap-south-1"
+    ap = server.client("s3", region="ap-south-1")
+    with pytest.raises(ClientError) as e:
+        ap.create_bucket(Bucket="far-bucket", CreateBucketConfiguration={"LocationConstraint": "ap-south-1"})
+    assert err(e)[:2] == ("BucketAlreadyOwnedByYou", 409)
+    with pytest.raises(ClientError) as e:
+        us.create_bucket(Bucket="odd-bucket", CreateBucketConfiguration={"LocationConstraint": "nowhere"})
+    assert err(e) == ("InvalidLocationConstraint", 400, "The specified location-constraint is not valid")

@@ -5,6 +5,7 @@ ownership, lifecycle…)."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Any
 
@@ -40,6 +41,7 @@ _SIMPLE = {
 
 
 _OWNER_TTL_S = 1.0
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 
 
 class Buckets:
@@ -87,10 +89,13 @@ class Buckets:
         constraint = conf.get("LocationConstraint")
         region = ctx.region
         if constraint:
-            if constraint == "us-east-1" and region == "us-east-1":
+            if (constraint == "us-east-1" and region == "us-east-1") or not (
+                    constraint == "EU" or _REGION.fullmatch(constraint)):
                 raise err("InvalidLocationConstraint", "The specified location-constraint is not valid", 400,
                           LocationConstraint=constraint)
-            if constraint != region and constraint != "EU":
+            if region == "us-east-1" and constraint != "EU":
+                region = constraint    # the N. Virginia endpoint creates a bucket in any region it is told
+            elif constraint != region and constraint != "EU":
                 raise err("IllegalLocationConstraintException",
                           f"The {constraint} location constraint is incompatible for the region specific "
                           "endpoint this request was sent to.", 400)
