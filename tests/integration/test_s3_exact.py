@@ -190,3 +190,75 @@ def test_create_bucket_in_another_region_from_us_east_1(server):
     with pytest.raises(ClientError) as e:
         us.create_bucket(Bucket="odd-bucket", CreateBucketConfiguration={"LocationConstraint": "nowhere"})
     assert err(e) == ("InvalidLocationConstraint", 400, "The specified location-constraint is not valid")
+
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+def grants_of(answer):
+    got = [(g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Grantee"]["Type"], g["Permission"])
+           for g in answer["Grants"]]
+    assert len(got) == len(set(got))
+    return set(got)
+
+
+def test_canned_and_header_acls_are_stored_and_returned(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="acls", ACL="public-read")
+    owner = s3.get_bucket_acl(Bucket="acls")["Owner"]["ID"]
+    assert grants_of(s3.get_bucket_acl(Bucket="acls")) == {
+        (ALL_USERS, "Group", "READ"), (owner, "CanonicalUser", "FULL_CONTROL")}
+    s3.put_bucket_acl(Bucket="acls", ACL="private")
+    assert grants_of(s3.get_bucket_acl(Bucket="acls")) == {(owner, "CanonicalUser", "FULL_CONTROL")}
+    s3.put_bucket_acl(Bucket="acls", ACL="log-delivery-write")
+    logs = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+    assert grants_of(s3.get_bucket_acl(Bucket="acls")) == {
+        (owner, "CanonicalUser", "FULL_CONTROL"), (logs, "Group", "READ_ACP"), (logs, "Group", "WRITE")}
+
+    s3.put_object(Bucket="acls", Key="plain", Body=b"x")
+    assert grants_of(s3.get_object_acl(Bucket="acls", Key="plain")) == {(owner, "CanonicalUser", "FULL_CONTROL")}
+    s3.put_object(Bucket="acls", Key="pub", Body=b"x", ACL="public-read-write")
+    answer = s3.get_object_acl(Bucket="acls", Key="pub")
+    assert answer["Owner"]["ID"] == owner
+    assert grants_of(answer) == {(ALL_USERS, "Group", "READ"), (ALL_USERS, "Group", "WRITE"),
+                                 (owner, "CanonicalUser", "FULL_CONTROL")}
+    other = "a" * 64
+    s3.put_object(Bucket="acls", Key="granted", Body=b"x", GrantRead=f'id="{other}", uri="{ALL_USERS}"',
+                  GrantFullControl=f'id="{owner}"')
+    assert grants_of(s3.get_object_acl(Bucket="acls", Key="granted")) == {
+        (ALL_USERS, "Group", "READ"), (other, "CanonicalUser", "READ"), (owner, "CanonicalUser", "FULL_CONTROL")}
+    # PutObjectAcl with a canned ACL, then with a document
+    s3.put_object_acl(Bucket="acls", Key="plain", ACL="authenticated-read")
+    assert grants_of(s3.get_object_acl(Bucket="acls", Key="plain")) == {
+        ("http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "Group", "READ"),
+        (owner, "CanonicalUser", "FULL_CONTROL")}
+    s3.put_object_acl(Bucket="acls", Key="plain", AccessControlPolicy={
+        "Owner": {"ID": owner},
+        "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": owner}, "Permission": "FULL_CONTROL"},
+                   {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ_ACP"}]})
+    answer = s3.get_object_acl(Bucket="acls", Key="plain")
+    assert grants_of(answer) == {(ALL_USERS, "Group", "READ_ACP"), (owner, "CanonicalUser", "FULL_CONTROL")}
+    assert any(g["Grantee"].get("DisplayName") for g in answer["Grants"])
+    # a copy takes the request's ACL, never the source's
+    s3.copy_object(Bucket="acls", Key="copied", CopySource="acls/pub")
+    assert grants_of(s3.get_object_acl(Bucket="acls", Key="copied")) == {(owner, "CanonicalUser", "FULL_CONTROL")}
+
+
+def test_acl_refusals(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="acl-no")
+    s3.put_object(Bucket="acl-no", Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_acl(Bucket="acl-no", Key="k", ACL="public-read", GrantRead=f'uri="{ALL_USERS}"')
+    assert err(e) == ("InvalidRequest", 400, "Specifying both Canned ACLs and Header Grants is not allowed")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_acl(Bucket="acl-no", Key="k", GrantRead='emailAddress="someone@example.com"')
+    assert err(e)[:2] == ("UnresolvableGrantByEmailAddress", 400)
+    s3.create_bucket(Bucket="acl-enforced", ObjectOwnership="BucketOwnerEnforced")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="acl-enforced", Key="k", Body=b"x", ACL="public-read")
+    assert err(e) == ("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")
+    s3.put_object(Bucket="acl-enforced", Key="k", Body=b"x", ACL="bucket-owner-full-control")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_acl(Bucket="acl-enforced", ACL="public-read")
+    assert err(e) == ("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")

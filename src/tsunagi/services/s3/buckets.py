@@ -13,6 +13,7 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
+from tsunagi.services.s3 import acl
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.common import (
     DEFAULT_SSE,
@@ -107,6 +108,10 @@ class Buckets:
             config["ownership"] = {"Rules": [{"ObjectOwnership": params["ObjectOwnership"]}]}
         if params.get("ObjectLockEnabledForBucket"):
             config["object_lock"] = True
+        grants = acl.from_headers(params, ctx.account, ctx.account, bucket=True)
+        if grants is not None:
+            acl.check_ownership(config, grants, ctx.account)
+            config["acl"] = grants
         try:
             await self.repo.create_bucket(name, ctx.account, region, stamp(self.clock), json_dumps(config))
             self._owners.pop(name, None)
@@ -313,13 +318,21 @@ class Buckets:
         b = await self.get(ctx, params.get("Bucket"))
         return {"Status": b.versioning} if b.versioning else {}
 
-    # ACLs: every bucket and object is private to its owner (the canned ACLs are accepted)
+    # ACLs: kept and returned (access is decided by policies)
     async def get_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))
-        return _private_acl(b.account)
+        return acl.policy(b.config.get("acl"), b.account)
 
     async def put_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        await self.get(ctx, params.get("Bucket"))
+        b = await self.get(ctx, params.get("Bucket"))
+        grants = acl.from_headers(params, b.account, b.account, bucket=True)
+        if grants is None:
+            grants = acl.from_policy(params.get("AccessControlPolicy"))
+        elif params.get("AccessControlPolicy"):
+            raise err("UnexpectedContent", "This request does not support content", 400)
+        acl.check_ownership(b.config, grants, b.account)
+        b.config["acl"] = grants
+        await self._save_config(b)
         return {}
 
     # lifecycle, website, ownership: kept and returned as given
@@ -357,7 +370,3 @@ class Buckets:
 def invalid_request_pab() -> Exception:
     return err("InvalidRequest", "Must specify at least one configuration.", 400)
 
-
-def _private_acl(account: str) -> dict[str, Any]:
-    me = owner(account)
-    return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}

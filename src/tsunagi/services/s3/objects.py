@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports.outbox import OutboxPort
-from tsunagi.services.s3 import checksums
+from tsunagi.services.s3 import acl, checksums
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
@@ -146,6 +146,7 @@ class Objects:
         sse = sse_for(b, params)
         info = content_info(params)
         tags = parse_tagging_header(params.get("Tagging"))
+        self._acl_on_write(b, ctx, params, info)
         await self.check_write_conditions(b, key, params)
         sealing = await self.bodies.sealing_for(ctx, b, key, sse)
         ing, sums, algos = await self.bodies.upload(params, sealing=sealing)
@@ -392,6 +393,7 @@ class Objects:
             tags = parse_tagging_header(params.get("Tagging"))
         else:
             tags = dict(src.info.get("tags") or {})
+        self._acl_on_write(b, ctx, params, info)     # an ACL is never copied: the copy's is the request's
         await self.check_write_conditions(b, key, params)
         algo = params.get("ChecksumAlgorithm") or (src.info.get("ck") or {}).get("alg")
         algos = [algo.upper()] if algo else []
@@ -722,14 +724,35 @@ class Objects:
 
     async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
-        await self.version(b, params.get("Key") or "", params.get("VersionId"))
-        me = owner(b.account)
-        return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        out = acl.policy(v.info.get("acl"), b.account)
+        if b.versioning:
+            out["VersionId"] = v.version_id
+        return out
 
     async def put_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
-        await self.version(b, params.get("Key") or "", params.get("VersionId"))
-        return {}
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        grants = acl.from_headers(params, b.account, b.account, bucket=False)
+        if grants is None:
+            grants = acl.from_policy(params.get("AccessControlPolicy"))
+        elif params.get("AccessControlPolicy"):
+            raise err("UnexpectedContent", "This request does not support content", 400)
+        acl.check_ownership(b.config, grants, b.account)
+        info = dict(v.info)
+        info["acl"] = grants
+        await self.repo.set_object_info(v.id, json_dumps(info))
+        return {"VersionId": v.version_id} if b.versioning else {}
+
+    @staticmethod
+    def _acl_on_write(b: Bucket, ctx: RequestContext, params: dict[str, Any], info: dict[str, Any]) -> None:
+        """A write's ``x-amz-acl`` / ``x-amz-grant-*`` headers become the new version's ACL."""
+        if "ACL" in params or "GrantRead" in params or "GrantFullControl" in params \
+                or "GrantReadACP" in params or "GrantWriteACP" in params:
+            grants = acl.from_headers(params, b.account, b.account, bucket=False)
+            acl.check_ownership(b.config, grants, b.account)
+            if grants is not None:
+                info["acl"] = grants
 
     async def get_object_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
