@@ -262,3 +262,111 @@ def test_acl_refusals(server):
     with pytest.raises(ClientError) as e:
         s3.put_bucket_acl(Bucket="acl-enforced", ACL="public-read")
     assert err(e) == ("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")
+
+
+LOCK_MISSING = ("InvalidRequest", 400, "Bucket is missing Object Lock Configuration")
+PROTECTED = ("AccessDenied", 403, "Access Denied because object protected by object lock.")
+
+
+def test_object_lock_headers_are_refused_without_object_lock(server):
+    import datetime as dt
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="unlocked")
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="unlocked", Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=until)
+    assert err(e) == LOCK_MISSING
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="unlocked", Key="k", Body=b"x", ObjectLockLegalHoldStatus="ON")
+    assert err(e) == LOCK_MISSING
+    with pytest.raises(ClientError) as e:
+        s3.create_multipart_upload(Bucket="unlocked", Key="k", ObjectLockLegalHoldStatus="ON")
+    assert err(e) == LOCK_MISSING
+    s3.put_object(Bucket="unlocked", Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.get_object_retention(Bucket="unlocked", Key="k")
+    assert err(e) == LOCK_MISSING
+    with pytest.raises(ClientError) as e:
+        s3.put_object_legal_hold(Bucket="unlocked", Key="k", LegalHold={"Status": "ON"})
+    assert err(e) == LOCK_MISSING
+    with pytest.raises(ClientError) as e:
+        s3.get_object_lock_configuration(Bucket="unlocked")
+    assert err(e) == ("ObjectLockConfigurationNotFoundError", 404,
+                      "Object Lock configuration does not exist for this bucket")
+    assert "ObjectLockMode" not in s3.head_object(Bucket="unlocked", Key="k")
+
+
+def test_object_lock_retention_and_legal_hold(server):
+    import datetime as dt
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    assert s3.get_object_lock_configuration(Bucket="locked")["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled"}
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
+    v1 = s3.put_object(Bucket="locked", Key="gov", Body=b"x", ObjectLockMode="GOVERNANCE",
+                       ObjectLockRetainUntilDate=until)["VersionId"]
+    head = s3.head_object(Bucket="locked", Key="gov")
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockRetainUntilDate"] == until
+    assert s3.get_object(Bucket="locked", Key="gov")["ObjectLockMode"] == "GOVERNANCE"
+    retention = s3.get_object_retention(Bucket="locked", Key="gov")["Retention"]
+    assert retention == {"Mode": "GOVERNANCE", "RetainUntilDate": until}
+    with pytest.raises(ClientError) as e:
+        s3.get_object_legal_hold(Bucket="locked", Key="gov")
+    assert err(e) == ("NoSuchObjectLockConfiguration", 404,
+                      "The specified object does not have a ObjectLock configuration")
+    # the locked version cannot be deleted; a plain delete only adds a delete marker
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket="locked", Key="gov", VersionId=v1)
+    assert err(e) == PROTECTED
+    r = s3.delete_objects(Bucket="locked", Delete={"Objects": [{"Key": "gov", "VersionId": v1}]})
+    assert r["Errors"][0]["Code"] == "AccessDenied"
+    assert s3.delete_object(Bucket="locked", Key="gov")["DeleteMarker"] is True
+    # shortening governance retention needs the bypass; so does deleting
+    with pytest.raises(ClientError) as e:
+        s3.put_object_retention(Bucket="locked", Key="gov", VersionId=v1, Retention={
+            "Mode": "GOVERNANCE", "RetainUntilDate": until - dt.timedelta(hours=1)})
+    assert err(e)[:2] == ("AccessDenied", 403)
+    s3.delete_object(Bucket="locked", Key="gov", VersionId=v1, BypassGovernanceRetention=True)
+    # legal hold
+    v2 = s3.put_object(Bucket="locked", Key="held", Body=b"x", ObjectLockLegalHoldStatus="ON")["VersionId"]
+    assert s3.head_object(Bucket="locked", Key="held")["ObjectLockLegalHoldStatus"] == "ON"
+    assert s3.get_object_legal_hold(Bucket="locked", Key="held")["LegalHold"] == {"Status": "ON"}
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket="locked", Key="held", VersionId=v2, BypassGovernanceRetention=True)
+    assert err(e) == PROTECTED
+    s3.put_object_legal_hold(Bucket="locked", Key="held", LegalHold={"Status": "OFF"})
+    s3.delete_object(Bucket="locked", Key="held", VersionId=v2)
+    # compliance cannot be bypassed
+    v3 = s3.put_object(Bucket="locked", Key="comp", Body=b"x", ObjectLockMode="COMPLIANCE",
+                       ObjectLockRetainUntilDate=until)["VersionId"]
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket="locked", Key="comp", VersionId=v3, BypassGovernanceRetention=True)
+    assert err(e) == PROTECTED
+    # bad headers
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="locked", Key="bad", Body=b"x", ObjectLockMode="GOVERNANCE")
+    assert err(e) == ("InvalidArgument", 400, "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode "
+                      "must both be supplied")
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="locked", Key="bad", Body=b"x", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert err(e) == ("InvalidArgument", 400, "The retain until date must be in the future!")
+
+
+def test_object_lock_default_retention(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="defaults")
+    with pytest.raises(ClientError) as e:
+        s3.put_object_lock_configuration(Bucket="defaults", ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+    assert err(e) == ("InvalidBucketState", 409,
+                      "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
+    s3.put_bucket_versioning(Bucket="defaults", VersioningConfiguration={"Status": "Enabled"})
+    conf = {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}}
+    s3.put_object_lock_configuration(Bucket="defaults", ObjectLockConfiguration=conf)
+    assert s3.get_object_lock_configuration(Bucket="defaults")["ObjectLockConfiguration"] == conf
+    vid = s3.put_object(Bucket="defaults", Key="k", Body=b"x")["VersionId"]
+    assert s3.head_object(Bucket="defaults", Key="k")["ObjectLockMode"] == "COMPLIANCE"
+    with pytest.raises(ClientError) as e:
+        s3.delete_object(Bucket="defaults", Key="k", VersionId=vid)
+    assert err(e) == PROTECTED

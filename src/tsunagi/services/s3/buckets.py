@@ -13,7 +13,7 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
-from tsunagi.services.s3 import acl
+from tsunagi.services.s3 import acl, lock
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.common import (
     DEFAULT_SSE,
@@ -334,6 +334,31 @@ class Buckets:
         b.config["acl"] = grants
         await self._save_config(b)
         return {}
+
+    # object lock
+    async def put_object_lock_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        rule = lock.check_rule(params.get("ObjectLockConfiguration") or {})
+        if not b.config.get("object_lock") and b.versioning != "Enabled":
+            raise err("InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock "
+                      "configuration", 409)
+        b.config["object_lock"] = True
+        if rule is None:
+            b.config.pop("lock_rule", None)
+        else:
+            b.config["lock_rule"] = rule
+        await self._save_config(b)
+        return {}
+
+    async def get_object_lock_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        if not b.config.get("object_lock"):
+            raise err("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this "
+                      "bucket", 404, BucketName=b.name)
+        conf: dict[str, Any] = {"ObjectLockEnabled": "Enabled"}
+        if b.config.get("lock_rule"):
+            conf["Rule"] = b.config["lock_rule"]
+        return {"ObjectLockConfiguration": conf}
 
     # lifecycle, website, ownership: kept and returned as given
     async def put_bucket_lifecycle_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports.outbox import OutboxPort
-from tsunagi.services.s3 import acl, checksums
+from tsunagi.services.s3 import acl, checksums, lock
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
@@ -147,6 +147,7 @@ class Objects:
         info = content_info(params)
         tags = parse_tagging_header(params.get("Tagging"))
         self._acl_on_write(b, ctx, params, info)
+        lock.on_write(b, params, info, self.clock.now())
         await self.check_write_conditions(b, key, params)
         sealing = await self.bodies.sealing_for(ctx, b, key, sse)
         ing, sums, algos = await self.bodies.upload(params, sealing=sealing)
@@ -209,6 +210,8 @@ class Objects:
             out["StorageClass"] = info["sc"]
         if get and info.get("tags"):
             out["TagCount"] = len(info["tags"])
+        if "lock" in info or "hold" in info:
+            out.update(lock.output(info))
         if params.get("ChecksumMode") == "ENABLED":
             out.update(self.result_checksums(info))
         if get:
@@ -260,8 +263,13 @@ class Objects:
         return await self._read(ctx, params, get=False)
 
     # == delete ===================================================================================
-    async def _delete_one(self, ctx: RequestContext, b: Bucket, key: str, version_id: str | None) -> dict[str, Any]:
+    async def _delete_one(self, ctx: RequestContext, b: Bucket, key: str, version_id: str | None,
+                          bypass: bool = False) -> dict[str, Any]:
         """Delete a key (delete marker when versioned) or one version; returns DeleteObject's output."""
+        if version_id is not None and b.config.get("object_lock"):
+            locked = await self.repo.object(b.name, key, version_id)
+            if locked is not None:
+                lock.check_delete(Version.from_row(locked).info, self.clock.now(), bypass)
         if version_id is None and b.versioning in ("Enabled", "Suspended"):
             vid, _ = await self.commit(ctx, b, key, size=0, etag="", info={}, segments=[],
                                        event="ObjectRemoved:DeleteMarkerCreated", delete_marker=True,
@@ -298,7 +306,8 @@ class Objects:
                 raise no_such_key(key)
             if strip_etag(params["IfMatch"]) != strip_etag(row.etag) and params["IfMatch"].strip() != "*":
                 raise precondition_failed("If-Match")
-        return await self._delete_one(ctx, b, key, params.get("VersionId"))
+        return await self._delete_one(ctx, b, key, params.get("VersionId"),
+                                      bool(params.get("BypassGovernanceRetention")))
 
     async def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
@@ -313,7 +322,8 @@ class Objects:
             if key is None:
                 raise malformed_xml()
             try:
-                r = await self._delete_one(ctx, b, key, o.get("VersionId"))
+                r = await self._delete_one(ctx, b, key, o.get("VersionId"),
+                                           bool(params.get("BypassGovernanceRetention")))
             except Exception as e:  # per-key failures are reported, not raised
                 code = getattr(e, "code", "InternalError")
                 errors.append({"Key": key, "VersionId": o.get("VersionId"), "Code": code,
@@ -394,6 +404,7 @@ class Objects:
         else:
             tags = dict(src.info.get("tags") or {})
         self._acl_on_write(b, ctx, params, info)     # an ACL is never copied: the copy's is the request's
+        lock.on_write(b, params, info, self.clock.now())    # nor a lock: the request's, or the bucket's default
         await self.check_write_conditions(b, key, params)
         algo = params.get("ChecksumAlgorithm") or (src.info.get("ck") or {}).get("alg")
         algos = [algo.upper()] if algo else []
@@ -753,6 +764,62 @@ class Objects:
             acl.check_ownership(b.config, grants, b.account)
             if grants is not None:
                 info["acl"] = grants
+
+    # == object lock =============================================================================
+    async def _locked_version(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, Version]:
+        b = await self.buckets.get(ctx, params.get("Bucket"))
+        if not b.config.get("object_lock"):
+            raise lock.missing_configuration()
+        return b, await self.version(b, params.get("Key") or "", params.get("VersionId"))
+
+    async def get_object_retention(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, v = await self._locked_version(ctx, params)
+        held = v.info.get("lock")
+        if not held:
+            raise lock.no_object_configuration()
+        return {"Retention": {"Mode": held["mode"], "RetainUntilDate": held["until"]}}
+
+    async def put_object_retention(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b, v = await self._locked_version(ctx, params)
+        retention = params.get("Retention") or {}
+        now = self.clock.now()
+        info = dict(v.info)
+        old = info.get("lock")
+        new: dict[str, Any] | None = None
+        if not retention.get("Mode") and not retention.get("RetainUntilDate"):
+            pass
+        else:
+            if not retention.get("Mode") or not retention.get("RetainUntilDate"):
+                raise malformed_xml()
+            new = {"mode": lock.check_mode(retention["Mode"], "Mode"),
+                   "until": lock.future(retention["RetainUntilDate"], now)}
+        if old and float(old["until"]) > now:
+            weaker = new is None or float(new["until"]) < float(old["until"]) or (
+                old["mode"] == "COMPLIANCE" and new["mode"] != "COMPLIANCE")
+            if weaker and (old["mode"] == "COMPLIANCE" or not params.get("BypassGovernanceRetention")):
+                raise lock.protected()
+        if new is None:
+            info.pop("lock", None)
+        else:
+            info["lock"] = new
+        await self.repo.set_object_info(v.id, json_dumps(info))
+        return {}
+
+    async def get_object_legal_hold(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, v = await self._locked_version(ctx, params)
+        if not v.info.get("hold"):
+            raise lock.no_object_configuration()
+        return {"LegalHold": {"Status": v.info["hold"]}}
+
+    async def put_object_legal_hold(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, v = await self._locked_version(ctx, params)
+        status = (params.get("LegalHold") or {}).get("Status")
+        if status is None:
+            raise malformed_xml()
+        info = dict(v.info)
+        info["hold"] = lock.check_hold(status)
+        await self.repo.set_object_info(v.id, json_dumps(info))
+        return {}
 
     async def get_object_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))

@@ -223,6 +223,24 @@ class S3Service(Service):
     async def get_object_attributes(self, ctx: RequestContext, params: Params) -> Result:
         return await self.objects.get_object_attributes(ctx, params)
 
+    async def get_object_retention(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.get_object_retention(ctx, params)
+
+    async def put_object_retention(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.put_object_retention(ctx, params)
+
+    async def get_object_legal_hold(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.get_object_legal_hold(ctx, params)
+
+    async def put_object_legal_hold(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.put_object_legal_hold(ctx, params)
+
+    async def put_object_lock_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.put_object_lock_configuration(ctx, params)
+
+    async def get_object_lock_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.get_object_lock_configuration(ctx, params)
+
     # == multipart uploads ==========================================================================
     async def create_multipart_upload(self, ctx: RequestContext, params: Params) -> Result:
         return await self.multipart.create_multipart_upload(ctx, params)
