@@ -370,3 +370,13 @@ def test_object_lock_default_retention(server):
     with pytest.raises(ClientError) as e:
         s3.delete_object(Bucket="defaults", Key="k", VersionId=vid)
     assert err(e) == PROTECTED
+
+
+def test_head_bucket_of_another_account_is_403_with_its_region(server):
+    server.client("s3", region="eu-west-1").create_bucket(
+        Bucket="mine-only", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    other = server.client("s3", access_key="111111111111", region="eu-west-1")
+    with pytest.raises(ClientError) as e:
+        other.head_bucket(Bucket="mine-only")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
