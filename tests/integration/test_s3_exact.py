@@ -380,3 +380,23 @@ def test_head_bucket_of_another_account_is_403_with_its_region(server):
         other.head_bucket(Bucket="mine-only")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
+
+
+def test_accelerate_configuration_is_stored_and_returned(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="fast")
+    r = s3.get_bucket_accelerate_configuration(Bucket="fast")
+    assert "Status" not in r
+    s3.put_bucket_accelerate_configuration(Bucket="fast", AccelerateConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_accelerate_configuration(Bucket="fast")["Status"] == "Enabled"
+    s3.put_bucket_accelerate_configuration(Bucket="fast", AccelerateConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_accelerate_configuration(Bucket="fast")["Status"] == "Suspended"
+    s3.create_bucket(Bucket="has.dots")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_accelerate_configuration(Bucket="has.dots", AccelerateConfiguration={"Status": "Enabled"})
+    assert err(e) == ("InvalidRequest", 400,
+                      "S3 Transfer Acceleration is not supported for buckets with periods (.) in their names")
+    raw = server.client("s3", parameter_validation=False)
+    with pytest.raises(ClientError) as e:
+        raw.put_bucket_accelerate_configuration(Bucket="fast", AccelerateConfiguration={"Status": "Fast"})
+    assert err(e) == ("MalformedXML", 400, MALFORMED)

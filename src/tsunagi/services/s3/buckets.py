@@ -335,6 +335,25 @@ class Buckets:
         await self._save_config(b)
         return {}
 
+    # transfer acceleration (there is no faster endpoint here: the setting is kept and returned)
+    async def put_bucket_accelerate_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                  ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        status = (params.get("AccelerateConfiguration") or {}).get("Status")
+        if status not in ("Enabled", "Suspended"):
+            raise malformed_xml()
+        if "." in b.name:
+            raise err("InvalidRequest", "S3 Transfer Acceleration is not supported for buckets with periods (.) in "
+                      "their names", 400)
+        b.config["accelerate"] = status
+        await self._save_config(b)
+        return {}
+
+    async def get_bucket_accelerate_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                  ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        return {"Status": b.config["accelerate"]} if "accelerate" in b.config else {}
+
     # object lock
     async def put_object_lock_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))

@@ -235,6 +235,12 @@ class S3Service(Service):
     async def put_object_legal_hold(self, ctx: RequestContext, params: Params) -> Result:
         return await self.objects.put_object_legal_hold(ctx, params)
 
+    async def put_bucket_accelerate_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.put_bucket_accelerate_configuration(ctx, params)
+
+    async def get_bucket_accelerate_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.get_bucket_accelerate_configuration(ctx, params)
+
     async def put_object_lock_configuration(self, ctx: RequestContext, params: Params) -> Result:
         return await self.buckets.put_object_lock_configuration(ctx, params)
 
