@@ -400,3 +400,32 @@ def test_accelerate_configuration_is_stored_and_returned(server):
     with pytest.raises(ClientError) as e:
         raw.put_bucket_accelerate_configuration(Bucket="fast", AccelerateConfiguration={"Status": "Fast"})
     assert err(e) == ("MalformedXML", 400, MALFORMED)
+
+
+def test_metrics_and_inventory_configurations_are_stored_by_id(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="configs")
+    metrics = {"Id": "m1", "Filter": {"Prefix": "logs/"}}
+    s3.put_bucket_metrics_configuration(Bucket="configs", Id="m1", MetricsConfiguration=metrics)
+    assert s3.get_bucket_metrics_configuration(Bucket="configs", Id="m1")["MetricsConfiguration"] == metrics
+    listed = s3.list_bucket_metrics_configurations(Bucket="configs")
+    assert listed["MetricsConfigurationList"] == [metrics] and listed["IsTruncated"] is False
+    s3.delete_bucket_metrics_configuration(Bucket="configs", Id="m1")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_metrics_configuration(Bucket="configs", Id="m1")
+    assert err(e) == ("NoSuchConfiguration", 404, "The specified configuration does not exist.")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket_metrics_configuration(Bucket="configs", Id="m1")
+    assert err(e) == ("NoSuchConfiguration", 404, "The specified configuration does not exist.")
+    assert "MetricsConfigurationList" not in s3.list_bucket_metrics_configurations(Bucket="configs")
+    inventory = {"Id": "inv", "IsEnabled": True, "IncludedObjectVersions": "Current",
+                 "Schedule": {"Frequency": "Daily"},
+                 "Destination": {"S3BucketDestination": {"Bucket": "arn:aws:s3:::configs", "Format": "CSV"}}}
+    s3.put_bucket_inventory_configuration(Bucket="configs", Id="inv", InventoryConfiguration=inventory)
+    got = s3.get_bucket_inventory_configuration(Bucket="configs", Id="inv")["InventoryConfiguration"]
+    assert got == inventory
+    assert s3.list_bucket_inventory_configurations(Bucket="configs")["InventoryConfigurationList"] == [inventory]
+    s3.delete_bucket_inventory_configuration(Bucket="configs", Id="inv")
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_inventory_configuration(Bucket="configs", Id="inv")
+    assert err(e) == ("NoSuchConfiguration", 404, "The specified configuration does not exist.")

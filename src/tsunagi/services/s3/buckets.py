@@ -42,6 +42,7 @@ _SIMPLE = {
 
 
 _OWNER_TTL_S = 1.0
+_CONFIG_PAGE = 100     # metrics / inventory configurations per List page
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 
 
@@ -353,6 +354,80 @@ class Buckets:
                                                   ) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))
         return {"Status": b.config["accelerate"]} if "accelerate" in b.config else {}
+
+    # metrics and inventory configurations: kept by Id and returned as given
+    async def _put_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str, member: str
+                         ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        conf = params.get(member)
+        if not conf or not conf.get("Id"):
+            raise malformed_xml()
+        stored = dict(b.config.get(kind) or {})
+        stored[str(params.get("Id"))] = conf
+        b.config[kind] = stored
+        await self._save_config(b)
+        return {}
+
+    async def _get_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str) -> Any:
+        b = await self.get(ctx, params.get("Bucket"))
+        found = (b.config.get(kind) or {}).get(str(params.get("Id")))
+        if found is None:
+            raise err("NoSuchConfiguration", "The specified configuration does not exist.", 404)
+        return found
+
+    async def _delete_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        stored = dict(b.config.get(kind) or {})
+        if stored.pop(str(params.get("Id")), None) is None:
+            raise err("NoSuchConfiguration", "The specified configuration does not exist.", 404)
+        b.config[kind] = stored
+        await self._save_config(b)
+        return {}
+
+    async def _list_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str, member: str
+                          ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        stored = b.config.get(kind) or {}
+        after = params.get("ContinuationToken") or ""
+        ids = sorted(i for i in stored if i > after)
+        out: dict[str, Any] = {"IsTruncated": len(ids) > _CONFIG_PAGE}
+        if params.get("ContinuationToken"):
+            out["ContinuationToken"] = params["ContinuationToken"]
+        if ids:
+            out[member] = [stored[i] for i in ids[:_CONFIG_PAGE]]
+        if len(ids) > _CONFIG_PAGE:
+            out["NextContinuationToken"] = ids[_CONFIG_PAGE - 1]
+        return out
+
+    async def put_bucket_metrics_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._put_by_id(ctx, params, "metrics", "MetricsConfiguration")
+
+    async def get_bucket_metrics_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"MetricsConfiguration": await self._get_by_id(ctx, params, "metrics")}
+
+    async def delete_bucket_metrics_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                  ) -> dict[str, Any]:
+        return await self._delete_by_id(ctx, params, "metrics")
+
+    async def list_bucket_metrics_configurations(self, ctx: RequestContext, params: dict[str, Any]
+                                                 ) -> dict[str, Any]:
+        return await self._list_by_id(ctx, params, "metrics", "MetricsConfigurationList")
+
+    async def put_bucket_inventory_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                 ) -> dict[str, Any]:
+        return await self._put_by_id(ctx, params, "inventory", "InventoryConfiguration")
+
+    async def get_bucket_inventory_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                 ) -> dict[str, Any]:
+        return {"InventoryConfiguration": await self._get_by_id(ctx, params, "inventory")}
+
+    async def delete_bucket_inventory_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                    ) -> dict[str, Any]:
+        return await self._delete_by_id(ctx, params, "inventory")
+
+    async def list_bucket_inventory_configurations(self, ctx: RequestContext, params: dict[str, Any]
+                                                   ) -> dict[str, Any]:
+        return await self._list_by_id(ctx, params, "inventory", "InventoryConfigurationList")
 
     # object lock
     async def put_object_lock_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
