@@ -233,11 +233,29 @@ class PolicyAuthorizer:
                 request = ex.request
                 found = [Target(f"apigateway:{request.method}", f"arn:aws:apigateway:{ctx.region}::{request.path}",
                                 None, None)]
-            return self._evaluate(ex, ctx, principal, found)
+            return self._located(ex, self._evaluate(ex, ctx, principal, found))
         for target in found:
             if target.account != principal.account and (target.lookup is not None or target.creates):
-                return self._isolate(ex, ctx, principal, found)
+                return self._located(ex, self._isolate(ex, ctx, principal, found))
         return None
+
+    def _located(self, ex: Exchange, check: Awaitable[None]) -> Awaitable[None]:
+        """S3's HeadBucket refused on another account's bucket still tells the bucket's region."""
+        if ex.service != "s3" or ex.operation_name != "HeadBucket":
+            return check
+        return self._with_region(ex, check)
+
+    async def _with_region(self, ex: Exchange, check: Awaitable[None]) -> None:
+        try:
+            await check
+        except ServiceError as e:
+            port = self.ports.find(S3)
+            name = (ex.params or {}).get("Bucket")
+            if e.code == "AccessDenied" and port is not None and name:
+                region = await port.bucket_region(str(name))
+                if region is not None:
+                    e.output.update({"BucketRegion": region, "AccessPointAlias": False})
+            raise
 
     # == isolation =============================================================================
     async def _isolate(self, ex: Exchange, ctx: RequestContext, principal: Principal, found: list[Target]) -> None:

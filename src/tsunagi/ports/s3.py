@@ -32,6 +32,10 @@ class S3Port(Protocol):
     async def bucket_exists(self, name: str) -> bool:
         ...
 
+    async def bucket_region(self, name: str) -> str | None:
+        """The region a bucket is in, None when there is no such bucket."""
+        ...
+
     async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
         """The bucket (or object) ``arn`` names, its owner and its policy (the gateway's authorize step), or None."""
         ...

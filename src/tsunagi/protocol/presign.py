@@ -81,6 +81,26 @@ def verify_presigned_url(request: HttpRequest, now: float, secret_for: SecretLoo
         _verify_v4(request, params, now, secret_for)
     elif "Signature" in params and "AWSAccessKeyId" in params:
         _verify_v2(request, params, now, secret_for, vhost_bucket)
+    else:
+        return
+    _hoist_headers(request)
+
+
+_AUTH_PARAMS = frozenset({"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires",
+                          "x-amz-signedheaders", "x-amz-signature", "x-amz-security-token"})
+
+
+def _query_headers(request: HttpRequest) -> list[tuple[str, str]]:
+    """Headers a presigned URL carries in its query (SDKs move ``x-amz-meta-*``, ``x-amz-acl``… there)."""
+    return [(k.lower(), v) for k, v in request.query_params()
+            if k.lower().startswith("x-amz-") and k.lower() not in _AUTH_PARAMS]
+
+
+def _hoist_headers(request: HttpRequest) -> None:
+    """A valid presigned URL's header parameters count as the request's headers (S3 keeps
+    ``x-amz-meta-*`` given that way as the object's metadata); a real header wins."""
+    for k, v in _query_headers(request):
+        request.headers.setdefault(k, v)
 
 
 def _verify_v4(request: HttpRequest, params: dict[str, str], now: float, secret_for: SecretLookup) -> None:
@@ -160,7 +180,10 @@ def _verify_v2(request: HttpRequest, params: dict[str, str], now: float, secret_
     secret = secret_for(access_key)
     if secret is None:
         return
-    amz = sorted((k, v.strip()) for k, v in request.headers.items() if k.startswith("x-amz-"))
+    amz_headers = {k: v.strip() for k, v in request.headers.items() if k.startswith("x-amz-")}
+    for k, v in _query_headers(request):     # signed as headers, sent in the query
+        amz_headers.setdefault(k, v.strip())
+    amz = sorted(amz_headers.items())
     resource = request.path or "/"
     if vhost_bucket:
         resource = f"/{vhost_bucket}{resource}"

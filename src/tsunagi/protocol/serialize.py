@@ -47,6 +47,10 @@ from tsunagi.protocol.shapes import (
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 
+# Operations whose success status S3 sends differs from the model's (which gives none): PutBucketTagging
+# answers 204 No Content.
+S3_STATUS = {"PutBucketTagging": 204}
+
 # Root elements S3 uses for outputs that are not a single payload member (default: the
 # output shape's name with ``Output`` replaced by ``Result``).
 S3_ROOTS = {
@@ -497,6 +501,8 @@ class RestSerializer(ResponseSerializer):
 
     def _plan(self, operation_model: OperationModel) -> Callable[[dict], HttpResponse]:
         default_status = int(operation_model.http.get("responseCode") or 200)
+        if operation_model.service_model.service_name == "s3":
+            default_status = S3_STATUS.get(operation_model.name, default_status)
         shape = operation_model.output_shape
         if shape is None:
             return lambda result: HttpResponse(default_status, self._base_headers(False), b"")

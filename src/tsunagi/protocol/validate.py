@@ -46,6 +46,7 @@ from tsunagi.protocol.shapes import lower_first
 from tsunagi.streams import StreamingBody
 
 InvalidRequest = error_class("InvalidRequest")
+MalformedXML = error_class("MalformedXML")
 
 # Query services that check lengths, ranges, enums and patterns as json services do.
 CHECKS_PATTERNS = frozenset({"iam", "sts"})
@@ -116,6 +117,9 @@ class Validator:
             return self._compile_first_missing(shape)
         check = self._check_for(shape)
         style = self.style
+        payload = shape.serialization.get("payload")
+        # S3 checks an XML body against its schema: a required element missing inside it is MalformedXML
+        in_body = f"'{lower_first(payload)}." if payload and style == "rest-xml" else None
 
         def run(params: dict) -> None:
             problems: Problems = []
@@ -129,6 +133,9 @@ class Validator:
                 if style == "query":
                     raise ValidationError(msg)
                 if style == "rest-xml":
+                    if in_body is not None and any(in_body in p for p in problems):
+                        raise MalformedXML("The XML you provided was not well-formed or did not validate "
+                                           "against our published schema")
                     raise InvalidRequest(msg)
                 raise ValidationException(msg)
 

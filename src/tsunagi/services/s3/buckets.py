@@ -5,6 +5,7 @@ ownership, lifecycle…)."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
+from tsunagi.services.s3 import acl, lock
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.common import (
     DEFAULT_SSE,
@@ -40,6 +42,8 @@ _SIMPLE = {
 
 
 _OWNER_TTL_S = 1.0
+_CONFIG_PAGE = 100     # metrics / inventory configurations per List page
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 
 
 class Buckets:
@@ -87,10 +91,13 @@ class Buckets:
         constraint = conf.get("LocationConstraint")
         region = ctx.region
         if constraint:
-            if constraint == "us-east-1" and region == "us-east-1":
+            if (constraint == "us-east-1" and region == "us-east-1") or not (
+                    constraint == "EU" or _REGION.fullmatch(constraint)):
                 raise err("InvalidLocationConstraint", "The specified location-constraint is not valid", 400,
                           LocationConstraint=constraint)
-            if constraint != region and constraint != "EU":
+            if region == "us-east-1" and constraint != "EU":
+                region = constraint    # the N. Virginia endpoint creates a bucket in any region it is told
+            elif constraint != region and constraint != "EU":
                 raise err("IllegalLocationConstraintException",
                           f"The {constraint} location constraint is incompatible for the region specific "
                           "endpoint this request was sent to.", 400)
@@ -102,6 +109,10 @@ class Buckets:
             config["ownership"] = {"Rules": [{"ObjectOwnership": params["ObjectOwnership"]}]}
         if params.get("ObjectLockEnabledForBucket"):
             config["object_lock"] = True
+        grants = acl.from_headers(params, ctx.account, ctx.account, bucket=True)
+        if grants is not None:
+            acl.check_ownership(config, grants, ctx.account)
+            config["acl"] = grants
         try:
             await self.repo.create_bucket(name, ctx.account, region, stamp(self.clock), json_dumps(config))
             self._owners.pop(name, None)
@@ -257,8 +268,11 @@ class Buckets:
 
     # tagging
     async def put_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=False)
-        return await self._set(ctx, params, "tags", tags)
+        tagging = params.get("Tagging") or {}
+        if tagging.get("TagSet") is None:
+            raise malformed_xml()
+        tags = tagset_to_dict(tagging["TagSet"], object_tags=False)
+        return await self._set(ctx, params, "tags", tags or None)    # an empty tag set deletes the tags
 
     async def get_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         tags = await self._get(ctx, params, "tags", ("NoSuchTagSet", "The TagSet does not exist"))
@@ -305,14 +319,140 @@ class Buckets:
         b = await self.get(ctx, params.get("Bucket"))
         return {"Status": b.versioning} if b.versioning else {}
 
-    # ACLs: every bucket and object is private to its owner (the canned ACLs are accepted)
+    # ACLs: kept and returned (access is decided by policies)
     async def get_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))
-        return _private_acl(b.account)
+        return acl.policy(b.config.get("acl"), b.account)
 
     async def put_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        await self.get(ctx, params.get("Bucket"))
+        b = await self.get(ctx, params.get("Bucket"))
+        grants = acl.from_headers(params, b.account, b.account, bucket=True)
+        if grants is None:
+            grants = acl.from_policy(params.get("AccessControlPolicy"))
+        elif params.get("AccessControlPolicy"):
+            raise err("UnexpectedContent", "This request does not support content", 400)
+        acl.check_ownership(b.config, grants, b.account)
+        b.config["acl"] = grants
+        await self._save_config(b)
         return {}
+
+    # transfer acceleration (there is no faster endpoint here: the setting is kept and returned)
+    async def put_bucket_accelerate_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                  ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        status = (params.get("AccelerateConfiguration") or {}).get("Status")
+        if status not in ("Enabled", "Suspended"):
+            raise malformed_xml()
+        if "." in b.name:
+            raise err("InvalidRequest", "S3 Transfer Acceleration is not supported for buckets with periods (.) in "
+                      "their names", 400)
+        b.config["accelerate"] = status
+        await self._save_config(b)
+        return {}
+
+    async def get_bucket_accelerate_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                  ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        return {"Status": b.config["accelerate"]} if "accelerate" in b.config else {}
+
+    # metrics and inventory configurations: kept by Id and returned as given
+    async def _put_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str, member: str
+                         ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        conf = params.get(member)
+        if not conf or not conf.get("Id"):
+            raise malformed_xml()
+        stored = dict(b.config.get(kind) or {})
+        stored[str(params.get("Id"))] = conf
+        b.config[kind] = stored
+        await self._save_config(b)
+        return {}
+
+    async def _get_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str) -> Any:
+        b = await self.get(ctx, params.get("Bucket"))
+        found = (b.config.get(kind) or {}).get(str(params.get("Id")))
+        if found is None:
+            raise err("NoSuchConfiguration", "The specified configuration does not exist.", 404)
+        return found
+
+    async def _delete_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        stored = dict(b.config.get(kind) or {})
+        if stored.pop(str(params.get("Id")), None) is None:
+            raise err("NoSuchConfiguration", "The specified configuration does not exist.", 404)
+        b.config[kind] = stored
+        await self._save_config(b)
+        return {}
+
+    async def _list_by_id(self, ctx: RequestContext, params: dict[str, Any], kind: str, member: str
+                          ) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        stored = b.config.get(kind) or {}
+        after = params.get("ContinuationToken") or ""
+        ids = sorted(i for i in stored if i > after)
+        out: dict[str, Any] = {"IsTruncated": len(ids) > _CONFIG_PAGE}
+        if params.get("ContinuationToken"):
+            out["ContinuationToken"] = params["ContinuationToken"]
+        if ids:
+            out[member] = [stored[i] for i in ids[:_CONFIG_PAGE]]
+        if len(ids) > _CONFIG_PAGE:
+            out["NextContinuationToken"] = ids[_CONFIG_PAGE - 1]
+        return out
+
+    async def put_bucket_metrics_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._put_by_id(ctx, params, "metrics", "MetricsConfiguration")
+
+    async def get_bucket_metrics_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"MetricsConfiguration": await self._get_by_id(ctx, params, "metrics")}
+
+    async def delete_bucket_metrics_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                  ) -> dict[str, Any]:
+        return await self._delete_by_id(ctx, params, "metrics")
+
+    async def list_bucket_metrics_configurations(self, ctx: RequestContext, params: dict[str, Any]
+                                                 ) -> dict[str, Any]:
+        return await self._list_by_id(ctx, params, "metrics", "MetricsConfigurationList")
+
+    async def put_bucket_inventory_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                 ) -> dict[str, Any]:
+        return await self._put_by_id(ctx, params, "inventory", "InventoryConfiguration")
+
+    async def get_bucket_inventory_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                 ) -> dict[str, Any]:
+        return {"InventoryConfiguration": await self._get_by_id(ctx, params, "inventory")}
+
+    async def delete_bucket_inventory_configuration(self, ctx: RequestContext, params: dict[str, Any]
+                                                    ) -> dict[str, Any]:
+        return await self._delete_by_id(ctx, params, "inventory")
+
+    async def list_bucket_inventory_configurations(self, ctx: RequestContext, params: dict[str, Any]
+                                                   ) -> dict[str, Any]:
+        return await self._list_by_id(ctx, params, "inventory", "InventoryConfigurationList")
+
+    # object lock
+    async def put_object_lock_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        rule = lock.check_rule(params.get("ObjectLockConfiguration") or {})
+        if not b.config.get("object_lock") and b.versioning != "Enabled":
+            raise err("InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock "
+                      "configuration", 409)
+        b.config["object_lock"] = True
+        if rule is None:
+            b.config.pop("lock_rule", None)
+        else:
+            b.config["lock_rule"] = rule
+        await self._save_config(b)
+        return {}
+
+    async def get_object_lock_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b = await self.get(ctx, params.get("Bucket"))
+        if not b.config.get("object_lock"):
+            raise err("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this "
+                      "bucket", 404, BucketName=b.name)
+        conf: dict[str, Any] = {"ObjectLockEnabled": "Enabled"}
+        if b.config.get("lock_rule"):
+            conf["Rule"] = b.config["lock_rule"]
+        return {"ObjectLockConfiguration": conf}
 
     # lifecycle, website, ownership: kept and returned as given
     async def put_bucket_lifecycle_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -349,7 +489,3 @@ class Buckets:
 def invalid_request_pab() -> Exception:
     return err("InvalidRequest", "Must specify at least one configuration.", 400)
 
-
-def _private_acl(account: str) -> dict[str, Any]:
-    me = owner(account)
-    return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}

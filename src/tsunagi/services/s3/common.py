@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote_plus
 import orjson
 
 from tsunagi.clock import Clock
+from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.s3.errors import err, invalid_argument, not_modified, precondition_failed
 from tsunagi.store.s3 import BucketRow, ObjectRow
 
@@ -150,6 +151,13 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(v.strip() == "*" or strip_etag(v) == mine for v in header.split(","))
 
 
+def _not_modified(etag: str, modified_at: float) -> ServiceError:
+    """304 Not Modified carries the object's ETag and Last-Modified, as S3 sends them."""
+    e = not_modified()
+    e.output.update({"ETag": etag, "LastModified": modified_at})
+    return e
+
+
 def check_preconditions(params: dict[str, Any], etag: str, modified_at: float, *, prefix: str = "",
                         copy: bool = False) -> None:
     """If-Match / If-Unmodified-Since → 412; If-None-Match / If-Modified-Since → 304 (412 for copies).
@@ -170,11 +178,11 @@ def check_preconditions(params: dict[str, Any], etag: str, modified_at: float, *
         if _etag_matches(if_none, etag):
             if copy:
                 raise precondition_failed(f"{label}If-None-Match")
-            raise not_modified()
+            raise _not_modified(etag, modified_at)
     elif if_mod is not None and modified <= int(if_mod) and not (copy and if_match is not None):
         if copy:
             raise precondition_failed(f"{label}If-Modified-Since")
-        raise not_modified()
+        raise _not_modified(etag, modified_at)
 
 
 # -- tags --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports.outbox import OutboxPort
-from tsunagi.services.s3 import checksums
+from tsunagi.services.s3 import checksums, lock
 from tsunagi.services.s3.bodies import Bodies, Ingested
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
@@ -80,6 +80,7 @@ class Multipart:
         tags = parse_tagging_header(params.get("Tagging"))
         if tags:
             info["tags"] = tags
+        lock.on_write(b, params, info, self.clock.now())       # the upload's object gets its lock at completion
         algo = (params.get("ChecksumAlgorithm") or "").upper() or None
         ctype = params.get("ChecksumType")
         if algo is not None and algo not in checksums.ALGORITHMS:
@@ -218,7 +219,7 @@ class Multipart:
         md5s = b"".join(bytes.fromhex(strip_etag(r.etag)) for _, r, _ in chosen)
         etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'
         info = {k: v for k, v in up.items() if k in ("ct", "ce", "cd", "cl", "cc", "exp", "meta", "wrl", "sc",
-                                                     "sse", "kms", "bk", "kctx", "tags")}
+                                                     "sse", "kms", "bk", "kctx", "tags", "lock", "hold")}
         info["parts"] = len(chosen)
         if alg:
             vals = [pinfo.get("ck", {}).get("val") for _, _, pinfo in chosen]

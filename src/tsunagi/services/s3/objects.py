@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports.outbox import OutboxPort
-from tsunagi.services.s3 import checksums
+from tsunagi.services.s3 import acl, checksums, lock
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
@@ -146,6 +146,8 @@ class Objects:
         sse = sse_for(b, params)
         info = content_info(params)
         tags = parse_tagging_header(params.get("Tagging"))
+        self._acl_on_write(b, ctx, params, info)
+        lock.on_write(b, params, info, self.clock.now())
         await self.check_write_conditions(b, key, params)
         sealing = await self.bodies.sealing_for(ctx, b, key, sse)
         ing, sums, algos = await self.bodies.upload(params, sealing=sealing)
@@ -208,6 +210,8 @@ class Objects:
             out["StorageClass"] = info["sc"]
         if get and info.get("tags"):
             out["TagCount"] = len(info["tags"])
+        if "lock" in info or "hold" in info:
+            out.update(lock.output(info))
         if params.get("ChecksumMode") == "ENABLED":
             out.update(self.result_checksums(info))
         if get:
@@ -236,7 +240,8 @@ class Objects:
                 start = sum(int(s["n"]) for s in v.segments[:int(part) - 1])
                 end = start + int(v.segments[int(part) - 1]["n"])
                 out["PartsCount"] = count
-                out["ContentRange"] = f"bytes {start}-{end - 1}/{v.size}" if end > start else None
+            # part 1 of an ordinary object is the whole object, answered 206 with its range (no parts count)
+            out["ContentRange"] = f"bytes {start}-{end - 1}/{v.size}" if end > start else None
         else:
             rng = parse_range(params.get("Range"), v.size)
             if rng is not None:
@@ -258,8 +263,13 @@ class Objects:
         return await self._read(ctx, params, get=False)
 
     # == delete ===================================================================================
-    async def _delete_one(self, ctx: RequestContext, b: Bucket, key: str, version_id: str | None) -> dict[str, Any]:
+    async def _delete_one(self, ctx: RequestContext, b: Bucket, key: str, version_id: str | None,
+                          bypass: bool = False) -> dict[str, Any]:
         """Delete a key (delete marker when versioned) or one version; returns DeleteObject's output."""
+        if version_id is not None and b.config.get("object_lock"):
+            locked = await self.repo.object(b.name, key, version_id)
+            if locked is not None:
+                lock.check_delete(Version.from_row(locked).info, self.clock.now(), bypass)
         if version_id is None and b.versioning in ("Enabled", "Suspended"):
             vid, _ = await self.commit(ctx, b, key, size=0, etag="", info={}, segments=[],
                                        event="ObjectRemoved:DeleteMarkerCreated", delete_marker=True,
@@ -296,7 +306,8 @@ class Objects:
                 raise no_such_key(key)
             if strip_etag(params["IfMatch"]) != strip_etag(row.etag) and params["IfMatch"].strip() != "*":
                 raise precondition_failed("If-Match")
-        return await self._delete_one(ctx, b, key, params.get("VersionId"))
+        return await self._delete_one(ctx, b, key, params.get("VersionId"),
+                                      bool(params.get("BypassGovernanceRetention")))
 
     async def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
@@ -311,7 +322,8 @@ class Objects:
             if key is None:
                 raise malformed_xml()
             try:
-                r = await self._delete_one(ctx, b, key, o.get("VersionId"))
+                r = await self._delete_one(ctx, b, key, o.get("VersionId"),
+                                           bool(params.get("BypassGovernanceRetention")))
             except Exception as e:  # per-key failures are reported, not raised
                 code = getattr(e, "code", "InternalError")
                 errors.append({"Key": key, "VersionId": o.get("VersionId"), "Code": code,
@@ -351,6 +363,17 @@ class Objects:
         check_preconditions(params, v.etag, v.modified_at, prefix="CopySource", copy=True)
         return sb, v
 
+    @staticmethod
+    def _copy_in_place_allowed(b: Bucket) -> bool:
+        """An unchanged copy of an object onto itself still makes something new where the bucket has
+        versioning enabled (a new version) or a default SSE-KMS encryption (the copy is re-encrypted under
+        the bucket's key); elsewhere S3 refuses it."""
+        if b.versioning == "Enabled":
+            return True
+        rules = (b.config.get("encryption") or {}).get("Rules") or [{}]
+        algo = (rules[0].get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")
+        return algo in ("aws:kms", "aws:kms:dsse")
+
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
@@ -363,7 +386,8 @@ class Objects:
         sse = sse_for(b, params)
         if sb.name == b.name and src.key == key and directive == "COPY" and not params.get("StorageClass") \
                 and not params.get("ServerSideEncryption") and not params.get("WebsiteRedirectLocation") \
-                and not params.get("ChecksumAlgorithm") and tag_directive == "COPY":
+                and not params.get("ChecksumAlgorithm") and tag_directive == "COPY" \
+                and not self._copy_in_place_allowed(b):
             raise invalid_request("This copy request is illegal because it is trying to copy an object to itself "
                                   "without changing the object's metadata, storage class, website redirect location "
                                   "or encryption attributes.")
@@ -379,6 +403,8 @@ class Objects:
             tags = parse_tagging_header(params.get("Tagging"))
         else:
             tags = dict(src.info.get("tags") or {})
+        self._acl_on_write(b, ctx, params, info)     # an ACL is never copied: the copy's is the request's
+        lock.on_write(b, params, info, self.clock.now())    # nor a lock: the request's, or the bucket's default
         await self.check_write_conditions(b, key, params)
         algo = params.get("ChecksumAlgorithm") or (src.info.get("ck") or {}).get("alg")
         algos = [algo.upper()] if algo else []
@@ -440,8 +466,11 @@ class Objects:
                         prefixes.append(cp)
                         count += 1
                         nxt = next_string(cp)
-                        if nxt is None or count > limit:
-                            return contents, prefixes, count > limit
+                        if count > limit:       # the prefix past MaxKeys: the listing is truncated before it
+                            prefixes.pop()
+                            return contents, prefixes, True
+                        if nxt is None:
+                            return contents, prefixes, False
                         lower, after = nxt, ""
                         jumped = True
                         break
@@ -689,7 +718,10 @@ class Objects:
     async def put_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
-        tags = tagset_to_dict((params.get("Tagging") or {}).get("TagSet"), object_tags=True)
+        tagset = (params.get("Tagging") or {}).get("TagSet")
+        if tagset is None:
+            raise malformed_xml()
+        tags = tagset_to_dict(tagset, object_tags=True)
         info = dict(v.info)
         if tags:
             info["tags"] = tags
@@ -703,13 +735,90 @@ class Objects:
 
     async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
-        await self.version(b, params.get("Key") or "", params.get("VersionId"))
-        me = owner(b.account)
-        return {"Owner": me, "Grants": [{"Grantee": {**me, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]}
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        out = acl.policy(v.info.get("acl"), b.account)
+        if b.versioning:
+            out["VersionId"] = v.version_id
+        return out
 
     async def put_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
-        await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        grants = acl.from_headers(params, b.account, b.account, bucket=False)
+        if grants is None:
+            grants = acl.from_policy(params.get("AccessControlPolicy"))
+        elif params.get("AccessControlPolicy"):
+            raise err("UnexpectedContent", "This request does not support content", 400)
+        acl.check_ownership(b.config, grants, b.account)
+        info = dict(v.info)
+        info["acl"] = grants
+        await self.repo.set_object_info(v.id, json_dumps(info))
+        return {"VersionId": v.version_id} if b.versioning else {}
+
+    @staticmethod
+    def _acl_on_write(b: Bucket, ctx: RequestContext, params: dict[str, Any], info: dict[str, Any]) -> None:
+        """A write's ``x-amz-acl`` / ``x-amz-grant-*`` headers become the new version's ACL."""
+        if "ACL" in params or "GrantRead" in params or "GrantFullControl" in params \
+                or "GrantReadACP" in params or "GrantWriteACP" in params:
+            grants = acl.from_headers(params, b.account, b.account, bucket=False)
+            acl.check_ownership(b.config, grants, b.account)
+            if grants is not None:
+                info["acl"] = grants
+
+    # == object lock =============================================================================
+    async def _locked_version(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, Version]:
+        b = await self.buckets.get(ctx, params.get("Bucket"))
+        if not b.config.get("object_lock"):
+            raise lock.missing_configuration()
+        return b, await self.version(b, params.get("Key") or "", params.get("VersionId"))
+
+    async def get_object_retention(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, v = await self._locked_version(ctx, params)
+        held = v.info.get("lock")
+        if not held:
+            raise lock.no_object_configuration()
+        return {"Retention": {"Mode": held["mode"], "RetainUntilDate": held["until"]}}
+
+    async def put_object_retention(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        b, v = await self._locked_version(ctx, params)
+        retention = params.get("Retention") or {}
+        now = self.clock.now()
+        info = dict(v.info)
+        old = info.get("lock")
+        new: dict[str, Any] | None = None
+        if not retention.get("Mode") and not retention.get("RetainUntilDate"):
+            pass
+        else:
+            if not retention.get("Mode") or not retention.get("RetainUntilDate"):
+                raise malformed_xml()
+            new = {"mode": lock.check_mode(retention["Mode"], "Mode"),
+                   "until": lock.future(retention["RetainUntilDate"], now)}
+        if old and float(old["until"]) > now:
+            weaker = new is None or float(new["until"]) < float(old["until"]) or (
+                old["mode"] == "COMPLIANCE" and new["mode"] != "COMPLIANCE")
+            if weaker and (old["mode"] == "COMPLIANCE" or not params.get("BypassGovernanceRetention")):
+                raise lock.protected()
+        if new is None:
+            info.pop("lock", None)
+        else:
+            info["lock"] = new
+        await self.repo.set_object_info(v.id, json_dumps(info))
+        return {}
+
+    async def get_object_legal_hold(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, v = await self._locked_version(ctx, params)
+        if not v.info.get("hold"):
+            raise lock.no_object_configuration()
+        return {"LegalHold": {"Status": v.info["hold"]}}
+
+    async def put_object_legal_hold(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        _, v = await self._locked_version(ctx, params)
+        status = (params.get("LegalHold") or {}).get("Status")
+        if status is None:
+            raise malformed_xml()
+        info = dict(v.info)
+        info["hold"] = lock.check_hold(status)
+        await self.repo.set_object_info(v.id, json_dumps(info))
         return {}
 
     async def get_object_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -44,3 +44,7 @@ class S3PortImpl:
 
     async def bucket_exists(self, name: str) -> bool:
         return await self._repo.bucket(name) is not None
+
+    async def bucket_region(self, name: str) -> str | None:
+        row = await self._repo.bucket(name)
+        return row.region if row is not None else None

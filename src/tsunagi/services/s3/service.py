@@ -223,6 +223,54 @@ class S3Service(Service):
     async def get_object_attributes(self, ctx: RequestContext, params: Params) -> Result:
         return await self.objects.get_object_attributes(ctx, params)
 
+    async def get_object_retention(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.get_object_retention(ctx, params)
+
+    async def put_object_retention(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.put_object_retention(ctx, params)
+
+    async def get_object_legal_hold(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.get_object_legal_hold(ctx, params)
+
+    async def put_object_legal_hold(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.objects.put_object_legal_hold(ctx, params)
+
+    async def put_bucket_metrics_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.put_bucket_metrics_configuration(ctx, params)
+
+    async def get_bucket_metrics_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.get_bucket_metrics_configuration(ctx, params)
+
+    async def delete_bucket_metrics_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.delete_bucket_metrics_configuration(ctx, params)
+
+    async def list_bucket_metrics_configurations(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.list_bucket_metrics_configurations(ctx, params)
+
+    async def put_bucket_inventory_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.put_bucket_inventory_configuration(ctx, params)
+
+    async def get_bucket_inventory_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.get_bucket_inventory_configuration(ctx, params)
+
+    async def delete_bucket_inventory_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.delete_bucket_inventory_configuration(ctx, params)
+
+    async def list_bucket_inventory_configurations(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.list_bucket_inventory_configurations(ctx, params)
+
+    async def put_bucket_accelerate_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.put_bucket_accelerate_configuration(ctx, params)
+
+    async def get_bucket_accelerate_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.get_bucket_accelerate_configuration(ctx, params)
+
+    async def put_object_lock_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.put_object_lock_configuration(ctx, params)
+
+    async def get_object_lock_configuration(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.buckets.get_object_lock_configuration(ctx, params)
+
     # == multipart uploads ==========================================================================
     async def create_multipart_upload(self, ctx: RequestContext, params: Params) -> Result:
         return await self.multipart.create_multipart_upload(ctx, params)
