@@ -43,7 +43,8 @@ class Operations:
         self.service = service_name
         self._methods: dict[str, Operation | None] = {}
         # a service whose methods forward to its parts names the part's method instead (operation_impl)
-        find = getattr(impl, "operation_impl", None)
+        # (a class, as the reference generator passes, lists its own methods)
+        find = None if isinstance(impl, type) else getattr(impl, "operation_impl", None)
         for name in (*service_model(service_name).operation_names, *WIRE_ONLY.get(service_name, ())):
             method = find(xform_name(name)) if find is not None else getattr(impl, xform_name(name), None)
             self._methods[name] = method if callable(method) else None
