@@ -25,6 +25,9 @@ from tests.support.server import REPO, free_port
 from tsunagi import __version__
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGI_", "AWS_", "PYTHON", "VIRTUAL_ENV"))}
+# Run as root here, the server would run functions as nobody, who cannot reach a venv under pytest's
+# owner-only temporary folder; containment has its own tests (tests/security), this one is the install.
+ENV["TSUNAGI_FUNCTION_USER"] = "root"
 ENV.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": ""})
 

@@ -124,7 +124,13 @@ class Receiving:
         deadline = loop.time() + wait
         while not self.waiters.closed and not (stop is not None and stop.is_set()):
             if q.id in self.waiters.deleted:
-                raise queue_does_not_exist()     # deleted while this poll waited: answered at once
+                # deleted while this poll waited: answered at once (current() raises QueueDoesNotExist);
+                # a queue made since under a reused id carries on
+                now = await self.directory.current(q)
+                if now.arn != q.arn:
+                    raise queue_does_not_exist()
+                q = now
+                self.waiters.deleted.discard(q.id)
             fut = self.waiters.register(q.id)
             if visibility is None:
                 q = await self.directory.by_arn(q.arn) or q     # cached; forgotten when the queue changes

@@ -76,6 +76,7 @@ class SqsService(Service):
         self.directory.forget_all()
         self.sealer.forget()
         await self.moves.stop()
+        self.waiters.deleted.clear()
         self.waiters.wake_all()
 
     async def sweep(self) -> None:
