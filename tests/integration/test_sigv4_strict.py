@@ -655,3 +655,28 @@ def test_unsigned_requests_are_anonymous_and_reach_only_what_a_policy_opens(stri
     r = requests.post(strict.url + "/", data="Action=ListQueues", headers=form, timeout=10)
     assert r.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in r.text
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"] == "anonymous"
+
+
+def test_session_credentials_past_their_expiry_are_refused_in_each_protocol(
+        strict: TsunagiServer, request: pytest.FixtureRequest) -> None:
+    """Temporary credentials stop working when they expire. Waiting the 15 minutes a session lasts at
+    least is out of a test's reach, so the session's expiry is moved into the past in the database the
+    server reads it from (PostgreSQL: a second connection may write while the server runs)."""
+    if strict.store == "sqlite":
+        pytest.skip("the SQLite store is held by the server alone; the PostgreSQL run moves the expiry")
+    import psycopg
+
+    creds = client(strict, "sts").get_session_token(DurationSeconds=900)["Credentials"]
+    session = {"key": creds["AccessKeyId"], "secret": creds["SecretAccessKey"], "token": creds["SessionToken"]}
+    assert call(strict, "sqs-json", **session)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with psycopg.connect(strict.store, autocommit=True) as conn:
+        moved = conn.execute("UPDATE iam_sessions SET expires_at = %s WHERE access_key_id = %s",
+                             (int(time.time() * 1000) - 1000, creds["AccessKeyId"])).rowcount
+    assert moved == 1
+    time.sleep(6.5)             # a server sharing PostgreSQL keeps what IAM answered about a key 5 s
+    expired = "The security token included in the request is expired"
+    assert failure(strict, "sqs-query", **session) == ("ExpiredToken", expired, 403)
+    assert failure(strict, "sns", **session) == ("ExpiredToken", expired, 403)
+    assert failure(strict, "kms", **session)[0::2] == ("ExpiredTokenException", 400)
+    assert failure(strict, "lambda", **session)[0] == "ExpiredTokenException"
+    assert failure(strict, "s3", **session)[0::2] == ("ExpiredToken", 400)
