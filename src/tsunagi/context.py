@@ -22,6 +22,7 @@ class Principal:
     arn: str
     access_key_id: str | None = None
     service: str | None = None          # set for a service principal ("sns.amazonaws.com")
+    user_id: str | None = None          # the principal id: AIDA… for a user, AROA…:session for a role session
 
     @classmethod
     def root(cls, account: str, access_key_id: str | None = None) -> Principal:
@@ -93,6 +94,13 @@ class RequestContext:
     @property
     def access_key_id(self) -> str | None:
         return self.principal.access_key_id if self.principal is not None else None
+
+    @property
+    def principal_id(self) -> str:
+        """The caller's principal id, as SQS's SenderId shows it: a user's (AIDA…) or a role session's
+        (AROA…:session) unique id, and the account id for the account's root."""
+        p = self.principal
+        return (p.user_id if p is not None and p.user_id else None) or self.account
 
     @property
     def principal_arn(self) -> str:

@@ -680,3 +680,29 @@ def test_session_credentials_past_their_expiry_are_refused_in_each_protocol(
     assert failure(strict, "kms", **session)[0::2] == ("ExpiredTokenException", 400)
     assert failure(strict, "lambda", **session)[0] == "ExpiredTokenException"
     assert failure(strict, "s3", **session)[0::2] == ("ExpiredToken", 400)
+
+
+def test_sqs_sender_id_is_the_callers_principal_id(strict: TsunagiServer) -> None:
+    """SenderId names who sent a message as AWS does: the account id for the root, the user's unique id
+    (AIDA…) for an IAM user, never the access key."""
+    iam, sqs = client(strict, "iam"), client(strict, "sqs")
+    url = sqs.create_queue(QueueName=f"sender-{os.getpid()}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="from root")
+    user = iam.create_user(UserName=f"sender-{os.getpid()}")["User"]
+    key = iam.create_access_key(UserName=user["UserName"])["AccessKey"]
+    as_user = client(strict, "sqs", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            as_user.send_message(QueueUrl=url, MessageBody="from the user")
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "the new key never worked"
+            time.sleep(0.2)
+    got = {}
+    while len(got) < 2:
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                     MessageSystemAttributeNames=["SenderId"]).get("Messages", []):
+            got[m["Body"]] = m["Attributes"]["SenderId"]
+    assert got == {"from root": "000000000000", "from the user": user["UserId"]}
+    assert user["UserId"].startswith("AIDA") and key["AccessKeyId"] not in got.values()

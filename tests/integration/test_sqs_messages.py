@@ -387,3 +387,12 @@ def test_fifo_queue_true_is_accepted_on_a_fifo_queue_only(sqs) -> None:
     with pytest.raises(ClientError) as e:
         sqs.set_queue_attributes(QueueUrl=standard, Attributes={"FifoQueue": "true"})
     expect(e, "InvalidAttributeName")
+
+
+def test_sender_id_is_the_account_id_for_any_key_in_open_mode(server) -> None:
+    """In open mode a key names only an account (its root): SenderId is that account's id, as AWS shows
+    for root credentials, not the access key the client happened to send."""
+    url = server.sqs_client().create_queue(QueueName=name("sender"))["QueueUrl"]
+    server.sqs_client().send_message(QueueUrl=url, MessageBody="x")
+    (m,) = receive_all(server.sqs_client(), url, WaitTimeSeconds=2, MessageSystemAttributeNames=["SenderId"])
+    assert m["Attributes"]["SenderId"] == "000000000000"

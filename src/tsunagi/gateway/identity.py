@@ -292,7 +292,7 @@ class StrictAuthenticator(Authenticator):
         known = self._by_key.get(found.access_key_id)
         if known is not None and known[0] is found:
             return known[1]
-        principal = Principal(found.account, found.principal_arn, found.access_key_id)
+        principal = Principal(found.account, found.principal_arn, found.access_key_id, user_id=found.user_id or None)
         if len(self._by_key) >= 10_000:
             self._by_key.clear()
         self._by_key[found.access_key_id] = (found, principal)

@@ -155,7 +155,7 @@ class Sending:
         if q.sse_sqs and not self.sealer.owned_fresh():
             await self.sealer.owned_ready()
         now = self.clock.now_ms()
-        msg = self.prepare(ctx.access_key_id or ctx.account, ctx.trace_header, ctx.trace_id, q, params, now)
+        msg = self.prepare(ctx.principal_id, ctx.trace_header, ctx.trace_id, q, params, now)
         if q.kms_key is not None:
             msg = _sealed(msg, await self.sealer.data_key(ctx, q), q)
         try:
@@ -229,7 +229,7 @@ class Sending:
     async def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         entries = check_batch(params.get("Entries"), "SendMessageBatchRequestEntry")
-        sender = ctx.access_key_id or ctx.account
+        sender = ctx.principal_id
         trace_id = ctx.trace_id
         total = 0
         for e in entries:
