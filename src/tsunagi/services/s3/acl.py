@@ -143,3 +143,15 @@ def check_ownership(config: dict[str, Any], grants: list[dict[str, Any]] | None,
     mine = canonical_id(account)
     if any(g["Grantee"].get("ID") != mine or g["Permission"] != "FULL_CONTROL" for g in grants):
         raise err("AccessControlListNotSupported", "The bucket does not allow ACLs", 400)
+
+
+def requested(params: dict[str, Any], config: dict[str, Any], account: str, *, bucket: bool) -> list[dict[str, Any]]:
+    """The grants a PutBucketAcl/PutObjectAcl asks for: its headers (a canned ACL or grants) or its
+    AccessControlPolicy body, never both; refused where the bucket's ownership setting disables ACLs."""
+    grants = from_headers(params, account, account, bucket=bucket)
+    if grants is None:
+        grants = from_policy(params.get("AccessControlPolicy"))
+    elif params.get("AccessControlPolicy"):
+        raise err("UnexpectedContent", "This request does not support content", 400)
+    check_ownership(config, grants, account)
+    return grants

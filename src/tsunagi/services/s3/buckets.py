@@ -326,13 +326,7 @@ class Buckets:
 
     async def put_bucket_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))
-        grants = acl.from_headers(params, b.account, b.account, bucket=True)
-        if grants is None:
-            grants = acl.from_policy(params.get("AccessControlPolicy"))
-        elif params.get("AccessControlPolicy"):
-            raise err("UnexpectedContent", "This request does not support content", 400)
-        acl.check_ownership(b.config, grants, b.account)
-        b.config["acl"] = grants
+        b.config["acl"] = acl.requested(params, b.config, b.account, bucket=True)
         await self._save_config(b)
         return {}
 

@@ -744,12 +744,7 @@ class Objects:
     async def put_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
-        grants = acl.from_headers(params, b.account, b.account, bucket=False)
-        if grants is None:
-            grants = acl.from_policy(params.get("AccessControlPolicy"))
-        elif params.get("AccessControlPolicy"):
-            raise err("UnexpectedContent", "This request does not support content", 400)
-        acl.check_ownership(b.config, grants, b.account)
+        grants = acl.requested(params, b.config, b.account, bucket=False)
         info = dict(v.info)
         info["acl"] = grants
         await self.repo.set_object_info(v.id, json_dumps(info))
