@@ -109,6 +109,16 @@ def wait_state(lam: Any, uuid: str, state: str, timeout: float = 10.0) -> dict[s
         time.sleep(0.05)
 
 
+def source_with_dlq(sqs: Any) -> tuple[str, str, str, str]:
+    """An output queue, and a source queue (1 s visibility) redriving to a DLQ after 2 receives:
+    (out url, dlq url, source url, source arn)."""
+    out, _ = queue(sqs, "out")
+    dlq_url, dlq_arn = queue(sqs, "dlq")
+    url, arn = queue(sqs, "src", VisibilityTimeout="1",
+                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    return out, dlq_url, url, arn
+
+
 def count(sqs: Any, url: str) -> int:
     a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
                                                                 "ApproximateNumberOfMessagesNotVisible"])
@@ -267,11 +277,7 @@ def test_record_format_standard_and_fifo(server) -> None:
 
 def test_function_error_leaves_messages_and_redrive_moves_them(server) -> None:
     sqs, lam = server.sqs_client(), server.client("lambda")
-    out, _ = queue(sqs, "out")
-    _, dlq_arn = queue(sqs, "dlq")
-    dlq_url = sqs.get_queue_url(QueueName="dlq")["QueueUrl"]
-    url, arn = queue(sqs, "src", VisibilityTimeout="1",
-                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    out, dlq_url, url, arn = source_with_dlq(sqs)
     function(server, "fn", "fail", out)
     m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=arn, BatchSize=1)
     sqs.send_message(QueueUrl=url, MessageBody="doomed")
@@ -445,11 +451,7 @@ def test_a_deleted_function_stops_the_mapping_and_leaves_the_messages_in_the_que
     queue by receives that cannot invoke), the mapping says why, and a function re-created under the
     name takes them."""
     sqs, lam = server.sqs_client(), server.client("lambda")
-    out, _ = queue(sqs, "out")
-    _, dlq_arn = queue(sqs, "dlq")
-    dlq_url = sqs.get_queue_url(QueueName="dlq")["QueueUrl"]
-    url, arn = queue(sqs, "src", VisibilityTimeout="1",
-                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
+    out, dlq_url, url, arn = source_with_dlq(sqs)
     function(server, "fn", "record", out)
     m = lam.create_event_source_mapping(FunctionName="fn", EventSourceArn=arn, BatchSize=1)
     wait_state(lam, m["UUID"], "Enabled")

@@ -10,26 +10,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import REPO, TsunagiServer, free_port
+from tests.support.server import REPO, TsunagiServer, free_port, healthy
 
 TSUNAGI = [sys.executable, "-m", "tsunagi"]
 ENV = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": ""}
 for _name in ("AWS_ENDPOINT_URL", "TSUNAGI_DATA_DIR", "TSUNAGI_PORT", "TSUNAGI_STORE", "TSUNAGI_ADMIN_TOKEN"):
     ENV.pop(_name, None)
-
-
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_tsunagi/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 120.0) -> None:

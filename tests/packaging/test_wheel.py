@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.support.server import REPO, free_port
+from tests.support.server import REPO, free_port, healthy
 from tsunagi import __version__
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGI_", "AWS_", "PYTHON", "VIRTUAL_ENV"))}
@@ -84,14 +83,6 @@ def test_the_sdist_and_the_wheel_carry_every_file_the_server_reads(dist: Path) -
     with tarfile.open(sdist) as t:
         in_sdist = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
     assert [f for f in wanted if f"src/{f}" not in in_sdist] == []
-
-
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_tsunagi/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def handler_zip() -> bytes:

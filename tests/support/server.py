@@ -48,6 +48,15 @@ def _query_sqs_session():
     return _QUERY_SESSION
 
 
+def healthy(port: int) -> bool:
+    """Whether a tsunagi answers its health check on 127.0.0.1:``port``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_tsunagi/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
