@@ -19,7 +19,9 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
 # A 12-digit access key id is an account id to tsunagi: the same account moto-based tests expect.
@@ -131,15 +133,9 @@ class Endpoint(str):
 
     def wait_for_mail(self, count: int = 1, to: str | None = None, *, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The mailbox (to ``to``) once it holds at least ``count`` messages; AssertionError after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            mail = self.mailbox(to)
-            if len(mail) >= count:
-                return mail
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the mailbox{' of ' + to if to else ''} holds {len(mail)} messages, "
-                                     f"not {count}, after {timeout}s")
-            time.sleep(0.02)
+        return _until(lambda: self.mailbox(to), lambda mail: len(mail) >= count, timeout, 0.02,
+                      lambda mail: f"the mailbox{' of ' + to if to else ''} holds {len(mail)} messages, "
+                                   f"not {count}, after {timeout}s")
 
     def deliveries(self, **query: str) -> list[dict[str, Any]]:
         """Delivery records (every pipe's), by ``trace_id``, ``message_id``, ``source_arn`` or ``account``."""
@@ -150,15 +146,9 @@ class Endpoint(str):
         """The delivery records of a journey (``trace_id=``, ``message_id=``, ``source_arn=`` or ``account=``)
         once there are at least ``count``: each says where a message went (``TargetArn``, ``Protocol``) and
         how it ended (``Outcome``, ``Reason``). AssertionError after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            records = self.deliveries(**query)
-            if len(records) >= count:
-                return records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(records)} delivery records for {query}, not {count}, after "
-                                     f"{timeout}s: {records[-3:]}")
-            time.sleep(0.02)
+        return _until(lambda: self.deliveries(**query), lambda records: len(records) >= count, timeout, 0.02,
+                      lambda records: f"{len(records)} delivery records for {query}, not {count}, after "
+                                      f"{timeout}s: {records[-3:]}")
 
     # -- waiting on pipelines ------------------------------------------------------------------------
     def _queue_url(self, sqs: Any, queue: str) -> str:
@@ -174,15 +164,12 @@ class Endpoint(str):
         how many it holds; AssertionError after ``timeout`` seconds. Nothing is received: the messages stay."""
         sqs = self._sqs(region)
         url = self._queue_url(sqs, queue)
-        deadline = time.monotonic() + timeout
-        while True:
+        def held() -> int:
             attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-            held = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
-            if held >= count:
-                return held
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{queue} holds {held} messages, not {count}, after {timeout}s")
-            time.sleep(0.01)
+            return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+        return _until(held, lambda n: n >= count, timeout, 0.01,
+                      lambda n: f"{queue} holds {n} messages, not {count}, after {timeout}s")
 
     def receive_messages(self, queue: str, count: int, *, timeout: float = 10.0, region: str | None = None,
                          delete: bool = True) -> list[dict[str, Any]]:
@@ -351,6 +338,20 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             _kill_group(proc)
+
+
+def _until(fetch: Callable[[], T], enough: Callable[[T], bool], timeout: float, interval: float,
+           failure: Callable[[T], str]) -> T:
+    """``fetch()`` again every ``interval`` seconds until ``enough`` of it; AssertionError with
+    ``failure(last)`` once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if enough(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(failure(value))
+        time.sleep(interval)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
