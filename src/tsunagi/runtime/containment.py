@@ -368,6 +368,18 @@ def tree_usage(pid: int) -> tuple[int, int]:
     return total, len(pids)
 
 
+def _proc_entries() -> list[str]:
+    """The names in /proc. Listing it has failed here with EBADF while other threads opened and closed
+    descriptors (seen once in a full test run, during a reset); it is tried again before giving up."""
+    for attempt in range(3):
+        try:
+            return os.listdir("/proc")
+        except OSError:
+            if attempt == 2:
+                raise
+    return []
+
+
 def marked(tokens: Iterable[str]) -> list[int]:
     """Processes whose environment carries one of ``tokens`` as the worker marker (a daemon a
     function left behind keeps its parent's environment)."""
@@ -376,7 +388,7 @@ def marked(tokens: Iterable[str]) -> list[int]:
         return []
     own = os.getpid()
     found = []
-    for name in os.listdir("/proc"):
+    for name in _proc_entries():
         if not name.isdigit() or int(name) == own:
             continue
         try:
