@@ -623,22 +623,50 @@ class _Route:
         return m
 
 
+class _MethodRoutes:
+    """One HTTP method's routes, indexed by the first query key each names in its URI (``?tagging``):
+    a request can only match the routes naming no key or a key it carries, so the others' path
+    patterns are never tried (S3 has some 50 GET operations, most told apart by a query key)."""
+
+    __slots__ = ("plain", "by_key")
+
+    def __init__(self, routes: list[_Route]) -> None:
+        self.plain = [r for r in routes if not r.literal_query]
+        self.by_key: dict[str, list[_Route]] = {}
+        for r in routes:
+            if r.literal_query:
+                self.by_key.setdefault(r.literal_query[0][0], []).append(r)
+
+    def candidates(self, query: dict[str, list[str]]) -> list[_Route]:
+        if not query or not self.by_key:
+            return self.plain
+        found = self.plain
+        for key in query:
+            more = self.by_key.get(key)
+            if more:
+                found = found + more
+        return found
+
+
+_NO_ROUTES = _MethodRoutes([])
+
+
 class RestParser(RequestParser):
     """Shared by rest-json and rest-xml: routing, URI labels, querystring, headers, payload."""
 
     def __init__(self, service_model: ServiceModel, protocol: str, **kw: Any) -> None:
         super().__init__(service_model, protocol, **kw)
-        self._routes: dict[str, list[_Route]] | None = None
+        self._routes: dict[str, _MethodRoutes] | None = None
         self._plans: dict[str, Callable[[HttpRequest, re.Match, dict], dict]] = {}
 
-    def _routes_for(self, method: str) -> list[_Route]:
+    def _routes_for(self, method: str) -> _MethodRoutes:
         if self._routes is None:
             routes: dict[str, list[_Route]] = {}
             for name in self.service_model.operation_names:
                 op = self.service_model.operation_model(name)
                 routes.setdefault(op.http.get("method", "POST").upper(), []).append(_Route(op))
-            self._routes = routes
-        return self._routes.get(method, [])
+            self._routes = {m: _MethodRoutes(rs) for m, rs in routes.items()}
+        return self._routes.get(method, _NO_ROUTES)
 
     def match(self, request: HttpRequest, bucket_from_host: str | None = None) -> OperationModel:
         """The operation a request is for, from method, path, query and headers alone (no body):
@@ -654,7 +682,7 @@ class RestParser(RequestParser):
         for k, v in request.query_params():
             query.setdefault(k, []).append(v)
         best, best_match, best_score = None, None, None
-        for route in self._routes_for(request.method.upper()):
+        for route in self._routes_for(request.method.upper()).candidates(query):
             m = route.matches(path, query, request.headers)
             if m is None:
                 continue
