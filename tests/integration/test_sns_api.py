@@ -137,7 +137,6 @@ def test_subscribe_validation(server) -> None:
         (topic, "email", "nobody", "Email address"),
         (topic, "lambda", "arn:aws:sqs:us-east-1:000000000000:x", "Lambda endpoint ARN"),
         (topic, "sqs", fifo_q, "FIFO SQS Queues can not be subscribed to standard SNS topics"),
-        (fifo, "sqs", std_q, "Please use FIFO SQS queue"),
         (fifo, "http", "http://example.com", "Invalid protocol type: http"),
     ]
     for arn, protocol, endpoint, message in cases:

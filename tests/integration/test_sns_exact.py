@@ -1,14 +1,16 @@
 """SNS answers as AWS does, word for word, where users' code and tests compare: ARN reasons, the
 parameter a filter policy came in, what AWS refuses (duplicate tag keys, actions outside a topic's
-scope, an empty custom attribute type, a FIFO batch entry without a group), and a topic seen only
-from its own region."""
+scope, an empty custom attribute type, a FIFO batch entry without a group), a topic seen only
+from its own region, and what a FIFO topic delivers to queues."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.sns_support import queue
+from tests.integration.sns_support import queue, receive
 
 
 def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
@@ -96,3 +98,29 @@ def test_a_topic_is_found_only_from_its_own_region(server) -> None:
             there.get_subscription_attributes(SubscriptionArn=sub)
         assert error(e) == ("NotFound", "Subscription does not exist")
     assert here.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+
+
+def test_a_fifo_topic_delivers_to_fifo_and_standard_queues_without_signatures(server) -> None:
+    """AWS lets a standard queue subscribe to a FIFO topic (its own SDK example does), and a FIFO
+    topic's notifications carry no SignatureVersion, Signature or SigningCertURL; a FIFO queue gets
+    the message's group and deduplication id, and MessageStructure=json falls back to ``default``."""
+    sns = server.client("sns")
+    topic = sns.create_topic(Name="prices.fifo", Attributes={"FifoTopic": "true",
+                                                            "ContentBasedDeduplication": "true"})["TopicArn"]
+    fifo_url, fifo_arn = queue(server, "wholesale.fifo", FifoQueue="true")
+    std_url, std_arn = queue(server, "analytics")
+    for arn in (fifo_arn, std_arn):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    sns.publish(TopicArn=topic, Message=json.dumps({"default": "price 10", "email": "not for queues"}),
+                MessageStructure="json", MessageGroupId="apples", MessageDeduplicationId="d-1")
+    [got_fifo] = receive(server, fifo_url, 1, AttributeNames=["All"])
+    [got_std] = receive(server, std_url, 1)
+    assert got_fifo["Attributes"]["MessageGroupId"] == "apples"
+    assert got_fifo["Attributes"]["MessageDeduplicationId"] == "d-1"
+    for got in (got_fifo, got_std):
+        doc = json.loads(got["Body"])
+        assert doc["Message"] == "price 10" and doc["TopicArn"] == topic
+        assert doc["SequenceNumber"].isdigit() and len(doc["SequenceNumber"]) == 20
+        assert not {"SignatureVersion", "Signature", "SigningCertURL"} & set(doc), doc
+        assert list(doc) == ["Type", "MessageId", "SequenceNumber", "TopicArn", "Message", "Timestamp",
+                             "UnsubscribeURL"]

@@ -120,6 +120,7 @@ class Outgoing:
     dedup_id: str | None = None
     sequence_number: str | None = None
     display_name: str = ""
+    unsigned: bool = False                          # a FIFO topic's: its notifications carry no signature
     _signed: dict[str, str] = field(default_factory=dict)
     _signing: dict[str, Ahead] = field(default_factory=dict)   # text → signature on its way
     _rendered: dict[str, tuple[str, str]] = field(default_factory=dict)   # text → JSON around UnsubscribeURL
@@ -143,6 +144,8 @@ class Outgoing:
     def sign_soon(self, protocol: str) -> None:
         """Send the notification ``protocol``'s subscribers get to a signing process now, so that it
         is signed while the rest of the publish is prepared (:meth:`presign` collects it)."""
+        if self.unsigned:
+            return
         text = self.text_for(protocol)
         if text not in self._signed and text not in self._signing:
             self._signing[text] = self.signer.sign_ahead(self._signed_fields(text), self.signature_version)
@@ -151,7 +154,7 @@ class Outgoing:
         """Sign, ahead of time and off the event loop, the notification ``protocol``'s subscribers
         get (the signed fields do not depend on the subscription)."""
         text = self.text_for(protocol)
-        if text in self._signed:
+        if self.unsigned or text in self._signed:
             return
         ahead = self._signing.pop(text, None) or self.signer.sign_ahead(self._signed_fields(text),
                                                                           self.signature_version)
@@ -169,12 +172,13 @@ class Outgoing:
             doc["Subject"] = self.subject
         doc["Message"] = text
         doc["Timestamp"] = self.timestamp
-        doc["SignatureVersion"] = self.signature_version
-        sig = self._signed.get(text)
-        if sig is None:
-            sig = self._signed[text] = self.signer.sign(doc, self.signature_version)
-        doc["Signature"] = sig
-        doc["SigningCertURL"] = f"{self.base_url}/_tsunagi/sns/{self.signer.cert_name}"
+        if not self.unsigned:
+            doc["SignatureVersion"] = self.signature_version
+            sig = self._signed.get(text)
+            if sig is None:
+                sig = self._signed[text] = self.signer.sign(doc, self.signature_version)
+            doc["Signature"] = sig
+            doc["SigningCertURL"] = f"{self.base_url}/_tsunagi/sns/{self.signer.cert_name}"
         doc["UnsubscribeURL"] = unsubscribe_url(self.base_url, subscription_arn)
         if self.attributes:
             doc["MessageAttributes"] = envelope_attributes(self.attributes)
@@ -199,8 +203,8 @@ class Outgoing:
         doc = self.notification("lambda", subscription_arn)
         sns = {"Type": doc["Type"], "MessageId": doc["MessageId"], "TopicArn": doc["TopicArn"],
                "Subject": doc.get("Subject"), "Message": doc["Message"], "Timestamp": doc["Timestamp"],
-               "SignatureVersion": doc["SignatureVersion"], "Signature": doc["Signature"],
-               "SigningCertUrl": doc["SigningCertURL"], "UnsubscribeUrl": doc["UnsubscribeURL"],
+               "SignatureVersion": doc.get("SignatureVersion"), "Signature": doc.get("Signature"),
+               "SigningCertUrl": doc.get("SigningCertURL"), "UnsubscribeUrl": doc["UnsubscribeURL"],
                "MessageAttributes": doc.get("MessageAttributes", {})}
         if self.sequence_number is not None:
             sns["SequenceNumber"] = self.sequence_number

@@ -247,7 +247,8 @@ class Publishing:
         version = topic.signature_version
         display = topic.attributes.get("DisplayName", "")
         msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
-                         version, e.group_id, e.dedup_id, display_name=display) for e in entries]
+                         version, e.group_id, e.dedup_id, display_name=display, unsigned=topic.fifo)
+                for e in entries]
         plans = await self.fanout.plan(topic, msgs, subs)
         results: list[dict[str, Any]] = []
         run = self.fanout.begin(topic, ctx.trace_id, now, ctx.trace_header, data_key)

@@ -50,9 +50,7 @@ def check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
     elif protocol == "sqs":
         if not tattrs.SQS_ARN.match(endpoint):
             raise invalid("SQS endpoint ARN")
-        queue_fifo = endpoint.endswith(".fifo")
-        if topic.fifo and not queue_fifo:
-            raise invalid("Invalid parameter: Endpoint Reason: Please use FIFO SQS queue")
+        queue_fifo = endpoint.endswith(".fifo")   # (a FIFO topic may deliver to a standard queue too)
         if queue_fifo and not topic.fifo:
             raise invalid("Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to "
                           "standard SNS topics")
