@@ -354,3 +354,27 @@ def test_code_from_s3(server) -> None:
         lam.update_function_code(FunctionName="from-s3", S3Bucket="code-bucket", S3Key="missing.zip")
     assert _code(info.value)[0] == "InvalidParameterValueException"
     assert "NoSuchKey" in _code(info.value)[2]
+
+
+def test_container_image_functions_get_aws_refusals(server) -> None:
+    """Functions from container images need Amazon ECR, which tsunagi does not serve: CreateFunction
+    answers what AWS answers for an image it cannot find, and the Zip-only calls refuse an ImageUri."""
+    lam = server.client("lambda")
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:1.0"
+    cases = [
+        (dict(Code={"ImageUri": ecr}), f"Source image {ecr} does not exist. Provide a valid source image."),
+        (dict(Code={"ImageUri": "orders:latest"}),
+         "Source image orders:latest is not valid. Provide a valid source image."),
+        (dict(Code={"ImageUri": ecr}, Handler="app.handler"),
+         "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image."),
+    ]
+    for extra, message in cases:
+        with pytest.raises(ClientError) as info:
+            lam.create_function(FunctionName="img", Role=ROLE, PackageType="Image", **extra)
+        assert _code(info.value) == ("InvalidParameterValueException", 400, message), extra
+    create(lam, "zipped", "app.handler", files={"app.py": "def handler(e, c):\n    return 1\n"})
+    with pytest.raises(ClientError) as info:
+        lam.update_function_code(FunctionName="zipped", ImageUri=ecr)
+    assert _code(info.value) == ("InvalidParameterValueException", 400,
+                                 "Please don't provide ImageUri when updating a function with packageType Zip.")
+    assert lam.get_function(FunctionName="zipped")["Configuration"]["PackageType"] == "Zip"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 from typing import Any
 
 from tsunagi import signed_urls
@@ -37,6 +38,25 @@ def supported_message(what: str) -> str:
             "Python).")
 
 
+# an image in Amazon ECR: <account>.dkr.ecr.<region>.amazonaws.com/<repository>(:<tag>|@sha256:<digest>)
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9]+(?:[._/-][a-z0-9]+)*"
+                       r"(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
+
+
+def image_problem(params: dict[str, Any]) -> str:
+    """AWS's refusal of a CreateFunction with ``PackageType: Image``. Functions run from container
+    images in Amazon ECR, which tsunagi does not serve, so no image can be found here: a well-formed
+    ECR image is one that does not exist, anything else is not a valid source image."""
+    if params.get("Runtime") or params.get("Handler") or params.get("Layers"):
+        return "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image."
+    uri = (params.get("Code") or {}).get("ImageUri")
+    if not uri:
+        return "Please provide ImageUri when the intended function PackageType is Image."
+    if ECR_IMAGE.match(uri):
+        return f"Source image {uri} does not exist. Provide a valid source image."
+    return f"Source image {uri} is not valid. Provide a valid source image."
+
+
 class CodePackages:
     def __init__(self, platform: Platform, repo: LambdaRepo) -> None:
         self.platform = platform
@@ -52,7 +72,10 @@ class CodePackages:
     async def read(self, ctx: RequestContext, code: dict[str, Any], *, layer: bool = False) -> bytes:
         """The zip a CreateFunction / UpdateFunctionCode / PublishLayerVersion names (inline or in S3)."""
         if code.get("ImageUri"):
-            raise InvalidParameterValue(supported_message("Container images (ImageUri)"), Type="User")
+            raise InvalidParameterValue("Please don't provide ImageUri when updating a function with packageType Zip."
+                                        if not layer and "FunctionName" in code else
+                                        "Please don't provide ImageUri when the intended function PackageType is Zip.",
+                                        Type="User")
         data = code.get("ZipFile")
         if data is None and code.get("S3Bucket"):
             data = await self._read_s3(ctx, code["S3Bucket"], code.get("S3Key") or "", code.get("S3ObjectVersion"))

@@ -25,7 +25,7 @@ from tsunagi.ports.iam import IAM
 from tsunagi.runtime.interpreters import ACCEPTED, NODE_RUNTIMES, RETIRED_PYTHON, find_node
 from tsunagi.services.awslambda import names
 from tsunagi.services.awslambda.catalog import Catalog, Fn, dumps
-from tsunagi.services.awslambda.code import CodePackages, supported_message
+from tsunagi.services.awslambda.code import CodePackages, image_problem, supported_message
 from tsunagi.services.awslambda.errors import (
     CodeStorageExceeded,
     InvalidParameterValue,
@@ -156,7 +156,7 @@ class Functions:
         if qualifier is not None:
             raise pattern_error(params["FunctionName"], "functionName", names.FUNCTION_NAME_PATTERN)
         if params.get("PackageType") == "Image":
-            raise InvalidParameterValue(supported_message("PackageType Image"), Type="User")
+            raise InvalidParameterValue(image_problem(params), Type="User")
         runtime, handler = params.get("Runtime"), params.get("Handler")
         if not runtime or not handler:
             raise InvalidParameterValue("Runtime and Handler are mandatory parameters for functions created with "
