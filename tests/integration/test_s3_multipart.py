@@ -64,6 +64,33 @@ def test_multipart_round_trip_etag_and_parts(s3):
     assert code(e) == "NoSuchUpload"
 
 
+def test_a_retried_completion_answers_as_the_first_did(s3):
+    """S3 answers a CompleteMultipartUpload repeated after it succeeded (a client that timed out
+    waiting) with the same result, not NoSuchUpload, while the object it made is the key's current
+    version; ListParts pages by PartNumberMarker."""
+    upload_id, done = _upload(s3, "again", [os.urandom(5 * MIB), os.urandom(5 * MIB), b"end"],
+                              ChecksumAlgorithm="SHA256")
+    first = s3.list_parts(Bucket="mpu", Key="again", UploadId=upload_id, MaxParts=2)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2] and first["IsTruncated"] is True
+    rest = s3.list_parts(Bucket="mpu", Key="again", UploadId=upload_id, MaxParts=2,
+                         PartNumberMarker=first["NextPartNumberMarker"])
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3] and rest["IsTruncated"] is False
+    answers = [s3.complete_multipart_upload(Bucket="mpu", Key="again", UploadId=upload_id,
+                                            MultipartUpload={"Parts": done}) for _ in range(2)]
+    keep = ("Bucket", "Key", "ETag", "ChecksumSHA256", "ChecksumType", "ServerSideEncryption")
+    assert [{k: a.get(k) for k in keep} for a in answers][0] == [{k: a.get(k) for k in keep} for a in answers][1]
+    assert answers[1]["ETag"].endswith('-3"') and answers[1]["ChecksumSHA256"].endswith("-3")
+    s3.put_object(Bucket="mpu", Key="again", Body=b"replaced")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket="mpu", Key="again", UploadId=upload_id, MultipartUpload={"Parts": done})
+    assert code(e) == "NoSuchUpload"
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket="mpu", Key="again", UploadId="not-an-upload",
+                                     MultipartUpload={"Parts": done})
+    assert code(e) == "NoSuchUpload"
+    assert s3.get_object(Bucket="mpu", Key="again")["Body"].read() == b"replaced"
+
+
 def test_composite_and_full_object_checksums(s3):
     parts = [os.urandom(5 * MIB), os.urandom(1000)]
     upload_id, done = _upload(s3, "comp", parts, ChecksumAlgorithm="CRC32")

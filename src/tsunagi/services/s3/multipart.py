@@ -13,6 +13,7 @@ from typing import Any
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports.outbox import OutboxPort
+from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.s3 import checksums, lock
 from tsunagi.services.s3.bodies import Bodies, Ingested
 from tsunagi.services.s3.buckets import Buckets
@@ -20,6 +21,7 @@ from tsunagi.services.s3.common import (
     MAX_PART_NUMBER,
     MIN_PART,
     Bucket,
+    Version,
     check_key,
     json_dumps,
     json_loads,
@@ -177,7 +179,15 @@ class Multipart:
         return out
 
     async def complete_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        b, up = await self._upload(ctx, params)
+        try:
+            b, up = await self._upload(ctx, params)
+        except ServiceError as e:
+            if e.code != "NoSuchUpload":
+                raise
+            done = await self._completed(ctx, params)
+            if done is None:
+                raise
+            return done
         key = up["key"]
         requested = (params.get("MultipartUpload") or {}).get("Parts") or []
         if not requested:
@@ -221,6 +231,7 @@ class Multipart:
         info = {k: v for k, v in up.items() if k in ("ct", "ce", "cd", "cl", "cc", "exp", "meta", "wrl", "sc",
                                                      "sse", "kms", "bk", "kctx", "tags", "lock", "hold")}
         info["parts"] = len(chosen)
+        info["mpu"] = up["upload_id"]           # a retried CompleteMultipartUpload answers from it
         if alg:
             vals = [pinfo.get("ck", {}).get("val") for _, _, pinfo in chosen]
             if all(vals):
@@ -255,6 +266,12 @@ class Multipart:
                 await self.outbox.add(tx, events)
         used = {n for n, _, _ in chosen}
         self.bodies.free_later(freed + [r.segment for r in parts if int(r.part_number) not in used])
+        return self._completion(ctx, b, key, etag, info, vid)
+
+    @staticmethod
+    def _completion(ctx: RequestContext, b: Bucket, key: str, etag: str, info: dict[str, Any],
+                    vid: str) -> dict[str, Any]:
+        """CompleteMultipartUpload's answer for the object it made."""
         out: dict[str, Any] = {"Location": f"{ctx.endpoint}/{b.name}/{url_encode(key)}", "Bucket": b.name,
                                "Key": key, "ETag": etag, **sse_output(info)}
         if info.get("ck"):
@@ -263,6 +280,20 @@ class Multipart:
         if b.versioning:
             out["VersionId"] = vid
         return out
+
+    async def _completed(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer again for an upload already completed, while the object it made is still the key's
+        current version: S3 answers a retried CompleteMultipartUpload (a client that timed out waiting for
+        the first answer) as it answered the first, not NoSuchUpload."""
+        upload_id, key = params.get("UploadId") or "", params.get("Key") or ""
+        b = await self.buckets.get(ctx, params.get("Bucket"))
+        row = await self.repo.object(b.name, key)
+        if row is None:
+            return None
+        v = Version.from_row(row)
+        if v.delete_marker or not upload_id or v.info.get("mpu") != upload_id:
+            return None
+        return self._completion(ctx, b, key, v.etag, v.info, v.version_id)
 
     async def abort_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b, up = await self._upload(ctx, params)
