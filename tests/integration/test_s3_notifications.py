@@ -190,3 +190,57 @@ def test_seed_000_path_through_sns(env, server):
     assert envelope["Subject"] == "Amazon S3 Notification"
     (record,) = json.loads(envelope["Message"])["Records"]
     assert record["eventName"] == "ObjectCreated:Put" and record["s3"]["object"]["key"] == "report.txt"
+
+
+def _records(sqs, url, n: int, timeout: float = 10.0) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        got += [r for m in _drain(sqs, url) for r in m.get("Records", [])]
+    return got
+
+
+def test_tagging_acl_and_restore_events(env):
+    """PutObjectTagging, DeleteObjectTagging and PutObjectAcl send their events; a RestoreObject of an
+    archived object sends ObjectRestore:Post and ObjectRestore:Completed, the latter with
+    glacierEventData, and the restored copy is readable until its expiry."""
+    s3, sqs, url, arn = env
+    _configure(s3, arn, events=("s3:ObjectTagging:*", "s3:ObjectAcl:Put", "s3:ObjectRestore:*"), rules=())
+    bucket = "snssqstestbuckets3"
+    s3.put_object(Bucket=bucket, Key="cold.txt", Body=b"frozen", StorageClass="GLACIER")
+    s3.put_object_tagging(Bucket=bucket, Key="cold.txt", Tagging={"TagSet": [{"Key": "t", "Value": "1"}]})
+    s3.delete_object_tagging(Bucket=bucket, Key="cold.txt")
+    s3.put_object_acl(Bucket=bucket, Key="cold.txt", ACL="private")
+    assert [r["eventName"] for r in _records(sqs, url, 3)] == ["ObjectTagging:Put", "ObjectTagging:Delete",
+                                                               "ObjectAcl:Put"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="cold.txt")
+    assert code(e) == "InvalidObjectState" and e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert e.value.response["Error"]["StorageClass"] == "GLACIER"
+    head = s3.head_object(Bucket=bucket, Key="cold.txt")
+    assert head["StorageClass"] == "GLACIER" and "Restore" not in head
+    started = s3.restore_object(Bucket=bucket, Key="cold.txt",
+                                RestoreRequest={"Days": 2, "GlacierJobParameters": {"Tier": "Bulk"}})
+    assert started["ResponseMetadata"]["HTTPStatusCode"] == 202
+    restore = s3.head_object(Bucket=bucket, Key="cold.txt")["Restore"]
+    assert re.fullmatch(r'ongoing-request="false", expiry-date="\w{3}, \d\d \w{3} \d{4} 00:00:00 GMT"', restore)
+    assert s3.get_object(Bucket=bucket, Key="cold.txt")["Body"].read() == b"frozen"
+    again = s3.restore_object(Bucket=bucket, Key="cold.txt", RestoreRequest={"Days": 3})
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    records = _records(sqs, url, 3)
+    assert [r["eventName"] for r in records] == ["ObjectRestore:Post", "ObjectRestore:Completed",
+                                                 "ObjectRestore:Completed"]
+    data = records[1]["glacierEventData"]["restoreEventData"]
+    assert data["lifecycleRestoreStorageClass"] == "GLACIER"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT00:00:00\.000Z", data["lifecycleRestorationExpiryTime"])
+    assert "glacierEventData" not in records[0]
+    s3.put_object(Bucket=bucket, Key="warm.txt", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="deep.txt", Body=b"x", StorageClass="DEEP_ARCHIVE")
+    for key, request, want in [
+        ("warm.txt", {"Days": 1}, ("InvalidObjectState", "Restore is not allowed for the object's current storage class")),
+        ("deep.txt", {"Days": 1, "GlacierJobParameters": {"Tier": "Expedited"}}, ("InvalidArgument", None)),
+        ("deep.txt", {"Days": 0}, ("InvalidArgument", None)),
+    ]:
+        with pytest.raises(ClientError) as e:
+            s3.restore_object(Bucket=bucket, Key=key, RestoreRequest=request)
+        assert code(e) == want[0] and (want[1] is None or e.value.response["Error"]["Message"] == want[1]), key

@@ -50,6 +50,9 @@ S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 # Operations whose success status S3 sends differs from the model's (which gives none): PutBucketTagging
 # answers 204 No Content.
 S3_STATUS = {"PutBucketTagging": 204}
+# a result's status when its operation answers more than one success status and the model names
+# none (S3 RestoreObject: 202 Accepted for a restore started, 200 OK for one already done)
+STATUS_KEY = "__status__"
 
 # Root elements S3 uses for outputs that are not a single payload member (default: the
 # output shape's name with ``Output`` replaced by ``Result``).
@@ -528,6 +531,8 @@ class RestSerializer(ResponseSerializer):
             status = default_status
             if status_member is not None and result.get(status_member) is not None:
                 status = int(result[status_member])
+            elif STATUS_KEY in result:      # a status the model has no member for (RestoreObject's 202)
+                status = int(result.pop(STATUS_KEY))
             elif partial and status == 200 and result.get("ContentRange"):
                 status = 206  # a ranged read (S3 GetObject): Content-Range goes with 206 Partial Content
             out_headers = []

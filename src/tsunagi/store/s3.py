@@ -164,6 +164,9 @@ class S3Repo:
     async def set_object_info(self, object_id: int, info: str) -> None:
         await self.store.execute(self.q.set_object_info, (info, object_id))
 
+    async def set_object_info_in(self, tx: Tx, object_id: int, info: str) -> None:
+        await tx.execute(self.q.set_object_info, (info, object_id))
+
     async def list_current(self, bucket: str, lower: str, upper: str | None, after: str,
                            limit: int) -> list[ListRow]:
         """Current (latest, not deleted) objects with ``lower <= key < upper`` and ``key > after``, by key."""

@@ -78,7 +78,7 @@ def sequencer() -> str:
 
 def event_record(*, event: str, region: str, now: float, principal: str, source_ip: str, request_id: str,
                  config_id: str, bucket: str, bucket_owner: str, key: str, size: int | None, etag: str | None,
-                 version_id: str | None, seq: str) -> dict[str, Any]:
+                 version_id: str | None, seq: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/")}
     if size is not None:
         obj["size"] = size
@@ -103,6 +103,7 @@ def event_record(*, event: str, region: str, now: float, principal: str, source_
                        "arn": f"arn:aws:s3:::{bucket}"},
             "object": obj,
         },
+        **(extra or {}),
     }
 
 
@@ -136,7 +137,8 @@ class Notifications:
 
     # == events ===================================================================================
     def events_for(self, ctx: RequestContext, b: Bucket, event: str, key: str, *, size: int | None = None,
-                   etag: str | None = None, version_id: str | None = None, now: float) -> list[OutboxItem]:
+                   etag: str | None = None, version_id: str | None = None, now: float,
+                   extra: dict[str, Any] | None = None) -> list[OutboxItem]:
         """Outbox rows for an event on ``key`` (``event`` without the ``s3:`` prefix)."""
         conf = b.config.get("notification")
         if not conf:
@@ -152,7 +154,7 @@ class Notifications:
                 record = event_record(event=event, region=b.region, now=now, principal=principal,
                                       source_ip=ctx.source_ip, request_id=ctx.request_id, config_id=c.get("Id", ""),
                                       bucket=b.name, bucket_owner=b.account, key=key, size=size, etag=etag,
-                                      version_id=version_id, seq=seq)
+                                      version_id=version_id, seq=seq, extra=extra)
                 body = json_dumps({"Records": [record]})
                 out.append(_delivery(ctx, kind, c[arn_member], body, b))
         return out

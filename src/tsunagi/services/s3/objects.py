@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ports.outbox import OutboxPort
-from tsunagi.services.s3 import acl, checksums, lock
+from tsunagi.services.s3 import acl, checksums, lock, restore
 from tsunagi.services.s3.bodies import Bodies
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import (
@@ -208,6 +208,8 @@ class Objects:
             out.update(sse_output(info))
         if info.get("sc"):
             out["StorageClass"] = info["sc"]
+        if "restored" in info:
+            out["Restore"] = restore.header(info)
         if get and info.get("tags"):
             out["TagCount"] = len(info["tags"])
         if "lock" in info or "hold" in info:
@@ -224,6 +226,8 @@ class Objects:
         b = await self.buckets.get(ctx, params.get("Bucket"))
         key = params.get("Key") or ""
         v = await self.version(b, key, params.get("VersionId"), head=not get)
+        if get and v.info.get("sc") in restore.ARCHIVED:
+            restore.check_readable(v.info, self.clock.now())
         check_preconditions(params, v.etag, v.modified_at)
         out = self.describe(b, v, params, get=get)
         start, end = 0, v.size
@@ -727,11 +731,30 @@ class Objects:
             info["tags"] = tags
         else:
             info.pop("tags", None)
-        await self.repo.set_object_info(v.id, json_dumps(info))
+        await self.set_info(ctx, b, v, info, "ObjectTagging:Put")
         return {"VersionId": v.version_id} if b.versioning else {}
 
     async def delete_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return await self.put_object_tagging(ctx, {**params, "Tagging": {"TagSet": []}})
+        b = await self.buckets.get(ctx, params.get("Bucket"))
+        v = await self.version(b, params.get("Key") or "", params.get("VersionId"))
+        info = dict(v.info)
+        info.pop("tags", None)
+        await self.set_info(ctx, b, v, info, "ObjectTagging:Delete")
+        return {"VersionId": v.version_id} if b.versioning else {}
+
+    async def set_info(self, ctx: RequestContext, b: Bucket, v: Version, info: dict[str, Any], event: str,
+                       extra: dict[str, Any] | None = None) -> None:
+        """Replace version ``v``'s information (tags, ACL, restore), with ``event``'s notifications in
+        the same transaction."""
+        events = self.notifications.events_for(ctx, b, event, v.key, etag=v.etag,
+                                               version_id=v.version_id if b.versioning else None,
+                                               now=stamp(self.clock), extra=extra)
+        if not events:
+            await self.repo.set_object_info(v.id, json_dumps(info))
+            return
+        async with self.store.transaction() as tx:
+            await self.repo.set_object_info_in(tx, v.id, json_dumps(info))
+            await self.outbox.add(tx, events)
 
     async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))
@@ -747,7 +770,7 @@ class Objects:
         grants = acl.requested(params, b.config, b.account, bucket=False)
         info = dict(v.info)
         info["acl"] = grants
-        await self.repo.set_object_info(v.id, json_dumps(info))
+        await self.set_info(ctx, b, v, info, "ObjectAcl:Put")
         return {"VersionId": v.version_id} if b.versioning else {}
 
     @staticmethod

@@ -32,6 +32,7 @@ from tsunagi.services.s3.notifications import Notifications
 from tsunagi.services.s3.objects import Objects
 from tsunagi.services.s3.port import S3PortImpl
 from tsunagi.services.s3.post import PostUploads
+from tsunagi.services.s3.restore import Restores
 from tsunagi.store.blobs import open_blob_store
 from tsunagi.store.s3 import S3Repo
 
@@ -55,6 +56,7 @@ class S3Service(Service):
         self.multipart = Multipart(self.store, self.repo, self.buckets, self.bodies, self.objects,
                                    self.notifications, platform.outbox, self.clock)
         self.posts = PostUploads(self.buckets, self.bodies, self.objects)
+        self.restores = Restores(self.objects, self.clock)
         platform.ports.provide(S3, S3PortImpl(self.repo, self.objects, self.buckets))
 
     # == lifecycle ===========================================================================
@@ -219,6 +221,9 @@ class S3Service(Service):
 
     async def put_object_acl(self, ctx: RequestContext, params: Params) -> Result:
         return await self.objects.put_object_acl(ctx, params)
+
+    async def restore_object(self, ctx: RequestContext, params: Params) -> Result:
+        return await self.restores.restore_object(ctx, params)
 
     async def get_object_attributes(self, ctx: RequestContext, params: Params) -> Result:
         return await self.objects.get_object_attributes(ctx, params)
