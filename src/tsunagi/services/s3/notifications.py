@@ -68,6 +68,46 @@ def key_matches(config: dict[str, Any], key: str) -> bool:
     return True
 
 
+def _rules(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """A configuration's key filter as (``prefix`` | ``suffix``, value) pairs."""
+    rules = ((config.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []
+    return [((r.get("Name") or "").lower(), r.get("Value") or "") for r in rules]
+
+
+def _events_meet(a: str, b: str) -> bool:
+    """Whether event types ``a`` and ``b`` (``s3:ObjectCreated:*``, ``s3:ObjectCreated:Put``) share an event."""
+    if a == b:
+        return True
+    if a.endswith(":*") and b.startswith(a[:-1]):
+        return True
+    return b.endswith(":*") and a.startswith(b[:-1])
+
+
+def _keys_meet(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> bool:
+    """Whether some key passes both filters: prefixes (and suffixes) that are not one a prefix (a
+    suffix) of the other keep every key apart."""
+    pa, pb = dict(a).get("prefix", ""), dict(b).get("prefix", "")
+    sa, sb = dict(a).get("suffix", ""), dict(b).get("suffix", "")
+    return (pa.startswith(pb) or pb.startswith(pa)) and (sa.endswith(sb) or sb.endswith(sa))
+
+
+def _check_overlap(one: dict[str, Any], two: dict[str, Any]) -> None:
+    """AWS refuses two configurations of a bucket that would both match some event on some key."""
+    for a in one["Events"]:
+        for b in two["Events"]:
+            if _events_meet(a, b) and _keys_meet(_rules(one), _rules(two)):
+                raise invalid_argument("Configurations overlap. Configurations on the same bucket cannot share a "
+                                       "common event type.", "Event", b)
+
+
+def _parses(arn: str, kind: str) -> bool:
+    """Whether ``arn`` reads as an ARN of the destination's service (checked even with
+    SkipDestinationValidation, which skips only the existence and permission checks)."""
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[0] == "arn" and parts[1].startswith("aws") and parts[2] == kind \
+        and bool(parts[5])
+
+
 def iso_time(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(round(t * 1000)) % 1000:03d}Z"
 
@@ -166,6 +206,7 @@ class Notifications:
         clean: dict[str, Any] = {}
         failures: list[tuple[str, str]] = []
         ids: set[str] = set()
+        placed: list[dict[str, Any]] = []
         for member, (arn_member, kind, missing) in _KINDS.items():
             entries = []
             for c in conf.get(member) or []:
@@ -183,10 +224,16 @@ class Notifications:
                     raise invalid_argument("Configurations overlap. Configuration id's must be unique.", "Id", cid)
                 ids.add(cid)
                 entry = {"Id": cid, arn_member: arn, "Events": list(events)}
-                if c.get("Filter"):
-                    entry["Filter"] = c["Filter"]
+                rules = _rules(c)
+                if rules:      # AWS answers the rule names as Prefix and Suffix, however they were sent
+                    entry["Filter"] = {"Key": {"FilterRules": [{"Name": n.capitalize(), "Value": v} for n, v in rules]}}
+                for other in placed:
+                    _check_overlap(other, entry)
+                placed.append(entry)
                 entries.append(entry)
-                if not params.get("SkipDestinationValidation"):
+                if not _parses(arn, kind):
+                    failures.append((arn, "The ARN could not be parsed"))
+                elif not params.get("SkipDestinationValidation"):
                     why = await self._check_destination(kind, arn, missing)
                     if why:
                         failures.append((arn, why))
