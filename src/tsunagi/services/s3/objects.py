@@ -101,12 +101,12 @@ class Objects:
         Returns (version id, modification time)."""
         vid = version_id or (new_version_id() if b.versioning == "Enabled" else "null")
         now = stamp(self.clock)
-        events = self.notifications.events_for(ctx, b, event, key, size=size, etag=etag,
-                                               version_id=vid if b.versioning else None, now=now)
         async with self.store.transaction() as tx:
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
                                                info=json_dumps(info), segments=json_dumps(segments),
                                                delete_marker=delete_marker)
+            events = await self.notifications.events_for(tx, ctx, b, event, key, size=size, etag=etag,
+                                                         version_id=vid if b.versioning else None, now=now)
             if events:
                 await self.outbox.add(tx, events)
         self.bodies.free_later(freed)
@@ -284,8 +284,8 @@ class Objects:
             row = await self.repo.delete_version(tx, b.name, key, vid)
             if row is not None:
                 gone = Version.from_row(row)
-                events = self.notifications.events_for(ctx, b, "ObjectRemoved:Delete", key,
-                                                       version_id=vid if b.versioning else None, now=now)
+                events = await self.notifications.events_for(tx, ctx, b, "ObjectRemoved:Delete", key,
+                                                             version_id=vid if b.versioning else None, now=now)
                 if events:
                     await self.outbox.add(tx, events)
         out: dict[str, Any] = {}
