@@ -28,7 +28,7 @@ sqs = boto3.client("sqs")
 
 def handler(event, context):
     began = time.time()
-    time.sleep(float(os.environ["SLEEP"]))
+    time.sleep(float(event.get("sleep", os.environ["SLEEP"])))
     sqs.send_message(QueueUrl=os.environ["OUT_QUEUE"], MessageBody=json.dumps(
         {"ran": [began, time.time()], "n": len(event.get("Records", [])) or 1}))
     return "ok"
@@ -143,3 +143,34 @@ def test_account_concurrency_holds_across_servers(make_nodes) -> None:
     ran = intervals(sqs, out, ok)
     assert ok >= 2 and ok + throttled == 8 and len(ran) == ok
     assert most_at_once(ran) <= 2
+
+
+def test_a_killed_servers_share_is_released(make_nodes) -> None:
+    nodes = make_nodes()
+    sqs, out, _ = out_queue(nodes[0])
+    deploy(nodes[0], "fn", out, 0.1)
+    lam_a, lam_b = nodes[0].client("lambda"), nodes[1].client("lambda")
+    lam_a.put_function_concurrency(FunctionName="fn", ReservedConcurrentExecutions=1)
+    with ThreadPoolExecutor(1) as pool:
+        hung = pool.submit(lam_a.invoke, FunctionName="fn", Payload=b'{"sleep": 100}')
+        deadline = time.monotonic() + 30
+        while True:                                   # server a runs the one execution allowed
+            try:
+                lam_b.invoke(FunctionName="fn", Payload=b"{}")
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "TooManyRequestsException"
+                break
+            assert time.monotonic() < deadline, "server a never started its execution"
+            time.sleep(0.2)
+        nodes[0].kill()
+        with pytest.raises(Exception):              # noqa: B017 -- the connection dies with the server
+            hung.result()
+    killed = time.monotonic()
+    while True:                                       # its lease expires: server b may run one again
+        try:
+            lam_b.invoke(FunctionName="fn", Payload=b"{}")
+            break
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "TooManyRequestsException"
+        assert time.monotonic() - killed < 60, "a killed server's share was never released"
+        time.sleep(1)
