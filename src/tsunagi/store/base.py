@@ -89,6 +89,12 @@ class Store(Tx):
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
 
+    def leads(self) -> bool:
+        """Whether this server is the one that runs the background work that must run once across the
+        servers sharing the database (sweeps, adopting abandoned move tasks). A store one server owns:
+        always. PostgreSQL: the server holding the leader's advisory lock."""
+        return True
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and bring the schema up to date."""
