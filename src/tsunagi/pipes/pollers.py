@@ -17,7 +17,9 @@ Scaling: a worker that receives a full batch starts another, up to the mapping's
 (min of ScalingConfig.MaximumConcurrency, the function's reserved concurrency and the account's
 limit); an extra worker whose poll comes back empty stops. Several servers on one PostgreSQL each
 poll every mapping; SQS's claim (``FOR UPDATE SKIP LOCKED``, exclusive FIFO groups) hands each
-message to one of them. A crash loses nothing: claimed messages become visible again.
+message to one of them, and a MaximumConcurrency holds across them: each worker holds one of the
+mapping's slots, a lease in the database (:mod:`tsunagi.store.leases`), while it lives. A crash
+loses nothing: claimed messages become visible again, and a dead server's slots expire.
 """
 
 from __future__ import annotations

@@ -117,12 +117,20 @@ class PostgresStore(Store):
     shared = True
     text_keeps_nul = False
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, direct_url: str | None = None) -> None:
         super().__init__()
         self.url = url
+        # What needs a session of its own (LISTEN, the leader's lock, migrating under a session lock)
+        # connects here: ``url`` itself, or the database behind a pooler that ``url`` goes through.
+        self.direct_url = direct_url or url
         self.node = uuid.uuid4().hex[:12]
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if direct_url:
+            # Through a pooler in transaction mode, consecutive transactions may run on different server
+            # sessions: a statement prepared on one is unknown on the next.
+            kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         kwargs={"autocommit": True}, reconnect_timeout=60)
+                                         kwargs=kwargs, reconnect_timeout=60)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._elector: asyncio.Task[None] | None = None
@@ -152,7 +160,11 @@ class PostgresStore(Store):
         return f"{p.scheme}://{host}:{p.port or 5432}{p.path}"
 
     async def _migrate(self) -> None:
-        async with self._pool.connection() as conn:
+        try:
+            session = await psycopg.AsyncConnection.connect(self.direct_url, autocommit=True, connect_timeout=15)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to PostgreSQL at {self._redacted()}: {e}") from e
+        async with session as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             try:
                 await conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, "
@@ -178,7 +190,7 @@ class PostgresStore(Store):
         delay = 0.1
         while not self._closing:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(self.direct_url, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {PG_CHANNEL}")
                     self._listening.set()
@@ -212,7 +224,7 @@ class PostgresStore(Store):
         lock, and the next follower to try takes over: servers may join and leave at any time."""
         while not self._closing:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
+                conn = await psycopg.AsyncConnection.connect(self.direct_url, autocommit=True, connect_timeout=10)
                 async with conn:
                     while not self._closing:
                         if not self._leader:
