@@ -79,6 +79,10 @@ class Config:
     port: int = field(default_factory=lambda: _env_int("TSUNAGI_PORT", 4566))
     data_dir: str = field(default_factory=lambda: _env("TSUNAGI_DATA_DIR", "./.tsunagi"))
     store: str = field(default_factory=lambda: _env("TSUNAGI_STORE", "sqlite"))
+    # PostgreSQL through a pooler in transaction mode (PgBouncer): a URL that reaches the database itself.
+    # LISTEN, the leader's advisory lock and schema migrations need a session of their own and use it;
+    # statements on the pooled TSUNAGI_STORE are then never prepared (empty: TSUNAGI_STORE is direct)
+    store_direct: str = field(default_factory=lambda: _env("TSUNAGI_STORE_DIRECT", "").strip())
     sqlite_synchronous: str = field(default_factory=lambda: _env("TSUNAGI_SQLITE_SYNCHRONOUS", "normal"))
     # memory SQLite may use to cache the database
     sqlite_cache_mb: int = field(default_factory=lambda: _env_int("TSUNAGI_SQLITE_CACHE_MB", 64))
@@ -234,6 +238,7 @@ class Config:
 # Each setting's environment variable (the field's default reads it; a unit test keeps the two in step).
 ENV_NAMES: dict[str, str] = {
     "host": "TSUNAGI_HOST", "port": "TSUNAGI_PORT", "data_dir": "TSUNAGI_DATA_DIR", "store": "TSUNAGI_STORE",
+    "store_direct": "TSUNAGI_STORE_DIRECT",
     "sqlite_synchronous": "TSUNAGI_SQLITE_SYNCHRONOUS", "sqlite_cache_mb": "TSUNAGI_SQLITE_CACHE_MB",
     "default_account": "TSUNAGI_DEFAULT_ACCOUNT", "default_region": "TSUNAGI_DEFAULT_REGION",
     "auth": "TSUNAGI_AUTH", "root_access_key_id": "TSUNAGI_ACCESS_KEY_ID",

@@ -72,7 +72,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     if config.internal_api:
         config.admin_token = admin_token(config)
     store = open_store(config.store, config.data_dir, synchronous=config.sqlite_synchronous,
-                       cache_mb=config.sqlite_cache_mb)
+                       cache_mb=config.sqlite_cache_mb, direct_url=config.store_direct)
     platform = assemble(config, store, clock)
 
     async def start() -> None:

@@ -13,8 +13,9 @@ from tests.support.server import TsunagiServer
 @contextmanager
 def nodes_on_one_database(tmp_path: Path, name: str, count: int = 2) -> Iterator[tuple[TsunagiServer, ...]]:
     """``count`` servers sharing a fresh database ``name_…``; afterwards every server still running is
-    stopped (a test may have killed some) and the database dropped."""
-    url = postgres.create_database(name)
+    stopped (a test may have killed some) and the database dropped. They share one master key, as
+    servers sharing a database must."""
+    url = postgres.share(postgres.create_database(name))
     nodes: list[TsunagiServer] = []
     try:
         for i in range(count):

@@ -47,7 +47,8 @@ class DeliverySweeper:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.sweep()
+                if self.platform.store.leads():    # one server sweeps for all that share the database
+                    await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception as e:   # housekeeping: try again next round

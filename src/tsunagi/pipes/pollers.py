@@ -17,7 +17,9 @@ Scaling: a worker that receives a full batch starts another, up to the mapping's
 (min of ScalingConfig.MaximumConcurrency, the function's reserved concurrency and the account's
 limit); an extra worker whose poll comes back empty stops. Several servers on one PostgreSQL each
 poll every mapping; SQS's claim (``FOR UPDATE SKIP LOCKED``, exclusive FIFO groups) hands each
-message to one of them. A crash loses nothing: claimed messages become visible again.
+message to one of them, and a MaximumConcurrency holds across them: each worker holds one of the
+mapping's slots, a lease in the database (:mod:`tsunagi.store.leases`), while it lives. A crash
+loses nothing: claimed messages become visible again, and a dead server's slots expire.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ class MappingPoller:
         self.generation = int(row.generation)
         self.batch_size = int(cfg.get("BatchSize") or 10)
         self.window = float(cfg.get("MaximumBatchingWindowInSeconds") or 0)
-        self.max_concurrency = int((cfg.get("ScalingConfig") or {}).get("MaximumConcurrency") or 1000)
+        self.scaling_limit = (cfg.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        self.max_concurrency = int(self.scaling_limit or 1000)
         self.report_failures = "ReportBatchItemFailures" in (cfg.get("FunctionResponseTypes") or [])
         try:
             self.filters = compile_filters(cfg.get("FilterCriteria"))
@@ -131,38 +134,60 @@ class MappingPoller:
     # -- the loop -----------------------------------------------------------------------------------
     async def _worker(self, first: bool) -> None:
         wait = LONG_POLL_S if first else EXTRA_POLL_S
-        while not self.stop_event.is_set():
-            try:
-                sqs = self.manager.sqs()
-                q = await sqs.queue(self.source_arn) if sqs is not None else None
-                if q is None:
-                    await self._result(NO_QUEUE)
-                    await self._sleep(MISSING_QUEUE_BACKOFF_S)
-                    continue
-                assert sqs is not None
-                if not await self._may_read(q):
-                    await self._result(DENIED_RESULT)
-                    await self._sleep(MISSING_QUEUE_BACKOFF_S)
-                    continue
-                if self.last_result == NO_FUNCTION and \
-                        await self.lam.function(self.function_arn, self.account, self.region) is None:
-                    # Take no more messages while the function is gone: they wait in the queue (their
-                    # receive counts untouched, nothing driven to the dead-letter queue) until it is back.
-                    await self._sleep(MISSING_QUEUE_BACKOFF_S)
-                    continue
-                msgs = await self._gather(sqs, q, wait)
-                if not msgs:
-                    if not first and len(self.workers) > 1:
-                        return
-                    continue
-                if len(msgs) >= self.batch_size and len(self.workers) < await self._limit():
-                    self._spawn()
-                await self._process(sqs, q, msgs)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("event source mapping %s: poll failed", self.uuid)
-                await self._sleep(1.0)
+        lease: str | None = None     # a slot of the mapping's MaximumConcurrency, when shared (see _leased)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    sqs = self.manager.sqs()
+                    q = await sqs.queue(self.source_arn) if sqs is not None else None
+                    if q is None:
+                        await self._result(NO_QUEUE)
+                        await self._sleep(MISSING_QUEUE_BACKOFF_S)
+                        continue
+                    assert sqs is not None
+                    if lease is None and self._leased():
+                        lease = await self.manager.platform.leases.take(self._scope(), self.max_concurrency)
+                        if lease is None:       # the mapping's slots are all busy (on this server or others)
+                            if not first:
+                                return
+                            await self._sleep(THROTTLE_BACKOFF_S)
+                            continue
+                    if not await self._may_read(q):
+                        await self._result(DENIED_RESULT)
+                        await self._sleep(MISSING_QUEUE_BACKOFF_S)
+                        continue
+                    if self.last_result == NO_FUNCTION and \
+                            await self.lam.function(self.function_arn, self.account, self.region) is None:
+                        # Take no more messages while the function is gone: they wait in the queue (their
+                        # receive counts untouched, nothing driven to the dead-letter queue) until it is back.
+                        await self._sleep(MISSING_QUEUE_BACKOFF_S)
+                        continue
+                    msgs = await self._gather(sqs, q, wait)
+                    if not msgs:
+                        if not first and len(self.workers) > 1:
+                            return
+                        continue
+                    if len(msgs) >= self.batch_size and len(self.workers) < await self._limit():
+                        self._spawn()
+                    await self._process(sqs, q, msgs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("event source mapping %s: poll failed", self.uuid)
+                    await self._sleep(1.0)
+        finally:
+            if lease is not None:
+                await self.manager.platform.leases.give(self._scope(), lease)
+
+    def _scope(self) -> str:
+        return f"esm:{self.uuid}"
+
+    def _leased(self) -> bool:
+        """Whether workers hold a lease on one of the mapping's MaximumConcurrency slots while they live:
+        with several servers on one database, which count them together (an idle extra worker stops
+        and gives its slot back; a first worker without one waits for one). One server counts its
+        own workers."""
+        return bool(self.scaling_limit) and self.manager.platform.leases.shared
 
     async def _may_read(self, q: QueueRef) -> bool:
         """Whether the function's execution role may read ``q`` (``--policies``; see

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from tsunagi.context import Principal, RequestContext, Source
 from tsunagi.ports import Ports
 from tsunagi.store.deliveries import DeliveryRepo
+from tsunagi.store.leases import Leases
 
 if TYPE_CHECKING:
     from tsunagi.clock import Clock
@@ -43,6 +44,7 @@ class Platform:
         self.services: dict[str, Service] = {}     # by botocore name: for the gateway's dispatch only
         self.ports = Ports()
         self.deliveries = DeliveryRepo(store)
+        self.leases = Leases(store)                # limits that hold across the servers on one database
         self.components: list[Component] = []      # started after the services, stopped before them
         self._outbox: OutboxPort | None = None
 
@@ -74,6 +76,7 @@ class Platform:
                 await svc.stop()
             except Exception:
                 log.exception("stopping %s failed", svc.name)
+        await self.leases.close()
         await self.store.close()
 
     async def reset(self) -> None:

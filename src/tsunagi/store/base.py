@@ -89,6 +89,12 @@ class Store(Tx):
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
 
+    def leads(self) -> bool:
+        """Whether this server is the one that runs the background work that must run once across the
+        servers sharing the database (sweeps, adopting abandoned move tasks). A store one server owns:
+        always. PostgreSQL: the server holding the leader's advisory lock."""
+        return True
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and bring the schema up to date."""
@@ -183,12 +189,14 @@ def split_statements(sql: str) -> list[str]:
         ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())]
 
 
-def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal", cache_mb: int = 64) -> Store:
-    """The store a URL names: ``None``/``sqlite``/``sqlite:///path``/``:memory:`` or ``postgresql://…``."""
+def open_store(url: str | None, data_dir: str, *, synchronous: str = "normal", cache_mb: int = 64,
+               direct_url: str = "") -> Store:
+    """The store a URL names: ``None``/``sqlite``/``sqlite:///path``/``:memory:`` or ``postgresql://…``
+    (``direct_url``: the database itself when ``url`` goes through a pooler in transaction mode)."""
     if url and url.startswith(("postgresql://", "postgres://")):
         from tsunagi.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, direct_url=direct_url or None)
     from tsunagi.store.sqlite import SqliteStore
 
     if not url or url == "sqlite":

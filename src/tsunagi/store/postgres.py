@@ -36,6 +36,8 @@ from tsunagi.store.base import (
 
 PG_CHANNEL = "tsunagi"
 _MIGRATION_LOCK = 7_411_922_001  # advisory lock id held while migrating
+_LEADER_LOCK = 7_411_922_002     # advisory lock id the leader holds on its own connection (see leads)
+LEADER_RETRY_S = 5.0             # how often a follower tries to become the leader, and the leader checks in
 
 _sql_cache: dict[str, str] = {}
 
@@ -115,14 +117,24 @@ class PostgresStore(Store):
     shared = True
     text_keeps_nul = False
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, direct_url: str | None = None) -> None:
         super().__init__()
         self.url = url
+        # What needs a session of its own (LISTEN, the leader's lock, migrating under a session lock)
+        # connects here: ``url`` itself, or the database behind a pooler that ``url`` goes through.
+        self.direct_url = direct_url or url
         self.node = uuid.uuid4().hex[:12]
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if direct_url:
+            # Through a pooler in transaction mode, consecutive transactions may run on different server
+            # sessions: a statement prepared on one is unknown on the next.
+            kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         kwargs={"autocommit": True}, reconnect_timeout=60)
+                                         kwargs=kwargs, reconnect_timeout=60)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._elector: asyncio.Task[None] | None = None
+        self._leader = False
         self._closing = False
         # the tables and sequences a reset empties, and the query that finds which hold rows (built once)
         self._reset_plan: tuple[list[str], list[str], str] | None = None
@@ -134,6 +146,7 @@ class PostgresStore(Store):
             raise StoreError(f"cannot connect to PostgreSQL at {self._redacted()}: {e}") from e
         await self._migrate()
         self._listener = asyncio.create_task(self._listen_loop(), name="tsunagi-pg-listen")
+        self._elector = asyncio.create_task(self._leader_loop(), name="tsunagi-pg-leader")
         try:
             await asyncio.wait_for(self._listening.wait(), 10)
         except TimeoutError:
@@ -147,7 +160,11 @@ class PostgresStore(Store):
         return f"{p.scheme}://{host}:{p.port or 5432}{p.path}"
 
     async def _migrate(self) -> None:
-        async with self._pool.connection() as conn:
+        try:
+            session = await psycopg.AsyncConnection.connect(self.direct_url, autocommit=True, connect_timeout=15)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to PostgreSQL at {self._redacted()}: {e}") from e
+        async with session as conn:
             await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             try:
                 await conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, "
@@ -173,7 +190,7 @@ class PostgresStore(Store):
         delay = 0.1
         while not self._closing:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(self.direct_url, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {PG_CHANNEL}")
                     self._listening.set()
@@ -196,18 +213,55 @@ class PostgresStore(Store):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def leads(self) -> bool:
+        return self._leader
+
+    async def _leader_loop(self) -> None:
+        """Leader election: the server that holds the session advisory lock ``_LEADER_LOCK`` on a
+        connection of its own (never the pool's, so never through a transaction-mode pooler) leads.
+        Followers try again every ``LEADER_RETRY_S``; the leader checks its connection as often and
+        steps down when it fails. A leader that dies loses its connection, PostgreSQL releases the
+        lock, and the next follower to try takes over: servers may join and leave at any time."""
+        while not self._closing:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.direct_url, autocommit=True, connect_timeout=10)
+                async with conn:
+                    while not self._closing:
+                        if not self._leader:
+                            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LEADER_LOCK,))
+                            row = await cur.fetchone()
+                            if row is not None and row[0]:
+                                self._leader = True
+                                log.info("this server leads the background work (node %s)", self.node)
+                        else:
+                            await asyncio.wait_for(conn.execute("SELECT 1"), LEADER_RETRY_S)
+                        await asyncio.sleep(LEADER_RETRY_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if self._leader:
+                    log.warning("PostgreSQL leader connection lost (%s); no longer leading", e)
+                self._leader = False
+                if self._closing:
+                    return
+                await asyncio.sleep(LEADER_RETRY_S)
+        self._leader = False
+
     async def close(self) -> None:
         self._closing = True
-        if self._listener is not None:
-            self._listener.cancel()
+        self._leader = False
+        for task in (self._elector, self._listener):
+            if task is None:
+                continue
+            task.cancel()
             try:
-                await self._listener
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
         await self._pool.close()
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "postgresql", "url": self._redacted(), "node": self.node}
+        return {"kind": "postgresql", "url": self._redacted(), "node": self.node, "leader": self._leader}
 
     async def reset(self) -> None:
         # Test suites reset between tests, so a reset must cost milliseconds. TRUNCATE gives each table it

@@ -134,10 +134,24 @@ class S3Repo:
             row = await self.store.fetchone(self.q.object_version, (bucket, key, version_id))
         return ObjectRow._make(row) if row else None
 
+    async def lock_key(self, tx: Tx, bucket: str, key: str) -> None:
+        """Hold the key until ``tx`` ends: another writer to it (on any server) waits, so each sees the
+        versions the one before committed, one version stays current, and the last commit wins."""
+        await tx.fetchone(self.q.lock_key, (f"{bucket}/{key}",))
+
+    async def next_sequencer(self, tx: Tx) -> int:
+        """The next event sequencer, drawn inside ``tx`` after ``lock_key``: for one key, greater for
+        each later commit (across servers)."""
+        row = await tx.fetchone(self.q.next_sequencer)
+        assert row is not None
+        return int(row[0])
+
     async def put_object(self, tx: Tx, bucket: str, key: str, version_id: str, *, size: int, etag: str,
                          modified_at: float, info: str, segments: str, delete_marker: bool = False) -> list[str]:
         """Make this version the current one. A ``'null'`` version replaces the existing ``'null'``
-        version; the replaced rows' segments come back (their blobs are to be deleted after commit)."""
+        version; the replaced rows' segments come back (their blobs are to be deleted after commit).
+        Writers to the key take turns until ``tx`` commits (see ``lock_key``)."""
+        await self.lock_key(tx, bucket, key)
         freed: list[str] = []
         if version_id == "null":
             rows = await tx.fetchall(self.q.null_version_segments, (bucket, key))
@@ -151,7 +165,9 @@ class S3Repo:
 
     async def delete_version(self, tx: Tx, bucket: str, key: str, version_id: str) -> ObjectRow | None:
         """Delete one version for good; if it was the current one, the newest remaining version becomes
-        current. Returns the deleted row, or None if there was no such version."""
+        current. Returns the deleted row, or None if there was no such version. Writers to the key
+        take turns until ``tx`` commits (see ``lock_key``)."""
+        await self.lock_key(tx, bucket, key)
         found = await tx.fetchone(self.q.object_version, (bucket, key, version_id))
         if found is None:
             return None

@@ -109,6 +109,7 @@ def postgres_schema(url: str) -> dict[str, object]:
 DIALECT_ONLY = {
     "s3_blob_chunks": "postgres",   # object bodies live in the database on PostgreSQL, in files beside SQLite
     "sqs_counters": "sqlite",       # FIFO sequence numbers: a counter row on SQLite, the identity column on PostgreSQL
+    "s3_sequencer": "sqlite",       # S3 event sequencers: a counter row on SQLite, a SEQUENCE on PostgreSQL
 }
 
 

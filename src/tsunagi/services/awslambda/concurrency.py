@@ -1,8 +1,9 @@
 """Concurrency limits: Put/Get/DeleteFunctionConcurrency and GetAccountSettings.
 
-The account may run ``account_limit`` executions at once on this node (min of AWS's 1000 and
+The account may run ``account_limit`` executions at once (min of AWS's 1000 and
 ``TSUNAGI_LAMBDA_MAX_WORKERS``); reserving concurrency for a function may not leave fewer than 100
-(or the whole limit, if smaller) unreserved. The invoke path applies these limits (:mod:`.invocation`).
+(or the whole limit, if smaller) unreserved. The invoke path applies these limits (:mod:`.invocation`):
+on every server sharing a PostgreSQL database together, through leases in the database.
 """
 
 from __future__ import annotations

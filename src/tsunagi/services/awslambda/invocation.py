@@ -75,6 +75,7 @@ class Invoker:
         self.max_workers = max_workers
         self.idle_timeout = idle_timeout
         self.account_limit = account_limit
+        self.leases = platform.leases
         self.function_user = platform.config.function_user
         self.pool = self._new_pool()
         # the worker spec of each function version as last changed (RevisionId): built once, not per invoke
@@ -200,6 +201,7 @@ class Invoker:
         if fn.reserved is None:
             unreserved = self.account_limit - await self.catalog.reserved_total(fn.account, fn.region)
         invoked = names.function_arn(fn.region, fn.account, fn.name, qualifier)
+        lease = await self._lease(fn, unreserved)
         try:
             return await self.pool.invoke(spec, Invocation(request_id, payload, invoked, client_context, identity,
                                                            trace),
@@ -208,6 +210,26 @@ class Invoker:
             raise throttled(e.reason, e.message) from None
         except Unlaunchable as e:
             raise ServiceError(str(e), code="ServiceException", status=500, Type="Service") from None
+        finally:
+            if lease is not None:
+                await self.leases.give(*lease)
+
+    async def _lease(self, fn: Fn, unreserved: int) -> tuple[str, str] | None:
+        """With several servers on one database: a lease on the function's reserved concurrency, or on
+        the account's unreserved concurrency, counted across all of them (this server's pool counts
+        only its own executions). None on a store one server owns. Raises the throttle when full."""
+        if not self.leases.shared:
+            return None
+        if fn.reserved is not None:
+            scope, limit = f"reserved:{fn.account}:{fn.region}:{fn.name}", fn.reserved
+            reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
+        else:
+            scope, limit = f"unreserved:{fn.account}:{fn.region}", unreserved
+            reason = "ConcurrentInvocationLimitExceeded"
+        holder = await self.leases.take(scope, limit)
+        if holder is None:
+            raise throttled(reason)
+        return scope, holder
 
     async def _spec(self, fn: Fn) -> WorkerSpec:
         """What a worker for ``fn`` runs: its code and layers unpacked on this node, its environment.

@@ -94,6 +94,8 @@ class IamCore(Service):
         gets ExpiredToken rather than an unknown key)."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
+            if not self.store.leads():           # one server sweeps for all that share the database
+                continue
             try:
                 await self.repo.delete_expired_sessions(self.clock.now_ms() - EXPIRED_KEPT_MS)
             except asyncio.CancelledError:

@@ -251,6 +251,8 @@ class KmsCore(Service):
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
+            if not self.store.leads():           # one server sweeps for all that share the database
+                continue
             try:
                 await self.sweep()
             except asyncio.CancelledError:

@@ -115,7 +115,8 @@ class LogsService(Service):
     async def _sweep_loop(self) -> None:
         while True:
             try:
-                removed = await self.sweep()
+                # one server sweeps for all that share the database
+                removed = await self.sweep() if self.store.leads() else 0
                 if removed:
                     log.info("retention: deleted %d expired log events", removed)
             except asyncio.CancelledError:

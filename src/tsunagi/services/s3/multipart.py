@@ -249,8 +249,6 @@ class Multipart:
         await self.objects.check_write_conditions(b, key, params)
         vid = new_version_id() if b.versioning == "Enabled" else "null"
         now = stamp(self.clock)
-        events = self.notifications.events_for(ctx, b, "ObjectCreated:CompleteMultipartUpload", key, size=size,
-                                               etag=etag, version_id=vid if b.versioning else None, now=now)
         segments = [json_loads(r.segment) for _, r, _ in chosen]
         async with self.store.transaction() as tx:
             up_row, parts = await self.repo.finish_upload(tx, up["upload_id"])
@@ -262,6 +260,9 @@ class Multipart:
                           UploadId=up["upload_id"])
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
                                                info=json_dumps(info), segments=json_dumps(segments))
+            events = await self.notifications.events_for(
+                tx, ctx, b, "ObjectCreated:CompleteMultipartUpload", key, size=size, etag=etag,
+                version_id=vid if b.versioning else None, now=now)
             if events:
                 await self.outbox.add(tx, events)
         used = {n for n, _, _ in chosen}

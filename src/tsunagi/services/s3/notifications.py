@@ -27,7 +27,7 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.common import Bucket, json_dumps, stamp, strip_etag
 from tsunagi.services.s3.errors import err, invalid_argument
-from tsunagi.store.base import Store
+from tsunagi.store.base import Store, Tx
 from tsunagi.store.s3 import S3Repo
 
 EVENT_TYPES = frozenset({
@@ -112,8 +112,9 @@ def iso_time(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(round(t * 1000)) % 1000:03d}Z"
 
 
-def sequencer() -> str:
-    return f"{time.time_ns():018X}"
+def sequencer(value: int) -> str:
+    """The event's ``sequencer``: hexadecimal, as S3 writes it (compare a key's sequencers as numbers)."""
+    return f"{value:018X}"
 
 
 def event_record(*, event: str, region: str, now: float, principal: str, source_ip: str, request_id: str,
@@ -176,10 +177,13 @@ class Notifications:
         self.clock = clock
 
     # == events ===================================================================================
-    def events_for(self, ctx: RequestContext, b: Bucket, event: str, key: str, *, size: int | None = None,
-                   etag: str | None = None, version_id: str | None = None, now: float,
-                   extra: dict[str, Any] | None = None) -> list[OutboxItem]:
-        """Outbox rows for an event on ``key`` (``event`` without the ``s3:`` prefix)."""
+    async def events_for(self, tx: Tx, ctx: RequestContext, b: Bucket, event: str, key: str, *,
+                         size: int | None = None, etag: str | None = None, version_id: str | None = None,
+                         now: float, extra: dict[str, Any] | None = None) -> list[OutboxItem]:
+        """Outbox rows for an event on ``key`` (``event`` without the ``s3:`` prefix), called inside the
+        transaction that wrote the key (after the repository took the key's lock): the sequencer is
+        drawn there, so a key's events order as their commits did, on every server. ``extra``: members
+        the record carries besides AWS's usual ones (``glacierEventData``)."""
         conf = b.config.get("notification")
         if not conf:
             return []
@@ -189,7 +193,7 @@ class Notifications:
             for c in conf.get(member) or []:
                 if not event_matches(c.get("Events") or [], event) or not key_matches(c, key):
                     continue
-                seq = seq or sequencer()
+                seq = seq or sequencer(await self.repo.next_sequencer(tx))
                 principal = f"AWS:{ctx.access_key_id}" if ctx.access_key_id else f"AWS:{ctx.account}"
                 record = event_record(event=event, region=b.region, now=now, principal=principal,
                                       source_ip=ctx.source_ip, request_id=ctx.request_id, config_id=c.get("Id", ""),

@@ -101,12 +101,12 @@ class Objects:
         Returns (version id, modification time)."""
         vid = version_id or (new_version_id() if b.versioning == "Enabled" else "null")
         now = stamp(self.clock)
-        events = self.notifications.events_for(ctx, b, event, key, size=size, etag=etag,
-                                               version_id=vid if b.versioning else None, now=now)
         async with self.store.transaction() as tx:
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
                                                info=json_dumps(info), segments=json_dumps(segments),
                                                delete_marker=delete_marker)
+            events = await self.notifications.events_for(tx, ctx, b, event, key, size=size, etag=etag,
+                                                         version_id=vid if b.versioning else None, now=now)
             if events:
                 await self.outbox.add(tx, events)
         self.bodies.free_later(freed)
@@ -288,8 +288,8 @@ class Objects:
             row = await self.repo.delete_version(tx, b.name, key, vid)
             if row is not None:
                 gone = Version.from_row(row)
-                events = self.notifications.events_for(ctx, b, "ObjectRemoved:Delete", key,
-                                                       version_id=vid if b.versioning else None, now=now)
+                events = await self.notifications.events_for(tx, ctx, b, "ObjectRemoved:Delete", key,
+                                                             version_id=vid if b.versioning else None, now=now)
                 if events:
                     await self.outbox.add(tx, events)
         out: dict[str, Any] = {}
@@ -746,15 +746,17 @@ class Objects:
                        extra: dict[str, Any] | None = None) -> None:
         """Replace version ``v``'s information (tags, ACL, restore), with ``event``'s notifications in
         the same transaction."""
-        events = self.notifications.events_for(ctx, b, event, v.key, etag=v.etag,
-                                               version_id=v.version_id if b.versioning else None,
-                                               now=stamp(self.clock), extra=extra)
-        if not events:
+        if not b.config.get("notification"):
             await self.repo.set_object_info(v.id, json_dumps(info))
             return
+        now = stamp(self.clock)
         async with self.store.transaction() as tx:
             await self.repo.set_object_info_in(tx, v.id, json_dumps(info))
-            await self.outbox.add(tx, events)
+            events = await self.notifications.events_for(tx, ctx, b, event, v.key, etag=v.etag,
+                                                         version_id=v.version_id if b.versioning else None,
+                                                         now=now, extra=extra)
+            if events:
+                await self.outbox.add(tx, events)
 
     async def get_object_acl(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         b = await self.buckets.get(ctx, params.get("Bucket"))

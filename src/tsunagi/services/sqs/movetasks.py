@@ -4,6 +4,11 @@ A task is a row in the store and an asyncio task on the server that started it. 
 batches of visible messages out of the dead-letter queue through the store, at most
 ``MaxNumberOfMessagesPerSecond``, and reads its row between batches so a cancel from any server
 stops it.
+
+With several servers on one database, the runner holds the task's lease (``move:<handle>``, see
+:mod:`tsunagi.store.leases`) while it runs, and the leading server (:meth:`Store.leads`) looks every
+``ADOPT_S`` for running tasks whose lease it can take: those of a server that died, which it carries
+on from where they stopped. After a restart on SQLite, the server resumes its own.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from tsunagi.services.sqs.errors import (
     missing,
 )
 from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.store.leases import Leases
 from tsunagi.store.sqs import SqsRepo
 
 log = logging.getLogger("tsunagi.sqs.move")
 
 UNBOUNDED_BATCH = 100
+ADOPT_S = 5.0       # how often the leading server looks for tasks a dead server left running
 
 
 def _handle(source_arn: str) -> str:
@@ -49,12 +56,15 @@ def _parse_handle(handle: str) -> dict[str, Any] | None:
 
 
 class MoveTasks:
-    def __init__(self, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters) -> None:
+    def __init__(self, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
+                 leases: Leases | None = None) -> None:
         self.repo = repo
         self.directory = directory
         self.clock = clock
         self.waiters = waiters
+        self.leases = leases if leases is not None and leases.shared else None
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._adopter: asyncio.Task[None] | None = None
 
     # -- operations -----------------------------------------------------------------------------
     async def start_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -148,14 +158,34 @@ class MoveTasks:
         task.add_done_callback(lambda _t: self._running.pop(handle, None))
 
     async def resume(self) -> None:
-        """After a restart on SQLite (one server owns the store), continue the tasks that were running."""
+        """After a restart on SQLite (one server owns the store), continue the tasks that were running.
+        With several servers: start looking for tasks a dead server left running (see the module)."""
         if self.directory.shared:
+            if self.leases is not None and self._adopter is None:
+                self._adopter = asyncio.get_running_loop().create_task(self._adopt(), name="tsunagi-sqs-adopt")
             return
         for handle in await self.repo.running_move_tasks():
             if handle not in self._running:
                 self._spawn(handle)
 
+    async def _adopt(self) -> None:
+        while True:
+            await asyncio.sleep(ADOPT_S)
+            if not self.repo.store.leads():
+                continue
+            try:
+                for handle in await self.repo.running_move_tasks():
+                    if handle not in self._running:
+                        self._spawn(handle)          # runs only if the task's lease is free
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("looking for abandoned message move tasks failed: %s", e)
+
     async def stop(self) -> None:
+        adopter, self._adopter = self._adopter, None
+        if adopter is not None:
+            adopter.cancel()
         tasks = list(self._running.values())
         for t in tasks:
             t.cancel()
@@ -167,6 +197,11 @@ class MoveTasks:
         self._running.clear()
 
     async def _run(self, handle: str) -> None:
+        lease = None
+        if self.leases is not None:
+            lease = await self.leases.take(f"move:{handle}", 1)
+            if lease is None:                       # another server runs it
+                return
         try:
             await self._move(handle)
         except asyncio.CancelledError:
@@ -174,6 +209,9 @@ class MoveTasks:
         except Exception as e:
             log.exception("message move task %s failed", handle)
             await self.repo.set_move_task_status(handle, "FAILED", f"Internal error: {type(e).__name__}")
+        finally:
+            if lease is not None and self.leases is not None:
+                await self.leases.give(f"move:{handle}", lease)
 
     async def _move(self, handle: str) -> None:
         row = await self.repo.move_task(handle)

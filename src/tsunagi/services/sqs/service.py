@@ -56,7 +56,7 @@ class SqsService(Service):
         self.sealer = Sealer(platform.ports, self.clock, self.repo)
         self.sending = Sending(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
         self.receiving = Receiving(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
-        self.moves = MoveTasks(self.repo, self.directory, self.clock, self.waiters)
+        self.moves = MoveTasks(self.repo, self.directory, self.clock, self.waiters, platform.leases)
         self.sweeper = Sweeper(self.repo, self.clock)
         platform.ports.provide(SQS, SqsPortImpl(self.directory, self.sending, self.receiving, self.sealer))
 
@@ -76,6 +76,7 @@ class SqsService(Service):
         self.directory.forget_all()
         self.sealer.forget()
         await self.moves.stop()
+        await self.moves.resume()
         self.waiters.deleted.clear()
         self.waiters.wake_all()
 

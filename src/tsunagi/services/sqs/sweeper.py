@@ -42,6 +42,8 @@ class Sweeper:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
+            if not self.repo.store.leads():      # one server sweeps for all that share the database
+                continue
             try:
                 await self.sweep()
             except asyncio.CancelledError:

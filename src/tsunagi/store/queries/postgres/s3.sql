@@ -41,6 +41,14 @@ UPDATE s3_buckets SET versioning = ? WHERE name = ?;
 
 -- == objects ==================================================================================
 
+-- name: lock_key
+-- Writers to one key (its versions and which one is current) take turns across servers until commit.
+SELECT pg_advisory_xact_lock(hashtext(?));
+
+-- name: next_sequencer
+-- The event sequencer, drawn after lock_key: a key's events order as their commits did.
+SELECT nextval('s3_sequencer');
+
 -- name: current_object
 SELECT id, bucket, key, version_id, latest, delete_marker, size, etag, modified_at, info, segments
 FROM s3_objects WHERE bucket = ? AND key = ? AND latest = 1;

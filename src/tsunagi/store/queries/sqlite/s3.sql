@@ -41,6 +41,16 @@ UPDATE s3_buckets SET versioning = ? WHERE name = ?;
 
 -- == objects ==================================================================================
 
+-- name: lock_key
+-- One server, one writer: its write transactions already take turns (a statement that reads nothing).
+SELECT CAST(? AS TEXT) WHERE 0;
+
+-- name: next_sequencer
+-- The event sequencer, drawn inside the commit: a key's events order as their commits did.
+-- Never below nanoseconds since the epoch (what sequencers were before, and where a reset store starts).
+INSERT INTO s3_sequencer (id, value) VALUES (1, CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER))
+ON CONFLICT (id) DO UPDATE SET value = max(value + 1, excluded.value) RETURNING value;
+
 -- name: current_object
 SELECT id, bucket, key, version_id, latest, delete_marker, size, etag, modified_at, info, segments
 FROM s3_objects WHERE bucket = ? AND key = ? AND latest = 1;
