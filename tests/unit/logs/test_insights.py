@@ -1,0 +1,188 @@
+"""Logs Insights: the parser and the evaluator over the fixed corpus (tests/support/insights.py),
+then the operations on the service itself, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.support.insights import ACCOUNT, CASES, CORPUS, LAMBDA, MALFORMED, WEB, expected_rows, same
+from tsunagi.services.logs.insights.evaluator import Pipeline, event_record
+from tsunagi.services.logs.insights.parser import QuerySyntaxError, parse_query
+
+BASE = 1_704_067_200_000        # 2024-01-01 00:00:00 UTC
+
+
+def run(query: str, groups: tuple[str, ...], limit: int = 1000) -> tuple[list[Any], Pipeline]:
+    pipeline = Pipeline(parse_query(query), limit)
+    n = 0
+    for gi, group in enumerate(groups):
+        # the store hands each group's events newest first
+        for stream, offset, message in sorted(CORPUS[group], key=lambda e: -e[1]):
+            n += 1
+            pipeline.push(event_record(ACCOUNT, group, gi + 1, n, stream, BASE + offset, BASE + offset, message),
+                          len(message.encode()))
+    return pipeline.finish(), pipeline
+
+
+def test_there_are_at_least_forty_cases():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize(("query", "groups", "want"), CASES, ids=[c[0][:60] for c in CASES])
+def test_query_over_the_corpus(query, groups, want):
+    got, _ = run(query, groups)
+    assert same(query, got, expected_rows(want, BASE)), got
+
+
+@pytest.mark.parametrize(("query", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_queries_say_what_and_where(query, message):
+    with pytest.raises(QuerySyntaxError) as e:
+        Pipeline(parse_query(query), 1000)
+    assert e.value.message == message
+
+
+def test_records_carry_a_ptr_unless_aggregated():
+    rows, _ = run("fields @message | limit 2", (LAMBDA,))
+    assert all(row[-1]["field"] == "@ptr" and row[-1]["value"] for row in rows)
+    rows, _ = run("stats count(*)", (LAMBDA,))
+    assert rows == [[{"field": "count(*)", "value": "10"}]]
+
+
+def test_without_fields_the_default_fields_come_back():
+    rows, _ = run('filter @message like "slow db"', (LAMBDA,))
+    assert [f["field"] for f in rows[0]] == ["@timestamp", "@message", "@logStream", "@log", "@ptr"]
+    assert rows[0][0]["value"] == "2024-01-01 00:06:02.000"
+
+
+def test_statistics_count_scanned_matched_and_bytes():
+    _, p = run('filter level = "INFO" | limit 1', (LAMBDA, WEB))
+    assert p.scanned == 15
+    assert p.matched == 2
+    assert p.bytes == sum(len(m.encode()) for g in CORPUS.values() for _, _, m in g)
+
+
+def test_the_result_is_capped_at_the_limit_and_sort_keeps_only_what_it_returns():
+    rows, p = run("fields @timestamp | sort @timestamp asc", (LAMBDA, WEB), limit=3)
+    assert [r[0]["value"][-12:] for r in rows] == ["00:00:00.000", "00:00:01.000", "00:00:02.000"]
+    pipeline = Pipeline(parse_query("fields @timestamp | sort @timestamp desc | limit 5"), 1000)
+    for i in range(20_000):
+        pipeline.push(event_record(ACCOUNT, WEB, 1, i, "s", BASE + i, BASE + i, "x"), 1)
+    sort = pipeline.head
+    while not hasattr(sort, "keep"):
+        sort = sort.nxt
+    assert len(sort.rows) <= 2 * 5 + 1000          # bounded by what it returns, not by the events
+    assert [r[0]["value"][-6:] for r in pipeline.finish()] == ["19.999", "19.998", "19.997", "19.996", "19.995"]
+
+
+def test_parse_errors_carry_offsets():
+    with pytest.raises(QuerySyntaxError) as e:
+        parse_query("fields a | limit x")
+    assert (e.value.start, e.value.end) == (17, 17)
+
+
+# == the service, on both stores ===============================================================
+async def _load(h) -> int:
+    base = (h.now() // 3_600_000 - 2) * 3_600_000
+    for group, events in CORPUS.items():
+        await h.group(group)
+        for stream in dict.fromkeys(s for s, _, _ in events):
+            await h.stream(stream, group)
+            await h.put([(base + off, m) for s, off, m in events if s == stream], stream, group)
+    return base
+
+
+async def _results(h, query_id: str) -> dict[str, Any]:
+    for _ in range(500):
+        out = await h.call("get_query_results", queryId=query_id)
+        if out["status"] not in ("Scheduled", "Running"):
+            return out
+        await asyncio.sleep(0.01)
+    raise AssertionError("the query did not finish")
+
+
+def test_queries_through_the_service(logs):
+    async def body(h):
+        base = await _load(h)
+        start, end = base // 1000, base // 1000 + 3600
+        for query, groups, want in CASES:
+            started = await h.call("start_query", logGroupNames=list(groups), startTime=start, endTime=end,
+                                   queryString=query)
+            out = await _results(h, started["queryId"])
+            assert out["status"] == "Complete", query
+            assert same(query, out["results"], expected_rows(want, base)), (query, out["results"])
+        # the time range is inclusive and in seconds
+        first = await h.call("start_query", logGroupName=LAMBDA, startTime=start, endTime=start + 2,
+                             queryString="stats count(*) as n")
+        assert (await _results(h, first["queryId"]))["results"] == [[{"field": "n", "value": "3"}]]
+        stats = (await _results(h, first["queryId"]))["statistics"]
+        assert stats["recordsScanned"] == 3.0 and stats["recordsMatched"] == 3.0 and stats["bytesScanned"] > 0
+    logs(body)
+
+
+def test_bad_requests_answer_aws_errors(logs):
+    async def body(h):
+        await _load(h)
+        ok = {"startTime": 0, "endTime": 10, "queryString": "fields @message"}
+        await h.fails(h.call("start_query", logGroupName="/nope", **ok), "ResourceNotFoundException",
+                      "Log group '/nope' does not exist for account ID '000000000000'")
+        await h.fails(h.call("start_query", **ok), "InvalidParameterException")
+        await h.fails(h.call("start_query", logGroupName=LAMBDA, logGroupNames=[WEB], **ok),
+                      "InvalidParameterException")
+        await h.fails(h.call("start_query", logGroupNames=[f"/g{i}" for i in range(51)], **ok),
+                      "InvalidParameterException")
+        await h.fails(h.call("start_query", logGroupName=LAMBDA, startTime=10, endTime=5, queryString="fields a"),
+                      "InvalidParameterException", "End time should not be before the start time.")
+        for query, message in MALFORMED:
+            err = await h.fails(h.call("start_query", logGroupName=LAMBDA, startTime=0, endTime=10,
+                                       queryString=query), "MalformedQueryException", message)
+            assert err.fields["queryCompileError"]["message"] == message
+        await h.fails(h.call("get_query_results", queryId="0" * 36), "ResourceNotFoundException")
+        await h.fails(h.call("stop_query", queryId="0" * 36), "ResourceNotFoundException")
+        arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{LAMBDA}"
+        started = await h.call("start_query", logGroupIdentifiers=[arn, WEB], **ok)
+        done = await _results(h, started["queryId"])
+        assert done["status"] == "Complete"
+        await h.fails(h.call("stop_query", queryId=started["queryId"]), "InvalidParameterException")
+        await h.fails(h.call("start_query", logGroupIdentifiers=[arn + ":*"], **ok), "InvalidParameterException")
+    logs(body)
+
+
+def test_describe_queries_and_definitions(logs):
+    async def body(h):
+        await _load(h)
+        ids = []
+        for q in ("fields @message", "stats count(*)"):
+            ids.append((await h.call("start_query", logGroupName=LAMBDA, startTime=0, endTime=10**10,
+                                     queryString=q))["queryId"])
+            await _results(h, ids[-1])
+        listed = (await h.call("describe_queries"))["queries"]
+        assert [q["queryId"] for q in listed] == ids[::-1] or {q["queryId"] for q in listed} == set(ids)
+        info = listed[0]
+        assert info["status"] == "Complete" and info["logGroupName"] == LAMBDA and info["queryLanguage"] == "CWLI"
+        assert isinstance(info["createTime"], int)
+        assert (await h.call("describe_queries", status="Running"))["queries"] == []
+        assert len((await h.call("describe_queries", logGroupName=LAMBDA))["queries"]) == 2
+        page = await h.call("describe_queries", maxResults=1)
+        assert len(page["queries"]) == 1 and page["nextToken"]
+        rest = await h.call("describe_queries", maxResults=1, nextToken=page["nextToken"])
+        assert rest["queries"][0]["queryId"] != page["queries"][0]["queryId"]
+
+        made = await h.call("put_query_definition", name="errors/by-level", queryString="filter level = 'ERROR'",
+                            logGroupNames=[LAMBDA])
+        other = await h.call("put_query_definition", name="latency", queryString="stats avg(@duration)")
+        defs = (await h.call("describe_query_definitions"))["queryDefinitions"]
+        assert [d["name"] for d in defs] == ["errors/by-level", "latency"]
+        assert defs[0]["logGroupNames"] == [LAMBDA] and defs[0]["queryDefinitionId"] == made["queryDefinitionId"]
+        await h.call("put_query_definition", queryDefinitionId=other["queryDefinitionId"], name="latency-p99",
+                     queryString="stats pct(@duration, 99)")
+        found = (await h.call("describe_query_definitions", queryDefinitionNamePrefix="latency"))["queryDefinitions"]
+        assert [(d["name"], d["queryString"]) for d in found] == [("latency-p99", "stats pct(@duration, 99)")]
+        assert (await h.call("delete_query_definition", queryDefinitionId=made["queryDefinitionId"]))["success"]
+        await h.fails(h.call("delete_query_definition", queryDefinitionId=made["queryDefinitionId"]),
+                      "ResourceNotFoundException")
+        await h.fails(h.call("put_query_definition", queryDefinitionId="x" * 36, name="n", queryString="fields a"),
+                      "ResourceNotFoundException")
+    logs(body)
