@@ -75,6 +75,18 @@ def test_results_fields_statistics_and_pages(server):
     assert out["statistics"]["recordsScanned"] == 5.0 and out["statistics"]["recordsMatched"] == 5.0
     assert out["statistics"]["bytesScanned"] == float(sum(len(m) for _, _, m in CORPUS[WEB]))
 
+    # @ptr leads to the whole record
+    qid = logs.start_query(logGroupName=LAMBDA, queryString='filter level = "ERROR" | fields orderId', **window)
+    ptr = wait(logs, qid["queryId"])["results"][0][-1]
+    assert ptr["field"] == "@ptr"
+    record = logs.get_log_record(logRecordPointer=ptr["value"])["logRecord"]
+    assert record["@message"] == CORPUS[LAMBDA][2][2]
+    assert record["@timestamp"] == str(base + 2000) and record["@logStream"] == CORPUS[LAMBDA][2][0]
+    assert record["@log"] == f"000000000000:{LAMBDA}"
+    assert (record["level"], record["user.tier"], record["codes.0"], record["amount"]) == ("ERROR", "silver", "402", "99")
+    fails(lambda: logs.get_log_record(logRecordPointer="bm9wZQ=="), "InvalidParameterException")
+    fails(lambda: logs.get_log_record(logRecordPointer="OTk5OTk6OTk5OTk="), "ResourceNotFoundException")
+
     # the limit caps the rows; maxItems pages them
     qid = logs.start_query(logGroupName=LAMBDA, queryString="fields @message", limit=4, **window)["queryId"]
     out = wait(logs, qid, maxItems=3)

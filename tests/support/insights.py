@@ -147,6 +147,10 @@ CASES: list[tuple[str, tuple[str, ...], list[dict[str, Any]]]] = [
     ("filter ispresent(amount) | stats sum(amount) as s, avg(amount) as a by user.tier | sort s desc", A,
      [{"user.tier": "silver", "s": "99", "a": "99"}, {"user.tier": "gold", "s": "35.5", "a": "17.75"}]),
     ("filter -amount < -50 | fields orderId", A, [{"orderId": "o-2"}]),
+    ("stats count(*) by bin(5m) | sort bin(5m) desc", A,
+     [{"bin(5m)": T(300_000), "count(*)": "5"}, {"bin(5m)": T(0), "count(*)": "5"}]),
+    ("filter ispresent(level) | stats count(*) by level | filter count(*) > 1", A,
+     [{"level": "INFO", "count(*)": "2"}]),
     ('filter ispresent(level) | fields tolower(level) as l, replace(msg, " ", "_") as m | filter l = "warn"', A,
      [{"l": "warn", "m": "slow_db"}]),
 ]

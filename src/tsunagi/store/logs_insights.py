@@ -33,6 +33,18 @@ class DefinitionRow(NamedTuple):
     last_modified: int
 
 
+class RecordRow(NamedTuple):
+    id: int
+    stream: str
+    ts: int
+    ingested_at: int
+    message: str
+    account: str
+    region: str
+    group: str
+    retention_days: int | None
+
+
 class InsightsRepo:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -66,6 +78,10 @@ class InsightsRepo:
 
     async def delete_old(self, before_ms: int) -> int:
         return await self.store.execute(self.q.delete_old_queries, (before_ms,))
+
+    async def event(self, group_id: int, event_id: int) -> RecordRow | None:
+        row = await self.store.fetchone(self.q.event, (event_id, group_id))
+        return RecordRow._make(row) if row else None
 
     # == query definitions =====================================================================
     async def definition(self, def_id: str, account: str, region: str) -> DefinitionRow | None:

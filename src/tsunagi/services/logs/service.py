@@ -114,6 +114,7 @@ class LogsService(Service):
 
     async def on_reset(self) -> None:
         self._known.clear()
+        await self.insights.stop()
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -384,6 +385,9 @@ class LogsService(Service):
 
     async def describe_queries(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.insights.describe_queries(ctx, params)
+
+    async def get_log_record(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.get_log_record(ctx, params)
 
     async def put_query_definition(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.insights.put_query_definition(ctx, params)

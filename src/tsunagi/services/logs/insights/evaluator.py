@@ -331,6 +331,20 @@ def _compile_call(e: Expr, aggs: list[Aggregate] | None) -> Fn:
     return lambda r: impl(*(f(r) for f in fs))
 
 
+def columns_as_fields(e: Expr, columns: frozenset[str]) -> Expr:
+    """After stats, an expression that names one of its columns (``sort bin(5m)``, ``filter count(*) > 2``)
+    reads that column."""
+    if not columns or not isinstance(e, tuple) or not e:
+        return e
+    if e[0] == "call":
+        if e[3] in columns:
+            return ("field", e[3])
+        return ("call", e[1], [columns_as_fields(a, columns) for a in e[2]], e[3])
+    if e[0] == "in":
+        return ("in", columns_as_fields(e[1], columns), [columns_as_fields(x, columns) for x in e[2]])
+    return tuple(columns_as_fields(x, columns) if isinstance(x, tuple) else x for x in e)
+
+
 # == aggregates ================================================================================
 class Aggregate:
     """One aggregate call in a stats command; :meth:`new` makes its per-group accumulator."""
@@ -651,10 +665,15 @@ class Pipeline:
                           default=-1)
         if last_filter < 0:
             stages.append(self.counter)
+        columns: frozenset[str] = frozenset()      # after stats: its columns
+
+        def compile_(e: Expr) -> Fn:
+            return compile_expr(columns_as_fields(e, columns))
+
         for i, cmd in enumerate(commands):
             stage: Stage | None = None
             if cmd.kind == "fields":
-                items = [(n.name, compile_expr(n.expr), n.expr == ("field", n.name)) for n in cmd.items]
+                items = [(n.name, compile_(n.expr), n.expr == ("field", n.name)) for n in cmd.items]
                 stage = _Fields(items)
                 projection = [] if projection is None else projection
                 projection += [n for n, _, _ in items if n not in projection]
@@ -662,11 +681,11 @@ class Pipeline:
                 projection = list(dict.fromkeys(cmd.names))
             elif cmd.kind == "filter":
                 assert cmd.expr is not None
-                stage = _Filter(compile_expr(cmd.expr))
+                stage = _Filter(compile_(cmd.expr))
             elif cmd.kind == "parse":
                 assert cmd.expr is not None
                 glob = all(n not in cmd.pattern.groupindex for n in cmd.names) if cmd.pattern.groupindex else True
-                stage = _Parse(compile_expr(cmd.expr), cmd.pattern, cmd.names, glob)
+                stage = _Parse(compile_(cmd.expr), cmd.pattern, cmd.names, glob)
                 if projection is None:
                     extra += [n for n in cmd.names if n not in extra]
                 else:
@@ -681,6 +700,7 @@ class Pipeline:
                 st = _Stats(cmd)
                 stage = st
                 projection = st.columns()
+                columns = frozenset(projection)
                 extra = []
                 self.aggregated = True
             elif cmd.kind == "sort":
@@ -691,7 +711,7 @@ class Pipeline:
                         break
                     if later.kind == "limit":
                         keep = min(keep, later.count) if keep is not None else later.count
-                stage = _Sort([(compile_expr(e), d) for e, d in cmd.keys], keep)
+                stage = _Sort([(compile_(e), d) for e, d in cmd.keys], keep)
             if stage is not None:
                 stages.append(stage)
             if i == last_filter:

@@ -9,7 +9,7 @@ query's :class:`Pipeline` in a worker thread, so the event loop never evaluates;
 rows, capped at the query's limit, and the statistics are written with the status. StopQuery on
 any node marks the row ``Cancelled``; the running task sees that between batches and stops.
 A query still ``Running`` after 60 minutes (its node went away) reads as ``Timeout``.
-Queries are forgotten after 7 days.
+Queries are forgotten after 7 days. GetLogRecord reads the event a result's ``@ptr`` points at.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tsunagi.protocol.errors import error_class
 from tsunagi.services.base import RequestContext
 from tsunagi.services.logs.errors import InvalidParameter, ResourceNotFound
-from tsunagi.services.logs.insights.evaluator import Pipeline, event_record
+from tsunagi.services.logs.insights.evaluator import Pipeline, event_record, text
 from tsunagi.services.logs.insights.parser import Query, QuerySyntaxError, parse_query
 from tsunagi.store.logs import FOREVER, EventRow, GroupRow
 from tsunagi.store.logs_insights import DefinitionRow, InsightsRepo, QueryRow
@@ -286,6 +286,30 @@ class Insights:
         if r.statistics:
             info["bytesScanned"] = json.loads(r.statistics).get("bytesScanned", 0.0)
         return info
+
+    # == GetLogRecord ==========================================================================
+    async def get_log_record(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("unmask"):
+            raise InvalidParameter("unmask is not supported: tsunagi applies no data protection policies, so log "
+                                   "events are never masked.")
+        pointer = params["logRecordPointer"]
+        try:
+            group_id, event_id = (int(x) for x in base64.b64decode(pointer, validate=True).decode().split(":"))
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise InvalidParameter(f"The log record pointer {pointer} is invalid.") from None
+        row = await self.repo.event(group_id, event_id)
+        expired = bool(row is not None and row.retention_days
+                       and int(row.ts) < self._now() - int(row.retention_days) * 86_400_000)
+        if row is None or row.account != ctx.account or row.region != ctx.region or expired:
+            raise ResourceNotFound("The specified log record does not exist.")
+        record = event_record(row.account, row.group, group_id, int(row.id), row.stream, int(row.ts),
+                              int(row.ingested_at), row.message)
+        fields: dict[str, str] = {"@timestamp": str(int(row.ts)), "@ingestionTime": str(int(row.ingested_at)),
+                                  "@message": row.message, "@logStream": row.stream, "@log": record["@log"]}
+        record.value("@requestId")      # reads the message's discovered fields
+        for name, value in record.items():
+            fields.setdefault(name, text(value))
+        return {"logRecord": fields}
 
     # == query definitions =====================================================================
     async def put_query_definition(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

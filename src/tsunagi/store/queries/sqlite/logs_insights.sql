@@ -58,3 +58,9 @@ WHERE account = ? AND region = ?
   AND (CAST(? AS TEXT) IS NULL OR substr(name, 1, length(CAST(? AS TEXT))) = ?)
   AND (name > ? OR (name = ? AND id > ?))
 ORDER BY name, id LIMIT ?;
+
+-- name: event
+-- One event by its group and id (a query result's @ptr), with what GetLogRecord reports of it.
+SELECT e.id, s.name, e.ts, e.ingested_at, e.message, g.account, g.region, g.name, g.retention_days
+FROM logs_events e JOIN logs_streams s ON s.id = e.stream_id JOIN logs_groups g ON g.id = e.group_id
+WHERE e.id = ? AND e.group_id = ?;
