@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tsunagi.services.logs.insights.parser import Command, Expr, Query, QuerySyntaxError
 
@@ -43,23 +43,61 @@ class Timestamp(int):
     """A time in epoch milliseconds (formatted as ``2024-01-01 00:00:00.000``)."""
 
 
+class Event(NamedTuple):
+    """Where a record came from; its built-in fields are made from it when asked for."""
+
+    account: str
+    group: str
+    group_id: int
+    id: int
+    stream: str
+    ts: int
+    ingested: int
+
+
+def _builtin(ev: Event, message: str, name: str) -> Any:
+    if name == "@timestamp":
+        return Timestamp(ev.ts)
+    if name == "@message":
+        return message
+    if name == "@logStream":
+        return ev.stream
+    if name == "@log":
+        return f"{ev.account}:{ev.group}"
+    if name == "@ingestionTime":
+        return Timestamp(ev.ingested)
+    return None
+
+
 class Record(dict[str, Any]):
-    """One event's fields; ``raw`` is the message still to be read for discovered fields."""
+    """One row's fields. For an event, ``event`` and ``message`` give the built-in fields and
+    ``raw`` is the message still to be read for discovered fields (on first use)."""
 
-    __slots__ = ("raw", "ptr")
+    __slots__ = ("raw", "event", "message")
 
-    def __init__(self, base: dict[str, Any], raw: str | None, ptr: str) -> None:
-        super().__init__(base)
-        self.raw = raw
-        self.ptr = ptr
+    def __init__(self, base: dict[str, Any] | None = None, event: Event | None = None, message: str = "") -> None:
+        super().__init__(base or ())
+        self.event = event
+        self.message = message
+        self.raw: str | None = message if event is not None else None
+
+    @property
+    def ptr(self) -> str:
+        ev = self.event
+        return "" if ev is None else base64.b64encode(f"{ev.group_id}:{ev.id}".encode()).decode()
 
     def value(self, name: str) -> Any:
         v = self.get(name)
-        if v is None and self.raw is not None:
-            raw, self.raw = self.raw, None
-            for k, found in discover(raw).items():
-                self.setdefault(k, found)
-            v = self.get(name)
+        if v is None and self.event is not None:
+            if name[:1] == "@":
+                v = _builtin(self.event, self.message, name)
+                if v is not None:
+                    return v
+            if self.raw is not None:
+                raw, self.raw = self.raw, None
+                for k, found in discover(raw).items():
+                    self.setdefault(k, found)
+                v = self.get(name)
         return v
 
 
@@ -187,6 +225,13 @@ def _arith(op: str, a: Any, b: Any) -> Any:
 # == scalar functions ==========================================================================
 def _s(v: Any) -> str | None:
     return None if v is None else text(v)
+
+
+def _group_key(v: Any) -> Any:
+    """A value as a stats group key: cheap for the common kinds (a bin's time is an int)."""
+    if v is None or (isinstance(v, (str, int, float)) and not isinstance(v, bool)):
+        return v
+    return text(v)
 
 
 def _floor_time(ts: Any, period: Any) -> Any:
@@ -549,7 +594,7 @@ class _Stats(Stage):
 
     def push(self, r: Record) -> None:
         values = tuple(f(r) for _, f in self.by)
-        key = tuple(_s(v) for v in values)
+        key = tuple(_group_key(v) for v in values)
         entry = self.groups.get(key)
         if entry is None:
             if len(self.groups) >= self.MAX_GROUPS:
@@ -563,10 +608,10 @@ class _Stats(Stage):
         groups, self.groups = self.groups, {}
         for values, accs in groups.values():
             base = {name: v for (name, _), v in zip(self.by, values, strict=True) if v is not None}
-            row = Record(base, None, "")
+            row = Record(base)
             for i, (agg, acc) in enumerate(zip(self.aggs, accs, strict=True)):
                 row[f"\0agg{i}"] = agg.result(acc)
-            out = Record({k: v for k, v in row.items() if not k.startswith("\0")}, None, "")
+            out = Record({k: v for k, v in row.items() if not k.startswith("\0")})
             for name, f in self.items:
                 v = f(row)
                 if v is not None:
@@ -745,6 +790,4 @@ class Pipeline:
 
 def event_record(account: str, group: str, group_id: int, event_id: int, stream: str, ts: int, ingested: int,
                  message: str) -> Record:
-    ptr = base64.b64encode(f"{group_id}:{event_id}".encode()).decode()
-    return Record({"@timestamp": Timestamp(ts), "@message": message, "@logStream": stream,
-                   "@log": f"{account}:{group}", "@ingestionTime": Timestamp(ingested)}, message, ptr)
+    return Record(None, Event(account, group, group_id, event_id, stream, ts, ingested), message)

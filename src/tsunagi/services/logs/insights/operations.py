@@ -305,7 +305,7 @@ class Insights:
         record = event_record(row.account, row.group, group_id, int(row.id), row.stream, int(row.ts),
                               int(row.ingested_at), row.message)
         fields: dict[str, str] = {"@timestamp": str(int(row.ts)), "@ingestionTime": str(int(row.ingested_at)),
-                                  "@message": row.message, "@logStream": row.stream, "@log": record["@log"]}
+                                  "@message": row.message, "@logStream": row.stream, "@log": str(record.value("@log"))}
         record.value("@requestId")      # reads the message's discovered fields
         for name, value in record.items():
             fields.setdefault(name, text(value))
