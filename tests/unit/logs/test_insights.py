@@ -186,3 +186,31 @@ def test_describe_queries_and_definitions(logs):
         await h.fails(h.call("put_query_definition", queryDefinitionId="x" * 36, name="n", queryString="fields a"),
                       "ResourceNotFoundException")
     logs(body)
+
+
+def test_at_most_a_hundred_queries_run_at_once(logs):
+    async def body(h):
+        await _load(h)
+        from tsunagi.services.logs.insights import operations
+
+        gate = asyncio.Event()
+        real = h.svc.insights._run
+
+        async def slow(*args):
+            await gate.wait()
+            await real(*args)
+
+        h.svc.insights._run = slow
+        ids = [(await h.call("start_query", logGroupName=LAMBDA, startTime=0, endTime=10**10,
+                             queryString="stats count(*)"))["queryId"] for _ in range(operations.MAX_RUNNING)]
+        await h.fails(h.call("start_query", logGroupName=LAMBDA, startTime=0, endTime=10**10,
+                             queryString="stats count(*)"), "LimitExceededException",
+                      "Account maximum query concurrency limit of [100] reached.")
+        assert (await h.call("get_query_results", queryId=ids[0]))["status"] == "Scheduled"
+        assert (await h.call("stop_query", queryId=ids[1]))["success"] is True
+        assert (await h.call("get_query_results", queryId=ids[1]))["status"] == "Cancelled"
+        gate.set()
+        assert (await _results(h, ids[0]))["results"] == [[{"field": "count(*)", "value": "10"}]]
+        assert (await h.call("get_query_results", queryId=ids[1]))["status"] == "Cancelled"
+        assert (await h.call("describe_queries", status="Cancelled"))["queries"][0]["queryId"] == ids[1]
+    logs(body)

@@ -44,6 +44,7 @@ MAX_LIMIT = 100_000             # StartQuery's limit (the model's maximum) …
 PAGE = 10_000                   # … and GetQueryResults' largest page
 MAX_GROUPS = 50
 MAX_DEFINITIONS = 1000
+MAX_RUNNING = 100               # concurrent queries (per node)
 BATCH = 5000                    # events read from the store per batch
 QUERY_TIMEOUT_MS = 60 * 60_000
 KEEP_MS = 7 * 86_400_000
@@ -136,6 +137,8 @@ class Insights:
             Pipeline(query, limit)          # compiles the stages: unknown functions, misplaced aggregates
         except QuerySyntaxError as e:
             raise malformed(e) from None
+        if len(self.tasks) >= MAX_RUNNING:
+            raise LimitExceeded(f"Account maximum query concurrency limit of [{MAX_RUNNING}] reached.")
         query_id = str(uuid.uuid4())
         now = self._now()
         await self.repo.delete_old(now - KEEP_MS)
