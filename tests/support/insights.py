@@ -147,6 +147,14 @@ CASES: list[tuple[str, tuple[str, ...], list[dict[str, Any]]]] = [
     ("filter ispresent(amount) | stats sum(amount) as s, avg(amount) as a by user.tier | sort s desc", A,
      [{"user.tier": "silver", "s": "99", "a": "99"}, {"user.tier": "gold", "s": "35.5", "a": "17.75"}]),
     ("filter -amount < -50 | fields orderId", A, [{"orderId": "o-2"}]),
+    ("filter ispresent(amount) | stats stddev(amount) as sd, percentile(amount, 50) as p, count(orderId) as n", A,
+     [{"sd": "47.54559215461864", "p": "25.5", "n": "3"}]),
+    ('filter orderId = "o-1" | fields substr(msg, 0, 5) as a, trim("  x ") as b, strcontains(msg, "created") as c, '
+     'isblank(" ") as d, greatest(1, amount, 3) as e, least(5, amount) as f, sqrt(16) as g, '
+     "tomillis(@timestamp) - tomillis(datefloor(@timestamp, 1h)) as h, dateceil(@timestamp, 1h) as i, "
+     'log(1) as j, frommillis(0) as k, ltrim(" y") as l, rtrim("z ") as r, amount % 10 as m', A,
+     [{"a": "order", "b": "x", "c": "1", "d": "1", "e": "25.5", "f": "5", "g": "4", "h": "1000", "i": T(3_600_000),
+       "j": "0", "k": "1970-01-01 00:00:00.000", "l": "y", "r": "z", "m": "5.5"}]),
     ("stats count(*) by bin(5m) | sort bin(5m) desc", A,
      [{"bin(5m)": T(300_000), "count(*)": "5"}, {"bin(5m)": T(0), "count(*)": "5"}]),
     ("filter ispresent(level) | stats count(*) by level | filter count(*) > 1", A,
