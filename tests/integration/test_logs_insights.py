@@ -200,3 +200,22 @@ def test_tsunagi_logs_query_and_filter(server):
         "10.0.0.1 GET /index.html 200 512 12ms", "10.0.0.2 GET /missing 404 0 3ms"]
     out = tsunagi_logs(server, WEB, "--since", "3h", "--filter", "[ip, method, path, status = 5*, ...]")
     assert [ln.split(" ", 2)[2] for ln in out.stdout.splitlines()] == ["10.0.0.1 POST /api/orders 500 128 250ms"]
+
+
+@pytest.mark.slow
+def test_any_node_answers_for_a_query_another_node_runs(tmp_path):
+    """Two servers on one PostgreSQL database: a query started on one is read, listed and stopped on the other."""
+    from tests.conftest import require_postgres
+    from tests.support.nodes import nodes_on_one_database
+
+    require_postgres()
+    with nodes_on_one_database(tmp_path, "insights") as (a, b):
+        logs_a, logs_b = a.client("logs"), b.client("logs")
+        base = load(logs_a)
+        window = {"startTime": base // 1000, "endTime": base // 1000 + 3600}
+        qid = logs_a.start_query(logGroupNames=[LAMBDA, WEB], queryString="stats count(*) as n", **window)["queryId"]
+        assert wait(logs_b, qid)["results"] == [[{"field": "n", "value": "15"}]]
+        assert [q["queryId"] for q in logs_b.describe_queries()["queries"]] == [qid]
+        fails(lambda: logs_b.stop_query(queryId=qid), "InvalidParameterException")
+        made = logs_a.put_query_definition(name="shared", queryString="stats count(*)")["queryDefinitionId"]
+        assert [d["queryDefinitionId"] for d in logs_b.describe_query_definitions()["queryDefinitions"]] == [made]

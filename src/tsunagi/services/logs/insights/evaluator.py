@@ -361,6 +361,13 @@ def _compile_call(e: Expr, aggs: list[Aggregate] | None) -> Fn:
     if name == "bin":
         if len(args) != 1:
             raise QuerySyntaxError(f"bin takes one argument (a period such as 5m): {src}")
+        if args[0][0] in ("dur", "lit") and isinstance(args[0][1], int) and args[0][1] > 0:
+            period = args[0][1]
+
+            def bin_(r: Record) -> Any:
+                t = r.value("@timestamp")
+                return Timestamp(t - t % period) if isinstance(t, int) else _floor_time(t, period)
+            return bin_
         fp = compile_expr(args[0])
         return lambda r: _floor_time(r.value("@timestamp"), fp(r))
     spec = FUNCTIONS.get(name)
@@ -587,21 +594,28 @@ class _Stats(Stage):
         if not self.aggs:
             raise QuerySyntaxError("stats needs at least one aggregate function (count, sum, avg, ...)")
         self.by = [(n.name, compile_expr(n.expr)) for n in cmd.by]
+        self.by_fns = [f for _, f in self.by]
+        self.only_counts = all(a.name == "count" and a.arg is None for a in self.aggs)
         self.groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[list[Any]]]] = {}
 
     def columns(self) -> list[str]:
         return [n for n, _ in self.by] + [n for n, _ in self.items]
 
     def push(self, r: Record) -> None:
-        values = tuple(f(r) for _, f in self.by)
-        key = tuple(_group_key(v) for v in values)
+        values = tuple([f(r) for f in self.by_fns])
+        key = tuple([_group_key(v) for v in values])
         entry = self.groups.get(key)
         if entry is None:
             if len(self.groups) >= self.MAX_GROUPS:
                 return
             entry = (values, [a.new() for a in self.aggs])
             self.groups[key] = entry
-        for agg, acc in zip(self.aggs, entry[1], strict=True):
+        accs = entry[1]
+        if self.only_counts:
+            for acc in accs:
+                acc[0] += 1
+            return
+        for agg, acc in zip(self.aggs, accs, strict=True):
             agg.add(acc, r)
 
     def finish(self) -> None:

@@ -77,13 +77,16 @@ class Insights:
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     async def stop(self) -> None:
-        tasks = list(self.tasks.values())
-        for t in tasks:
+        """Cancel the queries this node runs; they end Failed (the node is going away)."""
+        running = dict(self.tasks)
+        self.tasks.clear()
+        for t in running.values():
             t.cancel()
-        for t in tasks:
+        for query_id, t in running.items():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        self.tasks.clear()
+            with contextlib.suppress(Exception):
+                await self.repo.finish(query_id, "Failed", self._now(), None, None)
 
     def _now(self) -> int:
         return self.service.clock.now_ms()

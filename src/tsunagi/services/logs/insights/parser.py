@@ -97,7 +97,7 @@ INT: /\d+/
 STRING: /"(\\.|[^"\\])*"/ | /'(\\.|[^'\\])*'/
 REGEX: /\/(\\.|[^\/\\\n])+\/[a-z]*/
 BACKTICK: /`[^`]+`/
-NAME: /@?[A-Za-z_$][A-Za-z0-9_.$@\-]*(?<!-)/
+NAME: /@?[A-Za-z_$][A-Za-z0-9_.$@]*/
 COMMENT: /#[^\n]*/
 
 %import common.WS
