@@ -4,6 +4,7 @@ then the operations on the service itself, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -214,3 +215,25 @@ def test_at_most_a_hundred_queries_run_at_once(logs):
         assert (await h.call("get_query_results", queryId=ids[1]))["status"] == "Cancelled"
         assert (await h.call("describe_queries", status="Cancelled"))["queries"][0]["queryId"] == ids[1]
     logs(body)
+
+
+def test_sort_uses_aws_natural_order():
+    # AWS's own example of an ascending sort: non-numbers first (runs of digits by length, then value),
+    # then the numbers
+    order = ["!:", "#", "*%04", "0#", "5A", "111A", "2345_", "@", "@_", "A", "A9876fghj", "a12345hfh",
+             "0", "01", "1", "2", "3"]
+    pipeline = Pipeline(parse_query("fields v | sort v asc"), 1000)
+    for i, v in enumerate(reversed(order)):
+        pipeline.push(event_record(ACCOUNT, WEB, 1, i, "s", BASE, BASE, json.dumps({"v": v})), 1)
+    assert [r[0]["value"] for r in pipeline.finish()] == order
+    pipeline = Pipeline(parse_query("fields v | sort v desc"), 1000)
+    for i, v in enumerate(order):
+        pipeline.push(event_record(ACCOUNT, WEB, 1, i, "s", BASE, BASE, json.dumps({"v": v})), 1)
+    assert [r[0]["value"] for r in pipeline.finish()] == order[::-1]
+
+
+def test_a_hyphen_is_subtraction():
+    rows, _ = run("filter amount-90 > 0 | fields orderId", (LAMBDA,))
+    assert [r[0]["value"] for r in rows] == ["o-2"]
+    rows, _ = run("filter ispresent(orderId) | fields `orderId` as id | sort id | limit 1", (LAMBDA,))
+    assert rows[0][0] == {"field": "id", "value": "o-1"}

@@ -644,19 +644,26 @@ class _Key:
         for a, b, desc in zip(self.values, other.values, self.desc, strict=True):
             if a == b:
                 continue
-            if a[0] != b[0]:        # absent values last in either direction
-                return bool(a[0] < b[0])
+            if a[0] != b[0]:
+                if 2 in (a[0], b[0]):       # absent values last in either direction
+                    return bool(a[0] < b[0])
+                return bool(a[0] > b[0]) if desc else bool(a[0] < b[0])
             return bool(a > b) if desc else bool(a < b)
         return self.seq < other.seq
 
 
+_CHUNKS = re.compile(r"\d+|\D+")
+
+
 def _sort_value(v: Any) -> tuple[Any, ...]:
+    """AWS's ascending order: every value that is not a number, in natural order (runs of digits by
+    length, then value; everything else by Unicode), then the numbers; absent values last."""
     if v is None:
         return (2,)
     n = number(v)
     if n is not None:
-        return (0, n)
-    return (1, text(v))
+        return (1, n, text(v))
+    return (0, [("0", len(c), int(c)) if c[0].isdigit() else (c,) for c in _CHUNKS.findall(text(v))])
 
 
 class _Sort(Stage):
