@@ -237,3 +237,12 @@ def test_a_hyphen_is_subtraction():
     assert [r[0]["value"] for r in rows] == ["o-2"]
     rows, _ = run("filter ispresent(orderId) | fields `orderId` as id | sort id | limit 1", (LAMBDA,))
     assert rows[0][0] == {"field": "id", "value": "o-1"}
+
+
+def test_the_last_display_decides_what_the_results_show():
+    rows, _ = run('filter level = "ERROR" | display msg | fields orderId | parse msg "* *" as a, b', (LAMBDA,))
+    assert [f["field"] for f in rows[0]] == ["msg", "@ptr"]
+    rows, _ = run('filter level = "ERROR" | display msg | display orderId, level', (LAMBDA,))
+    assert rows[0][:2] == [{"field": "orderId", "value": "o-2"}, {"field": "level", "value": "ERROR"}]
+    rows, _ = run('filter level = "ERROR" | fields orderId | parse msg "* *" as a, b', (LAMBDA,))
+    assert [f["field"] for f in rows[0]] == ["orderId", "a", "b", "@ptr"]

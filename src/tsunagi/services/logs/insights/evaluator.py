@@ -732,6 +732,7 @@ class Pipeline:
         if last_filter < 0:
             stages.append(self.counter)
         columns: frozenset[str] = frozenset()      # after stats: its columns
+        displayed = False
 
         def compile_(e: Expr) -> Fn:
             return compile_expr(columns_as_fields(e, columns))
@@ -741,10 +742,12 @@ class Pipeline:
             if cmd.kind == "fields":
                 items = [(n.name, compile_(n.expr), n.expr == ("field", n.name)) for n in cmd.items]
                 stage = _Fields(items)
-                projection = [] if projection is None else projection
-                projection += [n for n, _, _ in items if n not in projection]
+                if not displayed:
+                    projection = [] if projection is None else projection
+                    projection += [n for n, _, _ in items if n not in projection]
             elif cmd.kind == "display":
-                projection = list(dict.fromkeys(cmd.names))
+                projection = list(dict.fromkeys(cmd.names))     # the last display decides
+                displayed = True
             elif cmd.kind == "filter":
                 assert cmd.expr is not None
                 stage = _Filter(compile_(cmd.expr))
@@ -754,7 +757,7 @@ class Pipeline:
                 stage = _Parse(compile_(cmd.expr), cmd.pattern, cmd.names, glob)
                 if projection is None:
                     extra += [n for n in cmd.names if n not in extra]
-                else:
+                elif not displayed:
                     projection += [n for n in cmd.names if n not in projection]
             elif cmd.kind == "limit":
                 if cmd.count < 1:
@@ -767,6 +770,7 @@ class Pipeline:
                 stage = st
                 projection = st.columns()
                 columns = frozenset(projection)
+                displayed = False
                 extra = []
                 self.aggregated = True
             elif cmd.kind == "sort":
