@@ -174,6 +174,8 @@ MALFORMED: list[tuple[str, str]] = [
     ("fields nosuch(a)", "Unknown function: nosuch"),
     ("fields count(*)", "Aggregate function count is only allowed in stats: count(*)"),
     ('parse @message "a=* b=*" as a', "Expected 2 identifiers in parse, found 1"),
+    ("filter @message like /(/", "Invalid regular expression /(/: missing ): ("),
+    ('parse @message /(\\w+)=/', "A parse regular expression must have named capture groups (?<name>...)"),
     ("unmask @message", "unmask is not supported: tsunagi applies no data protection policies, so log events "
                         "are never masked"),
 ]

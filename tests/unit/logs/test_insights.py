@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.insights import ACCOUNT, CASES, CORPUS, LAMBDA, MALFORMED, WEB, expected_rows, same
 from tsunagi.services.logs.insights.evaluator import Pipeline, event_record
@@ -246,3 +248,26 @@ def test_the_last_display_decides_what_the_results_show():
     assert rows[0][:2] == [{"field": "orderId", "value": "o-2"}, {"field": "level", "value": "ERROR"}]
     rows, _ = run('filter level = "ERROR" | fields orderId | parse msg "* *" as a, b', (LAMBDA,))
     assert [f["field"] for f in rows[0]] == ["orderId", "a", "b", "@ptr"]
+
+
+_TOKENS = ["fields", "filter", "stats", "sort", "limit", "parse", "display", "dedup", "by", "as", "asc", "desc", "and",
+           "or", "not", "like", "in", "|", ",", "(", ")", "[", "]", "=", "!=", "<", ">=", "+", "-", "*", "/", "%", "=~",
+           "1", "2.5", '"x"', "'y'", "/a+/", "/(?<g>\\w)/", "/(/", "@timestamp", "@message", "level", "amount", "count",
+           "count(*)", "bin(5m)", "5m", "strlen", "pct", "concat", "`a b`", "@type", "@duration", "sum", "earliest",
+           '"', "'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=12))
+def test_any_query_is_refused_cleanly_or_runs(tokens):
+    """No query text makes the parser or the evaluator fail with anything but a MalformedQuery-worthy error."""
+    query = " ".join(tokens)
+    try:
+        pipeline = Pipeline(parse_query(query), 100)
+    except QuerySyntaxError as e:
+        assert e.message
+        return
+    for group in (LAMBDA, WEB):
+        for n, (stream, offset, message) in enumerate(CORPUS[group]):
+            pipeline.push(event_record(ACCOUNT, group, 1, n, stream, BASE + offset, BASE, message), len(message))
+    pipeline.finish()

@@ -174,10 +174,13 @@ def compile_regex(text: str) -> Any:
     body = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", body)
     if "i" in flags:
         body = "(?i)" + body
+    options = re2.Options()
+    options.log_errors = False
     try:
-        return re2.compile(body)
+        return re2.compile(body, options)
     except Exception as e:
-        raise QuerySyntaxError(f"Invalid regular expression {text}: {e}") from None
+        detail = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise QuerySyntaxError(f"Invalid regular expression {text}: {detail}") from None
 
 
 class _Build(Transformer[Token, Any]):
