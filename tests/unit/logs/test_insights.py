@@ -271,3 +271,19 @@ def test_any_query_is_refused_cleanly_or_runs(tokens):
         for n, (stream, offset, message) in enumerate(CORPUS[group]):
             pipeline.push(event_record(ACCOUNT, group, 1, n, stream, BASE + offset, BASE, message), len(message))
     pipeline.finish()
+
+
+def test_a_query_running_past_its_time_ends_timeout(logs, monkeypatch):
+    from tsunagi.services.logs.insights import operations
+
+    monkeypatch.setattr(operations, "QUERY_TIMEOUT_MS", -1)
+
+    async def body(h):
+        await _load(h)
+        qid = (await h.call("start_query", logGroupName=LAMBDA, startTime=0, endTime=10**10,
+                            queryString="stats count(*)"))["queryId"]
+        out = await _results(h, qid)
+        assert (out["status"], out["results"]) == ("Timeout", [])
+        assert (await h.call("describe_queries", status="Timeout"))["queries"][0]["queryId"] == qid
+        await h.fails(h.call("stop_query", queryId=qid), "InvalidParameterException")
+    logs(body)

@@ -662,7 +662,7 @@ def _sort_value(v: Any) -> tuple[Any, ...]:
         return (2,)
     n = number(v)
     if n is not None:
-        return (1, n, text(v))
+        return (1, n, v if isinstance(v, str) else "")
     return (0, [("0", len(c), int(c)) if c[0].isdigit() else (c,) for c in _CHUNKS.findall(text(v))])
 
 

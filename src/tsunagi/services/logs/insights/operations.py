@@ -177,7 +177,10 @@ class Insights:
                     if len(rows) == BATCH:
                         pending = asyncio.create_task(fetch((rows[-1].ts, rows[-1].id)))
                     await asyncio.to_thread(_feed, pipeline, account, gname, gid, rows)
-                    if query_id not in self.tasks or await self.repo.status(query_id) == "Cancelled":
+                    if (time.monotonic() - began) * 1000 > QUERY_TIMEOUT_MS:
+                        await self.repo.finish(query_id, "Timeout", self._now(), None, None)
+                        stopped = True
+                    if stopped or query_id not in self.tasks or await self.repo.status(query_id) == "Cancelled":
                         stopped = True
                         if pending is not None:
                             pending.cancel()
