@@ -152,6 +152,16 @@ def test_describe_queries_stop_and_definitions_with_the_aws_cli(server):
     assert listed[0]["createTime"] >= base
     assert logs.describe_queries(status="Running")["queries"] == []
 
+    # the aws CLI's start-query / get-query-results
+    qid = json.loads(server.aws("logs", "start-query", "--log-group-names", LAMBDA, WEB, "--start-time",
+                                str(base // 1000), "--end-time", str(base // 1000 + 3600), "--query-string",
+                                "stats count(*) as n by @log | sort n desc").stdout)["queryId"]
+    wait(logs, qid)
+    out = json.loads(server.aws("logs", "get-query-results", "--query-id", qid).stdout)
+    assert out["status"] == "Complete"
+    assert [[f["value"] for f in row] for row in out["results"]] == [
+        [f"000000000000:{LAMBDA}", "10"], [f"000000000000:{WEB}", "5"]]
+
     made = json.loads(server.aws("logs", "put-query-definition", "--name", "ops/errors", "--query-string",
                                  "filter level = 'ERROR' | stats count(*) by bin(1h)", "--log-group-names",
                                  LAMBDA).stdout)["queryDefinitionId"]
