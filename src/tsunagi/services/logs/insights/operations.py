@@ -28,13 +28,15 @@ from tsunagi.services.base import RequestContext
 from tsunagi.services.logs.errors import InvalidParameter, ResourceNotFound
 from tsunagi.services.logs.insights.evaluator import Pipeline, event_record, text
 from tsunagi.services.logs.insights.parser import Query, QuerySyntaxError, parse_query
-from tsunagi.store.logs import FOREVER, EventRow, GroupRow
+from tsunagi.store.logs import FOREVER, GroupRow
 from tsunagi.store.logs_insights import DefinitionRow, InsightsRepo, QueryRow
 
 if TYPE_CHECKING:
     from tsunagi.services.logs.service import LogsService
 
 log = logging.getLogger("tsunagi.logs.insights")
+
+Scanned = tuple[int, int, int, int, str, int]     # (id, stream_id, ts, ingested_at, message, size)
 
 MalformedQuery = error_class("MalformedQueryException")
 LimitExceeded = error_class("LimitExceededException")
@@ -163,20 +165,22 @@ class Insights:
             for group in groups:
                 if stopped:
                     break
-                cutoff = self.service._cutoff(group)
+                lo = max(start, self.service._cutoff(group))
                 account, gname, gid = group.account, group.name, group.id
+                names = await self.repo.stream_names(gid)
 
-                async def fetch(pos: tuple[int, int] | None, gid: int = gid, cutoff: int = cutoff) -> list[EventRow]:
-                    return await self.service.repo.group_events(gid, start=start, end=end, cutoff=cutoff,
-                                                                position=pos, ascending=False, limit=BATCH)
+                async def fetch(pos: tuple[int, int], gid: int = gid, lo: int = lo) -> list[Scanned]:
+                    return await self.repo.scan(gid, lo, end, pos, BATCH)
 
-                pending: asyncio.Task[list[EventRow]] | None = asyncio.create_task(fetch(None))
+                pending: asyncio.Task[list[Scanned]] | None = asyncio.create_task(fetch((FOREVER, 0)))
                 while pending is not None:
                     rows = await pending
                     pending = None
                     if len(rows) == BATCH:
-                        pending = asyncio.create_task(fetch((rows[-1].ts, rows[-1].id)))
-                    await asyncio.to_thread(_feed, pipeline, account, gname, gid, rows)
+                        pending = asyncio.create_task(fetch((rows[-1][2], rows[-1][0])))
+                    if any(r[1] not in names for r in rows):      # a stream made since the query started
+                        names = await self.repo.stream_names(gid)
+                    await asyncio.to_thread(_feed, pipeline, account, gname, gid, names, rows)
                     if (time.monotonic() - began) * 1000 > QUERY_TIMEOUT_MS:
                         await self.repo.finish(query_id, "Timeout", self._now(), None, None)
                         stopped = True
@@ -380,7 +384,9 @@ def _definition_out(r: DefinitionRow) -> dict[str, Any]:
     return out
 
 
-def _feed(pipeline: Pipeline, account: str, group: str, group_id: int, rows: list[EventRow]) -> None:
+def _feed(pipeline: Pipeline, account: str, group: str, group_id: int, names: dict[int, str],
+          rows: list[Scanned]) -> None:
     """Push a batch of events through a query (in a worker thread)."""
-    for r in rows:
-        pipeline.push(event_record(account, group, group_id, r.id, r.stream, r.ts, r.ingested_at, r.message), r.size)
+    push = pipeline.push
+    for event_id, stream_id, ts, ingested, message, size in rows:
+        push(event_record(account, group, group_id, event_id, names.get(stream_id, ""), ts, ingested, message), size)

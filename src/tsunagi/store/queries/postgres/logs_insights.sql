@@ -64,3 +64,12 @@ ORDER BY name, id LIMIT ?;
 SELECT e.id, s.name, e.ts, e.ingested_at, e.message, g.account, g.region, g.name, g.retention_days
 FROM logs_events e JOIN logs_streams s ON s.id = e.stream_id JOIN logs_groups g ON g.id = e.group_id
 WHERE e.id = ? AND e.group_id = ?;
+
+-- name: scan
+-- A query's read of one group: events with start <= ts <= end, newest first, strictly before (ts, id).
+SELECT id, stream_id, ts, ingested_at, message, size FROM logs_events
+WHERE group_id = ? AND ts >= ? AND ts <= ? AND (ts, id) < (?, ?)
+ORDER BY ts DESC, id DESC LIMIT ?;
+
+-- name: stream_names
+SELECT id, name FROM logs_streams WHERE group_id = ?;
