@@ -287,3 +287,17 @@ def test_a_query_running_past_its_time_ends_timeout(logs, monkeypatch):
         assert (await h.call("describe_queries", status="Timeout"))["queries"][0]["queryId"] == qid
         await h.fails(h.call("stop_query", queryId=qid), "InvalidParameterException")
     logs(body)
+
+
+def test_queries_leave_out_events_past_the_groups_retention(logs):
+    async def body(h):
+        base = await _load(h)
+        await h.call("put_retention_policy", logGroupName=WEB, retentionInDays=1)
+        # the corpus's first 5 minutes are now over a day old
+        h.clock.advance((base + 300_000 + 86_400_000 - h.now()) / 1000)
+        qid = (await h.call("start_query", logGroupNames=[WEB, LAMBDA], startTime=0, endTime=10**10,
+                            queryString="stats count(*) as n by @log | sort n desc"))["queryId"]
+        out = await _results(h, qid)
+        assert [[f["value"] for f in row] for row in out["results"]] == [
+            [f"{ACCOUNT}:{LAMBDA}", "10"], [f"{ACCOUNT}:{WEB}", "1"]]
+    logs(body)
