@@ -1,4 +1,5 @@
-"""``tsunagi logs <function> [--follow]``: a function's logs in the terminal, like ``aws logs tail``.
+"""``tsunagi logs <function> [--follow | --filter PATTERN | --query QUERY]``: a function's logs in the terminal,
+like ``aws logs tail``; or a Logs Insights query's results as a table (``--query``).
 
 It is a plain CloudWatch Logs client (botocore, FilterLogEvents) of the server at
 ``--endpoint-url``: it prints every stream of the function's log group (its
@@ -35,9 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep printing new events until interrupted (Ctrl-C)")
     parser.add_argument("--since", default="10m",
                         help="start this long ago (30s, 10m, 2h, 1d, 1w) or at an ISO 8601 time; default 10m")
-    parser.add_argument("--filter-pattern", default=None,
+    parser.add_argument("--filter", "--filter-pattern", dest="filter_pattern", default=None,
                         help="only events matching this CloudWatch Logs filter pattern (e.g. ERROR, "
                              "'{ $.level = \"ERROR\" }')")
+    parser.add_argument("--query", default=None,
+                        help="run a Logs Insights query over the group since --since and print its results as a "
+                             "table (e.g. 'filter @type = \"REPORT\" | stats avg(@duration) by bin(5m)')")
     parser.add_argument("--region", default=None, help="region (default: $AWS_REGION, $AWS_DEFAULT_REGION "
                                                        "or us-east-1)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
@@ -141,6 +145,59 @@ class _Tail:
         self.seen = {k: v for k, v in self.seen.items() if v >= ts}
 
 
+def format_table(rows: list[list[dict[str, str]]]) -> list[str]:
+    """Query results as aligned columns (the fields in the order they first appear; @ptr left out)."""
+    columns: list[str] = []
+    for row in rows:
+        for f in row:
+            if f["field"] != "@ptr" and f["field"] not in columns:
+                columns.append(f["field"])
+    table = [columns] + [[{f["field"]: f["value"] for f in row}.get(c, "") for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in table]
+
+
+def run_query(client: Any, group: str, query: str, start_ms: int, end_ms: int, *, poll: float = 0.2,
+              timeout: float = 600.0) -> int:
+    """Run a Logs Insights query over ``group`` and print its results; the exit status."""
+    from botocore.exceptions import ClientError
+
+    try:
+        started = client.start_query(logGroupName=group, queryString=query, startTime=max(start_ms, 0) // 1000,
+                                     endTime=end_ms // 1000 + 1)
+    except ClientError as e:
+        error = e.response.get("Error", {})
+        if error.get("Code") == "ResourceNotFoundException":
+            print(f"tsunagi logs: log group {group} does not exist (has the function logged anything yet?)",
+                  file=sys.stderr)
+            return 1
+        print(f"tsunagi logs: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 2 if error.get("Code") == "MalformedQueryException" else 1
+    deadline = time.monotonic() + timeout
+    while True:
+        out = client.get_query_results(queryId=started["queryId"])
+        if out["status"] not in ("Scheduled", "Running"):
+            break
+        if time.monotonic() > deadline:
+            client.stop_query(queryId=started["queryId"])
+            print("tsunagi logs: the query did not finish in time; stopped it", file=sys.stderr)
+            return 1
+        time.sleep(poll)
+    if out["status"] != "Complete":
+        print(f"tsunagi logs: the query ended {out['status']}", file=sys.stderr)
+        return 1
+    rows = out.get("results", [])
+    while out.get("nextToken"):
+        out = client.get_query_results(queryId=started["queryId"], nextToken=out["nextToken"])
+        rows += out.get("results", [])
+    for line in format_table(rows) if rows else []:
+        print(line, flush=True)
+    stats = out.get("statistics", {})
+    print(f"{len(rows)} rows; {int(stats.get('recordsMatched', 0))} of {int(stats.get('recordsScanned', 0))} "
+          "records matched", file=sys.stderr)
+    return 0
+
+
 def task_streams(args: argparse.Namespace, task_arn: str) -> tuple[str, list[str]]:
     """An ECS task's awslogs group and streams (``prefix/container/task-id``), from its task definition."""
     ecs = _client(args, "ecs")
@@ -182,6 +239,18 @@ def run(args: argparse.Namespace) -> int:
     except EndpointConnectionError as e:
         print(f"tsunagi logs: {unreachable_hint(endpoint(args))} ({e})", file=sys.stderr)
         return 1
+    if args.query is not None:
+        if args.follow or args.filter_pattern:
+            print("tsunagi logs: --query cannot be combined with --follow or --filter", file=sys.stderr)
+            return 2
+        try:
+            return run_query(_client(args), group, args.query, start, int(time.time() * 1000))
+        except EndpointConnectionError as e:
+            print(f"tsunagi logs: {unreachable_hint(endpoint(args))} ({e})", file=sys.stderr)
+            return 1
+        except (ClientError, BotoCoreError) as e:
+            print(f"tsunagi logs: {e}", file=sys.stderr)
+            return 1
     tail = _Tail(_client(args), group, args.filter_pattern, streams=streams, stream_prefix=args.stream_prefix)
     waiting = False
     try:

@@ -42,6 +42,7 @@ from tsunagi.services.logs.errors import (
     TooManyTags,
     constraint,
 )
+from tsunagi.services.logs.insights.operations import Insights
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
 from tsunagi.services.logs.port import LogsPortImpl
 from tsunagi.store.logs import FOREVER, NEVER, EventRow, GroupRow, LogsRepo, StreamRow
@@ -96,6 +97,7 @@ class LogsService(Service):
         self.repo = LogsRepo(self.store)
         self._known: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.insights = Insights(self)
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -103,6 +105,7 @@ class LogsService(Service):
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="tsunagi-logs-retention")
 
     async def stop(self) -> None:
+        await self.insights.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -111,6 +114,7 @@ class LogsService(Service):
 
     async def on_reset(self) -> None:
         self._known.clear()
+        await self.insights.stop()
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -369,6 +373,31 @@ class LogsService(Service):
     async def list_tags_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
         return {"tags": await self.repo.tags(self._group_arn(group.region, group.account, group.name))}
+
+    # == Logs Insights (services/logs/insights/operations.py) ===================================
+    async def start_query(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.start_query(ctx, params)
+
+    async def get_query_results(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.get_query_results(ctx, params)
+
+    async def stop_query(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.stop_query(ctx, params)
+
+    async def describe_queries(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.describe_queries(ctx, params)
+
+    async def get_log_record(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.get_log_record(ctx, params)
+
+    async def put_query_definition(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.put_query_definition(ctx, params)
+
+    async def describe_query_definitions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.describe_query_definitions(ctx, params)
+
+    async def delete_query_definition(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.insights.delete_query_definition(ctx, params)
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
