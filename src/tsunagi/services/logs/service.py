@@ -19,9 +19,7 @@ deletes them (and takes them out of ``storedBytes``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
 import re
 from typing import Any
@@ -42,8 +40,12 @@ from tsunagi.services.logs.errors import (
     TooManyTags,
     constraint,
 )
+from tsunagi.services.logs.listing import GroupListing, scan
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
 from tsunagi.services.logs.port import LogsPortImpl
+from tsunagi.services.logs.tokens import decode as _unb64
+from tsunagi.services.logs.tokens import encode as _b64
+from tsunagi.services.logs.tokens import name_after
 from tsunagi.store.logs import FOREVER, NEVER, EventRow, GroupRow, LogsRepo, StreamRow
 
 log = logging.getLogger("tsunagi.logs")
@@ -65,18 +67,9 @@ SCAN_BUDGET = 50_000                # … and at most this many per call before 
 _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]+")
 _STREAM_NAME = re.compile(r"[^:*]*")
 _SEQ_TOKEN = re.compile(r"([fb])/(\d{26})(\d{30})")
+_IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*", re.ASCII)
+_TAG_ARN = re.compile(r"[\w+=/:,.@-]*", re.ASCII)
 _GROUP_ARN = re.compile(r"arn:[^:]+:logs:([^:]*):(\d{12}):log-group:([^:]+)(?::\*)?")
-
-
-def _b64(obj: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _unb64(token: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, TypeError):
-        raise InvalidParameter(BAD_TOKEN) from None
 
 
 def _position_token(direction: str, ts: int, event_id: int) -> str:
@@ -96,6 +89,7 @@ class LogsService(Service):
         self.repo = LogsRepo(self.store)
         self._known: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.listing = GroupListing(self)
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -186,6 +180,9 @@ class LogsService(Service):
         return await self._group(ctx, name)
 
     async def _group_by_identifier(self, ctx: RequestContext, ident: str) -> GroupRow:
+        if not _IDENTIFIER.fullmatch(ident):   # AWS takes the ARN without ":*" here
+            raise constraint(ident, "logGroupIdentifier",
+                             "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
         if not ident.startswith("arn:"):
             return await self._group(ctx, ident)
         m = _GROUP_ARN.fullmatch(ident)
@@ -243,6 +240,8 @@ class LogsService(Service):
 
     async def _tag_target(self, ctx: RequestContext, arn: str) -> str:
         """The logGroupArn a resource ARN names (the group must exist)."""
+        if not _TAG_ARN.fullmatch(arn):        # AWS takes the ARN without ":*" here
+            raise constraint(arn, "resourceArn", "Member must satisfy regular expression pattern: [\\w+=/:,.@-]*")
         m = _GROUP_ARN.fullmatch(arn)
         if m is None:
             if ":destination:" in arn:
@@ -302,29 +301,30 @@ class LogsService(Service):
         names: list[str] | None = None
         if idents:
             names = []
+            if not all(_IDENTIFIER.fullmatch(i) for i in idents):     # no ":*" ARNs here either
+                raise constraint(f"[{', '.join(idents)}]", "logGroupIdentifiers", "Member must satisfy constraint: "
+                                 "[Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*]")
             for ident in idents:
                 m = _GROUP_ARN.fullmatch(ident) if ident.startswith("arn:") else None
                 if m is None:
                     names.append(ident)
                 elif m.group(2) == ctx.account and m.group(1) == ctx.region:
                     names.append(m.group(3))
-        limit = int(params.get("limit") or 50)
-        after = None
-        if params.get("nextToken"):
-            doc = _unb64(params["nextToken"])
-            after = doc.get("n") if isinstance(doc, dict) else None
-            if not isinstance(after, str):
-                raise InvalidParameter(BAD_TOKEN)
         cls = params.get("logGroupClass")
-        rows = await self.repo.list_groups(ctx.account, ctx.region, prefix=prefix, contains=contains or None,
-                                           names=names, after=after, limit=limit + 1)
-        page = rows[:limit]
+
+        async def of_class(row: GroupRow) -> bool:
+            return bool(row.group_class == cls)
+        rows, more = await scan(self.repo, ctx.account, ctx.region, of_class if cls else None,
+                                after=name_after(params.get("nextToken")), limit=int(params.get("limit") or 50),
+                                prefix=prefix, contains=contains or None, names=names)
         brief = contains is not None
-        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief) for r in page
-                                             if not cls or r.group_class == cls]}
-        if len(rows) > limit:
-            out["nextToken"] = _b64({"n": page[-1].name})
+        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief) for r in rows]}
+        if more:
+            out["nextToken"] = _b64({"n": rows[-1].name})
         return out
+
+    async def list_log_groups(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.listing.list_log_groups(ctx, params)
 
     async def put_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         days = params.get("retentionInDays")
