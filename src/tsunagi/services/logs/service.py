@@ -40,9 +40,12 @@ from tsunagi.services.logs.errors import (
     TooManyTags,
     constraint,
 )
+from tsunagi.services.logs.fanout import Fanout
 from tsunagi.services.logs.listing import GroupListing, scan
+from tsunagi.services.logs.metric_filters import MetricFilters
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
 from tsunagi.services.logs.port import LogsPortImpl
+from tsunagi.services.logs.subscriptions import Subscriptions
 from tsunagi.services.logs.tokens import decode as _unb64
 from tsunagi.services.logs.tokens import encode as _b64
 from tsunagi.services.logs.tokens import name_after
@@ -90,6 +93,9 @@ class LogsService(Service):
         self._known: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.listing = GroupListing(self)
+        self.fanout = Fanout(self)              # subscription deliveries and metric filter data on writes
+        self.subscriptions = Subscriptions(self)
+        self.metric_filters = MetricFilters(self)
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -102,9 +108,11 @@ class LogsService(Service):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sweeper
             self._sweeper = None
+        await self.fanout.stop()
 
     async def on_reset(self) -> None:
         self._known.clear()
+        self.fanout.clear()
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -139,8 +147,13 @@ class LogsService(Service):
         missing, in one transaction. For other services (function logs); no batch limits apply."""
         rows = [(int(ts), msg, len(msg.encode("utf-8", "surrogatepass"))) for ts, msg in events]
         key = (account, region, group, stream)
+        plan = await self.fanout.plan(account, region, group)
+        then = self.fanout.in_transaction(self.fanout.deliveries(plan, account, region, group, stream, events,
+                                                                 through_port=True, trace_id=None)) if plan else None
         ids = await self.repo.append(account, region, group, stream, rows, self.clock.now_ms(),
-                                     self._known.get(key))
+                                     self._known.get(key), then)
+        if plan:
+            self.fanout.after_commit(plan, account, region, group, events)
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[key] = ids
@@ -205,7 +218,7 @@ class LogsService(Service):
         days = group.retention_days
         return self.clock.now_ms() - int(days) * DAY_MS if days else NEVER
 
-    def _group_out(self, row: GroupRow, *, brief: bool = False) -> dict[str, Any]:
+    def _group_out(self, row: GroupRow, *, brief: bool = False, metric_filters: int = 0) -> dict[str, Any]:
         account, region, name, created = row.account, row.region, row.name, row.created_at
         retention, kms, cls, protection, stored = (row.retention_days, row.kms_key_id, row.group_class,
                                                    row.deletion_protection, row.stored_bytes)
@@ -215,7 +228,7 @@ class LogsService(Service):
             return out
         if retention:
             out["retentionInDays"] = int(retention)
-        out["metricFilterCount"] = 0
+        out["metricFilterCount"] = metric_filters
         out["storedBytes"] = max(int(stored), 0)
         if kms:
             out["kmsKeyId"] = kms
@@ -280,6 +293,7 @@ class LogsService(Service):
             raise LogsValidation(f"Log group {group.name} has deletion protection enabled; turn it off with "
                                  "PutLogGroupDeletionProtection before deleting the log group.")
         await self.repo.delete_group(group.id, self._group_arn(group.region, group.account, group.name))
+        self.fanout.forget(ctx.account, ctx.region, group.name)
         for key in [k for k in self._known if k[:3] == (ctx.account, ctx.region, group.name)]:
             del self._known[key]
         return {}
@@ -318,7 +332,9 @@ class LogsService(Service):
                                 after=name_after(params.get("nextToken")), limit=int(params.get("limit") or 50),
                                 prefix=prefix, contains=contains or None, names=names)
         brief = contains is not None
-        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief) for r in rows]}
+        counts = {} if brief else await self.fanout.repo.metric_counts([r.id for r in rows])
+        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief, metric_filters=counts.get(r.id, 0))
+                                             for r in rows]}
         if more:
             out["nextToken"] = _b64({"n": rows[-1].name})
         return out
@@ -368,6 +384,28 @@ class LogsService(Service):
     async def list_tags_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._group(ctx, params["logGroupName"])
         return {"tags": await self.repo.tags(self._group_arn(group.region, group.account, group.name))}
+
+    # == subscription filters (subscriptions.py) and metric filters (metric_filters.py) ==========
+    async def put_subscription_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.subscriptions.put(ctx, params)
+
+    async def describe_subscription_filters(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.subscriptions.describe(ctx, params)
+
+    async def delete_subscription_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.subscriptions.delete(ctx, params)
+
+    async def put_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.put(ctx, params)
+
+    async def describe_metric_filters(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.describe(ctx, params)
+
+    async def delete_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.delete(ctx, params)
+
+    async def test_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.test(ctx, params)
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -441,9 +479,16 @@ class LogsService(Service):
         if valid and valid[-1][0] - valid[0][0] > MAX_SPAN_MS:
             raise InvalidParameter("The batch of log events in a single PutLogEvents request cannot span more "
                                    "than 24 hours.")
-        seq = await self.repo.put(group.id, stream.id, valid, now)
+        plan = await self.fanout.plan(ctx.account, ctx.region, group.name)
+        written = [(ts, msg) for ts, msg, _ in valid]
+        then = self.fanout.in_transaction(self.fanout.deliveries(
+            plan, ctx.account, ctx.region, group.name, stream.name, written, through_port=False,
+            trace_id=ctx.trace_id)) if plan and written else None
+        seq = await self.repo.put(group.id, stream.id, valid, now, then)
         if seq is None:  # deleted while we were writing
             raise ResourceNotFound(NO_STREAM)
+        if plan and written:
+            self.fanout.after_commit(plan, ctx.account, ctx.region, group.name, written)
         out: dict[str, Any] = {"nextSequenceToken": f"{seq:056d}"}
         rejected: dict[str, int] = {}
         if new_start < len(sized):
