@@ -26,6 +26,7 @@ from typing import Any
 
 from tsunagi.ports.logs import LOGS
 from tsunagi.services.base import Platform, RequestContext, Service
+from tsunagi.services.logs.destinations import Destinations
 from tsunagi.services.logs.errors import (
     BAD_TOKEN,
     GROUP_EXISTS,
@@ -44,6 +45,7 @@ from tsunagi.services.logs.fanout import Fanout
 from tsunagi.services.logs.listing import GroupListing, scan
 from tsunagi.services.logs.metric_filters import MetricFilters
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
+from tsunagi.services.logs.policies import Policies
 from tsunagi.services.logs.port import LogsPortImpl
 from tsunagi.services.logs.subscriptions import Subscriptions
 from tsunagi.services.logs.tokens import decode as _unb64
@@ -72,6 +74,7 @@ _STREAM_NAME = re.compile(r"[^:*]*")
 _SEQ_TOKEN = re.compile(r"([fb])/(\d{26})(\d{30})")
 _IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*", re.ASCII)
 _TAG_ARN = re.compile(r"[\w+=/:,.@-]*", re.ASCII)
+_DESTINATION_ARN = re.compile(r"arn:[^:]+:logs:([^:]*):(\d{12}):destination:([^:*]+)")
 _GROUP_ARN = re.compile(r"arn:[^:]+:logs:([^:]*):(\d{12}):log-group:([^:]+)(?::\*)?")
 
 
@@ -96,6 +99,8 @@ class LogsService(Service):
         self.fanout = Fanout(self)              # subscription deliveries and metric filter data on writes
         self.subscriptions = Subscriptions(self)
         self.metric_filters = MetricFilters(self)
+        self.policies = Policies(self)          # resource, account and data protection policies
+        self.destinations = Destinations(self)
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -257,8 +262,12 @@ class LogsService(Service):
             raise constraint(arn, "resourceArn", "Member must satisfy regular expression pattern: [\\w+=/:,.@-]*")
         m = _GROUP_ARN.fullmatch(arn)
         if m is None:
-            if ":destination:" in arn:
-                raise ResourceNotFound(NO_RESOURCE)
+            d = _DESTINATION_ARN.fullmatch(arn)
+            if d is not None:
+                if d.group(2) != ctx.account or d.group(1) != ctx.region or \
+                        not await self.destinations.exists(ctx.account, ctx.region, d.group(3)):
+                    raise ResourceNotFound(NO_RESOURCE)
+                return arn
             raise InvalidParameter(f"Invalid resource ARN: {arn}")
         region, account, name = m.groups()
         if account != ctx.account or region != ctx.region:
@@ -294,6 +303,8 @@ class LogsService(Service):
                                  "PutLogGroupDeletionProtection before deleting the log group.")
         await self.repo.delete_group(group.id, self._group_arn(group.region, group.account, group.name))
         self.fanout.forget(ctx.account, ctx.region, group.name)
+        await self.policies.forget_group(ctx.account, ctx.region, group.name,
+                                         self._group_arn(group.region, group.account, group.name))
         for key in [k for k in self._known if k[:3] == (ctx.account, ctx.region, group.name)]:
             del self._known[key]
         return {}
@@ -406,6 +417,46 @@ class LogsService(Service):
 
     async def test_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.metric_filters.test(ctx, params)
+
+    # == policies (policies.py) and destinations (destinations.py) ==============================
+    async def put_resource_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.put_resource_policy(ctx, params)
+
+    async def describe_resource_policies(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.describe_resource_policies(ctx, params)
+
+    async def delete_resource_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.delete_resource_policy(ctx, params)
+
+    async def put_account_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.put_account_policy(ctx, params)
+
+    async def describe_account_policies(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.describe_account_policies(ctx, params)
+
+    async def delete_account_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.delete_account_policy(ctx, params)
+
+    async def put_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.put_data_protection_policy(ctx, params)
+
+    async def get_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.get_data_protection_policy(ctx, params)
+
+    async def delete_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.delete_data_protection_policy(ctx, params)
+
+    async def put_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.put(ctx, params)
+
+    async def put_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.put_policy(ctx, params)
+
+    async def describe_destinations(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.describe(ctx, params)
+
+    async def delete_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.delete(ctx, params)
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
