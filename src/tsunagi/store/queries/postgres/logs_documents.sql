@@ -14,9 +14,6 @@ DELETE FROM logs_documents WHERE account = ? AND region = ? AND kind = ? AND nam
 -- name: count
 SELECT count(*) FROM logs_documents WHERE account = ? AND region = ? AND kind = ?;
 
--- name: names
-SELECT name FROM logs_documents WHERE account = ? AND region = ? AND kind = ? ORDER BY name;
-
 -- name: list
 -- Documents of a kind by name, after a name, optionally with a name prefix (NULL: any).
 SELECT name, doc, created_at, updated_at FROM logs_documents
