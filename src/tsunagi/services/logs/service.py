@@ -41,6 +41,7 @@ from tsunagi.services.logs.errors import (
     TooManyTags,
     constraint,
 )
+from tsunagi.services.logs.exports import Exports
 from tsunagi.services.logs.fanout import Fanout
 from tsunagi.services.logs.listing import GroupListing, scan
 from tsunagi.services.logs.metric_filters import MetricFilters
@@ -101,6 +102,7 @@ class LogsService(Service):
         self.metric_filters = MetricFilters(self)
         self.policies = Policies(self)          # resource, account and data protection policies
         self.destinations = Destinations(self)
+        self.exports = Exports(self)            # export tasks to S3
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -114,6 +116,7 @@ class LogsService(Service):
                 await self._sweeper
             self._sweeper = None
         await self.fanout.stop()
+        await self.exports.stop()
 
     async def on_reset(self) -> None:
         self._known.clear()
@@ -457,6 +460,16 @@ class LogsService(Service):
 
     async def delete_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.destinations.delete(ctx, params)
+
+    # == export tasks (exports.py) ===========================================================
+    async def create_export_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.exports.create(ctx, params)
+
+    async def describe_export_tasks(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.exports.describe(ctx, params)
+
+    async def cancel_export_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.exports.cancel(ctx, params)
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
