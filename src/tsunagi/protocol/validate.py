@@ -50,7 +50,8 @@ MalformedXML = error_class("MalformedXML")
 InvalidParameterException = error_class("InvalidParameterException")
 
 # json services that answer a constraint violation with another code than ValidationException
-# (CloudWatch Logs: "1 validation error detected: …" as InvalidParameterException).
+# (CloudWatch Logs: "1 validation error detected: …" as InvalidParameterException), except in their
+# operations whose model lists ValidationException and not that code (Logs' vended-log deliveries).
 VALIDATION_CODES: dict[str, type[ServiceError]] = {"logs": InvalidParameterException}
 
 # Query services that check lengths, ranges, enums and patterns as json services do.
@@ -125,6 +126,9 @@ class Validator:
         check = self._check_for(shape)
         style = self.style
         error = self.error
+        codes = {e.name for e in operation_model.error_shapes}
+        if error is not ValidationException and "ValidationException" in codes and error.code not in codes:
+            error = ValidationException      # a newer operation of the service that models ValidationException
         payload = shape.serialization.get("payload")
         # S3 checks an XML body against its schema: a required element missing inside it is MalformedXML
         in_body = f"'{lower_first(payload)}." if payload and style == "rest-xml" else None

@@ -26,6 +26,7 @@ from typing import Any
 
 from tsunagi.ports.logs import LOGS
 from tsunagi.services.base import Platform, RequestContext, Service
+from tsunagi.services.logs.deliveries import Deliveries
 from tsunagi.services.logs.destinations import Destinations
 from tsunagi.services.logs.errors import (
     BAD_TOKEN,
@@ -103,6 +104,7 @@ class LogsService(Service):
         self.policies = Policies(self)          # resource, account and data protection policies
         self.destinations = Destinations(self)
         self.exports = Exports(self)            # export tasks to S3
+        self.deliveries = Deliveries(self)      # vended-log delivery sources, destinations and deliveries
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -470,6 +472,55 @@ class LogsService(Service):
 
     async def cancel_export_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.exports.cancel(ctx, params)
+
+    # == vended-log deliveries (deliveries.py) ================================================
+    async def put_delivery_source(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.put_source(ctx, params)
+
+    async def get_delivery_source(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get_source(ctx, params)
+
+    async def describe_delivery_sources(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.describe_sources(ctx, params)
+
+    async def delete_delivery_source(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete_source(ctx, params)
+
+    async def put_delivery_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.put_destination(ctx, params)
+
+    async def get_delivery_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get_destination(ctx, params)
+
+    async def describe_delivery_destinations(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.describe_destinations(ctx, params)
+
+    async def delete_delivery_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete_destination(ctx, params)
+
+    async def put_delivery_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.put_destination_policy(ctx, params)
+
+    async def get_delivery_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get_destination_policy(ctx, params)
+
+    async def delete_delivery_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete_destination_policy(ctx, params)
+
+    async def create_delivery(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.create(ctx, params)
+
+    async def get_delivery(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get(ctx, params)
+
+    async def describe_deliveries(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.describe(ctx, params)
+
+    async def update_delivery_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.update(ctx, params)
+
+    async def delete_delivery(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete(ctx, params)
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
