@@ -126,3 +126,27 @@ def test_metric_filters_with_boto3_and_the_cli(server):
     assert [f["filterName"] for f in logs.describe_metric_filters(logGroupName="/web")["metricFilters"]] == ["latency"]
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.delete_metric_filter(logGroupName="/web", filterName="5xx")
+
+
+def test_a_function_subscribed_to_its_own_log_group_does_not_loop(server):
+    lam, logs = server.client("lambda"), server.client("logs")
+    fn = create(lam, "selfish", files={"app.py": DECODER})["FunctionArn"]
+    logs.create_log_group(logGroupName="/aws/lambda/selfish")
+    logs.create_log_stream(logGroupName="/aws/lambda/selfish", logStreamName="manual")
+    lam.add_permission(FunctionName="selfish", StatementId="logs", Action="lambda:InvokeFunction",
+                       Principal="logs.amazonaws.com")
+    logs.put_subscription_filter(logGroupName="/aws/lambda/selfish", filterName="all", filterPattern="",
+                                 destinationArn=fn)
+
+    def starts() -> int:
+        return len(logs.filter_log_events(logGroupName="/aws/lambda/selfish", filterPattern='"START RequestId"')[
+            "events"])
+    # the control message invokes it once; an event put by someone else once more
+    logs.put_log_events(logGroupName="/aws/lambda/selfish", logStreamName="manual",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "hello from outside"}])
+    wait_for(lambda: starts() >= 2, timeout=60)
+    got = wait_for(lambda: [d for d in decoded(logs, "selfish") if d["messageType"] == "DATA_MESSAGE"], timeout=30)
+    assert [e["message"] for d in got for e in d["logEvents"]] == ["hello from outside"]
+    # its own START/END/REPORT and output lines are not delivered back to it: the count stays put
+    time.sleep(3)
+    assert starts() == 2
