@@ -8,8 +8,9 @@ A task exports the events of one log group (optionally the streams with a prefix
     <destinationPrefix>/<task id>/<stream name>/000001.gz   … each file at most PART_BYTES before gzip
 
 ``destinationPrefix`` defaults to ``exportedlogs``. As on AWS, an account runs one task at a time
-(another while one is PENDING or RUNNING is LimitExceededException), and the bucket must be in the
-log group's region. Objects are written through the S3 port as ``logs.<region>.amazonaws.com``.
+(another while one is PENDING or RUNNING is LimitExceededException), the bucket must be in the
+log group's region, and its policy must let ``logs.<region>.amazonaws.com`` call GetBucketAcl and
+PutObject under the prefix (checked under ``--policies enforce``; ``warn`` logs a refusal and goes on). Objects are written through the S3 port as ``logs.<region>.amazonaws.com``.
 The task runs in the background on the node that accepted it; its status (PENDING, RUNNING, then
 COMPLETED, FAILED or CANCELLED) is kept in the store. A task a stopped node was running stays
 RUNNING (it is not resumed elsewhere).
@@ -25,6 +26,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tsunagi.context import Source
+from tsunagi.policy import Dialect
+from tsunagi.ports.delivery_policy import resource_check
 from tsunagi.ports.s3 import S3
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import RequestContext
@@ -47,6 +50,10 @@ EXPORT = "export-task"
 PART_BYTES = 64 * 1024 * 1024
 ACTIVE = ("PENDING", "RUNNING", "PENDING_CANCEL")
 NO_TASK = "The specified export task does not exist."
+NO_ACL = ("GetBucketAcl call on the given bucket failed. Please check if CloudWatch Logs has been granted "
+          "permission to perform this operation.")
+NO_PUT = ("PutObject call on the given bucket failed. Please check if CloudWatch Logs has been granted "
+          "permission to perform this operation.")
 
 
 def _line(ts: int, message: str) -> bytes:
@@ -102,6 +109,18 @@ class Exports:
             raise InvalidParameter("The specified bucket does not exist.")
         if await s3.bucket_region(bucket) != ctx.region:
             raise InvalidParameter("The specified bucket is not in the same region as the log group.")
+        found = await s3.resource_policy(ctx, f"arn:aws:s3:::{bucket}")
+        if found is not None:       # the bucket's policy must let CloudWatch Logs in (under --policies enforce)
+            principal = f"logs.{ctx.region}.amazonaws.com"
+            source = svc._group_arn(ctx.region, ctx.account, group.name)
+            for action, resource, refusal in (("s3:GetBucketAcl", found.arn, NO_ACL),
+                                              ("s3:PutObject", f"{found.arn}/{prefix}/*", NO_PUT)):
+                verdict = resource_check(svc.platform.config.policies, policy=found.policy, dialect=Dialect.S3,
+                                         resource_arn=resource, resource_account=found.account,
+                                         principal=principal, action=action, source_arn=source,
+                                         source_account=ctx.account, configuring=True)
+                if not verdict.allowed:
+                    raise InvalidParameter(refusal)
         running = [r for r in await self.repo.list(ctx.account, ctx.region, EXPORT, limit=10_000)
                    if r.fields.get("status", {}).get("code") in ACTIVE]
         if running:
