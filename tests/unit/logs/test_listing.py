@@ -55,6 +55,9 @@ def test_list_log_groups_patterns_classes_and_pages(logs):
         assert [g["logGroupName"] for g in described["logGroups"]] == ["/aws/lambda/b"]
         assert described["logGroups"][0]["logGroupClass"] == "INFREQUENT_ACCESS"
         assert "nextToken" not in described
+        # a Delivery class group keeps its events one day, as on AWS
+        delivery = (await h.call("describe_log_groups", logGroupNamePrefix="/app/DataLogs"))["logGroups"][0]
+        assert delivery["logGroupClass"] == "DELIVERY" and delivery["retentionInDays"] == 1
         # logGroupIdentifiers take names and ARNs without ":*"
         await h.fails(h.call("describe_log_groups", logGroupIdentifiers=[ARN + "/aws/lambda/a:*"]),
                       "InvalidParameterException")

@@ -299,6 +299,10 @@ class LogsService(Service):
             params.get("logGroupClass") or "STANDARD", bool(params.get("deletionProtectionEnabled")), arn, tags)
         if not created:
             raise ResourceAlreadyExists(GROUP_EXISTS)
+        if params.get("logGroupClass") == "DELIVERY":     # AWS keeps a Delivery class group's events one day
+            group = await self.repo.group(ctx.account, ctx.region, name)
+            if group is not None:
+                await self.repo.set_retention(group.id, 1)
         return {}
 
     async def delete_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
