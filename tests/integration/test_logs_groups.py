@@ -65,3 +65,20 @@ def test_arn_forms(server):
         with pytest.raises(logs.exceptions.InvalidParameterException) as e:
             call()
         assert "failed to satisfy constraint" in str(e.value)
+
+
+def test_model_patterns_answer_invalid_parameter(server):
+    logs = server.client("logs", parameter_validation=False)
+    with pytest.raises(logs.exceptions.InvalidParameterException) as e:
+        logs.create_log_group(logGroupName="bad name")
+    assert str(e.value).endswith("1 validation error detected: Value 'bad name' at 'logGroupName' failed to satisfy "
+                                 "constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
+    logs.create_log_group(logGroupName="/g")
+    with pytest.raises(logs.exceptions.InvalidParameterException) as e:
+        logs.put_metric_filter(logGroupName="/g", filterName="a:b", filterPattern="",
+                               metricTransformations=[{"metricName": "m", "metricNamespace": "n", "metricValue": "1"}])
+    assert "Value 'a:b' at 'filterName' failed to satisfy constraint" in str(e.value)
+    # the vended-log operations model ValidationException, and answer it
+    with pytest.raises(logs.exceptions.ValidationException) as e:
+        logs.get_delivery_source(name="no spaces")
+    assert "Member must satisfy regular expression pattern: [\\w-]*" in str(e.value)

@@ -54,13 +54,15 @@ InvalidParameterException = error_class("InvalidParameterException")
 # operations whose model lists ValidationException and not that code (Logs' vended-log deliveries).
 VALIDATION_CODES: dict[str, type[ServiceError]] = {"logs": InvalidParameterException}
 
-# Query services that check lengths, ranges, enums and patterns as json services do.
-CHECKS_PATTERNS = frozenset({"iam", "sts"})
+# Services whose every model pattern is checked too (query services IAM and STS; CloudWatch Logs).
+CHECKS_PATTERNS = frozenset({"iam", "sts", "logs"})
 
 
 def _pattern(java: str) -> re.Pattern[str]:
     """A model's (Java) pattern as a Python one, matched whole. ``\\w`` is ASCII in Java; the Unicode
-    classes IAM's tag patterns use (letters, separators, numbers) become ``\\w``/``\\s`` in Unicode mode."""
+    classes IAM's tag patterns use (letters, separators, numbers) become ``\\w``/``\\s`` in Unicode mode. A
+    ``-`` right after ``\\w`` in a class is a literal in Java (``[\\w-_]``), a bad range in Python."""
+    java = java.replace("\\w-_", "\\w\\-_")
     if "\\p{" in java:
         return re.compile(java.replace("\\p{L}\\p{Z}\\p{N}", "\\w\\s"))
     return re.compile(java, re.ASCII)
