@@ -56,8 +56,9 @@ def test_subscription_filter_delivers_to_a_function(server):
     assert data["logStream"] == "web-1" and data["subscriptionFilters"] == ["errors"]
     assert [(e["timestamp"], e["message"]) for e in data["logEvents"]] == [(t + 1, "ERROR order 2 failed")]
     assert len(data["logEvents"][0]["id"]) == 56
-    control = [d for d in decoded(logs, "decoder") if d["messageType"] == "CONTROL_MESSAGE"]
-    assert control and control[0]["logEvents"][0]["message"].startswith("CWL CONTROL MESSAGE")
+    control = wait_for(lambda: [d for d in decoded(logs, "decoder") if d["messageType"] == "CONTROL_MESSAGE"],
+                       timeout=30)
+    assert control[0]["logEvents"][0]["message"].startswith("CWL CONTROL MESSAGE")
 
     # the aws CLI sees and deletes it
     out = json.loads(server.aws("logs", "describe-subscription-filters", "--log-group-name", "/app/orders").stdout)

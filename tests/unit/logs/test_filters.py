@@ -289,3 +289,19 @@ def test_test_metric_filter(logs):
                       "InvalidParameterException")
 
     logs(body)
+
+
+def test_without_a_metrics_service_metric_filters_are_skipped(logs):
+    async def body(h: Harness) -> None:
+        await h.group()
+        await h.stream()
+        await h.call("put_metric_filter", logGroupName=GROUP, filterName="errors", filterPattern="ERROR",
+                     metricTransformations=[{"metricName": "Errors", "metricNamespace": "App", "metricValue": "1"}])
+        assert h.svc.platform.ports.find(CLOUDWATCH) is None
+        # writes succeed, and nothing is left running or failing
+        await h.put(["ERROR a"])
+        await h.svc.append("000000000000", "us-east-1", GROUP, "s", [(h.now(), "ERROR b")])
+        await settle(h)
+        assert len((await h.get(startFromHead=True))["events"]) == 1
+
+    logs(body)
