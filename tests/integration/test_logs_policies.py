@@ -126,7 +126,10 @@ def test_account_and_data_protection_policies(server):
     assert put["logGroupIdentifier"] == GROUP_ARN and put["policyDocument"] == DP
     got = logs.get_data_protection_policy(logGroupIdentifier="/app")
     assert got["policyDocument"] == DP and got["lastUpdatedTime"] == put["lastUpdatedTime"]
+    assert logs.describe_log_groups(logGroupNamePrefix="/app")["logGroups"][0]["dataProtectionStatus"] == "ACTIVATED"
     logs.delete_data_protection_policy(logGroupIdentifier="/app")
+    assert logs.describe_log_groups(logGroupNamePrefix="/app")["logGroups"][0]["dataProtectionStatus"] == "DELETED"
+    assert "policyDocument" not in logs.get_data_protection_policy(logGroupIdentifier="/app")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.delete_data_protection_policy(logGroupIdentifier="/app")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
@@ -136,3 +139,4 @@ def test_account_and_data_protection_policies(server):
     logs.delete_log_group(logGroupName="/app")
     logs.create_log_group(logGroupName="/app")
     assert "policyDocument" not in logs.get_data_protection_policy(logGroupIdentifier="/app")
+    assert "dataProtectionStatus" not in logs.describe_log_groups(logGroupNamePrefix="/app")["logGroups"][0]

@@ -7,7 +7,8 @@ shapes them.
   services that deliver logs into an account with them (Route 53, …) are not run here.
 - Account policies (Put/Describe/DeleteAccountPolicy): one data protection, one subscription filter and
   one metric extraction policy per account, up to 40 field index and 20 transformer policies.
-- Data protection policies (Put/Get/DeleteDataProtectionPolicy), one per log group, deleted with it.
+- Data protection policies (Put/Get/DeleteDataProtectionPolicy), one per log group, deleted with it;
+  DescribeLogGroups reports its dataProtectionStatus (ACTIVATED, then DELETED once the policy is deleted).
 
 These are stored only: tsunagi does not mask data, nor apply account-level subscription filters,
 field indexes or transformers.
@@ -202,13 +203,23 @@ class Policies:
         ident = params["logGroupIdentifier"]
         group = await self._svc._group_by_identifier(ctx, ident)
         row = await self.repo.get(ctx.account, ctx.region, DATA_PROTECTION, group.name)
-        return {"logGroupIdentifier": ident, **(row.fields if row else {})}
+        fields = row.fields if row is not None else {}
+        return {"logGroupIdentifier": ident, **({} if fields.get("deleted") else fields)}
 
     async def delete_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group = await self._svc._group_by_identifier(ctx, params["logGroupIdentifier"])
-        if not await self.repo.delete(ctx.account, ctx.region, DATA_PROTECTION, group.name):
+        row = await self.repo.get(ctx.account, ctx.region, DATA_PROTECTION, group.name)
+        if row is None or row.fields.get("deleted"):
             raise ResourceNotFound("The specified resource does not exist.")
+        # kept as a tombstone: DescribeLogGroups reports dataProtectionStatus DELETED, as AWS does
+        await self.repo.put(ctx.account, ctx.region, DATA_PROTECTION, group.name, {"deleted": True},
+                            self._svc.clock.now_ms())
         return {}
+
+    async def protection_statuses(self, account: str, region: str) -> dict[str, str]:
+        """dataProtectionStatus by log group name: ACTIVATED, or DELETED once its policy was deleted."""
+        rows = await self.repo.list(account, region, DATA_PROTECTION, limit=100_000)
+        return {r.name: "DELETED" if r.fields.get("deleted") else "ACTIVATED" for r in rows}
 
     async def forget_group(self, account: str, region: str, name: str, arn: str) -> None:
         """A deleted log group takes its data protection and resource policies with it."""

@@ -228,7 +228,8 @@ class LogsService(Service):
         days = group.retention_days
         return self.clock.now_ms() - int(days) * DAY_MS if days else NEVER
 
-    def _group_out(self, row: GroupRow, *, brief: bool = False, metric_filters: int = 0) -> dict[str, Any]:
+    def _group_out(self, row: GroupRow, *, brief: bool = False, metric_filters: int = 0,
+                   data_protection: str | None = None) -> dict[str, Any]:
         account, region, name, created = row.account, row.region, row.name, row.created_at
         retention, kms, cls, protection, stored = (row.retention_days, row.kms_key_id, row.group_class,
                                                    row.deletion_protection, row.stored_bytes)
@@ -244,6 +245,8 @@ class LogsService(Service):
             out["kmsKeyId"] = kms
         out["logGroupClass"] = cls
         out["logGroupArn"] = arn
+        if data_protection:
+            out["dataProtectionStatus"] = data_protection
         out["deletionProtectionEnabled"] = bool(protection)
         return out
 
@@ -353,7 +356,9 @@ class LogsService(Service):
                                 prefix=prefix, contains=contains or None, names=names)
         brief = contains is not None
         counts = {} if brief else await self.fanout.repo.metric_counts([r.id for r in rows])
-        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief, metric_filters=counts.get(r.id, 0))
+        protection = {} if brief or not rows else await self.policies.protection_statuses(ctx.account, ctx.region)
+        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief, metric_filters=counts.get(r.id, 0),
+                                                             data_protection=protection.get(r.name))
                                              for r in rows]}
         if more:
             out["nextToken"] = _b64({"n": rows[-1].name})
