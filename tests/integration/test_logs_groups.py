@@ -82,3 +82,33 @@ def test_model_patterns_answer_invalid_parameter(server):
     with pytest.raises(logs.exceptions.ValidationException) as e:
         logs.get_delivery_source(name="no spaces")
     assert "Member must satisfy regular expression pattern: [\\w-]*" in str(e.value)
+
+
+def test_associate_and_disassociate_kms_key(server):
+    logs, kms = server.client("logs"), server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    logs.create_log_group(logGroupName="/secret")
+    bare = logs.list_log_groups()["logGroups"][0]["logGroupArn"]
+
+    def key_of() -> str | None:
+        return logs.describe_log_groups(logGroupNamePrefix="/secret")["logGroups"][0].get("kmsKeyId")
+    logs.associate_kms_key(logGroupName="/secret", kmsKeyId=key)
+    assert key_of() == key
+    logs.disassociate_kms_key(resourceIdentifier=bare + ":*")      # this operation takes either ARN form
+    assert key_of() is None
+    logs.associate_kms_key(resourceIdentifier=bare, kmsKeyId=key)
+    assert key_of() == key
+    server.aws("logs", "disassociate-kms-key", "--log-group-name", "/secret")
+    assert key_of() is None
+    # account-wide: Logs Insights query results
+    logs.associate_kms_key(resourceIdentifier="arn:aws:logs:us-east-1:000000000000:query-result:*", kmsKeyId=key)
+    logs.disassociate_kms_key(resourceIdentifier="arn:aws:logs:us-east-1:000000000000:query-result:*")
+    for bad in (rsa, "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000"):
+        with pytest.raises(logs.exceptions.InvalidParameterException) as e:
+            logs.associate_kms_key(logGroupName="/secret", kmsKeyId=bad)
+        assert "Specified KMS key does not exist or is not allowed to be used with Arn" in str(e.value)
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.associate_kms_key(logGroupName="/nope", kmsKeyId=key)
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.associate_kms_key(logGroupName="/secret", resourceIdentifier=bare, kmsKeyId=key)

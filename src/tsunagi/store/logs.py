@@ -121,6 +121,9 @@ class LogsRepo:
     async def set_protection(self, group_id: int, enabled: bool) -> None:
         await self.store.execute(self.q.set_protection, (int(enabled), group_id))
 
+    async def set_kms_key(self, group_id: int, key_arn: str | None) -> None:
+        await self.store.execute(self.q.set_kms_key, (key_arn, group_id))
+
     # == tags ==================================================================================
     async def tags(self, arn: str) -> dict[str, str]:
         rows = await self.store.fetchall(self.q.tags, (arn,))

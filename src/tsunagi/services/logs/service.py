@@ -44,6 +44,7 @@ from tsunagi.services.logs.errors import (
 )
 from tsunagi.services.logs.exports import Exports
 from tsunagi.services.logs.fanout import Fanout
+from tsunagi.services.logs.kms_keys import KmsKeys
 from tsunagi.services.logs.listing import GroupListing, scan
 from tsunagi.services.logs.metric_filters import MetricFilters
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
@@ -105,6 +106,7 @@ class LogsService(Service):
         self.destinations = Destinations(self)
         self.exports = Exports(self)            # export tasks to S3
         self.deliveries = Deliveries(self)      # vended-log delivery sources, destinations and deliveries
+        self.kms_keys = KmsKeys(self)
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -471,6 +473,13 @@ class LogsService(Service):
 
     async def delete_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.destinations.delete(ctx, params)
+
+    # == KMS keys (kms_keys.py) ==============================================================
+    async def associate_kms_key(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.kms_keys.associate(ctx, params)
+
+    async def disassociate_kms_key(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.kms_keys.disassociate(ctx, params)
 
     # == export tasks (exports.py) ===========================================================
     async def create_export_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
