@@ -160,12 +160,13 @@ class LogsService(Service):
         rows = [(int(ts), msg, len(msg.encode("utf-8", "surrogatepass"))) for ts, msg in events]
         key = (account, region, group, stream)
         plan = await self.fanout.plan(account, region, group)
-        then = self.fanout.in_transaction(self.fanout.deliveries(plan, account, region, group, stream, events,
+        written = [(ts, msg) for ts, msg, _ in rows]
+        then = self.fanout.in_transaction(self.fanout.deliveries(plan, account, region, group, stream, written,
                                                                  through_port=True, trace_id=None)) if plan else None
         ids = await self.repo.append(account, region, group, stream, rows, self.clock.now_ms(),
                                      self._known.get(key), then)
         if plan:
-            self.fanout.after_commit(plan, account, region, group, events)
+            self.fanout.after_commit(plan, account, region, group, written)
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[key] = ids
