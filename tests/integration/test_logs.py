@@ -126,7 +126,9 @@ def test_boto3_groups_streams_and_errors(server):
     assert len(pages) == 2
     arn = logs.describe_log_groups(logGroupNamePrefix="/a")["logGroups"][0]["arn"]
     assert logs.list_tags_for_resource(resourceArn=arn.removesuffix(":*"))["tags"] == {"k": "v"}
-    logs.tag_resource(resourceArn=arn, tags={"x": "y"})
+    with pytest.raises(logs.exceptions.InvalidParameterException):   # the tagging API refuses the ":*" form
+        logs.tag_resource(resourceArn=arn, tags={"x": "y"})
+    logs.tag_resource(resourceArn=arn.removesuffix(":*"), tags={"x": "y"})
     assert logs.list_tags_log_group(logGroupName="/a")["tags"] == {"k": "v", "x": "y"}
 
 

@@ -47,6 +47,10 @@ class FunctionRef(Protocol):
     def policy(self) -> str | None:
         """The resource-based policy of the unqualified function (GetPolicy's document), or None."""
         ...
+    @property
+    def log_group(self) -> str:
+        """The log group its invocations write to (``LoggingConfig.LogGroup``, ``/aws/lambda/<name>``)."""
+        ...
 
 
 class InvokeResult(NamedTuple):

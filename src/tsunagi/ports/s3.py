@@ -1,7 +1,8 @@
 """What the rest of tsunagi may ask of S3 (implemented by ``services/s3/port.py``).
 
 Callers: Lambda reading function and layer code from a bucket (``read_object``), checks that a
-bucket exists (``bucket_exists``); CloudFormation's template and artifact reads next.
+bucket exists (``bucket_exists``), CloudWatch Logs' export tasks (``write_object``); CloudFormation's
+template and artifact reads next.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class S3Port(Protocol):
         """A whole object's bytes, read as ``ctx``'s principal (GetObject's errors: NoSuchBucket,
         NoSuchKey, AccessDenied, …). ``max_bytes``: an object larger than that raises
         :class:`ObjectTooLarge` before any of it is read."""
+        ...
+
+    async def write_object(self, ctx: RequestContext, bucket: str, key: str, data: bytes, *,
+                           content_type: str | None = None, content_encoding: str | None = None) -> None:
+        """Write a whole object as ``ctx``'s principal, as PutObject does (its errors: NoSuchBucket, …;
+        the bucket's default encryption and notifications apply)."""
         ...
 
     async def bucket_exists(self, name: str) -> bool:

@@ -47,14 +47,22 @@ from tsunagi.streams import StreamingBody
 
 InvalidRequest = error_class("InvalidRequest")
 MalformedXML = error_class("MalformedXML")
+InvalidParameterException = error_class("InvalidParameterException")
 
-# Query services that check lengths, ranges, enums and patterns as json services do.
-CHECKS_PATTERNS = frozenset({"iam", "sts"})
+# json services that answer a constraint violation with another code than ValidationException
+# (CloudWatch Logs: "1 validation error detected: …" as InvalidParameterException), except in their
+# operations whose model lists ValidationException and not that code (Logs' vended-log deliveries).
+VALIDATION_CODES: dict[str, type[ServiceError]] = {"logs": InvalidParameterException}
+
+# Services whose every model pattern is checked too (query services IAM and STS; CloudWatch Logs).
+CHECKS_PATTERNS = frozenset({"iam", "sts", "logs"})
 
 
 def _pattern(java: str) -> re.Pattern[str]:
     """A model's (Java) pattern as a Python one, matched whole. ``\\w`` is ASCII in Java; the Unicode
-    classes IAM's tag patterns use (letters, separators, numbers) become ``\\w``/``\\s`` in Unicode mode."""
+    classes IAM's tag patterns use (letters, separators, numbers) become ``\\w``/``\\s`` in Unicode mode. A
+    ``-`` right after ``\\w`` in a class is a literal in Java (``[\\w-_]``), a bad range in Python."""
+    java = java.replace("\\w-_", "\\w\\-_")
     if "\\p{" in java:
         return re.compile(java.replace("\\p{L}\\p{Z}\\p{N}", "\\w\\s"))
     return re.compile(java, re.ASCII)
@@ -94,8 +102,10 @@ def style_for(service_model: ServiceModel, protocol: str) -> str:
 class Validator:
     """Compiled validators for one service model and style."""
 
-    def __init__(self, style: str, constraints: bool | None = None, patterns: bool = False) -> None:
+    def __init__(self, style: str, constraints: bool | None = None, patterns: bool = False,
+                 error: type[ServiceError] = ValidationException) -> None:
         self.style = style
+        self.error = error
         self.constraints = (style == "json" or patterns) if constraints is None else constraints
         self.patterns = patterns and self.constraints
         self._by_op: dict[str, Callable[[dict], None]] = {}
@@ -117,6 +127,10 @@ class Validator:
             return self._compile_first_missing(shape)
         check = self._check_for(shape)
         style = self.style
+        error = self.error
+        codes = {e.name for e in operation_model.error_shapes}
+        if error is not ValidationException and "ValidationException" in codes and error.code not in codes:
+            error = ValidationException      # a newer operation of the service that models ValidationException
         payload = shape.serialization.get("payload")
         # S3 checks an XML body against its schema: a required element missing inside it is MalformedXML
         in_body = f"'{lower_first(payload)}." if payload and style == "rest-xml" else None
@@ -137,7 +151,7 @@ class Validator:
                         raise MalformedXML("The XML you provided was not well-formed or did not validate "
                                            "against our published schema")
                     raise InvalidRequest(msg)
-                raise ValidationException(msg)
+                raise error(msg)
 
         return run
 
@@ -304,7 +318,9 @@ def validator_for(service_model: ServiceModel, protocol: str, constraints: bool 
     v = _validators.get(key)
     if v is None:
         v = _validators[key] = Validator(style_for(service_model, protocol), constraints,
-                                         patterns=service_model.service_name in CHECKS_PATTERNS)
+                                         patterns=service_model.service_name in CHECKS_PATTERNS,
+                                         error=VALIDATION_CODES.get(service_model.service_name,
+                                                                    ValidationException))
     return v
 
 

@@ -11,7 +11,7 @@ Where a store's text cannot hold NUL characters (PostgreSQL), they are stored as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 from tsunagi.store import queries
@@ -23,6 +23,8 @@ _CONTAINS_SLOTS = 3     # substrings the group-events query can pre-filter on
 
 # Event = (timestamp_ms, message, utf8_size)
 Event = tuple[int, str, int]
+# Called inside a write's transaction once its events are in (subscription deliveries join it).
+Then = Callable[[Tx], Awaitable[None]]
 
 
 class GroupRow(NamedTuple):
@@ -119,6 +121,9 @@ class LogsRepo:
     async def set_protection(self, group_id: int, enabled: bool) -> None:
         await self.store.execute(self.q.set_protection, (int(enabled), group_id))
 
+    async def set_kms_key(self, group_id: int, key_arn: str | None) -> None:
+        await self.store.execute(self.q.set_kms_key, (key_arn, group_id))
+
     # == tags ==================================================================================
     async def tags(self, arn: str) -> dict[str, str]:
         rows = await self.store.fetchall(self.q.tags, (arn,))
@@ -197,7 +202,8 @@ class LogsRepo:
             await tx.executemany(self.q.insert_event, [(group_id, stream_id, ts, now_ms, size, self._text(msg))
                                                        for ts, msg, size in events])
 
-    async def put(self, group_id: int, stream_id: int, events: Sequence[Event], now_ms: int) -> int | None:
+    async def put(self, group_id: int, stream_id: int, events: Sequence[Event], now_ms: int,
+                  then: Then | None = None) -> int | None:
         """PutLogEvents: the stream's new sequence number, or None (and nothing written) when the
         stream was deleted meanwhile."""
         try:
@@ -207,12 +213,14 @@ class LogsRepo:
                 if seq is None:
                     raise _Gone
                 await self._insert(tx, group_id, stream_id, events, now_ms)
+                if then is not None:
+                    await then(tx)
                 return seq
         except _Gone:
             return None
 
     async def append(self, account: str, region: str, group: str, stream: str, events: Sequence[Event],
-                     now_ms: int, known: tuple[int, int] | None) -> tuple[int, int]:
+                     now_ms: int, known: tuple[int, int] | None, then: Then | None = None) -> tuple[int, int]:
         """Write events, creating the group and stream when missing, in one transaction.
 
         ``known`` is (group_id, stream_id) from an earlier call: when both still name this group
@@ -242,6 +250,8 @@ class LogsRepo:
                 stream_id = int(row[0])
                 await self._touch(tx, stream_id, events, now_ms)
             await self._insert(tx, group_id, stream_id, events, now_ms)
+            if then is not None:
+                await then(tx)
             return group_id, stream_id
 
     # == reading events ========================================================================

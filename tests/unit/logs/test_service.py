@@ -299,11 +299,15 @@ def test_get_log_events_time_range_and_errors(logs):
         assert [e["message"] for e in out["events"]] == ["m0", "m1", "late", "m2", "m3", "m4"]
         await h.fails(h.get(nextToken="f/123"), "InvalidParameterException", "The specified nextToken is invalid.")
         await h.fails(h.get(stream="nope"), "ResourceNotFoundException", "The specified log stream does not exist.")
-        # By identifier: the group's name or either form of its ARN
+        # By identifier: the group's name or its ARN; AWS's pattern refuses the ARN ending in ":*"
         arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{GROUP}"
-        for ident in (GROUP, arn, arn + ":*"):
+        for ident in (GROUP, arn):
             out = await h.call("get_log_events", logGroupIdentifier=ident, logStreamName=STREAM, limit=1)
             assert [e["message"] for e in out["events"]] == ["m4"]
+        await h.fails(h.call("get_log_events", logGroupIdentifier=arn + ":*", logStreamName=STREAM),
+                      "InvalidParameterException",
+                      f"1 validation error detected: Value '{arn}:*' at 'logGroupIdentifier' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
         await h.fails(h.call("get_log_events", logGroupIdentifier=GROUP, logGroupName=GROUP,
                              logStreamName=STREAM), "InvalidParameterException")
 
@@ -418,7 +422,11 @@ def test_tags_both_apis(logs):
         await h.group(tags={"a": "1"})
         arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{GROUP}"
         assert (await h.call("list_tags_for_resource", resourceArn=arn))["tags"] == {"a": "1"}
-        await h.call("tag_resource", resourceArn=arn + ":*", tags={"b": "2", "a": "one"})
+        # the tagging API takes the ARN without ":*" (AWS's pattern has no '*')
+        await h.fails(h.call("tag_resource", resourceArn=arn + ":*", tags={"b": "2"}), "InvalidParameterException",
+                      f"1 validation error detected: Value '{arn}:*' at 'resourceArn' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: [\\w+=/:,.@-]*")
+        await h.call("tag_resource", resourceArn=arn, tags={"b": "2", "a": "one"})
         assert (await h.call("list_tags_log_group", logGroupName=GROUP))["tags"] == {"a": "one", "b": "2"}
         await h.call("untag_resource", resourceArn=arn, tagKeys=["a"])
         await h.call("tag_log_group", logGroupName=GROUP, tags={"c": "3"})

@@ -20,7 +20,8 @@ def test_json_validation_messages():
     logs = specs.service_model("logs")
     with pytest.raises(ServiceError) as exc:
         create_parser(logs).parse(json_request("Logs_20140328.CreateLogGroup", b"{}"))
-    assert exc.value.code == "ValidationException"
+    # CloudWatch Logs answers its model's constraint violations as InvalidParameterException
+    assert exc.value.code == "InvalidParameterException"
     assert exc.value.message == ("1 validation error detected: Value null at 'logGroupName' failed to "
                                  "satisfy constraint: Member must not be null")
     with pytest.raises(ServiceError) as exc:

@@ -25,6 +25,7 @@ class _Function:
     timeout: int
     role: str
     policy: str | None
+    log_group: str
 
 
 class LambdaPortImpl:
@@ -44,7 +45,8 @@ class LambdaPortImpl:
         policy = orjson.dumps({"Version": "2012-10-17", "Id": "default", "Statement": statements}).decode() \
             if statements else None
         return _Function(arn, fn.account, fn.region, fn.name, int(fn.config.get("Timeout", 3)),
-                         str(fn.config.get("Role", "")), policy)
+                         str(fn.config.get("Role", "")), policy,
+                         (fn.config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{fn.name}")
 
     async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
         try:

@@ -10,6 +10,8 @@ InvalidParameter = error_class("InvalidParameterException")
 OperationAborted = error_class("OperationAbortedException")
 TooManyTags = error_class("TooManyTagsException")
 LogsValidation = error_class("ValidationException")
+LimitExceeded = error_class("LimitExceededException")
+InvalidOperation = error_class("InvalidOperationException")
 
 NO_GROUP = "The specified log group does not exist."
 NO_STREAM = "The specified log stream does not exist."

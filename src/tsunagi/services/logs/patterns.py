@@ -49,6 +49,57 @@ class FilterPattern:
     text: str
     match: Callable[[str], bool]
     required: list[str] = field(default_factory=list)
+    kind: str = "terms"                 # "terms", "json" or "delimited"
+    selectors: list[str] = field(default_factory=list)   # a JSON pattern's $.selectors / a delimited one's fields
+    fields: Callable[[str], dict[str, str] | None] | None = None   # a delimited pattern's named fields
+
+    def extracted(self, message: str) -> dict[str, str]:
+        """The values the pattern names in a message (TestMetricFilter's ``extractedValues``):
+        ``$name`` for each named field of a space-delimited pattern, ``$.selector`` for each property
+        a JSON pattern tests (its first scalar value)."""
+        if self.kind == "delimited" and self.fields is not None:
+            env = self.fields(message)
+            return {f"${k}": v for k, v in (env or {}).items() if not k.startswith("$")}
+        if self.kind == "json":
+            out = {}
+            for sel in self.selectors:
+                value = self.value(message, sel)
+                if value is not None:
+                    out[sel] = value
+            return out
+        return {}
+
+    def value(self, message: str, ref: str) -> str | None:
+        """The text of ``$.selector`` (a JSON message) or ``$name`` (a field of this delimited
+        pattern) in a message, or None."""
+        if ref.startswith("$."):
+            doc = _json_doc(message)
+            if doc is _MISSING:
+                return None
+            for node in _resolve(doc, _selector(ref)):
+                if node is not None and not isinstance(node, dict | list):
+                    return _scalar_text(node)
+            return None
+        if ref.startswith("$") and self.fields is not None:
+            env = self.fields(message)
+            return None if env is None else env.get(ref[1:])
+        return None
+
+
+def _scalar_text(node: Any) -> str:
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return str(node)
+
+
+def _json_doc(message: str) -> Any:
+    text = message.strip()
+    if not text.startswith(("{", "[")):
+        return _MISSING
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _MISSING
 
 
 def compile_pattern(text: str | None) -> FilterPattern:
@@ -58,11 +109,14 @@ def compile_pattern(text: str | None) -> FilterPattern:
     if pattern.startswith("{"):
         if not pattern.endswith("}"):
             raise FilterPatternError("a JSON filter pattern must end with '}'")
-        return FilterPattern(pattern, _compile_json(pattern[1:-1]))
+        selectors = [t.text for t in _lex(pattern[1:-1]) if t.kind == "word" and t.text.startswith("$")]
+        return FilterPattern(pattern, _compile_json(pattern[1:-1]), kind="json",
+                             selectors=list(dict.fromkeys(selectors)))
     if pattern.startswith("["):
         if not pattern.endswith("]"):
             raise FilterPatternError("a space-delimited filter pattern must end with ']'")
-        return FilterPattern(pattern, _compile_delimited(pattern[1:-1]))
+        match, fields, names = _compile_delimited(pattern[1:-1])
+        return FilterPattern(pattern, match, kind="delimited", fields=fields, selectors=names)
     return _compile_terms(pattern)
 
 
@@ -426,14 +480,8 @@ def _compile_json(body: str) -> Callable[[str], bool]:
     parser.done()
 
     def match(message: str) -> bool:
-        text = message.strip()
-        if not text.startswith(("{", "[")):
-            return False
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            return False
-        return predicate(doc)
+        doc = _json_doc(message)
+        return doc is not _MISSING and predicate(doc)
 
     return match
 
@@ -480,7 +528,7 @@ def _delimited_condition(p: _Parser) -> Predicate:
     return lambda env: name in env and _NUMBER.match(env[name]) is not None and cmp(float(env[name]))
 
 
-def _compile_delimited(body: str) -> Callable[[str], bool]:
+def _compile_delimited(body: str) -> tuple[Callable[[str], bool], Callable[[str], dict[str, str] | None], list[str]]:
     toks = _lex(body)
     elements: list[list[_Tok]] = [[]]
     depth = 0
@@ -519,16 +567,20 @@ def _compile_delimited(body: str) -> Callable[[str], bool]:
             conditions.append(parser.expression())
             parser.done()
 
-    def match(message: str) -> bool:
+    def fields(message: str) -> dict[str, str] | None:
         values = split_fields(message)
         if ellipsis:
             if len(values) < len(head) + len(tail):
-                return False
+                return None
         elif len(values) != len(head):
-            return False
+            return None
         env = dict(zip(head, values, strict=False))
         if tail:
             env.update(zip(tail, values[len(values) - len(tail):], strict=True))
-        return all(c(env) for c in conditions)
+        return env
 
-    return match
+    def match(message: str) -> bool:
+        env = fields(message)
+        return env is not None and all(c(env) for c in conditions)
+
+    return match, fields, head + tail

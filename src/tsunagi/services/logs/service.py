@@ -19,15 +19,15 @@ deletes them (and takes them out of ``storedBytes``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
 import re
 from typing import Any
 
 from tsunagi.ports.logs import LOGS
 from tsunagi.services.base import Platform, RequestContext, Service
+from tsunagi.services.logs.deliveries import Deliveries
+from tsunagi.services.logs.destinations import Destinations
 from tsunagi.services.logs.errors import (
     BAD_TOKEN,
     GROUP_EXISTS,
@@ -42,9 +42,19 @@ from tsunagi.services.logs.errors import (
     TooManyTags,
     constraint,
 )
+from tsunagi.services.logs.exports import Exports
+from tsunagi.services.logs.fanout import Fanout
 from tsunagi.services.logs.insights.operations import Insights
+from tsunagi.services.logs.kms_keys import KmsKeys
+from tsunagi.services.logs.listing import GroupListing, scan
+from tsunagi.services.logs.metric_filters import MetricFilters
 from tsunagi.services.logs.patterns import FilterPatternError, compile_pattern
+from tsunagi.services.logs.policies import Policies
 from tsunagi.services.logs.port import LogsPortImpl
+from tsunagi.services.logs.subscriptions import Subscriptions
+from tsunagi.services.logs.tokens import decode as _unb64
+from tsunagi.services.logs.tokens import encode as _b64
+from tsunagi.services.logs.tokens import name_after
 from tsunagi.store.logs import FOREVER, NEVER, EventRow, GroupRow, LogsRepo, StreamRow
 
 log = logging.getLogger("tsunagi.logs")
@@ -66,18 +76,10 @@ SCAN_BUDGET = 50_000                # … and at most this many per call before 
 _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]+")
 _STREAM_NAME = re.compile(r"[^:*]*")
 _SEQ_TOKEN = re.compile(r"([fb])/(\d{26})(\d{30})")
+_IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*", re.ASCII)
+_TAG_ARN = re.compile(r"[\w+=/:,.@-]*", re.ASCII)
+_DESTINATION_ARN = re.compile(r"arn:[^:]+:logs:([^:]*):(\d{12}):destination:([^:*]+)")
 _GROUP_ARN = re.compile(r"arn:[^:]+:logs:([^:]*):(\d{12}):log-group:([^:]+)(?::\*)?")
-
-
-def _b64(obj: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _unb64(token: str) -> Any:
-    try:
-        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, TypeError):
-        raise InvalidParameter(BAD_TOKEN) from None
 
 
 def _position_token(direction: str, ts: int, event_id: int) -> str:
@@ -98,6 +100,15 @@ class LogsService(Service):
         self._known: dict[tuple[str, str, str, str], tuple[int, int]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.insights = Insights(self)
+        self.listing = GroupListing(self)
+        self.fanout = Fanout(self)              # subscription deliveries and metric filter data on writes
+        self.subscriptions = Subscriptions(self)
+        self.metric_filters = MetricFilters(self)
+        self.policies = Policies(self)          # resource, account and data protection policies
+        self.destinations = Destinations(self)
+        self.exports = Exports(self)            # export tasks to S3
+        self.deliveries = Deliveries(self)      # vended-log delivery sources, destinations and deliveries
+        self.kms_keys = KmsKeys(self)
         platform.ports.provide(LOGS, LogsPortImpl(self))
 
     # == lifecycle =============================================================================
@@ -111,10 +122,13 @@ class LogsService(Service):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sweeper
             self._sweeper = None
+        await self.fanout.stop()
+        await self.exports.stop()
 
     async def on_reset(self) -> None:
         self._known.clear()
         await self.insights.stop()
+        self.fanout.clear()
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -150,8 +164,14 @@ class LogsService(Service):
         missing, in one transaction. For other services (function logs); no batch limits apply."""
         rows = [(int(ts), msg, len(msg.encode("utf-8", "surrogatepass"))) for ts, msg in events]
         key = (account, region, group, stream)
+        plan = await self.fanout.plan(account, region, group)
+        written = [(ts, msg) for ts, msg, _ in rows]
+        then = self.fanout.in_transaction(self.fanout.deliveries(plan, account, region, group, stream, written,
+                                                                 through_port=True, trace_id=None)) if plan else None
         ids = await self.repo.append(account, region, group, stream, rows, self.clock.now_ms(),
-                                     self._known.get(key))
+                                     self._known.get(key), then)
+        if plan:
+            self.fanout.after_commit(plan, account, region, group, written)
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[key] = ids
@@ -191,6 +211,9 @@ class LogsService(Service):
         return await self._group(ctx, name)
 
     async def _group_by_identifier(self, ctx: RequestContext, ident: str) -> GroupRow:
+        if not _IDENTIFIER.fullmatch(ident):   # AWS takes the ARN without ":*" here
+            raise constraint(ident, "logGroupIdentifier",
+                             "Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
         if not ident.startswith("arn:"):
             return await self._group(ctx, ident)
         m = _GROUP_ARN.fullmatch(ident)
@@ -213,7 +236,8 @@ class LogsService(Service):
         days = group.retention_days
         return self.clock.now_ms() - int(days) * DAY_MS if days else NEVER
 
-    def _group_out(self, row: GroupRow, *, brief: bool = False) -> dict[str, Any]:
+    def _group_out(self, row: GroupRow, *, brief: bool = False, metric_filters: int = 0,
+                   data_protection: str | None = None) -> dict[str, Any]:
         account, region, name, created = row.account, row.region, row.name, row.created_at
         retention, kms, cls, protection, stored = (row.retention_days, row.kms_key_id, row.group_class,
                                                    row.deletion_protection, row.stored_bytes)
@@ -223,12 +247,14 @@ class LogsService(Service):
             return out
         if retention:
             out["retentionInDays"] = int(retention)
-        out["metricFilterCount"] = 0
+        out["metricFilterCount"] = metric_filters
         out["storedBytes"] = max(int(stored), 0)
         if kms:
             out["kmsKeyId"] = kms
         out["logGroupClass"] = cls
         out["logGroupArn"] = arn
+        if data_protection:
+            out["dataProtectionStatus"] = data_protection
         out["deletionProtectionEnabled"] = bool(protection)
         return out
 
@@ -248,10 +274,16 @@ class LogsService(Service):
 
     async def _tag_target(self, ctx: RequestContext, arn: str) -> str:
         """The logGroupArn a resource ARN names (the group must exist)."""
+        if not _TAG_ARN.fullmatch(arn):        # AWS takes the ARN without ":*" here
+            raise constraint(arn, "resourceArn", "Member must satisfy regular expression pattern: [\\w+=/:,.@-]*")
         m = _GROUP_ARN.fullmatch(arn)
         if m is None:
-            if ":destination:" in arn:
-                raise ResourceNotFound(NO_RESOURCE)
+            d = _DESTINATION_ARN.fullmatch(arn)
+            if d is not None:
+                if d.group(2) != ctx.account or d.group(1) != ctx.region or \
+                        not await self.destinations.exists(ctx.account, ctx.region, d.group(3)):
+                    raise ResourceNotFound(NO_RESOURCE)
+                return arn
             raise InvalidParameter(f"Invalid resource ARN: {arn}")
         region, account, name = m.groups()
         if account != ctx.account or region != ctx.region:
@@ -278,6 +310,10 @@ class LogsService(Service):
             params.get("logGroupClass") or "STANDARD", bool(params.get("deletionProtectionEnabled")), arn, tags)
         if not created:
             raise ResourceAlreadyExists(GROUP_EXISTS)
+        if params.get("logGroupClass") == "DELIVERY":     # AWS keeps a Delivery class group's events one day
+            group = await self.repo.group(ctx.account, ctx.region, name)
+            if group is not None:
+                await self.repo.set_retention(group.id, 1)
         return {}
 
     async def delete_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -286,6 +322,9 @@ class LogsService(Service):
             raise LogsValidation(f"Log group {group.name} has deletion protection enabled; turn it off with "
                                  "PutLogGroupDeletionProtection before deleting the log group.")
         await self.repo.delete_group(group.id, self._group_arn(group.region, group.account, group.name))
+        self.fanout.forget(ctx.account, ctx.region, group.name)
+        await self.policies.forget_group(ctx.account, ctx.region, group.name,
+                                         self._group_arn(group.region, group.account, group.name))
         for key in [k for k in self._known if k[:3] == (ctx.account, ctx.region, group.name)]:
             del self._known[key]
         return {}
@@ -307,29 +346,34 @@ class LogsService(Service):
         names: list[str] | None = None
         if idents:
             names = []
+            if not all(_IDENTIFIER.fullmatch(i) for i in idents):     # no ":*" ARNs here either
+                raise constraint(f"[{', '.join(idents)}]", "logGroupIdentifiers", "Member must satisfy constraint: "
+                                 "[Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*]")
             for ident in idents:
                 m = _GROUP_ARN.fullmatch(ident) if ident.startswith("arn:") else None
                 if m is None:
                     names.append(ident)
                 elif m.group(2) == ctx.account and m.group(1) == ctx.region:
                     names.append(m.group(3))
-        limit = int(params.get("limit") or 50)
-        after = None
-        if params.get("nextToken"):
-            doc = _unb64(params["nextToken"])
-            after = doc.get("n") if isinstance(doc, dict) else None
-            if not isinstance(after, str):
-                raise InvalidParameter(BAD_TOKEN)
         cls = params.get("logGroupClass")
-        rows = await self.repo.list_groups(ctx.account, ctx.region, prefix=prefix, contains=contains or None,
-                                           names=names, after=after, limit=limit + 1)
-        page = rows[:limit]
+
+        async def of_class(row: GroupRow) -> bool:
+            return bool(row.group_class == cls)
+        rows, more = await scan(self.repo, ctx.account, ctx.region, of_class if cls else None,
+                                after=name_after(params.get("nextToken")), limit=int(params.get("limit") or 50),
+                                prefix=prefix, contains=contains or None, names=names)
         brief = contains is not None
-        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief) for r in page
-                                             if not cls or r.group_class == cls]}
-        if len(rows) > limit:
-            out["nextToken"] = _b64({"n": page[-1].name})
+        counts = {} if brief else await self.fanout.repo.metric_counts([r.id for r in rows])
+        protection = {} if brief or not rows else await self.policies.protection_statuses(ctx.account, ctx.region)
+        out: dict[str, Any] = {"logGroups": [self._group_out(r, brief=brief, metric_filters=counts.get(r.id, 0),
+                                                             data_protection=protection.get(r.name))
+                                             for r in rows]}
+        if more:
+            out["nextToken"] = _b64({"n": rows[-1].name})
         return out
+
+    async def list_log_groups(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.listing.list_log_groups(ctx, params)
 
     async def put_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         days = params.get("retentionInDays")
@@ -398,6 +442,133 @@ class LogsService(Service):
 
     async def delete_query_definition(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return await self.insights.delete_query_definition(ctx, params)
+    # == subscription filters (subscriptions.py) and metric filters (metric_filters.py) ==========
+    async def put_subscription_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.subscriptions.put(ctx, params)
+
+    async def describe_subscription_filters(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.subscriptions.describe(ctx, params)
+
+    async def delete_subscription_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.subscriptions.delete(ctx, params)
+
+    async def put_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.put(ctx, params)
+
+    async def describe_metric_filters(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.describe(ctx, params)
+
+    async def delete_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.delete(ctx, params)
+
+    async def test_metric_filter(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.metric_filters.test(ctx, params)
+
+    # == policies (policies.py) and destinations (destinations.py) ==============================
+    async def put_resource_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.put_resource_policy(ctx, params)
+
+    async def describe_resource_policies(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.describe_resource_policies(ctx, params)
+
+    async def delete_resource_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.delete_resource_policy(ctx, params)
+
+    async def put_account_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.put_account_policy(ctx, params)
+
+    async def describe_account_policies(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.describe_account_policies(ctx, params)
+
+    async def delete_account_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.delete_account_policy(ctx, params)
+
+    async def put_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.put_data_protection_policy(ctx, params)
+
+    async def get_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.get_data_protection_policy(ctx, params)
+
+    async def delete_data_protection_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.policies.delete_data_protection_policy(ctx, params)
+
+    async def put_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.put(ctx, params)
+
+    async def put_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.put_policy(ctx, params)
+
+    async def describe_destinations(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.describe(ctx, params)
+
+    async def delete_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.destinations.delete(ctx, params)
+
+    # == KMS keys (kms_keys.py) ==============================================================
+    async def associate_kms_key(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.kms_keys.associate(ctx, params)
+
+    async def disassociate_kms_key(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.kms_keys.disassociate(ctx, params)
+
+    # == export tasks (exports.py) ===========================================================
+    async def create_export_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.exports.create(ctx, params)
+
+    async def describe_export_tasks(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.exports.describe(ctx, params)
+
+    async def cancel_export_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.exports.cancel(ctx, params)
+
+    # == vended-log deliveries (deliveries.py) ================================================
+    async def put_delivery_source(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.put_source(ctx, params)
+
+    async def get_delivery_source(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get_source(ctx, params)
+
+    async def describe_delivery_sources(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.describe_sources(ctx, params)
+
+    async def delete_delivery_source(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete_source(ctx, params)
+
+    async def put_delivery_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.put_destination(ctx, params)
+
+    async def get_delivery_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get_destination(ctx, params)
+
+    async def describe_delivery_destinations(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.describe_destinations(ctx, params)
+
+    async def delete_delivery_destination(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete_destination(ctx, params)
+
+    async def put_delivery_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.put_destination_policy(ctx, params)
+
+    async def get_delivery_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get_destination_policy(ctx, params)
+
+    async def delete_delivery_destination_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete_destination_policy(ctx, params)
+
+    async def create_delivery(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.create(ctx, params)
+
+    async def get_delivery(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.get(ctx, params)
+
+    async def describe_deliveries(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.describe(ctx, params)
+
+    async def update_delivery_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.update(ctx, params)
+
+    async def delete_delivery(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.deliveries.delete(ctx, params)
 
     # == log streams ===========================================================================
     async def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -471,9 +642,16 @@ class LogsService(Service):
         if valid and valid[-1][0] - valid[0][0] > MAX_SPAN_MS:
             raise InvalidParameter("The batch of log events in a single PutLogEvents request cannot span more "
                                    "than 24 hours.")
-        seq = await self.repo.put(group.id, stream.id, valid, now)
+        plan = await self.fanout.plan(ctx.account, ctx.region, group.name)
+        written = [(ts, msg) for ts, msg, _ in valid]
+        then = self.fanout.in_transaction(self.fanout.deliveries(
+            plan, ctx.account, ctx.region, group.name, stream.name, written, through_port=False,
+            trace_id=ctx.trace_id)) if plan and written else None
+        seq = await self.repo.put(group.id, stream.id, valid, now, then)
         if seq is None:  # deleted while we were writing
             raise ResourceNotFound(NO_STREAM)
+        if plan and written:
+            self.fanout.after_commit(plan, ctx.account, ctx.region, group.name, written)
         out: dict[str, Any] = {"nextSequenceToken": f"{seq:056d}"}
         rejected: dict[str, int] = {}
         if new_start < len(sized):

@@ -10,6 +10,7 @@ from tsunagi.ports.s3 import ObjectTooLarge
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.objects import Objects
 from tsunagi.store.s3 import S3Repo
+from tsunagi.streams import StreamingBody
 
 
 class S3PortImpl:
@@ -41,6 +42,16 @@ class S3PortImpl:
         if isinstance(body, bytes | bytearray):
             return bytes(body)
         return b"".join([bytes(piece) async for piece in body])
+
+    async def write_object(self, ctx: RequestContext, bucket: str, key: str, data: bytes, *,
+                           content_type: str | None = None, content_encoding: str | None = None) -> None:
+        call = ctx.on_behalf(account=ctx.account, region=ctx.region, service="s3", operation="PutObject")
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": StreamingBody.of(data)}
+        if content_type:
+            params["ContentType"] = content_type
+        if content_encoding:
+            params["ContentEncoding"] = content_encoding
+        await self._objects.put_object(call, params)
 
     async def bucket_exists(self, name: str) -> bool:
         return await self._repo.bucket(name) is not None

@@ -43,6 +43,9 @@ UPDATE logs_groups SET retention_days = ? WHERE id = ?;
 -- name: set_protection
 UPDATE logs_groups SET deletion_protection = ? WHERE id = ?;
 
+-- name: set_kms_key
+UPDATE logs_groups SET kms_key_id = ? WHERE id = ?;
+
 -- name: add_bytes
 UPDATE logs_groups SET stored_bytes = stored_bytes + ? WHERE id = ?;
 
