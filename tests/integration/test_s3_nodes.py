@@ -125,3 +125,24 @@ def drain(sqs, url: str, want: int) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         if not msgs or (want and len(out) >= want):
             return out
+
+
+def test_one_of_simultaneous_create_only_puts_wins(nodes) -> None:
+    """If-None-Match: * from every writer at once: one creates the key, the others get 412."""
+    from botocore.exceptions import ClientError
+
+    s3s = clients(nodes, "s3")
+    s3s[0].create_bucket(Bucket="create-only")
+
+    def put(i: int, key: str) -> str:
+        try:
+            s3s[i].put_object(Bucket="create-only", Key=key, Body=f"v{i}".encode(), IfNoneMatch="*")
+            return "ok"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    for round_ in range(4):
+        with ThreadPoolExecutor(WRITERS) as pool:
+            outcomes = list(pool.map(put, range(WRITERS), [f"k{round_}"] * WRITERS))
+        assert outcomes.count("ok") == 1, outcomes
+        assert set(outcomes) == {"ok", "PreconditionFailed"}, outcomes

@@ -86,6 +86,7 @@ class MappingPoller:
         self.role_checked_until = 0.0   # the execution role's permissions, decided until then (loop time)
         self.role_allows = True
         self.role_reason: str | None = None
+        self.no_slot_until = 0.0        # loop time until which no extra worker is tried (slots were all taken)
         self.apply(row)
 
     def apply(self, row: MappingRow) -> None:
@@ -148,6 +149,7 @@ class MappingPoller:
                     if lease is None and self._leased():
                         lease = await self.manager.platform.leases.take(self._scope(), self.max_concurrency)
                         if lease is None:       # the mapping's slots are all busy (on this server or others)
+                            self.no_slot_until = asyncio.get_running_loop().time() + THROTTLE_BACKOFF_S
                             if not first:
                                 return
                             await self._sleep(THROTTLE_BACKOFF_S)
@@ -167,7 +169,8 @@ class MappingPoller:
                         if not first and len(self.workers) > 1:
                             return
                         continue
-                    if len(msgs) >= self.batch_size and len(self.workers) < await self._limit():
+                    if len(msgs) >= self.batch_size and len(self.workers) < await self._limit() and \
+                            asyncio.get_running_loop().time() >= self.no_slot_until:
                         self._spawn()
                     await self._process(sqs, q, msgs)
                 except asyncio.CancelledError:

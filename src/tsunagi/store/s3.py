@@ -146,6 +146,11 @@ class S3Repo:
         assert row is not None
         return int(row[0])
 
+    async def current_in(self, tx: Tx, bucket: str, key: str) -> ObjectRow | None:
+        """The current version of ``key`` as ``tx`` sees it (after ``lock_key``: as the last commit left it)."""
+        row = await tx.fetchone(self.q.current_object, (bucket, key))
+        return ObjectRow._make(row) if row else None
+
     async def put_object(self, tx: Tx, bucket: str, key: str, version_id: str, *, size: int, etag: str,
                          modified_at: float, info: str, segments: str, delete_marker: bool = False) -> list[str]:
         """Make this version the current one. A ``'null'`` version replaces the existing ``'null'``

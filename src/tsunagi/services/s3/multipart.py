@@ -251,6 +251,8 @@ class Multipart:
         now = stamp(self.clock)
         segments = [json_loads(r.segment) for _, r, _ in chosen]
         async with self.store.transaction() as tx:
+            await self.repo.lock_key(tx, b.name, key)       # conditions again, as the last commit left the key
+            await self.objects.check_write_conditions(b, key, params, tx)
             up_row, parts = await self.repo.finish_upload(tx, up["upload_id"])
             if up_row is None:
                 raise no_such_upload(up["upload_id"])

@@ -46,7 +46,7 @@ from tsunagi.services.s3.errors import (
 )
 from tsunagi.services.s3.kms import record, sse_output
 from tsunagi.services.s3.notifications import Notifications
-from tsunagi.store.base import Store
+from tsunagi.store.base import Store, Tx
 from tsunagi.store.s3 import ListRow, S3Repo
 
 _CONTENT = (("ContentType", "ct"), ("ContentEncoding", "ce"), ("ContentDisposition", "cd"),
@@ -96,12 +96,16 @@ class Objects:
     # == write path ===============================================================================
     async def commit(self, ctx: RequestContext, b: Bucket, key: str, *, size: int, etag: str, info: dict[str, Any],
                      segments: list[dict[str, Any]], event: str, delete_marker: bool = False,
-                     version_id: str | None = None) -> tuple[str, float]:
-        """Make a new current version (or delete marker) visible, with its notifications, atomically.
+                     version_id: str | None = None, conditions: dict[str, Any] | None = None) -> tuple[str, float]:
+        """Make a new current version (or delete marker) visible, with its notifications, atomically;
+        ``conditions``: the request's If-None-Match / If-Match, checked again under the key's lock.
         Returns (version id, modification time)."""
         vid = version_id or (new_version_id() if b.versioning == "Enabled" else "null")
         now = stamp(self.clock)
         async with self.store.transaction() as tx:
+            if conditions is not None:
+                await self.repo.lock_key(tx, b.name, key)
+                await self.check_write_conditions(b, key, conditions, tx)
             freed = await self.repo.put_object(tx, b.name, key, vid, size=size, etag=etag, modified_at=now,
                                                info=json_dumps(info), segments=json_dumps(segments),
                                                delete_marker=delete_marker)
@@ -112,12 +116,14 @@ class Objects:
         self.bodies.free_later(freed)
         return vid, now
 
-    async def check_write_conditions(self, b: Bucket, key: str, params: dict[str, Any]) -> None:
-        """Conditional writes: If-None-Match: * (the key must not exist) and If-Match (its ETag must)."""
+    async def check_write_conditions(self, b: Bucket, key: str, params: dict[str, Any], tx: Tx | None = None) -> None:
+        """Conditional writes: If-None-Match: * (the key must not exist) and If-Match (its ETag must).
+        Checked once before the body is read, and again inside the commit (``tx``, with the key's lock
+        held), so that of simultaneous conditional writes only the first to commit succeeds."""
         if_none, if_match = params.get("IfNoneMatch"), params.get("IfMatch")
         if if_none is None and if_match is None:
             return
-        row = await self.repo.object(b.name, key)
+        row = await (self.repo.object(b.name, key) if tx is None else self.repo.current_in(tx, b.name, key))
         current = Version.from_row(row) if row is not None else None
         if current is not None and current.delete_marker:
             current = None
@@ -158,7 +164,7 @@ class Objects:
             info["ck"] = {"alg": algos[0], "val": sums[algos[0]], "type": "FULL_OBJECT"}
         try:
             vid, _ = await self.commit(ctx, b, key, size=ing.size, etag=ing.etag, info=info, segments=[ing.segment],
-                                       event="ObjectCreated:Put")
+                                       event="ObjectCreated:Put", conditions=params)
         except BaseException:
             await self.bodies.discard(ing)
             raise
@@ -423,7 +429,7 @@ class Objects:
             info["ck"] = {"alg": algos[0], "val": ing.checksums[algos[0]], "type": "FULL_OBJECT"}
         try:
             vid, now = await self.commit(ctx, b, key, size=ing.size, etag=ing.etag, info=info,
-                                         segments=[ing.segment], event="ObjectCreated:Copy")
+                                         segments=[ing.segment], event="ObjectCreated:Copy", conditions=params)
         except BaseException:
             await self.bodies.discard(ing)
             raise
