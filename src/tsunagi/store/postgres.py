@@ -4,6 +4,15 @@ Several tsunagi servers may share one database; they coordinate only through it:
 row locks (``FOR UPDATE SKIP LOCKED``) for work claiming and LISTEN/NOTIFY to wake each other.
 Notifications are sent on one PostgreSQL channel, ``tsunagi``, as ``<node>|<channel>|<payload>``;
 this node delivers its own at once after commit and ignores their echo.
+
+A *targeted* channel (``sqs``: a message may be available on queue <payload>) is not broadcast: a node
+that waits for a key (a long poll parked on a queue) holds a lease row in ``tsunagi_interest``, and a
+sender notifies, in the same statement as its change, only the nodes holding a live lease on that key,
+each on its own PostgreSQL channel ``tsunagi_<node>``. Nobody waiting: no NOTIFY at all (a NOTIFY takes
+a cluster-wide lock at commit). A node renews its lease when it waits again after half the lease has
+passed; one that stops (or dies) is forgotten when its lease runs out. A wait that starts while a
+sender's statement is already running may miss that one notification: the long poll's backstop
+(``services/sqs/receiving.py``) finds the message then.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,6 +45,19 @@ from tsunagi.store.base import (
 
 PG_CHANNEL = "tsunagi"
 _MIGRATION_LOCK = 7_411_922_001  # advisory lock id held while migrating
+
+_INTEREST_LEASE_MS = 60_000   # a node's lease on a key of a targeted channel
+_INTEREST_RENEW_S = 30.0       # renewed when asked again this long after (a long poll lasts ≤ 20 s)
+_DB_NOW_MS = "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
+_WANT = ("INSERT INTO tsunagi_interest (node, channel, key, expires_at) VALUES (%s, %s, %s, "
+         f"{_DB_NOW_MS} + %s) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at")
+# the notifications of a transaction, in one statement: broadcast ones on the common channel, targeted
+# ones to each node with a live lease on their key (never this node: it hears its own at once)
+_NOTE_BROADCAST = ("SELECT %s AS ch, %s || n.c || '|' || n.p AS msg "
+                   "FROM unnest(%s::text[], %s::text[]) AS n(c, p)")
+_NOTE_TARGETED = ("SELECT %s || i.node AS ch, %s || n.c || '|' || n.p AS msg FROM unnest(%s::text[], %s::text[]) AS n(c, p) "
+                  "JOIN tsunagi_interest i ON i.channel = n.c AND i.key = n.p "
+                  f"WHERE i.node <> %s AND i.expires_at > {_DB_NOW_MS}")
 
 _sql_cache: dict[str, str] = {}
 
@@ -126,6 +148,9 @@ class PostgresStore(Store):
         self._closing = False
         # the tables and sequences a reset empties, and the query that finds which hold rows (built once)
         self._reset_plan: tuple[list[str], list[str], str] | None = None
+        self._targeted: set[str] = set()
+        self._wanted: dict[tuple[str, str], float] = {}     # (channel, key) → loop time to renew the lease
+        self._notes_sql: dict[tuple[str, bool, bool], str] = {}
 
     async def open(self) -> None:
         try:
@@ -176,6 +201,7 @@ class PostgresStore(Store):
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {PG_CHANNEL}")
+                    await conn.execute(f"LISTEN {PG_CHANNEL}_{self.node}")
                     self._listening.set()
                     delay = 0.1
                     # A reconnect may have missed notifications: wake everyone once.
@@ -198,6 +224,13 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         self._closing = True
+        if self._wanted:
+            try:       # other nodes stop notifying this one at once rather than when the leases run out
+                async with self._pool.connection(timeout=2) as conn:
+                    await conn.execute("DELETE FROM tsunagi_interest WHERE node = %s", (self.node,))
+            except Exception:  # noqa: BLE001 - closing anyway; the leases run out by themselves
+                pass
+            self._wanted.clear()
         if self._listener is not None:
             self._listener.cancel()
             try:
@@ -231,7 +264,7 @@ class PostgresStore(Store):
         if self._reset_plan is None:
             tables = sorted(r[0] for r in await tx.fetchall(
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename <> 'tsunagi_migrations'"))
+                "AND tablename NOT IN ('tsunagi_migrations', 'tsunagi_interest')"))
             sequences = sorted(r[0] for r in await tx.fetchall(
                 "SELECT s.relname FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace "
                 "JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid "
@@ -271,17 +304,83 @@ class PostgresStore(Store):
             async with self._pool.connection() as conn, conn.transaction():
                 tx = _PgTx(conn)
                 yield tx
-                for channel, payload in tx._notes:
-                    await conn.execute("SELECT pg_notify(%s, %s)",
-                                       (PG_CHANNEL, f"{self.node}|{channel}|{payload}"))
+                if tx._notes:
+                    sql, params = self._notify_sql(tx._notes)
+                    await conn.execute(sql, params, prepare=True)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
         for channel, payload in tx._notes:
             self._dispatch(channel, payload)
 
+    def _notify_sql(self, notes: Iterable[tuple[str, str]], prefix: str = "",
+                    prefix_params: Params = ()) -> tuple[str, list[Any]]:
+        """One statement sending ``notes`` (after ``prefix``, a ``WITH`` clause, whose parameters come first)."""
+        bc_c: list[str] = []
+        bc_p: list[str] = []
+        tg_c: list[str] = []
+        tg_p: list[str] = []
+        for channel, payload in dict.fromkeys(notes):      # each distinct note once, in order
+            if channel in self._targeted:
+                tg_c.append(channel)
+                tg_p.append(payload)
+            else:
+                bc_c.append(channel)
+                bc_p.append(payload)
+        key = (prefix, bool(bc_c), bool(tg_c))
+        sql = self._notes_sql.get(key)
+        if sql is None:
+            parts = ([_NOTE_BROADCAST] if bc_c else []) + ([_NOTE_TARGETED] if tg_c else [])
+            sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d"
+            if len(self._notes_sql) > 1000:
+                self._notes_sql.clear()
+            self._notes_sql[key] = sql
+        sender = f"{self.node}|"
+        params: list[Any] = list(prefix_params)
+        if bc_c:
+            params += [PG_CHANNEL, sender, bc_c, bc_p]
+        if tg_c:
+            params += [f"{PG_CHANNEL}_", sender, tg_c, tg_p, self.node]
+        return sql, params
+
+    def targeted(self, channel: str) -> None:
+        self._targeted.add(channel)
+
+    async def want(self, channel: str, key: str) -> None:
+        k = (channel, key)
+        now = asyncio.get_running_loop().time()
+        if self._wanted.get(k, 0.0) > now:
+            return
+        if len(self._wanted) > 10_000:
+            self._wanted.clear()
+        self._wanted[k] = now + _INTEREST_RENEW_S      # set first: concurrent waits renew once
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute(_WANT, (self.node, channel, key, _INTEREST_LEASE_MS), prepare=True)
+        except (psycopg.Error, PoolTimeout) as e:
+            self._wanted.pop(k, None)
+            raise _wrap(e) from e
+
+    async def execute_notify(self, sql: str, params: Params, notes: Sequence[tuple[str, str]]) -> None:
+        if not notes:
+            await self.execute(sql, params)
+            return
+        text, all_params = self._notify_sql(notes, f"WITH w AS ({to_pg(sql)}) ", params)
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute(text, all_params, prepare=True)
+        except (psycopg.Error, PoolTimeout) as e:
+            raise _wrap(e) from e
+        for channel, payload in notes:
+            self._dispatch(channel, payload)
+
     async def execute(self, sql: str, params: Params = ()) -> int:
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
+        # one statement is atomic by itself: autocommit, no BEGIN and COMMIT round trips around it
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(to_pg(sql), params, prepare=True)
+                return cur.rowcount
+        except (psycopg.Error, PoolTimeout) as e:
+            raise _wrap(e) from e
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         async with self.transaction() as tx:

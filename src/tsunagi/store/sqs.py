@@ -213,14 +213,13 @@ class SqsRepo:
         return int(row[0]), int(row[1]), int(row[2])
 
     # == sending ===============================================================================
-    async def insert(self, queue_id: int, row: NewMessage) -> None:
-        """One standard message. A statement is atomic by itself; on a shared store the other
-        servers' long polls are told in the same transaction."""
+    async def insert(self, queue_id: int, row: NewMessage, tell_others: bool = True) -> None:
+        """One standard message, in one statement (atomic by itself). On a shared store with
+        ``tell_others``, the same statement notifies the other servers that have long polls waiting
+        on the queue (none waiting: no notification)."""
         sql = self._insert_one
-        if self.shared:
-            async with self.store.transaction() as tx:
-                await tx.execute(sql, (queue_id, *row))
-                tx.notify(NOTIFY_CHANNEL, str(queue_id))
+        if self.shared and tell_others:
+            await self.store.execute_notify(sql, (queue_id, *row), ((NOTIFY_CHANNEL, str(queue_id)),))
         else:
             await self.store.execute(sql, (queue_id, *row))
 
@@ -236,15 +235,13 @@ class SqsRepo:
             await tx.execute(self.q.expand("insert_messages", len(part)),
                              [v for queue_id, r in part for v in (queue_id, *r)])
 
-    async def insert_many(self, queue_id: int, rows: Sequence[NewMessage]) -> None:
-        """Standard messages in one statement (rows in receive order): a statement is atomic by
-        itself, so a store of its own needs no transaction around it."""
+    async def insert_many(self, queue_id: int, rows: Sequence[NewMessage], tell_others: bool = True) -> None:
+        """Standard messages in one statement (rows in receive order), atomic by itself; the other
+        servers are told as by :meth:`insert`."""
         sql = self.q.expand("insert_messages", len(rows))
         params = [v for r in rows for v in (queue_id, *r)]
-        if self.shared:
-            async with self.store.transaction() as tx:
-                await tx.execute(sql, params)
-                tx.notify(NOTIFY_CHANNEL, str(queue_id))
+        if self.shared and tell_others:
+            await self.store.execute_notify(sql, params, ((NOTIFY_CHANNEL, str(queue_id)),))
         else:
             await self.store.execute(sql, params)
 
@@ -279,6 +276,23 @@ class SqsRepo:
         """Standard queue: claim up to ``limit`` visible messages, oldest first."""
         rows = await tx.fetchall(self.q.claim, (visible_at, now_ms, receipt, now_ms, queue_id, now_ms, limit))
         return _messages(rows)
+
+    async def claim_or_next(self, queue_id: int, now_ms: int, visible_at: int, receipt: int, limit: int,
+                            before_ms: int) -> tuple[list[MessageRow], int | None]:
+        """A long poll's look at a standard queue: :meth:`claim`, and when nothing was claimed, when the
+        next message hidden as of ``before_ms`` turns visible (:meth:`next_visible`). One statement on a
+        shared store (a round trip saved per poll that parks)."""
+        if not self.shared:
+            rows = await self.claim(self.store, queue_id, now_ms, visible_at, receipt, limit)
+            if rows:
+                return rows, None
+            return rows, await self.next_visible(queue_id, before_ms)
+        got = await self.store.fetchall(self.q.claim_or_next, (visible_at, now_ms, receipt, now_ms, queue_id, now_ms,
+                                                               limit, queue_id, before_ms))
+        if len(got) == 1 and got[0][0] is None:
+            nxt = got[0][-1]
+            return [], int(nxt) if nxt is not None else None
+        return _messages([r[:-1] for r in got]), None
 
     async def lock_queue(self, tx: Tx, queue_id: int) -> None:
         """Serialize FIFO receives of one queue across servers (a store of its own serializes them already)."""
