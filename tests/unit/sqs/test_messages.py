@@ -401,3 +401,19 @@ def test_durable_across_reopen(tmp_path):
 
     asyncio.run(phase(one))
     assert asyncio.run(phase(two)) == ["keep"]
+
+
+def test_concurrent_sends_to_a_queue_deleted_underneath_fail_alone(sqs):
+    # On PostgreSQL the sends of one turn of the event loop share one INSERT: when one of them names a
+    # queue that another server deleted (this one still has it cached), only that send fails.
+    async def body(h):
+        u1 = await h.create("q1")
+        u2 = await h.create("q2")
+        q2 = await h.svc.directory.by_url(h.ctx, u2)            # cached here
+        await h.store.execute("DELETE FROM sqs_queues WHERE id = ?", (q2.id,))
+        sends = [h.send(u1, f"a{i}") for i in range(4)] + [h.send(u2, "b")] + [h.send(u1, "a4")]
+        results = await asyncio.gather(*sends, return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["dict"] * 4 + ["QueueDoesNotExist"] + ["dict"]
+        got = await h.recv(u1)
+        assert sorted(m["Body"] for m in got) == [f"a{i}" for i in range(5)]
+    sqs(body)
