@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg import AsyncRawCursor
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -49,24 +50,35 @@ _MIGRATION_LOCK = 7_411_922_001  # advisory lock id held while migrating
 _INTEREST_LEASE_MS = 60_000   # a node's lease on a key of a targeted channel
 _INTEREST_RENEW_S = 30.0       # renewed when asked again this long after (a long poll lasts ≤ 20 s)
 _DB_NOW_MS = "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
-_WANT = ("INSERT INTO tsunagi_interest (node, channel, key, expires_at) VALUES (%s, %s, %s, "
-         f"{_DB_NOW_MS} + %s) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at")
+_WANT = ("INSERT INTO tsunagi_interest (node, channel, key, expires_at) VALUES ($1, $2, $3, "
+         f"{_DB_NOW_MS} + $4) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at")
 # the notifications of a transaction, in one statement: broadcast ones on the common channel, targeted
 # ones to each node with a live lease on their key (never this node: it hears its own at once)
-_NOTE_BROADCAST = ("SELECT %s AS ch, %s || n.c || '|' || n.p AS msg "
-                   "FROM unnest(%s::text[], %s::text[]) AS n(c, p)")
-_NOTE_TARGETED = ("SELECT %s || i.node AS ch, %s || n.c || '|' || n.p AS msg FROM unnest(%s::text[], %s::text[]) AS n(c, p) "
+# (placeholders numbered from {0}: the statement they end may have parameters of its own before them)
+_NOTE_BROADCAST = ("SELECT ${0} AS ch, ${1} || n.c || '|' || n.p AS msg "
+                   "FROM unnest(${2}::text[], ${3}::text[]) AS n(c, p)")
+_NOTE_TARGETED = ("SELECT ${0} || i.node AS ch, ${1} || n.c || '|' || n.p AS msg "
+                  "FROM unnest(${2}::text[], ${3}::text[]) AS n(c, p) "
                   "JOIN tsunagi_interest i ON i.channel = n.c AND i.key = n.p "
-                  f"WHERE i.node <> %s AND i.expires_at > {_DB_NOW_MS}")
+                  f"WHERE i.node <> ${{4}} AND i.expires_at > {_DB_NOW_MS}")
+
+
+def _numbered(template: str, first: int, count: int) -> str:
+    return template.format(*range(first, first + count))
 
 _sql_cache: dict[str, str] = {}
 
 
 def to_pg(sql: str) -> str:
-    """SQLite-dialect placeholders (``?``) to psycopg's (``%s``)."""
+    """SQLite-dialect placeholders (``?``) to PostgreSQL's own (``$1``, ``$2`` …). The connections use
+    psycopg's raw cursors, which send the text as it is: psycopg does not parse each query for its
+    placeholders (a long statement, a multi-row INSERT, was parsed again at every call)."""
     out = _sql_cache.get(sql)
     if out is None:
-        out = sql.replace("%", "%%").replace("?", "%s")
+        parts = sql.split("?")
+        out = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        if len(_sql_cache) > 20_000:
+            _sql_cache.clear()
         _sql_cache[sql] = out
     return out
 
@@ -142,7 +154,8 @@ class PostgresStore(Store):
         self.url = url
         self.node = uuid.uuid4().hex[:12]
         self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         kwargs={"autocommit": True}, reconnect_timeout=60)
+                                         kwargs={"autocommit": True, "cursor_factory": AsyncRawCursor},
+                                         reconnect_timeout=60)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._closing = False
@@ -173,7 +186,7 @@ class PostgresStore(Store):
 
     async def _migrate(self) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute("SELECT pg_advisory_lock($1)", (_MIGRATION_LOCK,))
             try:
                 await conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, "
                                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
@@ -187,12 +200,12 @@ class PostgresStore(Store):
                     async with conn.transaction():
                         for stmt in split_statements(sql):
                             await conn.execute(stmt)
-                        await conn.execute("INSERT INTO tsunagi_migrations (version, name) VALUES (%s, %s)",
+                        await conn.execute("INSERT INTO tsunagi_migrations (version, name) VALUES ($1, $2)",
                                            (version, name))
             except psycopg.Error as e:
                 raise StoreError(f"migration failed: {e}") from e
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                await conn.execute("SELECT pg_advisory_unlock($1)", (_MIGRATION_LOCK,))
 
     async def _listen_loop(self) -> None:
         delay = 0.1
@@ -227,7 +240,7 @@ class PostgresStore(Store):
         if self._wanted:
             try:       # other nodes stop notifying this one at once rather than when the leases run out
                 async with self._pool.connection(timeout=2) as conn:
-                    await conn.execute("DELETE FROM tsunagi_interest WHERE node = %s", (self.node,))
+                    await conn.execute("DELETE FROM tsunagi_interest WHERE node = $1", (self.node,))
             except Exception:  # noqa: BLE001 - closing anyway; the leases run out by themselves
                 pass
             self._wanted.clear()
@@ -329,7 +342,13 @@ class PostgresStore(Store):
         key = (prefix, bool(bc_c), bool(tg_c))
         sql = self._notes_sql.get(key)
         if sql is None:
-            parts = ([_NOTE_BROADCAST] if bc_c else []) + ([_NOTE_TARGETED] if tg_c else [])
+            at = len(prefix_params) + 1
+            parts = []
+            if bc_c:
+                parts.append(_numbered(_NOTE_BROADCAST, at, 4))
+                at += 4
+            if tg_c:
+                parts.append(_numbered(_NOTE_TARGETED, at, 5))
             sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d"
             if len(self._notes_sql) > 1000:
                 self._notes_sql.clear()
