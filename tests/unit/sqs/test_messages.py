@@ -417,3 +417,20 @@ def test_concurrent_sends_to_a_queue_deleted_underneath_fail_alone(sqs):
         got = await h.recv(u1)
         assert sorted(m["Body"] for m in got) == [f"a{i}" for i in range(5)]
     sqs(body)
+
+
+def test_a_send_answers_one_of_two_parked_polls_and_the_other_keeps_waiting(sqs):
+    async def body(h):
+        url = await h.create("q1")
+        polls = [asyncio.create_task(h.recv(url, 1, WaitTimeSeconds=5)) for _ in range(2)]
+        await asyncio.sleep(0.1)                        # both parked
+        await h.send(url, "m")
+        done, pending = await asyncio.wait(polls, timeout=2, return_when=asyncio.FIRST_COMPLETED)
+        assert len(done) == 1
+        assert [m["Body"] for m in done.pop().result()] == ["m"]
+        await asyncio.sleep(0.2)
+        assert len(pending) == 1 and not pending.pop().done()    # still waiting for a message of its own
+        await h.send(url, "n")
+        results = await asyncio.wait_for(asyncio.gather(*polls), 2)
+        assert sorted(m["Body"] for r in results for m in r) == ["m", "n"]
+    sqs(body)
