@@ -130,6 +130,24 @@ class Store(Tx):
             except Exception:  # a listener's bug must not break the store
                 log.exception("listener for %s failed", channel)
 
+    # -- targeted notifications (a shared store) ---------------------------------------------------
+    def targeted(self, channel: str) -> None:
+        """Notifications on ``channel`` name a key (their payload) and reach, on other nodes, only those
+        that :meth:`want` that key: a sender does not wake nodes that wait for nothing of it. This node's
+        own listeners hear every notification as before. A store of its own has no other nodes."""
+
+    async def want(self, channel: str, key: str) -> None:
+        """This node waits for notifications of ``key`` on the targeted ``channel`` (a lease the store
+        renews when asked again; cheap to call before every wait)."""
+
+    async def execute_notify(self, sql: str, params: Params, notes: Sequence[tuple[str, str]]) -> None:
+        """One statement and its notifications, committed together. A shared store sends both in one
+        round trip (the statement is atomic by itself: no transaction around it)."""
+        async with self.transaction() as tx:
+            await tx.execute(sql, params)
+            for channel, payload in notes:
+                tx.notify(channel, payload)
+
     async def iterate(self, sql: str, params: Params = (), batch: int = 1000) -> AsyncIterator[Row]:
         """Rows one at a time (default: fetch all; stores may stream)."""
         for row in await self.fetchall(sql, params):

@@ -12,12 +12,13 @@ receiver at a time across servers.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from tsunagi.store import queries
-from tsunagi.store.base import Row, Store, Tx
+from tsunagi.store.base import ConstraintViolation, Row, Store, StoreError, Tx
 
 NOTIFY_CHANNEL = "sqs"          # payload: queue id (a message may be available)
 META_CHANNEL = "sqs-meta"       # payload: queue id (its metadata changed or it was deleted)
@@ -128,6 +129,18 @@ class MoveTaskRow(NamedTuple):
 
 
 _ROWS_PER_STATEMENT = 500    # 17 values a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters
+_GROUP_ROWS = 200            # a shared store's send group is flushed at this many rows at the latest
+
+
+class _SendGroup:
+    """Sends made in one turn of the event loop, inserted together (a shared store): each member's rows
+    with its queue, whether the other servers must hear of it, and the future it waits on."""
+
+    __slots__ = ("members", "rows")
+
+    def __init__(self) -> None:
+        self.members: list[tuple[int, Sequence[NewMessage], bool, asyncio.Future[None]]] = []
+        self.rows = 0
 
 
 class SqsRepo:
@@ -136,6 +149,8 @@ class SqsRepo:
         self.shared = store.shared          # other servers on this database: tell them, lock across them
         self.q = queries.load("sqs", store.dialect)
         self._insert_one = self.q.expand("insert_messages", 1)     # every SendMessage
+        self._group: _SendGroup | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
 
     # == queues ================================================================================
     async def queue_by_name(self, account: str, region: str, name: str) -> QueueRow | None:
@@ -213,16 +228,74 @@ class SqsRepo:
         return int(row[0]), int(row[1]), int(row[2])
 
     # == sending ===============================================================================
-    async def insert(self, queue_id: int, row: NewMessage) -> None:
-        """One standard message. A statement is atomic by itself; on a shared store the other
-        servers' long polls are told in the same transaction."""
-        sql = self._insert_one
+    async def insert(self, queue_id: int, row: NewMessage, tell_others: bool = True) -> None:
+        """One standard message, in one statement (atomic by itself). On a shared store with
+        ``tell_others``, the same statement notifies the other servers that have long polls waiting
+        on the queue (none waiting: no notification); and the sends of one turn of the event loop share
+        that statement (:meth:`_grouped`)."""
         if self.shared:
-            async with self.store.transaction() as tx:
-                await tx.execute(sql, (queue_id, *row))
-                tx.notify(NOTIFY_CHANNEL, str(queue_id))
+            await self._grouped(queue_id, (row,), tell_others)
         else:
-            await self.store.execute(sql, (queue_id, *row))
+            await self.store.execute(self._insert_one, (queue_id, *row))
+
+    async def _grouped(self, queue_id: int, rows: Sequence[NewMessage], tell_others: bool) -> None:
+        """Insert ``rows`` with the other sends of this turn of the loop in one statement (on a server
+        talking to PostgreSQL, most of a send's cost is the driver's work per statement). The caller
+        returns once the statement that holds its rows has committed; when it fails on a constraint
+        (a queue deleted meanwhile), each member's rows are inserted alone so that only the sends to
+        that queue fail."""
+        loop = asyncio.get_running_loop()
+        group = self._group
+        if group is None or group.rows + len(rows) > _GROUP_ROWS:
+            group = self._group = _SendGroup()
+            loop.call_soon(self._start_flush, group)
+        fut: asyncio.Future[None] = loop.create_future()
+        group.members.append((queue_id, rows, tell_others, fut))
+        group.rows += len(rows)
+        await asyncio.shield(fut)       # a member that is cancelled must not undo the others' statement
+
+    def _start_flush(self, group: _SendGroup) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush(group))
+        self._flushing.add(task)                    # (the loop keeps only a weak reference to a task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _insert_rows(self, members: Sequence[tuple[int, Sequence[NewMessage], bool, object]]) -> None:
+        pairs = [(queue_id, r) for queue_id, rows, _, _ in members for r in rows]
+        sql = self.q.expand("insert_messages", len(pairs))
+        params = [v for queue_id, r in pairs for v in (queue_id, *r)]
+        notes = [(NOTIFY_CHANNEL, str(queue_id)) for queue_id, _, tell, _ in members if tell]
+        await self.store.execute_notify(sql, params, notes)
+
+    async def _flush(self, group: _SendGroup) -> None:
+        if self._group is group:
+            self._group = None
+        members = group.members
+        try:
+            await self._insert_rows(members)
+        except ConstraintViolation as e:
+            if len(members) == 1:
+                _fail(members[0][3], e)
+                return
+            for m in members:           # which send's queue is gone: each on its own
+                try:
+                    await self._insert_rows((m,))
+                except StoreError as e1:
+                    _fail(m[3], e1)
+                else:
+                    if not m[3].done():
+                        m[3].set_result(None)
+            return
+        except StoreError as e:
+            for m in members:
+                _fail(m[3], e)
+            return
+        except BaseException as e:      # not the store's: every member hears of it rather than waiting forever
+            for m in members:
+                _fail(m[3], StoreError(f"insert failed: {e!r}"))
+            raise
+        for m in members:
+            if not m[3].done():
+                m[3].set_result(None)
 
     async def insert_in(self, tx: Tx, queue_id: int, row: NewMessage) -> None:
         """One standard message inside the caller's transaction (SNS fan-out commits with its publish)."""
@@ -236,15 +309,16 @@ class SqsRepo:
             await tx.execute(self.q.expand("insert_messages", len(part)),
                              [v for queue_id, r in part for v in (queue_id, *r)])
 
-    async def insert_many(self, queue_id: int, rows: Sequence[NewMessage]) -> None:
-        """Standard messages in one statement (rows in receive order): a statement is atomic by
-        itself, so a store of its own needs no transaction around it."""
+    async def insert_many(self, queue_id: int, rows: Sequence[NewMessage], tell_others: bool = True) -> None:
+        """Standard messages in one statement (rows in receive order), atomic by itself; the other
+        servers are told as by :meth:`insert`."""
+        if self.shared and len(rows) <= _GROUP_ROWS:
+            await self._grouped(queue_id, rows, tell_others)
+            return
         sql = self.q.expand("insert_messages", len(rows))
         params = [v for r in rows for v in (queue_id, *r)]
-        if self.shared:
-            async with self.store.transaction() as tx:
-                await tx.execute(sql, params)
-                tx.notify(NOTIFY_CHANNEL, str(queue_id))
+        if self.shared and tell_others:
+            await self.store.execute_notify(sql, params, ((NOTIFY_CHANNEL, str(queue_id)),))
         else:
             await self.store.execute(sql, params)
 
@@ -279,6 +353,23 @@ class SqsRepo:
         """Standard queue: claim up to ``limit`` visible messages, oldest first."""
         rows = await tx.fetchall(self.q.claim, (visible_at, now_ms, receipt, now_ms, queue_id, now_ms, limit))
         return _messages(rows)
+
+    async def claim_or_next(self, queue_id: int, now_ms: int, visible_at: int, receipt: int, limit: int,
+                            before_ms: int) -> tuple[list[MessageRow], int | None]:
+        """A long poll's look at a standard queue: :meth:`claim`, and when nothing was claimed, when the
+        next message hidden as of ``before_ms`` turns visible (:meth:`next_visible`). One statement on a
+        shared store (a round trip saved per poll that parks)."""
+        if not self.shared:
+            rows = await self.claim(self.store, queue_id, now_ms, visible_at, receipt, limit)
+            if rows:
+                return rows, None
+            return rows, await self.next_visible(queue_id, before_ms)
+        got = await self.store.fetchall(self.q.claim_or_next, (visible_at, now_ms, receipt, now_ms, queue_id, now_ms,
+                                                               limit, queue_id, before_ms))
+        if len(got) == 1 and got[0][0] is None:
+            nxt = got[0][-1]
+            return [], int(nxt) if nxt is not None else None
+        return _messages([r[:-1] for r in got]), None
 
     async def lock_queue(self, tx: Tx, queue_id: int) -> None:
         """Serialize FIFO receives of one queue across servers (a store of its own serializes them already)."""
@@ -438,6 +529,11 @@ class SqsRepo:
             if moved:
                 await tx.execute(self.q.count_moved, (moved, handle))
             return moved if moved else -len(rows)
+
+
+def _fail(fut: asyncio.Future[None], exc: StoreError) -> None:
+    if not fut.done():
+        fut.set_exception(type(exc)(*exc.args))      # each member raises its own copy
 
 
 _tuple_new = tuple.__new__

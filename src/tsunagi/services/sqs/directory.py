@@ -20,7 +20,7 @@ import re
 from tsunagi.context import RequestContext
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.errors import missing, queue_does_not_exist
-from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.services.sqs.waiters import SCAN, Waiters
 from tsunagi.store.base import Store
 from tsunagi.store.sqs import META_CHANNEL, NOTIFY_CHANNEL, SqsRepo
 
@@ -54,6 +54,7 @@ class QueueDirectory:
     # == what the store announces ==============================================================
     def listen(self) -> None:
         if not self._listening:
+            self.store.targeted(NOTIFY_CHANNEL)      # other servers notify this one only while it waits
             self.store.listen(NOTIFY_CHANNEL, self._on_notify)
             self.store.listen(META_CHANNEL, self._on_meta)
             self.store.listen("*", self._on_reconnect)
@@ -61,7 +62,7 @@ class QueueDirectory:
 
     def _on_notify(self, payload: str) -> None:
         try:
-            self.waiters.wake(int(payload))
+            self.waiters.wake(int(payload), SCAN)     # a batch or a single message: the poll chains on
         except ValueError:
             pass
 

@@ -32,7 +32,7 @@ from tsunagi.services.sqs.errors import (
     invalid_value,
     missing,
 )
-from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.services.sqs.waiters import SCAN, Waiters
 from tsunagi.store.leases import Leases
 from tsunagi.store.sqs import SqsRepo
 
@@ -263,7 +263,7 @@ class MoveTasks:
                 return
             moved_total += moved
             for qid in ([dests] if isinstance(dests, int) else dests.values()):
-                self.waiters.wake(qid)
+                self.waiters.wake(qid, SCAN)
             if rate:
                 ahead = moved_total / rate - (loop.time() - started)
                 await asyncio.sleep(max(ahead, 0.0))

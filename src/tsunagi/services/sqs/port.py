@@ -88,4 +88,4 @@ class SqsPortImpl:
         return await self._receiving.delete_for_poller(cast(Queue, queue), list(receipt_handles))
 
     def wake(self, queue: QueueRef) -> None:
-        self._receiving.waiters.wake(queue.id)
+        self._receiving.waiters.wake_all(queue.id)     # the poller that was told to stop is among them

@@ -192,7 +192,7 @@ class Queues:
         dlq_arn = await self._check_redrive(stored, q.arn, q.fifo)
         await self.repo.update_queue(q.id, orjson.dumps(stored).decode(), dlq_arn, int(self.clock.now()))
         self.directory.forget(q.id)
-        self.waiters.wake(q.id)
+        self.waiters.wake_all(q.id)        # every poll applies the new attributes
         return {}
 
     async def purge_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -39,9 +39,9 @@ from tsunagi.services.sqs.messages import (
 )
 from tsunagi.services.sqs.sealing import Sealer
 from tsunagi.services.sqs.sending import DEDUP_WINDOW_MS, GROUP_RE, SEQ_BASE
-from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.services.sqs.waiters import SCAN, SENT, Waiters
 from tsunagi.store.base import Store
-from tsunagi.store.sqs import MessageRow, SqsRepo
+from tsunagi.store.sqs import NOTIFY_CHANNEL, MessageRow, SqsRepo
 
 MAX_VISIBILITY_S = 43_200
 PG_POLL_BACKSTOP_S = 1.0
@@ -79,9 +79,11 @@ class Receiving:
         attr_names = list(params.get("MessageAttributeNames") or ())
         visibility = q.visibility if vt is None else vt
 
-        rows, receipt = await self._receive_once(q, n, visibility, attempt)
-        if not rows and wait > 0 and not self.waiters.closed:
+        if wait > 0 and not self.waiters.closed:
+            # the poll registers before its first look (a send in between wakes it), so it looks once
             rows, receipt = await self._long_poll(q, n, vt, attempt, wait)
+        else:
+            rows, receipt = await self._receive_once(q, n, visibility, attempt)
         if not rows:
             return {}
         rows = await self._opened(ctx, q, rows, receipt)
@@ -112,7 +114,7 @@ class Receiving:
                 for r in rows:
                     await self.repo.set_visibility(tx, r.id, receipt, now)
                 self.repo.notify(tx, q.id)
-            self.waiters.wake(q.id)
+            self._wake(q.id)
             raise
         return out
 
@@ -122,7 +124,9 @@ class Receiving:
         as it is when a message is claimed (SetQueueAttributes during the wait applies, as on AWS)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while not self.waiters.closed and not (stop is not None and stop.is_set()):
+        waiters = self.waiters
+        why = SENT            # what woke the poll last (a fresh poll: nothing to chain)
+        while not waiters.closed and not (stop is not None and stop.is_set()):
             if q.id in self.waiters.deleted:
                 # deleted while this poll waited: answered at once (current() raises QueueDoesNotExist);
                 # a queue made since under a reused id carries on
@@ -131,31 +135,54 @@ class Receiving:
                     raise queue_does_not_exist()
                 q = now
                 self.waiters.deleted.discard(q.id)
-            fut = self.waiters.register(q.id)
-            if visibility is None:
-                q = await self.directory.by_arn(q.arn) or q     # cached; forgotten when the queue changes
+            fut = waiters.register(q.id)
+            clean = False           # False: leaving on an error, a wake it got goes on to the next poll
             try:
+                if self.shared:
+                    await self.store.want(NOTIFY_CHANNEL, str(q.id))   # other servers' sends reach this one
+                if visibility is None:
+                    q = await self.directory.by_arn(q.arn) or q     # cached; forgotten when the queue changes
                 # "hidden" is judged as of before the attempt: a message that turns visible while the
                 # attempt runs (after it looked) must still set the wake-up, or the poll would sleep
                 # to its end beside a visible message
                 before = self.clock.now_ms()
-                rows, receipt = await self._receive_once(q, n, q.visibility if visibility is None else visibility,
-                                                         attempt)
+                rows, receipt, nxt = await self._look(q, n, q.visibility if visibility is None else visibility,
+                                                      attempt, before)
+                clean = True
                 if rows:
+                    if why == SCAN and len(rows) >= n:
+                        waiters.wake(q.id, SCAN)    # a full batch after a scan: there may be more
                     return rows, receipt
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
-                nxt = await self.repo.next_visible(q.id, before)
-                timeout = remaining
-                if nxt is not None:
-                    timeout = min(timeout, max((nxt - self.clock.now_ms()) / 1000.0, 0.001))
-                if self.shared:
-                    timeout = min(timeout, PG_POLL_BACKSTOP_S)
-                await self.waiters.wait(fut, timeout)
+                clean = False
+                if nxt is not None:       # one timer per queue wakes one poll then
+                    waiters.due(q.id, (nxt - self.clock.now_ms()) / 1000.0)
+                why = await waiters.wait(fut, remaining)
+                clean = True
             finally:
-                self.waiters.discard(q.id, fut)
+                waiters.discard(q.id, fut, pass_on=not clean)
         return [], 0
+
+    async def _look(self, q: Queue, n: int, visibility: int, attempt: str | None,
+                    before: int) -> tuple[list[MessageRow], int, int | None]:
+        """A long poll's look: (rows, receive nonce, when the next message hidden as of ``before``
+        turns visible if nothing was claimed); a standard queue without redrive in one statement."""
+        if q.fifo or q.redrive is not None:
+            rows, receipt = await self._receive_once(q, n, visibility, attempt)
+            return rows, receipt, (None if rows else await self.repo.next_visible(q.id, before))
+        now = self.clock.now_ms()
+        receipt = random.getrandbits(48) or 1
+        rows, nxt = await self.repo.claim_or_next(q.id, now, now + visibility * 1000, receipt, n, before)
+        retain_after = now - q.retention_ms
+        expired = [r.id for r in rows if r.retain_from <= retain_after]
+        if expired:
+            await self.repo.delete_ids(self.store, expired)
+            rows = [r for r in rows if r.retain_from > retain_after]
+            if not rows:
+                nxt = await self.repo.next_visible(q.id, before)
+        return rows, receipt, nxt
 
     async def _receive_once(self, q: Queue, n: int, visibility: int,
                             attempt: str | None) -> tuple[list[MessageRow], int]:
@@ -210,8 +237,14 @@ class Receiving:
                 await self.repo.save_receive_attempt(tx, q.id, attempt, now, receipt,
                                                      orjson.dumps([r.id for r in rows]).decode())
         if dlq is not None:
-            self.waiters.wake(dlq.id)
+            self.waiters.wake(dlq.id, SCAN)
         return rows, receipt
+
+    def _wake(self, queue_id: int) -> None:
+        """Messages of ``queue_id`` turned visible: wake a poll here (a shared store's notification,
+        which the caller sent in its transaction, wakes this server's too)."""
+        if not self.shared:
+            self.waiters.wake(queue_id, SCAN)
 
     @staticmethod
     def _message(q: Queue, r: MessageRow, receipt: int, sys_names: set[str] | frozenset[str],
@@ -283,7 +316,7 @@ class Receiving:
             elif await self.repo.message_state(tx, row_id, message_id) is not None:
                 raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
         if n:
-            self.waiters.wake(q.id)
+            self._wake(q.id)
 
     async def delete_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
@@ -346,7 +379,7 @@ class Receiving:
             async with self.store.transaction() as tx:
                 n = await self.repo.set_visibility(tx, row_id, receipt, now)
                 self.repo.notify(tx, q.id)
-            self.waiters.wake(q.id)
+            self._wake(q.id)
         else:
             n = await self.repo.set_visibility(self.store, row_id, receipt, now + vt * 1000)
         if not n:

@@ -32,7 +32,7 @@ from tsunagi.services.sqs.errors import (
 from tsunagi.services.sqs.md5 import md5_hex, md5_of_attributes
 from tsunagi.services.sqs.messages import attributes_size, check_attributes, check_batch, check_body
 from tsunagi.services.sqs.sealing import Sealer, seal
-from tsunagi.services.sqs.waiters import Waiters
+from tsunagi.services.sqs.waiters import SCAN, SENT, Waiters
 from tsunagi.store.base import IntegrityError, Store, Tx
 from tsunagi.store.sqs import NOTIFY_CHANNEL, NewMessage, SqsRepo
 from tsunagi.trace import root_of
@@ -162,11 +162,14 @@ class Sending:
             if q.fifo:
                 await self._send_fifo(q, [msg], now)
             else:
-                await self.repo.insert(q.id, msg.row)
+                # a poll waiting here takes the message: the other servers need not hear of it (if that
+                # poll fails to, the backstop of the polls elsewhere finds it)
+                await self.repo.insert(q.id, msg.row, tell_others=not self.waiters.has(q.id))
         except IntegrityError:
             self.directory.forget(q.id)
             raise queue_does_not_exist() from None
-        self.waiters.wake(q.id)
+        if not (q.fifo and self.directory.shared):     # (a shared store's notification wakes this server too)
+            self.waiters.wake(q.id, SENT)
         return msg.out
 
     async def _send_fifo(self, q: Queue, items: list[Prepared], now: int) -> None:
@@ -263,11 +266,12 @@ class Sending:
                 if q.fifo:
                     await self._send_fifo(q, good, now)
                 else:
-                    await self.repo.insert_many(q.id, [g.row for g in good])
+                    await self.repo.insert_many(q.id, [g.row for g in good], tell_others=not self.waiters.has(q.id))
             except IntegrityError:
                 self.directory.forget(q.id)
                 raise queue_does_not_exist() from None
-            self.waiters.wake(q.id)
+            if not (q.fifo and self.directory.shared):
+                self.waiters.wake(q.id, SENT if len(good) == 1 else SCAN)
         result: dict[str, Any] = {"Successful": [g.out for g in good]}
         result["Failed"] = failed
         return result

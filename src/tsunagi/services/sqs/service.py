@@ -27,7 +27,7 @@ from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.movetasks import MoveTasks
 from tsunagi.services.sqs.port import SqsPortImpl
 from tsunagi.services.sqs.queues import Queues
-from tsunagi.services.sqs.receiving import Receiving
+from tsunagi.services.sqs.receiving import PG_POLL_BACKSTOP_S, Receiving
 from tsunagi.services.sqs.sealing import Sealer
 from tsunagi.services.sqs.sending import Sending
 from tsunagi.services.sqs.sweeper import Sweeper
@@ -50,7 +50,9 @@ class SqsService(Service):
     def __init__(self, platform: Platform) -> None:
         super().__init__(platform)
         self.repo = SqsRepo(self.store)
-        self.waiters = Waiters()
+        # a shared store: another server's send may go unheard (a wait that began during it), so a
+        # parked queue is looked at every PG_POLL_BACKSTOP_S by one of its polls
+        self.waiters = Waiters(PG_POLL_BACKSTOP_S if self.store.shared else None)
         self.directory = QueueDirectory(self.store, self.repo, self.waiters)
         self.queues = Queues(self.repo, self.directory, self.clock, self.waiters)
         self.sealer = Sealer(platform.ports, self.clock, self.repo)
@@ -67,8 +69,7 @@ class SqsService(Service):
         await self.moves.resume()
 
     async def stop(self) -> None:
-        self.waiters.closed = True
-        self.waiters.wake_all()
+        self.waiters.close()
         await self.sweeper.stop()
         await self.moves.stop()
 

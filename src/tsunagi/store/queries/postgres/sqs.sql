@@ -125,6 +125,20 @@ WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?
   FOR UPDATE SKIP LOCKED)
 RETURNING id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq, trace_id, sealed;
 
+-- name: claim_or_next
+-- A long poll's look: claim as claim does; when nothing was claimed, one row of NULLs whose last column
+-- is when the next hidden message turns visible (next_visible's answer, NULL if none): one round trip.
+WITH c AS (UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1,
+  first_receive_at = COALESCE(first_receive_at, ?), receipt = ?, received_at = ?
+  WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?
+    ORDER BY visible_at, id LIMIT ?
+    FOR UPDATE SKIP LOCKED)
+  RETURNING id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq, trace_id, sealed)
+SELECT id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq, trace_id, sealed, NULL::bigint FROM c
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT visible_at FROM sqs_messages WHERE queue_id = ? AND visible_at > ? ORDER BY visible_at LIMIT 1)
+WHERE NOT EXISTS (SELECT 1 FROM c);
+
 -- name: lock_queue
 -- Serialize FIFO receives of one queue across servers (sends are not blocked).
 SELECT id FROM sqs_queues WHERE id = ? FOR NO KEY UPDATE;

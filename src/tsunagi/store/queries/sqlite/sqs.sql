@@ -126,6 +126,11 @@ WHERE id IN (SELECT id FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?
   ORDER BY visible_at, id LIMIT ?)
 RETURNING id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, receive_count, first_receive_at, group_id, dedup_id, dlq_source, retain_from, receipt, fifo, seq, trace_id, sealed;
 
+-- name: claim_or_next
+-- (A shared store's one-statement look; SQLite's UPDATE cannot sit in a WITH, so a store of its own
+-- runs claim and then next_visible, both in-process.)
+SELECT NULL;
+
 -- name: lock_queue
 -- FIFO receives of a queue are serialized already (one server, one writer): a plain read.
 SELECT id FROM sqs_queues WHERE id = ?;
