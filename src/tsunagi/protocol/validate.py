@@ -50,6 +50,9 @@ MalformedXML = error_class("MalformedXML")
 
 # Query services that check lengths, ranges, enums and patterns as json services do.
 CHECKS_PATTERNS = frozenset({"iam", "sts"})
+# Services that report constraint violations as ``ValidationError`` whatever protocol the request spoke
+# (their JSON protocol is query-compatible), checking lengths, ranges and enums.
+QUERY_STYLE = frozenset({"cloudwatch"})
 
 
 def _pattern(java: str) -> re.Pattern[str]:
@@ -84,7 +87,7 @@ class _TypeProblem(Exception):
 def style_for(service_model: ServiceModel, protocol: str) -> str:
     if service_model.service_name == "sqs":
         return "sqs"
-    if protocol == "query":
+    if protocol == "query" or service_model.service_name in QUERY_STYLE:
         return "query"
     if protocol == "rest-xml":
         return "rest-xml"
@@ -303,6 +306,8 @@ def validator_for(service_model: ServiceModel, protocol: str, constraints: bool 
     key = (service_model.service_name, protocol, constraints)
     v = _validators.get(key)
     if v is None:
+        if constraints is None and service_model.service_name in QUERY_STYLE:
+            constraints = True
         v = _validators[key] = Validator(style_for(service_model, protocol), constraints,
                                          patterns=service_model.service_name in CHECKS_PATTERNS)
     return v
