@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -250,3 +251,25 @@ def test_aws_cli_puts_and_reads_metrics_over_the_query_protocol(server) -> None:
     assert [(p["Sum"], p["Maximum"], p["Unit"]) for p in stats["Datapoints"]] == [(10.0, 5.0, "Count")]
     bad = aws(server, "put-metric-data", "--namespace", "AWS/Nope", "--metric-name", "x", "--value", "1", check=False)
     assert bad.returncode != 0 and "InvalidParameterValue" in bad.stderr
+
+
+def test_high_resolution_data_older_than_three_hours_is_rolled_up_to_minutes(server) -> None:
+    cw = client(server)
+    base = (now() - dt.timedelta(hours=4)).replace(second=10, microsecond=0)
+    cw.put_metric_data(Namespace="Fast", MetricData=[
+        {"MetricName": "Old", "Value": i + 1, "StorageResolution": 1, "Timestamp": base + dt.timedelta(seconds=i)}
+        for i in range(4)])
+    span = {"StartTime": base - dt.timedelta(seconds=10), "EndTime": base + dt.timedelta(seconds=50)}
+
+    def points() -> list[tuple[int, float, float]]:
+        got = cw.get_metric_statistics(Namespace="Fast", MetricName="Old", Period=1, Statistics=["Sum", "Maximum"],
+                                       **span)["Datapoints"]
+        return sorted((p["Timestamp"].second, p["Sum"], p["Maximum"]) for p in got)
+
+    assert points() == [(10, 1.0, 1.0), (11, 2.0, 2.0), (12, 3.0, 3.0), (13, 4.0, 4.0)]
+    server.restart()                     # the retention sweep runs when the server starts, then every 5 minutes
+    cw = client(server)
+    deadline = dt.datetime.now() + dt.timedelta(seconds=20)
+    while points() != [(0, 10.0, 4.0)] and dt.datetime.now() < deadline:
+        time.sleep(0.2)
+    assert points() == [(0, 10.0, 4.0)]  # one minute, whole: the seconds are gone, the statistics kept

@@ -392,7 +392,28 @@ def _stepwise(fn: str, points: Series) -> Series:
     return out
 
 
+FUNCTIONS = frozenset({"ABS", "AVG", "CEIL", "DIFF", "DIFF_TIME", "FILL", "FIRST", "FLOOR", "IF", "LAST", "LOG",
+                       "LOG10", "MAX", "METRICS", "MIN", "PERIOD", "RATE", "REMOVE_EMPTY", "RUNNING_SUM", "SQRT",
+                       "STDDEV", "SUM"})
+
+
+def _check(node: Any) -> None:
+    if not isinstance(node, tuple):
+        return
+    if node[0] == "call" and node[1] not in FUNCTIONS:
+        raise MathError(f"Unsupported function {node[1]}.")
+    for part in node[1:]:
+        if isinstance(part, tuple):
+            _check(part)
+        elif isinstance(part, list):
+            for p in part:
+                _check(p)
+
+
 def parse(text: str) -> Any:
+    """The syntax tree of an expression; MathError for bad syntax or a function tsunagi does not have."""
     if not text.strip():
         raise MathError("The expression is empty.")
-    return Parser(text).parse()
+    node = Parser(text).parse()
+    _check(node)
+    return node

@@ -9,7 +9,13 @@ from tsunagi.context import RequestContext
 from tsunagi.ports.cloudwatch import CLOUDWATCH
 from tsunagi.services.base import Platform, Service
 from tsunagi.services.cloudwatch import query
-from tsunagi.services.cloudwatch.errors import InvalidParameterValue
+from tsunagi.services.cloudwatch.alarms import Alarms, alarm_arn
+from tsunagi.services.cloudwatch.background import Background
+from tsunagi.services.cloudwatch.errors import (
+    InvalidParameterValue,
+    ResourceNotFoundException,
+    ValidationError,
+)
 from tsunagi.services.cloudwatch.metrics import Metrics, parse_datum
 from tsunagi.services.cloudwatch.port import MetricsPortImpl
 from tsunagi.store.cloudwatch import CloudWatchRepo
@@ -22,7 +28,15 @@ class CloudWatchService(Service):
         super().__init__(platform)
         self.repo = CloudWatchRepo(platform.store)
         self.metrics = Metrics(self.repo)
+        self.alarms = Alarms(platform, self.repo, self.metrics)
+        self.background = Background(self)
         platform.ports.provide(CLOUDWATCH, MetricsPortImpl(self.metrics))
+
+    async def start(self) -> None:
+        await self.background.start()
+
+    async def stop(self) -> None:
+        await self.background.stop()
 
     # == metrics ================================================================================
     async def put_metric_data(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -51,3 +65,64 @@ class CloudWatchService(Service):
 
     async def get_metric_data(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         return await query.get_metric_data(self.metrics, ctx.account, ctx.region, p)
+
+    # == alarms =================================================================================
+    async def put_metric_alarm(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        await self.alarms.put_metric_alarm(ctx.account, ctx.region, p)
+        return {}
+
+    async def put_composite_alarm(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        await self.alarms.put_composite_alarm(ctx.account, ctx.region, p)
+        return {}
+
+    async def describe_alarms(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        return await self.alarms.describe_alarms(ctx.account, ctx.region, p)
+
+    async def describe_alarms_for_metric(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        return await self.alarms.describe_alarms_for_metric(ctx.account, ctx.region, p)
+
+    async def delete_alarms(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        await self.alarms.delete_alarms(ctx.account, ctx.region, p["AlarmNames"])
+        return {}
+
+    async def describe_alarm_history(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        return await self.alarms.history(ctx.account, ctx.region, p)
+
+    async def set_alarm_state(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        await self.alarms.set_alarm_state(ctx.account, ctx.region, p)
+        return {}
+
+    async def enable_alarm_actions(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        await self.alarms.set_actions_enabled(ctx.account, ctx.region, p["AlarmNames"], True)
+        return {}
+
+    async def disable_alarm_actions(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        await self.alarms.set_actions_enabled(ctx.account, ctx.region, p["AlarmNames"], False)
+        return {}
+
+    # == tags ===================================================================================
+    async def _alarm_of(self, ctx: RequestContext, arn: str) -> str:
+        prefix = f"arn:aws:cloudwatch:{ctx.region}:{ctx.account}:alarm:"
+        if not arn.startswith("arn:aws:cloudwatch:"):
+            raise ValidationError(f"Invalid ARN: {arn}")
+        name = arn[len(prefix):] if arn.startswith(prefix) else None
+        if name is None or await self.repo.alarm(ctx.account, ctx.region, name) is None:
+            raise ResourceNotFoundException("The specified resource does not exist.")
+        return arn
+
+    async def list_tags_for_resource(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        arn = await self._alarm_of(ctx, p["ResourceARN"])
+        return {"Tags": [{"Key": k, "Value": v} for k, v in await self.repo.tags(arn)]}
+
+    async def tag_resource(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        arn = await self._alarm_of(ctx, p["ResourceARN"])
+        await self.repo.tag(arn, [(t["Key"], t["Value"]) for t in p["Tags"]])
+        return {}
+
+    async def untag_resource(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        arn = await self._alarm_of(ctx, p["ResourceARN"])
+        await self.repo.untag(arn, p["TagKeys"])
+        return {}
+
+
+__all__ = ["CloudWatchService", "alarm_arn"]
