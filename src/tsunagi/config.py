@@ -147,6 +147,10 @@ class Config:
     # servers sharing a PostgreSQL database one evaluates at a time.
     cloudwatch_evaluation_seconds: float = field(
         default_factory=lambda: _env_float("TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS", 60.0))
+    # CloudWatch: seconds between two samples of the gauges tsunagi publishes (AWS/SQS queue depths) and two
+    # flushes of its counters (AWS: one minute)
+    cloudwatch_publish_seconds: float = field(
+        default_factory=lambda: _env_float("TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS", 60.0))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -187,7 +191,7 @@ class Config:
                              "a mistyped setting must not leave policy checks off")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"TSUNAGI_LOG_FORMAT (--log-format) must be 'text' or 'json', got {self.log_format!r}")
-        for name in ("cloudwatch_evaluation_seconds",):
+        for name in ("cloudwatch_evaluation_seconds", "cloudwatch_publish_seconds"):
             if getattr(self, name) < 0.1:
                 raise ValueError(f"{name} must be at least 0.1 second, got {getattr(self, name)}")
         if self.ecs_node_timeout < 1:
@@ -256,6 +260,7 @@ ENV_NAMES: dict[str, str] = {
     "master_key": "TSUNAGI_MASTER_KEY", "policies": "TSUNAGI_POLICIES", "ecs_images": "TSUNAGI_ECS_IMAGES",
     "ecs_node_timeout": "TSUNAGI_ECS_NODE_TIMEOUT",
     "cloudwatch_evaluation_seconds": "TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS",
+    "cloudwatch_publish_seconds": "TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS",
 }
 # Never printed: `tsunagi config` says only whether they are set.
 SECRETS = frozenset({"root_secret_access_key", "admin_token", "master_key", "smtp_url"})

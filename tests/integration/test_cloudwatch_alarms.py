@@ -17,7 +17,7 @@ from tests.integration.sns_support import receive
 from tests.support.server import TsunagiServer
 
 ACCOUNT = "000000000000"
-FAST = {"TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS": "0.5"}
+FAST = {"TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS": "0.5", "TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -278,3 +278,100 @@ def test_aws_cli_manages_alarms_over_the_query_protocol(server) -> None:
         "HistorySummary"] == 'Alarm "cli-alarm" created'
     aws(server, "delete-alarms", "--alarm-names", "cli-alarm")
     assert json.loads(aws(server, "describe-alarms").stdout)["MetricAlarms"] == []
+
+
+# == AWS's own metrics ============================================================================
+def metric_sum(cw, namespace: str, name: str, dims: list[dict], stat: str = "Sum", timeout: float = 20.0,
+               want: float | None = None) -> float | None:
+    """The statistic over the last few minutes, waiting (for the once-a-second flush) until it is ``want``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        t = dt.datetime.now(dt.UTC)
+        points = cw.get_metric_statistics(Namespace=namespace, MetricName=name, Dimensions=dims, Period=300,
+                                          Statistics=[stat], StartTime=t - dt.timedelta(minutes=10),
+                                          EndTime=t + dt.timedelta(minutes=1))["Datapoints"]
+        value = sum(p[stat] for p in points) if stat == "Sum" else (max(p[stat] for p in points) if points else None)
+        if want is None and points or value == want or time.monotonic() > deadline:
+            return value if points else None
+        time.sleep(0.2)
+
+
+def test_sqs_sns_and_lambda_publish_their_aws_metrics(server) -> None:
+    from tests.integration.lambda_support import create
+
+    cw, sqs, sns = client(server), server.client("sqs"), server.client("sns")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="a")
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "b"}, {"Id": "2", "MessageBody": "c"}])
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    q = [{"Name": "QueueName", "Value": "work"}]
+    assert metric_sum(cw, "AWS/SQS", "NumberOfMessagesSent", q, want=3.0) == 3.0
+    assert metric_sum(cw, "AWS/SQS", "NumberOfMessagesReceived", q, want=1.0) == 1.0
+    assert metric_sum(cw, "AWS/SQS", "NumberOfMessagesDeleted", q, want=1.0) == 1.0
+    assert metric_sum(cw, "AWS/SQS", "ApproximateNumberOfMessagesVisible", q, stat="Maximum", want=2.0) == 2.0
+    assert metric_sum(cw, "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", q, stat="Maximum") is not None
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SQS")["Metrics"]}
+    assert {"ApproximateNumberOfMessagesDelayed", "ApproximateAgeOfOldestMessage"} <= names
+
+    topic = sns.create_topic(Name="events")["TopicArn"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    other = sqs.create_queue(QueueName="picky")["QueueUrl"]
+    other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=other_arn,
+                  Attributes={"FilterPolicy": json.dumps({"kind": ["never"]})})
+    sns.publish(TopicArn=topic, Message="hello")
+    t = [{"Name": "TopicName", "Value": "events"}]
+    assert metric_sum(cw, "AWS/SNS", "NumberOfMessagesPublished", t, want=1.0) == 1.0
+    assert metric_sum(cw, "AWS/SNS", "NumberOfNotificationsDelivered", t, want=1.0) == 1.0
+    assert metric_sum(cw, "AWS/SNS", "NumberOfNotificationsFilteredOut", t, want=1.0) == 1.0
+
+    lam = server.client("lambda")
+    create(lam, "fails", files={"app.py": "def handler(event, context):\n    if event.get('boom'):\n"
+                                          "        raise ValueError('boom')\n    return 1\n"})
+    lam.invoke(FunctionName="fails", Payload=b"{}")
+    lam.invoke(FunctionName="fails", Payload=b'{"boom": true}')
+    f = [{"Name": "FunctionName", "Value": "fails"}]
+    assert metric_sum(cw, "AWS/Lambda", "Invocations", f, want=2.0) == 2.0
+    assert metric_sum(cw, "AWS/Lambda", "Errors", f, want=1.0) == 1.0
+    assert metric_sum(cw, "AWS/Lambda", "Duration", f, stat="Maximum") > 0
+    assert metric_sum(cw, "AWS/Lambda", "ConcurrentExecutions", f, stat="Maximum") == 1.0
+    lam.put_function_concurrency(FunctionName="fails", ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName="fails", Payload=b"{}")
+    tries = 1 + e.value.response["ResponseMetadata"].get("RetryAttempts", 0)     # botocore retries a 429
+    assert metric_sum(cw, "AWS/Lambda", "Throttles", f, want=float(tries)) == float(tries)
+
+
+def test_dead_letter_queue_depth_alarm_emails_through_sns_into_the_mailbox(server) -> None:
+    """The pipeline users build: an alarm on a queue's ApproximateNumberOfMessagesVisible notifies an SNS
+    topic with an e-mail subscription, and the mail lands in tsunagi's local mailbox."""
+    from tests.integration.sns_support import mailbox
+
+    cw, sqs, sns = client(server), server.client("sqs"), server.client("sns")
+    dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+    topic = sns.create_topic(Name="ops-alerts")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    deadline = time.monotonic() + 20
+    while not mailbox(server, "oncall@example.com") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (conf,) = mailbox(server, "oncall@example.com")
+    with __import__("urllib.request").request.urlopen(conf["SubscribeURL"], timeout=10):
+        pass
+    cw.put_metric_alarm(AlarmName="orders-dlq-not-empty", Namespace="AWS/SQS",
+                        MetricName="ApproximateNumberOfMessagesVisible",
+                        Dimensions=[{"Name": "QueueName", "Value": "orders-dlq"}], Statistic="Maximum", Period=60,
+                        EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="notBreaching", AlarmActions=[topic])
+    wait_state(cw, "orders-dlq-not-empty", "OK")
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"order": 42}')
+    wait_state(cw, "orders-dlq-not-empty", "ALARM", timeout=30)
+    deadline = time.monotonic() + 20
+    while len(mailbox(server, "oncall@example.com")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    mail = mailbox(server, "oncall@example.com")[1]
+    assert mail["Subject"] == 'ALARM: "orders-dlq-not-empty" in US East (N. Virginia)'
+    note = json.loads(mail["Body"].split("\n--\n")[0])
+    assert note["NewStateValue"] == "ALARM" and note["AlarmName"] == "orders-dlq-not-empty"
+    assert note["Trigger"]["Dimensions"] == [{"value": "orders-dlq", "name": "QueueName"}]

@@ -44,6 +44,7 @@ from tsunagi.pipes import sns_http
 from tsunagi.pipes.outbox import Job, PermanentFailure
 from tsunagi.ports import PortUnavailable
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.cloudwatch import COUNTERS
 from tsunagi.ports.outbox import JsonObject, OutboxItem
 from tsunagi.ports.sns import SEALED, SNS, SNS_SENDER_ID, NewMail, RetryPolicy, SnsPort, sealed_form
 from tsunagi.ports.sqs import SQS
@@ -137,6 +138,10 @@ class SnsHandlers:
             await self.platform.deliveries.record_in(tx, [Delivery(
                 trace_id, self.clock.now_ms(), account, region, PIPE, topic, payload.get("message_id") or "",
                 job.target, protocol, outcome, reason)])
+        counters = self.platform.ports.find(COUNTERS)
+        if counters is not None and topic:
+            name = "NumberOfNotificationsDelivered" if outcome == DELIVERED else "NumberOfNotificationsFailed"
+            counters.add(account, region, "AWS/SNS", name, (("TopicName", topic.rsplit(":", 1)[-1]),))
 
     async def _opened(self, job: Job, protocol: str) -> Job | None:
         """``job`` with its payload opened when it is sealed; None when it cannot be now (tried again

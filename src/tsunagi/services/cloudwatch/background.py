@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from tsunagi.ports.cloudwatch import Datum
+from tsunagi.ports.sqs import SQS
 from tsunagi.services.cloudwatch.data import Agg
 from tsunagi.store.cloudwatch import Bucket
 
@@ -41,7 +43,8 @@ class Background:
         self._stopping.clear()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._evaluate_loop(), name="tsunagi-cloudwatch-alarms"),
-                       loop.create_task(self._sweep_loop(), name="tsunagi-cloudwatch-retention")]
+                       loop.create_task(self._sweep_loop(), name="tsunagi-cloudwatch-retention"),
+                       loop.create_task(self._publish_loop(), name="tsunagi-cloudwatch-publish")]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -51,6 +54,54 @@ class Background:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        try:
+            await self.flush()                   # what was counted since the last flush
+        except Exception as e:
+            log.warning("publishing the last counted metrics failed: %s", e)
+
+    async def flush(self) -> int:
+        """Put what the services counted (AWS/SQS, AWS/SNS, AWS/Lambda) as metric data."""
+        n = 0
+        for (account, region), data in self.service.counters.drain().items():
+            await self.service.metrics.put(account, region, data)
+            n += len(data)
+        return n
+
+    async def sample(self) -> int:
+        """The gauges AWS publishes each minute: every queue's depths and the age of its oldest message."""
+        sqs = self.service.platform.ports.find(SQS)
+        if sqs is None:
+            return 0
+        now = self.service.clock.now_ms()
+        by_place: dict[tuple[str, str], list[Datum]] = {}
+        for g in await sqs.gauges():
+            dims = (("QueueName", g.name),)
+            by_place.setdefault((g.account, g.region), []).extend([
+                Datum("AWS/SQS", "ApproximateNumberOfMessagesVisible", float(g.visible), now, "Count", dims),
+                Datum("AWS/SQS", "ApproximateNumberOfMessagesNotVisible", float(g.in_flight), now, "Count", dims),
+                Datum("AWS/SQS", "ApproximateNumberOfMessagesDelayed", float(g.delayed), now, "Count", dims),
+                Datum("AWS/SQS", "ApproximateAgeOfOldestMessage", float(int(g.oldest_age_s)), now, "Seconds", dims)])
+        for (account, region), data in by_place.items():
+            await self.service.metrics.put(account, region, data)
+        return sum(len(d) for d in by_place.values())
+
+    async def _publish_loop(self) -> None:
+        every = self.service.platform.config.cloudwatch_publish_seconds
+        while not self._stopping.is_set():
+            now = self.service.clock.now()
+            await self._sleep(math.ceil(now / every) * every - now)
+            if self._stopping.is_set():
+                break
+            try:
+                await self.flush()
+                # gauges once per round on one server only (several would add their samples up)
+                if await self.service.repo.lease("gauges", self.holder, self.service.clock.now_ms(),
+                                                 int(every * 3000)):
+                    await self.sample()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("publishing AWS's metrics failed: %s", e)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from tsunagi.context import RequestContext
-from tsunagi.ports.cloudwatch import CLOUDWATCH
+from tsunagi.ports.cloudwatch import CLOUDWATCH, COUNTERS, Counters
 from tsunagi.services.base import Platform, Service
 from tsunagi.services.cloudwatch import query
 from tsunagi.services.cloudwatch.alarms import Alarms, alarm_arn
@@ -30,13 +30,18 @@ class CloudWatchService(Service):
         self.metrics = Metrics(self.repo)
         self.alarms = Alarms(platform, self.repo, self.metrics)
         self.background = Background(self)
+        self.counters = Counters()
         platform.ports.provide(CLOUDWATCH, MetricsPortImpl(self.metrics))
+        platform.ports.provide(COUNTERS, self.counters)
 
     async def start(self) -> None:
         await self.background.start()
 
     async def stop(self) -> None:
         await self.background.stop()
+
+    async def on_reset(self) -> None:
+        self.counters.drain()                # counts of what the reset wiped
 
     # == metrics ================================================================================
     async def put_metric_data(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
