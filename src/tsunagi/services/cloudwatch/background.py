@@ -109,9 +109,12 @@ class Background:
 
     async def _evaluate_loop(self) -> None:
         every = self.service.platform.config.cloudwatch_evaluation_seconds
+        # a moment after the boundary, so that what was published on it (the minute's gauges) is seen
+        lag = min(2.0, every / 4)
         while not self._stopping.is_set():
             now = self.service.clock.now()
-            await self._sleep(math.ceil(now / every) * every - now)      # aligned: on the minute by default
+            due = math.ceil((now - lag) / every) * every + lag
+            await self._sleep(due - now)          # aligned: 2 s past each minute by default
             if self._stopping.is_set():
                 break
             try:
