@@ -196,6 +196,10 @@ class Alarms:
                                               "have specified both.")
         if "ThresholdMetricId" in p:
             raise ValidationError("Anomaly detection alarms (ThresholdMetricId) are not supported by tsunagi.")
+        for unbuilt in ("EvaluationCriteria", "EvaluationInterval", "EvaluationWindow"):
+            if unbuilt in p:
+                raise ValidationError(f"{unbuilt} is not supported by tsunagi: give a static threshold "
+                                      "(Threshold, ComparisonOperator, EvaluationPeriods).")
         for required in ("EvaluationPeriods", "ComparisonOperator"):
             if required not in p:
                 raise MissingParameter(f"The parameter {required} is required.")

@@ -13,6 +13,7 @@ from tsunagi.services.cloudwatch.alarms import Alarms, alarm_arn
 from tsunagi.services.cloudwatch.background import Background
 from tsunagi.services.cloudwatch.errors import (
     InvalidParameterValue,
+    MissingParameter,
     ResourceNotFoundException,
     ValidationError,
 )
@@ -48,8 +49,11 @@ class CloudWatchService(Service):
         namespace = p["Namespace"]
         if namespace.startswith("AWS/"):
             raise InvalidParameterValue(f"The value {namespace} for parameter Namespace is invalid.")
-        if "MetricData" not in p and "EntityMetricData" not in p:
-            raise InvalidParameterValue("The parameter MetricData is required.")
+        if p.get("EntityMetricData"):
+            raise InvalidParameterValue("EntityMetricData (metrics associated with entities) is not supported by "
+                                        "tsunagi; send MetricData.")
+        if "MetricData" not in p:
+            raise MissingParameter("The parameter MetricData is required.")
         items = p.get("MetricData") or []
         if len(items) > 1000:
             raise InvalidParameterValue("The collection MetricData must not have a size greater than 1000.")
