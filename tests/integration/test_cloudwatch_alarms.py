@@ -99,8 +99,8 @@ def test_a_static_threshold_alarm_goes_to_alarm_and_back_and_notifies_sns(server
         "Unit": None, "Dimensions": [{"value": "orders", "name": "Api"}], "Period": 10, "EvaluationPeriods": 1,
         "DatapointsToAlarm": 1, "ComparisonOperator": "GreaterThanThreshold", "Threshold": 100.0,
         "TreatMissingData": "notBreaching", "EvaluateLowSampleCountPercentile": ""}
-    # the next 10 s period has no data: not breaching, so back to OK, with the OK action
-    wait_state(cw, "high-latency", "OK", timeout=25)
+    # once a whole 10 s period has passed without data: not breaching, so back to OK, with the OK action
+    wait_state(cw, "high-latency", "OK", timeout=40)
     (back,) = receive(server, inbox, timeout=20)
     assert json.loads(back["Body"])["NewStateValue"] == "OK"
     history = cw.describe_alarm_history(AlarmName="high-latency")["AlarmHistoryItems"]

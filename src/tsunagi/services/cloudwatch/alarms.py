@@ -491,16 +491,18 @@ class Alarms:
         _, compare, words = OPERATORS[op_name]
         period = self._math_period(doc["Metrics"]) if doc.get("Metrics") else int(doc["Period"])
         step = period * 1000
+        # the N most recent periods, the current (partial) one included when it has data already; while it has
+        # none (a metric published once a period, not yet this one), the N periods before it
         newest = now - now % step
-        start = newest - (n - 1) * step
-        buckets = [start + i * step for i in range(n)]
+        start = newest - n * step
+        all_buckets = [start + i * step for i in range(n + 1)]
         values: dict[int, float] = {}
         if doc.get("Metrics"):
             evaluated = await query.evaluate_queries(self.metrics, r.account, r.region, doc["Metrics"], start,
                                                      newest + step, prefix="Metrics")
             for q, found in evaluated:
                 if q.get("ReturnData", True) and found:
-                    values = {t: v for t, v in found[0].points.items() if t in set(buckets)}
+                    values = {t: v for t, v in found[0].points.items() if t in set(all_buckets)}
         else:
             stat = doc.get("Statistic") or doc.get("ExtendedStatistic")
             series = await self.metrics.series(r.account, r.region, doc["Namespace"], doc["MetricName"],
@@ -513,6 +515,8 @@ class Alarms:
                 v = agg.stat(stat)
                 if v is not None and not math.isnan(v):
                     values[t] = v
+        buckets = all_buckets[1:] if newest in values else all_buckets[:-1]
+        start = buckets[0]
         present = [t for t in buckets if t in values]
         if not present:
             if tmd == "ignore":
