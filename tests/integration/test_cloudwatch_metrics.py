@@ -234,6 +234,11 @@ def test_bad_reads_answer_aws_errors(server, protocol) -> None:
     with pytest.raises(ClientError) as e:
         cw.get_metric_data(MetricDataQueries=[{"Id": "m"}], **window())
     assert error(e)[0] == "ValidationError"
+    fine = {"Id": "m", "MetricStat": {"Metric": {"Namespace": "x", "MetricName": "a"}, "Period": 1, "Stat": "Sum"}}
+    with pytest.raises(ClientError) as e:                      # 14 days of seconds: refused, not computed
+        cw.get_metric_data(MetricDataQueries=[fine, {"Id": "e", "Expression": "FILL(m, 0)"}],
+                           StartTime=t - dt.timedelta(days=14), EndTime=t)
+    assert error(e)[0] == "InvalidParameterCombination"
 
 
 def test_aws_cli_puts_and_reads_metrics_over_the_query_protocol(server) -> None:

@@ -17,12 +17,18 @@ import orjson
 
 from tsunagi.services.cloudwatch import mathexpr
 from tsunagi.services.cloudwatch.data import STATISTICS, is_percentile
-from tsunagi.services.cloudwatch.errors import InvalidNextToken, InvalidParameterValue, ValidationError
+from tsunagi.services.cloudwatch.errors import (
+    InvalidNextToken,
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    ValidationError,
+)
 from tsunagi.services.cloudwatch.metrics import Metrics, align_start, check_period, ms
 
 _ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 MAX_QUERIES = 500
 DEFAULT_MAX_DATAPOINTS = 100_800
+MAX_PERIODS = 1_000_000          # bounds the grid an expression is evaluated on (FILL, constants)
 
 
 def check_stat(stat: str, where: str) -> None:
@@ -56,6 +62,12 @@ async def evaluate_queries(metrics: Metrics, account: str, region: str, queries:
         by_id[qid] = q
     if start >= end:
         raise InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
+    finest = min([q["MetricStat"]["Period"] for q in queries if "MetricStat" in q]
+                 + [q["Period"] for q in queries if "Period" in q and "MetricStat" not in q] + [60])
+    if (end - start) // (finest * 1000) > MAX_PERIODS:
+        raise InvalidParameterCombination(
+            f"The time range spans more than {MAX_PERIODS:,} periods of {finest} seconds: increase the Period or "
+            "decrease the time range.")
     stat_ids = [q["Id"] for q in queries if "MetricStat" in q]
     periods = [q["MetricStat"]["Period"] for q in queries if "MetricStat" in q]
     base_period = min(periods) if periods else 60
