@@ -375,3 +375,6 @@ def test_dead_letter_queue_depth_alarm_emails_through_sns_into_the_mailbox(serve
     note = json.loads(mail["Body"].split("\n--\n")[0])
     assert note["NewStateValue"] == "ALARM" and note["AlarmName"] == "orders-dlq-not-empty"
     assert note["Trigger"]["Dimensions"] == [{"value": "orders-dlq", "name": "QueueName"}]
+    # the mail went through the outbox: one notification delivered (the confirmation is not counted)
+    t = [{"Name": "TopicName", "Value": "ops-alerts"}]
+    assert metric_sum(cw, "AWS/SNS", "NumberOfNotificationsDelivered", t, want=1.0) == 1.0
