@@ -147,6 +147,14 @@ class Config:
     # seconds a server's ECS tasks may go without its heartbeat before another server sharing the database
     # stops them and takes its services over
     ecs_node_timeout: float = field(default_factory=lambda: _env_float("TSUNAGI_ECS_NODE_TIMEOUT", 60.0))
+    # CloudWatch: seconds between two evaluations of every alarm (AWS: once a minute; lower it for tests). On
+    # servers sharing a PostgreSQL database one evaluates at a time.
+    cloudwatch_evaluation_seconds: float = field(
+        default_factory=lambda: _env_float("TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS", 60.0))
+    # CloudWatch: seconds between two samples of the gauges tsunagi publishes (AWS/SQS queue depths) and two
+    # flushes of its counters (AWS: one minute)
+    cloudwatch_publish_seconds: float = field(
+        default_factory=lambda: _env_float("TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS", 60.0))
 
     def validate(self) -> None:
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -187,6 +195,9 @@ class Config:
                              "a mistyped setting must not leave policy checks off")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"TSUNAGI_LOG_FORMAT (--log-format) must be 'text' or 'json', got {self.log_format!r}")
+        for name in ("cloudwatch_evaluation_seconds", "cloudwatch_publish_seconds"):
+            if getattr(self, name) < 0.1:
+                raise ValueError(f"{name} must be at least 0.1 second, got {getattr(self, name)}")
         if self.ecs_node_timeout < 1:
             raise ValueError(f"ecs_node_timeout must be at least 1 second, got {self.ecs_node_timeout}")
         for image, folder in self.ecs_images.items():
@@ -253,6 +264,8 @@ ENV_NAMES: dict[str, str] = {
     "sns_signing_processes": "TSUNAGI_SNS_SIGNING_PROCESSES", "delivery_record_hours": "TSUNAGI_DELIVERY_RECORD_HOURS",
     "master_key": "TSUNAGI_MASTER_KEY", "policies": "TSUNAGI_POLICIES", "ecs_images": "TSUNAGI_ECS_IMAGES",
     "ecs_node_timeout": "TSUNAGI_ECS_NODE_TIMEOUT",
+    "cloudwatch_evaluation_seconds": "TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS",
+    "cloudwatch_publish_seconds": "TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS",
 }
 # Never printed: `tsunagi config` says only whether they are set.
 SECRETS = frozenset({"root_secret_access_key", "admin_token", "master_key", "smtp_url"})

@@ -38,6 +38,7 @@ def _shell_env(server: TsunagiServer, home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(600)       # guide 002 waits up to a minute for its alarm (metrics are sampled per minute)
 @pytest.mark.parametrize("guide", RUNNABLE, ids=[p.stem for p in RUNNABLE])
 def test_guide_runs_as_written(guide: Path, tmp_path: Path) -> None:
     (start,) = [b for b in blocks(guide) if b.kind == "serve"]

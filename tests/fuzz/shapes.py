@@ -13,7 +13,7 @@ honours it, so a reader can tell a wire limit from a parser bug:
 - JSON carries no lone surrogates (nothing can encode them as UTF-8);
 - floats: JSON protocols send NaN and the infinities as the strings ``"NaN"``, ``"Infinity"``,
   ``"-Infinity"`` (Smithy's rule); text protocols as the same words;
-- timestamps travel as whole seconds in JSON bodies, in headers (any format) and wherever the shape says
+- timestamps travel as whole seconds since the epoch in RPC v2 CBOR, as whole seconds in JSON bodies, in headers (any format) and wherever the shape says
   ``rfc822`` or ``unixTimestamp`` (botocore drops the fraction), with milliseconds elsewhere;
 - an empty structure payload (rest-json) is sent as ``{}``, exactly like an absent one.
 
@@ -48,6 +48,7 @@ EDGE_TIMES = [
 # for them, a form no ISO 8601 reader accepts. RFC 822 dates before 1970 carry two-digit-year
 # ambiguity in Python's email parser. Neither is something an SDK can send, so they are left out.
 MIN_TIME = datetime(1000, 1, 1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(9999, 12, 31, 23, 59, 59)
 
 # Strings that break naive parsers: separators of every wire form, escapes, lookalikes.
@@ -93,7 +94,11 @@ def _float(protocol: str) -> st.SearchStrategy[float]:
                      st.floats(allow_nan=True, allow_infinity=True))
 
 
-def _timestamp(whole_seconds: bool) -> st.SearchStrategy[datetime]:
+def _timestamp(whole_seconds: bool, since_epoch: bool = False) -> st.SearchStrategy[datetime]:
+    if since_epoch:
+        edges = [t for t in EDGE_TIMES if t >= EPOCH]
+        drawn = st.datetimes(min_value=EPOCH.replace(tzinfo=None), max_value=MAX_TIME, timezones=st.just(UTC))
+        return st.one_of(st.sampled_from(edges), drawn.map(lambda d: d.replace(microsecond=0)))
     drawn = st.datetimes(min_value=MIN_TIME, max_value=MAX_TIME, timezones=st.just(UTC))
     if whole_seconds:
         drawn = drawn.map(lambda d: d.replace(microsecond=0))
@@ -187,6 +192,10 @@ class ShapeStrategies:
             return st.binary(max_size=64)
         if t == "timestamp":
             fmt = shape.serialization.get("timestampFormat")
+            if self.protocol == "smithy-rpc-v2-cbor":
+                # botocore writes RPC v2 CBOR timestamps as tag 1 over an unsigned integer: whole seconds
+                # since the epoch, never before it
+                return _timestamp(True, since_epoch=True)
             if where in ("header", "headers"):
                 whole = True   # botocore turns header timestamps into whole epoch seconds first, whatever the format
             elif fmt:

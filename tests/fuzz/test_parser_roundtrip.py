@@ -29,7 +29,7 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.parse import create_parser
 
 # (service, protocol) pairs: each model in its own protocol, SQS in query too.
-TARGETS = [(s, None) for s in specs.SERVED] + [("sqs", "query")]
+TARGETS = [(s, None) for s in specs.SERVED] + [("sqs", "query"), ("cloudwatch", "json"), ("cloudwatch", "query")]
 
 
 def _model(service: str, protocol: str | None):

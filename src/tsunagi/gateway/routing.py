@@ -20,7 +20,7 @@ from tsunagi.protocol.http import HttpRequest
 from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.specs import SERVED, any_service_model, service_model
 
-_QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation", "sqs")
+_QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation", "sqs", "cloudwatch")
 _QUEUE_PATH = re.compile(r"^/(\d{12}|queue)/[^/]+/?$|^/\d{12}/[^/]+$")
 _DATED_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/")
 
@@ -114,6 +114,8 @@ def resolve_service(request: HttpRequest, cred: Credential) -> str | None:
             return owners[0]
         return None
     path = request.path
+    if path.startswith("/service/GraniteServiceVersion20100801/"):
+        return "cloudwatch"
     if _DATED_PATH.match(path):
         return "lambda"
     root = path.strip("/").split("/", 1)[0]
@@ -132,3 +134,17 @@ def has_action(request: HttpRequest) -> bool:
 def sqs_protocol(request: HttpRequest) -> str:
     """SQS speaks ``json`` (X-Amz-Target) and the older ``query`` protocol."""
     return "json" if "x-amz-target" in request.headers else "query"
+
+
+def cloudwatch_protocol(request: HttpRequest) -> str:
+    """CloudWatch speaks ``json`` (X-Amz-Target), ``query`` (Action=, older SDKs and the CLI v1) and
+    Smithy RPC v2 CBOR (``/service/GraniteServiceVersion20100801/operation/<Op>``)."""
+    if "x-amz-target" in request.headers:
+        return "json"
+    if request.path.startswith("/service/"):
+        return "smithy-rpc-v2-cbor"
+    return "query"
+
+
+# Services that answer in more than one protocol: the protocol a request speaks.
+PROTOCOL_OF = {"sqs": sqs_protocol, "cloudwatch": cloudwatch_protocol}

@@ -29,7 +29,7 @@ from tsunagi.gateway.codecs import Codecs, Operation
 from tsunagi.gateway.exchange import Exchange, RouteHandler
 from tsunagi.gateway.identity import Authenticator, read_credential, secret_for
 from tsunagi.gateway.routes import RouteRegistry
-from tsunagi.gateway.routing import has_action, resolve_service, sqs_protocol
+from tsunagi.gateway.routing import PROTOCOL_OF, has_action, resolve_service
 from tsunagi.protocol.errors import NotImplementedOperation, ServiceError
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.protocol.parse import s3_bucket_from_host
@@ -85,7 +85,8 @@ class Route:
             ex.response = unrouted(request, service, ex.request_id, self.platform.services)
             return None
         ex.service = service
-        key = (service, sqs_protocol(request) if service == "sqs" else None)
+        pick = PROTOCOL_OF.get(service)
+        key = (service, pick(request) if pick is not None else None)
         ex.codec = self.codecs.by_key.get(key) or self.codecs.codec(*key)
         if service == "s3":
             ex.bucket = s3_bucket_from_host(request.host)

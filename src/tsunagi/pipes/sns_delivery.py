@@ -44,6 +44,7 @@ from tsunagi.pipes import sns_http
 from tsunagi.pipes.outbox import Job, PermanentFailure
 from tsunagi.ports import PortUnavailable
 from tsunagi.ports.awslambda import LAMBDA
+from tsunagi.ports.cloudwatch import COUNTERS
 from tsunagi.ports.outbox import JsonObject, OutboxItem
 from tsunagi.ports.sns import SEALED, SNS, SNS_SENDER_ID, NewMail, RetryPolicy, SnsPort, sealed_form
 from tsunagi.ports.sqs import SQS
@@ -61,6 +62,9 @@ LAMBDA_RETRY = RetryPolicy(min_delay=1, max_delay=20, num_retries=50, num_no_del
                            num_max_delay=35, backoff="exponential")
 MAIL_RETRY = RetryPolicy(min_delay=5, max_delay=300, num_retries=20, backoff="exponential")
 GONE = "the subscription was deleted before delivery"
+# AWS/SNS metrics of a delivery's final outcome (a subscription gone before delivery counts as neither)
+_OUTCOME_METRIC = {DELIVERED: "NumberOfNotificationsDelivered", FAILED: "NumberOfNotificationsFailed",
+                   DEAD_LETTERED: "NumberOfNotificationsFailed"}
 KMS_RETRY_S = 60.0      # a sealed row whose key KMS will not use now is tried again this much later
 
 
@@ -137,6 +141,10 @@ class SnsHandlers:
             await self.platform.deliveries.record_in(tx, [Delivery(
                 trace_id, self.clock.now_ms(), account, region, PIPE, topic, payload.get("message_id") or "",
                 job.target, protocol, outcome, reason)])
+        counters = self.platform.ports.find(COUNTERS)
+        name = _OUTCOME_METRIC.get(outcome)
+        if counters is not None and topic and name is not None:
+            counters.add(account, region, "AWS/SNS", name, (("TopicName", topic.rsplit(":", 1)[-1]),))
 
     async def _opened(self, job: Job, protocol: str) -> Job | None:
         """``job`` with its payload opened when it is sealed; None when it cannot be now (tried again

@@ -7,7 +7,8 @@ the same store PutMetricData writes to, so GetMetricData, ListMetrics and alarms
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,3 +41,42 @@ class MetricsPort(Protocol):
 
 CLOUDWATCH: PortKey[MetricsPort] = PortKey("cloudwatch")
 """CloudWatch metrics' port: what the rest of tsunagi may ask of it (:class:`MetricsPort`)."""
+
+
+class Counters:
+    """AWS's own metrics as services count them on their hot paths: kept in memory per minute (a dict
+    update per observation, no I/O) and drained into :class:`Datum` statistic sets by the CloudWatch
+    service once a minute and when it stops. Found under :data:`COUNTERS`; None when CloudWatch is not
+    served, so a service that counts checks for None and otherwise pays nothing."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._cells: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...], str, int], list[float]] = {}
+
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
+            value: float = 1.0, unit: str = "Count") -> None:
+        """One observation of ``value`` (a count of 1 by default)."""
+        key = (account, region, namespace, name, dimensions, unit, int(self._clock()) // 60 * 60_000)
+        cell = self._cells.get(key)
+        if cell is None:
+            self._cells[key] = [1.0, value, value, value]
+        else:
+            cell[0] += 1.0
+            cell[1] += value
+            if value < cell[2]:
+                cell[2] = value
+            if value > cell[3]:
+                cell[3] = value
+
+    def drain(self) -> dict[tuple[str, str], list[Datum]]:
+        """Everything counted so far, by (account, region), as statistic sets; the counters start over."""
+        cells, self._cells = self._cells, {}
+        out: dict[tuple[str, str], list[Datum]] = {}
+        for (account, region, namespace, name, dims, unit, minute), (n, total, lo, hi) in cells.items():
+            out.setdefault((account, region), []).append(Datum(
+                namespace, name, total / n, minute, unit, dims, n, total, lo, hi))
+        return out
+
+
+COUNTERS: PortKey[Counters] = PortKey("cloudwatch-counters")
+"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda) for CloudWatch to publish."""

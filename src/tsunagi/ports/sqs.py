@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypedDict
 
 from tsunagi.context import RequestContext
@@ -71,9 +72,26 @@ class DeferredRows(Protocol):
     """Opaque: rows :meth:`SqsPort.enqueue_in` collected to insert together (:meth:`SqsPort.flush_in`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class QueueGauge:
+    """A queue's depths at one moment (the AWS/SQS gauges CloudWatch samples once a minute)."""
+
+    account: str
+    region: str
+    name: str
+    visible: int
+    in_flight: int
+    delayed: int
+    oldest_age_s: float         # ApproximateAgeOfOldestMessage; 0 when the queue is empty
+
+
 class SqsPort(Protocol):
     async def queue(self, arn: str) -> QueueRef | None:
         """The queue an ARN names (cached like every lookup), or None."""
+        ...
+
+    async def gauges(self) -> list[QueueGauge]:
+        """Every queue's depths now (all accounts and regions)."""
         ...
 
     async def send(self, ctx: RequestContext, queue_arn: str, body: str, *,

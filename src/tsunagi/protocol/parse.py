@@ -40,7 +40,9 @@ Errors are :class:`~tsunagi.protocol.errors.ServiceError` subclasses with AWS's 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
@@ -53,6 +55,7 @@ from tsunagi.protocol.aws_chunked import strip_aws_chunked, upload_body
 from tsunagi.protocol.errors import (
     InvalidAction,
     InvalidParameterValue,
+    RequestEntityTooLarge,
     SerializationException,
     ServiceError,
     UnknownOperationException,
@@ -71,6 +74,23 @@ from tsunagi.protocol.validate import validator_for
 from tsunagi.streams import StreamingBody
 
 MissingAction = error_class("MissingAction")
+
+# Protocols whose request bodies SDKs may gzip (the model's ``requestcompression``, e.g. PutMetricData);
+# a rest protocol's Content-Encoding describes the payload it stores instead (S3 objects).
+_COMPRESSIBLE = frozenset({"query", "json", "smithy-rpc-v2-cbor"})
+MAX_INFLATED = 16 * 1024 * 1024
+
+
+def gunzip(body: bytes) -> bytes:
+    """A gzip-encoded request body, inflated (at most MAX_INFLATED bytes)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, MAX_INFLATED)
+    except zlib.error:
+        raise SerializationException("The request body is not valid gzip.") from None
+    if inflater.unconsumed_tail:
+        raise RequestEntityTooLarge(f"The request body inflates to more than {MAX_INFLATED} bytes.")
+    return out
 MalformedXML = error_class("MalformedXML")
 UnknownOperation = error_class("UnknownOperationException", status=404)
 
@@ -89,6 +109,8 @@ class RequestParser:
         self._validate = validator_for(service_model, protocol, constraints) if validate else None
 
     def parse(self, request: HttpRequest, bucket_from_host: str | None = None) -> tuple[OperationModel, dict]:
+        if request.body and self.protocol in _COMPRESSIBLE and "gzip" in request.headers.get("content-encoding", ""):
+            request = replace(request, body=gunzip(request.body))
         operation_model, params = self._parse(request, bucket_from_host)
         if self._validate is not None:
             self._validate(operation_model, params)
@@ -931,6 +953,9 @@ def create_parser(service_model: ServiceModel, protocol: str | None = None, *, v
     parser = _cache.get(key)
     if parser is None:
         cls = _PARSERS.get(protocol)
+        if cls is None and protocol == "smithy-rpc-v2-cbor":
+            from tsunagi.protocol.cbor import CBORParser
+            cls = _PARSERS[protocol] = CBORParser
         if cls is None:
             raise ValueError(f"unsupported protocol {protocol!r}")
         parser = _cache[key] = cls(service_model, protocol, validate=validate, constraints=constraints)

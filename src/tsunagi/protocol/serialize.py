@@ -760,6 +760,9 @@ def create_serializer(service_model: ServiceModel, protocol: str | None = None) 
     ser = _cache.get(key)
     if ser is None:
         cls = _SERIALIZERS.get(protocol)
+        if cls is None and protocol == "smithy-rpc-v2-cbor":
+            from tsunagi.protocol.cbor import CBORSerializer
+            cls = _SERIALIZERS[protocol] = CBORSerializer
         if cls is None:
             raise ValueError(f"unsupported protocol {protocol!r}")
         ser = _cache[key] = cls(service_model, protocol)

@@ -11,7 +11,7 @@ _loader = Loader()
 
 # The services tsunagi serves, by the name botocore knows them.
 SERVED = ("sqs", "sns", "lambda", "s3", "logs", "kms", "sts", "iam", "cloudformation", "apigateway", "ecs",
-          "apigatewayv2")
+          "apigatewayv2", "cloudwatch")
 
 
 @cache

@@ -56,6 +56,9 @@ VALIDATION_CODES: dict[str, type[ServiceError]] = {"logs": InvalidParameterExcep
 
 # Services whose every model pattern is checked too (query services IAM and STS; CloudWatch Logs).
 CHECKS_PATTERNS = frozenset({"iam", "sts", "logs"})
+# Services that report constraint violations as ``ValidationError`` whatever protocol the request spoke
+# (their JSON protocol is query-compatible), checking lengths, ranges and enums.
+QUERY_STYLE = frozenset({"cloudwatch"})
 
 
 def _pattern(java: str) -> re.Pattern[str]:
@@ -92,7 +95,7 @@ class _TypeProblem(Exception):
 def style_for(service_model: ServiceModel, protocol: str) -> str:
     if service_model.service_name == "sqs":
         return "sqs"
-    if protocol == "query":
+    if protocol == "query" or service_model.service_name in QUERY_STYLE:
         return "query"
     if protocol == "rest-xml":
         return "rest-xml"
@@ -317,6 +320,8 @@ def validator_for(service_model: ServiceModel, protocol: str, constraints: bool 
     key = (service_model.service_name, protocol, constraints)
     v = _validators.get(key)
     if v is None:
+        if constraints is None and service_model.service_name in QUERY_STYLE:
+            constraints = True
         v = _validators[key] = Validator(style_for(service_model, protocol), constraints,
                                          patterns=service_model.service_name in CHECKS_PATTERNS,
                                          error=VALIDATION_CODES.get(service_model.service_name,

@@ -19,6 +19,7 @@ SERVICES: dict[str, str] = {
     "ecs": "tsunagi.services.ecs.service:EcsService",
     "apigateway": "tsunagi.services.apigateway.service:ApiGatewayService",
     "apigatewayv2": "tsunagi.services.apigateway.v2:ApiGatewayV2Service",
+    "cloudwatch": "tsunagi.services.cloudwatch.service:CloudWatchService",
 }
 
 

@@ -227,6 +227,11 @@ class SqsRepo:
         assert row is not None
         return int(row[0]), int(row[1]), int(row[2])
 
+    async def oldest(self, queue_id: int, retain_after: int) -> int | None:
+        """When the oldest retained message was sent (ms), or None for an empty queue."""
+        row = await self.store.fetchone(self.q.oldest, (queue_id, retain_after))
+        return int(row[0]) if row is not None and row[0] is not None else None
+
     # == sending ===============================================================================
     async def insert(self, queue_id: int, row: NewMessage, tell_others: bool = True) -> None:
         """One standard message, in one statement (atomic by itself). On a shared store with

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from tsunagi.context import RequestContext
+from tsunagi.ports.cloudwatch import COUNTERS
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.runtime.pool import HERE as RUNTIME_DIR
 from tsunagi.runtime.pool import Invocation, Outcome, Throttled, Unlaunchable, WorkerPool, WorkerSpec
@@ -80,6 +81,7 @@ class Invoker:
         self.pool = self._new_pool()
         # the worker spec of each function version as last changed (RevisionId): built once, not per invoke
         self._specs: dict[tuple[str, str, str, str, str, str], WorkerSpec] = {}
+        self._running: dict[tuple[str, str, str], int] = {}     # invocations in flight (ConcurrentExecutions)
 
     # == life cycle ===============================================================================
     def _new_pool(self) -> WorkerPool:
@@ -187,8 +189,13 @@ class Invoker:
     async def run(self, fn: Fn, qualifier: str | None, payload: bytes, request_id: str,
                   client_context: str | None, identity: dict[str, Any] | None, trace: str) -> Outcome:
         """Run one invocation of ``fn`` on a warm worker, within its concurrency; ``trace`` is its
-        ``_X_AMZN_TRACE_ID``. Raises ``TooManyRequestsException`` when throttled."""
+        ``_X_AMZN_TRACE_ID``. Raises ``TooManyRequestsException`` when throttled. Counts AWS/Lambda's
+        metrics (Invocations, Errors, Duration, Throttles, ConcurrentExecutions) when CloudWatch is served."""
+        counters = self.platform.ports.find(COUNTERS)
+        dims = (("FunctionName", fn.name),)
         if fn.reserved == 0:
+            if counters is not None:
+                counters.add(fn.account, fn.region, "AWS/Lambda", "Throttles", dims)
             raise throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
         key = (fn.account, fn.region, fn.name, fn.version, fn.revision_id, fn.code_sha)
         spec = self._specs.get(key)
@@ -201,18 +208,40 @@ class Invoker:
         if fn.reserved is None:
             unreserved = self.account_limit - await self.catalog.reserved_total(fn.account, fn.region)
         invoked = names.function_arn(fn.region, fn.account, fn.name, qualifier)
-        lease = await self._lease(fn, unreserved)
         try:
-            return await self.pool.invoke(spec, Invocation(request_id, payload, invoked, client_context, identity,
-                                                           trace),
-                                          reserved=fn.reserved, unreserved_limit=unreserved)
+            lease = await self._lease(fn, unreserved)
+        except ServiceError:
+            if counters is not None:
+                counters.add(fn.account, fn.region, "AWS/Lambda", "Throttles", dims)
+            raise
+        running = (fn.account, fn.region, fn.name)
+        self._running[running] = self._running.get(running, 0) + 1
+        try:
+            if counters is not None:
+                counters.add(fn.account, fn.region, "AWS/Lambda", "ConcurrentExecutions", dims,
+                             float(self._running[running]))
+            outcome = await self.pool.invoke(spec, Invocation(request_id, payload, invoked, client_context, identity,
+                                                              trace),
+                                             reserved=fn.reserved, unreserved_limit=unreserved)
         except Throttled as e:
+            if counters is not None:
+                counters.add(fn.account, fn.region, "AWS/Lambda", "Throttles", dims)
             raise throttled(e.reason, e.message) from None
         except Unlaunchable as e:
             raise ServiceError(str(e), code="ServiceException", status=500, Type="Service") from None
         finally:
             if lease is not None:
                 await self.leases.give(*lease)
+            left = self._running.get(running, 1) - 1
+            if left > 0:
+                self._running[running] = left
+            else:
+                self._running.pop(running, None)
+        if counters is not None:
+            counters.add(fn.account, fn.region, "AWS/Lambda", "Invocations", dims)
+            counters.add(fn.account, fn.region, "AWS/Lambda", "Errors", dims, 0.0 if outcome.ok else 1.0)
+            counters.add(fn.account, fn.region, "AWS/Lambda", "Duration", dims, outcome.duration_ms, "Milliseconds")
+        return outcome
 
     async def _lease(self, fn: Fn, unreserved: int) -> tuple[str, str] | None:
         """With several servers on one database: a lease on the function's reserved concurrency, or on

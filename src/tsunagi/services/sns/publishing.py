@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import orjson
 
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid7
+from tsunagi.ports.cloudwatch import COUNTERS, Counters
 from tsunagi.ports.outbox import OutboxItem
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic
@@ -37,6 +39,7 @@ from tsunagi.services.sns.errors import (
 from tsunagi.services.sns.fanout import Fanout
 from tsunagi.services.sns.keys import SigningKeys
 from tsunagi.services.sns.sealing import TopicSealer
+from tsunagi.store.deliveries import DEAD_LETTERED, DELIVERED, DENIED, FAILED, FILTERED, Delivery, Outcome
 from tsunagi.store.sns import SnsRepo
 
 MAX_MESSAGE_BYTES = 262_144
@@ -270,6 +273,9 @@ class Publishing:
                 results.append(out)
             await run.finish_in(tx)
         run.log_filtered()
+        counters = self.platform.ports.find(COUNTERS)
+        if counters is not None:
+            count_fanout(counters, topic.account, topic.region, topic.arn, len(msgs), run.records)
         return results
 
     async def publish_sms(self, ctx: RequestContext, phone: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -288,3 +294,21 @@ class Publishing:
                 "source_arn": None, "account": ctx.account, "region": ctx.region, "attempt": 1, "local_only": True,
                 "subscribe_url": "direct"}, ctx.trace_id)])
         return {"MessageId": message_id}
+
+
+_FANOUT_METRIC = {DELIVERED: "NumberOfNotificationsDelivered", FILTERED: "NumberOfNotificationsFilteredOut",
+                  FAILED: "NumberOfNotificationsFailed", DENIED: "NumberOfNotificationsFailed",
+                  DEAD_LETTERED: "NumberOfNotificationsFailed"}
+
+
+def count_fanout(counters: Counters, account: str, region: str, topic_arn: str, published: int,
+                 records: Sequence[tuple[Delivery, Sequence[Outcome]]]) -> None:
+    """AWS/SNS metrics of one publish: the messages, and the notifications whose outcome is known at
+    once (queued ones are counted when the outbox finishes them)."""
+    dims = (("TopicName", topic_arn.rsplit(":", 1)[-1]),)
+    counters.add(account, region, "AWS/SNS", "NumberOfMessagesPublished", dims, float(published))
+    for _, outcomes in records:
+        for o in outcomes:
+            name = _FANOUT_METRIC.get(o.outcome)
+            if name is not None:
+                counters.add(account, region, "AWS/SNS", name, dims)

@@ -9,7 +9,14 @@ from typing import Any, cast
 
 from tsunagi.context import RequestContext
 from tsunagi.ports.resources import ResourcePolicy
-from tsunagi.ports.sqs import DeferredRows, MessageAttributeValue, QueueRef, ReceivedMessage, SentMessage
+from tsunagi.ports.sqs import (
+    DeferredRows,
+    MessageAttributeValue,
+    QueueGauge,
+    QueueRef,
+    ReceivedMessage,
+    SentMessage,
+)
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.receiving import Receiving
@@ -29,6 +36,21 @@ class SqsPortImpl:
         self._sending = sending
         self._receiving = receiving
         self._sealer = sealer
+
+    async def gauges(self) -> list[QueueGauge]:
+        repo = self._directory.repo
+        now = self._sending.clock.now_ms()
+        out = []
+        for row in await repo.all_queues():
+            q = await self._directory.by_arn(row.arn)
+            if q is None:
+                continue
+            retain_after = now - q.retention_ms
+            visible, in_flight, delayed = await repo.counts(q.id, now, retain_after)
+            oldest = await repo.oldest(q.id, retain_after) if visible + in_flight + delayed else None
+            out.append(QueueGauge(q.account, q.region, q.name, visible, in_flight, delayed,
+                                  max(0.0, (now - oldest) / 1000) if oldest is not None else 0.0))
+        return out
 
     async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
         q = await self._directory.by_arn(arn)

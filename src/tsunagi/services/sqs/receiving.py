@@ -17,6 +17,7 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
+from tsunagi.ports.cloudwatch import Counters
 from tsunagi.ports.sqs import ReceivedMessage
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -55,6 +56,7 @@ _EVERYTHING = frozenset({"All"})
 class Receiving:
     def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
                  sealer: Sealer) -> None:
+        self.counters: Counters | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
         self.store = store
         self.repo = repo
         self.directory = directory
@@ -87,6 +89,9 @@ class Receiving:
         if not rows:
             return {}
         rows = await self._opened(ctx, q, rows, receipt)
+        if self.counters is not None:
+            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesReceived", (("QueueName", q.name),),
+                              len(rows))
         return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
 
     async def _opened(self, ctx: RequestContext | None, q: Queue, rows: list[MessageRow],
@@ -301,6 +306,8 @@ class Receiving:
     async def delete_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         await self._delete(q, params.get("ReceiptHandle"))
+        if self.counters is not None:
+            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesDeleted", (("QueueName", q.name),))
         return {}
 
     async def _delete(self, q: Queue, handle: str | None) -> None:
@@ -335,6 +342,7 @@ class Receiving:
                 ok.append({"Id": e["Id"]})
             if handles:
                 await self.repo.delete_handles(self.store, q.id, handles)
+                self._count_deleted(q, len(handles))
             return {"Successful": ok, "Failed": failed}
         for e in entries:
             try:
@@ -343,7 +351,12 @@ class Receiving:
                 failed.append({"Id": e["Id"], "SenderFault": True, "Code": err.code, "Message": err.message})
                 continue
             ok.append({"Id": e["Id"]})
+        self._count_deleted(q, len(ok))
         return {"Successful": ok, "Failed": failed}
+
+    def _count_deleted(self, q: Queue, n: int) -> None:
+        if self.counters is not None and n:
+            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesDeleted", (("QueueName", q.name),), n)
 
     async def change_message_visibility(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid4
+from tsunagi.ports.cloudwatch import Counters
 from tsunagi.ports.kms import DataKey
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -63,6 +64,7 @@ def _sealed(msg: Prepared, key: DataKey, q: Queue) -> Prepared:
 class Sending:
     def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
                  sealer: Sealer) -> None:
+        self.counters: Counters | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
         self.store = store
         self.repo = repo
         self.directory = directory
@@ -170,6 +172,8 @@ class Sending:
             raise queue_does_not_exist() from None
         if not (q.fifo and self.directory.shared):     # (a shared store's notification wakes this server too)
             self.waiters.wake(q.id, SENT)
+        if self.counters is not None:
+            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", (("QueueName", q.name),))
         return msg.out
 
     async def _send_fifo(self, q: Queue, items: list[Prepared], now: int) -> None:
@@ -272,6 +276,9 @@ class Sending:
                 raise queue_does_not_exist() from None
             if not (q.fifo and self.directory.shared):
                 self.waiters.wake(q.id, SENT if len(good) == 1 else SCAN)
+            if self.counters is not None:
+                self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", (("QueueName", q.name),),
+                                  len(good))
         result: dict[str, Any] = {"Successful": [g.out for g in good]}
         result["Failed"] = failed
         return result

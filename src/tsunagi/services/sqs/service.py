@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tsunagi.ports.cloudwatch import COUNTERS
 from tsunagi.ports.sqs import SQS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -64,6 +65,7 @@ class SqsService(Service):
 
     # == lifecycle =============================================================================
     async def start(self) -> None:
+        self.sending.counters = self.receiving.counters = self.platform.ports.find(COUNTERS)
         self.directory.listen()
         self.sweeper.start()
         await self.moves.resume()

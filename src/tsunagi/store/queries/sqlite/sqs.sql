@@ -83,6 +83,10 @@ SELECT COALESCE(SUM(CASE WHEN visible_at <= ? THEN 1 ELSE 0 END), 0),
        COALESCE(SUM(CASE WHEN visible_at > ? AND receive_count = 0 THEN 1 ELSE 0 END), 0)
 FROM sqs_messages WHERE queue_id = ? AND retain_from > ?;
 
+-- name: oldest
+-- When the oldest message still retained was sent (ApproximateAgeOfOldestMessage), NULL when none.
+SELECT MIN(sent_at) FROM sqs_messages WHERE queue_id = ? AND retain_from > ?;
+
 -- name: insert_messages
 -- Messages, in receive order (one row per message).
 -- row: (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -1,0 +1,1 @@
+"""CloudWatch: metrics (PutMetricData, GetMetricData, GetMetricStatistics, ListMetrics) and alarms."""
