@@ -422,7 +422,7 @@ class QuerySerializer(ResponseSerializer):
         kind = "Sender" if error.sender_fault else "Receiver"
         out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{self.namespace}"><Error>'
                f"<Type>{kind}</Type><Code>{xml_escape(error.query_code)}</Code>"
-               f"<Message>{xml_escape(error.message)}</Message>"]
+               f"<Message>{xml_escape(error.query_message)}</Message>"]
         for k, v in error.fields.items():
             if v is not None:
                 out.append(f"<{k}>{xml_escape(str(v))}</{k}>")
@@ -430,6 +430,14 @@ class QuerySerializer(ResponseSerializer):
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
         return HttpResponse(self._error_status(error), self._extra_headers(error, headers),
                             "".join(out).encode())
+
+
+# The JSON type AWS gives a query-era error code that the model has no shape for, in services whose
+# JSON protocol is query compatible (SQS): the query code stays in ``x-amzn-query-error``.
+QUERY_COMPATIBLE_TYPES = {
+    "InvalidParameterValue": "InvalidParameterValueException",
+    "MissingParameter": "MissingRequiredParameterException",
+}
 
 
 class JSONSerializer(ResponseSerializer):
@@ -459,7 +467,10 @@ class JSONSerializer(ResponseSerializer):
 
     def serialize_error(self, error: ServiceError, operation_model: OperationModel | None,
                         request_id: str) -> HttpResponse:
-        data: dict[str, Any] = {"__type": self.type_prefix + error.code, "message": error.message}
+        code = error.code
+        if self.query_compatible:
+            code = QUERY_COMPATIBLE_TYPES.get(code, code)
+        data: dict[str, Any] = {"__type": self.type_prefix + code, "message": error.message}
         if error.fields:
             data.update(_error_fields(self, error))
         headers = [("Content-Type", self.content_type), ("x-amzn-RequestId", request_id)]

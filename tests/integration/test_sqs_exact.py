@@ -1,0 +1,86 @@
+"""SQS answering exactly as AWS does (issue 22): error types and messages in each protocol, FIFO
+receive packing, retention, message attribute names, tag limits, regions, the raw query API on a
+queue URL and message move tasks whose destination goes away.
+
+The JSON-protocol expectations (``__type`` suffix, seen by botocore as ``QueryErrorCode``) and the
+query-protocol messages are those of responses recorded from AWS."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.sqs_support import name
+
+
+@pytest.fixture(params=["json", "query"])
+def sqs(request, server):
+    client = server.sqs_client(request.param)
+    client.protocol = request.param
+    return client
+
+
+def fifo(sqs, **attrs):
+    return sqs.create_queue(QueueName=name(fifo=True),
+                            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", **attrs})["QueueUrl"]
+
+
+def receive(sqs, url, **kw):
+    return sqs.receive_message(QueueUrl=url, **kw).get("Messages", [])
+
+
+def error(excinfo: pytest.ExceptionInfo) -> dict:
+    return excinfo.value.response["Error"]
+
+
+# -- 1. error types and messages ---------------------------------------------------------------
+
+def test_a_missing_queue_in_each_protocol(sqs, server):
+    with pytest.raises(ClientError) as e:
+        sqs.get_queue_url(QueueName="absent-queue")
+    err = error(e)
+    assert err["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+    assert err["Type"] == "Sender"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    if sqs.protocol == "json":
+        assert err["QueryErrorCode"] == "QueueDoesNotExist"
+        assert err["Message"] == "The specified queue does not exist."
+    else:
+        assert "QueryErrorCode" not in err
+        assert err["Message"] == "The specified queue does not exist for this wsdl version."
+
+
+def test_invalid_parameter_value_is_an_exception_type_in_json(sqs):
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    with pytest.raises(ClientError) as e:
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=11)
+    err = error(e)
+    assert err["Code"] == "InvalidParameterValue"
+    assert err["Message"] == "Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and " \
+                             "10, if provided."
+    if sqs.protocol == "json":
+        assert err["QueryErrorCode"] == "InvalidParameterValueException"
+
+
+def test_missing_parameter_is_missing_required_parameter_exception_in_json(sqs):
+    url = fifo(sqs)
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+    err = error(e)
+    assert err["Code"] == "MissingParameter"
+    assert err["Message"] == "The request must contain the parameter MessageGroupId."
+    if sqs.protocol == "json":
+        assert err["QueryErrorCode"] == "MissingRequiredParameterException"
+
+
+def test_modeled_errors_keep_their_shape_name_in_json(sqs):
+    n = name()
+    sqs.create_queue(QueueName=n, Attributes={"DelaySeconds": "1"})
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=n, Attributes={"DelaySeconds": "2"})
+    err = error(e)
+    assert err["Code"] == "QueueAlreadyExists"
+    assert err["Message"] == "A queue already exists with the same name and a different value for attribute " \
+                             "DelaySeconds"
+    if sqs.protocol == "json":
+        assert err["QueryErrorCode"] == "QueueNameExists"
