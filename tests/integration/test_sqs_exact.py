@@ -84,3 +84,41 @@ def test_modeled_errors_keep_their_shape_name_in_json(sqs):
                              "DelaySeconds"
     if sqs.protocol == "json":
         assert err["QueryErrorCode"] == "QueueNameExists"
+
+# -- 2. FIFO receive packing -------------------------------------------------------------------
+
+def test_a_receive_returns_one_groups_messages_together(sqs):
+    url = fifo(sqs)
+    for body, group in [("g1-a", "g1"), ("g2-a", "g2"), ("g1-b", "g1"), ("g2-b", "g2")]:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
+    got = receive(sqs, url, MaxNumberOfMessages=2)
+    assert [m["Body"] for m in got] == ["g1-a", "g1-b"]
+    got = receive(sqs, url, MaxNumberOfMessages=2)
+    assert [m["Body"] for m in got] == ["g2-a", "g2-b"]
+
+
+def test_a_receive_of_ten_over_interleaved_groups_takes_whole_groups_first(sqs):
+    url = fifo(sqs)
+    for r in range(2):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": f"g{g}", "MessageBody": f"g{g}-{r}", "MessageGroupId": f"g{g}"} for g in range(10)])
+    got = receive(sqs, url, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in got] == ["g0-0", "g0-1", "g1-0", "g1-1", "g2-0", "g2-1", "g3-0", "g3-1",
+                                        "g4-0", "g4-1"]
+    # the five groups not taken are still free for another consumer
+    got = receive(sqs, url, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in got] == ["g5-0", "g5-1", "g6-0", "g6-1", "g7-0", "g7-1", "g8-0", "g8-1",
+                                        "g9-0", "g9-1"]
+
+
+def test_a_message_visible_again_while_later_ones_are_in_flight_comes_back_first(sqs):
+    url = fifo(sqs)
+    for i in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="g")
+    batch = receive(sqs, url, MaxNumberOfMessages=3)
+    assert [m["Body"] for m in batch] == ["m0", "m1", "m2"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=batch[0]["ReceiptHandle"], VisibilityTimeout=0)
+    again = receive(sqs, url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"])
+    assert [m["Body"] for m in again] == ["m0"]        # not m3: m1 and m2 are still in flight
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert receive(sqs, url, MaxNumberOfMessages=10) == []

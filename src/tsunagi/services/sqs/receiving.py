@@ -190,6 +190,9 @@ class Receiving:
                     if not cands:
                         break
                     got = await self.repo.claim_ids(tx, cands, now, visible_at, receipt)
+                    # in the candidates' order (one group's messages together), not the update's
+                    order = {row_id: i for i, row_id in enumerate(cands)}
+                    got.sort(key=lambda r: order[r.id])
                 else:
                     got = await self.repo.claim(tx, q.id, now, visible_at, receipt, n - len(rows))
                     if not got:
