@@ -333,7 +333,8 @@ class Receiving:
         now = self.clock.now_ms()
         state = await self.repo.message_state(self.store, row_id, message_id)
         gone = "Message does not exist or is not available for visibility timeout change."
-        if state is None or state.queue_id != q.id:
+        if state is None or state.queue_id != q.id or state.retain_from <= now - q.retention_ms:
+            # deleted, or past the queue's retention period (gone for every call, swept or not)
             raise invalid_value(handle, "ReceiptHandle", gone)
         visible_at, received_at = state.visible_at, state.received_at
         if state.receipt != receipt:

@@ -189,7 +189,8 @@ SELECT visible_at FROM sqs_messages WHERE queue_id = ? AND visible_at > ? ORDER 
 
 -- name: message_state
 -- What a receipt handle's checks read of one message.
-SELECT queue_id, receipt, visible_at, received_at, fifo, group_id FROM sqs_messages WHERE id = ? AND message_id = ?;
+SELECT queue_id, receipt, visible_at, received_at, fifo, group_id, retain_from FROM sqs_messages
+WHERE id = ? AND message_id = ?;
 
 -- name: delete_message
 -- DeleteMessage on a standard queue.
