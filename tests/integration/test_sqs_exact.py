@@ -122,3 +122,64 @@ def test_a_message_visible_again_while_later_ones_are_in_flight_comes_back_first
     assert [m["Body"] for m in again] == ["m0"]        # not m3: m1 and m2 are still in flight
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
     assert receive(sqs, url, MaxNumberOfMessages=10) == []
+
+
+# -- 4. message attribute names, MessageAttributeNames, tag limits -------------------------------
+
+def test_attribute_names_with_accented_letters_are_accepted(sqs):
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    attrs = {"Größe": {"DataType": "String", "StringValue": "groß"},
+             "café-crème_1.x": {"DataType": "Number", "StringValue": "1"}}
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attrs)
+    [m] = receive(sqs, url, MessageAttributeNames=["All"])
+    assert m["MessageAttributes"] == attrs
+
+
+@pytest.mark.parametrize("bad", ["has space", "AWS.reserved", "amazon.x", ".dot", "dot.", "two..dots", "a/b"])
+def test_attribute_names_aws_refuses(sqs, bad):
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={bad: {"DataType": "String",
+                                                                                 "StringValue": "v"}})
+    assert error(e)["Code"] == "InvalidParameterValue"
+
+
+def test_message_attribute_names_filters(sqs):
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    attrs = {"Hello": {"DataType": "String", "StringValue": "There"},
+             "Help.Me": {"DataType": "String", "StringValue": "Me"},
+             "General": {"DataType": "String", "StringValue": "Kenobi"}}
+    sqs.send_message(QueueUrl=url, MessageBody="msg", MessageAttributes=attrs)
+
+    def names(wanted):
+        [m] = receive(sqs, url, MessageAttributeNames=wanted, VisibilityTimeout=0)
+        return m
+
+    for everything in (["All"], ["*"], [".*"]):
+        assert names(everything)["MessageAttributes"] == attrs
+    assert set(names(["Hel.*"])["MessageAttributes"]) == {"Hello", "Help.Me"}
+    assert set(names(["Foo", "Hello"])["MessageAttributes"]) == {"Hello"}
+    none = names(["Foo", "Help"])
+    assert "MD5OfMessageAttributes" not in none
+    if sqs.protocol == "json":
+        assert none["MessageAttributes"] == {}      # AWS's JSON answer keeps the empty map
+    else:
+        assert "MessageAttributes" not in none
+    assert "MessageAttributes" not in names([])
+
+
+def test_tag_queue_limits(sqs):
+    n = name()
+    url = sqs.create_queue(QueueName=n, tags={"k0": "v"})["QueueUrl"]
+    with pytest.raises(ClientError) as e:
+        sqs.tag_queue(QueueUrl=url, Tags={})
+    assert (error(e)["Code"], error(e)["Message"]) == ("MissingParameter",
+                                                       "The request must contain the parameter Tags.")
+    with pytest.raises(ClientError) as e:
+        sqs.tag_queue(QueueUrl=url, Tags={f"t{i}": "v" for i in range(51)})
+    assert (error(e)["Code"], error(e)["Message"]) == ("InvalidParameterValue", f"Too many tags added for queue {n}.")
+    sqs.tag_queue(QueueUrl=url, Tags={f"t{i}": "v" for i in range(49)})
+    with pytest.raises(ClientError) as e:
+        sqs.tag_queue(QueueUrl=url, Tags={"one-more": "v", "and-another": "v"})
+    assert error(e)["Message"] == f"Too many tags added for queue {n}."
+    assert len(sqs.list_queue_tags(QueueUrl=url)["Tags"]) == 50

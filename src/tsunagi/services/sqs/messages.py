@@ -22,7 +22,9 @@ from tsunagi.services.sqs.md5 import md5_of_attributes
 
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ASCII_ALLOWED = b"\t\n\r" + bytes(range(0x20, 0x80))
-_ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+# Letters and digits in Unicode's sense ("alphanumeric" in AWS's rule; AWS takes accented letters such
+# as "ä" and "ß"), underscore, hyphen and period, 1 to 256 of them.
+_ATTR_NAME = re.compile(r"^[\w.-]{1,256}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -128,13 +130,14 @@ def load_attributes(stored: str) -> dict[str, dict[str, Any]]:
 
 
 def select_attributes(attributes: dict[str, dict[str, Any]], wanted: list[str]) -> dict[str, dict[str, Any]]:
-    """MessageAttributeNames: ``All``, ``.*``, ``prefix.*`` or exact names."""
+    """MessageAttributeNames: ``All``, ``.*`` or ``*`` (every attribute), ``prefix.*`` (names that start
+    with ``prefix``) or exact names."""
     if not wanted:
         return {}
     exact: set[str] = set()
     prefixes: list[str] = []
     for w in wanted:
-        if w in ("All", ".*"):
+        if w in ("All", ".*", "*"):
             return attributes
         if w.endswith(".*"):
             prefixes.append(w[:-2])

@@ -205,9 +205,12 @@ class Queues:
     async def tag_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         tags = dict((await self.directory.current(q)).tags)
-        _check_tags(params.get("Tags") or {})
-        tags.update(params.get("Tags") or {})
-        if len(tags) > 50:
+        new = params.get("Tags") or {}
+        if not new:
+            raise missing("Tags")
+        _check_tags(new)
+        tags.update(new)
+        if len(new) > 50 or len(tags) > 50:     # 1 to 50 tags a call, and on the queue
             raise InvalidParameterValue(f"Too many tags added for queue {q.name}.")
         await self.repo.update_tags(q.id, orjson.dumps(tags).decode())
         return {}

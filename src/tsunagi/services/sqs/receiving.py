@@ -256,7 +256,7 @@ class Receiving:
             if chosen:
                 msg["MD5OfMessageAttributes"] = r.md5_attrs if len(chosen) == len(loaded) else \
                     md5_of_attributes(chosen)
-                msg["MessageAttributes"] = chosen
+            msg["MessageAttributes"] = chosen       # AWS answers {} when none of the names asked for is there
         return msg
 
     # == after receiving =======================================================================
