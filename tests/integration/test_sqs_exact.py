@@ -7,6 +7,10 @@ query-protocol messages are those of responses recorded from AWS."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -183,3 +187,44 @@ def test_tag_queue_limits(sqs):
         sqs.tag_queue(QueueUrl=url, Tags={"one-more": "v", "and-another": "v"})
     assert error(e)["Message"] == f"Too many tags added for queue {n}."
     assert len(sqs.list_queue_tags(QueueUrl=url)["Tags"]) == 50
+
+
+# -- 5. the same name in two regions -----------------------------------------------------------
+
+ANY_SIGNATURE = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, "
+                                  "SignedHeaders=host;x-amz-date, Signature=00", "X-Amz-Date": "20260101T000000Z"}
+
+
+def raw(url: str, body: str | None = None, method: str = "POST", headers: dict[str, str] | None = None):
+    data = body.encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Content-Type": "application/x-www-form-urlencoded", **ANY_SIGNATURE, **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.mark.parametrize("protocol", ["json", "query"])
+def test_one_name_in_two_regions_is_two_queues_with_two_urls(server, protocol):
+    us = server.sqs_client(protocol, region="us-east-1")
+    eu = server.sqs_client(protocol, region="eu-west-1")
+    n = name()
+    us_url = us.create_queue(QueueName=n)["QueueUrl"]
+    eu_url = eu.create_queue(QueueName=n)["QueueUrl"]
+    assert us_url == f"{server.url}/000000000000/{n}"         # the default region keeps {host}/{account}/{name}
+    assert eu_url == f"{server.url}/eu-west-1/000000000000/{n}"
+    assert eu.get_queue_url(QueueName=n)["QueueUrl"] == eu_url
+    assert eu.list_queues(QueueNamePrefix=n)["QueueUrls"] == [eu_url]
+    assert eu.get_queue_attributes(QueueUrl=eu_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"] == \
+        f"arn:aws:sqs:eu-west-1:000000000000:{n}"
+    us.send_message(QueueUrl=us_url, MessageBody="to us-east-1")
+    eu.send_message(QueueUrl=eu_url, MessageBody="to eu-west-1")
+    # the region in the URL routes back: the raw query API posted to each URL reaches its own queue
+    status, _, body = raw(eu_url, "Action=ReceiveMessage")
+    assert status == 200, body
+    assert [b.text for b in ET.fromstring(body).iterfind(".//{*}Body")] == ["to eu-west-1"]
+    [m] = receive(us, us_url)
+    assert m["Body"] == "to us-east-1"
+

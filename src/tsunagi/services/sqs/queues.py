@@ -17,7 +17,7 @@ from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.services.sqs import attributes as qattrs
 from tsunagi.services.sqs.attributes import Queue
-from tsunagi.services.sqs.directory import QueueDirectory, queue_arn, queue_url
+from tsunagi.services.sqs.directory import QueueDirectory, queue_arn
 from tsunagi.services.sqs.errors import (
     InvalidAttributeName,
     InvalidParameterValue,
@@ -93,7 +93,7 @@ class Queues:
             if existing is None:
                 raise
             return self._same_queue(ctx, Queue.from_row(existing), changes)
-        return {"QueueUrl": queue_url(ctx, account, name)}
+        return {"QueueUrl": self.directory.url(ctx, account, region, name)}
 
     def _same_queue(self, ctx: RequestContext, q: Queue, changes: dict[str, str]) -> dict[str, Any]:
         current = q.attributes
@@ -104,7 +104,7 @@ class Queues:
             if have != value:
                 raise QueueNameExists(f"A queue already exists with the same name and a different value for "
                                       f"attribute {name}")
-        return {"QueueUrl": queue_url(ctx, q.account, q.name)}
+        return {"QueueUrl": self.directory.url(ctx, q.account, q.region, q.name)}
 
     async def _check_redrive(self, stored: dict[str, str], arn: str, fifo: bool) -> str | None:
         """Check a RedrivePolicy's target (exists, same type, allows this source); its ARN or None."""
@@ -140,7 +140,7 @@ class Queues:
         row = await self.repo.queue_by_name(account, ctx.region, name)
         if row is None:
             raise queue_does_not_exist()
-        return {"QueueUrl": queue_url(ctx, account, name)}
+        return {"QueueUrl": self.directory.url(ctx, account, ctx.region, name)}
 
     async def list_queues(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         prefix = params.get("QueueNamePrefix") or ""
@@ -152,7 +152,7 @@ class Queues:
         more = len(names) > (limit or 1000)
         names = names[:limit or 1000]
         if names:
-            out["QueueUrls"] = [queue_url(ctx, ctx.account, n) for n in names]
+            out["QueueUrls"] = [self.directory.url(ctx, ctx.account, ctx.region, n) for n in names]
         if more and limit is not None:
             out["NextToken"] = _encode_token(names[-1])
         return out
@@ -299,7 +299,7 @@ class Queues:
         rows = await self.repo.dead_letter_sources(q.arn, after, (limit or 1000) + 1)
         more = len(rows) > (limit or 1000)
         rows = rows[:limit or 1000]
-        out: dict[str, Any] = {"queueUrls": [queue_url(ctx, r.account, r.name) for r in rows]}
+        out: dict[str, Any] = {"queueUrls": [self.directory.url(ctx, r.account, q.region, r.name) for r in rows]}
         if more and limit is not None:
             out["NextToken"] = _encode_token(rows[-1].name)
         return out

@@ -51,7 +51,7 @@ class SqsService(Service):
         super().__init__(platform)
         self.repo = SqsRepo(self.store)
         self.waiters = Waiters()
-        self.directory = QueueDirectory(self.store, self.repo, self.waiters)
+        self.directory = QueueDirectory(self.store, self.repo, self.waiters, platform.config.default_region)
         self.queues = Queues(self.repo, self.directory, self.clock, self.waiters)
         self.sealer = Sealer(platform.ports, self.clock, self.repo)
         self.sending = Sending(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)
