@@ -228,3 +228,37 @@ def test_one_name_in_two_regions_is_two_queues_with_two_urls(server, protocol):
     [m] = receive(us, us_url)
     assert m["Body"] == "to us-east-1"
 
+
+
+# -- 6. the raw query API on a queue URL -------------------------------------------------------
+
+def test_a_queue_url_fetched_with_no_action_is_an_unknown_operation(server):
+    url = server.sqs_client("json").create_queue(QueueName=name())["QueueUrl"]
+    for headers in ({}, {"Accept": "application/json"}):
+        status, _, body = raw(url, method="GET", headers=headers)
+        assert (status, body) == (404, b"<UnknownOperationException/>")
+
+
+@pytest.mark.parametrize("action", ["CreateQueue&QueueName=another", "ListQueues"])
+def test_create_queue_and_list_queues_are_refused_on_a_queue_url(server, action):
+    url = server.sqs_client("json").create_queue(QueueName=name())["QueueUrl"]
+    op = action.split("&")[0]
+    for status, _, body in (raw(f"{url}?Action={action}", method="GET"), raw(url, f"Action={action}")):
+        assert status == 400
+        err = ET.fromstring(body).find("{*}Error")
+        assert err is not None
+        assert err.findtext("{*}Code") == "InvalidAction"
+        assert err.findtext("{*}Message") == f"The action {op} is not valid for this endpoint."
+    assert server.sqs_client("json").list_queues(QueueNamePrefix="another").get("QueueUrls") is None
+
+
+def test_empty_results_are_written_as_aws_writes_them(server, sqs):
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    status, _, body = raw(f"{url}?Action=ReceiveMessage", method="GET")
+    assert status == 200
+    assert b"<ReceiveMessageResult/>" in body
+    status, _, body = raw(f"{server.url}/?Action=ListQueues&QueueNamePrefix=nothing-by-this-name", method="GET")
+    assert b"<ListQueuesResult/>" in body
+    # and both SDK protocols read them as no messages
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="nothing-by-this-name")

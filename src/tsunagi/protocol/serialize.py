@@ -409,9 +409,13 @@ class QuerySerializer(ResponseSerializer):
         if write is not None:
             if wrapper:
                 out.append(f"<{wrapper}>")
+            start = len(out)
             write(result or {}, out)
             if wrapper:
-                out.append(f"</{wrapper}>")
+                if self.sqs and len(out) == start:
+                    out[-1] = f"<{wrapper}/>"       # SQS writes an empty result as <ReceiveMessageResult/>
+                else:
+                    out.append(f"</{wrapper}>")
         out.append(f"<ResponseMetadata><RequestId>{xml_escape(request_id)}</RequestId></ResponseMetadata>"
                    f"</{name}Response>")
         return HttpResponse(200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
@@ -419,6 +423,10 @@ class QuerySerializer(ResponseSerializer):
 
     def serialize_error(self, error: ServiceError, operation_model: OperationModel | None,
                         request_id: str) -> HttpResponse:
+        if self.sqs and error.code == "UnknownOperationException":
+            # SQS's answer to a request that names no operation at all: 404, a bare element
+            return HttpResponse(404, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
+                                b"<UnknownOperationException/>")
         kind = "Sender" if error.sender_fault else "Receiver"
         out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{self.namespace}"><Error>'
                f"<Type>{kind}</Type><Code>{xml_escape(error.query_code)}</Code>"
