@@ -7,6 +7,7 @@ query-protocol messages are those of responses recorded from AWS."""
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -262,3 +263,56 @@ def test_empty_results_are_written_as_aws_writes_them(server, sqs):
     # and both SDK protocols read them as no messages
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
     assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="nothing-by-this-name")
+
+
+# -- 7. message move tasks -----------------------------------------------------------------------
+
+def dlq_with_messages(sqs, count):
+    dlq = sqs.create_queue(QueueName=name("dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 1}}'
+    sqs.create_queue(QueueName=name("src"), Attributes={"RedrivePolicy": policy})
+    sqs.send_message_batch(QueueUrl=dlq, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(count)])
+    return dlq, dlq_arn
+
+
+def wait_for_task(sqs, source_arn, done, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        [task] = sqs.list_message_move_tasks(SourceArn=source_arn)["Results"]
+        if done(task) or time.monotonic() > deadline:
+            return task
+        time.sleep(0.2)
+
+
+def test_deleting_the_destination_of_a_running_move_task_fails_it_as_aws_does(sqs, server):
+    dlq, dlq_arn = dlq_with_messages(sqs, 10)
+    dest = sqs.create_queue(QueueName=name("dest"))["QueueUrl"]
+    dest_arn = sqs.get_queue_attributes(QueueUrl=dest, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    log_before = len(server.log())
+    sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=dest_arn, MaxNumberOfMessagesPerSecond=1)
+    wait_for_task(sqs, dlq_arn, lambda t: t["ApproximateNumberOfMessagesMoved"] >= 1)
+    sqs.delete_queue(QueueUrl=dest)
+    task = wait_for_task(sqs, dlq_arn, lambda t: t["Status"] != "RUNNING")
+    assert task["Status"] == "FAILED"
+    assert task["FailureReason"] == "AWS.SimpleQueueService.NonExistentQueue"
+    assert 1 <= task["ApproximateNumberOfMessagesMoved"] < 10
+    assert "TaskHandle" not in task
+    logged = server.log()[log_before:]
+    assert "Traceback" not in logged and "IntegrityError" not in logged and "ForeignKey" not in logged
+
+
+def test_move_task_refusals_as_aws_words_them(sqs):
+    _, dlq_arn = dlq_with_messages(sqs, 10)
+    dest = sqs.create_queue(QueueName=name("dest"))["QueueUrl"]
+    dest_arn = sqs.get_queue_attributes(QueueUrl=dest, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=dest_arn, MaxNumberOfMessagesPerSecond=1)
+    with pytest.raises(ClientError) as e:
+        sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=dest_arn)
+    assert (error(e)["Code"], error(e)["Message"]) == (
+        "InvalidParameterValue",
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
+    with pytest.raises(ClientError) as e:
+        sqs.cancel_message_move_task(TaskHandle="not-a-handle")
+    assert (error(e)["Code"], error(e)["Message"]) == ("InvalidParameterValue",
+                                                       "Value for parameter TaskHandle is invalid.")
