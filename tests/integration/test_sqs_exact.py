@@ -7,6 +7,7 @@ query-protocol messages are those of responses recorded from AWS."""
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -316,3 +317,22 @@ def test_move_task_refusals_as_aws_words_them(sqs):
         sqs.cancel_message_move_task(TaskHandle="not-a-handle")
     assert (error(e)["Code"], error(e)["Message"]) == ("InvalidParameterValue",
                                                        "Value for parameter TaskHandle is invalid.")
+
+
+def test_the_query_api_answers_json_to_a_client_that_accepts_it(server):
+    sqs = server.sqs_client("json")
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    accept = {"Accept": "application/json"}
+    status, headers, body = raw(f"{url}?Action=GetQueueAttributes&AttributeName.1=QueueArn", method="GET",
+                                headers=accept)
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    doc = json.loads(body)
+    result = doc["GetQueueAttributesResponse"]["GetQueueAttributesResult"]
+    assert result["Attributes"] == [{"Name": "QueueArn", "Value": f"arn:aws:sqs:us-east-1:000000000000:{url.rsplit('/', 1)[1]}"}]
+    assert doc["GetQueueAttributesResponse"]["ResponseMetadata"]["RequestId"]
+    status, _, body = raw(url, "Action=SendMessage&MessageBody=hello", headers=accept)
+    assert status == 200 and json.loads(body)["SendMessageResponse"]["SendMessageResult"]["MessageId"]
+    status, headers, body = raw(f"{url}?Action=ListQueues", method="GET", headers=accept)
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    assert json.loads(body)["Error"] == {"Type": "Sender", "Code": "InvalidAction",
+                                         "Message": "The action ListQueues is not valid for this endpoint."}

@@ -131,5 +131,8 @@ def has_action(request: HttpRequest) -> bool:
 
 
 def sqs_protocol(request: HttpRequest) -> str:
-    """SQS speaks ``json`` (X-Amz-Target) and the older ``query`` protocol."""
-    return "json" if "x-amz-target" in request.headers else "query"
+    """SQS speaks ``json`` (X-Amz-Target) and the older ``query`` protocol, which answers in JSON
+    (``query-json``) to a request that accepts ``application/json``."""
+    if "x-amz-target" in request.headers:
+        return "json"
+    return "query-json" if "application/json" in request.headers.get("accept", "") else "query"
