@@ -91,6 +91,51 @@ def test_modeled_errors_keep_their_shape_name_in_json(sqs):
     if sqs.protocol == "json":
         assert err["QueryErrorCode"] == "QueueNameExists"
 
+def test_recorded_refusals_word_for_word(sqs):
+    """Refusals as responses recorded from AWS word them, in both protocols."""
+    std = sqs.create_queue(QueueName=name())["QueueUrl"]
+    q = std.rsplit("/", 1)[1]
+    fq = fifo(sqs)
+    cases = [
+        (lambda: sqs.set_queue_attributes(QueueUrl=std, Attributes={"FifoQueue": "true"}),
+         "InvalidAttributeName", "Unknown Attribute FifoQueue."),
+        (lambda: sqs.set_queue_attributes(QueueUrl=fq, Attributes={"FifoQueue": "false"}),
+         "InvalidAttributeValue", "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not "
+                                  "supported."),
+        (lambda: sqs.send_message(QueueUrl=std, MessageBody="x", MessageAttributes={
+            "ErrorDetails": {"DataType": "String", "StringValue": ""}}),
+         "InvalidParameterValue", "Message (user) attribute 'ErrorDetails' must contain a non-empty value of type "
+                                  "'String'."),
+        (lambda: sqs.send_message(QueueUrl=fq, MessageBody="x", MessageGroupId="g", DelaySeconds=2),
+         "InvalidParameterValue", "Value 2 for parameter DelaySeconds is invalid. Reason: The request include "
+                                  "parameter that is not valid for this queue type."),
+        (lambda: sqs.delete_message_batch(QueueUrl=std, Entries=[{"Id": "invalid:id", "ReceiptHandle": "x"}]),
+         "AWS.SimpleQueueService.InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, "
+                                                       "hyphens and underscores. It can be at most 80 letters long."),
+        (lambda: sqs.delete_message_batch(QueueUrl=std, Entries=[{"Id": str(i), "ReceiptHandle": "x"}
+                                                                 for i in range(20)]),
+         "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Maximum number of entries per request are 10. You "
+                                                                "have sent 20."),
+        (lambda: sqs.set_queue_attributes(QueueUrl=std, Attributes={"RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": "dummy", "maxReceiveCount": 42})}),
+         "InvalidParameterValue", 'Value {"deadLetterTargetArn": "dummy", "maxReceiveCount": 42} for parameter '
+                                  "RedrivePolicy is invalid. Reason: Invalid value for deadLetterTargetArn."),
+        (lambda: sqs.remove_permission(QueueUrl=std, Label="nolabel"),
+         "InvalidParameterValue", "Value nolabel for parameter Label is invalid. Reason: can't find label."),
+        (lambda: sqs.set_queue_attributes(QueueUrl=std, Attributes={"KmsMasterKeyId": "testKeyId",
+                                                                     "SqsManagedSseEnabled": "true"}),
+         "InvalidAttributeName", "You can use one type of server-side encryption (SSE) at one time. You can either "
+                                 "enable KMS SSE or SQS SSE."),
+        (lambda: (sqs.purge_queue(QueueUrl=std), sqs.purge_queue(QueueUrl=std)),
+         "AWS.SimpleQueueService.PurgeQueueInProgress", f"Only one PurgeQueue operation on {q} is allowed every 60 "
+                                                        "seconds."),
+    ]
+    for call, code, message in cases:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (error(e)["Code"], error(e)["Message"]) == (code, message)
+
+
 # -- 2. FIFO receive packing -------------------------------------------------------------------
 
 def test_a_receive_returns_one_groups_messages_together(sqs):

@@ -105,7 +105,10 @@ def check_attributes(attributes: dict[str, dict[str, Any]], *, system: bool = Fa
                 binary_value = binary_value.encode("utf-8")
             stored[name] = [data_type, None, base64.b64encode(bytes(binary_value)).decode("ascii")]
         else:
-            if string_value is None or binary_value is not None or string_value == "":
+            if string_value == "" and binary_value is None:
+                raise InvalidParameterValue(f"Message ({kind}) attribute '{name}' must contain a non-empty value "
+                                            f"of type '{base}'.")
+            if string_value is None or binary_value is not None:
                 raise InvalidParameterValue(f"The message ({kind}) attribute '{name}' with type '{base}' must "
                                             "use field 'String'.")
             if _INVALID_CHARS.search(string_value):
