@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 GONE = "Reason: Message does not exist or is not available for visibility timeout change."
 
 
@@ -35,4 +38,28 @@ def test_a_fifo_message_past_retention_is_gone_for_change_visibility_too(sqs):
             h.ctx, {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}),
             "InvalidParameterValue", GONE)
         assert await h.recv(url) == []
+    sqs(body)
+
+
+def test_a_move_task_does_not_move_messages_past_the_dead_letter_queues_retention(sqs):
+    async def body(h):
+        dlq = await h.create("dlq", MessageRetentionPeriod=60)
+        dlq_arn = await h.arn(dlq)
+        await h.create("src", RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}))
+        dest = await h.create("dest")
+        for i in range(3):
+            await h.send(dlq, f"old{i}")
+        h.clock.advance(61)                                 # past retention, not swept yet
+        await h.send(dlq, "fresh")
+        await h.svc.start_message_move_task(h.ctx, {"SourceArn": dlq_arn, "DestinationArn": await h.arn(dest)})
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 5
+        while True:
+            [task] = (await h.svc.list_message_move_tasks(h.ctx, {"SourceArn": dlq_arn}))["Results"]
+            if task["Status"] != "RUNNING" or loop.time() > end:
+                break
+            await asyncio.sleep(0.02)
+        assert task["Status"] == "COMPLETED"
+        assert task["ApproximateNumberOfMessagesMoved"] == 1
+        assert [m["Body"] for m in await h.recv(dest)] == ["fresh"]
     sqs(body)

@@ -225,6 +225,10 @@ class MoveTasks:
                 return
             if state.status != "RUNNING":
                 return
+            # a message past the dead-letter queue's retention period is gone, not moved
+            now = self.clock.now_ms()
+            while await self.repo.expire(source.id, now - source.retention_ms, now, limit=batch) == batch:
+                pass
             if await self._queue_gone(source.id, dests):
                 await self.repo.set_move_task_status(handle, "FAILED", NON_EXISTENT_QUEUE, only_if=("RUNNING",))
                 return
