@@ -307,7 +307,7 @@ def test_empty_results_are_written_as_aws_writes_them(server, sqs):
     status, _, body = raw(f"{server.url}/?Action=ListQueues&QueueNamePrefix=nothing-by-this-name", method="GET")
     assert b"<ListQueuesResult/>" in body
     # and both SDK protocols read them as no messages
-    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []     # [] in JSON, nothing in query
     assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="nothing-by-this-name")
 
 
@@ -381,3 +381,13 @@ def test_the_query_api_answers_json_to_a_client_that_accepts_it(server):
     assert status == 400 and headers["Content-Type"] == "application/json"
     assert json.loads(body)["Error"] == {"Type": "Sender", "Code": "InvalidAction",
                                          "Message": "The action ListQueues is not valid for this endpoint."}
+
+
+def test_empty_answers_in_json_keep_their_empty_members(server):
+    """Recorded from AWS's JSON protocol: an empty receive, a queue without tags and attributes asked
+    for that are not set come back as empty members, not as nothing."""
+    sqs = server.sqs_client("json")
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    assert sqs.receive_message(QueueUrl=url)["Messages"] == []
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {}
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"] == {}

@@ -181,7 +181,7 @@ class Queues:
             values["ApproximateNumberOfMessagesNotVisible"] = str(inflight)
             values["ApproximateNumberOfMessagesDelayed"] = str(delayed)
         out = {n: values[n] for n in qattrs.ORDER if n in wanted and n in values}
-        return {"Attributes": out} if out else {}
+        return {"Attributes": out}      # {} when none of those asked for is set, as AWS answers
 
     async def set_queue_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
@@ -226,7 +226,7 @@ class Queues:
     async def list_queue_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         tags = (await self.directory.current(q)).tags
-        return {"Tags": tags} if tags else {}
+        return {"Tags": tags}           # {} when the queue has none, as AWS answers
 
     # -- permissions ----------------------------------------------------------------------------
     async def add_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class Receiving:
         if not rows and wait > 0 and not self.waiters.closed:
             rows, receipt = await self._long_poll(q, n, vt, attempt, wait)
         if not rows:
-            return {}
+            return {"Messages": []}     # AWS's JSON answer; the query protocol writes <ReceiveMessageResult/>
         rows = await self._opened(ctx, q, rows, receipt)
         return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
 
