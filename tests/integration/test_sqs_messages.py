@@ -382,7 +382,7 @@ def test_fifo_queue_true_is_accepted_on_a_fifo_queue_only(sqs) -> None:
     assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["FifoQueue"])["Attributes"]["FifoQueue"] == "true"
     with pytest.raises(ClientError) as e:
         sqs.set_queue_attributes(QueueUrl=fifo, Attributes={"FifoQueue": "false"})
-    expect(e, "InvalidAttributeName")
+    expect(e, "InvalidAttributeValue")      # "Modifying queue type is not supported."
     standard = sqs.create_queue(QueueName=name("attr"))["QueueUrl"]
     with pytest.raises(ClientError) as e:
         sqs.set_queue_attributes(QueueUrl=standard, Attributes={"FifoQueue": "true"})

@@ -32,7 +32,8 @@ class Codec:
     def __init__(self, service: str, protocol: str | None) -> None:
         model = service_model(service)
         self.service = service
-        self.parser = create_parser(model, protocol=protocol)
+        # "query-json": the query protocol asked to answer in JSON (Accept: application/json)
+        self.parser = create_parser(model, protocol="query" if protocol == "query-json" else protocol)
         self.serializer = create_serializer(model, protocol=protocol)
 
 

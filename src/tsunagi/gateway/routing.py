@@ -21,7 +21,8 @@ from tsunagi.protocol.parse import s3_bucket_from_host
 from tsunagi.protocol.specs import SERVED, any_service_model, service_model
 
 _QUERY_SERVICES = ("sns", "sts", "iam", "cloudformation", "sqs", "cloudwatch")
-_QUEUE_PATH = re.compile(r"^/(\d{12}|queue)/[^/]+/?$|^/\d{12}/[^/]+$")
+# a queue URL's path: /<account>/<name>, with the queue's region before them outside the default region
+_QUEUE_PATH = re.compile(r"^/(?:[a-z]{2}(?:-[a-z]+)+-\d+/)?(\d{12}|queue)/[^/]+/?$")
 _DATED_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/")
 
 # Signing names that differ from botocore's service names.
@@ -132,8 +133,11 @@ def has_action(request: HttpRequest) -> bool:
 
 
 def sqs_protocol(request: HttpRequest) -> str:
-    """SQS speaks ``json`` (X-Amz-Target) and the older ``query`` protocol."""
-    return "json" if "x-amz-target" in request.headers else "query"
+    """SQS speaks ``json`` (X-Amz-Target) and the older ``query`` protocol, which answers in JSON
+    (``query-json``) to a request that accepts ``application/json``."""
+    if "x-amz-target" in request.headers:
+        return "json"
+    return "query-json" if "application/json" in request.headers.get("accept", "") else "query"
 
 
 def cloudwatch_protocol(request: HttpRequest) -> str:

@@ -19,6 +19,8 @@ class ServiceError(Exception):
     output-shape names (S3's GetObject on a delete marker: ``DeleteMarker``, ``VersionId``,
     ``LastModified``); the protocol puts them where the output shape says (S3: headers).
     ``headers`` are for the gateway's own answers only (``Connection: close``); services use ``output``.
+    ``query_message`` is the message the query protocol carries when AWS words it differently there
+    (SQS: ``The specified queue does not exist for this wsdl version.``).
     """
 
     code: str = "InternalFailure"
@@ -33,6 +35,7 @@ class ServiceError(Exception):
         status: int | None = None,
         sender_fault: bool | None = None,
         query_code: str | None = None,
+        query_message: str | None = None,
         headers: dict[str, str] | None = None,
         output: dict[str, Any] | None = None,
         **fields: Any,
@@ -46,9 +49,15 @@ class ServiceError(Exception):
         if sender_fault is not None:
             self.sender_fault = sender_fault
         self.query_code = query_code or self.code
+        self._query_message = query_message
         self.headers = headers or {}
         self.output = output or {}
         self.fields = fields
+
+    @property
+    def query_message(self) -> str:
+        custom = getattr(self, "_query_message", None)
+        return self.message if custom is None else custom
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"

@@ -130,6 +130,10 @@ class RequestParser:
 # query
 
 
+# SQS actions refused when posted to a queue's URL rather than the service's endpoint
+_SQS_NOT_ON_A_QUEUE = frozenset({"CreateQueue", "ListQueues"})
+
+
 class QueryParser(RequestParser):
     """``Action=Op&A.member.1=x`` form bodies or query strings."""
 
@@ -161,7 +165,12 @@ class QueryParser(RequestParser):
             else:
                 _tree_insert(tree, key, value)
         if not action:
+            if self.sqs and not pairs:
+                raise UnknownOperation()        # SQS: a queue URL fetched with nothing asked of it
             raise MissingAction("Missing Action")
+        if self.sqs and action in _SQS_NOT_ON_A_QUEUE and sqs_query.queue_url_from_request(request.host,
+                                                                                           request.path):
+            raise InvalidAction(f"The action {action} is not valid for this endpoint.")
         operation_model = self._operation(action)
         if operation_model is None:
             if self.sqs:

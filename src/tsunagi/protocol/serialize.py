@@ -27,6 +27,7 @@ Wire forms:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -412,9 +413,13 @@ class QuerySerializer(ResponseSerializer):
         if write is not None:
             if wrapper:
                 out.append(f"<{wrapper}>")
+            start = len(out)
             write(result or {}, out)
             if wrapper:
-                out.append(f"</{wrapper}>")
+                if self.sqs and len(out) == start:
+                    out[-1] = f"<{wrapper}/>"       # SQS writes an empty result as <ReceiveMessageResult/>
+                else:
+                    out.append(f"</{wrapper}>")
         out.append(f"<ResponseMetadata><RequestId>{xml_escape(request_id)}</RequestId></ResponseMetadata>"
                    f"</{name}Response>")
         return HttpResponse(200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
@@ -422,10 +427,14 @@ class QuerySerializer(ResponseSerializer):
 
     def serialize_error(self, error: ServiceError, operation_model: OperationModel | None,
                         request_id: str) -> HttpResponse:
+        if self.sqs and error.code == "UnknownOperationException":
+            # SQS's answer to a request that names no operation at all: 404, a bare element
+            return HttpResponse(404, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
+                                b"<UnknownOperationException/>")
         kind = "Sender" if error.sender_fault else "Receiver"
         out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="{self.namespace}"><Error>'
                f"<Type>{kind}</Type><Code>{xml_escape(error.query_code)}</Code>"
-               f"<Message>{xml_escape(error.message)}</Message>"]
+               f"<Message>{xml_escape(error.query_message)}</Message>"]
         for k, v in error.fields.items():
             if v is not None:
                 out.append(f"<{k}>{xml_escape(str(v))}</{k}>")
@@ -433,6 +442,65 @@ class QuerySerializer(ResponseSerializer):
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
         return HttpResponse(self._error_status(error), self._extra_headers(error, headers),
                             "".join(out).encode())
+
+
+class QueryJSONSerializer(QuerySerializer):
+    """The query protocol answered in JSON, as AWS answers a query request that sends
+    ``Accept: application/json``: ``{"<Op>Response": {"<Op>Result": {...}, "ResponseMetadata": {...}}}``
+    with members by name, lists as arrays and maps as arrays of their entries (``{"Name", "Value"}``);
+    errors are ``{"Error": {"Type", "Code", "Message"}, "RequestId"}``."""
+
+    def __init__(self, service_model: ServiceModel, protocol: str = "query-json") -> None:
+        super().__init__(service_model, "query")
+
+    def serialize_result(self, operation_model: OperationModel, result: dict | None,
+                         request_id: str) -> HttpResponse:
+        name = operation_model.name
+        op = self.wire_model.operation_model(name)
+        doc: dict[str, Any] = {}
+        if op.output_shape is not None:
+            wrapper = op.output_shape.serialization.get("resultWrapper") or f"{name}Result"
+            doc[wrapper] = _query_json(op.output_shape, result or {})
+        doc["ResponseMetadata"] = {"RequestId": request_id}
+        return HttpResponse(200, [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)],
+                            _dumps({f"{name}Response": doc}))
+
+    def serialize_error(self, error: ServiceError, operation_model: OperationModel | None,
+                        request_id: str) -> HttpResponse:
+        if self.sqs and error.code == "UnknownOperationException":
+            return super().serialize_error(error, operation_model, request_id)    # XML whatever was asked
+        err: dict[str, Any] = {"Type": "Sender" if error.sender_fault else "Receiver", "Code": error.query_code,
+                               "Message": error.query_message}
+        err.update({k: str(v) for k, v in error.fields.items() if v is not None})
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
+        return HttpResponse(self._error_status(error), self._extra_headers(error, headers),
+                            _dumps({"Error": err, "RequestId": request_id}))
+
+
+def _query_json(shape: Shape, value: Any) -> Any:
+    """``value`` of ``shape`` in the query protocol's JSON form."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = shape.members  # type: ignore[attr-defined]
+        return {m: _query_json(members[m], v) for m, v in value.items() if m in members and v is not None}
+    if kind == "list":
+        return [_query_json(shape.member, v) for v in value]  # type: ignore[attr-defined]
+    if kind == "map":
+        key, val = shape.key, shape.value  # type: ignore[attr-defined]
+        k_name, v_name = key.serialization.get("name", "key"), val.serialization.get("name", "value")
+        return [{k_name: _query_json(key, k), v_name: _query_json(val, v)} for k, v in value.items()]
+    if kind == "blob":
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        return base64.b64encode(raw).decode("ascii")
+    return value
+
+
+# The JSON type AWS gives a query-era error code that the model has no shape for, in services whose
+# JSON protocol is query compatible (SQS): the query code stays in ``x-amzn-query-error``.
+QUERY_COMPATIBLE_TYPES = {
+    "InvalidParameterValue": "InvalidParameterValueException",
+    "MissingParameter": "MissingRequiredParameterException",
+}
 
 
 class JSONSerializer(ResponseSerializer):
@@ -462,7 +530,10 @@ class JSONSerializer(ResponseSerializer):
 
     def serialize_error(self, error: ServiceError, operation_model: OperationModel | None,
                         request_id: str) -> HttpResponse:
-        data: dict[str, Any] = {"__type": self.type_prefix + error.code, "message": error.message}
+        code = error.code
+        if self.query_compatible:
+            code = QUERY_COMPATIBLE_TYPES.get(code, code)
+        data: dict[str, Any] = {"__type": self.type_prefix + code, "message": error.message}
         if error.fields:
             data.update(_error_fields(self, error))
         headers = [("Content-Type", self.content_type), ("x-amzn-RequestId", request_id)]
@@ -746,6 +817,7 @@ def _xml_doc(parts: list[str]) -> bytes:
 
 _SERIALIZERS: dict[str, type[ResponseSerializer]] = {
     "query": QuerySerializer,
+    "query-json": QueryJSONSerializer,
     "json": JSONSerializer,
     "rest-json": RestJSONSerializer,
     "rest-xml": RestXMLSerializer,
@@ -769,7 +841,8 @@ def create_serializer(service_model: ServiceModel, protocol: str | None = None) 
     return ser
 
 
-__all__ = ["create_serializer", "error_in_protocol", "ResponseSerializer", "QuerySerializer", "JSONSerializer",
+__all__ = ["create_serializer", "error_in_protocol", "ResponseSerializer", "QuerySerializer", "QueryJSONSerializer",
+           "JSONSerializer",
            "RestJSONSerializer", "RestXMLSerializer", "xml_escape"]
 
 

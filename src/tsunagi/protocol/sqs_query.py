@@ -13,6 +13,7 @@ The patched model is only used for the wire form: parsers still return the json 
 from __future__ import annotations
 
 import copy
+import re
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from botocore.model import ServiceModel
 from tsunagi.protocol import specs
 
 XML_NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 
 # list shape -> its member's name on the wire (``AttributeName.1``, ``<Message>`` ...)
 LIST_MEMBER_NAMES = {
@@ -113,5 +115,7 @@ def queue_url_from_request(host: str, path: str, scheme: str = "http") -> str | 
     """The queue URL a query request was posted to (``/<account>/<name>``), if any."""
     parts = [p for p in path.split("?", 1)[0].split("/") if p]
     if len(parts) >= 2 and parts[-2].isdigit():
+        if len(parts) >= 3 and _REGION.match(parts[-3]):      # a queue outside the default region
+            return f"{scheme}://{host}/{parts[-3]}/{parts[-2]}/{parts[-1]}"
         return f"{scheme}://{host}/{parts[-2]}/{parts[-1]}"
     return None

@@ -102,6 +102,7 @@ class MessageState(NamedTuple):
     received_at: int | None
     fifo: int
     group_id: str | None
+    retain_from: int
 
 
 class ReceiveAttempt(NamedTuple):

@@ -232,7 +232,8 @@ def test_message_move_task_rules_and_cancel(sqs):
             await h.send(dlq, f"direct{i}")
         out = await svc.start_message_move_task(ctx, {"SourceArn": dlq_arn, "DestinationArn": dest_arn,
                                                       "MaxNumberOfMessagesPerSecond": 10})
-        await h.fails(svc.start_message_move_task(ctx, {"SourceArn": dlq_arn}), "UnsupportedOperation")
+        await h.fails(svc.start_message_move_task(ctx, {"SourceArn": dlq_arn}), "InvalidParameterValue",
+                      "There is already a task running.")
         running = (await svc.list_message_move_tasks(ctx, {"SourceArn": dlq_arn}))["Results"][0]
         assert running["Status"] == "RUNNING" and running["TaskHandle"] == out["TaskHandle"]
         assert running["MaxNumberOfMessagesPerSecond"] == 10 and running["DestinationArn"] == dest_arn
@@ -243,7 +244,8 @@ def test_message_move_task_rules_and_cancel(sqs):
         assert 1 <= task["ApproximateNumberOfMessagesMoved"] < 30
         await h.fails(svc.cancel_message_move_task(ctx, {"TaskHandle": out["TaskHandle"]}),
                       "ResourceNotFoundException")
-        await h.fails(svc.cancel_message_move_task(ctx, {"TaskHandle": "bogus"}), "ResourceNotFoundException")
+        await h.fails(svc.cancel_message_move_task(ctx, {"TaskHandle": "bogus"}), "InvalidParameterValue",
+                      "Value for parameter TaskHandle is invalid.")
         # a second task finishes the job; the history lists newest first
         h.clock.advance(1)
         await svc.start_message_move_task(ctx, {"SourceArn": dlq_arn, "DestinationArn": dest_arn})

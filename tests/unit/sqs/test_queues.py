@@ -151,7 +151,7 @@ def test_tags(sqs):
         await h.svc.untag_queue(h.ctx, {"QueueUrl": url, "TagKeys": ["team", "missing"]})
         assert await h.svc.list_queue_tags(h.ctx, {"QueueUrl": url}) == {"Tags": {"env": "dev"}}
         await h.svc.untag_queue(h.ctx, {"QueueUrl": url, "TagKeys": ["env"]})
-        assert await h.svc.list_queue_tags(h.ctx, {"QueueUrl": url}) == {}
+        assert await h.svc.list_queue_tags(h.ctx, {"QueueUrl": url}) == {"Tags": {}}
     sqs(body)
 
 

@@ -179,6 +179,9 @@ def normalize(attributes: dict[str, Any], *, fifo: bool, creating: bool) -> dict
         if name == "FifoQueue" and not creating:
             if fifo and str(raw).strip().lower() == "true":
                 continue            # what the queue already is: accepted, as AWS accepts it
+            if fifo:
+                raise InvalidAttributeValue("Invalid value for the parameter FifoQueue. Reason: Modifying queue "
+                                            "type is not supported.")
             raise InvalidAttributeName(f"Unknown Attribute {name}.")
         value = "" if raw is None else str(raw)
         if name in INT_RANGES:

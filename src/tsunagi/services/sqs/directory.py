@@ -2,7 +2,7 @@
 the cache of parsed queues the hot paths read.
 
 A queue is looked up by the URL the client gave (any URL whose last two path parts are account and
-name; a region in an ``sqs.<region>.`` host wins over the request's) or by its ARN, and kept parsed
+name; a region in the path before them, or in an ``sqs.<region>.`` host, wins over the request's) or by its ARN, and kept parsed
 until it changes. Changes are announced on the store's ``sqs-meta`` channel (every server forgets the
 queue); on PostgreSQL, where another server may change a queue without this one hearing of it in
 time, a cached queue is also trusted for :data:`CACHE_TTL_PG_S` only.
@@ -32,9 +32,18 @@ _MAX_CACHED_URLS = 10_000
 _SQS_HOST_REGION = re.compile(r"(?:^|\.)sqs\.([a-z0-9-]+)\.")
 
 
-def queue_url(ctx: RequestContext, account: str, name: str) -> str:
-    """A queue's URL as the client that asks should see it (the host it used)."""
-    return f"{ctx.scheme}://{ctx.host}/{account}/{name}"
+# a region as a queue URL's path names it: /eu-west-1/<account>/<name>
+REGION_PART = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+
+
+def queue_url(ctx: RequestContext, account: str, name: str, region: str | None = None,
+              default_region: str | None = None) -> str:
+    """A queue's URL as the client that asks should see it (the host it used): ``{host}/{account}/{name}``
+    for a queue of the server's default region, ``{host}/{region}/{account}/{name}`` for any other, so
+    that one name in two regions is two URLs, each leading back to its own queue."""
+    if region is None or region == default_region:
+        return f"{ctx.scheme}://{ctx.host}/{account}/{name}"
+    return f"{ctx.scheme}://{ctx.host}/{region}/{account}/{name}"
 
 
 def queue_arn(region: str, account: str, name: str) -> str:
@@ -42,8 +51,9 @@ def queue_arn(region: str, account: str, name: str) -> str:
 
 
 class QueueDirectory:
-    def __init__(self, store: Store, repo: SqsRepo, waiters: Waiters) -> None:
+    def __init__(self, store: Store, repo: SqsRepo, waiters: Waiters, default_region: str = "us-east-1") -> None:
         self.store = store
+        self.default_region = default_region
         self.repo = repo
         self.waiters = waiters
         self.shared = store.shared          # other servers may change a queue: trust the cache briefly
@@ -96,6 +106,10 @@ class QueueDirectory:
         return not self.shared or self._now_mono() - q.loaded_at < CACHE_TTL_PG_S
 
     # == lookups ===============================================================================
+    def url(self, ctx: RequestContext, account: str, region: str, name: str) -> str:
+        """The URL of the queue ``name`` of ``account`` in ``region``, on the host ``ctx`` used."""
+        return queue_url(ctx, account, name, region, self.default_region)
+
     async def by_url(self, ctx: RequestContext, url: str | None) -> Queue:
         """The queue ``url`` names for ``ctx``'s caller (cached); QueueDoesNotExist when there is none."""
         if not url:
@@ -142,6 +156,8 @@ class QueueDirectory:
         m = _SQS_HOST_REGION.search(host) if host else None
         if m:
             region = m.group(1)
+        if len(parts) >= 3 and REGION_PART.match(parts[-3]):
+            region = parts[-3]
         if len(parts) >= 2:
             return parts[-2], region, parts[-1]
         if len(parts) == 1 and not host:

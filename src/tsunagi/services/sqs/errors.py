@@ -58,7 +58,8 @@ _FROM_KMS = {
 
 
 def queue_does_not_exist() -> ServiceError:
-    return QueueDoesNotExist("The specified queue does not exist.")
+    return QueueDoesNotExist("The specified queue does not exist.",
+                             query_message="The specified queue does not exist for this wsdl version.")
 
 
 def invalid_value(value: object, parameter: str, reason: str) -> ServiceError:

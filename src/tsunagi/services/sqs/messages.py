@@ -22,7 +22,9 @@ from tsunagi.services.sqs.md5 import md5_of_attributes
 
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ASCII_ALLOWED = b"\t\n\r" + bytes(range(0x20, 0x80))
-_ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+# Letters and digits in Unicode's sense ("alphanumeric" in AWS's rule; AWS takes accented letters such
+# as "ä" and "ß"), underscore, hyphen and period, 1 to 256 of them.
+_ATTR_NAME = re.compile(r"^[\w.-]{1,256}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -103,7 +105,10 @@ def check_attributes(attributes: dict[str, dict[str, Any]], *, system: bool = Fa
                 binary_value = binary_value.encode("utf-8")
             stored[name] = [data_type, None, base64.b64encode(bytes(binary_value)).decode("ascii")]
         else:
-            if string_value is None or binary_value is not None or string_value == "":
+            if string_value == "" and binary_value is None:
+                raise InvalidParameterValue(f"Message ({kind}) attribute '{name}' must contain a non-empty value "
+                                            f"of type '{base}'.")
+            if string_value is None or binary_value is not None:
                 raise InvalidParameterValue(f"The message ({kind}) attribute '{name}' with type '{base}' must "
                                             "use field 'String'.")
             if _INVALID_CHARS.search(string_value):
@@ -128,13 +133,14 @@ def load_attributes(stored: str) -> dict[str, dict[str, Any]]:
 
 
 def select_attributes(attributes: dict[str, dict[str, Any]], wanted: list[str]) -> dict[str, dict[str, Any]]:
-    """MessageAttributeNames: ``All``, ``.*``, ``prefix.*`` or exact names."""
+    """MessageAttributeNames: ``All``, ``.*`` or ``*`` (every attribute), ``prefix.*`` (names that start
+    with ``prefix``) or exact names."""
     if not wanted:
         return {}
     exact: set[str] = set()
     prefixes: list[str] = []
     for w in wanted:
-        if w in ("All", ".*"):
+        if w in ("All", ".*", "*"):
             return attributes
         if w.endswith(".*"):
             prefixes.append(w[:-2])

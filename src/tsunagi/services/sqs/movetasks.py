@@ -28,11 +28,11 @@ from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.errors import (
     InvalidParameterValue,
     ResourceNotFoundException,
-    UnsupportedOperation,
     invalid_value,
     missing,
 )
 from tsunagi.services.sqs.waiters import SCAN, Waiters
+from tsunagi.store.base import IntegrityError
 from tsunagi.store.leases import Leases
 from tsunagi.store.sqs import SqsRepo
 
@@ -40,6 +40,8 @@ log = logging.getLogger("tsunagi.sqs.move")
 
 UNBOUNDED_BATCH = 100
 ADOPT_S = 5.0       # how often the leading server looks for tasks a dead server left running
+# the FailureReason AWS gives a task whose source or destination queue is gone
+NON_EXISTENT_QUEUE = "AWS.SimpleQueueService.NonExistentQueue"
 
 
 def _handle(source_arn: str) -> str:
@@ -99,8 +101,8 @@ class MoveTasks:
         handle = _handle(source_arn)
         if not await self.repo.create_move_task(handle, ctx.account, ctx.region, source_arn, dest_arn, rate,
                                                 visible, now):
-            raise UnsupportedOperation("There is already a task running. Only one active task is allowed for a "
-                                       "source queue arn at a given time.")
+            raise InvalidParameterValue("There is already a task running. Only one active task is allowed for "
+                                        "a source queue arn at a given time.")
         self._spawn(handle)
         return {"TaskHandle": handle}
 
@@ -140,7 +142,7 @@ class MoveTasks:
         if not handle:
             raise missing("TaskHandle")
         if _parse_handle(handle) is None:
-            raise ResourceNotFoundException("Task does not exist.")
+            raise InvalidParameterValue("Value for parameter TaskHandle is invalid.")
         row = await self.repo.move_task(handle)
         if row is None:
             raise ResourceNotFoundException("Task does not exist.")
@@ -213,6 +215,15 @@ class MoveTasks:
             if lease is not None and self.leases is not None:
                 await self.leases.give(f"move:{handle}", lease)
 
+    async def _queue_gone(self, source_id: int, dests: dict[str, int] | int) -> bool:
+        """Whether the task's source or one of its destinations was deleted (read from the store, not the
+        cache: another server may have deleted it)."""
+        ids = [source_id, *([dests] if isinstance(dests, int) else dests.values())]
+        for queue_id in ids:
+            if await self.repo.queue_by_id(queue_id) is None:
+                return True
+        return False
+
     async def _move(self, handle: str) -> None:
         row = await self.repo.move_task(handle)
         if row is None:
@@ -220,14 +231,14 @@ class MoveTasks:
         source_arn, dest_arn, rate = row.source_arn, row.dest_arn, row.rate
         source = await self.directory.by_arn(source_arn)
         if source is None:
-            await self.repo.set_move_task_status(handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
+            await self.repo.set_move_task_status(handle, "FAILED", NON_EXISTENT_QUEUE)
             return
         dests: dict[str, int] | int
         fifo_dest: dict[int, bool] = {}
         if dest_arn:
             dest = await self.directory.by_arn(dest_arn)
             if dest is None:
-                await self.repo.set_move_task_status(handle, "FAILED", "AWS.SimpleQueueService.NonExistentQueue")
+                await self.repo.set_move_task_status(handle, "FAILED", NON_EXISTENT_QUEUE)
                 return
             dests = dest.id
             fifo_dest[dest.id] = dest.fifo
@@ -252,7 +263,21 @@ class MoveTasks:
                 return
             if state.status != "RUNNING":
                 return
-            moved = await self.repo.move_batch(handle, source.id, dests, self.clock.now_ms(), batch, fifo_dest)
+            # a message past the dead-letter queue's retention period is gone, not moved
+            now = self.clock.now_ms()
+            while await self.repo.expire(source.id, now - source.retention_ms, now, limit=batch) == batch:
+                pass
+            if await self._queue_gone(source.id, dests):
+                await self.repo.set_move_task_status(handle, "FAILED", NON_EXISTENT_QUEUE, only_if=("RUNNING",))
+                return
+            try:
+                moved = await self.repo.move_batch(handle, source.id, dests, self.clock.now_ms(), batch, fifo_dest)
+            except IntegrityError:
+                # a queue deleted between the check and the batch (its messages cannot move there)
+                if not await self._queue_gone(source.id, dests):
+                    raise
+                await self.repo.set_move_task_status(handle, "FAILED", NON_EXISTENT_QUEUE, only_if=("RUNNING",))
+                return
             if moved == 0:
                 await self.repo.set_move_task_status(handle, "COMPLETED", only_if=("RUNNING",))
                 return

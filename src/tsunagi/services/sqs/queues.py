@@ -17,7 +17,7 @@ from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.services.sqs import attributes as qattrs
 from tsunagi.services.sqs.attributes import Queue
-from tsunagi.services.sqs.directory import QueueDirectory, queue_arn, queue_url
+from tsunagi.services.sqs.directory import QueueDirectory, queue_arn
 from tsunagi.services.sqs.errors import (
     InvalidAttributeName,
     InvalidParameterValue,
@@ -93,7 +93,7 @@ class Queues:
             if existing is None:
                 raise
             return self._same_queue(ctx, Queue.from_row(existing), changes)
-        return {"QueueUrl": queue_url(ctx, account, name)}
+        return {"QueueUrl": self.directory.url(ctx, account, region, name)}
 
     def _same_queue(self, ctx: RequestContext, q: Queue, changes: dict[str, str]) -> dict[str, Any]:
         current = q.attributes
@@ -104,7 +104,7 @@ class Queues:
             if have != value:
                 raise QueueNameExists(f"A queue already exists with the same name and a different value for "
                                       f"attribute {name}")
-        return {"QueueUrl": queue_url(ctx, q.account, q.name)}
+        return {"QueueUrl": self.directory.url(ctx, q.account, q.region, q.name)}
 
     async def _check_redrive(self, stored: dict[str, str], arn: str, fifo: bool) -> str | None:
         """Check a RedrivePolicy's target (exists, same type, allows this source); its ARN or None."""
@@ -140,7 +140,7 @@ class Queues:
         row = await self.repo.queue_by_name(account, ctx.region, name)
         if row is None:
             raise queue_does_not_exist()
-        return {"QueueUrl": queue_url(ctx, account, name)}
+        return {"QueueUrl": self.directory.url(ctx, account, ctx.region, name)}
 
     async def list_queues(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         prefix = params.get("QueueNamePrefix") or ""
@@ -152,7 +152,7 @@ class Queues:
         more = len(names) > (limit or 1000)
         names = names[:limit or 1000]
         if names:
-            out["QueueUrls"] = [queue_url(ctx, ctx.account, n) for n in names]
+            out["QueueUrls"] = [self.directory.url(ctx, ctx.account, ctx.region, n) for n in names]
         if more and limit is not None:
             out["NextToken"] = _encode_token(names[-1])
         return out
@@ -181,7 +181,7 @@ class Queues:
             values["ApproximateNumberOfMessagesNotVisible"] = str(inflight)
             values["ApproximateNumberOfMessagesDelayed"] = str(delayed)
         out = {n: values[n] for n in qattrs.ORDER if n in wanted and n in values}
-        return {"Attributes": out} if out else {}
+        return {"Attributes": out}      # {} when none of those asked for is set, as AWS answers
 
     async def set_queue_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
@@ -205,9 +205,12 @@ class Queues:
     async def tag_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         tags = dict((await self.directory.current(q)).tags)
-        _check_tags(params.get("Tags") or {})
-        tags.update(params.get("Tags") or {})
-        if len(tags) > 50:
+        new = params.get("Tags") or {}
+        if not new:
+            raise missing("Tags")
+        _check_tags(new)
+        tags.update(new)
+        if len(new) > 50 or len(tags) > 50:     # 1 to 50 tags a call, and on the queue
             raise InvalidParameterValue(f"Too many tags added for queue {q.name}.")
         await self.repo.update_tags(q.id, orjson.dumps(tags).decode())
         return {}
@@ -223,7 +226,7 @@ class Queues:
     async def list_queue_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         tags = (await self.directory.current(q)).tags
-        return {"Tags": tags} if tags else {}
+        return {"Tags": tags}           # {} when the queue has none, as AWS answers
 
     # -- permissions ----------------------------------------------------------------------------
     async def add_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +299,7 @@ class Queues:
         rows = await self.repo.dead_letter_sources(q.arn, after, (limit or 1000) + 1)
         more = len(rows) > (limit or 1000)
         rows = rows[:limit or 1000]
-        out: dict[str, Any] = {"queueUrls": [queue_url(ctx, r.account, r.name) for r in rows]}
+        out: dict[str, Any] = {"queueUrls": [self.directory.url(ctx, r.account, q.region, r.name) for r in rows]}
         if more and limit is not None:
             out["NextToken"] = _encode_token(rows[-1].name)
         return out

@@ -87,7 +87,7 @@ class Receiving:
         else:
             rows, receipt = await self._receive_once(q, n, visibility, attempt)
         if not rows:
-            return {}
+            return {"Messages": []}     # AWS's JSON answer; the query protocol writes <ReceiveMessageResult/>
         rows = await self._opened(ctx, q, rows, receipt)
         if self.counters is not None:
             self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesReceived", (("QueueName", q.name),),
@@ -222,6 +222,9 @@ class Receiving:
                     if not cands:
                         break
                     got = await self.repo.claim_ids(tx, cands, now, visible_at, receipt)
+                    # in the candidates' order (one group's messages together), not the update's
+                    order = {row_id: i for i, row_id in enumerate(cands)}
+                    got.sort(key=lambda r: order[r.id])
                 else:
                     got = await self.repo.claim(tx, q.id, now, visible_at, receipt, n - len(rows))
                     if not got:
@@ -291,7 +294,7 @@ class Receiving:
             if chosen:
                 msg["MD5OfMessageAttributes"] = r.md5_attrs if len(chosen) == len(loaded) else \
                     md5_of_attributes(chosen)
-                msg["MessageAttributes"] = chosen
+            msg["MessageAttributes"] = chosen       # AWS answers {} when none of the names asked for is there
         return msg
 
     # == after receiving =======================================================================
@@ -376,7 +379,8 @@ class Receiving:
         now = self.clock.now_ms()
         state = await self.repo.message_state(self.store, row_id, message_id)
         gone = "Message does not exist or is not available for visibility timeout change."
-        if state is None or state.queue_id != q.id:
+        if state is None or state.queue_id != q.id or state.retain_from <= now - q.retention_ms:
+            # deleted, or past the queue's retention period (gone for every call, swept or not)
             raise invalid_value(handle, "ReceiptHandle", gone)
         visible_at, received_at = state.visible_at, state.received_at
         if state.receipt != receipt:

@@ -54,7 +54,7 @@ class SqsService(Service):
         # a shared store: another server's send may go unheard (a wait that began during it), so a
         # parked queue is looked at every PG_POLL_BACKSTOP_S by one of its polls
         self.waiters = Waiters(PG_POLL_BACKSTOP_S if self.store.shared else None)
-        self.directory = QueueDirectory(self.store, self.repo, self.waiters)
+        self.directory = QueueDirectory(self.store, self.repo, self.waiters, platform.config.default_region)
         self.queues = Queues(self.repo, self.directory, self.clock, self.waiters)
         self.sealer = Sealer(platform.ports, self.clock, self.repo)
         self.sending = Sending(self.store, self.repo, self.directory, self.clock, self.waiters, self.sealer)

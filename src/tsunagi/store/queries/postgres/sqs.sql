@@ -148,11 +148,16 @@ WHERE NOT EXISTS (SELECT 1 FROM c);
 SELECT id FROM sqs_queues WHERE id = ? FOR NO KEY UPDATE;
 
 -- name: fifo_candidates
--- FIFO: visible messages whose group has nothing in flight, in sequence order.
-SELECT id FROM sqs_messages WHERE queue_id = ? AND fifo = 1 AND visible_at <= ?
-  AND group_id NOT IN (SELECT group_id FROM sqs_messages WHERE queue_id = ? AND visible_at > ?
-                       AND receive_count > 0 AND group_id IS NOT NULL)
-ORDER BY id LIMIT ?;
+-- FIFO: visible messages that no in-flight message of their group precedes (a message made visible
+-- again comes back before the rest of its group), one group's messages together: groups in the order
+-- of their oldest such message, each group's in sequence order.
+WITH held AS (SELECT group_id, MIN(id) AS first_held FROM sqs_messages
+              WHERE queue_id = ? AND fifo = 1 AND visible_at > ? AND receive_count > 0 GROUP BY group_id)
+SELECT id FROM (
+  SELECT m.id, MIN(m.id) OVER (PARTITION BY m.group_id) AS group_first
+  FROM sqs_messages m LEFT JOIN held h ON h.group_id = m.group_id
+  WHERE m.queue_id = ? AND m.fifo = 1 AND m.visible_at <= ? AND (h.first_held IS NULL OR m.id < h.first_held)
+) ready ORDER BY group_first, id LIMIT ?;
 
 -- name: claim_ids
 -- Claim these messages.
@@ -201,7 +206,8 @@ SELECT visible_at FROM sqs_messages WHERE queue_id = ? AND visible_at > ? ORDER 
 
 -- name: message_state
 -- What a receipt handle's checks read of one message.
-SELECT queue_id, receipt, visible_at, received_at, fifo, group_id FROM sqs_messages WHERE id = ? AND message_id = ?;
+SELECT queue_id, receipt, visible_at, received_at, fifo, group_id, retain_from FROM sqs_messages
+WHERE id = ? AND message_id = ?;
 
 -- name: delete_message
 -- DeleteMessage on a standard queue.
