@@ -133,6 +133,10 @@ def _serve_parser(sub: argparse._SubParsersAction, defaults: Any) -> None:  # ty
     p = sub.add_parser("serve", help="run the server", description="Run the tsunagi server on one port for every service.",
                        formatter_class=_HelpFormatter, epilog=SERVE_EPILOG)
     _add_serve_flags(p, defaults)
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop (as on SIGTERM) when standard input reaches end of file: start the server with "
+                        "its stdin a pipe and keep the write end open; when the starting process exits, even "
+                        "killed, the pipe closes and the server stops (tsunagi.testing does this)")
     c = sub.add_parser("config", help="show the effective configuration and where each value comes from",
                        description="Show the configuration `tsunagi serve` would run with, given the same flags, "
                                    "environment and settings file: each setting, its value, and where it came from "
@@ -243,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.command == "config":
             return _show_config(config, where, as_json=args.json)
-        return _serve(config)
+        return _serve(config, exit_with_parent=args.exit_with_parent)
     return int(commands[args.command].run(args))  # type: ignore[attr-defined]
 
 
@@ -306,7 +310,7 @@ def _botocore_without_crt() -> None:
             sys.modules["awscrt.auth"] = saved
 
 
-def _serve(config: Any) -> int:
+def _serve(config: Any, *, exit_with_parent: bool = False) -> int:
     import gc
 
     # Start-up imports every service and allocates much that lives as long as the process: no cyclic
@@ -322,7 +326,7 @@ def _serve(config: Any) -> int:
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, config.log_level.upper()), handlers=[handler])
     try:
-        return serve(config)
+        return serve(config, exit_with_parent=exit_with_parent)
     except ConfigError as e:    # found at start-up (a KMS master key that does not open the database's keys)
         print(f"tsunagi: {e}", file=sys.stderr)
         return 2

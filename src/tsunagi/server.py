@@ -83,8 +83,10 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     return Gateway(platform, on_startup=start, on_shutdown=platform.stop)
 
 
-def serve(config: Config) -> int:
-    """Serve until SIGTERM/SIGINT (which drain requests in flight); 0 on a clean stop, 1 if it never started."""
+def serve(config: Config, *, exit_with_parent: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT (which drain requests in flight), or with ``exit_with_parent`` until
+    standard input reaches end of file (the process that started the server holds a pipe's other end
+    and has exited, even by SIGKILL); 0 on a clean stop, 1 if it never started."""
     log.info("%s", describe_data(config))
     try:
         app = build(config)
@@ -104,7 +106,8 @@ def serve(config: Config) -> int:
             written = True
 
     try:
-        return 0 if httpserver.serve(app, config.host, config.port, config.max_connections, listening) else 1
+        return 0 if httpserver.serve(app, config.host, config.port, config.max_connections, listening,
+                                     watch_fd=0 if exit_with_parent else None) else 1
     finally:
         if written:
             with contextlib.suppress(OSError):
