@@ -23,12 +23,14 @@ from tsunagi.store.base import Store, open_store
 log = logging.getLogger("tsunagi")
 
 
-def assemble(config: Config, store: Store, clock: Clock | None = None, services: list[str] | None = None) -> Platform:
+def assemble(config: Config, store: Store, clock: Clock | None = None, services: list[str] | None = None,
+             *, lazy: bool = False) -> Platform:
     """The platform with its pipes (the outbox, pollers) and services, wired together: the one place
-    where services, pipes and ports meet. ``services`` limits which are loaded (tests)."""
+    where services, pipes and ports meet. ``services`` limits which are served (tests); with ``lazy``
+    each is loaded when first needed (see :meth:`Platform.start`)."""
     platform = Platform(config, store, clock or Clock())
     install_pipes(platform)
-    load_services(platform, services)
+    load_services(platform, services, lazy=lazy)
     return platform
 
 
@@ -73,7 +75,9 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         config.admin_token = admin_token(config)
     store = open_store(config.store, config.data_dir, synchronous=config.sqlite_synchronous,
                        cache_mb=config.sqlite_cache_mb)
-    platform = assemble(config, store, clock)
+    # services load when first needed on a new store (a test suite's server answers its first request
+    # without importing the ten it does not use yet); on a store with state, all of them at the start
+    platform = assemble(config, store, clock, lazy=True)
 
     async def start() -> None:
         await platform.start()

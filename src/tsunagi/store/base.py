@@ -85,6 +85,9 @@ class Store(Tx):
     shared: bool = False
     # Whether text columns can hold U+0000 (PostgreSQL's text cannot).
     text_keeps_nul: bool = True
+    # Whether :meth:`open` created the schema from nothing (no migration had been applied before): the
+    # store holds no state yet, so no service has background work to resume.
+    fresh: bool = False
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
