@@ -154,7 +154,7 @@ class PostgresStore(Store):
                                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
                 cur = await conn.execute("SELECT version FROM tsunagi_migrations")
                 done = {r[0] for r in await cur.fetchall()}
-                todo = [m for m in migrations("postgres") if m[0] not in done]
+                todo = migrations("postgres", done)
                 self.fresh = not done
                 if todo and not done:
                     log.info("new store: creating its tables (%d migrations)", len(todo))

@@ -280,7 +280,7 @@ class SqliteStore(Store):
         conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                      " applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))")
         done = {r[0] for r in conn.execute("SELECT version FROM tsunagi_migrations")}
-        todo = [m for m in migrations("sqlite") if m[0] not in done]
+        todo = migrations("sqlite", done)
         self.fresh = not done
         if todo and not done:
             log.info("new store: creating its tables (%d migrations)", len(todo))
