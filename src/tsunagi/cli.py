@@ -291,33 +291,12 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def _botocore_without_crt() -> None:
-    """Import botocore as the server uses it: for its service models only. botocore loads awscrt (12 MB
-    of C, ~60 ms of the start) for request signing and transfers, which the server never does with
-    botocore; told that awscrt is not there, it leaves it (S3's CRC32C and CRC64NVME load it when first
-    needed, tsunagi.services.s3.checksums)."""
-    if "botocore.compat" in sys.modules:
-        return
-    saved = sys.modules.get("awscrt.auth")
-    sys.modules["awscrt.auth"] = None  # type: ignore[assignment]  # `import awscrt.auth` raises ImportError
-    try:
-        import botocore.compat  # noqa: F401
-    except ImportError:
-        pass
-    finally:
-        if saved is None:
-            del sys.modules["awscrt.auth"]
-        else:
-            sys.modules["awscrt.auth"] = saved
-
-
 def _serve(config: Any, *, exit_with_parent: bool = False) -> int:
     import gc
 
     # Start-up imports every service and allocates much that lives as long as the process: no cyclic
     # collections until the server is built (~10% of the start's CPU); serve() turns them on again.
     gc.disable()
-    _botocore_without_crt()
     from tsunagi.config import ConfigError
     from tsunagi.server import serve
     from tsunagi.store.base import StoreError

@@ -481,6 +481,13 @@ class HttpServer:
             log.info("received %s; draining requests in flight", signal.Signals(sig).name)
         self._stop.set()
 
+    def replace_gateway(self, gateway: Gateway) -> None:
+        """Serve every request from now on, on open connections too, with ``gateway`` (a server that
+        opened its port before its gateway was built hands over to it)."""
+        self.gateway = gateway
+        for conn in self.connections:
+            conn.gateway = gateway
+
     def _watch(self, fd: int) -> None:
         """Stop (as on SIGTERM) once ``fd`` reaches end of file: the read end of a pipe whose write end
         only the process that started this server holds, so its death, even by SIGKILL, closes it."""
@@ -604,11 +611,14 @@ def connection_budget() -> int:
 
 
 def serve(gateway: Gateway, host: str, port: int, max_connections: int = 0,
-          on_listening: Callable[[], None] | None = None, watch_fd: int | None = None) -> bool:
+          on_listening: Callable[[], None] | None = None, watch_fd: int | None = None,
+          on_server: Callable[[HttpServer], None] | None = None) -> bool:
     """Run the server until SIGTERM/SIGINT (or end of file on ``watch_fd``); True if it started.
-    ``on_listening`` runs once the port is bound."""
+    ``on_listening`` runs once the port is bound; ``on_server`` is given the server when it is made."""
     server = HttpServer(gateway, host, port, freeze_gc=True, max_connections=max_connections,
                         on_listening=on_listening, watch_fd=watch_fd)
+    if on_server is not None:
+        on_server(server)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

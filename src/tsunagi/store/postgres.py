@@ -128,6 +128,8 @@ class PostgresStore(Store):
         self._reset_plan: tuple[list[str], list[str], str] | None = None
 
     async def open(self) -> None:
+        if self._listener is not None:
+            return          # open already (tsunagi serve opens the store before it builds the platform)
         try:
             await self._pool.open(wait=True, timeout=15)
         except Exception as e:

@@ -239,6 +239,8 @@ class SqliteStore(Store):
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
+        if self._conn is not None:
+            return          # open already (tsunagi serve opens the store before it builds the platform)
         if self.path != ":memory:":
             folder = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(folder, exist_ok=True)
