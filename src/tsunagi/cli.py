@@ -133,6 +133,10 @@ def _serve_parser(sub: argparse._SubParsersAction, defaults: Any) -> None:  # ty
     p = sub.add_parser("serve", help="run the server", description="Run the tsunagi server on one port for every service.",
                        formatter_class=_HelpFormatter, epilog=SERVE_EPILOG)
     _add_serve_flags(p, defaults)
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop (as on SIGTERM) when standard input reaches end of file: start the server with "
+                        "its stdin a pipe and keep the write end open; when the starting process exits, even "
+                        "killed, the pipe closes and the server stops (tsunagi.testing does this)")
     c = sub.add_parser("config", help="show the effective configuration and where each value comes from",
                        description="Show the configuration `tsunagi serve` would run with, given the same flags, "
                                    "environment and settings file: each setting, its value, and where it came from "
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                    description="tsunagi aws ARGS...: the aws CLI with --endpoint-url set to the server running "
                                "here (see `tsunagi status`), and AWS_DEFAULT_REGION / credentials defaulted "
                                "to us-east-1 and test/test when unset.")
-    commands = _command_modules()
+    # `serve` needs none of the other commands' modules (mail's pulls in urllib.request: ~15 ms of the start)
+    commands = {} if first == "serve" else _command_modules()
     for name, module in commands.items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)  # type: ignore[attr-defined]
         p.add_argument("--endpoint-url", default=None,
@@ -243,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.command == "config":
             return _show_config(config, where, as_json=args.json)
-        return _serve(config)
+        return _serve(config, exit_with_parent=args.exit_with_parent)
     return int(commands[args.command].run(args))  # type: ignore[attr-defined]
 
 
@@ -286,33 +291,12 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def _botocore_without_crt() -> None:
-    """Import botocore as the server uses it: for its service models only. botocore loads awscrt (12 MB
-    of C, ~60 ms of the start) for request signing and transfers, which the server never does with
-    botocore; told that awscrt is not there, it leaves it (S3's CRC32C and CRC64NVME load it when first
-    needed, tsunagi.services.s3.checksums)."""
-    if "botocore.compat" in sys.modules:
-        return
-    saved = sys.modules.get("awscrt.auth")
-    sys.modules["awscrt.auth"] = None  # type: ignore[assignment]  # `import awscrt.auth` raises ImportError
-    try:
-        import botocore.compat  # noqa: F401
-    except ImportError:
-        pass
-    finally:
-        if saved is None:
-            del sys.modules["awscrt.auth"]
-        else:
-            sys.modules["awscrt.auth"] = saved
-
-
-def _serve(config: Any) -> int:
+def _serve(config: Any, *, exit_with_parent: bool = False) -> int:
     import gc
 
     # Start-up imports every service and allocates much that lives as long as the process: no cyclic
     # collections until the server is built (~10% of the start's CPU); serve() turns them on again.
     gc.disable()
-    _botocore_without_crt()
     from tsunagi.config import ConfigError
     from tsunagi.server import serve
     from tsunagi.store.base import StoreError
@@ -322,7 +306,7 @@ def _serve(config: Any) -> int:
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, config.log_level.upper()), handlers=[handler])
     try:
-        return serve(config)
+        return serve(config, exit_with_parent=exit_with_parent)
     except ConfigError as e:    # found at start-up (a KMS master key that does not open the database's keys)
         print(f"tsunagi: {e}", file=sys.stderr)
         return 2

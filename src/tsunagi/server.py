@@ -4,31 +4,46 @@ ASGI server can host ``build(config)`` instead."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import os
 import secrets
+import sys
+import time
+from typing import TYPE_CHECKING
 
-from tsunagi.clock import Clock
+import orjson
+
 from tsunagi.commands import ENDPOINT_FILE
 from tsunagi.config import Config
 from tsunagi.gateway import httpserver
-from tsunagi.gateway.app import Gateway
-from tsunagi.pipes import install as install_pipes
-from tsunagi.services.base import Platform
-from tsunagi.services.registry import load_services
+from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.store.base import Store, open_store
+
+if TYPE_CHECKING:
+    from tsunagi.clock import Clock
+    from tsunagi.gateway.app import Gateway
+    from tsunagi.gateway.body import BodySource
+    from tsunagi.services.base import Platform
 
 log = logging.getLogger("tsunagi")
 
 
-def assemble(config: Config, store: Store, clock: Clock | None = None, services: list[str] | None = None) -> Platform:
+def assemble(config: Config, store: Store, clock: Clock | None = None, services: list[str] | None = None,
+             *, lazy: bool = False) -> Platform:
     """The platform with its pipes (the outbox, pollers) and services, wired together: the one place
-    where services, pipes and ports meet. ``services`` limits which are loaded (tests)."""
+    where services, pipes and ports meet. ``services`` limits which are served (tests); with ``lazy``
+    each is loaded when first needed (see :meth:`Platform.start`)."""
+    from tsunagi.clock import Clock
+    from tsunagi.pipes import install as install_pipes
+    from tsunagi.services.base import Platform
+    from tsunagi.services.registry import load_services
+
     platform = Platform(config, store, clock or Clock())
     install_pipes(platform)
-    load_services(platform, services)
+    load_services(platform, services, lazy=lazy)
     return platform
 
 
@@ -66,6 +81,12 @@ def describe_data(config: Config) -> str:
 
 
 def build(config: Config, clock: Clock | None = None) -> Gateway:
+    store, generated = _prepare(config)
+    return _gateway(config, store, generated, clock)
+
+
+def _prepare(config: Config) -> tuple[Store, bool]:
+    """The data dir, the admin token and the store (not opened yet); whether the token was generated."""
     config.validate()
     os.makedirs(config.data_dir, exist_ok=True)
     generated = config.internal_api and not config.admin_token
@@ -73,7 +94,16 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         config.admin_token = admin_token(config)
     store = open_store(config.store, config.data_dir, synchronous=config.sqlite_synchronous,
                        cache_mb=config.sqlite_cache_mb, direct_url=config.store_direct)
-    platform = assemble(config, store, clock)
+    return store, generated
+
+
+def _gateway(config: Config, store: Store, generated: bool, clock: Clock | None = None) -> Gateway:
+    botocore_without_crt()
+    from tsunagi.gateway.app import Gateway
+
+    # services load when first needed on a new store (a test suite's server answers its first request
+    # without importing the ten it does not use yet); on a store with state, all of them at the start
+    platform = assemble(config, store, clock, lazy=True)
 
     async def start() -> None:
         await platform.start()
@@ -83,13 +113,131 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     return Gateway(platform, on_startup=start, on_shutdown=platform.stop)
 
 
-def serve(config: Config) -> int:
-    """Serve until SIGTERM/SIGINT (which drain requests in flight); 0 on a clean stop, 1 if it never started."""
+def botocore_without_crt() -> None:
+    """Import botocore as the server uses it: for its service models only. botocore loads awscrt (12 MB
+    of C, ~60 ms of the start) for request signing and transfers, which the server never does with
+    botocore; told that awscrt is not there, it leaves it (S3's CRC32C and CRC64NVME load it when first
+    needed, tsunagi.services.s3.checksums)."""
+    if "botocore.compat" in sys.modules:
+        return
+    saved = sys.modules.get("awscrt.auth")
+    sys.modules["awscrt.auth"] = None  # type: ignore[assignment]  # `import awscrt.auth` raises ImportError
+    try:
+        import botocore.compat  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        if saved is None:
+            del sys.modules["awscrt.auth"]
+        else:
+            sys.modules["awscrt.auth"] = saved
+
+
+# How long after the port opened a new store's server starts building its gateway when no request came.
+BUILD_DELAY_S = 0.02
+
+
+class _Starting:
+    """What ``tsunagi serve`` serves first. It opens the store; on a store with state it builds the gateway
+    (every service started) before the port opens, as ever. On a new store (a test suite's server) the
+    port opens first and the gateway (the request chain, botocore's models, the pipes) is built right
+    after, so its imports overlap with the client's own start: the health check answers ready at once,
+    and any other request waits for the build, then goes to the gateway, which takes this one's place."""
+
+    def __init__(self, config: Config, store: Store, generated: bool) -> None:
+        self.config = config
+        self.store = store
+        self.generated = generated
+        self.body_timeout = config.body_timeout
+        self.failed = False
+        self.gateway: Gateway | None = None
+        self._server: httpserver.HttpServer | None = None
+        self._build: asyncio.Task[None] | None = None
+        self._started_at = time.time()
+
+    def attach(self, server: httpserver.HttpServer) -> None:
+        self._server = server
+
+    async def startup(self) -> None:
+        await self.store.open()
+        if not self.store.fresh:
+            await self._built()
+
+    def listening(self) -> None:
+        if self.gateway is None:
+            # the build holds the event loop while it imports: first let a health check that is on its
+            # way be answered (the test harness polls every few milliseconds), then build
+            asyncio.get_running_loop().call_later(BUILD_DELAY_S, self._begin)
+
+    def _begin(self) -> None:
+        if self.gateway is None and self._build is None:
+            self._build = asyncio.get_running_loop().create_task(self._build_now(), name="tsunagi-build")
+
+    async def _build_now(self) -> None:
+        gc.disable()        # as for the start before the port opened (tsunagi.cli)
+        try:
+            await self._built()
+        except Exception as e:
+            self.failed = True
+            log.error("tsunagi failed to start: %s", e, exc_info=not isinstance(e, ValueError))
+            if self._server is not None:
+                self._server.request_stop()
+        finally:
+            gc.enable()
+
+    async def _built(self) -> None:
+        gateway = _gateway(self.config, self.store, self.generated)
+        await gateway.startup()
+        gc.freeze()         # what the build made lives as long as the process (see HttpServer.serve)
+        self.gateway = gateway
+        if self._server is not None:
+            self._server.replace_gateway(gateway)
+
+    async def handle(self, request: HttpRequest, request_id: str, source_ip: str = "127.0.0.1",
+                     body: BodySource | None = None) -> HttpResponse:
+        if self.gateway is None:
+            if request.path == "/_tsunagi/health" and request.method in ("GET", "HEAD"):
+                asyncio.get_running_loop().call_soon(self._begin)   # once this answer is on its way
+                return self._health()
+            self._begin()
+            if self._build is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._build)
+            if self.gateway is None:
+                return HttpResponse(503, [("content-type", "application/json")], orjson.dumps(
+                    {"__type": "ServiceUnavailable", "message": "tsunagi failed to start: see its log"}))
+        return await self.gateway.handle(request, request_id, source_ip, body)
+
+    def _health(self) -> HttpResponse:
+        from tsunagi import __version__
+        from tsunagi.services.registry import SERVICES
+
+        body = {"status": "ready", "version": __version__,
+                "services": {name: "loads on first use" for name in sorted(SERVICES)},
+                "store": self.store.describe(), "uptime_seconds": round(time.time() - self._started_at, 3)}
+        return HttpResponse(200, [("content-type", "application/json")], orjson.dumps(body))
+
+    async def shutdown(self) -> None:
+        if self._build is not None and not self._build.done():
+            self._build.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._build
+        if self.gateway is not None:
+            await self.gateway.shutdown()
+        else:
+            await self.store.close()
+
+
+def serve(config: Config, *, exit_with_parent: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT (which drain requests in flight), or with ``exit_with_parent`` until
+    standard input reaches end of file (the process that started the server holds a pipe's other end
+    and has exited, even by SIGKILL); 0 on a clean stop, 1 if it never started."""
     log.info("%s", describe_data(config))
     try:
-        app = build(config)
+        store, generated = _prepare(config)
     finally:
         gc.enable()     # the command turned collections off for the start (tsunagi.cli)
+    app = _Starting(config, store, generated)
     if config.internal_api:
         log.info("internal endpoints (/_tsunagi/reset, the mailbox, delivery records) need the header "
                  "X-Tsunagi-Token: %s (also in %s)", config.admin_token, os.path.join(config.data_dir, "admin-token"))
@@ -102,9 +250,12 @@ def serve(config: Config) -> int:
         with contextlib.suppress(OSError), open(marker, "w") as f:
             f.write(f"http://{host}:{config.port}\n")
             written = True
+        app.listening()
 
     try:
-        return 0 if httpserver.serve(app, config.host, config.port, config.max_connections, listening) else 1
+        started = httpserver.serve(app, config.host, config.port, config.max_connections,  # type: ignore[arg-type]
+                                   listening, watch_fd=0 if exit_with_parent else None, on_server=app.attach)
+        return 0 if started and not app.failed else 1
     finally:
         if written:
             with contextlib.suppress(OSError):

@@ -5,8 +5,10 @@ server they start themselves and against a running one (``TSUNAGI_ENDPOINT``, on
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -142,3 +144,85 @@ def test_delivery_records_of_a_publish(shared_is) -> None:
     assert record["TargetArn"].startswith(topic + ":")      # the subscription
     assert record["Protocol"] == "sqs"
     assert endpoint.wait_for_messages(url, 1) == 1
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` has exited (or is a zombie nobody reaped) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _start_and_kill(tmp_path, *args: str) -> tuple[int, str]:
+    """Run a child python (``args``) that starts a server and writes ``<server pid> <url>`` to
+    ``tmp_path/started``; SIGKILL the child once it has; the server's pid and URL."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGI_", "AWS_", "PYTEST_"))}
+    marker = tmp_path / "started"
+    child = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env={**clean, "MARKER": str(marker)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (marker.exists() and marker.read_text().endswith("\n")):
+            assert child.poll() is None, f"the child exited with {child.returncode} before starting a server"
+            assert time.monotonic() < deadline, "no server started in 60 s"
+            time.sleep(0.05)
+        pid, url = marker.read_text().split()
+        with urllib.request.urlopen(f"{url}/_tsunagi/health", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        child.kill()        # SIGKILL: no atexit, no finally, no fixture teardown in the child
+        child.wait()
+    return int(pid), url
+
+
+SERVER_CHILD = """
+import os, time
+from tsunagi import testing
+srv = testing.Server()
+endpoint = srv.start()
+with open(os.environ["MARKER"], "w") as f:
+    f.write(f"{srv.proc.pid} {endpoint.url}\\n")
+time.sleep(120)
+"""
+
+PYTEST_CHILD = """
+import os, time
+from tsunagi.testing import _server
+
+def test_waits(tsunagi_endpoint):
+    with open(os.environ["MARKER"], "w") as f:
+        f.write(f"{_server._shared_server.proc.pid} {tsunagi_endpoint.url}\\n")
+    time.sleep(120)
+"""
+
+
+@pytest.mark.sqlite_only
+def test_a_server_stops_when_the_process_that_started_it_is_killed(tmp_path) -> None:
+    (tmp_path / "child.py").write_text(SERVER_CHILD)
+    pid, url = _start_and_kill(tmp_path, "child.py")
+    gone = _gone(pid, 20)
+    if not gone:
+        os.kill(pid, signal.SIGKILL)
+    assert gone, "the server runs on after its parent was killed"
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/_tsunagi/health", timeout=2)
+
+
+@pytest.mark.sqlite_only
+def test_the_plugins_server_stops_when_pytest_is_killed(tmp_path) -> None:
+    (tmp_path / "test_wait.py").write_text(PYTEST_CHILD)
+    pid, url = _start_and_kill(tmp_path, "-m", "pytest", "-q", "-p", "no:randomly",
+                               "-p", "no:cacheprovider", "test_wait.py")
+    gone = _gone(pid, 20)
+    if not gone:
+        os.kill(pid, signal.SIGKILL)
+    assert gone, "the plugin's server runs on after pytest was killed"
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/_tsunagi/health", timeout=2)

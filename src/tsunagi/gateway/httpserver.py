@@ -30,6 +30,7 @@ import asyncio
 import collections
 import gc
 import logging
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -456,9 +457,10 @@ class HttpServer:
 
     def __init__(self, gateway: Gateway, host: str, port: int, *, backlog: int = 2048,
                  freeze_gc: bool = False, max_connections: int = 0,
-                 on_listening: Callable[[], None] | None = None) -> None:
+                 on_listening: Callable[[], None] | None = None, watch_fd: int | None = None) -> None:
         self.gateway = gateway
         self.on_listening = on_listening
+        self.watch_fd = watch_fd
         self.freeze_gc = freeze_gc
         self.host = host
         self.port = port
@@ -478,6 +480,37 @@ class HttpServer:
         if sig is not None:
             log.info("received %s; draining requests in flight", signal.Signals(sig).name)
         self._stop.set()
+
+    def replace_gateway(self, gateway: Gateway) -> None:
+        """Serve every request from now on, on open connections too, with ``gateway`` (a server that
+        opened its port before its gateway was built hands over to it)."""
+        self.gateway = gateway
+        for conn in self.connections:
+            conn.gateway = gateway
+
+    def _watch(self, fd: int) -> None:
+        """Stop (as on SIGTERM) once ``fd`` reaches end of file: the read end of a pipe whose write end
+        only the process that started this server holds, so its death, even by SIGKILL, closes it."""
+        def readable() -> None:
+            try:
+                data = os.read(fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.loop.remove_reader(fd)
+                log.warning("the process that started this server has exited; stopping")
+                self.request_stop()
+
+        try:
+            os.set_blocking(fd, False)
+            self.loop.add_reader(fd, readable)
+        except (OSError, ValueError, PermissionError):
+            # not a pipe or socket (a file, /dev/null: at its end already), or not open at all
+            log.warning("the pipe to the process that started this server is not one (a file or /dev/null); "
+                        "stopping")
+            self.request_stop()
 
     def admit(self) -> bool:
         """Room for one more connection? At the cap, the longest-idle keep-alive connections are
@@ -526,6 +559,8 @@ class HttpServer:
         log.info("tsunagi serving on http://%s:%d", self.host, self.port)
         if self.on_listening is not None:
             self.on_listening()
+        if self.watch_fd is not None:
+            self._watch(self.watch_fd)
         reaper = self.loop.create_task(self._close_idle())
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
@@ -576,10 +611,14 @@ def connection_budget() -> int:
 
 
 def serve(gateway: Gateway, host: str, port: int, max_connections: int = 0,
-          on_listening: Callable[[], None] | None = None) -> bool:
-    """Run the server until SIGTERM/SIGINT; True if it started. ``on_listening`` runs once the port is bound."""
+          on_listening: Callable[[], None] | None = None, watch_fd: int | None = None,
+          on_server: Callable[[HttpServer], None] | None = None) -> bool:
+    """Run the server until SIGTERM/SIGINT (or end of file on ``watch_fd``); True if it started.
+    ``on_listening`` runs once the port is bound; ``on_server`` is given the server when it is made."""
     server = HttpServer(gateway, host, port, freeze_gc=True, max_connections=max_connections,
-                        on_listening=on_listening)
+                        on_listening=on_listening, watch_fd=watch_fd)
+    if on_server is not None:
+        on_server(server)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop

@@ -18,6 +18,7 @@ policy checks themselves are :mod:`tsunagi.gateway.authorize`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -81,8 +82,8 @@ class Route:
             return self._form_first(ex)  # the Action may be in the form: read it, then route again
         cred = ex.credential = read_credential(request)
         service = resolve_service(request, cred)
-        if service is None or service not in self.platform.services:
-            ex.response = unrouted(request, service, ex.request_id, self.platform.services)
+        if service is None or (service not in self.platform.services and self.platform.load(service) is None):
+            ex.response = unrouted(request, service, ex.request_id, self.platform.served())
             return None
         ex.service = service
         pick = PROTOCOL_OF.get(service)
@@ -256,7 +257,16 @@ class Dispatch:
         if method is None:
             raise NotImplementedOperation(f"{operation.name} is not available in tsunagi's {service} service yet.",
                                           code="NotImplemented")
+        starting = self.platform.starting
+        if starting and service in starting:      # loaded by this request: its start is not done yet
+            return self._after_start(starting[service], method, ex.ctx, ex.params)
         return method(ex.ctx, ex.params)
+
+    @staticmethod
+    async def _after_start(started: Awaitable[None], method: Operation, ctx: RequestContext,
+                           params: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.shield(started)
+        return await method(ctx, params)
 
 
 class Serialize:

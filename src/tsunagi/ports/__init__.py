@@ -19,6 +19,9 @@ region, journey (trace id) and principal travel with it; policy checks see who i
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
@@ -41,23 +44,72 @@ class PortKey(Generic[T]):
 
 
 class Ports:
-    """The platform's ports, by key."""
+    """The platform's ports, by key.
+
+    A service is loaded when first needed (:class:`tsunagi.services.base.Platform`): asked for the port of
+    a service served here but not loaded yet, the ports call ``loader`` with its name, which loads it (its
+    constructor provides the port) and begins its start. Until that start is done the port is handed out
+    behind a wrapper whose coroutine methods wait for it (``starting``: service name → its start).
+    """
 
     def __init__(self) -> None:
         self._impls: dict[PortKey[Any], object] = {}
+        self.loader: Callable[[str], object] | None = None
+        self.starting: dict[str, asyncio.Future[None]] = {}
 
     def provide(self, key: PortKey[T], impl: T) -> None:
         self._impls[key] = impl
 
     def get(self, key: PortKey[T]) -> T:
         impl = self._impls.get(key)
+        if impl is None or self.starting:
+            impl = self._resolve(key, impl)
         if impl is None:
             raise PortUnavailable(f"this server does not run the {key.service} service")
         return cast(T, impl)
 
     def find(self, key: PortKey[T]) -> T | None:
         """The port, or None when its service is not served here."""
-        return cast("T | None", self._impls.get(key))
+        impl = self._impls.get(key)
+        if impl is None or self.starting:
+            impl = self._resolve(key, impl)
+        return cast("T | None", impl)
+
+    def _resolve(self, key: PortKey[Any], impl: object | None) -> object | None:
+        if impl is None:
+            if self.loader is None:
+                return None
+            self.loader(key.service)
+            impl = self._impls.get(key)
+            if impl is None:
+                return None
+        started = self.starting.get(key.service)
+        if started is not None and not started.done():
+            return _AfterStart(impl, started)
+        return impl
 
     def __contains__(self, key: PortKey[Any]) -> bool:
-        return key in self._impls
+        return self.find(key) is not None
+
+
+class _AfterStart:
+    """A port whose service is still starting: each coroutine method waits for the start, then runs."""
+
+    __slots__ = ("_impl", "_started")
+
+    def __init__(self, impl: object, started: asyncio.Future[None]) -> None:
+        self._impl = impl
+        self._started = started
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._impl, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        started = self._started
+
+        async def after_start(*args: Any, **kwargs: Any) -> Any:
+            if not started.done():
+                await asyncio.shield(started)
+            return await attr(*args, **kwargs)
+
+        return after_start

@@ -78,5 +78,6 @@ class Counters:
         return out
 
 
-COUNTERS: PortKey[Counters] = PortKey("cloudwatch-counters")
-"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda) for CloudWatch to publish."""
+COUNTERS: PortKey[Counters] = PortKey("cloudwatch")
+"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda) for CloudWatch to publish
+(a second key of the cloudwatch service, so that asking for it loads that service when it is not yet)."""

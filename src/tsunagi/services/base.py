@@ -7,6 +7,8 @@ services' ports (:mod:`tsunagi.ports`), the outbox and the delivery records. It 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["Component", "Platform", "Principal", "RequestContext", "Service", "Source"]
 
 log = logging.getLogger("tsunagi.services")
+
+# After a start on a new store, the services no request has needed yet are loaded this many seconds
+# after the port opened, one at a time, so the first requests do not wait for them.
+BACKGROUND_LOAD_DELAY_S = 0.5
 
 
 class Component(Protocol):
@@ -47,6 +53,67 @@ class Platform:
         self.leases = Leases(store)                # limits that hold across the servers on one database
         self.components: list[Component] = []      # started after the services, stopped before them
         self._outbox: OutboxPort | None = None
+        # Services served here but not loaded yet, by name ("module:Class"): each is loaded on its first
+        # request or port lookup, or all at start when the store holds state already, or in the
+        # background a little after the start.
+        self.available: dict[str, str] = {}
+        self.starting = self.ports.starting        # a lazily loaded service's start, until it is done
+        self.ports.loader = self.load
+        self._running = False
+        self._background: asyncio.Task[None] | None = None
+
+    def serves(self, name: str) -> bool:
+        """Whether this server serves ``name`` (loaded or not yet)."""
+        return name in self.services or name in self.available
+
+    def served(self) -> list[str]:
+        return sorted({*self.services, *self.available})
+
+    def load(self, name: str) -> Service | None:
+        """The service, loaded now if it was not (its module imported, the service made; once the
+        platform runs, its start begun, see ``starting``); None when it is not served here."""
+        svc = self.services.get(name)
+        if svc is not None:
+            return svc
+        target = self.available.pop(name, None)
+        if target is None:
+            return None
+        from tsunagi.services.registry import instantiate
+
+        made = instantiate(self, target)
+        if made is None:
+            return None
+        self.services[name] = made
+        if self._running:
+            started = asyncio.get_running_loop().create_task(made.start(), name=f"tsunagi-start-{name}")
+            self.starting[name] = started
+
+            def done(task: asyncio.Task[None]) -> None:
+                if self.starting.get(name) is task:
+                    del self.starting[name]
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("starting %s failed", name, exc_info=task.exception())
+
+            started.add_done_callback(done)
+        return made
+
+    async def ensure(self, name: str) -> Service | None:
+        """The service, loaded and started."""
+        svc = self.load(name)
+        started = self.starting.get(name)
+        if started is not None:
+            await asyncio.shield(started)
+        return svc
+
+    async def _load_rest(self) -> None:
+        await asyncio.sleep(BACKGROUND_LOAD_DELAY_S)
+        while self.available:
+            name = next(iter(self.available))
+            try:
+                await self.ensure(name)
+            except Exception:
+                log.exception("loading %s failed", name)
+            await asyncio.sleep(0)
 
     @property
     def outbox(self) -> OutboxPort:
@@ -60,12 +127,29 @@ class Platform:
 
     async def start(self) -> None:
         await self.store.open()
-        for svc in self.services.values():
+        if not self.store.fresh:
+            # state from an earlier run: every service's background work (sweeps, resumed tasks, checks
+            # of the keys) runs from the start, as the services load
+            for name in list(self.available):
+                self.load(name)
+        for svc in list(self.services.values()):
             await svc.start()
+        self._running = True
         for component in self.components:
             await component.start()
+        if self.available:
+            self._background = asyncio.get_running_loop().create_task(self._load_rest(),
+                                                                      name="tsunagi-load-services")
 
     async def stop(self) -> None:
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._background
+            self._background = None
+        for started in list(self.starting.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await started
         for component in reversed(self.components):
             try:
                 await component.stop()

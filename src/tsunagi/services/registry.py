@@ -23,15 +23,28 @@ SERVICES: dict[str, str] = {
 }
 
 
-def load_services(platform: Platform, names: list[str] | None = None) -> None:
+def load_services(platform: Platform, names: list[str] | None = None, *, lazy: bool = False) -> None:
+    """The services this server serves (``names``: only those). Loaded now, or with ``lazy`` only listed:
+    the platform loads each when it is first needed, or when the store it opens holds state already
+    (:meth:`Platform.start`)."""
     for name, target in SERVICES.items():
         if names is not None and name not in names:
             continue
-        module, cls = target.split(":")
-        try:
-            klass: type[Service] = getattr(importlib.import_module(module), cls)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith(module.rsplit(".", 1)[0]):
-                continue  # not built yet
-            raise
-        platform.services[name] = klass(platform)
+        if lazy:
+            platform.available[name] = target
+        else:
+            service = instantiate(platform, target)
+            if service is not None:
+                platform.services[name] = service
+
+
+def instantiate(platform: Platform, target: str) -> Service | None:
+    """Import a service's module and make the service ("module:Class"); None when it is not built."""
+    module, cls = target.split(":")
+    try:
+        klass: type[Service] = getattr(importlib.import_module(module), cls)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith(module.rsplit(".", 1)[0]):
+            return None  # not built yet
+        raise
+    return klass(platform)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from importlib import resources
 from typing import Any
 
 log = logging.getLogger("tsunagi.store")
@@ -85,6 +85,9 @@ class Store(Tx):
     shared: bool = False
     # Whether text columns can hold U+0000 (PostgreSQL's text cannot).
     text_keeps_nul: bool = True
+    # Whether :meth:`open` created the schema from nothing (no migration had been applied before): the
+    # store holds no state yet, so no service has background work to resume.
+    fresh: bool = False
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
@@ -154,24 +157,25 @@ class Store(Tx):
             yield row
 
 
-def migrations(dialect: str) -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration file of a dialect, in order.
+def migrations(dialect: str, applied: Iterable[int] = ()) -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration file of a dialect not in ``applied``, in order (only
+    those files are read: a store that is up to date reads none).
 
     Files live in ``store/migrations/<dialect>/NNNN_name.sql``. Numbering leaves room per service:
     0001–0009 core, 0010–0019 sqs, 0020 sns, 0030 lambda/logs, 0040 s3, 0050 kms/iam, 0060 cfn, 0070 apigw, 0080 ecs.
     """
-    folder = resources.files("tsunagi.store") / "migrations" / dialect
-    out = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if not name.endswith(".sql"):
-            continue
-        version = int(name.split("_", 1)[0])
-        out.append((version, name, entry.read_text(encoding="utf-8")))
-    out.sort()
-    versions = [v for v, _, _ in out]
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations", dialect)
+    found = sorted((int(name.split("_", 1)[0]), name) for name in os.listdir(folder) if name.endswith(".sql"))
+    versions = [v for v, _ in found]
     if len(set(versions)) != len(versions):
         raise StoreError(f"duplicate migration numbers in {dialect}: {versions}")
+    done = set(applied)
+    out = []
+    for version, name in found:
+        if version in done:
+            continue
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            out.append((version, name, f.read()))
     return out
 
 

@@ -183,6 +183,8 @@ class PostgresStore(Store):
         self._notes_sql: dict[tuple[str, bool, bool], str] = {}
 
     async def open(self) -> None:
+        if self._listener is not None:
+            return          # open already (tsunagi serve opens the store before it builds the platform)
         try:
             await self._pool.open(wait=True, timeout=15)
         except Exception as e:
@@ -215,7 +217,8 @@ class PostgresStore(Store):
                                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
                 cur = await conn.execute("SELECT version FROM tsunagi_migrations")
                 done = {r[0] for r in await cur.fetchall()}
-                todo = [m for m in migrations("postgres") if m[0] not in done]
+                todo = migrations("postgres", done)
+                self.fresh = not done
                 if todo and not done:
                     log.info("new store: creating its tables (%d migrations)", len(todo))
                 for version, name, sql in todo:

@@ -239,6 +239,8 @@ class SqliteStore(Store):
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
+        if self._conn is not None:
+            return          # open already (tsunagi serve opens the store before it builds the platform)
         if self.path != ":memory:":
             folder = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(folder, exist_ok=True)
@@ -280,7 +282,8 @@ class SqliteStore(Store):
         conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                      " applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))")
         done = {r[0] for r in conn.execute("SELECT version FROM tsunagi_migrations")}
-        todo = [m for m in migrations("sqlite") if m[0] not in done]
+        todo = migrations("sqlite", done)
+        self.fresh = not done
         if todo and not done:
             log.info("new store: creating its tables (%d migrations)", len(todo))
         for version, name, sql in todo:

@@ -298,10 +298,14 @@ class Server:
         # the test suite's AWS settings are for its clients, not the server
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
+        # --exit-with-parent: the server's stdin is a pipe whose write end only this process holds (not
+        # inherited by its other children); when this process dies, even by SIGKILL, the pipe closes and
+        # the server stops instead of running on, orphaned
         argv = [sys.executable, "-m", "tsunagi", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", self.data_dir, "--store", self.store, "--log-level", "warning", *self.args]
+                "--data-dir", self.data_dir, "--store", self.store, "--log-level", "warning",
+                "--exit-with-parent", *self.args]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                                          env=env, start_new_session=True)
         endpoint = Endpoint(f"http://127.0.0.1:{self.port}", self.token, region=self.region)
         _warm_botocore(endpoint.url, lambda: self.proc is None or self.proc.poll() is not None or _ready(self.port))
@@ -310,6 +314,7 @@ class Server:
         while True:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
+                _close_pipe(self.proc)
                 self.proc = None
                 raise StartError(f"tsunagi serve exited with {code}:\n{self.log()}")
             if _ready(self.port):
@@ -331,6 +336,8 @@ class Server:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
+        if proc is not None:
+            _close_pipe(proc)
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -338,6 +345,15 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             _kill_group(proc)
+        if proc is not None:
+            _close_pipe(proc)
+
+
+def _close_pipe(proc: subprocess.Popen[bytes]) -> None:
+    """Close this end of the server's stdin pipe (the server stops when it closes)."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
 
 
 def _until(fetch: Callable[[], T], enough: Callable[[T], bool], timeout: float, interval: float,

@@ -105,7 +105,9 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
         body = {
             "status": "ready" if state.ready else "starting",
             "version": __version__,
-            "services": {name: "running" for name in sorted(platform.services)},
+            # a service no request has needed yet is loaded by its first request (or shortly after the start)
+            "services": {name: "running" if name in platform.services else "loads on first use"
+                         for name in platform.served()},
             "store": platform.store.describe(),
             "uptime_seconds": round(time.time() - state.started_at, 3),
         }

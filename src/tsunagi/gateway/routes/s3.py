@@ -54,7 +54,7 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
     max_body = platform.config.max_body_bytes
 
     def is_form_upload(request: HttpRequest) -> bool:
-        return "s3" in platform.services and is_post_upload(request, s3_bucket_from_host(request.host)) is not None
+        return platform.serves("s3") and is_post_upload(request, s3_bucket_from_host(request.host)) is not None
 
     async def post_upload(ex: Exchange) -> HttpResponse:
         request = ex.request
@@ -83,7 +83,7 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
                              scheme=request.headers.get("x-forwarded-proto", "http"),
                              trace_id=root_of(header), trace_header=header, source_ip=ex.source_ip)
         ex.ctx = ctx
-        post = codecs.operations("s3", platform.services["s3"]).get("PostObject")
+        post = codecs.operations("s3", platform.load("s3")).get("PostObject")
         if post is None:
             raise NotImplementedOperation("PostObject is not available in tsunagi's s3 service yet.",
                                           code="NotImplemented")

@@ -1,0 +1,81 @@
+"""Services load when first needed on a new store, and all at the start on a store with state."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tsunagi.config import Config
+from tsunagi.ports.kms import KMS
+from tsunagi.ports.sqs import SQS
+from tsunagi.server import assemble
+from tsunagi.services.base import Platform
+from tsunagi.store.base import open_store
+
+
+def _platform(data: Path) -> Platform:
+    store = open_store("sqlite", str(data))
+    return assemble(Config(data_dir=str(data), sns_signing_processes=0), store, lazy=True)
+
+
+def test_a_new_store_loads_a_service_on_its_first_port_lookup(tmp_path: Path) -> None:
+    async def go() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            assert platform.store.fresh
+            assert platform.services == {}
+            assert platform.serves("sqs") and "sqs" in platform.served()
+            port = platform.ports.find(SQS)        # loaded now; its start runs before any call goes through
+            assert port is not None
+            assert "sqs" in platform.services and "kms" not in platform.services
+            await platform.ensure("sqs")
+            assert platform.starting == {}
+            assert platform.ports.find(SQS) is not None
+            assert platform.ports.find(KMS) is not None
+            assert platform.load("no-such-service") is None
+        finally:
+            await platform.stop()
+
+    asyncio.run(go())
+
+
+def test_the_rest_load_in_the_background(tmp_path: Path, monkeypatch) -> None:
+    import tsunagi.services.base as base
+
+    monkeypatch.setattr(base, "BACKGROUND_LOAD_DELAY_S", 0.0)
+
+    async def go() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            for _ in range(500):
+                if not platform.available and not platform.starting:
+                    break
+                await asyncio.sleep(0.01)
+            assert platform.available == {}
+            assert sorted(platform.services) == platform.served()
+        finally:
+            await platform.stop()
+
+    asyncio.run(go())
+
+
+def test_a_store_with_state_starts_every_service_before_serving(tmp_path: Path) -> None:
+    async def first() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        await platform.stop()
+
+    async def again() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            assert not platform.store.fresh
+            assert platform.available == {} and platform.starting == {}
+            assert "sqs" in platform.services and "kms" in platform.services
+        finally:
+            await platform.stop()
+
+    asyncio.run(first())
+    asyncio.run(again())
