@@ -64,7 +64,7 @@ def test_an_unsigned_send_to_a_private_queue_is_refused(srv):
     assert b"Access to the resource" in body and b"is denied." in body
     status, body = form(url, Action="ReceiveMessage")
     assert status == 403 and error_code(body) == "AccessDenied", body
-    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    assert not sqs.receive_message(QueueUrl=url).get("Messages")
 
 
 def test_a_queue_policy_open_to_everyone_lets_unsigned_sends_in_and_nothing_more(srv):
