@@ -79,3 +79,29 @@ def test_a_store_with_state_starts_every_service_before_serving(tmp_path: Path) 
 
     asyncio.run(first())
     asyncio.run(again())
+
+
+def test_a_service_loaded_while_a_reset_runs_does_not_break_it(tmp_path: Path) -> None:
+    """A reset awaits each service's on_reset; a service loaded meanwhile (a request for it, or the
+    background load) joins the platform's services then, and the reset must still finish."""
+    async def go() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            platform.ports.find(SQS)
+            await platform.ensure("sqs")
+            sqs = platform.services["sqs"]
+            real = sqs.on_reset
+
+            async def load_another_meanwhile() -> None:
+                platform.ports.find(KMS)          # loads KMS during the reset
+                await real()
+
+            sqs.on_reset = load_another_meanwhile  # type: ignore[method-assign]
+            await platform.reset()
+            assert "kms" in platform.services
+            await platform.ensure("kms")
+        finally:
+            await platform.stop()
+
+    asyncio.run(go())

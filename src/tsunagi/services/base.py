@@ -166,9 +166,10 @@ class Platform:
     async def reset(self) -> None:
         """Wipe all state: every table, then every service's and component's in-process state."""
         await self.store.reset()
-        for svc in self.services.values():
+        # (copies: a service loaded when first needed may join while a reset waits on another)
+        for svc in list(self.services.values()):
             await svc.on_reset()
-        for component in self.components:
+        for component in list(self.components):
             await component.on_reset()
 
 
