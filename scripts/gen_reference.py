@@ -37,6 +37,7 @@ TITLES = {
     "iam": "IAM", "sts": "STS", "kms": "KMS", "sqs": "SQS", "sns": "SNS", "logs": "CloudWatch Logs",
     "lambda": "Lambda", "s3": "S3", "ecs": "ECS", "apigateway": "API Gateway (REST APIs)",
     "apigatewayv2": "API Gateway V2 (HTTP and WebSocket APIs)", "cloudformation": "CloudFormation",
+    "cloudwatch": "CloudWatch",
 }
 
 
@@ -77,11 +78,15 @@ def unserved_models() -> list[str]:
 def services_md() -> str:
     import botocore
 
+    from tsunagi.services.differences import KNOWN_DIFFERENCES
+
     tables = operation_tables()
     lines = [
         "# Service reference", "", GENERATED, "",
         "What each service tsunagi serves supports, operation by operation: every operation of botocore's "
-        f"model for it (botocore {botocore.__version__}) is either **built** or **refused**. The lists come "
+        f"model for it (botocore {botocore.__version__}) is either **built**, **built with a known difference** "
+        "from AWS (said beside it; the differences are declared in `tsunagi/services/differences.py`, and a "
+        "test keeps them to built operations) or **refused**. The lists come "
         "from the gateway's operation tables (`tsunagi.gateway.codecs.Operations`), the same table every "
         "request is dispatched through, so this page says what the server does.",
         "",
@@ -109,8 +114,14 @@ def services_md() -> str:
         if extras:
             lines += ["", "Also served, outside botocore's model: " + ", ".join(f"`{e}`" for e in extras) + "."]
         lines += ["", "| operation | |", "|---|---|"]
+        differs = KNOWN_DIFFERENCES.get(name, {})
         for op in sorted(ops):
-            lines.append(f"| `{op}` | {'built' if op in built else 'refused: 501 `NotImplemented`'} |")
+            if op not in built:
+                lines.append(f"| `{op}` | refused: 501 `NotImplemented` |")
+            elif op in differs:
+                lines.append(f"| `{op}` | built, with a known difference: {differs[op]} |")
+            else:
+                lines.append(f"| `{op}` | built |")
         if not refused:
             lines += ["", "Nothing refused."]
     return "\n".join(lines) + "\n"

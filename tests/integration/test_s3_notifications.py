@@ -61,13 +61,15 @@ def test_txt_upload_reaches_the_queue_in_aws_format_and_csv_does_not(env):
     assert record["awsRegion"] == "us-east-1"
     assert record["eventName"] == "ObjectCreated:Put"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["eventTime"])
-    assert record["userIdentity"]["principalId"]
+    # the default credentials are the account's root: named by its customer id, like the bucket owner
+    assert re.fullmatch(r"A[A-Z2-7]{13}", record["userIdentity"]["principalId"])
     assert record["requestParameters"] == {"sourceIPAddress": "127.0.0.1"}
     request_id = put["ResponseMetadata"]["RequestId"]
     assert record["responseElements"] == {"x-amz-request-id": request_id, "x-amz-id-2": request_id}
     s3rec = record["s3"]
     assert s3rec["s3SchemaVersion"] == "1.0" and s3rec["configurationId"] == "txt-only"
-    assert s3rec["bucket"] == {"name": "snssqstestbuckets3", "ownerIdentity": {"principalId": "000000000000"},
+    assert s3rec["bucket"] == {"name": "snssqstestbuckets3",
+                               "ownerIdentity": {"principalId": record["userIdentity"]["principalId"]},
                                "arn": "arn:aws:s3:::snssqstestbuckets3"}
     obj = s3rec["object"]
     assert obj["key"] == "uploads/my+report.txt"
@@ -282,3 +284,17 @@ def test_tagging_acl_and_restore_events(env):
         with pytest.raises(ClientError) as e:
             s3.restore_object(Bucket=bucket, Key=key, RestoreRequest=request)
         assert code(e) == want[0] and (want[1] is None or e.value.response["Error"]["Message"] == want[1]), key
+
+
+def test_deleting_a_key_that_is_not_there_still_sends_its_event(env):
+    """S3 answers DeleteObject and DeleteObjects for a missing key with success, and sends
+    ObjectRemoved:Delete for it as for any other delete."""
+    s3, sqs, url, arn = env
+    _configure(s3, arn, events=("s3:ObjectRemoved:*",), rules=())
+    s3.delete_object(Bucket="snssqstestbuckets3", Key="never-was")
+    s3.delete_objects(Bucket="snssqstestbuckets3", Delete={"Objects": [{"Key": "nor-this"}, {"Key": "nor-that"}]})
+    records = _records(sqs, url, 3)
+    assert sorted((r["eventName"], r["s3"]["object"]["key"]) for r in records) == [
+        ("ObjectRemoved:Delete", "never-was"), ("ObjectRemoved:Delete", "nor-that"),
+        ("ObjectRemoved:Delete", "nor-this")]
+    assert all("size" not in r["s3"]["object"] and "eTag" not in r["s3"]["object"] for r in records)

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -706,3 +707,37 @@ def test_sqs_sender_id_is_the_callers_principal_id(strict: TsunagiServer) -> Non
             got[m["Body"]] = m["Attributes"]["SenderId"]
     assert got == {"from root": "000000000000", "from the user": user["UserId"]}
     assert user["UserId"].startswith("AIDA") and key["AccessKeyId"] not in got.values()
+
+
+def test_s3_events_name_the_caller_as_aws_does(strict: TsunagiServer) -> None:
+    """An S3 event's userIdentity is ``AWS:<unique id>`` for an IAM user (never the access key) and the
+    account's customer id for its root, which also names the bucket's owner."""
+    iam, sqs, s3 = client(strict, "iam"), client(strict, "sqs"), client(strict, "s3")
+    url = sqs.create_queue(QueueName=f"s3-who-{os.getpid()}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket = f"s3-who-{os.getpid()}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]}, SkipDestinationValidation=True)
+    s3.put_object(Bucket=bucket, Key="by-root", Body=b"r")
+    user = iam.create_user(UserName=f"s3-who-{os.getpid()}")["User"]
+    key = iam.create_access_key(UserName=user["UserName"])["AccessKey"]
+    as_user = client(strict, "s3", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            as_user.put_object(Bucket=bucket, Key="by-user", Body=b"u")
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "the new key never worked"
+            time.sleep(0.2)
+    got: dict[str, dict] = {}
+    deadline = time.monotonic() + 15
+    while len(got) < 2 and time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            for r in json.loads(m["Body"]).get("Records", []):
+                got[r["s3"]["object"]["key"]] = r
+    root = got["by-root"]["userIdentity"]["principalId"]
+    assert re.fullmatch(r"A[A-Z2-7]{13}", root)
+    assert got["by-user"]["userIdentity"]["principalId"] == f"AWS:{user['UserId']}"
+    assert {r["s3"]["bucket"]["ownerIdentity"]["principalId"] for r in got.values()} == {root}

@@ -55,6 +55,19 @@ def test_a_built_operation_is_one_the_dispatch_table_finds() -> None:
     assert "PostObject" in tables["s3"][2]
 
 
+def test_known_differences_name_only_operations_that_are_built() -> None:
+    """A difference declared for an operation the service does not build (renamed, or refused now)
+    would say something false: every entry of tsunagi.services.differences names a built operation."""
+    from tsunagi.services.differences import KNOWN_DIFFERENCES
+
+    tables = _generator().operation_tables()
+    for service, ops in KNOWN_DIFFERENCES.items():
+        assert service in tables, service
+        for op, text in ops.items():
+            assert op in tables[service][1], (service, op)
+            assert text and not text.endswith("."), (service, op)
+
+
 def test_every_setting_and_serve_flag_is_in_the_configuration_reference() -> None:
     from dataclasses import fields
 

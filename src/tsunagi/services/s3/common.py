@@ -52,6 +52,13 @@ def canonical_id(account: str) -> str:
     return hashlib.sha256(f"tsunagi-canonical:{account}".encode()).hexdigest()
 
 
+def customer_id(account: str) -> str:
+    """A stable Amazon customer id for an account, in AWS's form (``A`` and 13 upper-case letters and
+    digits, e.g. ``A24TWZ4SD2JVO1``): what S3 events name a bucket owner, and a root caller, by."""
+    digest = base64.b32encode(hashlib.sha256(f"tsunagi-customer:{account}".encode()).digest()).decode()
+    return "A" + digest[:13]
+
+
 def owner(account: str) -> dict[str, str]:
     return {"DisplayName": account, "ID": canonical_id(account)}
 

@@ -25,7 +25,7 @@ from tsunagi.ports.sns import SNS
 from tsunagi.ports.sqs import SQS
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.s3.buckets import Buckets
-from tsunagi.services.s3.common import Bucket, json_dumps, stamp, strip_etag
+from tsunagi.services.s3.common import Bucket, customer_id, json_dumps, stamp, strip_etag
 from tsunagi.services.s3.errors import err, invalid_argument
 from tsunagi.store.base import Store, Tx
 from tsunagi.store.s3 import S3Repo
@@ -140,7 +140,7 @@ def event_record(*, event: str, region: str, now: float, principal: str, source_
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": config_id,
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": bucket_owner},
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": customer_id(bucket_owner)},
                        "arn": f"arn:aws:s3:::{bucket}"},
             "object": obj,
         },
@@ -194,7 +194,10 @@ class Notifications:
                 if not event_matches(c.get("Events") or [], event) or not key_matches(c, key):
                     continue
                 seq = seq or sequencer(await self.repo.next_sequencer(tx))
-                principal = f"AWS:{ctx.access_key_id}" if ctx.access_key_id else f"AWS:{ctx.account}"
+                # an IAM user's or role session's unique id (AWS:AIDA…, AWS:AROA…:session); the account's
+                # root by its customer id, as the bucket owner is
+                who = ctx.principal_id
+                principal = customer_id(ctx.account) if who == ctx.account else f"AWS:{who}"
                 record = event_record(event=event, region=b.region, now=now, principal=principal,
                                       source_ip=ctx.source_ip, request_id=ctx.request_id, config_id=c.get("Id", ""),
                                       bucket=b.name, bucket_owner=b.account, key=key, size=size, etag=etag,

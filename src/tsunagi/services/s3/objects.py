@@ -294,10 +294,11 @@ class Objects:
             row = await self.repo.delete_version(tx, b.name, key, vid)
             if row is not None:
                 gone = Version.from_row(row)
-                events = await self.notifications.events_for(tx, ctx, b, "ObjectRemoved:Delete", key,
-                                                             version_id=vid if b.versioning else None, now=now)
-                if events:
-                    await self.outbox.add(tx, events)
+            # S3 sends ObjectRemoved:Delete for a key that was not there too (a delete always succeeds)
+            events = await self.notifications.events_for(tx, ctx, b, "ObjectRemoved:Delete", key,
+                                                         version_id=vid if b.versioning else None, now=now)
+            if events:
+                await self.outbox.add(tx, events)
         out: dict[str, Any] = {}
         if gone is not None:
             self.bodies.free_later([gone.segments])
