@@ -33,6 +33,13 @@ from .servers import BENCH, start_tsunagi, wait_ready
 FLUSH = 11.0        # seconds: PostgreSQL 15 backends report their statistics at most this late when idle
 
 
+def _one(cur: psycopg.Cursor) -> tuple:
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError("query returned no row")
+    return row
+
+
 def _backend_cpu(admin: psycopg.Connection, db: str) -> float:
     """Seconds on CPU of the backends connected to ``db`` (their lifetime so far)."""
     total = 0
@@ -50,22 +57,22 @@ def _pids(admin: psycopg.Connection, db: str) -> set[int]:
 
 def _commits(admin: psycopg.Connection, db: str) -> int:
     admin.execute("SELECT pg_stat_clear_snapshot()")
-    return int(admin.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (db,)).fetchone()[0])
+    return int(_one(admin.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (db,)))[0])
 
 
 def _lsn(admin: psycopg.Connection) -> str:
-    return str(admin.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+    return str(_one(admin.execute("SELECT pg_current_wal_lsn()"))[0])
 
 
 def _wal_bytes(scratch: psycopg.Connection, start: str, end: str) -> tuple[int, int]:
     """(bytes, records) of WAL between ``start`` and ``end`` that belong to this database."""
-    oid = scratch.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
-    row = scratch.execute(
+    oid = _one(scratch.execute("SELECT oid FROM pg_database WHERE datname = current_database()"))[0]
+    row = _one(scratch.execute(
         """WITH r AS (SELECT * FROM pg_get_wal_records_info(%s::pg_lsn, %s::pg_lsn)),
                 ours AS (SELECT DISTINCT xid FROM r WHERE block_ref LIKE %s AND xid <> '0'::xid)
            SELECT coalesce(sum(record_length), 0), count(*) FROM r
             WHERE block_ref LIKE %s OR xid IN (SELECT xid FROM ours)""",
-        (start, end, f"%/{oid}/%", f"%/{oid}/%")).fetchone()
+        (start, end, f"%/{oid}/%", f"%/{oid}/%")))
     return int(row[0]), int(row[1])
 
 
