@@ -2,8 +2,11 @@
 the load generator get. No benchmark runs here."""
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
-from bench.scenarios.scaling import describe_plan, pin_plan
+from bench.scenarios.scaling import _client_on, describe_plan, pin_plan
 
 
 def test_two_cores_one_server_gets_core_0_and_the_client_core_1() -> None:
@@ -46,3 +49,18 @@ def test_bad_input_is_refused() -> None:
 def test_description_shows_cores_per_server() -> None:
     assert describe_plan([0, 0], [1]) == "servers 0,0 · client 1 (0.5 core/server)"
     assert describe_plan([0, 1, 2], [3]) == "servers 0,1,2 · client 3 (1 core/server)"
+
+
+def test_the_client_is_pinned_while_a_level_runs_and_released_after() -> None:
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    seen: list[set[int]] = []
+    with _client_on([core]):
+        t = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        t.start()
+        t.join()
+        assert os.sched_getaffinity(0) == {core}
+    assert seen == [{core}]                      # threads started meanwhile (the client's) inherit it
+    assert os.sched_getaffinity(0) == before
+    with _client_on(None):                       # without --pin nothing changes
+        assert os.sched_getaffinity(0) == before
