@@ -198,6 +198,6 @@ def scaling(ctx: Context) -> list[Table]:
                    "work together correctly and what they add here, not the scaling a bigger machine would give.")
     if ctx.pin:
         t.notes.append("`cores`: the core of each tsunagi process and the client's (`taskset -c`); PostgreSQL is not "
-                       "pinned. With 2 cores, every level's servers share core 0: the rows compare the same server "
-                       "cores split over more processes, not more cores (see docs/SCALING.md).")
+                       "pinned. Where servers share a core, the rows compare the same server cores split over more "
+                       "processes, not more cores (see docs/SCALING.md).")
     return [t]
