@@ -22,26 +22,32 @@ SERVERS = (1, 2, 4, 8, 12, 16)
 PG_CORES = (4, 8, 16)
 
 
+# the same three inputs measured with 8 connections on the one server (bench/pg_costs.py --conns 8, one run):
+# more sends arrive together, share an INSERT and a commit, and cost less each
+T_SERVER_8, T_PG_8, COMMITS_PER_MSG_8 = 215.0, 136.0, 0.22
+
+
 def throughput(n: int, pg_cores: int, cores_per_server: float = 1.0, commit_ceiling: float = COMMIT_CEILING,
-               t_server: float = T_SERVER) -> tuple[float, str]:
+               t_server: float = T_SERVER, t_pg: float = T_PG,
+               commits_per_msg: float = COMMITS_PER_MSG) -> tuple[float, str]:
     """SendMessage/s for ``n`` servers on one PostgreSQL, and which limit binds."""
     limits = {
         "servers": n * cores_per_server / (t_server * 1e-6),
-        "PG CPU": pg_cores / (T_PG * 1e-6),
-        "commits": commit_ceiling / COMMITS_PER_MSG,
+        "PG CPU": pg_cores / (t_pg * 1e-6),
+        "commits": commit_ceiling / commits_per_msg,
         "WAL": WAL_BANDWIDTH / WAL_PER_MSG,
     }
     which = min(limits, key=lambda k: limits[k])
     return limits[which], which
 
 
-def table(commit_ceiling: float) -> str:
+def table(commit_ceiling: float, **inputs: float) -> str:
     head = "| servers (1 core each) | " + " | ".join(f"PG {c} cores" for c in PG_CORES) + " |"
     out = [head, "|---:|" + "---:|" * len(PG_CORES)]
     for n in SERVERS:
         cells = []
         for c in PG_CORES:
-            x, which = throughput(n, c, commit_ceiling=commit_ceiling)
+            x, which = throughput(n, c, commit_ceiling=commit_ceiling, **inputs)
             cells.append(f"{x:,.0f} ({which})")
         out.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -103,6 +109,8 @@ if __name__ == "__main__":
     print(table(COMMIT_CEILING))
     print("\nCommit ceiling assumed 20,000 commits/s:\n")
     print(table(COMMIT_FAST))
+    print("\nCommit ceiling as measured here, inputs measured with 8 connections per server:\n")
+    print(table(COMMIT_CEILING, t_server=T_SERVER_8, t_pg=T_PG_8, commits_per_msg=COMMITS_PER_MSG_8))
     out = Path(__file__).resolve().parent.parent / "docs" / "scaling.svg"
     svg(out)
     print(f"\nwrote {out}")
