@@ -47,6 +47,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=None,
                    help=f"seconds the whole run may take ({BUDGET}, {BUDGET_BASELINE} with --baseline); late steps "
                         "are skipped to keep it")
+    p.add_argument("--pin", action="store_true",
+                   help="scaling: pin each tsunagi process and the load generator to fixed cores (taskset -c); "
+                        "see bench/README.md")
     p.add_argument("--no-results", action="store_true", help="do not append to bench/RESULTS.md")
     p.add_argument("--list", action="store_true", help="list scenarios and exit")
     return p.parse_args(argv)
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ctx = Context(quick=args.quick, conns=args.conns, servers=servers, work=work,
                       deadline=t_start + budget, pg_ceiling_url=pg_ceiling, pg_reason=pg_reason or "",
-                      dbs=None if args.no_pg else dbs, baseline=base)
+                      dbs=None if args.no_pg else dbs, baseline=base, pin=args.pin)
         for sc in chosen:
             if ctx.remaining() < 20:
                 log(f"skipping {sc.name}: out of time budget")

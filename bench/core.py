@@ -38,6 +38,7 @@ class Context:
     cache: dict = field(default_factory=dict)
     dbs: Any = None                      # cli.ScratchDBs: fresh PostgreSQL databases (None with --no-pg)
     baseline: Any = None                 # baseline.Baseline with --baseline, else None
+    pin: bool = False                    # --pin: the scaling scenario pins servers and client to cores
 
     def aws(self) -> list[Server]:
         """AWS-compatible servers in display order (available or not)."""

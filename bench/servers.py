@@ -126,9 +126,10 @@ def start_bare(work: Path, http: str = "tsunagi") -> Server:
 
 
 def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, baseline=None,
-                  like: str = "", extra_args: list[str] | None = None) -> Server:
+                  like: str = "", extra_args: list[str] | None = None, cores: list[int] | None = None) -> Server:
     """``tsunagi serve`` from this checkout's .venv, or from ``baseline`` (a :class:`bench.baseline.Baseline`):
-    the older build, with the same counts as the server it is ``like``."""
+    the older build, with the same counts as the server it is ``like``. With ``cores``, started under
+    ``taskset -c`` on those cores (taskset execs the server, so the pid is the server's)."""
     s = Server(name, port=free_port(), like=like)
     venv, cwd = (baseline.venv, baseline.root) if baseline is not None else (VENV, ROOT)
     exe = venv / "bin" / "tsunagi"
@@ -143,6 +144,12 @@ def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, b
         argv += ["--store", store]
         s.scale = 0.5
     argv += extra_args or []
+    if cores is not None:
+        taskset = shutil.which("taskset")
+        if taskset is None:
+            s.reason = "no taskset on PATH (util-linux) for --pin"
+            return s
+        argv = [taskset, "-c", ",".join(map(str, cores))] + argv
     # the ECS scenario's image (an environment variable, which older builds ignore)
     env = {"TSUNAGI_ECS_IMAGES": f"bench-task={ROOT / 'bench' / 'ecs_image'}"}
     s.proc = Proc(argv, work / f"{name}.log", env=env, cwd=str(cwd))

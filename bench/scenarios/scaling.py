@@ -9,12 +9,20 @@ spread round-robin over all of them: SendMessage (one message per call), then Re
 DeleteMessageBatch until the queue is empty. The same total number of connections at every level
 (2 × ``--conns``), so the rows differ only in how many processes serve them. CPU is the sum over the
 tsunagi processes (PostgreSQL's own CPU is not included: the cluster is shared with other work).
+
+With ``--pin`` (Linux), each level runs on fixed cores (:func:`pin_plan`): the load generator (this process's
+client threads) on the last core, the tsunagi processes round-robin over the others, each started under
+``taskset -c``. PostgreSQL is not pinned (it is the machine's shared cluster). See docs/SCALING.md for what
+this shows on a small machine and what it cannot.
 Checks: the queue holds every acknowledged send; every message is received once and deleted.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..client import LoadResult, run_fixed
@@ -25,6 +33,44 @@ from . import scenario
 from .sqs import Sqs, _check_send, drain, send_raw
 
 LEVELS = (1, 2, 4)
+
+
+def pin_plan(servers: int, cpus: Sequence[int], client_cores: int = 1) -> tuple[list[int], list[int]]:
+    """Cores for ``servers`` tsunagi processes and for the load generator, out of ``cpus`` (the cores this
+    process may run on): the client gets the last ``client_cores`` of them, server i the i-th of the rest,
+    round-robin (so servers share cores once there are more servers than cores left). With no core left
+    for servers, everything shares every core. Returns (core of server i, the client's cores)."""
+    if servers < 1 or client_cores < 1:
+        raise ValueError("need at least one server and one client core")
+    ordered = sorted(set(cpus))
+    if not ordered:
+        raise ValueError("no cores to pin to")
+    if len(ordered) <= client_cores:
+        return [ordered[i % len(ordered)] for i in range(servers)], ordered
+    for_servers, for_client = ordered[:-client_cores], ordered[-client_cores:]
+    return [for_servers[i % len(for_servers)] for i in range(servers)], for_client
+
+
+def describe_plan(server_cores: list[int], client_cores: list[int]) -> str:
+    """``servers 0,0 · client 1`` plus cores per server, for the table."""
+    per = len(set(server_cores)) / len(server_cores)
+    return (f"servers {','.join(map(str, server_cores))} · client {','.join(map(str, client_cores))} "
+            f"({per:.2g} core/server)")
+
+
+@contextlib.contextmanager
+def _client_on(cores: list[int] | None) -> Iterator[None]:
+    """Pin the calling thread (and so the client threads it starts) to ``cores`` meanwhile; what
+    ``taskset -c`` does to a process, done here with the same system call."""
+    if cores is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _spread_send(procs: list[Server], raw_for: dict[str, bytes], calls: int, conns: int,
@@ -54,15 +100,22 @@ def _spread_send(procs: list[Server], raw_for: dict[str, bytes], calls: int, con
 
 def _level(ctx: Context, t: Table, build: str, baseline, url: str, level: int, n: int, conns: int) -> None:
     """``level`` processes of ``build`` (the current one, or ``baseline``'s) on database ``url``: send, then drain."""
-    name = f"{build} ×{level}"
+    plan = pin_plan(level, sorted(os.sched_getaffinity(0))) if ctx.pin else None
     procs = [start_tsunagi(ctx.work, f"scale{level}-{i}" + ("-base" if baseline is not None else ""), store=url,
-                           baseline=baseline) for i in range(level)]
+                           baseline=baseline, cores=None if plan is None else [plan[0][i]]) for i in range(level)]
+    with _client_on(None if plan is None else plan[1]):
+        _run_level(t, build, procs, level, n, conns, "" if plan is None else describe_plan(*plan))
+
+
+def _run_level(t: Table, build: str, procs: list[Server], level: int, n: int, conns: int, pinned: str) -> None:
+    name = f"{build} ×{level}"
     try:
         with ThreadPoolExecutor(max_workers=level) as ex:
             list(ex.map(lambda p: wait_ready(p, 30.0), procs))
         down = [p for p in procs if not p.available]
         if down:
-            t.add(server=name, procs=level, build=build, _note=f"not available: {down[0].name}: {down[0].reason}")
+            t.add(server=name, procs=level, build=build, pinned=pinned,
+                  _note=f"not available: {down[0].name}: {down[0].reason}")
             return
         api = Sqs(procs[0])
         qurl = api.create("scale")
@@ -73,7 +126,8 @@ def _level(ctx: Context, t: Table, build: str, baseline, url: str, level: int, n
         c1 = sum(p.cpu() for p in procs)
         acked = api.counts(qurl)[0]
         expected = res.calls - res.errors + warm.calls - warm.errors
-        row = t.add(**load_row(procs[0], res, c1 - c0, res.calls), procs=level, op="SendMessage", build=build)
+        row = t.add(**load_row(procs[0], res, c1 - c0, res.calls), procs=level, op="SendMessage", build=build,
+                    pinned=pinned)
         row["server"] = name
         if acked != expected:
             row["errors"] += abs(acked - expected)
@@ -82,7 +136,7 @@ def _level(ctx: Context, t: Table, build: str, baseline, url: str, level: int, n
         d = drain(procs[0], qurl, acked, conns, deadline=time.monotonic() + 40, spread=procs)
         c3 = sum(p.cpu() for p in procs)
         row = t.add(**load_row(procs[0], d, c3 - c2, d.extra["deleted"], calls=d.extra["msgs"]),
-                    procs=level, op="Receive(10)+DeleteBatch", build=build)
+                    procs=level, op="Receive(10)+DeleteBatch", build=build, pinned=pinned)
         row["server"] = name
         left = api.counts(qurl)
         problems = []
@@ -109,11 +163,11 @@ def scaling(ctx: Context) -> list[Table]:
     """SendMessage and Receive+Delete throughput with 1, 2 and 4 tsunagi processes on one PostgreSQL."""
     conns = 2 * ctx.conns
     t = Table(f"Scaling: 1, 2 and 4 tsunagi processes on one PostgreSQL database ({conns} client connections "
-              "spread over the processes)",
+              "spread over the processes" + ("; pinned to cores with taskset)" if ctx.pin else ")"),
               [Col("server", "servers", "text"), Col("op", "op", "text"), Col("calls", "msgs", "int"),
                Col("errors", "errors", "int"), Col("rate", "msgs/s", "int"), Col("p50", "p50 ms", "ms"),
                Col("p99", "p99 ms", "ms"), Col("cpu_us", "CPU µs/msg (all procs)", "num"),
-               Col("x1", "× 1 process", "ratio")])
+               Col("x1", "× 1 process", "ratio")] + ([Col("pinned", "cores", "text")] if ctx.pin else []))
     if ctx.dbs is None:
         t.add(server="tsunagi-pg", _note=f"not available: {ctx.pg_reason or 'no PostgreSQL (--no-pg)'}")
         return [t]
@@ -142,4 +196,8 @@ def scaling(ctx: Context) -> list[Table]:
     t.notes.append("`× 1 process` = msgs/s relative to one process. On this 2-core machine the client, PostgreSQL "
                    "and every tsunagi process share two cores, so this shows that processes sharing a database "
                    "work together correctly and what they add here, not the scaling a bigger machine would give.")
+    if ctx.pin:
+        t.notes.append("`cores`: the core of each tsunagi process and the client's (`taskset -c`); PostgreSQL is not "
+                       "pinned. Where servers share a core, the rows compare the same server cores split over more "
+                       "processes, not more cores (see docs/SCALING.md).")
     return [t]
