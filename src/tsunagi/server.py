@@ -160,6 +160,8 @@ class _Starting:
 
     async def startup(self) -> None:
         await self.store.open()
+        if self.generated:      # the store is this server's now: the token is there before the port opens
+            keep_admin_token(self.config, self.config.admin_token)
         if not self.store.fresh:
             await self._built()
 
