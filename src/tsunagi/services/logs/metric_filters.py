@@ -29,7 +29,7 @@ from tsunagi.services.logs.errors import (
     constraint,
 )
 from tsunagi.services.logs.patterns import FilterPattern, FilterPatternError, compile_pattern
-from tsunagi.services.logs.subscriptions import check_filter_name
+from tsunagi.services.logs.subscriptions import check_filter_name, delete_filter
 from tsunagi.services.logs.tokens import decode, encode
 from tsunagi.store.logs_filters import METRIC
 
@@ -244,14 +244,7 @@ class MetricFilters:
         return out
 
     async def delete(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        svc = self._svc
-        name = params["filterName"]
-        check_filter_name(name)
-        group = await svc._group(ctx, params["logGroupName"])
-        if not await svc.fanout.repo.delete(group.id, METRIC, name):
-            raise ResourceNotFound(NO_FILTER)
-        svc.fanout.forget(ctx.account, ctx.region, group.name)
-        return {}
+        return await delete_filter(self._svc, ctx, params, METRIC, NO_FILTER)
 
     async def test(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         pattern = self._compile(params.get("filterPattern") or "")

@@ -136,11 +136,18 @@ class Subscriptions:
         return out
 
     async def delete(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        svc = self._svc
-        name = params["filterName"]
-        check_filter_name(name)
-        group = await svc._group(ctx, params["logGroupName"])
-        if not await svc.fanout.repo.delete(group.id, SUBSCRIPTION, name):
-            raise ResourceNotFound(NO_FILTER)
-        svc.fanout.forget(ctx.account, ctx.region, group.name)
-        return {}
+        return await delete_filter(self._svc, ctx, params, SUBSCRIPTION, NO_FILTER)
+
+
+async def delete_filter(svc: LogsService, ctx: RequestContext, params: dict[str, Any], kind: str,
+                        missing: str) -> dict[str, Any]:
+    """DeleteSubscriptionFilter and DeleteMetricFilter: the group's filter of ``kind`` named
+    ``filterName`` is removed (``missing``: the ResourceNotFound message when there is none), and the
+    group's filters are read again on its next write."""
+    name = params["filterName"]
+    check_filter_name(name)
+    group = await svc._group(ctx, params["logGroupName"])
+    if not await svc.fanout.repo.delete(group.id, kind, name):
+        raise ResourceNotFound(missing)
+    svc.fanout.forget(ctx.account, ctx.region, group.name)
+    return {}
