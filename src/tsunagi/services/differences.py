@@ -16,7 +16,8 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "sns": {
         "Publish": "PhoneNumber and sms deliveries go to the local mailbox (`tsunagi mail`), never to a phone; "
                    "mobile push (platform endpoints) is not available",
-        "Subscribe": "the application (mobile push) and firehose protocols are refused",
+        "Subscribe": "an application (mobile push) endpoint answers NotFound, as no platform endpoint exists "
+                     "here; a firehose subscription is accepted but each delivery to it is recorded as failed",
     },
     "s3": {
         "RestoreObject": "a restore completes when it is asked for (no retrieval time, whatever the tier); "
