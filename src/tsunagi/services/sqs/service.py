@@ -65,7 +65,9 @@ class SqsService(Service):
 
     # == lifecycle =============================================================================
     async def start(self) -> None:
-        self.sending.counters = self.receiving.counters = self.platform.ports.find(COUNTERS)
+        # (the counters themselves: CloudWatch may still be starting, and a port found meanwhile is handed
+        # out behind a wrapper that would cost every send and receive an attribute lookup through it)
+        self.sending.counters = self.receiving.counters = self.platform.ports.find_now(COUNTERS)
         self.directory.listen()
         self.sweeper.start()
         await self.moves.resume()
