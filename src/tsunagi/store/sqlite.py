@@ -39,8 +39,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from tsunagi.store.base import (
     ConstraintViolation,
@@ -56,6 +56,15 @@ from tsunagi.store.base import (
     migrations,
     split_statements,
 )
+
+# Binding a None or a bytes value costs the sqlite3 module a failed search for an adapter (its registry,
+# then the protocol's __adapt__, then the value's __conform__: ~2,000 instructions a value, most of them
+# formatting an AttributeError it throws away). A message row binds seven such values. An adapter
+# registered for each type ends the search at the registry, and binds the same thing (NULL, the same
+# BLOB): ``{}.get`` answers None for any value, ``bytes`` of a bytes object is that object.
+_NOTHING: dict[object, None] = {}
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", _NOTHING.get))
+sqlite3.register_adapter(bytes, bytes)
 
 # SQLite's primary result codes (the low byte of an extended code)
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 5, 6, 10, 13, 14
