@@ -173,7 +173,7 @@ class Sending:
         if not (q.fifo and self.directory.shared):     # (a shared store's notification wakes this server too)
             self.waiters.wake(q.id, SENT)
         if self.counters is not None:
-            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", (("QueueName", q.name),))
+            self.counters.count(q.sent_metric)
         return msg.out
 
     async def _send_fifo(self, q: Queue, items: list[Prepared], now: int) -> None:
@@ -277,8 +277,7 @@ class Sending:
             if not (q.fifo and self.directory.shared):
                 self.waiters.wake(q.id, SENT if len(good) == 1 else SCAN)
             if self.counters is not None:
-                self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", (("QueueName", q.name),),
-                                  len(good))
+                self.counters.count(q.sent_metric, len(good))
         result: dict[str, Any] = {"Successful": [g.out for g in good]}
         result["Failed"] = failed
         return result
