@@ -67,7 +67,8 @@ class Receiving:
         self.sealer = sealer
 
     async def receive_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         n = int_param(params, "MaxNumberOfMessages", 1, 10, "Must be between 1 and 10, if provided.") or 1
         vt = int_param(params, "VisibilityTimeout", 0, MAX_VISIBILITY_S,
                         "Must be >= 0 and <= 43200, if provided.")
@@ -327,7 +328,8 @@ class Receiving:
             self._wake(q.id)
 
     async def delete_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         entries = check_batch(params.get("Entries"), "DeleteMessageBatchRequestEntry")
         ok: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []

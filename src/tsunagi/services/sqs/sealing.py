@@ -203,7 +203,8 @@ class Sealer:
         nonce = nonces._prefix + n.to_bytes(4, "big")
         if attrs is None:
             # (the tag is authenticated too: a blob of one form cannot be read as the other)
-            return owned.body_head + nonce + owned.aead.encrypt(nonce, body.encode(), _aad(3, message_id))
+            return owned.body_head + nonce + owned.aead.encrypt(nonce, body.encode(),
+                                                                _OWNED_BODY_TAG + message_id.encode())  # (_aad)
         return owned.head + nonce + owned.aead.encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
 
     def open_owned_now(self, message_id: str, blob: bytes) -> Opened | None:

@@ -153,7 +153,8 @@ class Sending:
         return _tuple_new(Prepared, (row, out, dedup))
 
     async def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         if q.sse_sqs and not self.sealer.owned_fresh():
             await self.sealer.owned_ready()
         now = self.clock.now_ms()
@@ -234,7 +235,8 @@ class Sending:
         await self.repo.insert_rows_in(tx, rows)
 
     async def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         entries = check_batch(params.get("Entries"), "SendMessageBatchRequestEntry")
         sender = ctx.principal_id
         trace_id = ctx.trace_id
