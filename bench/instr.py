@@ -45,7 +45,7 @@ def _free_port() -> int:
 
 
 def _ctl(*args: str) -> None:
-    subprocess.run(["callgrind_control", *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["callgrind_control", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _health(port: int) -> dict | None:
