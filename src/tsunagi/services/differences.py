@@ -9,10 +9,7 @@ rely on and would find different, not a note on how tsunagi works inside.
 from __future__ import annotations
 
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
-    "sqs": {
-        "ChangeMessageVisibility": "on a message whose visibility timeout has already expired (and that "
-                                   "nobody received again) it answers MessageNotInflight; AWS accepts it",
-    },
+    "sqs": {},
     "sns": {
         "Publish": "PhoneNumber and sms deliveries go to the local mailbox (`tsunagi mail`), never to a phone; "
                    "mobile push (platform endpoints) is not available",

@@ -22,7 +22,6 @@ from tsunagi.ports.sqs import ReceivedMessage
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.errors import (
-    MessageNotInflight,
     ReceiptHandleIsInvalid,
     ServiceError,
     int_param,
@@ -388,7 +387,9 @@ class Receiving:
         if visible_at <= now:
             if q.fifo:
                 raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
-            raise MessageNotInflight("The specified message isn't in flight.")
+            # Its visibility timeout ran out and nobody received it since: AWS answers OK and changes
+            # nothing (the message stays visible; hiding it again would take it from the next consumer).
+            return
         if received_at is not None and now + vt * 1000 - received_at > MAX_VISIBILITY_S * 1000:
             raise invalid_value(vt, "VisibilityTimeout", "Total VisibilityTimeout for the message is beyond the "
                                 f"limit [{MAX_VISIBILITY_S} seconds].")
