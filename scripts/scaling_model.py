@@ -7,6 +7,7 @@ Every input is a figure measured on the 2-core development machine; docs/SCALING
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 # --- inputs (µs of CPU per SendMessage call unless said otherwise) -----------------------------------
@@ -155,7 +156,7 @@ def png(path: Path, scale: int = 2) -> None:
             dashed((x1, y1), (x2, y2), col, width, dash)
         elif kind == "polyline":
             pts, col, width, dash = a
-            for p, q in zip(pts, pts[1:]):
+            for p, q in pairwise(pts):
                 dashed(p, q, col, width, dash)
         elif kind == "circle":
             cx, cy, r, col = a
