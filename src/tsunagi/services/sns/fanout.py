@@ -17,7 +17,8 @@ For the messages of one publish (one, or a PublishBatch's), in three phases:
    - ``http``/``https``, ``lambda``, ``email``/``email-json``, ``sms``: an outbox row (kinds
      ``sns-http``, ``sns-lambda``, ``sns-mail``), delivered after commit by the handlers in
      ``pipes/sns_delivery.py``, which retry per the delivery policy and then dead-letter;
-   - ``application`` (mobile push) and ``firehose``: not available in tsunagi; recorded as failed.
+   - ``application`` (mobile push): an ``sns-mail`` outbox row for the local mailbox (:mod:`.push`);
+   - ``firehose``: not available in tsunagi; recorded as failed.
 
 Every message's outcomes go to the platform's delivery records in the same transaction
 (:meth:`~tsunagi.store.deliveries.DeliveryRepo.record_fanout_in`: one row per message, however
@@ -45,6 +46,7 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic, effective_delivery_policy
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
+from tsunagi.services.sns.push import device_payload, push_payload
 from tsunagi.services.sns.sealing import seal_payload
 from tsunagi.store.base import Tx
 from tsunagi.store.deliveries import (
@@ -57,6 +59,7 @@ from tsunagi.store.deliveries import (
     Delivery,
     Outcome,
 )
+from tsunagi.store.sns_mobile import MobileRepo
 
 log = logging.getLogger("tsunagi.sns.delivery")
 
@@ -333,16 +336,39 @@ class SmsStrategy(Strategy):
             "account": sub.account, "region": sub.region, "attempt": 1, "local_only": True})
 
 
-class UnavailableStrategy(Strategy):
-    protocols = ("application", "firehose")
+class ApplicationStrategy(Strategy):
+    """Mobile push: no push service can be reached from here, so the notification goes to the local
+    mailbox (``tsunagi mail --kind push``) as the endpoint's platform would carry it (:mod:`.push`).
+    An endpoint (or application) that is gone or disabled fails the delivery, as on AWS."""
+
+    protocols = ("application",)
 
     async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
-        what = "mobile push (platform applications)" if sub.protocol == "application" else "Kinesis Data Firehose"
-        return Fixed(sub, FAILED, f"{what} is not available in tsunagi")
+        repo = MobileRepo(fanout.platform.store)
+        endpoint = await repo.endpoint(sub.endpoint)
+        app = await repo.app(endpoint.app_arn) if endpoint is not None else None
+        if endpoint is None or app is None:
+            return Fixed(sub, FAILED, f"endpoint {sub.endpoint} does not exist")
+        if orjson.loads(app.attributes).get("Enabled", "true") != "true":
+            return Fixed(sub, FAILED, f"platform application {app.arn} is disabled")
+        if orjson.loads(endpoint.attributes).get("Enabled", "true") != "true":
+            return Fixed(sub, FAILED, f"endpoint {endpoint.arn} is disabled")
+        return Outboxed(sub, "sns-mail", lambda: push_payload(
+            endpoint_arn=endpoint.arn, app_arn=app.arn, platform=app.platform,
+            body=device_payload(app.platform, msg.message, msg.per_protocol), message_id=msg.message_id,
+            account=sub.account, region=sub.region, topic_arn=msg.topic_arn))
+
+
+class UnavailableStrategy(Strategy):
+    protocols = ("firehose",)
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        return Fixed(sub, FAILED, "Kinesis Data Firehose is not available in tsunagi")
 
 
 STRATEGIES: dict[str, Strategy] = {}
-for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, UnavailableStrategy):
+for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, ApplicationStrategy,
+             UnavailableStrategy):
     for _p in _cls.protocols:
         STRATEGIES[_p] = _cls()
 _UNAVAILABLE = UnavailableStrategy()
