@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.integration.sns_support import queue, receive
 from tests.support.server import TsunagiServer
 
 APNS_TOKEN = "a" * 64
@@ -159,9 +160,18 @@ def test_publish_to_endpoints_lands_in_the_push_outbox(server) -> None:
     topic = sns.create_topic(Name="news")["TopicArn"]
     sub = sns.subscribe(TopicArn=topic, Protocol="application", Endpoint=tablet)["SubscriptionArn"]
     assert sub.startswith(topic + ":")
-    sns.publish(TopicArn=topic, Message=json.dumps({"default": "news!", "APNS": '{"aps":{"badge":3}}'}),
-                MessageStructure="json")
+    news = sns.publish(TopicArn=topic, Message=json.dumps({"default": "news!", "APNS": '{"aps":{"badge":3}}'}),
+                       MessageStructure="json")["MessageId"]
     assert wait_outbox(server, 2, to=tablet)[1]["Body"] == '{"aps":{"badge":3}}'
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with server.internal(f"/_tsunagi/sns/deliveries?message_id={news}") as r:
+            records = json.loads(r.read())["Deliveries"]
+        if any(d["Outcome"] == "delivered" for d in records):
+            break
+        time.sleep(0.05)
+    assert [(d["SubscriptionArn"], d["Protocol"]) for d in records if d["Outcome"] == "delivered"] == [
+        (sub, "application")]
     with pytest.raises(ClientError) as e:
         sns.subscribe(TopicArn=topic, Protocol="application",
                       Endpoint=tablet.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000")
@@ -289,3 +299,21 @@ def test_in_the_sandbox_only_verified_numbers_get_texts(sandboxed) -> None:
     sns.verify_sms_sandbox_phone_number(PhoneNumber="+15555550142", OneTimePassword=otp)
     sns.publish(PhoneNumber="+15555550142", Message="now it arrives")
     assert wait_outbox(sandboxed, 2, to="+15555550142")[1]["Body"] == "now it arrives"
+
+
+def test_endpoint_events_reach_the_applications_topics(server) -> None:
+    sns = server.client("sns")
+    topic = sns.create_topic(Name="endpoint-events")["TopicArn"]
+    url, queue_arn = queue(server, "endpoint-events")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    app = sns.create_platform_application(Name="events", Platform="GCM", Attributes={
+        "PlatformCredential": "k", "EventEndpointCreated": topic, "EventEndpointUpdated": topic,
+        "EventEndpointDeleted": topic})["PlatformApplicationArn"]
+    ep = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="t1")["EndpointArn"]
+    sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Token": "t2"})
+    sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Token": "t2"})     # no change: no event
+    sns.delete_endpoint(EndpointArn=ep)
+    sns.delete_endpoint(EndpointArn=ep)                                          # gone already: no event
+    got = [json.loads(m["Body"]) for m in receive(server, url, 4, timeout=5)]
+    assert [(d["EventType"], d["EndpointArn"], d["Resource"], d["Service"]) for d in got] == [
+        ("EndpointCreated", ep, app, "SNS"), ("EndpointUpdated", ep, app, "SNS"), ("EndpointDeleted", ep, app, "SNS")]

@@ -9,13 +9,16 @@ here; each notification goes to the local mailbox instead (:mod:`.push`).
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import orjson
 
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid4, uuid7
+from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.catalog import PAGE, TOPIC_ARN, page_after, page_token
 from tsunagi.services.sns.errors import (
@@ -103,12 +106,34 @@ def check_user_data(value: Any) -> str:
     return text
 
 
+class TopicPublisher(Protocol):
+    async def publish(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]: ...
+
+
+log = logging.getLogger("tsunagi.sns.delivery")
+
+
 class Mobile:
     def __init__(self, platform: Platform, repo: MobileRepo) -> None:
         self.platform = platform
         self.store = platform.store
         self.clock = platform.clock
         self.repo = repo
+        self.topics: TopicPublisher | None = None     # publishes the application's Event* notifications
+
+    async def event(self, ctx: RequestContext, app: AppRow, event: str, endpoint_arn: str) -> None:
+        """Tell the application's ``Event<event>`` topic, when it has one, that ``endpoint_arn`` changed
+        (``EndpointCreated``, ``EndpointUpdated``, ``EndpointDeleted``). A topic that is gone (or refuses the
+        message) costs the notification only, as on AWS."""
+        topic = orjson.loads(app.attributes).get(f"Event{event}")
+        if not topic or self.topics is None:
+            return
+        when = datetime.fromtimestamp(self.clock.now_ms() / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        doc = {"EndpointArn": endpoint_arn, "EventType": event, "Resource": app.arn, "Service": "SNS", "Time": when}
+        try:
+            await self.topics.publish(ctx, {"TopicArn": topic, "Message": orjson.dumps(doc).decode()})
+        except ServiceError as e:
+            log.info("SNS: %s event of %s not published to %s: %s: %s", event, endpoint_arn, topic, e.code, e.message)
 
     # == lookups =================================================================================
     async def app(self, ctx: RequestContext, arn: Any, param: str = "PlatformApplicationArn") -> AppRow:
@@ -192,6 +217,7 @@ class Mobile:
         arn = f"arn:aws:sns:{ctx.region}:{ctx.account}:endpoint/{app.platform}/{app.name}/{uuid4()}"
         if await self.repo.create_endpoint(EndpointRow(arn, app.arn, token, orjson.dumps(attrs).decode(),
                                                        self.clock.now_ms())):
+            await self.event(ctx, app, "EndpointCreated", arn)
             return {"EndpointArn": arn}
         existing = await self.repo.endpoint_by_token(app.arn, token)
         if existing is None:            # deleted meanwhile: the caller may try again
@@ -226,6 +252,8 @@ class Mobile:
             if other is not None and other.arn != row.arn:
                 raise invalid(f"Token Reason: Endpoint {other.arn} already exists with the same Token")
         await self.repo.set_endpoint(row.arn, token, orjson.dumps(attrs).decode())
+        if app is not None and attrs != orjson.loads(row.attributes):
+            await self.event(ctx, app, "EndpointUpdated", row.arn)
         return {}
 
     async def delete_endpoint(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -233,8 +261,12 @@ class Mobile:
         m = ENDPOINT_ARN.match(arn) if isinstance(arn, str) else None
         if m is None:
             raise invalid("EndpointArn Reason: Wrong format for EndpointArn")
-        if m.group(1) == ctx.region:
-            await self.repo.delete_endpoint(str(arn))   # idempotent, as on AWS
+        row = await self.repo.endpoint(str(arn)) if m.group(1) == ctx.region else None
+        if row is not None:                             # (idempotent, as on AWS)
+            await self.repo.delete_endpoint(row.arn)
+            app = await self.repo.app(row.app_arn)
+            if app is not None:
+                await self.event(ctx, app, "EndpointDeleted", row.arn)
         return {}
 
     async def list_endpoints_by_platform_application(self, ctx: RequestContext,

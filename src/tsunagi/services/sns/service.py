@@ -81,6 +81,7 @@ class SnsService(Service):
         self.mobile = Mobile(platform, mobile_repo)
         self.sms = Sms(platform, mobile_repo)
         self.publishing.direct = DirectPublish(self.sms, self.mobile)
+        self.mobile.topics = self.publishing
         platform.ports.provide(SNS, SnsPortImpl(self.repo, self.catalog, self.publishing, platform.deliveries,
                                                 self.sealer, self.sms))
 
