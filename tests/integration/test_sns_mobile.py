@@ -231,6 +231,13 @@ def test_sms_attributes_e164_opt_outs(server) -> None:
     sns.publish(PhoneNumber="+15555550199", Message="to another")
     wait_outbox(server, 1, to="+15555550199")
     assert [m["Body"] for m in outbox(server, to="+15555550100")] == ["your code is 1234"]
+    # a topic's sms subscription does not text an opted-out number either
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    sub = sns.subscribe(TopicArn=topic, Protocol="sms", Endpoint="1-555-555-0100")["SubscriptionArn"]
+    message_id = sns.publish(TopicArn=topic, Message="alert")["MessageId"]
+    with server.internal(f"/_tsunagi/sns/deliveries?message_id={message_id}") as r:
+        (record,) = json.loads(r.read())["Deliveries"]
+    assert (record["SubscriptionArn"], record["Outcome"]) == (sub, "failed") and "opted out" in record["Reason"]
     sns.opt_in_phone_number(phoneNumber="+15555550100")
     assert sns.list_phone_numbers_opted_out()["phoneNumbers"] == []
     with pytest.raises(ClientError) as e:

@@ -20,7 +20,8 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
                    "a json message, Baidu gets {\"title\",\"description\"} and MPNS/WNS the plain text; "
                    "in the SMS sandbox a text to an unverified number is refused with AuthorizationError",
         "Subscribe": "a firehose subscription is accepted but each delivery to it is recorded as failed; "
-                     "sms subscriptions deliver whatever the opt-outs and the sandbox say",
+                     "an sms subscription's texts to an opted-out number are recorded as failed; the SMS sandbox "
+                     "does not limit sms subscriptions",
         "CreatePlatformApplication": "credentials are stored but not checked with the push service (it cannot be "
                                      "reached): only their presence is required; the same name and platform "
                                      "again answers the existing ARN when the attributes match",

@@ -46,6 +46,7 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic, effective_delivery_policy
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
+from tsunagi.services.sns.phones import e164_form
 from tsunagi.services.sns.push import device_payload, push_payload
 from tsunagi.services.sns.sealing import seal_payload
 from tsunagi.store.base import Tx
@@ -322,11 +323,14 @@ class EmailStrategy(Strategy):
 
 
 class SmsStrategy(Strategy):
-    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number."""
+    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number;
+    none to a number that opted out (recorded as failed)."""
 
     protocols = ("sms",)
 
     async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        if await MobileRepo(fanout.platform.store).opted_out(sub.account, sub.region, e164_form(sub.endpoint)):
+            return Fixed(sub, FAILED, f"the phone number {sub.endpoint} is opted out")
         text = msg.text_for("sms")
         if msg.display_name:
             text = f"{msg.display_name}> {text}"

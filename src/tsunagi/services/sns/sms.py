@@ -36,12 +36,12 @@ from tsunagi.services.sns.errors import (
     invalid,
 )
 from tsunagi.services.sns.mobile import check_message
+from tsunagi.services.sns.phones import E164
 from tsunagi.services.sns.push import direct_row
 from tsunagi.store.sns_mobile import MobileRepo, SandboxNumber
 
 log = logging.getLogger("tsunagi.sns.delivery")
 
-E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 SANDBOX_NUMBER = re.compile(r"^(\+[0-9]{8,}|[0-9]{0,9})$")      # botocore's PhoneNumberString
 OTP = re.compile(r"^[0-9]{5,8}$")
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{1,11}$")
