@@ -15,7 +15,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     },
     "sns": {
         "Publish": "texts (PhoneNumber, sms subscriptions) and push notifications (platform endpoints, application "
-                   "subscriptions) go to the local mailbox (`tsunagi mail --kind sms|push`), never to a phone; "
+                   "subscriptions) go to the local mailbox (`tsunagi mail --kind sms`, `--kind push`), never to a phone; "
                    "a text to an opted-out number is dropped without a delivery record; with no platform key in "
                    "a json message, Baidu gets {\"title\",\"description\"} and MPNS/WNS the plain text; "
                    "in the SMS sandbox a text to an unverified number is refused with AuthorizationError",
