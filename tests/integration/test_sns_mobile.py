@@ -214,6 +214,15 @@ def test_sms_attributes_e164_opt_outs(server) -> None:
     sns.publish(PhoneNumber="+15555550100", Message="your code is 1234")
     (text,) = wait_outbox(server, 1, to="+15555550100", kind="sms")
     assert text["Body"] == "your code is 1234" and text["From"] == "MyShop"
+    sns.publish(PhoneNumber="+15555550177", Message="sale!", MessageAttributes={
+        "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Deals"},
+        "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Promotional"}})
+    (text,) = wait_outbox(server, 1, to="+15555550177")
+    assert (text["From"], text["Subject"], text["Body"]) == ("Deals", "Promotional", "sale!")
+    with pytest.raises(ClientError) as e:
+        sns.publish(PhoneNumber="+15555550177", Message="x", MessageAttributes={
+            "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Urgent"}})
+    assert _error(e)[0] == "InvalidParameter"
     for bad in ("5555550100", "+0123", "+1555abc", "+1234567890123456"):
         with pytest.raises(ClientError) as e:
             sns.publish(PhoneNumber=bad, Message="x")

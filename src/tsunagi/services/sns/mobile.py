@@ -324,7 +324,10 @@ def check_message(params: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
         if not isinstance(doc, dict) or "default" not in doc:
             raise invalid("Message Structure - No default entry in JSON message body")
         per = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in doc.items()}
-    message_attributes(params.get("MessageAttributes") or {})
+    # SNS's own attributes (AWS.SNS.SMS.SenderID, AWS.SNS.MOBILE.APNS.PUSH_TYPE, ...) are settings, not the
+    # message's: only the others are checked as a message's attributes are
+    message_attributes({k: v for k, v in (params.get("MessageAttributes") or {}).items()
+                        if not k.startswith("AWS.SNS.")})
     if len(message.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
         raise invalid("Message too long")
     if params.get("MessageGroupId") or params.get("MessageDeduplicationId"):
