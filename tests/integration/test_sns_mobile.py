@@ -324,12 +324,24 @@ def test_endpoint_events_reach_the_applications_topics(server) -> None:
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     app = sns.create_platform_application(Name="events", Platform="GCM", Attributes={
         "PlatformCredential": "k", "EventEndpointCreated": topic, "EventEndpointUpdated": topic,
-        "EventEndpointDeleted": topic})["PlatformApplicationArn"]
+        "EventEndpointDeleted": topic, "EventDeliveryFailure": topic})["PlatformApplicationArn"]
     ep = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="t1")["EndpointArn"]
     sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Token": "t2"})
     sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Token": "t2"})     # no change: no event
+    got = [json.loads(m["Body"]) for m in receive(server, url, 2, timeout=10)]
+    assert [(d["EventType"], d["EndpointArn"], d["Resource"], d["Service"]) for d in got] == [
+        ("EndpointCreated", ep, app, "SNS"), ("EndpointUpdated", ep, app, "SNS")]
+    # a topic's notification the disabled endpoint cannot get: a DeliveryFailure notice
+    news = sns.create_topic(Name="news-for-devices")["TopicArn"]
+    sns.subscribe(TopicArn=news, Protocol="application", Endpoint=ep)
+    sns.set_endpoint_attributes(EndpointArn=ep, Attributes={"Enabled": "false"})
+    message_id = sns.publish(TopicArn=news, Message="missed")["MessageId"]
+    got = [json.loads(m["Body"]) for m in receive(server, url, 2, timeout=10)]
+    assert [d["EventType"] for d in got] == ["EndpointUpdated", "DeliveryFailure"]
+    failure = got[1]
+    assert (failure["EndpointArn"], failure["MessageId"], failure["FailureType"], failure["FailureMessage"],
+            failure["Resource"]) == (ep, message_id, "EndpointDisabled", "Endpoint is disabled", app)
     sns.delete_endpoint(EndpointArn=ep)
     sns.delete_endpoint(EndpointArn=ep)                                          # gone already: no event
-    got = [json.loads(m["Body"]) for m in receive(server, url, 4, timeout=5)]
-    assert [(d["EventType"], d["EndpointArn"], d["Resource"], d["Service"]) for d in got] == [
-        ("EndpointCreated", ep, app, "SNS"), ("EndpointUpdated", ep, app, "SNS"), ("EndpointDeleted", ep, app, "SNS")]
+    got = [json.loads(m["Body"]) for m in receive(server, url, 2, timeout=3)]
+    assert [(d["EventType"], d["EndpointArn"]) for d in got] == [("EndpointDeleted", ep)]

@@ -27,8 +27,9 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
                                      "again answers the existing ARN when the attributes match",
         "SetPlatformApplicationAttributes": "Enabled may be set (AWS disables an application itself when its "
                                             "credentials expire): false makes Publish answer "
-                                            "PlatformApplicationDisabled; EventDeliveryFailure gets no notifications (the "
-                                            "endpoint Created/Updated/Deleted events are published)",
+                                            "PlatformApplicationDisabled; EventDeliveryFailure hears only of topic "
+                                            "notifications to a disabled endpoint or application (no push service "
+                                            "reports failures here)",
         "GetSMSSandboxAccountStatus": "an account is out of the sandbox unless the server runs with "
                                       "TSUNAGI_SNS_SMS_SANDBOX=1 (on AWS a new account is in it)",
         "ListPhoneNumbersOptedOut": "a number opts out when it answers STOP through POST /_tsunagi/sns/sms-reply",

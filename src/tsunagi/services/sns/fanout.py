@@ -17,7 +17,8 @@ For the messages of one publish (one, or a PublishBatch's), in three phases:
    - ``http``/``https``, ``lambda``, ``email``/``email-json``, ``sms``: an outbox row (kinds
      ``sns-http``, ``sns-lambda``, ``sns-mail``), delivered after commit by the handlers in
      ``pipes/sns_delivery.py``, which retry per the delivery policy and then dead-letter;
-   - ``application`` (mobile push): an ``sns-mail`` outbox row for the local mailbox (:mod:`.push`);
+   - ``application`` (mobile push): an ``sns-mail`` outbox row for the local mailbox (:mod:`.push`); to a
+     disabled endpoint, a failure (and an ``sns-event`` row for the application's EventDeliveryFailure topic);
    - ``firehose``: not available in tsunagi; recorded as failed.
 
 Every message's outcomes go to the platform's delivery records in the same transaction
@@ -145,6 +146,25 @@ class Outboxed(Step):
             payload = seal_payload(run.data_key, run.topic.arn, self.sub.arn, payload)
         run.outbox.append(OutboxItem(self.kind, self.sub.arn, payload, run.trace_id))
         return QUEUED, self.note
+
+
+class FailedWithEvent(Step):
+    """A mobile push that cannot be delivered (its endpoint or application is disabled): failed, and a
+    DeliveryFailure notice for the application's EventDeliveryFailure topic goes out through the outbox."""
+
+    __slots__ = ("reason", "topic_arn", "event")
+
+    def __init__(self, sub: Subscription, reason: str, topic_arn: str, event: JsonObject) -> None:
+        super().__init__(sub)
+        self.reason = reason
+        self.topic_arn = topic_arn
+        self.event = event
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        run.outbox.append(OutboxItem("sns-event", self.topic_arn, {
+            "message": orjson.dumps(self.event).decode(), "account": self.sub.account, "region": self.sub.region,
+            "source_arn": self.event["Resource"]}, run.trace_id))
+        return FAILED, self.reason
 
 
 class ToQueue(Step):
@@ -353,10 +373,22 @@ class ApplicationStrategy(Strategy):
         app = await repo.app(endpoint.app_arn) if endpoint is not None else None
         if endpoint is None or app is None:
             return Fixed(sub, FAILED, f"endpoint {sub.endpoint} does not exist")
-        if orjson.loads(app.attributes).get("Enabled", "true") != "true":
-            return Fixed(sub, FAILED, f"platform application {app.arn} is disabled")
-        if orjson.loads(endpoint.attributes).get("Enabled", "true") != "true":
-            return Fixed(sub, FAILED, f"endpoint {endpoint.arn} is disabled")
+        app_attrs = orjson.loads(app.attributes)
+        failure = None
+        if app_attrs.get("Enabled", "true") != "true":
+            failure = ("PlatformApplicationDisabled", "Platform application is disabled",
+                       f"platform application {app.arn} is disabled")
+        elif orjson.loads(endpoint.attributes).get("Enabled", "true") != "true":
+            failure = ("EndpointDisabled", "Endpoint is disabled", f"endpoint {endpoint.arn} is disabled")
+        if failure is not None:
+            kind, message, reason = failure
+            events = app_attrs.get("EventDeliveryFailure")
+            if not events:
+                return Fixed(sub, FAILED, reason)
+            return FailedWithEvent(sub, reason, events, {
+                "DeliveryAttempts": 1, "EndpointArn": endpoint.arn, "EventType": "DeliveryFailure",
+                "FailureMessage": message, "FailureType": kind, "MessageId": msg.message_id, "Resource": app.arn,
+                "Service": "SNS", "Time": msg.timestamp})
         return Outboxed(sub, "sns-mail", lambda: push_payload(
             endpoint_arn=endpoint.arn, app_arn=app.arn, platform=app.platform,
             body=device_payload(app.platform, msg.message, msg.per_protocol), message_id=msg.message_id,
