@@ -122,18 +122,24 @@ class Endpoint(str):
         running functions and ECS tasks are stopped."""
         self._internal("POST", "/_tsunagi/reset")
 
-    def mailbox(self, to: str | None = None, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    def mailbox(self, to: str | None = None, *, after: int = 0, limit: int = 1000,
+                kind: str | None = None) -> list[dict[str, Any]]:
         """SNS's local mailbox: what e-mail and SMS subscriptions received (and subscription confirmations),
-        oldest first. Each is a dict with ``To``, ``Subject``, ``Body``, ``Kind``, ``TopicArn``, ..."""
+        texts to phone numbers and push notifications to platform endpoints (``kind="push"``), oldest
+        first. Each is a dict with ``To``, ``Subject``, ``Body``, ``Kind``, ``TopicArn``, ..."""
         query = {"after": str(after), "limit": str(limit)}
         if to:
             query["to"] = to
+        if kind:
+            query["kind"] = kind
         doc = self._internal("GET", "/_tsunagi/sns/mail?" + urllib.parse.urlencode(query))
         return list(doc.get("Messages", []))
 
-    def wait_for_mail(self, count: int = 1, to: str | None = None, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """The mailbox (to ``to``) once it holds at least ``count`` messages; AssertionError after ``timeout``."""
-        return _until(lambda: self.mailbox(to), lambda mail: len(mail) >= count, timeout, 0.02,
+    def wait_for_mail(self, count: int = 1, to: str | None = None, *, timeout: float = 10.0,
+                      kind: str | None = None) -> list[dict[str, Any]]:
+        """The mailbox (to ``to``, of ``kind``) once it holds at least ``count`` messages; AssertionError
+        after ``timeout``."""
+        return _until(lambda: self.mailbox(to, kind=kind), lambda mail: len(mail) >= count, timeout, 0.02,
                       lambda mail: f"the mailbox{' of ' + to if to else ''} holds {len(mail)} messages, "
                                    f"not {count}, after {timeout}s")
 

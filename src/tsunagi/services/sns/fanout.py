@@ -17,7 +17,9 @@ For the messages of one publish (one, or a PublishBatch's), in three phases:
    - ``http``/``https``, ``lambda``, ``email``/``email-json``, ``sms``: an outbox row (kinds
      ``sns-http``, ``sns-lambda``, ``sns-mail``), delivered after commit by the handlers in
      ``pipes/sns_delivery.py``, which retry per the delivery policy and then dead-letter;
-   - ``application`` (mobile push) and ``firehose``: not available in tsunagi; recorded as failed.
+   - ``application`` (mobile push): an ``sns-mail`` outbox row for the local mailbox (:mod:`.push`); to a
+     disabled endpoint, a failure (and an ``sns-event`` row for the application's EventDeliveryFailure topic);
+   - ``firehose``: not available in tsunagi; recorded as failed.
 
 Every message's outcomes go to the platform's delivery records in the same transaction
 (:meth:`~tsunagi.store.deliveries.DeliveryRepo.record_fanout_in`: one row per message, however
@@ -45,6 +47,8 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic, effective_delivery_policy
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
+from tsunagi.services.sns.phones import e164_form
+from tsunagi.services.sns.push import device_payload, push_payload
 from tsunagi.services.sns.sealing import seal_payload
 from tsunagi.store.base import Tx
 from tsunagi.store.deliveries import (
@@ -57,6 +61,7 @@ from tsunagi.store.deliveries import (
     Delivery,
     Outcome,
 )
+from tsunagi.store.sns_mobile import MobileRepo
 
 log = logging.getLogger("tsunagi.sns.delivery")
 
@@ -141,6 +146,25 @@ class Outboxed(Step):
             payload = seal_payload(run.data_key, run.topic.arn, self.sub.arn, payload)
         run.outbox.append(OutboxItem(self.kind, self.sub.arn, payload, run.trace_id))
         return QUEUED, self.note
+
+
+class FailedWithEvent(Step):
+    """A mobile push that cannot be delivered (its endpoint or application is disabled): failed, and a
+    DeliveryFailure notice for the application's EventDeliveryFailure topic goes out through the outbox."""
+
+    __slots__ = ("reason", "topic_arn", "event")
+
+    def __init__(self, sub: Subscription, reason: str, topic_arn: str, event: JsonObject) -> None:
+        super().__init__(sub)
+        self.reason = reason
+        self.topic_arn = topic_arn
+        self.event = event
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        run.outbox.append(OutboxItem("sns-event", self.topic_arn, {
+            "message": orjson.dumps(self.event).decode(), "account": self.sub.account, "region": self.sub.region,
+            "source_arn": self.event["Resource"]}, run.trace_id))
+        return FAILED, self.reason
 
 
 class ToQueue(Step):
@@ -319,11 +343,14 @@ class EmailStrategy(Strategy):
 
 
 class SmsStrategy(Strategy):
-    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number."""
+    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number;
+    none to a number that opted out (recorded as failed)."""
 
     protocols = ("sms",)
 
     async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        if await MobileRepo(fanout.platform.store).opted_out(sub.account, sub.region, e164_form(sub.endpoint)):
+            return Fixed(sub, FAILED, f"the phone number {sub.endpoint} is opted out")
         text = msg.text_for("sms")
         if msg.display_name:
             text = f"{msg.display_name}> {text}"
@@ -333,16 +360,51 @@ class SmsStrategy(Strategy):
             "account": sub.account, "region": sub.region, "attempt": 1, "local_only": True})
 
 
-class UnavailableStrategy(Strategy):
-    protocols = ("application", "firehose")
+class ApplicationStrategy(Strategy):
+    """Mobile push: no push service can be reached from here, so the notification goes to the local
+    mailbox (``tsunagi mail --kind push``) as the endpoint's platform would carry it (:mod:`.push`).
+    An endpoint (or application) that is gone or disabled fails the delivery, as on AWS."""
+
+    protocols = ("application",)
 
     async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
-        what = "mobile push (platform applications)" if sub.protocol == "application" else "Kinesis Data Firehose"
-        return Fixed(sub, FAILED, f"{what} is not available in tsunagi")
+        repo = MobileRepo(fanout.platform.store)
+        endpoint = await repo.endpoint(sub.endpoint)
+        app = await repo.app(endpoint.app_arn) if endpoint is not None else None
+        if endpoint is None or app is None:
+            return Fixed(sub, FAILED, f"endpoint {sub.endpoint} does not exist")
+        app_attrs = orjson.loads(app.attributes)
+        failure = None
+        if app_attrs.get("Enabled", "true") != "true":
+            failure = ("PlatformApplicationDisabled", "Platform application is disabled",
+                       f"platform application {app.arn} is disabled")
+        elif orjson.loads(endpoint.attributes).get("Enabled", "true") != "true":
+            failure = ("EndpointDisabled", "Endpoint is disabled", f"endpoint {endpoint.arn} is disabled")
+        if failure is not None:
+            kind, message, reason = failure
+            events = app_attrs.get("EventDeliveryFailure")
+            if not events:
+                return Fixed(sub, FAILED, reason)
+            return FailedWithEvent(sub, reason, events, {
+                "DeliveryAttempts": 1, "EndpointArn": endpoint.arn, "EventType": "DeliveryFailure",
+                "FailureMessage": message, "FailureType": kind, "MessageId": msg.message_id, "Resource": app.arn,
+                "Service": "SNS", "Time": msg.timestamp})
+        return Outboxed(sub, "sns-mail", lambda: push_payload(
+            endpoint_arn=endpoint.arn, app_arn=app.arn, platform=app.platform,
+            body=device_payload(app.platform, msg.message, msg.per_protocol), message_id=msg.message_id,
+            account=sub.account, region=sub.region, topic_arn=msg.topic_arn))
+
+
+class UnavailableStrategy(Strategy):
+    protocols = ("firehose",)
+
+    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+        return Fixed(sub, FAILED, "Kinesis Data Firehose is not available in tsunagi")
 
 
 STRATEGIES: dict[str, Strategy] = {}
-for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, UnavailableStrategy):
+for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, ApplicationStrategy,
+             UnavailableStrategy):
     for _p in _cls.protocols:
         STRATEGIES[_p] = _cls()
 _UNAVAILABLE = UnavailableStrategy()

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -169,7 +169,18 @@ def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) 
     return Entry(message, per_protocol, subject, attributes, group, dedup, entry_id)
 
 
+class DirectPublish(Protocol):
+    """Publish to a phone number or a platform endpoint (no topic): set by the service."""
+
+    async def publish_sms(self, ctx: RequestContext, phone: str, params: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def publish_to_endpoint(self, ctx: RequestContext, target_arn: str,
+                                  params: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class Publishing:
+    direct: DirectPublish | None = None
+
     def __init__(self, platform: Platform, repo: SnsRepo, catalog: Catalog, keys: SigningKeys,
                  fanout: Fanout, sealer: TopicSealer) -> None:
         self.platform = platform
@@ -191,10 +202,14 @@ class Publishing:
         if len(given) > 1:
             raise invalid("TopicArn or TargetArn or PhoneNumber Reason: Only one of them may be specified")
         if phone:
+            if self.direct is not None:             # SMS attributes, opt-outs, the sandbox (sms.py)
+                return await self.direct.publish_sms(ctx, phone, params)
             return await self.publish_sms(ctx, phone, params)
         if target_arn:
             if APP_ARN.match(target_arn):
-                raise NotFound("Endpoint does not exist")      # tsunagi has no platform endpoints
+                if self.direct is not None:         # a platform endpoint (mobile.py)
+                    return await self.direct.publish_to_endpoint(ctx, target_arn, params)
+                raise NotFound("Endpoint does not exist")
             topic_arn = target_arn
         topic, subs = await self.catalog.topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         entry = entry_of(topic, params)
