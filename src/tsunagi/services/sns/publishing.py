@@ -1,5 +1,6 @@
-"""Publish, PublishBatch and direct SMS: each entry validated (message, subject, structure, message
-attributes, FIFO group and deduplication), then published in one transaction.
+"""Publish and PublishBatch: to a topic, each entry validated (message, subject, structure, message
+attributes, FIFO group and deduplication), then published in one transaction; to a phone number or a
+platform endpoint, handed to :class:`DirectPublish` (``sms.py``, ``mobile.py``).
 
 A publish is one transaction: the FIFO deduplication record and sequence number, the fan-out to
 every subscription (:mod:`.fanout`: SQS messages in that same store, outbox rows for the rest) and
@@ -20,7 +21,6 @@ import orjson
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid7
 from tsunagi.ports.cloudwatch import COUNTERS, Counters
-from tsunagi.ports.outbox import OutboxItem
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic
 from tsunagi.services.sns.catalog import Catalog
@@ -31,7 +31,6 @@ from tsunagi.services.sns.errors import (
     EmptyBatchRequest,
     InvalidBatchEntryId,
     InvalidParameterValue,
-    NotFound,
     ServiceError,
     TooManyEntriesInBatchRequest,
     invalid,
@@ -48,7 +47,6 @@ SEQ_BASE = 10**19
 MAX_BATCH = 10
 
 APP_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:endpoint/.+$")
-PHONE = re.compile(r"^\+?[0-9]{5,15}$")
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _GROUP = re.compile(r"^[!-~]{1,128}$")
@@ -201,20 +199,21 @@ class Publishing:
             raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
         if len(given) > 1:
             raise invalid("TopicArn or TargetArn or PhoneNumber Reason: Only one of them may be specified")
-        if phone:
-            if self.direct is not None:             # SMS attributes, opt-outs, the sandbox (sms.py)
-                return await self.direct.publish_sms(ctx, phone, params)
-            return await self.publish_sms(ctx, phone, params)
+        if phone:                                   # SMS attributes, opt-outs, the sandbox (sms.py)
+            return await self._direct().publish_sms(ctx, phone, params)
         if target_arn:
-            if APP_ARN.match(target_arn):
-                if self.direct is not None:         # a platform endpoint (mobile.py)
-                    return await self.direct.publish_to_endpoint(ctx, target_arn, params)
-                raise NotFound("Endpoint does not exist")
+            if APP_ARN.match(target_arn):           # a platform endpoint (mobile.py)
+                return await self._direct().publish_to_endpoint(ctx, target_arn, params)
             topic_arn = target_arn
         topic, subs = await self.catalog.topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         entry = entry_of(topic, params)
         results = await self.publish_entries(ctx, topic, subs, [entry])
         return results[0]
+
+    def _direct(self) -> DirectPublish:
+        if self.direct is None:
+            raise RuntimeError("the SNS service sets Publishing.direct when it starts")
+        return self.direct
 
     async def publish_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic, subs = await self.catalog.topic(params.get("TopicArn"))
@@ -292,23 +291,6 @@ class Publishing:
         if counters is not None:
             count_fanout(counters, topic.account, topic.region, topic.arn, len(msgs), run.records)
         return results
-
-    async def publish_sms(self, ctx: RequestContext, phone: str, params: dict[str, Any]) -> dict[str, Any]:
-        """A direct SMS: there is no SMS gateway here, so it goes to the local mailbox, addressed to the number."""
-        if not PHONE.match(phone.replace("-", "").replace(" ", "")):
-            raise invalid("PhoneNumber Reason: input incorrectly formatted")
-        message = params.get("Message") or ""
-        if not message:
-            raise invalid("Empty message")
-        message_id = uuid7()
-        sender = ((params.get("MessageAttributes") or {}).get("AWS.SNS.SMS.SenderID") or {}).get("StringValue") \
-            or "SNS"
-        async with self.store.transaction() as tx:
-            await self.platform.outbox.add(tx, [OutboxItem("sns-mail", f"sms:{phone}", {
-                "kind": "sms", "to": phone, "from": sender, "subject": "", "body": message, "message_id": message_id,
-                "source_arn": None, "account": ctx.account, "region": ctx.region, "attempt": 1, "local_only": True,
-                "subscribe_url": "direct"}, ctx.trace_id)])
-        return {"MessageId": message_id}
 
 
 _FANOUT_METRIC = {DELIVERED: "NumberOfNotificationsDelivered", FILTERED: "NumberOfNotificationsFilteredOut",
