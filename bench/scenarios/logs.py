@@ -113,7 +113,7 @@ def fill(ctx: Context, s: Server, conns: int) -> tuple[Fill, LoadResult, float, 
         c.close()
     batches = (f.n + PER_CALL - 1) // PER_CALL
     counter = itertools.count()
-    cap = time.monotonic() + min(CAP_S["quick" if ctx.quick else "full"], max(30.0, ctx.remaining() / 4))
+    cap = time.monotonic() + min(CAP_S["quick" if ctx.quick else "full"], max(60.0, ctx.remaining() / 4))
     lock = threading.Lock()
 
     def worker(k: int, res: LoadResult) -> None:
@@ -308,10 +308,14 @@ def insights(ctx: Context) -> list[Table]:
                 state = doc.get("status")
                 if state == "Complete":
                     total = bins = 0
-                    for r in doc.get("results", []):
+                    rows = doc.get("results", [])
+                    for r in rows:
                         fields = {x.get("field"): x.get("value") for x in r}
+                        if "count()" not in fields:
+                            return 0, 0, (f"the query completed with {len(rows):,} rows without a count() "
+                                          f"field (first: {sorted(fields)[:4]}): stats is not computed"), True
                         try:
-                            total += int(float(fields.get("count()") or 0))
+                            total += int(float(fields["count()"] or 0))
                         except ValueError:
                             pass
                         bins += 1
