@@ -56,6 +56,7 @@ INVALID = {
     "timestamp three weeks back": lambda d: d["_aws"].update(Timestamp=NOW - 21 * 86_400_000),
     "no directives": lambda d: d["_aws"].pop("CloudWatchMetrics"),
     "no namespace": lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Namespace"),
+    "AWS namespace": lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Namespace="AWS/Lambda"),
     "no dimensions member": lambda d: d["_aws"]["CloudWatchMetrics"][0].pop("Dimensions"),
     "31 dimensions": lambda d: d["_aws"]["CloudWatchMetrics"][0].update(Dimensions=[[f"d{i}" for i in range(31)]]),
     "dimension missing": lambda d: d.pop("Route"),

@@ -11,7 +11,8 @@ A document (AWS's "Specification: Embedded metric format"):
 - the whole message is one JSON object; its ``_aws`` member an object with ``Timestamp`` (an integer,
   milliseconds since the epoch: every metric's timestamp) and ``CloudWatchMetrics``, an array of
   directives;
-- a directive has ``Namespace`` (a non-empty string, at most 1,024 characters), ``Dimensions`` (an array
+- a directive has ``Namespace`` (a non-empty string, at most 1,024 characters, not in ``AWS/``, which
+  PutMetricData refuses too), ``Dimensions`` (an array
   of dimension sets, each an array of at most 30 dimension names, possibly empty) and ``Metrics`` (an
   array of at most 100 definitions, each ``Name``, optional ``Unit`` (one of CloudWatch's units,
   ``None`` by default) and optional ``StorageResolution`` (1 or 60, 60 by default));
@@ -98,6 +99,8 @@ def extract(message: str, now_ms: int) -> list[Datum] | None:
         if not isinstance(d, dict):
             raise Invalid
         namespace = _name(d.get("Namespace"), MAX_NAME)
+        if namespace.startswith("AWS/"):            # reserved, as PutMetricData refuses it
+            raise Invalid
         sets, metrics = d.get("Dimensions"), d.get("Metrics")
         if not isinstance(sets, list) or not isinstance(metrics, list) or len(metrics) > MAX_METRICS:
             raise Invalid
