@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 from tsunagi.context import Source
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.outbox import OutboxItem, to_service
-from tsunagi.services.logs.emf import candidate
 from tsunagi.services.logs.patterns import FilterPattern, compile_pattern
 from tsunagi.store.base import Tx
 from tsunagi.store.logs_filters import METRIC, SUBSCRIPTION, FilterRow, LogsFiltersRepo
@@ -204,8 +203,9 @@ class Fanout:
     def after_commit(self, plan: Plan, account: str, region: str, group: str,
                      events: Sequence[tuple[int, str]]) -> None:
         """Metric filters' data points and the embedded metric format's (:mod:`.emf`), off the request
-        path. Only events that may be EMF documents are kept for the task (a substring test per event)."""
-        embedded = [(ts, msg) for ts, msg in events if candidate(msg)]
+        path. Only events that may be EMF documents are kept for the task (a substring test per event,
+        about 0.2 µs; :func:`.emf.data` looks closer)."""
+        embedded = [e for e in events if "_aws" in e[1]]
         if not plan.metrics and not embedded:
             return
         from tsunagi.services.logs.metric_filters import emit
