@@ -15,8 +15,9 @@ with them; the difference is the evaluation's.
   beyond its idle rate, per minute (one pass at AWS's pace, for a peer that evaluates on a schedule), and
   what a one-datum PutMetricData (to a metric no alarm watches) costs with the alarms beyond what it
   cost before them (for a peer that evaluates every alarm whenever data arrive, as MiniStack 1.5 does).
-  The larger of the two is its pass. A peer whose alarms do not reach the right states by the end of the
-  window does not evaluate them: "not served".
+  The larger of the two is its pass. A peer with no alarm in ALARM by the end of the window does not
+  evaluate them: "not served"; one with some but not all in the right states is still evaluating (its
+  figure is a lower bound, and the row counts an error).
 
 The states are checked too: 500 in ALARM and 500 in OK (DescribeAlarms, 100 a page).
 
@@ -249,7 +250,7 @@ def _peer(ctx: Context, s: Server, n: int, mode: str, t: Table) -> None:
     idle = _idle_rate(s, IDLE_S[mode])
     put0 = _put_cost(s, calls)
     setup(s, n, ctx.conns)
-    window = min(PEER_WINDOW[mode], max(10.0, ctx.remaining() / 3))
+    window = min(PEER_WINDOW[mode], max(20.0, ctx.remaining() / 3))
     rss = RssSampler(s, every=0.1)
     rss0 = s.rss(own=True)
     rss.start()
@@ -264,14 +265,18 @@ def _peer(ctx: Context, s: Server, n: int, mode: str, t: Table) -> None:
     seen = f"CPU over {wall:.0f} s: {cpu * 1000:,.0f} ms (idle rate {idle * 1000:.2f} ms/s); PutMetricData " \
            f"{put0 * 1000:.2f} → {put1 * 1000:.2f} ms with the alarms"
     wrong = _check(st, n)
-    if wrong:
+    if not st.get("ALARM"):
+        # half the alarms breach: a server with none in ALARM has evaluated none (moto marks them all OK)
         t.add(server=s.name, alarms=n, idle_ms=idle * 1000, per_min_ms=per_min * 1000, put_ms=added * 1000,
               _note=f"not served: the alarms were not evaluated ({wrong} after {wall:.0f} s); {seen}")
         return
     on_put = added > per_min
     pass_s = added if on_put else per_min
-    row = t.add(server=s.name, alarms=n, alarm=st.get("ALARM", 0), ok=st.get("OK", 0), errors=0,
+    row = t.add(server=s.name, alarms=n, alarm=st.get("ALARM", 0), ok=st.get("OK", 0), errors=1 if wrong else 0,
                 idle_ms=idle * 1000, per_min_ms=per_min * 1000, put_ms=added * 1000, pass_ms=pass_s * 1000,
                 per_alarm_us=pass_s * 1e6 / n, rss=peak - rss0)
     row["_note"] = ("evaluates every alarm on each PutMetricData: a pass is what one PutMetricData adds; "
                     if on_put else "a pass is a minute of its periodic evaluation; ") + seen
+    if wrong:
+        row["_note"] += (f"; not every alarm evaluated by the end of the window ({wrong}): the CPU per minute is "
+                         "a lower bound")
