@@ -132,7 +132,7 @@ def _sleep_until(t: float) -> None:
         time.sleep(min(d, 1.0))
 
 
-@scenario("cloudwatch.alarms", needs=frozenset({"aws"}), order=81)
+@scenario("cloudwatch.alarms", needs=frozenset({"aws"}), order=79)
 def alarms(ctx: Context) -> list[Table]:
     """Server CPU per evaluation pass of 1,000 metric alarms (tsunagi's own servers; peers per minute)."""
     mode = "quick" if ctx.quick else "full"

@@ -186,7 +186,7 @@ def _per_m(v: float | None, events: int) -> float | None:
     return None if v is None or not events else v * 1e6 / events
 
 
-@scenario("logs.put", order=78)
+@scenario("logs.put", order=76)
 def put(ctx: Context) -> list[Table]:
     """PutLogEvents of 10,000-event batches into one group: events/s, server CPU µs/event, peak RSS growth."""
     t = Table(f"Logs PutLogEvents ({PER_CALL:,}-event batches of ~60-byte lines, {ctx.conns} conns, one stream "
@@ -240,7 +240,7 @@ def _read_table(title: str) -> Table:
                          Col("rss", "RSS growth MB", "mb")])
 
 
-@scenario("logs.filter", order=79)
+@scenario("logs.filter", order=77)
 def filter_(ctx: Context) -> list[Table]:
     """FilterLogEvents "ERROR" over the whole group, every page: time, server CPU, peak RSS growth."""
     t = _read_table('Logs FilterLogEvents filterPattern "ERROR" (1 event in 100) over the whole group, '
@@ -286,7 +286,7 @@ def filter_(ctx: Context) -> list[Table]:
     return [t]
 
 
-@scenario("logs.insights", order=80)
+@scenario("logs.insights", order=78)
 def insights(ctx: Context) -> list[Table]:
     """Insights `stats count() by bin(1m)` over the whole group: time to Complete, server CPU, peak RSS growth."""
     t = _read_table(f"Logs Insights `{QUERY}` over the whole group ({SPAN_MIN:,} one-minute bins), "
