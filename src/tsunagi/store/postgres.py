@@ -22,11 +22,16 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from time import monotonic
 from typing import Any
 
 import psycopg
-from psycopg import AsyncRawCursor
+from psycopg import AsyncRawCursor, adapt, pq
 from psycopg import errors as pg_errors
+from psycopg.abc import PQGen, Transformer
+from psycopg.adapt import PyFormat
+from psycopg.generators import execute as _pg_execute
+from psycopg.generators import fetch_many as _pg_fetch_many
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tsunagi.store.base import (
@@ -53,7 +58,8 @@ _INTEREST_LEASE_MS = 60_000   # a node's lease on a key of a targeted channel
 _INTEREST_RENEW_S = 30.0       # renewed when asked again this long after (a long poll lasts ≤ 20 s)
 _DB_NOW_MS = "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
 _WANT = ("INSERT INTO tsunagi_interest (node, channel, key, expires_at) VALUES ($1, $2, $3, "
-         f"{_DB_NOW_MS} + $4) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at")
+         f"{_DB_NOW_MS} + $4) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at"
+         ).encode()
 # the notifications of a transaction, in one statement: broadcast ones on the common channel, targeted
 # ones to each node with a live lease on their key (never this node: it hears its own at once)
 # (placeholders numbered from {0}: the statement they end may have parameters of its own before them)
@@ -68,17 +74,22 @@ _NOTE_TARGETED = ("SELECT ${0} || i.node AS ch, ${1} || n.c || '|' || n.p AS msg
 def _numbered(template: str, first: int, count: int) -> str:
     return template.format(*range(first, first + count))
 
-_sql_cache: dict[str, str] = {}
+
+def _text_array(items: Sequence[str]) -> str:
+    """A ``text[]`` literal (the statements cast it): cheaper to build than the driver's list adaptation,
+    which looks for each list's element type at every call."""
+    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
+
+_sql_cache: dict[str, bytes] = {}
 
 
-def to_pg(sql: str) -> str:
-    """SQLite-dialect placeholders (``?``) to PostgreSQL's own (``$1``, ``$2`` …). The connections use
-    psycopg's raw cursors, which send the text as it is: psycopg does not parse each query for its
-    placeholders (a long statement, a multi-row INSERT, was parsed again at every call)."""
+def to_pg(sql: str) -> bytes:
+    """SQLite-dialect placeholders (``?``) to PostgreSQL's own (``$1``, ``$2`` …), encoded once. Statements
+    go to libpq as they are: nothing parses a query for its placeholders at each call."""
     out = _sql_cache.get(sql)
     if out is None:
         parts = sql.split("?")
-        out = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        out = (parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))).encode()
         if len(_sql_cache) > 20_000:
             _sql_cache.clear()
         _sql_cache[sql] = out
@@ -103,28 +114,194 @@ def _wrap(exc: Exception) -> StoreError:
     return StoreError(f"postgresql: {exc}")
 
 
-def _prep(conn: psycopg.AsyncConnection[Any]) -> bool | None:
-    """Prepare statements, except on connections through a pooler in transaction mode (their
-    ``prepare_threshold`` is None), where a prepared statement may be unknown to the next session."""
-    return None if conn.prepare_threshold is None else True
+_AUTO = PyFormat.AUTO
+_TEXT = pq.Format.TEXT
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_PREPARED_MAX = 256     # statements prepared on one connection; later ones run unprepared
+_IDLE_TX = pq.TransactionStatus.IDLE
+_KEEP = 2               # connections the store keeps between statements, outside the pool (see _take)
+_KEEP_S = 60.0          # how long it keeps one before handing it back to the pool (which renews old ones)
+
+
+class _Conn(psycopg.AsyncConnection[Any]):
+    """A pooled connection and what this store keeps for it: one transformer (parameters to the wire, rows
+    back; it caches its adapters by type) and the statements it prepared, by text and parameter types.
+    Statements go straight to libpq (:func:`_run`): no cursor, query object or prepared-statement bookkeeping
+    of the driver's per statement, which was most of the driver's cost of a SendMessage."""
+
+    tg_tx: Transformer | None = None
+    # None: statements are not prepared (a pooler in transaction mode may run the next on another session)
+    tg_prepared: dict[tuple[bytes, Sequence[int] | None], bytes] | None = None
+    tg_named = 0    # statements named so far (a name is never used twice: a prepare cut short may have run)
+    tg_until = 0.0  # (monotonic) until when the store may keep it out of the pool
+
+
+_Bound = tuple[bytes | None, Sequence[Any] | None, Sequence[int] | None, Sequence[Any] | None]
+
+
+async def _bind(conn: _Conn, sql: bytes, params: Params) -> _Bound:
+    """A statement's parameters for the wire, and its prepared name: prepared on its first run (in a round
+    trip of its own) unless the connection goes through a pooler; None when it runs unprepared."""
+    tx = conn.tg_tx
+    assert tx is not None, "a connection of the store's pool"
+    if params:
+        values = tx.dump_sequence(params, [_AUTO] * len(params))
+        types = tx.types
+        formats = tx.formats
+    else:
+        values, types, formats = None, (), None
+    prepared = conn.tg_prepared
+    name = None
+    if prepared is not None:
+        key = (sql, types)
+        name = prepared.get(key)
+        if name is None and len(prepared) < _PREPARED_MAX:
+            name = b"tsunagi_%d" % conn.tg_named
+            conn.tg_named += 1
+            pgconn = conn.pgconn
+            pgconn.send_prepare(name, sql, param_types=types)
+            _result(conn, await conn.wait(_pg_execute(pgconn)))
+            prepared[key] = name
+    return name, values, types, formats
+
+
+def _queue(pgconn: pq.abc.PGconn, sql: bytes, bound: _Bound) -> None:
+    name, values, types, formats = bound
+    if name is not None:
+        pgconn.send_query_prepared(name, values, param_formats=formats, result_format=_TEXT)
+    else:
+        pgconn.send_query_params(sql, values, param_types=types, param_formats=formats, result_format=_TEXT)
+
+
+async def _run(conn: _Conn, sql: bytes, params: Params) -> pq.abc.PGresult:
+    """Run one statement (extended protocol, text results) and return its result; a server error raises
+    psycopg's error for its SQLSTATE."""
+    bound = await _bind(conn, sql, params)
+    pgconn = conn.pgconn
+    _queue(pgconn, sql, bound)
+    return _result(conn, await conn.wait(_pg_execute(pgconn)))
+
+
+async def _command(conn: _Conn, sql: bytes) -> None:
+    """A statement without parameters nor rows (``BEGIN``, ``COMMIT``, ``ROLLBACK``), not prepared."""
+    conn.pgconn.send_query_params(sql, None)
+    _result(conn, await conn.wait(_pg_execute(conn.pgconn)))
+
+
+def _pipelined(pgconn: pq.abc.PGconn, count: int) -> PQGen[list[list[pq.abc.PGresult]]]:
+    """Flush a pipeline of ``count`` statements and its sync; the results of each statement."""
+    out = [(yield from _pg_execute(pgconn))]
+    for _ in range(count):          # the other statements' results, then the sync's
+        out.append((yield from _pg_fetch_many(pgconn)))
+    return out[:count]
+
+
+async def _run_between(conn: _Conn, sql: bytes, params: Params, before: bytes | None,
+                       after: bytes | None) -> pq.abc.PGresult:
+    """Run a statement with a command sent just before it (``BEGIN``) or just after it (``COMMIT``), in one
+    round trip (libpq's pipeline mode): a transaction takes no round trip of its own to begin, nor to end
+    after its notifications. When the statement fails, the command after it does not run (the server
+    skips the rest of a pipeline after an error)."""
+    bound = await _bind(conn, sql, params)
+    pgconn = conn.pgconn
+    pgconn.enter_pipeline_mode()
+    try:
+        if before is not None:
+            pgconn.send_query_params(before, None)
+        _queue(pgconn, sql, bound)
+        if after is not None:
+            pgconn.send_query_params(after, None)
+        pgconn.pipeline_sync()
+        results = await conn.wait(_pipelined(pgconn, 1 + (before is not None) + (after is not None)))
+        pgconn.exit_pipeline_mode()
+    except BaseException:
+        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            pgconn.finish()         # a pipeline cut short: the pool replaces the connection
+        raise
+    out = [_result(conn, res) for res in results]
+    return out[1] if before is not None else out[0]
+
+
+async def _abandon(conn: _Conn) -> None:
+    """Roll back a transaction that failed (or whose caller failed); a connection that cannot is closed
+    (the pool replaces it)."""
+    status = conn.pgconn.transaction_status
+    if status == _IDLE_TX or conn.closed:
+        return
+    if status == pq.TransactionStatus.ACTIVE:      # a statement cut short and still running
+        conn.pgconn.finish()
+        return
+    try:
+        await _command(conn, b"ROLLBACK")
+    except Exception as e:  # noqa: BLE001 - the caller's error is the one to raise
+        log.warning("rollback failed (%s); closing the connection", e)
+        conn.pgconn.finish()
+
+
+def _result(conn: _Conn, results: list[pq.abc.PGresult]) -> pq.abc.PGresult:
+    for res in results:
+        status = res.status
+        if status != _TUPLES_OK and status != _COMMAND_OK:
+            if status == pq.ExecStatus.FATAL_ERROR:
+                raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
+            raise pg_errors.InternalError(f"unexpected result status: {pq.ExecStatus(status).name}")
+    if not results:
+        raise pg_errors.InternalError("no result from the statement")
+    return results[-1]
+
+
+def _rowcount(res: pq.abc.PGresult) -> int:
+    if res.status == _TUPLES_OK:
+        return res.ntuples
+    n = res.command_tuples
+    return n if n is not None else -1
+
+
+def _rows(conn: _Conn, res: pq.abc.PGresult) -> list[Row]:
+    tx = conn.tg_tx
+    assert tx is not None
+    tx.set_pgresult(res)
+    return tx.load_rows(0, res.ntuples, tuple)
+
+
+def _row(conn: _Conn, res: pq.abc.PGresult) -> Row | None:
+    if not res.ntuples:
+        return None
+    tx = conn.tg_tx
+    assert tx is not None
+    tx.set_pgresult(res)
+    return tx.load_row(0, tuple)
 
 
 class _PgTx(Tx):
-    __slots__ = ("_conn", "_notes")
+    """Statements of one transaction. ``BEGIN`` goes out with the first statement, in the same round
+    trip (a transaction that runs none sends nothing)."""
 
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+    __slots__ = ("_conn", "_notes", "_begun")
+
+    def __init__(self, conn: _Conn) -> None:
         self._conn = conn
         self._notes: list[tuple[str, str]] = []
+        self._begun = False
+
+    async def _run(self, sql: bytes, params: Params) -> pq.abc.PGresult:
+        if self._begun:
+            return await _run(self._conn, sql, params)
+        self._begun = True
+        return await _run_between(self._conn, sql, params, b"BEGIN", None)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
-            cur = await self._conn.execute(to_pg(sql), params, prepare=_prep(self._conn))
-            return cur.rowcount
+            return _rowcount(await self._run(to_pg(sql), params))
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        try:
+        try:        # the driver's executemany: one round trip for all the rows (pipeline mode)
+            if not self._begun:
+                self._begun = True
+                await _command(self._conn, b"BEGIN")
             async with self._conn.cursor() as cur:
                 await cur.executemany(to_pg(sql), list(rows))
         except (psycopg.Error, PoolTimeout) as e:
@@ -132,15 +309,13 @@ class _PgTx(Tx):
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            cur = await self._conn.execute(to_pg(sql), params, prepare=_prep(self._conn))
-            return await cur.fetchone()
+            return _row(self._conn, await self._run(to_pg(sql), params))
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            cur = await self._conn.execute(to_pg(sql), params, prepare=_prep(self._conn))
-            return await cur.fetchall()
+            return _rows(self._conn, await self._run(to_pg(sql), params))
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
@@ -164,13 +339,14 @@ class PostgresStore(Store):
         # connects here: ``url`` itself, or the database behind a pooler that ``url`` goes through.
         self.direct_url = direct_url or url
         self.node = uuid.uuid4().hex[:12]
-        kwargs: dict[str, Any] = {"autocommit": True, "cursor_factory": AsyncRawCursor}
-        if direct_url:
-            # Through a pooler in transaction mode, consecutive transactions may run on different server
-            # sessions: a statement prepared on one is unknown on the next.
-            kwargs["prepare_threshold"] = None
-        self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         kwargs=kwargs, reconnect_timeout=60)
+        # Through a pooler in transaction mode, consecutive transactions may run on different server
+        # sessions: a statement prepared on one is unknown on the next, so nothing is prepared then (see
+        # _run, which prepares what this store runs; the driver itself never prepares on these connections).
+        self._prepares = not direct_url
+        kwargs: dict[str, Any] = {"autocommit": True, "cursor_factory": AsyncRawCursor, "prepare_threshold": None}
+        self._pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            url, connection_class=_Conn, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
+            configure=self._configure, reconnect_timeout=60)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._elector: asyncio.Task[None] | None = None
@@ -180,7 +356,12 @@ class PostgresStore(Store):
         self._reset_plan: tuple[list[str], list[str], str] | None = None
         self._targeted: set[str] = set()
         self._wanted: dict[tuple[str, str], float] = {}     # (channel, key) → loop time to renew the lease
-        self._notes_sql: dict[tuple[str, bool, bool], str] = {}
+        self._notes_sql: dict[tuple[str, bool, bool], bytes] = {}
+        self._idle: list[_Conn] = []        # connections kept between uses (see _take)
+
+    async def _configure(self, conn: _Conn) -> None:
+        conn.tg_tx = adapt.Transformer(conn)
+        conn.tg_prepared = {} if self._prepares else None
 
     async def open(self) -> None:
         if self._listener is not None:
@@ -313,6 +494,8 @@ class PostgresStore(Store):
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        while self._idle:
+            await self._pool.putconn(self._idle.pop())
         await self._pool.close()
 
     def describe(self) -> dict[str, Any]:
@@ -377,20 +560,53 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            conn = await self._take()
+            try:
                 tx = _PgTx(conn)
-                yield tx
-                if tx._notes:
-                    sql, params = self._notify_sql(tx._notes)
-                    await conn.execute(sql, params, prepare=_prep(conn))
+                try:
+                    yield tx
+                    if tx._notes:
+                        sql, params = self._notify_sql(tx._notes)
+                        if tx._begun:       # the notifications, then COMMIT, in one round trip
+                            await _run_between(conn, sql, params, None, b"COMMIT")
+                        else:               # nothing else ran: one statement, atomic by itself
+                            await _run(conn, sql, params)
+                    elif tx._begun:
+                        await _command(conn, b"COMMIT")
+                except BaseException:
+                    if tx._begun:
+                        await _abandon(conn)
+                    raise
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
         for channel, payload in tx._notes:
             self._dispatch(channel, payload)
 
-    def _notify_sql(self, notes: Iterable[tuple[str, str]], prefix: str = "",
-                    prefix_params: Params = ()) -> tuple[str, list[Any]]:
-        """One statement sending ``notes`` (after ``prefix``, a ``WITH`` clause, whose parameters come first)."""
+    async def _take(self) -> _Conn:
+        """A connection for a statement or a transaction: one the store kept from its last use, or the
+        pool's. Taking one from the pool and giving it back costs more driver work than a small statement
+        (a lock, statistics, checks), so the store keeps a few idle ones itself, each for ``_KEEP_S`` at
+        most; a connection it takes back from a caller in any state but idle (an error in a transaction,
+        a statement cut short, a broken connection) goes back to the pool, which repairs or replaces it."""
+        if self._idle:
+            return self._idle.pop()
+        conn = await self._pool.getconn()
+        conn.tg_until = monotonic() + _KEEP_S
+        return conn
+
+    async def _give(self, conn: _Conn) -> None:
+        if (len(self._idle) < _KEEP and conn.pgconn.transaction_status == _IDLE_TX and not self._closing
+                and conn.tg_until > monotonic()):
+            self._idle.append(conn)
+        else:
+            await self._pool.putconn(conn)
+
+    def _notify_sql(self, notes: Iterable[tuple[str, str]], first: str = "",
+                    first_params: Params = ()) -> tuple[bytes, list[Any]]:
+        """One statement sending ``notes`` (after ``first``, a statement run as its ``WITH`` clause, whose
+        parameters come first)."""
         bc_c: list[str] = []
         bc_p: list[str] = []
         tg_c: list[str] = []
@@ -402,26 +618,27 @@ class PostgresStore(Store):
             else:
                 bc_c.append(channel)
                 bc_p.append(payload)
-        key = (prefix, bool(bc_c), bool(tg_c))
+        key = (first, bool(bc_c), bool(tg_c))
         sql = self._notes_sql.get(key)
         if sql is None:
-            at = len(prefix_params) + 1
+            prefix = f"WITH w AS ({to_pg(first).decode()}) " if first else ""
+            at = len(first_params) + 1
             parts = []
             if bc_c:
                 parts.append(_numbered(_NOTE_BROADCAST, at, 4))
                 at += 4
             if tg_c:
                 parts.append(_numbered(_NOTE_TARGETED, at, 5))
-            sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d"
+            sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d".encode()
             if len(self._notes_sql) > 1000:
                 self._notes_sql.clear()
             self._notes_sql[key] = sql
         sender = f"{self.node}|"
-        params: list[Any] = list(prefix_params)
+        params: list[Any] = list(first_params)
         if bc_c:
-            params += [PG_CHANNEL, sender, bc_c, bc_p]
+            params += [PG_CHANNEL, sender, _text_array(bc_c), _text_array(bc_p)]
         if tg_c:
-            params += [f"{PG_CHANNEL}_", sender, tg_c, tg_p, self.node]
+            params += [f"{PG_CHANNEL}_", sender, _text_array(tg_c), _text_array(tg_p), self.node]
         return sql, params
 
     def targeted(self, channel: str) -> None:
@@ -436,8 +653,11 @@ class PostgresStore(Store):
             self._wanted.clear()
         self._wanted[k] = now + _INTEREST_RENEW_S      # set first: concurrent waits renew once
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute(_WANT, (self.node, channel, key, _INTEREST_LEASE_MS), prepare=_prep(conn))
+            conn = await self._take()
+            try:
+                await _run(conn, _WANT, (self.node, channel, key, _INTEREST_LEASE_MS))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             self._wanted.pop(k, None)
             raise _wrap(e) from e
@@ -446,10 +666,13 @@ class PostgresStore(Store):
         if not notes:
             await self.execute(sql, params)
             return
-        text, all_params = self._notify_sql(notes, f"WITH w AS ({to_pg(sql)}) ", params)
+        text, all_params = self._notify_sql(notes, sql, params)
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute(text, all_params, prepare=_prep(conn))
+            conn = await self._take()
+            try:
+                await _run(conn, text, all_params)
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
         for channel, payload in notes:
@@ -457,10 +680,14 @@ class PostgresStore(Store):
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         # one statement is atomic by itself: autocommit, no BEGIN and COMMIT round trips around it
+        # (a connection of the pool is taken and given back without its context manager: that would
+        # commit, under the connection's lock, a transaction an autocommit connection never has)
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_pg(sql), params, prepare=_prep(conn))
-                return cur.rowcount
+            conn = await self._take()
+            try:
+                return _rowcount(await _run(conn, to_pg(sql), params))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
@@ -470,17 +697,21 @@ class PostgresStore(Store):
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_pg(sql), params, prepare=_prep(conn))
-                return await cur.fetchone()
+            conn = await self._take()
+            try:
+                return _row(conn, await _run(conn, to_pg(sql), params))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_pg(sql), params, prepare=_prep(conn))
-                return await cur.fetchall()
+            conn = await self._take()
+            try:
+                return _rows(conn, await _run(conn, to_pg(sql), params))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
