@@ -23,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from time import monotonic
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import AsyncRawCursor, adapt, pq
@@ -32,6 +32,7 @@ from psycopg.abc import PQGen, Transformer
 from psycopg.adapt import PyFormat
 from psycopg.generators import execute as _pg_execute
 from psycopg.generators import fetch_many as _pg_fetch_many
+from psycopg.waiting import Ready, Wait
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tsunagi.store.base import (
@@ -120,6 +121,9 @@ _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _PREPARED_MAX = 256     # statements prepared on one connection; later ones run unprepared
 _IDLE_TX = pq.TransactionStatus.IDLE
+_WAIT_R = Wait.R
+_READY_R = Ready.R
+RV = TypeVar("RV")
 _KEEP = 2               # connections the store keeps between statements, outside the pool (see _take)
 _KEEP_S = 60.0          # how long it keeps one before handing it back to the pool (which renews old ones)
 
@@ -135,6 +139,8 @@ class _Conn(psycopg.AsyncConnection[Any]):
     tg_prepared: dict[tuple[bytes, Sequence[int] | None], bytes] | None = None
     tg_named = 0    # statements named so far (a name is never used twice: a prepare cut short may have run)
     tg_until = 0.0  # (monotonic) until when the store may keep it out of the pool
+    tg_fd = -1      # the socket the event loop watches for it (see _wait), -1 none
+    tg_fut: asyncio.Future[None] | None = None   # what a statement waiting for the server's answer awaits
 
 
 _Bound = tuple[bytes | None, Sequence[Any] | None, Sequence[int] | None, Sequence[Any] | None]
@@ -161,7 +167,7 @@ async def _bind(conn: _Conn, sql: bytes, params: Params) -> _Bound:
             conn.tg_named += 1
             pgconn = conn.pgconn
             pgconn.send_prepare(name, sql, param_types=types)
-            _result(conn, await conn.wait(_pg_execute(pgconn)))
+            _result(conn, await _wait(conn, _pg_execute(pgconn)))
             prepared[key] = name
     return name, values, types, formats
 
@@ -180,13 +186,83 @@ async def _run(conn: _Conn, sql: bytes, params: Params) -> pq.abc.PGresult:
     bound = await _bind(conn, sql, params)
     pgconn = conn.pgconn
     _queue(pgconn, sql, bound)
-    return _result(conn, await conn.wait(_pg_execute(pgconn)))
+    return _result(conn, await _wait(conn, _pg_execute(pgconn)))
+
+
+def _readable(conn: _Conn) -> None:
+    fut = conn.tg_fut
+    if fut is not None:
+        if not fut.done():
+            fut.set_result(None)
+    else:       # the server spoke while nothing waits (it is closing the connection): stop watching
+        _unwatch(conn)
+
+
+def _unwatch(conn: _Conn) -> None:
+    """Stop watching the connection's socket: before the driver waits on it itself, before it goes back
+    to the pool (which may close it: the descriptor could then be another socket's), and on any error."""
+    if conn.tg_fd >= 0:
+        fd, conn.tg_fd = conn.tg_fd, -1
+        try:
+            asyncio.get_running_loop().remove_reader(fd)
+        except (OSError, ValueError):       # closed already
+            pass
+
+
+def _resumed(s: Wait, gen: PQGen[RV]) -> PQGen[RV]:
+    """``gen`` from where it stopped, having asked to wait for ``s``."""
+    ready = yield s
+    while True:
+        try:
+            s = gen.send(ready)
+        except StopIteration as ex:
+            return cast(RV, ex.value)
+        ready = yield s
+
+
+async def _wait(conn: _Conn, gen: PQGen[RV]) -> RV:
+    """Run one of the driver's generators on ``conn`` (what ``conn.wait`` does, cheaper): the event loop
+    watches the socket from the first statement a connection runs until it goes back to the pool, where
+    the driver registers and drops a watcher at each wait (a new poll handle, a timer and several
+    epoll_ctl calls per statement). Waits to write (a statement larger than the socket's buffer) and a
+    wait that is cancelled closes the connection."""
+    try:
+        s = next(gen)
+    except StopIteration as ex:
+        return cast(RV, ex.value)
+    loop = asyncio.get_running_loop()
+    while True:
+        if s != _WAIT_R:
+            _unwatch(conn)
+            return await conn.wait(_resumed(s, gen))
+        if conn.tg_fd < 0:
+            fd = conn.pgconn.socket
+            loop.add_reader(fd, _readable, conn)
+            conn.tg_fd = fd
+        fut = conn.tg_fut = loop.create_future()
+        try:
+            await fut
+        except BaseException:
+            conn.tg_fut = None
+            _unwatch(conn)
+            # the caller was cancelled with a statement in flight: the connection is closed (the server
+            # ends the statement; the pool replaces the connection)
+            conn.pgconn.finish()
+            raise
+        conn.tg_fut = None
+        try:
+            s = gen.send(_READY_R)
+        except StopIteration as ex:
+            return cast(RV, ex.value)
+        except BaseException:
+            _unwatch(conn)
+            raise
 
 
 async def _command(conn: _Conn, sql: bytes) -> None:
     """A statement without parameters nor rows (``BEGIN``, ``COMMIT``, ``ROLLBACK``), not prepared."""
     conn.pgconn.send_query_params(sql, None)
-    _result(conn, await conn.wait(_pg_execute(conn.pgconn)))
+    _result(conn, await _wait(conn, _pg_execute(conn.pgconn)))
 
 
 def _pipelined(pgconn: pq.abc.PGconn, count: int) -> PQGen[list[list[pq.abc.PGresult]]]:
@@ -213,10 +289,11 @@ async def _run_between(conn: _Conn, sql: bytes, params: Params, before: bytes | 
         if after is not None:
             pgconn.send_query_params(after, None)
         pgconn.pipeline_sync()
-        results = await conn.wait(_pipelined(pgconn, 1 + (before is not None) + (after is not None)))
+        results = await _wait(conn, _pipelined(pgconn, 1 + (before is not None) + (after is not None)))
         pgconn.exit_pipeline_mode()
     except BaseException:
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            _unwatch(conn)
             pgconn.finish()         # a pipeline cut short: the pool replaces the connection
         raise
     out = [_result(conn, res) for res in results]
@@ -230,12 +307,14 @@ async def _abandon(conn: _Conn) -> None:
     if status == _IDLE_TX or conn.closed:
         return
     if status == pq.TransactionStatus.ACTIVE:      # a statement cut short and still running
+        _unwatch(conn)
         conn.pgconn.finish()
         return
     try:
         await _command(conn, b"ROLLBACK")
     except Exception as e:  # noqa: BLE001 - the caller's error is the one to raise
         log.warning("rollback failed (%s); closing the connection", e)
+        _unwatch(conn)
         conn.pgconn.finish()
 
 
@@ -302,6 +381,7 @@ class _PgTx(Tx):
             if not self._begun:
                 self._begun = True
                 await _command(self._conn, b"BEGIN")
+            _unwatch(self._conn)        # the driver waits on the socket itself
             async with self._conn.cursor() as cur:
                 await cur.executemany(to_pg(sql), list(rows))
         except (psycopg.Error, PoolTimeout) as e:
@@ -495,7 +575,9 @@ class PostgresStore(Store):
             except (asyncio.CancelledError, Exception):
                 pass
         while self._idle:
-            await self._pool.putconn(self._idle.pop())
+            conn = self._idle.pop()
+            _unwatch(conn)
+            await self._pool.putconn(conn)
         await self._pool.close()
 
     def describe(self) -> dict[str, Any]:
@@ -553,6 +635,7 @@ class PostgresStore(Store):
             script.append("TRUNCATE " + ", ".join(f'"{t}"' for t in large) + " CASCADE")
         script += [f"SELECT setval('\"{q}\"', 1, false)" for q in sequences]
         try:
+            _unwatch(tx._conn)
             await tx._conn.execute(";\n".join(script))      # one round trip (no parameters: several statements)
         except psycopg.Error as e:
             raise _wrap(e) from e
@@ -601,6 +684,7 @@ class PostgresStore(Store):
                 and conn.tg_until > monotonic()):
             self._idle.append(conn)
         else:
+            _unwatch(conn)
             await self._pool.putconn(conn)
 
     def _notify_sql(self, notes: Iterable[tuple[str, str]], first: str = "",
