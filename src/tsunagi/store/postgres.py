@@ -437,6 +437,8 @@ class PostgresStore(Store):
         self._targeted: set[str] = set()
         self._wanted: dict[tuple[str, str], float] = {}     # (channel, key) → loop time to renew the lease
         self._notes_sql: dict[tuple[str, bool, bool], bytes] = {}
+        # notifications → (any broadcast, any targeted, their parameters), built once for each set of them
+        self._notes_tail: dict[tuple[tuple[str, str], ...], tuple[bool, bool, tuple[Any, ...]]] = {}
         self._idle: list[_Conn] = []        # connections kept between uses (see _take)
 
     async def _configure(self, conn: _Conn) -> None:
@@ -691,42 +693,52 @@ class PostgresStore(Store):
                     first_params: Params = ()) -> tuple[bytes, list[Any]]:
         """One statement sending ``notes`` (after ``first``, a statement run as its ``WITH`` clause, whose
         parameters come first)."""
-        bc_c: list[str] = []
-        bc_p: list[str] = []
-        tg_c: list[str] = []
-        tg_p: list[str] = []
-        for channel, payload in dict.fromkeys(notes):      # each distinct note once, in order
-            if channel in self._targeted:
-                tg_c.append(channel)
-                tg_p.append(payload)
-            else:
-                bc_c.append(channel)
-                bc_p.append(payload)
-        key = (first, bool(bc_c), bool(tg_c))
+        key_n = tuple(notes)
+        tail = self._notes_tail.get(key_n)
+        if tail is None:
+            bc_c: list[str] = []
+            bc_p: list[str] = []
+            tg_c: list[str] = []
+            tg_p: list[str] = []
+            for channel, payload in dict.fromkeys(key_n):      # each distinct note once, in order
+                if channel in self._targeted:
+                    tg_c.append(channel)
+                    tg_p.append(payload)
+                else:
+                    bc_c.append(channel)
+                    bc_p.append(payload)
+            sender = f"{self.node}|"
+            params_n: list[Any] = []
+            if bc_c:
+                params_n += [PG_CHANNEL, sender, _text_array(bc_c), _text_array(bc_p)]
+            if tg_c:
+                params_n += [f"{PG_CHANNEL}_", sender, _text_array(tg_c), _text_array(tg_p), self.node]
+            tail = (bool(bc_c), bool(tg_c), tuple(params_n))
+            if len(self._notes_tail) > 1000:
+                self._notes_tail.clear()
+            self._notes_tail[key_n] = tail
+        broadcast, targeted, tail_params = tail
+        key = (first, broadcast, targeted)
         sql = self._notes_sql.get(key)
         if sql is None:
             prefix = f"WITH w AS ({to_pg(first).decode()}) " if first else ""
             at = len(first_params) + 1
             parts = []
-            if bc_c:
+            if broadcast:
                 parts.append(_numbered(_NOTE_BROADCAST, at, 4))
                 at += 4
-            if tg_c:
+            if targeted:
                 parts.append(_numbered(_NOTE_TARGETED, at, 5))
             sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d".encode()
             if len(self._notes_sql) > 1000:
                 self._notes_sql.clear()
             self._notes_sql[key] = sql
-        sender = f"{self.node}|"
-        params: list[Any] = list(first_params)
-        if bc_c:
-            params += [PG_CHANNEL, sender, _text_array(bc_c), _text_array(bc_p)]
-        if tg_c:
-            params += [f"{PG_CHANNEL}_", sender, _text_array(tg_c), _text_array(tg_p), self.node]
+        params = [*first_params, *tail_params]
         return sql, params
 
     def targeted(self, channel: str) -> None:
         self._targeted.add(channel)
+        self._notes_tail.clear()
 
     async def want(self, channel: str, key: str) -> None:
         k = (channel, key)
