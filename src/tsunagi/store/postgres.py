@@ -273,23 +273,25 @@ def _pipelined(pgconn: pq.abc.PGconn, count: int) -> PQGen[list[list[pq.abc.PGre
     return out[:count]
 
 
-async def _run_between(conn: _Conn, sql: bytes, params: Params, before: bytes | None,
-                       after: bytes | None) -> pq.abc.PGresult:
-    """Run a statement with a command sent just before it (``BEGIN``) or just after it (``COMMIT``), in one
-    round trip (libpq's pipeline mode): a transaction takes no round trip of its own to begin, nor to end
-    after its notifications. When the statement fails, the command after it does not run (the server
-    skips the rest of a pipeline after an error)."""
-    bound = await _bind(conn, sql, params)
+_Step = bytes | tuple[bytes, Params]      # a command without parameters (BEGIN, COMMIT), or a statement
+
+
+async def _pipeline(conn: _Conn, steps: Sequence[_Step]) -> pq.abc.PGresult:
+    """Run ``steps`` in one round trip (libpq's pipeline mode) and return the result of the last statement
+    among them: a transaction takes no round trip of its own to begin, nor to end after its last
+    statements. When a step fails the server skips the rest, and its error is raised."""
+    bound = [None if isinstance(step, bytes) else await _bind(conn, step[0], step[1]) for step in steps]
     pgconn = conn.pgconn
     pgconn.enter_pipeline_mode()
     try:
-        if before is not None:
-            pgconn.send_query_params(before, None)
-        _queue(pgconn, sql, bound)
-        if after is not None:
-            pgconn.send_query_params(after, None)
+        for step, b in zip(steps, bound, strict=True):
+            if isinstance(step, bytes):
+                pgconn.send_query_params(step, None)
+            else:
+                assert b is not None
+                _queue(pgconn, step[0], b)
         pgconn.pipeline_sync()
-        results = await _wait(conn, _pipelined(pgconn, 1 + (before is not None) + (after is not None)))
+        results = await _wait(conn, _pipelined(pgconn, len(steps)))
         pgconn.exit_pipeline_mode()
     except BaseException:
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
@@ -297,7 +299,8 @@ async def _run_between(conn: _Conn, sql: bytes, params: Params, before: bytes | 
             pgconn.finish()         # a pipeline cut short: the pool replaces the connection
         raise
     out = [_result(conn, res) for res in results]
-    return out[1] if before is not None else out[0]
+    last = max(i for i, b in enumerate(bound) if b is not None)
+    return out[last]
 
 
 async def _abandon(conn: _Conn) -> None:
@@ -354,21 +357,35 @@ def _row(conn: _Conn, res: pq.abc.PGresult) -> Row | None:
 
 
 class _PgTx(Tx):
-    """Statements of one transaction. ``BEGIN`` goes out with the first statement, in the same round
-    trip (a transaction that runs none sends nothing)."""
+    """Statements of one transaction. ``BEGIN`` goes out with the first statement, and the statements
+    given to :meth:`execute_later` with the next one (or with ``COMMIT``), in the same round trip."""
 
-    __slots__ = ("_conn", "_notes", "_begun")
+    __slots__ = ("_conn", "_notes", "_begun", "_later")
 
     def __init__(self, conn: _Conn) -> None:
         self._conn = conn
         self._notes: list[tuple[str, str]] = []
         self._begun = False
+        self._later: list[_Step] = []
+
+    def _steps(self) -> list[_Step]:
+        """What must go out before the next statement: BEGIN, the statements left for later."""
+        steps: list[_Step] = []
+        if not self._begun:
+            self._begun = True
+            steps.append(b"BEGIN")
+        if self._later:
+            steps += self._later
+            self._later = []
+        return steps
 
     async def _run(self, sql: bytes, params: Params) -> pq.abc.PGresult:
-        if self._begun:
+        if self._begun and not self._later:
             return await _run(self._conn, sql, params)
-        self._begun = True
-        return await _run_between(self._conn, sql, params, b"BEGIN", None)
+        return await _pipeline(self._conn, [*self._steps(), (sql, params)])
+
+    async def execute_later(self, sql: str, params: Params = ()) -> None:
+        self._later.append((to_pg(sql), params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
@@ -378,9 +395,11 @@ class _PgTx(Tx):
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         try:        # the driver's executemany: one round trip for all the rows (pipeline mode)
-            if not self._begun:
-                self._begun = True
+            steps = self._steps()
+            if len(steps) == 1:
                 await _command(self._conn, b"BEGIN")
+            elif steps:
+                await _pipeline(self._conn, steps)
             _unwatch(self._conn)        # the driver waits on the socket itself
             async with self._conn.cursor() as cur:
                 await cur.executemany(to_pg(sql), list(rows))
@@ -650,12 +669,15 @@ class PostgresStore(Store):
                 tx = _PgTx(conn)
                 try:
                     yield tx
-                    if tx._notes:
+                    if tx._notes and not tx._begun and not tx._later:
                         sql, params = self._notify_sql(tx._notes)
-                        if tx._begun:       # the notifications, then COMMIT, in one round trip
-                            await _run_between(conn, sql, params, None, b"COMMIT")
-                        else:               # nothing else ran: one statement, atomic by itself
-                            await _run(conn, sql, params)
+                        await _run(conn, sql, params)   # nothing else ran: one statement, atomic by itself
+                    elif tx._notes or tx._later:
+                        # what was left for later, the notifications and COMMIT: one round trip
+                        steps = tx._steps()
+                        if tx._notes:
+                            steps.append(self._notify_sql(tx._notes))
+                        await _pipeline(conn, [*steps, b"COMMIT"])
                     elif tx._begun:
                         await _command(conn, b"COMMIT")
                 except BaseException:
