@@ -257,7 +257,7 @@ class Publishing:
         """Publish validated entries to ``topic``'s subscriptions ``subs`` in one transaction, in ``ctx``'s
         journey; returns each entry's result. An encrypted topic's data key is asked for first: a key KMS
         will not use fails the publish before anything is written."""
-        data_key = await self.sealer.data_key(ctx, topic)
+        data_key = await self.sealer.data_key(ctx, topic) if topic.attributes.get("KmsMasterKeyId") else None
         signer = await self.keys.signer_now()
         base = base_url(ctx, self.platform.config)
         now = self.clock.now_ms()
