@@ -92,7 +92,7 @@ def main() -> None:
                 time.sleep(2)
 
         def control(*what: str) -> None:
-            subprocess.run(["callgrind_control", *what, str(server.pid)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["callgrind_control", *what, str(server.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         burst(60)
         wait_for(60 * args.subs)

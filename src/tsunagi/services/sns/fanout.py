@@ -21,6 +21,12 @@ For the messages of one publish (one, or a PublishBatch's), in three phases:
      disabled endpoint, a failure (and an ``sns-event`` row for the application's EventDeliveryFailure topic);
    - ``firehose``: not available in tsunagi; recorded as failed.
 
+Worked out once rather than per subscription and publish: a topic's :class:`Roster` (its confirmed
+subscriptions, their strategies, the protocols signed), per subscription list the catalog hands out
+(a new list after any change to the topic or its subscriptions); and whether a topic may send to a
+queue under ``--policies`` (:meth:`Fanout.kept_verdict`), per queue object SQS returns (a new one
+after any change to the queue), except for queues with a KMS key or a policy naming the time.
+
 Every message's outcomes go to the platform's delivery records in the same transaction
 (:meth:`~tsunagi.store.deliveries.DeliveryRepo.record_fanout_in`: one row per message, however
 many subscriptions), in the publish's journey: the SQS messages, outbox rows and records all carry
