@@ -4,7 +4,7 @@
 ``tsunagi serve`` (SQLite, scratch data directory) under ``valgrind --tool=callgrind
 --instr-atstart=no``, a topic with ``--subs`` SQS queue subscriptions (enveloped, signed, as in the
 ``sns.burst`` scenario), 60 publishes to warm up, then counting is switched on (``callgrind_control
--i on``), ``--n`` publishes are made over 4 connections with boto3, and counting stops once the
+-i on``) after ``--settle`` seconds, ``--n`` publishes are made over 4 connections with boto3, and counting stops once the
 queues hold every message. Prints instructions per publish.
 
 ``--python`` runs another build (``/work/base/.venv/bin/python`` for an older checkout with its own
@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--python", default=str(ROOT / ".venv/bin/python"), help="the build's interpreter")
     ap.add_argument("--n", type=int, default=300, help="publishes counted")
     ap.add_argument("--subs", type=int, default=3, help="SQS queue subscriptions")
+    ap.add_argument("--settle", type=float, default=90.0,
+                    help="seconds to wait after the warm-up before counting (work a server does in the background "
+                         "after it starts takes tens of seconds under valgrind)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
@@ -96,6 +99,7 @@ def main() -> None:
 
         burst(60)
         wait_for(60 * args.subs)
+        time.sleep(args.settle)
         control("-z")
         control("-i", "on")
         burst(args.n)
