@@ -156,6 +156,11 @@ class Outgoing:
         if text not in self._signed and text not in self._signing:
             self._signing[text] = self.signer.sign_ahead(self._signed_fields(text), self.signature_version)
 
+    def signed(self, protocol: str) -> bool:
+        """Whether the notification ``protocol``'s subscribers get needs no more signing (it is signed,
+        or a FIFO topic's: unsigned); :meth:`presign` has nothing to do then."""
+        return self.unsigned or self.text_for(protocol) in self._signed
+
     async def presign(self, protocol: str) -> None:
         """Sign, ahead of time and off the event loop, the notification ``protocol``'s subscribers
         get (the signed fields do not depend on the subscription)."""

@@ -261,7 +261,7 @@ class SqsStrategy(Strategy):
         sqs = run.sqs
         if sqs is None:
             return Fixed(sub, FAILED, NO_SQS)
-        if not sub.raw:
+        if not sub.raw and not msg.signed("sqs"):
             await msg.presign("sqs")
         queue = await sqs.queue(sub.endpoint)
         dlq = await sqs.queue(sub.dlq_arn) if sub.dlq_arn else None
@@ -285,7 +285,7 @@ class HttpStrategy(Strategy):
 
     async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
         topic = run.topic
-        if not sub.raw:
+        if not sub.raw and not msg.signed(sub.protocol):
             await msg.presign(sub.protocol)
         headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": msg.message_id,
                    "x-amz-sns-topic-arn": msg.topic_arn, "x-amz-sns-subscription-arn": sub.arn}
