@@ -68,6 +68,21 @@ class Counters:
             if value > cell[3]:
                 cell[3] = value
 
+    def add_count(self, account: str, region: str, namespace: str, name: str,
+                  dimensions: tuple[tuple[str, str], ...], count: int) -> None:
+        """``count`` observations of a count of 1 at once (as ``count`` calls of :meth:`add` would)."""
+        key = (account, region, namespace, name, dimensions, "Count", int(self._clock()) // 60 * 60_000)
+        cell = self._cells.get(key)
+        if cell is None:
+            self._cells[key] = [float(count), float(count), 1.0, 1.0]
+        else:
+            cell[0] += count
+            cell[1] += count
+            if cell[2] > 1.0:
+                cell[2] = 1.0
+            if cell[3] < 1.0:
+                cell[3] = 1.0
+
     def drain(self) -> dict[tuple[str, str], list[Datum]]:
         """Everything counted so far, by (account, region), as statistic sets; the counters start over."""
         cells, self._cells = self._cells, {}

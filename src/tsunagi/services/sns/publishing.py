@@ -257,7 +257,7 @@ class Publishing:
         """Publish validated entries to ``topic``'s subscriptions ``subs`` in one transaction, in ``ctx``'s
         journey; returns each entry's result. An encrypted topic's data key is asked for first: a key KMS
         will not use fails the publish before anything is written."""
-        data_key = await self.sealer.data_key(ctx, topic)
+        data_key = await self.sealer.data_key(ctx, topic) if topic.attributes.get("KmsMasterKeyId") else None
         signer = await self.keys.signer_now()
         base = base_url(ctx, self.platform.config)
         now = self.clock.now_ms()
@@ -266,9 +266,9 @@ class Publishing:
         msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
                          version, e.group_id, e.dedup_id, display_name=display, unsigned=topic.fifo)
                 for e in entries]
-        plans = await self.fanout.plan(topic, msgs, subs)
-        results: list[dict[str, Any]] = []
         run = self.fanout.begin(topic, ctx.trace_id, now, ctx.trace_header, data_key)
+        plans = await self.fanout.plan(run, msgs, subs)
+        results: list[dict[str, Any]] = []
         async with self.store.transaction() as tx:
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):
@@ -304,8 +304,11 @@ def count_fanout(counters: Counters, account: str, region: str, topic_arn: str, 
     once (queued ones are counted when the outbox finishes them)."""
     dims = (("TopicName", topic_arn.rsplit(":", 1)[-1]),)
     counters.add(account, region, "AWS/SNS", "NumberOfMessagesPublished", dims, float(published))
+    tally: dict[str, int] = {}
     for _, outcomes in records:
         for o in outcomes:
             name = _FANOUT_METRIC.get(o.outcome)
             if name is not None:
-                counters.add(account, region, "AWS/SNS", name, dims)
+                tally[name] = tally.get(name, 0) + 1
+    for name, n in tally.items():
+        counters.add_count(account, region, "AWS/SNS", name, dims, n)
