@@ -310,7 +310,6 @@ class Server:
         endpoint = Endpoint(f"http://127.0.0.1:{self.port}", self.token, region=self.region)
         _import_boto3()
         deadline = time.monotonic() + timeout
-        pause = 0.002
         while True:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
@@ -323,11 +322,10 @@ class Server:
             if time.monotonic() > deadline:
                 self.kill()
                 raise StartError(f"tsunagi serve did not become ready in {timeout:.0f}s:\n{self.log()}")
-            time.sleep(pause)
-            # a refused connection costs little: look often. The server builds its gateway right after
-            # it answered the first health check (or 20 ms after its port opened), and the test makes
-            # its first client meanwhile: both sooner when the check comes soon after the port opened
-            pause = min(pause * 1.5, 0.005)
+            # a refused connection costs little: look every 2 ms. The server builds its gateway right after
+            # it answered the first health check (or 20 ms after its port opened), and the test makes its
+            # first client meanwhile: both begin sooner when the check comes soon after the port opened
+            time.sleep(0.002)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.endpoint is not None:
