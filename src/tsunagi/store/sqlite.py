@@ -312,7 +312,8 @@ class SqliteStore(Store):
             if not each:
                 conn.execute("COMMIT")
         except sqlite3.Error as e:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(f"migration {name} failed: {e}") from e
 
     async def close(self) -> None:
