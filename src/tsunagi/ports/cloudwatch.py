@@ -43,6 +43,14 @@ CLOUDWATCH: PortKey[MetricsPort] = PortKey("cloudwatch")
 """CloudWatch metrics' port: what the rest of tsunagi may ask of it (:class:`MetricsPort`)."""
 
 
+class Counting(Protocol):
+    """What a service that counts AWS's own metrics calls (:class:`Counters`, or something that finds
+    them when first needed)."""
+
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
+            value: float = 1.0, unit: str = "Count") -> None: ...
+
+
 class Counters:
     """AWS's own metrics as services count them on their hot paths: kept in memory per minute (a dict
     update per observation, no I/O) and drained into :class:`Datum` statistic sets by the CloudWatch

@@ -294,18 +294,35 @@ class SqliteStore(Store):
         self.fresh = not done
         if todo and not done:
             log.info("new store: creating its tables (%d migrations)", len(todo))
-        for version, name, sql in todo:
-            # A new store's schema is one line above; an upgrade names each step it takes.
-            log.log(logging.DEBUG if not done else logging.INFO, "applying migration sqlite/%s", name)
+            # a new store's schema in one transaction: one commit (one write of the WAL) instead of one
+            # per migration; nothing is there if any of them fails
+            self._apply(todo, conn, each=False)
+        else:
+            self._apply(todo, conn, each=True)
+
+    @staticmethod
+    def _apply(todo: list[tuple[int, str, str]], conn: sqlite3.Connection, *, each: bool) -> None:
+        """Apply migrations: each in a transaction of its own (an upgrade names each step it takes), or
+        all in one (a new store's schema, one line in the log above)."""
+        if not each:
             conn.execute("BEGIN IMMEDIATE")
-            try:
+        name = ""
+        try:
+            for version, name, sql in todo:
+                log.log(logging.INFO if each else logging.DEBUG, "applying migration sqlite/%s", name)
+                if each:
+                    conn.execute("BEGIN IMMEDIATE")
                 for stmt in split_statements(sql):
                     conn.execute(stmt)
                 conn.execute("INSERT INTO tsunagi_migrations (version, name) VALUES (?, ?)", (version, name))
+                if each:
+                    conn.execute("COMMIT")
+            if not each:
                 conn.execute("COMMIT")
-            except sqlite3.Error as e:
+        except sqlite3.Error as e:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise StoreError(f"migration {name} failed: {e}") from e
+            raise StoreError(f"migration {name} failed: {e}") from e
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -17,7 +17,7 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
-from tsunagi.ports.cloudwatch import Counters
+from tsunagi.ports.cloudwatch import Counting
 from tsunagi.ports.sqs import ReceivedMessage
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -55,7 +55,7 @@ _EVERYTHING = frozenset({"All"})
 class Receiving:
     def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
                  sealer: Sealer) -> None:
-        self.counters: Counters | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
+        self.counters: Counting | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
         self.store = store
         self.repo = repo
         self.directory = directory

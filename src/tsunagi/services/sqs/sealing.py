@@ -32,11 +32,9 @@ import asyncio
 import hashlib
 import os
 import struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext, internal_context
@@ -46,6 +44,9 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.errors import KmsNotFound, from_kms
 from tsunagi.store.sqs import SqsRepo
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = 1                    # sealed under a KMS data key
 _OWNED_VERSION = 2              # sealed under the SQS-owned key (SSE-SQS)
@@ -68,6 +69,22 @@ def context_of(arn: str) -> dict[str, str]:
     return {"aws:sqs:arn": arn}
 
 
+def _aesgcm(key: bytes) -> AESGCM:
+    """An AES-GCM cipher under ``key``. cryptography is imported with the first one: a server whose
+    first requests seal nothing (a test suite's ListQueues, CreateQueue) answers them without it."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
+def _invalid_tag() -> type[Exception]:
+    """cryptography's InvalidTag (what a cipher's decrypt raises on a blob that does not open); asked
+    for only once a cipher exists, so cryptography is imported already."""
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
+
+
 _AEADS: dict[bytes, AESGCM] = {}     # data key plaintext -> its cipher, made once per data key
 _AEADS_MOST = 256
 
@@ -78,7 +95,7 @@ def aead_of(plaintext: bytes) -> AESGCM:
     if aead is None:
         if len(_AEADS) >= _AEADS_MOST:
             _AEADS.clear()
-        aead = _AEADS[plaintext] = AESGCM(plaintext)
+        aead = _AEADS[plaintext] = _aesgcm(plaintext)
     return aead
 
 
@@ -159,7 +176,7 @@ class Sealer:
             return
         now = asyncio.get_running_loop().time()
         material = await self.repo.owned_key(OWNED_KEY_NAME, os.urandom(32))
-        self._owned = _OwnedKey(AESGCM(material), hashlib.sha256(material).digest()[:8], now)
+        self._owned = _OwnedKey(_aesgcm(material), hashlib.sha256(material).digest()[:8], now)
 
     def seal_owned(self, message_id: str, body: str, attrs: str | None) -> bytes:
         """``body`` and ``attrs`` of message ``message_id`` sealed under the SQS-owned key (call
@@ -185,7 +202,7 @@ class Sealer:
             return None
         try:
             plain = owned.aead.decrypt(blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:], message_id.encode())
-        except InvalidTag:
+        except _invalid_tag():
             return None
         body, attrs = orjson.loads(plain)
         return Opened(body, attrs)
@@ -196,13 +213,15 @@ class Sealer:
             await self.owned_ready(again=True)
         owned = self._owned
         assert owned is not None
-        try:
-            if owned.fingerprint != fingerprint:
-                raise InvalidTag
-            plain = owned.aead.decrypt(nonce, sealed, message_id.encode())
-        except InvalidTag:
+        plain: bytes | None = None
+        if owned.fingerprint == fingerprint:
+            try:
+                plain = owned.aead.decrypt(nonce, sealed, message_id.encode())
+            except _invalid_tag():
+                plain = None
+        if plain is None:
             raise ServiceError(f"Message {message_id} was sealed under an SQS-owned key this store no longer "
-                               "has.", code="InternalError", status=500, sender_fault=False) from None
+                               "has.", code="InternalError", status=500, sender_fault=False)
         body, attrs = orjson.loads(plain)
         return Opened(body, attrs)
 
@@ -269,7 +288,7 @@ class Sealer:
             raise from_kms(e.code, e.message) from None
         try:
             plain = aead_of(key.plaintext).decrypt(parts.nonce, parts.sealed, message_id.encode())
-        except InvalidTag:
+        except _invalid_tag():
             raise from_kms("InvalidCiphertextException", f"Message {message_id} does not open under its data key.") \
                 from None
         body, attrs = orjson.loads(plain)

@@ -45,6 +45,26 @@ _HOT_PARTS = {"send_message": "sending", "send_message_batch": "sending", "recei
               "change_message_visibility": "receiving", "change_message_visibility_batch": "receiving"}
 
 
+class _CountersOnFirstUse:
+    """The AWS/SQS counters, found on the first message counted rather than when SQS starts: finding
+    them loads CloudWatch (on a new store each service loads when first needed), which a server's first
+    SQS requests (a test suite's ListQueues, CreateQueue) then do not wait for. Once CloudWatch has
+    started, sending and receiving count into its counters directly (nothing, when it is not served)."""
+
+    def __init__(self, svc: SqsService) -> None:
+        self.svc = svc
+
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
+            value: float = 1.0, unit: str = "Count") -> None:
+        svc = self.svc
+        ports = svc.platform.ports
+        found = ports.find(COUNTERS)
+        if COUNTERS.service not in ports.starting:      # not behind a wrapper that waits for its start
+            svc.sending.counters = svc.receiving.counters = found
+        if found is not None:
+            found.add(account, region, namespace, name, dimensions, value, unit)
+
+
 class SqsService(Service):
     name = "sqs"
 
@@ -65,7 +85,7 @@ class SqsService(Service):
 
     # == lifecycle =============================================================================
     async def start(self) -> None:
-        self.sending.counters = self.receiving.counters = self.platform.ports.find(COUNTERS)
+        self.sending.counters = self.receiving.counters = _CountersOnFirstUse(self)
         self.directory.listen()
         self.sweeper.start()
         await self.moves.resume()
