@@ -76,7 +76,8 @@ class Record(dict[str, Any]):
     __slots__ = ("raw", "event", "message")
 
     def __init__(self, base: dict[str, Any] | None = None, event: Event | None = None, message: str = "") -> None:
-        super().__init__(base or ())
+        if base:            # an event's record starts empty (one is made per event scanned)
+            self.update(base)
         self.event = event
         self.message = message
         self.raw: str | None = message if event is not None else None
