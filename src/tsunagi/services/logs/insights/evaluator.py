@@ -7,7 +7,9 @@ on as they come (``fields``, ``filter``, ``parse``, ``limit``, ``dedup``) or kee
 needs and answers at the end (``stats``: one accumulator per aggregate and group; ``sort``: the
 best ``k`` rows when the rest of the query can only shrink them to ``k``). The final rows are
 capped at the query's limit, so memory is bounded by the limit, the number of groups ``stats``
-makes and the distinct keys ``dedup`` sees, never by the number of events scanned.
+makes and the distinct keys ``dedup`` sees, never by the number of events scanned. A query whose
+first command is a ``stats`` of counts by nothing or by one fixed ``bin()`` needs only timestamps:
+:meth:`Pipeline.feed` counts a batch's bins directly (:attr:`Pipeline.reads_messages` is False).
 
 Records are dicts of field → value; JSON messages (nested keys joined with dots, list items by
 index) and Lambda's ``START``/``END``/``REPORT`` lines are read for their fields the first time a
