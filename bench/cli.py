@@ -235,6 +235,11 @@ SUMMARY = [
     ("s3.notify", "p50", "S3 put → SQS notification p50 ms", "≤ 5 ms", None),
     ("kms", "cpu_us", "KMS Encrypt CPU µs/call", "≤ 1/5 of moto, LocalStack", {"op": "Encrypt"}),
     ("kms", "cpu_us", "KMS Decrypt CPU µs/call", "≤ 1/5 of moto, LocalStack", {"op": "Decrypt"}),
+    ("logs.put", "rate", "Logs PutLogEvents events/s (10,000-event batches)", "–", None),
+    ("logs.put", "cpu_us", "Logs PutLogEvents CPU µs/event", "–", None),
+    ("logs.filter", "wall_m", "FilterLogEvents \"ERROR\", every page: s per 1M events", "–", None),
+    ("logs.insights", "wall_m", "Insights stats count() by bin(1m): s per 1M events", "–", None),
+    ("cloudwatch.alarms", "pass_ms", "alarm evaluation CPU ms per pass, 1,000 alarms", "–", None),
 ]
 
 
@@ -283,7 +288,7 @@ def summary(tables: list[Table], names: list[str]) -> Table:
 # which way is better for each summary column: CPU and latency lower, throughput higher
 LOWER, HIGHER = "lower", "higher"
 BETTER = {"cpu_us": LOWER, "p50": LOWER, "xbare": LOWER, "send_us": LOWER, "recv_us": LOWER,
-          "rate": HIGHER, "deliv": HIGHER, "up": HIGHER, "down": HIGHER}
+          "rate": HIGHER, "deliv": HIGHER, "up": HIGHER, "down": HIGHER, "wall_m": LOWER, "pass_ms": LOWER}
 WORSE = 0.05          # the acceptance rule: no figure worse than the baseline by more than 5%
 
 

@@ -126,7 +126,8 @@ def start_bare(work: Path, http: str = "tsunagi") -> Server:
 
 
 def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, baseline=None,
-                  like: str = "", extra_args: list[str] | None = None, cores: list[int] | None = None) -> Server:
+                  like: str = "", extra_args: list[str] | None = None, cores: list[int] | None = None,
+                  env: dict[str, str] | None = None) -> Server:
     """``tsunagi serve`` from this checkout's .venv, or from ``baseline`` (a :class:`bench.baseline.Baseline`):
     the older build, with the same counts as the server it is ``like``. With ``cores``, started under
     ``taskset -c`` on those cores (taskset execs the server, so the pid is the server's)."""
@@ -151,7 +152,7 @@ def start_tsunagi(work: Path, name: str = "tsunagi", store: str | None = None, b
             return s
         argv = [taskset, "-c", ",".join(map(str, cores))] + argv
     # the ECS scenario's image (an environment variable, which older builds ignore)
-    env = {"TSUNAGI_ECS_IMAGES": f"bench-task={ROOT / 'bench' / 'ecs_image'}"}
+    env = {"TSUNAGI_ECS_IMAGES": f"bench-task={ROOT / 'bench' / 'ecs_image'}", **(env or {})}
     s.proc = Proc(argv, work / f"{name}.log", env=env, cwd=str(cwd))
     s.meta["health"] = f"http://{s.host}:{s.port}/_tsunagi/health"
     s.meta["reset"] = f"http://{s.host}:{s.port}/_tsunagi/reset"
@@ -226,7 +227,7 @@ def start_localstack(work: Path, log) -> Server:
         return s
     venv = PEERS / "localstack" / "venv"
     s.port = free_port(4566)
-    env = {"GATEWAY_LISTEN": f"{s.host}:{s.port}", "SERVICES": "sqs,sns,s3,lambda,sts,kms,apigateway,iam",
+    env = {"GATEWAY_LISTEN": f"{s.host}:{s.port}", "SERVICES": "sqs,sns,s3,lambda,sts,kms,apigateway,iam,logs,cloudwatch",
            "LOCALSTACK_HOST": f"{s.host}:{s.port}", "SKIP_SSL_CERT_DOWNLOAD": "1", "DNS_ADDRESS": "0"}
     s.proc = Proc([str(venv / "bin" / "python"), "-m", "localstack.runtime.main"], work / "localstack.log",
                   env=env, cwd=str(work))

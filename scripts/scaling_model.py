@@ -1,11 +1,13 @@
 """The throughput model of docs/SCALING.md: its tables and docs/scaling.svg.
 
-``.venv/bin/python scripts/scaling_model.py`` prints the prediction tables (Markdown) and writes
-docs/scaling.svg, drawn by hand with the standard library (no plotting package). Not part of ``make test``.
+``.venv/bin/python scripts/scaling_model.py`` prints the prediction tables (Markdown) and writes the figure
+twice: docs/scaling.svg (by hand, standard library) and docs/scaling.png (Pillow, one of the dev tools
+`make install` installs). Not part of ``make test``.
 Every input is a figure measured on the 2-core development machine; docs/SCALING.md says where each came from.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 # --- inputs (µs of CPU per SendMessage call unless said otherwise) -----------------------------------
@@ -53,7 +55,13 @@ def table(commit_ceiling: float, **inputs: float) -> str:
     return "\n".join(out)
 
 
-def svg(path: Path) -> None:
+# The figure is a list of drawing primitives, written out twice: as SVG (by hand, standard library) and as
+# PNG (Pillow, installed by `make install`), so the two files always show the same drawing.
+Shape = tuple  # ("line", x1, y1, x2, y2, colour, width, dash) | ("polyline", points, colour, width, dash)
+#                ("circle", cx, cy, r, colour) | ("text", x, y, text, anchor, size, rotate)
+
+
+def figure() -> tuple[int, int, list[Shape]]:
     """Predicted SendMessage/s against servers, one line per PostgreSQL size and commit ceiling."""
     w, h, left, right, top, bottom = 760, 440, 70, 240, 30, 50
     xmax, ymax = 16, 60_000
@@ -64,39 +72,110 @@ def svg(path: Path) -> None:
     def py(y: float) -> float:
         return h - bottom - (min(y, ymax) / ymax) * (h - top - bottom)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
-             f'font-size="12"><rect width="{w}" height="{h}" fill="white"/>']
+    shapes: list[Shape] = []
     for y in range(0, ymax + 1, 10_000):
-        parts.append(f'<line x1="{left}" y1="{py(y):.1f}" x2="{w - right}" y2="{py(y):.1f}" stroke="#ddd"/>'
-                     f'<text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y // 1000}k</text>')
+        shapes.append(("line", left, py(y), w - right, py(y), "#dddddd", 1, ""))
+        shapes.append(("text", left - 6, py(y) + 4, f"{y // 1000}k", "end", 12, 0))
     for n in (1, 2, 4, 8, 12, 16):
-        parts.append(f'<line x1="{px(n):.1f}" y1="{h - bottom}" x2="{px(n):.1f}" y2="{top}" stroke="#eee"/>'
-                     f'<text x="{px(n):.1f}" y="{h - bottom + 16}" text-anchor="middle">{n}</text>')
-    parts.append(f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">tsunagi servers, '
-                 f'1 core each</text>')
-    parts.append(f'<text x="16" y="{(top + h - bottom) / 2}" transform="rotate(-90 16 {(top + h - bottom) / 2})" '
-                 f'text-anchor="middle">SendMessage/s (model)</text>')
+        shapes.append(("line", px(n), h - bottom, px(n), top, "#eeeeee", 1, ""))
+        shapes.append(("text", px(n), h - bottom + 16, str(n), "middle", 12, 0))
+    shapes.append(("text", (left + w - right) / 2, h - 12, "tsunagi servers, 1 core each", "middle", 12, 0))
+    shapes.append(("text", 16, (top + h - bottom) / 2, "SendMessage/s (model)", "middle", 12, -90))
     colours = ("#1f77b4", "#2ca02c", "#d62728")
     series = [(c, COMMIT_CEILING, col, "") for c, col in zip(PG_CORES, colours, strict=True)]
     series += [(c, COMMIT_FAST, col, "6,4") for c, col in zip(PG_CORES, colours, strict=True)]
     ly = top + 10
     for cores, ceiling, col, dash in series:
-        pts = " ".join(f"{px(n):.1f},{py(throughput(n, cores, commit_ceiling=ceiling)[0]):.1f}"
-                       for n in range(1, 17))
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="{col}" stroke-width="2"{d}/>')
-        parts.append(f'<line x1="{w - right + 10}" y1="{ly}" x2="{w - right + 34}" y2="{ly}" stroke="{col}" '
-                     f'stroke-width="2"{d}/><text x="{w - right + 40}" y="{ly + 4}">PG {cores} cores, '
-                     f'{ceiling / 1000:.0f}k commits/s</text>')
+        pts = [(px(n), py(throughput(n, cores, commit_ceiling=ceiling)[0])) for n in range(1, 17)]
+        shapes.append(("polyline", pts, col, 2, dash))
+        shapes.append(("line", w - right + 10, ly, w - right + 34, ly, col, 2, dash))
+        shapes.append(("text", w - right + 40, ly + 4, f"PG {cores} cores, {ceiling / 1000:.0f}k commits/s",
+                       "start", 12, 0))
         ly += 18
     for n, rate, _where in MEASURED:
-        parts.append(f'<circle cx="{px(n):.1f}" cy="{py(rate):.1f}" r="4" fill="black"/>')
-    parts.append(f'<circle cx="{w - right + 22}" cy="{ly}" r="4" fill="black"/><text x="{w - right + 40}" '
-                 f'y="{ly + 4}">measured, 2-core VM</text>')
-    parts.append(f'<text x="{w - right + 10}" y="{ly + 24}" font-size="10">(servers, client and PG</text>'
-                 f'<text x="{w - right + 10}" y="{ly + 37}" font-size="10">on 2 shared cores)</text>')
+        shapes.append(("circle", px(n), py(rate), 4, "#000000"))
+    shapes.append(("circle", w - right + 22, ly, 4, "#000000"))
+    shapes.append(("text", w - right + 40, ly + 4, "measured, 2-core VM", "start", 12, 0))
+    shapes.append(("text", w - right + 10, ly + 24, "(servers, client and PG", "start", 10, 0))
+    shapes.append(("text", w - right + 10, ly + 37, "on 2 shared cores)", "start", 10, 0))
+    return w, h, shapes
+
+
+def svg(path: Path) -> None:
+    w, h, shapes = figure()
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+             f'font-size="12"><rect width="{w}" height="{h}" fill="white"/>']
+    for kind, *a in shapes:
+        if kind == "line":
+            x1, y1, x2, y2, col, width, dash = a
+            extra = (f' stroke-width="{width}"' if width != 1 else "") + (f' stroke-dasharray="{dash}"' if dash else "")
+            parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{col}"{extra}/>')
+        elif kind == "polyline":
+            pts, col, width, dash = a
+            d = f' stroke-dasharray="{dash}"' if dash else ""
+            points = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+            parts.append(f'<polyline points="{points}" fill="none" stroke="{col}" stroke-width="{width}"{d}/>')
+        elif kind == "circle":
+            cx, cy, r, col = a
+            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" fill="{col}"/>')
+        else:
+            x, y, text, anchor, size, rotate = a
+            attrs = f' text-anchor="{anchor}"' if anchor != "start" else ""
+            attrs += f' font-size="{size}"' if size != 12 else ""
+            attrs += f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate else ""
+            parts.append(f'<text x="{x:.1f}" y="{y:.1f}"{attrs}>{text}</text>')
     parts.append("</svg>\n")
     path.write_text("".join(parts))
+
+
+def png(path: Path, scale: int = 2) -> None:
+    """The same drawing as a PNG, at ``scale`` times the SVG's size."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    w, h, shapes = figure()
+    img = Image.new("RGB", (w * scale, h * scale), "white")
+    draw = ImageDraw.Draw(img)
+
+    def dashed(p: tuple[float, float], q: tuple[float, float], col: str, width: int, dash: str) -> None:
+        if not dash:
+            draw.line([(p[0] * scale, p[1] * scale), (q[0] * scale, q[1] * scale)], fill=col, width=width * scale)
+            return
+        on, off = (float(v) for v in dash.split(","))
+        length = ((q[0] - p[0]) ** 2 + (q[1] - p[1]) ** 2) ** 0.5
+        t = 0.0
+        while t < length:
+            t2 = min(t + on, length)
+            a = (p[0] + (q[0] - p[0]) * t / length, p[1] + (q[1] - p[1]) * t / length)
+            b = (p[0] + (q[0] - p[0]) * t2 / length, p[1] + (q[1] - p[1]) * t2 / length)
+            draw.line([(a[0] * scale, a[1] * scale), (b[0] * scale, b[1] * scale)], fill=col, width=width * scale)
+            t = t2 + off
+
+    for kind, *a in shapes:
+        if kind == "line":
+            x1, y1, x2, y2, col, width, dash = a
+            dashed((x1, y1), (x2, y2), col, width, dash)
+        elif kind == "polyline":
+            pts, col, width, dash = a
+            for p, q in pairwise(pts):
+                dashed(p, q, col, width, dash)
+        elif kind == "circle":
+            cx, cy, r, col = a
+            draw.ellipse([(cx - r) * scale, (cy - r) * scale, (cx + r) * scale, (cy + r) * scale], fill=col)
+        else:
+            x, y, text, anchor, size, rotate = a
+            font = ImageFont.load_default(size=size * scale)
+            # SVG places text by its baseline; Pillow's anchors "ls", "ms", "rs" do the same
+            pil_anchor = {"start": "ls", "middle": "ms", "end": "rs"}[anchor]
+            if not rotate:
+                draw.text((x * scale, y * scale), text, fill="black", font=font, anchor=pil_anchor)
+                continue
+            box = draw.textbbox((0, 0), text, font=font, anchor="mm")
+            tw, th = box[2] - box[0] + 4, box[3] - box[1] + 4
+            label = Image.new("RGBA", (tw, th), (255, 255, 255, 0))
+            ImageDraw.Draw(label).text((tw / 2, th / 2), text, fill="black", font=font, anchor="mm")
+            turned = label.rotate(-rotate, expand=True)
+            img.paste(turned, (int(x * scale - turned.width / 2), int(y * scale - turned.height / 2)), turned)
+    img.save(path, optimize=True)
 
 
 # measured SendMessage/s on this machine (servers, msgs/s, where): see docs/SCALING.md
@@ -111,6 +190,7 @@ if __name__ == "__main__":
     print(table(COMMIT_FAST))
     print("\nCommit ceiling as measured here, inputs measured with 8 connections per server:\n")
     print(table(COMMIT_CEILING, t_server=T_SERVER_8, t_pg=T_PG_8, commits_per_msg=COMMITS_PER_MSG_8))
-    out = Path(__file__).resolve().parent.parent / "docs" / "scaling.svg"
-    svg(out)
-    print(f"\nwrote {out}")
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    svg(docs / "scaling.svg")
+    png(docs / "scaling.png")
+    print(f"\nwrote {docs / 'scaling.svg'} and {docs / 'scaling.png'}")

@@ -44,6 +44,7 @@ more settings, as environment variables:
   TSUNAGI_SMTP_URL                  smtp://[user:pass@]host:port to send SNS e-mail for real instead of
                                     to the local mailbox (`tsunagi mail`)
   TSUNAGI_SNS_HTTPS_INSECURE=1      do not verify TLS certificates of https subscription endpoints
+  TSUNAGI_SNS_SMS_SANDBOX=1         accounts are in the SMS sandbox: texts only to verified numbers
   TSUNAGI_DELIVERY_RECORD_HOURS     how long SNS keeps its record of each delivery (default 24)
   TSUNAGI_SNS_SIGNING_PROCESSES     child processes that sign SNS notifications (default: one per CPU
                                     beyond the first, 1 to 4; 0 signs on threads in the server)

@@ -129,6 +129,7 @@ class Config:
     # SNS
     smtp_url: str | None = field(default_factory=lambda: os.environ.get("TSUNAGI_SMTP_URL") or None)
     sns_https_insecure: bool = field(default_factory=lambda: _env_flag("TSUNAGI_SNS_HTTPS_INSECURE", False))
+    sns_sms_sandbox: bool = field(default_factory=lambda: _env_flag("TSUNAGI_SNS_SMS_SANDBOX", False))
     sns_signing_processes: int = field(
         default_factory=lambda: _env_int("TSUNAGI_SNS_SIGNING_PROCESSES", _default_signers()))
     # how long delivery records are kept
@@ -261,6 +262,7 @@ ENV_NAMES: dict[str, str] = {
     "function_user": "TSUNAGI_FUNCTION_USER", "async_retry_base_seconds": "TSUNAGI_ASYNC_RETRY_BASE_SECONDS",
     "esm_max_concurrency": "TSUNAGI_ESM_MAX_CONCURRENCY", "esm_pollers": "TSUNAGI_ESM_POLLERS",
     "smtp_url": "TSUNAGI_SMTP_URL", "sns_https_insecure": "TSUNAGI_SNS_HTTPS_INSECURE",
+    "sns_sms_sandbox": "TSUNAGI_SNS_SMS_SANDBOX",
     "sns_signing_processes": "TSUNAGI_SNS_SIGNING_PROCESSES", "delivery_record_hours": "TSUNAGI_DELIVERY_RECORD_HOURS",
     "master_key": "TSUNAGI_MASTER_KEY", "policies": "TSUNAGI_POLICIES", "ecs_images": "TSUNAGI_ECS_IMAGES",
     "ecs_node_timeout": "TSUNAGI_ECS_NODE_TIMEOUT",

@@ -164,6 +164,10 @@ class _Starting:
             keep_admin_token(self.config, self.config.admin_token)
         if not self.store.fresh:
             await self._built()
+        elif self._server is not None:
+            # the build freezes what it made (and what the start made before it, see _built): no full
+            # collection before the port opens, which would only delay it
+            self._server.freeze_gc = False
 
     def listening(self) -> None:
         if self.gateway is None:

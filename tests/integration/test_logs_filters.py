@@ -151,3 +151,79 @@ def test_a_function_subscribed_to_its_own_log_group_does_not_loop(server):
     # its own START/END/REPORT and output lines are not delivered back to it: the count stays put
     time.sleep(3)
     assert starts() == 2
+
+
+EMF_FUNCTION = """
+import json, time
+
+def handler(event, context):
+    print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+        "Namespace": "Checkout", "Dimensions": [["Service"], ["Service", "Route"]],
+        "Metrics": [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Orders", "Unit": "Count"}]}]},
+        "Service": "cart", "Route": "/buy", "Latency": event["latency"], "Orders": 1,
+        "requestId": context.aws_request_id}))
+    # a line that looks like EMF but names a metric the document lacks: kept as a log line, no metric
+    print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+        "Namespace": "Checkout", "Dimensions": [[]], "Metrics": [{"Name": "Missing"}]}]}}))
+    return "ok"
+"""
+
+
+def _stats(cw, name: str, dims: list[dict], namespace: str = "Checkout") -> list[dict]:
+    t = time.time()
+    return cw.get_metric_statistics(Namespace=namespace, MetricName=name, Dimensions=dims, Period=60,
+                                    StartTime=t - 600, EndTime=t + 60,
+                                    Statistics=["SampleCount", "Sum", "Minimum", "Maximum"])["Datapoints"]
+
+
+def test_embedded_metric_format_in_function_output_becomes_metrics(server):
+    lam, logs, cw = server.client("lambda"), server.client("logs"), server.client("cloudwatch")
+    create(lam, "emf", files={"app.py": EMF_FUNCTION})
+    for latency in ([12, 30], [18]):
+        lam.invoke(FunctionName="emf", Payload=json.dumps({"latency": latency}).encode())
+    service = [{"Name": "Service", "Value": "cart"}]
+    route = [*service, {"Name": "Route", "Value": "/buy"}]
+    # one data point per value, for each dimension set of the directive
+    points = wait_for(lambda: [p for p in _stats(cw, "Latency", service) if p["SampleCount"] == 3], timeout=30)
+    assert [(p["Sum"], p["Minimum"], p["Maximum"], p["Unit"]) for p in points] == [(60.0, 12.0, 30.0,
+                                                                                    "Milliseconds")]
+    by_route = wait_for(lambda: _stats(cw, "Latency", route), timeout=10)
+    assert [(p["SampleCount"], p["Sum"]) for p in by_route] == [(3.0, 60.0)]
+    orders = wait_for(lambda: _stats(cw, "Orders", route), timeout=10)
+    assert [(p["Sum"], p["Unit"]) for p in orders] == [(2.0, "Count")]
+    data = cw.get_metric_data(MetricDataQueries=[{"Id": "p", "MetricStat": {"Metric": {
+        "Namespace": "Checkout", "MetricName": "Latency", "Dimensions": service}, "Period": 60, "Stat": "Sum"}}],
+        StartTime=time.time() - 600, EndTime=time.time() + 60)["MetricDataResults"][0]
+    assert sum(data["Values"]) == 60.0
+    listed = cw.list_metrics(Namespace="Checkout")["Metrics"]
+    assert sorted((m["MetricName"], len(m["Dimensions"])) for m in listed) == [
+        ("Latency", 1), ("Latency", 2), ("Orders", 1), ("Orders", 2)]
+    # the invalid document is an ordinary log line, counted in AWS/Logs and giving no metric
+    lines = logs.filter_log_events(logGroupName="/aws/lambda/emf", filterPattern='"Missing"')["events"]
+    assert len(lines) == 2
+    errors = wait_for(lambda: _stats(cw, "EMFValidationErrors", [{"Name": "LogGroupName", "Value": "/aws/lambda/emf"}],
+                                     namespace="AWS/Logs"), timeout=10)
+    assert sum(p["Sum"] for p in errors) == 2.0
+    assert not _stats(cw, "Missing", [])
+    # the documents themselves are stored as the function printed them
+    docs = [json.loads(e["message"]) for e in logs.filter_log_events(
+        logGroupName="/aws/lambda/emf", filterPattern="{ $.Service = \"cart\" }")["events"]]
+    assert sorted(d["Latency"] for d in docs) == [[12, 30], [18]]
+
+
+def test_embedded_metric_format_through_put_log_events(server):
+    logs, cw = server.client("logs"), server.client("cloudwatch")
+    logs.create_log_group(logGroupName="/agent")
+    logs.create_log_stream(logGroupName="/agent", logStreamName="s")
+    t = int(time.time() * 1000)
+    doc = {"_aws": {"Timestamp": t, "CloudWatchMetrics": [{"Namespace": "Agent", "Dimensions": [],
+                                                           "Metrics": [{"Name": "Queue", "StorageResolution": 1}]}]},
+           "Queue": [5, 7]}
+    logs.put_log_events(logGroupName="/agent", logStreamName="s", logEvents=[
+        {"timestamp": t, "message": json.dumps(doc)}, {"timestamp": t, "message": "plain line"}])
+    points = wait_for(lambda: _stats(cw, "Queue", [], namespace="Agent"), timeout=30)
+    assert [(p["SampleCount"], p["Sum"]) for p in points] == [(2.0, 12.0)]
+    high = cw.get_metric_statistics(Namespace="Agent", MetricName="Queue", Period=1, StartTime=t / 1000 - 60,
+                                    EndTime=t / 1000 + 60, Statistics=["Sum"])["Datapoints"]
+    assert [p["Sum"] for p in high] == [12.0]
+    assert len(logs.get_log_events(logGroupName="/agent", logStreamName="s")["events"]) == 2

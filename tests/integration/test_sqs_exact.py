@@ -175,6 +175,20 @@ def test_a_message_visible_again_while_later_ones_are_in_flight_comes_back_first
     assert receive(sqs, url, MaxNumberOfMessages=10) == []
 
 
+def test_changing_visibility_after_it_ran_out_is_accepted_and_leaves_the_message_visible(sqs):
+    url = sqs.create_queue(QueueName=name())["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="late")
+    first = receive(sqs, url, VisibilityTimeout=1)
+    time.sleep(1.5)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=300)
+    batch = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+        {"Id": "a", "ReceiptHandle": first[0]["ReceiptHandle"], "VisibilityTimeout": 300}])
+    assert [e["Id"] for e in batch["Successful"]] == ["a"] and not batch.get("Failed")
+    again = receive(sqs, url, AttributeNames=["ApproximateReceiveCount"])
+    assert [m["Body"] for m in again] == ["late"]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
 # -- 4. message attribute names, MessageAttributeNames, tag limits -------------------------------
 
 def test_attribute_names_with_accented_letters_are_accepted(sqs):

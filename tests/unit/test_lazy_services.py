@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from tsunagi.config import Config
+from tsunagi.context import RequestContext
+from tsunagi.ports.cloudwatch import COUNTERS
 from tsunagi.ports.kms import KMS
 from tsunagi.ports.sqs import SQS
 from tsunagi.server import assemble
@@ -101,6 +104,31 @@ def test_a_service_loaded_while_a_reset_runs_does_not_break_it(tmp_path: Path) -
             await platform.reset()
             assert "kms" in platform.services
             await platform.ensure("kms")
+        finally:
+            await platform.stop()
+
+    asyncio.run(go())
+
+
+def test_sqs_loads_cloudwatch_with_the_first_message_it_counts(tmp_path: Path) -> None:
+    """SQS's start does not load CloudWatch (a new store's first CreateQueue need not wait for it); the
+    first message sent does, and is counted in AWS/SQS as before."""
+    async def go() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            sqs: Any = await platform.ensure("sqs")
+            ctx = RequestContext(account="123456789012", region="us-east-1", request_id="r1", host="localhost")
+            url = (await sqs.create_queue(ctx, {"QueueName": "jobs"}))["QueueUrl"]
+            assert "cloudwatch" not in platform.services
+            await sqs.send_message(ctx, {"QueueUrl": url, "MessageBody": "one"})
+            assert "cloudwatch" in platform.services
+            await platform.ensure("cloudwatch")
+            await sqs.send_message(ctx, {"QueueUrl": url, "MessageBody": "two"})
+            counters = platform.ports.find(COUNTERS)
+            assert counters is not None and sqs.sending.counters is counters     # no wrapper left once started
+            sent = [d for data in counters.drain().values() for d in data if d.name == "NumberOfMessagesSent"]
+            assert [(d.namespace, d.dimensions, d.count) for d in sent] == [("AWS/SQS", (("QueueName", "jobs"),), 2.0)]
         finally:
             await platform.stop()
 

@@ -1,9 +1,12 @@
-"""``tsunagi mail [ADDRESS]``: the local mailbox of SNS e-mail and SMS deliveries.
+"""``tsunagi mail [ADDRESS]``: the local mailbox of SNS e-mail, SMS and mobile push deliveries.
 
 When no SMTP server is configured (``TSUNAGI_SMTP_URL``), tsunagi keeps every message an
-``email``/``email-json``/``sms`` subscription receives, and every subscription-confirmation
-e-mail, in its store. This command reads them from the server at ``--endpoint-url`` through
-``GET /_tsunagi/sns/mail`` (JSON; ``?to=`` filters by recipient, ``?after=`` pages by id).
+``email``/``email-json`` subscription receives, and every subscription-confirmation e-mail, in its
+store; texts (``sms`` subscriptions, Publish to a PhoneNumber, the SMS sandbox's one-time passwords)
+and push notifications (platform endpoints, addressed to the endpoint ARN) always go there. This
+command reads them from the server at ``--endpoint-url`` through ``GET /_tsunagi/sns/mail`` (JSON;
+``?to=`` filters by recipient, ``?kind=`` by kind: ``email``, ``email-json``, ``sms``, ``push``;
+``?after=`` pages by id).
 A confirmation shows its SubscribeURL; ``--confirm`` visits the URLs shown (the same as clicking
 the link in the e-mail), which confirms those subscriptions.
 """
@@ -21,11 +24,14 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-HELP = "read the local mailbox of SNS e-mail/SMS deliveries (and confirm subscriptions)"
+HELP = "read the local mailbox of SNS e-mail/SMS/push deliveries (and confirm subscriptions)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("address", nargs="?", default=None, help="only messages to this address or phone number")
+    parser.add_argument("address", nargs="?", default=None,
+                        help="only messages to this address, phone number or platform endpoint ARN")
+    parser.add_argument("--kind", choices=("email", "email-json", "sms", "push"), default=None,
+                        help="only messages of this kind (push: mobile push notifications)")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new messages (Ctrl-C to stop)")
     parser.add_argument("--confirm", action="store_true",
                         help="visit the SubscribeURL of every confirmation shown (confirms the subscriptions)")
@@ -58,10 +64,13 @@ def _endpoint(args: argparse.Namespace) -> str:
     return endpoint(args)
 
 
-def fetch(endpoint: str, address: str | None, after: int, token: str, limit: int = 500) -> list[dict[str, Any]]:
+def fetch(endpoint: str, address: str | None, after: int, token: str, limit: int = 500,
+          kind: str | None = None) -> list[dict[str, Any]]:
     query = {"after": str(after), "limit": str(limit)}
     if address:
         query["to"] = address
+    if kind:
+        query["kind"] = kind
     request = urllib.request.Request(f"{endpoint}/_tsunagi/sns/mail?{urllib.parse.urlencode(query)}",
                                      headers={"X-Tsunagi-Token": token})
     with urllib.request.urlopen(request, timeout=10) as r:
@@ -99,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         while True:
             try:
-                batch = fetch(endpoint, args.address, after, token)
+                batch = fetch(endpoint, args.address, after, token, kind=args.kind)
             except urllib.error.HTTPError as e:
                 why = ("the server wants its admin token: run this where the server's data dir is, or pass "
                        "--data-dir or TSUNAGI_ADMIN_TOKEN") if e.code == 403 else f"HTTP {e.code}"

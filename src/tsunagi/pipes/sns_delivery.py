@@ -6,7 +6,8 @@ it committed.
 - ``sns-lambda``: invoke a subscribed function (``Event``) through :class:`~tsunagi.ports.awslambda.LambdaPort`,
   in the publish's journey, as ``sns.amazonaws.com`` for the topic;
 - ``sns-mail``: e-mail through the configured SMTP server (``TSUNAGI_SMTP_URL``), else into SNS's local
-  mailbox (``tsunagi mail``), as SMS always are.
+  mailbox (``tsunagi mail``), as texts and mobile push notifications always are;
+- ``sns-event``: a platform application's event notice (a DeliveryFailure) published to its topic.
 
 Everything a handler needs travels in the row's payload (the body, the URL, the retry policy, the
 dead-letter queue); the fan-out that writes them is ``services/sns/fanout.py``. A notification to a
@@ -74,6 +75,7 @@ def register(outbox: Outbox) -> None:
     outbox.register("sns-http", handlers.http)
     outbox.register("sns-lambda", handlers.invoke)
     outbox.register("sns-mail", handlers.mail)
+    outbox.register("sns-event", handlers.event)
 
 
 def _topic_of(payload: JsonObject) -> str:
@@ -257,9 +259,10 @@ class SnsHandlers:
         target, payload = job.target, job.payload
         smtp_url = self.platform.config.smtp_url
         kind = payload["kind"]
+        protocol = str(payload.get("protocol") or kind)     # a push notification's kind is push, its protocol application
         confirmation = bool(payload.get("subscribe_url"))
         if not confirmation and not await self.sns.subscribed(target):
-            await self._finish(job, kind, SKIPPED, GONE)
+            await self._finish(job, protocol, SKIPPED, GONE)
             return
         if smtp_url and not payload.get("local_only"):
             try:
@@ -274,7 +277,7 @@ class SnsHandlers:
                     await self._again(job, delay)
                     return
                 if not confirmation:
-                    await self._finish(job, kind, FAILED, why)
+                    await self._finish(job, protocol, FAILED, why)
                 return
             outcome_note = f"sent through {_redact(smtp_url)}"
         else:
@@ -284,7 +287,22 @@ class SnsHandlers:
                 payload.get("subscribe_url"), self.clock.now_ms()))
             outcome_note = "in the local mailbox (tsunagi mail)"
         if not confirmation:
-            await self._finish(job, kind, DELIVERED, outcome_note)
+            await self._finish(job, protocol, DELIVERED, outcome_note)
+
+
+    # -- a platform application's events -------------------------------------------------------------
+    async def event(self, job: Job) -> None:
+        """Publish a platform application's event notice to its Event* topic (``job.target``), as the
+        application's owner. A topic that is gone or refuses it costs the notice only, as on AWS."""
+        payload = job.payload
+        ctx = internal_context(str(payload.get("account") or ""), str(payload.get("region") or ""), "sns",
+                               "Publish", trace_id=job.trace_id,
+                               source=Source(str(payload.get("source_arn") or ""), None, payload.get("account")))
+        try:
+            await self.sns.publish(ctx, job.target, str(payload["message"]))
+        except ServiceError as e:
+            log.info("SNS: event of %s not published to %s: %s: %s", payload.get("source_arn"), job.target, e.code,
+                     e.message)
 
 
 def _redact(url: str) -> str:

@@ -75,17 +75,6 @@ class Ports:
             impl = self._resolve(key, impl)
         return cast("T | None", impl)
 
-    def find_now(self, key: PortKey[T]) -> T | None:
-        """The port's implementation itself (its service loaded if it was not), never behind the wrapper
-        that waits for the service's start: for a port whose methods are plain functions that work once
-        the service is made (the in-memory metric counters). A caller that keeps the port for good must
-        not keep the wrapper: its every attribute would be looked up through it."""
-        impl = self._impls.get(key)
-        if impl is None and self.loader is not None:
-            self.loader(key.service)
-            impl = self._impls.get(key)
-        return cast("T | None", impl)
-
     def _resolve(self, key: PortKey[Any], impl: object | None) -> object | None:
         if impl is None:
             if self.loader is None:

@@ -47,6 +47,16 @@ Series = tuple[str, str, str, str, tuple[tuple[str, str], ...], str]
 """A metric of one account and region: (account, region, namespace, name, dimensions, unit)."""
 
 
+class Counting(Protocol):
+    """What a service that counts AWS's own metrics calls (:class:`Counters`, or something that finds
+    them when first needed)."""
+
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
+            value: float = 1.0, unit: str = "Count") -> None: ...
+
+    def count(self, series: Series, value: float = 1.0) -> None: ...
+
+
 class Counters:
     """AWS's own metrics as services count them on their hot paths: kept in memory per minute (a dict
     update per observation, no I/O) and drained into :class:`Datum` statistic sets by the CloudWatch
@@ -86,6 +96,21 @@ class Counters:
                 cell[2] = value
             if value > cell[3]:
                 cell[3] = value
+
+    def add_count(self, account: str, region: str, namespace: str, name: str,
+                  dimensions: tuple[tuple[str, str], ...], count: int) -> None:
+        """``count`` observations of a count of 1 at once (as ``count`` calls of :meth:`add` would)."""
+        key = (account, region, namespace, name, dimensions, "Count", int(self._clock()) // 60 * 60_000)
+        cell = self._cells.get(key)
+        if cell is None:
+            self._cells[key] = [float(count), float(count), 1.0, 1.0]
+        else:
+            cell[0] += count
+            cell[1] += count
+            if cell[2] > 1.0:
+                cell[2] = 1.0
+            if cell[3] < 1.0:
+                cell[3] = 1.0
 
     def drain(self) -> dict[tuple[str, str], list[Datum]]:
         """Everything counted so far, by (account, region), as statistic sets; the counters start over."""

@@ -75,6 +75,13 @@ _clock = time.monotonic
 
 
 def _refuse(mode: str, source_arn: str, target_arn: str, reason: str, configuring: bool = False) -> Verdict:
+    note_refusal(mode, source_arn, target_arn, reason, configuring)
+    return Verdict(mode != ENFORCE, reason)
+
+
+def note_refusal(mode: str, source_arn: str, target_arn: str, reason: str, configuring: bool = False) -> None:
+    """Log a refusal (the first time, then at most once a minute for the same one). A caller that
+    keeps a check's :class:`Verdict` calls this each time it applies a kept refusal again."""
     if configuring:
         what = "configuration refused" if mode == ENFORCE else "configuration accepted anyway"
     else:
@@ -90,7 +97,6 @@ def _refuse(mode: str, source_arn: str, target_arn: str, reason: str, configurin
         _logged[key] = [now, 0]
     else:
         seen[1] += 1
-    return Verdict(mode != ENFORCE, reason)
 
 
 def _context(source_arn: str, source_account: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -132,6 +138,12 @@ def resource_check(mode: str, *, policy: str | None, dialect: Dialect, resource_
 _ANSWERS_MAX = 4096
 # resource_check's question (without the mode) -> why AWS would refuse it (None: it allows it)
 _answers: dict[tuple[str | None, Dialect, str, str, str, str, str, str | None], str | None] = {}
+
+
+def stable(policy: str | None) -> bool:
+    """Whether the answer of :func:`resource_check` for ``policy`` stays the same while the policy
+    and the question do (it does unless the policy may name the request's time)."""
+    return not _timed(policy)
 
 
 def _timed(policy: str | None) -> bool:

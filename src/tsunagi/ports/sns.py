@@ -115,7 +115,7 @@ class NewMail(NamedTuple):
 
     account: str
     region: str
-    kind: str                   # email | email-json | sms
+    kind: str                   # email | email-json | sms | push
     recipient: str
     sender: str
     subject: str
@@ -133,7 +133,7 @@ class MailMessage(NamedTuple):
     id: int
     account: str
     region: str
-    kind: str                   # email | email-json | sms
+    kind: str                   # email | email-json | sms | push
     recipient: str
     sender: str
     subject: str
@@ -175,8 +175,15 @@ class SnsPort(Protocol):
         """Put a message in the local mailbox (what ``tsunagi mail`` reads when no SMTP server is set)."""
         ...
 
-    async def mailbox(self, recipient: str | None, after_id: int, limit: int) -> list[MailMessage]:
-        """The local mailbox after message ``after_id``, oldest first (``recipient``'s messages only, if given)."""
+    async def mailbox(self, recipient: str | None, after_id: int, limit: int,
+                      kind: str | None = None) -> list[MailMessage]:
+        """The local mailbox after message ``after_id``, oldest first (``recipient``'s messages only, and
+        those of ``kind`` only: ``email``, ``email-json``, ``sms`` or ``push``, if given)."""
+        ...
+
+    async def sms_reply(self, account: str, region: str, phone: str, text: str) -> bool:
+        """A text from ``phone`` to the account (what a phone's reply would be): an opt-out keyword
+        (``STOP``...) opts the number out. Whether it did."""
         ...
 
     async def deliveries(self, *, message_id: str | None = None, topic_arn: str | None = None,

@@ -9,15 +9,30 @@ rely on and would find different, not a note on how tsunagi works inside.
 from __future__ import annotations
 
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
-    "sqs": {
-        "ChangeMessageVisibility": "on a message whose visibility timeout has already expired (and that "
-                                   "nobody received again) it answers MessageNotInflight; AWS accepts it",
-    },
+    "sqs": {},
     "sns": {
-        "Publish": "PhoneNumber and sms deliveries go to the local mailbox (`tsunagi mail`), never to a phone; "
-                   "mobile push (platform endpoints) is not available",
-        "Subscribe": "an application (mobile push) endpoint answers NotFound, as no platform endpoint exists "
-                     "here; a firehose subscription is accepted but each delivery to it is recorded as failed",
+        "Publish": "texts (PhoneNumber, sms subscriptions) and push notifications (platform endpoints, application "
+                   "subscriptions) go to the local mailbox (`tsunagi mail --kind sms`, `--kind push`), never to a phone; "
+                   "a text to an opted-out number is dropped without a delivery record; with no platform key in "
+                   "a json message, Baidu gets {\"title\",\"description\"} and MPNS/WNS the plain text; "
+                   "in the SMS sandbox a text to an unverified number is refused with AuthorizationError",
+        "Subscribe": "a firehose subscription is accepted but each delivery to it is recorded as failed; "
+                     "an sms subscription's texts to an opted-out number are recorded as failed; the SMS sandbox "
+                     "does not limit sms subscriptions",
+        "CreatePlatformApplication": "credentials are stored but not checked with the push service (it cannot be "
+                                     "reached): only their presence is required; the same name and platform "
+                                     "again answers the existing ARN when the attributes match",
+        "SetPlatformApplicationAttributes": "Enabled may be set (AWS disables an application itself when its "
+                                            "credentials expire): false makes Publish answer "
+                                            "PlatformApplicationDisabled; EventDeliveryFailure hears only of topic "
+                                            "notifications to a disabled endpoint or application (no push service "
+                                            "reports failures here)",
+        "GetSMSSandboxAccountStatus": "an account is out of the sandbox unless the server runs with "
+                                      "TSUNAGI_SNS_SMS_SANDBOX=1 (on AWS a new account is in it)",
+        "ListPhoneNumbersOptedOut": "a number opts out when it answers STOP through POST /_tsunagi/sns/sms-reply",
+        "OptInPhoneNumber": "a number may be opted in again at any time (AWS allows once in 30 days)",
+        "DeleteSMSSandboxPhoneNumber": "a number may be deleted at once (AWS waits 24 hours after its verification)",
+        "CreateSMSSandboxPhoneNumber": "the one-time password goes to the local mailbox (`tsunagi mail --kind sms`)",
     },
     "s3": {
         "RestoreObject": "a restore completes when it is asked for (no retrieval time, whatever the tier); "

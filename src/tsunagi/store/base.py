@@ -74,6 +74,13 @@ class Tx(abc.ABC):
     def notify(self, channel: str, payload: str) -> None:
         """Queue a notification, delivered to every node's listeners once this transaction commits."""
 
+    async def execute_later(self, sql: str, params: Params = ()) -> None:
+        """Run a statement whose result the caller does not need (rows changed, rows returned) by the time
+        the transaction's next statement runs or it commits, whichever comes first. A shared store sends it
+        with that one, in one round trip; its error (a constraint violated) is raised there then, and fails
+        the transaction as any statement's would. Outside a transaction: at once, as :meth:`execute`."""
+        await self.execute(sql, params)
+
 
 class Store(Tx):
     """A database. Statements run outside a transaction are each their own transaction."""

@@ -99,12 +99,14 @@ class DeliveryRepo:
         await self._insert(tx, rows)
 
     async def _insert(self, tx: Tx | Store, rows: Sequence[tuple[Any, ...]]) -> None:
+        # (nothing reads what an insert returns: a shared store sends them with the transaction's next
+        # statement or its commit, in one round trip)
         if len(rows) == 1:
-            await tx.execute(self.q.expand("insert", 1), rows[0])
+            await tx.execute_later(self.q.expand("insert", 1), rows[0])
             return
         for at in range(0, len(rows), _BATCH):
             part = rows[at:at + _BATCH]
-            await tx.execute(self.q.expand("insert", len(part)), [v for r in part for v in r])
+            await tx.execute_later(self.q.expand("insert", len(part)), [v for r in part for v in r])
 
     # -- reading -------------------------------------------------------------------------------
     async def by_trace(self, trace_id: str, limit: int = 1000) -> list[Delivery]:

@@ -270,7 +270,11 @@ class LogsRepo:
                 raise ValueError("a descending read takes 'before', not 'after'")
             pos = before if before is not None else (FOREVER, 0)
             sql = self.q.stream_events_desc
-        rows = await self.store.fetchall(sql, (stream_id, start, end, cutoff, pos[0], pos[1], limit))
+        # The index range starts at the position, not at the time range's far end (a page deep into a
+        # stream must not step over every event before it): the time bounds are tightened to it.
+        lo = max(start, cutoff, pos[0]) if ascending else max(start, cutoff)
+        hi = end if ascending else min(end, pos[0] + 1)
+        rows = await self.store.fetchall(sql, (stream_id, lo, hi, lo, pos[0], pos[1], limit))
         return [EventRow._make(r) for r in rows]
 
     async def group_events(self, group_id: int, *, stream_names: Sequence[str] | None = None,
@@ -288,7 +292,10 @@ class LogsRepo:
         if position is None:
             position = (NEVER - 1, 0) if ascending else (FOREVER, 0)
         p = stream_prefix or None
-        params: list[Any] = [group_id, start, end, cutoff, p, p, p]
+        # The index range starts at the position (see stream_events): the time bounds are tightened to it.
+        lo = max(start, cutoff, position[0]) if ascending else max(start, cutoff)
+        hi = end if ascending else min(end, position[0])
+        params: list[Any] = [group_id, lo, hi, lo, p, p, p]
         for text in slots:
             params += [text, text]
         params += list(position)

@@ -79,12 +79,15 @@ class InsightsRepo:
     async def delete_old(self, before_ms: int) -> int:
         return await self.store.execute(self.q.delete_old_queries, (before_ms,))
 
-    async def scan(self, group_id: int, start: int, end: int, before: tuple[int, int],
-                   limit: int) -> list[tuple[int, int, int, int, str, int]]:
+    async def scan(self, group_id: int, start: int, end: int, before: tuple[int, int], limit: int, *,
+                   messages: bool = True) -> list[tuple[int, int, int, int, str, int]]:
         """(id, stream_id, ts, ingested_at, message, size) of a group's events with start <= ts <= end,
-        newest first, strictly before ``before`` = (ts, id)."""
-        rows = await self.store.fetchall(self.q.scan, (group_id, start, end, before[0], before[1], limit))
-        return [(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), int(r[5])) for r in rows]
+        newest first, strictly before ``before`` = (ts, id); without ``messages``, every message is ''."""
+        # ts <= before's time bounds the index range, so each batch starts where the last one stopped
+        # (the row value alone only filters: every batch stepped over all the rows before it).
+        params = (group_id, start, min(end, before[0]), before[0], before[1], limit)
+        return await self.store.fetchall(self.q.scan if messages else self.q.scan_times,
+                                         params)
 
     async def stream_names(self, group_id: int) -> dict[int, str]:
         return {int(r[0]): str(r[1]) for r in await self.store.fetchall(self.q.stream_names, (group_id,))}

@@ -22,11 +22,17 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from time import monotonic
+from typing import Any, TypeVar, cast
 
 import psycopg
-from psycopg import AsyncRawCursor
+from psycopg import AsyncRawCursor, adapt, pq
 from psycopg import errors as pg_errors
+from psycopg.abc import PQGen, Transformer
+from psycopg.adapt import PyFormat
+from psycopg.generators import execute as _pg_execute
+from psycopg.generators import fetch_many as _pg_fetch_many
+from psycopg.waiting import Ready, Wait
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tsunagi.store.base import (
@@ -53,7 +59,8 @@ _INTEREST_LEASE_MS = 60_000   # a node's lease on a key of a targeted channel
 _INTEREST_RENEW_S = 30.0       # renewed when asked again this long after (a long poll lasts ≤ 20 s)
 _DB_NOW_MS = "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
 _WANT = ("INSERT INTO tsunagi_interest (node, channel, key, expires_at) VALUES ($1, $2, $3, "
-         f"{_DB_NOW_MS} + $4) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at")
+         f"{_DB_NOW_MS} + $4) ON CONFLICT (channel, key, node) DO UPDATE SET expires_at = excluded.expires_at"
+         ).encode()
 # the notifications of a transaction, in one statement: broadcast ones on the common channel, targeted
 # ones to each node with a live lease on their key (never this node: it hears its own at once)
 # (placeholders numbered from {0}: the statement they end may have parameters of its own before them)
@@ -68,17 +75,22 @@ _NOTE_TARGETED = ("SELECT ${0} || i.node AS ch, ${1} || n.c || '|' || n.p AS msg
 def _numbered(template: str, first: int, count: int) -> str:
     return template.format(*range(first, first + count))
 
-_sql_cache: dict[str, str] = {}
+
+def _text_array(items: Sequence[str]) -> str:
+    """A ``text[]`` literal (the statements cast it): cheaper to build than the driver's list adaptation,
+    which looks for each list's element type at every call."""
+    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
+
+_sql_cache: dict[str, bytes] = {}
 
 
-def to_pg(sql: str) -> str:
-    """SQLite-dialect placeholders (``?``) to PostgreSQL's own (``$1``, ``$2`` …). The connections use
-    psycopg's raw cursors, which send the text as it is: psycopg does not parse each query for its
-    placeholders (a long statement, a multi-row INSERT, was parsed again at every call)."""
+def to_pg(sql: str) -> bytes:
+    """SQLite-dialect placeholders (``?``) to PostgreSQL's own (``$1``, ``$2`` …), encoded once. Statements
+    go to libpq as they are: nothing parses a query for its placeholders at each call."""
     out = _sql_cache.get(sql)
     if out is None:
         parts = sql.split("?")
-        out = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        out = (parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))).encode()
         if len(_sql_cache) > 20_000:
             _sql_cache.clear()
         _sql_cache[sql] = out
@@ -103,28 +115,292 @@ def _wrap(exc: Exception) -> StoreError:
     return StoreError(f"postgresql: {exc}")
 
 
-def _prep(conn: psycopg.AsyncConnection[Any]) -> bool | None:
-    """Prepare statements, except on connections through a pooler in transaction mode (their
-    ``prepare_threshold`` is None), where a prepared statement may be unknown to the next session."""
-    return None if conn.prepare_threshold is None else True
+_AUTO = PyFormat.AUTO
+_TEXT = pq.Format.TEXT
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_PREPARED_MAX = 256     # statements prepared on one connection; later ones run unprepared
+_IDLE_TX = pq.TransactionStatus.IDLE
+_WAIT_R = Wait.R
+_READY_R = Ready.R
+RV = TypeVar("RV")
+_KEEP = 2               # connections the store keeps between statements, outside the pool (see _take)
+_KEEP_S = 60.0          # how long it keeps one before handing it back to the pool (which renews old ones)
+
+
+class _Conn(psycopg.AsyncConnection[Any]):
+    """A pooled connection and what this store keeps for it: one transformer (parameters to the wire, rows
+    back; it caches its adapters by type) and the statements it prepared, by text and parameter types.
+    Statements go straight to libpq (:func:`_run`): no cursor, query object or prepared-statement bookkeeping
+    of the driver's per statement, which was most of the driver's cost of a SendMessage."""
+
+    tg_tx: Transformer | None = None
+    # None: statements are not prepared (a pooler in transaction mode may run the next on another session)
+    tg_prepared: dict[tuple[bytes, Sequence[int] | None], bytes] | None = None
+    tg_named = 0    # statements named so far (a name is never used twice: a prepare cut short may have run)
+    tg_until = 0.0  # (monotonic) until when the store may keep it out of the pool
+    tg_fd = -1      # the socket the event loop watches for it (see _wait), -1 none
+    tg_fut: asyncio.Future[None] | None = None   # what a statement waiting for the server's answer awaits
+
+
+_Bound = tuple[bytes | None, Sequence[Any] | None, Sequence[int] | None, Sequence[Any] | None]
+
+
+async def _bind(conn: _Conn, sql: bytes, params: Params) -> _Bound:
+    """A statement's parameters for the wire, and its prepared name: prepared on its first run (in a round
+    trip of its own) unless the connection goes through a pooler; None when it runs unprepared."""
+    tx = conn.tg_tx
+    assert tx is not None, "a connection of the store's pool"
+    if params:
+        values = tx.dump_sequence(params, [_AUTO] * len(params))
+        types = tx.types
+        formats = tx.formats
+    else:
+        values, types, formats = None, (), None
+    prepared = conn.tg_prepared
+    name = None
+    if prepared is not None:
+        key = (sql, types)
+        name = prepared.get(key)
+        if name is None and len(prepared) < _PREPARED_MAX:
+            name = b"tsunagi_%d" % conn.tg_named
+            conn.tg_named += 1
+            pgconn = conn.pgconn
+            pgconn.send_prepare(name, sql, param_types=types)
+            _result(conn, await _wait(conn, _pg_execute(pgconn)))
+            prepared[key] = name
+    return name, values, types, formats
+
+
+def _queue(pgconn: pq.abc.PGconn, sql: bytes, bound: _Bound) -> None:
+    name, values, types, formats = bound
+    if name is not None:
+        pgconn.send_query_prepared(name, values, param_formats=formats, result_format=_TEXT)
+    else:
+        pgconn.send_query_params(sql, values, param_types=types, param_formats=formats, result_format=_TEXT)
+
+
+async def _run(conn: _Conn, sql: bytes, params: Params) -> pq.abc.PGresult:
+    """Run one statement (extended protocol, text results) and return its result; a server error raises
+    psycopg's error for its SQLSTATE."""
+    bound = await _bind(conn, sql, params)
+    pgconn = conn.pgconn
+    _queue(pgconn, sql, bound)
+    return _result(conn, await _wait(conn, _pg_execute(pgconn)))
+
+
+def _readable(conn: _Conn) -> None:
+    fut = conn.tg_fut
+    if fut is not None:
+        if not fut.done():
+            fut.set_result(None)
+    else:       # the server spoke while nothing waits (it is closing the connection): stop watching
+        _unwatch(conn)
+
+
+def _unwatch(conn: _Conn) -> None:
+    """Stop watching the connection's socket: before the driver waits on it itself, before it goes back
+    to the pool (which may close it: the descriptor could then be another socket's), and on any error."""
+    if conn.tg_fd >= 0:
+        fd, conn.tg_fd = conn.tg_fd, -1
+        try:
+            asyncio.get_running_loop().remove_reader(fd)
+        except (OSError, ValueError):       # closed already
+            pass
+
+
+def _resumed(s: Wait, gen: PQGen[RV]) -> PQGen[RV]:
+    """``gen`` from where it stopped, having asked to wait for ``s``."""
+    ready = yield s
+    while True:
+        try:
+            s = gen.send(ready)
+        except StopIteration as ex:
+            return cast(RV, ex.value)
+        ready = yield s
+
+
+async def _wait(conn: _Conn, gen: PQGen[RV]) -> RV:
+    """Run one of the driver's generators on ``conn`` (what ``conn.wait`` does, cheaper): the event loop
+    watches the socket from the first statement a connection runs until it goes back to the pool, where
+    the driver registers and drops a watcher at each wait (a new poll handle, a timer and several
+    epoll_ctl calls per statement). Waits to write (a statement larger than the socket's buffer) and a
+    wait that is cancelled closes the connection."""
+    try:
+        s = next(gen)
+    except StopIteration as ex:
+        return cast(RV, ex.value)
+    loop = asyncio.get_running_loop()
+    while True:
+        if s != _WAIT_R:
+            _unwatch(conn)
+            return await conn.wait(_resumed(s, gen))
+        if conn.tg_fd < 0:
+            fd = conn.pgconn.socket
+            loop.add_reader(fd, _readable, conn)
+            conn.tg_fd = fd
+        fut = conn.tg_fut = loop.create_future()
+        try:
+            await fut
+        except BaseException:
+            conn.tg_fut = None
+            _unwatch(conn)
+            # the caller was cancelled with a statement in flight: the connection is closed (the server
+            # ends the statement; the pool replaces the connection)
+            conn.pgconn.finish()
+            raise
+        conn.tg_fut = None
+        try:
+            s = gen.send(_READY_R)
+        except StopIteration as ex:
+            return cast(RV, ex.value)
+        except BaseException:
+            _unwatch(conn)
+            raise
+
+
+async def _command(conn: _Conn, sql: bytes) -> None:
+    """A statement without parameters nor rows (``BEGIN``, ``COMMIT``, ``ROLLBACK``), not prepared."""
+    conn.pgconn.send_query_params(sql, None)
+    _result(conn, await _wait(conn, _pg_execute(conn.pgconn)))
+
+
+def _pipelined(pgconn: pq.abc.PGconn, count: int) -> PQGen[list[list[pq.abc.PGresult]]]:
+    """Flush a pipeline of ``count`` statements and its sync; the results of each statement."""
+    out = [(yield from _pg_execute(pgconn))]
+    for _ in range(count):          # the other statements' results, then the sync's
+        out.append((yield from _pg_fetch_many(pgconn)))
+    return out[:count]
+
+
+_Step = bytes | tuple[bytes, Params]      # a command without parameters (BEGIN, COMMIT), or a statement
+
+
+async def _pipeline(conn: _Conn, steps: Sequence[_Step]) -> pq.abc.PGresult:
+    """Run ``steps`` in one round trip (libpq's pipeline mode) and return the result of the last statement
+    among them: a transaction takes no round trip of its own to begin, nor to end after its last
+    statements. When a step fails the server skips the rest, and its error is raised."""
+    bound = [None if isinstance(step, bytes) else await _bind(conn, step[0], step[1]) for step in steps]
+    pgconn = conn.pgconn
+    pgconn.enter_pipeline_mode()
+    try:
+        for step, b in zip(steps, bound, strict=True):
+            if isinstance(step, bytes):
+                pgconn.send_query_params(step, None)
+            else:
+                assert b is not None
+                _queue(pgconn, step[0], b)
+        pgconn.pipeline_sync()
+        results = await _wait(conn, _pipelined(pgconn, len(steps)))
+        pgconn.exit_pipeline_mode()
+    except BaseException:
+        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            _unwatch(conn)
+            pgconn.finish()         # a pipeline cut short: the pool replaces the connection
+        raise
+    out = [_result(conn, res) for res in results]
+    last = max(i for i, b in enumerate(bound) if b is not None)
+    return out[last]
+
+
+async def _abandon(conn: _Conn) -> None:
+    """Roll back a transaction that failed (or whose caller failed); a connection that cannot is closed
+    (the pool replaces it)."""
+    status = conn.pgconn.transaction_status
+    if status == _IDLE_TX or conn.closed:
+        return
+    if status == pq.TransactionStatus.ACTIVE:      # a statement cut short and still running
+        _unwatch(conn)
+        conn.pgconn.finish()
+        return
+    try:
+        await _command(conn, b"ROLLBACK")
+    except Exception as e:  # noqa: BLE001 - the caller's error is the one to raise
+        log.warning("rollback failed (%s); closing the connection", e)
+        _unwatch(conn)
+        conn.pgconn.finish()
+
+
+def _result(conn: _Conn, results: list[pq.abc.PGresult]) -> pq.abc.PGresult:
+    for res in results:
+        status = res.status
+        if status != _TUPLES_OK and status != _COMMAND_OK:
+            if status == pq.ExecStatus.FATAL_ERROR:
+                raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
+            raise pg_errors.InternalError(f"unexpected result status: {pq.ExecStatus(status).name}")
+    if not results:
+        raise pg_errors.InternalError("no result from the statement")
+    return results[-1]
+
+
+def _rowcount(res: pq.abc.PGresult) -> int:
+    if res.status == _TUPLES_OK:
+        return res.ntuples
+    n = res.command_tuples
+    return n if n is not None else -1
+
+
+def _rows(conn: _Conn, res: pq.abc.PGresult) -> list[Row]:
+    tx = conn.tg_tx
+    assert tx is not None
+    tx.set_pgresult(res)
+    return tx.load_rows(0, res.ntuples, tuple)
+
+
+def _row(conn: _Conn, res: pq.abc.PGresult) -> Row | None:
+    if not res.ntuples:
+        return None
+    tx = conn.tg_tx
+    assert tx is not None
+    tx.set_pgresult(res)
+    return tx.load_row(0, tuple)
 
 
 class _PgTx(Tx):
-    __slots__ = ("_conn", "_notes")
+    """Statements of one transaction. ``BEGIN`` goes out with the first statement, and the statements
+    given to :meth:`execute_later` with the next one (or with ``COMMIT``), in the same round trip."""
 
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+    __slots__ = ("_conn", "_notes", "_begun", "_later")
+
+    def __init__(self, conn: _Conn) -> None:
         self._conn = conn
         self._notes: list[tuple[str, str]] = []
+        self._begun = False
+        self._later: list[_Step] = []
+
+    def _steps(self) -> list[_Step]:
+        """What must go out before the next statement: BEGIN, the statements left for later."""
+        steps: list[_Step] = []
+        if not self._begun:
+            self._begun = True
+            steps.append(b"BEGIN")
+        if self._later:
+            steps += self._later
+            self._later = []
+        return steps
+
+    async def _run(self, sql: bytes, params: Params) -> pq.abc.PGresult:
+        if self._begun and not self._later:
+            return await _run(self._conn, sql, params)
+        return await _pipeline(self._conn, [*self._steps(), (sql, params)])
+
+    async def execute_later(self, sql: str, params: Params = ()) -> None:
+        self._later.append((to_pg(sql), params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
-            cur = await self._conn.execute(to_pg(sql), params, prepare=_prep(self._conn))
-            return cur.rowcount
+            return _rowcount(await self._run(to_pg(sql), params))
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        try:
+        try:        # the driver's executemany: one round trip for all the rows (pipeline mode)
+            steps = self._steps()
+            if len(steps) == 1:
+                await _command(self._conn, b"BEGIN")
+            elif steps:
+                await _pipeline(self._conn, steps)
+            _unwatch(self._conn)        # the driver waits on the socket itself
             async with self._conn.cursor() as cur:
                 await cur.executemany(to_pg(sql), list(rows))
         except (psycopg.Error, PoolTimeout) as e:
@@ -132,15 +408,13 @@ class _PgTx(Tx):
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            cur = await self._conn.execute(to_pg(sql), params, prepare=_prep(self._conn))
-            return await cur.fetchone()
+            return _row(self._conn, await self._run(to_pg(sql), params))
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            cur = await self._conn.execute(to_pg(sql), params, prepare=_prep(self._conn))
-            return await cur.fetchall()
+            return _rows(self._conn, await self._run(to_pg(sql), params))
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
@@ -164,13 +438,14 @@ class PostgresStore(Store):
         # connects here: ``url`` itself, or the database behind a pooler that ``url`` goes through.
         self.direct_url = direct_url or url
         self.node = uuid.uuid4().hex[:12]
-        kwargs: dict[str, Any] = {"autocommit": True, "cursor_factory": AsyncRawCursor}
-        if direct_url:
-            # Through a pooler in transaction mode, consecutive transactions may run on different server
-            # sessions: a statement prepared on one is unknown on the next.
-            kwargs["prepare_threshold"] = None
-        self._pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
-                                         kwargs=kwargs, reconnect_timeout=60)
+        # Through a pooler in transaction mode, consecutive transactions may run on different server
+        # sessions: a statement prepared on one is unknown on the next, so nothing is prepared then (see
+        # _run, which prepares what this store runs; the driver itself never prepares on these connections).
+        self._prepares = not direct_url
+        kwargs: dict[str, Any] = {"autocommit": True, "cursor_factory": AsyncRawCursor, "prepare_threshold": None}
+        self._pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            url, connection_class=_Conn, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
+            configure=self._configure, reconnect_timeout=60)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._elector: asyncio.Task[None] | None = None
@@ -180,7 +455,14 @@ class PostgresStore(Store):
         self._reset_plan: tuple[list[str], list[str], str] | None = None
         self._targeted: set[str] = set()
         self._wanted: dict[tuple[str, str], float] = {}     # (channel, key) → loop time to renew the lease
-        self._notes_sql: dict[tuple[str, bool, bool], str] = {}
+        self._notes_sql: dict[tuple[str, bool, bool], bytes] = {}
+        # notifications → (any broadcast, any targeted, their parameters), built once for each set of them
+        self._notes_tail: dict[tuple[tuple[str, str], ...], tuple[bool, bool, tuple[Any, ...]]] = {}
+        self._idle: list[_Conn] = []        # connections kept between uses (see _take)
+
+    async def _configure(self, conn: _Conn) -> None:
+        conn.tg_tx = adapt.Transformer(conn)
+        conn.tg_prepared = {} if self._prepares else None
 
     async def open(self) -> None:
         if self._listener is not None:
@@ -313,6 +595,10 @@ class PostgresStore(Store):
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        while self._idle:
+            conn = self._idle.pop()
+            _unwatch(conn)
+            await self._pool.putconn(conn)
         await self._pool.close()
 
     def describe(self) -> dict[str, Any]:
@@ -370,6 +656,7 @@ class PostgresStore(Store):
             script.append("TRUNCATE " + ", ".join(f'"{t}"' for t in large) + " CASCADE")
         script += [f"SELECT setval('\"{q}\"', 1, false)" for q in sequences]
         try:
+            _unwatch(tx._conn)
             await tx._conn.execute(";\n".join(script))      # one round trip (no parameters: several statements)
         except psycopg.Error as e:
             raise _wrap(e) from e
@@ -377,55 +664,103 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            conn = await self._take()
+            try:
                 tx = _PgTx(conn)
-                yield tx
-                if tx._notes:
-                    sql, params = self._notify_sql(tx._notes)
-                    await conn.execute(sql, params, prepare=_prep(conn))
+                try:
+                    yield tx
+                    if tx._notes and not tx._begun and not tx._later:
+                        sql, params = self._notify_sql(tx._notes)
+                        await _run(conn, sql, params)   # nothing else ran: one statement, atomic by itself
+                    elif tx._notes or tx._later:
+                        # what was left for later, the notifications and COMMIT: one round trip
+                        steps = tx._steps()
+                        if tx._notes:
+                            steps.append(self._notify_sql(tx._notes))
+                        await _pipeline(conn, [*steps, b"COMMIT"])
+                    elif tx._begun:
+                        await _command(conn, b"COMMIT")
+                except BaseException:
+                    if tx._begun:
+                        await _abandon(conn)
+                    raise
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
         for channel, payload in tx._notes:
             self._dispatch(channel, payload)
 
-    def _notify_sql(self, notes: Iterable[tuple[str, str]], prefix: str = "",
-                    prefix_params: Params = ()) -> tuple[str, list[Any]]:
-        """One statement sending ``notes`` (after ``prefix``, a ``WITH`` clause, whose parameters come first)."""
-        bc_c: list[str] = []
-        bc_p: list[str] = []
-        tg_c: list[str] = []
-        tg_p: list[str] = []
-        for channel, payload in dict.fromkeys(notes):      # each distinct note once, in order
-            if channel in self._targeted:
-                tg_c.append(channel)
-                tg_p.append(payload)
-            else:
-                bc_c.append(channel)
-                bc_p.append(payload)
-        key = (prefix, bool(bc_c), bool(tg_c))
+    async def _take(self) -> _Conn:
+        """A connection for a statement or a transaction: one the store kept from its last use, or the
+        pool's. Taking one from the pool and giving it back costs more driver work than a small statement
+        (a lock, statistics, checks), so the store keeps a few idle ones itself, each for ``_KEEP_S`` at
+        most; a connection it takes back from a caller in any state but idle (an error in a transaction,
+        a statement cut short, a broken connection) goes back to the pool, which repairs or replaces it."""
+        if self._idle:
+            return self._idle.pop()
+        conn = await self._pool.getconn()
+        conn.tg_until = monotonic() + _KEEP_S
+        return conn
+
+    async def _give(self, conn: _Conn) -> None:
+        if (len(self._idle) < _KEEP and conn.pgconn.transaction_status == _IDLE_TX and not self._closing
+                and conn.tg_until > monotonic()):
+            self._idle.append(conn)
+        else:
+            _unwatch(conn)
+            await self._pool.putconn(conn)
+
+    def _notify_sql(self, notes: Iterable[tuple[str, str]], first: str = "",
+                    first_params: Params = ()) -> tuple[bytes, list[Any]]:
+        """One statement sending ``notes`` (after ``first``, a statement run as its ``WITH`` clause, whose
+        parameters come first)."""
+        key_n = tuple(notes)
+        tail = self._notes_tail.get(key_n)
+        if tail is None:
+            bc_c: list[str] = []
+            bc_p: list[str] = []
+            tg_c: list[str] = []
+            tg_p: list[str] = []
+            for channel, payload in dict.fromkeys(key_n):      # each distinct note once, in order
+                if channel in self._targeted:
+                    tg_c.append(channel)
+                    tg_p.append(payload)
+                else:
+                    bc_c.append(channel)
+                    bc_p.append(payload)
+            sender = f"{self.node}|"
+            params_n: list[Any] = []
+            if bc_c:
+                params_n += [PG_CHANNEL, sender, _text_array(bc_c), _text_array(bc_p)]
+            if tg_c:
+                params_n += [f"{PG_CHANNEL}_", sender, _text_array(tg_c), _text_array(tg_p), self.node]
+            tail = (bool(bc_c), bool(tg_c), tuple(params_n))
+            if len(self._notes_tail) > 1000:
+                self._notes_tail.clear()
+            self._notes_tail[key_n] = tail
+        broadcast, targeted, tail_params = tail
+        key = (first, broadcast, targeted)
         sql = self._notes_sql.get(key)
         if sql is None:
-            at = len(prefix_params) + 1
+            prefix = f"WITH w AS ({to_pg(first).decode()}) " if first else ""
+            at = len(first_params) + 1
             parts = []
-            if bc_c:
+            if broadcast:
                 parts.append(_numbered(_NOTE_BROADCAST, at, 4))
                 at += 4
-            if tg_c:
+            if targeted:
                 parts.append(_numbered(_NOTE_TARGETED, at, 5))
-            sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d"
+            sql = f"{prefix}SELECT pg_notify(d.ch, d.msg) FROM ({' UNION ALL '.join(parts)}) d".encode()
             if len(self._notes_sql) > 1000:
                 self._notes_sql.clear()
             self._notes_sql[key] = sql
-        sender = f"{self.node}|"
-        params: list[Any] = list(prefix_params)
-        if bc_c:
-            params += [PG_CHANNEL, sender, bc_c, bc_p]
-        if tg_c:
-            params += [f"{PG_CHANNEL}_", sender, tg_c, tg_p, self.node]
+        params = [*first_params, *tail_params]
         return sql, params
 
     def targeted(self, channel: str) -> None:
         self._targeted.add(channel)
+        self._notes_tail.clear()
 
     async def want(self, channel: str, key: str) -> None:
         k = (channel, key)
@@ -436,8 +771,11 @@ class PostgresStore(Store):
             self._wanted.clear()
         self._wanted[k] = now + _INTEREST_RENEW_S      # set first: concurrent waits renew once
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute(_WANT, (self.node, channel, key, _INTEREST_LEASE_MS), prepare=_prep(conn))
+            conn = await self._take()
+            try:
+                await _run(conn, _WANT, (self.node, channel, key, _INTEREST_LEASE_MS))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             self._wanted.pop(k, None)
             raise _wrap(e) from e
@@ -446,10 +784,13 @@ class PostgresStore(Store):
         if not notes:
             await self.execute(sql, params)
             return
-        text, all_params = self._notify_sql(notes, f"WITH w AS ({to_pg(sql)}) ", params)
+        text, all_params = self._notify_sql(notes, sql, params)
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute(text, all_params, prepare=_prep(conn))
+            conn = await self._take()
+            try:
+                await _run(conn, text, all_params)
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
         for channel, payload in notes:
@@ -457,10 +798,14 @@ class PostgresStore(Store):
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         # one statement is atomic by itself: autocommit, no BEGIN and COMMIT round trips around it
+        # (a connection of the pool is taken and given back without its context manager: that would
+        # commit, under the connection's lock, a transaction an autocommit connection never has)
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_pg(sql), params, prepare=_prep(conn))
-                return cur.rowcount
+            conn = await self._take()
+            try:
+                return _rowcount(await _run(conn, to_pg(sql), params))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
@@ -470,17 +815,21 @@ class PostgresStore(Store):
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_pg(sql), params, prepare=_prep(conn))
-                return await cur.fetchone()
+            conn = await self._take()
+            try:
+                return _row(conn, await _run(conn, to_pg(sql), params))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_pg(sql), params, prepare=_prep(conn))
-                return await cur.fetchall()
+            conn = await self._take()
+            try:
+                return _rows(conn, await _run(conn, to_pg(sql), params))
+            finally:
+                await self._give(conn)
         except (psycopg.Error, PoolTimeout) as e:
             raise _wrap(e) from e
 

@@ -89,7 +89,7 @@ class MailRow(NamedTuple):
     id: int
     account: str
     region: str
-    kind: str                   # email | email-json | sms
+    kind: str                   # email | email-json | sms | push
     recipient: str
     sender: str
     subject: str
@@ -243,9 +243,14 @@ class SnsRepo:
     async def add_mail(self, tx: Tx | Store, rows: Iterable[NewMailRow]) -> None:
         await tx.executemany(self.q.add_mail, list(rows))
 
-    async def mail(self, recipient: str | None, after_id: int, limit: int) -> list[MailRow]:
-        if recipient:
+    async def mail(self, recipient: str | None, after_id: int, limit: int, kind: str | None = None) -> list[MailRow]:
+        """The mailbox after ``after_id``: to ``recipient`` only, of ``kind`` only, when given."""
+        if recipient and kind:
+            rows = await self.store.fetchall(self.q.mail_to_kind, (recipient, kind, after_id, limit))
+        elif recipient:
             rows = await self.store.fetchall(self.q.mail_to, (recipient, after_id, limit))
+        elif kind:
+            rows = await self.store.fetchall(self.q.mail_kind, (kind, after_id, limit))
         else:
             rows = await self.store.fetchall(self.q.mail, (after_id, limit))
         return [MailRow._make(r) for r in rows]

@@ -57,14 +57,13 @@ from tsunagi.store.base import (
     split_statements,
 )
 
-# Binding a None or a bytes value costs the sqlite3 module a failed search for an adapter (its registry,
-# then the protocol's __adapt__, then the value's __conform__: ~2,000 instructions a value, most of them
-# formatting an AttributeError it throws away). A message row binds seven such values. An adapter
-# registered for each type ends the search at the registry, and binds the same thing (NULL, the same
-# BLOB): ``{}.get`` answers None for any value, ``bytes`` of a bytes object is that object.
-_NOTHING: dict[object, None] = {}
-sqlite3.register_adapter(type(None), cast("Callable[[None], None]", _NOTHING.get))
-sqlite3.register_adapter(bytes, bytes)
+# The sqlite3 module binds int, float, str and bytearray values at once; any other value, None and
+# bytes included, first goes through its adapter lookup, which, finding no adapter, raises and
+# clears two AttributeErrors (a formatted message each): a few microseconds per parameter, and a
+# message row has several NULLs. With these two registered, the lookup is one dictionary hit and the
+# adapter hands the value back unchanged (None is still bound as NULL, bytes as a BLOB).
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))      # {}.get(None) is None
+sqlite3.register_adapter(bytes, bytes)              # bytes(b) is b for a bytes object
 
 # SQLite's primary result codes (the low byte of an extended code)
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 5, 6, 10, 13, 14
@@ -295,18 +294,35 @@ class SqliteStore(Store):
         self.fresh = not done
         if todo and not done:
             log.info("new store: creating its tables (%d migrations)", len(todo))
-        for version, name, sql in todo:
-            # A new store's schema is one line above; an upgrade names each step it takes.
-            log.log(logging.DEBUG if not done else logging.INFO, "applying migration sqlite/%s", name)
+            # a new store's schema in one transaction: one commit (one write of the WAL) instead of one
+            # per migration; nothing is there if any of them fails
+            self._apply(todo, conn, each=False)
+        else:
+            self._apply(todo, conn, each=True)
+
+    @staticmethod
+    def _apply(todo: list[tuple[int, str, str]], conn: sqlite3.Connection, *, each: bool) -> None:
+        """Apply migrations: each in a transaction of its own (an upgrade names each step it takes), or
+        all in one (a new store's schema, one line in the log above)."""
+        if not each:
             conn.execute("BEGIN IMMEDIATE")
-            try:
+        name = ""
+        try:
+            for version, name, sql in todo:
+                log.log(logging.INFO if each else logging.DEBUG, "applying migration sqlite/%s", name)
+                if each:
+                    conn.execute("BEGIN IMMEDIATE")
                 for stmt in split_statements(sql):
                     conn.execute(stmt)
                 conn.execute("INSERT INTO tsunagi_migrations (version, name) VALUES (?, ?)", (version, name))
+                if each:
+                    conn.execute("COMMIT")
+            if not each:
                 conn.execute("COMMIT")
-            except sqlite3.Error as e:
+        except sqlite3.Error as e:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise StoreError(f"migration {name} failed: {e}") from e
+            raise StoreError(f"migration {name} failed: {e}") from e
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -304,16 +304,17 @@ class SqsRepo:
                 m[3].set_result(None)
 
     async def insert_in(self, tx: Tx, queue_id: int, row: NewMessage) -> None:
-        """One standard message inside the caller's transaction (SNS fan-out commits with its publish)."""
-        await tx.execute(self.q.expand("insert_messages", 1), (queue_id, *row))
+        """One standard message inside the caller's transaction (SNS fan-out commits with its publish); a
+        shared store sends it with the transaction's next statement or its commit."""
+        await tx.execute_later(self.q.expand("insert_messages", 1), (queue_id, *row))
 
     async def insert_rows_in(self, tx: Tx, rows: Sequence[tuple[int, NewMessage]]) -> None:
         """Standard messages for several queues, ``(queue_id, row)`` in receive order, inside the
         caller's transaction: one statement per ``_ROWS_PER_STATEMENT`` rows (SNS fan-out)."""
         for at in range(0, len(rows), _ROWS_PER_STATEMENT):
             part = rows[at:at + _ROWS_PER_STATEMENT]
-            await tx.execute(self.q.expand("insert_messages", len(part)),
-                             [v for queue_id, r in part for v in (queue_id, *r)])
+            await tx.execute_later(self.q.expand("insert_messages", len(part)),
+                                   [v for queue_id, r in part for v in (queue_id, *r)])
 
     async def insert_many(self, queue_id: int, rows: Sequence[NewMessage], tell_others: bool = True) -> None:
         """Standard messages in one statement (rows in receive order), atomic by itself; the other

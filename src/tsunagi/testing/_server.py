@@ -122,18 +122,24 @@ class Endpoint(str):
         running functions and ECS tasks are stopped."""
         self._internal("POST", "/_tsunagi/reset")
 
-    def mailbox(self, to: str | None = None, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    def mailbox(self, to: str | None = None, *, after: int = 0, limit: int = 1000,
+                kind: str | None = None) -> list[dict[str, Any]]:
         """SNS's local mailbox: what e-mail and SMS subscriptions received (and subscription confirmations),
-        oldest first. Each is a dict with ``To``, ``Subject``, ``Body``, ``Kind``, ``TopicArn``, ..."""
+        texts to phone numbers and push notifications to platform endpoints (``kind="push"``), oldest
+        first. Each is a dict with ``To``, ``Subject``, ``Body``, ``Kind``, ``TopicArn``, ..."""
         query = {"after": str(after), "limit": str(limit)}
         if to:
             query["to"] = to
+        if kind:
+            query["kind"] = kind
         doc = self._internal("GET", "/_tsunagi/sns/mail?" + urllib.parse.urlencode(query))
         return list(doc.get("Messages", []))
 
-    def wait_for_mail(self, count: int = 1, to: str | None = None, *, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """The mailbox (to ``to``) once it holds at least ``count`` messages; AssertionError after ``timeout``."""
-        return _until(lambda: self.mailbox(to), lambda mail: len(mail) >= count, timeout, 0.02,
+    def wait_for_mail(self, count: int = 1, to: str | None = None, *, timeout: float = 10.0,
+                      kind: str | None = None) -> list[dict[str, Any]]:
+        """The mailbox (to ``to``, of ``kind``) once it holds at least ``count`` messages; AssertionError
+        after ``timeout``."""
+        return _until(lambda: self.mailbox(to, kind=kind), lambda mail: len(mail) >= count, timeout, 0.02,
                       lambda mail: f"the mailbox{' of ' + to if to else ''} holds {len(mail)} messages, "
                                    f"not {count}, after {timeout}s")
 
@@ -308,9 +314,8 @@ class Server:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
                                          env=env, start_new_session=True)
         endpoint = Endpoint(f"http://127.0.0.1:{self.port}", self.token, region=self.region)
-        _warm_botocore(endpoint.url, lambda: self.proc is None or self.proc.poll() is not None or _ready(self.port))
+        _import_boto3()
         deadline = time.monotonic() + timeout
-        pause = 0.002
         while True:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
@@ -323,8 +328,10 @@ class Server:
             if time.monotonic() > deadline:
                 self.kill()
                 raise StartError(f"tsunagi serve did not become ready in {timeout:.0f}s:\n{self.log()}")
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.01)   # a refused connection costs little: look often
+            # a refused connection costs little: look every 2 ms. The server builds its gateway right after
+            # it answered the first health check (or 20 ms after its port opened), and the test makes its
+            # first client meanwhile: both begin sooner when the check comes soon after the port opened
+            time.sleep(0.002)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.endpoint is not None:
@@ -377,30 +384,17 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-# the services whose clients tests make most, in that order
-_WARM_SERVICES = ("sqs", "s3", "sns", "lambda")
-_warmed = False
-
-
-def _warm_botocore(url: str, done: Callable[[], bool]) -> None:
-    """While the server starts (its own process, on another CPU): make and drop a client of each of a few
-    services on a throwaway boto3 session, until the server is ready. What botocore does once per process
-    (its imports, the S3 customisations, ...) is then done when the test makes its first client, which
-    comes out a few hundred milliseconds sooner. boto3's default session is not touched."""
-    global _warmed
-    if _warmed:
+def _import_boto3() -> None:
+    """While the server starts (its own process, on another CPU): import boto3 if this process has not
+    yet, as the test is about to make its clients with it. Nothing more: a client made here, on a session
+    of its own, would not make the test's first client cheaper (botocore loads every session's models and
+    endpoint data anew: the test's first SQS client executes as many instructions either way), and while
+    it was being made the server's readiness went unnoticed."""
+    if "boto3" in sys.modules:
         return
-    _warmed = True
     try:
-        import boto3
-
-        session = boto3.session.Session(aws_access_key_id="warm", aws_secret_access_key="warm",
-                                        region_name=DEFAULT_REGION)
-        for service in _WARM_SERVICES:
-            if done():
-                return
-            session.client(service, endpoint_url=url)  # type: ignore[call-overload]
-    except Exception:  # noqa: BLE001 - only a head start (no boto3, a broken profile): the test finds out
+        import boto3  # noqa: F401
+    except Exception:  # noqa: BLE001 - only a head start (no boto3): the test finds out
         return
 
 

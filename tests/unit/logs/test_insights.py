@@ -30,6 +30,47 @@ def run(query: str, groups: tuple[str, ...], limit: int = 1000) -> tuple[list[An
     return pipeline.finish(), pipeline
 
 
+def run_batches(query: str, groups: tuple[str, ...], batch: int, limit: int = 1000) -> tuple[list[Any], Pipeline]:
+    """The same events as ``run`` through Pipeline.feed, ``batch`` rows at a time, as a query's task feeds them."""
+    pipeline = Pipeline(parse_query(query), limit)
+    n = 0
+    for gi, group in enumerate(groups):
+        events = sorted(CORPUS[group], key=lambda e: -e[1])
+        names = {i: stream for i, stream in enumerate(sorted({e[0] for e in events}))}
+        ids = {stream: i for i, stream in names.items()}
+        rows = []
+        for stream, offset, message in events:
+            n += 1
+            rows.append((n, ids[stream], BASE + offset, BASE + offset, message, len(message.encode())))
+        for i in range(0, len(rows), batch):
+            pipeline.feed(ACCOUNT, group, gi + 1, names, rows[i:i + batch])
+        pipeline.feed(ACCOUNT, group, gi + 1, names, [])         # an empty batch changes nothing
+    return pipeline.finish(), pipeline
+
+
+COUNT_BY_TIME = ["stats count() by bin(1m)", "stats count(*) as n by bin(30s) | sort n desc", "stats count()",
+                 "stats count(*) as events, count() as again"]
+
+
+@pytest.mark.parametrize("query", [c[0] for c in CASES] + COUNT_BY_TIME)
+@pytest.mark.parametrize("batch", [1, 3, 1000])
+def test_feeding_batches_is_pushing_records(query, batch):
+    groups = tuple(CORPUS)
+    pipeline = Pipeline(parse_query(query), 1000)
+    if query in COUNT_BY_TIME:
+        assert not pipeline.reads_messages        # the scan may leave the messages out
+    one, p1 = run(query, groups)
+    many, p2 = run_batches(query, groups, batch)
+    assert many == one
+    assert (p2.scanned, p2.bytes, p2.matched) == (p1.scanned, p1.bytes, p1.matched)
+
+
+def test_a_query_that_reads_fields_reads_messages():
+    for query in ["filter @message like /x/ | stats count() by bin(1m)", "stats count(level) by bin(1m)",
+                  "stats count() by bin(1m), @logStream", "fields @message", "stats count() by @logStream"]:
+        assert Pipeline(parse_query(query), 1000).reads_messages, query
+
+
 def test_there_are_at_least_forty_cases():
     assert len(CASES) >= 40
 

@@ -88,14 +88,21 @@ def test_change_message_visibility(sqs):
     sqs(body)
 
 
-def test_change_visibility_not_in_flight(sqs):
+def test_change_visibility_after_timeout_expired_is_accepted_and_changes_nothing(sqs):
     async def body(h):
         url = await h.create("q1", VisibilityTimeout=5)
         await h.send(url, "m")
         m = (await h.recv(url))[0]
         h.clock.advance(6)
-        await h.fails(h.svc.change_message_visibility(h.ctx, {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"],
-                                                              "VisibilityTimeout": 10}), "MessageNotInflight")
+        # AWS answers OK for a receipt whose visibility ran out, and the message stays visible
+        assert await h.svc.change_message_visibility(h.ctx, {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"],
+                                                             "VisibilityTimeout": 600}) == {}
+        again = await h.recv(url)
+        assert [x["Body"] for x in again] == ["m"]
+        assert again[0]["ReceiptHandle"] != m["ReceiptHandle"]
+        await h.svc.change_message_visibility(h.ctx, {"QueueUrl": url, "ReceiptHandle": again[0]["ReceiptHandle"],
+                                                      "VisibilityTimeout": 0})
+        assert [x["Body"] for x in await h.recv(url)] == ["m"]
     sqs(body)
 
 

@@ -12,8 +12,11 @@ or a function cannot present the token, so none of them can reset the server or 
   records, every pipe's, as JSON (``{"Deliveries": [...]}``);
 - ``GET /_tsunagi/sns/SimpleNotificationService-<key id>.pem``: the certificate SNS messages are signed
   with (every message's ``SigningCertURL``);
-- ``GET /_tsunagi/sns/mail[?to=<address>&after=<id>&limit=<n>]``: the local mailbox (e-mail and SMS
-  deliveries, subscription confirmations), read by ``tsunagi mail``;
+- ``GET /_tsunagi/sns/mail[?to=<address>&kind=<kind>&after=<id>&limit=<n>]``: the local mailbox (e-mail,
+  SMS and mobile push deliveries, subscription confirmations; ``kind``: ``email``, ``email-json``, ``sms``
+  or ``push``), read by ``tsunagi mail``;
+- ``POST /_tsunagi/sns/sms-reply`` ``{"From": "+15555550100", "Body": "STOP", "Account": …, "Region": …}``:
+  a text a phone sends back to an account; ``STOP`` (and SNS's other opt-out keywords) opts the number out;
 - ``GET /_tsunagi/sns/deliveries?message_id=<id>`` or ``?topic_arn=<arn>``: SNS's delivery records;
 - ``GET /_tsunagi/lambda/code/<sha>``: the function zip a ``Code.Location`` points at.
 
@@ -141,9 +144,19 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
     async def sns(ex: Exchange) -> HttpResponse:
         port = platform.ports.find(SNS)
         request = ex.request
+        name = request.path[len("/_tsunagi/sns/"):]
+        if request.method == "POST" and name == "sms-reply" and port is not None:
+            await read_body(ex, max_body)
+            try:
+                doc = orjson.loads(request.body or b"{}")
+                phone, text = str(doc["From"]), str(doc["Body"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                return bad_request('the body is {"From": "<phone number>", "Body": "<text>"}')
+            account = str(doc.get("Account") or platform.config.default_account)
+            region = str(doc.get("Region") or platform.config.default_region)
+            return _json(200, {"OptedOut": await port.sms_reply(account, region, phone, text)})
         if request.method not in _GET:
             return _json(405, {"__type": "MethodNotAllowed", "message": "only GET is served here"})
-        name = request.path[len("/_tsunagi/sns/"):]
         if port is None:
             return not_found("this server does not run the sns service")
         query = dict(request.query_params())
@@ -158,7 +171,7 @@ def install(routes: RouteRegistry, platform: Platform, state: ServerState, authe
                 limit = max(1, min(1000, int(query.get("limit") or 100)))
             except ValueError:
                 return bad_request("after and limit are integers")
-            mail = await port.mailbox(query.get("to") or None, after, limit)
+            mail = await port.mailbox(query.get("to") or None, after, limit, query.get("kind") or None)
             return _json(200, {"Messages": [
                 {"Id": m.id, "Account": m.account, "Region": m.region, "Kind": m.kind, "To": m.recipient,
                  "From": m.sender, "Subject": m.subject, "Body": m.body, "TopicArn": m.topic_arn,

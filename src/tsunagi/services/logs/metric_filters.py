@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tsunagi.ports.cloudwatch import CLOUDWATCH, Datum
 from tsunagi.services.base import Platform, RequestContext
+from tsunagi.services.logs import emf
 from tsunagi.services.logs.errors import (
     BAD_TOKEN,
     InvalidParameter,
@@ -107,12 +108,15 @@ class MetricFilter:
 
 
 async def emit(platform: Platform, filters: Sequence[MetricFilter], account: str, region: str, group: str,
-               events: Sequence[tuple[int, str]]) -> None:
-    """Hand the filters' data points for one write to the metrics port (skipped when it is absent)."""
+               events: Sequence[tuple[int, str]], embedded: Sequence[tuple[int, str]] = ()) -> None:
+    """Hand the data points of one write (its filters' and its EMF documents') to the metrics port
+    (skipped when it is absent)."""
     port = platform.ports.find(CLOUDWATCH)
     if port is None:
         return
     data = [d for f in filters for d in f.data(events)]
+    if embedded:
+        data.extend(emf.data(embedded, group, platform.clock.now_ms()))
     if not data:
         return
     try:

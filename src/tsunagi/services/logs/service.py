@@ -170,8 +170,7 @@ class LogsService(Service):
                                                                  through_port=True, trace_id=None)) if plan else None
         ids = await self.repo.append(account, region, group, stream, rows, self.clock.now_ms(),
                                      self._known.get(key), then)
-        if plan:
-            self.fanout.after_commit(plan, account, region, group, written)
+        self.fanout.after_commit(plan, account, region, group, written)
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[key] = ids
@@ -650,7 +649,7 @@ class LogsService(Service):
         seq = await self.repo.put(group.id, stream.id, valid, now, then)
         if seq is None:  # deleted while we were writing
             raise ResourceNotFound(NO_STREAM)
-        if plan and written:
+        if written:
             self.fanout.after_commit(plan, ctx.account, ctx.region, group.name, written)
         out: dict[str, Any] = {"nextSequenceToken": f"{seq:056d}"}
         rejected: dict[str, int] = {}

@@ -118,7 +118,9 @@ class Catalog:
 
     async def topic(self, arn: Any, param: str = "TopicArn") -> tuple[Topic, list[Subscription]]:
         """The topic ``arn`` names and its subscriptions (cached), or AWS's error."""
-        check_topic_arn(arn, param)
+        hit = self._entries.get(arn) if isinstance(arn, str) else None
+        if hit is None or hit.topic is None:        # (a topic's own ARN needs no checking)
+            check_topic_arn(arn, param)
         entry = await self.entry(arn)
         if entry.topic is None:
             raise topic_not_found()

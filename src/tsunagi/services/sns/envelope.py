@@ -53,6 +53,12 @@ def unsubscribe_url(base: str, subscription_arn: str) -> str:
     return f"{base}/?Action=Unsubscribe&SubscriptionArn={quote(subscription_arn, safe=':/')}"
 
 
+@lru_cache(maxsize=4096)
+def _unsubscribe_json(base: str, subscription_arn: str) -> str:
+    """:func:`unsubscribe_url` as a JSON string."""
+    return orjson.dumps(unsubscribe_url(base, subscription_arn)).decode()
+
+
 def subscribe_url(base: str, topic_arn: str, token: str) -> str:
     return f"{base}/?Action=ConfirmSubscription&TopicArn={quote(topic_arn, safe=':/')}&Token={token}"
 
@@ -150,6 +156,11 @@ class Outgoing:
         if text not in self._signed and text not in self._signing:
             self._signing[text] = self.signer.sign_ahead(self._signed_fields(text), self.signature_version)
 
+    def signed(self, protocol: str) -> bool:
+        """Whether the notification ``protocol``'s subscribers get needs no more signing (it is signed,
+        or a FIFO topic's: unsigned); :meth:`presign` has nothing to do then."""
+        return self.unsigned or self.text_for(protocol) in self._signed
+
     async def presign(self, protocol: str) -> None:
         """Sign, ahead of time and off the event loop, the notification ``protocol``'s subscribers
         get (the signed fields do not depend on the subscription)."""
@@ -185,18 +196,38 @@ class Outgoing:
         return doc
 
     def notification_json(self, protocol: str, subscription_arn: str) -> str:
-        """The document as JSON text. Subscriptions differ only in UnsubscribeURL, so the text around
-        it is rendered once per message text."""
+        """The document as JSON text (laid out as :func:`sns_json` lays it out). Subscriptions differ
+        only in UnsubscribeURL, so the text around it is rendered once per message text."""
         text = self.text_for(protocol)
         parts = self._rendered.get(text)
         if parts is None:
-            lines = _member_lines(self.notification(protocol, subscription_arn))
-            at = next(i for i, line in enumerate(lines) if line.startswith('  "UnsubscribeURL" : '))
-            before = "{\n" + "".join(f"{line},\n" for line in lines[:at]) + '  "UnsubscribeURL" : '
-            after = "".join(f",\n{line}" for line in lines[at + 1:]) + "\n}"
-            parts = self._rendered[text] = (before, after)
-        url = orjson.dumps(unsubscribe_url(self.base_url, subscription_arn)).decode()
-        return f"{parts[0]}{url}{parts[1]}"
+            parts = self._rendered[text] = self._render(protocol, subscription_arn, text)
+        return f"{parts[0]}{_unsubscribe_json(self.base_url, subscription_arn)}{parts[1]}"
+
+    def _render(self, protocol: str, subscription_arn: str, text: str) -> tuple[str, str]:
+        """The JSON text before and after UnsubscribeURL's value, member by member in
+        :meth:`notification`'s order (the names need no escaping: each is written as it is)."""
+        if not self.unsigned and text not in self._signed:
+            self.notification(protocol, subscription_arn)        # signs it, as a document, here
+        dumps = orjson.dumps
+        out = ['{\n  "Type" : "Notification",\n  "MessageId" : ', dumps(self.message_id).decode()]
+        if self.sequence_number is not None:
+            out += [',\n  "SequenceNumber" : ', dumps(self.sequence_number).decode()]
+        out += [',\n  "TopicArn" : ', dumps(self.topic_arn).decode()]
+        if self.subject is not None:
+            out += [',\n  "Subject" : ', dumps(self.subject).decode()]
+        out += [',\n  "Message" : ', dumps(text).decode(), ',\n  "Timestamp" : ', dumps(self.timestamp).decode()]
+        if not self.unsigned:
+            out += [',\n  "SignatureVersion" : ', dumps(self.signature_version).decode(),
+                    ',\n  "Signature" : ', dumps(self._signed[text]).decode(),
+                    ',\n  "SigningCertURL" : ', dumps(f"{self.base_url}/_tsunagi/sns/{self.signer.cert_name}").decode()]
+        out.append(',\n  "UnsubscribeURL" : ')
+        after = "\n}"
+        if self.attributes:
+            inner = ",\n".join(f"    {dumps(k).decode()} : {dumps(v).decode()}"
+                               for k, v in envelope_attributes(self.attributes).items())
+            after = f',\n  "MessageAttributes" : {{\n{inner}\n  }}\n}}'
+        return "".join(out), after
 
     def lambda_event(self, subscription_arn: str) -> bytes:
         """The event a Lambda subscription's function receives."""

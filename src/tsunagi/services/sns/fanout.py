@@ -17,7 +17,15 @@ For the messages of one publish (one, or a PublishBatch's), in three phases:
    - ``http``/``https``, ``lambda``, ``email``/``email-json``, ``sms``: an outbox row (kinds
      ``sns-http``, ``sns-lambda``, ``sns-mail``), delivered after commit by the handlers in
      ``pipes/sns_delivery.py``, which retry per the delivery policy and then dead-letter;
-   - ``application`` (mobile push) and ``firehose``: not available in tsunagi; recorded as failed.
+   - ``application`` (mobile push): an ``sns-mail`` outbox row for the local mailbox (:mod:`.push`); to a
+     disabled endpoint, a failure (and an ``sns-event`` row for the application's EventDeliveryFailure topic);
+   - ``firehose``: not available in tsunagi; recorded as failed.
+
+Worked out once rather than per subscription and publish: a topic's :class:`Roster` (its confirmed
+subscriptions, their strategies, the protocols signed), per subscription list the catalog hands out
+(a new list after any change to the topic or its subscriptions); and whether a topic may send to a
+queue under ``--policies`` (:meth:`Fanout.kept_verdict`), per queue object SQS returns (a new one
+after any change to the queue), except for queues with a KMS key or a policy naming the time.
 
 Every message's outcomes go to the platform's delivery records in the same transaction
 (:meth:`~tsunagi.store.deliveries.DeliveryRepo.record_fanout_in`: one row per message, however
@@ -29,14 +37,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import NamedTuple, cast
 
 import orjson
 
 from tsunagi.filters.policy import attributes_view, body_view
 from tsunagi.policy import Dialect
 from tsunagi.ports.awslambda import LAMBDA
-from tsunagi.ports.delivery_policy import ALLOW, OFF, Verdict, key_check, resource_check, warned
+from tsunagi.ports.delivery_policy import (
+    ALLOW,
+    OFF,
+    Verdict,
+    key_check,
+    note_refusal,
+    resource_check,
+    stable,
+    warned,
+)
 from tsunagi.ports.kms import KMS, DataKey, KmsPort
 from tsunagi.ports.outbox import JsonObject, OutboxItem
 from tsunagi.ports.sns import SNS_SENDER_ID
@@ -45,6 +62,8 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic, effective_delivery_policy
 from tsunagi.services.sns.envelope import SENDER, Outgoing, sqs_attributes
+from tsunagi.services.sns.phones import e164_form
+from tsunagi.services.sns.push import device_payload, push_payload
 from tsunagi.services.sns.sealing import seal_payload
 from tsunagi.store.base import Tx
 from tsunagi.store.deliveries import (
@@ -57,6 +76,7 @@ from tsunagi.store.deliveries import (
     Delivery,
     Outcome,
 )
+from tsunagi.store.sns_mobile import MobileRepo
 
 log = logging.getLogger("tsunagi.sns.delivery")
 
@@ -72,9 +92,10 @@ async def queue_allowed(mode: str, kms: KmsPort | None, queue: QueueRef, topic: 
     verdict = resource_check(mode, policy=queue.attributes.get("Policy"), dialect=Dialect.SQS,
                              resource_arn=queue.arn, resource_account=queue.account, principal=SNS_PRINCIPAL,
                              action="sqs:SendMessage", source_arn=topic.arn, source_account=topic.account)
-    if not verdict.allowed or verdict.reason:
+    key_id = queue.attributes.get("KmsMasterKeyId")
+    if not verdict.allowed or verdict.reason or not key_id:
         return verdict
-    return await key_check(mode, kms, queue.attributes.get("KmsMasterKeyId"), holder="sqs", holder_arn=queue.arn,
+    return await key_check(mode, kms, key_id, holder="sqs", holder_arn=queue.arn,
                            account=queue.account, region=queue.region, principal=SNS_PRINCIPAL,
                            source_arn=topic.arn, source_account=topic.account)
 
@@ -143,13 +164,31 @@ class Outboxed(Step):
         return QUEUED, self.note
 
 
+class FailedWithEvent(Step):
+    """A mobile push that cannot be delivered (its endpoint or application is disabled): failed, and a
+    DeliveryFailure notice for the application's EventDeliveryFailure topic goes out through the outbox."""
+
+    __slots__ = ("reason", "topic_arn", "event")
+
+    def __init__(self, sub: Subscription, reason: str, topic_arn: str, event: JsonObject) -> None:
+        super().__init__(sub)
+        self.reason = reason
+        self.topic_arn = topic_arn
+        self.event = event
+
+    async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
+        run.outbox.append(OutboxItem("sns-event", self.topic_arn, {
+            "message": orjson.dumps(self.event).decode(), "account": self.sub.account, "region": self.sub.region,
+            "source_arn": self.event["Resource"]}, run.trace_id))
+        return FAILED, self.reason
+
+
 class ToQueue(Step):
     __slots__ = ("msg", "queue", "dlq", "note", "missing")
 
     def __init__(self, msg: Outgoing, sub: Subscription, queue: QueueRef | None, dlq: QueueRef | None,
                  note: str | None, missing: str | None) -> None:
-        super().__init__(sub)
-        self.msg, self.queue, self.dlq, self.note, self.missing = msg, queue, dlq, note, missing
+        self.sub, self.msg, self.queue, self.dlq, self.note, self.missing = sub, msg, queue, dlq, note, missing
 
     async def apply(self, tx: Tx, run: FanoutRun) -> tuple[str, str | None]:
         msg, sub = self.msg, self.sub
@@ -207,8 +246,8 @@ class Strategy:
         """The protocol whose signed notification ``sub`` gets, or None when it gets none."""
         return None
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
-        """The step ``sub`` gets for ``msg`` (lookups happen here, before the transaction)."""
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
+        """The step ``sub`` gets for ``msg`` in ``run`` (lookups happen here, before the transaction)."""
         raise NotImplementedError
 
 
@@ -218,11 +257,11 @@ class SqsStrategy(Strategy):
     def signs(self, sub: Subscription) -> str | None:
         return None if sub.raw else "sqs"
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
-        sqs = fanout.platform.ports.find(SQS)
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
+        sqs = run.sqs
         if sqs is None:
             return Fixed(sub, FAILED, NO_SQS)
-        if not sub.raw:
+        if not sub.raw and not msg.signed("sqs"):
             await msg.presign("sqs")
         queue = await sqs.queue(sub.endpoint)
         dlq = await sqs.queue(sub.dlq_arn) if sub.dlq_arn else None
@@ -230,11 +269,11 @@ class SqsStrategy(Strategy):
         missing = None
         if queue is None:
             missing = f"queue {sub.endpoint} does not exist"
-        elif fanout.mode != OFF:
-            verdict = await queue_allowed(fanout.mode, fanout.platform.ports.find(KMS), queue, topic)
+        elif run.mode != OFF:
+            kept = run.fanout.kept_verdict(queue, run.topic)
+            verdict, note = kept if kept is not None else await run.fanout.check_queue(run, queue)
             if not verdict.allowed:
                 return Fixed(sub, DENIED, verdict.reason)
-            note = warned(verdict.reason) if verdict.reason else None
         return ToQueue(msg, sub, queue, dlq, note, missing)
 
 
@@ -244,8 +283,9 @@ class HttpStrategy(Strategy):
     def signs(self, sub: Subscription) -> str | None:
         return None if sub.raw else sub.protocol
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
-        if not sub.raw:
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
+        topic = run.topic
+        if not sub.raw and not msg.signed(sub.protocol):
             await msg.presign(sub.protocol)
         headers = {"x-amz-sns-message-type": "Notification", "x-amz-sns-message-id": msg.message_id,
                    "x-amz-sns-topic-arn": msg.topic_arn, "x-amz-sns-subscription-arn": sub.arn}
@@ -270,10 +310,10 @@ class LambdaStrategy(Strategy):
     def signs(self, sub: Subscription) -> str | None:
         return "lambda"
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
         note = None
-        if fanout.mode != OFF:
-            verdict = await function_allowed(fanout, topic, sub)
+        if run.mode != OFF:
+            verdict = await function_allowed(run, sub)
             if not verdict.allowed:
                 return Fixed(sub, DENIED, verdict.reason)
             note = warned(verdict.reason) if verdict.reason else None
@@ -284,16 +324,17 @@ class LambdaStrategy(Strategy):
             "body": msg.notification_json("lambda", sub.arn)}, note)
 
 
-async def function_allowed(fanout: Fanout, topic: Topic, sub: Subscription) -> Verdict:
+async def function_allowed(run: FanoutRun, sub: Subscription) -> Verdict:
     """May ``topic`` invoke the function ``sub`` names: its resource-based policy must allow
     ``sns.amazonaws.com`` ``lambda:InvokeFunction`` with the topic as ``aws:SourceArn`` (AddPermission)."""
-    lam = fanout.platform.ports.find(LAMBDA)
+    topic = run.topic
+    lam = run.platform.ports.find(LAMBDA)
     if lam is None:
         return ALLOW
     fn = await lam.function(sub.endpoint, sub.account, sub.region)
     if fn is None:
         return ALLOW            # (the delivery records that it does not exist)
-    return resource_check(fanout.mode, policy=fn.policy, dialect=Dialect.LAMBDA, resource_arn=fn.arn,
+    return resource_check(run.mode, policy=fn.policy, dialect=Dialect.LAMBDA, resource_arn=fn.arn,
                           resource_account=fn.account, principal=SNS_PRINCIPAL, action="lambda:InvokeFunction",
                           source_arn=topic.arn, source_account=topic.account)
 
@@ -304,7 +345,7 @@ class EmailStrategy(Strategy):
     def signs(self, sub: Subscription) -> str | None:
         return "email-json" if sub.protocol == "email-json" else None
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
         if sub.protocol == "email-json":
             await msg.presign("email-json")
         sender = f"{msg.display_name} <{SENDER}>" if msg.display_name else f"AWS Notifications <{SENDER}>"
@@ -319,11 +360,14 @@ class EmailStrategy(Strategy):
 
 
 class SmsStrategy(Strategy):
-    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number."""
+    """No SMS gateway here: texts go to the local mailbox (``tsunagi mail``), addressed to the number;
+    none to a number that opted out (recorded as failed)."""
 
     protocols = ("sms",)
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
+        if await MobileRepo(run.platform.store).opted_out(sub.account, sub.region, e164_form(sub.endpoint)):
+            return Fixed(sub, FAILED, f"the phone number {sub.endpoint} is opted out")
         text = msg.text_for("sms")
         if msg.display_name:
             text = f"{msg.display_name}> {text}"
@@ -333,16 +377,51 @@ class SmsStrategy(Strategy):
             "account": sub.account, "region": sub.region, "attempt": 1, "local_only": True})
 
 
-class UnavailableStrategy(Strategy):
-    protocols = ("application", "firehose")
+class ApplicationStrategy(Strategy):
+    """Mobile push: no push service can be reached from here, so the notification goes to the local
+    mailbox (``tsunagi mail --kind push``) as the endpoint's platform would carry it (:mod:`.push`).
+    An endpoint (or application) that is gone or disabled fails the delivery, as on AWS."""
 
-    async def prepare(self, fanout: Fanout, topic: Topic, msg: Outgoing, sub: Subscription) -> Step:
-        what = "mobile push (platform applications)" if sub.protocol == "application" else "Kinesis Data Firehose"
-        return Fixed(sub, FAILED, f"{what} is not available in tsunagi")
+    protocols = ("application",)
+
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
+        repo = MobileRepo(run.platform.store)
+        endpoint = await repo.endpoint(sub.endpoint)
+        app = await repo.app(endpoint.app_arn) if endpoint is not None else None
+        if endpoint is None or app is None:
+            return Fixed(sub, FAILED, f"endpoint {sub.endpoint} does not exist")
+        app_attrs = orjson.loads(app.attributes)
+        failure = None
+        if app_attrs.get("Enabled", "true") != "true":
+            failure = ("PlatformApplicationDisabled", "Platform application is disabled",
+                       f"platform application {app.arn} is disabled")
+        elif orjson.loads(endpoint.attributes).get("Enabled", "true") != "true":
+            failure = ("EndpointDisabled", "Endpoint is disabled", f"endpoint {endpoint.arn} is disabled")
+        if failure is not None:
+            kind, message, reason = failure
+            events = app_attrs.get("EventDeliveryFailure")
+            if not events:
+                return Fixed(sub, FAILED, reason)
+            return FailedWithEvent(sub, reason, events, {
+                "DeliveryAttempts": 1, "EndpointArn": endpoint.arn, "EventType": "DeliveryFailure",
+                "FailureMessage": message, "FailureType": kind, "MessageId": msg.message_id, "Resource": app.arn,
+                "Service": "SNS", "Time": msg.timestamp})
+        return Outboxed(sub, "sns-mail", lambda: push_payload(
+            endpoint_arn=endpoint.arn, app_arn=app.arn, platform=app.platform,
+            body=device_payload(app.platform, msg.message, msg.per_protocol), message_id=msg.message_id,
+            account=sub.account, region=sub.region, topic_arn=msg.topic_arn))
+
+
+class UnavailableStrategy(Strategy):
+    protocols = ("firehose",)
+
+    async def prepare(self, run: FanoutRun, msg: Outgoing, sub: Subscription) -> Step:
+        return Fixed(sub, FAILED, "Kinesis Data Firehose is not available in tsunagi")
 
 
 STRATEGIES: dict[str, Strategy] = {}
-for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, UnavailableStrategy):
+for _cls in (SqsStrategy, HttpStrategy, LambdaStrategy, EmailStrategy, SmsStrategy, ApplicationStrategy,
+             UnavailableStrategy):
     for _p in _cls.protocols:
         STRATEGIES[_p] = _cls()
 _UNAVAILABLE = UnavailableStrategy()
@@ -351,6 +430,31 @@ _UNAVAILABLE = UnavailableStrategy()
 # == the fan-out ======================================================================================
 
 Plan = list[Step]             # one message's steps, one per live subscription, in subscription order
+_new = tuple.__new__          # (the named tuples' own __new__ binds every field in Python, per outcome)
+
+
+class Roster(NamedTuple):
+    """A topic's confirmed subscriptions as a publish goes through them: each one with its strategy
+    and the protocol whose signed notification it gets (None: none); whether any has a filter
+    policy; and the protocols signed for a message no filter policy can keep from anyone."""
+
+    entries: list[tuple[Subscription, Strategy, str | None]]
+    filters: bool
+    signs: list[str]
+
+
+def roster_of(subs: Sequence[Subscription]) -> Roster:
+    entries: list[tuple[Subscription, Strategy, str | None]] = []
+    signs: list[str] = []
+    for sub in subs:
+        if sub.pending:
+            continue
+        strategy = STRATEGIES.get(sub.protocol) or _UNAVAILABLE
+        signed = strategy.signs(sub)
+        entries.append((sub, strategy, signed))
+        if signed is not None and signed not in signs:
+            signs.append(signed)
+    return Roster(entries, any(sub.filter is not None for sub, _, _ in entries), signs)
 
 
 class Fanout:
@@ -359,58 +463,112 @@ class Fanout:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.mode = platform.config.policies      # --policies: off | warn | enforce
+        # a topic's subscription list (the catalog's, replaced whenever they change) -> its roster
+        self._rosters: dict[int, tuple[Sequence[Subscription], Roster]] = {}
+        # (queue ARN, topic ARN) -> (the queue as looked up, the policy check's verdict, the record's note)
+        self._verdicts: dict[tuple[str, str], tuple[QueueRef, Verdict, str | None]] = {}
 
-    async def plan(self, topic: Topic, msgs: Sequence[Outgoing], subs: Sequence[Subscription]) -> list[Plan]:
+    def kept_verdict(self, queue: QueueRef, topic: Topic) -> tuple[Verdict, str | None] | None:
+        """May ``topic`` send to ``queue`` (:func:`queue_allowed`), as last answered for this very
+        queue object (SQS looks a queue up again, as a new object, once it changes); None when not
+        kept. A kept refusal is logged again as a new one would be."""
+        hit = self._verdicts.get((queue.arn, topic.arn))
+        if hit is None or hit[0] is not queue:
+            return None
+        verdict = hit[1]
+        if verdict.reason:
+            note_refusal(self.mode, topic.arn, queue.arn, verdict.reason)
+        return verdict, hit[2]
+
+    async def check_queue(self, run: FanoutRun, queue: QueueRef) -> tuple[Verdict, str | None]:
+        """:func:`queue_allowed` and the delivery record's note, kept for :meth:`kept_verdict` unless it
+        may change while the queue does not (a KMS key's policy or state, a policy naming the time)."""
+        topic = run.topic
+        verdict = await queue_allowed(self.mode, run.kms, queue, topic)
+        note = warned(verdict.reason) if verdict.allowed and verdict.reason else None
+        attributes = queue.attributes
+        if not attributes.get("KmsMasterKeyId") and stable(attributes.get("Policy")):
+            if len(self._verdicts) >= _ROSTERS_MAX:
+                self._verdicts.clear()
+            self._verdicts[(queue.arn, topic.arn)] = (queue, verdict, note)
+        return verdict, note
+
+    def roster(self, subs: Sequence[Subscription]) -> Roster:
+        """``subs``'s roster, made once per list: the catalog hands out the same list until the topic
+        or its subscriptions change, and then a new one (the entry keeps the list, so its id is not
+        reused while it is cached)."""
+        hit = self._rosters.get(id(subs))
+        if hit is not None and hit[0] is subs:
+            return hit[1]
+        roster = roster_of(subs)
+        if len(self._rosters) >= _ROSTERS_MAX:
+            self._rosters.clear()
+        self._rosters[id(subs)] = (subs, roster)
+        return roster
+
+    async def plan(self, run: FanoutRun, msgs: Sequence[Outgoing], subs: Sequence[Subscription]) -> list[Plan]:
         """Each message's steps for the confirmed subscriptions in ``subs``: filters first, then every
-        signature goes to a signing process, then the steps are prepared (their lookups overlap the
-        signing)."""
-        live = [s for s in subs if not s.pending]
-        staged: list[list[Step | Strategy]] = []
+        signature a subscription that takes the message needs goes to a signing process, then the
+        steps are prepared (their lookups overlap the signing)."""
+        roster = self.roster(subs)
+        staged: list[list[Step | None]] = []      # None: a step to prepare
         for msg in msgs:
-            stage: list[Step | Strategy] = []
-            for sub in live:
+            if not roster.filters:
+                for protocol in roster.signs:
+                    msg.sign_soon(protocol)
+                staged.append([None] * len(roster.entries))
+                continue
+            stage: list[Step | None] = []
+            for sub, _strategy, signed in roster.entries:
                 reason = filtered(sub, msg)
                 if reason is not None:
                     stage.append(Fixed(sub, FILTERED, reason))
                     continue
-                strategy = STRATEGIES.get(sub.protocol) or _UNAVAILABLE
-                signed = strategy.signs(sub)
                 if signed is not None:
                     msg.sign_soon(signed)
-                stage.append(strategy)
+                stage.append(None)
             staged.append(stage)
         plans: list[Plan] = []
         for msg, stage in zip(msgs, staged, strict=True):
             steps: Plan = []
-            for sub, item in zip(live, stage, strict=True):
-                steps.append(await item.prepare(self, topic, msg, sub) if isinstance(item, Strategy) else item)
+            for (sub, strategy, _signed), fixed in zip(roster.entries, stage, strict=True):
+                steps.append(fixed if fixed is not None else await strategy.prepare(run, msg, sub))
             plans.append(steps)
         return plans
 
     def begin(self, topic: Topic, trace_id: str, now_ms: int, trace_header: str | None = None,
               data_key: DataKey | None = None) -> FanoutRun:
-        """The collector for one publish transaction in journey ``trace_id`` (``trace_header``: the
-        publish request's X-Amzn-Trace-Id, passed on to the queues as AWS does; ``data_key``: an
-        encrypted topic's, its outbox rows are sealed under it)."""
-        return FanoutRun(self.platform, topic, trace_id, now_ms, self.platform.ports.find(SQS), trace_header,
-                         data_key)
+        """The collector for one publish in journey ``trace_id`` (``trace_header``: the publish
+        request's X-Amzn-Trace-Id, passed on to the queues as AWS does; ``data_key``: an encrypted
+        topic's, its outbox rows are sealed under it); :meth:`plan` prepares its steps."""
+        ports = self.platform.ports
+        return FanoutRun(self, topic, trace_id, now_ms, ports.find(SQS), trace_header, data_key,
+                         ports.find(KMS) if self.mode != OFF else None)
+
+
+_ROSTERS_MAX = 10_000
 
 
 class FanoutRun:
-    """What the steps of one publish transaction collect: the SQS rows of standard queues (inserted
-    together), the outbox rows and the delivery records, written by :meth:`finish_in`."""
+    """One publish's fan-out: the ports its steps use, and what the steps of its transaction collect
+    (the SQS rows of standard queues, inserted together; the outbox rows; the delivery records),
+    written by :meth:`finish_in`."""
 
-    __slots__ = ("platform", "topic", "trace_id", "trace_header", "now_ms", "sqs", "sqs_rows", "outbox", "records",
-                 "filtered", "data_key")
+    __slots__ = ("fanout", "platform", "topic", "trace_id", "trace_header", "now_ms", "sqs", "sqs_rows", "outbox",
+                 "records", "filtered", "data_key", "mode", "kms")
 
-    def __init__(self, platform: Platform, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None,
-                 trace_header: str | None = None, data_key: DataKey | None = None) -> None:
-        self.platform = platform
+    def __init__(self, fanout: Fanout, topic: Topic, trace_id: str, now_ms: int, sqs: SqsPort | None,
+                 trace_header: str | None = None, data_key: DataKey | None = None,
+                 kms: KmsPort | None = None) -> None:
+        self.fanout = fanout
+        self.platform = fanout.platform
+        self.mode = fanout.mode         # --policies
         self.data_key = data_key
         self.topic = topic
         self.trace_id = trace_id
         self.trace_header = trace_header
         self.now_ms = now_ms
+        self.kms = kms                  # KMS's port, for queues' key policies (None: not served, or not asked)
         self.sqs = sqs                  # SQS's port; a queue step exists only when SQS is served here
         self.sqs_rows: DeferredRows | None = sqs.deferred() if sqs is not None else None
         self.outbox: list[OutboxItem] = []
@@ -423,12 +581,12 @@ class FanoutRun:
         for step in steps:
             outcome, why = await step.apply(tx, self)
             sub = step.sub
-            outcomes.append(Outcome(sub.arn, sub.protocol, outcome, why))
+            outcomes.append(_new(Outcome, (sub.arn, sub.protocol, outcome, why)))
             if outcome == FILTERED:
                 self.filtered = True
         topic = self.topic
-        self.records.append((Delivery(self.trace_id, self.now_ms, topic.account, topic.region, PIPE, topic.arn,
-                                      msg.message_id, "", None, "", None), outcomes))
+        self.records.append((_new(Delivery, (self.trace_id, self.now_ms, topic.account, topic.region, PIPE, topic.arn,
+                                             msg.message_id, "", None, "", None)), outcomes))
 
     async def finish_in(self, tx: Tx) -> None:
         """Write what the steps collected, in ``tx``."""

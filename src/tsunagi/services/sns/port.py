@@ -17,14 +17,16 @@ from tsunagi.services.sns.catalog import Catalog
 from tsunagi.services.sns.fanout import PIPE
 from tsunagi.services.sns.publishing import Publishing
 from tsunagi.services.sns.sealing import TopicSealer
+from tsunagi.services.sns.sms import Sms
 from tsunagi.store.deliveries import Delivery, DeliveryRepo
 from tsunagi.store.sns import NewMailRow, SnsRepo
 
 
 class SnsPortImpl:
     def __init__(self, repo: SnsRepo, catalog: Catalog, publishing: Publishing, deliveries: DeliveryRepo,
-                 sealer: TopicSealer) -> None:
+                 sealer: TopicSealer, sms: Sms) -> None:
         self._repo = repo
+        self._sms = sms
         self._sealer = sealer
         self._catalog = catalog
         self._publishing = publishing
@@ -66,8 +68,12 @@ class SnsPortImpl:
     async def add_mail(self, mail: NewMail) -> None:
         await self._repo.add_mail(self._repo.store, [NewMailRow(**mail._asdict())])
 
-    async def mailbox(self, recipient: str | None, after_id: int, limit: int) -> list[MailMessage]:
-        return [MailMessage(**r._asdict()) for r in await self._repo.mail(recipient, after_id, limit)]
+    async def mailbox(self, recipient: str | None, after_id: int, limit: int,
+                      kind: str | None = None) -> list[MailMessage]:
+        return [MailMessage(**r._asdict()) for r in await self._repo.mail(recipient, after_id, limit, kind)]
+
+    async def sms_reply(self, account: str, region: str, phone: str, text: str) -> bool:
+        return await self._sms.reply(account, region, phone, text)
 
     async def deliveries(self, *, message_id: str | None = None, topic_arn: str | None = None,
                          limit: int = 1000) -> list[Delivery]:

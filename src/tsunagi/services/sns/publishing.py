@@ -1,5 +1,6 @@
-"""Publish, PublishBatch and direct SMS: each entry validated (message, subject, structure, message
-attributes, FIFO group and deduplication), then published in one transaction.
+"""Publish and PublishBatch: to a topic, each entry validated (message, subject, structure, message
+attributes, FIFO group and deduplication), then published in one transaction; to a phone number or a
+platform endpoint, handed to :class:`DirectPublish` (``sms.py``, ``mobile.py``).
 
 A publish is one transaction: the FIFO deduplication record and sequence number, the fan-out to
 every subscription (:mod:`.fanout`: SQS messages in that same store, outbox rows for the rest) and
@@ -13,14 +14,13 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid7
 from tsunagi.ports.cloudwatch import COUNTERS, Counters
-from tsunagi.ports.outbox import OutboxItem
 from tsunagi.services.base import Platform
 from tsunagi.services.sns.attributes import Subscription, Topic
 from tsunagi.services.sns.catalog import Catalog
@@ -31,7 +31,6 @@ from tsunagi.services.sns.errors import (
     EmptyBatchRequest,
     InvalidBatchEntryId,
     InvalidParameterValue,
-    NotFound,
     ServiceError,
     TooManyEntriesInBatchRequest,
     invalid,
@@ -48,7 +47,6 @@ SEQ_BASE = 10**19
 MAX_BATCH = 10
 
 APP_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:endpoint/.+$")
-PHONE = re.compile(r"^\+?[0-9]{5,15}$")
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _GROUP = re.compile(r"^[!-~]{1,128}$")
@@ -169,7 +167,18 @@ def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) 
     return Entry(message, per_protocol, subject, attributes, group, dedup, entry_id)
 
 
+class DirectPublish(Protocol):
+    """Publish to a phone number or a platform endpoint (no topic): set by the service."""
+
+    async def publish_sms(self, ctx: RequestContext, phone: str, params: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def publish_to_endpoint(self, ctx: RequestContext, target_arn: str,
+                                  params: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class Publishing:
+    direct: DirectPublish | None = None
+
     def __init__(self, platform: Platform, repo: SnsRepo, catalog: Catalog, keys: SigningKeys,
                  fanout: Fanout, sealer: TopicSealer) -> None:
         self.platform = platform
@@ -190,16 +199,21 @@ class Publishing:
             raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
         if len(given) > 1:
             raise invalid("TopicArn or TargetArn or PhoneNumber Reason: Only one of them may be specified")
-        if phone:
-            return await self.publish_sms(ctx, phone, params)
+        if phone:                                   # SMS attributes, opt-outs, the sandbox (sms.py)
+            return await self._direct().publish_sms(ctx, phone, params)
         if target_arn:
-            if APP_ARN.match(target_arn):
-                raise NotFound("Endpoint does not exist")      # tsunagi has no platform endpoints
+            if APP_ARN.match(target_arn):           # a platform endpoint (mobile.py)
+                return await self._direct().publish_to_endpoint(ctx, target_arn, params)
             topic_arn = target_arn
         topic, subs = await self.catalog.topic(topic_arn, "TopicArn" if params.get("TopicArn") else "TargetArn")
         entry = entry_of(topic, params)
         results = await self.publish_entries(ctx, topic, subs, [entry])
         return results[0]
+
+    def _direct(self) -> DirectPublish:
+        if self.direct is None:
+            raise RuntimeError("the SNS service sets Publishing.direct when it starts")
+        return self.direct
 
     async def publish_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic, subs = await self.catalog.topic(params.get("TopicArn"))
@@ -243,7 +257,7 @@ class Publishing:
         """Publish validated entries to ``topic``'s subscriptions ``subs`` in one transaction, in ``ctx``'s
         journey; returns each entry's result. An encrypted topic's data key is asked for first: a key KMS
         will not use fails the publish before anything is written."""
-        data_key = await self.sealer.data_key(ctx, topic)
+        data_key = await self.sealer.data_key(ctx, topic) if topic.attributes.get("KmsMasterKeyId") else None
         signer = await self.keys.signer_now()
         base = base_url(ctx, self.platform.config)
         now = self.clock.now_ms()
@@ -252,9 +266,9 @@ class Publishing:
         msgs = [Outgoing(uuid7(), topic.arn, e.message, e.per_protocol, e.subject, e.attributes, now, base, signer,
                          version, e.group_id, e.dedup_id, display_name=display, unsigned=topic.fifo)
                 for e in entries]
-        plans = await self.fanout.plan(topic, msgs, subs)
-        results: list[dict[str, Any]] = []
         run = self.fanout.begin(topic, ctx.trace_id, now, ctx.trace_header, data_key)
+        plans = await self.fanout.plan(run, msgs, subs)
+        results: list[dict[str, Any]] = []
         async with self.store.transaction() as tx:
             last_seq = await self.repo.next_seq(tx, topic.arn, len(msgs)) if topic.fifo else 0
             for i, (msg, steps) in enumerate(zip(msgs, plans, strict=True)):
@@ -278,23 +292,6 @@ class Publishing:
             count_fanout(counters, topic.account, topic.region, topic.arn, len(msgs), run.records)
         return results
 
-    async def publish_sms(self, ctx: RequestContext, phone: str, params: dict[str, Any]) -> dict[str, Any]:
-        """A direct SMS: there is no SMS gateway here, so it goes to the local mailbox, addressed to the number."""
-        if not PHONE.match(phone.replace("-", "").replace(" ", "")):
-            raise invalid("PhoneNumber Reason: input incorrectly formatted")
-        message = params.get("Message") or ""
-        if not message:
-            raise invalid("Empty message")
-        message_id = uuid7()
-        sender = ((params.get("MessageAttributes") or {}).get("AWS.SNS.SMS.SenderID") or {}).get("StringValue") \
-            or "SNS"
-        async with self.store.transaction() as tx:
-            await self.platform.outbox.add(tx, [OutboxItem("sns-mail", f"sms:{phone}", {
-                "kind": "sms", "to": phone, "from": sender, "subject": "", "body": message, "message_id": message_id,
-                "source_arn": None, "account": ctx.account, "region": ctx.region, "attempt": 1, "local_only": True,
-                "subscribe_url": "direct"}, ctx.trace_id)])
-        return {"MessageId": message_id}
-
 
 _FANOUT_METRIC = {DELIVERED: "NumberOfNotificationsDelivered", FILTERED: "NumberOfNotificationsFilteredOut",
                   FAILED: "NumberOfNotificationsFailed", DENIED: "NumberOfNotificationsFailed",
@@ -307,8 +304,11 @@ def count_fanout(counters: Counters, account: str, region: str, topic_arn: str, 
     once (queued ones are counted when the outbox finishes them)."""
     dims = (("TopicName", topic_arn.rsplit(":", 1)[-1]),)
     counters.add(account, region, "AWS/SNS", "NumberOfMessagesPublished", dims, float(published))
+    tally: dict[str, int] = {}
     for _, outcomes in records:
         for o in outcomes:
             name = _FANOUT_METRIC.get(o.outcome)
             if name is not None:
-                counters.add(account, region, "AWS/SNS", name, dims)
+                tally[name] = tally.get(name, 0) + 1
+    for name, n in tally.items():
+        counters.add_count(account, region, "AWS/SNS", name, dims, n)

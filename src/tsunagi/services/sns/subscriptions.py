@@ -29,6 +29,7 @@ from tsunagi.services.sns.envelope import base_url, confirmation, confirmation_e
 from tsunagi.services.sns.errors import AuthorizationError, NotFound, invalid, topic_not_found
 from tsunagi.services.sns.keys import SigningKeys
 from tsunagi.store.sns import NewSubscription, SnsRepo, SubscriptionRow
+from tsunagi.store.sns_mobile import MobileRepo
 
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 PENDING_PROTOCOLS = frozenset({"http", "https", "email", "email-json"})
@@ -66,7 +67,6 @@ def check_endpoint(topic: Topic, protocol: str, endpoint: str) -> None:
     elif protocol == "application":
         if not _APP_ARN.match(endpoint):
             raise invalid("Endpoint ARN")
-        raise NotFound("Endpoint does not exist")      # tsunagi has no platform endpoints
     elif protocol == "firehose" and not _FIREHOSE_ARN.match(endpoint):
         raise invalid("Firehose endpoint ARN")
 
@@ -92,6 +92,7 @@ class Subscriptions:
         self.repo = repo
         self.catalog = catalog
         self.keys = keys
+        self.endpoints = MobileRepo(platform.store)
 
     async def subscribe(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = await self.catalog.fresh_topic(params.get("TopicArn"))
@@ -100,6 +101,8 @@ class Subscriptions:
             raise invalid(f"Amazon SNS does not support this protocol string: {params.get('Protocol')}")
         endpoint = params.get("Endpoint") or ""
         check_endpoint(topic, protocol, endpoint)
+        if protocol == "application" and await self.endpoints.endpoint(endpoint) is None:
+            raise NotFound("Endpoint does not exist")
         stored: dict[str, str] = {}
         for key, value in (params.get("Attributes") or {}).items():
             stored[key] = tattrs.check_subscription_attribute(key, value, protocol)

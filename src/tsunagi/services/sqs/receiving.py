@@ -17,12 +17,11 @@ import orjson
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
-from tsunagi.ports.cloudwatch import Counters
+from tsunagi.ports.cloudwatch import Counting
 from tsunagi.ports.sqs import ReceivedMessage
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
 from tsunagi.services.sqs.errors import (
-    MessageNotInflight,
     ReceiptHandleIsInvalid,
     ServiceError,
     int_param,
@@ -57,7 +56,7 @@ _tuple_new = tuple.__new__
 class Receiving:
     def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
                  sealer: Sealer) -> None:
-        self.counters: Counters | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
+        self.counters: Counting | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
         self.store = store
         self.repo = repo
         self.directory = directory
@@ -388,7 +387,9 @@ class Receiving:
         if visible_at <= now:
             if q.fifo:
                 raise invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
-            raise MessageNotInflight("The specified message isn't in flight.")
+            # Its visibility timeout ran out and nobody received it since: AWS answers OK and changes
+            # nothing (the message stays visible; hiding it again would take it from the next consumer).
+            return
         if received_at is not None and now + vt * 1000 - received_at > MAX_VISIBILITY_S * 1000:
             raise invalid_value(vt, "VisibilityTimeout", "Total VisibilityTimeout for the message is beyond the "
                                 f"limit [{MAX_VISIBILITY_S} seconds].")

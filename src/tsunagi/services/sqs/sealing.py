@@ -33,11 +33,9 @@ import asyncio
 import hashlib
 import os
 import struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext, internal_context
@@ -47,6 +45,9 @@ from tsunagi.protocol.errors import ServiceError
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.errors import KmsNotFound, from_kms
 from tsunagi.store.sqs import SqsRepo
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = 1                    # sealed under a KMS data key
 _OWNED_VERSION = 2              # sealed under the SQS-owned key (SSE-SQS): the body and attributes, as JSON
@@ -75,6 +76,22 @@ def context_of(arn: str) -> dict[str, str]:
     return {"aws:sqs:arn": arn}
 
 
+def _aesgcm(key: bytes) -> AESGCM:
+    """An AES-GCM cipher under ``key``. cryptography is imported with the first one: a server whose
+    first requests seal nothing (a test suite's ListQueues, CreateQueue) answers them without it."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
+def _invalid_tag() -> type[Exception]:
+    """cryptography's InvalidTag (what a cipher's decrypt raises on a blob that does not open); asked
+    for only once a cipher exists, so cryptography is imported already."""
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
+
+
 _AEADS: dict[bytes, AESGCM] = {}     # data key plaintext -> its cipher, made once per data key
 _AEADS_MOST = 256
 
@@ -85,7 +102,7 @@ def aead_of(plaintext: bytes) -> AESGCM:
     if aead is None:
         if len(_AEADS) >= _AEADS_MOST:
             _AEADS.clear()
-        aead = _AEADS[plaintext] = AESGCM(plaintext)
+        aead = _AEADS[plaintext] = _aesgcm(plaintext)
     return aead
 
 
@@ -146,7 +163,8 @@ class _OwnedKey(NamedTuple):
 
 def _owned_key(material: bytes, loaded_at: float) -> _OwnedKey:
     fingerprint = hashlib.sha256(material).digest()[:8]
-    return _OwnedKey(AESGCM(material), fingerprint, loaded_at, _OWNED_TAG + fingerprint, _OWNED_BODY_TAG + fingerprint)
+    return _OwnedKey(_aesgcm(material), fingerprint, loaded_at, _OWNED_TAG + fingerprint,
+                     _OWNED_BODY_TAG + fingerprint)
 
 
 def _aad(version: int, message_id: str) -> bytes:
@@ -216,7 +234,7 @@ class Sealer:
         version = blob[0]
         try:
             plain = owned.aead.decrypt(blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:], _aad(version, message_id))
-        except InvalidTag:
+        except _invalid_tag():
             return None
         return _opened(version, plain)
 
@@ -226,13 +244,15 @@ class Sealer:
             await self.owned_ready(again=True)
         owned = self._owned
         assert owned is not None
-        try:
-            if owned.fingerprint != fingerprint:
-                raise InvalidTag
-            plain = owned.aead.decrypt(nonce, sealed, _aad(blob[0], message_id))
-        except InvalidTag:
+        plain: bytes | None = None
+        if owned.fingerprint == fingerprint:
+            try:
+                plain = owned.aead.decrypt(nonce, sealed, _aad(blob[0], message_id))
+            except _invalid_tag():
+                plain = None
+        if plain is None:
             raise ServiceError(f"Message {message_id} was sealed under an SQS-owned key this store no longer "
-                               "has.", code="InternalError", status=500, sender_fault=False) from None
+                               "has.", code="InternalError", status=500, sender_fault=False)
         return _opened(blob[0], plain)
 
     # == SSE-KMS =================================================================================
@@ -298,7 +318,7 @@ class Sealer:
             raise from_kms(e.code, e.message) from None
         try:
             plain = aead_of(key.plaintext).decrypt(parts.nonce, parts.sealed, message_id.encode())
-        except InvalidTag:
+        except _invalid_tag():
             raise from_kms("InvalidCiphertextException", f"Message {message_id} does not open under its data key.") \
                 from None
         body, attrs = orjson.loads(plain)

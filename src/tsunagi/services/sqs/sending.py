@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from tsunagi.clock import Clock
 from tsunagi.context import RequestContext
 from tsunagi.ids import uuid4
-from tsunagi.ports.cloudwatch import Counters
+from tsunagi.ports.cloudwatch import Counting
 from tsunagi.ports.kms import DataKey
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -64,7 +64,7 @@ def _sealed(msg: Prepared, key: DataKey, q: Queue) -> Prepared:
 class Sending:
     def __init__(self, store: Store, repo: SqsRepo, directory: QueueDirectory, clock: Clock, waiters: Waiters,
                  sealer: Sealer) -> None:
-        self.counters: Counters | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
+        self.counters: Counting | None = None     # AWS/SQS metrics, when CloudWatch is served (set at start)
         self.store = store
         self.repo = repo
         self.directory = directory

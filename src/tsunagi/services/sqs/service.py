@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tsunagi.ports.cloudwatch import COUNTERS
+from tsunagi.ports.cloudwatch import COUNTERS, Counters, Series
 from tsunagi.ports.sqs import SQS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -45,6 +45,35 @@ _HOT_PARTS = {"send_message": "sending", "send_message_batch": "sending", "recei
               "change_message_visibility": "receiving", "change_message_visibility_batch": "receiving"}
 
 
+class _CountersOnFirstUse:
+    """The AWS/SQS counters, found on the first message counted rather than when SQS starts: finding
+    them loads CloudWatch (on a new store each service loads when first needed), which a server's first
+    SQS requests (a test suite's ListQueues, CreateQueue) then do not wait for. Once CloudWatch has
+    started, sending and receiving count into its counters directly (nothing, when it is not served)."""
+
+    def __init__(self, svc: SqsService) -> None:
+        self.svc = svc
+
+    def _find(self) -> Counters | None:
+        svc = self.svc
+        ports = svc.platform.ports
+        found = ports.find(COUNTERS)
+        if COUNTERS.service not in ports.starting:      # not behind a wrapper that waits for its start
+            svc.sending.counters = svc.receiving.counters = found
+        return found
+
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
+            value: float = 1.0, unit: str = "Count") -> None:
+        found = self._find()
+        if found is not None:
+            found.add(account, region, namespace, name, dimensions, value, unit)
+
+    def count(self, series: Series, value: float = 1.0) -> None:
+        found = self._find()
+        if found is not None:
+            found.count(series, value)
+
+
 class SqsService(Service):
     name = "sqs"
 
@@ -65,9 +94,7 @@ class SqsService(Service):
 
     # == lifecycle =============================================================================
     async def start(self) -> None:
-        # (the counters themselves: CloudWatch may still be starting, and a port found meanwhile is handed
-        # out behind a wrapper that would cost every send and receive an attribute lookup through it)
-        self.sending.counters = self.receiving.counters = self.platform.ports.find_now(COUNTERS)
+        self.sending.counters = self.receiving.counters = _CountersOnFirstUse(self)
         self.directory.listen()
         self.sweeper.start()
         await self.moves.resume()

@@ -7,7 +7,9 @@ on as they come (``fields``, ``filter``, ``parse``, ``limit``, ``dedup``) or kee
 needs and answers at the end (``stats``: one accumulator per aggregate and group; ``sort``: the
 best ``k`` rows when the rest of the query can only shrink them to ``k``). The final rows are
 capped at the query's limit, so memory is bounded by the limit, the number of groups ``stats``
-makes and the distinct keys ``dedup`` sees, never by the number of events scanned.
+makes and the distinct keys ``dedup`` sees, never by the number of events scanned. A query whose
+first command is a ``stats`` of counts by nothing or by one fixed ``bin()`` needs only timestamps:
+:meth:`Pipeline.feed` counts a batch's bins directly (:attr:`Pipeline.reads_messages` is False).
 
 Records are dicts of field → value; JSON messages (nested keys joined with dots, list items by
 index) and Lambda's ``START``/``END``/``REPORT`` lines are read for their fields the first time a
@@ -76,7 +78,8 @@ class Record(dict[str, Any]):
     __slots__ = ("raw", "event", "message")
 
     def __init__(self, base: dict[str, Any] | None = None, event: Event | None = None, message: str = "") -> None:
-        super().__init__(base or ())
+        if base:            # an event's record starts empty (one is made per event scanned)
+            self.update(base)
         self.event = event
         self.message = message
         self.raw: str | None = message if event is not None else None
@@ -367,6 +370,7 @@ def _compile_call(e: Expr, aggs: list[Aggregate] | None) -> Fn:
             def bin_(r: Record) -> Any:
                 t = r.value("@timestamp")
                 return Timestamp(t - t % period) if isinstance(t, int) else _floor_time(t, period)
+            bin_.period = period        # type: ignore[attr-defined]  # read by _Stats.push_times
             return bin_
         fp = compile_expr(args[0])
         return lambda r: _floor_time(r.value("@timestamp"), fp(r))
@@ -597,6 +601,11 @@ class _Stats(Stage):
         self.by_fns = [f for _, f in self.by]
         self.only_counts = all(a.name == "count" and a.arg is None for a in self.aggs)
         self.groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[list[Any]]]] = {}
+        # ``stats count(*) … by bin(5m)`` (no keys, or only bins of a fixed period): each event's group
+        # follows from its timestamp alone, so events need no record (see push_times)
+        periods = [getattr(f, "period", None) for f in self.by_fns]
+        self.periods: list[int] | None = (periods if self.only_counts and len(periods) <= 1  # type: ignore[assignment]
+                                          and None not in periods else None)
 
     def columns(self) -> list[str]:
         return [n for n, _ in self.by] + [n for n, _ in self.items]
@@ -617,6 +626,38 @@ class _Stats(Stage):
             return
         for agg, acc in zip(self.aggs, accs, strict=True):
             agg.add(acc, r)
+
+    def push_times(self, times: list[int]) -> None:
+        """What pushing the records of events with these timestamps does, for a stats whose groups
+        depend on the timestamp alone (``periods`` is set): the same groups, in the same order, with
+        the same counts."""
+        assert self.periods is not None
+        if not times:
+            return
+        groups, aggs = self.groups, self.aggs
+        if not self.periods:
+            key: tuple[Any, ...] = ()
+            entry = groups.get(key)
+            if entry is None:
+                entry = groups[key] = ((), [a.new() for a in aggs])
+            for acc in entry[1]:
+                acc[0] += len(times)
+            return
+        period = self.periods[0]
+        counts: dict[int, int] = {}
+        get = counts.get
+        for t in times:
+            b = t - t % period
+            counts[b] = get(b, 0) + 1
+        for b, n in counts.items():         # first seen first, as one push at a time adds them
+            key = (b,)
+            entry = groups.get(key)
+            if entry is None:
+                if len(groups) >= self.MAX_GROUPS:
+                    continue
+                entry = groups[key] = ((Timestamp(b),), [a.new() for a in aggs])
+            for acc in entry[1]:
+                acc[0] += n
 
     def finish(self) -> None:
         groups, self.groups = self.groups, {}
@@ -790,12 +831,36 @@ class Pipeline:
         for a, b in zip(stages, stages[1:], strict=False):
             a.nxt = b
         self.head = stages[0]
+        # the counter then the stats first: an event's timestamp is all the query reads of it
+        first = stages[1] if len(stages) > 1 and stages[0] is self.counter else None
+        self._times = first if isinstance(first, _Stats) and first.periods is not None else None
         self.projection = projection if projection is not None else list(DEFAULT_FIELDS) + extra
 
     def push(self, r: Record, size: int) -> None:
         self.scanned += 1
         self.bytes += size
         self.head.push(r)
+
+    @property
+    def reads_messages(self) -> bool:
+        """False when no stage looks at an event's message or stream (``stats count() by bin(5m)``):
+        :meth:`feed` then needs only each event's timestamp and size."""
+        return self._times is None
+
+    def feed(self, account: str, group: str, group_id: int, names: dict[int, str],
+             rows: list[tuple[int, int, int, int, str, int]]) -> None:
+        """Push a batch of events, each (id, stream id, timestamp, ingestion time, message, size)."""
+        if self._times is not None:
+            self.scanned += len(rows)
+            self.bytes += sum([r[5] for r in rows])
+            self.counter.n += len(rows)
+            self._times.push_times([r[2] for r in rows])
+            return
+        self.scanned += len(rows)
+        self.bytes += sum([r[5] for r in rows])
+        push, stream = self.head.push, names.get
+        for event_id, stream_id, ts, ingested, message, _size in rows:
+            push(Record(None, Event(account, group, group_id, event_id, stream(stream_id, ""), ts, ingested), message))
 
     def finish(self) -> list[list[dict[str, str]]]:
         self.head.finish()

@@ -170,7 +170,7 @@ class Insights:
                 names = await self.repo.stream_names(gid)
 
                 async def fetch(pos: tuple[int, int], gid: int = gid, lo: int = lo) -> list[Scanned]:
-                    return await self.repo.scan(gid, lo, end, pos, BATCH)
+                    return await self.repo.scan(gid, lo, end, pos, BATCH, messages=pipeline.reads_messages)
 
                 pending: asyncio.Task[list[Scanned]] | None = asyncio.create_task(fetch((FOREVER, 0)))
                 while pending is not None:
@@ -178,9 +178,10 @@ class Insights:
                     pending = None
                     if len(rows) == BATCH:
                         pending = asyncio.create_task(fetch((rows[-1][2], rows[-1][0])))
-                    if any(r[1] not in names for r in rows):      # a stream made since the query started
+                    # a stream made since the query started (only a query that reads records names streams)
+                    if pipeline.reads_messages and any(r[1] not in names for r in rows):
                         names = await self.repo.stream_names(gid)
-                    await asyncio.to_thread(_feed, pipeline, account, gname, gid, names, rows)
+                    await asyncio.to_thread(pipeline.feed, account, gname, gid, names, rows)
                     if (time.monotonic() - began) * 1000 > QUERY_TIMEOUT_MS:
                         await self.repo.finish(query_id, "Timeout", self._now(), None, None)
                         stopped = True
@@ -382,11 +383,3 @@ def _definition_out(r: DefinitionRow) -> dict[str, Any]:
     if parameters:
         out["parameters"] = parameters
     return out
-
-
-def _feed(pipeline: Pipeline, account: str, group: str, group_id: int, names: dict[int, str],
-          rows: list[Scanned]) -> None:
-    """Push a batch of events through a query (in a worker thread)."""
-    push = pipeline.push
-    for event_id, stream_id, ts, ingested, message, size in rows:
-        push(event_record(account, group, group_id, event_id, names.get(stream_id, ""), ts, ingested, message), size)

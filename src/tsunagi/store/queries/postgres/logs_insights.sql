@@ -66,8 +66,15 @@ FROM logs_events e JOIN logs_streams s ON s.id = e.stream_id JOIN logs_groups g 
 WHERE e.id = ? AND e.group_id = ?;
 
 -- name: scan
--- A query's read of one group: events with start <= ts <= end, newest first, strictly before (ts, id).
+-- A query's read of one group: events with start <= ts <= end, newest first, strictly before (ts, id)
+-- (the caller passes min(end, that ts) as end, where the index range starts).
 SELECT id, stream_id, ts, ingested_at, message, size FROM logs_events
+WHERE group_id = ? AND ts >= ? AND ts <= ? AND (ts, id) < (?, ?)
+ORDER BY ts DESC, id DESC LIMIT ?;
+
+-- name: scan_times
+-- The same without the messages (a query that reads only timestamps; the size still counts as scanned).
+SELECT id, stream_id, ts, ingested_at, '', size FROM logs_events
 WHERE group_id = ? AND ts >= ? AND ts <= ? AND (ts, id) < (?, ?)
 ORDER BY ts DESC, id DESC LIMIT ?;
 

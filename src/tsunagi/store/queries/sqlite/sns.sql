@@ -121,3 +121,93 @@ FROM sns_mail WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?;
 SELECT id, account, region, kind, recipient, sender, subject, body, topic_arn, subscription_arn, message_id,
        subscribe_url, created_at
 FROM sns_mail WHERE id > ? ORDER BY id LIMIT ?;
+
+-- == mobile push: platform applications and endpoints (migrations/*/0024_sns_mobile.sql) ==============
+
+-- name: create_app
+INSERT INTO sns_platform_apps (arn, account, region, platform, name, attributes, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING;
+
+-- name: app
+SELECT arn, account, region, platform, name, attributes, created_at FROM sns_platform_apps WHERE arn = ?;
+
+-- name: list_apps
+SELECT arn, account, region, platform, name, attributes, created_at
+FROM sns_platform_apps WHERE account = ? AND region = ? AND arn > ? ORDER BY arn LIMIT ?;
+
+-- name: set_app_attributes
+UPDATE sns_platform_apps SET attributes = ? WHERE arn = ?;
+
+-- name: delete_app_endpoints
+DELETE FROM sns_platform_endpoints WHERE app_arn = ?;
+
+-- name: delete_app
+DELETE FROM sns_platform_apps WHERE arn = ?;
+
+-- name: create_endpoint
+INSERT INTO sns_platform_endpoints (arn, app_arn, token, attributes, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: endpoint
+SELECT arn, app_arn, token, attributes, created_at FROM sns_platform_endpoints WHERE arn = ?;
+
+-- name: endpoint_by_token
+SELECT arn, app_arn, token, attributes, created_at FROM sns_platform_endpoints WHERE app_arn = ? AND token = ?;
+
+-- name: list_endpoints
+SELECT arn, app_arn, token, attributes, created_at
+FROM sns_platform_endpoints WHERE app_arn = ? AND arn > ? ORDER BY arn LIMIT ?;
+
+-- name: set_endpoint
+UPDATE sns_platform_endpoints SET token = ?, attributes = ? WHERE arn = ?;
+
+-- name: delete_endpoint
+DELETE FROM sns_platform_endpoints WHERE arn = ?;
+
+-- == SMS: settings, opt-outs, the sandbox =============================================================
+
+-- name: sms_settings
+SELECT attributes FROM sns_sms_settings WHERE account = ? AND region = ?;
+
+-- name: put_sms_settings
+INSERT INTO sns_sms_settings (account, region, attributes) VALUES (?, ?, ?)
+ON CONFLICT (account, region) DO UPDATE SET attributes = excluded.attributes;
+
+-- name: opted_out
+SELECT 1 FROM sns_sms_opt_outs WHERE account = ? AND region = ? AND phone = ?;
+
+-- name: opt_out
+INSERT INTO sns_sms_opt_outs (account, region, phone, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING;
+
+-- name: opt_in
+DELETE FROM sns_sms_opt_outs WHERE account = ? AND region = ? AND phone = ?;
+
+-- name: list_opt_outs
+SELECT phone FROM sns_sms_opt_outs WHERE account = ? AND region = ? AND phone > ? ORDER BY phone LIMIT ?;
+
+-- name: sandbox_number
+SELECT phone, status, otp, at FROM sns_sms_sandbox WHERE account = ? AND region = ? AND phone = ?;
+
+-- name: count_sandbox_numbers
+SELECT COUNT(*) FROM sns_sms_sandbox WHERE account = ? AND region = ?;
+
+-- name: put_sandbox_number
+INSERT INTO sns_sms_sandbox (account, region, phone, status, otp, at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (account, region, phone) DO UPDATE SET status = excluded.status, otp = excluded.otp, at = excluded.at;
+
+-- name: delete_sandbox_number
+DELETE FROM sns_sms_sandbox WHERE account = ? AND region = ? AND phone = ?;
+
+-- name: list_sandbox_numbers
+SELECT phone, status, otp, at FROM sns_sms_sandbox WHERE account = ? AND region = ? AND phone > ?
+ORDER BY phone LIMIT ?;
+
+-- name: mail_kind
+SELECT id, account, region, kind, recipient, sender, subject, body, topic_arn, subscription_arn, message_id,
+       subscribe_url, created_at
+FROM sns_mail WHERE kind = ? AND id > ? ORDER BY id LIMIT ?;
+
+-- name: mail_to_kind
+SELECT id, account, region, kind, recipient, sender, subject, body, topic_arn, subscription_arn, message_id,
+       subscribe_url, created_at
+FROM sns_mail WHERE recipient = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?;

@@ -1,0 +1,128 @@
+"""Transactions whose statements share round trips (PostgreSQL pipelines BEGIN, statements left for later,
+notifications and COMMIT): what a caller sees must not change, on either store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import require_postgres
+from tests.support import postgres
+from tsunagi.store.base import IntegrityError, open_store
+
+INSERT = "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/t.db"
+    else:
+        require_postgres()
+        url = postgres.create_database("tsunagi_rtt")
+        yield url
+        postgres.drop_database(url)
+
+
+async def _opened(url, tmp_path):
+    store = open_store(url, str(tmp_path))
+    await store.open()
+    return store
+
+
+async def _keys(s, arn):
+    return [r[0] for r in await s.fetchall("SELECT key FROM tags WHERE arn = ? ORDER BY key", (arn,))]
+
+
+def test_statements_left_for_later_run_before_the_next_statement_and_commit_with_the_rest(store_url, tmp_path):
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+        try:
+            async with s.transaction() as tx:
+                await tx.execute_later(INSERT, ("a", "k1", "v"))
+                await tx.execute_later(INSERT, ("a", "k2", "v"))
+                # the next statement sees them
+                counted = await tx.fetchone("SELECT COUNT(*) FROM tags WHERE arn = ?", ("a",))
+                await tx.execute_later(INSERT, ("a", "k3", "v"))      # left until the commit
+                tx.notify("tags", "a")
+            return counted, await _keys(s, "a"), seen
+        finally:
+            await s.close()
+
+    counted, keys, seen = asyncio.run(body())
+    assert counted == (2,)
+    assert keys == ["k1", "k2", "k3"]
+    assert seen == ["a"]
+
+
+def test_a_statement_left_for_later_that_fails_fails_the_transaction(store_url, tmp_path):
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+        try:
+            await s.execute(INSERT, ("b", "dup", "v"))
+            with pytest.raises(IntegrityError):
+                async with s.transaction() as tx:
+                    await tx.execute(INSERT, ("b", "new", "v"))
+                    await tx.execute_later(INSERT, ("b", "dup", "again"))   # violates the key at commit
+                    tx.notify("tags", "b")
+            # the connection is usable afterwards, and nothing of the failed transaction stayed
+            async with s.transaction() as tx:
+                await tx.execute_later(INSERT, ("b", "after", "v"))
+            return await _keys(s, "b"), seen
+        finally:
+            await s.close()
+
+    keys, seen = asyncio.run(body())
+    assert keys == ["after", "dup"]
+    assert seen == []
+
+
+def test_a_failed_first_statement_rolls_back_and_the_store_goes_on(store_url, tmp_path):
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        try:
+            await s.execute(INSERT, ("c", "dup", "v"))
+            for _ in range(3):          # more times than the store keeps connections
+                with pytest.raises(IntegrityError):
+                    async with s.transaction() as tx:
+                        await tx.execute(INSERT, ("c", "dup", "again"))
+                        await tx.execute(INSERT, ("c", "never", "v"))
+            async with s.transaction() as tx:
+                await tx.execute(INSERT, ("c", "ok", "v"))
+                assert await tx.fetchone("SELECT value FROM tags WHERE arn = ? AND key = ?", ("c", "ok")) == ("v",)
+            return await _keys(s, "c")
+        finally:
+            await s.close()
+
+    assert asyncio.run(body()) == ["dup", "ok"]
+
+
+def test_a_transaction_whose_caller_is_cancelled_mid_statement_leaves_nothing(store_url, tmp_path):
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        try:
+            started = asyncio.Event()
+
+            async def slow():
+                async with s.transaction() as tx:
+                    await tx.execute(INSERT, ("d", "cancelled", "v"))
+                    started.set()
+                    await asyncio.sleep(30)
+
+            task = asyncio.create_task(slow())
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for k in ("k1", "k2", "k3"):           # the store keeps working on its connections
+                await s.execute(INSERT, ("d", k, "v"))
+            return await _keys(s, "d")
+        finally:
+            await s.close()
+
+    assert asyncio.run(body()) == ["k1", "k2", "k3"]
