@@ -73,11 +73,21 @@ _LABEL = {"sqs": "the queue policy", "sns": "the topic policy", "lambda": "the f
 # policy, Logs answers ResourceNotFoundException for another account's group, IAM and STS act in the
 # caller's account).
 
+_SQS_OWN: dict[tuple[str, str], bool] = {}     # (queue URL, caller's account) -> the URL names its queue
+
+
 def _sqs_own(params: dict[str, Any], account: str) -> bool:
     url = params.get("QueueUrl")
     if isinstance(url, str):
-        parts = url.rstrip("/").rsplit("/", 2)
-        return len(parts) < 3 or parts[-2] == account or "/" not in url
+        key = (url, account)
+        own = _SQS_OWN.get(key)
+        if own is None:
+            parts = url.rstrip("/").rsplit("/", 2)
+            own = len(parts) < 3 or parts[-2] == account or "/" not in url
+            if len(_SQS_OWN) >= 10_000:
+                _SQS_OWN.clear()
+            _SQS_OWN[key] = own
+        return own
     owner = params.get("QueueOwnerAWSAccountId")
     return (owner is None or owner == account) and "SourceArn" not in params
 

@@ -67,6 +67,7 @@ _REASONS = {100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "N
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 _STATUS_LINES: dict[int, bytes] = {}
+_HEADER_NAMES: dict[bytes, str] = {}     # a header name as sent -> in lower case (clients repeat the same few)
 
 
 def _status_line(status: int) -> bytes:
@@ -173,7 +174,7 @@ class HttpProtocol(asyncio.Protocol):
         self.peer = "127.0.0.1"
         # the request being parsed
         self._url = b""
-        self._headers: dict[str, str] = {}
+        self._fields: list[bytes] = []      # the head's header names and values, as the parser gives them
         self._head_fields = 0
         self._raw_head = 0
         self._in_head = True
@@ -276,41 +277,50 @@ class HttpProtocol(asyncio.Protocol):
             return
         if was_in_head and self._in_head and self._completed == completed:
             # a read wholly inside an unfinished head (no head ended, no message completed in it):
-            # bound the head while it arrives; heads that end are bounded exactly by _count
+            # bound the head while it arrives; heads that end are bounded exactly when they end
             self._raw_head += len(data)
             if self._raw_head > MAX_HEAD_BYTES:
                 self._refuse_head()
 
     def on_message_begin(self) -> None:
         self._url = b""
-        self._headers = {}
+        self._fields = []
         self._head_fields = 0
         self._raw_head = 0
         self._in_head = True
 
     def on_url(self, url: bytes) -> None:
-        self._count(len(url))
+        self._head_fields += len(url)
+        if self._head_fields > MAX_HEAD_BYTES:
+            self._refuse_head()
+            raise _HeadTooLarge
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_fields += len(name) + len(value) + 4
-        if self._head_fields > MAX_HEAD_BYTES:
-            self._refuse_head()
-            raise _HeadTooLarge
-        key = name.decode("latin-1").lower()
-        val = value.decode("latin-1")
-        headers = self._headers
-        headers[key] = f"{headers[key]},{val}" if key in headers else val
-
-    def _count(self, n: int) -> None:
-        self._head_fields += n
-        if self._head_fields > MAX_HEAD_BYTES:
-            self._refuse_head()
-            raise _HeadTooLarge
+        # (called once per header line: only kept here; counted and read when the head is complete. What
+        # piles up meanwhile is at most one read's worth: a head spread over reads is bounded by them)
+        self._fields.extend((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        headers = self._headers
+        # the headers, names in lower case (repeated ones joined with ","); 431 past the head's bound
+        fields = self._fields
+        if self._head_fields + sum(map(len, fields)) + 2 * len(fields) > MAX_HEAD_BYTES:   # (": " and CRLF)
+            self._refuse_head()
+            raise _HeadTooLarge
+        headers: dict[str, str] = {}
+        names = _HEADER_NAMES
+        pairs = iter(fields)
+        for name, value in zip(pairs, pairs, strict=False):   # (names and values, in turn)
+            key = names.get(name)
+            if key is None:
+                key = name.decode("latin-1").lower()
+                if len(names) < 1024:
+                    names[name] = key
+            if key in headers:
+                headers[key] = f"{headers[key]},{value.decode('latin-1')}"
+            else:
+                headers[key] = value.decode("latin-1")
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
         request = HttpRequest(self.parser.get_method().decode("latin-1"), path, query, headers)

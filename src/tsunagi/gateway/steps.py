@@ -79,7 +79,12 @@ class Route:
             ex.route = route.name
             return self._answer(route.handler, ex)
         if request.method == "POST" and not ex.body.consumed and ctype.startswith("application/x-www-form-urlencoded"):
-            return self._form_first(ex)  # the Action may be in the form: read it, then route again
+            return self._form_first(ex)  # the Action may be in the form: read it, then find the service
+        return self._service(ex)
+
+    def _service(self, ex: Exchange) -> Awaitable[None] | None:
+        """The service and its codec (no raw route claims the request), then its body."""
+        request = ex.request
         cred = ex.credential = read_credential(request)
         service = resolve_service(request, cred)
         if service is None or (service not in self.platform.services and self.platform.load(service) is None):
@@ -103,8 +108,9 @@ class Route:
         ex.response = await handler(ex)
 
     async def _form_first(self, ex: Exchange) -> None:
+        # (no raw route claims a form of this type whatever it holds: the service is what is left to find)
         await read_body(ex, self.max_body)
-        pending = self(ex)
+        pending = self._service(ex)
         if pending is not None:
             await pending
 

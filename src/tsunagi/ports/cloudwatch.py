@@ -43,12 +43,18 @@ CLOUDWATCH: PortKey[MetricsPort] = PortKey("cloudwatch")
 """CloudWatch metrics' port: what the rest of tsunagi may ask of it (:class:`MetricsPort`)."""
 
 
+Series = tuple[str, str, str, str, tuple[tuple[str, str], ...], str]
+"""A metric of one account and region: (account, region, namespace, name, dimensions, unit)."""
+
+
 class Counting(Protocol):
     """What a service that counts AWS's own metrics calls (:class:`Counters`, or something that finds
     them when first needed)."""
 
     def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
             value: float = 1.0, unit: str = "Count") -> None: ...
+
+    def count(self, series: Series, value: float = 1.0) -> None: ...
 
 
 class Counters:
@@ -65,6 +71,21 @@ class Counters:
             value: float = 1.0, unit: str = "Count") -> None:
         """One observation of ``value`` (a count of 1 by default)."""
         key = (account, region, namespace, name, dimensions, unit, int(self._clock()) // 60 * 60_000)
+        cell = self._cells.get(key)
+        if cell is None:
+            self._cells[key] = [1.0, value, value, value]
+        else:
+            cell[0] += 1.0
+            cell[1] += value
+            if value < cell[2]:
+                cell[2] = value
+            if value > cell[3]:
+                cell[3] = value
+
+    def count(self, series: Series, value: float = 1.0) -> None:
+        """:meth:`add` of ``series``, the metric's (account, region, namespace, name, dimensions, unit)
+        made once by a hot path that counts the same metric on every call (SQS keeps its queues')."""
+        key = series + (int(self._clock()) // 60 * 60_000,)
         cell = self._cells.get(key)
         if cell is None:
             self._cells[key] = [1.0, value, value, value]

@@ -295,10 +295,16 @@ class _JSONEncoders:
                     continue
                 members[name] = (ms.serialization.get("name") or name, self.get(ms))
 
+            # members written as they are, under their own name (most strings): no lookup of an encoder
+            plain = frozenset(name for name, (wire, enc) in members.items() if enc is None and wire == name)
+
             def structure(value: Any) -> dict:
                 out = {}
                 for k, v in value.items():
                     if v is None:
+                        continue
+                    if k in plain:
+                        out[k] = v
                         continue
                     m = members.get(k)
                     if m is not None:

@@ -113,6 +113,7 @@ class Validator:
         self.patterns = patterns and self.constraints
         self._by_op: dict[str, Callable[[dict], None]] = {}
         self._shape_checks: dict[tuple, Check] = {}
+        self._plain_types: dict[tuple, tuple[type, ...]] = {}   # scalar shapes checked by their type alone
 
     def __call__(self, operation_model: OperationModel, params: dict) -> None:
         fn = self._by_op.get(operation_model.name)
@@ -209,6 +210,10 @@ class Validator:
         if t == "structure":
             members = {name: (lower_first(name), self._check_for(ms)) for name, ms in shape.members.items()}
             required = tuple(shape.required_members)
+            # members whose whole check is their Python type (a string with no constraint to check):
+            # a value of that type is checked here, without calling the member's check
+            typed = {name: self._plain_types[(ms.name, ms.type_name)] for name, ms in shape.members.items()
+                     if (ms.name, ms.type_name) in self._plain_types}
 
             def check_structure(value: Any, path: str, problems: Problems) -> None:
                 if not isinstance(value, dict):
@@ -222,8 +227,13 @@ class Validator:
                             problems.append(f"Value null at '{prefix}{lower_first(name)}' failed to satisfy "
                                             "constraint: Member must not be null")
                 for name, v in value.items():   # the members present (a request sets few of them)
+                    if v is None:
+                        continue
+                    plain = typed.get(name)
+                    if plain is not None and isinstance(v, plain):
+                        continue
                     member = members.get(name)
-                    if member is not None and v is not None:
+                    if member is not None:
                         member[1](v, prefix + member[0], problems)
 
             return check_structure
@@ -261,6 +271,8 @@ class Validator:
         raw_pattern = meta.get("pattern") if self.patterns and t == "string" else None
         pattern = _pattern(raw_pattern) if raw_pattern else None
         want_constraint = constraints and (lo is not None or hi is not None or enum or pattern is not None)
+        if not want_constraint and not is_int:
+            self._plain_types[(shape.name, t)] = types     # (a bool passes as an int: ints are not plain)
 
         def check_scalar(value: Any, path: str, problems: Problems) -> None:
             if not isinstance(value, types) or (is_int and isinstance(value, bool)):

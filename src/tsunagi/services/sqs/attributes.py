@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from tsunagi.ports.cloudwatch import Series
 from tsunagi.services.sqs.errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
 from tsunagi.store.sqs import QueueRow
 
@@ -273,6 +274,10 @@ class Queue:
     sse_sqs: bool = False               # SqsManagedSseEnabled: sealed under the SQS-owned key
     loaded_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # its AWS/SQS metrics' series (Counters.count), made once per parsed queue
+    sent_metric: Series = ("", "", "", "", (), "")
+    received_metric: Series = ("", "", "", "", (), "")
+    deleted_metric: Series = ("", "", "", "", (), "")
 
     @classmethod
     def from_row(cls, row: QueueRow, loaded_at: float = 0.0) -> Queue:
@@ -293,6 +298,10 @@ class Queue:
         q.kms_key = attrs.get("KmsMasterKeyId") or None
         q.kms_reuse_s = int(attrs.get("KmsDataKeyReusePeriodSeconds", "300"))
         q.sse_sqs = q.kms_key is None and attrs.get("SqsManagedSseEnabled") == "true"
+        dims = (("QueueName", q.name),)
+        q.sent_metric = (q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", dims, "Count")
+        q.received_metric = (q.account, q.region, "AWS/SQS", "NumberOfMessagesReceived", dims, "Count")
+        q.deleted_metric = (q.account, q.region, "AWS/SQS", "NumberOfMessagesDeleted", dims, "Count")
         return q
 
     def visible_attributes(self) -> dict[str, str]:

@@ -110,6 +110,16 @@ class QueueDirectory:
         """The URL of the queue ``name`` of ``account`` in ``region``, on the host ``ctx`` used."""
         return queue_url(ctx, account, name, region, self.default_region)
 
+    def cached(self, ctx: RequestContext, url: str | None) -> Queue | None:
+        """The queue ``url`` names for ``ctx``'s caller when it is cached (and fresh), without awaiting:
+        the message operations try this before :meth:`by_url`."""
+        if not url:
+            return None
+        q = self._by_url.get((ctx.account, ctx.region, url))
+        if q is not None and (not self.shared or self._fresh(q)):
+            return q
+        return None
+
     async def by_url(self, ctx: RequestContext, url: str | None) -> Queue:
         """The queue ``url`` names for ``ctx``'s caller (cached); QueueDoesNotExist when there is none."""
         if not url:

@@ -50,6 +50,7 @@ _ALL_SYSTEM = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "Approxim
                "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader",
                "DeadLetterQueueSourceArn")
 _EVERYTHING = frozenset({"All"})
+_tuple_new = tuple.__new__
 
 
 class Receiving:
@@ -65,7 +66,8 @@ class Receiving:
         self.sealer = sealer
 
     async def receive_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         n = int_param(params, "MaxNumberOfMessages", 1, 10, "Must be between 1 and 10, if provided.") or 1
         vt = int_param(params, "VisibilityTimeout", 0, MAX_VISIBILITY_S,
                         "Must be >= 0 and <= 43200, if provided.")
@@ -89,8 +91,7 @@ class Receiving:
             return {"Messages": []}     # AWS's JSON answer; the query protocol writes <ReceiveMessageResult/>
         rows = await self._opened(ctx, q, rows, receipt)
         if self.counters is not None:
-            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesReceived", (("QueueName", q.name),),
-                              len(rows))
+            self.counters.count(q.received_metric, len(rows))
         return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
 
     async def _opened(self, ctx: RequestContext | None, q: Queue, rows: list[MessageRow],
@@ -98,8 +99,6 @@ class Receiving:
         """``rows`` with the bodies and attributes of sealed messages (a queue with a KMS key) decrypted.
         When KMS will not decrypt one (its key disabled, pending deletion, not allowed), the claimed
         messages are made visible again, as they were, and SQS's KMS.* error is raised."""
-        if not any(r.sealed is not None for r in rows):
-            return rows
         out = []
         sealer = self.sealer
         try:
@@ -110,7 +109,7 @@ class Receiving:
                     opened = sealer.open_owned_now(r.message_id, blob) or \
                         await sealer.open(ctx, q, r.message_id, blob)
                     # (tuple.__new__: MessageRow's own __new__ binds 21 arguments in Python)
-                    r = tuple.__new__(MessageRow, (r[0], r[1], opened[0], r[3], opened[1], *r[5:]))
+                    r = _tuple_new(MessageRow, (r[0], r[1], opened[0], r[3], opened[1], *r[5:]))
                 out.append(r)
         except ServiceError:
             now = self.clock.now_ms()
@@ -309,7 +308,7 @@ class Receiving:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))
         await self._delete(q, params.get("ReceiptHandle"))
         if self.counters is not None:
-            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesDeleted", (("QueueName", q.name),))
+            self.counters.count(q.deleted_metric)
         return {}
 
     async def _delete(self, q: Queue, handle: str | None) -> None:
@@ -328,7 +327,8 @@ class Receiving:
             self._wake(q.id)
 
     async def delete_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         entries = check_batch(params.get("Entries"), "DeleteMessageBatchRequestEntry")
         ok: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
@@ -358,7 +358,7 @@ class Receiving:
 
     def _count_deleted(self, q: Queue, n: int) -> None:
         if self.counters is not None and n:
-            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesDeleted", (("QueueName", q.name),), n)
+            self.counters.count(q.deleted_metric, n)
 
     async def change_message_visibility(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         q = await self.directory.by_url(ctx, params.get("QueueUrl"))

@@ -23,7 +23,8 @@ on first use and kept in the store (``sqs_keys``), as S3 keeps its SSE-S3 key, s
 a PostgreSQL store opens every message. What it protects against is reading the files or rows; whoever
 holds the whole database holds the key, as with AWS's service-owned keys inside AWS. A blob names the
 key by a fingerprint; a server that meets one it does not know reads the key again (another server
-made it after a reset).
+made it after a reset). A message without message attributes is sealed as its body alone (no JSON
+around it), with its own tag, which the seal authenticates with the message id.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = 1                    # sealed under a KMS data key
-_OWNED_VERSION = 2              # sealed under the SQS-owned key (SSE-SQS)
+_OWNED_VERSION = 2              # sealed under the SQS-owned key (SSE-SQS): the body and attributes, as JSON
+_OWNED_BODY_VERSION = 3         # ... a message without attributes: its body alone, in UTF-8
 _OWNED_TAG = bytes((_OWNED_VERSION,))
+_OWNED_BODY_TAG = bytes((_OWNED_BODY_VERSION,))
+_OWNED_TAGS = (_OWNED_TAG, _OWNED_BODY_TAG)
 OWNED_KEY_NAME = "sse-sqs/v1"
 _OWNED_TTL_PG_S = 5.0           # on PostgreSQL the owned key is read again this often (a reset elsewhere)
 _NONCE_BYTES = 12
@@ -62,6 +66,9 @@ _SERVICE = "sqs"
 class Opened(NamedTuple):
     body: str
     attrs: str | None       # the message attributes' stored JSON
+
+
+_tuple_new = tuple.__new__      # (a named tuple's own __new__ binds its fields in Python)
 
 
 def context_of(arn: str) -> dict[str, str]:
@@ -150,6 +157,26 @@ class _OwnedKey(NamedTuple):
     aead: AESGCM
     fingerprint: bytes          # 8 bytes naming the key in each blob
     loaded_at: float            # the event loop's clock
+    head: bytes                 # a blob's first bytes under this key: its tag, then the fingerprint
+    body_head: bytes            # ... of a message sealed without attributes
+
+
+def _owned_key(material: bytes, loaded_at: float) -> _OwnedKey:
+    fingerprint = hashlib.sha256(material).digest()[:8]
+    return _OwnedKey(_aesgcm(material), fingerprint, loaded_at, _OWNED_TAG + fingerprint,
+                     _OWNED_BODY_TAG + fingerprint)
+
+
+def _aad(version: int, message_id: str) -> bytes:
+    """What a blob of the SQS-owned key authenticates besides its sealed part: the message id, and the
+    tag of the body-only form."""
+    return _OWNED_BODY_TAG + message_id.encode() if version == _OWNED_BODY_VERSION else message_id.encode()
+
+
+def _opened(version: int, plain: bytes) -> Opened:
+    if version == _OWNED_BODY_VERSION:
+        return _tuple_new(Opened, (plain.decode(), None))
+    return _tuple_new(Opened, orjson.loads(plain))
 
 
 class Sealer:
@@ -176,11 +203,12 @@ class Sealer:
             return
         now = asyncio.get_running_loop().time()
         material = await self.repo.owned_key(OWNED_KEY_NAME, os.urandom(32))
-        self._owned = _OwnedKey(_aesgcm(material), hashlib.sha256(material).digest()[:8], now)
+        self._owned = _owned_key(material, now)
 
     def seal_owned(self, message_id: str, body: str, attrs: str | None) -> bytes:
         """``body`` and ``attrs`` of message ``message_id`` sealed under the SQS-owned key (call
-        :meth:`owned_ready` first)."""
+        :meth:`owned_ready` first). A message without attributes is sealed as its body alone (no JSON
+        to write now, nor to read when it is received)."""
         owned = self._owned
         if owned is None:
             raise ServiceError("The queue's SQS-owned encryption key is not loaded yet; try again.",
@@ -191,21 +219,24 @@ class Sealer:
             nonces._prefix, n = os.urandom(8), 0
         nonces._next = n + 1
         nonce = nonces._prefix + n.to_bytes(4, "big")
-        sealed = owned.aead.encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
-        return b"".join((_OWNED_TAG, owned.fingerprint, nonce, sealed))
+        if attrs is None:
+            # (the tag is authenticated too: a blob of one form cannot be read as the other)
+            return owned.body_head + nonce + owned.aead.encrypt(nonce, body.encode(),
+                                                                _OWNED_BODY_TAG + message_id.encode())  # (_aad)
+        return owned.head + nonce + owned.aead.encrypt(nonce, orjson.dumps([body, attrs]), message_id.encode())
 
     def open_owned_now(self, message_id: str, blob: bytes) -> Opened | None:
         """A message sealed under the SQS-owned key, opened without waiting, when that key is the one
         loaded; None otherwise (then :meth:`open`, which reads the key again)."""
         owned = self._owned
-        if owned is None or blob[:1] != _OWNED_TAG or blob[1:9] != owned.fingerprint:
+        if owned is None or not (blob.startswith(owned.body_head) or blob.startswith(owned.head)):
             return None
+        version = blob[0]
         try:
-            plain = owned.aead.decrypt(blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:], message_id.encode())
+            plain = owned.aead.decrypt(blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:], _aad(version, message_id))
         except _invalid_tag():
             return None
-        body, attrs = orjson.loads(plain)
-        return Opened(body, attrs)
+        return _opened(version, plain)
 
     async def _open_owned(self, message_id: str, blob: bytes) -> Opened:
         fingerprint, nonce, sealed = blob[1:9], blob[9:9 + _NONCE_BYTES], blob[9 + _NONCE_BYTES:]
@@ -216,14 +247,13 @@ class Sealer:
         plain: bytes | None = None
         if owned.fingerprint == fingerprint:
             try:
-                plain = owned.aead.decrypt(nonce, sealed, message_id.encode())
+                plain = owned.aead.decrypt(nonce, sealed, _aad(blob[0], message_id))
             except _invalid_tag():
                 plain = None
         if plain is None:
             raise ServiceError(f"Message {message_id} was sealed under an SQS-owned key this store no longer "
                                "has.", code="InternalError", status=500, sender_fault=False)
-        body, attrs = orjson.loads(plain)
-        return Opened(body, attrs)
+        return _opened(blob[0], plain)
 
     # == SSE-KMS =================================================================================
 
@@ -275,7 +305,7 @@ class Sealer:
 
     async def open(self, ctx: RequestContext | None, q: Queue, message_id: str, blob: bytes) -> Opened:
         """A sealed message's body and attributes; SQS's KMS.* error when KMS will not decrypt its key."""
-        if blob[:1] == _OWNED_TAG:
+        if blob[:1] in _OWNED_TAGS:
             return await self._open_owned(message_id, blob)
         parts = _parse(blob)
         kms = self.ports.find(KMS)

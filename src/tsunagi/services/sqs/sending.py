@@ -153,7 +153,8 @@ class Sending:
         return _tuple_new(Prepared, (row, out, dedup))
 
     async def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         if q.sse_sqs and not self.sealer.owned_fresh():
             await self.sealer.owned_ready()
         now = self.clock.now_ms()
@@ -173,7 +174,7 @@ class Sending:
         if not (q.fifo and self.directory.shared):     # (a shared store's notification wakes this server too)
             self.waiters.wake(q.id, SENT)
         if self.counters is not None:
-            self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", (("QueueName", q.name),))
+            self.counters.count(q.sent_metric)
         return msg.out
 
     async def _send_fifo(self, q: Queue, items: list[Prepared], now: int) -> None:
@@ -234,7 +235,8 @@ class Sending:
         await self.repo.insert_rows_in(tx, rows)
 
     async def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        q = await self.directory.by_url(ctx, params.get("QueueUrl"))
+        url = params.get("QueueUrl")
+        q = self.directory.cached(ctx, url) or await self.directory.by_url(ctx, url)
         entries = check_batch(params.get("Entries"), "SendMessageBatchRequestEntry")
         sender = ctx.principal_id
         trace_id = ctx.trace_id
@@ -277,8 +279,7 @@ class Sending:
             if not (q.fifo and self.directory.shared):
                 self.waiters.wake(q.id, SENT if len(good) == 1 else SCAN)
             if self.counters is not None:
-                self.counters.add(q.account, q.region, "AWS/SQS", "NumberOfMessagesSent", (("QueueName", q.name),),
-                                  len(good))
+                self.counters.count(q.sent_metric, len(good))
         result: dict[str, Any] = {"Successful": [g.out for g in good]}
         result["Failed"] = failed
         return result

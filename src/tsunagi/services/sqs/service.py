@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tsunagi.ports.cloudwatch import COUNTERS
+from tsunagi.ports.cloudwatch import COUNTERS, Counters, Series
 from tsunagi.ports.sqs import SQS
 from tsunagi.services.base import Platform, RequestContext, Service
 from tsunagi.services.sqs.directory import QueueDirectory
@@ -54,15 +54,24 @@ class _CountersOnFirstUse:
     def __init__(self, svc: SqsService) -> None:
         self.svc = svc
 
-    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
-            value: float = 1.0, unit: str = "Count") -> None:
+    def _find(self) -> Counters | None:
         svc = self.svc
         ports = svc.platform.ports
         found = ports.find(COUNTERS)
         if COUNTERS.service not in ports.starting:      # not behind a wrapper that waits for its start
             svc.sending.counters = svc.receiving.counters = found
+        return found
+
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
+            value: float = 1.0, unit: str = "Count") -> None:
+        found = self._find()
         if found is not None:
             found.add(account, region, namespace, name, dimensions, value, unit)
+
+    def count(self, series: Series, value: float = 1.0) -> None:
+        found = self._find()
+        if found is not None:
+            found.count(series, value)
 
 
 class SqsService(Service):

@@ -42,6 +42,7 @@ InvalidIdentityToken = error_class("InvalidIdentityToken")
 MalformedPolicyDocument = error_class("MalformedPolicyDocument")
 PackedPolicyTooLarge = error_class("PackedPolicyTooLarge")
 
+_IAM_KEY_PREFIXES = ("AKIA", "ASIA")      # long-term and temporary access keys IAM makes (tsunagi.ids)
 DEFAULT_DURATION = 3600
 CHAINED_MAX = 3600
 SESSION_TOKEN_DEFAULT = 43_200
@@ -100,10 +101,16 @@ class StsService(Service):
         # identity() inlined (every SDK asks this at start, some before each call): one coroutine, not four
         principal = ctx.principal
         key_id = principal.access_key_id if principal is not None else None
+        # only a key IAM made (AKIA…, ASIA…) can be one it knows: the local convention's keys (test, a
+        # 12-digit account id) are answered without asking it
+        iam_key = key_id is not None and key_id.startswith(_IAM_KEY_PREFIXES)
         iam = self._iam_port
-        if iam is None and key_id:
-            iam = self._iam_port = self.platform.ports.find(IAM)
-        if key_id and iam is not None:
+        if iam is None and iam_key:
+            iam = self.platform.ports.find(IAM)
+            if "iam" not in self.platform.starting:     # not the stand-in that waits for IAM's start: keep it
+                self._iam_port = iam
+        if iam_key and iam is not None:
+            assert key_id is not None
             creds = await iam.credentials(key_id)
             if creds is not None:
                 if creds.session_token is None:
