@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -84,6 +85,14 @@ class _Body:
         return b""
 
 
+def _bound(step: steps.StepFn) -> steps.StepFn:
+    """A step object's ``__call__`` as a bound method (a plain function as it is)."""
+    if isinstance(step, types.FunctionType | types.MethodType):
+        return step
+    call: steps.StepFn = step.__call__  # type: ignore[operator]
+    return call
+
+
 class Gateway:
     """Every request, whatever server delivers it: ``handle()`` runs the chain of steps
     (:mod:`tsunagi.gateway.steps`). tsunagi's own HTTP server (:mod:`tsunagi.gateway.httpserver`)
@@ -130,8 +139,10 @@ class Gateway:
         ]
         # A step with nothing to do under this configuration is left out of the chain it runs
         # (authorize while every request is allowed); the list above is the chain as designed.
-        # The authorize step runs as its authorizer's method itself (the step only forwards to it).
-        self.chain: list[steps.StepFn] = [s.authorizer.authorize if isinstance(s, steps.Authorize) else s
+        # The authorize step runs as its authorizer's method itself (the step only forwards to it), and
+        # the others as their bound ``__call__``: calling an instance goes through its type's call slot,
+        # which looks ``__call__`` up and binds it again on every request.
+        self.chain: list[steps.StepFn] = [s.authorizer.authorize if isinstance(s, steps.Authorize) else _bound(s)
                                           for s in self.steps
                                           if not (isinstance(s, steps.Authorize) and s.allows_everything)]
         self.log = steps.Log()

@@ -371,6 +371,8 @@ class _JSONDecoders:
                 def plain(v: Any) -> Any:
                     if not isinstance(v, dict):
                         raise BadValue(f"Expected an object for {shape.name}")
+                    if v.keys() <= names and None not in v.values():
+                        return v        # already what the copy would be (the parser's own fresh object)
                     return {k: x for k, x in v.items() if x is not None and k in names}
                 return plain
 

@@ -299,6 +299,10 @@ class _JSONEncoders:
             plain = frozenset(name for name, (wire, enc) in members.items() if enc is None and wire == name)
 
             def structure(value: Any) -> dict:
+                # only members written as they are, none of them None (a received message without
+                # attributes, a batch's entries): the value is its own wire form, with no copy
+                if value.keys() <= plain and None not in value.values():
+                    return value
                 out = {}
                 for k, v in value.items():
                     if v is None:

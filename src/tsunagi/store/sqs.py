@@ -418,6 +418,11 @@ class SqsRepo:
         await tx.execute(self.q.expand("delete_handles", len(handles)),
                          (*(h[0] for h in handles), *(h[1] for h in handles)))
 
+    async def delete_pairs(self, tx: Tx | Store, row_ids: list[int], message_ids: list[str]) -> None:
+        """:meth:`delete_handles` with the pairs as two lists, in the same order (the row ids, then their
+        message ids): DeleteMessageBatch's form, without building the pairs."""
+        await tx.execute(self.q.expand("delete_handles", len(row_ids)), row_ids + message_ids)
+
     async def move_to_dlq(self, tx: Tx, ids: Sequence[int], dlq_id: int, now_ms: int, source_arn: str,
                           reset_retention: bool) -> None:
         """Move messages that exceeded maxReceiveCount; they keep id, body, attributes and SentTimestamp

@@ -10,6 +10,7 @@ servers, and looks again at least when the next hidden message turns visible.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import random
 from typing import Any
 
@@ -51,6 +52,7 @@ _ALL_SYSTEM = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "Approxim
                "DeadLetterQueueSourceArn")
 _EVERYTHING = frozenset({"All"})
 _tuple_new = tuple.__new__
+_b2a = binascii.b2a_base64
 
 
 class Receiving:
@@ -89,10 +91,41 @@ class Receiving:
             rows, receipt = await self._receive_once(q, n, visibility, attempt)
         if not rows:
             return {"Messages": []}     # AWS's JSON answer; the query protocol writes <ReceiveMessageResult/>
-        rows = await self._opened(ctx, q, rows, receipt)
+        messages = await self._members(ctx, q, rows, receipt, sys_names, attr_names)
         if self.counters is not None:
-            self.counters.count(q.received_metric, len(rows))
-        return {"Messages": [self._message(q, r, receipt, sys_names, attr_names) for r in rows]}
+            self.counters.count(q.received_metric, len(messages))
+        return {"Messages": messages}
+
+    async def _members(self, ctx: RequestContext, q: Queue, rows: list[MessageRow], receipt: int,
+                       sys_names: set[str], attr_names: list[str]) -> list[dict[str, Any]]:
+        """ReceiveMessage's ``Messages``: each claimed row opened (:meth:`_opened`'s rules, its error
+        included) and made the answer's member in one pass, without a row rebuilt in between."""
+        out = []
+        sealer = self.sealer
+        open_now = sealer.open_owned_now
+        b2a = _b2a
+        head = f"{q.id}:"           # a receipt handle: queue id, row id, receive nonce, message id
+        nonce = f":{receipt}:"
+        extras = self._extras
+        try:
+            for r in rows:
+                message_id = r.message_id
+                blob = r.sealed
+                if blob is None:
+                    body, attrs = r.body, r.attrs
+                else:
+                    body, attrs = open_now(message_id, blob) or await sealer.open(ctx, q, message_id, blob)
+                msg = {"MessageId": message_id,
+                       "ReceiptHandle": b2a(f"{head}{r.id}{nonce}{message_id}".encode("ascii"),
+                                            newline=False).decode("ascii"),
+                       "MD5OfBody": r.md5_body, "Body": body}
+                if sys_names or (attrs and attr_names):
+                    extras(msg, r, attrs, sys_names, attr_names)
+                out.append(msg)
+        except ServiceError:
+            await self._unclaim(q, rows, receipt)
+            raise
+        return out
 
     async def _opened(self, ctx: RequestContext | None, q: Queue, rows: list[MessageRow],
                       receipt: int) -> list[MessageRow]:
@@ -112,14 +145,18 @@ class Receiving:
                     r = _tuple_new(MessageRow, (r[0], r[1], opened[0], r[3], opened[1], *r[5:]))
                 out.append(r)
         except ServiceError:
-            now = self.clock.now_ms()
-            async with self.store.transaction() as tx:
-                for r in rows:
-                    await self.repo.set_visibility(tx, r.id, receipt, now)
-                self.repo.notify(tx, q.id)
-            self._wake(q.id)
+            await self._unclaim(q, rows, receipt)
             raise
         return out
+
+    async def _unclaim(self, q: Queue, rows: list[MessageRow], receipt: int) -> None:
+        """Make claimed messages visible again, as they were (their messages could not be opened)."""
+        now = self.clock.now_ms()
+        async with self.store.transaction() as tx:
+            for r in rows:
+                await self.repo.set_visibility(tx, r.id, receipt, now)
+            self.repo.notify(tx, q.id)
+        self._wake(q.id)
 
     async def _long_poll(self, q: Queue, n: int, visibility: int | None, attempt: str | None,
                          wait: float, stop: asyncio.Event | None = None) -> tuple[list[MessageRow], int]:
@@ -260,6 +297,14 @@ class Receiving:
         msg: dict[str, Any] = {"MessageId": r.message_id, "ReceiptHandle": make_handle(q.id, r.id, receipt,
                                                                                          r.message_id),
                                "MD5OfBody": r.md5_body, "Body": r.body}
+        Receiving._extras(msg, r, r.attrs, sys_names, attr_names)
+        return msg
+
+    @staticmethod
+    def _extras(msg: dict[str, Any], r: MessageRow, attrs: str | None, sys_names: set[str] | frozenset[str],
+                attr_names: list[str]) -> None:
+        """Add to ``msg`` the system attributes ``sys_names`` asks for and the message attributes (``attrs``,
+        as stored) that ``attr_names`` selects."""
         if sys_names:
             everything = "All" in sys_names
             values: dict[str, str] = {}
@@ -286,14 +331,13 @@ class Receiving:
                     values[name] = r.dlq_source
             if values:
                 msg["Attributes"] = values
-        if r.attrs and attr_names:
-            loaded = load_attributes(r.attrs)
+        if attrs and attr_names:
+            loaded = load_attributes(attrs)
             chosen = select_attributes(loaded, attr_names)
             if chosen:
                 msg["MD5OfMessageAttributes"] = r.md5_attrs if len(chosen) == len(loaded) else \
                     md5_of_attributes(chosen)
             msg["MessageAttributes"] = chosen       # AWS answers {} when none of the names asked for is there
-        return msg
 
     # == after receiving =======================================================================
     def _handle(self, q: Queue, handle: str | None) -> tuple[int, int, str]:
@@ -333,18 +377,28 @@ class Receiving:
         ok: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         if not q.fifo:
-            handles: list[tuple[int, str]] = []
+            # every handle parsed here (what _handle checks, inline), then one statement deletes them all
+            queue_id = q.id
+            row_ids: list[int] = []
+            message_ids: list[str] = []
             for e in entries:
+                handle = e.get("ReceiptHandle")
                 try:
-                    row_id, _, message_id = self._handle(q, e.get("ReceiptHandle"))
+                    if not handle:
+                        raise missing("ReceiptHandle")
+                    owner, row_id, _, message_id = parse_handle(handle)
+                    if owner != queue_id:
+                        raise ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt '
+                                                     'handle.')
                 except ServiceError as err:
                     failed.append({"Id": e["Id"], "SenderFault": True, "Code": err.code, "Message": err.message})
                     continue
-                handles.append((row_id, message_id))
+                row_ids.append(row_id)
+                message_ids.append(message_id)
                 ok.append({"Id": e["Id"]})
-            if handles:
-                await self.repo.delete_handles(self.store, q.id, handles)
-                self._count_deleted(q, len(handles))
+            if row_ids:
+                await self.repo.delete_pairs(self.store, row_ids, message_ids)
+                self._count_deleted(q, len(row_ids))
             return {"Successful": ok, "Failed": failed}
         for e in entries:
             try:
