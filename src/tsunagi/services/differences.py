@@ -39,6 +39,8 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
                          "SELECT restores are refused",
         "PutObjectAcl": "grants are stored and returned but do not grant access",
         "PutBucketAcl": "grants are stored and returned but do not grant access",
+        "PutBucketMetricsConfiguration": "stored and returned; no AWS/S3 request metrics (AllRequests, "
+                                         "GetRequests, BytesDownloaded, 4xxErrors, ...) are published for it yet",
     },
     "lambda": {
         "CreateFunction": "functions run natively (Python and Node.js runtimes); PackageType Image is refused "
