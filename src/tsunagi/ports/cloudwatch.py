@@ -1,7 +1,8 @@
 """What the rest of tsunagi may ask of CloudWatch metrics (implemented by ``services/cloudwatch/port.py``).
 
-Callers: the services that publish AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda, AWS/S3), the
-Logs service's metric filters, and the embedded metric format in function logs. Each datum lands in
+Callers: the services that publish AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda; AWS/S3 request
+metrics are not published yet), the Logs service's metric filters, and the embedded metric format in
+log events. Each datum lands in
 the same store PutMetricData writes to, so GetMetricData, ListMetrics and alarms see it alike.
 """
 
