@@ -27,7 +27,7 @@ from tsunagi.services.sns.errors import (
     PlatformApplicationDisabled,
     invalid,
 )
-from tsunagi.services.sns.publishing import MAX_MESSAGE_BYTES, message_attributes
+from tsunagi.services.sns.publishing import MAX_MESSAGE_BYTES, message_attributes, message_parts
 from tsunagi.services.sns.push import PLATFORMS, device_payload, direct_row, push_payload
 from tsunagi.store.sns_mobile import AppRow, EndpointRow, MobileRepo
 
@@ -303,27 +303,7 @@ class Mobile:
 def check_message(params: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
     """A direct publish's message (and its per-platform texts with MessageStructure=json), checked as
     a topic's are; AWS's error otherwise."""
-    message = params.get("Message")
-    if message is None:
-        raise invalid("Message")
-    if message == "":
-        raise invalid("Empty message")
-    subject = params.get("Subject")
-    if subject is not None and (subject == "" or len(subject) > 100
-                                or any(not (32 <= ord(c) < 127) for c in subject)):
-        raise invalid("Subject")
-    per: dict[str, str] | None = None
-    structure = params.get("MessageStructure")
-    if structure is not None:
-        if structure != "json":
-            raise invalid("MessageStructure")
-        try:
-            doc = orjson.loads(message)
-        except orjson.JSONDecodeError:
-            raise invalid("Message Structure - JSON message body failed to parse") from None
-        if not isinstance(doc, dict) or "default" not in doc:
-            raise invalid("Message Structure - No default entry in JSON message body")
-        per = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in doc.items()}
+    message, _subject, per = message_parts(params)
     # SNS's own attributes (AWS.SNS.SMS.SenderID, AWS.SNS.MOBILE.APNS.PUSH_TYPE, ...) are settings, not the
     # message's: only the others are checked as a message's attributes are
     message_attributes({k: v for k, v in (params.get("MessageAttributes") or {}).items()

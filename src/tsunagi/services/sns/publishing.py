@@ -110,8 +110,9 @@ def message_attributes(given: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) -> Entry:
-    """One message to publish on ``topic`` (Publish's params, or a PublishBatch entry), or AWS's error."""
+def message_parts(params: dict[str, Any]) -> tuple[str, str | None, dict[str, str] | None]:
+    """A publish's Message, Subject and (with MessageStructure=json) its texts by protocol or platform,
+    checked as AWS checks them, whatever it is published to; AWS's error otherwise."""
     message = params.get("Message")
     if message is None:
         raise invalid("Message")
@@ -121,7 +122,7 @@ def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) 
     if subject is not None and (subject == "" or len(subject) > 100
                                 or any(not (32 <= ord(c) < 127) for c in subject)):
         raise invalid("Subject")
-    per_protocol = None
+    per: dict[str, str] | None = None
     structure = params.get("MessageStructure")
     if structure is not None:
         if structure != "json":
@@ -132,7 +133,13 @@ def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) 
             raise invalid("Message Structure - JSON message body failed to parse") from None
         if not isinstance(doc, dict) or "default" not in doc:
             raise invalid("Message Structure - No default entry in JSON message body")
-        per_protocol = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in doc.items()}
+        per = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in doc.items()}
+    return message, subject, per
+
+
+def entry_of(topic: Topic, params: dict[str, Any], entry_id: str | None = None) -> Entry:
+    """One message to publish on ``topic`` (Publish's params, or a PublishBatch entry), or AWS's error."""
+    message, subject, per_protocol = message_parts(params)
     attributes = message_attributes(params.get("MessageAttributes") or {})
     size = len(message.encode("utf-8", "surrogatepass"))
     for name, attr in attributes.items():
