@@ -71,17 +71,7 @@ class Counters:
     def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
             value: float = 1.0, unit: str = "Count") -> None:
         """One observation of ``value`` (a count of 1 by default)."""
-        key = (account, region, namespace, name, dimensions, unit, int(self._clock()) // 60 * 60_000)
-        cell = self._cells.get(key)
-        if cell is None:
-            self._cells[key] = [1.0, value, value, value]
-        else:
-            cell[0] += 1.0
-            cell[1] += value
-            if value < cell[2]:
-                cell[2] = value
-            if value > cell[3]:
-                cell[3] = value
+        self.count((account, region, namespace, name, dimensions, unit), value)
 
     def count(self, series: Series, value: float = 1.0) -> None:
         """:meth:`add` of ``series``, the metric's (account, region, namespace, name, dimensions, unit)
