@@ -6,8 +6,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tsunagi.config import Config
 from tsunagi.context import RequestContext
+from tsunagi.ports import StartPending
 from tsunagi.ports.cloudwatch import COUNTERS
 from tsunagi.ports.kms import KMS
 from tsunagi.ports.sqs import SQS
@@ -129,6 +132,48 @@ def test_sqs_loads_cloudwatch_with_the_first_message_it_counts(tmp_path: Path) -
             assert counters is not None and sqs.sending.counters is counters     # no wrapper left once started
             sent = [d for data in counters.drain().values() for d in data if d.name == "NumberOfMessagesSent"]
             assert [(d.namespace, d.dimensions, d.count) for d in sent] == [("AWS/SQS", (("QueueName", "jobs"),), 2.0)]
+        finally:
+            await platform.stop()
+
+    asyncio.run(go())
+
+
+def test_a_publish_while_sqs_is_starting_does_not_wait_on_it(tmp_path: Path) -> None:
+    """A topic's first publish on a new store loads SQS (its port is looked up for the fan-out) and
+    starts it; the publish's transaction must not wait for that start, which reads the store. (It
+    did: the server stopped answering with every request waiting on the store.)"""
+    async def go() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            sns: Any = await platform.ensure("sns")
+            assert "sqs" not in platform.services
+            ctx = RequestContext(account="123456789012", region="us-east-1", request_id="r1", host="localhost")
+            topic = (await sns.create_topic(ctx, {"Name": "news"}))["TopicArn"]
+            await sns.subscribe(ctx, {"TopicArn": topic, "Protocol": "sms", "Endpoint": "+15555550100"})
+            published = await asyncio.wait_for(sns.publish(ctx, {"TopicArn": topic, "Message": "hi"}), 10)
+            assert published["MessageId"]
+            assert "sqs" in platform.services
+            await asyncio.wait_for(platform.ensure("sqs"), 10)
+        finally:
+            await platform.stop()
+
+    asyncio.run(go())
+
+
+def test_a_method_in_a_callers_transaction_is_refused_before_the_start_not_awaited(tmp_path: Path) -> None:
+    async def go() -> None:
+        platform = _platform(tmp_path)
+        await platform.start()
+        try:
+            async with platform.store.transaction() as tx:
+                port = platform.ports.find(SQS)       # loads SQS; its start needs the store
+                assert port is not None
+                with pytest.raises(StartPending, match="flush_in was called in a transaction"):
+                    await asyncio.wait_for(port.flush_in(tx, port.deferred()), 10)
+            await asyncio.wait_for(platform.ensure("sqs"), 10)
+            async with platform.store.transaction() as tx:
+                await platform.ports.get(SQS).flush_in(tx, platform.ports.get(SQS).deferred())
         finally:
             await platform.stop()
 

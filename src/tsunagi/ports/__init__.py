@@ -92,8 +92,17 @@ class Ports:
         return self.find(key) is not None
 
 
+class StartPending(RuntimeError):
+    """A method that runs in its caller's transaction (``*_in``) was called on a port whose service had not
+    started: waiting there would hold the store against the start (which reads the store), so it is refused.
+    A caller asks something of the port outside its transaction first (a lookup waits for the start)."""
+
+
 class _AfterStart:
-    """A port whose service is still starting: each coroutine method waits for the start, then runs."""
+    """A port whose service is still starting: each coroutine method waits for the start, then runs.
+    A method that takes its caller's transaction (named ``*_in``) does not wait: the caller holds the
+    store's write lock, and the start may need it, so the two would wait on each other for ever. It
+    runs when the start is done and raises :class:`StartPending` when it is not."""
 
     __slots__ = ("_impl", "_started")
 
@@ -106,6 +115,13 @@ class _AfterStart:
         if not inspect.iscoroutinefunction(attr):
             return attr
         started = self._started
+        if name.endswith("_in"):
+            async def in_callers_transaction(*args: Any, **kwargs: Any) -> Any:
+                if not started.done():
+                    raise StartPending(f"{name} was called in a transaction before its service had started")
+                return await attr(*args, **kwargs)
+
+            return in_callers_transaction
 
         async def after_start(*args: Any, **kwargs: Any) -> Any:
             if not started.done():

@@ -71,6 +71,8 @@ class ReceivedMessage(NamedTuple):
 class DeferredRows(Protocol):
     """Opaque: rows :meth:`SqsPort.enqueue_in` collected to insert together (:meth:`SqsPort.flush_in`)."""
 
+    def __len__(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class QueueGauge:

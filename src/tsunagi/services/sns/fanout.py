@@ -590,7 +590,7 @@ class FanoutRun:
 
     async def finish_in(self, tx: Tx) -> None:
         """Write what the steps collected, in ``tx``."""
-        if self.sqs is not None and self.sqs_rows is not None:
+        if self.sqs is not None and self.sqs_rows:     # (rows only when a step looked its queue up, so SQS has started)
             await self.sqs.flush_in(tx, self.sqs_rows)
         if self.outbox:
             await self.platform.outbox.add(tx, self.outbox)
