@@ -303,19 +303,35 @@ class Publishing:
 _FANOUT_METRIC = {DELIVERED: "NumberOfNotificationsDelivered", FILTERED: "NumberOfNotificationsFilteredOut",
                   FAILED: "NumberOfNotificationsFailed", DENIED: "NumberOfNotificationsFailed",
                   DEAD_LETTERED: "NumberOfNotificationsFailed"}
+_DIMS_MAX = 10_000
+_dims: dict[str, tuple[tuple[str, str], ...]] = {}     # topic ARN -> its metrics' dimensions
 
 
 def count_fanout(counters: Counters, account: str, region: str, topic_arn: str, published: int,
                  records: Sequence[tuple[Delivery, Sequence[Outcome]]]) -> None:
     """AWS/SNS metrics of one publish: the messages, and the notifications whose outcome is known at
     once (queued ones are counted when the outbox finishes them)."""
-    dims = (("TopicName", topic_arn.rsplit(":", 1)[-1]),)
+    dims = _dims.get(topic_arn)
+    if dims is None:
+        if len(_dims) >= _DIMS_MAX:
+            _dims.clear()
+        dims = _dims[topic_arn] = (("TopicName", topic_arn.rsplit(":", 1)[-1]),)
     counters.add(account, region, "AWS/SNS", "NumberOfMessagesPublished", dims, float(published))
-    tally: dict[str, int] = {}
+    delivered = 0
+    tally: dict[str, int] | None = None
     for _, outcomes in records:
         for o in outcomes:
-            name = _FANOUT_METRIC.get(o.outcome)
+            outcome = o[2]
+            if outcome == DELIVERED:            # (nearly every notification a publish counts at once)
+                delivered += 1
+                continue
+            name = _FANOUT_METRIC.get(outcome)
             if name is not None:
+                if tally is None:
+                    tally = {}
                 tally[name] = tally.get(name, 0) + 1
-    for name, n in tally.items():
-        counters.add_count(account, region, "AWS/SNS", name, dims, n)
+    if delivered:
+        counters.add_count(account, region, "AWS/SNS", "NumberOfNotificationsDelivered", dims, delivered)
+    if tally is not None:
+        for name, n in tally.items():
+            counters.add_count(account, region, "AWS/SNS", name, dims, n)
