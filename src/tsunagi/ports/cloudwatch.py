@@ -1,8 +1,8 @@
 """What the rest of tsunagi may ask of CloudWatch metrics (implemented by ``services/cloudwatch/port.py``).
 
-Callers: the services that publish AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda; AWS/S3 request
-metrics are not published yet), the Logs service's metric filters, and the embedded metric format in
-log events. Each datum lands in
+Callers: the services that publish AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda, and AWS/S3's
+request metrics for buckets with a metrics configuration), the Logs service's metric filters, and the
+embedded metric format in log events. Each datum lands in
 the same store PutMetricData writes to, so GetMetricData, ListMetrics and alarms see it alike.
 """
 
@@ -114,5 +114,5 @@ class Counters:
 
 
 COUNTERS: PortKey[Counters] = PortKey("cloudwatch")
-"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda) for CloudWatch to publish
+"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda, AWS/S3) for CloudWatch to publish
 (a second key of the cloudwatch service, so that asking for it loads that service when it is not yet)."""
