@@ -9,8 +9,10 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import require_postgres
 from tests.integration.cloudwatch_support import client
 from tests.support import postgres
+from tests.support.nodes import nodes_on_one_database
 from tests.support.server import TsunagiServer
 
 FAST = {"TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS": "1"}
@@ -148,3 +150,24 @@ def test_a_tag_filter_counts_requests_for_objects_with_the_tag(server) -> None:
     s3.get_object(Bucket="tagged", Key="p/two")["Body"].read()
     assert stat(cw, "AllRequests", "tagged", "hot", want=2.0) == 2.0           # p/one's PUT and GET
     assert stat(cw, "GetRequests", "tagged", "hot", want=1.0) == 1.0
+
+
+@pytest.mark.slow
+def test_another_servers_configuration_change_applies(tmp_path) -> None:
+    require_postgres()
+    with nodes_on_one_database(tmp_path, "tsunagi_s3m", env=dict(FAST)) as (a, b):
+        s3a, s3b, cw = a.client("s3"), b.client("s3"), client(a)
+        s3a.create_bucket(Bucket="shared")
+        s3a.put_object(Bucket="shared", Key="k", Body=b"v")
+        s3b.get_object(Bucket="shared", Key="k")["Body"].read()        # b now knows the bucket: no configuration
+        time.sleep(0.5)
+        s3a.put_bucket_metrics_configuration(Bucket="shared", Id="all", MetricsConfiguration={"Id": "all"})
+        time.sleep(0.5)                                                 # (the change is notified to b)
+        for _ in range(3):
+            s3b.get_object(Bucket="shared", Key="k")["Body"].read()
+        assert stat(cw, "GetRequests", "shared", "all", want=3.0) == 3.0
+        s3a.delete_bucket_metrics_configuration(Bucket="shared", Id="all")
+        time.sleep(0.5)
+        s3b.get_object(Bucket="shared", Key="k")["Body"].read()        # no longer counted
+        time.sleep(2.5)                                                 # (two flushes)
+        assert stat(cw, "GetRequests", "shared", "all", timeout=0) == 3.0

@@ -152,6 +152,7 @@ class Gateway:
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
         self._s3_metrics: RequestObserver | None = None
+        self._s3_counted = platform.serves("cloudwatch")   # S3's request metrics: only where CloudWatch is served
 
     @property
     def ready(self) -> bool:
@@ -266,7 +267,7 @@ class Gateway:
         assert response is not None
         if self.log_requests:
             self.log(ex)
-        if ex.service == "s3":
+        if ex.service == "s3" and self._s3_counted:
             self._observe_s3(ex, response)
         if not body.consumed and (request.headers.get("content-length", "0") != "0"
                                   or "transfer-encoding" in request.headers):

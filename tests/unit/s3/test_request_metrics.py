@@ -71,21 +71,49 @@ def test_filters_decide_which_requests_count() -> None:
     assert whole.series["BytesDownloaded"][5] == "Bytes"
 
 
+class _Store:
+    shared = True
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, list] = {}
+
+    def listen(self, channel, callback) -> None:
+        self.listeners.setdefault(channel, []).append(callback)
+
+    def unlisten(self, channel, callback) -> None:
+        self.listeners[channel].remove(callback)
+
+    def tell(self, channel: str, payload: str) -> None:
+        for cb in self.listeners.get(channel, ()):
+            cb(payload)
+
+
 class _Repo:
     def __init__(self, buckets: dict) -> None:
         self.buckets = buckets
         self.reads = 0
+        self.store = _Store()
 
     async def bucket(self, name):
         self.reads += 1
         return self.buckets.get(name)
 
 
-def _metrics(repo, now: list[float]) -> tuple[RequestMetrics, Counters]:
+class _Row:
+    """A bucket row as the store has it."""
+
+    def __init__(self, name: str, metrics: dict) -> None:
+        import orjson
+
+        self.name, self.account, self.region, self.created_at, self.versioning = name, "1", "us-east-1", 0.0, ""
+        self.config = orjson.dumps({"metrics": metrics}).decode() if metrics else "{}"
+
+
+def _metrics(repo) -> tuple[RequestMetrics, Counters]:
     ports = Ports()
     counters = Counters(clock=lambda: 120.0)
     ports.provide(COUNTERS, counters)
-    return RequestMetrics(repo, ports, clock=lambda: now[0]), counters  # type: ignore[arg-type]
+    return RequestMetrics(repo, ports), counters  # type: ignore[arg-type]
 
 
 def _seen(operation: str, method: str, key: str | None, status: int = 200, down: int = 0, up: int = 0) -> Observed:
@@ -93,8 +121,7 @@ def _seen(operation: str, method: str, key: str | None, status: int = 200, down:
 
 
 def test_counting_per_configuration() -> None:
-    now = [0.0]
-    metrics, counters = _metrics(_Repo({}), now)
+    metrics, counters = _metrics(_Repo({}))
     b = Bucket("b", "1", "eu-west-1", 0.0, "", {"metrics": {
         "all": {"Id": "all"}, "logs": {"Id": "logs", "Filter": {"Prefix": "logs/"}}}})
     metrics.changed(b, "b")
@@ -117,11 +144,11 @@ def test_counting_per_configuration() -> None:
     assert all(d.namespace == "AWS/S3" and d.timestamp_ms == 120_000 for d in got.values())
 
 
-def test_a_bucket_without_configuration_counts_nothing_and_the_cache_is_read_once_a_ttl() -> None:
+def test_the_cache_reads_a_bucket_once_and_follows_changes() -> None:
     async def main() -> None:
-        now = [0.0]
-        repo = _Repo({})
-        metrics, counters = _metrics(repo, now)
+        repo = _Repo({"plain": _Row("plain", {})})
+        metrics, counters = _metrics(repo)
+        metrics.listen()
         assert not metrics.watching("plain")          # not known yet: read in the background
         assert not metrics.watching("plain")          # (one read at a time)
         await asyncio.sleep(0)
@@ -129,16 +156,41 @@ def test_a_bucket_without_configuration_counts_nothing_and_the_cache_is_read_onc
         for _ in range(100):
             assert not metrics.watching("plain")
         await asyncio.sleep(0)
-        assert repo.reads == 1                        # trusted for a TTL
+        assert repo.reads == 1                        # no configuration: a lookup, no read
         metrics.observe("plain", _seen("GetObject", "GET", "k"))
         assert counters.drain() == {}
-        now[0] = 5.0                                  # stale: read again, the old answer serving meanwhile
-        assert not metrics.watching("plain")
+        # another server configured it: notified, read again, counted from then on
+        repo.buckets["plain"] = _Row("plain", {"x": {"Id": "x"}})
+        repo.store.tell("s3-meta", "plain")
+        assert not metrics.watching("plain")          # the old entry serves until the read is done
+        await asyncio.sleep(0)
+        assert repo.reads == 2 and metrics.watching("plain")
+        repo.store.tell("s3-meta", "unknown")         # a bucket not seen here: nothing to read
         await asyncio.sleep(0)
         assert repo.reads == 2
-        metrics.changed(Bucket("plain", "1", "us-east-1", 0.0, "", {"metrics": {"x": {"Id": "x"}}}), "plain")
-        assert metrics.watching("plain")              # this server's own change: at once
+        # this server's own change: at once, without a read
+        metrics.changed(Bucket("plain", "1", "us-east-1", 0.0, "", {}), "plain")
+        assert not metrics.watching("plain")
         metrics.changed(None, "plain")
         assert not metrics.watching("plain")
+        repo.store.tell("*", "")                      # a reconnected listener: every bucket read again
+        assert not metrics.watching("plain")
+        await asyncio.sleep(0)
+        assert repo.reads == 3 and metrics.watching("plain")
+        metrics.unlisten()
+
+    asyncio.run(main())
+
+
+def test_a_read_overtaken_by_a_change_is_not_kept() -> None:
+    async def main() -> None:
+        repo = _Repo({"b": _Row("b", {})})
+        metrics, _ = _metrics(repo)
+        assert not metrics.watching("b")              # the read begins...
+        repo.buckets["b"] = _Row("b", {"x": {"Id": "x"}})
+        metrics.changed(Bucket("b", "1", "us-east-1", 0.0, "", {"metrics": {"x": {"Id": "x"}}}), "b")
+        for _ in range(3):
+            await asyncio.sleep(0)                    # ...and ends after this server's change: not kept
+        assert metrics.watching("b")
 
     asyncio.run(main())

@@ -27,8 +27,12 @@ bucket's configuration) count only toward configurations without a prefix or tag
 access points, so it counts none.
 
 The configurations are kept in memory per bucket, so a request to a bucket without one costs a
-dictionary lookup: this server's own Put/DeleteBucketMetricsConfiguration replaces its entry at once;
-another server's change (several servers on one PostgreSQL) is read again after :data:`TTL_S`.
+dictionary lookup (the first request to a bucket this server has not seen reads it in the background,
+and is not counted): this server's own Put/DeleteBucketMetricsConfiguration (or CreateBucket,
+DeleteBucket, any change of the bucket's configuration) replaces its entry at once; another server's
+(several servers on one PostgreSQL) is notified on the store's ``s3-meta`` channel when it commits, and
+the entry is read again, the old one serving until then (a listener that reconnected reads every
+bucket again).
 Counting goes into CloudWatch's in-memory :class:`~tsunagi.ports.cloudwatch.Counters`, drained into
 metric data by CloudWatch.
 """
@@ -37,8 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +49,11 @@ from tsunagi.ports import Ports
 from tsunagi.ports.cloudwatch import COUNTERS, Series
 from tsunagi.ports.s3 import Observed
 from tsunagi.services.s3.common import Bucket, Version
-from tsunagi.store.s3 import S3Repo
+from tsunagi.store.s3 import META_CHANNEL, S3Repo
 
 log = logging.getLogger("tsunagi.s3")
 
 NAMESPACE = "AWS/S3"
-TTL_S = 1.0                       # how long a bucket's configurations are trusted before they are read again
 _KEPT = 10_000                    # buckets remembered before the cache starts over
 
 COUNT, BYTES, MS = "Count", "Bytes", "Milliseconds"
@@ -138,28 +140,54 @@ def scope_of(account: str, region: str, bucket: str, conf: Mapping[str, Any]) ->
 class RequestMetrics:
     """Which buckets have metrics configurations (cached), and the counting of their requests."""
 
-    def __init__(self, repo: S3Repo, ports: Ports, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, repo: S3Repo, ports: Ports) -> None:
         self.repo = repo
         self.ports = ports
-        self.clock = clock
-        self._scopes: dict[str, tuple[float, tuple[Scope, ...]]] = {}
+        self._scopes: dict[str, tuple[Scope, ...]] = {}
         self._reading: set[str] = set()
+        self._changes = 0                 # changes heard so far: a read begun before one is not kept
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listening = False
 
     # == the cache ===============================================================================
+    def listen(self) -> None:
+        """Follow the other servers' changes to buckets (a shared store)."""
+        if not self._listening:
+            self.repo.store.listen(META_CHANNEL, self._on_change)
+            self.repo.store.listen("*", self._on_reconnect)
+            self._listening = True
+
+    def unlisten(self) -> None:
+        if self._listening:
+            self.repo.store.unlisten(META_CHANNEL, self._on_change)
+            self.repo.store.unlisten("*", self._on_reconnect)
+            self._listening = False
+
     def watching(self, bucket: str) -> bool:
-        """Whether requests to ``bucket`` are counted (it has a metrics configuration). Costs a lookup;
-        an entry older than :data:`TTL_S` is read again in the background, the old answer serving
-        until then (a bucket not seen before counts from the moment its entry is read)."""
-        hit = self._scopes.get(bucket)
-        if hit is None or hit[0] <= self.clock():
+        """Whether requests to ``bucket`` are counted (it has a metrics configuration): a dictionary
+        lookup. A bucket not seen before is read in the background, and counts from then on."""
+        scopes = self._scopes.get(bucket)
+        if scopes is None:
             self._read_later(bucket)
-            return bool(hit[1]) if hit is not None else False
-        return bool(hit[1])
+            return False
+        return bool(scopes)
 
     def changed(self, b: Bucket | None, name: str) -> None:
         """This server changed (or deleted, ``b`` None) the bucket ``name``: its entry, from now on."""
+        self._changes += 1
         self._keep(name, self.scopes_of(b) if b is not None else ())
+
+    def _on_change(self, payload: str) -> None:
+        """A server changed a bucket (this one too: the entry is read again, which changes nothing)."""
+        self._changes += 1
+        if payload in ("", "*"):
+            self._on_reconnect(payload)
+        elif payload in self._scopes:
+            self._read_later(payload)     # the old entry serves until the new one is read
+
+    def _on_reconnect(self, _payload: str) -> None:
+        self._changes += 1
+        self._scopes.clear()              # (notifications may have been missed: read each bucket again)
 
     @staticmethod
     def scopes_of(b: Bucket) -> tuple[Scope, ...]:
@@ -167,24 +195,30 @@ class RequestMetrics:
         return tuple(scope_of(b.account, b.region, b.name, conf) for _, conf in sorted(confs.items()))
 
     def _keep(self, name: str, scopes: tuple[Scope, ...]) -> None:
-        if len(self._scopes) >= _KEPT:
+        if len(self._scopes) >= _KEPT and name not in self._scopes:
             self._scopes.clear()
-        self._scopes[name] = (self.clock() + TTL_S, scopes)
+        self._scopes[name] = scopes
 
     def _read_later(self, bucket: str) -> None:
         if bucket in self._reading:
             return
         self._reading.add(bucket)
-        self._spawn(self._read(bucket))
+        self._spawn(self._read(bucket, self._changes))
 
-    async def _read(self, bucket: str) -> None:
+    async def _read(self, bucket: str, changes: int) -> None:
         try:
             row = await self.repo.bucket(bucket)
-            self._keep(bucket, self.scopes_of(Bucket.from_row(row)) if row is not None else ())
-        except Exception as e:          # the store is busy or gone: the old entry stays, read again next time
+            if changes == self._changes:      # (else what was read may be older than the change)
+                self._keep(bucket, self.scopes_of(Bucket.from_row(row)) if row is not None else ())
+            elif bucket not in self._scopes or self.repo.store.shared:
+                self._read_later_again(bucket)
+        except Exception as e:          # the store is busy or gone: read again on the next request
             log.debug("reading the metrics configurations of bucket %s failed: %s", bucket, e)
         finally:
             self._reading.discard(bucket)
+
+    def _read_later_again(self, bucket: str) -> None:
+        asyncio.get_running_loop().call_soon(self._read_later, bucket)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -192,17 +226,18 @@ class RequestMetrics:
         task.add_done_callback(self._tasks.discard)
 
     def forget(self) -> None:
+        self._changes += 1
         self._scopes.clear()
 
     # == counting ================================================================================
     def observe(self, bucket: str, seen: Observed) -> None:
         """Count one answered request to ``bucket`` toward each of its configurations it matches."""
-        hit = self._scopes.get(bucket)
-        if not hit or not hit[1]:
+        scopes = self._scopes.get(bucket)
+        if not scopes:
             return
         key = object_key(seen.operation, seen.params)
         tagged = []
-        for scope in hit[1]:
+        for scope in scopes:
             if scope.tags and key is not None and scope.access_point is None and (
                     scope.prefix is None or key.startswith(scope.prefix)):
                 tagged.append(scope)      # whether it matches depends on the object's tags: read them

@@ -64,9 +64,11 @@ class S3Service(Service):
 
     # == lifecycle ===========================================================================
     async def start(self) -> None:
+        self.request_metrics.listen()
         await self.bodies.start()
 
     async def stop(self) -> None:
+        self.request_metrics.unlisten()
         self.bodies.stop()
 
     async def on_reset(self) -> None:
