@@ -152,6 +152,26 @@ def test_a_tag_filter_counts_requests_for_objects_with_the_tag(server) -> None:
     assert stat(cw, "GetRequests", "tagged", "hot", want=1.0) == 1.0
 
 
+def test_posts_and_multi_object_deletes(server) -> None:
+    import requests
+
+    s3, cw = server.client("s3"), client(server)
+    s3.create_bucket(Bucket="posted")
+    s3.put_bucket_metrics_configuration(Bucket="posted", Id="EntireBucket",
+                                        MetricsConfiguration={"Id": "EntireBucket"})
+    post = s3.generate_presigned_post("posted", "form/${filename}", ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("a.txt", b"form bytes")}, timeout=10)
+    assert r.status_code == 204, r.text                                         # a browser-form upload: POST
+    upload = s3.create_multipart_upload(Bucket="posted", Key="big")["UploadId"]  # POST
+    etag = s3.upload_part(Bucket="posted", Key="big", UploadId=upload, PartNumber=1, Body=b"p")["ETag"]   # PUT
+    s3.complete_multipart_upload(Bucket="posted", Key="big", UploadId=upload,       # POST
+                                 MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": 1}]})
+    s3.delete_objects(Bucket="posted", Delete={"Objects": [{"Key": "big"}, {"Key": "form/a.txt"}]})  # a DELETE
+    assert stat(cw, "PostRequests", "posted", "EntireBucket", want=3.0) == 3.0
+    assert stat(cw, "PutRequests", "posted", "EntireBucket", want=1.0) == 1.0
+    assert stat(cw, "DeleteRequests", "posted", "EntireBucket", want=1.0) == 1.0
+    assert stat(cw, "AllRequests", "posted", "EntireBucket", want=6.0) == 6.0   # and the configuration's own PUT
+
 @pytest.mark.slow
 def test_another_servers_configuration_change_applies(tmp_path) -> None:
     require_postgres()
