@@ -9,7 +9,7 @@ the same store PutMetricData writes to, so GetMetricData, ListMetrics and alarms
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -87,6 +87,24 @@ class Counters:
                 cell[2] = value
             if value > cell[3]:
                 cell[3] = value
+
+    def count_many(self, observations: Iterable[tuple[Series, float]]) -> None:
+        """:meth:`count` of each (series, value), in the same minute (a hot path that counts several
+        metrics of one event at once: S3's request metrics)."""
+        minute = int(self._clock()) // 60 * 60_000
+        cells = self._cells
+        for series, value in observations:
+            key = series + (minute,)
+            cell = cells.get(key)
+            if cell is None:
+                cells[key] = [1.0, value, value, value]
+            else:
+                cell[0] += 1.0
+                cell[1] += value
+                if value < cell[2]:
+                    cell[2] = value
+                if value > cell[3]:
+                    cell[3] = value
 
     def add_count(self, account: str, region: str, namespace: str, name: str,
                   dimensions: tuple[tuple[str, str], ...], count: int) -> None:

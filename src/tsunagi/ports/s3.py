@@ -25,7 +25,7 @@ class ObjectTooLarge(Exception):
         self.size = size
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observed:
     """One answered S3 request, as the gateway saw it (for the bucket's AWS/S3 request metrics)."""
 

@@ -194,3 +194,15 @@ def test_a_read_overtaken_by_a_change_is_not_kept() -> None:
         assert metrics.watching("b")
 
     asyncio.run(main())
+
+
+def test_count_many_counts_as_count_does() -> None:
+    a, b = Counters(clock=lambda: 90.0), Counters(clock=lambda: 90.0)
+    s1 = ("1", "r", "AWS/S3", "AllRequests", (("BucketName", "b"),), "Count")
+    s2 = ("1", "r", "AWS/S3", "TotalRequestLatency", (("BucketName", "b"),), "Milliseconds")
+    items = [(s1, 1.0), (s2, 7.0), (s2, 3.0), (s1, 1.0), (s2, 12.0)]
+    for series, value in items:
+        a.count(series, value)
+    b.count_many(items[:2])
+    b.count_many(items[2:])
+    assert a.drain() == b.drain()

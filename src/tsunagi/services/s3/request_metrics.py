@@ -265,17 +265,17 @@ class RequestMetrics:
         if counters is None:
             return
         series = scope.series
-        count = counters.count
-        count(series["AllRequests"])
+        status = seen.status
+        counted = [(series["AllRequests"], 1.0),
+                   (series["4xxErrors"], 1.0 if 400 <= status < 500 else 0.0),
+                   (series["5xxErrors"], 1.0 if status >= 500 else 0.0),
+                   (series["FirstByteLatency"], seen.first_byte_ms),
+                   (series["TotalRequestLatency"], seen.total_ms)]
         kind = request_metric(seen.operation, seen.method, key is not None)
         if kind is not None:
-            count(series[kind])
-        status = seen.status
-        count(series["4xxErrors"], 1.0 if 400 <= status < 500 else 0.0)
-        count(series["5xxErrors"], 1.0 if status >= 500 else 0.0)
+            counted.append((series[kind], 1.0))
         if seen.downloaded:
-            count(series["BytesDownloaded"], float(seen.downloaded))
+            counted.append((series["BytesDownloaded"], float(seen.downloaded)))
         if seen.uploaded:
-            count(series["BytesUploaded"], float(seen.uploaded))
-        count(series["FirstByteLatency"], seen.first_byte_ms)
-        count(series["TotalRequestLatency"], seen.total_ms)
+            counted.append((series["BytesUploaded"], float(seen.uploaded)))
+        counters.count_many(counted)
