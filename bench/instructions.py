@@ -8,7 +8,7 @@ its syscalls, is not in it).
     .venv/bin/python -m bench.instructions sns --subs 3 --python /work/base/.venv/bin/python --python .venv/bin/python
     .venv/bin/python -m bench.instructions start --call create --runs 2 --src /path/to/main/src --src src
 
-Operations (``all`` = every one but ``start``):
+Operations (``all`` = every one but ``start`` and the S3 ones):
 
 - ``gateway``: STS GetCallerIdentity (per call);
 - ``send``: SQS SendMessage of bench.scenarios.sqs's 203-byte body (per call);
@@ -16,6 +16,9 @@ Operations (``all`` = every one but ``start``):
 - ``recvdel``: ReceiveMessage(10) + DeleteMessageBatch of what it got, on a queue filled beforehand (per message);
 - ``sns``: Publish to a topic with ``--subs`` SQS subscriptions (enveloped, signed), over 4 connections;
   counting stops once the queues hold every delivery (per publish);
+- ``s3get``: S3 GetObject of a 1 KiB object, in a bucket without a metrics configuration (per call);
+- ``s3put``: S3 PutObject of a 1 KiB object there (per call);
+- ``s3metered``: ``s3get`` in a bucket with a metrics configuration (AWS/S3 request metrics counted; per call);
 - ``start``: a new store's server from its exec to its answer to the first call (``--call list|create``:
   ListQueues or CreateQueue), the background load of unused services put off (``BACKGROUND_LOAD_DELAY_S``),
   signing processes off (per start).
@@ -66,9 +69,10 @@ from .scenarios.sqs import BODY
 
 ROOT = Path(__file__).resolve().parent.parent
 STEADY = ("gateway", "send", "batch", "recvdel", "sns")
-OPS = (*STEADY, "start")
+S3_OPS = ("s3get", "s3put", "s3metered")
+OPS = (*STEADY, *S3_OPS, "start")
 UNIT = {"gateway": "call", "send": "call", "batch": "message", "recvdel": "message", "sns": "publish",
-        "start": "start"}
+        "s3get": "call", "s3put": "call", "s3metered": "call", "start": "start"}
 
 # the server's entry point with the background load of unused services put off (``start``); a build without
 # that setting simply ignores it
@@ -318,6 +322,25 @@ def steady(server: Server, ops: list[str], n: int, idle: float, subs: int) -> di
             return k
 
         measure("sns", burst)
+    if any(op in ops for op in S3_OPS):
+        cfg = Config(retries={"max_attempts": 0}, read_timeout=600, connect_timeout=600)
+        s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=cfg)
+        data = b"b" * 1024
+        for bucket in ("instr-s3", "instr-s3-metered"):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key="obj", Body=data)
+        s3.put_bucket_metrics_configuration(Bucket="instr-s3-metered", Id="EntireBucket",
+                                            MetricsConfiguration={"Id": "EntireBucket"})
+        get = sig.raw("s3", b"", {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, "/instr-s3/obj", "GET")
+        put = sig.raw("s3", data, {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, "/instr-s3/put", "PUT")
+        metered = sig.raw("s3", b"", {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, "/instr-s3-metered/obj", "GET")
+        if "s3get" in ops:
+            measure("s3get", lambda k: fixed(get, k))
+        if "s3put" in ops:
+            measure("s3put", lambda k: fixed(put, k))
+        if "s3metered" in ops:
+            measure("s3metered", lambda k: fixed(metered, k))
     conn.close()
     return out
 

@@ -153,7 +153,7 @@ class Config:
     cloudwatch_evaluation_seconds: float = field(
         default_factory=lambda: _env_float("TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS", 60.0))
     # CloudWatch: seconds between two samples of the gauges tsunagi publishes (AWS/SQS queue depths) and two
-    # flushes of its counters (AWS: one minute)
+    # flushes of its counters (AWS/SQS, AWS/SNS, AWS/Lambda, AWS/S3; AWS: one minute)
     cloudwatch_publish_seconds: float = field(
         default_factory=lambda: _env_float("TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS", 60.0))
 

@@ -15,7 +15,8 @@ from tsunagi.store.base import Store, open_store
 
 
 @contextmanager
-def nodes_on_one_database(tmp_path: Path, name: str, count: int = 2) -> Iterator[tuple[TsunagiServer, ...]]:
+def nodes_on_one_database(tmp_path: Path, name: str, count: int = 2,
+                          env: dict[str, str] | None = None) -> Iterator[tuple[TsunagiServer, ...]]:
     """``count`` servers sharing a fresh database ``name_…``; afterwards every server still running is
     stopped (a test may have killed some) and the database dropped. They share one master key, as
     servers sharing a database must."""
@@ -23,7 +24,7 @@ def nodes_on_one_database(tmp_path: Path, name: str, count: int = 2) -> Iterator
     nodes: list[TsunagiServer] = []
     try:
         for i in range(count):
-            nodes.append(TsunagiServer(url, data_dir=str(tmp_path / f"node{i}")).start())
+            nodes.append(TsunagiServer(url, data_dir=str(tmp_path / f"node{i}"), env=env).start())
         yield tuple(nodes)
     finally:
         for node in nodes:

@@ -29,12 +29,14 @@ from tsunagi.gateway.errors import error_response
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.guard import Guard, HostPolicy
 from tsunagi.gateway.identity import Authenticator, CredentialStore, StrictAuthenticator
+from tsunagi.gateway.observe import observe_s3
 from tsunagi.gateway.routes import RouteRegistry
 from tsunagi.gateway.routes import apigateway as apigateway_routes
 from tsunagi.gateway.routes import ecs as ecs_routes
 from tsunagi.gateway.routes import internal as internal_routes
 from tsunagi.gateway.routes import s3 as s3_routes
 from tsunagi.ids import uuid4
+from tsunagi.ports.s3 import S3, RequestObserver
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 from tsunagi.services.base import Platform
@@ -149,6 +151,8 @@ class Gateway:
         self.log_requests = access_log.isEnabledFor(logging.DEBUG)   # decided at start (--log-level)
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
+        self._s3_metrics: RequestObserver | None = None
+        self._s3_counted = platform.serves("cloudwatch")   # S3's request metrics: only where CloudWatch is served
 
     @property
     def ready(self) -> bool:
@@ -227,6 +231,19 @@ class Gateway:
         return await self.handle(request, request_id, client[0] if client else "127.0.0.1",
                                  _Body(receive, self.body_timeout))
 
+    def _observe_s3(self, ex: Exchange, response: HttpResponse) -> None:
+        """S3's request metrics (AWS/S3) for the bucket of an S3 request, when it has a metrics configuration."""
+        observer = self._s3_metrics
+        if observer is None:
+            port = self.platform.ports.find(S3)
+            if port is None:
+                return
+            observer = self._s3_metrics = port.request_metrics()
+        try:
+            observe_s3(ex, response, observer)
+        except Exception as e:           # counting must never cost the request its answer
+            log.warning("counting the S3 request metrics of request %s failed: %s", ex.request_id, e)
+
     # -- the chain ------------------------------------------------------------------------------------
     async def handle(self, request: HttpRequest, request_id: str, source_ip: str = "127.0.0.1",
                      body: BodySource | None = None) -> HttpResponse:
@@ -250,6 +267,8 @@ class Gateway:
         assert response is not None
         if self.log_requests:
             self.log(ex)
+        if ex.service == "s3" and self._s3_counted:
+            self._observe_s3(ex, response)
         if not body.consumed and (request.headers.get("content-length", "0") != "0"
                                   or "transfer-encoding" in request.headers):
             # Answered before the body was read (a refused upload): a client that sent

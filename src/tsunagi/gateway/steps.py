@@ -96,6 +96,8 @@ class Route:
         ex.codec = self.codecs.by_key.get(key) or self.codecs.codec(*key)
         if service == "s3":
             ex.bucket = s3_bucket_from_host(request.host)
+            if not ex.started:
+                ex.started = time.monotonic()       # S3's request metrics time every S3 request
             return prepare_s3_body(ex, self.max_body)
         if ex.body.consumed:
             return None

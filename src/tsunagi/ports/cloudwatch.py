@@ -1,15 +1,15 @@
 """What the rest of tsunagi may ask of CloudWatch metrics (implemented by ``services/cloudwatch/port.py``).
 
-Callers: the services that publish AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda; AWS/S3 request
-metrics are not published yet), the Logs service's metric filters, and the embedded metric format in
-log events. Each datum lands in
+Callers: the services that publish AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda, and AWS/S3's
+request metrics for buckets with a metrics configuration), the Logs service's metric filters, and the
+embedded metric format in log events. Each datum lands in
 the same store PutMetricData writes to, so GetMetricData, ListMetrics and alarms see it alike.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -88,6 +88,24 @@ class Counters:
             if value > cell[3]:
                 cell[3] = value
 
+    def count_many(self, observations: Iterable[tuple[Series, float]]) -> None:
+        """:meth:`count` of each (series, value), in the same minute (a hot path that counts several
+        metrics of one event at once: S3's request metrics)."""
+        minute = int(self._clock()) // 60 * 60_000
+        cells = self._cells
+        for series, value in observations:
+            key = series + (minute,)
+            cell = cells.get(key)
+            if cell is None:
+                cells[key] = [1.0, value, value, value]
+            else:
+                cell[0] += 1.0
+                cell[1] += value
+                if value < cell[2]:
+                    cell[2] = value
+                if value > cell[3]:
+                    cell[3] = value
+
     def add_count(self, account: str, region: str, namespace: str, name: str,
                   dimensions: tuple[tuple[str, str], ...], count: int) -> None:
         """``count`` observations of a count of 1 at once (as ``count`` calls of :meth:`add` would)."""
@@ -114,5 +132,5 @@ class Counters:
 
 
 COUNTERS: PortKey[Counters] = PortKey("cloudwatch")
-"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda) for CloudWatch to publish
+"""Where services count AWS's own metrics (AWS/SQS, AWS/SNS, AWS/Lambda, AWS/S3) for CloudWatch to publish
 (a second key of the cloudwatch service, so that asking for it loads that service when it is not yet)."""

@@ -39,8 +39,11 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
                          "SELECT restores are refused",
         "PutObjectAcl": "grants are stored and returned but do not grant access",
         "PutBucketAcl": "grants are stored and returned but do not grant access",
-        "PutBucketMetricsConfiguration": "stored and returned; no AWS/S3 request metrics (AllRequests, "
-                                         "GetRequests, BytesDownloaded, 4xxErrors, ...) are published for it yet",
+        "PutBucketMetricsConfiguration": "AWS/S3 request metrics are published for it; a filter's AccessPointArn "
+                                         "matches no request (tsunagi serves no access points), a Tag filter "
+                                         "matches the object's tags once the request is answered (a deleted "
+                                         "object's requests do not count), and FirstByteLatency includes "
+                                         "receiving an upload's body",
     },
     "lambda": {
         "CreateFunction": "functions run natively (Python and Node.js runtimes); PackageType Image is refused "

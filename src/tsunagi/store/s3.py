@@ -21,6 +21,10 @@ import orjson
 from tsunagi.store import queries
 from tsunagi.store.base import IntegrityError, Store, Tx
 
+# payload: a bucket created, deleted or configured, on a shared store (servers keep its metrics
+# configurations in memory; a reconnected listener hears "*" and reads them all again)
+META_CHANNEL = "s3-meta"
+
 
 class BucketRow(NamedTuple):
     name: str
@@ -92,6 +96,8 @@ class S3Repo:
             await self.store.execute(self.q.create_bucket, (name, account, region, now, config))
         except IntegrityError:
             raise BucketExists(name) from None
+        if self.store.shared:
+            self.store.notify(META_CHANNEL, name)
 
     async def bucket(self, name: str) -> BucketRow | None:
         row = await self.store.fetchone(self.q.bucket, (name,))
@@ -112,13 +118,20 @@ class S3Repo:
             await tx.execute(self.q.delete_bucket_parts, (name,))
             await tx.execute(self.q.delete_bucket_uploads, (name,))
             await tx.execute(self.q.delete_bucket, (name,))
+            if self.store.shared:
+                tx.notify(META_CHANNEL, name)
         return [r[0] for r in rows]
 
     async def bucket_is_empty(self, name: str) -> bool:
         return await self.store.fetchone(self.q.any_object, (name,)) is None
 
     async def set_bucket_config(self, name: str, config: str) -> None:
-        await self.store.execute(self.q.set_bucket_config, (config, name))
+        if not self.store.shared:
+            await self.store.execute(self.q.set_bucket_config, (config, name))
+            return
+        async with self.store.transaction() as tx:
+            await tx.execute(self.q.set_bucket_config, (config, name))
+            tx.notify(META_CHANNEL, name)
 
     async def set_bucket_config_tx(self, tx: Tx, name: str, config: str) -> None:
         await tx.execute(self.q.set_bucket_config, (config, name))

@@ -5,6 +5,7 @@ the upload as plain members, and writes AWS's answer (:func:`tsunagi.protocol.s3
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from tsunagi.context import Principal, RequestContext
@@ -61,6 +62,9 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
         bucket = is_post_upload(request, s3_bucket_from_host(request.host))
         assert bucket is not None
         ex.service = "s3"
+        ex.bucket = bucket       # (its request metrics: the bucket, and how long the request took)
+        if not ex.started:
+            ex.started = time.monotonic()
         ex.codec = codecs.codec("s3", None)
         ex.route = None          # errors answer in S3's XML, like any S3 operation
         await read_body(ex, max_body)
@@ -89,7 +93,7 @@ def install(routes: RouteRegistry, platform: Platform, authenticator: Authentica
                                           code="NotImplemented")
         # under --auth strict the policy's signature was checked above against the key's real secret
         lookup = _no_secret if isinstance(authenticator, StrictAuthenticator) else secret_for
-        params = post_params(request, bucket, platform.clock.now(), lookup)
+        params = ex.params = post_params(request, bucket, platform.clock.now(), lookup)
         if not principal.account:
             await _anonymous_upload(platform, ctx, ex, bucket, str(params["Key"]))
         result = await post(ctx, params)

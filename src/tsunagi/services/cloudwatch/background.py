@@ -60,7 +60,7 @@ class Background:
             log.warning("publishing the last counted metrics failed: %s", e)
 
     async def flush(self) -> int:
-        """Put what the services counted (AWS/SQS, AWS/SNS, AWS/Lambda) as metric data."""
+        """Put what the services counted (AWS/SQS, AWS/SNS, AWS/Lambda, AWS/S3) as metric data."""
         n = 0
         for (account, region), data in self.service.counters.drain().items():
             await self.service.metrics.put(account, region, data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -47,10 +48,12 @@ _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]")
 
 
 class Buckets:
-    def __init__(self, repo: S3Repo, bodies: Bodies, clock: Clock) -> None:
+    def __init__(self, repo: S3Repo, bodies: Bodies, clock: Clock,
+                 changed: Callable[[Bucket | None, str], None] | None = None) -> None:
         self.repo = repo
         self.bodies = bodies
         self.clock = clock
+        self.changed = changed       # told of this server's changes to a bucket (its request metrics)
         self._owners: dict[str, tuple[float, tuple[str, str | None] | None]] = {}
 
     async def owner_and_policy(self, name: str) -> tuple[str, str | None] | None:
@@ -116,6 +119,8 @@ class Buckets:
         try:
             await self.repo.create_bucket(name, ctx.account, region, stamp(self.clock), json_dumps(config))
             self._owners.pop(name, None)
+            if self.changed is not None:
+                self.changed(None, name)
         except BucketExists:
             row = await self.repo.bucket(name)
             if row is not None and row.account == ctx.account:
@@ -136,6 +141,8 @@ class Buckets:
             raise err("BucketNotEmpty", "The bucket you tried to delete is not empty", 409, BucketName=b.name)
         freed = await self.repo.delete_bucket(b.name)
         self._owners.pop(b.name, None)
+        if self.changed is not None:
+            self.changed(None, b.name)
         self.bodies.free_later(freed)
         return {}
 
@@ -180,6 +187,8 @@ class Buckets:
     async def _save_config(self, b: Bucket) -> None:
         await self.repo.set_bucket_config(b.name, json_dumps(b.config))
         self._owners.pop(b.name, None)
+        if self.changed is not None:
+            self.changed(b, b.name)
 
     async def _set(self, ctx: RequestContext, params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         b = await self.get(ctx, params.get("Bucket"))

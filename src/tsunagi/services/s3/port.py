@@ -6,18 +6,23 @@ from typing import Any
 
 from tsunagi.context import RequestContext
 from tsunagi.ports.resources import ResourcePolicy
-from tsunagi.ports.s3 import ObjectTooLarge
+from tsunagi.ports.s3 import ObjectTooLarge, RequestObserver
 from tsunagi.services.s3.buckets import Buckets
 from tsunagi.services.s3.objects import Objects
+from tsunagi.services.s3.request_metrics import RequestMetrics
 from tsunagi.store.s3 import S3Repo
 from tsunagi.streams import StreamingBody
 
 
 class S3PortImpl:
-    def __init__(self, repo: S3Repo, objects: Objects, buckets: Buckets) -> None:
+    def __init__(self, repo: S3Repo, objects: Objects, buckets: Buckets, metrics: RequestMetrics) -> None:
         self._repo = repo
         self._objects = objects
         self._buckets = buckets
+        self._metrics = metrics
+
+    def request_metrics(self) -> RequestObserver:
+        return self._metrics
 
     async def resource_policy(self, ctx: RequestContext, arn: str) -> ResourcePolicy | None:
         """The bucket of a bucket or object ARN (``arn:aws:s3:::bucket/key``), its owner and its bucket policy."""

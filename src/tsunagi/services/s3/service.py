@@ -15,6 +15,7 @@ depends on:
 - :mod:`.objects`: object operations, and the commit that makes a version current with its events;
 - :mod:`.multipart`: multipart uploads;
 - :mod:`.post`: browser-form uploads (PostObject), read and checked by the gateway's S3 route;
+- :mod:`.request_metrics`: the AWS/S3 request metrics of buckets with a metrics configuration;
 - :mod:`.port`: what the rest of tsunagi may ask of S3.
 """
 
@@ -32,6 +33,7 @@ from tsunagi.services.s3.notifications import Notifications
 from tsunagi.services.s3.objects import Objects
 from tsunagi.services.s3.port import S3PortImpl
 from tsunagi.services.s3.post import PostUploads
+from tsunagi.services.s3.request_metrics import RequestMetrics
 from tsunagi.services.s3.restore import Restores
 from tsunagi.store.blobs import open_blob_store
 from tsunagi.store.s3 import S3Repo
@@ -48,7 +50,8 @@ class S3Service(Service):
         self.repo = S3Repo(self.store)
         blobs = open_blob_store(self.store, platform.config.data_dir, synchronous=platform.config.sqlite_synchronous)
         self.bodies = Bodies(self.repo, blobs, KmsKeys(platform.ports, self.clock))
-        self.buckets = Buckets(self.repo, self.bodies, self.clock)
+        self.request_metrics = RequestMetrics(self.repo, platform.ports)
+        self.buckets = Buckets(self.repo, self.bodies, self.clock, self.request_metrics.changed)
         self.notifications = Notifications(self.store, self.repo, self.buckets, platform.ports, platform.outbox,
                                            self.clock, policies=platform.config.policies)
         self.objects = Objects(self.store, self.repo, self.buckets, self.bodies, self.notifications,
@@ -57,16 +60,19 @@ class S3Service(Service):
                                    self.notifications, platform.outbox, self.clock)
         self.posts = PostUploads(self.buckets, self.bodies, self.objects)
         self.restores = Restores(self.objects, self.clock)
-        platform.ports.provide(S3, S3PortImpl(self.repo, self.objects, self.buckets))
+        platform.ports.provide(S3, S3PortImpl(self.repo, self.objects, self.buckets, self.request_metrics))
 
     # == lifecycle ===========================================================================
     async def start(self) -> None:
+        self.request_metrics.listen()
         await self.bodies.start()
 
     async def stop(self) -> None:
+        self.request_metrics.unlisten()
         self.bodies.stop()
 
     async def on_reset(self) -> None:
+        self.request_metrics.forget()
         await self.bodies.on_reset()
 
     # == buckets and their configurations ===========================================================
