@@ -106,12 +106,12 @@ class RouteRegistry:
         root = self.root_filter
         if root is None or content_type.lower().startswith(root.get(request.method, ())):
             return True
-        if self.root_hosts:
-            host = request.headers.get("host", "")
-            for marker in self.root_hosts:
-                if marker in host:
-                    return True
-        return False
+        return self.claims_by_host(request)
+
+    def claims_by_host(self, request: HttpRequest) -> bool:
+        """Whether a route claimed by its Host (:attr:`root_hosts`) may claim this request."""
+        host = request.headers.get("host", "")
+        return any(marker in host for marker in self.root_hosts)
 
     def find(self, request: HttpRequest) -> Route | None:
         path = request.path
