@@ -70,6 +70,25 @@ _STATUS_LINES: dict[int, bytes] = {}
 _HEADER_NAMES: dict[bytes, str] = {}     # a header name as sent -> in lower case (clients repeat the same few)
 
 
+def _headers(fields: list[bytes]) -> dict[str, str]:
+    """A head's header names (in lower case, learnt for the next heads) to their values, a repeated
+    header's values joined with ","."""
+    headers: dict[str, str] = {}
+    names = _HEADER_NAMES
+    pairs = iter(fields)
+    for name, value in zip(pairs, pairs, strict=False):   # (names and values, in turn)
+        key = names.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(names) < 1024:
+                names[name] = key
+        if key in headers:
+            headers[key] = f"{headers[key]},{value.decode('latin-1')}"
+        else:
+            headers[key] = value.decode("latin-1")
+    return headers
+
+
 def _status_line(status: int) -> bytes:
     line = _STATUS_LINES.get(status)
     if line is None:
@@ -324,18 +343,14 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse_head()
             raise _HeadTooLarge
         headers: dict[str, str] = {}
-        names = _HEADER_NAMES
+        known = _HEADER_NAMES.get
         pairs = iter(fields)
         for name, value in zip(pairs, pairs, strict=False):   # (names and values, in turn)
-            key = names.get(name)
-            if key is None:
-                key = name.decode("latin-1").lower()
-                if len(names) < 1024:
-                    names[name] = key
-            if key in headers:
-                headers[key] = f"{headers[key]},{value.decode('latin-1')}"
-            else:
-                headers[key] = value.decode("latin-1")
+            key = known(name)
+            if key is None or key in headers:     # a name not seen before, or repeated: the long way
+                headers = _headers(fields)
+                break
+            headers[key] = value.decode("latin-1")
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
         request = HttpRequest(self.parser.get_method().decode("latin-1"), path, query, headers)

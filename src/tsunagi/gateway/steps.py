@@ -72,13 +72,13 @@ class Route:
         ctype = headers.get("content-type", "")
         routes = self.routes
         root = routes.root_filter
-        if request.path != "/":
+        # (RouteRegistry.claims_root, inline: an API call to "/" is claimed by no route)
+        if request.path != "/" or root is None or ctype.lower().startswith(root.get(request.method, ())):
             route = routes.find(request)
-        elif root is not None and not ctype.lower().startswith(root.get(request.method, ())) \
-                and not (routes.root_hosts and routes.claims_by_host(request)):
-            route = None          # an API call: no route may claim it (RouteRegistry.claims_root, inline)
+        elif not routes.root_hosts or routes.host_claims.get(headers.get("host", "")) is False:
+            route = None
         else:
-            route = routes.find(request)
+            route = routes.find(request) if routes.claims_by_host(request) else None
         if route is not None:
             ex.route = route.name
             return self._answer(route.handler, ex)
