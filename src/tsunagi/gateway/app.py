@@ -68,6 +68,9 @@ class _Body:
     def done(cls) -> _Body:
         return cls(None)
 
+    def whole(self, limit: int) -> bytes | None:
+        return None      # the body arrives through ``receive``: always awaited
+
     async def next_chunk(self) -> bytes:
         while not self.consumed:
             assert self._receive is not None

@@ -234,10 +234,10 @@ class PolicyAuthorizer:
             own = _OWN.get(ex.service)
             if own is None or own(ex.params, principal.account):
                 return None      # the caller's own resources (or a service that keeps accounts apart itself)
+        elif ex.service == "sts":
+            return None          # STS decides itself (trust policies); GetCallerIdentity needs no permission
         found = targets(ex.service, ex.operation.name, ex.params, principal.account, ctx.region, ex.bucket)
         if self.identity:
-            if ex.service == "sts":
-                return None      # STS decides itself (trust policies); GetCallerIdentity needs no permission
             if ex.service == "apigateway":
                 # API Gateway's management permissions are HTTP verbs on resource paths (apigateway:POST)
                 request = ex.request

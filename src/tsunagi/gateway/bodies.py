@@ -24,6 +24,21 @@ def declared_length(request: HttpRequest, limit: int) -> int | None:
     return n
 
 
+def read_body_now(ex: Exchange, limit: int) -> bool:
+    """Read the whole body into ``ex.request.body`` without awaiting when it has all arrived (most
+    API calls: it came with the head): True when the body is read, False when it must be awaited
+    (:func:`read_body`)."""
+    body = ex.body
+    if body.consumed:
+        return True
+    declared_length(ex.request, limit)
+    data = body.whole(limit)
+    if data is None:
+        return False
+    ex.request.body = data
+    return True
+
+
 async def read_body(ex: Exchange, limit: int) -> None:
     """Read the whole body into ``ex.request.body`` (at most ``limit`` bytes)."""
     body = ex.body

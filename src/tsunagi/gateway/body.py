@@ -23,6 +23,10 @@ class BodySource(Protocol):
 
     consumed: bool
 
+    def whole(self, limit: int) -> bytes | None:
+        """The rest of the body without awaiting, when all of it is there already and at most ``limit``
+        bytes; else None (nothing read)."""
+
     async def next_chunk(self) -> bytes: ...
 
 

@@ -33,7 +33,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING
 
@@ -68,6 +68,25 @@ _REASONS = {100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "N
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 _STATUS_LINES: dict[int, bytes] = {}
 _HEADER_NAMES: dict[bytes, str] = {}     # a header name as sent -> in lower case (clients repeat the same few)
+
+
+def _headers(fields: list[bytes]) -> dict[str, str]:
+    """A head's header names (in lower case, learnt for the next heads) to their values, a repeated
+    header's values joined with ","."""
+    headers: dict[str, str] = {}
+    names = _HEADER_NAMES
+    pairs = iter(fields)
+    for name, value in zip(pairs, pairs, strict=False):   # (names and values, in turn)
+        key = names.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(names) < 1024:
+                names[name] = key
+        if key in headers:
+            headers[key] = f"{headers[key]},{value.decode('latin-1')}"
+        else:
+            headers[key] = value.decode("latin-1")
+    return headers
 
 
 def _status_line(status: int) -> bytes:
@@ -135,6 +154,21 @@ class RequestBody:
             waiter.set_result(None)
 
     # -- the gateway's side ------------------------------------------------------------------------
+    def whole(self, limit: int) -> bytes | None:
+        """The rest of the body at once, when all of it has arrived and it is at most ``limit`` bytes;
+        else None, and nothing is read (what :meth:`next_chunk` would give, without awaiting it)."""
+        if not self._done or self.consumed or self._unread > limit:
+            return None
+        chunks = self._chunks
+        n = len(chunks)
+        data = chunks[0] if n == 1 else b"".join(chunks)
+        chunks.clear()
+        self._unread = 0
+        self.consumed = True
+        if n:
+            self._conn.resume_reading()
+        return data
+
     async def next_chunk(self) -> bytes:
         while True:
             if self._chunks:
@@ -309,18 +343,14 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse_head()
             raise _HeadTooLarge
         headers: dict[str, str] = {}
-        names = _HEADER_NAMES
+        known = _HEADER_NAMES.get
         pairs = iter(fields)
         for name, value in zip(pairs, pairs, strict=False):   # (names and values, in turn)
-            key = names.get(name)
-            if key is None:
-                key = name.decode("latin-1").lower()
-                if len(names) < 1024:
-                    names[name] = key
-            if key in headers:
-                headers[key] = f"{headers[key]},{value.decode('latin-1')}"
-            else:
-                headers[key] = value.decode("latin-1")
+            key = known(name)
+            if key is None or key in headers:     # a name not seen before, or repeated: the long way
+                headers = _headers(fields)
+                break
+            headers[key] = value.decode("latin-1")
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
         request = HttpRequest(self.parser.get_method().decode("latin-1"), path, query, headers)
@@ -361,7 +391,9 @@ class HttpProtocol(asyncio.Protocol):
                 response = HttpResponse(500, [("content-type", "application/json")],
                                         b'{"__type":"InternalFailure","message":"internal error"}')
             keep = keep_alive and not self._closing and (body.consumed or body.complete)
-            await self._send(request, response, keep)
+            streaming = self._send(request, response, keep)
+            if streaming is not None:
+                await streaming
         finally:
             self._task = None
         if not keep or self._closing:
@@ -379,8 +411,10 @@ class HttpProtocol(asyncio.Protocol):
         elif self._eof:
             self.close()
 
-    async def _send(self, request: HttpRequest, response: HttpResponse, keep: bool) -> None:
-        head = [_status_line(response.status), _Clock.date()]
+    def _send(self, request: HttpRequest, response: HttpResponse, keep: bool) -> Awaitable[None] | None:
+        """Write the answer: head and body in one write, or the head and then the streamed body (the
+        awaitable returned)."""
+        lines = ""
         has_length = False
         for name, value in response.headers:
             lower = name.lower()
@@ -390,7 +424,8 @@ class HttpProtocol(asyncio.Protocol):
                 if value.lower() == "close":
                     keep = False
                 continue
-            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+            lines += f"{name}: {value}\r\n"
+        head = [_status_line(response.status), _Clock.date(), lines.encode("latin-1")]
         stream = response.stream
         if stream is None and not has_length:
             head.append(b"content-length: %d\r\n" % len(response.body))
@@ -402,8 +437,8 @@ class HttpProtocol(asyncio.Protocol):
         head.append(b"\r\n")
         if stream is None:
             self.write(b"".join(head) + (b"" if request.method == "HEAD" else response.body))
-            return
-        await self._stream(b"".join(head), stream, request.method == "HEAD")
+            return None
+        return self._stream(b"".join(head), stream, request.method == "HEAD")
 
     async def _stream(self, head: bytes, stream: AsyncIterator[bytes], head_only: bool) -> None:
         pending = head

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tsunagi.context import Principal, RequestContext
-from tsunagi.gateway.bodies import prepare_s3_body, read_body
+from tsunagi.gateway.bodies import prepare_s3_body, read_body, read_body_now
 from tsunagi.gateway.codecs import Codecs, Operation
 from tsunagi.gateway.exchange import Exchange, RouteHandler
 from tsunagi.gateway.identity import Authenticator, read_credential, secret_for
@@ -71,15 +71,22 @@ class Route:
         headers = request.headers
         ctype = headers.get("content-type", "")
         routes = self.routes
-        if request.path == "/" and not routes.claims_root(request, ctype):
+        root = routes.root_filter
+        # (RouteRegistry.claims_root, inline: an API call to "/" is claimed by no route)
+        if request.path != "/" or root is None or ctype.lower().startswith(root.get(request.method, ())):
+            route = routes.find(request)
+        elif not routes.root_hosts or routes.host_claims.get(headers.get("host", "")) is False:
             route = None
         else:
-            route = routes.find(request)
+            route = routes.find(request) if routes.claims_by_host(request) else None
         if route is not None:
             ex.route = route.name
             return self._answer(route.handler, ex)
         if request.method == "POST" and not ex.body.consumed and ctype.startswith("application/x-www-form-urlencoded"):
-            return self._form_first(ex)  # the Action may be in the form: read it, then find the service
+            # the Action may be in the form: read it, then find the service
+            if read_body_now(ex, self.max_body):
+                return self._service(ex)
+            return self._form_first(ex)
         return self._service(ex)
 
     def _service(self, ex: Exchange) -> Awaitable[None] | None:
@@ -101,9 +108,12 @@ class Route:
             return prepare_s3_body(ex, self.max_body)
         if ex.body.consumed:
             return None
+        limit = self.max_body
         if service == "lambda" and request.method in ("POST", "PUT") and carries_code(request.path):
-            return read_body(ex, max(self.max_body, LAMBDA_CODE_BODY))
-        return read_body(ex, self.max_body)
+            limit = max(limit, LAMBDA_CODE_BODY)
+        if read_body_now(ex, limit):
+            return None
+        return read_body(ex, limit)
 
     @staticmethod
     async def _answer(handler: RouteHandler, ex: Exchange) -> None:

@@ -13,6 +13,9 @@ from tsunagi.protocol.http import HttpRequest
 class _Done:
     consumed = True
 
+    def whole(self, limit: int) -> bytes | None:
+        return None
+
     async def next_chunk(self) -> bytes:
         return b""
 

@@ -215,3 +215,48 @@ def test_at_the_connection_cap_the_longest_idle_connections_make_room():
     assert [t.closed for t in idle] == [True, True] + [False] * 8
     assert not newcomer.closed
     assert refused.closed
+
+
+class WholeGateway(EchoGateway):
+    """Takes the body at once when it has all arrived (what the gateway's route step does), else reads it
+    piece by piece; records which way it went."""
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        super().__init__()
+        self.limit = limit
+        self.at_once: list[bool] = []
+
+    async def handle(self, request, request_id, source_ip="127.0.0.1", body=None):
+        data = body.whole(self.limit)
+        self.at_once.append(data is not None)
+        if data is None:
+            data = b""
+            while chunk := await body.next_chunk():
+                data += chunk
+        assert body.consumed
+        return HttpResponse(200, [("content-type", "text/plain")], f"{request.method} {len(data)}".encode())
+
+
+def test_a_body_that_came_with_its_head_is_taken_at_once_and_one_still_arriving_is_awaited():
+    async def main(gateway: WholeGateway, *reads: bytes) -> FakeTransport:
+        transport = FakeTransport()
+        proto = connect(gateway, transport)
+        for data in reads:
+            proto.data_received(data)
+            for _ in range(20):
+                await asyncio.sleep(0)
+        return transport
+
+    gw = WholeGateway()
+    out = asyncio.run(main(gw, post("/a", b"x" * 5000) + post("/b", b"")))
+    assert gw.at_once == [True, True]
+    assert out.out.count(b"HTTP/1.1 200 OK") == 2 and b"POST 5000" in out.out and out.out.endswith(b"POST 0")
+
+    raw = post("/late", b"y" * 3000)
+    gw = WholeGateway()
+    out = asyncio.run(main(gw, raw[:-1000], raw[-1000:]))
+    assert gw.at_once == [False] and out.out.endswith(b"POST 3000")
+
+    gw = WholeGateway(limit=100)          # over the limit: nothing is taken, the reader gets every piece
+    out = asyncio.run(main(gw, post("/big", b"z" * 101)))
+    assert gw.at_once == [False] and out.out.endswith(b"POST 101")

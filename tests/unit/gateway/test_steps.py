@@ -42,6 +42,9 @@ def sigv4(service: str, akid: str = "test", region: str = "eu-west-1") -> dict[s
 class _Done:
     consumed = True
 
+    def whole(self, limit: int) -> bytes | None:
+        return None
+
     async def next_chunk(self) -> bytes:
         return b""
 

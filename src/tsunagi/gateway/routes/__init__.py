@@ -65,6 +65,7 @@ class RouteRegistry:
         # hosts) are left out of it: the step also checks the Host against ``root_hosts``.
         self.root_filter: dict[str, tuple[str, ...]] | None = {}
         self.root_hosts: tuple[str, ...] = ()
+        self.host_claims: dict[str, bool] = {}       # Host header -> claims_by_host (hosts repeat)
 
     def add(self, route: Route) -> None:
         if route.name in self._names:
@@ -86,6 +87,7 @@ class RouteRegistry:
                 self._predicate_methods.add(method)
         self.root_filter = self._root_filter()
         self.root_hosts = tuple(sorted({r.host for rs in self._others.values() for r in rs if r.host is not None}))
+        self.host_claims = {}
 
     def _root_filter(self) -> dict[str, tuple[str, ...]] | None:
         if self._root_claimed:
@@ -106,12 +108,17 @@ class RouteRegistry:
         root = self.root_filter
         if root is None or content_type.lower().startswith(root.get(request.method, ())):
             return True
-        if self.root_hosts:
-            host = request.headers.get("host", "")
-            for marker in self.root_hosts:
-                if marker in host:
-                    return True
-        return False
+        return self.claims_by_host(request)
+
+    def claims_by_host(self, request: HttpRequest) -> bool:
+        """Whether a route claimed by its Host (:attr:`root_hosts`) may claim this request."""
+        host = request.headers.get("host", "")
+        claimed = self.host_claims.get(host)
+        if claimed is None:
+            claimed = any(marker in host for marker in self.root_hosts)
+            if len(self.host_claims) < 1024:
+                self.host_claims[host] = claimed
+        return claimed
 
     def find(self, request: HttpRequest) -> Route | None:
         path = request.path
