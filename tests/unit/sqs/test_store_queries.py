@@ -42,9 +42,9 @@ _SHAPES = [
 
 @pytest.mark.parametrize("shape", range(len(_SHAPES)))
 def test_inserted_messages_are_stored_as_given_whichever_statement_inserts_them(tmp_path, shape: int) -> None:
-    """insert and insert_many pick a statement without NULL parameters for the usual message; every
-    shape of row is stored column for column as given, alone, in a batch of its own shape and in a
-    batch mixing it with the others."""
+    """insert, insert_many, insert_in and insert_rows_in pick a statement without NULL parameters for
+    the usual message; every shape of row is stored column for column as given, alone, in a batch of
+    its own shape, in a batch mixing it with the others, and inside a transaction (SNS fan-out)."""
     import asyncio
 
     from tsunagi.store.base import open_store
@@ -60,14 +60,25 @@ def test_inserted_messages_are_stored_as_given_whichever_statement_inserts_them(
             one = _row(0, **_SHAPES[shape])
             same = [_row(i, **_SHAPES[shape]) for i in (1, 2, 3)]
             mixed = [_row(10 + i, **kw) for i, kw in enumerate(_SHAPES)]
+            other = await repo.create_queue("123456789012", "us-east-1", "q2", "arn:aws:sqs:us-east-1:123456789012:q2",
+                                            False, "{}", "{}", None, 1)
             await repo.insert(qid, one)
             await repo.insert_many(qid, same)
             await repo.insert_many(qid, mixed)
-            rows = await store.fetchall(f"SELECT {', '.join(NewMessage._fields)} FROM sqs_messages WHERE queue_id = ? "
-                                        "ORDER BY id", (qid,))
-            got = [NewMessage(*(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r))
-                   for r in rows]
-            assert got == [one, *same, *mixed]
+            in_tx = [_row(20 + i, **_SHAPES[shape]) for i in range(4)]     # as SNS fan-out inserts them
+            async with store.transaction() as tx:
+                await repo.insert_in(tx, qid, in_tx[0])
+                await repo.insert_rows_in(tx, [(qid, in_tx[1]), (other, in_tx[2]), (qid, in_tx[3])])
+                await repo.insert_rows_in(tx, [(other, r) for r in mixed])
+
+            async def stored(queue_id: int) -> list[NewMessage]:
+                rows = await store.fetchall(f"SELECT {', '.join(NewMessage._fields)} FROM sqs_messages "
+                                            "WHERE queue_id = ? ORDER BY id", (queue_id,))
+                return [NewMessage(*(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r))
+                        for r in rows]
+
+            assert await stored(qid) == [one, *same, *mixed, in_tx[0], in_tx[1], in_tx[3]]
+            assert await stored(other) == [in_tx[2], *mixed]
         finally:
             await store.close()
 
