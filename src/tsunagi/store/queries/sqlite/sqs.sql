@@ -93,6 +93,22 @@ SELECT MIN(sent_at) FROM sqs_messages WHERE queue_id = ? AND retain_from > ?;
 INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo, trace_id, sealed)
 VALUES {rows};
 
+-- name: insert_plain_messages
+-- Standard messages without message or system attributes, trace header or group id, not sealed:
+-- insert_messages with the NULLs written out (a NULL parameter costs SQLite's driver an adapter
+-- lookup each). Row: queue_id, message_id, body, md5_body, sender_id, sent_at, retain_from,
+-- visible_at, trace_id.
+-- row: (?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?, ?, ?, NULL, NULL, 0, ?, NULL)
+INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo, trace_id, sealed)
+VALUES {rows};
+
+-- name: insert_sealed_messages
+-- The same, sealed (body '', body and attributes in the blob). Row: queue_id, message_id,
+-- md5_body, sender_id, sent_at, retain_from, visible_at, trace_id, sealed.
+-- row: (?, ?, '', ?, NULL, NULL, NULL, NULL, ?, ?, ?, ?, NULL, NULL, 0, ?, ?)
+INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo, trace_id, sealed)
+VALUES {rows};
+
 -- name: insert_fifo
 -- One FIFO message; its row id.
 INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attrs, md5_attrs, trace_header, md5_sys, sender_id, sent_at, retain_from, visible_at, group_id, dedup_id, fifo, trace_id, sealed)
