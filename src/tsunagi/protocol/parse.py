@@ -47,7 +47,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 import orjson
-from botocore.model import OperationModel, OperationNotFoundError, ServiceModel, Shape
 from defusedxml import ElementTree as SafeET
 
 from tsunagi.protocol import sqs_query
@@ -63,6 +62,7 @@ from tsunagi.protocol.errors import (
     error_class,
 )
 from tsunagi.protocol.http import BodyStream, HttpRequest, form_pairs
+from tsunagi.protocol.model import OperationModel, OperationNotFoundError, ServiceModel, Shape
 from tsunagi.protocol.shapes import (
     INT_TYPES,
     BadValue,
