@@ -47,7 +47,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 import orjson
-from defusedxml import ElementTree as SafeET
 
 from tsunagi.protocol import sqs_query
 from tsunagi.protocol.aws_chunked import strip_aws_chunked, upload_body
@@ -580,6 +579,8 @@ class _XMLDecoders:
 
 
 def _load_xml(body: bytes) -> Any:
+    from defusedxml import ElementTree as SafeET  # the XML protocols' first request imports it
+
     try:
         return SafeET.fromstring(body)
     except Exception:  # ParseError and defusedxml's refusals alike
