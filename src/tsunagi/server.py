@@ -10,7 +10,6 @@ import gc
 import logging
 import os
 import secrets
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -98,7 +97,6 @@ def _prepare(config: Config) -> tuple[Store, bool]:
 
 
 def _gateway(config: Config, store: Store, generated: bool, clock: Clock | None = None) -> Gateway:
-    botocore_without_crt()
     from tsunagi.gateway.app import Gateway
 
     # services load when first needed on a new store (a test suite's server answers its first request
@@ -111,26 +109,6 @@ def _gateway(config: Config, store: Store, generated: bool, clock: Clock | None 
             keep_admin_token(config, config.admin_token)
 
     return Gateway(platform, on_startup=start, on_shutdown=platform.stop)
-
-
-def botocore_without_crt() -> None:
-    """Import botocore as the server uses it: for its service models only. botocore loads awscrt (12 MB
-    of C, ~60 ms of the start) for request signing and transfers, which the server never does with
-    botocore; told that awscrt is not there, it leaves it (S3's CRC32C and CRC64NVME load it when first
-    needed, tsunagi.services.s3.checksums)."""
-    if "botocore.compat" in sys.modules:
-        return
-    saved = sys.modules.get("awscrt.auth")
-    sys.modules["awscrt.auth"] = None  # type: ignore[assignment]  # `import awscrt.auth` raises ImportError
-    try:
-        import botocore.compat  # noqa: F401
-    except ImportError:
-        pass
-    finally:
-        if saved is None:
-            del sys.modules["awscrt.auth"]
-        else:
-            sys.modules["awscrt.auth"] = saved
 
 
 # How long after the port opened a new store's server starts building its gateway when no request came.

@@ -19,9 +19,8 @@ from tsunagi.gateway.identity import Credential
 from tsunagi.protocol.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from botocore.model import OperationModel
-
     from tsunagi.gateway.codecs import Codec
+    from tsunagi.protocol.model import OperationModel
 
 
 @dataclass(slots=True)

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
 import ssl
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -265,6 +263,8 @@ class SnsHandlers:
             await self._finish(job, protocol, SKIPPED, GONE)
             return
         if smtp_url and not payload.get("local_only"):
+            import smtplib  # only a server given an SMTP server sends mail through one
+
             try:
                 await asyncio.to_thread(send_smtp, smtp_url, payload)
             except (OSError, smtplib.SMTPException) as e:
@@ -312,6 +312,9 @@ def _redact(url: str) -> str:
 
 def send_smtp(url: str, payload: dict[str, Any]) -> None:
     """Send one message through ``smtp://[user:pass@]host[:port]`` (STARTTLS when offered) or ``smtps://``."""
+    import smtplib
+    from email.message import EmailMessage
+
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     msg = EmailMessage()

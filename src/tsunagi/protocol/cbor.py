@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import cbor2
-from botocore.model import OperationModel, ServiceModel, Shape
 
 from tsunagi.protocol.errors import SerializationException, ServiceError, UnknownOperationException
 from tsunagi.protocol.http import HttpRequest, HttpResponse
+from tsunagi.protocol.model import OperationModel, ServiceModel, Shape
 from tsunagi.protocol.parse import RequestParser
 from tsunagi.protocol.serialize import ResponseSerializer
 

@@ -47,8 +47,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 import orjson
-from botocore.model import OperationModel, OperationNotFoundError, ServiceModel, Shape
-from defusedxml import ElementTree as SafeET
 
 from tsunagi.protocol import sqs_query
 from tsunagi.protocol.aws_chunked import strip_aws_chunked, upload_body
@@ -63,6 +61,7 @@ from tsunagi.protocol.errors import (
     error_class,
 )
 from tsunagi.protocol.http import BodyStream, HttpRequest, form_pairs
+from tsunagi.protocol.model import OperationModel, OperationNotFoundError, ServiceModel, Shape
 from tsunagi.protocol.shapes import (
     INT_TYPES,
     BadValue,
@@ -580,6 +579,8 @@ class _XMLDecoders:
 
 
 def _load_xml(body: bytes) -> Any:
+    from defusedxml import ElementTree as SafeET  # the XML protocols' first request imports it
+
     try:
         return SafeET.fromstring(body)
     except Exception:  # ParseError and defusedxml's refusals alike

@@ -32,11 +32,11 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from botocore.model import OperationModel, ServiceModel, Shape
 
 from tsunagi.protocol import sqs_query
 from tsunagi.protocol.errors import ServiceError
 from tsunagi.protocol.http import HttpResponse
+from tsunagi.protocol.model import OperationModel, ServiceModel, Shape
 from tsunagi.protocol.shapes import (
     BODY_TIMESTAMP,
     HEADER_TIMESTAMP,
@@ -871,10 +871,8 @@ def error_in_protocol(service_model: ServiceModel | None, error: ServiceError, r
     knows, served or not); without a model, in the ``fallback`` protocol's generic form."""
     if service_model is None:
         if fallback == "query":
-            from botocore.model import ServiceModel as _Model
-
-            service_model = _Model({"metadata": {"protocol": "query", "apiVersion": "", "endpointPrefix": ""},
-                                    "operations": {}, "shapes": {}})
+            service_model = ServiceModel({"metadata": {"protocol": "query", "apiVersion": "", "endpointPrefix": ""},
+                                          "operations": {}, "shapes": {}})
         else:
             body = _dumps({"__type": error.code, "message": error.message})
             return HttpResponse(error.status, [("Content-Type", "application/x-amz-json-1.1"),

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from botocore.model import Shape
+from tsunagi.protocol.model import Shape
 
 SCALAR_TYPES = frozenset({"string", "integer", "long", "float", "double", "boolean", "blob", "timestamp"})
 INT_TYPES = frozenset({"integer", "long"})

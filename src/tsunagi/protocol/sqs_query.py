@@ -17,9 +17,8 @@ import re
 from functools import cache
 from typing import Any
 
-from botocore.model import ServiceModel
-
 from tsunagi.protocol import specs
+from tsunagi.protocol.model import ServiceModel
 
 XML_NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
@@ -107,7 +106,7 @@ def patch_description(description: dict[str, Any]) -> dict[str, Any]:
 @cache
 def query_model() -> ServiceModel:
     """SQS's model in its query form (cached)."""
-    base = specs._loader.load_service_model("sqs", "service-2")
+    base = specs.description("sqs")
     return ServiceModel(patch_description(base), service_name="sqs")
 
 

@@ -32,8 +32,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botocore.model import OperationModel, ServiceModel, Shape
-
 from tsunagi.protocol.errors import (
     MissingParameter,
     SerializationException,
@@ -42,6 +40,7 @@ from tsunagi.protocol.errors import (
     ValidationException,
     error_class,
 )
+from tsunagi.protocol.model import OperationModel, ServiceModel, Shape
 from tsunagi.protocol.shapes import lower_first
 from tsunagi.streams import StreamingBody
 

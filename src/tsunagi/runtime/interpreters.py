@@ -14,6 +14,7 @@ Lambda's runtimes map to local interpreters like this:
 from __future__ import annotations
 
 import glob
+import importlib.util
 import logging
 import os
 import shutil
@@ -82,12 +83,9 @@ def find_node() -> str | None:
 def server_site_packages() -> tuple[str, ...]:
     """Where the server's boto3 lives: put after the function's code for other interpreters."""
     paths = []
-    try:
-        import boto3
-
-        paths.append(os.path.dirname(os.path.dirname(boto3.__file__)))
-    except ImportError:
-        pass
+    spec = importlib.util.find_spec("boto3")      # found, not imported: the server has no use for it
+    if spec is not None and spec.origin:
+        paths.append(os.path.dirname(os.path.dirname(spec.origin)))
     purelib = sysconfig.get_paths().get("purelib")
     if purelib:
         paths.append(purelib)

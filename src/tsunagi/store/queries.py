@@ -21,9 +21,9 @@ Expanded texts are cached per (name, n).
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
-from importlib import resources
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$")
 _ROW = re.compile(r"^--\s*row:\s*(.+?)\s*$")
@@ -115,12 +115,16 @@ def parse(text: str, origin: str = "<queries>") -> tuple[dict[str, str], dict[st
     return texts, rows
 
 
+# the query files, beside this module (as the migrations are: store/base.py)
+_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "queries")
+
+
 @cache
 def _files(module: str) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
     out = {}
     for dialect, folder in DIALECT_FOLDERS.items():
-        ref = resources.files("tsunagi.store") / "queries" / folder / f"{module}.sql"
-        out[dialect] = parse(ref.read_text(encoding="utf-8"), f"{folder}/{module}.sql")
+        with open(os.path.join(_FOLDER, folder, f"{module}.sql"), encoding="utf-8") as f:
+            out[dialect] = parse(f.read(), f"{folder}/{module}.sql")
     names = {d: set(t) for d, (t, _r) in out.items()}
     if names["sqlite"] != names["postgresql"]:
         only_sqlite = sorted(names["sqlite"] - names["postgresql"])
@@ -140,5 +144,4 @@ def load(module: str, dialect: str) -> Queries:
 
 def modules() -> list[str]:
     """Every module that has a queries file (for the tests that check both dialects agree)."""
-    folder = resources.files("tsunagi.store") / "queries" / "sqlite"
-    return sorted(e.name[:-4] for e in folder.iterdir() if e.name.endswith(".sql"))
+    return sorted(name[:-4] for name in os.listdir(os.path.join(_FOLDER, "sqlite")) if name.endswith(".sql"))

@@ -38,10 +38,12 @@ import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from tsunagi.store import schema_cache
 from tsunagi.store.base import (
     ConstraintViolation,
     Params,
@@ -56,6 +58,11 @@ from tsunagi.store.base import (
     migrations,
     split_statements,
 )
+
+_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))")
+# How long after a start that migrated a new store (its schema not cached yet) the cached copy is made.
+SCHEMA_CACHE_DELAY_S = 3.0
 
 # The sqlite3 module binds int, float, str and bytearray values at once; any other value, None and
 # bytes included, first goes through its adapter lookup, which, finding no adapter, raises and
@@ -244,6 +251,8 @@ class SqliteStore(Store):
         self._ckpt_last = time.monotonic()
         # the tables a reset empties and the query that finds which hold rows (built on the first reset)
         self._reset_plan: tuple[list[str], str] | None = None
+        self._schema_key: str | None = None      # a new file's schema digest (schema_cache)
+        self._templated: str | None = None       # ... when the file is a copy of its cached empty database
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -261,6 +270,12 @@ class SqliteStore(Store):
                 raise StoreError(
                     f"{self.path} is in use by another tsunagi process; one SQLite store serves one "
                     "process (use PostgreSQL to run several servers on one store)") from None
+        # a new file: a copy of the cached empty database of this schema when there is one (schema_cache)
+        self._schema_key = self._templated = None
+        if self.path != ":memory:" and not any(os.path.exists(self.path + s) for s in ("", "-wal", "-journal")):
+            self._schema_key = schema_cache.digest(migrations("sqlite"))
+            if schema_cache.copy_template(self._schema_key, self.path):
+                self._templated = self._schema_key
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    cached_statements=512)
@@ -287,18 +302,41 @@ class SqliteStore(Store):
     def _migrate(self) -> None:
         conn = self._conn
         assert conn is not None
-        conn.execute("CREATE TABLE IF NOT EXISTS tsunagi_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                     " applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))")
+        conn.execute(_MIGRATIONS_TABLE)
         done = {r[0] for r in conn.execute("SELECT version FROM tsunagi_migrations")}
         todo = migrations("sqlite", done)
         self.fresh = not done
-        if todo and not done:
+        if self._templated is not None and not todo:
+            # a copy of the cached empty schema: as new as a migrated store, migrated now
+            log.info("new store: its tables copied from %s", schema_cache.template_path(self._templated))
+            self.fresh = True
+            conn.execute("UPDATE tsunagi_migrations SET applied_at = (julianday('now') - 2440587.5) * 86400.0")
+        elif todo and not done:
             log.info("new store: creating its tables (%d migrations)", len(todo))
             # a new store's schema in one transaction: one commit (one write of the WAL) instead of one
             # per migration; nothing is there if any of them fails
             self._apply(todo, conn, each=False)
+            if self._schema_key is not None and self._templated is None:
+                self._cache_schema(self._schema_key, todo)
         else:
             self._apply(todo, conn, each=True)
+
+    def _cache_schema(self, key: str, todo: list[tuple[int, str, str]]) -> None:
+        """A little after this start, on a thread, make the empty database later new stores copy."""
+        def prepare(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(_MIGRATIONS_TABLE)
+            self._apply(todo, conn, each=False)
+
+        def begin() -> None:
+            threading.Thread(target=schema_cache.make_template, args=(key, prepare), name="tsunagi-schema-cache",
+                             daemon=True).start()
+
+        try:
+            asyncio.get_running_loop().call_later(SCHEMA_CACHE_DELAY_S, begin)
+        except RuntimeError:        # opened outside an event loop: no later to put it off to
+            pass
 
     @staticmethod
     def _apply(todo: list[tuple[int, str, str]], conn: sqlite3.Connection, *, each: bool) -> None:

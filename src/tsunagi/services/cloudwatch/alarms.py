@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import importlib.util
 import logging
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -61,13 +64,27 @@ def when(ms_: int) -> datetime:
 
 @cache
 def region_name(region: str) -> str:
-    from botocore.loaders import Loader
-
-    for partition in Loader().load_data("endpoints")["partitions"]:
+    for partition in _endpoints()["partitions"]:
         r = partition["regions"].get(region)
         if r is not None:
             return str(r.get("description", region))
     return region
+
+
+def _endpoints() -> dict[str, Any]:
+    """botocore's endpoints.json: read as a file (botocore's loader would import its SDK code into the
+    server for it), unless ``~/.aws/models`` may hold the user's own, which botocore's loader prefers."""
+    if not os.path.isdir(os.path.join(os.path.expanduser("~"), ".aws", "models")):
+        spec = importlib.util.find_spec("botocore")
+        if spec is not None and spec.submodule_search_locations:
+            path = os.path.join(next(iter(spec.submodule_search_locations)), "data", "endpoints.json")
+            with contextlib.suppress(OSError), open(path, "rb") as f:
+                data: dict[str, Any] = orjson.loads(f.read())
+                return data
+    from botocore.loaders import Loader
+
+    loaded: dict[str, Any] = Loader().load_data("endpoints")
+    return loaded
 
 
 def alarm_arn(account: str, region: str, name: str) -> str:
