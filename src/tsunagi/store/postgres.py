@@ -141,6 +141,9 @@ class _Conn(psycopg.AsyncConnection[Any]):
     tg_until = 0.0  # (monotonic) until when the store may keep it out of the pool
     tg_fd = -1      # the socket the event loop watches for it (see _wait), -1 none
     tg_fut: asyncio.Future[None] | None = None   # what a statement waiting for the server's answer awaits
+    # the event loop the pool made it in, which every use of it runs in (Python 3.11's get_running_loop
+    # costs a getpid system call, and a statement would ask for it at each wait)
+    tg_loop: asyncio.AbstractEventLoop | None = None
 
 
 _Bound = tuple[bytes | None, Sequence[Any] | None, Sequence[int] | None, Sequence[Any] | None]
@@ -204,7 +207,7 @@ def _unwatch(conn: _Conn) -> None:
     if conn.tg_fd >= 0:
         fd, conn.tg_fd = conn.tg_fd, -1
         try:
-            asyncio.get_running_loop().remove_reader(fd)
+            (conn.tg_loop or asyncio.get_running_loop()).remove_reader(fd)
         except (OSError, ValueError):       # closed already
             pass
 
@@ -230,7 +233,8 @@ async def _wait(conn: _Conn, gen: PQGen[RV]) -> RV:
         s = next(gen)
     except StopIteration as ex:
         return cast(RV, ex.value)
-    loop = asyncio.get_running_loop()
+    loop = conn.tg_loop
+    assert loop is not None, "a connection of the store's pool"
     while True:
         if s != _WAIT_R:
             _unwatch(conn)
@@ -462,6 +466,7 @@ class PostgresStore(Store):
 
     async def _configure(self, conn: _Conn) -> None:
         conn.tg_tx = adapt.Transformer(conn)
+        conn.tg_loop = asyncio.get_running_loop()
         conn.tg_prepared = {} if self._prepares else None
 
     async def open(self) -> None:
@@ -672,6 +677,16 @@ class PostgresStore(Store):
                     if tx._notes and not tx._begun and not tx._later:
                         sql, params = self._notify_sql(tx._notes)
                         await _run(conn, sql, params)   # nothing else ran: one statement, atomic by itself
+                    elif not tx._begun and tx._later:
+                        # only statements left for later (and notifications): one round trip, without
+                        # BEGIN and COMMIT: the statements of a pipeline up to its sync are one transaction
+                        # (PostgreSQL's implicit transaction block), committed at the sync, or rolled back
+                        # whole when one of them fails
+                        steps = tx._later
+                        tx._later = []
+                        if tx._notes:
+                            steps.append(self._notify_sql(tx._notes))
+                        await _pipeline(conn, steps)
                     elif tx._notes or tx._later:
                         # what was left for later, the notifications and COMMIT: one round trip
                         steps = tx._steps()

@@ -82,6 +82,35 @@ def test_a_statement_left_for_later_that_fails_fails_the_transaction(store_url, 
     assert seen == []
 
 
+def test_a_transaction_of_statements_left_for_later_only_is_all_or_nothing(store_url, tmp_path):
+    # (PostgreSQL sends them without BEGIN and COMMIT, in one pipeline: its implicit transaction)
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+        try:
+            await s.execute(INSERT, ("e", "dup", "v"))
+            with pytest.raises(IntegrityError):
+                async with s.transaction() as tx:
+                    await tx.execute_later(INSERT, ("e", "first", "v"))
+                    await tx.execute_later(INSERT, ("e", "dup", "again"))   # violates the key
+                    await tx.execute_later(INSERT, ("e", "third", "v"))
+                    tx.notify("tags", "e")
+            failed = await _keys(s, "e"), list(seen)
+            async with s.transaction() as tx:
+                await tx.execute_later(INSERT, ("e", "k1", "v"))
+                await tx.execute_later(INSERT, ("e", "k2", "v"))
+                tx.notify("tags", "e")
+            return failed, await _keys(s, "e"), seen
+        finally:
+            await s.close()
+
+    failed, keys, seen = asyncio.run(body())
+    assert failed == (["dup"], [])
+    assert keys == ["dup", "k1", "k2"]
+    assert seen == ["e"]
+
+
 def test_a_failed_first_statement_rolls_back_and_the_store_goes_on(store_url, tmp_path):
     async def body():
         s = await _opened(store_url, tmp_path)
