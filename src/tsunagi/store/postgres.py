@@ -117,6 +117,10 @@ def _wrap(exc: Exception) -> StoreError:
 
 _AUTO = PyFormat.AUTO
 _TEXT = pq.Format.TEXT
+_BINARY = pq.Format.BINARY
+# column types whose binary form psycopg loads to the very values of their text form: bool, bytea, int8,
+# int2, int4, text, varchar (not floats: a float4's binary value is not the one its text names)
+_BINARY_ROWS = frozenset({16, 17, 20, 21, 23, 25, 1043})
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _PREPARED_MAX = 256     # statements prepared on one connection; later ones run unprepared
@@ -136,14 +140,34 @@ class _Conn(psycopg.AsyncConnection[Any]):
 
     tg_tx: Transformer | None = None
     # None: statements are not prepared (a pooler in transaction mode may run the next on another session)
-    tg_prepared: dict[tuple[bytes, Sequence[int] | None], bytes] | None = None
+    tg_prepared: dict[tuple[bytes, Sequence[int] | None], _Prepared] | None = None
     tg_named = 0    # statements named so far (a name is never used twice: a prepare cut short may have run)
     tg_until = 0.0  # (monotonic) until when the store may keep it out of the pool
     tg_fd = -1      # the socket the event loop watches for it (see _wait), -1 none
     tg_fut: asyncio.Future[None] | None = None   # what a statement waiting for the server's answer awaits
+    # the event loop the pool made it in, which every use of it runs in (Python 3.11's get_running_loop
+    # costs a getpid system call, and a statement would ask for it at each wait)
+    tg_loop: asyncio.AbstractEventLoop | None = None
 
 
-_Bound = tuple[bytes | None, Sequence[Any] | None, Sequence[int] | None, Sequence[Any] | None]
+class _Prepared:
+    """A statement prepared on a connection: its name, and the format its rows come back in (None until its
+    first run). Rows come back binary when that run showed only columns whose binary form loads to the
+    same values as their text (``_BINARY_ROWS``): cheaper to load (a claimed message's sealed body is not
+    hex to unescape, its numbers not digits to parse); text otherwise, and for statements without rows."""
+
+    __slots__ = ("name", "rows")
+
+    def __init__(self, name: bytes) -> None:
+        self.name = name
+        self.rows: pq.Format | None = None
+
+    def learn(self, res: pq.abc.PGresult) -> None:
+        n = res.nfields if res.status == _TUPLES_OK else 0
+        self.rows = _BINARY if n and all(res.ftype(i) in _BINARY_ROWS for i in range(n)) else _TEXT
+
+
+_Bound = tuple[_Prepared | None, Sequence[Any] | None, Sequence[int] | None, Sequence[Any] | None]
 
 
 async def _bind(conn: _Conn, sql: bytes, params: Params) -> _Bound:
@@ -158,35 +182,41 @@ async def _bind(conn: _Conn, sql: bytes, params: Params) -> _Bound:
     else:
         values, types, formats = None, (), None
     prepared = conn.tg_prepared
-    name = None
+    prep = None
     if prepared is not None:
         key = (sql, types)
-        name = prepared.get(key)
-        if name is None and len(prepared) < _PREPARED_MAX:
+        prep = prepared.get(key)
+        if prep is None and len(prepared) < _PREPARED_MAX:
             name = b"tsunagi_%d" % conn.tg_named
             conn.tg_named += 1
             pgconn = conn.pgconn
             pgconn.send_prepare(name, sql, param_types=types)
             _result(conn, await _wait(conn, _pg_execute(pgconn)))
-            prepared[key] = name
-    return name, values, types, formats
+            prep = prepared[key] = _Prepared(name)
+    return prep, values, types, formats
 
 
 def _queue(pgconn: pq.abc.PGconn, sql: bytes, bound: _Bound) -> None:
-    name, values, types, formats = bound
-    if name is not None:
-        pgconn.send_query_prepared(name, values, param_formats=formats, result_format=_TEXT)
+    prep, values, types, formats = bound
+    if prep is not None:
+        rows = prep.rows
+        pgconn.send_query_prepared(prep.name, values, param_formats=formats,
+                                   result_format=_TEXT if rows is None else rows)
     else:
         pgconn.send_query_params(sql, values, param_types=types, param_formats=formats, result_format=_TEXT)
 
 
 async def _run(conn: _Conn, sql: bytes, params: Params) -> pq.abc.PGresult:
-    """Run one statement (extended protocol, text results) and return its result; a server error raises
-    psycopg's error for its SQLSTATE."""
+    """Run one statement (extended protocol; text results, or binary for a prepared statement whose
+    columns allow it) and return its result; a server error raises psycopg's error for its SQLSTATE."""
     bound = await _bind(conn, sql, params)
     pgconn = conn.pgconn
     _queue(pgconn, sql, bound)
-    return _result(conn, await _wait(conn, _pg_execute(pgconn)))
+    res = _result(conn, await _wait(conn, _pg_execute(pgconn)))
+    prep = bound[0]
+    if prep is not None and prep.rows is None:
+        prep.learn(res)
+    return res
 
 
 def _readable(conn: _Conn) -> None:
@@ -204,7 +234,7 @@ def _unwatch(conn: _Conn) -> None:
     if conn.tg_fd >= 0:
         fd, conn.tg_fd = conn.tg_fd, -1
         try:
-            asyncio.get_running_loop().remove_reader(fd)
+            (conn.tg_loop or asyncio.get_running_loop()).remove_reader(fd)
         except (OSError, ValueError):       # closed already
             pass
 
@@ -230,7 +260,8 @@ async def _wait(conn: _Conn, gen: PQGen[RV]) -> RV:
         s = next(gen)
     except StopIteration as ex:
         return cast(RV, ex.value)
-    loop = asyncio.get_running_loop()
+    loop = conn.tg_loop
+    assert loop is not None, "a connection of the store's pool"
     while True:
         if s != _WAIT_R:
             _unwatch(conn)
@@ -299,6 +330,9 @@ async def _pipeline(conn: _Conn, steps: Sequence[_Step]) -> pq.abc.PGresult:
             pgconn.finish()         # a pipeline cut short: the pool replaces the connection
         raise
     out = [_result(conn, res) for res in results]
+    for b, res in zip(bound, out, strict=True):
+        if b is not None and b[0] is not None and b[0].rows is None:
+            b[0].learn(res)
     last = max(i for i, b in enumerate(bound) if b is not None)
     return out[last]
 
@@ -462,6 +496,7 @@ class PostgresStore(Store):
 
     async def _configure(self, conn: _Conn) -> None:
         conn.tg_tx = adapt.Transformer(conn)
+        conn.tg_loop = asyncio.get_running_loop()
         conn.tg_prepared = {} if self._prepares else None
 
     async def open(self) -> None:
@@ -672,6 +707,16 @@ class PostgresStore(Store):
                     if tx._notes and not tx._begun and not tx._later:
                         sql, params = self._notify_sql(tx._notes)
                         await _run(conn, sql, params)   # nothing else ran: one statement, atomic by itself
+                    elif not tx._begun and tx._later:
+                        # only statements left for later (and notifications): one round trip, without
+                        # BEGIN and COMMIT: the statements of a pipeline up to its sync are one transaction
+                        # (PostgreSQL's implicit transaction block), committed at the sync, or rolled back
+                        # whole when one of them fails
+                        steps = tx._later
+                        tx._later = []
+                        if tx._notes:
+                            steps.append(self._notify_sql(tx._notes))
+                        await _pipeline(conn, steps)
                     elif tx._notes or tx._later:
                         # what was left for later, the notifications and COMMIT: one round trip
                         steps = tx._steps()

@@ -139,9 +139,10 @@ class _SendGroup:
     """Sends made in one turn of the event loop, inserted together (a shared store): each member's rows
     with its queue, whether the other servers must hear of it, and the future it waits on."""
 
-    __slots__ = ("members", "rows")
+    __slots__ = ("loop", "members", "rows")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop        # (asked for once a group: in Python 3.11 that is a getpid system call)
         self.members: list[tuple[int, Sequence[NewMessage], bool, asyncio.Future[None]]] = []
         self.rows = 0
 
@@ -281,18 +282,19 @@ class SqsRepo:
         returns once the statement that holds its rows has committed; when it fails on a constraint
         (a queue deleted meanwhile), each member's rows are inserted alone so that only the sends to
         that queue fail."""
-        loop = asyncio.get_running_loop()
         group = self._group
         if group is None or group.rows + len(rows) > _GROUP_ROWS:
-            group = self._group = _SendGroup()
-            loop.call_soon(self._start_flush, group)
-        fut: asyncio.Future[None] = loop.create_future()
+            group = self._group = _SendGroup(asyncio.get_running_loop())
+            self._start_flush(group)    # its task's first step runs at the loop's next turn, after this one's
+        fut: asyncio.Future[None] = group.loop.create_future()
         group.members.append((queue_id, rows, tell_others, fut))
         group.rows += len(rows)
-        await asyncio.shield(fut)       # a member that is cancelled must not undo the others' statement
+        # the statement runs in the flush's own task: a member that is cancelled cancels only its future
+        # (which the flush then leaves alone), never the others' statement
+        await fut
 
     def _start_flush(self, group: _SendGroup) -> None:
-        task = asyncio.get_running_loop().create_task(self._flush(group))
+        task = group.loop.create_task(self._flush(group))
         self._flushing.add(task)                    # (the loop keeps only a weak reference to a task)
         task.add_done_callback(self._flushing.discard)
 

@@ -82,6 +82,35 @@ def test_a_statement_left_for_later_that_fails_fails_the_transaction(store_url, 
     assert seen == []
 
 
+def test_a_transaction_of_statements_left_for_later_only_is_all_or_nothing(store_url, tmp_path):
+    # (PostgreSQL sends them without BEGIN and COMMIT, in one pipeline: its implicit transaction)
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+        try:
+            await s.execute(INSERT, ("e", "dup", "v"))
+            with pytest.raises(IntegrityError):
+                async with s.transaction() as tx:
+                    await tx.execute_later(INSERT, ("e", "first", "v"))
+                    await tx.execute_later(INSERT, ("e", "dup", "again"))   # violates the key
+                    await tx.execute_later(INSERT, ("e", "third", "v"))
+                    tx.notify("tags", "e")
+            failed = await _keys(s, "e"), list(seen)
+            async with s.transaction() as tx:
+                await tx.execute_later(INSERT, ("e", "k1", "v"))
+                await tx.execute_later(INSERT, ("e", "k2", "v"))
+                tx.notify("tags", "e")
+            return failed, await _keys(s, "e"), seen
+        finally:
+            await s.close()
+
+    failed, keys, seen = asyncio.run(body())
+    assert failed == (["dup"], [])
+    assert keys == ["dup", "k1", "k2"]
+    assert seen == ["e"]
+
+
 def test_a_failed_first_statement_rolls_back_and_the_store_goes_on(store_url, tmp_path):
     async def body():
         s = await _opened(store_url, tmp_path)
@@ -126,3 +155,32 @@ def test_a_transaction_whose_caller_is_cancelled_mid_statement_leaves_nothing(st
             await s.close()
 
     assert asyncio.run(body()) == ["k1", "k2", "k3"]
+
+
+def test_postgres_rows_read_the_same_on_every_run_of_a_statement(tmp_path):
+    # a prepared statement's first run comes back as text, the next ones binary when all its columns allow
+    # it (the first statement), text when one does not (the second: numeric and jsonb)
+    require_postgres()
+    url = postgres.create_database("tsunagi_rows")
+    plain = ("SELECT CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS SMALLINT), CAST(? AS TEXT), "
+             "CAST(? AS BYTEA), CAST(? AS BOOLEAN), CAST(? AS TEXT), CAST(? AS VARCHAR)")
+    plain_params = (2**40, -7, 3, "h\u00e9llo '\\ {x}", b"\x00\xff\\x" * 100, True, None, "v")
+    mixed = "SELECT CAST(? AS BIGINT), CAST(? AS NUMERIC), CAST(? AS JSONB)"
+    mixed_params = (5, "1.50", '{"a": 1}')
+
+    async def body():
+        s = await _opened(url, tmp_path)
+        try:
+            return ([await s.fetchone(plain, plain_params) for _ in range(3)],
+                    [await s.fetchone(mixed, mixed_params) for _ in range(3)])
+        finally:
+            await s.close()
+
+    try:
+        plain_runs, mixed_runs = asyncio.run(body())
+    finally:
+        postgres.drop_database(url)
+    from decimal import Decimal
+    assert plain_runs == [plain_params] * 3
+    assert [tuple(type(v) for v in r) for r in plain_runs] == [tuple(type(v) for v in plain_params)] * 3
+    assert mixed_runs == [(5, Decimal("1.50"), {"a": 1})] * 3
