@@ -62,3 +62,30 @@ def aws(server, *args: str, check: bool = True) -> CompletedProcess[str]:
     if check and proc.returncode != 0:
         raise AssertionError(f"aws cloudwatch {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def own_server(request, env: dict[str, str]):
+    """A module's server on a database of its own (a scratch PostgreSQL database for the ``postgres``
+    param), with ``env`` (CloudWatch's faster publishing and evaluation): the session's server on the
+    shared store runs CloudWatch at its default pace, and could take the alarm evaluator's lease or
+    count this server's deliveries. A generator for a module-scoped fixture to yield from."""
+    from tests.support import postgres
+    from tests.support.server import TsunagiServer
+
+    url = None
+    if request.param == "postgres":
+        request.getfixturevalue("pg_url")      # (PostgreSQL is required, or the test is skipped, as for the rest)
+        url = postgres.create_database()
+    srv = TsunagiServer(url or "sqlite", env=dict(env)).start()
+    yield srv
+    srv.stop()
+    if url is not None:
+        postgres.drop_database(url)
+
+
+def ready(srv):
+    """The module's server, running and reset, for one test."""
+    if srv.proc is None or srv.proc.poll() is not None:
+        srv.start()
+    srv.reset()
+    return srv

@@ -12,9 +12,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.cloudwatch_support import aws, client
+from tests.integration.cloudwatch_support import aws, client, own_server, ready
 from tests.integration.sns_support import receive
-from tests.support import postgres
 from tests.support.server import TsunagiServer
 
 ACCOUNT = "000000000000"
@@ -23,25 +22,12 @@ FAST = {"TSUNAGI_CLOUDWATCH_EVALUATION_SECONDS": "0.5", "TSUNAGI_CLOUDWATCH_PUBL
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def fast_server(request: pytest.FixtureRequest):
-    # a database of its own: the session's server on the shared one runs CloudWatch at its default pace,
-    # and could take the alarm evaluator's lease or deliver (and count) this server's SNS messages
-    url = None
-    if request.param == "postgres":
-        request.getfixturevalue("pg_url")      # (PostgreSQL is required, or the test is skipped, as for the rest)
-        url = postgres.create_database()
-    srv = TsunagiServer(url or "sqlite", env=dict(FAST)).start()
-    yield srv
-    srv.stop()
-    if url is not None:
-        postgres.drop_database(url)
+    yield from own_server(request, FAST)
 
 
 @pytest.fixture
 def server(fast_server: TsunagiServer) -> TsunagiServer:
-    if fast_server.proc is None or fast_server.proc.poll() is not None:
-        fast_server.start()
-    fast_server.reset()
-    return fast_server
+    return ready(fast_server)
 
 
 def error(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

@@ -10,8 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import require_postgres
-from tests.integration.cloudwatch_support import client
-from tests.support import postgres
+from tests.integration.cloudwatch_support import client, own_server, ready
 from tests.support.nodes import nodes_on_one_database
 from tests.support.server import TsunagiServer
 
@@ -20,24 +19,12 @@ FAST = {"TSUNAGI_CLOUDWATCH_PUBLISH_SECONDS": "1"}
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def fast_server(request: pytest.FixtureRequest):
-    # a database of its own, whose CloudWatch publishes what was counted every second (AWS: every minute)
-    url = None
-    if request.param == "postgres":
-        request.getfixturevalue("pg_url")
-        url = postgres.create_database()
-    srv = TsunagiServer(url or "sqlite", env=dict(FAST)).start()
-    yield srv
-    srv.stop()
-    if url is not None:
-        postgres.drop_database(url)
+    yield from own_server(request, FAST)
 
 
 @pytest.fixture
 def server(fast_server: TsunagiServer) -> TsunagiServer:
-    if fast_server.proc is None or fast_server.proc.poll() is not None:
-        fast_server.start()
-    fast_server.reset()
-    return fast_server
+    return ready(fast_server)
 
 
 def stat(cw, name: str, bucket: str, filter_id: str, statistic: str = "Sum", want: float | None = None,
