@@ -142,9 +142,10 @@ class Store(Tx):
 
     # -- targeted notifications (a shared store) ---------------------------------------------------
     def targeted(self, channel: str) -> None:
-        """Notifications on ``channel`` name a key (their payload) and reach, on other nodes, only those
-        that :meth:`want` that key: a sender does not wake nodes that wait for nothing of it. This node's
-        own listeners hear every notification as before. A store of its own has no other nodes."""
+        """Notifications on ``channel`` name a key (their payload up to its first ``:``; what follows is
+        detail for the listener) and reach, on other nodes, only those that :meth:`want` that key: a sender
+        does not wake nodes that wait for nothing of it. This node's own listeners hear every notification
+        as before. A store of its own has no other nodes."""
 
     async def want(self, channel: str, key: str) -> None:
         """This node waits for notifications of ``key`` on the targeted ``channel`` (a lease the store

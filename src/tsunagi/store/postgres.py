@@ -5,7 +5,8 @@ row locks (``FOR UPDATE SKIP LOCKED``) for work claiming and LISTEN/NOTIFY to wa
 Notifications are sent on one PostgreSQL channel, ``tsunagi``, as ``<node>|<channel>|<payload>``;
 this node delivers its own at once after commit and ignores their echo.
 
-A *targeted* channel (``sqs``: a message may be available on queue <payload>) is not broadcast: a node
+A *targeted* channel (``sqs``: a message may be available on queue <payload>) is not broadcast: its
+payload's key is the payload up to its first ``:`` (what follows is detail for the listener); a node
 that waits for a key (a long poll parked on a queue) holds a lease row in ``tsunagi_interest``, and a
 sender notifies, in the same statement as its change, only the nodes holding a live lease on that key,
 each on its own PostgreSQL channel ``tsunagi_<node>``. Nobody waiting: no NOTIFY at all (a NOTIFY takes
@@ -68,7 +69,7 @@ _NOTE_BROADCAST = ("SELECT ${0} AS ch, ${1} || n.c || '|' || n.p AS msg "
                    "FROM unnest(${2}::text[], ${3}::text[]) AS n(c, p)")
 _NOTE_TARGETED = ("SELECT ${0} || i.node AS ch, ${1} || n.c || '|' || n.p AS msg "
                   "FROM unnest(${2}::text[], ${3}::text[]) AS n(c, p) "
-                  "JOIN tsunagi_interest i ON i.channel = n.c AND i.key = n.p "
+                  "JOIN tsunagi_interest i ON i.channel = n.c AND i.key = split_part(n.p, ':', 1) "
                   f"WHERE i.node <> ${{4}} AND i.expires_at > {_DB_NOW_MS}")
 
 

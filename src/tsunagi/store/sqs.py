@@ -20,7 +20,14 @@ from typing import NamedTuple
 from tsunagi.store import queries
 from tsunagi.store.base import ConstraintViolation, Row, Store, StoreError, Tx
 
-NOTIFY_CHANNEL = "sqs"          # payload: queue id (a message may be available)
+NOTIFY_CHANNEL = "sqs"          # payload: queue id (messages may be available), see sent_note
+
+
+def sent_note(queue_id: int, count: int) -> str:
+    """The payload telling other servers that a statement sent ``count`` messages to ``queue_id``: the
+    queue id, followed by ``:1`` when it was exactly one (a poll woken by it looks once and wakes no
+    other; with more, or with no count, the woken poll wakes the next while it fills whole batches)."""
+    return f"{queue_id}:1" if count == 1 else str(queue_id)
 META_CHANNEL = "sqs-meta"       # payload: queue id (its metadata changed or it was deleted)
 
 
@@ -302,7 +309,11 @@ class SqsRepo:
         pairs = [(queue_id, r) for queue_id, rows, _, _ in members for r in rows]
         sql = self.q.expand("insert_messages", len(pairs))
         params = [v for queue_id, r in pairs for v in (queue_id, *r)]
-        notes = [(NOTIFY_CHANNEL, str(queue_id)) for queue_id, _, tell, _ in members if tell]
+        sent: dict[int, int] = {}
+        for queue_id, rows, tell, _ in members:
+            if tell:
+                sent[queue_id] = sent.get(queue_id, 0) + len(rows)
+        notes = [(NOTIFY_CHANNEL, sent_note(queue_id, n)) for queue_id, n in sent.items()]
         await self.store.execute_notify(sql, params, notes)
 
     async def _flush(self, group: _SendGroup) -> None:
@@ -371,7 +382,7 @@ class SqsRepo:
         sql = self.q.expand("insert_messages", len(rows))
         params = [v for r in rows for v in (queue_id, *r)]
         if self.shared and tell_others:
-            await self.store.execute_notify(sql, params, ((NOTIFY_CHANNEL, str(queue_id)),))
+            await self.store.execute_notify(sql, params, ((NOTIFY_CHANNEL, sent_note(queue_id, len(rows))),))
         else:
             await self.store.execute(sql, params)
 

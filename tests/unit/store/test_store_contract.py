@@ -169,6 +169,28 @@ def test_a_targeted_notification_reaches_the_node_waiting_for_its_key_with_its_c
     assert rows == [("q1",)]
 
 
+def test_a_targeted_notifications_key_is_its_payload_up_to_the_first_colon(nodes: StoreNodes):
+    """A payload may carry detail after its key ("q1:1": one message sent to q1): it reaches the node
+    waiting for q1, whole, and not the node waiting for q10."""
+    insert = "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
+
+    async def body():
+        async with nodes.opened() as (a, b):
+            seen: list[str] = []
+            for s in (a, b):
+                s.targeted("sqs")
+            b.listen("sqs", seen.append)
+            await b.want("sqs", "q1")
+            await a.execute_notify(insert, ("q1", "k", "v"), [("sqs", "q1:1")])
+            await a.execute_notify(insert, ("q10", "k", "v"), [("sqs", "q10:1")])
+            await nodes.settled(a, b)
+            return seen
+
+    seen = run(body())
+    # one server: a store hears its own notifications, all of them
+    assert seen == (["q1:1"] if nodes.two else ["q1:1", "q10:1"])
+
+
 def test_a_caller_cancelled_while_its_group_commits_does_not_undo_the_others(nodes: StoreNodes):
     insert = "INSERT INTO tags (arn, key, value) VALUES (?, ?, ?)"
 

@@ -20,7 +20,7 @@ import re
 from tsunagi.context import RequestContext
 from tsunagi.services.sqs.attributes import Queue
 from tsunagi.services.sqs.errors import missing, queue_does_not_exist
-from tsunagi.services.sqs.waiters import SCAN, Waiters
+from tsunagi.services.sqs.waiters import SCAN, SENT, Waiters
 from tsunagi.store.base import Store
 from tsunagi.store.sqs import META_CHANNEL, NOTIFY_CHANNEL, SqsRepo
 
@@ -71,8 +71,11 @@ class QueueDirectory:
             self._listening = True
 
     def _on_notify(self, payload: str) -> None:
+        # "<queue id>:1": one message was sent, the poll woken looks once; "<queue id>": a batch, or
+        # messages of unknown number, the poll chains on while it fills whole batches (store.sqs.sent_note)
+        queue_id, _, count = payload.partition(":")
         try:
-            self.waiters.wake(int(payload), SCAN)     # a batch or a single message: the poll chains on
+            self.waiters.wake(int(queue_id), SENT if count == "1" else SCAN)
         except ValueError:
             pass
 
