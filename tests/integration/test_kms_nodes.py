@@ -107,7 +107,8 @@ def test_a_server_with_its_own_master_key_file_cannot_share_keys(database, tmp_p
                                        Plaintext=b"x")["CiphertextBlob"]
         with pytest.raises(ClientError) as e:
             b.client("kms").decrypt(CiphertextBlob=blob)
-        assert e.value.response["Error"]["Code"] == "KMSInternalException"
+        assert e.value.response["Error"]["Code"] == "KMSInternalException", \
+            f"{e.value.response['Error']}\n--- a's log:\n{a.log()[-4000:]}\n--- b's log:\n{b.log()[-4000:]}"
         assert "TSUNAGI_MASTER_KEY" in e.value.response["Error"]["Message"]
         b.stop()
         with pytest.raises(RuntimeError, match="give every server sharing the database the same TSUNAGI_MASTER_KEY"):
