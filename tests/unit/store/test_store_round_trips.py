@@ -158,6 +158,43 @@ def test_inserts_left_for_later_into_several_tables_commit_together_or_not_at_al
     assert seen == ["f", "f"]
 
 
+def test_concurrent_transactions_of_inserts_left_for_later_each_commit_or_fail_alone(store_url, tmp_path):
+    # (each PostgreSQL transaction of deferred inserts is one statement of its own)
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+
+        async def one(i: int, key: str) -> str:
+            try:
+                async with s.transaction() as tx:
+                    await tx.execute_later(INSERT, ("h", key, f"v{i}"))
+                    await tx.execute_later(DELETED, ("111122223333", "us-east-1", f"h{i}", i))
+                    tx.notify("tags", f"h{i}")
+            except IntegrityError:
+                return "failed"
+            return "ok"
+
+        try:
+            await s.execute(INSERT, ("h", "dup", "v"))
+            outcomes = await asyncio.gather(*(one(i, "dup" if i == 2 else f"k{i}") for i in range(5)))
+            together = await asyncio.gather(*(one(i, f"m{i}") for i in range(5, 9)))
+            names = [r[0] for r in await s.fetchall("SELECT name FROM sqs_deleted_queues WHERE account = ? "
+                                                    "ORDER BY name", ("111122223333",))]
+            values = await s.fetchall("SELECT key, value FROM tags WHERE arn = ? ORDER BY key", ("h",))
+            return outcomes, together, names, values, sorted(seen)
+        finally:
+            await s.close()
+
+    outcomes, together, names, values, seen = asyncio.run(body())
+    assert outcomes == ["ok", "ok", "failed", "ok", "ok"]
+    assert together == ["ok"] * 4
+    assert names == ["h0", "h1", "h3", "h4", "h5", "h6", "h7", "h8"]
+    assert values == [("dup", "v"), ("k0", "v0"), ("k1", "v1"), ("k3", "v3"), ("k4", "v4"), ("m5", "v5"),
+                      ("m6", "v6"), ("m7", "v7"), ("m8", "v8")]
+    assert seen == ["h0", "h1", "h3", "h4", "h5", "h6", "h7", "h8"]
+
+
 def test_inserts_left_for_later_into_one_table_take_ids_in_their_order(store_url, tmp_path):
     async def body():
         s = await _opened(store_url, tmp_path)
