@@ -410,7 +410,9 @@ def _mergeable(texts: Sequence[str]) -> bool:
 
 class _PgTx(Tx):
     """Statements of one transaction. ``BEGIN`` goes out with the first statement, and the statements
-    given to :meth:`execute_later` with the next one (or with ``COMMIT``), in the same round trip."""
+    given to :meth:`execute_later` with the next one (or with ``COMMIT``), in the same round trip. A
+    transaction of nothing but such statements needs neither: they run as one statement when they may
+    (:meth:`PostgresStore._merged`), else as one pipeline."""
 
     __slots__ = ("_conn", "_notes", "_begun", "_later", "_texts")
 
