@@ -78,7 +78,10 @@ class Tx(abc.ABC):
         """Run a statement whose result the caller does not need (rows changed, rows returned) by the time
         the transaction's next statement runs or it commits, whichever comes first. A shared store sends it
         with that one, in one round trip; its error (a constraint violated) is raised there then, and fails
-        the transaction as any statement's would. Outside a transaction: at once, as :meth:`execute`."""
+        the transaction as any statement's would. Outside a transaction: at once, as :meth:`execute`.
+        The statements deferred together must not depend on each other's changes (an insert whose row
+        another one updates, two upserts of one key): a shared store may run them as one statement, where
+        each sees the database as it was before them (PostgreSQL: data-modifying ``WITH`` clauses)."""
         await self.execute(sql, params)
 
 

@@ -124,12 +124,13 @@ _BINARY = pq.Format.BINARY
 _BINARY_ROWS = frozenset({16, 17, 20, 21, 23, 25, 1043})
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_MERGED_PARAMS_MAX = 30_000     # deferred statements merged into one (see _merged) up to this many parameters
 _PREPARED_MAX = 256     # statements prepared on one connection; later ones run unprepared
 _IDLE_TX = pq.TransactionStatus.IDLE
 _WAIT_R = Wait.R
 _READY_R = Ready.R
 RV = TypeVar("RV")
-_KEEP = 2               # connections the store keeps between statements, outside the pool (see _take)
+_KEEP = 4               # connections the store keeps between statements, outside the pool (see _take)
 _KEEP_S = 60.0          # how long it keeps one before handing it back to the pool (which renews old ones)
 
 
@@ -391,17 +392,37 @@ def _row(conn: _Conn, res: pq.abc.PGresult) -> Row | None:
     return tx.load_row(0, tuple)
 
 
+def _mergeable(texts: Sequence[str]) -> bool:
+    """Whether deferred statements may run as one: plain inserts (``INSERT INTO t … VALUES``, no ``ON
+    CONFLICT``, nothing returned), each into a table of its own. One statement's inserts into a table
+    take its identity ids in the order of their rows; two ``WITH`` clauses inserting into one table
+    would take them in whichever order PostgreSQL runs the clauses."""
+    tables = set()
+    for t in texts:
+        words = t.split(None, 3)
+        if len(words) < 4 or words[0].upper() != "INSERT" or words[1].upper() != "INTO":
+            return False
+        upper = t.upper()
+        if " ON CONFLICT" in upper or " RETURNING " in upper or " SELECT " in upper or "\nSELECT " in upper:
+            return False
+        tables.add(words[2])
+    return len(tables) == len(texts)
+
+
 class _PgTx(Tx):
     """Statements of one transaction. ``BEGIN`` goes out with the first statement, and the statements
-    given to :meth:`execute_later` with the next one (or with ``COMMIT``), in the same round trip."""
+    given to :meth:`execute_later` with the next one (or with ``COMMIT``), in the same round trip. A
+    transaction of nothing but such statements needs neither: they run as one statement when they may
+    (:meth:`PostgresStore._merged`), else as one pipeline."""
 
-    __slots__ = ("_conn", "_notes", "_begun", "_later")
+    __slots__ = ("_conn", "_notes", "_begun", "_later", "_texts")
 
     def __init__(self, conn: _Conn) -> None:
         self._conn = conn
         self._notes: list[tuple[str, str]] = []
         self._begun = False
         self._later: list[_Step] = []
+        self._texts: list[str] = []         # the statements of _later as given (``?`` placeholders)
 
     def _steps(self) -> list[_Step]:
         """What must go out before the next statement: BEGIN, the statements left for later."""
@@ -412,6 +433,7 @@ class _PgTx(Tx):
         if self._later:
             steps += self._later
             self._later = []
+            self._texts = []
         return steps
 
     async def _run(self, sql: bytes, params: Params) -> pq.abc.PGresult:
@@ -421,6 +443,7 @@ class _PgTx(Tx):
 
     async def execute_later(self, sql: str, params: Params = ()) -> None:
         self._later.append((to_pg(sql), params))
+        self._texts.append(sql)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
@@ -490,7 +513,8 @@ class PostgresStore(Store):
         self._reset_plan: tuple[list[str], list[str], str] | None = None
         self._targeted: set[str] = set()
         self._wanted: dict[tuple[str, str], float] = {}     # (channel, key) → loop time to renew the lease
-        self._notes_sql: dict[tuple[str, bool, bool], bytes] = {}
+        self._notes_sql: dict[tuple[tuple[str, ...], bool, bool], bytes] = {}
+        self._later_sql: dict[tuple[str, ...], bytes] = {}     # deferred statements as one (see _merged)
         # notifications → (any broadcast, any targeted, their parameters), built once for each set of them
         self._notes_tail: dict[tuple[tuple[str, str], ...], tuple[bool, bool, tuple[Any, ...]]] = {}
         self._idle: list[_Conn] = []        # connections kept between uses (see _take)
@@ -709,15 +733,22 @@ class PostgresStore(Store):
                         sql, params = self._notify_sql(tx._notes)
                         await _run(conn, sql, params)   # nothing else ran: one statement, atomic by itself
                     elif not tx._begun and tx._later:
-                        # only statements left for later (and notifications): one round trip, without
-                        # BEGIN and COMMIT: the statements of a pipeline up to its sync are one transaction
+                        # only statements left for later (and notifications): without BEGIN and COMMIT,
+                        # one statement when they fit in one (each a WITH clause of the last, or of the
+                        # notifications' statement: one statement is atomic by itself); else one round
+                        # trip: the statements of a pipeline up to its sync are one transaction
                         # (PostgreSQL's implicit transaction block), committed at the sync, or rolled back
                         # whole when one of them fails
                         steps = tx._later
-                        tx._later = []
-                        if tx._notes:
-                            steps.append(self._notify_sql(tx._notes))
-                        await _pipeline(conn, steps)
+                        texts = tx._texts
+                        tx._later, tx._texts = [], []
+                        merged = self._merged(texts, steps, tx._notes)
+                        if merged is not None:
+                            await _run(conn, *merged)
+                        else:
+                            if tx._notes:
+                                steps.append(self._notify_sql(tx._notes))
+                            await _pipeline(conn, steps)
                     elif tx._notes or tx._later:
                         # what was left for later, the notifications and COMMIT: one round trip
                         steps = tx._steps()
@@ -757,10 +788,45 @@ class PostgresStore(Store):
             _unwatch(conn)
             await self._pool.putconn(conn)
 
-    def _notify_sql(self, notes: Iterable[tuple[str, str]], first: str = "",
+    def _merged(self, texts: list[str], steps: list[_Step],
+                notes: list[tuple[str, str]]) -> tuple[bytes, list[Any]] | None:
+        """The statements ``texts`` (with their ``steps``' parameters) and the notifications ``notes`` as
+        one statement: each statement but the last a ``WITH`` clause of the next (data-modifying ``WITH``
+        clauses run once, to completion, whether or not anything reads them), the notifications' ``SELECT``
+        last; None when there is a single statement and nothing to notify, or too many parameters.
+        Every statement sees the database as it was before the statement began, which is what
+        :meth:`Tx.execute_later` promises its callers."""
+        if len(texts) == 1 and not notes:
+            return None
+        key = tuple(texts)
+        sql = self._later_sql.get(key)
+        if sql is None:
+            sql = b""
+            if _mergeable(texts):
+                if len(texts) > 1:
+                    clauses = ", ".join(f"w{i} AS ({t})" for i, t in enumerate(texts[:-1]))
+                    sql = to_pg(f"WITH {clauses} {texts[-1]}")
+                else:
+                    sql = to_pg(texts[0])
+            if len(self._later_sql) > 1000:
+                self._later_sql.clear()
+            self._later_sql[key] = sql
+        if not sql:
+            return None
+        params: list[Any] = []
+        for step in steps:
+            assert not isinstance(step, bytes)
+            params.extend(step[1])
+        if len(params) > _MERGED_PARAMS_MAX:
+            return None
+        if notes:
+            return self._notify_sql(notes, key, params)
+        return sql, params
+
+    def _notify_sql(self, notes: Iterable[tuple[str, str]], first: tuple[str, ...] = (),
                     first_params: Params = ()) -> tuple[bytes, list[Any]]:
-        """One statement sending ``notes`` (after ``first``, a statement run as its ``WITH`` clause, whose
-        parameters come first)."""
+        """One statement sending ``notes`` (after ``first``, statements run as its ``WITH`` clauses, whose
+        parameters come first, in order)."""
         key_n = tuple(notes)
         tail = self._notes_tail.get(key_n)
         if tail is None:
@@ -789,7 +855,8 @@ class PostgresStore(Store):
         key = (first, broadcast, targeted)
         sql = self._notes_sql.get(key)
         if sql is None:
-            prefix = f"WITH w AS ({to_pg(first).decode()}) " if first else ""
+            prefix = to_pg("WITH " + ", ".join(f"w{i} AS ({t})" for i, t in enumerate(first)) + " ").decode() \
+                if first else ""
             at = len(first_params) + 1
             parts = []
             if broadcast:
@@ -830,7 +897,7 @@ class PostgresStore(Store):
         if not notes:
             await self.execute(sql, params)
             return
-        text, all_params = self._notify_sql(notes, sql, params)
+        text, all_params = self._notify_sql(notes, (sql,), params)
         try:
             conn = await self._take()
             try:

@@ -111,6 +111,108 @@ def test_a_transaction_of_statements_left_for_later_only_is_all_or_nothing(store
     assert seen == ["e"]
 
 
+RECORD = ("INSERT INTO deliveries (trace_id, at, account, region, pipe, source_arn, message_id, target_arn, "
+          "protocol, outcome, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+DELETED = "INSERT INTO sqs_deleted_queues (account, region, name, deleted_at) VALUES (?, ?, ?, ?)"
+
+
+def test_inserts_left_for_later_into_several_tables_commit_together_or_not_at_all(store_url, tmp_path):
+    # (PostgreSQL runs inserts into tables of their own as one statement, each a WITH clause of the last
+    # or of the notifications' statement)
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+
+        async def names():
+            return [r[0] for r in await s.fetchall("SELECT name FROM sqs_deleted_queues WHERE account = ? "
+                                                   "ORDER BY name", ("111122223333",))]
+        try:
+            await s.execute(INSERT, ("f", "dup", "v"))
+            for notify in (True, False):
+                with pytest.raises(IntegrityError):
+                    async with s.transaction() as tx:
+                        await tx.execute_later(DELETED, ("111122223333", "us-east-1", "gone", 1))
+                        await tx.execute_later(INSERT, ("f", "dup", "again"))     # violates the key
+                        if notify:
+                            tx.notify("tags", "f")
+            failed = await _keys(s, "f"), await names(), list(seen)
+            async with s.transaction() as tx:
+                await tx.execute_later(INSERT, ("f", "k1", "v"))
+                await tx.execute_later(DELETED, ("111122223333", "us-east-1", "q1", 1))
+                tx.notify("tags", "f")
+            async with s.transaction() as tx:
+                await tx.execute_later(DELETED, ("111122223333", "us-east-1", "q2", 2))
+                await tx.execute_later(INSERT, ("f", "k2", "v"))
+            async with s.transaction() as tx:    # one insert and a notification
+                await tx.execute_later(INSERT, ("f", "k3", "v"))
+                tx.notify("tags", "f")
+            return failed, await _keys(s, "f"), await names(), seen
+        finally:
+            await s.close()
+
+    failed, keys, names, seen = asyncio.run(body())
+    assert failed == (["dup"], [], [])
+    assert keys == ["dup", "k1", "k2", "k3"]
+    assert names == ["q1", "q2"]
+    assert seen == ["f", "f"]
+
+
+def test_concurrent_transactions_of_inserts_left_for_later_each_commit_or_fail_alone(store_url, tmp_path):
+    # (each PostgreSQL transaction of deferred inserts is one statement of its own)
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        seen: list[str] = []
+        s.listen("tags", seen.append)
+
+        async def one(i: int, key: str) -> str:
+            try:
+                async with s.transaction() as tx:
+                    await tx.execute_later(INSERT, ("h", key, f"v{i}"))
+                    await tx.execute_later(DELETED, ("111122223333", "us-east-1", f"h{i}", i))
+                    tx.notify("tags", f"h{i}")
+            except IntegrityError:
+                return "failed"
+            return "ok"
+
+        try:
+            await s.execute(INSERT, ("h", "dup", "v"))
+            outcomes = await asyncio.gather(*(one(i, "dup" if i == 2 else f"k{i}") for i in range(5)))
+            together = await asyncio.gather(*(one(i, f"m{i}") for i in range(5, 9)))
+            names = [r[0] for r in await s.fetchall("SELECT name FROM sqs_deleted_queues WHERE account = ? "
+                                                    "ORDER BY name", ("111122223333",))]
+            values = await s.fetchall("SELECT key, value FROM tags WHERE arn = ? ORDER BY key", ("h",))
+            return outcomes, together, names, values, sorted(seen)
+        finally:
+            await s.close()
+
+    outcomes, together, names, values, seen = asyncio.run(body())
+    assert outcomes == ["ok", "ok", "failed", "ok", "ok"]
+    assert together == ["ok"] * 4
+    assert names == ["h0", "h1", "h3", "h4", "h5", "h6", "h7", "h8"]
+    assert values == [("dup", "v"), ("k0", "v0"), ("k1", "v1"), ("k3", "v3"), ("k4", "v4"), ("m5", "v5"),
+                      ("m6", "v6"), ("m7", "v7"), ("m8", "v8")]
+    assert seen == ["h0", "h1", "h3", "h4", "h5", "h6", "h7", "h8"]
+
+
+def test_inserts_left_for_later_into_one_table_take_ids_in_their_order(store_url, tmp_path):
+    async def body():
+        s = await _opened(store_url, tmp_path)
+        try:
+            async with s.transaction() as tx:
+                for k in ("z", "y", "x", "w"):
+                    await tx.execute_later(RECORD, ("t-g", 1, "111122223333", "us-east-1", "test", "src-g", k,
+                                                    "target", None, "delivered", None))
+                await tx.execute_later(INSERT, ("g", "k", "v"))
+                tx.notify("tags", "g")
+            return [r[0] for r in await s.fetchall("SELECT message_id FROM deliveries WHERE trace_id = ? "
+                                                   "ORDER BY id", ("t-g",))]
+        finally:
+            await s.close()
+
+    assert asyncio.run(body()) == ["z", "y", "x", "w"]
+
+
 def test_a_failed_first_statement_rolls_back_and_the_store_goes_on(store_url, tmp_path):
     async def body():
         s = await _opened(store_url, tmp_path)

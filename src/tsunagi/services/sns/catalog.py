@@ -10,9 +10,9 @@ from another node may come late or be lost with a reconnect, so entries also exp
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
+import time
 from typing import Any, NamedTuple
 
 from tsunagi.services.sns.attributes import Subscription, Topic
@@ -30,7 +30,7 @@ SUB_ARN = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_.-]
 class TopicEntry(NamedTuple):
     """A cached topic (None: there is none by that ARN) and its subscriptions, pending ones included."""
 
-    loaded_at: float              # event-loop time
+    loaded_at: float              # time.monotonic()
     topic: Topic | None
     subscriptions: list[Subscription]
 
@@ -100,7 +100,7 @@ class Catalog:
 
     # -- cached: the publish path ----------------------------------------------------------------
     async def entry(self, arn: str) -> TopicEntry:
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()      # (not the loop's time: asking for the loop is a getpid system call in 3.11)
         hit = self._entries.get(arn)
         if hit is not None and (not self.store.shared or now - hit.loaded_at < CACHE_TTL_SHARED_S):
             return hit

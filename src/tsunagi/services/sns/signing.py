@@ -224,6 +224,7 @@ class SigningProcess(asyncio.SubprocessProtocol):
         self._waiting: dict[int, asyncio.Future[str]] = {}
         self._next = 0
         self._buf = b""
+        self._loop: asyncio.AbstractEventLoop | None = None     # the loop it was started in
         self.ready = False        # the key is loaded
         self.closed = False
 
@@ -231,6 +232,7 @@ class SigningProcess(asyncio.SubprocessProtocol):
     async def start(cls, key_pem: bytes) -> SigningProcess:
         loop = asyncio.get_running_loop()
         proc = cls()
+        proc._loop = loop
         transport, _ = await loop.subprocess_exec(
             lambda: proc, sys.executable, "-m", "tsunagi.services.sns.signer_process",
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
@@ -247,7 +249,8 @@ class SigningProcess(asyncio.SubprocessProtocol):
         if self.closed or self._stdin is None or self._stdin.is_closing():
             raise SigningProcessGone("the signing process is closed")
         self._next = job = self._next % 0xFFFFFFFF + 1
-        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # (its own loop, not asyncio.get_running_loop(): a getpid system call per job in Python 3.11)
+        fut: asyncio.Future[str] = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiting[job] = fut
         self._stdin.write(_JOB.pack(job, 2 if version == "2" else 1, len(data)) + data)
         return fut

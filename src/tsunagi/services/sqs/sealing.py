@@ -29,10 +29,10 @@ around it), with its own tag, which the seal authenticates with the message id.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import struct
+import time
 from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
@@ -156,7 +156,7 @@ class _Nonces:
 class _OwnedKey(NamedTuple):
     aead: AESGCM
     fingerprint: bytes          # 8 bytes naming the key in each blob
-    loaded_at: float            # the event loop's clock
+    loaded_at: float            # time.monotonic()
     head: bytes                 # a blob's first bytes under this key: its tag, then the fingerprint
     body_head: bytes            # ... of a message sealed without attributes
 
@@ -194,14 +194,14 @@ class Sealer:
     def owned_fresh(self) -> bool:
         """Whether the SQS-owned key is loaded and need not be read again yet."""
         owned = self._owned
-        return owned is not None and not (self.shared and asyncio.get_running_loop().time() - owned.loaded_at
+        return owned is not None and not (self.shared and time.monotonic() - owned.loaded_at
                                           > _OWNED_TTL_PG_S)
 
     async def owned_ready(self, *, again: bool = False) -> None:
         """Read (or make) the SQS-owned key unless it is known and fresh; call it outside transactions."""
         if not again and self.owned_fresh():
             return
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         material = await self.repo.owned_key(OWNED_KEY_NAME, os.urandom(32))
         self._owned = _owned_key(material, now)
 
