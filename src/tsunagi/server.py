@@ -9,11 +9,8 @@ import contextlib
 import gc
 import logging
 import os
-import secrets
 import time
 from typing import TYPE_CHECKING
-
-import orjson
 
 from tsunagi.commands import ENDPOINT_FILE
 from tsunagi.config import Config
@@ -49,7 +46,11 @@ def assemble(config: Config, store: Store, clock: Clock | None = None, services:
 def admin_token(config: Config) -> str:
     """The token tsunagi's internal endpoints require: the configured one, or a new one, which
     :func:`keep_admin_token` writes to ``<data dir>/admin-token`` for the CLI and test harnesses."""
-    return config.admin_token or secrets.token_urlsafe(24)
+    if config.admin_token:
+        return config.admin_token
+    import secrets
+
+    return secrets.token_urlsafe(24)
 
 
 def keep_admin_token(config: Config, token: str) -> None:
@@ -194,11 +195,15 @@ class _Starting:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._build)
             if self.gateway is None:
+                import orjson
+
                 return HttpResponse(503, [("content-type", "application/json")], orjson.dumps(
                     {"__type": "ServiceUnavailable", "message": "tsunagi failed to start: see its log"}))
         return await self.gateway.handle(request, request_id, source_ip, body)
 
     def _health(self) -> HttpResponse:
+        import orjson
+
         from tsunagi import __version__
         from tsunagi.services.registry import SERVICES
 
