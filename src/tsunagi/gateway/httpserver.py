@@ -607,8 +607,9 @@ class HttpServer:
             gc.collect()
             gc.freeze()
         try:
-            server = await self.loop.create_server(lambda: HttpProtocol(self), self.host, self.port,
-                                                   backlog=self.backlog, reuse_address=True)
+            # (uvloop and asyncio both resolve a host given as bytes; the stubs say str only)
+            server = await self.loop.create_server(lambda: HttpProtocol(self), bind_hosts(self.host),  # type: ignore[arg-type]
+                                                   self.port, backlog=self.backlog, reuse_address=True)
         except OSError:
             await self.gateway.shutdown()
             raise
@@ -644,6 +645,15 @@ class HttpServer:
                     self.loop.remove_signal_handler(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
+
+
+def bind_hosts(host: str) -> str | list[bytes]:
+    """``host`` as ``create_server`` is given it: an ASCII name or address as its bytes, which the event loop
+    resolves as they are (what the IDNA codec makes of an ASCII name, without importing that codec and its
+    tables at start); anything else (``""``: every address; a non-ASCII name) as it is."""
+    if host and host.isascii():
+        return [host.encode("ascii")]
+    return host
 
 
 def connection_budget() -> int:

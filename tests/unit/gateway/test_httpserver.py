@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer, http_date
+from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer, bind_hosts, http_date
 from tsunagi.protocol.http import HttpResponse
 
 
@@ -267,3 +267,10 @@ def test_the_date_header_is_what_email_utils_formats() -> None:
 
     for seconds in (0, 951782400, 1700000000, 1709164800, 2147483647, 4102444799, 1764720000.75):
         assert http_date(seconds) == formatdate(seconds, usegmt=True)
+
+
+def test_an_ascii_host_is_bound_by_the_bytes_the_idna_codec_gives() -> None:
+    for host in ("127.0.0.1", "localhost", "0.0.0.0", "::", "::1", "Tsunagi.Example.Test"):
+        assert bind_hosts(host) == [host.encode("idna")]
+    assert bind_hosts("") == ""                 # every address, as the event loop reads it
+    assert bind_hosts("bücher.example") == "bücher.example"
