@@ -138,6 +138,11 @@ def _serve_parser(sub: argparse._SubParsersAction, defaults: Any) -> None:  # ty
                    help="stop (as on SIGTERM) when standard input reaches end of file: start the server with "
                         "its stdin a pipe and keep the write end open; when the starting process exits, even "
                         "killed, the pipe closes and the server stops (tsunagi.testing does this)")
+    p.add_argument("--ready-fd", type=int, default=None, metavar="FD",
+                   help="once the port accepts connections, write a line to the inherited file descriptor FD "
+                        "(the write end of a pipe) and close it: the starting process waits on the pipe instead "
+                        "of polling /_tsunagi/health, and reads end of file without that line if the server "
+                        "exits first (tsunagi.testing does this)")
     c = sub.add_parser("config", help="show the effective configuration and where each value comes from",
                        description="Show the configuration `tsunagi serve` would run with, given the same flags, "
                                    "environment and settings file: each setting, its value, and where it came from "
@@ -249,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.command == "config":
             return _show_config(config, where, as_json=args.json)
-        return _serve(config, exit_with_parent=args.exit_with_parent)
+        return _serve(config, exit_with_parent=args.exit_with_parent, ready_fd=args.ready_fd)
     return int(commands[args.command].run(args))  # type: ignore[attr-defined]
 
 
@@ -292,7 +297,7 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def _serve(config: Any, *, exit_with_parent: bool = False) -> int:
+def _serve(config: Any, *, exit_with_parent: bool = False, ready_fd: int | None = None) -> int:
     import gc
 
     # Start-up imports every service and allocates much that lives as long as the process: no cyclic
@@ -307,7 +312,7 @@ def _serve(config: Any, *, exit_with_parent: bool = False) -> int:
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, config.log_level.upper()), handlers=[handler])
     try:
-        return serve(config, exit_with_parent=exit_with_parent)
+        return serve(config, exit_with_parent=exit_with_parent, ready_fd=ready_fd)
     except ConfigError as e:    # found at start-up (a KMS master key that does not open the database's keys)
         print(f"tsunagi: {e}", file=sys.stderr)
         return 2

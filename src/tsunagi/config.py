@@ -75,6 +75,9 @@ def parse_images(raw: str | list[str]) -> dict[str, str]:
 
 @dataclass
 class Config:
+    """The server's settings: each field's default reads its ``TSUNAGI_*`` variable (flags and the settings
+    file are applied over them by the CLI)."""
+
     host: str = field(default_factory=lambda: _env("TSUNAGI_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _env_int("TSUNAGI_PORT", 4566))
     data_dir: str = field(default_factory=lambda: _env("TSUNAGI_DATA_DIR", "./.tsunagi"))

@@ -54,6 +54,8 @@ class OutboundTimeout(OutboundFailure):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """What an outbound HTTP endpoint answered (its body read up to a cap)."""
+
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes                  # at most the cap

@@ -9,11 +9,8 @@ import contextlib
 import gc
 import logging
 import os
-import secrets
 import time
 from typing import TYPE_CHECKING
-
-import orjson
 
 from tsunagi.commands import ENDPOINT_FILE
 from tsunagi.config import Config
@@ -49,7 +46,11 @@ def assemble(config: Config, store: Store, clock: Clock | None = None, services:
 def admin_token(config: Config) -> str:
     """The token tsunagi's internal endpoints require: the configured one, or a new one, which
     :func:`keep_admin_token` writes to ``<data dir>/admin-token`` for the CLI and test harnesses."""
-    return config.admin_token or secrets.token_urlsafe(24)
+    if config.admin_token:
+        return config.admin_token
+    import secrets
+
+    return secrets.token_urlsafe(24)
 
 
 def keep_admin_token(config: Config, token: str) -> None:
@@ -122,10 +123,13 @@ class _Starting:
     after, so its imports overlap with the client's own start: the health check answers ready at once,
     and any other request waits for the build, then goes to the gateway, which takes this one's place."""
 
-    def __init__(self, config: Config, store: Store, generated: bool) -> None:
+    def __init__(self, config: Config, store: Store, generated: bool, *, told: bool = False) -> None:
         self.config = config
         self.store = store
         self.generated = generated
+        # the starting process learns that the port is open from a ready line (--ready-fd), not from a
+        # health check: no check is on its way, so the build begins at once
+        self.told = told
         self.body_timeout = config.body_timeout
         self.failed = False
         self.gateway: Gateway | None = None
@@ -149,8 +153,11 @@ class _Starting:
 
     def listening(self) -> None:
         if self.gateway is None:
+            if self.told:
+                asyncio.get_running_loop().call_soon(self._begin)
+                return
             # the build holds the event loop while it imports: first let a health check that is on its
-            # way be answered (the test harness polls every few milliseconds), then build
+            # way be answered (a harness polling every few milliseconds), then build
             asyncio.get_running_loop().call_later(BUILD_DELAY_S, self._begin)
 
     def _begin(self) -> None:
@@ -188,11 +195,15 @@ class _Starting:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._build)
             if self.gateway is None:
+                import orjson
+
                 return HttpResponse(503, [("content-type", "application/json")], orjson.dumps(
                     {"__type": "ServiceUnavailable", "message": "tsunagi failed to start: see its log"}))
         return await self.gateway.handle(request, request_id, source_ip, body)
 
     def _health(self) -> HttpResponse:
+        import orjson
+
         from tsunagi import __version__
         from tsunagi.services.registry import SERVICES
 
@@ -212,16 +223,22 @@ class _Starting:
             await self.store.close()
 
 
-def serve(config: Config, *, exit_with_parent: bool = False) -> int:
+def serve(config: Config, *, exit_with_parent: bool = False, ready_fd: int | None = None) -> int:
     """Serve until SIGTERM/SIGINT (which drain requests in flight), or with ``exit_with_parent`` until
     standard input reaches end of file (the process that started the server holds a pipe's other end
-    and has exited, even by SIGKILL); 0 on a clean stop, 1 if it never started."""
+    and has exited, even by SIGKILL); 0 on a clean stop, 1 if it never started. With ``ready_fd``, a
+    line (``ready <url>``) is written to that file descriptor once the port accepts connections, and
+    it is closed."""
+    if ready_fd is not None:
+        # only this process holds it: nothing it starts (function workers, tasks) keeps the pipe open
+        with contextlib.suppress(OSError):
+            os.set_inheritable(ready_fd, False)
     log.info("%s", describe_data(config))
     try:
         store, generated = _prepare(config)
     finally:
         gc.enable()     # the command turned collections off for the start (tsunagi.cli)
-    app = _Starting(config, store, generated)
+    app = _Starting(config, store, generated, told=ready_fd is not None)
     if config.internal_api:
         log.info("internal endpoints (/_tsunagi/reset, the mailbox, delivery records) need the header "
                  "X-Tsunagi-Token: %s (also in %s)", config.admin_token, os.path.join(config.data_dir, "admin-token"))
@@ -235,6 +252,8 @@ def serve(config: Config, *, exit_with_parent: bool = False) -> int:
             f.write(f"http://{host}:{config.port}\n")
             written = True
         app.listening()
+        if ready_fd is not None:
+            _tell_ready(ready_fd, f"ready http://{host}:{config.port}\n")
 
     try:
         started = httpserver.serve(app, config.host, config.port, config.max_connections,  # type: ignore[arg-type]
@@ -244,3 +263,13 @@ def serve(config: Config, *, exit_with_parent: bool = False) -> int:
         if written:
             with contextlib.suppress(OSError):
                 os.unlink(marker)
+
+
+def _tell_ready(fd: int, line: str) -> None:
+    """Write ``line`` to ``fd`` and close it (the process that waits on it may have gone: no matter)."""
+    try:
+        os.write(fd, line.encode())
+    except OSError as e:
+        log.warning("could not write the ready line to file descriptor %d: %s", fd, e)
+    with contextlib.suppress(OSError):
+        os.close(fd)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.server import REPO, TsunagiServer
 from tsunagi import testing
+from tsunagi.testing._server import free_port
 
 EXAMPLES = REPO / "examples" / "testing"
 
@@ -125,6 +126,37 @@ def test_server_starts_a_private_server_and_stops_it(monkeypatch) -> None:
         urllib.request.urlopen(f"{url}/_tsunagi/health", timeout=2)
 
 
+@pytest.mark.sqlite_only
+def test_a_server_that_cannot_start_is_a_start_error_with_its_log_at_once(monkeypatch) -> None:
+    # the ready pipe reads end of file when the server exits: no waiting out the start timeout
+    monkeypatch.delenv("TSUNAGI_ENDPOINT", raising=False)
+    began = time.monotonic()
+    with pytest.raises(testing.StartError, match=r"exited with 2:(.|\n)*--policies"), \
+            testing.server(args=["--policies", "sometimes"]):
+        pass
+    assert time.monotonic() - began < 30
+
+
+@pytest.mark.sqlite_only
+def test_serve_writes_its_ready_line_once_the_port_accepts_connections(tmp_path) -> None:
+    read_end, write_end = os.pipe()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tsunagi", "serve", "--port", str(port), "--data-dir",
+                             str(tmp_path), "--log-level", "warning", "--ready-fd", str(write_end)],
+                            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TSUNAGI_SNS_SIGNING_PROCESSES": "0"})
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as ready:
+            assert ready.readline() == f"ready http://localhost:{port}\n".encode()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_tsunagi/health", timeout=10) as r:
+                assert r.status == 200
+            assert ready.read() == b""          # closed after the line: nothing holds it open
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 def test_reset_needs_the_admin_token(server: TsunagiServer) -> None:
     wrong = testing.Endpoint(server.url, "not-the-token")
     with pytest.raises(RuntimeError, match="403"):
@@ -185,6 +217,7 @@ def _start_and_kill(tmp_path, *args: str) -> tuple[int, str]:
 SERVER_CHILD = """
 import os, time
 from tsunagi import testing
+from tsunagi.testing._server import free_port
 srv = testing.Server()
 endpoint = srv.start()
 with open(os.environ["MARKER"], "w") as f:

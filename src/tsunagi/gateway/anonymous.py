@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tsunagi import policy as evaluator
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.targets import targets
-from tsunagi.policy import Caller, Dialect, PolicyError, PolicyKind, Request, compile_policy, evaluate
+from tsunagi.policy import Dialect, PolicyError
 from tsunagi.ports.resources import ResourcePolicy
 from tsunagi.protocol import sigv4
 from tsunagi.protocol.errors import ServiceError
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 # the services a resource policy can open to anonymous callers, and the dialect their policies speak
 _OPEN_TO_EVERYONE = {"s3": Dialect.S3, "sqs": Dialect.SQS}
 _SNS_LINKS = frozenset({"ConfirmSubscription", "Unsubscribe"})
-_ANONYMOUS = Caller.anonymous()
 
 
 def missing_credentials(ex: Exchange) -> ServiceError:
@@ -96,9 +96,10 @@ def open_to_everyone(resource: ResourcePolicy, dialect: Dialect, action: str, ar
     if not resource.policy:
         return False
     try:
-        policy = compile_policy(resource.policy, PolicyKind.RESOURCE, dialect, f"the policy of {resource.arn}")
+        policy = evaluator.compile_policy(resource.policy, evaluator.PolicyKind.RESOURCE, dialect,
+                                          f"the policy of {resource.arn}")
     except PolicyError:
         return False
-    request = Request(_ANONYMOUS, action, arn, resource_account=resource.account, now=now,
-                      secure_transport=secure, source_ip=source_ip)
-    return evaluate(request, identity=(), resource=policy).allowed
+    request = evaluator.Request(evaluator.Caller.anonymous(), action, arn, resource_account=resource.account,
+                                now=now, secure_transport=secure, source_ip=source_ip)
+    return evaluator.evaluate(request, identity=(), resource=policy).allowed

@@ -23,29 +23,18 @@ bucket or key; the IAM port for identity policies). The one evaluator is :mod:`t
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from tsunagi import policy as evaluator
 from tsunagi.context import Principal, RequestContext
 from tsunagi.gateway.anonymous import authorize_anonymous
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.targets import Target, targets
-from tsunagi.policy import (
-    Caller,
-    CallerType,
-    Decision,
-    Dialect,
-    Outcome,
-    Policy,
-    PolicyError,
-    PolicyKind,
-    Request,
-    Side,
-    compile_policy,
-    evaluate,
-)
+from tsunagi.policy import Dialect, PolicyError
 from tsunagi.ports.awslambda import LAMBDA
 from tsunagi.ports.iam import IAM, Credentials
 from tsunagi.ports.kms import KMS
@@ -57,6 +46,7 @@ from tsunagi.protocol.errors import ServiceError
 
 if TYPE_CHECKING:
     from tsunagi.gateway.identity import CredentialStore
+    from tsunagi.policy import Caller, Decision, Policy
     from tsunagi.services.base import Platform
 
 log = logging.getLogger("tsunagi.policy")
@@ -128,25 +118,29 @@ def _s3_own(params: dict[str, Any], account: str) -> bool:
 _OWN = {"sqs": _sqs_own, "sns": _sns_own, "lambda": _lambda_own, "s3": _s3_own}
 _BOUNDARY_TTL_S = 1.0
 
-_ALLOW_ALL = compile_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
-                            PolicyKind.IDENTITY, label="(identity policies not evaluated)")
+@functools.cache
+def _allow_all() -> Policy:
+    """The identity side of an isolation check, which evaluates only the resource's policy (made on first use)."""
+    return evaluator.compile_policy(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
+        evaluator.PolicyKind.IDENTITY, label="(identity policies not evaluated)")
 
 
 def caller_of(principal: Principal, credentials: Credentials | None = None) -> Caller:
     """The evaluator's caller for a gateway principal."""
     arn = principal.arn
     if principal.service is not None:
-        return Caller.service(principal.service)
+        return evaluator.Caller.service(principal.service)
     if not principal.account:
-        return Caller.anonymous()
+        return evaluator.Caller.anonymous()
     if arn.endswith(":root"):
-        return Caller.root(principal.account)
+        return evaluator.Caller.root(principal.account)
     if ":assumed-role/" in arn:
-        return Caller.session(arn, credentials.role_arn if credentials is not None else None)
+        return evaluator.Caller.session(arn, credentials.role_arn if credentials is not None else None)
     try:
-        return Caller.from_arn(arn)
+        return evaluator.Caller.from_arn(arn)
     except ValueError:
-        return Caller.root(principal.account)
+        return evaluator.Caller.root(principal.account)
 
 
 def refusal(service: str, operation: str, principal_arn: str, target: Target, decision: Decision | None) -> ServiceError:
@@ -178,11 +172,11 @@ def refusal(service: str, operation: str, principal_arn: str, target: Target, de
 
 def because(decision: Decision | None, action: str) -> str:
     """The end of AWS's refusal: which kind of policy denied, or which kind has no statement allowing."""
-    if decision is not None and decision.outcome is Outcome.EXPLICIT_DENY:
+    if decision is not None and decision.outcome is evaluator.Outcome.EXPLICIT_DENY:
         ref = decision.statement
-        kind = ref.kind if ref is not None else PolicyKind.RESOURCE
+        kind = ref.kind if ref is not None else evaluator.PolicyKind.RESOURCE
         label = ref.policy if ref is not None else ""
-        if kind in (PolicyKind.RESOURCE, PolicyKind.KEY):
+        if kind in (evaluator.PolicyKind.RESOURCE, evaluator.PolicyKind.KEY):
             where = "a resource-based policy"
         elif "permissions boundary" in label:
             where = "a permissions boundary"
@@ -191,12 +185,12 @@ def because(decision: Decision | None, action: str) -> str:
         else:
             where = "an identity-based policy"
         return f"with an explicit deny in {where}"
-    missing = decision.missing if decision is not None else (Side.RESOURCE,)
-    if Side.IDENTITY in missing:
+    missing = decision.missing if decision is not None else (evaluator.Side.RESOURCE,)
+    if evaluator.Side.IDENTITY in missing:
         what = "identity-based policy"
-    elif Side.BOUNDARY in missing:
+    elif evaluator.Side.BOUNDARY in missing:
         what = "permissions boundary"
-    elif Side.SESSION in missing:
+    elif evaluator.Side.SESSION in missing:
         what = "session policy"
     else:
         what = "resource-based policy"
@@ -280,7 +274,7 @@ class PolicyAuthorizer:
             resource = await self._resource(ctx, target)
             if resource is None or resource.account == principal.account:
                 continue                 # nothing there (the operation says so), or the caller's own
-            decision = self._decide(ex, ctx, caller, target, resource, (_ALLOW_ALL,), None, None)
+            decision = self._decide(ex, ctx, caller, target, resource, (_allow_all(),), None, None)
             if not decision.allowed:
                 log.info("policy: %s by %s on %s refused (another account's resource): %s", target.action,
                          principal.arn, target.resource, decision.reason)
@@ -301,11 +295,12 @@ class PolicyAuthorizer:
         identity: tuple[Policy, ...] = ()
         boundary: Policy | None = None
         session: Policy | None = None
-        if caller.type is not CallerType.ROOT:
+        if caller.type is not evaluator.CallerType.ROOT:
             identity, boundary = await self._identity_of(principal.arn)
             if creds is not None and creds.session_policy:
                 try:
-                    session = compile_policy(creds.session_policy, PolicyKind.IDENTITY, label="the session policy")
+                    session = evaluator.compile_policy(creds.session_policy, evaluator.PolicyKind.IDENTITY,
+                                                       label="the session policy")
                 except PolicyError:
                     session = None
         for target in found:
@@ -322,7 +317,7 @@ class PolicyAuthorizer:
                          decision.reason)
                 raise refusal(ex.service or "", ex.operation_name, principal.arn, target, decision)
             if across:
-                isolated = self._decide(ex, ctx, caller, target, resource, (_ALLOW_ALL,), None, None)
+                isolated = self._decide(ex, ctx, caller, target, resource, (_allow_all(),), None, None)
                 if not isolated.allowed:
                     raise refusal(ex.service or "", ex.operation_name, principal.arn, target, isolated)
             log.warning("policy (warn): %s by %s on %s would be denied: %s", target.action, principal.arn,
@@ -342,19 +337,19 @@ class PolicyAuthorizer:
                 target = target._replace(resource=arn)
             if resource.policy:
                 try:
-                    policy = compile_policy(resource.policy, PolicyKind.KEY if service == "kms" else PolicyKind.RESOURCE,
-                                            _DIALECT.get(service, Dialect.IAM), f"{_LABEL.get(service, 'the policy')} "
-                                            f"of {resource.arn}")
+                    kind = evaluator.PolicyKind.KEY if service == "kms" else evaluator.PolicyKind.RESOURCE
+                    policy = evaluator.compile_policy(resource.policy, kind, _DIALECT.get(service, Dialect.IAM),
+                                                      f"{_LABEL.get(service, 'the policy')} of {resource.arn}")
                 except PolicyError:
                     policy = None
         headers = ex.request.headers
-        request = Request(caller, target.action, arn, resource_account=owner, now=self.clock.now(),
+        request = evaluator.Request(caller, target.action, arn, resource_account=owner, now=self.clock.now(),
                           secure_transport=headers.get("x-forwarded-proto", "http") == "https",
                           source_ip=ex.source_ip)
         if policy is None and service == "kms" and resource is not None:
             # a key with no policy (not possible through the API) allows nobody
-            return Decision(Outcome.IMPLICIT_DENY, request, (), (Side.RESOURCE,))
-        return evaluate(request, identity=identity, resource=policy, boundary=boundary, session=session)
+            return evaluator.Decision(evaluator.Outcome.IMPLICIT_DENY, request, (), (evaluator.Side.RESOURCE,))
+        return evaluator.evaluate(request, identity=identity, resource=policy, boundary=boundary, session=session)
 
     async def _resource(self, ctx: RequestContext, target: Target) -> ResourcePolicy | None:
         key = _PORTS.get(target.lookup or "")
@@ -373,7 +368,7 @@ class PolicyAuthorizer:
         policies: list[Policy] = []
         for label, text in await iam.identity_policies(principal_arn):
             try:
-                policies.append(compile_policy(text, PolicyKind.IDENTITY, label=label))
+                policies.append(evaluator.compile_policy(text, evaluator.PolicyKind.IDENTITY, label=label))
             except PolicyError:
                 continue
         now = time.monotonic()
@@ -384,7 +379,7 @@ class PolicyAuthorizer:
         boundary_text = await iam.permissions_boundary(principal_arn)
         if boundary_text:
             try:
-                boundary = compile_policy(boundary_text, PolicyKind.IDENTITY,
+                boundary = evaluator.compile_policy(boundary_text, evaluator.PolicyKind.IDENTITY,
                                           label=f"the permissions boundary of {principal_arn}")
             except PolicyError:
                 boundary = None

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Exchange:
+    """One request on its way through the gateway's steps, and what each step found out about it."""
+
     request: HttpRequest
     request_id: str
     source_ip: str

@@ -34,11 +34,9 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 import httptools
-import orjson
 
 from tsunagi.gateway.body import body_cut_off, next_piece
 from tsunagi.ids import uuid4
@@ -96,6 +94,18 @@ def _status_line(status: int) -> bytes:
     return line
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float) -> str:
+    """An HTTP date (RFC 7231's IMF-fixdate, English names whatever the locale): what
+    ``email.utils.formatdate(seconds, usegmt=True)`` gives, without importing the email package at start."""
+    t = time.gmtime(seconds)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+
+
 class _Clock:
     """The Date header, formatted once a second."""
 
@@ -107,7 +117,7 @@ class _Clock:
         now = int(time.time())
         if now != cls.second:
             cls.second = now
-            cls.value = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+            cls.value = b"date: " + http_date(now).encode() + b"\r\n"
         return cls.value
 
 
@@ -476,6 +486,8 @@ class HttpProtocol(asyncio.Protocol):
         self.pause_reading()
 
     def _refuse(self, status: int, message: str) -> None:
+        import orjson
+
         self._answer_and_close(status, b"application/json", b'{"__type":"BadRequest","message":'
                                + orjson.dumps(message) + b"}")
 
@@ -595,8 +607,9 @@ class HttpServer:
             gc.collect()
             gc.freeze()
         try:
-            server = await self.loop.create_server(lambda: HttpProtocol(self), self.host, self.port,
-                                                   backlog=self.backlog, reuse_address=True)
+            # (uvloop and asyncio both resolve a host given as bytes; the stubs say str only)
+            server = await self.loop.create_server(lambda: HttpProtocol(self), bind_hosts(self.host),  # type: ignore[arg-type]
+                                                   self.port, backlog=self.backlog, reuse_address=True)
         except OSError:
             await self.gateway.shutdown()
             raise
@@ -632,6 +645,15 @@ class HttpServer:
                     self.loop.remove_signal_handler(sig)
                 except (NotImplementedError, RuntimeError):
                     pass
+
+
+def bind_hosts(host: str) -> str | list[bytes]:
+    """``host`` as ``create_server`` is given it: an ASCII name or address as its bytes, which the event loop
+    resolves as they are (what the IDNA codec makes of an ASCII name, without importing that codec and its
+    tables at start); anything else (``""``: every address; a non-ASCII name) as it is."""
+    if host and host.isascii():
+        return [host.encode("ascii")]
+    return host
 
 
 def connection_budget() -> int:

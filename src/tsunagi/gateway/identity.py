@@ -48,6 +48,8 @@ def secret_for(access_key: str) -> str | None:
 
 @dataclass(slots=True)
 class Credential:
+    """The credential a request carries (what its signature names), before it is resolved to a principal."""
+
     access_key_id: str | None = None
     date: str | None = None
     region: str | None = None

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tsunagi.context import internal_context
-from tsunagi.filters.criteria import FilterCriteriaError, compile_filters, keep
 from tsunagi.pipes import esm_processor
 from tsunagi.policy import Dialect
 from tsunagi.ports.awslambda import (
@@ -100,6 +99,9 @@ class MappingPoller:
         self.scaling_limit = (cfg.get("ScalingConfig") or {}).get("MaximumConcurrency")
         self.max_concurrency = int(self.scaling_limit or 1000)
         self.report_failures = "ReportBatchItemFailures" in (cfg.get("FunctionResponseTypes") or [])
+        # (the filter language is imported with the first mapping, not with the server)
+        from tsunagi.filters.criteria import FilterCriteriaError, compile_filters
+
         try:
             self.filters = compile_filters(cfg.get("FilterCriteria"))
         except FilterCriteriaError:
@@ -243,6 +245,8 @@ class MappingPoller:
     async def _process(self, sqs: SqsPort, q: QueueRef, msgs: list[ReceivedMessage]) -> None:
         records = [esm_processor.sqs_record(m, self.source_arn, self.queue_region) for m in msgs]
         if self.filters:
+            from tsunagi.filters.criteria import keep
+
             kept = [r for r in records if keep(self.filters, r)]
             if len(kept) != len(records):
                 ids = {r["messageId"] for r in kept}

@@ -38,8 +38,9 @@ import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from tsunagi import policy as evaluator
 from tsunagi.context import internal_context
-from tsunagi.policy import Caller, Dialect, PolicyError, PolicyKind, Request, compile_policy, evaluate
+from tsunagi.policy import Dialect, PolicyError
 from tsunagi.ports.iam import IamPort
 from tsunagi.ports.kms import KmsError, KmsPort
 
@@ -163,11 +164,13 @@ def _resource_reason(policy: str | None, dialect: Dialect, resource_arn: str, re
         return (f"the {what} {resource_arn} has no {what} policy, so no statement allows {principal} to "
                 f"{action} on it with {_with(context)}")
     try:
-        compiled = compile_policy(policy, PolicyKind.RESOURCE, dialect, f"the {what} policy of {resource_arn}")
+        compiled = evaluator.compile_policy(policy, evaluator.PolicyKind.RESOURCE, dialect,
+                                            f"the {what} policy of {resource_arn}")
     except PolicyError as e:
         return f"the {what} policy of {resource_arn} cannot be read: {e}"
-    decision = evaluate(Request(Caller.service(principal), action, resource_arn, resource_account=resource_account,
-                                context=context), resource=compiled)
+    request = evaluator.Request(evaluator.Caller.service(principal), action, resource_arn,
+                                resource_account=resource_account, context=context)
+    decision = evaluator.evaluate(request, resource=compiled)
     return None if decision.allowed else decision.reason
 
 
@@ -187,14 +190,14 @@ async def key_check(mode: str, kms: KmsPort | None, key_id: str | None, *, holde
     key, text = found
     label = f"the key policy of {key.arn}"
     try:
-        compiled = compile_policy(text, PolicyKind.KEY, Dialect.KMS, label)
+        compiled = evaluator.compile_policy(text, evaluator.PolicyKind.KEY, Dialect.KMS, label)
     except PolicyError as e:
         return _refuse(mode, source_arn, holder_arn, f"{label} cannot be read: {e}")
     context = _context(source_arn, source_account, {"kms:ViaService": f"{holder}.{region}.amazonaws.com"})
-    caller = Caller.service(principal)
+    caller = evaluator.Caller.service(principal)
     for action in KEY_ACTIONS:
-        decision = evaluate(Request(caller, action, key.arn, resource_account=key.account, context=context),
-                            resource=compiled)
+        decision = evaluator.evaluate(evaluator.Request(caller, action, key.arn, resource_account=key.account,
+                                                        context=context), resource=compiled)
         if not decision.allowed:
             managed = " (an AWS managed key, whose policy cannot allow a service principal: use a customer " \
                       "managed key)" if key.key_manager == "AWS" else ""
@@ -210,11 +213,13 @@ async def trust_problem(iam: IamPort, role_arn: str, service: str) -> str | None
     if role is None:
         return f"IAM has no role {role_arn}"
     try:
-        trust = compile_policy(role.trust_policy, PolicyKind.TRUST, Dialect.IAM, f"the trust policy of {role_arn}")
+        trust = evaluator.compile_policy(role.trust_policy, evaluator.PolicyKind.TRUST, Dialect.IAM,
+                                         f"the trust policy of {role_arn}")
     except PolicyError as e:
         return f"the trust policy of {role_arn} cannot be read: {e}"
-    decision = evaluate(Request(Caller.service(service), "sts:AssumeRole", role.arn, resource_account=role.account),
-                        resource=trust)
+    request = evaluator.Request(evaluator.Caller.service(service), "sts:AssumeRole", role.arn,
+                                resource_account=role.account)
+    decision = evaluator.evaluate(request, resource=trust)
     return None if decision.allowed else decision.reason
 
 
@@ -238,21 +243,22 @@ async def role_check(mode: str, iam: IamPort | None, role_arn: str, *, actions: 
         return ALLOW
     label = f"the policies of role {role_arn}"
     try:
-        identity = [compile_policy(doc, PolicyKind.IDENTITY, Dialect.IAM, f"policy {name} of role {role_arn}")
+        identity = [evaluator.compile_policy(doc, evaluator.PolicyKind.IDENTITY, Dialect.IAM,
+                                             f"policy {name} of role {role_arn}")
                     for name, doc in await iam.identity_policies(role_arn)]
         boundary_doc = await iam.permissions_boundary(role_arn)
-        boundary = compile_policy(boundary_doc, PolicyKind.IDENTITY, Dialect.IAM,
+        boundary = evaluator.compile_policy(boundary_doc, evaluator.PolicyKind.IDENTITY, Dialect.IAM,
                                   f"the permissions boundary of role {role_arn}") if boundary_doc else None
-        resource = compile_policy(resource_policy, PolicyKind.RESOURCE, dialect,
+        resource = evaluator.compile_policy(resource_policy, evaluator.PolicyKind.RESOURCE, dialect,
                                   f"the {_NAMES.get(dialect, 'resource')} policy of {resource_arn}") \
             if resource_policy else None
     except PolicyError as e:
         return _refuse(mode, resource_arn, role_arn, f"{label} cannot be read: {e}", configuring)
     session = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/awslambda"
-    caller = Caller.session(session, role.arn)
+    caller = evaluator.Caller.session(session, role.arn)
     for action in actions:
-        decision = evaluate(Request(caller, action, resource_arn, resource_account=resource_account),
-                            identity=identity, resource=resource, boundary=boundary)
+        decision = evaluator.evaluate(evaluator.Request(caller, action, resource_arn, resource_account=resource_account),
+                                      identity=identity, resource=resource, boundary=boundary)
         if not decision.allowed:
             return _refuse(mode, resource_arn, role_arn,
                            f"the execution role {role_arn} of {what} may not {action} on {resource_arn}: "

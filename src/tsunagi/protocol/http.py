@@ -148,6 +148,8 @@ def _unquote_plus(text: str) -> str:
 
 @dataclass(slots=True)
 class HttpResponse:
+    """An answer: status, headers and a body given whole or streamed."""
+
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""

@@ -205,6 +205,8 @@ def _verify_v2(request: HttpRequest, params: dict[str, str], now: float, secret_
 
 @dataclass(slots=True)
 class FormFile:
+    """The file part of a browser-form upload."""
+
     filename: str
     content_type: str | None
     data: bytes

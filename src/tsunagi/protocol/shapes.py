@@ -11,7 +11,6 @@ import base64
 import binascii
 import calendar
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from tsunagi.protocol.model import Shape
@@ -71,6 +70,8 @@ def parse_timestamp(value: Any) -> datetime:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # (the email package loads when first needed)
+
         try:
             dt = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError) as e:
@@ -105,6 +106,8 @@ def format_timestamp(value: Any, fmt: str) -> Any:
         ms = dt.microsecond // 1000
         return seconds if not ms else round(seconds + ms / 1000, 3)
     if fmt == "rfc822":
+        from email.utils import format_datetime
+
         return format_datetime(dt.astimezone(UTC), usegmt=True)
     dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

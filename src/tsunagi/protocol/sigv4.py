@@ -170,6 +170,9 @@ def _skew_message(request_time: float, now: float) -> str:
 
 @dataclass(slots=True)
 class Signature:
+    """What a SigV4 ``Authorization`` header (or presigned query) says: the credential scope, the signed
+    headers and the signature."""
+
     access_key_id: str
     date: str                       # the scope's YYYYMMDD
     region: str

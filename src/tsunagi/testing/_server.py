@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -306,32 +307,38 @@ class Server:
             env.pop(name, None)
         # --exit-with-parent: the server's stdin is a pipe whose write end only this process holds (not
         # inherited by its other children); when this process dies, even by SIGKILL, the pipe closes and
-        # the server stops instead of running on, orphaned
+        # the server stops instead of running on, orphaned. --ready-fd: the server writes a line to another
+        # pipe once its port accepts connections, so this process waits on that pipe instead of polling
+        ready_r, ready_w = os.pipe()
         argv = [sys.executable, "-m", "tsunagi", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                 "--data-dir", self.data_dir, "--store", self.store, "--log-level", "warning",
-                "--exit-with-parent", *self.args]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
-                                         env=env, start_new_session=True)
-        endpoint = Endpoint(f"http://127.0.0.1:{self.port}", self.token, region=self.region)
-        _import_boto3()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                code = self.proc.returncode
-                _close_pipe(self.proc)
-                self.proc = None
-                raise StartError(f"tsunagi serve exited with {code}:\n{self.log()}")
-            if _ready(self.port):
-                self.endpoint = endpoint
-                return endpoint
-            if time.monotonic() > deadline:
-                self.kill()
-                raise StartError(f"tsunagi serve did not become ready in {timeout:.0f}s:\n{self.log()}")
-            # a refused connection costs little: look every 2 ms. The server builds its gateway right after
-            # it answered the first health check (or 20 ms after its port opened), and the test makes its
-            # first client meanwhile: both begin sooner when the check comes soon after the port opened
-            time.sleep(0.002)
+                "--exit-with-parent", "--ready-fd", str(ready_w), *self.args]
+        try:
+            try:
+                with open(self.log_path, "ab") as log:
+                    proc = self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                                        stdin=subprocess.PIPE, env=env, start_new_session=True,
+                                                        pass_fds=(ready_w,))
+            finally:
+                os.close(ready_w)   # the server's copy is the only one left: its exit reads as end of file
+            endpoint = Endpoint(f"http://127.0.0.1:{self.port}", self.token, region=self.region)
+            _import_boto3()
+            deadline = time.monotonic() + timeout
+            said = _wait_ready(ready_r, deadline)
+        finally:
+            os.close(ready_r)
+        if said == "ready":
+            self.endpoint = endpoint
+            return endpoint
+        if said == "closed":        # it exited (or is exiting) before its port opened
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(1.0, deadline - time.monotonic()))
+        if proc.poll() is None:
+            self.kill()
+            raise StartError(f"tsunagi serve did not become ready in {timeout:.0f}s:\n{self.log()}")
+        _close_pipe(proc)
+        self.proc = None
+        raise StartError(f"tsunagi serve exited with {proc.returncode}:\n{self.log()}")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.endpoint is not None:
@@ -398,15 +405,19 @@ def _import_boto3() -> None:
         return
 
 
-def _ready(port: int) -> bool:
-    """Whether the server on ``port`` answers its health check with 200 (ready, not starting)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"GET /_tsunagi/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            head = s.recv(64)
-    except OSError:
-        return False
-    return head.startswith(b"HTTP/1.1 200")
+def _wait_ready(fd: int, deadline: float) -> str:
+    """What the server said on the pipe ``fd`` (its ``--ready-fd``) by ``deadline``: "ready" (its port
+    accepts connections), "closed" (end of file without that line: it exited) or "timeout"."""
+    got = b""
+    while not got.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return "timeout"
+        chunk = os.read(fd, 256)
+        if not chunk:
+            return "closed"
+        got += chunk
+    return "ready" if got.startswith(b"ready") else "closed"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer
+from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer, bind_hosts, http_date
 from tsunagi.protocol.http import HttpResponse
 
 
@@ -260,3 +260,17 @@ def test_a_body_that_came_with_its_head_is_taken_at_once_and_one_still_arriving_
     gw = WholeGateway(limit=100)          # over the limit: nothing is taken, the reader gets every piece
     out = asyncio.run(main(gw, post("/big", b"z" * 101)))
     assert gw.at_once == [False] and out.out.endswith(b"POST 101")
+
+
+def test_the_date_header_is_what_email_utils_formats() -> None:
+    from email.utils import formatdate
+
+    for seconds in (0, 951782400, 1700000000, 1709164800, 2147483647, 4102444799, 1764720000.75):
+        assert http_date(seconds) == formatdate(seconds, usegmt=True)
+
+
+def test_an_ascii_host_is_bound_by_the_bytes_the_idna_codec_gives() -> None:
+    for host in ("127.0.0.1", "localhost", "0.0.0.0", "::", "::1", "Tsunagi.Example.Test"):
+        assert bind_hosts(host) == [host.encode("idna")]
+    assert bind_hosts("") == ""                 # every address, as the event loop reads it
+    assert bind_hosts("bücher.example") == "bücher.example"

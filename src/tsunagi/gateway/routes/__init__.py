@@ -23,6 +23,8 @@ from tsunagi.protocol.http import HttpRequest
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """A raw-HTTP route: its name, its handler and what it matches (a path prefix, a further test)."""
+
     name: str
     handler: RouteHandler
     prefix: str | None = None                                   # path prefix, e.g. "/_tsunagi/sns/"

@@ -19,7 +19,6 @@ from tsunagi.gateway.bodies import read_body
 from tsunagi.gateway.exchange import Exchange
 from tsunagi.gateway.identity import Authenticator, read_credential, resolved
 from tsunagi.gateway.routes import Route, RouteRegistry
-from tsunagi.ports.apigateway import APIGATEWAY, ApiRequest, Caller
 from tsunagi.protocol.errors import RequestEntityTooLarge, ServiceError
 from tsunagi.protocol.http import HttpResponse
 
@@ -54,6 +53,9 @@ def _error(status: int, message: str, error_type: str, request_id: str) -> HttpR
 
 def install(routes: RouteRegistry, platform: Platform, authenticator: Authenticator) -> None:
     async def invoke(ex: Exchange, api_id: str, stage: str, path: str) -> HttpResponse:
+        # (API Gateway's port and its types are imported with the first call through an API)
+        from tsunagi.ports.apigateway import APIGATEWAY, ApiRequest, Caller
+
         port = platform.ports.find(APIGATEWAY)
         request = ex.request
         if port is None:

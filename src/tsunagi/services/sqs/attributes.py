@@ -83,6 +83,8 @@ def _bool(name: str, value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RedrivePolicy:
+    """A queue's ``RedrivePolicy``: its dead-letter queue and how many receives send a message there."""
+
     dlq_arn: str
     max_receive: int
 
@@ -123,6 +125,8 @@ def parse_redrive_policy(value: str) -> RedrivePolicy:
 
 @dataclass(frozen=True, slots=True)
 class RedriveAllowPolicy:
+    """A dead-letter queue's ``RedriveAllowPolicy``: which source queues may use it."""
+
     permission: str                     # allowAll | denyAll | byQueue
     sources: tuple[str, ...] = ()
 
