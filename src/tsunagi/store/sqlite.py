@@ -256,6 +256,7 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         self._lockfile: Any = None
         self._group: _Group | None = None     # the open group transaction, not yet committed
+        self._loop: asyncio.AbstractEventLoop | None = None   # the loop groups commit on (while it runs)
         # tsunagi's own WAL checkpoints (see the module's docstring)
         self._ckpt_on = path != ":memory:" and self.synchronous != "OFF"
         self._ckpt_state = _CKPT_IDLE
@@ -426,7 +427,11 @@ class SqliteStore(Store):
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise _wrap(e) from e
-            loop = asyncio.get_running_loop()
+            loop = self._loop
+            if loop is None or not loop.is_running():
+                # (asyncio.get_running_loop makes a getpid system call in Python 3.11: the loop is kept
+                # while it runs; the store is used from one event loop's thread, see the docstring)
+                loop = self._loop = asyncio.get_running_loop()
             group = self._group = _Group(loop)
             loop.call_soon(self._commit_due, group, 1, 1)
         group.members += 1
@@ -439,7 +444,7 @@ class SqliteStore(Store):
         if self._group is not group:
             return
         if group.members > seen and turns < _GROUP_TURNS:
-            asyncio.get_running_loop().call_soon(self._commit_due, group, group.members, turns + 1)
+            group.loop.call_soon(self._commit_due, group, group.members, turns + 1)
             return
         if self._lock.locked():
             group.due = True
