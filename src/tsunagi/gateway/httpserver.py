@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
-import itertools
 import logging
 import os
 import signal
@@ -69,8 +68,6 @@ _REASONS = {100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "N
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 _STATUS_LINES: dict[int, bytes] = {}
 _HEADER_NAMES: dict[bytes, str] = {}     # a header name as sent -> in lower case (clients repeat the same few)
-_HEADER_KEY = _HEADER_NAMES.__getitem__
-_LATIN1 = itertools.repeat("latin-1")
 
 
 def _headers(fields: list[bytes]) -> dict[str, str]:
@@ -347,15 +344,17 @@ class HttpProtocol(asyncio.Protocol):
         if self._head_fields + sum(map(len, fields)) + 2 * len(fields) > MAX_HEAD_BYTES:   # (": " and CRLF)
             self._refuse_head()
             raise _HeadTooLarge
-        # (names and values in turn; the usual head, every name seen before and none repeated, is built
-        # in C without a Python step per header; any other the long way)
-        try:
-            headers = dict(zip(map(_HEADER_KEY, fields[::2]), map(str, fields[1::2], _LATIN1), strict=False))
-        except KeyError:                        # a name not seen before
-            headers = _headers(fields)
-        else:
-            if 2 * len(headers) != len(fields):   # a name repeated
+        # (a Python loop: dict(zip(map(...), map(str, values, repeat("latin-1")))) runs fewer bytecodes
+        # but takes ~20% longer)
+        headers: dict[str, str] = {}
+        known = _HEADER_NAMES.get
+        pairs = iter(fields)
+        for name, value in zip(pairs, pairs, strict=False):   # (names and values, in turn)
+            key = known(name)
+            if key is None or key in headers:     # a name not seen before, or repeated: the long way
                 headers = _headers(fields)
+                break
+            headers[key] = value.decode("latin-1")
         url = self._url.decode("latin-1")
         path, _, query = url.partition("?")
         request = HttpRequest(self.parser.get_method().decode("latin-1"), path, query, headers)
