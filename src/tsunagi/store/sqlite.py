@@ -174,6 +174,7 @@ class _Group:
         for waiter in self.waiters:
             if not waiter.done():
                 waiter.set_exception(type(exc)(*exc.args))   # each member raises its own copy
+                waiter.exception()     # (marked seen: a member cancelled before it awaits it is not logged)
 
     async def committed(self) -> None:
         if not self.finished:
