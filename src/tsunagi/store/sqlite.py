@@ -146,31 +146,45 @@ def _sync_file(path: str) -> None:
 
 
 class _Group:
-    """Transactions committed together: ``done`` resolves when their ``COMMIT`` has run."""
+    """Transactions committed together: each member awaits a future of its own, resolved when the
+    group's ``COMMIT`` has run (or failed)."""
 
-    __slots__ = ("done", "due", "members", "notes")
+    __slots__ = ("loop", "waiters", "finished", "error", "due", "members", "notes")
 
-    def __init__(self, done: asyncio.Future[None]) -> None:
-        self.done = done
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiters: list[asyncio.Future[None]] = []   # the members awaiting the commit
+        self.finished = False
+        self.error: StoreError | None = None
         self.members = 0
         self.notes: list[tuple[str, str]] = []
         self.due = False          # its turn to commit came while a transaction was still open
 
+    def succeed(self) -> None:
+        self.finished = True
+        for waiter in self.waiters:
+            if not waiter.done():          # (a member cancelled meanwhile: its client went away)
+                waiter.set_result(None)
+
     def fail(self, exc: StoreError) -> None:
-        if not self.done.done():
-            self.done.set_exception(exc)
-            self.done.exception()  # each member re-raises it; the future itself need not be logged
+        if self.finished:
+            return
+        self.finished = True
+        self.error = exc
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_exception(type(exc)(*exc.args))   # each member raises its own copy
+                waiter.exception()     # (marked seen: a member cancelled before it awaits it is not logged)
 
     async def committed(self) -> None:
-        done = self.done
-        if not done.done():
-            # shielded: a member that is cancelled (its client went away) must not cancel the others' commit
-            try:
-                await asyncio.shield(done)
-            except StoreError as e:
-                raise type(e)(*e.args) from None   # each member raises its own copy
+        if not self.finished:
+            # a future per member (not one shared and shielded): a member that is cancelled cancels
+            # only its own wait, never the others' commit
+            waiter = self.loop.create_future()
+            self.waiters.append(waiter)
+            await waiter
             return
-        exc = done.exception()
+        exc = self.error
         if exc is not None:
             raise type(exc)(*exc.args)
 
@@ -243,6 +257,7 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         self._lockfile: Any = None
         self._group: _Group | None = None     # the open group transaction, not yet committed
+        self._loop: asyncio.AbstractEventLoop | None = None   # the loop groups commit on (while it runs)
         # tsunagi's own WAL checkpoints (see the module's docstring)
         self._ckpt_on = path != ":memory:" and self.synchronous != "OFF"
         self._ckpt_state = _CKPT_IDLE
@@ -413,8 +428,12 @@ class SqliteStore(Store):
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise _wrap(e) from e
-            loop = asyncio.get_running_loop()
-            group = self._group = _Group(loop.create_future())
+            loop = self._loop
+            if loop is None or not loop.is_running():
+                # (asyncio.get_running_loop makes a getpid system call in Python 3.11: the loop is kept
+                # while it runs; the store is used from one event loop's thread, see the docstring)
+                loop = self._loop = asyncio.get_running_loop()
+            group = self._group = _Group(loop)
             loop.call_soon(self._commit_due, group, 1, 1)
         group.members += 1
         return group
@@ -426,7 +445,7 @@ class SqliteStore(Store):
         if self._group is not group:
             return
         if group.members > seen and turns < _GROUP_TURNS:
-            asyncio.get_running_loop().call_soon(self._commit_due, group, group.members, turns + 1)
+            group.loop.call_soon(self._commit_due, group, group.members, turns + 1)
             return
         if self._lock.locked():
             group.due = True
@@ -451,7 +470,7 @@ class SqliteStore(Store):
                     pass
             group.fail(_wrap(e))
             return
-        group.done.set_result(None)
+        group.succeed()
         for channel, payload in group.notes:
             self._dispatch(channel, payload)
         if self._ckpt_on:
