@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from tsunagi.clock import http_date
 from tsunagi.gateway.body import body_cut_off, next_piece
 from tsunagi.ids import uuid4
 from tsunagi.protocol.errors import ServiceError
@@ -92,18 +93,6 @@ def _status_line(status: int) -> bytes:
     if line is None:
         line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n".encode()
     return line
-
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def http_date(seconds: float) -> str:
-    """An HTTP date (RFC 7231's IMF-fixdate, English names whatever the locale): what
-    ``email.utils.formatdate(seconds, usegmt=True)`` gives, without importing the email package at start."""
-    t = time.gmtime(seconds)
-    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
 
 class _Clock:

@@ -13,6 +13,7 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
+from tsunagi.clock import http_date
 from tsunagi.protocol.model import Shape
 
 SCALAR_TYPES = frozenset({"string", "integer", "long", "float", "double", "boolean", "blob", "timestamp"})
@@ -106,9 +107,7 @@ def format_timestamp(value: Any, fmt: str) -> Any:
         ms = dt.microsecond // 1000
         return seconds if not ms else round(seconds + ms / 1000, 3)
     if fmt == "rfc822":
-        from email.utils import format_datetime
-
-        return format_datetime(dt.astimezone(UTC), usegmt=True)
+        return http_date(dt.timestamp())
     dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer, bind_hosts, http_date
+from tsunagi.clock import http_date
+from tsunagi.gateway.httpserver import MAX_HEAD_BYTES, HttpProtocol, HttpServer, bind_hosts
 from tsunagi.protocol.http import HttpResponse
 
 

@@ -15,9 +15,9 @@ is readable answers ``200 OK`` and moves its expiry, as AWS does. Each restore s
 from __future__ import annotations
 
 import math
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
+from tsunagi.clock import http_date
 from tsunagi.context import RequestContext
 from tsunagi.services.s3.errors import err, malformed_xml
 from tsunagi.services.s3.notifications import iso_time
@@ -40,7 +40,7 @@ def _expiry(now: float, days: int) -> float:
 
 def header(info: dict[str, Any]) -> str:
     """The ``x-amz-restore`` header of an object whose restore completed."""
-    return f'ongoing-request="false", expiry-date="{formatdate(float(info["restored"]), usegmt=True)}"'
+    return f'ongoing-request="false", expiry-date="{http_date(float(info["restored"]))}"'
 
 
 def check_readable(info: dict[str, Any], now: float) -> None:
