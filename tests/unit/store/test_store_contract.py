@@ -146,6 +146,16 @@ def test_concurrent_transactions_commit_apart_from_a_failing_one(nodes: StoreNod
     assert seen == ["one", "slow", "three", "two"]
 
 
+async def _b_waits_for_q1(a, b) -> list[str]:
+    """Both stores treat ``sqs`` as targeted and ``b`` waits for key ``q1``: what ``b`` hears on it."""
+    seen: list[str] = []
+    for s in (a, b):
+        s.targeted("sqs")
+    b.listen("sqs", seen.append)
+    await b.want("sqs", "q1")
+    return seen
+
+
 def test_a_targeted_notification_reaches_the_node_waiting_for_its_key_with_its_change(nodes: StoreNodes):
     """What a long poll relies on: the node waiting for a key (a queue) hears a change to it made anywhere,
     once the change is committed, also after a reset between its wait and the change."""
@@ -153,11 +163,7 @@ def test_a_targeted_notification_reaches_the_node_waiting_for_its_key_with_its_c
 
     async def body():
         async with nodes.opened() as (a, b):
-            seen: list[str] = []
-            for s in (a, b):
-                s.targeted("sqs")
-            b.listen("sqs", seen.append)
-            await b.want("sqs", "q1")
+            seen = await _b_waits_for_q1(a, b)
             await a.reset()
             await a.execute_notify(insert, ("q1", "k", "v"), [("sqs", "q1")])
             await nodes.settled(a, b)
@@ -176,11 +182,7 @@ def test_a_targeted_notifications_key_is_its_payload_up_to_the_first_colon(nodes
 
     async def body():
         async with nodes.opened() as (a, b):
-            seen: list[str] = []
-            for s in (a, b):
-                s.targeted("sqs")
-            b.listen("sqs", seen.append)
-            await b.want("sqs", "q1")
+            seen = await _b_waits_for_q1(a, b)
             await a.execute_notify(insert, ("q1", "k", "v"), [("sqs", "q1:1")])
             await a.execute_notify(insert, ("q10", "k", "v"), [("sqs", "q10:1")])
             await nodes.settled(a, b)
