@@ -58,6 +58,25 @@ class Counting(Protocol):
     def count(self, series: Series, value: float = 1.0) -> None: ...
 
 
+_Cells = dict[tuple[str, str, str, str, tuple[tuple[str, str], ...], str, int], list[float]]
+
+
+def _fold(cells: _Cells, key: tuple[str, str, str, str, tuple[tuple[str, str], ...], str, int],
+          value: float) -> None:
+    """One observation of ``value`` into the statistic set (count, sum, minimum, maximum) of ``key``: a
+    series and its minute."""
+    cell = cells.get(key)
+    if cell is None:
+        cells[key] = [1.0, value, value, value]
+    else:
+        cell[0] += 1.0
+        cell[1] += value
+        if value < cell[2]:
+            cell[2] = value
+        if value > cell[3]:
+            cell[3] = value
+
+
 class Counters:
     """AWS's own metrics as services count them on their hot paths: kept in memory per minute (a dict
     update per observation, no I/O) and drained into :class:`Datum` statistic sets by the CloudWatch
@@ -66,7 +85,7 @@ class Counters:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._cells: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...], str, int], list[float]] = {}
+        self._cells: _Cells = {}
 
     def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...],
             value: float = 1.0, unit: str = "Count") -> None:
@@ -76,17 +95,7 @@ class Counters:
     def count(self, series: Series, value: float = 1.0) -> None:
         """:meth:`add` of ``series``, the metric's (account, region, namespace, name, dimensions, unit)
         made once by a hot path that counts the same metric on every call (SQS keeps its queues')."""
-        key = series + (int(self._clock()) // 60 * 60_000,)
-        cell = self._cells.get(key)
-        if cell is None:
-            self._cells[key] = [1.0, value, value, value]
-        else:
-            cell[0] += 1.0
-            cell[1] += value
-            if value < cell[2]:
-                cell[2] = value
-            if value > cell[3]:
-                cell[3] = value
+        _fold(self._cells, series + (int(self._clock()) // 60 * 60_000,), value)
 
     def count_many(self, observations: Iterable[tuple[Series, float]]) -> None:
         """:meth:`count` of each (series, value), in the same minute (a hot path that counts several
@@ -94,17 +103,7 @@ class Counters:
         minute = int(self._clock()) // 60 * 60_000
         cells = self._cells
         for series, value in observations:
-            key = series + (minute,)
-            cell = cells.get(key)
-            if cell is None:
-                cells[key] = [1.0, value, value, value]
-            else:
-                cell[0] += 1.0
-                cell[1] += value
-                if value < cell[2]:
-                    cell[2] = value
-                if value > cell[3]:
-                    cell[3] = value
+            _fold(cells, series + (minute,), value)
 
     def add_count(self, account: str, region: str, namespace: str, name: str,
                   dimensions: tuple[tuple[str, str], ...], count: int) -> None:
